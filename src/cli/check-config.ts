@@ -1,0 +1,45 @@
+import { loadConfigFile, formatDiagnostic, ConfigError } from '../config/index.js';
+import { parseArgs, flagString, UsageError } from './args.js';
+
+export const summary = 'validate a configuration file (exit 0 valid, 1 invalid)';
+export const usage = `Usage: lvsd check-config -c FILE [--quiet] [--json]
+
+Validates FILE (YAML): syntax, schema, and checks across the file. Errors and warnings name
+file:line:column and the key path. Exit status: 0 valid, 1 invalid, 2 usage error.
+
+  -c, --config FILE   configuration file (default /etc/lvsd/lvsd.yaml)
+  --quiet             print nothing when valid
+  --json              print the diagnostics as JSON
+  --no-file-checks    do not check that scripts exist (for validating elsewhere)
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, ['c', 'config']);
+  if (a.positional.length) throw new UsageError(`unexpected argument "${a.positional[0]}"`);
+  const file = flagString(a, 'c', 'config') ?? '/etc/lvsd/lvsd.yaml';
+  try {
+    const r = loadConfigFile(file, { checkFiles: !a.flags.has('no-file-checks') });
+    if (a.flags.has('json')) {
+      process.stdout.write(JSON.stringify({ valid: true, diagnostics: r.warnings }, null, 2) + '\n');
+      return 0;
+    }
+    for (const w of r.warnings) process.stderr.write(formatDiagnostic(w) + '\n');
+    if (!a.flags.has('quiet')) {
+      const c = r.config;
+      const rs = c.virtual_servers.reduce((n, v) => n + v.real_servers.length, 0);
+      process.stdout.write(
+        `${file}: valid — ${c.vrrp_instances.length} VRRP instance(s), ${c.vrrp_sync_groups.length} sync group(s), ` +
+          `${c.virtual_servers.length} virtual server(s) with ${rs} real server(s)` +
+          `${c.sync ? `, connection sync on ${c.sync.interface}` : ''}${r.warnings.length ? `, ${r.warnings.length} warning(s)` : ''}\n`,
+      );
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      if (a.flags.has('json')) process.stdout.write(JSON.stringify({ valid: false, diagnostics: e.diagnostics }, null, 2) + '\n');
+      else for (const d of e.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
+      return 1;
+    }
+    throw e;
+  }
+}

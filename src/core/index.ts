@@ -1,0 +1,5 @@
+export * from './address.js';
+export * from './clock.js';
+export * from './errors.js';
+export * from './log.js';
+export * from './subsystem.js';

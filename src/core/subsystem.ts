@@ -1,0 +1,14 @@
+/**
+ * What the daemon runtime drives. Subsystems are started in declaration order and stopped in
+ * reverse. On SIGHUP each gets the new validated config together with the previous one and a diff
+ * it can use to touch only what changed. `Cfg` is the config model (kept generic: core imports nothing).
+ */
+export interface Subsystem<Cfg, Diff = unknown> {
+  readonly name: string;
+  start(cfg: Cfg): Promise<void>;
+  reload(next: Cfg, prev: Cfg, diff: Diff): Promise<void>;
+  /** Graceful stop; must finish quickly (the daemon bounds the total with global.shutdown_timeout). */
+  stop(): Promise<void>;
+  /** JSON-serialisable view of the running state, shown by GET /status and `lvsd status`. */
+  status(): unknown;
+}
