@@ -3,3 +3,4 @@ export * from './clock.js';
 export * from './errors.js';
 export * from './log.js';
 export * from './subsystem.js';
+export * from './bus.js';

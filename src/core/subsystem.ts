@@ -12,3 +12,18 @@ export interface Subsystem<Cfg, Diff = unknown> {
   /** JSON-serialisable view of the running state, shown by GET /status and `lvsd status`. */
   status(): unknown;
 }
+
+import type { Registry } from 'prom-client';
+import type { Logger } from './log.js';
+import type { Clock } from './clock.js';
+import type { Bus } from './bus.js';
+
+/** What the daemon hands every subsystem factory. */
+export interface SubsystemDeps {
+  /** Already a child logger with {subsystem}; add {instance} with .child() where it applies. */
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /** The one prom-client registry served on /metrics; metric names start with lvsd_. */
+  readonly registry: Registry;
+  readonly bus: Bus;
+}
