@@ -16,6 +16,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   status: () => import('./status.js'),
   ipvs: () => import('./ipvs.js'),
   lab: () => import('./lab.js'),
+  demo: () => import('./demo.js'),
 };
 
 async function usage(): Promise<string> {
