@@ -1,6 +1,81 @@
-export const summary = '(run: being built)';
-export const usage = 'Usage: lvsd run';
-export async function main(_argv: string[]): Promise<number> {
-  process.stderr.write('lvsd run: not built yet\n');
-  return 70;
+import { pino } from 'pino';
+import { Daemon } from '../daemon/daemon.js';
+import { defaultSubsystems } from '../daemon/subsystems.js';
+import { ConfigError, formatDiagnostic } from '../config/index.js';
+import { isLvsdError, errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { parseArgs, flagString, UsageError } from './args.js';
+import { lvsdVersion } from './version.js';
+
+export const summary = 'run the daemon in the foreground (systemd-friendly)';
+export const usage = `Usage: lvsd run -c FILE [--state-dir DIR] [--listen ADDR:PORT] [--log-level LEVEL]
+
+Runs lvsd in the foreground, logging JSON lines (pino) to stdout.
+  -c, --config FILE     configuration file (default /etc/lvsd/lvsd.yaml)
+  --state-dir DIR       where the pid/lock file goes (default: global.state_dir, /run/lvsd)
+  --listen ADDR:PORT    HTTP endpoint for /metrics, /healthz, /status (default: global.api.listen)
+  --log-level LEVEL     trace|debug|info|warn|error|fatal (default: global.log_level)
+
+Signals: SIGTERM/SIGINT stop cleanly (bounded by global.shutdown_timeout); SIGHUP reloads the file —
+an invalid file is rejected, logged and counted, and the running configuration keeps serving.
+Exit status: 0 after a clean stop, 1 invalid configuration or start failure, 2 usage, 75 already running.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, ['c', 'config', 'state-dir', 'listen', 'log-level']);
+  if (a.positional.length) throw new UsageError(`unexpected argument "${a.positional[0]}"`);
+  const configFile = flagString(a, 'c', 'config') ?? '/etc/lvsd/lvsd.yaml';
+  const forcedLevel = flagString(a, 'log-level');
+  const logger = pino({ level: forcedLevel ?? 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime });
+  const log = logger as unknown as Logger;
+  const stateDir = flagString(a, 'state-dir');
+  const listen = flagString(a, 'listen');
+  const daemon = new Daemon({
+    configFile,
+    logger: log,
+    version: lvsdVersion(),
+    subsystems: await defaultSubsystems(log.child({ subsystem: 'daemon' })),
+    ...(stateDir ? { stateDir } : {}),
+    ...(listen ? { listen } : {}),
+    setLogLevel: (lvl) => {
+      if (!forcedLevel) logger.level = lvl;
+    },
+  });
+
+  let stopping: Promise<void> | undefined;
+  let done!: (code: number) => void;
+  const finished = new Promise<number>((r) => (done = r));
+  const stop = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second stop signal: exiting now');
+      process.exit(1);
+    }
+    log.info({ signal }, 'stopping');
+    stopping = daemon.stop().then(() => done(0), (e) => {
+      log.error({ err: errorMessage(e) }, 'stop failed');
+      done(1);
+    });
+  };
+
+  try {
+    await daemon.start();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      for (const d of e.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
+      log.fatal({ errors: e.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic) }, 'invalid configuration');
+      return 1;
+    }
+    log.fatal({ err: errorMessage(e), code: isLvsdError(e) ? e.code : undefined }, 'start failed');
+    process.stderr.write(`lvsd: ${errorMessage(e)}\n`);
+    return isLvsdError(e, 'LOCKED') ? 75 : 1;
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    log.info({ signal: 'SIGHUP' }, 'reloading configuration');
+    void daemon.reload();
+  });
+  const code = await finished;
+  logger.flush?.();
+  return code;
 }

@@ -1,6 +1,92 @@
-export const summary = '(status: being built)';
-export const usage = 'Usage: lvsd status';
-export async function main(_argv: string[]): Promise<number> {
-  process.stderr.write('lvsd status: not built yet\n');
-  return 70;
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { parseEndpoint } from '../core/address.js';
+import { loadConfigFile, ConfigError } from '../config/index.js';
+import { parseArgs, flagString, UsageError } from './args.js';
+
+export const summary = 'show the running daemon\'s state (asks its HTTP endpoint)';
+export const usage = `Usage: lvsd status [-c FILE | --api ADDR:PORT] [--json]
+
+Asks a running lvsd for its state over GET /status and prints it for people.
+  -c, --config FILE   find the endpoint from this configuration (global.api.listen)
+  --api ADDR:PORT     endpoint to ask (default 127.0.0.1:9650)
+  --json              print the raw JSON
+Exit status: 0 running, 3 not reachable.
+`;
+
+function get(endpoint: string, path: string): Promise<{ status: number; body: string }> {
+  const ep = parseEndpoint(endpoint);
+  if (!ep) throw new UsageError(`bad endpoint ${endpoint}`);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: ep.address.text, port: ep.port, path, timeout: 3000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+type Json = Record<string, unknown>;
+
+export function renderStatus(s: Json): string {
+  const out: string[] = [];
+  const l = (s.lvsd ?? {}) as Json;
+  out.push(`lvsd ${String(l.version)} pid ${String(l.pid)} ${String(l.phase)} for ${String(l.uptime_seconds)}s — router ${String(s.router_id)}`);
+  const c = (s.config ?? {}) as Json;
+  out.push(`config ${String(c.file)}: ${String(c.vrrp_instances)} VRRP instance(s), ${String(c.virtual_servers)} virtual server(s)`);
+  const lr = s.last_reload as Json | null;
+  if (lr) out.push(`last reload ${String(lr.at)}: ${String(lr.result)}${Array.isArray(lr.errors) ? '\n  ' + (lr.errors as string[]).join('\n  ') : ''}`);
+  const subs = (s.subsystems ?? {}) as Json;
+  for (const [name, v] of Object.entries(subs)) {
+    out.push(`\n[${name}]`);
+    out.push(indent(renderValue(v), '  '));
+  }
+  return out.join('\n') + '\n';
+}
+
+function renderValue(v: unknown): string {
+  if (v === null || v === undefined) return '-';
+  if (typeof v !== 'object') return String(v);
+  if (Array.isArray(v)) return v.map((x) => `- ${renderValue(x).replace(/\n/g, '\n  ')}`).join('\n') || '(none)';
+  return Object.entries(v as Json)
+    .map(([k, x]) => (x !== null && typeof x === 'object' ? `${k}:\n${indent(renderValue(x), '  ')}` : `${k}: ${renderValue(x)}`))
+    .join('\n');
+}
+
+const indent = (s: string, p: string) => s.split('\n').map((x) => p + x).join('\n');
+
+export async function main(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, ['c', 'config', 'api']);
+  let endpoint = flagString(a, 'api');
+  const file = flagString(a, 'c', 'config');
+  if (!endpoint && file) {
+    try {
+      endpoint = loadConfigFile(file, { checkFiles: false }).config.global.api.listen;
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        // The daemon may still be running an older, valid file; fall back to a plain read of the key.
+        const m = /listen:\s*["']?([^\s"'#]+)/.exec(readFileSync(file, 'utf8'));
+        endpoint = m?.[1];
+      } else throw e;
+    }
+  }
+  endpoint ??= '127.0.0.1:9650';
+  let r: { status: number; body: string };
+  try {
+    r = await get(endpoint, '/status');
+  } catch (e) {
+    process.stderr.write(`lvsd status: no lvsd answering on ${endpoint} (${(e as Error).message})\n`);
+    return 3;
+  }
+  if (r.status !== 200) {
+    process.stderr.write(`lvsd status: ${endpoint} answered HTTP ${r.status}\n`);
+    return 3;
+  }
+  if (a.flags.has('json')) process.stdout.write(r.body);
+  else process.stdout.write(renderStatus(JSON.parse(r.body) as Json));
+  return 0;
 }

@@ -1,0 +1,236 @@
+/**
+ * The daemon runtime: loads the config, takes the per-config lock, starts subsystems in order and
+ * stops them in reverse, reloads on SIGHUP (an invalid file is rejected and the running config keeps
+ * serving), serves /metrics, /healthz and /status. This is the only place real adapters are wired.
+ */
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
+import { Bus } from '../core/bus.js';
+import { SystemClock, type Clock } from '../core/clock.js';
+import { errorMessage, LvsdError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { Subsystem, SubsystemDeps } from '../core/subsystem.js';
+import { ConfigError, diffConfig, formatDiagnostic, loadConfigFile, type ClusterConfig, type ConfigDiff, type LoadedConfig } from '../config/index.js';
+import { createCoreMetrics, type CoreMetrics } from '../metrics/registry.js';
+import { ApiServer } from '../metrics/http.js';
+import { PidLock } from './lock.js';
+
+export type DaemonSubsystem = Subsystem<ClusterConfig, ConfigDiff>;
+export type SubsystemFactory = (deps: SubsystemDeps) => DaemonSubsystem | Promise<DaemonSubsystem>;
+
+export interface DaemonOptions {
+  readonly configFile: string;
+  readonly logger: Logger;
+  readonly version: string;
+  /** Ordered: started first to last, stopped last to first. */
+  readonly subsystems: ReadonlyArray<{ name: string; factory: SubsystemFactory }>;
+  readonly clock?: Clock;
+  /** Overrides global.state_dir (tests, unprivileged runs). */
+  readonly stateDir?: string;
+  /** Overrides global.api.listen. */
+  readonly listen?: string;
+  /** Called after the logger level should change (pino's level is set by the shell). */
+  readonly setLogLevel?: (level: string) => void;
+}
+
+type Phase = 'starting' | 'running' | 'reloading' | 'stopping' | 'stopped';
+
+export class Daemon {
+  readonly metrics: CoreMetrics;
+  readonly bus = new Bus();
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly api: ApiServer;
+  private loaded: LoadedConfig | undefined;
+  private running: Array<{ name: string; sub: DaemonSubsystem; ok: boolean }> = [];
+  private phase: Phase = 'starting';
+  private lock: PidLock | undefined;
+  private readonly startedAt = Date.now();
+  private lastReload: { at: string; result: 'success' | 'failure'; errors?: string[] } | undefined;
+  private reloadChain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.clock = opts.clock ?? new SystemClock();
+    this.log = opts.logger.child({ subsystem: 'daemon' });
+    this.metrics = createCoreMetrics(opts.version);
+    this.api = new ApiServer(
+      { registry: this.metrics.registry, status: () => this.status(), unhealthy: () => this.unhealthy() },
+      opts.logger.child({ subsystem: 'api' }),
+    );
+  }
+
+  get config(): ClusterConfig | undefined {
+    return this.loaded?.config;
+  }
+
+  get apiAddress(): string {
+    return this.api.address;
+  }
+
+  /** Load, lock, listen, start every subsystem. Throws (and cleans up) when the config is invalid. */
+  async start(): Promise<void> {
+    const loaded = loadConfigFile(this.opts.configFile);
+    for (const w of loaded.warnings) this.log.warn({ diagnostic: formatDiagnostic(w) }, 'config warning');
+    this.loaded = loaded;
+    this.opts.setLogLevel?.(loaded.config.global.log_level);
+    const stateDir = this.opts.stateDir ?? loaded.config.global.state_dir;
+    const id = createHash('sha256').update(resolve(this.opts.configFile)).digest('hex').slice(0, 12);
+    this.lock = new PidLock(resolve(stateDir, `lvsd-${id}.pid`));
+    this.lock.acquire(resolve(this.opts.configFile));
+    try {
+      await this.api.listen(this.opts.listen ?? loaded.config.global.api.listen);
+      this.metrics.lastReloadSuccess.set(Date.now() / 1000);
+      for (const { name, factory } of this.opts.subsystems) {
+        const deps: SubsystemDeps = {
+          logger: this.opts.logger.child({ subsystem: name }),
+          clock: this.clock,
+          registry: this.metrics.registry,
+          bus: this.bus,
+        };
+        const sub = await factory(deps);
+        const entry = { name, sub, ok: false };
+        this.running.push(entry);
+        const t0 = this.clock.now();
+        await sub.start(loaded.config);
+        entry.ok = true;
+        this.metrics.up.set({ subsystem: name }, 1);
+        this.log.info({ name, ms: Math.round(this.clock.now() - t0) }, 'subsystem started');
+      }
+    } catch (e) {
+      this.log.error({ err: errorMessage(e) }, 'start failed; stopping what was started');
+      await this.stop();
+      throw e;
+    }
+    this.phase = 'running';
+    this.log.info({ config: this.opts.configFile, router_id: loaded.config.global.router_id, api: this.api.address, pid: process.pid }, 'lvsd running');
+  }
+
+  /**
+   * SIGHUP. An invalid file is rejected with its diagnostics logged, the failure is counted, and
+   * the running configuration keeps serving. A valid one goes to each subsystem with a diff.
+   * Reloads are serialised so two quick SIGHUPs don't interleave.
+   */
+  reload(): Promise<'success' | 'failure' | 'unchanged'> {
+    const run = async (): Promise<'success' | 'failure' | 'unchanged'> => {
+      if (this.phase !== 'running' || !this.loaded) return 'failure';
+      let next: LoadedConfig;
+      try {
+        next = loadConfigFile(this.opts.configFile);
+      } catch (e) {
+        const errors = e instanceof ConfigError ? e.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic) : [errorMessage(e)];
+        this.metrics.reloads.inc({ result: 'failure' });
+        this.lastReload = { at: new Date().toISOString(), result: 'failure', errors };
+        this.log.error({ errors }, 'reload rejected: the new configuration is invalid; still serving the previous one');
+        return 'failure';
+      }
+      for (const w of next.warnings) this.log.warn({ diagnostic: formatDiagnostic(w) }, 'config warning');
+      const prev = this.loaded.config;
+      const diff = diffConfig(prev, next.config);
+      this.phase = 'reloading';
+      const errors: string[] = [];
+      try {
+        if (diff.global) {
+          this.opts.setLogLevel?.(next.config.global.log_level);
+          if (!this.opts.listen && next.config.global.api.listen !== prev.global.api.listen) {
+            try {
+              await this.api.listen(next.config.global.api.listen);
+            } catch (e) {
+              errors.push(`api: ${errorMessage(e)}`);
+            }
+          }
+        }
+        if (!diff.empty) {
+          for (const r of this.running) {
+            try {
+              await r.sub.reload(next.config, prev, diff);
+            } catch (e) {
+              errors.push(`${r.name}: ${errorMessage(e)}`);
+              this.log.error({ name: r.name, err: errorMessage(e) }, 'subsystem reload failed');
+            }
+          }
+        }
+      } finally {
+        this.phase = 'running';
+      }
+      this.loaded = next;
+      const result = errors.length ? 'failure' : 'success';
+      this.metrics.reloads.inc({ result });
+      if (result === 'success') this.metrics.lastReloadSuccess.set(Date.now() / 1000);
+      this.lastReload = { at: new Date().toISOString(), result, ...(errors.length ? { errors } : {}) };
+      this.log.info({ result, changed: summariseDiff(diff) }, diff.empty ? 'reload: configuration unchanged' : 'reload applied');
+      return diff.empty && result === 'success' ? 'unchanged' : result;
+    };
+    const p = this.reloadChain.then(run, run);
+    this.reloadChain = p;
+    return p;
+  }
+
+  /** Stop subsystems in reverse order, each bounded; then close the API and release the lock. */
+  async stop(): Promise<void> {
+    if (this.phase === 'stopped' || this.phase === 'stopping') return;
+    this.phase = 'stopping';
+    const budgetMs = (this.loaded?.config.global.shutdown_timeout ?? 5) * 1000;
+    const deadline = this.clock.now() + budgetMs;
+    for (const r of [...this.running].reverse()) {
+      const left = Math.max(100, deadline - this.clock.now());
+      try {
+        await withTimeout(r.sub.stop(), left, `${r.name} stop`);
+        this.log.info({ name: r.name }, 'subsystem stopped');
+      } catch (e) {
+        this.log.error({ name: r.name, err: errorMessage(e) }, 'subsystem stop failed');
+      }
+      this.metrics.up.set({ subsystem: r.name }, 0);
+    }
+    this.running = [];
+    await this.api.close();
+    this.lock?.release();
+    this.phase = 'stopped';
+    this.log.info({}, 'lvsd stopped');
+  }
+
+  status(): unknown {
+    const c = this.loaded?.config;
+    const subsystems: Record<string, unknown> = {};
+    for (const r of this.running) {
+      try {
+        subsystems[r.name] = r.sub.status();
+      } catch (e) {
+        subsystems[r.name] = { error: errorMessage(e) };
+      }
+    }
+    return {
+      lvsd: { version: this.opts.version, pid: process.pid, phase: this.phase, started_at: new Date(this.startedAt).toISOString(), uptime_seconds: Math.round((Date.now() - this.startedAt) / 1000) },
+      router_id: c?.global.router_id,
+      config: { file: resolve(this.opts.configFile), vrrp_instances: c?.vrrp_instances.length ?? 0, virtual_servers: c?.virtual_servers.length ?? 0 },
+      last_reload: this.lastReload ?? null,
+      subsystems,
+    };
+  }
+
+  private unhealthy(): string | null {
+    if (this.phase !== 'running' && this.phase !== 'reloading') return this.phase;
+    const bad = this.running.filter((r) => !r.ok).map((r) => r.name);
+    return bad.length ? `subsystems not running: ${bad.join(', ')}` : null;
+  }
+}
+
+function summariseDiff(d: ConfigDiff): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (d.global) out.global = true;
+  if (d.sync) out.sync = true;
+  for (const k of ['vrrp_instances', 'vrrp_scripts', 'vrrp_sync_groups', 'virtual_servers'] as const) {
+    const x = d[k];
+    if (x.added.length || x.removed.length || x.changed.length) out[k] = x;
+  }
+  return out;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new LvsdError('TIMEOUT', `${what} took longer than ${ms} ms`)), ms);
+    }),
+  ]);
+}

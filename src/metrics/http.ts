@@ -1,0 +1,84 @@
+/**
+ * The HTTP endpoint: GET /metrics (Prometheus text), GET /healthz, GET /status (JSON).
+ * Listens on loopback by default (global.api.listen).
+ */
+import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import { parseEndpoint } from '../core/address.js';
+import { LvsdError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+
+export interface ApiHandlers {
+  readonly registry: Registry;
+  status(): unknown;
+  /** null when healthy, otherwise the reason (503). */
+  unhealthy(): string | null;
+}
+
+export class ApiServer {
+  private server: Server | undefined;
+  private listening = '';
+  constructor(private readonly h: ApiHandlers, private readonly log: Logger) {}
+
+  get address(): string {
+    return this.listening;
+  }
+
+  async listen(endpoint: string): Promise<void> {
+    if (this.server && endpoint === this.listening) return;
+    const ep = parseEndpoint(endpoint);
+    if (!ep) throw new LvsdError('CONFIG_SEMANTIC', `bad listen address ${endpoint}`);
+    const srv = createServer((req, res) => void this.handle(req, res));
+    srv.keepAliveTimeout = 5000;
+    srv.headersTimeout = 10000;
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', (e) => reject(new LvsdError('IO', `cannot listen on ${endpoint}: ${(e as Error).message}`, { cause: e })));
+      srv.listen(ep.port, ep.address.text, () => resolve());
+    });
+    srv.on('error', (e) => this.log.error({ err: e }, 'api server error'));
+    const old = this.server;
+    this.server = srv;
+    const a = srv.address();
+    this.listening = a && typeof a === 'object' ? (a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`) : endpoint;
+    this.log.info({ listen: this.listening }, 'api listening');
+    if (old) await closeServer(old);
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    if (s) await closeServer(s);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = (req.url ?? '/').split('?')[0];
+    try {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end();
+        return;
+      }
+      if (url === '/metrics') {
+        const body = await this.h.registry.metrics();
+        res.writeHead(200, { 'content-type': this.h.registry.contentType }).end(body);
+      } else if (url === '/healthz') {
+        const bad = this.h.unhealthy();
+        res.writeHead(bad ? 503 : 200, { 'content-type': 'text/plain' }).end(bad ? `unhealthy: ${bad}\n` : 'ok\n');
+      } else if (url === '/status') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.h.status(), null, 2) + '\n');
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz, /status\n');
+      }
+    } catch (e) {
+      this.log.error({ err: e, url }, 'api handler failed');
+      if (!res.headersSent) res.writeHead(500).end();
+      else res.end();
+    }
+  }
+}
+
+function closeServer(s: Server): Promise<void> {
+  return new Promise((resolve) => {
+    s.close(() => resolve());
+    s.closeAllConnections?.();
+  });
+}
