@@ -28,7 +28,9 @@ export function parseArgs(argv: readonly string[], valued: readonly string[] = [
   return { flags, positional, rest };
 }
 
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
 
 export function flagString(p: ParsedArgs, ...names: string[]): string | undefined {
   for (const n of names) {
