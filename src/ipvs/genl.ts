@@ -1,0 +1,632 @@
+/**
+ * Pure codec for the generic-netlink "IPVS" family (kernel net/netfilter/ipvs/ip_vs_ctl.c,
+ * attribute numbers from include/uapi/linux/ip_vs.h) and for the parts of netlink (RFC 3549,
+ * include/uapi/linux/netlink.h, genetlink.h) needed around it. No I/O here: bytes in, bytes out.
+ *
+ * Layout reminders:
+ *  nlmsghdr  = len u32 | type u16 | flags u16 | seq u32 | pid u32          (host order = LE here)
+ *  genlmsghdr= cmd u8 | version u8 | reserved u16
+ *  nlattr    = len u16 | type u16 (bit 15 NLA_F_NESTED) | payload, padded to 4
+ * Nested attributes are written with NLA_F_NESTED set, as libnl (and so ipvsadm) does.
+ * Every decode error is an LvsdError with code NETLINK_DECODE; nothing here throws anything else.
+ */
+import { LvsdError } from '../core/errors.js';
+import { bytesToIp, parseIp } from '../core/address.js';
+import {
+  FAMILY_AF, FWD_NUM, PROTO_NUM, TUN_NUM, SVC_F_USER_MASK,
+  type FwdMethod, type IpvsDaemon, type IpvsDest, type IpvsInfo, type IpvsProtocol, type IpvsService,
+  type IpvsServiceId, type IpvsStats, type IpvsTimeouts, type TunType,
+} from './model.js';
+
+// ------------------------------------------------------------------ constants
+export const NLMSG_HDRLEN = 16;
+export const GENL_HDRLEN = 4;
+export const NLMSG_NOOP = 1;
+export const NLMSG_ERROR = 2;
+export const NLMSG_DONE = 3;
+export const NLM_F_REQUEST = 0x1;
+export const NLM_F_MULTI = 0x2;
+export const NLM_F_ACK = 0x4;
+export const NLM_F_DUMP = 0x300; // ROOT | MATCH
+export const NLA_F_NESTED = 0x8000;
+export const NLA_TYPE_MASK = 0x3fff;
+
+export const GENL_ID_CTRL = 0x10;
+export const CTRL_CMD_NEWFAMILY = 1;
+export const CTRL_CMD_GETFAMILY = 3;
+export const CTRL_ATTR_FAMILY_ID = 1;
+export const CTRL_ATTR_FAMILY_NAME = 2;
+export const CTRL_ATTR_VERSION = 3;
+export const CTRL_ATTR_MAXATTR = 5;
+
+export const IPVS_GENL_NAME = 'IPVS';
+/** IPVS_GENL_VERSION. */
+export const IPVS_GENL_VERSION = 1;
+
+export const IPVS_CMD = {
+  NEW_SERVICE: 1, SET_SERVICE: 2, DEL_SERVICE: 3, GET_SERVICE: 4,
+  NEW_DEST: 5, SET_DEST: 6, DEL_DEST: 7, GET_DEST: 8,
+  NEW_DAEMON: 9, DEL_DAEMON: 10, GET_DAEMON: 11,
+  SET_CONFIG: 12, GET_CONFIG: 13, SET_INFO: 14, GET_INFO: 15, ZERO: 16, FLUSH: 17,
+} as const;
+
+export const IPVS_CMD_ATTR = { SERVICE: 1, DEST: 2, DAEMON: 3, TIMEOUT_TCP: 4, TIMEOUT_TCP_FIN: 5, TIMEOUT_UDP: 6 } as const;
+export const SVC_ATTR = {
+  AF: 1, PROTOCOL: 2, ADDR: 3, PORT: 4, FWMARK: 5, SCHED_NAME: 6, FLAGS: 7, TIMEOUT: 8, NETMASK: 9,
+  STATS: 10, PE_NAME: 11, STATS64: 12,
+} as const;
+export const DEST_ATTR = {
+  ADDR: 1, PORT: 2, FWD_METHOD: 3, WEIGHT: 4, U_THRESH: 5, L_THRESH: 6, ACTIVE_CONNS: 7, INACT_CONNS: 8,
+  PERSIST_CONNS: 9, STATS: 10, ADDR_FAMILY: 11, STATS64: 12, TUN_TYPE: 13, TUN_PORT: 14, TUN_FLAGS: 15,
+} as const;
+export const DAEMON_ATTR = {
+  STATE: 1, MCAST_IFN: 2, SYNC_ID: 3, SYNC_MAXLEN: 4, MCAST_GROUP: 5, MCAST_GROUP6: 6, MCAST_PORT: 7, MCAST_TTL: 8,
+} as const;
+export const STATS_ATTR = {
+  CONNS: 1, INPKTS: 2, OUTPKTS: 3, INBYTES: 4, OUTBYTES: 5, CPS: 6, INPPS: 7, OUTPPS: 8, INBPS: 9, OUTBPS: 10,
+} as const;
+export const INFO_ATTR = { VERSION: 1, CONN_TAB_SIZE: 2 } as const;
+/** IP_VS_STATE_MASTER / BACKUP. */
+export const STATE_MASTER = 1;
+export const STATE_BACKUP = 2;
+/** IP_VS_CONN_F_FWD_MASK. */
+const FWD_MASK = 0x7;
+
+function decodeError(msg: string, cause?: unknown): LvsdError {
+  return new LvsdError('NETLINK_DECODE', `netlink decode: ${msg}`, cause ? { cause } : undefined);
+}
+
+// ------------------------------------------------------------------ writer
+/** Grows as needed; attributes are appended in call order (the kernel does not care, tests do). */
+export class AttrWriter {
+  private buf: Buffer;
+  private off: number;
+  constructor(initial = 256, private readonly base = 0) {
+    this.buf = Buffer.alloc(initial);
+    this.off = base;
+  }
+  private room(n: number): void {
+    if (this.off + n <= this.buf.length) return;
+    const next = Buffer.alloc(Math.max(this.buf.length * 2, this.off + n));
+    this.buf.copy(next, 0, 0, this.off);
+    this.buf = next;
+  }
+  private header(type: number, payloadLen: number): number {
+    const total = 4 + payloadLen;
+    this.room((total + 3) & ~3);
+    const at = this.off;
+    this.buf.writeUInt16LE(total, at);
+    this.buf.writeUInt16LE(type, at + 2);
+    this.off += 4;
+    return at;
+  }
+  private pad(): void {
+    const aligned = (this.off + 3) & ~3;
+    this.buf.fill(0, this.off, aligned);
+    this.off = aligned;
+  }
+  u8(type: number, v: number): this {
+    this.header(type, 1);
+    this.buf.writeUInt8(v & 0xff, this.off);
+    this.off += 1;
+    this.pad();
+    return this;
+  }
+  u16(type: number, v: number): this {
+    this.header(type, 2);
+    this.buf.writeUInt16LE(v & 0xffff, this.off);
+    this.off += 2;
+    this.pad();
+    return this;
+  }
+  /** Network byte order (ports; kernel __be16). */
+  be16(type: number, v: number): this {
+    this.header(type, 2);
+    this.buf.writeUInt16BE(v & 0xffff, this.off);
+    this.off += 2;
+    this.pad();
+    return this;
+  }
+  u32(type: number, v: number): this {
+    this.header(type, 4);
+    this.buf.writeUInt32LE(v >>> 0, this.off);
+    this.off += 4;
+    return this;
+  }
+  be32(type: number, v: number): this {
+    this.header(type, 4);
+    this.buf.writeUInt32BE(v >>> 0, this.off);
+    this.off += 4;
+    return this;
+  }
+  bytes(type: number, b: Uint8Array): this {
+    this.header(type, b.length);
+    this.buf.set(b, this.off);
+    this.off += b.length;
+    this.pad();
+    return this;
+  }
+  /** NUL-terminated string (NLA_NUL_STRING / NLA_STRING as libnl's nla_put_string writes it). */
+  str(type: number, s: string): this {
+    const n = Buffer.byteLength(s);
+    this.header(type, n + 1);
+    this.buf.write(s, this.off);
+    this.buf[this.off + n] = 0;
+    this.off += n + 1;
+    this.pad();
+    return this;
+  }
+  nest(type: number, fill: (w: this) => void): this {
+    const at = this.header(type | NLA_F_NESTED, 0);
+    fill(this);
+    this.buf.writeUInt16LE(this.off - at, at);
+    return this;
+  }
+  /** Bytes written after `base`. */
+  get length(): number {
+    return this.off - this.base;
+  }
+  finish(): Buffer {
+    return this.buf.subarray(0, this.off);
+  }
+}
+
+export interface NlHeader {
+  readonly type: number;
+  readonly flags: number;
+  readonly seq: number;
+  readonly pid: number;
+}
+
+/** A whole generic-netlink request: nlmsghdr + genlmsghdr + attributes. */
+export function genlMessage(h: NlHeader, cmd: number, version: number, attrs: (w: AttrWriter) => void): Buffer {
+  const w = new AttrWriter(256, NLMSG_HDRLEN + GENL_HDRLEN);
+  attrs(w);
+  const b = w.finish();
+  b.writeUInt32LE(b.length, 0);
+  b.writeUInt16LE(h.type, 4);
+  b.writeUInt16LE(h.flags, 6);
+  b.writeUInt32LE(h.seq >>> 0, 8);
+  b.writeUInt32LE(h.pid >>> 0, 12);
+  b.writeUInt8(cmd, 16);
+  b.writeUInt8(version, 17);
+  b.writeUInt16LE(0, 18);
+  return b;
+}
+
+// ------------------------------------------------------------------ reader
+export interface NlMessage {
+  readonly len: number;
+  readonly type: number;
+  readonly flags: number;
+  readonly seq: number;
+  readonly pid: number;
+  /** Everything after the 16-byte header (a view). */
+  readonly payload: Buffer;
+}
+
+/** Split one datagram into netlink messages (NLMSG_ALIGN between them). */
+export function parseMessages(buf: Buffer): NlMessage[] {
+  const out: NlMessage[] = [];
+  let off = 0;
+  while (off + NLMSG_HDRLEN <= buf.length) {
+    const len = buf.readUInt32LE(off);
+    if (len < NLMSG_HDRLEN || off + len > buf.length) throw decodeError(`message length ${len} at offset ${off} exceeds datagram of ${buf.length}`);
+    out.push({
+      len,
+      type: buf.readUInt16LE(off + 4),
+      flags: buf.readUInt16LE(off + 6),
+      seq: buf.readUInt32LE(off + 8),
+      pid: buf.readUInt32LE(off + 12),
+      payload: buf.subarray(off + NLMSG_HDRLEN, off + len),
+    });
+    off += (len + 3) & ~3;
+  }
+  if (off < buf.length && buf.length - off >= 1 && out.length === 0) throw decodeError(`datagram of ${buf.length} bytes too short for a header`);
+  return out;
+}
+
+/** NLMSG_ERROR payload: error i32 (negative errno, 0 = ACK) then the offending header. */
+export function parseErrorPayload(p: Buffer): { errno: number; seq?: number } {
+  if (p.length < 4) throw decodeError('NLMSG_ERROR payload shorter than 4 bytes');
+  const err = p.readInt32LE(0);
+  const seq = p.length >= 4 + NLMSG_HDRLEN ? p.readUInt32LE(4 + 8) : undefined;
+  return seq === undefined ? { errno: -err } : { errno: -err, seq };
+}
+
+export type Attrs = Map<number, Buffer>;
+
+/** Parse attributes in [start, end) of buf; the last of a repeated type wins. */
+export function parseAttrs(buf: Buffer, start = 0, end = buf.length): Attrs {
+  const m: Attrs = new Map();
+  let off = start;
+  while (off + 4 <= end) {
+    const len = buf.readUInt16LE(off);
+    const type = buf.readUInt16LE(off + 2) & NLA_TYPE_MASK;
+    if (len < 4 || off + len > end) throw decodeError(`attribute type ${type} length ${len} at offset ${off} overruns ${end}`);
+    m.set(type, buf.subarray(off + 4, off + len));
+    off += (len + 3) & ~3;
+  }
+  return m;
+}
+
+export interface GenlMessage {
+  readonly cmd: number;
+  readonly version: number;
+  readonly attrs: Attrs;
+}
+
+export function parseGenl(payload: Buffer): GenlMessage {
+  if (payload.length < GENL_HDRLEN) throw decodeError('generic netlink payload shorter than its header');
+  return { cmd: payload[0]!, version: payload[1]!, attrs: parseAttrs(payload, GENL_HDRLEN) };
+}
+
+function need(a: Attrs, type: number, what: string): Buffer {
+  const v = a.get(type);
+  if (!v) throw decodeError(`missing ${what}`);
+  return v;
+}
+function rdU8(b: Buffer, what: string): number {
+  if (b.length < 1) throw decodeError(`${what}: expected 1 byte`);
+  return b.readUInt8(0);
+}
+function rdU16(b: Buffer, what: string): number {
+  if (b.length < 2) throw decodeError(`${what}: expected 2 bytes, got ${b.length}`);
+  return b.readUInt16LE(0);
+}
+function rdBe16(b: Buffer, what: string): number {
+  if (b.length < 2) throw decodeError(`${what}: expected 2 bytes, got ${b.length}`);
+  return b.readUInt16BE(0);
+}
+function rdU32(b: Buffer, what: string): number {
+  if (b.length < 4) throw decodeError(`${what}: expected 4 bytes, got ${b.length}`);
+  return b.readUInt32LE(0);
+}
+function rdU64(b: Buffer, what: string): bigint {
+  if (b.length < 8) throw decodeError(`${what}: expected 8 bytes, got ${b.length}`);
+  return b.readBigUInt64LE(0);
+}
+function rdStr(b: Buffer): string {
+  const z = b.indexOf(0);
+  return b.subarray(0, z < 0 ? b.length : z).toString('latin1');
+}
+function opt<T>(a: Attrs, type: number, rd: (b: Buffer, w: string) => T, what: string): T | undefined {
+  const v = a.get(type);
+  return v ? rd(v, what) : undefined;
+}
+
+// ------------------------------------------------------------------ family resolution
+export function encodeGetFamily(seq: number, pid: number, name = IPVS_GENL_NAME): Buffer {
+  return genlMessage({ type: GENL_ID_CTRL, flags: NLM_F_REQUEST | NLM_F_ACK, seq, pid }, CTRL_CMD_GETFAMILY, 1, (w) => w.str(CTRL_ATTR_FAMILY_NAME, name));
+}
+
+export function decodeFamily(payload: Buffer): { id: number; name: string; version: number; maxattr: number } {
+  const g = parseGenl(payload);
+  return {
+    id: rdU16(need(g.attrs, CTRL_ATTR_FAMILY_ID, 'CTRL_ATTR_FAMILY_ID'), 'family id'),
+    name: rdStr(need(g.attrs, CTRL_ATTR_FAMILY_NAME, 'CTRL_ATTR_FAMILY_NAME')),
+    version: opt(g.attrs, CTRL_ATTR_VERSION, rdU32, 'version') ?? 0,
+    maxattr: opt(g.attrs, CTRL_ATTR_MAXATTR, rdU32, 'maxattr') ?? 0,
+  };
+}
+
+// ------------------------------------------------------------------ IPVS encoders
+function addrBytes16(addr: string): Uint8Array {
+  // The kernel reads sizeof(union nf_inet_addr) = 16 bytes; IPv4 sits in the first 4 (ipvsadm sends 16).
+  const p = parseIp(addr);
+  if (!p) throw new LvsdError('IPVS_INVALID', `not an IP address: ${addr}`);
+  const out = new Uint8Array(16);
+  out.set(p.bytes, 0);
+  return out;
+}
+
+/**
+ * IPVS_CMD_ATTR_SERVICE. `full` adds what NEW/SET need (scheduler, flags, timeout, netmask, pe);
+ * identity-only is enough for DEL_SERVICE and for the service part of dest commands — but
+ * ipvsadm always sends the full form, and so do we for byte equality (the kernel ignores extras).
+ * Attribute order follows libipvs's ipvs_nl_fill_service_attr.
+ */
+export function writeService(w: AttrWriter, s: IpvsServiceId & Partial<IpvsService>, full: boolean): void {
+  w.nest(IPVS_CMD_ATTR.SERVICE, () => {
+    w.u16(SVC_ATTR.AF, FAMILY_AF[s.family]);
+    if (s.fwmark) {
+      w.u32(SVC_ATTR.FWMARK, s.fwmark);
+    } else {
+      w.u16(SVC_ATTR.PROTOCOL, PROTO_NUM[s.protocol]);
+      w.bytes(SVC_ATTR.ADDR, addrBytes16(s.addr));
+      w.be16(SVC_ATTR.PORT, s.port);
+    }
+    if (!full) return;
+    w.str(SVC_ATTR.SCHED_NAME, s.scheduler ?? '');
+    if (s.pe_name) w.str(SVC_ATTR.PE_NAME, s.pe_name);
+    // struct ip_vs_flags { flags, mask }: mask ~0 replaces every flag bit (as ipvsadm does).
+    const fl = Buffer.alloc(8);
+    fl.writeUInt32LE((s.flags ?? 0) >>> 0, 0);
+    fl.writeUInt32LE(0xffffffff, 4);
+    w.bytes(SVC_ATTR.FLAGS, fl);
+    w.u32(SVC_ATTR.TIMEOUT, s.timeout ?? 0);
+    // IPv4: the mask itself in network order (kernel __be32); IPv6: a prefix length, host order.
+    const nm = s.netmask ?? (s.family === 6 ? 128 : 0xffffffff);
+    if (s.family === 4) w.be32(SVC_ATTR.NETMASK, nm);
+    else w.u32(SVC_ATTR.NETMASK, nm);
+  });
+}
+
+/** IPVS_CMD_ATTR_DEST in libipvs's order (ipvs_nl_fill_dest_attr). */
+export function writeDest(w: AttrWriter, d: Pick<IpvsDest, 'addr' | 'port' | 'family'> & Partial<IpvsDest>, full: boolean): void {
+  w.nest(IPVS_CMD_ATTR.DEST, () => {
+    w.u16(DEST_ATTR.ADDR_FAMILY, FAMILY_AF[d.family]);
+    w.bytes(DEST_ATTR.ADDR, addrBytes16(d.addr));
+    w.be16(DEST_ATTR.PORT, d.port);
+    if (!full) return;
+    w.u32(DEST_ATTR.FWD_METHOD, FWD_NUM[d.fwd ?? 'nat']);
+    w.u32(DEST_ATTR.WEIGHT, d.weight ?? 0);
+    w.u8(DEST_ATTR.TUN_TYPE, TUN_NUM[d.tun_type ?? 'ipip']);
+    w.be16(DEST_ATTR.TUN_PORT, d.tun_port ?? 0);
+    w.u16(DEST_ATTR.TUN_FLAGS, d.tun_flags ?? 0);
+    w.u32(DEST_ATTR.U_THRESH, d.u_threshold ?? 0);
+    w.u32(DEST_ATTR.L_THRESH, d.l_threshold ?? 0);
+  });
+}
+
+export interface Hdr {
+  readonly family: number;
+  readonly seq: number;
+  readonly pid: number;
+}
+
+const REQ_ACK = NLM_F_REQUEST | NLM_F_ACK;
+
+function ipvs(h: Hdr, cmd: number, flags: number, attrs: (w: AttrWriter) => void): Buffer {
+  return genlMessage({ type: h.family, flags, seq: h.seq, pid: h.pid }, cmd, IPVS_GENL_VERSION, attrs);
+}
+
+export function encodeNewService(h: Hdr, s: IpvsService): Buffer {
+  return ipvs(h, IPVS_CMD.NEW_SERVICE, REQ_ACK, (w) => writeService(w, s, true));
+}
+export function encodeSetService(h: Hdr, s: IpvsService): Buffer {
+  return ipvs(h, IPVS_CMD.SET_SERVICE, REQ_ACK, (w) => writeService(w, s, true));
+}
+/** ipvsadm sends the full service (scheduler "" etc.); `s` may be only an id. */
+export function encodeDelService(h: Hdr, s: IpvsServiceId): Buffer {
+  return ipvs(h, IPVS_CMD.DEL_SERVICE, REQ_ACK, (w) => writeService(w, idOnly(s), true));
+}
+/**
+ * Dest commands carry the service's identity; like ipvsadm we send it in the full form with an empty
+ * scheduler and default flags/timeout/netmask (the kernel only looks the service up by identity).
+ */
+function idOnly(s: IpvsServiceId): IpvsServiceId {
+  return { family: s.family, protocol: s.protocol, addr: s.addr, port: s.port, fwmark: s.fwmark };
+}
+export function encodeNewDest(h: Hdr, s: IpvsServiceId, d: IpvsDest): Buffer {
+  return ipvs(h, IPVS_CMD.NEW_DEST, REQ_ACK, (w) => { writeService(w, idOnly(s), true); writeDest(w, d, true); });
+}
+export function encodeSetDest(h: Hdr, s: IpvsServiceId, d: IpvsDest): Buffer {
+  return ipvs(h, IPVS_CMD.SET_DEST, REQ_ACK, (w) => { writeService(w, idOnly(s), true); writeDest(w, d, true); });
+}
+/** Only the dest identity matters to the kernel; the other fields are sent as ipvsadm does. */
+export function encodeDelDest(h: Hdr, s: IpvsServiceId, d: Pick<IpvsDest, 'addr' | 'port' | 'family'> & Partial<IpvsDest>): Buffer {
+  return ipvs(h, IPVS_CMD.DEL_DEST, REQ_ACK, (w) => { writeService(w, idOnly(s), true); writeDest(w, d, true); });
+}
+export function encodeGetServices(h: Hdr): Buffer {
+  return ipvs(h, IPVS_CMD.GET_SERVICE, REQ_ACK | NLM_F_DUMP, () => {});
+}
+export function encodeGetService(h: Hdr, s: IpvsServiceId): Buffer {
+  return ipvs(h, IPVS_CMD.GET_SERVICE, REQ_ACK, (w) => writeService(w, s, false));
+}
+export function encodeGetDests(h: Hdr, s: IpvsServiceId): Buffer {
+  return ipvs(h, IPVS_CMD.GET_DEST, REQ_ACK | NLM_F_DUMP, (w) => writeService(w, s, false));
+}
+export function encodeGetInfo(h: Hdr): Buffer {
+  return ipvs(h, IPVS_CMD.GET_INFO, REQ_ACK, () => {});
+}
+export function encodeFlush(h: Hdr): Buffer {
+  return ipvs(h, IPVS_CMD.FLUSH, REQ_ACK, () => {});
+}
+export function encodeGetTimeouts(h: Hdr): Buffer {
+  return ipvs(h, IPVS_CMD.GET_CONFIG, REQ_ACK, () => {});
+}
+/** 0 / absent = leave the kernel's value (ip_vs_set_timeout only applies values > 0). */
+export function encodeSetTimeouts(h: Hdr, t: Partial<IpvsTimeouts>): Buffer {
+  return ipvs(h, IPVS_CMD.SET_CONFIG, REQ_ACK, (w) => {
+    w.u32(IPVS_CMD_ATTR.TIMEOUT_TCP, t.tcp ?? 0);
+    w.u32(IPVS_CMD_ATTR.TIMEOUT_TCP_FIN, t.tcp_fin ?? 0);
+    w.u32(IPVS_CMD_ATTR.TIMEOUT_UDP, t.udp ?? 0);
+  });
+}
+export function encodeNewDaemon(h: Hdr, d: IpvsDaemon): Buffer {
+  return ipvs(h, IPVS_CMD.NEW_DAEMON, REQ_ACK, (w) =>
+    w.nest(IPVS_CMD_ATTR.DAEMON, () => {
+      w.u32(DAEMON_ATTR.STATE, d.state === 'master' ? STATE_MASTER : STATE_BACKUP);
+      w.str(DAEMON_ATTR.MCAST_IFN, d.mcast_ifn);
+      w.u32(DAEMON_ATTR.SYNC_ID, d.syncid);
+      if (d.maxlen) w.u16(DAEMON_ATTR.SYNC_MAXLEN, d.maxlen);
+      if (d.mcast_group) {
+        const g = parseIp(d.mcast_group);
+        if (!g) throw new LvsdError('IPVS_INVALID', `bad multicast group ${d.mcast_group}`);
+        if (g.family === 4) w.bytes(DAEMON_ATTR.MCAST_GROUP, g.bytes);
+        else w.bytes(DAEMON_ATTR.MCAST_GROUP6, g.bytes);
+      }
+      if (d.mcast_port) w.be16(DAEMON_ATTR.MCAST_PORT, d.mcast_port);
+      if (d.mcast_ttl) w.u8(DAEMON_ATTR.MCAST_TTL, d.mcast_ttl);
+    }),
+  );
+}
+export function encodeDelDaemon(h: Hdr, state: IpvsDaemon['state']): Buffer {
+  return ipvs(h, IPVS_CMD.DEL_DAEMON, REQ_ACK, (w) =>
+    w.nest(IPVS_CMD_ATTR.DAEMON, () => {
+      // ipvsadm also sends an empty interface and sync id 0; the kernel only reads the state.
+      w.u32(DAEMON_ATTR.STATE, state === 'master' ? STATE_MASTER : STATE_BACKUP);
+      w.str(DAEMON_ATTR.MCAST_IFN, '');
+      w.u32(DAEMON_ATTR.SYNC_ID, 0);
+    }),
+  );
+}
+export function encodeGetDaemons(h: Hdr): Buffer {
+  return ipvs(h, IPVS_CMD.GET_DAEMON, REQ_ACK | NLM_F_DUMP, () => {});
+}
+
+// ------------------------------------------------------------------ IPVS decoders
+const AF_FAMILY = new Map<number, 4 | 6>([[2, 4], [10, 6]]);
+const PROTO_NAME = new Map<number, IpvsProtocol>([[6, 'tcp'], [17, 'udp'], [132, 'sctp']]);
+const FWD_NAME = new Map<number, FwdMethod>(Object.entries(FWD_NUM).map(([k, v]) => [v, k as FwdMethod]));
+const TUN_NAME = new Map<number, TunType>(Object.entries(TUN_NUM).map(([k, v]) => [v, k as TunType]));
+
+function family(v: number, what: string): 4 | 6 {
+  const f = AF_FAMILY.get(v);
+  if (!f) throw decodeError(`${what}: unknown address family ${v}`);
+  return f;
+}
+function addrOf(b: Buffer, fam: 4 | 6, what: string): string {
+  const n = fam === 4 ? 4 : 16;
+  if (b.length < n) throw decodeError(`${what}: ${b.length} address bytes for IPv${fam}`);
+  return bytesToIp(b.subarray(0, n)).text;
+}
+
+export function decodeStats(b: Buffer | undefined, is64: boolean): IpvsStats | undefined {
+  if (!b) return undefined;
+  const a = parseAttrs(b);
+  const n = (t: number, w: string): number => {
+    const v = a.get(t);
+    if (!v) return 0;
+    return is64 ? Number(rdU64(v, w)) : rdU32(v, w);
+  };
+  const big = (t: number, w: string): bigint => {
+    const v = a.get(t);
+    return v ? rdU64(v, w) : 0n;
+  };
+  return {
+    conns: n(STATS_ATTR.CONNS, 'conns'), inpkts: n(STATS_ATTR.INPKTS, 'inpkts'), outpkts: n(STATS_ATTR.OUTPKTS, 'outpkts'),
+    inbytes: big(STATS_ATTR.INBYTES, 'inbytes'), outbytes: big(STATS_ATTR.OUTBYTES, 'outbytes'),
+    cps: n(STATS_ATTR.CPS, 'cps'), inpps: n(STATS_ATTR.INPPS, 'inpps'), outpps: n(STATS_ATTR.OUTPPS, 'outpps'),
+    inbps: n(STATS_ATTR.INBPS, 'inbps'), outbps: n(STATS_ATTR.OUTBPS, 'outbps'),
+  };
+}
+
+/** The nested IPVS_CMD_ATTR_SERVICE of a GET_SERVICE reply (or request). */
+export function decodeServiceAttrs(nest: Buffer): IpvsService {
+  const a = parseAttrs(nest);
+  const fam = family(rdU16(need(a, SVC_ATTR.AF, 'IPVS_SVC_ATTR_AF'), 'af'), 'service');
+  const fwmark = opt(a, SVC_ATTR.FWMARK, rdU32, 'fwmark') ?? 0;
+  const protoNum = opt(a, SVC_ATTR.PROTOCOL, rdU16, 'protocol');
+  let protocol: IpvsProtocol = 'tcp';
+  if (protoNum !== undefined && protoNum !== 0) {
+    const p = PROTO_NAME.get(protoNum);
+    if (!p) throw decodeError(`service: unknown protocol ${protoNum}`);
+    protocol = p;
+  }
+  const addrB = a.get(SVC_ATTR.ADDR);
+  const addr = fwmark || !addrB ? (fam === 6 ? '::' : '0.0.0.0') : addrOf(addrB, fam, 'service address');
+  const port = fwmark ? 0 : opt(a, SVC_ATTR.PORT, rdBe16, 'port') ?? 0;
+  const flagsB = a.get(SVC_ATTR.FLAGS);
+  const flags = flagsB ? rdU32(flagsB, 'flags') : 0;
+  const nmB = a.get(SVC_ATTR.NETMASK);
+  const netmask = nmB ? (fam === 4 ? (nmB.length < 4 ? (() => { throw decodeError('netmask: short'); })() : nmB.readUInt32BE(0)) : rdU32(nmB, 'netmask')) : fam === 6 ? 128 : 0xffffffff;
+  const s64 = a.get(SVC_ATTR.STATS64);
+  const stats = s64 ? decodeStats(s64, true) : decodeStats(a.get(SVC_ATTR.STATS), false);
+  return {
+    family: fam,
+    protocol,
+    addr,
+    port,
+    fwmark,
+    scheduler: rdStr(a.get(SVC_ATTR.SCHED_NAME) ?? Buffer.alloc(0)),
+    flags: flags & SVC_F_USER_MASK,
+    timeout: opt(a, SVC_ATTR.TIMEOUT, rdU32, 'timeout') ?? 0,
+    netmask,
+    pe_name: rdStr(a.get(SVC_ATTR.PE_NAME) ?? Buffer.alloc(0)),
+    ...(stats ? { stats } : {}),
+  };
+}
+
+/** The nested IPVS_CMD_ATTR_DEST of a GET_DEST reply. `svcFamily` is used when no ADDR_FAMILY (old kernels). */
+export function decodeDestAttrs(nest: Buffer, svcFamily: 4 | 6): IpvsDest {
+  const a = parseAttrs(nest);
+  const afB = a.get(DEST_ATTR.ADDR_FAMILY);
+  const fam = afB ? family(rdU16(afB, 'dest af'), 'dest') : svcFamily;
+  const fwdNum = rdU32(need(a, DEST_ATTR.FWD_METHOD, 'IPVS_DEST_ATTR_FWD_METHOD'), 'fwd') & FWD_MASK;
+  const fwd = FWD_NAME.get(fwdNum);
+  if (!fwd) throw decodeError(`dest: unknown forwarding method ${fwdNum}`);
+  const tunNum = opt(a, DEST_ATTR.TUN_TYPE, rdU8, 'tun type') ?? 0;
+  const tun = TUN_NAME.get(tunNum);
+  if (!tun) throw decodeError(`dest: unknown tunnel type ${tunNum}`);
+  const s64 = a.get(DEST_ATTR.STATS64);
+  const stats = s64 ? decodeStats(s64, true) : decodeStats(a.get(DEST_ATTR.STATS), false);
+  const active = opt(a, DEST_ATTR.ACTIVE_CONNS, rdU32, 'active');
+  const inact = opt(a, DEST_ATTR.INACT_CONNS, rdU32, 'inact');
+  const persist = opt(a, DEST_ATTR.PERSIST_CONNS, rdU32, 'persist');
+  return {
+    addr: addrOf(need(a, DEST_ATTR.ADDR, 'IPVS_DEST_ATTR_ADDR'), fam, 'dest address'),
+    port: rdBe16(need(a, DEST_ATTR.PORT, 'IPVS_DEST_ATTR_PORT'), 'dest port'),
+    family: fam,
+    fwd,
+    // The kernel's weight is an int; never negative in practice (it rejects < 0 on input).
+    weight: rdU32(need(a, DEST_ATTR.WEIGHT, 'IPVS_DEST_ATTR_WEIGHT'), 'weight') | 0,
+    u_threshold: opt(a, DEST_ATTR.U_THRESH, rdU32, 'u_thresh') ?? 0,
+    l_threshold: opt(a, DEST_ATTR.L_THRESH, rdU32, 'l_thresh') ?? 0,
+    tun_type: tun,
+    tun_port: opt(a, DEST_ATTR.TUN_PORT, rdBe16, 'tun port') ?? 0,
+    tun_flags: opt(a, DEST_ATTR.TUN_FLAGS, rdU16, 'tun flags') ?? 0,
+    ...(active !== undefined ? { active_conns: active } : {}),
+    ...(inact !== undefined ? { inact_conns: inact } : {}),
+    ...(persist !== undefined ? { persist_conns: persist } : {}),
+    ...(stats ? { stats } : {}),
+  };
+}
+
+/** A GET_SERVICE reply message payload (genl header + attrs). */
+export function decodeServiceReply(payload: Buffer): IpvsService {
+  const g = parseGenl(payload);
+  return decodeServiceAttrs(need(g.attrs, IPVS_CMD_ATTR.SERVICE, 'IPVS_CMD_ATTR_SERVICE'));
+}
+export function decodeDestReply(payload: Buffer, svcFamily: 4 | 6): IpvsDest {
+  const g = parseGenl(payload);
+  return decodeDestAttrs(need(g.attrs, IPVS_CMD_ATTR.DEST, 'IPVS_CMD_ATTR_DEST'), svcFamily);
+}
+export function decodeInfoReply(payload: Buffer): IpvsInfo {
+  const g = parseGenl(payload);
+  return {
+    version: rdU32(need(g.attrs, INFO_ATTR.VERSION, 'IPVS_INFO_ATTR_VERSION'), 'version'),
+    connTabSize: rdU32(need(g.attrs, INFO_ATTR.CONN_TAB_SIZE, 'IPVS_INFO_ATTR_CONN_TAB_SIZE'), 'size'),
+  };
+}
+export function decodeTimeoutsReply(payload: Buffer): IpvsTimeouts {
+  const g = parseGenl(payload);
+  return {
+    tcp: opt(g.attrs, IPVS_CMD_ATTR.TIMEOUT_TCP, rdU32, 'tcp') ?? 0,
+    tcp_fin: opt(g.attrs, IPVS_CMD_ATTR.TIMEOUT_TCP_FIN, rdU32, 'tcp_fin') ?? 0,
+    udp: opt(g.attrs, IPVS_CMD_ATTR.TIMEOUT_UDP, rdU32, 'udp') ?? 0,
+  };
+}
+export function decodeDaemonReply(payload: Buffer): IpvsDaemon {
+  const g = parseGenl(payload);
+  const a = parseAttrs(need(g.attrs, IPVS_CMD_ATTR.DAEMON, 'IPVS_CMD_ATTR_DAEMON'));
+  const st = rdU32(need(a, DAEMON_ATTR.STATE, 'state'), 'state');
+  const g4 = a.get(DAEMON_ATTR.MCAST_GROUP);
+  const g6 = a.get(DAEMON_ATTR.MCAST_GROUP6);
+  const group = g4 && g4.length >= 4 && g4.readUInt32BE(0) !== 0 ? addrOf(g4, 4, 'group') : g6 && g6.length >= 16 && g6.some((x) => x !== 0) ? addrOf(g6, 6, 'group6') : undefined;
+  const maxlen = opt(a, DAEMON_ATTR.SYNC_MAXLEN, rdU16, 'maxlen');
+  const port = opt(a, DAEMON_ATTR.MCAST_PORT, rdBe16, 'port');
+  const ttl = opt(a, DAEMON_ATTR.MCAST_TTL, rdU8, 'ttl');
+  return {
+    state: st & STATE_MASTER ? 'master' : 'backup',
+    mcast_ifn: rdStr(need(a, DAEMON_ATTR.MCAST_IFN, 'mcast ifn')),
+    syncid: rdU32(need(a, DAEMON_ATTR.SYNC_ID, 'sync id'), 'sync id'),
+    ...(maxlen !== undefined ? { maxlen } : {}),
+    ...(group ? { mcast_group: group } : {}),
+    ...(port !== undefined ? { mcast_port: port } : {}),
+    ...(ttl !== undefined ? { mcast_ttl: ttl } : {}),
+  };
+}
+
+/** Encode any planner op (used by the netlink dataplane and by tests). */
+export function encodeOp(h: Hdr, op: import('./model.js').IpvsOp): Buffer {
+  switch (op.op) {
+    case 'add-service': return encodeNewService(h, op.service);
+    case 'set-service': return encodeSetService(h, op.service);
+    case 'del-service': return encodeDelService(h, op.service);
+    case 'add-dest': return encodeNewDest(h, op.service, op.dest);
+    case 'set-dest': return encodeSetDest(h, op.service, op.dest);
+    case 'del-dest': return encodeDelDest(h, op.service, op.dest);
+  }
+}
