@@ -1,0 +1,238 @@
+/**
+ * Announcing a VIP move to the segment: gratuitous ARP (IPv4) and unsolicited neighbour
+ * advertisements (IPv6), sent as whole Ethernet frames through the AF_PACKET addon
+ * (native/afpacket). Frame builders are pure; `Announcer` schedules bursts with the injected Clock.
+ *
+ * Burst policy follows keepalived's knobs (config `garp`): `master_repeat` packets per VIP at once,
+ * the same again `master_delay` seconds later, and optionally `master_refresh_repeat` packets every
+ * `master_refresh` seconds while master; `interval` spaces packets inside a burst.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Clock, TimerHandle } from '../core/clock.js';
+import { LvsdError, errorMessage } from '../core/errors.js';
+import type { GarpConfig } from '../config/model.js';
+
+const ETH_P_ARP = 0x0806;
+const ETH_P_IPV6 = 0x86dd;
+const BROADCAST = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+/** ff02::1 all-nodes (RFC 4291 §2.7.1) and its Ethernet mapping 33:33:00:00:00:01 (RFC 2464 §7). */
+export const ALL_NODES = new Uint8Array([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+const ALL_NODES_MAC = new Uint8Array([0x33, 0x33, 0, 0, 0, 1]);
+
+function ethHeader(out: Uint8Array, dst: Uint8Array, src: Uint8Array, type: number): void {
+  out.set(dst, 0);
+  out.set(src, 6);
+  out[12] = type >> 8;
+  out[13] = type & 0xff;
+}
+
+/**
+ * Gratuitous ARP as keepalived sends it (seen with tshark): an ARP *request* (RFC 5227 §3 / RFC 826)
+ * with sender MAC/IP = own MAC / VIP, target MAC ff:ff:ff:ff:ff:ff, target IP = VIP, to the
+ * Ethernet broadcast. Padded to the 60-byte Ethernet minimum (without FCS).
+ */
+export function buildGratuitousArp(mac: Uint8Array, vip: Uint8Array): Uint8Array {
+  if (mac.length !== 6 || vip.length !== 4) throw new RangeError('GARP needs a 6-byte MAC and a 4-byte IPv4 address');
+  const f = new Uint8Array(60);
+  ethHeader(f, BROADCAST, mac, ETH_P_ARP);
+  const a = 14;
+  f[a + 0] = 0; f[a + 1] = 1; // hardware type Ethernet
+  f[a + 2] = 0x08; f[a + 3] = 0x00; // protocol type IPv4
+  f[a + 4] = 6; // hardware length
+  f[a + 5] = 4; // protocol length
+  f[a + 6] = 0; f[a + 7] = 1; // operation: request
+  f.set(mac, a + 8); // sender hardware address
+  f.set(vip, a + 14); // sender protocol address
+  f.set(BROADCAST, a + 18); // target hardware address
+  f.set(vip, a + 24); // target protocol address
+  return f;
+}
+
+function sum16(s: number, b: Uint8Array, start: number, end: number): number {
+  let i = start;
+  for (; i + 1 < end; i += 2) s += (b[i]! << 8) | b[i + 1]!;
+  if (i < end) s += b[i]! << 8;
+  return s;
+}
+
+/**
+ * Unsolicited neighbour advertisement (RFC 4861 §7.2.6): ICMPv6 type 136 from the VIP to ff02::1,
+ * hop limit 255 (§7.1.2 receivers drop anything else), Override flag set so neighbours replace their
+ * cache entry, Solicited flag clear, with a Target Link-Layer Address option (type 2).
+ */
+export function buildUnsolicitedNa(mac: Uint8Array, vip: Uint8Array, router = false): Uint8Array {
+  if (mac.length !== 6 || vip.length !== 16) throw new RangeError('NA needs a 6-byte MAC and a 16-byte IPv6 address');
+  const icmpLen = 24 + 8;
+  const f = new Uint8Array(14 + 40 + icmpLen);
+  ethHeader(f, ALL_NODES_MAC, mac, ETH_P_IPV6);
+  const ip = 14;
+  f[ip] = 0x60; // version 6, traffic class 0, flow label 0
+  f[ip + 4] = icmpLen >> 8;
+  f[ip + 5] = icmpLen & 0xff;
+  f[ip + 6] = 58; // next header ICMPv6
+  f[ip + 7] = 255; // hop limit
+  f.set(vip, ip + 8);
+  f.set(ALL_NODES, ip + 24);
+  const ic = ip + 40;
+  f[ic] = 136; // neighbour advertisement
+  f[ic + 1] = 0;
+  f[ic + 4] = (router ? 0x80 : 0) | 0x20; // R | S=0 | O=1
+  f.set(vip, ic + 8); // target address
+  f[ic + 24] = 2; // option: target link-layer address
+  f[ic + 25] = 1; // length in units of 8 bytes
+  f.set(mac, ic + 26);
+  // Checksum over the IPv6 pseudo-header (RFC 8200 §8.1): src, dst, upper-layer length, next header.
+  let s = sum16(0, f, ip + 8, ip + 40);
+  s += icmpLen + 58;
+  s = sum16(s, f, ic, ic + icmpLen);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  const ck = ~s & 0xffff;
+  f[ic + 2] = ck >> 8;
+  f[ic + 3] = ck & 0xff;
+  return f;
+}
+
+/** Build the right announcement frame for an address (4 or 16 bytes). */
+export function buildAnnouncement(mac: Uint8Array, vip: Uint8Array): Uint8Array {
+  return vip.length === 4 ? buildGratuitousArp(mac, vip) : buildUnsolicitedNa(mac, vip);
+}
+
+// ------------------------------------------------------------------ the addon
+
+export interface LinkInfo {
+  readonly index: number;
+  readonly mac: Uint8Array;
+}
+
+interface AfPacketAddon {
+  open(ifindex: number): number;
+  send(fd: number, ifindex: number, frame: Buffer): number;
+  close(fd: number): void;
+  ifinfo(name: string): { index: number; mac: Buffer };
+}
+
+let addon: AfPacketAddon | undefined;
+
+/** Load native/afpacket/build/Release/afpacket.node, searching up from this module (src/ or dist/src/). */
+export function loadAfPacket(): AfPacketAddon {
+  if (addon) return addon;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const p = join(dir, 'native', 'afpacket', 'build', 'Release', 'afpacket.node');
+    if (existsSync(p)) {
+      addon = createRequire(import.meta.url)(p) as AfPacketAddon;
+      return addon;
+    }
+    dir = dirname(dir);
+  }
+  throw new LvsdError('AFPACKET_UNAVAILABLE', 'the AF_PACKET addon is not built: run `npm run build:native`');
+}
+
+/** Index and MAC of an interface in this process's network namespace. */
+export function linkInfo(ifname: string): LinkInfo {
+  const r = loadAfPacket().ifinfo(ifname);
+  return { index: r.index, mac: new Uint8Array(r.mac) };
+}
+
+/** Role: puts one Ethernet frame on an interface. */
+export interface FrameSender {
+  send(ifname: string, frame: Uint8Array): void;
+  close(): void;
+}
+
+/** FrameSender over AF_PACKET; one socket per interface, opened on first use. */
+export class PacketSocketSender implements FrameSender {
+  private readonly socks = new Map<string, { fd: number; index: number }>();
+  send(ifname: string, frame: Uint8Array): void {
+    const a = loadAfPacket();
+    let s = this.socks.get(ifname);
+    if (!s) {
+      const index = a.ifinfo(ifname).index;
+      s = { fd: a.open(index), index };
+      this.socks.set(ifname, s);
+    }
+    try {
+      a.send(s.fd, s.index, Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
+    } catch (e) {
+      // The interface may have been re-created (new index): reopen on the next send.
+      a.close(s.fd);
+      this.socks.delete(ifname);
+      throw e;
+    }
+  }
+  close(): void {
+    const a = addon;
+    for (const s of this.socks.values()) a?.close(s.fd);
+    this.socks.clear();
+  }
+}
+
+export interface AnnouncerOptions {
+  readonly sender: FrameSender;
+  readonly clock: Clock;
+  /** Called once per frame sent (metrics); `ok` false when the send failed. */
+  readonly onSent?: (ok: boolean, err?: string) => void;
+}
+
+/**
+ * Runs the GARP/NA schedule for one instance while it is master. `start` (re)begins the schedule,
+ * `stop` cancels what is pending. All sends are synchronous non-blocking writes.
+ */
+export class Announcer {
+  private timers: TimerHandle[] = [];
+  private generation = 0;
+  constructor(private readonly opts: AnnouncerOptions) {}
+
+  start(ifname: string, mac: Uint8Array, vips: readonly Uint8Array[], garp: GarpConfig): void {
+    this.stop();
+    const gen = ++this.generation;
+    const frames = vips.map((v) => buildAnnouncement(mac, v));
+    const burst = (count: number) => this.burst(gen, ifname, frames, count, garp.interval * 1000);
+    burst(garp.master_repeat);
+    if (garp.master_delay > 0) this.later(gen, garp.master_delay * 1000, () => burst(garp.master_repeat));
+    if (garp.master_refresh > 0) {
+      const every = garp.master_refresh * 1000;
+      const tick = () => {
+        burst(garp.master_refresh_repeat);
+        this.later(gen, every, tick);
+      };
+      this.later(gen, every, tick);
+    }
+  }
+
+  stop(): void {
+    this.generation++;
+    for (const t of this.timers) this.opts.clock.clearTimeout(t);
+    this.timers = [];
+  }
+
+  private later(gen: number, ms: number, fn: () => void): void {
+    const h = this.opts.clock.setTimeout(() => {
+      this.timers = this.timers.filter((x) => x !== h);
+      if (gen === this.generation) fn();
+    }, ms);
+    this.timers.push(h);
+  }
+
+  private burst(gen: number, ifname: string, frames: readonly Uint8Array[], count: number, spacingMs: number): void {
+    const one = () => {
+      for (const f of frames) {
+        try {
+          this.opts.sender.send(ifname, f);
+          this.opts.onSent?.(true);
+        } catch (e) {
+          this.opts.onSent?.(false, errorMessage(e));
+        }
+      }
+    };
+    if (spacingMs <= 0) {
+      for (let i = 0; i < count; i++) one();
+      return;
+    }
+    one();
+    for (let i = 1; i < count; i++) this.later(gen, i * spacingMs, one);
+  }
+}
