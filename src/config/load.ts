@@ -1,12 +1,11 @@
 import { readFileSync, accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, resolve, dirname } from 'node:path';
-import yaml from 'js-yaml';
 import type { z } from 'zod';
 import { LvsdError } from '../core/errors.js';
 import { clusterConfig, CHECK_TYPES } from './schema.js';
 import { buildModel, type ClusterConfig } from './model.js';
-import { parseWithPositions, type SourceMap } from './positions.js';
+import { parseWithPositions, YamlSyntaxError, type Located, type SourceMap } from './positions.js';
 import { semanticChecks } from './semantic.js';
 
 export type Severity = 'error' | 'warning';
@@ -136,18 +135,50 @@ function describeValue(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
-function valueAt(data: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+/** zod's type names in the words a YAML author uses. */
+function expectedName(t: string): string {
+  switch (t) {
+    case 'number': return 'a number';
+    case 'int': return 'a whole number';
+    case 'string': return 'a string';
+    case 'boolean': return 'true or false';
+    case 'object': return 'a mapping (key: value lines)';
+    case 'array': return 'a list';
+    case 'record': return 'a mapping';
+    default: return t;
+  }
+}
+
+/** Extra advice when a value has the wrong type in a way people often get wrong. */
+function typeAdvice(expected: string, got: unknown): string {
+  if ((expected === 'number' || expected === 'int') && typeof got === 'string' && got.trim() !== '' && Number.isFinite(Number(got))) return '; write the number without quotes';
+  if (expected === 'boolean' && typeof got === 'string' && /^(yes|no|on|off|y|n|true|false)$/i.test(got)) return `; YAML 1.2 booleans are true and false (without quotes)`;
+  if (expected === 'int' && typeof got === 'number') return '';
+  if (expected === 'array' && got !== null && typeof got !== 'object') return '; write a list as "- item" lines or [a, b]';
+  if (expected === 'object' && Array.isArray(got)) return '; remove the "- " in front of the keys';
+  return '';
+}
+
+function valueAt(data: unknown, path: ReadonlyArray<PropertyKey>): { present: boolean; value: unknown } {
   let d = data;
-  for (const seg of path) d = d && typeof d === 'object' ? (d as Record<string, unknown>)[seg as string] : undefined;
-  return d;
+  let present = true;
+  for (const seg of path) {
+    if (d && typeof d === 'object' && Object.prototype.hasOwnProperty.call(d, seg)) d = (d as Record<string, unknown>)[seg as string];
+    else { d = undefined; present = false; }
+  }
+  return { present, value: d };
 }
 
 function issueMessage(issue: z.core.$ZodIssue, data: unknown): string {
-  const got = valueAt(data, issue.path as PropertyKey[]);
+  const { present, value: got } = valueAt(data, issue.path as PropertyKey[]);
+  const last = issue.path[issue.path.length - 1];
   switch (issue.code) {
-    case 'invalid_type':
-      if (got === undefined) return `is required (expected ${issue.expected})`;
-      return `expected ${issue.expected}, got ${describeValue(got)}`;
+    case 'invalid_type': {
+      const exp = issue.expected === 'int' && typeof got === 'number' ? 'a whole number' : expectedName(issue.expected);
+      if (!present && typeof last === 'string') return `missing required key "${last}" (${exp})`;
+      if (got === null || got === undefined) return `has no value; expected ${exp}`;
+      return `expected ${exp}, got ${describeValue(got)}${typeAdvice(issue.expected, got)}`;
+    }
     case 'too_small': {
       const i = issue as z.core.$ZodIssueTooSmall;
       if (i.origin === 'array') return `needs at least ${String(i.minimum)} item(s)`;
@@ -160,44 +191,212 @@ function issueMessage(issue: z.core.$ZodIssue, data: unknown): string {
       if (i.origin === 'string') return `must not be longer than ${String(i.maximum)} character(s)`;
       return `must be ${i.inclusive ? '<=' : '<'} ${String(i.maximum)}, got ${describeValue(got)}`;
     }
-    case 'invalid_value':
-      return `expected one of ${(issue.values as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(got)}`;
+    case 'invalid_value': {
+      const values = issue.values as unknown[];
+      const strs = values.filter((v): v is string => typeof v === 'string');
+      const s = typeof got === 'string' ? suggest(got, strs) : undefined;
+      const numLike = typeof got === 'string' && values.some((v) => typeof v === 'number' && String(v) === got.trim());
+      return `expected ${values.length === 1 ? JSON.stringify(values[0]) : `one of ${values.map((v) => JSON.stringify(v)).join(', ')}`}, got ${describeValue(got)}${s ? `; did you mean "${s}"?` : numLike ? '; write the number without quotes' : ''}`;
+    }
     case 'invalid_union': {
       const disc = (issue as { note?: string }).note;
       if (disc) {
-        const last = issue.path[issue.path.length - 1];
         if (last === 'type') {
+          if (!present) return `missing required key "type" (one of ${CHECK_TYPES.map((t) => JSON.stringify(t)).join(', ')})`;
           const s = typeof got === 'string' ? suggest(got, CHECK_TYPES) : undefined;
           return `expected one of ${CHECK_TYPES.map((t) => JSON.stringify(t)).join(', ')}, got ${describeValue(got)}${s ? `; did you mean "${s}"?` : ''}`;
         }
         return `${disc}; got ${describeValue(got)}`;
       }
+      if (!present && typeof last === 'string') return `missing required key "${last}"`;
       // Report the most specific branch message when there is one.
       const branches = (issue as z.core.$ZodIssueInvalidUnion).errors ?? [];
       const inner = branches.flat().find((e) => e.code !== 'invalid_type');
-      if (inner) return `${inner.message} (got ${describeValue(got)})`;
-      return `has the wrong shape: got ${describeValue(got)}`;
+      if (inner) return `${inner.code === 'custom' ? inner.message : cleanZodMessage(inner.message)} (got ${describeValue(got)})`;
+      const kinds = [...new Set(branches.flat().filter((e) => e.code === 'invalid_type').map((e) => expectedName((e as z.core.$ZodIssueInvalidType).expected)))];
+      return `expected ${kinds.join(' or ') || 'another shape'}, got ${describeValue(got)}`;
     }
     case 'not_multiple_of':
       return `must be a multiple of ${String(issue.divisor)}, got ${describeValue(got)}`;
     case 'invalid_format':
-      return `${issue.message}, got ${describeValue(got)}`;
+      return `${cleanZodMessage(issue.message)}, got ${describeValue(got)}`;
+    case 'custom':
+      return got === undefined || typeof got === 'object' ? issue.message : `${issue.message}, got ${describeValue(got)}`;
     default:
-      return issue.message;
+      return cleanZodMessage(issue.message);
   }
 }
 
-function syntaxDiagnostic(e: unknown, file: string): Diagnostic {
-  if (e instanceof yaml.YAMLException) {
-    const mark = e.mark;
-    return {
-      severity: 'error',
-      file,
-      line: (mark?.line ?? 0) + 1,
-      column: (mark?.column ?? 0) + 1,
-      path: '',
-      message: `YAML syntax: ${e.reason}`,
-    };
+/** zod's "Invalid string: must start with ..." → "must start with ...". */
+function cleanZodMessage(m: string): string {
+  return m.replace(/^Invalid (string|input|number): /, '');
+}
+
+// ------------------------------------------------------------ unknown keys: keepalived names, misplaced keys
+
+/**
+ * keepalived.conf names operators carry over, and what they are called here. A plain key name is
+ * offered as "did you mean" when it is valid where the unknown key was found; anything else is
+ * advice printed as is.
+ */
+export const KEEPALIVED_NAMES: Readonly<Record<string, string>> = {
+  // top level blocks
+  global_defs: 'global',
+  vrrp_instance: 'vrrp_instances',
+  vrrp_script: 'vrrp_scripts',
+  vrrp_sync_group: 'vrrp_sync_groups',
+  virtual_server: 'virtual_servers',
+  virtual_server_group: 'lvsd has no virtual_server_group: declare one virtual_servers entry per address (or use fwmark)',
+  lvs_sync_daemon: 'sync (interface, vrrp_instance, sync_id)',
+  // vrrp_instance
+  state: 'initial_state',
+  advert_int: 'advert_interval',
+  virtual_ipaddress: 'virtual_addresses',
+  virtual_ipaddress_excluded: 'virtual_addresses_excluded',
+  nopreempt: 'write "preempt: false" (keepalived\'s nopreempt)',
+  unicast_src_ip: 'unicast_src',
+  unicast_peer: 'unicast_peers',
+  track_interface: 'track_interfaces',
+  track_script: 'track_scripts',
+  track_virtual_server: 'track_virtual_servers',
+  vrrp_version: 'version',
+  notify_master: 'write it as notify: { master: COMMAND }',
+  notify_backup: 'write it as notify: { backup: COMMAND }',
+  notify_fault: 'write it as notify: { fault: COMMAND }',
+  notify_stop: 'write it as notify: { stop: COMMAND }',
+  garp_master_delay: 'write it as garp: { master_delay: SECONDS }',
+  garp_master_repeat: 'write it as garp: { master_repeat: N }',
+  garp_master_refresh: 'write it as garp: { master_refresh: SECONDS }',
+  garp_master_refresh_repeat: 'write it as garp: { master_refresh_repeat: N }',
+  vrrp_garp_master_delay: 'write it as garp: { master_delay: SECONDS } in each vrrp instance',
+  vrrp_garp_master_repeat: 'write it as garp: { master_repeat: N } in each vrrp instance',
+  vrrp_garp_interval: 'write it as garp: { interval: SECONDS } in each vrrp instance',
+  authentication: 'lvsd has no VRRP authentication (RFC 5798 removed it); delete the key',
+  auth_type: 'lvsd has no VRRP authentication (RFC 5798 removed it); delete the key',
+  auth_pass: 'lvsd has no VRRP authentication (RFC 5798 removed it); delete the key',
+  smtp_alert: 'lvsd sends no mail; use notify scripts',
+  mcast_src_ip: 'unicast_src (lvsd sends multicast from the interface address)',
+  // vrrp_sync_group
+  group: 'members',
+  // virtual_server
+  lb_algo: 'scheduler',
+  lb_kind: 'forwarding',
+  delay_loop: 'interval',
+  persistence_timeout: 'write it as persistence: { timeout: SECONDS }',
+  persistence_granularity: 'write it as persistence: { netmask: MASK }',
+  persistence_engine: 'write it as persistence: { engine: NAME }',
+  ops: 'one_packet',
+  real_server: 'real_servers',
+  virtualhost: 'set host: on the http/https check',
+  ha_suspend: 'lvsd has no ha_suspend: checks always run',
+  omega: 'lvsd has no omega: quorum_down runs when quorum is lost',
+  // real_server and checkers
+  uthreshold: 'upper_threshold',
+  lthreshold: 'lower_threshold',
+  connect_timeout: 'timeout',
+  nb_get_retry: 'fall (keepalived retries N times: fall = N + 1)',
+  retry: 'fall (keepalived retries N times: fall = N + 1)',
+  delay_before_retry: 'retry_delay',
+  connect_ip: 'connect_address',
+  bindto: 'bind_address',
+  tcp_check: 'write it as checks: [{ type: tcp }]',
+  http_get: 'write it as checks: [{ type: http, path: /, status: [200] }]',
+  ssl_get: 'write it as checks: [{ type: https, path: / }]',
+  misc_check: 'write it as checks: [{ type: exec, command: ... }]',
+  dns_check: 'write it as checks: [{ type: dns, name: ..., qtype: ... }]',
+  udp_check: 'write it as checks: [{ type: udp }]',
+  url: 'path, status and digest are keys of the http/https check itself',
+  status_code: 'status',
+  misc_path: 'command',
+  misc_timeout: 'timeout',
+  misc_dynamic: 'dynamic_weight',
+  type: 'type is a key of checks[] items',
+};
+
+interface KeyPathEntry {
+  /** "virtual_servers[].real_servers[].weight" */
+  readonly path: string;
+  readonly schema: z.ZodType;
+}
+
+let keyPathCache: KeyPathEntry[] | undefined;
+
+/** Every key path the schema accepts, with list items written "[]" (union branches all included). */
+export function schemaKeyPaths(root: z.ZodType = clusterConfig): KeyPathEntry[] {
+  if (root === clusterConfig && keyPathCache) return keyPathCache;
+  const out: KeyPathEntry[] = [];
+  const seen = new Set<string>();
+  const walk = (s: AnySchema, prefix: string, depth: number) => {
+    if (depth > 30) return;
+    const def = s._zod.def;
+    switch (def.type) {
+      case 'optional': case 'default': case 'prefault': case 'nullable': case 'readonly': case 'catch':
+        return walk(def.innerType as AnySchema, prefix, depth + 1);
+      case 'pipe':
+        return walk(def.in as AnySchema, prefix, depth + 1);
+      case 'array':
+        return walk(def.element as AnySchema, `${prefix}[]`, depth + 1);
+      case 'record':
+        return walk(def.valueType as AnySchema, `${prefix}.*`, depth + 1);
+      case 'union':
+        for (const o of def.options as AnySchema[]) walk(o, prefix, depth + 1);
+        return;
+      case 'object':
+        for (const [k, v] of Object.entries(def.shape as Record<string, AnySchema>)) {
+          const p = prefix ? `${prefix}.${k}` : k;
+          if (!seen.has(p)) { seen.add(p); out.push({ path: p, schema: v }); }
+          walk(v, p, depth + 1);
+        }
+        return;
+      default:
+        return;
+    }
+  };
+  walk(root as AnySchema, '', 0);
+  if (root === clusterConfig) keyPathCache = out;
+  return out;
+}
+
+/** "virtual_servers[1].real_servers[0]" → "virtual_servers[].real_servers[]" */
+const patternOf = (path: ReadonlyArray<PropertyKey>) => pathToString(path.map((s) => (typeof s === 'number' ? -1 : s))).replace(/\[-1\]/g, '[]');
+
+function unknownKeyHint(key: string, parent: ReadonlyArray<PropertyKey>, known: readonly string[]): string {
+  const k = key.toLowerCase().replace(/-/g, '_');
+  const alias = KEEPALIVED_NAMES[k];
+  if (alias !== undefined) {
+    if (known.includes(alias)) return `; did you mean "${alias}"? (keepalived's ${key})`;
+    if (!/^[a-z_]+$/.test(alias)) return `; ${alias}`;
+  }
+  if (known.includes(k) && k !== key) return `; did you mean "${k}"?`;
+  const s = suggest(key, known);
+  if (s) return `; did you mean "${s}"?`;
+  // A valid key one level off: usually an indentation mistake.
+  const here = patternOf(parent);
+  const elsewhere = schemaKeyPaths()
+    .map((e) => e.path)
+    .filter((p) => p === key || p.endsWith(`.${key}`))
+    .map((p) => p.slice(0, Math.max(0, p.length - key.length - 1)) || '(top level)')
+    .sort((a, b) => Number(!a.startsWith(here)) - Number(!b.startsWith(here)) || a.length - b.length);
+  if (elsewhere.length) return `; "${key}" belongs in ${elsewhere.slice(0, 2).join(' or ')}${elsewhere.length > 2 ? ' (and others)' : ''}, not ${here || 'at the top level'}: check the indentation`;
+  if (alias !== undefined) return `; keepalived's ${key} is "${alias}" in lvsd, which is not valid here`;
+  const x = parent.length === 0 ? '; top-level keys starting with "x-" (e.g. x-defaults) are ignored and can hold YAML anchors' : '';
+  return (known.length ? ` (known keys here: ${known.join(', ')})` : '') + x;
+}
+
+function viaNote(at: Located): string {
+  return at.via ? ` (the value comes through *${at.via.alias} at line ${at.via.line})` : '';
+}
+
+/** keepalived.conf's "block NAME {" syntax is not YAML; say so instead of a puzzling parse error. */
+function keepalivedHint(text: string): string {
+  const kl = /^[ \t]*(global_defs|vrrp_instance|vrrp_script|vrrp_sync_group|virtual_server|virtual_server_group)\b[^\n:]*\{/m.exec(text);
+  return kl ? `; this looks like keepalived.conf syntax ("${kl[1]} ... {"), but lvsd reads YAML: see docs/config.md, "Coming from keepalived"` : '';
+}
+
+function syntaxDiagnostic(e: unknown, file: string, text: string): Diagnostic {
+  if (e instanceof YamlSyntaxError) {
+    const hint = keepalivedHint(text);
+    return { severity: 'error', file, line: e.line + 1, column: e.column + 1, path: '', message: `YAML syntax: ${e.reason}${hint}` };
   }
   return { severity: 'error', file, line: 1, column: 1, path: '', message: `YAML: ${String(e)}` };
 }
@@ -210,14 +409,13 @@ export function schemaDiagnostics(issues: readonly z.core.$ZodIssue[], data: unk
       const known = knownKeysAt(clusterConfig, data, path);
       for (const k of issue.keys) {
         const at = map.find([...(path as Array<string | number>), k], { key: true });
-        const s = suggest(k, known);
-        const hint = s ? `; did you mean "${s}"?` : known.length ? ` (known keys: ${known.join(', ')})` : '';
-        out.push({ severity: 'error', file, line: at.line, column: at.column, path: pathToString([...path, k]), message: `unknown key "${k}"${hint}` });
+        const hint = unknownKeyHint(k, path, known);
+        out.push({ severity: 'error', file, line: at.line, column: at.column, path: pathToString([...path, k]), message: `unknown key "${k}"${hint}${viaNote(at)}` });
       }
       continue;
     }
     const at = map.find(path as Array<string | number>);
-    out.push({ severity: 'error', file, line: at.line, column: at.column, path: pathToString(path), message: issueMessage(issue, data) });
+    out.push({ severity: 'error', file, line: at.line, column: at.column, path: pathToString(path), message: issueMessage(issue, data) + viaNote(at) });
   }
   return out.sort((a, b) => a.line - b.line || a.column - b.column);
 }
@@ -234,12 +432,20 @@ export function parseConfigText(text: string, file: string, opts: ValidateOption
   try {
     parsed = parseWithPositions(text, file);
   } catch (e) {
-    throw new ConfigError([syntaxDiagnostic(e, file)], 'CONFIG_SYNTAX');
+    throw new ConfigError([syntaxDiagnostic(e, file, text)], 'CONFIG_SYNTAX');
   }
-  const data = parsed.value ?? {};
-  if (typeof data !== 'object' || Array.isArray(data)) {
-    throw new ConfigError([{ severity: 'error', file, line: 1, column: 1, path: '', message: `the document must be a mapping, got ${describeValue(data)}` }], 'CONFIG_SCHEMA');
+  if (parsed.value === undefined || parsed.value === null) {
+    throw new ConfigError([{ severity: 'error', file, line: 1, column: 1, path: '', message: 'the file has no configuration (it is empty or only comments)' }], 'CONFIG_SCHEMA');
   }
+  const root = parsed.value;
+  if (typeof root !== 'object' || Array.isArray(root)) {
+    const at = parsed.map.find([]);
+    const hint = Array.isArray(root) ? '; remove the "- " in front of the top-level keys' : keepalivedHint(text);
+    throw new ConfigError([{ severity: 'error', file, line: at.line, column: at.column, path: '', message: `the document must be a mapping of top-level keys (global, vrrp_instances, virtual_servers, ...), got ${describeValue(root)}${hint}` }], 'CONFIG_SCHEMA');
+  }
+  // Top-level keys starting with "x-" are ignored: a place for YAML anchors shared by several entries
+  // (the convention of docker compose's extension fields).
+  const data = Object.fromEntries(Object.entries(root).filter(([k]) => !k.startsWith('x-')));
   const r = clusterConfig.safeParse(data);
   if (!r.success) throw new ConfigError(schemaDiagnostics(r.error.issues, data, parsed.map, file), 'CONFIG_SCHEMA');
   const baseDir = dirname(resolve(file));
@@ -251,7 +457,7 @@ export function parseConfigText(text: string, file: string, opts: ValidateOption
   const diags = findings
     .map((f) => {
       const at = parsed.map.find(f.path, { key: f.pointAtKey ?? false });
-      return { severity: f.severity, file, line: at.line, column: at.column, path: pathToString(f.path), message: f.message } satisfies Diagnostic;
+      return { severity: f.severity, file, line: at.line, column: at.column, path: pathToString(f.path), message: f.message + viaNote(at) } satisfies Diagnostic;
     })
     .sort((a, b) => a.line - b.line || a.column - b.column);
   const errors = diags.filter((d) => d.severity === 'error');

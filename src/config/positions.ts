@@ -2,21 +2,59 @@
  * Source positions for YAML values. js-yaml has no AST, but its `listener` option reports balanced
  * open/close events for every node with offsets; we rebuild a tree of offsets from them so errors can
  * point at file:line:column for any key path.
+ *
+ * Things the event stream does not say directly, and how we recover them:
+ * - which children of a mapping are keys and which are values: a key without a value (`{a, b: 1}`,
+ *   `? a`) has no value node, so pairs are rebuilt by looking for the `:` between two children;
+ * - compact pairs inside flow sequences (`[a: 1, b]`) are reported as bare siblings: grouped again;
+ * - aliases (`*name`) are nodes without content: linked to the node that carried `&name`, so a path
+ *   through an alias points at the anchored text, and merge keys (`<<: *name`) are searched for keys
+ *   the mapping does not have itself;
+ * - a key with nothing after the colon gets an empty value node that starts at the colon: positions
+ *   of such values point at the key, not at whatever comes on the next line.
  */
 import yaml from 'js-yaml';
 
 export interface PosNode {
   start: number;
   end: number;
-  kind: 'mapping' | 'sequence' | 'scalar' | 'null';
+  kind: 'mapping' | 'sequence' | 'scalar' | 'null' | 'alias';
   children: PosNode[];
   result: unknown;
+  /** Anchor name declared on this node (`&name`). */
+  anchor?: string;
+  /** For an alias: its name and the anchored node it refers to. */
+  alias?: string;
+  target?: PosNode;
+  /** Mapping entries rebuilt from children (value absent for a key without one). */
+  pairs?: Array<{ key: PosNode; value?: PosNode }>;
+  /** Sequence items (compact flow pairs regrouped). */
+  items?: PosNode[];
 }
 
 export interface Located {
   line: number; // 1-based
   column: number; // 1-based
   offset: number;
+  /** False when the path does not exist (the location is then its nearest existing owner). */
+  found?: boolean;
+  /** Set when the location is inside an anchor reached through an alias or merge key. */
+  via?: { alias: string; line: number; column: number };
+}
+
+/** A YAML syntax error with the position (0-based line/column like js-yaml's mark) and a reason for people. */
+export class YamlSyntaxError extends Error {
+  constructor(readonly reason: string, readonly line: number, readonly column: number) {
+    super(`${reason} (${line + 1}:${column + 1})`);
+    this.name = 'YamlSyntaxError';
+  }
+}
+
+const isBlankText = (s: string) => /^(\s|#[^\n]*)*$/.test(s);
+
+/** Text between two offsets with comments removed (a "#" after whitespace starts a comment). */
+function stripComments(s: string): string {
+  return s.replace(/(^|\s)#[^\n]*/g, '$1');
 }
 
 export class SourceMap {
@@ -36,8 +74,8 @@ export class SourceMap {
     return { line: lo + 1, column: offset - this.lineStarts[lo]! + 1, offset };
   }
 
-  /** Skip whitespace, comments and a leading "- " so the offset lands on the value itself. */
-  private skipToToken(offset: number): number {
+  /** Skip whitespace, comments, a value's ":" or "," and node properties so the offset lands on the token. */
+  skipToToken(offset: number): number {
     const t = this.text;
     let i = offset;
     for (;;) {
@@ -46,64 +84,228 @@ export class SourceMap {
         while (i < t.length && t[i] !== '\n') i++;
         continue;
       }
-      if (t[i] === ':' && (t[i + 1] === ' ' || t[i + 1] === '\n')) { i++; continue; }
-      if (t[i] === ',' ) { i++; continue; }
+      if ((t[i] === ':' || t[i] === '?') && (i + 1 >= t.length || /\s/.test(t[i + 1]!))) { i++; continue; }
+      if (t[i] === ',') { i++; continue; }
+      // Anchor or tag in front of the content: `&name value`, `!!str 80`.
+      if ((t[i] === '&' || t[i] === '!') && /\S/.test(t[i + 1] ?? '')) {
+        let j = i + 1;
+        while (j < t.length && !/\s/.test(t[j]!)) j++;
+        if (j < t.length) { i = j; continue; }
+      }
       break;
     }
     return Math.min(i, t.length);
   }
 
+  private deref(n: PosNode, via: { v?: Located['via'] }): PosNode {
+    for (let i = 0; i < 32 && n.kind === 'alias' && n.target; i++) {
+      if (!via.v) {
+        const at = this.locate(this.skipToToken(n.start));
+        via.v = { alias: n.alias ?? '', line: at.line, column: at.column };
+      }
+      n = n.target;
+    }
+    return n;
+  }
+
+  /** Key lookup in a mapping, then in what its merge keys (`<<`) bring in, first source first. */
+  private lookup(m: PosNode, key: string, via: { v?: Located['via'] }, depth = 0): { key: PosNode; value?: PosNode } | undefined {
+    const pairs = m.pairs ?? [];
+    for (const p of pairs) if (String(p.key.result) === key && p.key.result !== '<<') return p;
+    if (depth > 8) return undefined;
+    for (const p of pairs) {
+      if (p.key.result !== '<<' || !p.value) continue;
+      const local: { v?: Located['via'] } = {};
+      const src = this.deref(p.value, local);
+      const sources = src.kind === 'sequence' ? (src.items ?? []).map((x) => this.deref(x, local)) : [src];
+      for (const s of sources) {
+        if (s.kind !== 'mapping') continue;
+        const hit = this.lookup(s, key, local, depth + 1);
+        if (hit) {
+          if (!via.v) via.v = local.v;
+          return hit;
+        }
+      }
+    }
+    return undefined;
+  }
+
   /**
    * Where a key path is in the source. `key: true` points at the mapping key instead of its value.
-   * If the path does not exist (a missing key), the deepest existing ancestor is returned.
+   * If the path does not exist (a missing key), the location of the mapping that lacks it is
+   * returned: the key that owns that mapping, or the mapping's first token for a list item.
    */
   find(path: ReadonlyArray<string | number>, opts: { key?: boolean } = {}): Located {
     let node = this.root;
+    if (!node) return { ...this.locate(0), found: path.length === 0 };
+    const via: { v?: Located['via'] } = {};
     let keyNode: PosNode | undefined;
-    if (!node) return this.locate(0);
+    let owner: PosNode | undefined; // key whose value is `node`, if any
+    const withVia = (l: Located): Located => (via.v ? { ...l, via: via.v } : l);
     for (const seg of path) {
+      node = this.deref(node, via);
       let next: PosNode | undefined;
       keyNode = undefined;
       if (node.kind === 'mapping') {
-        for (let i = 0; i + 1 < node.children.length; i += 2) {
-          const k: PosNode = node.children[i]!;
-          if (String(k.result) === String(seg)) { next = node.children[i + 1]; keyNode = k; break; }
-        }
-        // A key whose value is absent: point at the key itself.
-        if (!next && keyNode) next = keyNode;
+        const hit = this.lookup(node, String(seg), via);
+        if (hit) { keyNode = hit.key; next = hit.value ?? hit.key; }
       } else if (node.kind === 'sequence' && typeof seg === 'number') {
-        next = node.children[seg];
+        next = node.items?.[seg];
       }
-      if (!next) return this.locate(this.skipToToken(node.start));
+      if (!next) {
+        const at = owner ?? node;
+        return withVia({ ...this.locate(this.skipToToken(at.start)), found: false });
+      }
+      owner = keyNode;
       node = next;
     }
-    if (opts.key && keyNode) return this.locate(this.skipToToken(keyNode.start));
-    return this.locate(this.skipToToken(node.start));
+    if (keyNode && (opts.key || (node.kind === 'null' && isBlankText(this.text.slice(node.start, node.end))))) {
+      return withVia({ ...this.locate(this.skipToToken(keyNode.start)), found: true });
+    }
+    node = this.deref(node, via);
+    return withVia({ ...this.locate(this.skipToToken(node.start)), found: true });
   }
 }
 
-/** Parse YAML text; throws js-yaml's YAMLException on syntax errors (it carries mark.line/column). */
-export function parseWithPositions(text: string, filename: string): { value: unknown; map: SourceMap } {
-  const stack: PosNode[] = [];
-  let root: PosNode | undefined;
-  const value = yaml.load(text, {
-    filename,
-    schema: yaml.CORE_SCHEMA, // no timestamps or binary: config values stay plain
-    json: false,
-    listener(event, state) {
-      if (event === 'open') {
-        stack.push({ start: state.position, end: state.position, kind: 'null', children: [], result: undefined });
+/** Rebuild mapping pairs and sequence items once the tree is complete. */
+function normalize(n: PosNode, text: string): void {
+  for (const c of n.children) normalize(c, text);
+  const colonBetween = (a: PosNode, b: PosNode) => stripComments(text.slice(a.end, b.start)).includes(':');
+  if (n.kind === 'mapping') {
+    const pairs: NonNullable<PosNode['pairs']> = [];
+    const ch = n.children;
+    for (let i = 0; i < ch.length; ) {
+      const k = ch[i]!;
+      const v = ch[i + 1];
+      // The value node of `key:` begins at or after the colon; a key without a value is followed by
+      // "," or a newline and the next key instead.
+      if (v && colonBetween(k, v)) {
+        pairs.push({ key: k, value: v });
+        i += 2;
       } else {
+        pairs.push({ key: k });
+        i += 1;
+      }
+    }
+    n.pairs = pairs;
+  } else if (n.kind === 'sequence') {
+    const flow = text.slice(n.start).trimStart().startsWith('[');
+    if (!flow) { n.items = n.children; return; }
+    const items: PosNode[] = [];
+    const ch = n.children;
+    for (let i = 0; i < ch.length; ) {
+      const a = ch[i]!;
+      const b = ch[i + 1];
+      if (b && colonBetween(a, b)) {
+        items.push({ start: a.start, end: b.end, kind: 'mapping', children: [a, b], result: undefined, pairs: [{ key: a, value: b }] });
+        i += 2;
+      } else {
+        items.push(a);
+        i += 1;
+      }
+    }
+    n.items = items;
+  }
+}
+
+/** Human wording for js-yaml's reasons, with the extra context the partial tree gives us. */
+function explain(e: yaml.YAMLException, text: string, stack: PosNode[], map: SourceMap): YamlSyntaxError {
+  let line = e.mark?.line ?? 0;
+  let column = e.mark?.column ?? 0;
+  let reason = e.reason ?? String(e.message);
+  if (reason === 'duplicated mapping key') {
+    const pos = e.mark?.position ?? 0;
+    const m = /^(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([^:#\n]*?))\s*:/.exec(text.slice(pos));
+    const key = m ? (m[1] ?? m[2] ?? m[3] ?? '').trim() : '';
+    let first: Located | undefined;
+    for (let i = stack.length - 1; i >= 0 && !first; i--) {
+      const s = stack[i]!;
+      const hit = s.children.find((c) => c.kind === 'scalar' && String(c.result) === key && c.start < pos);
+      if (hit) first = map.locate(map.skipToToken(hit.start));
+    }
+    reason = `duplicate key "${key}"${first ? ` (first set at line ${first.line})` : ''}: a mapping cannot repeat a key`;
+  } else if (/tab characters must not be used/.test(reason)) {
+    reason = 'a tab character is used for indentation; YAML allows only spaces';
+  } else if (/end of the stream within a flow collection/.test(reason)) {
+    // Point at the bracket that was never closed: the outermost flow collection still open.
+    const open = stack.find((s) => /^[[{]/.test(text.slice(map.skipToToken(s.start))));
+    if (open) {
+      const at = map.locate(map.skipToToken(open.start));
+      const ch = text[at.offset];
+      reason = `"${ch}" is never closed (missing "${ch === '[' ? ']' : '}'}"); the file ended inside it`;
+      line = at.line - 1;
+      column = at.column - 1;
+    }
+  } else if (/missed comma between flow collection entries/.test(reason)) {
+    reason = 'missing "," between entries of a [...] or {...} list';
+  } else if (/can not read a block mapping entry; a multiline key may not be an implicit key/.test(reason)) {
+    // js-yaml reports this at the line after a line without "key: value" (e.g. keepalived's
+    // `priority 100`); point at the previous non-blank line, which is the one to fix.
+    const lineStart = (e.mark?.position ?? 0) - column;
+    let j = lineStart - 1;
+    while (j > 0) {
+      const ls = text.lastIndexOf('\n', j - 1) + 1;
+      const l = text.slice(ls, j);
+      if (!isBlankText(l)) {
+        const at = map.locate(ls + (l.length - l.trimStart().length));
+        line = at.line - 1;
+        column = at.column - 1;
+        reason = `expected "key: value" but this line has no ":" followed by a space (got ${JSON.stringify(l.trim().slice(0, 40))})`;
+        break;
+      }
+      j = ls - 1;
+    }
+  } else if (/bad indentation of a mapping entry|bad indentation of a sequence entry/.test(reason)) {
+    reason = `${reason}: this line's indentation does not match its siblings`;
+  }
+  return new YamlSyntaxError(reason, line, column);
+}
+
+// js-yaml exports its built-in types at runtime (`types.merge`), but @types/js-yaml does not declare them.
+const mergeType = (yaml as unknown as { types: { merge: yaml.Type } }).types.merge;
+const schema = yaml.CORE_SCHEMA.extend({ implicit: [mergeType] });
+
+/** Parse YAML text; throws YamlSyntaxError (0-based line/column) on syntax errors. */
+export function parseWithPositions(text: string, filename: string): { value: unknown; map: SourceMap } {
+  // js-yaml drops a leading byte order mark, which would shift every offset by one: drop it first.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const stack: PosNode[] = [];
+  const anchors = new Map<string, PosNode>();
+  let root: PosNode | undefined;
+  let value: unknown;
+  try {
+    value = yaml.load(text, {
+      filename,
+      schema, // core schema (no timestamps or binary: config values stay plain) plus merge keys
+      json: false,
+      listener(event, state) {
+        if (event === 'open') {
+          stack.push({ start: state.position, end: state.position, kind: 'null', children: [], result: undefined });
+          return;
+        }
         const n = stack.pop();
         if (!n) return;
         n.end = state.position;
         n.result = state.result;
         n.kind = state.kind === 'mapping' || state.kind === 'sequence' || state.kind === 'scalar' ? state.kind : 'null';
+        if (n.kind === 'null') {
+          const m = /^\s*\*([^\s,\]}]+)/.exec(text.slice(n.start, n.end));
+          if (m) { n.kind = 'alias'; n.alias = m[1]!; n.target = anchors.get(m[1]!); }
+        }
+        const anchor = (state as unknown as { anchor: string | null }).anchor;
+        if (anchor) { n.anchor = anchor; anchors.set(anchor, n); }
         const parent = stack[stack.length - 1];
         if (parent) parent.children.push(n);
-        else root = n;
-      }
-    },
-  });
+        else if (!root) root = n; // later documents are rejected by yaml.load
+      },
+    });
+  } catch (e) {
+    if (e instanceof yaml.YAMLException) {
+      const partial = new SourceMap(text, undefined);
+      throw explain(e, text, stack, partial);
+    }
+    throw e;
+  }
+  if (root) normalize(root, text);
   return { value, map: new SourceMap(text, root) };
 }
