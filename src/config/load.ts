@@ -182,7 +182,7 @@ function issueMessage(issue: z.core.$ZodIssue, data: unknown): string {
     case 'too_small': {
       const i = issue as z.core.$ZodIssueTooSmall;
       if (i.origin === 'array') return `needs at least ${String(i.minimum)} item(s)`;
-      if (i.origin === 'string') return `must not be shorter than ${String(i.minimum)} character(s)`;
+      if (i.origin === 'string') return Number(i.minimum) === 1 ? 'must not be empty' : `must not be shorter than ${String(i.minimum)} characters`;
       return `must be ${i.inclusive ? '>=' : '>'} ${String(i.minimum)}, got ${describeValue(got)}`;
     }
     case 'too_big': {

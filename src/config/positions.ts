@@ -168,8 +168,16 @@ export class SourceMap {
 }
 
 /** Rebuild mapping pairs and sequence items once the tree is complete. */
-function normalize(n: PosNode, text: string): void {
-  for (const c of n.children) normalize(c, text);
+function normalize(n: PosNode, text: string, map: SourceMap): void {
+  // js-yaml opens a node for a list item and, inside it, another one for the same content (it first
+  // tries to read it as a mapping key): fold such wrappers into one node.
+  for (let c = n.children[0]; n.children.length === 1 && c && c.end === n.end && c.kind === n.kind && map.skipToToken(c.start) === map.skipToToken(n.start); c = n.children[0]) {
+    n.children = c.children;
+    n.result = c.result;
+    if (c.alias !== undefined) { n.alias = c.alias; n.target = c.target; }
+    if (!n.anchor && c.anchor) n.anchor = c.anchor;
+  }
+  for (const c of n.children) normalize(c, text, map);
   const colonBetween = (a: PosNode, b: PosNode) => stripComments(text.slice(a.end, b.start)).includes(':');
   if (n.kind === 'mapping') {
     const pairs: NonNullable<PosNode['pairs']> = [];
@@ -256,7 +264,17 @@ function explain(e: yaml.YAMLException, text: string, stack: PosNode[], map: Sou
       j = ls - 1;
     }
   } else if (/bad indentation of a mapping entry|bad indentation of a sequence entry/.test(reason)) {
-    reason = `${reason}: this line's indentation does not match its siblings`;
+    const pos = e.mark?.position ?? 0;
+    const before = text.slice(pos - column, pos);
+    if (before.trim() !== '') {
+      // Not an indentation problem: something follows a complete value on the same line, e.g.
+      // `listen: [::1]:9650`, where "[::1]" was read as a list.
+      const value = /:\s+(.*)$/.exec(text.slice(pos - column, text.indexOf('\n', pos) < 0 ? text.length : text.indexOf('\n', pos)))?.[1]?.trim();
+      const flow = /[\]}]$/.test(before.trimEnd());
+      reason = `unexpected text after the value on this line${flow && value ? `; a value that starts with "[" or "{" is read as a list or mapping: quote it, e.g. "${value.replace(/"/g, '\\"')}"` : ''}`;
+    } else {
+      reason = `${reason}: this line's indentation does not match its siblings`;
+    }
   }
   return new YamlSyntaxError(reason, line, column);
 }
@@ -306,6 +324,7 @@ export function parseWithPositions(text: string, filename: string): { value: unk
     }
     throw e;
   }
-  if (root) normalize(root, text);
-  return { value, map: new SourceMap(text, root) };
+  const map = new SourceMap(text, root);
+  if (root) normalize(root, text, map);
+  return { value, map };
 }

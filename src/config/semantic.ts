@@ -122,7 +122,8 @@ export function semanticChecks(c: ClusterConfigParsed, env: SemanticEnv): Findin
     if (vsKeys.has(key)) err(p, `duplicate virtual service ${key} (also virtual_servers[${vsKeys.get(key)}])`);
     else vsKeys.set(key, i);
     const nm = vs.name ?? key;
-    if (vsNames.has(nm)) err([...p, 'name'], `duplicate virtual server name "${nm}"`);
+    // An unnamed duplicate service is already reported above; only a repeated explicit name is news.
+    if (vsNames.has(nm)) { if (vs.name !== undefined) err([...p, 'name'], `duplicate virtual server name "${nm}" (also virtual_servers[${vsNames.get(nm)}])`); }
     else vsNames.set(nm, i);
 
     const vsFam: 4 | 6 = vs.address ? fam(vs.address) : vs.family === 'ipv6' ? 6 : 4;
