@@ -1,0 +1,289 @@
+/**
+ * VRRP transport: raw IP sockets, protocol 112, one per instance bound to its interface
+ * (SO_BINDTODEVICE: raw sockets report no arrival interface, so the binding is what tells us where a
+ * packet came from). Multicast to 224.0.0.18 / ff02::12 (RFC 5798 §5.1.1.2, §5.1.2.2) or unicast to
+ * configured peers. Sent with TTL / hop limit 255 and DSCP CS6 (keepalived does the same); received
+ * packets must carry TTL 255 (RFC 5798 §7.1) and pass the codec; everything else is dropped with
+ * a reason the runtime counts.
+ *
+ * IPv6 caveat: @neuralegion/raw-socket reads with recvfrom(), which for AF_INET6 raw sockets gives
+ * neither the IPv6 header nor ancillary data, so the hop limit of received IPv6 adverts cannot be
+ * checked here (reported as `hopLimitChecked: false`). The checksum is computed and verified by the
+ * kernel (IPV6_CHECKSUM, RFC 3542 §3.1), which covers the pseudo-header.
+ */
+import { createRequire } from 'node:module';
+import { networkInterfaces } from 'node:os';
+import { isIPv4 } from 'node:net';
+import type { Logger } from '../core/log.js';
+import { linkInfo } from './announce.js';
+import { parseIp, compareIp } from '../core/address.js';
+import { LvsdError, errorMessage } from '../core/errors.js';
+import {
+  VRRP_GROUP_V4,
+  VRRP_GROUP_V6,
+  VRRP_PROTOCOL,
+  VRRP_TTL,
+  decodeAdvert,
+  decodeIpv4Vrrp,
+  encodeAdvert,
+  type Advert,
+  type DropReason,
+  type VrrpVersion,
+} from './codec.js';
+
+export interface ReceivedAdvert {
+  readonly advert: Advert;
+  /** Source address text and bytes (the tie-break in RFC 5798 §6.4.3 compares these). */
+  readonly src: string;
+  readonly srcBytes: Uint8Array;
+}
+
+export interface TransportHandlers {
+  onAdvert(r: ReceivedAdvert): void;
+  onDrop(reason: DropReason, src?: string): void;
+}
+
+/** Role the runtime drives; RawVrrpTransport is the mechanism, tests use a fake. */
+export interface VrrpTransport {
+  /** Our primary address on the interface: advert source and tie-break value. */
+  readonly localAddress: Uint8Array;
+  start(h: TransportHandlers): void;
+  send(a: Advert): void;
+  close(): void;
+}
+
+export interface TransportOptions {
+  readonly ifname: string;
+  readonly family: 4 | 6;
+  readonly version: VrrpVersion;
+  readonly vrid: number;
+  /** Addresses carried in adverts (drops with a different count, like keepalived). */
+  readonly addrCount: number;
+  /** Configured interval, checked for v2 (RFC 3768 §7.1). */
+  readonly intervalMs: number;
+  readonly unicastPeers?: readonly string[];
+  readonly unicastSrc?: string;
+  /** Addresses never taken as the interface's primary (the VIPs). */
+  readonly exclude?: readonly string[];
+  /** VRRPv3 over IPv4 only: accept v2 adverts too. */
+  readonly acceptV2?: boolean;
+  readonly logger: Logger;
+}
+
+// Linux socket option numbers (include/uapi/linux/in.h, in6.h, asm-generic/socket.h).
+const SOL_SOCKET = 1;
+const SO_BINDTODEVICE = 25;
+const IPPROTO_IP = 0;
+const IPPROTO_IPV6 = 41;
+const IP_TOS = 1;
+const IP_TTL = 2;
+const IP_MULTICAST_IF = 32;
+const IP_MULTICAST_TTL = 33;
+const IP_MULTICAST_LOOP = 34;
+const IP_ADD_MEMBERSHIP = 35;
+const IPV6_CHECKSUM = 7;
+const IPV6_UNICAST_HOPS = 16;
+const IPV6_MULTICAST_IF = 17;
+const IPV6_MULTICAST_HOPS = 18;
+const IPV6_MULTICAST_LOOP = 19;
+const IPV6_ADD_MEMBERSHIP = 20;
+const IPV6_TCLASS = 67;
+/** DSCP CS6 (RFC 4594 network control) in the TOS / traffic class byte. */
+const TOS_CS6 = 0xc0;
+
+interface RawSocket {
+  setOption(level: number, option: number, value: Buffer | number, length?: number): void;
+  send(buf: Buffer, off: number, len: number, addr: string, cb: (err: Error | null, bytes: number) => void): void;
+  on(ev: 'message', fn: (buf: Buffer, src: string) => void): void;
+  on(ev: 'error', fn: (err: Error) => void): void;
+  on(ev: 'close', fn: () => void): void;
+  close(): void;
+}
+interface RawModule {
+  createSocket(o: { protocol: number; addressFamily?: number; bufferSize?: number }): RawSocket;
+  AddressFamily: { IPv4: number; IPv6: number };
+}
+let rawMod: RawModule | undefined;
+function raw(): RawModule {
+  rawMod ??= createRequire(import.meta.url)('@neuralegion/raw-socket') as RawModule;
+  return rawMod;
+}
+
+/** Primary address of a family on an interface (kernel order: the first one is the primary), skipping VIPs. */
+export function primaryAddress(ifname: string, family: 4 | 6, exclude: readonly string[] = []): string | undefined {
+  const list = networkInterfaces()[ifname] ?? [];
+  const skip = new Set(exclude.map((x) => parseIp(x)?.text ?? x));
+  for (const a of list) {
+    if ((family === 4) !== (a.family === 'IPv4')) continue;
+    const t = parseIp(a.address)?.text;
+    if (!t || skip.has(t)) continue;
+    // For IPv6, adverts come from the link-local address (RFC 5798 §5.1.2.1).
+    if (family === 6 && !t.startsWith('fe80:')) continue;
+    return t;
+  }
+  return undefined;
+}
+
+export class RawVrrpTransport implements VrrpTransport {
+  readonly localAddress: Uint8Array;
+  private readonly local: string;
+  private sock: RawSocket | undefined;
+  private handlers: TransportHandlers | undefined;
+  private readonly peers: Set<string>;
+  private readonly dest: string[];
+  private readonly group: Uint8Array;
+  private closed = false;
+  private readonly log: Logger;
+  readonly hopLimitChecked: boolean;
+
+  constructor(private readonly o: TransportOptions) {
+    this.log = o.logger;
+    const local = o.unicastSrc ?? primaryAddress(o.ifname, o.family, o.exclude);
+    if (!local) throw new LvsdError('VRRP_NO_ADDRESS', `interface ${o.ifname} has no ${o.family === 4 ? 'IPv4' : 'IPv6 link-local'} address to send adverts from`);
+    this.local = local;
+    this.localAddress = parseIp(local)!.bytes;
+    this.peers = new Set((o.unicastPeers ?? []).map((p) => parseIp(p)!.text));
+    this.group = parseIp(o.family === 4 ? VRRP_GROUP_V4 : VRRP_GROUP_V6)!.bytes;
+    this.dest = this.peers.size ? [...this.peers] : [o.family === 4 ? VRRP_GROUP_V4 : `${VRRP_GROUP_V6}%${o.ifname}`];
+    this.hopLimitChecked = o.family === 4;
+  }
+
+  start(h: TransportHandlers): void {
+    this.handlers = h;
+    this.open();
+  }
+
+  private open(): void {
+    const o = this.o;
+    const r = raw();
+    const s = r.createSocket({ protocol: VRRP_PROTOCOL, addressFamily: o.family === 4 ? r.AddressFamily.IPv4 : r.AddressFamily.IPv6, bufferSize: 2048 });
+    const index = linkInfo(o.ifname).index;
+    const int = (v: number) => {
+      const b = Buffer.alloc(4);
+      b.writeInt32LE(v);
+      return b;
+    };
+    try {
+      s.setOption(SOL_SOCKET, SO_BINDTODEVICE, Buffer.from(`${o.ifname}\0`), o.ifname.length + 1);
+      if (o.family === 4) {
+        const mreqn = Buffer.alloc(12); // struct ip_mreqn { multiaddr, address, ifindex }
+        Buffer.from(this.group).copy(mreqn, 0);
+        Buffer.from(this.localAddress).copy(mreqn, 4);
+        mreqn.writeInt32LE(index, 8);
+        if (!this.peers.size) s.setOption(IPPROTO_IP, IP_ADD_MEMBERSHIP, mreqn, 12);
+        // IP_MULTICAST_IF with an ip_mreqn also fixes the source address of multicast sends
+        // (raw_sendmsg uses inet->mc_addr), so the v3 pseudo-header checksum we compute matches.
+        s.setOption(IPPROTO_IP, IP_MULTICAST_IF, mreqn, 12);
+        s.setOption(IPPROTO_IP, IP_MULTICAST_TTL, int(VRRP_TTL), 4);
+        s.setOption(IPPROTO_IP, IP_TTL, int(VRRP_TTL), 4);
+        s.setOption(IPPROTO_IP, IP_MULTICAST_LOOP, int(0), 4);
+        s.setOption(IPPROTO_IP, IP_TOS, int(TOS_CS6), 4);
+      } else {
+        const mreq = Buffer.alloc(20); // struct ipv6_mreq { in6_addr, ifindex }
+        Buffer.from(this.group).copy(mreq, 0);
+        mreq.writeInt32LE(index, 16);
+        if (!this.peers.size) s.setOption(IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, mreq, 20);
+        s.setOption(IPPROTO_IPV6, IPV6_MULTICAST_IF, int(index), 4);
+        s.setOption(IPPROTO_IPV6, IPV6_MULTICAST_HOPS, int(VRRP_TTL), 4);
+        s.setOption(IPPROTO_IPV6, IPV6_UNICAST_HOPS, int(VRRP_TTL), 4);
+        s.setOption(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, int(0), 4);
+        s.setOption(IPPROTO_IPV6, IPV6_TCLASS, int(TOS_CS6), 4);
+        // Kernel computes the checksum at offset 6 on send and drops bad ones on receive.
+        s.setOption(IPPROTO_IPV6, IPV6_CHECKSUM, int(6), 4);
+      }
+    } catch (e) {
+      s.close();
+      throw new LvsdError('VRRP_SOCKET', `VRRP socket on ${o.ifname}: ${errorMessage(e)}`, { cause: e });
+    }
+    s.on('message', (buf, src) => this.receive(buf, src));
+    s.on('error', (err) => {
+      // raw-socket closes the socket after an error; reopen unless we are closing.
+      this.log.warn({ err: errorMessage(err), ifname: o.ifname }, 'VRRP socket error; reopening');
+      this.sock = undefined;
+      if (!this.closed) setTimeout(() => {
+        if (!this.closed && !this.sock) {
+          try {
+            this.open();
+          } catch (e) {
+            this.log.error({ err: errorMessage(e) }, 'VRRP socket reopen failed');
+          }
+        }
+      }, 100).unref();
+    });
+    this.sock = s;
+  }
+
+  private receive(buf: Buffer, src: string): void {
+    const h = this.handlers;
+    if (!h) return;
+    const o = this.o;
+    const expect = {
+      vrid: o.vrid,
+      ...(o.acceptV2 ? {} : { version: o.version }),
+      addrCount: o.addrCount,
+      v2IntervalMs: o.intervalMs,
+    };
+    let advert: Advert;
+    let srcText: string;
+    let srcBytes: Uint8Array;
+    if (o.family === 4) {
+      const r = decodeIpv4Vrrp(buf, expect);
+      if (!r.ok) {
+        // Adverts of other virtual routers on the same link are not ours to count.
+        if (r.reason !== 'vrid_mismatch') h.onDrop(r.reason, r.header ? Array.from(r.header.src).join('.') : src);
+        return;
+      }
+      advert = r.advert;
+      srcBytes = r.header.src;
+      srcText = Array.from(srcBytes).join('.');
+    } else {
+      const sp = parseIp(src.replace(/%.*$/, ''));
+      if (!sp) return h.onDrop('bad_source', src);
+      srcBytes = sp.bytes;
+      srcText = sp.text;
+      const dst = this.peers.size ? this.localAddress : this.group;
+      const r = decodeAdvert(buf, { family: 6, srcAddr: srcBytes, dstAddr: dst, expect });
+      if (!r.ok) {
+        if (r.reason !== 'vrid_mismatch') h.onDrop(r.reason, srcText);
+        return;
+      }
+      advert = r.advert;
+    }
+    if (compareIp(srcBytes, this.localAddress) === 0) return; // our own (multicast loop is off; unicast to self)
+    if (this.peers.size && !this.peers.has(srcText)) return h.onDrop('bad_source', srcText);
+    h.onAdvert({ advert, src: srcText, srcBytes });
+  }
+
+  send(a: Advert): void {
+    const s = this.sock;
+    if (!s) return;
+    for (const d of this.dest) {
+      const dst = parseIp(d.replace(/%.*$/, ''))!.bytes;
+      let payload: Uint8Array;
+      try {
+        payload = encodeAdvert(a, { srcAddr: this.localAddress, dstAddr: dst });
+      } catch (e) {
+        this.log.error({ err: errorMessage(e) }, 'cannot encode advert');
+        return;
+      }
+      const b = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+      s.send(b, 0, b.length, d, (err) => {
+        if (err) this.log.warn({ err: errorMessage(err), to: d }, 'advert send failed');
+      });
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.handlers = undefined;
+    try {
+      this.sock?.close();
+    } catch {
+      /* already closed */
+    }
+    this.sock = undefined;
+  }
+}
+
+/** True when the text is an IPv4 address (helper for callers choosing a family). */
+export const isV4 = (s: string) => isIPv4(s);

@@ -1,0 +1,40 @@
+/**
+ * Opens a RawVrrpTransport inside a namespace and prints one JSON line per received advert or drop.
+ * Usage: node transport-cli.js IFNAME FAMILY VERSION VRID ADDRCOUNT INTERVAL_MS DURATION_MS [send:PRIO[:TTL]] [peers=a,b]
+ * With send:PRIO it also advertises every INTERVAL_MS with that priority (TTL override for drop tests).
+ */
+import { RawVrrpTransport } from '../../../src/election/transport.js';
+import { parseIp } from '../../../src/core/address.js';
+import { silentLogger } from '../../../src/core/log.js';
+
+const [ifname, fam, ver, vrid, count, interval, duration, ...rest] = process.argv.slice(2);
+const sendArg = rest.find((x) => x.startsWith('send:'));
+const peersArg = rest.find((x) => x.startsWith('peers='));
+const t = new RawVrrpTransport({
+  ifname: ifname!,
+  family: Number(fam) as 4 | 6,
+  version: Number(ver) as 2 | 3,
+  vrid: Number(vrid),
+  addrCount: Number(count),
+  intervalMs: Number(interval),
+  ...(peersArg ? { unicastPeers: peersArg.slice(6).split(',') } : {}),
+  logger: silentLogger,
+});
+const ttlOverride = sendArg?.split(':')[2];
+t.start({
+  onAdvert: (r) => process.stdout.write(JSON.stringify({ advert: { ...r.advert, addresses: r.advert.addresses.map((a) => Array.from(a).join('.')) }, src: r.src }) + '\n'),
+  onDrop: (reason, src) => process.stdout.write(JSON.stringify({ drop: reason, src }) + '\n'),
+});
+if (ttlOverride) (t as unknown as { sock: { setOption(a: number, b: number, c: Buffer, d: number): void } }).sock.setOption(0, 33, Buffer.from([Number(ttlOverride), 0, 0, 0]), 4);
+let timer: NodeJS.Timeout | undefined;
+if (sendArg) {
+  const prio = Number(sendArg.split(':')[1]);
+  const addrs = [parseIp(Number(fam) === 4 ? '192.0.2.42' : '2001:db8::42')!.bytes];
+  const send = () => t.send({ version: Number(ver) as 2 | 3, vrid: Number(vrid), priority: prio, intervalMs: Number(interval), addresses: addrs });
+  send();
+  timer = setInterval(send, Number(interval));
+}
+setTimeout(() => {
+  if (timer) clearInterval(timer);
+  t.close();
+}, Number(duration));
