@@ -1,0 +1,372 @@
+/**
+ * Network-namespace toolkit for real-network tests, on the host and inside the UML lab guest.
+ *
+ * A `Topology` owns everything it creates: namespaces (named `<prefix><short>`), bridges (kept in a
+ * dedicated "switch" namespace so the host's root namespace is never touched), veth pairs (created
+ * directly inside their namespaces, so no interface ever appears in the root namespace, and deleting a
+ * namespace deletes its end of the pair), and the processes spawned into namespaces (tracked and
+ * killed by PID, never by name). `destroy()` removes all of it, is idempotent, and also runs
+ * synchronously when the process exits or gets SIGINT/SIGTERM, so an interrupted test leaves nothing
+ * behind.
+ *
+ * Everything goes through iproute2 (`ip -n NS ...`, `ip netns exec NS ...`): the same binary works on
+ * the host and in the guest (whose root file system is the host's), and `ip netns exec` execs the
+ * command after setns(2), so the PID we hold is the program itself.
+ */
+import { spawn, execFileSync, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { LvsdError } from '../core/errors.js';
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  /** Kill the command (SIGKILL, by PID) after this long; default 30 s. */
+  timeoutMs?: number;
+  /** Written to the command's stdin. */
+  input?: string;
+  /** Throw (code LAB_EXEC) when the exit status is not 0; default true. */
+  check?: boolean;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+export interface SpawnOptions {
+  /** Default ['ignore', 'pipe', 'pipe']. */
+  stdio?: StdioOptions;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** Linux limits interface names to IFNAMSIZ-1 = 15 characters. */
+export const IFNAMSIZ_MAX = 15;
+
+/** Run a program (no shell) and collect its output; never rejects unless `check` and status != 0. */
+export function run(cmd: string, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const check = opts.check ?? true;
+  return new Promise((resolve, reject) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(cmd, argv, {
+        stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        env: opts.env ?? process.env,
+        ...(opts.cwd ? { cwd: opts.cwd } : {}),
+      });
+    } catch (e) {
+      reject(new LvsdError('LAB_EXEC', `cannot start ${cmd}: ${String(e)}`, { cause: e }));
+      return;
+    }
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    child.stderr!.on('data', (d: Buffer) => err.push(d));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (child.pid) killPid(child.pid, 'SIGKILL');
+    }, timeoutMs);
+    if (opts.input !== undefined) {
+      child.stdin!.on('error', () => undefined); // EPIPE when the command does not read its input
+      child.stdin!.end(opts.input);
+    }
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new LvsdError('LAB_EXEC', `cannot run ${cmd}: ${e.message}`, { cause: e }));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const r: ExecResult = {
+        code: code ?? (signal ? 128 + signalNumber(signal) : 1),
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      };
+      if (timedOut) r.stderr += `\n(killed after ${timeoutMs} ms)`;
+      if (check && r.code !== 0) {
+        const shown = [cmd, ...argv].join(' ');
+        reject(new LvsdError('LAB_EXEC', `"${shown}" exited with ${r.code}${timedOut ? ' (timed out)' : ''}: ${r.stderr.trim() || r.stdout.trim()}`));
+        return;
+      }
+      resolve(r);
+    });
+  });
+}
+
+function signalNumber(sig: NodeJS.Signals): number {
+  const n: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15, SIGABRT: 6, SIGSEGV: 11, SIGPIPE: 13 };
+  return n[sig] ?? 0;
+}
+
+function killPid(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* already gone */
+  }
+}
+
+function alive(c: ChildProcess): boolean {
+  return c.exitCode === null && c.signalCode === null && c.pid !== undefined;
+}
+
+/** One network namespace of a Topology. */
+export class Netns {
+  /** Processes spawned into this namespace (killed by PID on destroy). */
+  readonly procs: ChildProcess[] = [];
+
+  constructor(
+    /** Full namespace name (what `ip netns list` shows). */
+    readonly name: string,
+    /** The short name given to Topology.netns(). */
+    readonly short: string,
+  ) {}
+
+  /** Run a command inside the namespace (`ip netns exec NAME argv...`). Throws on status != 0 unless check: false. */
+  exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    return run('ip', ['netns', 'exec', this.name, ...argv], opts);
+  }
+
+  /** `ip -n NAME args...` (faster than exec: no extra mount namespace). */
+  ip(...args: string[]): Promise<ExecResult> {
+    return run('ip', ['-n', this.name, ...args]);
+  }
+
+  /** Start a long-running process in the namespace; it is tracked and killed by PID on destroy(). */
+  spawn(argv: readonly string[], opts: SpawnOptions = {}): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', this.name, ...argv], {
+      stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'],
+      env: opts.env ?? process.env,
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    });
+    child.on('error', () => undefined); // reported through exit; never an unhandled 'error'
+    this.procs.push(child);
+    return child;
+  }
+
+  /** Add an address (CIDR) to a device; IPv6 addresses skip duplicate-address detection. */
+  async addr(dev: string, cidr: string): Promise<void> {
+    await this.ip('addr', 'add', cidr, 'dev', dev, ...(cidr.includes(':') ? ['nodad'] : []));
+  }
+
+  async up(dev: string): Promise<void> {
+    await this.ip('link', 'set', dev, 'up');
+  }
+
+  /** `ip route add SPEC` (or `ip -6 route add` when the spec holds an IPv6 address), e.g. "default via 192.0.2.1". */
+  async route(spec: string): Promise<void> {
+    const words = spec.trim().split(/\s+/);
+    const v6 = words.some((w) => w.includes(':'));
+    await run('ip', ['-n', this.name, ...(v6 ? ['-6'] : []), 'route', 'add', ...words]);
+  }
+
+  /** Set a sysctl inside the namespace, e.g. sysctl('net.ipv4.ip_forward', '1'). */
+  async sysctl(key: string, value: string): Promise<void> {
+    if (!/^[A-Za-z0-9_.\/-]+$/.test(key)) throw new LvsdError('LAB_EXEC', `bad sysctl key "${key}"`);
+    await this.exec(['sysctl', '-q', '-w', `${key}=${value}`]);
+  }
+
+  /** Addresses (without prefix length) on a device. */
+  async addrs(dev: string): Promise<string[]> {
+    const r = await run('ip', ['-n', this.name, '-j', 'addr', 'show', 'dev', dev], { check: false });
+    if (r.code !== 0) return [];
+    const j = JSON.parse(r.stdout || '[]') as Array<{ addr_info?: Array<{ local: string }> }>;
+    return (j[0]?.addr_info ?? []).map((a) => a.local);
+  }
+
+  /** Names of the network devices in the namespace. */
+  async links(): Promise<string[]> {
+    const r = await this.ip('-j', 'link', 'show');
+    return (JSON.parse(r.stdout || '[]') as Array<{ ifname: string }>).map((l) => l.ifname);
+  }
+}
+
+const live = new Set<Topology>();
+let hooked = false;
+let counter = 0;
+
+function onExit(): void {
+  for (const t of [...live]) t.destroySync();
+}
+function onSignal(sig: NodeJS.Signals): void {
+  onExit();
+  process.removeListener(sig, onSignal);
+  // Someone else also handles this signal: let them decide; otherwise die of it as we would have.
+  if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+}
+function hook(): void {
+  if (hooked) return;
+  hooked = true;
+  process.on('exit', onExit);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+function unhookIfIdle(): void {
+  if (!hooked || live.size > 0) return;
+  hooked = false;
+  process.removeListener('exit', onExit);
+  process.removeListener('SIGINT', onSignal);
+  process.removeListener('SIGTERM', onSignal);
+}
+
+/** A set of namespaces, bridges and links that is torn down as a whole. */
+export class Topology {
+  readonly prefix: string;
+  private readonly spaces = new Map<string, Netns>();
+  /** bridge device name → the namespace that holds it */
+  private readonly bridges = new Map<string, Netns>();
+  private portN = 0;
+  /** "<ns name>/<ifname>" of bridge ports made so far */
+  private readonly ports = new Set<string>();
+  private destroyed = false;
+
+  /**
+   * @param prefix namespace-name prefix; default `lv<pid mod 10000><n>` (n counts Topologies in this
+   * process), unique among concurrently running test processes.
+   */
+  constructor(prefix?: string) {
+    this.prefix = prefix ?? `lv${process.pid % 10000}${(counter++).toString(36)}`;
+    if (!/^[A-Za-z0-9_-]{1,40}$/.test(this.prefix)) throw new LvsdError('LAB_EXEC', `bad namespace prefix "${this.prefix}"`);
+    live.add(this);
+    hook();
+  }
+
+  /** Namespaces created so far. */
+  get namespaces(): Netns[] {
+    return [...this.spaces.values()];
+  }
+
+  /** Create a namespace `<prefix><name>` with lo up. */
+  async netns(name: string): Promise<Netns> {
+    if (this.destroyed) throw new LvsdError('LAB_EXEC', 'topology already destroyed');
+    if (!/^[A-Za-z0-9_-]{1,20}$/.test(name)) throw new LvsdError('LAB_EXEC', `bad namespace name "${name}"`);
+    const existing = this.spaces.get(name);
+    if (existing) return existing;
+    const full = `${this.prefix}${name}`;
+    await run('ip', ['netns', 'add', full]);
+    const ns = new Netns(full, name);
+    this.spaces.set(name, ns);
+    await ns.up('lo');
+    return ns;
+  }
+
+  /**
+   * Create a bridge (forward delay 0, so ports forward at once) and return its device name. Without
+   * `inNs` it goes into this topology's switch namespace `<prefix>sw`, never into the root namespace.
+   */
+  async bridge(name: string, inNs?: Netns): Promise<string> {
+    if (name.length > IFNAMSIZ_MAX || !/^[A-Za-z0-9_-]+$/.test(name)) throw new LvsdError('LAB_EXEC', `bad bridge name "${name}" (<= ${IFNAMSIZ_MAX} chars)`);
+    if (this.bridges.has(name)) throw new LvsdError('LAB_EXEC', `bridge "${name}" exists already in this topology`);
+    const ns = inNs ?? (await this.netns('sw'));
+    await ns.ip('link', 'add', name, 'type', 'bridge', 'forward_delay', '0');
+    await ns.up(name);
+    this.bridges.set(name, ns);
+    return name;
+  }
+
+  /** The namespace that holds a bridge made by bridge(). */
+  bridgeNs(bridge: string): Netns | undefined {
+    return this.bridges.get(bridge);
+  }
+
+  /**
+   * A veth pair: `aIf` in `a`, and either `bIf` in namespace `b`, or (b = a bridge name) a port on
+   * that bridge. Both ends are set up. Addresses are the caller's business (`Netns.addr`).
+   */
+  async link(a: Netns, aIf: string, b: Netns | string, bIf?: string): Promise<void> {
+    checkIf(aIf);
+    let peerNs: Netns;
+    let peerIf: string;
+    let bridge: string | undefined;
+    if (typeof b === 'string') {
+      const brNs = this.bridges.get(b);
+      if (!brNs) throw new LvsdError('LAB_EXEC', `unknown bridge "${b}" (create it with bridge())`);
+      peerNs = brNs;
+      bridge = b;
+      // Port names only need to be unique inside the switch namespace.
+      const readable = `${a.short}-${aIf}`;
+      peerIf = bIf ?? (readable.length <= IFNAMSIZ_MAX && !this.portTaken(readable) ? readable : `p${this.portN++}`);
+    } else {
+      peerNs = b;
+      peerIf = bIf ?? aIf;
+    }
+    checkIf(peerIf);
+    if (peerNs === a && peerIf === aIf) throw new LvsdError('LAB_EXEC', `both ends of the veth are ${aIf} in ${a.name}`);
+    // Created inside `a` with the peer placed straight into its namespace: nothing in the root ns.
+    await a.ip('link', 'add', aIf, 'type', 'veth', 'peer', 'name', peerIf, 'netns', peerNs.name);
+    this.ports.add(`${peerNs.name}/${peerIf}`);
+    if (bridge) await peerNs.ip('link', 'set', peerIf, 'master', bridge);
+    await peerNs.up(peerIf);
+    await a.up(aIf);
+  }
+
+  private portTaken(n: string): boolean {
+    const sw = this.spaces.get('sw');
+    return sw !== undefined && this.ports.has(`${sw.name}/${n}`);
+  }
+
+  /** Kill every spawned process (by PID), delete every namespace. Idempotent. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    const procs = this.namespaces.flatMap((n) => n.procs).filter(alive);
+    for (const p of procs) killPid(p.pid!, 'SIGTERM');
+    // Up to 1 s for a clean exit, then SIGKILL.
+    const deadline = Date.now() + 1000;
+    while (procs.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const p of procs) if (alive(p)) killPid(p.pid!, 'SIGKILL');
+    for (const ns of this.namespaces.reverse()) {
+      // Processes we did not spawn ourselves may live there (children of ours): kill by PID.
+      const pids = await run('ip', ['netns', 'pids', ns.name], { check: false });
+      for (const pid of pids.stdout.split(/\s+/).filter(Boolean)) killPid(Number(pid), 'SIGKILL');
+      await run('ip', ['netns', 'del', ns.name], { check: false });
+    }
+    this.spaces.clear();
+    this.bridges.clear();
+    live.delete(this);
+    unhookIfIdle();
+  }
+
+  /** Synchronous teardown for process-exit and signal hooks. */
+  destroySync(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const ns of this.namespaces) for (const p of ns.procs) if (alive(p)) killPid(p.pid!, 'SIGKILL');
+    for (const ns of this.namespaces.reverse()) {
+      try {
+        const pids = execFileSync('ip', ['netns', 'pids', ns.name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+        for (const pid of pids.split(/\s+/).filter(Boolean)) killPid(Number(pid), 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      try {
+        execFileSync('ip', ['netns', 'del', ns.name], { stdio: 'ignore' });
+      } catch {
+        /* gone */
+      }
+    }
+    this.spaces.clear();
+    this.bridges.clear();
+    live.delete(this);
+  }
+}
+
+function checkIf(n: string): void {
+  if (n.length === 0 || n.length > IFNAMSIZ_MAX || !/^[A-Za-z0-9_.-]+$/.test(n)) {
+    throw new LvsdError('LAB_EXEC', `bad interface name "${n}" (1..${IFNAMSIZ_MAX} chars of [A-Za-z0-9_.-])`);
+  }
+}
+
+/** Namespace names currently present (`ip netns list`). */
+export async function listNetns(): Promise<string[]> {
+  const r = await run('ip', ['netns', 'list'], { check: false });
+  return r.stdout
+    .split('\n')
+    .map((l) => l.split(/\s+/)[0] ?? '')
+    .filter(Boolean);
+}
+
+export function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}

@@ -1,0 +1,89 @@
+/**
+ * The namespace toolkit on the host kernel: two namespaces on a bridge (in its own switch namespace)
+ * reach each other; a spawned server is reachable; destroy() leaves no namespace and no process behind.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Topology, listNetns, isRoot } from '../../src/lab/netns.js';
+
+const skip = isRoot() ? false : 'needs root (network namespaces)';
+
+test('two namespaces on a bridge ping each other; destroy() removes everything', { skip, timeout: 60_000 }, async () => {
+  const topo = new Topology();
+  let pid: number | undefined;
+  try {
+    const a = await topo.netns('a');
+    const b = await topo.netns('b');
+    const br = await topo.bridge('br0');
+    await topo.link(a, 'eth0', br);
+    await topo.link(b, 'eth0', br);
+    await a.addr('eth0', '192.0.2.1/24');
+    await b.addr('eth0', '192.0.2.2/24');
+    await a.addr('eth0', '2001:db8::1/64');
+    await b.addr('eth0', '2001:db8::2/64');
+    // The bridge lives in the switch namespace, not in the host's root namespace.
+    assert.deepEqual(topo.bridgeNs(br)?.short, 'sw');
+    const rootLinks = (await (await import('../../src/lab/netns.js')).run('ip', ['-j', 'link', 'show'])).stdout;
+    assert.ok(!rootLinks.includes(`"${topo.prefix}`), 'nothing of ours in the root namespace');
+
+    const p4 = await a.exec(['ping', '-c', '1', '-W', '2', '192.0.2.2']);
+    assert.match(p4.stdout, /1 received/);
+    const p6 = await b.exec(['ping', '-6', '-c', '1', '-W', '2', '2001:db8::1']);
+    assert.match(p6.stdout, /1 received/);
+    // An address that nobody has: the ping fails and check:false reports the status.
+    const miss = await a.exec(['ping', '-c', '1', '-W', '1', '192.0.2.99'], { check: false });
+    assert.notEqual(miss.code, 0);
+    await assert.rejects(a.exec(['false']), /exited with 1/);
+
+    // A spawned server in b answers a client in a.
+    const srv = b.spawn([process.execPath, '-e', "require('net').createServer(s=>s.end('hello from b')).listen(8080,'192.0.2.2',()=>console.log('up'))"]);
+    pid = srv.pid;
+    await new Promise<void>((resolve, reject) => {
+      srv.stdout!.once('data', () => resolve());
+      srv.once('exit', (c) => reject(new Error(`server exited ${c}`)));
+    });
+    const got = await a.exec([process.execPath, '-e', "require('net').connect(8080,'192.0.2.2').on('data',d=>process.stdout.write(d))"], { timeoutMs: 5000 });
+    assert.equal(got.stdout, 'hello from b');
+
+    const names = (await listNetns()).filter((n) => n.startsWith(topo.prefix));
+    assert.deepEqual(names.sort(), [`${topo.prefix}a`, `${topo.prefix}b`, `${topo.prefix}sw`]);
+  } finally {
+    await topo.destroy();
+    await topo.destroy(); // idempotent
+  }
+  assert.deepEqual((await listNetns()).filter((n) => n.startsWith(topo.prefix)), []);
+  assert.ok(pid);
+  assert.throws(() => process.kill(pid!, 0), /ESRCH/, 'spawned server was killed');
+});
+
+test('bad names are refused with a clear error', { skip }, async () => {
+  const topo = new Topology();
+  try {
+    await assert.rejects(topo.netns('no spaces'), /bad namespace name/);
+    const a = await topo.netns('a');
+    const br = await topo.bridge('br0');
+    await assert.rejects(topo.link(a, 'a-very-long-interface-name', br), /bad interface name/);
+    await assert.rejects(topo.link(a, 'eth0', 'nosuchbr'), /unknown bridge/);
+  } finally {
+    await topo.destroy();
+  }
+  assert.deepEqual((await listNetns()).filter((n) => n.startsWith(topo.prefix)), []);
+});
+
+test('a process killed by SIGTERM still removes its namespaces (exit hook)', { skip, timeout: 30_000 }, async () => {
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const mod = fileURLToPath(new URL('../../src/lab/netns.js', import.meta.url));
+  const prefix = `lvx${process.pid % 10000}`;
+  const script = `import(${JSON.stringify(mod)}).then(async ({Topology})=>{const t=new Topology(${JSON.stringify(prefix)});await t.netns('a');await t.netns('b');console.log('ready');setInterval(()=>{},1000)})`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve());
+    child.once('exit', (c) => reject(new Error(`child exited ${c}`)));
+  });
+  assert.equal((await listNetns()).filter((n) => n.startsWith(prefix)).length, 2);
+  const exited = new Promise<NodeJS.Signals | null>((r) => child.once('exit', (_c, s) => r(s)));
+  child.kill('SIGTERM');
+  assert.equal(await exited, 'SIGTERM');
+  assert.deepEqual((await listNetns()).filter((n) => n.startsWith(prefix)), []);
+});
