@@ -12,3 +12,16 @@
  *  - `Advert.intervalMs` is milliseconds on both versions (v2 wire = s, v3 wire = cs).
  */
 export * from './codec.js';
+
+/**
+ * State machine (./machine.ts) — RFC 5798 §6.4 / RFC 3768 §6.4 + keepalived Fault, preempt_delay:
+ *  - `createInstance(params, now)` → INIT state; `step(state, event, now)` → `{state, effects}`;
+ *    `stepBatch(state, events, now)` runs a loop turn's events with timer expiries LAST.
+ *  - Events: startup | shutdown | advert{from, priority, maxAdvertMs} | timer{name, lateMs?} |
+ *    fault{reason} | fault_cleared{reason} | priority{effective} | sync{to, group, member}.
+ *  - Effects, to execute IN ORDER: timer{name, ms} (re-arm, replaces) | cancel{name} |
+ *    send_advert{priority} | become{from,to,reason} | add_vips | remove_vips | garp{reason} |
+ *    notify{state: MASTER|BACKUP|FAULT|STOP} | late_timer{name, lateMs} (late guard deferred an expiry).
+ *  - `currentMaster(state)`, `masterDownIntervalMs`, `skewTimeMs` for status/metrics.
+ */
+export * from './machine.js';
