@@ -130,11 +130,11 @@ export class NetLab {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function until<T>(fn: () => T | undefined | false, what: string, timeoutMs = 10000, everyMs = 20): Promise<T> {
+export async function until<T>(fn: () => T | undefined | null | false, what: string, timeoutMs = 10000, everyMs = 20): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = fn();
-    if (v !== undefined && v !== false) return v;
+    if (v !== undefined && v !== null && v !== false) return v;
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
