@@ -395,8 +395,6 @@ export const sync = z.strictObject({
   ttl: z.number().int().min(1).max(255).default(1),
   /** Max sync message length in bytes; default from the interface MTU. */
   maxlen: z.number().int().min(256).max(65507).optional(),
-  /** Who moves the records: the kernel's sync daemon (default) or lvsd's own sender/receiver. */
-  engine: z.enum(['kernel', 'lvsd']).default('kernel'),
 });
 
 export const api = z.strictObject({
