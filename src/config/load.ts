@@ -69,11 +69,12 @@ export function suggest(word: string, candidates: readonly string[]): string | u
   let bestD = Infinity;
   const w = word.toLowerCase().replace(/-/g, '_');
   for (const c of candidates) {
-    const d = editDistance(w, c);
+    const d = editDistance(w, c.toLowerCase());
     if (d < bestD) { bestD = d; best = c; }
   }
   // Near miss: at most a third of the word wrong (and at least 1 edit allowed), or one contains the other.
-  if (best !== undefined && (bestD <= Math.max(1, Math.floor(best.length / 3)) || (w.length >= 4 && (best.includes(w) || w.includes(best))))) return best;
+  const b = best?.toLowerCase();
+  if (best !== undefined && b !== undefined && (bestD <= Math.max(1, Math.floor(best.length / 3)) || (w.length >= 4 && (b.includes(w) || w.includes(b))))) return best;
   return undefined;
 }
 
@@ -156,6 +157,7 @@ function typeAdvice(expected: string, got: unknown): string {
   if (expected === 'int' && typeof got === 'number') return '';
   if (expected === 'array' && got !== null && typeof got !== 'object') return '; write a list as "- item" lines or [a, b]';
   if (expected === 'object' && Array.isArray(got)) return '; remove the "- " in front of the keys';
+  if (expected === 'array' && got !== null && typeof got === 'object') return '; write each entry as a "- " item (keepalived\'s "vrrp_instance VI_1 {" becomes "- name: VI_1")';
   return '';
 }
 
@@ -181,7 +183,7 @@ function issueMessage(issue: z.core.$ZodIssue, data: unknown): string {
     }
     case 'too_small': {
       const i = issue as z.core.$ZodIssueTooSmall;
-      if (i.origin === 'array') return `needs at least ${String(i.minimum)} item(s)`;
+      if (i.origin === 'array') return Number(i.minimum) === 1 ? 'must not be an empty list' : `needs at least ${String(i.minimum)} items`;
       if (i.origin === 'string') return Number(i.minimum) === 1 ? 'must not be empty' : `must not be shorter than ${String(i.minimum)} characters`;
       return `must be ${i.inclusive ? '>=' : '>'} ${String(i.minimum)}, got ${describeValue(got)}`;
     }
@@ -194,7 +196,8 @@ function issueMessage(issue: z.core.$ZodIssue, data: unknown): string {
     case 'invalid_value': {
       const values = issue.values as unknown[];
       const strs = values.filter((v): v is string => typeof v === 'string');
-      const s = typeof got === 'string' ? suggest(got, strs) : undefined;
+      const alias = typeof got === 'string' ? VALUE_ALIASES[got.toLowerCase()] : undefined;
+      const s = alias && strs.includes(alias) ? alias : typeof got === 'string' ? suggest(got, strs) : undefined;
       const numLike = typeof got === 'string' && values.some((v) => typeof v === 'number' && String(v) === got.trim());
       return `expected ${values.length === 1 ? JSON.stringify(values[0]) : `one of ${values.map((v) => JSON.stringify(v)).join(', ')}`}, got ${describeValue(got)}${s ? `; did you mean "${s}"?` : numLike ? '; write the number without quotes' : ''}`;
     }
@@ -203,7 +206,8 @@ function issueMessage(issue: z.core.$ZodIssue, data: unknown): string {
       if (disc) {
         if (last === 'type') {
           if (!present) return `missing required key "type" (one of ${CHECK_TYPES.map((t) => JSON.stringify(t)).join(', ')})`;
-          const s = typeof got === 'string' ? suggest(got, CHECK_TYPES) : undefined;
+          const alias = typeof got === 'string' ? VALUE_ALIASES[got.toLowerCase()] : undefined;
+          const s = alias && (CHECK_TYPES as readonly string[]).includes(alias) ? alias : typeof got === 'string' ? suggest(got, CHECK_TYPES) : undefined;
           return `expected one of ${CHECK_TYPES.map((t) => JSON.stringify(t)).join(', ')}, got ${describeValue(got)}${s ? `; did you mean "${s}"?` : ''}`;
         }
         return `${disc}; got ${describeValue(got)}`;
@@ -220,8 +224,17 @@ function issueMessage(issue: z.core.$ZodIssue, data: unknown): string {
       return `must be a multiple of ${String(issue.divisor)}, got ${describeValue(got)}`;
     case 'invalid_format':
       return `${cleanZodMessage(issue.message)}, got ${describeValue(got)}`;
-    case 'custom':
-      return got === undefined || typeof got === 'object' ? issue.message : `${issue.message}, got ${describeValue(got)}`;
+    case 'custom': {
+      if (got === undefined || typeof got === 'object') return issue.message;
+      // keepalived writes "192.0.2.1/24 dev eth0 label eth0:1" on one line; lvsd wants a mapping.
+      const kv = typeof got === 'string' ? /^(\S+)((?:\s+(?:dev|label|scope)\s+\S+)+)\s*$/.exec(got) : null;
+      if (kv) {
+        const names: Record<string, string> = { dev: 'device', label: 'label', scope: 'scope' };
+        const parts = [...kv[2]!.matchAll(/(dev|label|scope)\s+(\S+)/g)].map((m) => `${names[m[1]!]}: ${m[2]}`);
+        return `${issue.message}, got ${describeValue(got)}; write it as { address: ${kv[1]}, ${parts.join(', ')} }`;
+      }
+      return `${issue.message}, got ${describeValue(got)}`;
+    }
     default:
       return cleanZodMessage(issue.message);
   }
@@ -294,8 +307,8 @@ export const KEEPALIVED_NAMES: Readonly<Record<string, string>> = {
   uthreshold: 'upper_threshold',
   lthreshold: 'lower_threshold',
   connect_timeout: 'timeout',
-  nb_get_retry: 'fall (keepalived retries N times: fall = N + 1)',
-  retry: 'fall (keepalived retries N times: fall = N + 1)',
+  nb_get_retry: 'use fall instead (keepalived retries N times before failing: fall = N + 1)',
+  retry: 'use fall instead (keepalived retries N times before failing: fall = N + 1)',
   delay_before_retry: 'retry_delay',
   connect_ip: 'connect_address',
   bindto: 'bind_address',
@@ -311,6 +324,15 @@ export const KEEPALIVED_NAMES: Readonly<Record<string, string>> = {
   misc_timeout: 'timeout',
   misc_dynamic: 'dynamic_weight',
   type: 'type is a key of checks[] items',
+};
+
+/** keepalived (and ipvsadm) words for values, mapped to lvsd's. */
+export const VALUE_ALIASES: Readonly<Record<string, string>> = {
+  direct: 'dr', route: 'dr', gatewaying: 'dr', droute: 'dr',
+  masq: 'nat', masquerading: 'nat', masquerade: 'nat',
+  tunnel: 'tun', ipip: 'tun',
+  http_get: 'http', ssl_get: 'https', tcp_check: 'tcp', misc_check: 'exec', dns_check: 'dns', udp_check: 'udp',
+  smtp_check: 'tcp',
 };
 
 interface KeyPathEntry {
@@ -389,6 +411,7 @@ function viaNote(at: Located): string {
 
 /** keepalived.conf's "block NAME {" syntax is not YAML; say so instead of a puzzling parse error. */
 function keepalivedHint(text: string): string {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const kl = /^[ \t]*(global_defs|vrrp_instance|vrrp_script|vrrp_sync_group|virtual_server|virtual_server_group)\b[^\n:]*\{/m.exec(text);
   return kl ? `; this looks like keepalived.conf syntax ("${kl[1]} ... {"), but lvsd reads YAML: see docs/config.md, "Coming from keepalived"` : '';
 }

@@ -245,7 +245,18 @@ function explain(e: yaml.YAMLException, text: string, stack: PosNode[], map: Sou
       column = at.column - 1;
     }
   } else if (/missed comma between flow collection entries/.test(reason)) {
-    reason = 'missing "," between entries of a [...] or {...} list';
+    // When the open "[" or "{" began on an earlier line, the usual cause is a missing closing
+    // bracket (the next key was read as another entry): point at the bracket.
+    const open = [...stack].reverse().find((s) => /^[[{]/.test(text.slice(map.skipToToken(s.start))));
+    const at = open ? map.locate(map.skipToToken(open.start)) : undefined;
+    if (open && at && at.line - 1 < line) {
+      const ch = text[at.offset];
+      reason = `"${ch}" is not closed before line ${line + 1} (missing "${ch === '[' ? ']' : '}'}"?)`;
+      line = at.line - 1;
+      column = at.column - 1;
+    } else {
+      reason = 'missing "," between entries of a [...] or {...} list';
+    }
   } else if (/can not read a block mapping entry; a multiline key may not be an implicit key/.test(reason)) {
     // js-yaml reports this at the line after a line without "key: value" (e.g. keepalived's
     // `priority 100`); point at the previous non-blank line, which is the one to fix.
@@ -269,7 +280,8 @@ function explain(e: yaml.YAMLException, text: string, stack: PosNode[], map: Sou
     if (before.trim() !== '') {
       // Not an indentation problem: something follows a complete value on the same line, e.g.
       // `listen: [::1]:9650`, where "[::1]" was read as a list.
-      const value = /:\s+(.*)$/.exec(text.slice(pos - column, text.indexOf('\n', pos) < 0 ? text.length : text.indexOf('\n', pos)))?.[1]?.trim();
+      const eol = text.indexOf('\n', pos);
+      const value = /:\s+(.*)$/.exec(text.slice(pos - column, eol < 0 ? text.length : eol).replace(/\r$/, ''))?.[1]?.trim();
       const flow = /[\]}]$/.test(before.trimEnd());
       reason = `unexpected text after the value on this line${flow && value ? `; a value that starts with "[" or "{" is read as a list or mapping: quote it, e.g. "${value.replace(/"/g, '\\"')}"` : ''}`;
     } else {

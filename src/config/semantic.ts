@@ -168,7 +168,7 @@ export function semanticChecks(c: ClusterConfigParsed, env: SemanticEnv): Findin
         if (chk.type === 'exec') checkCommand([...rp, 'checks', k2, 'command'], chk.command, 'check command');
         if (chk.type === 'http' || chk.type === 'https') {
           if (chk.body_regex !== undefined) {
-            try { new RegExp(chk.body_regex); } catch (e) { err([...rp, 'checks', k2, 'body_regex'], `invalid regular expression: ${(e as Error).message}`); }
+            try { new RegExp(chk.body_regex); } catch (e) { err([...rp, 'checks', k2, 'body_regex'], `invalid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}`); }
           }
         }
         if (chk.type !== 'exec' && chk.bind_address && fam(chk.bind_address) !== fam(chk.connect_address ?? rs.address)) err([...rp, 'checks', k2, 'bind_address'], 'bind_address family differs from the address checked');
