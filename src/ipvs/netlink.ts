@@ -1,0 +1,345 @@
+/**
+ * The kernel's IPVS table through generic netlink. netlink@0.3.0 is used only as the socket
+ * (RawNetlinkSocket, NETLINK_GENERIC); every byte is built and parsed by ./genl.ts.
+ *
+ * Batching: the kernel processes every netlink message of one sendmsg in order, synchronously
+ * (netlink_rcv_skb). So a chunk of ops goes out as one datagram, only the chunk's last message asks
+ * for an ACK, and failures come back as NLMSG_ERROR carrying their own sequence number; when the
+ * last ACK arrives, every op of the chunk without an error succeeded. Chunks are bounded so that
+ * error replies of a whole chunk fit the socket's receive buffer.
+ */
+import { createRequire } from 'node:module';
+import { LvsdError, errorMessage } from '../core/errors.js';
+import * as g from './genl.js';
+import {
+  DataplaneError,
+  type Dataplane, type IpvsDaemon, type IpvsDest, type IpvsInfo, type IpvsOp, type IpvsService, type IpvsServiceId,
+  type IpvsTable, type IpvsTableEntry, type IpvsTimeouts, type OpOutcome,
+} from './model.js';
+
+const NETLINK_GENERIC = 16;
+
+interface RawSocket {
+  on(ev: 'message', fn: (msg: Buffer) => void): unknown;
+  on(ev: 'error', fn: (err: Error & { code?: string }) => void): unknown;
+  send(msg: Uint8Array | Uint8Array[], options?: { port?: number }, cb?: (err?: Error) => void): void;
+  close(): void;
+  unref(): void;
+  ref(): void;
+  setRecvBufferSize(n: number): unknown;
+  setSendBufferSize(n: number): unknown;
+  address(): { port: number };
+}
+
+/** errno number → name, for the codes netlink can return here. */
+const ERRNO: Record<number, string> = {
+  1: 'EPERM', 2: 'ENOENT', 3: 'ESRCH', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT', 16: 'EBUSY', 17: 'EEXIST',
+  19: 'ENODEV', 22: 'EINVAL', 34: 'ERANGE', 95: 'EOPNOTSUPP', 105: 'ENOBUFS', 110: 'ETIMEDOUT',
+};
+export function errnoName(n: number): string {
+  return ERRNO[n] ?? `E${n}`;
+}
+
+interface Req {
+  readonly replies: Buffer[];
+  readonly dump: boolean;
+  resolve(replies: Buffer[]): void;
+  reject(e: Error): void;
+}
+
+interface Chunk {
+  readonly first: number; // seq of the first op
+  readonly count: number;
+  readonly outcomes: OpOutcome[];
+  done(): void;
+}
+
+export interface NetlinkDataplaneOptions {
+  /** Ops per sendmsg (default 128). */
+  readonly chunk?: number;
+  /** Chunks in flight (default 2). */
+  readonly window?: number;
+  /** A request with no answer for this long fails with ETIMEDOUT (default 15 s). */
+  readonly timeoutMs?: number;
+}
+
+export class NetlinkDataplane implements Dataplane {
+  private seq = (Math.random() * 0x7fffffff) >>> 0;
+  private readonly pid: number;
+  private readonly pending = new Map<number, Req>();
+  /** seq → chunk for ops sent without ACK. */
+  private readonly chunkOf = new Map<number, Chunk>();
+  private closed = false;
+  private readonly chunkSize: number;
+  private readonly window: number;
+  private readonly timeoutMs: number;
+
+  private constructor(private readonly sock: RawSocket, readonly familyId: number, opts: NetlinkDataplaneOptions) {
+    this.pid = sock.address().port;
+    this.chunkSize = opts.chunk ?? 128;
+    this.window = opts.window ?? 2;
+    this.timeoutMs = opts.timeoutMs ?? 15000;
+  }
+
+  /** Open a socket and resolve the "IPVS" family; IPVS_UNAVAILABLE when the kernel has none. */
+  static async open(opts: NetlinkDataplaneOptions = {}): Promise<NetlinkDataplane> {
+    let sock: RawSocket;
+    try {
+      const require = createRequire(import.meta.url);
+      const nl = require('netlink') as { RawNetlinkSocket: new (proto: number, o?: object) => RawSocket };
+      sock = new nl.RawNetlinkSocket(NETLINK_GENERIC);
+    } catch (e) {
+      throw new LvsdError('IPVS_UNAVAILABLE', `cannot open a generic netlink socket: ${errorMessage(e)}`, { cause: e });
+    }
+    try {
+      sock.setRecvBufferSize(4 << 20);
+      sock.setSendBufferSize(4 << 20);
+    } catch {
+      // capped by net.core.[rw]mem_max; chunking keeps us within the default.
+    }
+    const boot = new NetlinkDataplane(sock, 0, opts);
+    sock.on('message', (m) => boot.onMessage(m));
+    sock.on('error', (e) => boot.onSocketError(e));
+    let family: number;
+    try {
+      const replies = await boot.request((seq, pid) => g.encodeGetFamily(seq, pid), false);
+      const fam = g.decodeFamily(replies[0] ?? Buffer.alloc(0));
+      family = fam.id;
+    } catch (e) {
+      sock.close();
+      if (e instanceof DataplaneError && e.errno === 'ENOENT') {
+        throw new LvsdError('IPVS_UNAVAILABLE', 'IPVS is not available in this kernel (load ip_vs)', { cause: e });
+      }
+      throw e;
+    }
+    (boot as { familyId: number }).familyId = family;
+    return boot;
+  }
+
+  private nextSeq(): number {
+    this.seq = (this.seq + 1) >>> 0;
+    if (this.seq === 0) this.seq = 1;
+    return this.seq;
+  }
+
+  private hdr(seq: number): g.Hdr {
+    return { family: this.familyId, seq, pid: this.pid };
+  }
+
+  private onSocketError(e: Error & { code?: string }): void {
+    // ENOBUFS = the kernel dropped replies: nothing pending can be trusted to complete.
+    const err = new DataplaneError(e.code ?? 'EIO', `netlink socket: ${e.message}`, { cause: e });
+    this.failAll(err);
+  }
+
+  private failAll(err: DataplaneError): void {
+    for (const r of this.pending.values()) r.reject(err);
+    this.pending.clear();
+    const chunks = new Set(this.chunkOf.values());
+    this.chunkOf.clear();
+    for (const c of chunks) {
+      for (let i = 0; i < c.count; i++) if (!c.outcomes[i]) c.outcomes[i] = { ok: false, errno: err.errno, message: err.message };
+      c.done();
+    }
+  }
+
+  private onMessage(datagram: Buffer): void {
+    let msgs: g.NlMessage[];
+    try {
+      msgs = g.parseMessages(datagram);
+    } catch {
+      return; // counted as a decode drop by callers' timeouts; a malformed datagram must not crash us
+    }
+    for (const m of msgs) {
+      if (m.type === g.NLMSG_ERROR) {
+        let errno: number;
+        try {
+          errno = g.parseErrorPayload(m.payload).errno;
+        } catch {
+          continue;
+        }
+        const chunk = this.chunkOf.get(m.seq);
+        if (chunk) {
+          const idx = (m.seq - chunk.first) >>> 0;
+          if (errno !== 0) chunk.outcomes[idx] = { ok: false, errno: errnoName(errno), message: `${errnoName(errno)} (${errno})` };
+          // The ACK (or error) of the chunk's last op means the kernel finished the whole chunk.
+          if (idx === chunk.count - 1) this.finishChunk(chunk);
+          continue;
+        }
+        const req = this.pending.get(m.seq);
+        if (!req) continue;
+        this.pending.delete(m.seq);
+        if (errno === 0) req.resolve(req.replies);
+        else req.reject(new DataplaneError(errnoName(errno), `kernel answered ${errnoName(errno)} (${errno})`));
+        continue;
+      }
+      const req = this.pending.get(m.seq);
+      if (!req) continue;
+      if (m.type === g.NLMSG_DONE) {
+        this.pending.delete(m.seq);
+        // A dump's DONE may carry an error code (negative int) in its payload.
+        const code = m.payload.length >= 4 ? m.payload.readInt32LE(0) : 0;
+        if (code < 0) req.reject(new DataplaneError(errnoName(-code), `dump ended with ${errnoName(-code)}`));
+        else req.resolve(req.replies);
+        continue;
+      }
+      req.replies.push(Buffer.from(m.payload));
+    }
+  }
+
+  private finishChunk(c: Chunk): void {
+    for (let i = 0; i < c.count; i++) {
+      this.chunkOf.delete((c.first + i) >>> 0);
+      if (!c.outcomes[i]) c.outcomes[i] = { ok: true };
+    }
+    c.done();
+  }
+
+  private send(bufs: Buffer[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.sock.send(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs), { port: 0 }, (err) => (err ? reject(new DataplaneError((err as { code?: string }).code ?? 'EIO', `netlink send: ${err.message}`, { cause: err })) : resolve()));
+    });
+  }
+
+  /** One request; resolves with the reply messages (whole nlmsgs) once ACKed or DONE. */
+  private request(build: (seq: number, pid: number) => Buffer, dump: boolean): Promise<Buffer[]> {
+    if (this.closed) return Promise.reject(new DataplaneError('EBADF', 'netlink dataplane is closed'));
+    const seq = this.nextSeq();
+    const msg = build(seq, this.pid);
+    return new Promise<Buffer[]>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.pending.delete(seq)) reject(new DataplaneError('ETIMEDOUT', `no answer from the kernel to request ${seq}`));
+      }, this.timeoutMs);
+      this.pending.set(seq, {
+        replies: [],
+        dump,
+        resolve: (r) => { clearTimeout(timer); resolve(r); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+      });
+      this.send([msg]).catch((e: Error) => {
+        if (this.pending.delete(seq)) { clearTimeout(timer); reject(e); }
+      });
+    });
+  }
+
+  /** Replies are kept as payloads (genl header + attributes). */
+  private payloads(replies: Buffer[]): Buffer[] {
+    return replies;
+  }
+
+  async listServices(): Promise<IpvsService[]> {
+    const r = await this.request((seq) => g.encodeGetServices(this.hdr(seq)), true);
+    return this.payloads(r).map((p) => g.decodeServiceReply(p));
+  }
+
+  async listDests(s: IpvsServiceId): Promise<IpvsDest[]> {
+    const r = await this.request((seq) => g.encodeGetDests(this.hdr(seq), s), true);
+    return this.payloads(r).map((p) => g.decodeDestReply(p, s.family));
+  }
+
+  async dump(): Promise<IpvsTable> {
+    const services = await this.listServices();
+    const out: IpvsTableEntry[] = [];
+    // One dump at a time per socket (netlink_dump_start answers EBUSY otherwise).
+    for (const service of services) out.push({ service, dests: await this.listDests(service) });
+    return out;
+  }
+
+  private async one(op: IpvsOp): Promise<void> {
+    const [o] = await this.submit([op]);
+    if (!o!.ok) throw new DataplaneError(o!.errno ?? 'EIO', `${op.op}: ${o!.message ?? o!.errno}`);
+  }
+  addService(s: IpvsService): Promise<void> { return this.one({ op: 'add-service', service: s }); }
+  setService(s: IpvsService): Promise<void> { return this.one({ op: 'set-service', service: s }); }
+  delService(s: IpvsServiceId): Promise<void> { return this.one({ op: 'del-service', service: s }); }
+  addDest(s: IpvsServiceId, d: IpvsDest): Promise<void> { return this.one({ op: 'add-dest', service: s, dest: d }); }
+  setDest(s: IpvsServiceId, d: IpvsDest): Promise<void> { return this.one({ op: 'set-dest', service: s, dest: d }); }
+  delDest(s: IpvsServiceId, d: Pick<IpvsDest, 'addr' | 'port' | 'family'>): Promise<void> { return this.one({ op: 'del-dest', service: s, dest: d }); }
+
+  async submit(ops: readonly IpvsOp[]): Promise<OpOutcome[]> {
+    const outcomes: OpOutcome[] = new Array(ops.length);
+    if (this.closed) return ops.map(() => ({ ok: false, errno: 'EBADF', message: 'netlink dataplane is closed' }));
+    const inflight: Array<Promise<void>> = [];
+    for (let start = 0; start < ops.length; start += this.chunkSize) {
+      // Bound the un-ACKed chunks (their error replies must fit the receive buffer).
+      while (inflight.length >= this.window) await inflight.shift();
+      const count = Math.min(this.chunkSize, ops.length - start);
+      const bufs: Buffer[] = [];
+      let timer: NodeJS.Timeout | undefined;
+      let finish!: () => void;
+      const acked = new Promise<void>((resolve) => (finish = resolve));
+      const chunk: Chunk = { first: (this.seq + 1) >>> 0 || 1, count, outcomes: new Array(count), done: () => { clearTimeout(timer); finish(); } };
+      for (let i = 0; i < count; i++) {
+        const seq = this.nextSeq();
+        if (i === 0) (chunk as { first: number }).first = seq;
+        let b: Buffer;
+        try {
+          b = g.encodeOp(this.hdr(seq), ops[start + i]!);
+        } catch (e) {
+          // An op we cannot encode (bad address) fails alone; a NOOP keeps the sequence contiguous.
+          chunk.outcomes[i] = { ok: false, errno: 'EINVAL', message: errorMessage(e) };
+          b = g.genlMessage({ type: g.NLMSG_NOOP, flags: g.NLM_F_REQUEST, seq, pid: this.pid }, 0, 0, () => {});
+        }
+        // Only the chunk's last message asks for an ACK; errors are reported regardless.
+        const fl = b.readUInt16LE(6);
+        b.writeUInt16LE(i < count - 1 ? fl & ~g.NLM_F_ACK : fl | g.NLM_F_ACK, 6);
+        bufs.push(b);
+        this.chunkOf.set(seq, chunk);
+      }
+      timer = setTimeout(() => {
+        for (let i = 0; i < count; i++) {
+          this.chunkOf.delete((chunk.first + i) >>> 0);
+          if (!chunk.outcomes[i]) chunk.outcomes[i] = { ok: false, errno: 'ETIMEDOUT', message: 'no answer from the kernel' };
+        }
+        finish();
+      }, this.timeoutMs);
+      const base = start;
+      inflight.push(acked.then(() => { for (let i = 0; i < count; i++) outcomes[base + i] = chunk.outcomes[i]!; }));
+      // Sends are serialised so chunks reach the kernel in order (a service before its destinations).
+      try {
+        await this.send(bufs);
+      } catch (e) {
+        for (let i = 0; i < count; i++) {
+          this.chunkOf.delete((chunk.first + i) >>> 0);
+          if (!chunk.outcomes[i]) chunk.outcomes[i] = { ok: false, errno: (e as DataplaneError).errno ?? 'EIO', message: errorMessage(e) };
+        }
+        chunk.done();
+      }
+    }
+    await Promise.all(inflight);
+    return outcomes;
+  }
+
+  async getInfo(): Promise<IpvsInfo> {
+    const r = await this.request((seq) => g.encodeGetInfo(this.hdr(seq)), false);
+    if (!r[0]) throw new LvsdError('NETLINK_DECODE', 'GET_INFO: no reply');
+    return g.decodeInfoReply(r[0]);
+  }
+  async getTimeouts(): Promise<IpvsTimeouts> {
+    const r = await this.request((seq) => g.encodeGetTimeouts(this.hdr(seq)), false);
+    if (!r[0]) throw new LvsdError('NETLINK_DECODE', 'GET_CONFIG: no reply');
+    return g.decodeTimeoutsReply(r[0]);
+  }
+  async setTimeouts(t: Partial<IpvsTimeouts>): Promise<void> {
+    await this.request((seq) => g.encodeSetTimeouts(this.hdr(seq), t), false);
+  }
+  async newDaemon(d: IpvsDaemon): Promise<void> {
+    await this.request((seq) => g.encodeNewDaemon(this.hdr(seq), d), false);
+  }
+  async delDaemon(state: IpvsDaemon['state']): Promise<void> {
+    await this.request((seq) => g.encodeDelDaemon(this.hdr(seq), state), false);
+  }
+  async getDaemons(): Promise<IpvsDaemon[]> {
+    const r = await this.request((seq) => g.encodeGetDaemons(this.hdr(seq)), true);
+    return this.payloads(r).map((p) => g.decodeDaemonReply(p));
+  }
+  async flush(): Promise<void> {
+    await this.request((seq) => g.encodeFlush(this.hdr(seq)), false);
+  }
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.failAll(new DataplaneError('EBADF', 'netlink dataplane closed'));
+    this.sock.close();
+  }
+}
