@@ -79,7 +79,7 @@ test('aliases and merge keys lead to the anchored text and say where it was used
   assert.equal(at(t, ['vs', 0, 'checks', 0, 'type']), '3:19 via *rs@7:9');
   assert.equal(at(t, ['vs', 0, 'port']), '8:11');
   assert.equal(at(t, ['vs', 1, 'weight']), '10:13', 'an explicit key beats the merged one');
-  assert.equal(at(t, ['vs', 1, 'checks']), '3:11 via *rs@9:11');
+  assert.equal(at(t, ['vs', 1, 'checks']), '3:11 via *rs@9:10');
   const v = parseWithPositions(t, 't.yaml').value as { vs: Array<Record<string, unknown>> };
   assert.equal(v.vs[0]!.weight, -5, 'merge keys are applied');
   assert.equal(v.vs[1]!.weight, 3);
