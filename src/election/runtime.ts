@@ -1,0 +1,497 @@
+/**
+ * The imperative shell around the pure VRRP machine (machine.ts, syncgroup.ts, priority.ts): real
+ * timers from the injected Clock, the transport, VIP ownership, GARP/NA, notify scripts, tracking,
+ * metrics and logs. One ElectionRuntime holds every instance of a daemon; sync-group members are
+ * stepped together through `groupStep`.
+ *
+ * Timing rule ("a late timer must not fake a master-down"): Node runs expired timers *before* it
+ * polls sockets in a loop turn, so after a stall the master_down callback would run while the
+ * master's adverts sit unread in the socket. The runtime therefore never acts on a master_down
+ * expiry from the timer callback itself: it defers the expiry to the check phase (setImmediate),
+ * which comes after the poll phase of the same turn, so waiting adverts are fed first. On top of
+ * that the machine's late guard re-checks once when the expiry itself was late.
+ */
+import type { Registry } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
+import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import type { Clock, TimerHandle } from '../core/clock.js';
+import type { Logger } from '../core/log.js';
+import type { Bus } from '../core/bus.js';
+import { parseIp } from '../core/address.js';
+import { errorMessage } from '../core/errors.js';
+import type { VrrpInstanceConfig, VrrpScriptConfig, VrrpSyncGroupConfig, ClusterConfig } from '../config/model.js';
+import type { Advert, DropReason } from './codec.js';
+import { createInstance, currentMaster, step, type Effect, type InstanceState, type TimerName, type VrrpEvent, type VrrpState } from './machine.js';
+import { groupStep, groupState, type SyncGroupDef } from './syncgroup.js';
+import { effectivePriority, initialScriptState, scriptResult, trackingEvents, type PriorityResult, type ScriptState, type Tracking } from './priority.js';
+import type { VrrpTransport } from './transport.js';
+import type { VipSet } from './vips.js';
+import type { Announcer } from './announce.js';
+import { notifyJobs, type Notifier } from './notify.js';
+
+// ------------------------------------------------------------------ metrics
+
+export interface ElectionMetrics {
+  readonly state: Gauge<'instance' | 'state'>;
+  readonly transitions: Counter<'instance' | 'from' | 'to'>;
+  readonly advertsSent: Counter<'instance'>;
+  readonly advertsReceived: Counter<'instance'>;
+  readonly dropped: Counter<'instance' | 'reason'>;
+  readonly garpSent: Counter<'instance'>;
+  readonly masterInfo: Gauge<'instance' | 'address'>;
+  readonly lateTimers: Counter<'instance'>;
+  readonly vipRestored: Counter<'instance'>;
+}
+
+function metric<T>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make();
+}
+
+export function createElectionMetrics(registry: Registry): ElectionMetrics {
+  const r = [registry];
+  return {
+    state: metric(registry, 'lvsd_vrrp_state', () => new Gauge({ name: 'lvsd_vrrp_state', help: 'VRRP instance state: 1 for the current state', labelNames: ['instance', 'state'] as const, registers: r })),
+    transitions: metric(registry, 'lvsd_vrrp_transitions_total', () => new Counter({ name: 'lvsd_vrrp_transitions_total', help: 'VRRP state transitions', labelNames: ['instance', 'from', 'to'] as const, registers: r })),
+    advertsSent: metric(registry, 'lvsd_vrrp_adverts_sent_total', () => new Counter({ name: 'lvsd_vrrp_adverts_sent_total', help: 'VRRP adverts sent', labelNames: ['instance'] as const, registers: r })),
+    advertsReceived: metric(registry, 'lvsd_vrrp_adverts_received_total', () => new Counter({ name: 'lvsd_vrrp_adverts_received_total', help: 'Valid VRRP adverts received', labelNames: ['instance'] as const, registers: r })),
+    dropped: metric(registry, 'lvsd_vrrp_packets_dropped_total', () => new Counter({ name: 'lvsd_vrrp_packets_dropped_total', help: 'VRRP packets dropped, by reason', labelNames: ['instance', 'reason'] as const, registers: r })),
+    garpSent: metric(registry, 'lvsd_vrrp_garp_sent_total', () => new Counter({ name: 'lvsd_vrrp_garp_sent_total', help: 'Gratuitous ARPs / unsolicited NAs sent', labelNames: ['instance'] as const, registers: r })),
+    masterInfo: metric(registry, 'lvsd_vrrp_master_info', () => new Gauge({ name: 'lvsd_vrrp_master_info', help: 'Address of the current master as seen by this instance (value 1)', labelNames: ['instance', 'address'] as const, registers: r })),
+    lateTimers: metric(registry, 'lvsd_vrrp_late_timers_total', () => new Counter({ name: 'lvsd_vrrp_late_timers_total', help: 'master_down expiries that fired late and were re-checked', labelNames: ['instance'] as const, registers: r })),
+    vipRestored: metric(registry, 'lvsd_vrrp_vip_restored_total', () => new Counter({ name: 'lvsd_vrrp_vip_restored_total', help: 'VIPs re-added after being removed while master', labelNames: ['instance'] as const, registers: r })),
+  };
+}
+
+const STATES: readonly VrrpState[] = ['INIT', 'BACKUP', 'MASTER', 'FAULT'];
+
+// ------------------------------------------------------------------ adapters per instance
+
+/** What the runtime needs per instance, built by the subsystem (real) or a test (fakes). */
+export interface InstanceIo {
+  readonly transport: VrrpTransport;
+  readonly vips: VipSet;
+  /** Announcer plus what it needs; absent when GARP is unavailable (logged by the factory). */
+  readonly announce?: { readonly announcer: Announcer; readonly ifname: string; readonly mac: Uint8Array };
+}
+
+export interface RuntimeDeps {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly bus: Bus;
+  readonly metrics: ElectionMetrics;
+  readonly notifier: Notifier;
+  readonly makeIo: (cfg: VrrpInstanceConfig, log: Logger) => InstanceIo;
+  /** Runs fn after pending socket reads of this loop turn (default setImmediate). */
+  readonly defer?: (fn: () => void) => void;
+  /** Link state of an interface (default: /sys/class/net/IF/operstate). */
+  readonly linkUp?: (ifname: string) => boolean;
+  /** Milliseconds between link-state polls (default 500). */
+  readonly linkPollMs?: number;
+}
+
+interface Inst {
+  cfg: VrrpInstanceConfig;
+  io: InstanceIo;
+  log: Logger;
+  timers: Map<TimerName, TimerHandle>;
+  vipChain: Promise<void>;
+  tracking: Tracking;
+  prio: PriorityResult;
+  masterLabel?: string;
+  started: boolean;
+}
+
+/** Default link check: operstate up/unknown (loopback-like devices report unknown). */
+export function sysfsLinkUp(ifname: string): boolean {
+  try {
+    const s = readFileSync(`/sys/class/net/${ifname}/operstate`, 'utf8').trim();
+    return s === 'up' || s === 'unknown';
+  } catch {
+    return false;
+  }
+}
+
+export class ElectionRuntime {
+  private readonly insts = new Map<string, Inst>();
+  private states: Record<string, InstanceState> = {};
+  private groups = new Map<string, SyncGroupDef & { notify?: VrrpSyncGroupConfig['notify'] }>();
+  private readonly scripts = new Map<string, { cfg: VrrpScriptConfig; st: ScriptState; timer?: TimerHandle; running: boolean; stopped: boolean }>();
+  private readonly quorum = new Map<string, boolean>();
+  private linkTimer: TimerHandle | undefined;
+  private readonly linkState = new Map<string, boolean>();
+  private readonly defer: (fn: () => void) => void;
+  private readonly linkUp: (ifname: string) => boolean;
+
+  constructor(private readonly d: RuntimeDeps) {
+    this.defer = d.defer ?? ((fn) => void setImmediate(fn));
+    this.linkUp = d.linkUp ?? sysfsLinkUp;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** Start the given instances of `cfg` (all when `names` is omitted). */
+  async start(cfg: ClusterConfig, names?: readonly string[]): Promise<void> {
+    this.groups = new Map(cfg.vrrp_sync_groups.map((g) => [g.name, { name: g.name, members: g.members, ...(g.notify ? { notify: g.notify } : {}) }]));
+    const todo = cfg.vrrp_instances.filter((i) => !names || names.includes(i.name));
+    for (const ic of todo) await this.startInstance(ic, cfg);
+    this.syncScripts(cfg);
+    if (!this.linkTimer) this.pollLinks();
+  }
+
+  private async startInstance(cfg: VrrpInstanceConfig, cluster: ClusterConfig): Promise<void> {
+    const log = this.d.logger.child({ instance: cfg.name });
+    const io = this.d.makeIo(cfg, log);
+    const la = io.transport.localAddress;
+    const primaryText = la.length === 4 ? Array.from(la).join('.') : bytesToV6(la);
+    const inst: Inst = {
+      cfg,
+      io,
+      log,
+      timers: new Map(),
+      vipChain: Promise.resolve(),
+      tracking: { interfaces: [], scripts: [], virtualServers: [] },
+      prio: { priority: cfg.priority, faults: [] },
+      started: false,
+    };
+    this.insts.set(cfg.name, inst);
+    this.states[cfg.name] = createInstance(
+      {
+        name: cfg.name,
+        version: cfg.version,
+        vrid: cfg.virtual_router_id,
+        priority: cfg.priority,
+        advertIntervalMs: Math.round(cfg.advert_interval * 1000),
+        preempt: cfg.preempt,
+        preemptDelayMs: Math.round(cfg.preempt_delay * 1000),
+        primaryAddress: primaryText,
+        priorityZeroOnStop: cfg.priority_zero_on_stop,
+      },
+      this.d.clock.now(),
+    );
+    for (const s of STATES) this.d.metrics.state.set({ instance: cfg.name, state: s }, s === 'INIT' ? 1 : 0);
+    // Leftovers from a crashed previous run: we are not master yet, so the VIPs must not be here.
+    const removed = await io.vips.release();
+    if (removed) log.warn({ removed }, 'removed VIPs left by a previous run');
+    this.recomputeTracking(inst, cluster);
+    io.transport.start({
+      onAdvert: (r) => this.onAdvert(inst, r.advert, r.src),
+      onDrop: (reason, src) => this.onDrop(inst, reason, src),
+    });
+    inst.started = true;
+    this.dispatch(cfg.name, { type: 'startup' });
+    log.info({ vrid: cfg.virtual_router_id, version: cfg.version, interface: cfg.interface, priority: cfg.priority, source: primaryText }, 'VRRP instance started');
+  }
+
+  /** Graceful stop of some instances (all when omitted): priority-0 advert if master, VIPs removed. */
+  async stop(names?: readonly string[]): Promise<void> {
+    const todo = [...this.insts.values()].filter((i) => !names || names.includes(i.cfg.name));
+    for (const inst of todo) this.dispatch(inst.cfg.name, { type: 'shutdown' });
+    for (const inst of todo) {
+      await inst.vipChain.catch(() => {});
+      for (const t of inst.timers.values()) this.d.clock.clearTimeout(t);
+      inst.timers.clear();
+      inst.io.announce?.announcer.stop();
+      inst.io.vips.close();
+      inst.io.transport.close();
+      inst.started = false;
+      this.insts.delete(inst.cfg.name);
+      delete this.states[inst.cfg.name];
+      for (const s of STATES) this.d.metrics.state.remove({ instance: inst.cfg.name, state: s });
+      if (inst.masterLabel) this.d.metrics.masterInfo.remove({ instance: inst.cfg.name, address: inst.masterLabel });
+    }
+    if (!names || this.insts.size === 0) {
+      for (const s of this.scripts.values()) {
+        s.stopped = true;
+        if (s.timer) this.d.clock.clearTimeout(s.timer);
+      }
+      this.scripts.clear();
+      if (this.linkTimer) this.d.clock.clearTimeout(this.linkTimer);
+      this.linkTimer = undefined;
+    }
+  }
+
+  names(): string[] {
+    return [...this.insts.keys()];
+  }
+
+  // ---------------------------------------------------------------- input
+
+  private onAdvert(inst: Inst, a: Advert, src: string): void {
+    if (!inst.started) return;
+    this.d.metrics.advertsReceived.inc({ instance: inst.cfg.name });
+    this.dispatch(inst.cfg.name, { type: 'advert', from: src, priority: a.priority, maxAdvertMs: a.intervalMs });
+  }
+
+  private onDrop(inst: Inst, reason: DropReason, src?: string): void {
+    this.d.metrics.dropped.inc({ instance: inst.cfg.name, reason });
+    inst.log.debug({ reason, src }, 'VRRP packet dropped');
+  }
+
+  /** Tracked virtual-server quorum (bus 'health.quorum'), by virtual server name. */
+  setQuorum(vsName: string, up: boolean, cluster: ClusterConfig): void {
+    if (this.quorum.get(vsName) === up) return;
+    this.quorum.set(vsName, up);
+    for (const inst of this.insts.values()) if (inst.cfg.track_virtual_servers.some((t) => t.name === vsName)) this.recomputeTracking(inst, cluster);
+  }
+
+  private cluster: ClusterConfig | undefined;
+  setCluster(c: ClusterConfig): void {
+    this.cluster = c;
+  }
+
+  private recomputeTracking(inst: Inst, cluster: ClusterConfig | undefined = this.cluster): void {
+    const c = inst.cfg;
+    const linkGood = (n: string) => this.linkState.get(n) ?? this.linkUp(n);
+    const tracking: Tracking = {
+      // The instance's own interface always counts (weight 0: down ⇒ FAULT), like keepalived.
+      interfaces: [{ name: c.interface, weight: 0, good: linkGood(c.interface) }, ...c.track_interfaces.filter((t) => t.name !== c.interface).map((t) => ({ name: t.name, weight: t.weight, good: linkGood(t.name) }))],
+      scripts: c.track_scripts.map((t) => {
+        const sc = cluster?.vrrp_scripts.find((s) => s.name === t.name);
+        return { name: t.name, weight: t.weight ?? sc?.weight ?? 0, good: this.scripts.get(t.name)?.st.good ?? true };
+      }),
+      virtualServers: c.track_virtual_servers.map((t) => ({ name: t.name, weight: t.weight, good: this.quorum.get(t.name) ?? true })),
+    };
+    inst.tracking = tracking;
+    const next = effectivePriority(c.priority, tracking, { syncGroup: c.sync_group !== undefined });
+    const evs = trackingEvents(inst.prio, next);
+    inst.prio = next;
+    for (const e of evs) {
+      inst.log.info({ event: e }, 'tracking changed');
+      this.dispatch(c.name, e);
+    }
+  }
+
+  private pollLinks(): void {
+    const names = new Set<string>();
+    for (const i of this.insts.values()) {
+      names.add(i.cfg.interface);
+      for (const t of i.cfg.track_interfaces) names.add(t.name);
+    }
+    let changed = false;
+    for (const n of names) {
+      const up = this.linkUp(n);
+      if (this.linkState.get(n) !== up) {
+        if (this.linkState.has(n)) changed = true;
+        this.linkState.set(n, up);
+      }
+    }
+    if (changed) for (const i of this.insts.values()) this.recomputeTracking(i);
+    this.linkTimer = this.d.clock.setTimeout(() => this.pollLinks(), this.d.linkPollMs ?? 500);
+  }
+
+  /** Start/stop vrrp_script runners to match the instances' references. */
+  private syncScripts(cfg: ClusterConfig): void {
+    this.cluster = cfg;
+    const wanted = new Set<string>();
+    for (const i of this.insts.values()) for (const t of i.cfg.track_scripts) wanted.add(t.name);
+    for (const [name, s] of this.scripts) {
+      if (!wanted.has(name)) {
+        s.stopped = true;
+        if (s.timer) this.d.clock.clearTimeout(s.timer);
+        this.scripts.delete(name);
+      }
+    }
+    for (const name of wanted) {
+      if (this.scripts.has(name)) continue;
+      const sc = cfg.vrrp_scripts.find((s) => s.name === name);
+      if (!sc) continue;
+      const entry: { cfg: VrrpScriptConfig; st: ScriptState; timer?: TimerHandle; running: boolean; stopped: boolean } = { cfg: sc, st: initialScriptState(), running: false, stopped: false };
+      this.scripts.set(name, entry);
+      const tick = () => {
+        if (entry.stopped) return;
+        if (!entry.running) {
+          entry.running = true;
+          void runScript(sc.script, sc.timeout * 1000).then((ok) => {
+            entry.running = false;
+            if (entry.stopped) return;
+            const before = entry.st.good;
+            entry.st = scriptResult(entry.st, ok, sc.rise, sc.fall);
+            if (entry.st.good !== before) {
+              this.d.logger.info({ script: name, good: entry.st.good }, 'vrrp_script state changed');
+              for (const i of this.insts.values()) if (i.cfg.track_scripts.some((t) => t.name === name)) this.recomputeTracking(i);
+            }
+          });
+        }
+        entry.timer = this.d.clock.setTimeout(tick, sc.interval * 1000);
+      };
+      tick();
+    }
+  }
+
+  // ---------------------------------------------------------------- stepping
+
+  private dispatch(name: string, ev: VrrpEvent): void {
+    const inst = this.insts.get(name);
+    if (!inst) return;
+    const now = this.d.clock.now();
+    const gname = inst.cfg.sync_group;
+    const g = gname ? this.groups.get(gname) : undefined;
+    if (g) {
+      const members: Record<string, InstanceState> = {};
+      for (const m of g.members) if (this.states[m]) members[m] = this.states[m]!;
+      const r = groupStep(g, members, name, ev, now);
+      for (const [m, s] of Object.entries(r.states)) this.states[m] = s;
+      for (const me of r.effects) this.apply(me.instance, me.effect);
+      if (r.groupTransition) {
+        const st = r.groupTransition.to;
+        this.d.logger.info({ group: g.name, from: r.groupTransition.from, to: st }, 'sync group transition');
+        if (st === 'MASTER' || st === 'BACKUP' || st === 'FAULT') this.d.notifier.enqueue(`group:${g.name}`, notifyJobs(g.notify, 'GROUP', g.name, st, 0));
+        else if (st === 'INIT') this.d.notifier.enqueue(`group:${g.name}`, notifyJobs(g.notify, 'GROUP', g.name, 'STOP', 0));
+      }
+      return;
+    }
+    const s = this.states[name];
+    if (!s) return;
+    const r = step(s, ev, now);
+    this.states[name] = r.state;
+    for (const e of r.effects) this.apply(name, e);
+  }
+
+  private armTimer(inst: Inst, name: TimerName, ms: number): void {
+    const old = inst.timers.get(name);
+    if (old) this.d.clock.clearTimeout(old);
+    const due = this.d.clock.now() + ms;
+    const h = this.d.clock.setTimeout(() => {
+      if (inst.timers.get(name) !== h) return;
+      inst.timers.delete(name);
+      if (name === 'master_down') {
+        // See the file header: read what the socket holds before deciding the master is gone.
+        this.defer(() => this.dispatch(inst.cfg.name, { type: 'timer', name, lateMs: Math.max(0, this.d.clock.now() - due) }));
+      } else {
+        this.dispatch(inst.cfg.name, { type: 'timer', name, lateMs: Math.max(0, this.d.clock.now() - due) });
+      }
+    }, ms);
+    inst.timers.set(name, h);
+  }
+
+  private apply(name: string, e: Effect): void {
+    const inst = this.insts.get(name);
+    if (!inst) return;
+    const c = inst.cfg;
+    const m = this.d.metrics;
+    switch (e.type) {
+      case 'timer':
+        this.armTimer(inst, e.name, e.ms);
+        break;
+      case 'cancel': {
+        const h = inst.timers.get(e.name);
+        if (h) this.d.clock.clearTimeout(h);
+        inst.timers.delete(e.name);
+        break;
+      }
+      case 'send_advert':
+        inst.io.transport.send({
+          version: c.version,
+          vrid: c.virtual_router_id,
+          priority: e.priority,
+          intervalMs: Math.round(c.advert_interval * 1000),
+          addresses: c.virtual_addresses.map((v) => parseIp(v.address)!.bytes),
+        });
+        m.advertsSent.inc({ instance: name });
+        break;
+      case 'become':
+        m.state.set({ instance: name, state: e.from }, 0);
+        m.state.set({ instance: name, state: e.to }, 1);
+        m.transitions.inc({ instance: name, from: e.from, to: e.to });
+        inst.log.info({ from: e.from, to: e.to, reason: e.reason }, `VRRP ${e.from} -> ${e.to}`);
+        this.d.bus.emit('vrrp.state', { instance: name, from: e.from, to: e.to, reason: e.reason });
+        break;
+      case 'add_vips':
+        inst.vipChain = inst.vipChain.then(() => inst.io.vips.take()).catch((err) => inst.log.error({ err: errorMessage(err) }, 'adding VIPs failed'));
+        break;
+      case 'remove_vips':
+        inst.io.announce?.announcer.stop();
+        inst.vipChain = inst.vipChain.then(() => inst.io.vips.release().then(() => {})).catch((err) => inst.log.error({ err: errorMessage(err) }, 'removing VIPs failed'));
+        break;
+      case 'garp': {
+        const a = inst.io.announce;
+        if (!a) break;
+        const all = [...c.virtual_addresses, ...c.virtual_addresses_excluded].filter((v) => (v.device ?? c.interface) === a.ifname).map((v) => parseIp(v.address)!.bytes);
+        inst.vipChain = inst.vipChain.then(() => {
+          if (this.states[name]?.state === 'MASTER') a.announcer.start(a.ifname, a.mac, all, c.garp);
+        });
+        break;
+      }
+      case 'notify':
+        this.d.notifier.enqueue(`instance:${name}`, notifyJobs(c.notify, 'INSTANCE', name, e.state, this.states[name]?.priority ?? c.priority));
+        break;
+      case 'late_timer':
+        m.lateTimers.inc({ instance: name });
+        inst.log.warn({ timer: e.name, lateMs: Math.round(e.lateMs) }, 'timer fired late (event-loop stall?): re-checking for adverts before acting');
+        break;
+    }
+    if (e.type === 'become' || e.type === 'timer') this.updateMasterInfo(inst);
+  }
+
+  private updateMasterInfo(inst: Inst): void {
+    const s = this.states[inst.cfg.name];
+    const addr = s ? currentMaster(s) : undefined;
+    if (addr === inst.masterLabel) return;
+    if (inst.masterLabel) this.d.metrics.masterInfo.remove({ instance: inst.cfg.name, address: inst.masterLabel });
+    if (addr) this.d.metrics.masterInfo.set({ instance: inst.cfg.name, address: addr }, 1);
+    if (addr) inst.masterLabel = addr;
+    else delete inst.masterLabel;
+  }
+
+  // ---------------------------------------------------------------- status
+
+  state(name: string): InstanceState | undefined {
+    return this.states[name];
+  }
+
+  status(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    const now = this.d.clock.now();
+    const wall = this.d.clock.wallNow();
+    for (const [name, inst] of this.insts) {
+      const s = this.states[name];
+      if (!s) continue;
+      out[name] = {
+        state: s.state,
+        priority: s.priority,
+        configured_priority: inst.cfg.priority,
+        master: currentMaster(s) ?? null,
+        since: new Date(wall - (now - s.since)).toISOString(),
+        vrid: inst.cfg.virtual_router_id,
+        version: inst.cfg.version,
+        interface: inst.cfg.interface,
+        advert_interval: s.masterAdverIntervalMs / 1000,
+        faults: s.faults,
+        ...(inst.cfg.sync_group ? { sync_group: inst.cfg.sync_group } : {}),
+      };
+    }
+    return out;
+  }
+
+  groupStatus(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const g of this.groups.values()) out[g.name] = groupState(g, this.states);
+    return out;
+  }
+}
+
+function bytesToV6(b: Uint8Array): string {
+  const g: string[] = [];
+  for (let i = 0; i < 16; i += 2) g.push(((b[i]! << 8) | b[i + 1]!).toString(16));
+  return parseIp(g.join(':'))!.text;
+}
+
+/** Run a tracking script: success = exit 0 before the timeout (keepalived vrrp_script). */
+function runScript(argv: readonly string[], timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const [cmd, ...args] = argv;
+    if (!cmd) return resolve(false);
+    const child = spawn(cmd, args, { stdio: 'ignore' });
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    t.unref();
+    child.on('error', () => {
+      clearTimeout(t);
+      resolve(false);
+    });
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      resolve(code === 0);
+    });
+  });
+}

@@ -1,0 +1,165 @@
+/**
+ * The election subsystem the daemon runs: every `vrrp_instances` entry of the config, with real
+ * adapters (raw VRRP sockets, rtnetlink VIPs, AF_PACKET GARP/NA, notify scripts), metrics on the
+ * daemon's registry, 'vrrp.state' published on the bus and 'health.quorum' consumed for
+ * track_virtual_servers.
+ *
+ * Reload by diff: added instances start, removed ones stop gracefully (priority-0 advert when
+ * master, VIPs removed), changed ones restart. A change to a sync group restarts its members; a
+ * change to a vrrp_script restarts the instances that track it.
+ */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { Gauge } from 'prom-client';
+import type { Subsystem, SubsystemDeps } from '../core/subsystem.js';
+import type { Logger } from '../core/log.js';
+import { errorMessage } from '../core/errors.js';
+import type { ClusterConfig, VrrpInstanceConfig } from '../config/model.js';
+import type { ConfigDiff } from '../config/diff.js';
+import { ElectionRuntime, createElectionMetrics, type InstanceIo, type RuntimeDeps } from './runtime.js';
+import { RawVrrpTransport, type VrrpTransport } from './transport.js';
+import { NetlinkAddressTable, VipSet, type AddressTable } from './vips.js';
+import { Announcer, PacketSocketSender, linkInfo, type FrameSender } from './announce.js';
+import { Notifier } from './notify.js';
+
+export interface ElectionOptions {
+  /** Replace the raw transport (unit tests). */
+  readonly makeTransport?: (cfg: VrrpInstanceConfig, log: Logger) => VrrpTransport;
+  readonly addressTable?: AddressTable;
+  readonly frameSender?: FrameSender;
+  /** MAC of an interface (default: the AF_PACKET addon). */
+  readonly macOf?: (ifname: string) => Uint8Array;
+  readonly defer?: RuntimeDeps['defer'];
+  readonly linkUp?: RuntimeDeps['linkUp'];
+}
+
+/** Event-loop lag exported as lvsd_event_loop_lag_seconds{quantile} (one histogram per process). */
+let lagHistogram: IntervalHistogram | undefined;
+function lagGauge(deps: SubsystemDeps): void {
+  if (deps.registry.getSingleMetric('lvsd_event_loop_lag_seconds')) return;
+  lagHistogram ??= monitorEventLoopDelay({ resolution: 5 });
+  lagHistogram.enable();
+  const h = lagHistogram;
+  new Gauge({
+    name: 'lvsd_event_loop_lag_seconds',
+    help: 'Event-loop delay since the previous scrape (timers fire this late; a stall this long delays VRRP)',
+    labelNames: ['quantile'] as const,
+    registers: [deps.registry],
+    collect() {
+      if (h.count === 0) return;
+      this.set({ quantile: '0.5' }, h.percentile(50) / 1e9);
+      this.set({ quantile: '0.99' }, h.percentile(99) / 1e9);
+      this.set({ quantile: '1' }, h.max / 1e9);
+      h.reset();
+    },
+  });
+}
+
+export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptions = {}): Subsystem<ClusterConfig, ConfigDiff> {
+  const log = deps.logger;
+  const metrics = createElectionMetrics(deps.registry);
+  lagGauge(deps);
+  const notifier = new Notifier(log.child({ component: 'notify' }));
+  const table = opts.addressTable ?? new NetlinkAddressTable();
+  const sender = opts.frameSender ?? new PacketSocketSender();
+  const macOf = opts.macOf ?? ((ifname: string) => linkInfo(ifname).mac);
+
+  const makeIo = (cfg: VrrpInstanceConfig, ilog: Logger): InstanceIo => {
+    const transport =
+      opts.makeTransport?.(cfg, ilog) ??
+      new RawVrrpTransport({
+        ifname: cfg.interface,
+        family: cfg.family,
+        version: cfg.version,
+        vrid: cfg.virtual_router_id,
+        addrCount: cfg.virtual_addresses.length,
+        intervalMs: Math.round(cfg.advert_interval * 1000),
+        unicastPeers: cfg.unicast_peers,
+        ...(cfg.unicast_src ? { unicastSrc: cfg.unicast_src } : {}),
+        exclude: [...cfg.virtual_addresses, ...cfg.virtual_addresses_excluded].map((v) => v.address),
+        acceptV2: cfg.accept_v2_adverts,
+        logger: ilog,
+      });
+    const vips = new VipSet({
+      table,
+      clock: deps.clock,
+      logger: ilog,
+      ifname: cfg.interface,
+      vips: [...cfg.virtual_addresses, ...cfg.virtual_addresses_excluded],
+      onRestored: () => metrics.vipRestored.inc({ instance: cfg.name }),
+    });
+    let announce: InstanceIo['announce'];
+    try {
+      const mac = macOf(cfg.interface);
+      const announcer = new Announcer({
+        sender,
+        clock: deps.clock,
+        onSent: (ok, err) => {
+          if (ok) metrics.garpSent.inc({ instance: cfg.name });
+          else ilog.warn({ err }, 'gratuitous ARP / NA send failed');
+        },
+      });
+      announce = { announcer, ifname: cfg.interface, mac };
+    } catch (e) {
+      ilog.error({ err: errorMessage(e) }, 'GARP/NA unavailable: VIP moves will not be announced');
+    }
+    return { transport, vips, ...(announce ? { announce } : {}) };
+  };
+
+  const rt = new ElectionRuntime({
+    clock: deps.clock,
+    logger: log,
+    bus: deps.bus,
+    metrics,
+    notifier,
+    makeIo,
+    ...(opts.defer ? { defer: opts.defer } : {}),
+    ...(opts.linkUp ? { linkUp: opts.linkUp } : {}),
+  });
+  let current: ClusterConfig | undefined;
+  let offQuorum: (() => void) | undefined;
+
+  return {
+    name: 'election',
+    async start(cfg) {
+      current = cfg;
+      rt.setCluster(cfg);
+      offQuorum = deps.bus.on('health.quorum', (q) => {
+        if (current) rt.setQuorum(q.name, q.up, current);
+      });
+      try {
+        await rt.start(cfg);
+      } catch (e) {
+        await rt.stop().catch(() => {});
+        throw e;
+      }
+    },
+    async reload(next, prev, diff) {
+      const restart = new Set<string>(diff.vrrp_instances.changed);
+      for (const g of [...diff.vrrp_sync_groups.changed, ...diff.vrrp_sync_groups.added, ...diff.vrrp_sync_groups.removed]) {
+        for (const c of [prev, next]) for (const sg of c.vrrp_sync_groups) if (sg.name === g) sg.members.forEach((m) => restart.add(m));
+      }
+      for (const s of [...diff.vrrp_scripts.changed, ...diff.vrrp_scripts.removed, ...diff.vrrp_scripts.added]) {
+        for (const i of next.vrrp_instances) if (i.track_scripts.some((t) => t.name === s)) restart.add(i.name);
+      }
+      const running = new Set(rt.names());
+      const nextNames = new Set(next.vrrp_instances.map((i) => i.name));
+      const toStop = [...running].filter((n) => !nextNames.has(n) || restart.has(n));
+      const toStart = [...nextNames].filter((n) => !running.has(n) || restart.has(n));
+      log.info({ stop: toStop, start: toStart }, 'election reload');
+      if (toStop.length) await rt.stop(toStop);
+      current = next;
+      rt.setCluster(next);
+      if (toStart.length) await rt.start(next, toStart);
+    },
+    async stop() {
+      offQuorum?.();
+      await rt.stop();
+      await notifier.drain(1000);
+      table.close();
+      sender.close();
+    },
+    status() {
+      return { instances: rt.status(), sync_groups: rt.groupStatus() };
+    },
+  };
+}
