@@ -25,3 +25,21 @@ export * from './codec.js';
  *  - `currentMaster(state)`, `masterDownIntervalMs`, `skewTimeMs` for status/metrics.
  */
 export * from './machine.js';
+
+/**
+ * Tracking (./priority.ts), keepalived semantics:
+ *  - `effectivePriority(base, {interfaces, scripts, virtualServers}, {syncGroup?})` → `{priority, faults}`;
+ *    each object `{name, weight, good}`: weight 0 & bad → fault "interface:NAME" / "script:NAME" /
+ *    "quorum:NAME"; weight > 0 added while good; weight < 0 added while bad; clamped 1..254; the
+ *    owner (255) stays 255; sync-group members get weight 0 (keepalived).
+ *  - `trackingEvents(prevResult, nextResult)` → fault / priority / fault_cleared events for `step`.
+ *  - `initialScriptState(initFail)`, `scriptResult(state, success, rise, fall)` for vrrp_script.
+ */
+export * from './priority.js';
+
+/**
+ * Sync groups (./syncgroup.ts): `groupStep(groupDef, statesByName, member, event, now)` →
+ * `{states, effects: [{instance, effect}], groupTransition?}`; route every event of a group member
+ * through it. `groupState(def, states)` is the aggregate for the group's notify.
+ */
+export * from './syncgroup.js';

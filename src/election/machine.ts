@@ -169,9 +169,11 @@ export function currentMaster(s: InstanceState): string | undefined {
 function clampPriority(p: number, base: number): number {
   // Only the address owner advertises 255; tracking can never lift another instance to 255, and
   // 0 is reserved for "master stopping" (RFC 5798 §5.2.4; keepalived clamps to [1,254]).
-  if (!Number.isFinite(p)) return base === OWNER ? OWNER : 100;
-  const max = base === OWNER ? OWNER : 254;
-  return Math.min(max, Math.max(1, Math.round(p)));
+  // keepalived: "if an instance has priority 255 configured, the priority cannot be reduced by
+  // track_scripts, track_process etc" — the owner stays 255 (it can only be faulted).
+  if (base === OWNER) return OWNER;
+  if (!Number.isFinite(p)) return Math.min(254, Math.max(1, base));
+  return Math.min(254, Math.max(1, Math.round(p)));
 }
 
 /** Mutable builder for one step: collects effects and the next state. */
