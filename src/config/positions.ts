@@ -221,6 +221,23 @@ function explain(e: yaml.YAMLException, text: string, stack: PosNode[], map: Sou
   let line = e.mark?.line ?? 0;
   let column = e.mark?.column ?? 0;
   let reason = e.reason ?? String(e.message);
+  if (/end of the stream within a (double|single) quoted scalar/.test(reason)) {
+    // Point at the quote that opened the string rather than at the end of the file.
+    const open = stack[stack.length - 1];
+    const at = open ? map.locate(map.skipToToken(open.start)) : undefined;
+    const q = at ? text[at.offset] : undefined;
+    if (at && (q === '"' || q === "'")) {
+      reason = `the ${q} that starts this string is never closed`;
+      line = at.line - 1;
+      column = at.column - 1;
+    }
+  } else if ((e.mark?.position ?? 0) >= text.length && text.trim() !== '') {
+    // Errors at the end of the stream: report them on the last line that has something on it.
+    const end = text.trimEnd().length;
+    const at = map.locate(end);
+    line = at.line - 1;
+    column = at.column - 1;
+  }
   if (reason === 'duplicated mapping key') {
     const pos = e.mark?.position ?? 0;
     const m = /^(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([^:#\n]*?))\s*:/.exec(text.slice(pos));

@@ -109,6 +109,9 @@ test('syntax errors come back as YamlSyntaxError with a 0-based position and a r
     ['a:\n  b: 1\n  c 2\n  d: 3\n', 2, 2, /no ":" followed by a space \(got "c 2"\)/],
     ['listen: [::1]:9650\n', 0, 13, /quote it, e.g. "\[::1\]:9650"/],
     ['a: *nope\n', 0, 8, /unidentified alias "nope"/],
+    ['a:\n  b: "abc\n  c: 1\n', 1, 5, /the " that starts this string is never closed/],
+    ["a:\n  - b: 'abc\n\n", 1, 7, /the ' that starts this string is never closed/],
+    ['a: 1\nb: |\n  x\n c: 2\n\n\n', 3, 1, /./],
   ];
   for (const [text, line, column, re] of cases) {
     assert.throws(() => parseWithPositions(text, 't.yaml'), (e: unknown) => {
