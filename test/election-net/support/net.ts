@@ -91,6 +91,15 @@ export class NetLab {
     return j[0]?.lladdr;
   }
 
+  /** PIDs of the processes in a namespace. */
+  pids(ns: string): number[] {
+    try {
+      return run('ip', ['netns', 'pids', ns]).split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  }
+
   /** Make `ns` resolve `addr` (one UDP datagram to the discard port), for neighbour-table tests. */
   poke(ns: string, addr: string): void {
     const fam = addr.includes(':') ? 'udp6' : 'udp4';

@@ -1,0 +1,91 @@
+/**
+ * Election and failover on real namespaces: two directors (a, b) and a client (c) on a bridge.
+ *  - lvsd with lvsd: the higher priority wins; hard kill and graceful stop move the VIP (graceful in
+ *    Skew_Time thanks to the priority-0 advert); the restarted higher-priority one preempts back.
+ *  - lvsd with a real keepalived, both roles, VRRPv2 (1 s) and VRRPv3 (0.1 s): the higher priority
+ *    wins whoever runs it, killing it moves the VIP to the other, and the client's ARP entry for the
+ *    VIP follows the new master's MAC (gratuitous ARP; no client traffic needed).
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { NetLab, isRoot, until, sleep } from './support/net.js';
+import { startPeer, stopPeer, removeScratch, type PeerSpec } from './support/peers.js';
+
+const skip = !isRoot() && 'needs root (network namespaces)';
+const VIP = '192.0.2.42';
+after(() => removeScratch());
+
+interface Case {
+  hi: PeerSpec['kind'];
+  lo: PeerSpec['kind'];
+  version: 2 | 3;
+  advert: number;
+  how: 'kill' | 'stop';
+  /** also restart the high one and check it preempts back */
+  preemptBack?: boolean;
+}
+
+async function scenario(c: Case): Promise<{ takeoverMs: number }> {
+  const lab = new NetLab(c.version === 2 ? 'f' : 'h');
+  try {
+    const a = lab.member('a', ['192.0.2.1/24']);
+    const b = lab.member('b', ['192.0.2.2/24']);
+    const cl = lab.member('c', ['192.0.2.3/24']);
+    const base = { version: c.version, advert: c.advert, vips: [`${VIP}/24`], garpRepeat: 3, garpDelay: 1 } as const;
+    const hiSpec: PeerSpec = { ...base, kind: c.hi, name: 'hi', priority: 150 };
+    const loSpec: PeerSpec = { ...base, kind: c.lo, name: 'lo', priority: 100 };
+    const pa = startPeer(lab, a, hiSpec);
+    const pb = startPeer(lab, b, loSpec);
+    const mdi = (3 + (256 - 100) / 256) * c.advert * 1000;
+    const electMs = mdi * 2 + 4000;
+    await until(() => lab.addrs(a).includes(VIP), `the higher priority (${c.hi}) to take the VIP`, electMs, 20);
+    // Stable: the lower one holds no VIP a few adverts later (it may have been master briefly if it started first).
+    await until(() => !lab.addrs(b).includes(VIP), 'the lower priority to release the VIP', electMs, 20);
+    await sleep(3 * c.advert * 1000);
+    assert.ok(lab.addrs(a).includes(VIP) && !lab.addrs(b).includes(VIP), 'exactly the higher priority holds the VIP');
+    const macA = lab.mac(a);
+    const macB = lab.mac(b);
+    lab.poke(cl, VIP);
+    await until(() => lab.neigh(cl, VIP) === macA, 'client ARP entry for the first master', 3000);
+
+    const t0 = Date.now();
+    await stopPeer(pa, c.how, lab);
+    await until(() => lab.addrs(b).includes(VIP), `the VIP to move to ${c.lo}`, mdi + 3000, 2);
+    const takeoverMs = Date.now() - t0;
+    await until(() => lab.neigh(cl, VIP) === macB, 'client ARP entry to follow the new master (GARP)', 2500, 10);
+    if (c.how === 'stop') assert.ok(!lab.addrs(a).includes(VIP), 'graceful stop removes the VIP');
+
+    if (c.preemptBack) {
+      if (c.how === 'kill') lab.tryExec(a, ['ip', 'addr', 'del', `${VIP}/24`, 'dev', 'eth0']);
+      startPeer(lab, a, hiSpec);
+      await until(() => lab.addrs(a).includes(VIP) && !lab.addrs(b).includes(VIP), 'the restarted higher priority to preempt', electMs, 20);
+      await until(() => lab.neigh(cl, VIP) === macA, 'client ARP entry back to the first', 2500, 10);
+    }
+    return { takeoverMs };
+  } finally {
+    await lab.destroy();
+  }
+}
+
+test('lvsd + lvsd, v3 0.1 s: hard kill moves the VIP, restart preempts back', { skip }, async () => {
+  const r = await scenario({ hi: 'lvsd', lo: 'lvsd', version: 3, advert: 0.1, how: 'kill', preemptBack: true });
+  // Master_Down_Interval for priority 100 is 361 ms; allow for process start-up noise of the kill.
+  assert.ok(r.takeoverMs < 1000, `takeover ${r.takeoverMs} ms`);
+});
+
+test('lvsd + lvsd, v3 0.1 s: graceful stop hands over in Skew_Time (priority-0 advert)', { skip }, async () => {
+  const r = await scenario({ hi: 'lvsd', lo: 'lvsd', version: 3, advert: 0.1, how: 'stop' });
+  // Skew_Time = 61 ms; without the priority-0 advert it would be >= 361 ms.
+  assert.ok(r.takeoverMs < 300, `takeover ${r.takeoverMs} ms`);
+});
+
+for (const version of [3, 2] as const) {
+  const advert = version === 3 ? 0.1 : 1;
+  for (const [hi, lo] of [['lvsd', 'keepalived'], ['keepalived', 'lvsd']] as const) {
+    test(`interop v${version} ${advert} s: ${hi} (150) vs ${lo} (100): higher wins, kill moves VIP and ARP`, { skip }, async () => {
+      const r = await scenario({ hi, lo, version, advert, how: 'kill' });
+      const mdi = (3 + 156 / 256) * advert * 1000;
+      assert.ok(r.takeoverMs < mdi + 700, `takeover ${r.takeoverMs} ms (Master_Down_Interval ${mdi} ms)`);
+    });
+  }
+}

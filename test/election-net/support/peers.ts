@@ -1,0 +1,125 @@
+/**
+ * Starting VRRP peers in a namespace: lvsd (`bin/lvsd run`) or keepalived (Debian package, VRRP
+ * only, foreground), with the same settings, so tests and the benchmark can swap one for the other.
+ */
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { NetLab, Spawned } from './net.js';
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
+export const lvsdBin = join(repoRoot, 'bin', 'lvsd');
+
+export interface PeerSpec {
+  readonly kind: 'lvsd' | 'keepalived';
+  readonly name: string;
+  readonly priority: number;
+  readonly version: 2 | 3;
+  /** seconds */
+  readonly advert: number;
+  readonly vrid?: number;
+  readonly vips: readonly string[];
+  /** GARP repeat per burst and delay (s) of the second burst. */
+  readonly garpRepeat?: number;
+  readonly garpDelay?: number;
+  readonly iface?: string;
+}
+
+export interface Peer {
+  readonly spec: PeerSpec;
+  readonly ns: string;
+  readonly proc: Spawned;
+  readonly pid: number;
+  cleanup(): void;
+}
+
+const dirs: string[] = [];
+export function scratch(): string {
+  const d = mkdtempSync(join(tmpdir(), 'lvsd-el-'));
+  dirs.push(d);
+  return d;
+}
+export function removeScratch(): void {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+export function lvsdYaml(s: PeerSpec): string {
+  return [
+    'global:',
+    `  router_id: ${s.name}`,
+    '  api:',
+    '    listen: 127.0.0.1:9650',
+    'vrrp_instances:',
+    '  - name: VI_1',
+    `    interface: ${s.iface ?? 'eth0'}`,
+    `    virtual_router_id: ${s.vrid ?? 42}`,
+    `    priority: ${s.priority}`,
+    `    version: ${s.version}`,
+    `    advert_interval: ${s.advert}`,
+    '    virtual_addresses:',
+    ...s.vips.map((v) => `      - ${v}`),
+    '    garp:',
+    `      master_repeat: ${s.garpRepeat ?? 5}`,
+    `      master_delay: ${s.garpDelay ?? 5}`,
+    '',
+  ].join('\n');
+}
+
+export function keepalivedConf(s: PeerSpec): string {
+  return [
+    'global_defs {',
+    `  router_id ${s.name}`,
+    `  vrrp_garp_master_repeat ${s.garpRepeat ?? 5}`,
+    `  vrrp_garp_master_delay ${s.garpDelay ?? 5}`,
+    '}',
+    'vrrp_instance VI_1 {',
+    '  state BACKUP',
+    `  interface ${s.iface ?? 'eth0'}`,
+    `  virtual_router_id ${s.vrid ?? 42}`,
+    `  priority ${s.priority}`,
+    `  version ${s.version}`,
+    `  advert_int ${s.advert}`,
+    '  virtual_ipaddress {',
+    ...s.vips.map((v) => `    ${v}`),
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+export function startPeer(lab: NetLab, ns: string, s: PeerSpec): Peer {
+  const dir = scratch();
+  if (s.kind === 'lvsd') {
+    const f = join(dir, 'lvsd.yaml');
+    writeFileSync(f, lvsdYaml(s));
+    const proc = lab.spawn(ns, [process.execPath, lvsdBin, 'run', '-c', f, '--state-dir', dir, '--log-level', 'info']);
+    return { spec: s, ns, proc, pid: proc.child.pid!, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  const f = join(dir, 'keepalived.conf');
+  writeFileSync(f, keepalivedConf(s));
+  const proc = lab.spawn(ns, ['keepalived', '-n', '-l', '-D', '-G', '-P', '-f', f, '-p', join(dir, 'k.pid'), '-r', join(dir, 'v.pid')]);
+  return { spec: s, ns, proc, pid: proc.child.pid!, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Stop a peer: 'kill' = SIGKILL (the host died), 'stop' = SIGTERM (graceful). Resolves on exit. */
+export async function stopPeer(p: Peer, how: 'kill' | 'stop', lab: NetLab): Promise<void> {
+  if (how === 'kill') {
+    // Every process in the namespace at once (keepalived's VRRP child would otherwise see its
+    // parent die and stop gracefully): this is a host dying.
+    for (const pid of [p.pid, ...lab.pids(p.ns)]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  } else {
+    try {
+      process.kill(p.pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+  }
+  await Promise.race([p.proc.exited, new Promise((r) => setTimeout(r, 5000))]);
+}
