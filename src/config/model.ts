@@ -163,12 +163,16 @@ export interface ClusterConfig {
   readonly sync?: DeepReadonly<SyncConfig>;
 }
 
-/** keepalived-derived check policy defaults (delay_loop 60, connect_timeout 5, delay_before_retry 1). */
+/**
+ * keepalived 2.2.7 check policy defaults (keepalived.conf(5)): delay_loop 60, connect_timeout 5,
+ * delay_before_retry 1, retry 1 — one retry after a failed check, so a server is down after 2
+ * consecutive failures (fall 2).
+ */
 export const DEFAULT_POLICY: CheckPolicy = {
   interval: 60,
   timeout: 5,
   rise: 1,
-  fall: 1,
+  fall: 2,
   retry_delay: 1,
   alpha: false,
   inhibit_on_failure: false,

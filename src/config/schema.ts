@@ -264,7 +264,7 @@ const policyFields = {
   timeout: seconds.optional(),
   /** Consecutive successes before a down server is up (keepalived: 1). */
   rise: z.number().int().min(1).max(100).optional(),
-  /** Consecutive failures before an up server is down (keepalived retry+1: default 1 here). */
+  /** Consecutive failures before an up server is down (keepalived retry + 1; default 2 = keepalived's retry 1). */
   fall: z.number().int().min(1).max(100).optional(),
   /** Seconds before re-checking after a failure (keepalived delay_before_retry 1). */
   retry_delay: z.number().min(0).optional(),
