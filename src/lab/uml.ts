@@ -1,0 +1,389 @@
+/**
+ * The real-kernel lab: runs one command as root inside a throw-away user-mode-linux guest.
+ *
+ * Why UML: the host kernel has no IPVS; Debian's `user-mode-linux` package is a Linux 6.1 kernel that
+ * runs as an ordinary process, with IPVS, veth, ipip, bridge... as loadable modules. The guest's root
+ * file system is the host's `/` through hostfs, mounted READ-ONLY (so the guest, running as root,
+ * cannot modify the host), which makes node, ipvsadm, keepalived and this checkout visible at the same
+ * paths. The guest gets no network device at all (only lo): everything networked happens in
+ * namespaces the command creates inside.
+ *
+ * Boot sequence (generated init script, PID 1 in the guest, see initScript()):
+ *   proc/sys (devtmpfs is auto-mounted by the kernel), tmpfs on /run (+ /run/netns, /run/tmp as TMPDIR),
+ *   /tmp as tmpfs when nothing of ours lives there, the job folder mounted read-write with hostfs
+ *   (the exit status travels back through it), modules loaded with `modprobe -d` from a tree whose
+ *   lib/modules/VERSION points at /usr/lib/uml/modules/VERSION (and kernel.modprobe set to the same,
+ *   so on-demand loading works too), then the command with a clean, whitelisted environment.
+ * Output: the guest's console (tty0) is the kernel process's fd 1 and tty1 its fd 2; the command's
+ * stdout goes to tty0 and stderr to tty1. `quiet loglevel=0` keeps kernel messages off the console;
+ * the tty turns \n into \r\n (onlcr); we turn \r\n back into \n on the way out (one stty exec per
+ * tty would cost ~50 ms of boot: every exec in the guest costs that much).
+ * Power-off: `poweroff -f` (reboot(2)), so no sysrq banner and no SIGABRT ("Aborted") from UML.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdirSync, chmodSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Transform, type Writable } from 'node:stream';
+import { LvsdError } from '../core/errors.js';
+
+export const UML_KERNEL = '/usr/bin/linux.uml';
+export const UML_MODULES = '/usr/lib/uml/modules';
+
+/** Loaded at boot; a failure here fails the run (exit 70) with modprobe's message. */
+export const REQUIRED_MODULES = [
+  'ipv6', 'veth', 'bridge', 'ipip', 'dummy',
+  'ip_vs', 'ip_vs_rr', 'ip_vs_wrr', 'ip_vs_lc', 'ip_vs_wlc', 'ip_vs_lblc', 'ip_vs_lblcr', 'ip_vs_dh',
+  'ip_vs_sh', 'ip_vs_mh', 'ip_vs_sed', 'ip_vs_nq', 'ip_vs_fo', 'ip_vs_ovf',
+] as const;
+/** Loaded at boot when present; absence is not an error. */
+export const OPTIONAL_MODULES = ['ip_vs_ftp', 'ip6_tunnel', 'sch_netem'] as const;
+
+/** Environment variables passed through to the command (plus everything starting LVSD_ or NODE_). */
+const PASS_ENV = ['PATH', 'HOME', 'TERM', 'LANG', 'LC_ALL', 'TZ', 'CI', 'FORCE_COLOR', 'NO_COLOR', 'USER', 'LOGNAME'];
+
+/** Status codes of the lab itself (the command's own status is passed through unchanged). */
+export const LAB_UNAVAILABLE_EXIT = 69; // EX_UNAVAILABLE
+export const LAB_FAILED_EXIT = 70; // EX_SOFTWARE: the guest did not report a status
+export const LAB_TIMEOUT_EXIT = 124; // like timeout(1)
+
+export interface LabOptions {
+  /** Guest memory, UML syntax (e.g. "1024M"). Default 1024M. */
+  mem?: string;
+  /** Kill the kernel after this many seconds (exit 124). Default 1800. */
+  timeoutSec?: number;
+  /** Working directory of the command (host path, seen at the same path inside). Default process.cwd(). */
+  cwd?: string;
+  /** Environment to filter and pass (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Extra variables set inside as given (not filtered). */
+  setEnv?: Record<string, string>;
+  /** Host folders mounted read-write at the same path inside (everything else is read-only). */
+  rw?: string[];
+  /** Where the command's stdout / stderr go (default process.stdout / process.stderr). */
+  stdout?: Writable;
+  stderr?: Writable;
+  /** Install Debian's user-mode-linux package when the kernel is missing and we are root (default true). */
+  install?: boolean;
+  /** Progress/diagnostic messages of the lab itself (default: to stderr). */
+  log?: (msg: string) => void;
+}
+
+export interface LabResult {
+  /** The command's exit status, or 69/70/124 for lab failures (see `error`). */
+  code: number;
+  /** Why the lab (not the command) failed, when it did. */
+  error?: string;
+  /** Guest uptime (ms) when init started and when the command started; host wall time in total. */
+  initMs?: number;
+  readyMs?: number;
+  totalMs: number;
+}
+
+export interface LabKernel {
+  kernel: string;
+  /** e.g. "6.1.176", read from /usr/lib/uml/modules/ */
+  version: string;
+  modules: string;
+}
+
+/** Where the UML kernel and its modules are, or undefined. */
+export function findKernel(): LabKernel | undefined {
+  // LVSD_LAB_KERNEL: another UML kernel binary (its modules still come from UML_MODULES).
+  const kernel = process.env.LVSD_LAB_KERNEL || UML_KERNEL;
+  if (!existsSync(kernel) || !existsSync(UML_MODULES)) return undefined;
+  const versions = readdirSync(UML_MODULES).filter((v) => existsSync(join(UML_MODULES, v, 'modules.dep')));
+  versions.sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+  const version = versions.at(-1);
+  if (!version) return undefined;
+  return { kernel, version, modules: join(UML_MODULES, version) };
+}
+
+/** Find the kernel, installing Debian's user-mode-linux package when root; else LAB_UNAVAILABLE. */
+export function ensureKernel(opts: { install?: boolean; log?: (m: string) => void } = {}): LabKernel {
+  const found = findKernel();
+  if (found) return found;
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  // LVSD_LAB_INSTALL=0: never run apt-get (tests of the "unavailable" path, offline machines).
+  if (opts.install !== false && process.env.LVSD_LAB_INSTALL !== '0' && root) {
+    opts.log?.('lab: installing Debian package user-mode-linux (the real-kernel lab needs it)');
+    try {
+      execFileSync('apt-get', ['install', '-y', '-q', 'user-mode-linux'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      });
+    } catch (e) {
+      throw new LvsdError('LAB_UNAVAILABLE', `the lab needs Debian's user-mode-linux package, and "apt-get install -y user-mode-linux" failed: ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`, { cause: e });
+    }
+    const after = findKernel();
+    if (after) return after;
+  }
+  throw new LvsdError(
+    'LAB_UNAVAILABLE',
+    `the lab needs Debian's user-mode-linux package (${UML_KERNEL} and ${UML_MODULES}/VERSION are missing); install it as root: apt-get install -y user-mode-linux`,
+  );
+}
+
+/** POSIX shell single-quoting. */
+export function shQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function under(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+}
+
+/** The environment the command sees: a whitelist of the caller's plus the lab's own. */
+export function guestEnv(env: NodeJS.ProcessEnv, set: Record<string, string> = {}): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) continue;
+    if (PASS_ENV.includes(k) || k.startsWith('LVSD_') || k.startsWith('NODE_')) out[k] = v;
+  }
+  out.PATH = `${out.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin`.replace(/^:/, '');
+  out.TMPDIR = '/run/tmp';
+  out.LVSD_IN_LAB = '1';
+  return { ...out, ...set };
+}
+
+interface InitSpec {
+  job: string;
+  modTree: string;
+  cwd: string;
+  argv: readonly string[];
+  env: Record<string, string>;
+  mountTmp: boolean;
+  rw: string[];
+  /** Give the command a pipe instead of the console (the caller's stream is not a TTY). */
+  pipeOut?: boolean;
+  pipeErr?: boolean;
+}
+
+/** PID 1 of the guest. Everything it needs from the host is baked in here or lives in `job`. */
+export function initScript(s: InitSpec): string {
+  const q = shQuote;
+  const envArgs = Object.entries(s.env)
+    .filter(([k]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
+    .map(([k, v]) => q(`${k}=${v}`))
+    .join(' ');
+  const M = `modprobe -d ${q(s.modTree)}`;
+  return `#!/bin/bash
+# Generated by lvsd lab: PID 1 of a throw-away user-mode-linux guest. Root (hostfs /) is read-only.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+J=${q(s.job)}
+fail() { echo "lvsd lab: $*" >/dev/tty1; echo 70 > /run/lvsd-job/status 2>/dev/null; sync; poweroff -f >/dev/null 2>&1; echo o > /proc/sysrq-trigger; }
+mount -t proc proc /proc || fail "mount /proc"
+mount -t sysfs sysfs /sys
+INIT_UP=$(cut -d' ' -f1 /proc/uptime)
+mount -t tmpfs -o mode=755 tmpfs /run || fail "tmpfs /run"
+mkdir -p /run/lvsd-job /run/netns /run/lock /dev/pts /dev/shm
+mkdir -m 1777 /run/tmp
+mount -t hostfs -o "$J" none /run/lvsd-job || fail "hostfs job folder $J"
+echo "$INIT_UP" > /run/lvsd-job/init-uptime
+mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts 2>/dev/null
+mount -t tmpfs tmpfs /dev/shm
+${s.mountTmp ? 'mount -t tmpfs -o mode=1777 tmpfs /tmp' : '# /tmp left alone: the command or the job folder lives there'}
+${s.rw.map((d) => `mount -t hostfs -o ${q(d)} none ${q(d)} || fail ${q(`cannot mount ${d} read-write`)}`).join('\n')}
+# On-demand module loading (e.g. a scheduler ipvsadm asks for) uses the same module tree.
+echo "$J/modprobe" > /proc/sys/kernel/modprobe
+${M} -a ${REQUIRED_MODULES.join(' ')} 2>/dev/tty1 || fail "loading kernel modules failed"
+for m in ${OPTIONAL_MODULES.join(' ')}; do ${M} "$m" 2>/dev/null; done
+ip link set lo up
+cut -d' ' -f1 /proc/uptime > /run/lvsd-job/ready-uptime
+if cd ${q(s.cwd)}; then
+${
+  s.pipeOut || s.pipeErr
+    ? `  # The caller's stdout/stderr are not terminals: give the command pipes too (programs pick their
+  # output format on isatty, e.g. node --test's reporter), copied to the consoles by two cats.
+  mkfifo /run/lvsd-out /run/lvsd-err
+  ${s.pipeOut ? 'cat /run/lvsd-out > /dev/console & op=$!' : 'op='}
+  ${s.pipeErr ? 'cat /run/lvsd-err > /dev/tty1 & ep=$!' : 'ep='}
+  env -i ${envArgs} ${s.argv.map(q).join(' ')} < /dev/null > ${s.pipeOut ? '/run/lvsd-out' : '/dev/console'} 2> ${s.pipeErr ? '/run/lvsd-err' : '/dev/tty1'} & cp=$!
+  wait $cp
+  rc=$?
+  # Daemons the command left running may still hold the pipes: give the cats 2 s, then stop them.
+  for i in {1..20}; do { [ -n "$op" ] && kill -0 $op 2>/dev/null; } || { [ -n "$ep" ] && kill -0 $ep 2>/dev/null; } || break; sleep 0.1; done
+  kill $op $ep 2>/dev/null`
+    : `  env -i ${envArgs} ${s.argv.map(q).join(' ')} < /dev/null 2>/dev/tty1
+  rc=$?`
+}
+else
+  echo "lvsd lab: cannot enter ${s.cwd.replace(/[^A-Za-z0-9_./-]/g, '?')} inside the guest" >/dev/tty1
+  rc=70
+fi
+cd /
+echo "$rc" > /run/lvsd-job/status
+sync
+umount /run/lvsd-job 2>/dev/null
+poweroff -f > /dev/null 2>&1
+echo o > /proc/sysrq-trigger
+`;
+}
+
+/** Turns \r\n into \n across chunk boundaries (the guest's tty may still add \r). */
+export function crlfFilter(): Transform {
+  let pendingCr = false;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      let s = (pendingCr ? '\r' : '') + chunk.toString('latin1');
+      pendingCr = s.endsWith('\r');
+      if (pendingCr) s = s.slice(0, -1);
+      cb(null, Buffer.from(s.replace(/\r\n/g, '\n'), 'latin1'));
+    },
+    flush(cb) {
+      cb(null, pendingCr ? Buffer.from('\r', 'latin1') : undefined);
+    },
+  });
+}
+
+/** Run argv inside a fresh guest; resolves with the command's exit status (or 69/70/124). */
+export async function runInLab(argv: readonly string[], opts: LabOptions = {}): Promise<number> {
+  return (await labRun(argv, opts)).code;
+}
+
+/** Like runInLab, with timings and the lab's own error. */
+export async function labRun(argv: readonly string[], opts: LabOptions = {}): Promise<LabResult> {
+  const t0 = Date.now();
+  const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+  if (argv.length === 0) throw new LvsdError('LAB_USAGE', 'no command given');
+  let k: LabKernel;
+  try {
+    k = ensureKernel({ ...(opts.install !== undefined ? { install: opts.install } : {}), log });
+  } catch (e) {
+    const msg = (e as Error).message;
+    log(`lvsd lab: ${msg}`);
+    return { code: LAB_UNAVAILABLE_EXIT, error: msg, totalMs: Date.now() - t0 };
+  }
+  const mem = opts.mem ?? '1024M';
+  if (!/^[0-9]+[KMG]?$/i.test(mem)) throw new LvsdError('LAB_USAGE', `bad memory size "${mem}" (e.g. 512M, 2G)`);
+  const timeoutSec = opts.timeoutSec ?? 1800;
+  if (!(timeoutSec > 0)) throw new LvsdError('LAB_USAGE', `bad timeout "${timeoutSec}"`);
+  const cwd = resolve(opts.cwd ?? process.cwd());
+  for (const bad of ['/proc', '/sys', '/dev', '/run']) {
+    if (under(cwd, bad)) throw new LvsdError('LAB_USAGE', `the lab cannot run in ${cwd}: ${bad} is replaced inside the guest`);
+  }
+  const rw = (opts.rw ?? []).map((d) => resolve(d));
+  for (const d of rw) {
+    if (!existsSync(d) || !statSync(d).isDirectory()) throw new LvsdError('LAB_USAGE', `--rw ${d}: not a folder`);
+    if (d === '/' || ['/proc', '/sys', '/dev', '/run'].some((b) => under(d, b))) throw new LvsdError('LAB_USAGE', `--rw ${d}: not allowed`);
+  }
+
+  // The job folder must be on the host file system (the guest reaches it through hostfs); /var/tmp
+  // rather than /tmp so that the guest may put a tmpfs over /tmp.
+  const base = existsSync('/var/tmp') ? '/var/tmp' : '/tmp';
+  const job = mkdtempSync(join(base, 'lvsd-lab-'));
+  const modTree = join(job, 'mods');
+  mkdirSync(join(modTree, 'lib', 'modules'), { recursive: true });
+  symlinkSync(k.modules, join(modTree, 'lib', 'modules', k.version));
+  const modprobe = join(job, 'modprobe');
+  writeFileSync(modprobe, `#!/bin/sh\nexec /usr/sbin/modprobe -d ${shQuote(modTree)} "$@"\n`);
+  chmodSync(modprobe, 0o755);
+  const mountTmp = !under(cwd, '/tmp') && !under(job, '/tmp') && !rw.some((d) => under(d, '/tmp'));
+  const init = join(job, 'init');
+  const stdout = opts.stdout ?? process.stdout;
+  const stderr = opts.stderr ?? process.stderr;
+  const isTty = (w: Writable) => (w as Writable & { isTTY?: boolean }).isTTY === true;
+  writeFileSync(
+    init,
+    initScript({ job, modTree, cwd, argv, env: guestEnv(opts.env ?? process.env, opts.setEnv), mountTmp, rw, pipeOut: !isTty(stdout), pipeErr: !isTty(stderr) }),
+  );
+  chmodSync(init, 0o755);
+  mkdirSync(join(job, 'uml'));
+
+  const kernelArgs = [
+    `mem=${mem}`,
+    'root=/dev/root', 'rootfstype=hostfs', 'rootflags=/', 'ro',
+    `init=${init}`,
+    'quiet', 'loglevel=0',
+    // Console = tty0 → our stdout, tty1 → our stderr; every other console/serial line unconnected.
+    'con=null', 'con0=null,fd:1', 'con1=null,fd:2', 'ssl=null',
+    // UML's per-instance control folder goes into the job folder (removed with it).
+    `uml_dir=${join(job, 'uml')}`,
+  ];
+  let child: ChildProcess;
+  try {
+    // Own process group: UML runs guest processes as host child processes; we kill the group we made.
+    child = spawn(k.kernel, kernelArgs, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: job,
+      // UML backs guest memory with a file in TMPDIR (default /dev/shm, a tmpfs); keep that default.
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    });
+  } catch (e) {
+    rmSync(job, { recursive: true, force: true });
+    throw new LvsdError('LAB_UNAVAILABLE', `cannot start ${k.kernel}: ${String(e)}`, { cause: e });
+  }
+  const killGroup = (): void => {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  };
+  const cleanupSync = (): void => {
+    killGroup();
+    try {
+      rmSync(job, { recursive: true, force: true });
+    } catch {
+      /* best effort */
+    }
+  };
+  const onSignal = (sig: NodeJS.Signals): void => {
+    cleanupSync();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+  };
+  process.on('exit', cleanupSync);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const outDone = new Promise<void>((r) => child.stdout!.pipe(crlfFilter()).on('end', r).pipe(stdout, { end: false }));
+  const errDone = new Promise<void>((r) => child.stderr!.pipe(crlfFilter()).on('end', r).pipe(stderr, { end: false }));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup();
+  }, timeoutSec * 1000);
+  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; err?: Error }>((res) => {
+    child.on('error', (err) => res({ code: null, signal: null, err }));
+    child.on('exit', (code, signal) => res({ code, signal }));
+  });
+  clearTimeout(timer);
+  // UML may leave guest-process helpers behind if it died abnormally: the group goes too.
+  killGroup();
+  let grace: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all([outDone, errDone]), new Promise((r) => (grace = setTimeout(r, 2000)))]);
+  clearTimeout(grace);
+
+  const read = (f: string): string | undefined => {
+    try {
+      return readFileSync(join(job, f), 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const status = read('status');
+  const secs = (s: string | undefined) => (s && /^[0-9.]+$/.test(s) ? Math.round(Number(s) * 1000) : undefined);
+  const initMs = secs(read('init-uptime'));
+  const readyMs = secs(read('ready-uptime'));
+  process.removeListener('exit', cleanupSync);
+  process.removeListener('SIGINT', onSignal);
+  process.removeListener('SIGTERM', onSignal);
+  cleanupSync();
+
+  const res: LabResult = { code: 0, totalMs: Date.now() - t0 };
+  if (initMs !== undefined) res.initMs = initMs;
+  if (readyMs !== undefined) res.readyMs = readyMs;
+  if (timedOut) {
+    res.code = LAB_TIMEOUT_EXIT;
+    res.error = `the guest was killed after the ${timeoutSec} s timeout`;
+  } else if (status !== undefined && /^[0-9]+$/.test(status)) {
+    res.code = Number(status);
+  } else {
+    res.code = LAB_FAILED_EXIT;
+    res.error = exit.err
+      ? `cannot run ${k.kernel}: ${exit.err.message}`
+      : `the guest stopped without reporting the command's status (kernel exit ${exit.code ?? exit.signal}; out of memory? try --mem)`;
+  }
+  if (res.error) log(`lvsd lab: ${res.error}`);
+  return res;
+}

@@ -1,0 +1,91 @@
+/**
+ * `lvsd lab exec` seen from the host: exit status passed through, output streamed while the command
+ * runs (stdout and stderr apart, no \r), environment whitelist, current directory, no network device
+ * to the host, the timeout, and a clear error when the kernel is missing.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { lvsdBin, repoRoot } from '../support/proc.js';
+import { UML_KERNEL } from '../../src/lab/uml.js';
+
+const skip = !existsSync(UML_KERNEL) ? `${UML_KERNEL} missing (apt-get install user-mode-linux)` : process.getuid?.() !== 0 ? 'needs root' : false;
+
+interface Seen {
+  code: number | null;
+  out: string;
+  err: string;
+  /** ms after start at which each stdout chunk arrived, with its text */
+  chunks: Array<[number, string]>;
+  exitAt: number;
+}
+
+function lab(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Seen> {
+  const t0 = Date.now();
+  const child = spawn(lvsdBin, ['lab', 'exec', ...args], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const seen: Seen = { code: null, out: '', err: '', chunks: [], exitAt: 0 };
+  child.stdout.on('data', (d: Buffer) => {
+    seen.out += d.toString();
+    seen.chunks.push([Date.now() - t0, d.toString()]);
+  });
+  child.stderr.on('data', (d: Buffer) => (seen.err += d.toString()));
+  return new Promise((resolve) =>
+    child.on('close', (code) => {
+      seen.code = code;
+      seen.exitAt = Date.now() - t0;
+      resolve(seen);
+    }),
+  );
+}
+
+test('exit status, streamed output, env whitelist, cwd, and only lo + fallback tunnels inside', { skip, timeout: 120_000 }, async () => {
+  const script = [
+    'echo first',
+    'echo to-stderr >&2',
+    'sleep 2',
+    'echo "cwd=$(pwd)"',
+    'echo "x=${LVSD_X:-unset} secret=${SECRET_Y:-unset} tmp=$TMPDIR lab=$LVSD_IN_LAB"',
+    // Every device except lo must be a fallback tunnel (ipip/ip6_tunnel create tunl0/ip6tnl0, linked to nothing).
+    'ip -o link show | grep -v -E "^[0-9]+: (lo|tunl0@NONE|ip6tnl0@NONE):" | sed "s/^/EXTRA /"',
+    'ls /sys/class/net | tr "\\n" " "; echo',
+    'exit 7',
+  ].join('\n');
+  const s = await lab(['--', 'sh', '-c', script], { ...process.env, LVSD_X: 'passed', SECRET_Y: 'leak' });
+  assert.equal(s.code, 7, s.err);
+  assert.match(s.out, /^first\n/);
+  assert.match(s.out, new RegExp(`cwd=${repoRoot}\\n`));
+  assert.match(s.out, /x=passed secret=unset tmp=\/run\/tmp lab=1/);
+  assert.doesNotMatch(s.out, /EXTRA/);
+  assert.match(s.out, /^ip6tnl0 lo tunl0 $/m);
+  assert.ok(!s.out.includes('\r'), 'no carriage returns');
+  assert.match(s.err, /^to-stderr$/m);
+  assert.ok(!s.out.includes('to-stderr'), 'stderr kept apart from stdout');
+  // Streamed: "first" arrived well before the command ended (it sleeps 2 s after printing it).
+  const first = s.chunks.find(([, t]) => t.includes('first'));
+  assert.ok(first, 'saw first');
+  assert.ok(s.exitAt - first[0] > 1500, `first at ${first[0]} ms, exit at ${s.exitAt} ms`);
+  // Nothing left behind in /var/tmp.
+  assert.deepEqual(readdirSync('/var/tmp').filter((n) => n.startsWith('lvsd-lab-') && !before.has(n)), []);
+});
+
+const before = new Set(existsSync('/var/tmp') ? readdirSync('/var/tmp') : []);
+
+test('--timeout kills the guest: exit 124', { skip, timeout: 60_000 }, async () => {
+  const s = await lab(['--timeout', '8', '--', 'sleep', '60']);
+  assert.equal(s.code, 124);
+  assert.match(s.err, /killed after the 8 s timeout/);
+  assert.ok(s.exitAt < 20_000, `took ${s.exitAt} ms`);
+});
+
+test('missing kernel: clear message, exit 69', async () => {
+  const s = await lab(['--', 'true'], { ...process.env, LVSD_LAB_KERNEL: '/nonexistent/linux.uml', LVSD_LAB_INSTALL: '0' });
+  assert.equal(s.code, 69);
+  assert.match(s.err, /the lab needs Debian's user-mode-linux package/);
+});
+
+test('usage errors exit 2', async () => {
+  assert.equal((await lab([])).code, 2);
+  assert.equal((await lab(['--mem'])).code, 2);
+  assert.equal((await lab(['--timeout', 'soon', '--', 'true'])).code, 2);
+});
