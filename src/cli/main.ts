@@ -17,6 +17,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   ipvs: () => import('./ipvs.js'),
   lab: () => import('./lab.js'),
   demo: () => import('./demo.js'),
+  schema: () => import('./schema.js'),
 };
 
 async function usage(): Promise<string> {
