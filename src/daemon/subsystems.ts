@@ -12,12 +12,24 @@ interface Entry {
   name: string;
   module: string;
   exportName: string;
+  /** Extra options the real daemon passes the factory. */
+  options?: () => Promise<unknown>;
 }
 
 const ENTRIES: Entry[] = [
   { name: 'ipvs', module: '../ipvs/subsystem.js', exportName: 'createIpvsSubsystem' },
   { name: 'health', module: '../health/subsystem.js', exportName: 'createHealthSubsystem' },
   { name: 'election', module: '../election/subsystem.js', exportName: 'createElectionSubsystem' },
+  {
+    name: 'sync',
+    module: '../sync/subsystem.js',
+    exportName: 'createSyncSubsystem',
+    // The kernel's sync daemons are driven over the same generic-netlink IPVS family.
+    options: async () => {
+      const { NetlinkDataplane } = await import('../ipvs/netlink.js');
+      return { open: () => NetlinkDataplane.open() };
+    },
+  },
 ];
 
 export async function defaultSubsystems(log: { warn(o: object, m: string): void }): Promise<Array<{ name: string; factory: SubsystemFactory }>> {
@@ -27,7 +39,8 @@ export async function defaultSubsystems(log: { warn(o: object, m: string): void 
       const mod = (await import(e.module)) as Record<string, unknown>;
       const f = mod[e.exportName];
       if (typeof f !== 'function') throw new Error(`${e.module} has no ${e.exportName}`);
-      out.push({ name: e.name, factory: (deps: SubsystemDeps) => (f as (d: SubsystemDeps) => DaemonSubsystem)(deps) });
+      const options = e.options ? await e.options() : undefined;
+      out.push({ name: e.name, factory: (deps: SubsystemDeps) => (f as (d: SubsystemDeps, o?: unknown) => DaemonSubsystem)(deps, options) });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(e.module.replace('../', '').replace('.js', ''))) log.warn({ name: e.name }, 'subsystem not built into this lvsd; skipped');
