@@ -1,0 +1,117 @@
+/**
+ * What every checker returns. Checkers never throw: a failure is a result with a short reason from a
+ * bounded set (it becomes a metric label) and a free-form detail for logs.
+ */
+export type CheckReason =
+  | 'connect_refused'
+  | 'timeout'
+  | 'reset'
+  | 'unreachable'
+  | 'closed'
+  | 'bad_status'
+  | 'body_mismatch'
+  | 'digest_mismatch'
+  | 'protocol_error'
+  | 'tls_error'
+  | 'dns_rcode'
+  | 'dns_answer'
+  | 'dns_malformed'
+  | 'udp_unreachable'
+  | 'udp_no_reply'
+  | 'udp_mismatch'
+  | 'exit_code'
+  | 'killed_timeout'
+  | 'spawn_error'
+  | 'aborted'
+  | 'error';
+
+export interface CheckResult {
+  readonly ok: boolean;
+  readonly reason?: CheckReason;
+  readonly detail?: string;
+  readonly durationMs: number;
+  /** Dynamic weight reported by the check (exec with dynamic_weight). */
+  readonly weight?: number;
+}
+
+/** Where a check goes: the real server's endpoint and the effective timeout (check's own or policy's). */
+export interface CheckTarget {
+  readonly address: string;
+  readonly port: number;
+  readonly timeoutMs: number;
+}
+
+export type CheckKind = 'tcp' | 'http' | 'https' | 'udp' | 'dns' | 'exec';
+
+export interface Checker {
+  readonly kind: CheckKind;
+  run(target: CheckTarget, signal?: AbortSignal): Promise<CheckResult>;
+}
+
+/** Map a socket error to a reason; unknown codes collapse to 'error' so the label set stays bounded. */
+export function reasonOfError(e: unknown): CheckReason {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connect_refused';
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return 'reset';
+    case 'ETIMEDOUT':
+      return 'timeout';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EADDRNOTAVAIL':
+      return 'unreachable';
+    default:
+      if (typeof code === 'string' && (code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || /CERT|SELF_SIGNED|UNABLE_TO/.test(code))) return 'tls_error';
+      return 'error';
+  }
+}
+
+export function detailOf(e: unknown): string {
+  const err = e as NodeJS.ErrnoException | undefined;
+  const s = err?.code ? `${err.code}: ${err.message}` : String((err as Error | undefined)?.message ?? e);
+  return s.length > 200 ? s.slice(0, 200) : s;
+}
+
+/**
+ * Runs `body` with a deadline and an optional abort signal; `body` receives a `done` callback that
+ * settles exactly once and a `cleanup` registration. Guarantees the result arrives, whatever the
+ * socket does, and that resources are released.
+ */
+export function withDeadline(
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  body: (done: (r: Omit<CheckResult, 'durationMs'>) => void, onCleanup: (fn: () => void) => void) => void,
+  onTimeout: () => Omit<CheckResult, 'durationMs'> = () => ({ ok: false, reason: 'timeout', detail: `no answer within ${timeoutMs} ms` }),
+): Promise<CheckResult> {
+  const t0 = performance.now();
+  return new Promise<CheckResult>((resolve) => {
+    const cleanups: Array<() => void> = [];
+    let settled = false;
+    const done = (r: Omit<CheckResult, 'durationMs'>) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      for (const c of cleanups.reverse()) {
+        try {
+          c();
+        } catch {
+          /* releasing a resource must not turn a result into a throw */
+        }
+      }
+      resolve({ ...r, durationMs: performance.now() - t0 });
+    };
+    const onAbort = () => done({ ok: false, reason: 'aborted', detail: 'check cancelled' });
+    const timer = setTimeout(() => done(onTimeout()), timeoutMs);
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      body(done, (fn) => cleanups.push(fn));
+    } catch (e) {
+      done({ ok: false, reason: reasonOfError(e), detail: detailOf(e) });
+    }
+  });
+}
