@@ -3,7 +3,6 @@
  * server considered healthy) without flushing; `lvsd ipvs show` prints the kernel table exactly as
  * `ipvsadm -Ln` does, so `diff <(ipvsadm -Ln) <(lvsd ipvs show)` is empty.
  */
-import { loadConfigFile, formatDiagnostic, ConfigError } from '../config/index.js';
 import { isLvsdError, errorMessage } from '../core/errors.js';
 import { parseArgs, flagString, UsageError } from './args.js';
 
@@ -36,6 +35,8 @@ async function apply(argv: string[]): Promise<number> {
   const a = parseArgs(argv, ['c', 'config']);
   if (a.positional.length) throw new UsageError(`unexpected argument "${a.positional[0]}"`);
   const file = flagString(a, 'c', 'config') ?? '/etc/lvsd/lvsd.yaml';
+  // Loaded here, not at the top: `lvsd ipvs show` should not pay for the schema and YAML parser.
+  const { loadConfigFile, formatDiagnostic, ConfigError } = await import('../config/index.js');
   let config;
   try {
     config = loadConfigFile(file, { checkFiles: false }).config;
