@@ -183,9 +183,14 @@ class Wire {
   }
 }
 
-/** RFC winner: highest priority, then highest primary address (unsigned). */
-function expectedWinner(nodes: Array<{ addr: string; prio: number }>): string {
-  return [...nodes].sort((a, b) => b.prio - a.prio || compareIp(parseIp(b.addr)!.bytes, parseIp(a.addr)!.bytes))[0]!.addr;
+/**
+ * Who may win: the highest priority (RFC 5798 §6.4.2: a Backup accepts a master of equal priority,
+ * so among equals the first to time out keeps the role; the address tie-break of §6.4.3 only decides
+ * between two Masters, e.g. when they start together).
+ */
+function eligible(nodes: Array<{ addr: string; prio: number }>): string[] {
+  const max = Math.max(...nodes.map((n) => n.prio));
+  return nodes.filter((n) => n.prio === max).map((n) => n.addr);
 }
 
 const routersArb = fc
@@ -217,8 +222,15 @@ test('simulation (property): routers elect the RFC winner, exactly one holds the
         wire.feed(i, { type: 'startup' });
       }
       wire.run(Math.max(...starts) + 6 * iv + 1000);
-      const winner = expectedWinner(rs);
-      assert.deepEqual(wire.masters(), [winner], `masters ${JSON.stringify(wire.masters())} for ${JSON.stringify(rs)}`);
+      const ms = wire.masters();
+      assert.equal(ms.length, 1, `masters ${JSON.stringify(ms)} for ${JSON.stringify(rs)}`);
+      const winner = ms[0]!;
+      assert.ok(eligible(rs).includes(winner), `${winner} is not among the highest priority ${JSON.stringify(rs)}`);
+      if (starts.every((x) => x === starts[0])) {
+        // Simultaneous start: equal-priority Masters meet and the higher address stays (§6.4.3).
+        const best = eligible(rs).sort((a, b) => compareIp(parseIp(b)!.bytes, parseIp(a)!.bytes))[0];
+        assert.equal(winner, best, 'simultaneous start: address tie-break');
+      }
       assert.deepEqual(wire.nodes.filter((n) => n.vips).map((n) => n.addr), [winner], 'exactly the master holds the VIPs');
       for (const n of wire.nodes) if (n.addr !== winner) assert.equal(currentMaster(n.s), winner, 'backups know the master');
       // Hard-kill the master: the next best takes over within its Master_Down_Interval (+ latency).
@@ -226,18 +238,32 @@ test('simulation (property): routers elect the RFC winner, exactly one holds the
       const killAt = wire.now;
       wire.kill(wi);
       const rest = rs.filter((r) => r.addr !== winner);
-      const next = expectedWinner(rest);
-      const nextR = rest.find((r) => r.addr === next)!;
+      const nextEligible = eligible(rest);
+      const nextR = rest.find((r) => r.addr === nextEligible[0])!;
       const bound = masterDownIntervalMs(nextR.version, nextR.prio, iv) + 2 * wire.latency + 1e-6;
       wire.run(killAt + bound);
       const became = wire.transitions.find((t) => t.at > killAt && t.to === 'MASTER');
       assert.ok(became, `no takeover within ${bound} ms`);
       wire.run(killAt + bound + 6 * iv + 1000);
-      assert.deepEqual(wire.masters(), [next]);
-      assert.deepEqual(wire.nodes.filter((n) => n.alive && n.vips).map((n) => n.addr), [next]);
+      const after = wire.masters();
+      assert.equal(after.length, 1, `after the kill: masters ${JSON.stringify(after)}`);
+      assert.ok(nextEligible.includes(after[0]!), `${after[0]} took over, expected one of ${nextEligible}`);
+      assert.deepEqual(wire.nodes.filter((n) => n.alive && n.vips).map((n) => n.addr), after);
     }),
     { numRuns: 150 },
   );
+});
+
+test('simulation: equal priorities started together: both time out, meet as Masters, the higher address stays', () => {
+  for (const [a, b] of [['192.0.2.100', '192.0.2.99'], ['192.0.2.99', '192.0.2.100'], ['192.0.2.1', '192.0.2.200']] as const) {
+    const wire = new Wire([params({ priority: 100, primaryAddress: a }), params({ priority: 100, primaryAddress: b })]);
+    wire.feed(0, { type: 'startup' });
+    wire.feed(1, { type: 'startup' });
+    wire.run(20_000);
+    const want = compareIp(parseIp(a)!.bytes, parseIp(b)!.bytes) > 0 ? a : b;
+    assert.deepEqual(wire.masters(), [want]);
+    assert.ok(wire.transitions.some((t) => t.reason === 'equal_priority_higher_address'), 'both were Master before the tie-break');
+  }
 });
 
 test('simulation: graceful stop (priority 0) hands over after Skew_Time, far sooner than a hard kill', () => {
