@@ -100,6 +100,10 @@ interface Inst {
   prio: PriorityResult;
   masterLabel?: string;
   started: boolean;
+  /** VIP operations issued and not yet settled. */
+  vipPending: number;
+  /** add_vips of the current effect batch was issued synchronously (GARP may follow at once). */
+  addedNow: boolean;
 }
 
 /** Default link check: operstate up/unknown (loopback-like devices report unknown). */
@@ -153,6 +157,8 @@ export class ElectionRuntime {
       tracking: { interfaces: [], scripts: [], virtualServers: [] },
       prio: { priority: cfg.priority, faults: [] },
       started: false,
+      vipPending: 0,
+      addedNow: false,
     };
     this.insts.set(cfg.name, inst);
     this.states[cfg.name] = createInstance(
@@ -397,20 +403,36 @@ export class ElectionRuntime {
         inst.log.info({ from: e.from, to: e.to, reason: e.reason }, `VRRP ${e.from} -> ${e.to}`);
         this.d.bus.emit('vrrp.state', { instance: name, from: e.from, to: e.to, reason: e.reason });
         break;
-      case 'add_vips':
-        inst.vipChain = inst.vipChain.then(() => inst.io.vips.take()).catch((err) => inst.log.error({ err: errorMessage(err) }, 'adding VIPs failed'));
+      case 'add_vips': {
+        // When nothing is pending, issue the adds now: netlink's sendmsg runs synchronously and the
+        // kernel applies RTM_NEWADDR inside it, so the VIPs are on the interface when take() returns
+        // its promise and the GARP that follows can go out in this same turn (failover latency).
+        const add = () => inst.io.vips.take().catch((err: unknown) => inst.log.error({ err: errorMessage(err) }, 'adding VIPs failed'));
+        if (inst.vipPending === 0) {
+          inst.vipChain = this.track(inst, add());
+          inst.addedNow = true;
+        } else {
+          inst.vipChain = this.track(inst, inst.vipChain.then(add));
+        }
         break;
+      }
       case 'remove_vips':
         inst.io.announce?.announcer.stop();
-        inst.vipChain = inst.vipChain.then(() => inst.io.vips.release().then(() => {})).catch((err) => inst.log.error({ err: errorMessage(err) }, 'removing VIPs failed'));
+        inst.vipChain = this.track(inst, inst.vipChain.then(() => inst.io.vips.release().then(() => {})).catch((err) => inst.log.error({ err: errorMessage(err) }, 'removing VIPs failed')));
         break;
       case 'garp': {
         const a = inst.io.announce;
         if (!a) break;
         const all = [...c.virtual_addresses, ...c.virtual_addresses_excluded].filter((v) => (v.device ?? c.interface) === a.ifname).map((v) => parseIp(v.address)!.bytes);
-        inst.vipChain = inst.vipChain.then(() => {
+        const announce = () => {
           if (this.states[name]?.state === 'MASTER') a.announcer.start(a.ifname, a.mac, all, c.garp);
-        });
+        };
+        if (inst.addedNow) {
+          inst.addedNow = false;
+          announce();
+        } else {
+          inst.vipChain = this.track(inst, inst.vipChain.then(announce));
+        }
         break;
       }
       case 'notify':
@@ -422,6 +444,19 @@ export class ElectionRuntime {
         break;
     }
     if (e.type === 'become' || e.type === 'timer') this.updateMasterInfo(inst);
+  }
+
+  /** Count a VIP operation as pending until it settles. */
+  private track(inst: Inst, p: Promise<unknown>): Promise<void> {
+    inst.vipPending++;
+    return p.then(
+      () => {
+        inst.vipPending--;
+      },
+      () => {
+        inst.vipPending--;
+      },
+    );
   }
 
   private updateMasterInfo(inst: Inst): void {

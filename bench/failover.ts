@@ -1,0 +1,147 @@
+/**
+ * Failover benchmark: the outage a client sees when the master director dies (hard kill) or stops
+ * (graceful), for lvsd and for keepalived with the same settings, in the same run.
+ *
+ * Per trial, fresh namespaces: directors a (priority 150) and b (100) and a client c on a bridge.
+ * Both directors serve a UDP echo on every address (so on the VIP when they hold it) that answers
+ * with its name; the client sends a probe to the VIP every 1 ms and reports the gap between the last
+ * answer from a and the first from b. Hard kill = every process in a's namespace gets SIGKILL and a's
+ * link goes down (a crashed host: no goodbye advert, no VIP removal); graceful = SIGTERM to the
+ * daemon only.
+ *
+ * Usage: node dist/bench/failover.js [--trials N] [--rows v2-1,v3-0.1,v3-0.01] [--impls lvsd,keepalived] [--json FILE]
+ * Needs root. Prints one line per row and implementation (p50/p99/max in ms) and the lvsd/keepalived
+ * ratios.
+ */
+import { writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { NetLab, until, sleep } from '../test/election-net/support/net.js';
+import { startPeer, removeScratch, type PeerSpec } from '../test/election-net/support/peers.js';
+
+const VIP = '192.0.2.42';
+const PORT = 7070;
+
+interface Row {
+  readonly key: string;
+  readonly version: 2 | 3;
+  readonly advert: number;
+}
+const ROWS: Row[] = [
+  { key: 'v2-1', version: 2, advert: 1 },
+  { key: 'v3-0.1', version: 3, advert: 0.1 },
+  { key: 'v3-0.01', version: 3, advert: 0.01 },
+];
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const echo = (name: string) => `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send(${JSON.stringify(name)},r.port,r.address));s.bind(${PORT});`;
+// Probe: one datagram per ms; prints "switch GAP_MS" when answers move from a to b, "first" on the first answer.
+const probe = `const s=require('dgram').createSocket('udp4');let lastA=0,sw=false,first=true;
+s.on('message',(m)=>{const t=performance.now();const w=m.toString();if(first){first=false;process.stdout.write('first '+w+'\\n');}
+if(w==='a')lastA=t;else if(w==='b'&&lastA>0&&!sw){sw=true;process.stdout.write('switch '+(t-lastA).toFixed(2)+'\\n');}});
+s.bind(()=>{let n=0;const t=setInterval(()=>{s.send('p',${PORT},'${VIP}',()=>{});if(++n>600000)clearInterval(t);},1);});`;
+
+async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Promise<number | undefined> {
+  const lab = new NetLab('b');
+  try {
+    const a = lab.member('a', ['192.0.2.1/24']);
+    const b = lab.member('b', ['192.0.2.2/24']);
+    const c = lab.member('c', ['192.0.2.3/24']);
+    lab.spawn(a, [process.execPath, '-e', echo('a')]);
+    lab.spawn(b, [process.execPath, '-e', echo('b')]);
+    const base = { kind: impl, version: row.version, advert: row.advert, vips: [`${VIP}/24`], garpRepeat: 5, garpDelay: 5 } as const;
+    const pa = startPeer(lab, a, { ...base, name: 'a', priority: 150 });
+    const pb = startPeer(lab, b, { ...base, name: 'b', priority: 100 });
+    const mdiMs = (3 + 156 / 256) * row.advert * 1000;
+    await until(() => lab.addrs(a).includes(VIP) && !lab.addrs(b).includes(VIP), 'a to be master', mdiMs * 2 + 8000, 20);
+    const pr = lab.spawn(c, [process.execPath, '-e', probe]);
+    let gap: number | undefined;
+    let first = false;
+    createInterface({ input: pr.child.stdout! }).on('line', (l) => {
+      if (l.startsWith('first a')) first = true;
+      const m = /^switch ([\d.]+)/.exec(l);
+      if (m) gap = Number(m[1]);
+    });
+    await until(() => first, 'the client to reach a', 3000, 5);
+    // Settle: a few adverts in steady state with the probe running.
+    await sleep(Math.max(300, row.advert * 2000));
+    if (how === 'kill') {
+      for (const pid of lab.pids(a)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      lab.exec(a, ['ip', 'link', 'set', 'eth0', 'down']);
+    } else {
+      process.kill(pa.pid, 'SIGTERM');
+    }
+    await until(() => gap !== undefined, 'the client to be answered by b', mdiMs + 5000, 2).catch(() => undefined);
+    if (process.env.BENCH_DEBUG && (gap === undefined || gap > mdiMs * 1.5)) {
+      await sleep(200);
+      process.stderr.write(`--- b's output (gap ${gap}):\n${pb.proc.output().split('\n').slice(-15).join('\n')}\n`);
+    }
+    return gap;
+  } finally {
+    await lab.destroy();
+  }
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+}
+
+async function mainBench(): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('bench/failover needs root (network namespaces)\n');
+    process.exit(77);
+  }
+  const trials = Number(arg('trials') ?? 5);
+  const rowKeys = (arg('rows') ?? ROWS.map((r) => r.key).join(',')).split(',');
+  const impls = (arg('impls') ?? 'lvsd,keepalived').split(',') as Array<PeerSpec['kind']>;
+  const results: Array<{ row: string; impl: string; how: string; gaps: number[]; failed: number }> = [];
+  for (const row of ROWS.filter((r) => rowKeys.includes(r.key))) {
+    for (const how of ['kill', 'stop'] as const) {
+      const gaps: Record<string, number[]> = {};
+      const failed: Record<string, number> = {};
+      for (let i = 0; i < trials; i++) {
+        // Interleave the implementations so drift in machine load hits both alike.
+        for (const impl of impls) {
+          const g = await trial(row, impl, how);
+          if (g === undefined) failed[impl] = (failed[impl] ?? 0) + 1;
+          else (gaps[impl] ??= []).push(g);
+          process.stderr.write(`${row.key} ${how} ${impl} #${i + 1}: ${g === undefined ? 'no switch seen' : `${g.toFixed(1)} ms`}\n`);
+        }
+      }
+      for (const impl of impls) results.push({ row: row.key, impl, how, gaps: gaps[impl] ?? [], failed: failed[impl] ?? 0 });
+    }
+  }
+  removeScratch();
+  const lines = ['row       how   impl        n  fail   p50 ms   p99 ms   max ms'];
+  for (const r of results) {
+    const f = (x: number) => x.toFixed(1).padStart(8);
+    lines.push(
+      `${r.row.padEnd(9)} ${r.how.padEnd(5)} ${r.impl.padEnd(10)} ${String(r.gaps.length).padStart(2)} ${String(r.failed).padStart(5)} ` +
+        (r.gaps.length ? `${f(pct(r.gaps, 50))} ${f(pct(r.gaps, 99))} ${f(Math.max(...r.gaps))}` : '       -        -        -'),
+    );
+  }
+  lines.push('', 'ratio lvsd/keepalived (≤ 1.0 means lvsd fails over at least as fast)');
+  for (const row of rowKeys) {
+    for (const how of ['kill', 'stop']) {
+      const l = results.find((r) => r.row === row && r.how === how && r.impl === 'lvsd');
+      const k = results.find((r) => r.row === row && r.how === how && r.impl === 'keepalived');
+      if (!l?.gaps.length || !k?.gaps.length) continue;
+      lines.push(`${row.padEnd(9)} ${how.padEnd(5)} p50 ${(pct(l.gaps, 50) / pct(k.gaps, 50)).toFixed(2)}  p99 ${(pct(l.gaps, 99) / pct(k.gaps, 99)).toFixed(2)}`);
+    }
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+  const out = arg('json');
+  if (out) writeFileSync(out, JSON.stringify({ trials, results }, null, 2));
+}
+
+await mainBench();
