@@ -1,0 +1,195 @@
+/**
+ * The election subsystem's shell logic with fakes for the I/O roles (transport, address table,
+ * frame sender) and a ManualClock: the master_down expiry is deferred past adverts delivered in
+ * the same loop turn; reload by diff; quorum tracking; metrics; bus events; status.
+ * (Real sockets, netlink and keepalived are covered by the namespace tests in this folder.)
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Registry } from 'prom-client';
+import { Bus } from '../../src/core/bus.js';
+import { ManualClock } from '../../src/core/clock.js';
+import { silentLogger } from '../../src/core/log.js';
+import { parseIp } from '../../src/core/address.js';
+import { parseConfigText, diffConfig, type ClusterConfig, type VirtualAddress } from '../../src/config/index.js';
+import { createElectionSubsystem } from '../../src/election/subsystem.js';
+import type { TransportHandlers, VrrpTransport } from '../../src/election/transport.js';
+import type { AddressTable } from '../../src/election/vips.js';
+import type { Advert } from '../../src/election/codec.js';
+
+class FakeTransport implements VrrpTransport {
+  readonly localAddress: Uint8Array;
+  h: TransportHandlers | undefined;
+  sent: Advert[] = [];
+  closed = false;
+  constructor(readonly name: string, local: string) {
+    this.localAddress = parseIp(local)!.bytes;
+  }
+  start(h: TransportHandlers) {
+    this.h = h;
+  }
+  send(a: Advert) {
+    this.sent.push(a);
+  }
+  close() {
+    this.closed = true;
+  }
+  deliver(priority: number, from = '192.0.2.9', intervalMs = 100) {
+    this.h?.onAdvert({ advert: { version: 3, vrid: 1, priority, intervalMs, addresses: [] }, src: from, srcBytes: parseIp(from)!.bytes });
+  }
+}
+
+class FakeTable implements AddressTable {
+  readonly addrs = new Set<string>();
+  async add(ifname: string, v: VirtualAddress) {
+    const k = `${ifname}/${v.address}`;
+    if (this.addrs.has(k)) return 'present' as const;
+    this.addrs.add(k);
+    return 'added' as const;
+  }
+  async remove(ifname: string, v: VirtualAddress) {
+    return this.addrs.delete(`${ifname}/${v.address}`) ? ('removed' as const) : ('absent' as const);
+  }
+  async list(ifname: string) {
+    return new Set([...this.addrs].filter((k) => k.startsWith(`${ifname}/`)).map((k) => k.split('/')[1]!));
+  }
+  watch() {
+    return () => {};
+  }
+  close() {}
+}
+
+function cfg(text: string): ClusterConfig {
+  return parseConfigText(text, 'test.yaml', { checkFiles: false }).config;
+}
+
+const base = (instances: string) => `
+global:
+  router_id: t
+vrrp_instances:
+${instances}
+virtual_servers:
+  - name: web
+    address: 192.0.2.80
+    port: 80
+    protocol: tcp
+    real_servers:
+      - address: 198.51.100.1
+`;
+const inst = (name: string, vrid: number, prio: number, vip: string, extra = '') => `  - name: ${name}
+    interface: eth0
+    virtual_router_id: ${vrid}
+    priority: ${prio}
+    version: 3
+    advert_interval: 0.1
+    virtual_addresses: [${vip}/24]
+${extra}`;
+
+function harness() {
+  const clock = new ManualClock(1000);
+  const registry = new Registry();
+  const bus = new Bus();
+  const table = new FakeTable();
+  const transports = new Map<string, FakeTransport>();
+  const deferred: Array<() => void> = [];
+  const frames: Uint8Array[] = [];
+  const events: Array<{ instance: string; from: string; to: string; reason: string }> = [];
+  bus.on('vrrp.state', (e) => events.push(e));
+  const sub = createElectionSubsystem(
+    { logger: silentLogger, clock, registry, bus },
+    {
+      makeTransport: (c) => {
+        const t = new FakeTransport(c.name, '192.0.2.5');
+        transports.set(c.name, t);
+        return t;
+      },
+      addressTable: table,
+      frameSender: { send: (_i, f) => void frames.push(f), close: () => {} },
+      macOf: () => Uint8Array.from([2, 0, 0, 0, 0, 5]),
+      defer: (fn) => void deferred.push(fn),
+      linkUp: () => true,
+    },
+  );
+  const runDeferred = () => {
+    for (const fn of deferred.splice(0)) fn();
+  };
+  return { clock, registry, bus, table, transports, deferred, runDeferred, frames, events, sub };
+}
+
+const flush = () => new Promise((r) => setImmediate(r));
+
+test('an advert delivered in the same turn as a master_down expiry keeps the backup a backup', async () => {
+  const h = harness();
+  const c = cfg(base(inst('VI_1', 1, 100, '192.0.2.42')));
+  await h.sub.start(c);
+  const t = h.transports.get('VI_1')!;
+  t.deliver(150);
+  // Master_Down_Interval = 300 + 156/256*100 = 360.9 ms. The host timer fires late (stall) ...
+  h.clock.advance(400);
+  assert.equal(h.deferred.length, 1, 'expiry deferred, not acted on in the timer callback');
+  // ... the poll phase then reads the master's advert that waited in the socket ...
+  t.deliver(150);
+  // ... and only then the deferred expiry runs: stale, ignored.
+  h.runDeferred();
+  assert.equal((h.sub.status() as { instances: Record<string, { state: string }> }).instances.VI_1!.state, 'BACKUP');
+  assert.equal(h.table.addrs.size, 0);
+
+  // Control: nothing arrives → the same expiry makes it master, VIP added and announced.
+  h.clock.advance(400);
+  h.runDeferred();
+  h.clock.advance(5); // late-guard recheck (the expiry was late) if any
+  h.runDeferred();
+  await flush();
+  assert.equal((h.sub.status() as { instances: Record<string, { state: string }> }).instances.VI_1!.state, 'MASTER');
+  assert.ok(h.table.addrs.has('eth0/192.0.2.42'));
+  assert.ok(h.frames.length >= 5, 'GARP burst sent');
+  assert.deepEqual(h.events.map((e) => `${e.from}>${e.to}`), ['INIT>BACKUP', 'BACKUP>MASTER']);
+  const m = await h.registry.metrics();
+  assert.match(m, /lvsd_vrrp_state\{instance="VI_1",state="MASTER"\} 1/);
+  assert.match(m, /lvsd_vrrp_transitions_total\{instance="VI_1",from="BACKUP",to="MASTER"\} 1/);
+  assert.match(m, /lvsd_vrrp_master_info\{instance="VI_1",address="192.0.2.5"\} 1/);
+  assert.match(m, /lvsd_vrrp_garp_sent_total\{instance="VI_1"\} \d+/);
+  assert.match(m, /lvsd_vrrp_adverts_received_total\{instance="VI_1"\} 2/);
+  await h.sub.stop();
+});
+
+test('reload: removed instance stops with a priority-0 advert, changed restarts, added starts', async () => {
+  const h = harness();
+  const c1 = cfg(base(inst('A', 1, 200, '192.0.2.41') + inst('B', 2, 100, '192.0.2.42') + inst('C', 3, 100, '192.0.2.43')));
+  await h.sub.start(c1);
+  const ta = h.transports.get('A')!;
+  const tc = h.transports.get('C')!;
+  h.clock.advance(400);
+  h.runDeferred();
+  await flush();
+  const st = () => (h.sub.status() as { instances: Record<string, { state: string; priority: number }> }).instances;
+  assert.equal(st().A!.state, 'MASTER');
+  const c2 = cfg(base(inst('B', 2, 100, '192.0.2.42') + inst('C', 3, 120, '192.0.2.43') + inst('D', 4, 100, '192.0.2.44')));
+  await h.sub.reload(c2, c1, diffConfig(c1, c2));
+  assert.equal(ta.sent.at(-1)?.priority, 0, 'A said goodbye with priority 0');
+  assert.ok(ta.closed && tc.closed);
+  assert.ok(!h.table.addrs.has('eth0/192.0.2.41'), 'A released its VIP');
+  assert.deepEqual(Object.keys(st()).sort(), ['B', 'C', 'D']);
+  assert.equal(st().C!.priority, 120);
+  assert.notEqual(h.transports.get('C'), tc, 'C runs on a new transport');
+  await h.sub.stop();
+});
+
+test('track_virtual_servers weight 0: quorum lost puts the instance in FAULT and back', async () => {
+  const h = harness();
+  const c = cfg(base(inst('VI_1', 1, 100, '192.0.2.42', '    track_virtual_servers:\n      - name: web\n')));
+  await h.sub.start(c);
+  h.clock.advance(400);
+  h.runDeferred();
+  await flush();
+  const st = () => (h.sub.status() as { instances: Record<string, { state: string }> }).instances.VI_1!.state;
+  assert.equal(st(), 'MASTER');
+  h.bus.emit('health.quorum', { vs: 'tcp/192.0.2.80:80', name: 'web', up: false, healthyWeight: 0 });
+  await flush();
+  assert.equal(st(), 'FAULT');
+  assert.equal(h.transports.get('VI_1')!.sent.at(-1)?.priority, 0);
+  assert.equal(h.table.addrs.size, 0);
+  h.bus.emit('health.quorum', { vs: 'tcp/192.0.2.80:80', name: 'web', up: true, healthyWeight: 1 });
+  assert.equal(st(), 'BACKUP');
+  await h.sub.stop();
+});
