@@ -157,7 +157,14 @@ function typeAdvice(expected: string, got: unknown): string {
   if (expected === 'int' && typeof got === 'number') return '';
   if (expected === 'array' && got !== null && typeof got !== 'object') return '; write a list as "- item" lines or [a, b]';
   if (expected === 'object' && Array.isArray(got)) return '; remove the "- " in front of the keys';
-  if (expected === 'array' && got !== null && typeof got === 'object') return '; write each entry as a "- " item (keepalived\'s "vrrp_instance VI_1 {" becomes "- name: VI_1")';
+  if (expected === 'array' && got !== null && typeof got === 'object') {
+    // A mapping whose values are mappings is keepalived's "block NAME { ... }" carried over.
+    const dashKey = Object.keys(got).find((k) => /^-[^\s-]/.test(k));
+    if (dashKey) return `; a list item needs a space after "-" (write "- ${dashKey.slice(1)}: ...")`;
+    const named = Object.values(got).length > 0 && Object.values(got).every((v) => v !== null && typeof v === 'object' && !Array.isArray(v));
+    return named ? '; write each entry as a "- " item (keepalived\'s "vrrp_instance VI_1 {" becomes "- name: VI_1")' : '; write each entry as a "- " item';
+  }
+  if ((expected === 'number' || expected === 'int') && typeof got === 'string' && /^\d+(\.\d+)?\s*(s|sec|secs|seconds|ms|m|min)$/i.test(got.trim())) return '; durations are plain numbers of seconds (write 1.5, not "1500ms" or "1.5s")';
   return '';
 }
 
@@ -233,6 +240,8 @@ function issueMessage(issue: z.core.$ZodIssue, data: unknown): string {
         const parts = [...kv[2]!.matchAll(/(dev|label|scope)\s+(\S+)/g)].map((m) => `${names[m[1]!]}: ${m[2]}`);
         return `${issue.message}, got ${describeValue(got)}; write it as { address: ${kv[1]}, ${parts.join(', ')} }`;
       }
+      const hp = typeof got === 'string' ? /^\[?([0-9a-fA-F:.]+?)\]?:(\d{1,5})$/.exec(got) : null;
+      if (hp && /address/.test(issue.message) && !/PORT/.test(issue.message)) return `${issue.message}, got ${describeValue(got)}; write the port separately: address: ${hp[1]} and port: ${hp[2]}`;
       return `${issue.message}, got ${describeValue(got)}`;
     }
     default:
@@ -292,6 +301,15 @@ export const KEEPALIVED_NAMES: Readonly<Record<string, string>> = {
   // vrrp_sync_group
   group: 'members',
   // virtual_server
+  lvs_sched: 'scheduler',
+  lvs_method: 'forwarding',
+  ip_family: 'family',
+  snmp_name: 'name',
+  sorry_server_inhibit: 'write it as sorry_server: { inhibit: true }',
+  sorry_server_lvs_method: 'write it as sorry_server: { forwarding: ... }',
+  warmup: 'lvsd has no warmup: the first checks start at once',
+  vrrp_strict: 'lvsd has no vrrp_strict: set accept: false and use version: 3 where needed',
+  dont_track_primary: 'lvsd has no dont_track_primary: the instance interface is always tracked',
   lb_algo: 'scheduler',
   lb_kind: 'forwarding',
   delay_loop: 'interval',
@@ -333,6 +351,10 @@ export const VALUE_ALIASES: Readonly<Record<string, string>> = {
   tunnel: 'tun', ipip: 'tun',
   http_get: 'http', ssl_get: 'https', tcp_check: 'tcp', misc_check: 'exec', dns_check: 'dns', udp_check: 'udp',
   smtp_check: 'tcp',
+  // protocol is the transport: an HTTP or HTTPS service is tcp, DNS usually udp
+  http: 'tcp', https: 'tcp', dns: 'udp',
+  // keepalived/ipvsadm spell these out
+  inet: 'ipv4', inet6: 'ipv6',
 };
 
 interface KeyPathEntry {
@@ -383,6 +405,7 @@ export function schemaKeyPaths(root: z.ZodType = clusterConfig): KeyPathEntry[] 
 const patternOf = (path: ReadonlyArray<PropertyKey>) => pathToString(path.map((s) => (typeof s === 'number' ? -1 : s))).replace(/\[-1\]/g, '[]');
 
 function unknownKeyHint(key: string, parent: ReadonlyArray<PropertyKey>, known: readonly string[]): string {
+  if (/^-[^\s-]/.test(key)) return '; a list item needs a space after "-" (write "- ' + key.slice(1) + ': ...")';
   const k = key.toLowerCase().replace(/-/g, '_');
   const alias = KEEPALIVED_NAMES[k];
   if (alias !== undefined) {

@@ -216,12 +216,59 @@ function normalize(n: PosNode, text: string, map: SourceMap): void {
   }
 }
 
+/** Offset of the last quote before `upTo` that opens a value and is not closed on its line. */
+function findUnclosedQuote(text: string, upTo: number): number | undefined {
+  let found: number | undefined;
+  const re = /(?:^[ \t]*(?:-[ \t]+)?|:[ \t]+|-[ \t]+)(["'])/gm;
+  for (let m = re.exec(text); m && m.index < upTo; m = re.exec(text)) {
+    const q = m.index + m[0].length - 1;
+    const eol = text.indexOf('\n', q);
+    const rest = text.slice(q, eol < 0 ? text.length : eol);
+    const closed = m[1] === '"' ? /^"(?:[^"\\]|\\.)*"/.test(rest) : /^'(?:[^']|'')*'/.test(rest);
+    if (!closed && q < upTo) found = q;
+  }
+  return found;
+}
+
+/** Offset of a "-" that starts a line's content and is glued to a key ("-name: x"), up to the error. */
+function findDashWithoutSpace(text: string, upTo: number): number | undefined {
+  const re = /^([ \t]*)-[A-Za-z_][\w-]*:/gm;
+  let found: number | undefined;
+  for (let m = re.exec(text); m && m.index <= upTo; m = re.exec(text)) found = m.index + m[1]!.length;
+  return found;
+}
+
 /** Human wording for js-yaml's reasons, with the extra context the partial tree gives us. */
 function explain(e: yaml.YAMLException, text: string, stack: PosNode[], map: SourceMap): YamlSyntaxError {
   let line = e.mark?.line ?? 0;
   let column = e.mark?.column ?? 0;
   let reason = e.reason ?? String(e.message);
-  if (/end of the stream within a (double|single) quoted scalar/.test(reason)) {
+  const pos0 = e.mark?.position ?? 0;
+  // A list item written "-name: x" (no space after the dash) is read as a key "-name" and breaks
+  // the lines after it: report the dash, which is what needs fixing.
+  const dash = /bad indentation|unexpected text|end of the stream|can not read/.test(reason) ? findDashWithoutSpace(text, pos0) : undefined;
+  if (dash !== undefined) {
+    const at = map.locate(dash);
+    reason = 'a list item needs a space after "-" (write "- key: value")';
+    line = at.line - 1;
+    column = at.column - 1;
+  } else if (/expected a single document in the stream/.test(reason)) {
+    const second = [...text.matchAll(/^---[ \t]*\r?$/gm)].map((x) => x.index!).find((i) => /\S/.test(text.slice(0, i).replace(/#[^\n]*/g, '')));
+    if (second !== undefined) {
+      const at = map.locate(second);
+      reason = 'the file holds more than one YAML document ("---"); lvsd reads exactly one: remove this separator or split the file';
+      line = at.line - 1;
+      column = at.column - 1;
+    }
+  } else if (/expected valid JSON character|non-printable characters/.test(reason)) {
+    const bad = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]/.exec(text);
+    if (bad) {
+      const at = map.locate(bad.index);
+      reason = `the file contains a control character (U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}); remove it`;
+      line = at.line - 1;
+      column = at.column - 1;
+    }
+  } else if (/end of the stream within a (double|single) quoted scalar/.test(reason)) {
     // Point at the quote that opened the string rather than at the end of the file.
     const open = stack[stack.length - 1];
     const at = open ? map.locate(map.skipToToken(open.start)) : undefined;
@@ -276,20 +323,26 @@ function explain(e: yaml.YAMLException, text: string, stack: PosNode[], map: Sou
     }
   } else if (/can not read a block mapping entry; a multiline key may not be an implicit key/.test(reason)) {
     // js-yaml reports this at the line after a line without "key: value" (e.g. keepalived's
-    // `priority 100`); point at the previous non-blank line, which is the one to fix.
+    // `priority 100`), or after a quoted string that never ends: point at the line to fix.
     const lineStart = (e.mark?.position ?? 0) - column;
-    let j = lineStart - 1;
-    while (j > 0) {
+    let prev: { start: number; text: string } | undefined;
+    for (let j = lineStart - 1; j > 0 && !prev; ) {
       const ls = text.lastIndexOf('\n', j - 1) + 1;
-      const l = text.slice(ls, j);
-      if (!isBlankText(l)) {
-        const at = map.locate(ls + (l.length - l.trimStart().length));
-        line = at.line - 1;
-        column = at.column - 1;
-        reason = `expected "key: value" but this line has no ":" followed by a space (got ${JSON.stringify(l.trim().slice(0, 40))})`;
-        break;
-      }
+      const l = text.slice(ls, j).replace(/\r$/, '');
+      if (!isBlankText(l)) prev = { start: ls, text: l };
       j = ls - 1;
+    }
+    const quote = findUnclosedQuote(text, lineStart);
+    if (quote !== undefined) {
+      const at = map.locate(quote);
+      reason = `the ${text[quote]} that starts this string is never closed`;
+      line = at.line - 1;
+      column = at.column - 1;
+    } else if (prev && !/:(\s|$)/.test(prev.text.replace(/\s#.*$/, ''))) {
+      const at = map.locate(prev.start + (prev.text.length - prev.text.trimStart().length));
+      line = at.line - 1;
+      column = at.column - 1;
+      reason = `expected "key: value" but this line has no ":" followed by a space (got ${JSON.stringify(prev.text.trim().slice(0, 40))})`;
     }
   } else if (/bad indentation of a mapping entry|bad indentation of a sequence entry/.test(reason)) {
     const pos = e.mark?.position ?? 0;

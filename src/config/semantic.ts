@@ -56,6 +56,7 @@ export function semanticChecks(c: ClusterConfigParsed, env: SemanticEnv): Findin
   // ---------------------------------------------------------------- VRRP
   const instByName = new Map<string, number>();
   const vrids = new Map<string, number>();
+  const vipOwner = new Map<string, { inst: number }>();
   c.vrrp_instances.forEach((inst, i) => {
     const p = ['vrrp_instances', i];
     if (instByName.has(inst.name)) err([...p, 'name'], `duplicate instance name "${inst.name}" (also vrrp_instances[${instByName.get(inst.name)}])`);
@@ -67,6 +68,17 @@ export function semanticChecks(c: ClusterConfigParsed, env: SemanticEnv): Findin
     const key = `${inst.interface}/${family}/${inst.virtual_router_id}`;
     if (vrids.has(key)) err([...p, 'virtual_router_id'], `virtual_router_id ${inst.virtual_router_id} is already used on ${inst.interface} by vrrp_instances[${vrids.get(key)}] (IPv${family})`);
     else vrids.set(key, i);
+
+    // One address in two instances: whichever becomes master last takes it from the other.
+    (['virtual_addresses', 'virtual_addresses_excluded'] as const).forEach((list) => {
+      inst[list].forEach((v, j) => {
+        const a = parsePrefix(addrOf(v))?.text ?? addrOf(v);
+        const prev = vipOwner.get(a);
+        if (prev && prev.inst === i) err([...p, list, j], `${a} is listed twice in this instance`);
+        else if (prev) err([...p, list, j], `${a} is also a virtual address of vrrp_instances[${prev.inst}] (${c.vrrp_instances[prev.inst]!.name}): two instances would move it independently`);
+        else if (!prev) vipOwner.set(a, { inst: i });
+      });
+    });
 
     if (inst.version === 2) {
       if (family === 6) err([...p, 'version'], 'VRRPv2 is IPv4 only (RFC 3768); use version: 3 for IPv6 addresses');

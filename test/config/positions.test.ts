@@ -112,8 +112,17 @@ test('syntax errors come back as YamlSyntaxError with a 0-based position and a r
     ['a:\n  b: "abc\n  c: 1\n', 1, 5, /the " that starts this string is never closed/],
     ["a:\n  - b: 'abc\n\n", 1, 7, /the ' that starts this string is never closed/],
     ['a: 1\nb: |\n  x\n c: 2\n\n\n', 3, 1, /./],
+    ['a:\n  - name: "x\n    b: 1\n    c: 2\n', 1, 10, /the " that starts this string is never closed/],
+    ['l:\n  -name: x\n   b: 1\n', 1, 2, /a list item needs a space after "-"/],
+    ['a: 1\n---\nb: 2\n', 1, 0, /more than one YAML document/],
+    ['---\na: 1\n', -1, -1, /^$/],
+    ['a: x\u0002y\n', 0, 4, /control character \(U\+0002\)/],
   ];
   for (const [text, line, column, re] of cases) {
+    if (line < 0) {
+      assert.doesNotThrow(() => parseWithPositions(text, 't.yaml'), 'a single document may start with ---');
+      continue;
+    }
     assert.throws(() => parseWithPositions(text, 't.yaml'), (e: unknown) => {
       assert.ok(e instanceof YamlSyntaxError, String(e));
       assert.match(e.reason, re, text);
