@@ -44,8 +44,19 @@ s.on('message',(m)=>{const t=performance.now();const w=m.toString();if(first){fi
 if(w==='a')lastA=t;else if(w==='b'&&lastA>0&&!sw){sw=true;process.stdout.write('switch '+(t-lastA).toFixed(2)+'\\n');}});
 s.bind(()=>{let n=0;const t=setInterval(()=>{s.send('p',${PORT},'${VIP}',()=>{});if(++n>600000)clearInterval(t);},1);});`;
 
+let currentLab: NetLab | undefined;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    void (currentLab?.destroy() ?? Promise.resolve()).finally(() => {
+      removeScratch();
+      process.exit(130);
+    });
+  });
+}
+
 async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Promise<number | undefined> {
   const lab = new NetLab('b');
+  currentLab = lab;
   try {
     const a = lab.member('a', ['192.0.2.1/24']);
     const b = lab.member('b', ['192.0.2.2/24']);
@@ -69,13 +80,7 @@ async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Pr
     // Settle: a few adverts in steady state with the probe running.
     await sleep(Math.max(300, row.advert * 2000));
     if (how === 'kill') {
-      for (const pid of lab.pids(a)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
+      lab.crash(a);
       lab.exec(a, ['ip', 'link', 'set', 'eth0', 'down']);
     } else {
       process.kill(pa.pid, 'SIGTERM');

@@ -91,6 +91,23 @@ export class NetLab {
     return j[0]?.lladdr;
   }
 
+  /**
+   * A host crash: freeze every process in the namespace (SIGSTOP) before killing them all, so no
+   * child can react to its parent's death (keepalived's VRRP child would send a priority-0 advert).
+   */
+  crash(ns: string): void {
+    const pids = this.pids(ns);
+    for (const sig of ['SIGSTOP', 'SIGKILL'] as const) {
+      for (const pid of pids) {
+        try {
+          process.kill(pid, sig);
+        } catch {
+          /* gone */
+        }
+      }
+    }
+  }
+
   /** PIDs of the processes in a namespace. */
   pids(ns: string): number[] {
     try {

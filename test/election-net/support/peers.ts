@@ -105,15 +105,8 @@ export function startPeer(lab: NetLab, ns: string, s: PeerSpec): Peer {
 /** Stop a peer: 'kill' = SIGKILL (the host died), 'stop' = SIGTERM (graceful). Resolves on exit. */
 export async function stopPeer(p: Peer, how: 'kill' | 'stop', lab: NetLab): Promise<void> {
   if (how === 'kill') {
-    // Every process in the namespace at once (keepalived's VRRP child would otherwise see its
-    // parent die and stop gracefully): this is a host dying.
-    for (const pid of [p.pid, ...lab.pids(p.ns)]) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    // Every process in the namespace, frozen first: this is a host dying (see NetLab.crash).
+    lab.crash(p.ns);
   } else {
     try {
       process.kill(p.pid, 'SIGTERM');
