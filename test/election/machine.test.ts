@@ -154,20 +154,34 @@ class Wire {
     n.alive = false;
     n.timers.clear();
   }
+  /** Freeze a node's event loop (a stall) until `until`: its timers and received packets wait. */
+  freeze(i: number, until: number) {
+    this.frozenUntil.set(i, until);
+  }
+  private readonly frozenUntil = new Map<number, number>();
   run(until: number) {
+    type Cand = { eff: number; rank: number; at: number; kind: 'pkt' | 'timer'; i: number; name?: TimerName; k?: number };
     for (let guard = 0; guard < 200_000; guard++) {
-      // Next event: deliveries before timers at the same instant (adverts are read first).
-      let best: { at: number; kind: 'pkt' | 'timer'; i: number; name?: TimerName; k?: number } | undefined;
+      // Next event. Normally deliveries come before timers at the same instant (adverts are read
+      // first). For a node coming out of a stall, Node's loop runs due timers (timers phase) before
+      // it reads the socket (poll phase): that is the case the late guard exists for.
+      let best: Cand | undefined;
+      const consider = (c: Cand) => {
+        if (!best || c.eff < best.eff || (c.eff === best.eff && (c.rank < best.rank || (c.rank === best.rank && c.at < best.at)))) best = c;
+      };
       this.inflight.forEach((p, k) => {
-        if (!best || p.at < best.at) best = { at: p.at, kind: 'pkt', i: p.to, k };
+        const fu = this.frozenUntil.get(p.to) ?? -Infinity;
+        const bumped = p.at < fu;
+        consider({ eff: Math.max(p.at, fu), rank: bumped ? 1 : 0, at: p.at, kind: 'pkt', i: p.to, k });
       });
       this.nodes.forEach((n, i) => {
         if (!n.alive) return;
-        for (const [name, at] of n.timers) if (!best || at < best.at) best = { at, kind: 'timer', i, name };
+        const fu = this.frozenUntil.get(i) ?? -Infinity;
+        for (const [name, at] of n.timers) consider({ eff: Math.max(at, fu), rank: at < fu ? 0 : 1, at, kind: 'timer', i, name });
       });
-      if (!best || best.at > until) { this.now = until; return; }
-      const b = best as { at: number; kind: 'pkt' | 'timer'; i: number; name?: TimerName; k?: number };
-      this.now = b.at;
+      if (!best || (best as Cand).eff > until) { this.now = until; return; }
+      const b = best as Cand;
+      this.now = b.eff;
       if (b.kind === 'pkt') {
         const p = this.inflight.splice(b.k!, 1)[0]!;
         if (this.nodes[p.to]!.alive) this.feed(p.to, p.ev);
@@ -264,6 +278,66 @@ test('simulation: equal priorities started together: both time out, meet as Mast
     assert.deepEqual(wire.masters(), [want]);
     assert.ok(wire.transitions.some((t) => t.reason === 'equal_priority_higher_address'), 'both were Master before the tie-break');
   }
+});
+
+test('simulation (property): a backup stalled longer than Master_Down_Interval does not take over from a live master (late guard); control without the guard does', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 40, max: 300 }), fc.integer({ min: 0, max: 9 }), (stall, phase) => {
+      const outcome = (guard: boolean) => {
+        const wire = new Wire([
+          params({ priority: 200, advertIntervalMs: 10, primaryAddress: '192.0.2.10' }),
+          params({ priority: 100, advertIntervalMs: 10, primaryAddress: '192.0.2.20', ...(guard ? {} : { lateToleranceMs: 1e9 }) }),
+        ]);
+        wire.feed(0, { type: 'startup' });
+        wire.feed(1, { type: 'startup' });
+        wire.run(500 + phase);
+        assert.deepEqual(wire.masters(), ['192.0.2.10']);
+        const t0 = wire.now;
+        wire.freeze(1, t0 + stall);
+        wire.run(t0 + stall + 200);
+        return wire.transitions.filter((t) => t.at > t0 && t.node === '192.0.2.20' && t.to === 'MASTER').length;
+      };
+      assert.equal(outcome(true), 0, `false takeover after a ${stall} ms stall with the guard`);
+      assert.ok(outcome(false) > 0, `control: without the guard a ${stall} ms stall should fake a master-down`);
+    }),
+    { numRuns: 60 },
+  );
+});
+
+test('simulation: a master that dies before or during the backup stall is taken over after the recheck / one interval after the stall', () => {
+  const setup = () => {
+    const wire = new Wire([
+      params({ priority: 200, advertIntervalMs: 10, primaryAddress: '192.0.2.10' }),
+      params({ priority: 100, advertIntervalMs: 10, primaryAddress: '192.0.2.20' }),
+    ]);
+    wire.feed(0, { type: 'startup' });
+    wire.feed(1, { type: 'startup' });
+    wire.run(500);
+    return wire;
+  };
+  const takeover = (wire: Wire, t0: number) => wire.transitions.find((x) => x.at > t0 && x.node === '192.0.2.20' && x.to === 'MASTER');
+  // Dead before the stall: nothing is queued, the late expiry is re-checked once and then acted on.
+  let wire = setup();
+  let t0 = wire.now;
+  wire.kill(0);
+  wire.freeze(1, t0 + 100);
+  wire.run(t0 + 300);
+  let t = takeover(wire, t0);
+  assert.ok(t);
+  assert.equal(t.reason, 'master_down_timeout_after_recheck');
+  assert.ok(Math.abs(t.at - (t0 + 100 + 2)) < 1e-6, `took over at +${t.at - t0} ms, expected stall end + recheck 2 ms`);
+  // Dead during the stall: its last adverts are read after the stall and count as fresh (no kernel
+  // receive timestamps), so the takeover comes one Master_Down_Interval after the stall ends.
+  wire = setup();
+  t0 = wire.now;
+  wire.freeze(1, t0 + 100);
+  wire.run(t0 + 20);
+  wire.kill(0);
+  wire.run(t0 + 300);
+  t = takeover(wire, t0);
+  assert.ok(t);
+  assert.equal(t.reason, 'master_down_timeout');
+  assert.ok(Math.abs(t.at - (t0 + 100 + masterDownIntervalMs(3, 100, 10))) < 1e-6, `took over at +${t.at - t0} ms`);
 });
 
 test('simulation: graceful stop (priority 0) hands over after Skew_Time, far sooner than a hard kill', () => {
