@@ -191,3 +191,55 @@ export function step(cfg: VsPolicyConfig, state: VsState, ev: CheckResultEvent):
   const nextDelayMs = (!ev.ok && newCheck.up ? p.retry_delay : p.interval) * 1000;
   return { state: { rs, quorumUp, healthyWeight: h.weight, sorryActive }, effects, nextDelayMs };
 }
+
+export interface ReloadOutput {
+  readonly state: VsState;
+  readonly effects: Effect[];
+  /** Real servers whose check jobs must be (re)created: new ones, and ones whose checks or policy changed. */
+  readonly restart: readonly string[];
+  /** Real servers that are gone (their jobs stop). */
+  readonly removed: readonly string[];
+}
+
+/**
+ * A virtual server after a reload. Unchanged real servers keep their state (no re-check, no flap);
+ * a real server whose checks or policy changed restarts its counters from its current up/down state;
+ * a weight change is applied at once (unless a dynamic weight is in force); new ones start as at
+ * boot. Quorum keeps its previous state and follows the same thresholds; a transition runs its command.
+ */
+export function reloadVs(next: VsPolicyConfig, prevCfg: VsPolicyConfig | undefined, prev: VsState | undefined): ReloadOutput {
+  const rs: Record<string, RsState> = {};
+  const restart: string[] = [];
+  const prevByKey = new Map((prevCfg?.real_servers ?? []).map((r) => [r.key, r]));
+  for (const r of next.real_servers) {
+    const old = prev?.rs[r.key];
+    const oldCfg = prevByKey.get(r.key);
+    if (!old || !oldCfg) {
+      rs[r.key] = initRs(r);
+      restart.push(r.key);
+    } else if (JSON.stringify(oldCfg.checks) !== JSON.stringify(r.checks) || JSON.stringify(oldCfg.policy) !== JSON.stringify(r.policy)) {
+      rs[r.key] = { ...initRs(r, old.up), reason: old.reason };
+      restart.push(r.key);
+    } else {
+      const dyn = old.checks.map((c) => c.weight).filter((w): w is number => w !== undefined);
+      rs[r.key] = { ...old, weight: dyn.length ? Math.min(...dyn) : r.weight };
+    }
+  }
+  const removed = [...prevByKey.keys()].filter((k) => !rs[k]);
+  const h = healthyWeightOf(next, rs);
+  const wasUp = prev ? prev.quorumUp : h.weight >= next.quorum;
+  let quorumUp = wasUp;
+  if (quorumUp && h.weight < next.quorum) quorumUp = false;
+  else if (!quorumUp && h.weight >= next.quorum + next.hysteresis) quorumUp = true;
+  const effects: Effect[] = [];
+  if (!prev || quorumUp !== prev.quorumUp || h.weight !== prev.healthyWeight) {
+    effects.push({ type: 'quorum', from: ud(wasUp), to: ud(quorumUp), up: quorumUp, healthyWeight: h.weight });
+    if (prev && quorumUp !== prev.quorumUp) {
+      const cmd = quorumUp ? next.quorum_up : next.quorum_down;
+      if (cmd) effects.push({ type: 'exec', what: quorumUp ? 'quorum_up' : 'quorum_down', command: cmd });
+    }
+  }
+  const sorryActive = !h.anyServing;
+  if (prev && sorryActive !== prev.sorryActive && next.sorry_server) effects.push({ type: 'sorry', active: sorryActive });
+  return { state: { rs, quorumUp, healthyWeight: h.weight, sorryActive }, effects, restart, removed };
+}

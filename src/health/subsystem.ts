@@ -1,0 +1,322 @@
+/**
+ * The health subsystem: runs every real server's checks on a Scheduler, feeds results through the
+ * pure policy, and publishes the outcome on the bus:
+ *   'health.rs'     {vs, rs, up, weight, inhibit, reason}  → the IPVS subsystem programs the kernel
+ *   'health.quorum' {vs, name, up, healthyWeight}          → the election tracks it
+ * The initial state of every real server is published at start (alpha → down, else up).
+ * Checks run whatever the VRRP state is, so a backup director already knows the truth at takeover.
+ */
+import { spawn } from 'node:child_process';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Subsystem, SubsystemDeps } from '../core/subsystem.js';
+import type { Logger } from '../core/log.js';
+import { errorMessage } from '../core/errors.js';
+import type { ClusterConfig, Command, HealthCheck, VirtualServerConfig } from '../config/model.js';
+import type { ConfigDiff } from '../config/diff.js';
+import { createChecker, type Checker, type CheckResult } from './checks/index.js';
+import { Scheduler } from './scheduler.js';
+import { published, reloadVs, step, type Effect, type VsState } from './policy.js';
+
+export interface HealthSubsystemOptions {
+  /** Checks in flight at most (default 1000). */
+  readonly maxConcurrent?: number;
+  /** Fraction by which each delay may be shortened at random (default 0.1). */
+  readonly jitter?: number;
+  /** First runs are spread uniformly over min(interval, staggerMaxMs) (default 5000 ms). */
+  readonly staggerMaxMs?: number;
+  readonly random?: () => number;
+  /** Build a checker (tests may wrap the real ones). */
+  readonly checkerFactory?: (c: HealthCheck) => Checker;
+  /** Run a notify/quorum command (default: spawn without a shell, killed after commandTimeoutMs). */
+  readonly runCommand?: (cmd: Command, ctx: { what: string; vs: string; rs?: string }) => void;
+  readonly commandTimeoutMs?: number;
+}
+
+export interface LastResult extends CheckResult {
+  readonly at: number;
+}
+
+export interface HealthStatus {
+  readonly checksInFlight: number;
+  readonly checksQueued: number;
+  readonly checksRun: number;
+  readonly virtual_servers: Array<{
+    key: string;
+    name: string;
+    quorum: { up: boolean; healthyWeight: number; quorum: number; hysteresis: number };
+    sorryActive: boolean;
+    real_servers: Array<{
+      key: string;
+      up: boolean;
+      weight: number;
+      inhibit: boolean;
+      reason: string;
+      since: number;
+      checks: Array<{ kind: string; up: boolean; okStreak: number; failStreak: number; last?: LastResult }>;
+    }>;
+  }>;
+}
+
+export interface HealthSubsystem extends Subsystem<ClusterConfig, ConfigDiff> {
+  status(): HealthStatus;
+}
+
+interface VsRun {
+  cfg: VirtualServerConfig;
+  state: VsState;
+  /** rs key → per-check checker */
+  checkers: Map<string, Checker[]>;
+  last: Map<string, Array<LastResult | undefined>>;
+  since: Map<string, number>;
+}
+
+function metrics(reg: Registry) {
+  return {
+    rsUp: new Gauge({ name: 'lvsd_health_rs_up', help: 'Real server health as published: 1 up, 0 down.', labelNames: ['vs', 'rs'], registers: [reg] }),
+    duration: new Histogram({
+      name: 'lvsd_health_check_duration_seconds',
+      help: 'Duration of health checks by kind.',
+      labelNames: ['kind'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [reg],
+    }),
+    failures: new Counter({ name: 'lvsd_health_check_failures_total', help: 'Failed health checks by kind and reason.', labelNames: ['kind', 'reason'], registers: [reg] }),
+    transitions: new Counter({ name: 'lvsd_health_transitions_total', help: 'Real server up/down transitions by virtual server and new state.', labelNames: ['vs', 'to'], registers: [reg] }),
+    quorumUp: new Gauge({ name: 'lvsd_health_quorum_up', help: 'Virtual server quorum: 1 when healthy weight meets quorum.', labelNames: ['vs'], registers: [reg] }),
+  };
+}
+
+function defaultRunCommand(log: Logger, timeoutMs: number) {
+  return (cmd: Command, ctx: { what: string; vs: string; rs?: string }) => {
+    const [bin, ...args] = cmd;
+    if (!bin) return;
+    try {
+      const c = spawn(bin, args, { detached: true, stdio: 'ignore' });
+      const t = setTimeout(() => {
+        try {
+          if (c.pid) process.kill(-c.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+        log.warn({ ...ctx, command: cmd }, 'command killed after timeout');
+      }, timeoutMs);
+      t.unref();
+      c.once('error', (e) => {
+        clearTimeout(t);
+        log.warn({ ...ctx, command: cmd, err: errorMessage(e) }, 'command failed to start');
+      });
+      c.once('exit', (code, sig) => {
+        clearTimeout(t);
+        (code === 0 ? log.info.bind(log) : log.warn.bind(log))({ ...ctx, command: cmd, code, signal: sig }, 'command finished');
+      });
+    } catch (e) {
+      log.warn({ ...ctx, command: cmd, err: errorMessage(e) }, 'command failed to start');
+    }
+  };
+}
+
+export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystemOptions = {}): HealthSubsystem {
+  const log = deps.logger;
+  const m = metrics(deps.registry);
+  const random = opts.random ?? Math.random;
+  const sched = new Scheduler(deps.clock, {
+    maxConcurrent: opts.maxConcurrent ?? 1000,
+    jitter: opts.jitter ?? 0.1,
+    random,
+    onError: (id, e) => log.error({ job: id, err: errorMessage(e) }, 'health job failed'),
+  });
+  const makeChecker = opts.checkerFactory ?? createChecker;
+  const runCommand = opts.runCommand ?? defaultRunCommand(log, opts.commandTimeoutMs ?? 30000);
+  const staggerMax = opts.staggerMaxMs ?? 5000;
+  const vss = new Map<string, VsRun>();
+  let stopped = false;
+
+  const jobId = (vs: string, rs: string, i: number) => `${vs}|${rs}|${i}`;
+
+  function publishRs(run: VsRun, rsKey: string): void {
+    const rsCfg = run.cfg.real_servers.find((r) => r.key === rsKey);
+    const s = run.state.rs[rsKey];
+    if (!rsCfg || !s) return;
+    const p = published(rsCfg, s);
+    deps.bus.emit('health.rs', { vs: run.cfg.key, rs: rsKey, ...p, reason: s.reason });
+    m.rsUp.set({ vs: run.cfg.key, rs: rsKey }, p.up ? 1 : 0);
+  }
+
+  function publishQuorum(run: VsRun): void {
+    deps.bus.emit('health.quorum', { vs: run.cfg.key, name: run.cfg.name, up: run.state.quorumUp, healthyWeight: run.state.healthyWeight });
+    m.quorumUp.set({ vs: run.cfg.key }, run.state.quorumUp ? 1 : 0);
+  }
+
+  function apply(run: VsRun, effects: Effect[]): void {
+    const vs = run.cfg.key;
+    for (const e of effects) {
+      switch (e.type) {
+        case 'rs': {
+          deps.bus.emit('health.rs', { vs, rs: e.rs, up: e.up, weight: e.weight, inhibit: e.inhibit, reason: e.reason });
+          m.rsUp.set({ vs, rs: e.rs }, e.up ? 1 : 0);
+          if (e.from !== e.to) {
+            m.transitions.inc({ vs, to: e.to });
+            run.since.set(e.rs, deps.clock.wallNow());
+            log.info({ vs, rs: e.rs, from: e.from, to: e.to, reason: e.reason, weight: e.weight, inhibit: e.inhibit }, `real server ${e.to}`);
+          } else {
+            log.info({ vs, rs: e.rs, weight: e.weight, reason: e.reason }, 'real server weight changed');
+          }
+          break;
+        }
+        case 'quorum':
+          deps.bus.emit('health.quorum', { vs, name: run.cfg.name, up: e.up, healthyWeight: e.healthyWeight });
+          m.quorumUp.set({ vs }, e.up ? 1 : 0);
+          if (e.from !== e.to) {
+            log.info({ vs, name: run.cfg.name, from: e.from, to: e.to, reason: `healthy weight ${e.healthyWeight}, quorum ${run.cfg.quorum}${run.cfg.hysteresis ? ` (+${run.cfg.hysteresis} hysteresis to regain)` : ''}` }, `quorum ${e.to}`);
+          }
+          break;
+        case 'sorry':
+          log.info({ vs, sorry_server: run.cfg.sorry_server?.address, from: e.active ? 'inactive' : 'active', to: e.active ? 'active' : 'inactive', reason: e.active ? 'no real server up' : 'a real server is up' }, `sorry server ${e.active ? 'active' : 'inactive'}`);
+          break;
+        case 'exec':
+          runCommand(e.command, { what: e.what, vs, ...(e.rs ? { rs: e.rs } : {}) });
+          break;
+      }
+    }
+  }
+
+  function startJobs(run: VsRun, rsKey: string): void {
+    const rsCfg = run.cfg.real_servers.find((r) => r.key === rsKey);
+    if (!rsCfg) return;
+    const checkers = rsCfg.checks.map((c) => makeChecker(c));
+    run.checkers.set(rsKey, checkers);
+    run.last.set(rsKey, checkers.map(() => undefined));
+    const vsKey = run.cfg.key;
+    checkers.forEach((checker, i) => {
+      const check = rsCfg.checks[i]!;
+      const intervalMs = rsCfg.policy.interval * 1000;
+      const first = random() * Math.min(intervalMs, staggerMax);
+      const timeoutMs = (check.timeout ?? rsCfg.policy.timeout) * 1000;
+      sched.add(jobId(vsKey, rsKey, i), first, async (signal) => {
+        const r = await checker.run({ address: rsCfg.address, port: rsCfg.port, timeoutMs }, signal);
+        return onResult(vsKey, rsKey, i, checker, r);
+      });
+    });
+  }
+
+  function stopJobs(vsKey: string, rsKey: string, count: number): void {
+    for (let i = 0; i < count; i++) sched.remove(jobId(vsKey, rsKey, i));
+  }
+
+  function onResult(vsKey: string, rsKey: string, i: number, checker: Checker, r: CheckResult): number {
+    const run = vss.get(vsKey);
+    // A result for a server removed (or re-created) meanwhile is dropped.
+    if (stopped || !run || run.checkers.get(rsKey)?.[i] !== checker || r.reason === 'aborted') return 60000;
+    m.duration.observe({ kind: checker.kind }, r.durationMs / 1000);
+    if (!r.ok) m.failures.inc({ kind: checker.kind, reason: r.reason ?? 'error' });
+    run.last.get(rsKey)![i] = { ...r, at: deps.clock.wallNow() };
+    const out = step(run.cfg, run.state, { type: 'result', rs: rsKey, check: i, ok: r.ok, reason: r.reason, detail: r.detail, weight: r.weight });
+    run.state = out.state;
+    if (!r.ok) log.debug({ vs: vsKey, rs: rsKey, check: i, kind: checker.kind, reason: r.reason, detail: r.detail }, 'check failed');
+    apply(run, out.effects);
+    return out.nextDelayMs;
+  }
+
+  function addVs(cfg: VirtualServerConfig): void {
+    const out = reloadVs(cfg, undefined, undefined);
+    const run: VsRun = { cfg, state: out.state, checkers: new Map(), last: new Map(), since: new Map() };
+    vss.set(cfg.key, run);
+    const now = deps.clock.wallNow();
+    for (const r of cfg.real_servers) {
+      run.since.set(r.key, now);
+      publishRs(run, r.key);
+      const s = run.state.rs[r.key]!;
+      log.info({ vs: cfg.key, rs: r.key, from: 'none', to: s.up ? 'up' : 'down', reason: s.reason }, 'real server initial state');
+    }
+    publishQuorum(run);
+    for (const r of cfg.real_servers) startJobs(run, r.key);
+  }
+
+  function removeVs(key: string): void {
+    const run = vss.get(key);
+    if (!run) return;
+    for (const [rs, cs] of run.checkers) {
+      stopJobs(key, rs, cs.length);
+      m.rsUp.remove({ vs: key, rs });
+    }
+    m.quorumUp.remove({ vs: key });
+    vss.delete(key);
+  }
+
+  function changeVs(cfg: VirtualServerConfig): void {
+    const run = vss.get(cfg.key);
+    if (!run) return addVs(cfg);
+    const out = reloadVs(cfg, run.cfg, run.state);
+    for (const rs of [...out.removed, ...out.restart]) {
+      const n = run.checkers.get(rs)?.length ?? 0;
+      stopJobs(cfg.key, rs, n);
+      run.checkers.delete(rs);
+      run.last.delete(rs);
+      if (out.removed.includes(rs)) {
+        m.rsUp.remove({ vs: cfg.key, rs });
+        run.since.delete(rs);
+      }
+    }
+    run.cfg = cfg;
+    run.state = out.state;
+    // Republish every real server: idempotent for the consumer, and covers weight edits.
+    for (const r of cfg.real_servers) {
+      if (!run.since.has(r.key)) run.since.set(r.key, deps.clock.wallNow());
+      publishRs(run, r.key);
+    }
+    apply(run, out.effects);
+    for (const rs of out.restart) startJobs(run, rs);
+    log.info({ vs: cfg.key, restarted: out.restart.length, removed: out.removed.length }, 'virtual server reloaded');
+  }
+
+  return {
+    name: 'health',
+    async start(cfg) {
+      stopped = false;
+      for (const vs of cfg.virtual_servers) addVs(vs);
+      log.info({ virtual_servers: cfg.virtual_servers.length, checks: sched.size }, 'health checks started');
+    },
+    async reload(next, _prev, diff) {
+      for (const k of diff.virtual_servers.removed) removeVs(k);
+      const byKey = new Map(next.virtual_servers.map((v) => [v.key, v]));
+      for (const k of diff.virtual_servers.added) {
+        const v = byKey.get(k);
+        if (v) addVs(v);
+      }
+      for (const k of diff.virtual_servers.changed) {
+        const v = byKey.get(k);
+        if (v) changeVs(v);
+      }
+    },
+    async stop() {
+      stopped = true;
+      await sched.stop();
+      vss.clear();
+    },
+    status(): HealthStatus {
+      return {
+        checksInFlight: sched.running,
+        checksQueued: sched.queued,
+        checksRun: sched.runs,
+        virtual_servers: [...vss.values()].map((run) => ({
+          key: run.cfg.key,
+          name: run.cfg.name,
+          quorum: { up: run.state.quorumUp, healthyWeight: run.state.healthyWeight, quorum: run.cfg.quorum, hysteresis: run.cfg.hysteresis },
+          sorryActive: run.state.sorryActive,
+          real_servers: run.cfg.real_servers.map((r) => {
+            const s = run.state.rs[r.key]!;
+            const p = published(r, s);
+            const last = run.last.get(r.key) ?? [];
+            return {
+              key: r.key,
+              ...p,
+              reason: s.reason,
+              since: run.since.get(r.key) ?? 0,
+              checks: s.checks.map((c, i) => ({ kind: r.checks[i]?.type ?? '?', up: c.up, okStreak: c.okStreak, failStreak: c.failStreak, ...(last[i] ? { last: last[i] } : {}) })),
+            };
+          }),
+        })),
+      };
+    },
+  };
+}

@@ -1,0 +1,188 @@
+/**
+ * The health subsystem against real loopback listeners: initial publication, a killed server is
+ * published down within interval × fall + timeout (+ slack), comes back after `rise` successes,
+ * reasons and {from,to,reason} logs, metrics, reload keeping state, quorum commands actually run.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { Bus, type BusEvents } from '../../src/core/bus.js';
+import { SystemClock } from '../../src/core/clock.js';
+import { RecordingLogger } from '../../src/core/log.js';
+import { parseConfigText } from '../../src/config/load.js';
+import { diffConfig } from '../../src/config/diff.js';
+import { createHealthSubsystem } from '../../src/health/subsystem.js';
+import { parsePrometheus, sampleValue } from '../support/prom.js';
+import { waitFor } from '../support/proc.js';
+import { closedPort, tcpServer } from './support/servers.js';
+
+const load = (s: string) => parseConfigText(s, 'h.yaml', { checkFiles: false, hostname: 'h' }).config;
+
+function harness() {
+  const bus = new Bus();
+  const registry = new Registry();
+  const logger = new RecordingLogger();
+  const rs: Array<BusEvents['health.rs'] & { t: number }> = [];
+  const quorum: Array<BusEvents['health.quorum']> = [];
+  bus.on('health.rs', (e) => rs.push({ ...e, t: performance.now() }));
+  bus.on('health.quorum', (e) => quorum.push(e));
+  return { bus, registry, logger, rs, quorum, deps: { bus, registry, logger, clock: new SystemClock() } };
+}
+
+test('health subsystem: initial states, kill → down in time with reason, restart → up after rise, metrics, logs', async () => {
+  const a = await tcpServer();
+  let b = await tcpServer();
+  const bPort = b.port;
+  const dead = await closedPort();
+  const h = harness();
+  const cfg = load(`
+virtual_servers:
+  - address: 192.0.2.10
+    port: 80
+    name: web
+    interval: 0.2
+    timeout: 0.3
+    fall: 2
+    rise: 2
+    retry_delay: 0.1
+    real_servers:
+      - { address: 127.0.0.1, port: ${a.port}, checks: [{ type: tcp }] }
+      - { address: 127.0.0.1, port: ${bPort}, checks: [{ type: tcp }] }
+      - { address: 127.0.0.1, port: ${dead}, alpha: true, checks: [{ type: tcp }] }
+`);
+  const sub = createHealthSubsystem(h.deps);
+  try {
+    await sub.start(cfg);
+    // Published synchronously at start: alpha → down, others up.
+    assert.deepEqual(h.rs.map((e) => [e.rs, e.up]), [[`127.0.0.1:${a.port}`, true], [`127.0.0.1:${bPort}`, true], [`127.0.0.1:${dead}`, false]]);
+    assert.deepEqual(h.quorum[0], { vs: 'tcp/192.0.2.10:80', name: 'web', up: true, healthyWeight: 2 });
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(h.rs.length, 3, `no flapping of healthy servers: ${JSON.stringify(h.rs.slice(3))}`);
+
+    const killedAt = performance.now();
+    await b.close();
+    const down = await waitFor(() => h.rs.find((e) => e.rs === `127.0.0.1:${bPort}` && !e.up), 'b down', 3000, 10);
+    const took = down.t - killedAt;
+    // Bound from the issue: interval × fall + timeout + 0.5 s.
+    assert.ok(took <= 0.2 * 2 * 1000 + 300 + 500, `detected after ${took.toFixed(0)} ms`);
+    assert.match(down.reason, /check 0 \(tcp\) connect_refused/);
+    assert.equal(down.inhibit, false);
+    const q = h.quorum.at(-1)!;
+    assert.equal(q.healthyWeight, 1);
+
+    b = await tcpServer(undefined, '127.0.0.1', bPort);
+    const upAgain = await waitFor(() => h.rs.find((e) => e.rs === `127.0.0.1:${bPort}` && e.up && e.t > down.t), 'b up', 3000, 10);
+    assert.match(upAgain.reason, /rise 2/);
+    assert.ok(upAgain.t - down.t >= 2 * 0.2 * 0.9 * 1000 - 50, 'came back before two successful checks');
+
+    const tr = h.logger.entries.find((e) => (e.obj as { to?: string; from?: string }).to === 'down' && (e.obj as { from?: string }).from === 'up');
+    assert.ok(tr, 'a {from,to,reason} log entry');
+    assert.deepEqual([(tr.obj as { from: string }).from, typeof (tr.obj as { reason: unknown }).reason], ['up', 'string']);
+
+    const samples = parsePrometheus(await h.registry.metrics());
+    assert.equal(sampleValue(samples, 'lvsd_health_rs_up', { vs: 'tcp/192.0.2.10:80', rs: `127.0.0.1:${dead}` }), 0);
+    assert.equal(sampleValue(samples, 'lvsd_health_rs_up', { vs: 'tcp/192.0.2.10:80', rs: `127.0.0.1:${a.port}` }), 1);
+    assert.ok((sampleValue(samples, 'lvsd_health_check_failures_total', { kind: 'tcp', reason: 'connect_refused' }) ?? 0) >= 2);
+    assert.equal(sampleValue(samples, 'lvsd_health_transitions_total', { vs: 'tcp/192.0.2.10:80', to: 'down' }), 1);
+    assert.equal(sampleValue(samples, 'lvsd_health_transitions_total', { vs: 'tcp/192.0.2.10:80', to: 'up' }), 1);
+    assert.equal(sampleValue(samples, 'lvsd_health_quorum_up', { vs: 'tcp/192.0.2.10:80' }), 1);
+    assert.ok((sampleValue(samples, 'lvsd_health_check_duration_seconds_count', { kind: 'tcp' }) ?? 0) > 5);
+
+    const st = sub.status();
+    const deadSt = st.virtual_servers[0]!.real_servers[2]!;
+    assert.equal(deadSt.up, false);
+    assert.equal(deadSt.checks[0]!.last?.reason, 'connect_refused');
+
+    // Checks keep running whatever the VRRP state (the backup must be ready at takeover).
+    const before = sub.status().checksRun;
+    h.bus.emit('vrrp.state', { instance: 'VI_1', from: 'MASTER', to: 'BACKUP', reason: 'test' });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(sub.status().checksRun > before + 3);
+  } finally {
+    await sub.stop();
+    await a.close();
+    await b.close();
+  }
+});
+
+test('health subsystem: reload keeps unchanged servers\' state, adds/removes, quorum commands run', async () => {
+  const a = await tcpServer();
+  const dead = await closedPort();
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-health-q-'));
+  const h = harness();
+  const yaml = (extra: string, quorum = 1) => `
+virtual_servers:
+  - address: 192.0.2.10
+    port: 80
+    interval: 0.1
+    timeout: 0.3
+    fall: 1
+    rise: 1
+    quorum: ${quorum}
+    quorum_up: ["/bin/sh", "-c", "echo up >> ${dir}/q"]
+    quorum_down: ["/bin/sh", "-c", "echo down >> ${dir}/q"]
+    real_servers:
+      - { address: 127.0.0.1, port: ${dead}, checks: [{ type: tcp }] }
+${extra}`;
+  const v1 = load(yaml(''));
+  const sub = createHealthSubsystem(h.deps);
+  try {
+    await sub.start(v1);
+    await waitFor(() => h.rs.find((e) => !e.up), 'dead server down', 2000, 10);
+    await waitFor(() => existsSync(join(dir, 'q')) && readFileSync(join(dir, 'q'), 'utf8') === 'down\n', 'quorum_down command ran', 2000);
+
+    // Add a healthy server: the dead one keeps its state (not reset to up), the new one is published up.
+    const v2 = load(yaml(`      - { address: 127.0.0.1, port: ${a.port}, checks: [{ type: tcp }] }`));
+    const n = h.rs.length;
+    await sub.reload(v2, v1, diffConfig(v1, v2));
+    const after = h.rs.slice(n);
+    assert.deepEqual(after.slice(0, 2).map((e) => [e.rs, e.up]), [[`127.0.0.1:${dead}`, false], [`127.0.0.1:${a.port}`, true]]);
+    await waitFor(() => readFileSync(join(dir, 'q'), 'utf8') === 'down\nup\n', 'quorum_up command ran', 2000);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(!h.rs.slice(n).some((e) => e.rs === `127.0.0.1:${dead}` && e.up), 'dead server never republished up');
+
+    // Remove the dead server: its checks stop.
+    const v3 = load(yaml('').replace(`port: ${dead}`, `port: ${a.port}`));
+    await sub.reload(v3, v2, diffConfig(v2, v3));
+    const st = sub.status();
+    assert.deepEqual(st.virtual_servers[0]!.real_servers.map((r) => [r.key, r.up]), [[`127.0.0.1:${a.port}`, true]]);
+    const failsBefore = JSON.stringify(await h.registry.getSingleMetricAsString('lvsd_health_check_failures_total'));
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(JSON.stringify(await h.registry.getSingleMetricAsString('lvsd_health_check_failures_total')), failsBefore, 'removed server still checked');
+
+    // Remove the virtual server entirely.
+    const v4 = load('virtual_servers: []');
+    await sub.reload(v4, v3, diffConfig(v3, v4));
+    assert.equal(sub.status().virtual_servers.length, 0);
+    assert.equal(sub.status().checksInFlight + sub.status().checksQueued, 0);
+  } finally {
+    await sub.stop();
+    await a.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('health subsystem: inhibit_on_failure publishes weight 0 with inhibit; stop() ends all checks quickly', async () => {
+  const dead = await closedPort();
+  const h = harness();
+  const cfg = load(`
+virtual_servers:
+  - address: 192.0.2.10
+    port: 80
+    interval: 0.1
+    fall: 1
+    inhibit_on_failure: true
+    real_servers:
+      - { address: 127.0.0.1, port: ${dead}, weight: 7, checks: [{ type: tcp }, { type: exec, command: ["/bin/sleep", "30"], timeout: 20 }] }
+`);
+  const sub = createHealthSubsystem(h.deps);
+  await sub.start(cfg);
+  const d = await waitFor(() => h.rs.find((e) => !e.up), 'inhibited', 2000, 10);
+  assert.deepEqual([d.weight, d.inhibit], [0, true]);
+  const t0 = performance.now();
+  await sub.stop();
+  assert.ok(performance.now() - t0 < 1000, 'stop waited for a 30 s check');
+});
