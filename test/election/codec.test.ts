@@ -25,6 +25,8 @@ interface FixturePacket {
   ttl: number;
   vrrp: string;
   ipPacket?: string;
+  /** The capture must be rejected with this reason (e.g. keepalived's deprecated v2 auth). */
+  rejectReason?: string;
   expect: { version: 2 | 3; vrid: number; priority: number; intervalMs: number; addresses: string[] };
 }
 const fixtures = readdirSync(fixtureDir)
@@ -34,12 +36,22 @@ const fixtures = readdirSync(fixtureDir)
 const ip = (s: string) => parseIp(s)!.bytes;
 
 test('fixtures cover keepalived v2, v3 IPv4 and v3 IPv6, including priority 0', () => {
-  const kinds = new Set(fixtures.flatMap((f) => f.data.packets.map((p) => `v${p.expect.version}/ipv${p.family}/${p.expect.priority === 0 ? 'stop' : 'run'}`)));
+  const kinds = new Set(fixtures.flatMap((f) => f.data.packets.filter((p) => !p.rejectReason).map((p) => `v${p.expect.version}/ipv${p.family}/${p.expect.priority === 0 ? 'stop' : 'run'}`)));
   for (const k of ['v2/ipv4/run', 'v2/ipv4/stop', 'v3/ipv4/run', 'v3/ipv4/stop', 'v3/ipv6/run', 'v3/ipv6/stop']) assert.ok(kinds.has(k), k);
 });
 
 for (const { file, data } of fixtures) {
-  for (const p of data.packets) {
+  for (const p of data.packets.filter((x) => x.rejectReason)) {
+    test(`keepalived capture ${file} / ${p.name}: rejected with ${p.rejectReason}`, () => {
+      const r = decodeAdvert(fromHex(p.vrrp), { family: p.family, srcAddr: ip(p.src), dstAddr: ip(p.dst), ttl: p.ttl });
+      assert.deepEqual(r, { ok: false, reason: p.rejectReason });
+      if (p.ipPacket) assert.deepEqual(decodeIpv4Vrrp(fromHex(p.ipPacket)), { ok: false, reason: p.rejectReason, header: (decodeIpv4Packet(fromHex(p.ipPacket)) as { header: unknown }).header });
+      // The checksum itself is valid (covers the auth data): only the auth type is the problem.
+      const b = fromHex(p.vrrp);
+      assert.equal(vrrpChecksum(b, 2), (b[6]! << 8) | b[7]!);
+    });
+  }
+  for (const p of data.packets.filter((x) => !x.rejectReason)) {
     test(`keepalived capture ${file} / ${p.name}: decodes and re-encodes to identical bytes`, () => {
       const bytes = fromHex(p.vrrp);
       const ctx: DecodeContext = { family: p.family, srcAddr: ip(p.src), dstAddr: ip(p.dst), ttl: p.ttl, expect: { vrid: p.expect.vrid, version: p.expect.version, addrCount: p.expect.addresses.length, v2IntervalMs: p.expect.intervalMs } };
@@ -67,14 +79,14 @@ for (const { file, data } of fixtures) {
 }
 
 test('v3 checksum covers the pseudo-header: the same payload fails with another source or destination', () => {
-  const v3 = fixtures.flatMap((f) => f.data.packets).find((p) => p.expect.version === 3 && p.family === 4)!;
+  const v3 = fixtures.flatMap((f) => f.data.packets).filter((p) => !p.rejectReason).find((p) => p.expect.version === 3 && p.family === 4)!;
   const bytes = fromHex(v3.vrrp);
   const ctx = { family: 4 as const, srcAddr: ip(v3.src), dstAddr: ip(v3.dst) };
   assert.ok(decodeAdvert(bytes, ctx).ok);
   assert.deepEqual(decodeAdvert(bytes, { ...ctx, srcAddr: ip('192.0.2.9') }), { ok: false, reason: 'bad_checksum' });
   assert.deepEqual(decodeAdvert(bytes, { ...ctx, dstAddr: ip('192.0.2.2') }), { ok: false, reason: 'bad_checksum' });
   // v2 checksum is over the VRRP message only (RFC 3768 §5.3.8): addresses do not matter.
-  const v2 = fixtures.flatMap((f) => f.data.packets).find((p) => p.expect.version === 2)!;
+  const v2 = fixtures.flatMap((f) => f.data.packets).filter((p) => !p.rejectReason).find((p) => p.expect.version === 2)!;
   assert.ok(decodeAdvert(fromHex(v2.vrrp), { family: 4, srcAddr: ip('198.51.100.7'), dstAddr: ip('198.51.100.8') }).ok);
   assert.equal(vrrpChecksum(fromHex(v2.vrrp), 2), (fromHex(v2.vrrp)[6]! << 8) | fromHex(v2.vrrp)[7]!);
 });
