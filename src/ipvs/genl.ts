@@ -82,12 +82,13 @@ export class AttrWriter {
   private buf: Buffer;
   private off: number;
   constructor(initial = 256, private readonly base = 0) {
-    this.buf = Buffer.alloc(initial);
+    // Pooled, uninitialised memory: every byte up to `off` is written explicitly (padding included).
+    this.buf = Buffer.allocUnsafe(initial);
     this.off = base;
   }
   private room(n: number): void {
     if (this.off + n <= this.buf.length) return;
-    const next = Buffer.alloc(Math.max(this.buf.length * 2, this.off + n));
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.off + n));
     this.buf.copy(next, 0, 0, this.off);
     this.buf = next;
   }
@@ -137,6 +138,14 @@ export class AttrWriter {
     this.header(type, 4);
     this.buf.writeUInt32BE(v >>> 0, this.off);
     this.off += 4;
+    return this;
+  }
+  /** Two consecutive u32 (struct ip_vs_flags { flags, mask }). */
+  u32x2(type: number, a: number, b: number): this {
+    this.header(type, 8);
+    this.buf.writeUInt32LE(a >>> 0, this.off);
+    this.buf.writeUInt32LE(b >>> 0, this.off + 4);
+    this.off += 8;
     return this;
   }
   bytes(type: number, b: Uint8Array): this {
@@ -311,12 +320,18 @@ export function decodeFamily(payload: Buffer): { id: number; name: string; versi
 }
 
 // ------------------------------------------------------------------ IPVS encoders
+/** Parsed addresses, reused: a table repeats the same few hundred addresses many times. */
+const addrCache = new Map<string, Uint8Array>();
 function addrBytes16(addr: string): Uint8Array {
+  const hit = addrCache.get(addr);
+  if (hit) return hit;
   // The kernel reads sizeof(union nf_inet_addr) = 16 bytes; IPv4 sits in the first 4 (ipvsadm sends 16).
   const p = parseIp(addr);
   if (!p) throw new LvsdError('IPVS_INVALID', `not an IP address: ${addr}`);
   const out = new Uint8Array(16);
   out.set(p.bytes, 0);
+  if (addrCache.size > 65536) addrCache.clear();
+  addrCache.set(addr, out);
   return out;
 }
 
@@ -340,10 +355,7 @@ export function writeService(w: AttrWriter, s: IpvsServiceId & Partial<IpvsServi
     w.str(SVC_ATTR.SCHED_NAME, s.scheduler ?? '');
     if (s.pe_name) w.str(SVC_ATTR.PE_NAME, s.pe_name);
     // struct ip_vs_flags { flags, mask }: mask ~0 replaces every flag bit (as ipvsadm does).
-    const fl = Buffer.alloc(8);
-    fl.writeUInt32LE((s.flags ?? 0) >>> 0, 0);
-    fl.writeUInt32LE(0xffffffff, 4);
-    w.bytes(SVC_ATTR.FLAGS, fl);
+    w.u32x2(SVC_ATTR.FLAGS, s.flags ?? 0, 0xffffffff);
     w.u32(SVC_ATTR.TIMEOUT, s.timeout ?? 0);
     // IPv4: the mask itself in network order (kernel __be32); IPv6: a prefix length, host order.
     const nm = s.netmask ?? (s.family === 6 ? 128 : 0xffffffff);
@@ -447,7 +459,8 @@ export function encodeNewDaemon(h: Hdr, d: IpvsDaemon): Buffer {
         if (g.family === 4) w.bytes(DAEMON_ATTR.MCAST_GROUP, g.bytes);
         else w.bytes(DAEMON_ATTR.MCAST_GROUP6, g.bytes);
       }
-      if (d.mcast_port) w.be16(DAEMON_ATTR.MCAST_PORT, d.mcast_port);
+      // Host byte order: the kernel reads it with nla_get_u16 and applies htons itself (ip_vs_ctl.c).
+      if (d.mcast_port) w.u16(DAEMON_ATTR.MCAST_PORT, d.mcast_port);
       if (d.mcast_ttl) w.u8(DAEMON_ATTR.MCAST_TTL, d.mcast_ttl);
     }),
   );
@@ -480,6 +493,7 @@ function family(v: number, what: string): 4 | 6 {
 function addrOf(b: Buffer, fam: 4 | 6, what: string): string {
   const n = fam === 4 ? 4 : 16;
   if (b.length < n) throw decodeError(`${what}: ${b.length} address bytes for IPv${fam}`);
+  if (fam === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
   return bytesToIp(b.subarray(0, n)).text;
 }
 
@@ -606,7 +620,7 @@ export function decodeDaemonReply(payload: Buffer): IpvsDaemon {
   const g6 = a.get(DAEMON_ATTR.MCAST_GROUP6);
   const group = g4 && g4.length >= 4 && g4.readUInt32BE(0) !== 0 ? addrOf(g4, 4, 'group') : g6 && g6.length >= 16 && g6.some((x) => x !== 0) ? addrOf(g6, 6, 'group6') : undefined;
   const maxlen = opt(a, DAEMON_ATTR.SYNC_MAXLEN, rdU16, 'maxlen');
-  const port = opt(a, DAEMON_ATTR.MCAST_PORT, rdBe16, 'port');
+  const port = opt(a, DAEMON_ATTR.MCAST_PORT, rdU16, 'port');
   const ttl = opt(a, DAEMON_ATTR.MCAST_TTL, rdU8, 'ttl');
   return {
     state: st & STATE_MASTER ? 'master' : 'backup',
