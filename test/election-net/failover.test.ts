@@ -5,6 +5,8 @@
  *  - lvsd with a real keepalived, both roles, VRRPv2 (1 s) and VRRPv3 (0.1 s): the higher priority
  *    wins whoever runs it, killing it moves the VIP to the other, and the client's ARP entry for the
  *    VIP follows the new master's MAC (gratuitous ARP; no client traffic needed).
+ *  - The same with VRRPv3 over IPv6 (link-local sources, ff02::12, unsolicited NA moves the client's
+ *    neighbour entry).
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +14,8 @@ import { NetLab, isRoot, until, sleep } from './support/net.js';
 import { startPeer, stopPeer, removeScratch, type PeerSpec } from './support/peers.js';
 
 const skip = !isRoot() && 'needs root (network namespaces)';
-const VIP = '192.0.2.42';
+const VIP4 = '192.0.2.42';
+const VIP6 = '2001:db8::42';
 after(() => removeScratch());
 
 interface Case {
@@ -23,15 +26,20 @@ interface Case {
   how: 'kill' | 'stop';
   /** also restart the high one and check it preempts back */
   preemptBack?: boolean;
+  family?: 4 | 6;
 }
 
 async function scenario(c: Case): Promise<{ takeoverMs: number }> {
   const lab = new NetLab(c.version === 2 ? 'f' : 'h');
   try {
-    const a = lab.member('a', ['192.0.2.1/24']);
-    const b = lab.member('b', ['192.0.2.2/24']);
-    const cl = lab.member('c', ['192.0.2.3/24']);
-    const base = { version: c.version, advert: c.advert, vips: [`${VIP}/24`], garpRepeat: 3, garpDelay: 1 } as const;
+    const v6 = c.family === 6;
+    const VIP = v6 ? VIP6 : VIP4;
+    const plen = v6 ? 64 : 24;
+    const net = v6 ? '2001:db8::' : '192.0.2.';
+    const a = lab.member('a', [`${net}1/${plen}`]);
+    const b = lab.member('b', [`${net}2/${plen}`]);
+    const cl = lab.member('c', [`${net}3/${plen}`]);
+    const base = { version: c.version, advert: c.advert, vips: [`${VIP}/${plen}`], garpRepeat: 3, garpDelay: 1 } as const;
     const hiSpec: PeerSpec = { ...base, kind: c.hi, name: 'hi', priority: 150 };
     const loSpec: PeerSpec = { ...base, kind: c.lo, name: 'lo', priority: 100 };
     const pa = startPeer(lab, a, hiSpec);
@@ -57,7 +65,7 @@ async function scenario(c: Case): Promise<{ takeoverMs: number }> {
     if (c.how === 'stop') assert.ok(!lab.addrs(a).includes(VIP), 'graceful stop removes the VIP');
 
     if (c.preemptBack) {
-      if (c.how === 'kill') lab.tryExec(a, ['ip', 'addr', 'del', `${VIP}/24`, 'dev', 'eth0']);
+      if (c.how === 'kill') lab.tryExec(a, ['ip', 'addr', 'del', `${VIP}/${plen}`, 'dev', 'eth0']);
       startPeer(lab, a, hiSpec);
       await until(() => lab.addrs(a).includes(VIP) && !lab.addrs(b).includes(VIP), 'the restarted higher priority to preempt', electMs, 20);
       await until(() => lab.neigh(cl, VIP) === macA, 'client ARP entry back to the first', 2500, 10);
@@ -89,4 +97,11 @@ for (const version of [3, 2] as const) {
       assert.ok(r.takeoverMs < mdi + 3000, `takeover ${r.takeoverMs} ms (Master_Down_Interval ${mdi} ms)`);
     });
   }
+}
+
+for (const [hi, lo] of [['lvsd', 'keepalived'], ['keepalived', 'lvsd']] as const) {
+  test(`interop IPv6 v3 0.1 s: ${hi} (150) vs ${lo} (100): higher wins, kill moves VIP and ND entry`, { skip }, async () => {
+    const r = await scenario({ hi, lo, version: 3, advert: 0.1, how: 'kill', family: 6 });
+    assert.ok(r.takeoverMs < 3000, `takeover ${r.takeoverMs} ms`);
+  });
 }

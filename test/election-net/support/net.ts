@@ -44,6 +44,8 @@ export class NetLab {
     this.exec(this.sw, ['ip', 'link', 'add', peer, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
     this.exec(this.sw, ['ip', 'link', 'set', peer, 'master', 'br0', 'up']);
     this.exec(ns, ['ip', 'link', 'set', 'lo', 'up']);
+    // No duplicate address detection: the link-local address (VRRPv3 IPv6 source) is usable at once.
+    this.exec(ns, ['sysctl', '-qw', 'net.ipv6.conf.eth0.accept_dad=0']);
     for (const a of addrs) this.exec(ns, ['ip', 'addr', 'add', a, 'dev', 'eth0', ...(a.includes(':') ? ['nodad'] : [])]);
     this.exec(ns, ['ip', 'link', 'set', 'eth0', 'up']);
     return ns;
