@@ -4,6 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { Topology, listNetns, isRoot } from '../../src/lab/netns.js';
 
 const skip = isRoot() ? false : 'needs root (network namespaces)';
@@ -11,6 +12,7 @@ const skip = isRoot() ? false : 'needs root (network namespaces)';
 test('two namespaces on a bridge ping each other; destroy() removes everything', { skip, timeout: 60_000 }, async () => {
   const topo = new Topology();
   let pid: number | undefined;
+  let grandchild = 0;
   try {
     const a = await topo.netns('a');
     const b = await topo.netns('b');
@@ -45,6 +47,11 @@ test('two namespaces on a bridge ping each other; destroy() removes everything',
     const got = await a.exec([process.execPath, '-e', "require('net').connect(8080,'192.0.2.2').on('data',d=>process.stdout.write(d))"], { timeoutMs: 5000 });
     assert.equal(got.stdout, 'hello from b');
 
+    // A grandchild (not spawned by the toolkit itself) is found through its network namespace.
+    const sh = a.spawn(['sh', '-c', 'sleep 300 & echo $!; wait']);
+    grandchild = await new Promise<number>((resolve) => sh.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+    assert.ok(grandchild > 0);
+
     const names = (await listNetns()).filter((n) => n.startsWith(topo.prefix));
     assert.deepEqual(names.sort(), [`${topo.prefix}a`, `${topo.prefix}b`, `${topo.prefix}sw`]);
   } finally {
@@ -54,6 +61,15 @@ test('two namespaces on a bridge ping each other; destroy() removes everything',
   assert.deepEqual((await listNetns()).filter((n) => n.startsWith(topo.prefix)), []);
   assert.ok(pid);
   assert.throws(() => process.kill(pid!, 0), /ESRCH/, 'spawned server was killed');
+  // Killed: gone, or a zombie waiting for whoever inherited it to reap it.
+  const state = (() => {
+    try {
+      return readFileSync(`/proc/${grandchild}/stat`, 'utf8').split(') ')[1]?.[0];
+    } catch {
+      return 'gone';
+    }
+  })();
+  assert.ok(state === 'gone' || state === 'Z', `grandchild state ${state}`);
 });
 
 test('bad names are refused with a clear error', { skip }, async () => {
