@@ -64,7 +64,7 @@ export const trackInterface = z.union([
   ifaceName,
   z.strictObject({
     name: ifaceName,
-    /** 0 = link down puts the instance in FAULT (keepalived); otherwise added to priority when down... see docs. */
+    /** keepalived's rule: 0 = link down puts the instance in FAULT; a positive weight is added while the link is up, a negative one while it is down. */
     weight: z.number().int().min(-253).max(253).default(0),
   }),
 ]);
@@ -81,7 +81,7 @@ export const trackScriptRef = z.union([
 export const trackVirtualServerRef = z.strictObject({
   /** Name of a virtual server (its `name`) whose quorum this instance follows. */
   name,
-  /** 0 = quorum lost puts the instance in FAULT; otherwise the weight is added to priority while lost. */
+  /** keepalived's rule: 0 = quorum lost puts the instance in FAULT; a positive weight is added while the quorum is up, a negative one while it is lost. */
   weight: z.number().int().min(-253).max(253).default(0),
 });
 
