@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import type { z } from 'zod';
 import { LvsdError } from '../core/errors.js';
-import { clusterConfig, CHECK_TYPES } from './schema.js';
+import { clusterConfig, CHECK_TYPES, healthCheck } from './schema.js';
 import { buildModel, type ClusterConfig } from './model.js';
 import { parseWithPositions, YamlSyntaxError, type Located, type SourceMap } from './positions.js';
 import { semanticChecks } from './semantic.js';
@@ -404,7 +404,22 @@ export function schemaKeyPaths(root: z.ZodType = clusterConfig): KeyPathEntry[] 
 /** "virtual_servers[1].real_servers[0]" → "virtual_servers[].real_servers[]" */
 const patternOf = (path: ReadonlyArray<PropertyKey>) => pathToString(path.map((s) => (typeof s === 'number' ? -1 : s))).replace(/\[-1\]/g, '[]');
 
-function unknownKeyHint(key: string, parent: ReadonlyArray<PropertyKey>, known: readonly string[]): string {
+/** Check types whose options include `key` (e.g. "tls" → ["https"]). */
+function checkTypesWithKey(key: string): string[] {
+  const opts = (healthCheck as unknown as { _zod: { def: { options: AnySchema[] } } })._zod.def.options;
+  return opts
+    .filter((o) => Object.prototype.hasOwnProperty.call(o._zod.def.shape as object, key))
+    .map((o) => (((o._zod.def.shape as Record<string, AnySchema>).type!._zod.def as { values?: unknown[] }).values ?? [])[0])
+    .filter((t): t is string => typeof t === 'string');
+}
+
+function unknownKeyHint(key: string, parent: ReadonlyArray<PropertyKey>, known: readonly string[], data?: unknown): string {
+  const here0 = patternOf(parent);
+  if (here0.endsWith('checks[]')) {
+    const types = checkTypesWithKey(key);
+    const cur = valueAt(data, [...parent, 'type']).value;
+    if (types.length) return `; "${key}" is an option of ${types.join(', ')} checks, and this check is type ${JSON.stringify(cur)}`;
+  }
   if (/^-[^\s-]/.test(key)) return '; a list item needs a space after "-" (write "- ' + key.slice(1) + ': ...")';
   const k = key.toLowerCase().replace(/-/g, '_');
   const alias = KEEPALIVED_NAMES[k];
@@ -421,6 +436,7 @@ function unknownKeyHint(key: string, parent: ReadonlyArray<PropertyKey>, known: 
     .map((e) => e.path)
     .filter((p) => p === key || p.endsWith(`.${key}`))
     .map((p) => p.slice(0, Math.max(0, p.length - key.length - 1)) || '(top level)')
+    .filter((p) => p !== (here || '(top level)'))
     .sort((a, b) => Number(!a.startsWith(here)) - Number(!b.startsWith(here)) || a.length - b.length);
   if (elsewhere.length) return `; "${key}" belongs in ${elsewhere.slice(0, 2).join(' or ')}${elsewhere.length > 2 ? ' (and others)' : ''}, not ${here || 'at the top level'}: check the indentation`;
   if (alias !== undefined) return `; keepalived's ${key} is "${alias}" in lvsd, which is not valid here`;
@@ -455,7 +471,7 @@ export function schemaDiagnostics(issues: readonly z.core.$ZodIssue[], data: unk
       const known = knownKeysAt(clusterConfig, data, path);
       for (const k of issue.keys) {
         const at = map.find([...(path as Array<string | number>), k], { key: true });
-        const hint = unknownKeyHint(k, path, known);
+        const hint = unknownKeyHint(k, path, known, data);
         out.push({ severity: 'error', file, line: at.line, column: at.column, path: pathToString([...path, k]), message: `unknown key "${k}"${hint}${viaNote(at)}` });
       }
       continue;
