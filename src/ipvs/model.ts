@@ -3,7 +3,6 @@
  * generic-netlink attributes (include/uapi/linux/ip_vs.h) closely enough that a dump parses back
  * into the same values we send. Also the Dataplane role (who can read and change such a table).
  */
-import { isIPv6 } from 'node:net';
 import { parseIp } from '../core/address.js';
 import { LvsdError } from '../core/errors.js';
 
@@ -172,7 +171,7 @@ export class DataplaneError extends LvsdError {
 // ------------------------------------------------------------------ keys and helpers
 
 export function endpoint(addr: string, port: number): string {
-  return isIPv6(addr) ? `[${addr}]:${port}` : `${addr}:${port}`;
+  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
 }
 
 /** Same spelling as the config's virtual server key: "tcp/192.0.2.10:80", "fwm/1/ipv4". */
@@ -185,9 +184,15 @@ export function destKey(d: Pick<IpvsDest, 'addr' | 'port'>): string {
   return endpoint(d.addr, d.port);
 }
 
+const canonCache = new Map<string, string>();
+/** Canonical text of an address (cached: tables repeat the same addresses). */
 export function canonicalAddr(a: string): string {
+  const hit = canonCache.get(a);
+  if (hit !== undefined) return hit;
   const p = parseIp(a);
   if (!p) throw new LvsdError('IPVS_INVALID', `not an IP address: ${a}`);
+  if (canonCache.size > 65536) canonCache.clear();
+  canonCache.set(a, p.text);
   return p.text;
 }
 
@@ -243,7 +248,7 @@ export function makeDest(p: Partial<IpvsDest> & Pick<IpvsDest, 'addr' | 'port'>)
   return {
     addr,
     port: p.port,
-    family: p.family ?? (isIPv6(addr) ? 6 : 4),
+    family: p.family ?? (addr.includes(':') ? 6 : 4),
     fwd: p.fwd ?? 'nat',
     weight: p.weight ?? 1,
     u_threshold: p.u_threshold ?? 0,
@@ -256,7 +261,7 @@ export function makeDest(p: Partial<IpvsDest> & Pick<IpvsDest, 'addr' | 'port'>)
 
 export function makeService(p: Partial<IpvsService> & Pick<IpvsService, 'protocol'>): IpvsService {
   const fwmark = p.fwmark ?? 0;
-  const family = p.family ?? (p.addr && isIPv6(p.addr) ? 6 : 4);
+  const family = p.family ?? (p.addr && p.addr.includes(':') ? 6 : 4);
   const addr = fwmark ? (family === 6 ? '::' : '0.0.0.0') : canonicalAddr(p.addr ?? (family === 6 ? '::' : '0.0.0.0'));
   return {
     family,

@@ -43,6 +43,8 @@ export function errnoName(n: number): string {
 interface Req {
   readonly replies: Buffer[];
   readonly dump: boolean;
+  /** Watchdog tick when sent. */
+  readonly tick: number;
   resolve(replies: Buffer[]): void;
   reject(e: Error): void;
 }
@@ -50,6 +52,7 @@ interface Req {
 interface Chunk {
   readonly first: number; // seq of the first op
   readonly count: number;
+  tick: number;
   readonly outcomes: OpOutcome[];
   done(): void;
 }
@@ -73,6 +76,12 @@ export class NetlinkDataplane implements Dataplane {
   private readonly chunkSize: number;
   private readonly window: number;
   private readonly timeoutMs: number;
+  /**
+   * One coarse watchdog instead of a timer per request: reading the clock for every request is a
+   * syscall, which is expensive in the UML lab and needless anywhere.
+   */
+  private tick = 0;
+  private watchdog: NodeJS.Timeout | undefined;
 
   private constructor(private readonly sock: RawSocket, readonly familyId: number, opts: NetlinkDataplaneOptions) {
     this.pid = sock.address().port;
@@ -81,12 +90,41 @@ export class NetlinkDataplane implements Dataplane {
     this.timeoutMs = opts.timeoutMs ?? 15000;
   }
 
+  private armWatchdog(): void {
+    if (this.watchdog || this.closed) return;
+    const every = Math.max(50, Math.floor(this.timeoutMs / 4));
+    const maxTicks = Math.ceil(this.timeoutMs / every);
+    this.watchdog = setInterval(() => {
+      this.tick++;
+      for (const [seq, r] of this.pending) {
+        if (this.tick - r.tick > maxTicks) {
+          this.pending.delete(seq);
+          r.reject(new DataplaneError('ETIMEDOUT', `no answer from the kernel to request ${seq}`));
+        }
+      }
+      for (const c of new Set(this.chunkOf.values())) {
+        if (this.tick - c.tick <= maxTicks) continue;
+        for (let i = 0; i < c.count; i++) {
+          this.chunkOf.delete((c.first + i) >>> 0);
+          if (!c.outcomes[i]) c.outcomes[i] = { ok: false, errno: 'ETIMEDOUT', message: 'no answer from the kernel' };
+        }
+        c.done();
+      }
+      if (!this.pending.size && !this.chunkOf.size) {
+        clearInterval(this.watchdog);
+        this.watchdog = undefined;
+      }
+    }, every);
+    this.watchdog.unref();
+  }
+
   /** Open a socket and resolve the "IPVS" family; IPVS_UNAVAILABLE when the kernel has none. */
   static async open(opts: NetlinkDataplaneOptions = {}): Promise<NetlinkDataplane> {
     let sock: RawSocket;
     try {
       const require = createRequire(import.meta.url);
-      const nl = require('netlink') as { RawNetlinkSocket: new (proto: number, o?: object) => RawSocket };
+      // Only the raw socket layer: the package's index also loads rtnetlink/nl80211/wireguard tables.
+      const nl = require('netlink/dist/raw.js') as { RawNetlinkSocket: new (proto: number, o?: object) => RawSocket };
       sock = new nl.RawNetlinkSocket(NETLINK_GENERIC);
     } catch (e) {
       throw new LvsdError('IPVS_UNAVAILABLE', `cannot open a generic netlink socket: ${errorMessage(e)}`, { cause: e });
@@ -183,7 +221,8 @@ export class NetlinkDataplane implements Dataplane {
         else req.resolve(req.replies);
         continue;
       }
-      req.replies.push(Buffer.from(m.payload));
+      // The socket hands us a fresh buffer per datagram: views into it are safe to keep.
+      req.replies.push(m.payload);
     }
   }
 
@@ -207,17 +246,10 @@ export class NetlinkDataplane implements Dataplane {
     const seq = this.nextSeq();
     const msg = build(seq, this.pid);
     return new Promise<Buffer[]>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.pending.delete(seq)) reject(new DataplaneError('ETIMEDOUT', `no answer from the kernel to request ${seq}`));
-      }, this.timeoutMs);
-      this.pending.set(seq, {
-        replies: [],
-        dump,
-        resolve: (r) => { clearTimeout(timer); resolve(r); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
-      });
+      this.pending.set(seq, { replies: [], dump, tick: this.tick, resolve, reject });
+      this.armWatchdog();
       this.send([msg]).catch((e: Error) => {
-        if (this.pending.delete(seq)) { clearTimeout(timer); reject(e); }
+        if (this.pending.delete(seq)) reject(e);
       });
     });
   }
@@ -265,10 +297,9 @@ export class NetlinkDataplane implements Dataplane {
       while (inflight.length >= this.window) await inflight.shift();
       const count = Math.min(this.chunkSize, ops.length - start);
       const bufs: Buffer[] = [];
-      let timer: NodeJS.Timeout | undefined;
       let finish!: () => void;
       const acked = new Promise<void>((resolve) => (finish = resolve));
-      const chunk: Chunk = { first: (this.seq + 1) >>> 0 || 1, count, outcomes: new Array(count), done: () => { clearTimeout(timer); finish(); } };
+      const chunk: Chunk = { first: (this.seq + 1) >>> 0 || 1, count, tick: this.tick, outcomes: new Array(count), done: () => finish() };
       for (let i = 0; i < count; i++) {
         const seq = this.nextSeq();
         if (i === 0) (chunk as { first: number }).first = seq;
@@ -286,13 +317,7 @@ export class NetlinkDataplane implements Dataplane {
         bufs.push(b);
         this.chunkOf.set(seq, chunk);
       }
-      timer = setTimeout(() => {
-        for (let i = 0; i < count; i++) {
-          this.chunkOf.delete((chunk.first + i) >>> 0);
-          if (!chunk.outcomes[i]) chunk.outcomes[i] = { ok: false, errno: 'ETIMEDOUT', message: 'no answer from the kernel' };
-        }
-        finish();
-      }, this.timeoutMs);
+      this.armWatchdog();
       const base = start;
       inflight.push(acked.then(() => { for (let i = 0; i < count; i++) outcomes[base + i] = chunk.outcomes[i]!; }));
       // Sends are serialised so chunks reach the kernel in order (a service before its destinations).
@@ -339,6 +364,8 @@ export class NetlinkDataplane implements Dataplane {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = undefined;
     this.failAll(new DataplaneError('EBADF', 'netlink dataplane closed'));
     this.sock.close();
   }
