@@ -186,7 +186,13 @@ function issueMessage(issue: z.core.$ZodIssue, data: unknown): string {
       const exp = issue.expected === 'int' && typeof got === 'number' ? 'a whole number' : expectedName(issue.expected);
       if (!present && typeof last === 'string') return `missing required key "${last}" (${exp})`;
       if (got === null || got === undefined) return `has no value; expected ${exp}`;
-      return `expected ${exp}, got ${describeValue(got)}${typeAdvice(issue.expected, got)}`;
+      let keys = '';
+      if (issue.expected === 'object' && (got === null || typeof got !== 'object')) {
+        // keepalived writes "persistence_timeout 300", "sorry_server IP PORT": show what goes inside.
+        const known = knownKeysAt(clusterConfig, data, issue.path as PropertyKey[]);
+        if (known.length) keys = `; write it as a mapping with ${known.length === 1 ? 'the key' : 'keys among'} ${known.join(', ')}`;
+      }
+      return `expected ${exp}, got ${describeValue(got)}${typeAdvice(issue.expected, got)}${keys}`;
     }
     case 'too_small': {
       const i = issue as z.core.$ZodIssueTooSmall;
