@@ -238,7 +238,9 @@ function issueMessage(issue: z.core.$ZodIssue, data: unknown): string {
     case 'invalid_format':
       return `${cleanZodMessage(issue.message)}, got ${describeValue(got)}`;
     case 'custom': {
-      if (got === undefined || typeof got === 'object') return issue.message;
+      // Rules across keys ("a fwmark service has no port") already say what is wrong; value rules
+      // ("expected an IPv4 or IPv6 address") gain the value that was found.
+      if (got === undefined || typeof got === 'object' || !issue.message.startsWith('expected')) return issue.message;
       // keepalived writes "192.0.2.1/24 dev eth0 label eth0:1" on one line; lvsd wants a mapping.
       const kv = typeof got === 'string' ? /^(\S+)((?:\s+(?:dev|label|scope)\s+\S+)+)\s*$/.exec(got) : null;
       if (kv) {

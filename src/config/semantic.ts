@@ -191,7 +191,7 @@ export function semanticChecks(c: ClusterConfigParsed, env: SemanticEnv): Findin
     if (vs.sorry_server) {
       const sf = vs.sorry_server.forwarding ?? vs.forwarding;
       if (fam(vs.sorry_server.address) !== vsFam && sf !== 'tun') err([...p, 'sorry_server', 'address'], `sorry server family differs from the service (IPv${vsFam})`);
-      if ((sf === 'dr' || sf === 'tun') && vs.sorry_server.port !== undefined && vs.sorry_server.port !== vs.port) err([...p, 'sorry_server', 'port'], `forwarding ${sf} cannot remap ports`);
+      if ((sf === 'dr' || sf === 'tun') && vs.sorry_server.port !== undefined && vs.sorry_server.port !== vs.port) err([...p, 'sorry_server', 'port'], `forwarding ${sf} cannot remap ports: the sorry server receives the packet to port ${vs.port} unchanged (use nat, or port ${vs.port})`);
     }
   });
 
