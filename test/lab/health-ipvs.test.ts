@@ -1,0 +1,202 @@
+/**
+ * Real kernel (UML lab, NAT topology): `lvsd run` in the director with TCP health checks on three real
+ * servers. A real server process killed in its namespace leaves `ipvsadm -Ln` (or goes to weight 0
+ * with inhibit_on_failure) within interval × fall + timeout + 0.5 s; restarted, it returns only after
+ * `rise` successful checks; a client's open connection to a healthy server is never disturbed.
+ * The kernel table is sampled by a shell loop inside the director (date + ipvsadm -Ln), so the
+ * measured times are bounded by the loop period, not by the cost of spawning a process per poll.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createInterface } from 'node:readline';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { Topology } from '../../src/lab/netns.js';
+import { buildNatLab, lvsdBin, parseIpvsadmDests } from './support/topologies.js';
+
+const PORT = 9000;
+const INTERVAL = 0.5;
+const TIMEOUT = 0.5;
+const FALL = 2;
+const RISE = 2;
+const BOUND_MS = (INTERVAL * FALL + TIMEOUT + 0.5) * 1000;
+
+const ECHO = `const [name, port] = process.argv.slice(1);
+require('net').createServer((s) => { let b = ''; s.on('data', (d) => { b += d; let i; while ((i = b.indexOf('\\n')) >= 0) { s.write(name + ' ' + b.slice(0, i) + '\\n'); b = b.slice(i + 1); } }); s.on('error', () => {}); })
+  .listen(Number(port), () => console.log('listening'));`;
+
+// One connection; "ping N" every 100 ms (at most 1200 = 120 s); prints answers and how it ends.
+const CLIENT = `const [host, port] = process.argv.slice(1);
+const s = require('net').connect(Number(port), host); let n = 0; let b = '';
+s.on('connect', () => { const t = setInterval(() => { if (++n > 1200) { clearInterval(t); s.end(); } else s.write('ping ' + n + '\\n'); }, 100); s.on('close', () => clearInterval(t)); });
+s.on('data', (d) => { b += d; let i; while ((i = b.indexOf('\\n')) >= 0) { console.log(b.slice(0, i)); b = b.slice(i + 1); } });
+s.on('error', (e) => console.log('error ' + e.code)); s.on('close', () => { console.log('closed'); process.exit(0); });`;
+
+// Table sampler: bash builtins only (no fork per sample, so it samples every ~20 ms even in the guest):
+// at most 20000 samples (bounded), each "@<epoch seconds>" then /proc/net/ip_vs (this netns's table).
+const SAMPLER = `f=$(mktemp -u); mkfifo "$f"; exec 9<>"$f"; rm -f "$f"; i=0
+while [ $i -lt 20000 ]; do i=$((i+1)); echo "@$EPOCHREALTIME"; while IFS= read -r l; do echo "$l"; done < /proc/net/ip_vs; read -t 0.02 -u 9; done`;
+
+/** /proc/net/ip_vs (hex "C0000264:2328") → the same shape parseIpvsadmDests gives for ipvsadm -Ln. */
+function parseProcIpVs(text: string, vip: string, port: number): Map<string, { method: string; weight: number }> {
+  const hex = (h: string) => { const [a, p] = h.split(':'); return { ip: (a!.match(/../g) ?? []).map((x) => parseInt(x, 16)).join('.'), port: parseInt(p!, 16) }; };
+  const out = new Map<string, { method: string; weight: number }>();
+  let inService = false;
+  for (const line of text.split('\n')) {
+    const svc = /^(TCP|UDP|SCTP)\s+([0-9A-F]{8}:[0-9A-F]{4})/.exec(line);
+    if (svc) { const e = hex(svc[2]!); inService = e.ip === vip && e.port === port; continue; }
+    const m = /^\s+->\s+([0-9A-F]{8}:[0-9A-F]{4})\s+(\S+)\s+(\d+)/.exec(line);
+    if (inService && m) out.set(hex(m[1]!).ip, { method: m[2]!, weight: Number(m[3]) });
+  }
+  return out;
+}
+
+function lines(c: ChildProcess) {
+  const all: string[] = [];
+  createInterface({ input: c.stdout! }).on('line', (l) => all.push(l));
+  return {
+    all,
+    async wait(pred: (l: string) => boolean, ms: number, what: string, from = 0): Promise<string> {
+      const end = Date.now() + ms;
+      for (;;) {
+        for (let i = from; i < all.length; i++) if (pred(all[i]!)) return all[i]!;
+        if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${all.slice(-4).join(' | ')}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+  };
+}
+
+interface Snapshot { at: number; dests: Map<string, { method: string; weight: number }> }
+
+/** Parse the sampler output into timestamped snapshots of the service's destinations. */
+function snapshots(out: string[], vip: string): Snapshot[] {
+  const snaps: Snapshot[] = [];
+  let at = 0;
+  let buf: string[] = [];
+  const flush = () => { if (at) snaps.push({ at, dests: parseProcIpVs(buf.join('\n'), vip, PORT) }); };
+  for (const l of out) {
+    if (l.startsWith('@')) { flush(); at = Number(l.slice(1)) * 1000; buf = []; } else buf.push(l);
+  }
+  return snaps; // the last (possibly incomplete) sample is left out
+}
+
+/** Upper bound of when `pred` first held after `since`: the start of the sample after the first one where it holds. */
+async function whenTable(sampler: ReturnType<typeof lines>, vip: string, since: number, pred: (s: Snapshot) => boolean, what: string, ms = 15_000): Promise<number> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const snaps = snapshots(sampler.all, vip).filter((s) => s.at >= since);
+    const i = snaps.findIndex(pred);
+    if (i >= 0 && i + 1 < snaps.length) return snaps[i + 1]!.at;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('health checks drive the kernel table: kill → removed / weight 0 in time, restart → back after rise; open connection untouched', { timeout: 300_000 }, async () => {
+  const topo = new Topology();
+  try {
+    const lab = await buildNatLab(topo, { realServers: 3, port: PORT, startServers: false });
+    const servers = new Map<string, ChildProcess>();
+    const startEcho = async (i: number) => {
+      const rs = lab.realServers[i]!;
+      const c = rs.ns.spawn([process.execPath, '-e', ECHO, rs.name, String(PORT)]);
+      await lines(c).wait((l) => l === 'listening', 20_000, `${rs.name} listening`);
+      servers.set(rs.name, c);
+      return Date.now();
+    };
+    const killEcho = async (name: string) => {
+      const c = servers.get(name)!;
+      const gone = new Promise((r) => c.once('exit', r));
+      const at = Date.now();
+      process.kill(c.pid!, 'SIGKILL');
+      await gone;
+      return at;
+    };
+    for (let i = 0; i < 3; i++) await startEcho(i);
+    const [rs1, rs2, rs3] = lab.realServers as [typeof lab.realServers[0], typeof lab.realServers[0], typeof lab.realServers[0]];
+
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-health-lab-'));
+    const cfgFile = join(dir, 'lvsd.yaml');
+    writeFileSync(cfgFile, `global:
+  router_id: ${topo.prefix}
+virtual_servers:
+  - name: web
+    address: ${lab.vip}
+    port: ${PORT}
+    scheduler: rr
+    forwarding: nat
+    interval: ${INTERVAL}
+    timeout: ${TIMEOUT}
+    fall: ${FALL}
+    rise: ${RISE}
+    retry_delay: ${INTERVAL}
+    real_servers:
+      - { address: ${rs1.address}, checks: [{ type: tcp }] }
+      - { address: ${rs2.address}, inhibit_on_failure: true, checks: [{ type: tcp }] }
+      - { address: ${rs3.address}, checks: [{ type: tcp }] }
+`);
+    const daemon = lab.director.spawn([process.execPath, lvsdBin, 'run', '-c', cfgFile, '--state-dir', dir, '--listen', '127.0.0.1:9650']);
+    const log = lines(daemon);
+    let daemonErr = '';
+    daemon.stderr!.on('data', (d: Buffer) => (daemonErr += d.toString()));
+    const sampler = lines(lab.director.spawn(['bash', '-c', SAMPLER]));
+    try {
+      await whenTable(sampler, lab.vip, 0, (s) => s.dests.size === 3, 'three destinations programmed', 60_000).catch((e) => {
+        throw new Error(`${String(e)}; daemon: ${log.all.slice(-5).join('\n')} ${daemonErr}`);
+      });
+
+      // A client connection that lands on rs3 (rr: at most three tries); it must never be disturbed.
+      let client: ReturnType<typeof lines> | undefined;
+      for (let i = 0; i < 6 && !client; i++) {
+        const c = lab.client.spawn([process.execPath, '-e', CLIENT, lab.vip, String(PORT)]);
+        const l = lines(c);
+        const first = await l.wait((x) => / ping \d+$/.test(x), 20_000, 'first echo');
+        if (first.startsWith(`${rs3.name} `)) client = l;
+        else process.kill(c.pid!, 'SIGKILL');
+      }
+      assert.ok(client, 'no connection landed on rs3');
+
+      // Kill rs1 (no inhibit): it must leave the table within the bound.
+      const k1 = await killEcho(rs1.name);
+      const gone1 = await whenTable(sampler, lab.vip, k1, (s) => !s.dests.has(rs1.address), 'rs1 removed');
+      const t1 = gone1 - k1;
+      assert.ok(t1 <= BOUND_MS, `rs1 left the table after ${t1.toFixed(0)} ms (bound ${BOUND_MS} ms)`);
+
+      // Kill rs2 (inhibit_on_failure): it must stay with weight 0.
+      const k2 = await killEcho(rs2.name);
+      const zero2 = await whenTable(sampler, lab.vip, k2, (s) => s.dests.get(rs2.address)?.weight === 0, 'rs2 weight 0');
+      const t2 = zero2 - k2;
+      assert.ok(t2 <= BOUND_MS, `rs2 weight 0 after ${t2.toFixed(0)} ms (bound ${BOUND_MS} ms)`);
+      const reasons = log.all.filter((l) => l.includes('"to":"down"'));
+      assert.ok(reasons.some((l) => l.includes(rs1.address) && l.includes('connect_refused')), `log of rs1 going down with its reason: ${reasons.join('\n')}`);
+
+      // Restart rs1: back only after RISE successful checks (not on the first one).
+      const back = await startEcho(0);
+      const ret1 = await whenTable(sampler, lab.vip, back, (s) => s.dests.get(rs1.address)?.weight === 1, 'rs1 back');
+      const tb = ret1 - back;
+      assert.ok(tb >= (RISE - 1) * INTERVAL * 0.9 * 1000 - 100, `rs1 came back after ${tb.toFixed(0)} ms: before ${RISE} successes`);
+      assert.ok(tb <= RISE * INTERVAL * 1000 + TIMEOUT * 1000 + 1000, `rs1 came back after ${tb.toFixed(0)} ms`);
+
+      // The rs3 connection kept working the whole time, on the same server.
+      const n = client.all.length;
+      await client.wait((l) => / ping \d+$/.test(l), 10_000, 'an echo after all changes', n);
+      assert.ok(client.all.every((l) => l.startsWith(`${rs3.name} ping`)), `disturbed: ${client.all.filter((l) => !l.startsWith(`${rs3.name} ping`)).join(' | ')}`);
+      const snaps = snapshots(sampler.all, lab.vip);
+      const gaps = snaps.slice(1).map((x, i) => x.at - snaps[i]!.at).sort((a, b) => a - b);
+      const downLog = log.all.find((l) => l.includes('"to":"down"') && l.includes(rs1.address));
+      const logAt = downLog ? Date.parse((JSON.parse(downLog) as { time: string }).time) - k1 : NaN;
+      process.stdout.write(`# health-ipvs: daemon logged rs1 down ${logAt.toFixed(0)} ms after the kill; table sampled every ${gaps[gaps.length >> 1]?.toFixed(0)} ms (median)\n`);
+      // The sampler agrees with ipvsadm.
+      const final = parseIpvsadmDests(await lab.ipvsadm('-Ln'), lab.vip, PORT);
+      assert.deepEqual([...final.entries()].sort(), [...snapshots(sampler.all, lab.vip).at(-1)!.dests.entries()].sort());
+      process.stdout.write(`# health-ipvs: rs1 removed after ${t1.toFixed(0)} ms, rs2 weight 0 after ${t2.toFixed(0)} ms (bound ${BOUND_MS}), rs1 back after ${tb.toFixed(0)} ms (rise ${RISE} × interval ${INTERVAL * 1000} ms)\n`);
+    } finally {
+      if (daemon.exitCode === null) process.kill(daemon.pid!, 'SIGTERM');
+    }
+  } finally {
+    await topo.destroy();
+  }
+});
