@@ -131,3 +131,11 @@ test('syntax errors come back as YamlSyntaxError with a 0-based position and a r
     });
   }
 });
+
+test('multi-line strings (literal, folded, quoted) point at their first line', () => {
+  const t = 'a:\n  b: |\n    line1\n    line2\n  c: >-\n    folded\n  d: "multi\n    line"\n  e:\n    - |\n      x\n';
+  assert.equal(at(t, ['a', 'b']), '2:6');
+  assert.equal(at(t, ['a', 'c']), '5:6');
+  assert.equal(at(t, ['a', 'd']), '7:6');
+  assert.equal(at(t, ['a', 'e', 0]), '10:7');
+});
