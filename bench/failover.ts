@@ -67,7 +67,7 @@ async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Pr
     const pa = startPeer(lab, a, { ...base, name: 'a', priority: 150 });
     const pb = startPeer(lab, b, { ...base, name: 'b', priority: 100 });
     const mdiMs = (3 + 156 / 256) * row.advert * 1000;
-    await until(() => lab.addrs(a).includes(VIP) && !lab.addrs(b).includes(VIP), 'a to be master', mdiMs * 2 + 8000, 20);
+    await until(() => lab.addrs(a).includes(VIP) && !lab.addrs(b).includes(VIP), 'a to be master', mdiMs * 2 + 30000, 20);
     const pr = lab.spawn(c, [process.execPath, '-e', probe]);
     let gap: number | undefined;
     let first = false;
@@ -117,7 +117,10 @@ async function mainBench(): Promise<void> {
       for (let i = 0; i < trials; i++) {
         // Interleave the implementations so drift in machine load hits both alike.
         for (const impl of impls) {
-          const g = await trial(row, impl, how);
+          const g = await trial(row, impl, how).catch((e: unknown) => {
+            process.stderr.write(`trial failed: ${String(e)}\n`);
+            return undefined;
+          });
           if (g === undefined) failed[impl] = (failed[impl] ?? 0) + 1;
           else (gaps[impl] ??= []).push(g);
           process.stderr.write(`${row.key} ${how} ${impl} #${i + 1}: ${g === undefined ? 'no switch seen' : `${g.toFixed(1)} ms`}\n`);

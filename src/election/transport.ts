@@ -267,6 +267,17 @@ export class RawVrrpTransport implements VrrpTransport {
         return;
       }
       const b = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+      // Send now: the package's send() queues until the next writable poll, which on a busy loop
+      // delays e.g. the priority-0 advert of a graceful stop by tens of ms. Its native sendto()
+      // is synchronous; fall back to the queue when it fails (EAGAIN, ...).
+      const wrap = (s as unknown as { wrap?: { send?: (b: Buffer, o: number, l: number, a: string, cb: () => void) => void } }).wrap;
+      try {
+        if (!wrap?.send) throw new Error('no direct send');
+        wrap.send(b, 0, b.length, d, () => {});
+        continue;
+      } catch {
+        /* queued below */
+      }
       s.send(b, 0, b.length, d, (err) => {
         if (err) this.log.warn({ err: errorMessage(err), to: d }, 'advert send failed');
       });
