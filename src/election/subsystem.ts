@@ -34,9 +34,10 @@ export interface ElectionOptions {
 
 /** Event-loop lag exported as lvsd_event_loop_lag_seconds{quantile} (one histogram per process). */
 let lagHistogram: IntervalHistogram | undefined;
+const LAG_RESOLUTION_MS = 5;
 function lagGauge(deps: SubsystemDeps): void {
   if (deps.registry.getSingleMetric('lvsd_event_loop_lag_seconds')) return;
-  lagHistogram ??= monitorEventLoopDelay({ resolution: 5 });
+  lagHistogram ??= monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
   lagHistogram.enable();
   const h = lagHistogram;
   new Gauge({
@@ -46,9 +47,12 @@ function lagGauge(deps: SubsystemDeps): void {
     registers: [deps.registry],
     collect() {
       if (h.count === 0) return;
-      this.set({ quantile: '0.5' }, h.percentile(50) / 1e9);
-      this.set({ quantile: '0.99' }, h.percentile(99) / 1e9);
-      this.set({ quantile: '1' }, h.max / 1e9);
+      // The histogram records the interval between ticks of a LAG_RESOLUTION_MS timer; the lag
+      // is what exceeds that interval.
+      const lag = (ns: number) => Math.max(0, ns / 1e9 - LAG_RESOLUTION_MS / 1000);
+      this.set({ quantile: '0.5' }, lag(h.percentile(50)));
+      this.set({ quantile: '0.99' }, lag(h.percentile(99)));
+      this.set({ quantile: '1' }, lag(h.max));
       h.reset();
     },
   });
