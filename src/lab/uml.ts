@@ -36,7 +36,9 @@ export const REQUIRED_MODULES = [
   'ip_vs_sh', 'ip_vs_mh', 'ip_vs_sed', 'ip_vs_nq', 'ip_vs_fo', 'ip_vs_ovf',
 ] as const;
 /** Loaded at boot when present; absence is not an error. */
-export const OPTIONAL_MODULES = ['ip_vs_ftp', 'ip6_tunnel', 'sch_netem'] as const;
+export const OPTIONAL_MODULES = ['ip_vs_ftp'] as const;
+// Everything else (sch_netem, ip6_tunnel, ...) loads on demand through kernel.modprobe, or explicitly
+// with $LVSD_LAB_MODPROBE NAME inside the guest.
 
 /** Environment variables passed through to the command (plus everything starting LVSD_ or NODE_). */
 const PASS_ENV = ['PATH', 'HOME', 'TERM', 'LANG', 'LC_ALL', 'TZ', 'CI', 'FORCE_COLOR', 'NO_COLOR', 'USER', 'LOGNAME'];
@@ -145,6 +147,11 @@ export function guestEnv(env: NodeJS.ProcessEnv, set: Record<string, string> = {
   return { ...out, ...set };
 }
 
+/** Variables that depend on the job folder (set by labRun). */
+function jobEnv(job: string): Record<string, string> {
+  return { LVSD_LAB_MODPROBE: join(job, 'modprobe') };
+}
+
 interface InitSpec {
   job: string;
   modTree: string;
@@ -156,6 +163,30 @@ interface InitSpec {
   /** Give the command a pipe instead of the console (the caller's stream is not a TTY). */
   pipeOut?: boolean;
   pipeErr?: boolean;
+}
+
+/** fstab field escaping (space, tab, newline, backslash as octal, as getmntent(3) reads them). */
+function fstabField(s: string): string {
+  return s.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}
+
+/**
+ * The guest's mounts, all done by one `mount -a -T FILE` (X-mount.mkdir makes the mount points on
+ * the fresh tmpfs). hostfs takes the host folder as its whole option string.
+ */
+export function fstab(s: Pick<InitSpec, 'job' | 'mountTmp' | 'rw'>): string {
+  const lines = [
+    'proc /proc proc defaults 0 0',
+    'sysfs /sys sysfs defaults 0 0',
+    'tmpfs /run tmpfs mode=755 0 0',
+    `none /run/lvsd-job hostfs ${fstabField(s.job)},X-mount.mkdir 0 0`,
+    'tmpfs /run/tmp tmpfs mode=1777,X-mount.mkdir 0 0',
+    'tmpfs /dev/shm tmpfs mode=1777,X-mount.mkdir 0 0',
+    'devpts /dev/pts devpts newinstance,ptmxmode=0666,X-mount.mkdir 0 0',
+    ...(s.mountTmp ? ['tmpfs /tmp tmpfs mode=1777 0 0'] : []),
+    ...s.rw.map((d) => `none ${fstabField(d)} hostfs ${fstabField(d)} 0 0`),
+  ];
+  return lines.join('\n') + '\n';
 }
 
 /** PID 1 of the guest. Everything it needs from the host is baked in here or lives in `job`. */
@@ -171,24 +202,18 @@ export function initScript(s: InitSpec): string {
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 J=${q(s.job)}
 fail() { echo "lvsd lab: $*" >/dev/tty1; echo 70 > /run/lvsd-job/status 2>/dev/null; sync; poweroff -f >/dev/null 2>&1; echo o > /proc/sysrq-trigger; }
-mount -t proc proc /proc || fail "mount /proc"
-mount -t sysfs sysfs /sys
-INIT_UP=$(cut -d' ' -f1 /proc/uptime)
-mount -t tmpfs -o mode=755 tmpfs /run || fail "tmpfs /run"
-mkdir -p /run/lvsd-job /run/netns /run/lock /dev/pts /dev/shm
-mkdir -m 1777 /run/tmp
-mount -t hostfs -o "$J" none /run/lvsd-job || fail "hostfs job folder $J"
+# Every exec costs ~50-300 ms in UML, so the whole boot uses few processes: one mount -a, one or two
+# modprobe, one ip.
+mount -a -T "$J/fstab" || fail "mounting the guest's file systems failed"
+read INIT_UP _ < /proc/uptime
 echo "$INIT_UP" > /run/lvsd-job/init-uptime
-mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts 2>/dev/null
-mount -t tmpfs tmpfs /dev/shm
-${s.mountTmp ? 'mount -t tmpfs -o mode=1777 tmpfs /tmp' : '# /tmp left alone: the command or the job folder lives there'}
-${s.rw.map((d) => `mount -t hostfs -o ${q(d)} none ${q(d)} || fail ${q(`cannot mount ${d} read-write`)}`).join('\n')}
-# On-demand module loading (e.g. a scheduler ipvsadm asks for) uses the same module tree.
+# On-demand module loading (a scheduler or qdisc asked for later) uses the same module tree.
 echo "$J/modprobe" > /proc/sys/kernel/modprobe
 ${M} -a ${REQUIRED_MODULES.join(' ')} 2>/dev/tty1 || fail "loading kernel modules failed"
-for m in ${OPTIONAL_MODULES.join(' ')}; do ${M} "$m" 2>/dev/null; done
+${M} -q -a ${OPTIONAL_MODULES.join(' ')} 2>/dev/null
 ip link set lo up
-cut -d' ' -f1 /proc/uptime > /run/lvsd-job/ready-uptime
+read READY_UP _ < /proc/uptime
+echo "$READY_UP" > /run/lvsd-job/ready-uptime
 if cd ${q(s.cwd)}; then
 ${
   s.pipeOut || s.pipeErr
@@ -282,9 +307,10 @@ export async function labRun(argv: readonly string[], opts: LabOptions = {}): Pr
   const stdout = opts.stdout ?? process.stdout;
   const stderr = opts.stderr ?? process.stderr;
   const isTty = (w: Writable) => (w as Writable & { isTTY?: boolean }).isTTY === true;
+  writeFileSync(join(job, 'fstab'), fstab({ job, mountTmp, rw }));
   writeFileSync(
     init,
-    initScript({ job, modTree, cwd, argv, env: guestEnv(opts.env ?? process.env, opts.setEnv), mountTmp, rw, pipeOut: !isTty(stdout), pipeErr: !isTty(stderr) }),
+    initScript({ job, modTree, cwd, argv, env: guestEnv(opts.env ?? process.env, { ...jobEnv(job), ...opts.setEnv }), mountTmp, rw, pipeOut: !isTty(stdout), pipeErr: !isTty(stderr) }),
   );
   chmodSync(init, 0o755);
   mkdirSync(join(job, 'uml'));
