@@ -141,55 +141,100 @@ function describeFailure(cfg: RsCfg, checks: readonly CheckState[]): string {
   return parts.join('; ');
 }
 
-export function step(cfg: VsPolicyConfig, state: VsState, ev: CheckResultEvent): StepOutput {
-  const rsCfg = cfg.real_servers.find((r) => r.key === ev.rs);
-  const prev = state.rs[ev.rs];
-  if (!rsCfg || !prev || ev.check < 0 || ev.check >= prev.checks.length) {
-    // A result for something no longer configured (a reload raced an in-flight check): ignore it.
-    return { state, effects: [], nextDelayMs: 1000 };
-  }
+export interface RsStepOutput {
+  readonly state: RsState;
+  readonly effects: Effect[];
+  readonly nextDelayMs: number;
+}
+
+/** One real server, one check result: O(number of its checks). */
+export function stepRs(rsCfg: RsCfg, prev: RsState, ev: CheckResultEvent): RsStepOutput {
   const p = rsCfg.policy;
-  const oldCheck = prev.checks[ev.check]!;
-  const newCheck = stepCheck(oldCheck, p, ev);
+  if (ev.check < 0 || ev.check >= prev.checks.length) return { state: prev, effects: [], nextDelayMs: p.interval * 1000 };
+  const newCheck = stepCheck(prev.checks[ev.check]!, p, ev);
   const checks = prev.checks.map((c, i) => (i === ev.check ? newCheck : c));
   const up = checks.every((c) => c.up);
-  const dyn = checks.map((c) => c.weight).filter((w): w is number => w !== undefined);
-  const weight = dyn.length ? Math.min(...dyn) : rsCfg.weight;
+  let dyn: number | undefined;
+  for (const c of checks) if (c.weight !== undefined) dyn = dyn === undefined ? c.weight : Math.min(dyn, c.weight);
+  const weight = dyn ?? rsCfg.weight;
   let reason = prev.reason;
-  if (up !== prev.up) {
-    reason = up ? `all ${checks.length} checks passing (rise ${p.rise})` : describeFailure(rsCfg, checks);
-  } else if (!up) {
-    reason = describeFailure(rsCfg, checks);
-  }
+  if (up !== prev.up) reason = up ? `all ${checks.length} checks passing (rise ${p.rise})` : describeFailure(rsCfg, checks);
+  else if (!up && !ev.ok) reason = describeFailure(rsCfg, checks);
   const next: RsState = { up, weight, reason, checks };
   const effects: Effect[] = [];
   const before = published(rsCfg, prev);
   const after = published(rsCfg, next);
   if (before.up !== after.up || before.weight !== after.weight || before.inhibit !== after.inhibit) {
     const why = up !== prev.up ? reason : `weight ${prev.weight} → ${weight} (dynamic)`;
-    effects.push({ type: 'rs', rs: ev.rs, from: ud(prev.up), to: ud(up), ...after, reason: why });
+    effects.push({ type: 'rs', rs: rsCfg.key, from: ud(prev.up), to: ud(up), ...after, reason: why });
     if (up !== prev.up) {
       const cmd = up ? rsCfg.notify_up : rsCfg.notify_down;
-      if (cmd) effects.push({ type: 'exec', what: up ? 'notify_up' : 'notify_down', rs: ev.rs, command: cmd });
+      if (cmd) effects.push({ type: 'exec', what: up ? 'notify_up' : 'notify_down', rs: rsCfg.key, command: cmd });
     }
   }
-  const rs = { ...state.rs, [ev.rs]: next };
-  const h = healthyWeightOf(cfg, rs);
-  let quorumUp = state.quorumUp;
-  if (quorumUp && h.weight < cfg.quorum) quorumUp = false;
-  else if (!quorumUp && h.weight >= cfg.quorum + cfg.hysteresis) quorumUp = true;
-  if (quorumUp !== state.quorumUp || h.weight !== state.healthyWeight) {
-    effects.push({ type: 'quorum', from: ud(state.quorumUp), to: ud(quorumUp), up: quorumUp, healthyWeight: h.weight });
-    if (quorumUp !== state.quorumUp) {
+  // Retry sooner only while a failing check is still counted up (its fall budget is not spent).
+  const nextDelayMs = (!ev.ok && newCheck.up ? p.retry_delay : p.interval) * 1000;
+  return { state: next, effects, nextDelayMs };
+}
+
+/** Virtual-server aggregate: kept incrementally so a result costs O(1) whatever the server count. */
+export interface VsAggregate {
+  readonly quorumUp: boolean;
+  readonly healthyWeight: number;
+  /** Real servers up with a non-zero weight. */
+  readonly serving: number;
+  readonly sorryActive: boolean;
+}
+
+const contribution = (s: RsState) => ({ weight: s.up ? s.weight : 0, serving: s.up && s.weight > 0 ? 1 : 0 });
+
+/** Apply one real server's change (prev → next) to the aggregate: quorum with hysteresis, sorry server. */
+export function stepAggregate(cfg: Pick<VsPolicyConfig, 'quorum' | 'hysteresis' | 'quorum_up' | 'quorum_down' | 'sorry_server'>, agg: VsAggregate, prev: RsState, next: RsState): { agg: VsAggregate; effects: Effect[] } {
+  const a = contribution(prev);
+  const b = contribution(next);
+  if (a.weight === b.weight && a.serving === b.serving) return { agg, effects: [] };
+  const healthyWeight = agg.healthyWeight - a.weight + b.weight;
+  const serving = agg.serving - a.serving + b.serving;
+  const effects: Effect[] = [];
+  let quorumUp = agg.quorumUp;
+  if (quorumUp && healthyWeight < cfg.quorum) quorumUp = false;
+  else if (!quorumUp && healthyWeight >= cfg.quorum + cfg.hysteresis) quorumUp = true;
+  if (quorumUp !== agg.quorumUp || healthyWeight !== agg.healthyWeight) {
+    effects.push({ type: 'quorum', from: ud(agg.quorumUp), to: ud(quorumUp), up: quorumUp, healthyWeight });
+    if (quorumUp !== agg.quorumUp) {
       const cmd = quorumUp ? cfg.quorum_up : cfg.quorum_down;
       if (cmd) effects.push({ type: 'exec', what: quorumUp ? 'quorum_up' : 'quorum_down', command: cmd });
     }
   }
-  const sorryActive = !h.anyServing;
-  if (sorryActive !== state.sorryActive && cfg.sorry_server) effects.push({ type: 'sorry', active: sorryActive });
-  // Retry sooner only while a failing check is still counted up (its fall budget is not spent).
-  const nextDelayMs = (!ev.ok && newCheck.up ? p.retry_delay : p.interval) * 1000;
-  return { state: { rs, quorumUp, healthyWeight: h.weight, sorryActive }, effects, nextDelayMs };
+  const sorryActive = serving === 0;
+  if (sorryActive !== agg.sorryActive && cfg.sorry_server) effects.push({ type: 'sorry', active: sorryActive });
+  return { agg: { quorumUp, healthyWeight, serving, sorryActive }, effects };
+}
+
+export function aggregateOf(cfg: VsPolicyConfig, rs: Readonly<Record<string, RsState>>, quorumUp: boolean): VsAggregate {
+  const h = healthyWeightOf(cfg, rs);
+  let serving = 0;
+  for (const r of cfg.real_servers) if (rs[r.key]?.up && rs[r.key]!.weight > 0) serving++;
+  return { quorumUp, healthyWeight: h.weight, serving, sorryActive: serving === 0 };
+}
+
+/** The whole virtual server, one check result (what the scenario files drive). */
+export function step(cfg: VsPolicyConfig, state: VsState, ev: CheckResultEvent): StepOutput {
+  const rsCfg = cfg.real_servers.find((r) => r.key === ev.rs);
+  const prev = state.rs[ev.rs];
+  if (!rsCfg || !prev) {
+    // A result for something no longer configured (a reload raced an in-flight check): ignore it.
+    return { state, effects: [], nextDelayMs: 1000 };
+  }
+  const r = stepRs(rsCfg, prev, ev);
+  if (r.state === prev) return { state, effects: [], nextDelayMs: r.nextDelayMs };
+  const serving = cfg.real_servers.reduce((n, x) => n + (state.rs[x.key]?.up && state.rs[x.key]!.weight > 0 ? 1 : 0), 0);
+  const a = stepAggregate(cfg, { quorumUp: state.quorumUp, healthyWeight: state.healthyWeight, serving, sorryActive: state.sorryActive }, prev, r.state);
+  return {
+    state: { rs: { ...state.rs, [ev.rs]: r.state }, quorumUp: a.agg.quorumUp, healthyWeight: a.agg.healthyWeight, sorryActive: a.agg.sorryActive },
+    effects: [...r.effects, ...a.effects],
+    nextDelayMs: r.nextDelayMs,
+  };
 }
 
 export interface ReloadOutput {

@@ -11,11 +11,11 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Subsystem, SubsystemDeps } from '../core/subsystem.js';
 import type { Logger } from '../core/log.js';
 import { errorMessage } from '../core/errors.js';
-import type { ClusterConfig, Command, HealthCheck, VirtualServerConfig } from '../config/model.js';
+import type { ClusterConfig, Command, HealthCheck, RealServerConfig, VirtualServerConfig } from '../config/model.js';
 import type { ConfigDiff } from '../config/diff.js';
 import { createChecker, type Checker, type CheckResult } from './checks/index.js';
 import { Scheduler } from './scheduler.js';
-import { published, reloadVs, step, type Effect, type VsState } from './policy.js';
+import { aggregateOf, published, reloadVs, stepAggregate, stepRs, type Effect, type RsState, type VsAggregate, type VsState } from './policy.js';
 
 export interface HealthSubsystemOptions {
   /** Checks in flight at most (default 1000). */
@@ -63,7 +63,10 @@ export interface HealthSubsystem extends Subsystem<ClusterConfig, ConfigDiff> {
 
 interface VsRun {
   cfg: VirtualServerConfig;
-  state: VsState;
+  /** Mutable shell around the pure policy: per-server state and an incrementally kept aggregate. */
+  rs: Map<string, RsState>;
+  rsCfg: Map<string, RealServerConfig>;
+  agg: VsAggregate;
   /** rs key → per-check checker */
   checkers: Map<string, Checker[]>;
   last: Map<string, Array<LastResult | undefined>>;
@@ -134,8 +137,8 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
   const jobId = (vs: string, rs: string, i: number) => `${vs}|${rs}|${i}`;
 
   function publishRs(run: VsRun, rsKey: string): void {
-    const rsCfg = run.cfg.real_servers.find((r) => r.key === rsKey);
-    const s = run.state.rs[rsKey];
+    const rsCfg = run.rsCfg.get(rsKey);
+    const s = run.rs.get(rsKey);
     if (!rsCfg || !s) return;
     const p = published(rsCfg, s);
     deps.bus.emit('health.rs', { vs: run.cfg.key, rs: rsKey, ...p, reason: s.reason });
@@ -143,8 +146,8 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
   }
 
   function publishQuorum(run: VsRun): void {
-    deps.bus.emit('health.quorum', { vs: run.cfg.key, name: run.cfg.name, up: run.state.quorumUp, healthyWeight: run.state.healthyWeight });
-    m.quorumUp.set({ vs: run.cfg.key }, run.state.quorumUp ? 1 : 0);
+    deps.bus.emit('health.quorum', { vs: run.cfg.key, name: run.cfg.name, up: run.agg.quorumUp, healthyWeight: run.agg.healthyWeight });
+    m.quorumUp.set({ vs: run.cfg.key }, run.agg.quorumUp ? 1 : 0);
   }
 
   function apply(run: VsRun, effects: Effect[]): void {
@@ -181,7 +184,7 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
   }
 
   function startJobs(run: VsRun, rsKey: string): void {
-    const rsCfg = run.cfg.real_servers.find((r) => r.key === rsKey);
+    const rsCfg = run.rsCfg.get(rsKey);
     if (!rsCfg) return;
     const checkers = rsCfg.checks.map((c) => makeChecker(c));
     run.checkers.set(rsKey, checkers);
@@ -210,22 +213,36 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
     m.duration.observe({ kind: checker.kind }, r.durationMs / 1000);
     if (!r.ok) m.failures.inc({ kind: checker.kind, reason: r.reason ?? 'error' });
     run.last.get(rsKey)![i] = { ...r, at: deps.clock.wallNow() };
-    const out = step(run.cfg, run.state, { type: 'result', rs: rsKey, check: i, ok: r.ok, reason: r.reason, detail: r.detail, weight: r.weight });
-    run.state = out.state;
+    const rsCfg = run.rsCfg.get(rsKey);
+    const prev = run.rs.get(rsKey);
+    if (!rsCfg || !prev) return 60000;
+    const out = stepRs(rsCfg, prev, { type: 'result', rs: rsKey, check: i, ok: r.ok, reason: r.reason, detail: r.detail, weight: r.weight });
+    run.rs.set(rsKey, out.state);
+    const a = stepAggregate(run.cfg, run.agg, prev, out.state);
+    run.agg = a.agg;
     if (!r.ok) log.debug({ vs: vsKey, rs: rsKey, check: i, kind: checker.kind, reason: r.reason, detail: r.detail }, 'check failed');
     apply(run, out.effects);
+    apply(run, a.effects);
     return out.nextDelayMs;
   }
 
   function addVs(cfg: VirtualServerConfig): void {
     const out = reloadVs(cfg, undefined, undefined);
-    const run: VsRun = { cfg, state: out.state, checkers: new Map(), last: new Map(), since: new Map() };
+    const run: VsRun = {
+      cfg,
+      rs: new Map(Object.entries(out.state.rs)),
+      rsCfg: new Map(cfg.real_servers.map((r) => [r.key, r])),
+      agg: aggregateOf(cfg, out.state.rs, out.state.quorumUp),
+      checkers: new Map(),
+      last: new Map(),
+      since: new Map(),
+    };
     vss.set(cfg.key, run);
     const now = deps.clock.wallNow();
     for (const r of cfg.real_servers) {
       run.since.set(r.key, now);
       publishRs(run, r.key);
-      const s = run.state.rs[r.key]!;
+      const s = run.rs.get(r.key)!;
       log.info({ vs: cfg.key, rs: r.key, from: 'none', to: s.up ? 'up' : 'down', reason: s.reason }, 'real server initial state');
     }
     publishQuorum(run);
@@ -246,7 +263,8 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
   function changeVs(cfg: VirtualServerConfig): void {
     const run = vss.get(cfg.key);
     if (!run) return addVs(cfg);
-    const out = reloadVs(cfg, run.cfg, run.state);
+    const prevState: VsState = { rs: Object.fromEntries(run.rs), quorumUp: run.agg.quorumUp, healthyWeight: run.agg.healthyWeight, sorryActive: run.agg.sorryActive };
+    const out = reloadVs(cfg, run.cfg, prevState);
     for (const rs of [...out.removed, ...out.restart]) {
       const n = run.checkers.get(rs)?.length ?? 0;
       stopJobs(cfg.key, rs, n);
@@ -258,7 +276,9 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
       }
     }
     run.cfg = cfg;
-    run.state = out.state;
+    run.rs = new Map(Object.entries(out.state.rs));
+    run.rsCfg = new Map(cfg.real_servers.map((r) => [r.key, r]));
+    run.agg = aggregateOf(cfg, out.state.rs, out.state.quorumUp);
     // Republish every real server: idempotent for the consumer, and covers weight edits.
     for (const r of cfg.real_servers) {
       if (!run.since.has(r.key)) run.since.set(r.key, deps.clock.wallNow());
@@ -301,10 +321,10 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
         virtual_servers: [...vss.values()].map((run) => ({
           key: run.cfg.key,
           name: run.cfg.name,
-          quorum: { up: run.state.quorumUp, healthyWeight: run.state.healthyWeight, quorum: run.cfg.quorum, hysteresis: run.cfg.hysteresis },
-          sorryActive: run.state.sorryActive,
+          quorum: { up: run.agg.quorumUp, healthyWeight: run.agg.healthyWeight, quorum: run.cfg.quorum, hysteresis: run.cfg.hysteresis },
+          sorryActive: run.agg.sorryActive,
           real_servers: run.cfg.real_servers.map((r) => {
-            const s = run.state.rs[r.key]!;
+            const s = run.rs.get(r.key)!;
             const p = published(r, s);
             const last = run.last.get(r.key) ?? [];
             return {

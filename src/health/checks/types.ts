@@ -105,7 +105,10 @@ export function withDeadline(
       resolve({ ...r, durationMs: performance.now() - t0 });
     };
     const onAbort = () => done({ ok: false, reason: 'aborted', detail: 'check cancelled' });
-    const timer = setTimeout(() => done(onTimeout()), timeoutMs);
+    // Event-loop stall guard: Node runs expired timers before polling for I/O, so after a stall
+    // longer than the timeout the timer would win even when the answer arrived in time. Deciding in
+    // the check phase (setImmediate, after this iteration's poll) lets already-arrived I/O win.
+    const timer = setTimeout(() => setImmediate(() => done(onTimeout())), timeoutMs);
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
