@@ -60,7 +60,11 @@ function stripComments(s: string): string {
 export class SourceMap {
   private readonly lineStarts: number[] = [0];
   constructor(readonly text: string, readonly root: PosNode | undefined) {
-    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) this.lineStarts.push(i + 1);
+    // Line breaks as YAML (and editors) count them: LF, CRLF, and a lone CR.
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 10 || (c === 13 && text.charCodeAt(i + 1) !== 10)) this.lineStarts.push(i + 1);
+    }
   }
 
   locate(offset: number): Located {
@@ -95,6 +99,20 @@ export class SourceMap {
       break;
     }
     return Math.min(i, t.length);
+  }
+
+  /**
+   * First token of a node. An empty node (`? ` with no key, a key with no value at the end of the
+   * file) has no token of its own: stay at the last character before it instead of running on into
+   * whatever follows.
+   */
+  tokenOf(n: PosNode): number {
+    const i = this.skipToToken(n.start);
+    if (n.kind === 'mapping' || n.kind === 'sequence' || !isBlankText(this.text.slice(n.start, n.end))) return i;
+    // Empty: point at what introduced it on its line ("?", ":" or "-").
+    let j = n.start - 1;
+    while (j > 0 && (this.text[j] === ' ' || this.text[j] === '\t')) j--;
+    return j >= 0 && this.text[j] !== '\n' && this.text[j] !== '\r' ? j : Math.min(i, n.start);
   }
 
   private deref(n: PosNode, via: { v?: Located['via'] }): PosNode {
@@ -154,17 +172,43 @@ export class SourceMap {
       }
       if (!next) {
         const at = owner ?? node;
-        return withVia({ ...this.locate(this.skipToToken(at.start)), found: false });
+        return withVia({ ...this.locate(this.tokenOf(at)), found: false });
       }
       owner = keyNode;
       node = next;
     }
     if (keyNode && (opts.key || (node.kind === 'null' && isBlankText(this.text.slice(node.start, node.end))))) {
-      return withVia({ ...this.locate(this.skipToToken(keyNode.start)), found: true });
+      return withVia({ ...this.locate(this.tokenOf(keyNode)), found: true });
     }
     node = this.deref(node, via);
-    return withVia({ ...this.locate(this.skipToToken(node.start)), found: true });
+    return withVia({ ...this.locate(this.tokenOf(node)), found: true });
   }
+}
+
+/**
+ * js-yaml reports no node for an empty block list item ("-" alone on its line) but still puts a null
+ * in the list, so children and indices drift apart. When the counts differ, match children to the
+ * "-" indicators of the list (at the column of its first one) and fill the gaps with empty nodes.
+ */
+function alignBlockItems(n: PosNode, text: string, map: SourceMap): PosNode[] {
+  const len = Array.isArray(n.result) ? n.result.length : n.children.length;
+  if (len === n.children.length) return n.children;
+  const first = map.skipToToken(n.start);
+  if (text[first] !== '-') return n.children;
+  const col = first - (text.lastIndexOf('\n', first - 1) + 1);
+  const dashes: number[] = [first];
+  const re = /^([ \t]*)-(?=[ \t\r\n]|$)/gm;
+  re.lastIndex = first + 1;
+  for (let m = re.exec(text); m && m.index < n.end; m = re.exec(text)) if (m[1]!.length === col) dashes.push(m.index + col);
+  const items: PosNode[] = [];
+  let c = 0;
+  for (let d = 0; d < dashes.length; d++) {
+    const next = dashes[d + 1] ?? n.end;
+    const child = n.children[c];
+    if (child && map.skipToToken(child.start) < next && child.start >= dashes[d]!) { items.push(child); c++; }
+    else items.push({ start: dashes[d]! + 1, end: dashes[d]! + 1, kind: 'null', children: [], result: null });
+  }
+  return items.length === len ? items : n.children;
 }
 
 /** Rebuild mapping pairs and sequence items once the tree is complete. */
@@ -198,7 +242,7 @@ function normalize(n: PosNode, text: string, map: SourceMap): void {
     n.pairs = pairs;
   } else if (n.kind === 'sequence') {
     const flow = text.slice(n.start).trimStart().startsWith('[');
-    if (!flow) { n.items = n.children; return; }
+    if (!flow) { n.items = alignBlockItems(n, text, map); return; }
     const items: PosNode[] = [];
     const ch = n.children;
     for (let i = 0; i < ch.length; ) {
@@ -369,6 +413,12 @@ const schema = yaml.CORE_SCHEMA.extend({ implicit: [mergeType] });
 export function parseWithPositions(text: string, filename: string): { value: unknown; map: SourceMap } {
   // js-yaml drops a leading byte order mark, which would shift every offset by one: drop it first.
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const bom = text.indexOf('\ufeff');
+  if (bom >= 0) {
+    // Usually two files joined with cat: js-yaml would take the mark as text.
+    const at = new SourceMap(text, undefined).locate(bom);
+    throw new YamlSyntaxError('a byte order mark (U+FEFF) in the middle of the file (were two files joined?); remove it', at.line - 1, at.column - 1);
+  }
   const stack: PosNode[] = [];
   const anchors = new Map<string, PosNode>();
   let root: PosNode | undefined;

@@ -139,3 +139,19 @@ test('multi-line strings (literal, folded, quoted) point at their first line', (
   assert.equal(at(t, ['a', 'd']), '7:6');
   assert.equal(at(t, ['a', 'e', 0]), '10:7');
 });
+
+test('empty list items keep the indices of the items after them', () => {
+  const t = 'a:\n  - x\n  -\n  - - 1\n    -\n    - 3\n  -   # c\n  - y\n';
+  assert.equal(at(t, ['a', 1]), '3:3');
+  assert.equal(at(t, ['a', 2, 0]), '4:7');
+  assert.equal(at(t, ['a', 2, 1]), '5:5');
+  assert.equal(at(t, ['a', 2, 2]), '6:7');
+  assert.equal(at(t, ['a', 3]), '7:3');
+  assert.equal(at(t, ['a', 4]), '8:5');
+  assert.equal(at('a: 1\n?\n', ['null'], { key: true }), '2:1', 'an empty explicit key');
+});
+
+test('a lone CR is a line break; a byte order mark inside the file is an error at its place', () => {
+  assert.equal(at('a: 1\rb:\r  c: 2\r', ['b', 'c']), '3:6');
+  assert.throws(() => parseWithPositions('a: 1\n\ufeffb: 2\n', 't.yaml'), (e: unknown) => e instanceof YamlSyntaxError && e.line === 1 && e.column === 0 && /byte order mark/.test(e.reason));
+});
