@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { lvsdBin, repoRoot } from '../support/proc.js';
 import { UML_KERNEL } from '../../src/lab/uml.js';
 
@@ -70,6 +71,18 @@ test('exit status, streamed output, env whitelist, cwd, and only lo + fallback t
 });
 
 const before = new Set(existsSync('/var/tmp') ? readdirSync('/var/tmp') : []);
+
+test('--rw mounts one host folder read-write; the rest stays read-only', { skip, timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join('/var/tmp', 'lvsd-rw-test-'));
+  try {
+    const s = await lab(['--rw', dir, '--', 'sh', '-c', `echo from-guest > ${dir}/out && ! touch ${repoRoot}/.lab-probe 2>/dev/null && echo ro-ok`]);
+    assert.equal(s.code, 0, s.err);
+    assert.match(s.out, /ro-ok/);
+    assert.equal(readFileSync(join(dir, 'out'), 'utf8'), 'from-guest\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('--timeout kills the guest: exit 124', { skip, timeout: 60_000 }, async () => {
   const s = await lab(['--timeout', '8', '--', 'sleep', '60']);

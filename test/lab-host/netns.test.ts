@@ -28,6 +28,16 @@ test('two namespaces on a bridge ping each other; destroy() removes everything',
     const rootLinks = (await (await import('../../src/lab/netns.js')).run('ip', ['-j', 'link', 'show'])).stdout;
     assert.ok(!rootLinks.includes(`"${topo.prefix}`), 'nothing of ours in the root namespace');
 
+    // A veth straight between two namespaces, configured with one ip batch.
+    await topo.link(a, 'eth1', b);
+    await a.ipBatch(['addr add 198.51.100.1/24 dev eth1']);
+    await b.ipBatch(['addr add 198.51.100.2/24 dev eth1', 'route add 203.0.113.0/24 via 198.51.100.1']);
+    assert.match((await b.exec(['ping', '-c', '1', '-W', '2', '198.51.100.1'], { via: 'nsenter' })).stdout, /1 received/);
+    assert.match((await b.ip('route', 'show', '203.0.113.0/24')).stdout, /via 198\.51\.100\.1 dev eth1/);
+    await a.sysctls({ 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.arp_ignore': '1' });
+    assert.equal((await a.exec(['cat', '/proc/sys/net/ipv4/ip_forward'])).stdout.trim(), '1');
+    assert.equal((await b.exec(['cat', '/proc/sys/net/ipv4/ip_forward'])).stdout.trim(), '0');
+
     const p4 = await a.exec(['ping', '-c', '1', '-W', '2', '192.0.2.2']);
     assert.match(p4.stdout, /1 received/);
     const p6 = await b.exec(['ping', '-6', '-c', '1', '-W', '2', '2001:db8::1']);
