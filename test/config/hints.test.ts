@@ -73,3 +73,43 @@ test('knownKeysAt follows lists, unions and the check type', () => {
   assert.ok(!knownKeysAt(clusterConfig, data, ['virtual_servers', 0, 'real_servers', 0, 'checks', 0]).includes('path'));
   assert.deepEqual(knownKeysAt(clusterConfig, data, ['vrrp_instances', 0, 'virtual_addresses', 0]), ['address', 'device', 'scope', 'label']);
 });
+
+test('a wrong value put in place of any scalar of the examples is reported at that line and column, with its key path', async () => {
+  const { parseConfigText, ConfigError } = await import('../../src/config/load.js');
+  let mutated = 0;
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8');
+    const { value, map } = parseWithPositions(text, file);
+    const leaves: Array<{ path: Array<string | number>; v: unknown }> = [];
+    const walk = (v: unknown, path: Array<string | number>) => {
+      if (Array.isArray(v)) return v.forEach((x, i) => walk(x, [...path, i]));
+      if (v && typeof v === 'object') return Object.entries(v).forEach(([k, x]) => walk(x, [...path, k]));
+      leaves.push({ path, v });
+    };
+    walk(value, []);
+    for (const { path, v } of leaves) {
+      if (typeof path[0] === 'string' && path[0].startsWith('x-')) continue; // ignored by the loader
+      const at = map.find(path);
+      if (at.via) continue; // shared through an alias: one text, several paths
+      const s = String(v);
+      const src = text.slice(at.offset);
+      const len = src.startsWith(s) ? s.length : src.startsWith(JSON.stringify(s)) || src.startsWith(`'${s}'`) ? s.length + 2 : -1;
+      assert.ok(len >= 0, `${path.join('.')}`);
+      const broken = text.slice(0, at.offset) + '{zz: 1}' + text.slice(at.offset + len);
+      let diags: ReadonlyArray<{ line: number; column: number; path: string }> = [];
+      try {
+        parseConfigText(broken, file, { checkFiles: false, hostname: 'h' });
+      } catch (e) {
+        assert.ok(e instanceof ConfigError, String(e));
+        diags = e.diagnostics;
+      }
+      const want = path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
+      const hit = diags.find((d) => d.path === want || d.path.startsWith(`${want}.`) || d.path.startsWith(`${want}[`));
+      assert.ok(hit, `${file}: ${want} = {zz: 1} not reported; got ${JSON.stringify(diags)}`);
+      assert.equal(hit.line, at.line, `${file}: ${want}: ${JSON.stringify(hit)}`);
+      assert.ok(hit.column >= at.column && hit.column <= at.column + 1, `${file}: ${want}: column ${hit.column}, value at ${at.column}`);
+      mutated++;
+    }
+  }
+  assert.ok(mutated > 150, `${mutated} values replaced`);
+});
