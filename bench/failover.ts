@@ -67,7 +67,11 @@ async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Pr
     const pa = startPeer(lab, a, { ...base, name: 'a', priority: 150 });
     const pb = startPeer(lab, b, { ...base, name: 'b', priority: 100 });
     const mdiMs = (3 + 156 / 256) * row.advert * 1000;
-    await until(() => lab.addrs(a).includes(VIP) && !lab.addrs(b).includes(VIP), 'a to be master', mdiMs * 2 + 30000, 20);
+    await until(() => lab.addrs(a).includes(VIP) && !lab.addrs(b).includes(VIP), 'a to be master', mdiMs * 2 + 30000, 20).catch((e: unknown) => {
+      const tail = (o: string) => o.split('\n').slice(-12).join('\n');
+      process.stderr.write(`a: ${lab.addrs(a).join(' ')}\n${tail(pa.proc.output())}\nb: ${lab.addrs(b).join(' ')}\n${tail(pb.proc.output())}\n`);
+      throw e;
+    });
     const pr = lab.spawn(c, [process.execPath, '-e', probe]);
     let gap: number | undefined;
     let first = false;
