@@ -24,7 +24,9 @@ interface Job {
   readonly id: string;
   readonly task: JobTask;
   timer?: TimerHandle;
-  running?: AbortController;
+  /** One controller per job (not per run: allocation per check matters at thousands per second). */
+  readonly ac: AbortController;
+  running: boolean;
   removed: boolean;
 }
 
@@ -66,7 +68,7 @@ export class Scheduler {
   add(id: string, firstDelayMs: number, task: JobTask): void {
     if (this.stopped) return;
     this.remove(id);
-    const job: Job = { id, task, removed: false };
+    const job: Job = { id, task, ac: new AbortController(), running: false, removed: false };
     this.jobs.set(id, job);
     this.arm(job, firstDelayMs);
   }
@@ -78,7 +80,7 @@ export class Scheduler {
     this.jobs.delete(id);
     job.removed = true;
     if (job.timer) this.clock.clearTimeout(job.timer);
-    job.running?.abort();
+    job.ac.abort();
     const qi = this.queue.indexOf(job);
     if (qi >= 0) this.queue.splice(qi, 1);
   }
@@ -114,18 +116,17 @@ export class Scheduler {
     this.runs++;
     const waited = this.clock.now() - enqueuedAt;
     if (waited > this.maxQueueWaitMs) this.maxQueueWaitMs = waited;
-    const ac = new AbortController();
-    job.running = ac;
+    job.running = true;
     let next = 1000;
     const p = (async () => {
       try {
-        next = await job.task(ac.signal);
+        next = await job.task(job.ac.signal);
       } catch (e) {
         this.opts.onError?.(job.id, e);
       }
     })().finally(() => {
       this.inflight.delete(p);
-      job.running = undefined;
+      job.running = false;
       this.active--;
       if (!job.removed && !this.stopped) this.arm(job, this.jittered(next));
       this.pump();

@@ -1,73 +1,81 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TcpChecker } from '../../src/health/checks/tcp.js';
+import { fastConnectAvailable } from '../../src/health/checks/tcp-fast.js';
 import { blackholeListener, closedPort, tcpServer } from './support/servers.js';
 
 const T = (port: number, timeoutMs = 1000) => ({ address: '127.0.0.1', port, timeoutMs });
 
-test('tcp: listening port is up; connection is closed with RST (server sees ECONNRESET)', async () => {
-  const errs: string[] = [];
-  const srv = await tcpServer((s) => s.on('error', (e: NodeJS.ErrnoException) => errs.push(e.code ?? '')));
-  try {
-    const r = await new TcpChecker().run(T(srv.port));
-    assert.equal(r.ok, true);
-    assert.ok(r.durationMs >= 0 && r.durationMs < 1000);
-    await new Promise((r2) => setTimeout(r2, 100));
-    assert.deepEqual(errs, ['ECONNRESET']);
-  } finally {
-    await srv.close();
-  }
-});
+// Both connect paths: the lean libuv-handle one (default) and the net.Socket fallback.
+for (const fast of [true, false]) {
+  const path = fast ? 'fast' : 'net.Socket';
 
-test('tcp: closed port → connect_refused', async () => {
-  const r = await new TcpChecker().run(T(await closedPort()));
-  assert.equal(r.ok, false);
-  assert.equal(r.reason, 'connect_refused');
-});
+  test(`tcp[${path}]: listening port is up; connection is closed with RST (server sees ECONNRESET)`, async () => {
+    const errs: string[] = [];
+    const srv = await tcpServer((s) => s.on('error', (e: NodeJS.ErrnoException) => errs.push(e.code ?? '')));
+    try {
+      const r = await new TcpChecker({ fast }).run(T(srv.port));
+      assert.equal(r.ok, true);
+      assert.ok(r.durationMs >= 0 && r.durationMs < 1000);
+      await new Promise((r2) => setTimeout(r2, 100));
+      assert.deepEqual(errs, ['ECONNRESET']);
+    } finally {
+      await srv.close();
+    }
+  });
 
-test('tcp: accept then close is still up (the handshake completed)', async () => {
-  const srv = await tcpServer((s) => s.end());
-  try {
-    assert.equal((await new TcpChecker().run(T(srv.port))).ok, true);
-  } finally {
-    await srv.close();
-  }
-});
-
-test('tcp: SYN dropped (full accept queue) → timeout within the deadline', async () => {
-  const bh = await blackholeListener();
-  try {
-    const r = await new TcpChecker().run(T(bh.port, 300));
+  test(`tcp[${path}]: closed port → connect_refused`, async () => {
+    const r = await new TcpChecker({ fast }).run(T(await closedPort()));
     assert.equal(r.ok, false);
-    assert.equal(r.reason, 'timeout');
-    assert.ok(r.durationMs >= 290 && r.durationMs < 800, `took ${r.durationMs}`);
-  } finally {
-    await bh.close();
-  }
-});
+    assert.equal(r.reason, 'connect_refused');
+  });
 
-test('tcp: connect_port / connect_address override and bind_address is the source', async () => {
-  let peer = '';
-  const srv = await tcpServer((s) => (peer = s.remoteAddress ?? ''));
-  try {
-    const r = await new TcpChecker({ connect_address: '127.0.0.1', connect_port: srv.port, bind_address: '127.0.0.9' }).run({ address: '127.0.0.2', port: 1, timeoutMs: 1000 });
-    assert.equal(r.ok, true, r.detail);
-    await new Promise((r2) => setTimeout(r2, 50));
-    assert.equal(peer, '127.0.0.9');
-  } finally {
-    await srv.close();
-  }
-});
+  test(`tcp[${path}]: accept then close is still up (the handshake completed)`, async () => {
+    const srv = await tcpServer((s) => s.end());
+    try {
+      assert.equal((await new TcpChecker({ fast }).run(T(srv.port))).ok, true);
+    } finally {
+      await srv.close();
+    }
+  });
 
-test('tcp: an aborted check returns a result, not a throw', async () => {
-  const bh = await blackholeListener();
-  try {
-    const ac = new AbortController();
-    const p = new TcpChecker().run(T(bh.port, 5000), ac.signal);
-    setTimeout(() => ac.abort(), 50);
-    const r = await p;
-    assert.equal(r.reason, 'aborted');
-  } finally {
-    await bh.close();
-  }
-});
+  test(`tcp[${path}]: SYN dropped (full accept queue) → timeout within the deadline`, async () => {
+    const bh = await blackholeListener();
+    try {
+      const r = await new TcpChecker({ fast }).run(T(bh.port, 300));
+      assert.equal(r.ok, false);
+      assert.equal(r.reason, 'timeout');
+      assert.ok(r.durationMs >= 290 && r.durationMs < 800, `took ${r.durationMs}`);
+    } finally {
+      await bh.close();
+    }
+  });
+
+  test(`tcp[${path}]: connect_port / connect_address override and bind_address is the source`, async () => {
+    let peer = '';
+    const srv = await tcpServer((s) => (peer = s.remoteAddress ?? ''));
+    try {
+      const r = await new TcpChecker({ fast, connect_address: '127.0.0.1', connect_port: srv.port, bind_address: '127.0.0.9' }).run({ address: '127.0.0.2', port: 1, timeoutMs: 1000 });
+      assert.equal(r.ok, true, r.detail);
+      await new Promise((r2) => setTimeout(r2, 50));
+      assert.equal(peer, '127.0.0.9');
+    } finally {
+      await srv.close();
+    }
+  });
+
+  test(`tcp[${path}]: an aborted check returns a result, not a throw`, async () => {
+    const bh = await blackholeListener();
+    try {
+      const ac = new AbortController();
+      const p = new TcpChecker({ fast }).run(T(bh.port, 5000), ac.signal);
+      setTimeout(() => ac.abort(), 50);
+      const r = await p;
+      assert.equal(r.reason, 'aborted');
+    } finally {
+      await bh.close();
+    }
+  });
+}
+
+test('the fast connect path is available on this Node (else the benchmark numbers do not apply)', () => assert.equal(fastConnectAvailable(), true));

@@ -7,6 +7,7 @@
 import net from 'node:net';
 import type { Checker, CheckResult, CheckTarget } from './types.js';
 import { detailOf, reasonOfError, withDeadline } from './types.js';
+import { fastConnect, fastConnectAvailable, statusName } from './tcp-fast.js';
 
 export interface ConnectOptions {
   readonly connect_address?: string | undefined;
@@ -35,8 +36,24 @@ export function openTcp(o: ConnectOptions, t: CheckTarget): net.Socket {
 
 export class TcpChecker implements Checker {
   readonly kind = 'tcp' as const;
-  constructor(private readonly opts: ConnectOptions = {}) {}
+  private readonly fast: boolean;
+  /** `fast: false` forces the net.Socket path (the fast path is used when the binding is there). */
+  constructor(private readonly opts: ConnectOptions & { fast?: boolean } = {}) {
+    this.fast = opts.fast !== false && fastConnectAvailable();
+  }
   run(target: CheckTarget, signal?: AbortSignal): Promise<CheckResult> {
+    if (this.fast) {
+      return withDeadline(target.timeoutMs, signal, (done, onCleanup) => {
+        const ep = endpointOf(this.opts, target);
+        const cancel = fastConnect(ep.host, ep.port, this.opts.bind_address, (status) => {
+          if (status === 0) return done({ ok: true });
+          const code = statusName(status);
+          const e = Object.assign(new Error(`connect ${code} ${ep.host}:${ep.port}`), { code });
+          done({ ok: false, reason: reasonOfError(e), detail: detailOf(e) });
+        });
+        onCleanup(cancel);
+      });
+    }
     return withDeadline(target.timeoutMs, signal, (done, onCleanup) => {
       const s = openTcp(this.opts, target);
       onCleanup(() => resetClose(s));
