@@ -23,6 +23,7 @@ export interface SemanticEnv {
 }
 
 const fam = (a: string): 4 | 6 => (isIPv6(a) ? 6 : 4);
+const canon = (a: string): string => parsePrefix(a)?.text ?? a;
 const addrOf = (v: string | { address: string }) => (typeof v === 'string' ? v : v.address).split('/')[0]!;
 
 function findInPath(cmd: string): boolean {
@@ -130,7 +131,8 @@ export function semanticChecks(c: ClusterConfigParsed, env: SemanticEnv): Findin
 
   c.virtual_servers.forEach((vs, i) => {
     const p = ['virtual_servers', i];
-    const key = virtualServerKey(vs);
+    // Compare addresses in canonical form: 2001:DB8::1 and 2001:db8:0::1 are one service to the kernel.
+    const key = virtualServerKey(vs.address ? { ...vs, address: canon(vs.address) } : vs);
     if (vsKeys.has(key)) err(p, `duplicate virtual service ${key} (also virtual_servers[${vsKeys.get(key)}])`);
     else vsKeys.set(key, i);
     const nm = vs.name ?? key;
@@ -161,7 +163,7 @@ export function semanticChecks(c: ClusterConfigParsed, env: SemanticEnv): Findin
     vs.real_servers.forEach((rs, j) => {
       const rp = [...p, 'real_servers', j];
       const port = rs.port ?? vs.port ?? 0;
-      const k = `${rs.address}:${port}`;
+      const k = `${canon(rs.address)}:${port}`;
       if (rsKeys.has(k)) err(rp, `duplicate real server ${rs.address} port ${port} (also real_servers[${rsKeys.get(k)}])`);
       else rsKeys.set(k, j);
       const fwd = rs.forwarding ?? vs.forwarding;
