@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { z } from 'zod';
@@ -98,4 +98,70 @@ test('the JSON Schema describes every key and accepts the keys of the examples',
   assert.deepEqual(new Set(schemaKeyPaths().map((e) => e.path)), seen, 'JSON Schema and zod schema have the same key paths');
   assert.equal(schema.additionalProperties, false, 'unknown keys are flagged in the editor too');
   assert.deepEqual(schema.patternProperties, { '^x-': {} });
+});
+
+/** A small JSON Schema (2020-12 subset) validator: just the keywords z.toJSONSchema emits here. */
+function validate(schema: Record<string, unknown>, v: unknown, path = ''): string[] {
+  const errs: string[] = [];
+  const s = schema;
+  const type = s.type as string | undefined;
+  const isInt = (x: unknown) => typeof x === 'number' && Number.isInteger(x);
+  if (type) {
+    const ok =
+      type === 'object' ? v !== null && typeof v === 'object' && !Array.isArray(v)
+      : type === 'array' ? Array.isArray(v)
+      : type === 'integer' ? isInt(v)
+      : type === 'null' ? v === null
+      : typeof v === type;
+    if (!ok) return [`${path}: not ${type}`];
+  }
+  if (s.const !== undefined && v !== s.const) errs.push(`${path}: not ${JSON.stringify(s.const)}`);
+  if (Array.isArray(s.enum) && !s.enum.includes(v)) errs.push(`${path}: not in enum`);
+  if (typeof v === 'number') {
+    if (typeof s.minimum === 'number' && v < s.minimum) errs.push(`${path}: < minimum`);
+    if (typeof s.maximum === 'number' && v > s.maximum) errs.push(`${path}: > maximum`);
+    if (typeof s.exclusiveMinimum === 'number' && v <= s.exclusiveMinimum) errs.push(`${path}: <= exclusiveMinimum`);
+  }
+  if (typeof v === 'string') {
+    if (typeof s.minLength === 'number' && v.length < s.minLength) errs.push(`${path}: too short`);
+    if (typeof s.maxLength === 'number' && v.length > s.maxLength) errs.push(`${path}: too long`);
+    if (typeof s.pattern === 'string' && !new RegExp(s.pattern).test(v)) errs.push(`${path}: pattern`);
+  }
+  if (Array.isArray(v)) {
+    if (typeof s.minItems === 'number' && v.length < s.minItems) errs.push(`${path}: minItems`);
+    if (s.items) v.forEach((x, i) => errs.push(...validate(s.items as Record<string, unknown>, x, `${path}[${i}]`)));
+  }
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    const props = (s.properties ?? {}) as Record<string, Record<string, unknown>>;
+    const pats = Object.entries((s.patternProperties ?? {}) as Record<string, Record<string, unknown>>);
+    for (const r of (s.required as string[] | undefined) ?? []) if (!(r in v)) errs.push(`${path}.${r}: required`);
+    for (const [k, x] of Object.entries(v)) {
+      if (props[k]) errs.push(...validate(props[k]!, x, `${path}.${k}`));
+      else if (pats.some(([p]) => new RegExp(p).test(k))) continue;
+      else if (s.additionalProperties === false) errs.push(`${path}.${k}: additional property`);
+      else if (s.additionalProperties && typeof s.additionalProperties === 'object') errs.push(...validate(s.additionalProperties as Record<string, unknown>, x, `${path}.${k}`));
+    }
+  }
+  for (const alt of ['anyOf', 'oneOf'] as const) {
+    const opts = s[alt] as Array<Record<string, unknown>> | undefined;
+    if (!opts) continue;
+    const passing = opts.filter((o) => validate(o, v, path).length === 0).length;
+    if (alt === 'anyOf' ? passing === 0 : passing !== 1) errs.push(`${path}: ${alt} matched ${passing}`);
+  }
+  return errs;
+}
+
+test('the JSON Schema accepts every example and valid fixture, and rejects wrong keys, types and ranges', async () => {
+  const { parseWithPositions } = await import('../../src/config/positions.js');
+  const schema = JSON.parse(readFileSync(join(repoRoot, 'docs', 'lvsd.schema.json'), 'utf8')) as Record<string, unknown>;
+  const load = (p: string) => parseWithPositions(readFileSync(p, 'utf8'), p).value;
+  const dirs: Array<[string, boolean]> = [['examples', true], ['test/fixtures/config/valid', true]];
+  for (const [dir, ok] of dirs) {
+    for (const n of readdirSync(join(repoRoot, dir)).filter((x) => x.endsWith('.yaml'))) {
+      assert.deepEqual(validate(schema, load(join(repoRoot, dir, n))), [], `${dir}/${n} ${ok}`);
+    }
+  }
+  for (const n of ['unknown-near.yaml', 'unknown-far.yaml', 'type-wrong.yaml', 'range.yaml', 'missing-required.yaml', 'keepalived-01-lb-keys.yaml', 'keepalived-15-deep-check.yaml', 'check-options-of-other-type.yaml']) {
+    assert.notDeepEqual(validate(schema, load(join(repoRoot, 'test', 'fixtures', 'config', 'invalid', n))), [], n);
+  }
 });
