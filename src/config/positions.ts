@@ -339,7 +339,14 @@ function explain(e: yaml.YAMLException, text: string, stack: PosNode[], map: Sou
       const hit = s.children.find((c) => c.kind === 'scalar' && String(c.result) === key && c.start < pos);
       if (hit) first = map.locate(map.skipToToken(hit.start));
     }
-    reason = `duplicate key "${key}"${first ? ` (first set at line ${first.line})` : ''}: a mapping cannot repeat a key`;
+    // When deeper-indented lines sit between the two, the second one was probably meant for the
+    // nested entry above it (a real server's port written at the virtual server's indentation).
+    let nested = false;
+    if (first && first.line < line + 1) {
+      const lines = text.split(/\r\n|\r|\n/).slice(first.line, line);
+      nested = lines.some((l) => l.trim() !== '' && !l.trimStart().startsWith('#') && l.length - l.trimStart().length > column);
+    }
+    reason = `duplicate key "${key}"${first ? ` (first set at line ${first.line})` : ''}: a mapping cannot repeat a key${nested ? '; if it belongs to the nested entry above, indent it to match that entry\'s keys' : ''}`;
   } else if (/tab characters must not be used/.test(reason)) {
     reason = 'a tab character is used for indentation; YAML allows only spaces';
   } else if (/end of the stream within a flow collection/.test(reason)) {
