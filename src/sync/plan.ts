@@ -4,6 +4,8 @@
  * Mode auto follows a VRRP instance like keepalived's lvs_sync_daemon: the master director sends,
  * every other state receives, so at takeover the new master already holds the connections.
  */
+import type { IpvsDaemon } from '../ipvs/model.js';
+
 export type SyncMode = 'auto' | 'master' | 'backup' | 'both';
 
 export interface WantedDaemons {
@@ -25,15 +27,8 @@ export function wantedDaemons(mode: SyncMode, vrrpState: string | undefined): Wa
   }
 }
 
-export interface DaemonSpec {
-  readonly state: 'master' | 'backup';
-  readonly mcast_ifn: string;
-  readonly syncid: number;
-  readonly maxlen?: number;
-  readonly mcast_group?: string;
-  readonly mcast_port?: number;
-  readonly mcast_ttl?: number;
-}
+/** A kernel sync daemon as the IPVS dataplane reads and writes it. */
+export type DaemonSpec = IpvsDaemon;
 
 export type SyncOp = { op: 'start'; daemon: DaemonSpec } | { op: 'stop'; state: 'master' | 'backup' };
 
