@@ -36,7 +36,7 @@ export function flagString(p: ParsedArgs, ...names: string[]): string | undefine
   for (const n of names) {
     const v = p.flags.get(n);
     if (typeof v === 'string') return v;
-    if (v === true) throw new UsageError(`--${n} needs a value`);
+    if (v === true) throw new UsageError(`${n.length === 1 ? "-" : "--"}${n} needs a value`);
   }
   return undefined;
 }
