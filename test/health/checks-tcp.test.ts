@@ -79,3 +79,18 @@ for (const fast of [true, false]) {
 }
 
 test('the fast connect path is available on this Node (else the benchmark numbers do not apply)', () => assert.equal(fastConnectAvailable(), true));
+
+test('an event-loop stall longer than the timeout does not turn an answered check into a timeout', async () => {
+  const srv = await tcpServer();
+  try {
+    for (const fast of [true, false]) {
+      const p = new TcpChecker({ fast }).run(T(srv.port, 30));
+      const end = performance.now() + 150; // the connect completes in the kernel meanwhile
+      while (performance.now() < end) { /* busy: the loop is stalled */ }
+      const r = await p;
+      assert.equal(r.ok, true, `${fast ? 'fast' : 'net.Socket'}: ${r.reason} ${r.detail}`);
+    }
+  } finally {
+    await srv.close();
+  }
+});

@@ -76,6 +76,22 @@ export function detailOf(e: unknown): string {
 }
 
 /**
+ * Abort subscriptions without an EventTarget listener per check (add/removeEventListener showed up
+ * at ~5 % of the CPU at 5,000 checks/s): one real listener per signal, a Set of callbacks behind it.
+ */
+const abortSubs = new WeakMap<AbortSignal, Set<() => void>>();
+function subscribeAbort(signal: AbortSignal, fn: () => void): () => void {
+  let set = abortSubs.get(signal);
+  if (!set) {
+    const s = (set = new Set());
+    abortSubs.set(signal, s);
+    signal.addEventListener('abort', () => { for (const f of [...s]) f(); }, { once: true });
+  }
+  set.add(fn);
+  return () => set!.delete(fn);
+}
+
+/**
  * Runs `body` with a deadline and an optional abort signal; `body` receives a `done` callback that
  * settles exactly once and a `cleanup` registration. Guarantees the result arrives, whatever the
  * socket does, and that resources are released.
@@ -90,11 +106,12 @@ export function withDeadline(
   return new Promise<CheckResult>((resolve) => {
     const cleanups: Array<() => void> = [];
     let settled = false;
+    let unsubscribe: (() => void) | undefined;
     const done = (r: Omit<CheckResult, 'durationMs'>) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      unsubscribe?.();
       for (const c of cleanups.reverse()) {
         try {
           c();
@@ -110,7 +127,7 @@ export function withDeadline(
     // the check phase (setImmediate, after this iteration's poll) lets already-arrived I/O win.
     const timer = setTimeout(() => setImmediate(() => done(onTimeout())), timeoutMs);
     if (signal?.aborted) return onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal) unsubscribe = subscribeAbort(signal, onAbort);
     try {
       body(done, (fn) => cleanups.push(fn));
     } catch (e) {
