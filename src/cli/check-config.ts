@@ -1,4 +1,5 @@
-import { loadConfigFile, formatDiagnostic, ConfigError } from '../config/index.js';
+import { readFileSync } from 'node:fs';
+import { loadConfigFile, formatDiagnostic, ConfigError, type Diagnostic } from '../config/index.js';
 import { parseArgs, flagString, UsageError } from './args.js';
 
 export const summary = 'validate a configuration file (exit 0 valid, 1 invalid)';
@@ -11,19 +12,41 @@ file:line:column and the key path. Exit status: 0 valid, 1 invalid, 2 usage erro
   --quiet             print nothing when valid
   --json              print the diagnostics as JSON
   --no-file-checks    do not check that scripts exist (for validating elsewhere)
+  --source / --no-source
+                      show the offending line with a caret under each diagnostic
+                      (default: when stderr is a terminal)
 `;
+
+/** The diagnostic's source line with a caret under its column, for people reading a terminal. */
+export function sourceExcerpt(d: Diagnostic, text: string): string {
+  const line = text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/)[d.line - 1];
+  if (line === undefined) return '';
+  const gutter = `${d.line} | `;
+  const pad = line.slice(0, Math.max(0, d.column - 1)).replace(/[^\t]/g, ' ');
+  return `${gutter}${line}\n${' '.repeat(gutter.length - 2)}| ${pad}^\n`;
+}
 
 export async function main(argv: string[]): Promise<number> {
   const a = parseArgs(argv, ['c', 'config']);
   if (a.positional.length) throw new UsageError(`unexpected argument "${a.positional[0]}"`);
   const file = flagString(a, 'c', 'config') ?? '/etc/lvsd/lvsd.yaml';
+  const showSource = a.flags.has('source') || (!a.flags.has('no-source') && process.stderr.isTTY === true);
+  const print = (d: Diagnostic) => {
+    process.stderr.write(formatDiagnostic(d) + '\n');
+    if (!showSource || d.file !== file) return;
+    try {
+      process.stderr.write(sourceExcerpt(d, readFileSync(file, 'utf8')));
+    } catch {
+      /* unreadable: the diagnostic already says so */
+    }
+  };
   try {
     const r = loadConfigFile(file, { checkFiles: !a.flags.has('no-file-checks') });
     if (a.flags.has('json')) {
       process.stdout.write(JSON.stringify({ valid: true, diagnostics: r.warnings }, null, 2) + '\n');
       return 0;
     }
-    for (const w of r.warnings) process.stderr.write(formatDiagnostic(w) + '\n');
+    for (const w of r.warnings) print(w);
     if (!a.flags.has('quiet')) {
       const c = r.config;
       const rs = c.virtual_servers.reduce((n, v) => n + v.real_servers.length, 0);
@@ -37,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof ConfigError) {
       if (a.flags.has('json')) process.stdout.write(JSON.stringify({ valid: false, diagnostics: e.diagnostics }, null, 2) + '\n');
-      else for (const d of e.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
+      else for (const d of e.diagnostics) print(d);
       return 1;
     }
     throw e;

@@ -29,3 +29,19 @@ test('unknown command and bad usage exit 2', () => {
   const r2 = run('check-config', 'stray-arg');
   assert.equal(r2.status, 2);
 });
+
+test('check-config --source shows the offending line with a caret under the column', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-cli-'));
+  try {
+    const f = join(dir, 'c.yaml');
+    writeFileSync(f, 'virtual_servers:\n  - address: 192.0.2.1\n    port: 80\n    schedular: rr\n');
+    const r = run('check-config', '-c', f, '--source');
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, `${f}:4:5: error: virtual_servers[0].schedular: unknown key "schedular"; did you mean "scheduler"?\n4 |     schedular: rr\n  |     ^\n`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
