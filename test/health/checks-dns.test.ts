@@ -91,3 +91,35 @@ test('dns/tcp: length-prefixed query/answer; NS names compared case-insensitivel
     await srv.close();
   }
 });
+
+test('dns/udp: a truncated answer is retried over TCP on the same port', async () => {
+  // UDP says TC with no answers; TCP (same port number) has the full answer.
+  const udp = await udpServer((m) => {
+    const q = decodeMessage(m);
+    return encodeResponse({ id: q.id, tc: true, question: q.questions[0]! });
+  });
+  const full = responder(() => ({ a: ['192.0.2.10'] }));
+  let tcpQueries = 0;
+  const tcp = await tcpServer((s: net.Socket) => {
+    let acc = Buffer.alloc(0);
+    s.on('data', (d: Buffer) => {
+      acc = Buffer.concat([acc, d]);
+      if (acc.length >= 2 && acc.length >= 2 + acc.readUInt16BE(0)) {
+        tcpQueries++;
+        const r = full(acc.subarray(2, 2 + acc.readUInt16BE(0)))!;
+        const len = Buffer.alloc(2);
+        len.writeUInt16BE(r.length, 0);
+        s.write(Buffer.concat([len, r]));
+      }
+    });
+  }, '127.0.0.1', udp.port).catch(() => undefined);
+  try {
+    if (!tcp) return; // the TCP port of the same number was taken: nothing to prove this time
+    const r = await new DnsChecker({ ...base, expect_answers: ['192.0.2.10'] }).run(T(udp.port));
+    assert.equal(r.ok, true, r.detail);
+    assert.equal(tcpQueries, 1);
+  } finally {
+    await udp.close();
+    await tcp?.close();
+  }
+});

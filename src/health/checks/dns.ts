@@ -61,6 +61,7 @@ export class DnsChecker implements Checker {
     }
     const ep = endpointOf(this.o, target);
     return withDeadline(target.timeoutMs, signal, (done, onCleanup) => {
+      let overTcp = false;
       const onReply = (buf: Buffer, stream: boolean) => {
         let m: DnsMessage;
         try {
@@ -73,20 +74,14 @@ export class DnsChecker implements Checker {
           if (stream) done({ ok: false, reason: 'dns_malformed', detail: `id ${m.id} qr ${m.qr}` });
           return;
         }
+        // RFC 1035 §4.2.1 / RFC 7766 §5: a truncated UDP answer is retried over TCP (same deadline).
+        if (!stream && m.tc && !overTcp && this.expected.length > 0 && m.rcode === this.expectRcode) {
+          overTcp = true;
+          return tcp();
+        }
         done(this.judge(m));
       };
-      if (this.o.transport === 'udp') {
-        const s = dgram.createSocket(net.isIPv6(ep.host) ? 'udp6' : 'udp4');
-        onCleanup(() => s.close());
-        s.on('error', (e) => {
-          const code = (e as NodeJS.ErrnoException).code;
-          done(code === 'ECONNREFUSED' ? { ok: false, reason: 'udp_unreachable', detail: 'ICMP port unreachable' } : { ok: false, reason: reasonOfError(e), detail: detailOf(e) });
-        });
-        s.on('message', (m) => onReply(m, false));
-        const go = () => s.connect(ep.port, ep.host, () => s.send(query));
-        if (this.o.bind_address) s.bind({ address: this.o.bind_address, port: 0 }, go);
-        else go();
-      } else {
+      const tcp = () => {
         const s = openTcp(this.o, target);
         onCleanup(() => resetClose(s));
         let acc = Buffer.alloc(0);
@@ -104,6 +99,24 @@ export class DnsChecker implements Checker {
         });
         s.once('error', (e) => done({ ok: false, reason: reasonOfError(e), detail: detailOf(e) }));
         s.once('close', () => done({ ok: false, reason: 'closed', detail: 'closed before a complete response' }));
+      };
+      if (this.o.transport === 'udp') {
+        const s = dgram.createSocket(net.isIPv6(ep.host) ? 'udp6' : 'udp4');
+        onCleanup(() => s.close());
+        s.on('error', (e) => {
+          if (overTcp) return;
+          const code = (e as NodeJS.ErrnoException).code;
+          done(code === 'ECONNREFUSED' ? { ok: false, reason: 'udp_unreachable', detail: 'ICMP port unreachable' } : { ok: false, reason: reasonOfError(e), detail: detailOf(e) });
+        });
+        s.on('message', (m) => {
+          if (!overTcp) onReply(m, false);
+        });
+        const go = () => s.connect(ep.port, ep.host, () => s.send(query));
+        if (this.o.bind_address) s.bind({ address: this.o.bind_address, port: 0 }, go);
+        else go();
+      } else {
+        overTcp = true;
+        tcp();
       }
     });
   }
