@@ -122,12 +122,14 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
   const log = deps.logger;
   const m = metrics(deps.registry);
   const random = opts.random ?? Math.random;
-  const sched = new Scheduler(deps.clock, {
-    maxConcurrent: opts.maxConcurrent ?? 1000,
-    jitter: opts.jitter ?? 0.1,
-    random,
-    onError: (id, e) => log.error({ job: id, err: errorMessage(e) }, 'health job failed'),
-  });
+  const newScheduler = () =>
+    new Scheduler(deps.clock, {
+      maxConcurrent: opts.maxConcurrent ?? 1000,
+      jitter: opts.jitter ?? 0.1,
+      random,
+      onError: (id, e) => log.error({ job: id, err: errorMessage(e) }, 'health job failed'),
+    });
+  let sched = newScheduler();
   const makeChecker = opts.checkerFactory ?? createChecker;
   const runCommand = opts.runCommand ?? defaultRunCommand(log, opts.commandTimeoutMs ?? 30000);
   const staggerMax = opts.staggerMaxMs ?? 5000;
@@ -292,6 +294,7 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
   return {
     name: 'health',
     async start(cfg) {
+      if (stopped) sched = newScheduler(); // started again after a stop
       stopped = false;
       for (const vs of cfg.virtual_servers) addVs(vs);
       log.info({ virtual_servers: cfg.virtual_servers.length, checks: sched.size }, 'health checks started');

@@ -186,3 +186,29 @@ virtual_servers:
   await sub.stop();
   assert.ok(performance.now() - t0 < 1000, 'stop waited for a 30 s check');
 });
+
+test('health subsystem: start after stop checks again', async () => {
+  const dead = await closedPort();
+  const h = harness();
+  const cfg = load(`
+virtual_servers:
+  - address: 192.0.2.10
+    port: 80
+    interval: 0.1
+    fall: 1
+    real_servers:
+      - { address: 127.0.0.1, port: ${dead}, checks: [{ type: tcp }] }
+`);
+  const sub = createHealthSubsystem(h.deps);
+  await sub.start(cfg);
+  await waitFor(() => h.rs.find((e) => !e.up), 'down', 2000, 10);
+  await sub.stop();
+  h.rs.length = 0;
+  await sub.start(cfg);
+  try {
+    assert.equal(h.rs[0]?.up, true, 'initial state published again');
+    await waitFor(() => h.rs.find((e) => !e.up), 'down after restart', 2000, 10);
+  } finally {
+    await sub.stop();
+  }
+});
