@@ -236,7 +236,8 @@ export class NetlinkDataplane implements Dataplane {
 
   private send(bufs: Buffer[]): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.sock.send(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs), { port: 0 }, (err) => (err ? reject(new DataplaneError((err as { code?: string }).code ?? 'EIO', `netlink send: ${err.message}`, { cause: err })) : resolve()));
+      // An array goes out as one sendmsg with an iovec per message: one datagram, no copy.
+      this.sock.send(bufs.length === 1 ? bufs[0]! : bufs, { port: 0 }, (err) => (err ? reject(new DataplaneError((err as { code?: string }).code ?? 'EIO', `netlink send: ${err.message}`, { cause: err })) : resolve()));
     });
   }
 

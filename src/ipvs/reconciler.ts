@@ -52,9 +52,34 @@ export class Reconciler {
   async full(desired: IpvsTable, planOpts: PlanOptions, reason: ReconcileReason): Promise<ReconcileResult> {
     const t0 = this.now();
     const actual = await this.dp.dump();
+    return this.fromSnapshot(actual, desired, planOpts, reason, undefined, t0);
+  }
+
+  /** Read the kernel table (may run while incremental passes apply changes: see fromSnapshot). */
+  read(): Promise<IpvsTable> {
+    return this.dp.dump();
+  }
+
+  /**
+   * Plan and apply against a table read earlier. Services in `stale` were changed by incremental
+   * passes while the snapshot was being read: for those the copy of the applied table is trusted
+   * instead of the snapshot, so a slow drift check never undoes a fresh health change.
+   */
+  async fromSnapshot(snapshot: IpvsTable, desired: IpvsTable, planOpts: PlanOptions, reason: ReconcileReason, stale?: ReadonlySet<string>, t0 = this.now()): Promise<ReconcileResult> {
+    let actual = snapshot;
+    if (stale?.size && this.cache) {
+      const cache = this.cache;
+      const merged = snapshot.filter((e) => !stale.has(serviceKey(e.service)));
+      for (const k of stale) {
+        const e = cache.entryOf(k);
+        if (e) merged.push(e);
+      }
+      actual = merged;
+    }
     this.cache = new MemoryDataplane(actual);
     const ops = plan(desired, actual, planOpts);
-    return this.finish(reason, ops, t0, desired);
+    // A partial pass (`only`) must not redefine which services are managed (gauges).
+    return this.finish(reason, ops, t0, planOpts.only ? undefined : desired);
   }
 
   /** Incremental pass for a few services (health changes), against the cached table. */

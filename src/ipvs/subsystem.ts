@@ -18,7 +18,7 @@ import { errorMessage, isLvsdError } from '../core/errors.js';
 import { entryFromConfig, type HealthView, type RsHealth } from './desired.js';
 import { ipvsMetrics } from './metrics.js';
 import { Reconciler, type ReconcileReason, type ReconcileResult } from './reconciler.js';
-import { destKey, serviceKey, type Dataplane, type IpvsTableEntry } from './model.js';
+import { destKey, serviceKey, type Dataplane, type IpvsTable, type IpvsTableEntry } from './model.js';
 
 export interface IpvsSubsystemOptions {
   /** Use this dataplane instead of opening the kernel's (tests: MemoryDataplane). */
@@ -67,6 +67,12 @@ export function createIpvsSubsystem(deps: SubsystemDeps, opts: IpvsSubsystemOpti
   const vsKeyByName = new Map<string, string>();
   let pendingFull: ReconcileReason | undefined;
   let dirty = new Set<string>();
+  /** A drift check's table, read while health changes kept flowing; `touched` = changed meanwhile. */
+  let pendingDrift: { actual: IpvsTable; touched: Set<string> } | undefined;
+  /** Services changed by incremental passes, per drift check currently reading the kernel. */
+  const watchers = new Set<Set<string>>();
+  let driftBusy = false;
+  let driftInFlight: Promise<void> | undefined;
   let loop: Promise<void> | undefined;
   let kickTimer: TimerHandle | undefined;
   let driftTimer: TimerHandle | undefined;
@@ -91,27 +97,39 @@ export function createIpvsSubsystem(deps: SubsystemDeps, opts: IpvsSubsystemOpti
     return { exclusive: cfg?.global.ipvs.exclusive ?? false, managed };
   }
 
+  /** Services lvsd declared before and just deleted are no longer its business. */
+  function forgetRemoved(r: ReconcileResult): void {
+    const declared = new Set(cfg?.virtual_servers.map((v) => v.key));
+    for (const k of [...managed]) if (!declared.has(k) && !r.exec.failed.some((f) => serviceKey(f.op.service) === k)) managed.delete(k);
+  }
+
   async function runOnce(): Promise<void> {
     if (!reconciler) return;
     let r: ReconcileResult;
     if (pendingFull) {
       const reason = pendingFull;
       pendingFull = undefined;
+      pendingDrift = undefined; // a full pass supersedes a drift check's older snapshot
       dirty.clear();
       r = await reconciler.full(desired(), planOpts(), reason);
-      // Services lvsd declared before and just deleted are no longer its business.
-      const declared = new Set(cfg?.virtual_servers.map((v) => v.key));
-      for (const k of [...managed]) if (!declared.has(k) && !r.exec.failed.some((f) => serviceKey(f.op.service) === k)) managed.delete(k);
-      if (reason === 'drift') driftRepairs += r.ops.length;
-    } else {
+      forgetRemoved(r);
+    } else if (dirty.size) {
+      // Health first: a drift check waiting with its snapshot must not delay a real server change.
       const keys = dirty;
       dirty = new Set();
+      for (const w of watchers) for (const k of keys) w.add(k);
       const entries = [...keys].flatMap((k) => {
         const vs = vsByKey.get(k);
         return vs ? [entryFromConfig(vs, view)] : [];
       });
       r = await reconciler.incremental(entries, keys, planOpts());
-    }
+    } else if (pendingDrift) {
+      const { actual, touched } = pendingDrift;
+      pendingDrift = undefined;
+      r = await reconciler.fromSnapshot(actual, desired(), planOpts(), 'drift', touched);
+      forgetRemoved(r);
+      driftRepairs += r.ops.length;
+    } else return;
     last = r;
     reconciles++;
   }
@@ -122,7 +140,7 @@ export function createIpvsSubsystem(deps: SubsystemDeps, opts: IpvsSubsystemOpti
       // Yield first so that `loop` is assigned before the finally below can clear it.
       await null;
       try {
-        while (!stopped && (pendingFull || dirty.size)) {
+        while (!stopped && (pendingFull || dirty.size || pendingDrift)) {
           try {
             await runOnce();
             lastError = undefined;
@@ -154,9 +172,35 @@ export function createIpvsSubsystem(deps: SubsystemDeps, opts: IpvsSubsystemOpti
     if (!every || stopped || !reconciler) return;
     driftTimer = deps.clock.setTimeout(() => {
       driftTimer = undefined;
-      if (!pendingFull) pendingFull = 'drift';
-      void drain().finally(scheduleDrift);
+      driftInFlight = driftCheck().finally(() => {
+        driftInFlight = undefined;
+        scheduleDrift();
+      });
     }, every * 1000);
+  }
+
+  /**
+   * Read the kernel table without holding up health changes (on a big table in a slow kernel the
+   * read takes seconds), then plan and apply against it in the serialized loop.
+   */
+  async function driftCheck(): Promise<void> {
+    if (!reconciler || driftBusy || stopped) return;
+    driftBusy = true;
+    const touched = new Set<string>();
+    watchers.add(touched);
+    try {
+      const actual = await reconciler.read();
+      if (!pendingFull && !stopped) {
+        pendingDrift = { actual, touched };
+        await drain();
+      }
+    } catch (e) {
+      lastError = errorMessage(e);
+      log.error({ err: lastError }, 'IPVS drift check could not read the kernel table');
+    } finally {
+      watchers.delete(touched);
+      driftBusy = false;
+    }
   }
 
   const unsubscribe = deps.bus.on('health.rs', (ev) => {
@@ -247,11 +291,15 @@ export function createIpvsSubsystem(deps: SubsystemDeps, opts: IpvsSubsystemOpti
       if (driftTimer) deps.clock.clearTimeout(driftTimer);
       kickTimer = driftTimer = undefined;
       if (loop) await loop.catch(() => {});
+      if (driftInFlight) await driftInFlight.catch(() => {});
       // Never flush or delete on stop: connections keep flowing while the peer takes over.
       if (dp && !opts.dataplane) await dp.close();
     },
     async settle() {
       if (kickTimer) { deps.clock.clearTimeout(kickTimer); kickTimer = undefined; }
+      await drain();
+      // A drift check that is still reading the kernel counts as queued work.
+      if (driftInFlight) await driftInFlight;
       await drain();
     },
     status(): IpvsStatus {

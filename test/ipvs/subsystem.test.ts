@@ -141,3 +141,35 @@ test('on a kernel without IPVS (this host) it reports available:false, logs one 
   assert.match(errs[0]!.msg ?? '', /NOT programmed/);
   await sub.stop();
 });
+
+test('a slow drift check does not hold up health changes, and does not count them as drift', async () => {
+  let release!: () => void;
+  let gate: Promise<void> | undefined;
+  class SlowDump extends MemoryDataplane {
+    override async dump() {
+      const snap = await super.dump();
+      if (gate) await gate;
+      return snap;
+    }
+  }
+  const dp = new SlowDump();
+  const { sub, clock, bus } = setup(dp);
+  await sub.start(cfgOf(yaml()));
+  gate = new Promise<void>((r) => (release = r));
+  clock.advance(5000); // drift check starts reading: the snapshot says weight 2
+  await new Promise((r) => setImmediate(r));
+  bus.emit('health.rs', { vs: 'web', rs: '198.51.100.2:80', up: true, weight: 7, inhibit: false, reason: 'ok' });
+  clock.advance(1);
+  // Not settle(): it would also wait for the drift check, which is what is held up here.
+  for (let i = 0; i < 50 && dp.entryOf('tcp/192.0.2.10:80')!.dests[1]!.weight !== 7; i++) await new Promise((r) => setImmediate(r));
+  const e = dp.entryOf('tcp/192.0.2.10:80')!; // not dump(): that is what is held up
+  assert.deepEqual(e.dests.map((d) => d.weight), [1, 7], 'applied while the drift check was still reading');
+  gate = undefined;
+  release();
+  await new Promise((r) => setImmediate(r));
+  await sub.settle();
+  assert.equal(sub.status().lastReconcile?.reason, 'drift');
+  assert.equal(sub.status().driftRepairs, 0, 'the stale snapshot of a service changed meanwhile is not drift');
+  assert.deepEqual(await rows(dp), ['tcp/192.0.2.10:80 wrr: 198.51.100.1:80=1 198.51.100.2:80=7']);
+  await sub.stop();
+});

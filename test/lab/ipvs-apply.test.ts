@@ -29,7 +29,7 @@ before(() => {
 });
 
 for (const [name, expected] of Object.entries(EXPECTED_TABLES)) {
-  test(`examples/${name}.yaml: apply, then ipvsadm -Ln = lvsd ipvs show = expected; a second apply of nat-pair does nothing`, () => {
+  test(`examples/${name}.yaml: apply, then ipvsadm -Ln = lvsd ipvs show = expected; idempotent (checked on nat-pair)`, () => {
     ipvsadm('-C');
     const r = lvsd('ipvs', 'apply', '-c', `examples/${name}.yaml`);
     assert.equal(r.status, 0, r.stderr);
