@@ -5,7 +5,7 @@
  *    (read table, plan, batched netlink) versus `ipvsadm -R` restoring the same table; ratio printed.
  *    lvsd runs in a child process so its peak RSS is its own.
  * 2. One weight change (a health event through the IPVS subsystem until the kernel acknowledged it)
- *    with 100, 1,000 and 10,000 services present; median / p95 / max of 21 changes. For contrast, the
+ *    with 100, 1,000 and 10,000 services present; median / p95 / max of 51 changes. For contrast, the
  *    same change through a full reconcile (dump + plan + apply, what `lvsd ipvs apply` does).
  * Addresses are TEST-NET (192.0.2.0/24 VIPs, 198.51.100.0/24 real servers); nothing leaves the guest.
  */
@@ -83,7 +83,7 @@ async function weightChange(n: number, d: number): Promise<{ n: number; medianMs
   const vs = cfg.virtual_servers[Math.floor(n / 2)]!;
   const rs = vs.real_servers[0]!;
   const times: number[] = [];
-  for (let k = 0; k < 21; k++) {
+  for (let k = 0; k < 51; k++) {
     const t0 = performance.now();
     bus.emit('health.rs', { vs: vs.key, rs: rs.key, up: true, weight: 2 + (k % 2), inhibit: false, reason: 'bench' });
     await sub.settle();
@@ -146,6 +146,7 @@ async function main(): Promise<void> {
 
   const ratio = lv.ms / ipvsadmMs;
   const out = {
+    loadavg: execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).trim(),
     table: `${n} services × ${d} destinations`,
     lvsd: { ms: r2(lv.ms), ops: lv.ops, failed: lv.failed, peakRssMB: r2(lv.maxRssMB) },
     ipvsadmRestore: { ms: r2(ipvsadmMs) },
