@@ -362,8 +362,24 @@ export async function labRun(argv: readonly string[], opts: LabOptions = {}): Pr
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const outDone = new Promise<void>((r) => child.stdout!.pipe(crlfFilter()).on('end', r).pipe(stdout, { end: false }));
-  const errDone = new Promise<void>((r) => child.stderr!.pipe(crlfFilter()).on('end', r).pipe(stderr, { end: false }));
+  // Forward the guest's output; if our reader goes away (EPIPE, e.g. `| head`), keep draining the
+  // guest's side so the kernel never blocks on its console, and let the command finish.
+  const forward = (src: NodeJS.ReadableStream, dst: Writable): Promise<void> =>
+    new Promise<void>((r) => {
+      const f = crlfFilter();
+      const onErr = () => {
+        f.unpipe(dst);
+        f.resume();
+      };
+      dst.on('error', onErr);
+      f.on('end', () => {
+        dst.removeListener('error', onErr);
+        r();
+      });
+      src.pipe(f).pipe(dst, { end: false });
+    });
+  const outDone = forward(child.stdout!, stdout);
+  const errDone = forward(child.stderr!, stderr);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
