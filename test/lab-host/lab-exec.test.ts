@@ -84,6 +84,17 @@ test('--rw mounts one host folder read-write; the rest stays read-only', { skip,
   }
 });
 
+test('a reader that goes away (| head) does not crash lab exec; the status still comes back', { skip, timeout: 120_000 }, async () => {
+  const child = spawn(lvsdBin, ['lab', 'exec', '--', 'sh', '-c', 'seq 1 50000; echo finished >&2; exit 3'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  child.stdout.once('data', () => child.stdout.destroy());
+  const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+  assert.equal(code, 3, err);
+  assert.match(err, /finished/);
+  assert.doesNotMatch(err, /EPIPE|Unhandled/);
+});
+
 test('--timeout kills the guest: exit 124', { skip, timeout: 60_000 }, async () => {
   const s = await lab(['--timeout', '8', '--', 'sleep', '60']);
   assert.equal(s.code, 124);
