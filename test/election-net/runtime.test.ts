@@ -193,3 +193,18 @@ test('track_virtual_servers weight 0: quorum lost puts the instance in FAULT and
   assert.equal(st(), 'BACKUP');
   await h.sub.stop();
 });
+
+test('track_scripts: a failing vrrp_script (weight 0) faults the instance; a weighted one lowers priority', async () => {
+  const h = harness();
+  const text = base(
+    inst('F', 1, 100, '192.0.2.42', '    track_scripts: [chk_fail]\n') + inst('W', 2, 100, '192.0.2.43', '    track_scripts:\n      - name: chk_fail\n        weight: -30\n'),
+  ).replace('vrrp_instances:', 'vrrp_scripts:\n  - name: chk_fail\n    script: ["false"]\n    interval: 1\n    fall: 1\nvrrp_instances:');
+  await h.sub.start(cfg(text));
+  const st = () => (h.sub.status() as { instances: Record<string, { state: string; priority: number }> }).instances;
+  // The script ran once at start (real process); wait for its exit to be seen.
+  for (let i = 0; i < 100 && st().F!.state !== 'FAULT'; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(st().F!.state, 'FAULT');
+  assert.equal(st().W!.state, 'BACKUP');
+  assert.equal(st().W!.priority, 70);
+  await h.sub.stop();
+});
