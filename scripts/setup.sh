@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Debian packages: the real peers and tools the tests use (keepalived, ipvsadm, tshark, arping),
 # the user-mode-linux kernel that provides a real IPVS kernel (the lab), namespace tooling, and
 # the toolchain for the AF_PACKET addon.
-PKGS=(iproute2 iputils-ping iputils-arping nftables keepalived ipvsadm user-mode-linux tshark strace
+PKGS=(kmod iproute2 iputils-ping iputils-arping nftables keepalived ipvsadm user-mode-linux tshark strace
       dnsutils openssl procps python3 make g++ curl)
 missing=()
 for p in "${PKGS[@]}"; do
