@@ -353,7 +353,18 @@ export class NetlinkDataplane implements Dataplane {
     await this.request((seq) => g.encodeNewDaemon(this.hdr(seq), d), false);
   }
   async delDaemon(state: IpvsDaemon['state']): Promise<void> {
-    await this.request((seq) => g.encodeDelDaemon(this.hdr(seq), state), false);
+    // Observed on the lab's 6.1 kernel (about one stop in two, with ipvsadm-equivalent bytes): the
+    // sync thread stops but the ACK to IPVS_CMD_DEL_DAEMON never arrives. Rather than wait out the
+    // request timeout, read the daemons back after a short silence: gone means done.
+    const req = this.request((seq) => g.encodeDelDaemon(this.hdr(seq), state), false);
+    req.catch(() => undefined); // settled below or superseded by the read-back
+    const silent = Symbol('silent');
+    let timer: NodeJS.Timeout | undefined;
+    const first = await Promise.race([req, new Promise<typeof silent>((r) => (timer = setTimeout(() => r(silent), 1000)))]);
+    clearTimeout(timer);
+    if (first !== silent) return;
+    if (!(await this.getDaemons()).some((d) => d.state === state)) return;
+    await req;
   }
   async getDaemons(): Promise<IpvsDaemon[]> {
     const r = await this.request((seq) => g.encodeGetDaemons(this.hdr(seq)), true);
