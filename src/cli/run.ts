@@ -34,7 +34,7 @@ export async function main(argv: string[]): Promise<number> {
     configFile,
     logger: log,
     version: lvsdVersion(),
-    subsystems: await defaultSubsystems(log.child({ subsystem: 'daemon' })),
+    subsystems: defaultSubsystems(),
     ...(stateDir ? { stateDir } : {}),
     ...(listen ? { listen } : {}),
     setLogLevel: (lvl) => {
