@@ -423,6 +423,11 @@ export const global = z.strictObject({
   ipvs: ipvsGlobal.prefault({}),
   /** Seconds a graceful stop may take before lvsd exits anyway. */
   shutdown_timeout: seconds.default(5),
+  /**
+   * Scheduling priority (nice, -20..19) lvsd gives itself at start, like keepalived's vrrp_priority.
+   * A negative value keeps adverts on time when other work loads the CPU. Unset = leave it as started.
+   */
+  nice: z.number().int().min(-20).max(19).optional(),
 });
 
 export const clusterConfig = z.strictObject({

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
+import { setPriority } from 'node:os';
 import { Bus } from '../core/bus.js';
 import { SystemClock, type Clock } from '../core/clock.js';
 import { errorMessage, LvsdError } from '../core/errors.js';
@@ -73,6 +74,7 @@ export class Daemon {
     for (const w of loaded.warnings) this.log.warn({ diagnostic: formatDiagnostic(w) }, 'config warning');
     this.loaded = loaded;
     this.opts.setLogLevel?.(loaded.config.global.log_level);
+    this.applyNice(loaded.config.global.nice);
     const stateDir = this.opts.stateDir ?? loaded.config.global.state_dir;
     const id = createHash('sha256').update(resolve(this.opts.configFile)).digest('hex').slice(0, 12);
     this.lock = new PidLock(resolve(stateDir, `lvsd-${id}.pid`));
@@ -131,6 +133,7 @@ export class Daemon {
       try {
         if (diff.global) {
           this.opts.setLogLevel?.(next.config.global.log_level);
+          if (next.config.global.nice !== prev.global.nice) this.applyNice(next.config.global.nice);
           if (!this.opts.listen && next.config.global.api.listen !== prev.global.api.listen) {
             try {
               await this.api.listen(next.config.global.api.listen);
@@ -205,6 +208,17 @@ export class Daemon {
       last_reload: this.lastReload ?? null,
       subsystems,
     };
+  }
+
+  /** global.nice: the whole process (adverts, checks, netlink) runs at this priority. */
+  private applyNice(nice: number | undefined): void {
+    if (nice === undefined) return;
+    try {
+      setPriority(nice);
+      this.log.info({ nice }, 'process priority set');
+    } catch (e) {
+      this.log.warn({ nice, err: errorMessage(e) }, 'cannot set the process priority (needs root or CAP_SYS_NICE); continuing');
+    }
   }
 
   private unhealthy(): string | null {

@@ -148,3 +148,23 @@ test('lvsd status says clearly when no daemon answers', () => {
   assert.equal(r.status, 3);
   assert.match(r.stderr, /no lvsd answering on 127\.0\.0\.1:1/);
 });
+
+test('global.nice sets the daemon process priority', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-daemon-'));
+  const port = await freePort();
+  const file = join(dir, 'lvsd.yaml');
+  writeFileSync(file, config(dir, port).replace('  log_level: info\n', '  log_level: info\n  nice: 7\n'));
+  const d = start(lvsdBin, ['run', '-c', file]);
+  t.after(() => {
+    if (d.child.exitCode === null) d.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await waitFor(async () => ((await httpGet(`http://127.0.0.1:${port}/healthz`)).status === 200 ? true : undefined), 'daemon');
+  const { readFileSync } = await import('node:fs');
+  // /proc/PID/stat field 19 is the nice value (proc(5)); fields after the ")" start at 3.
+  const stat = readFileSync(`/proc/${d.child.pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  assert.equal(Number(fields[19 - 3]), 7);
+  d.child.kill('SIGTERM');
+  assert.equal((await d.exited).code, 0);
+});
