@@ -4,7 +4,7 @@
  * cores), and we count master changes after the first election (any is a false failover), late
  * master_down timers the guard re-checked, and the backup's event-loop lag.
  *
- * Usage: node dist/bench/failover-stability.js [--seconds 600] [--burners 2] [--impls lvsd,keepalived]
+ * Usage: node dist/bench/failover-stability.js [--seconds 600] [--burners 2] [--impls lvsd,keepalived] [--nice -20]
  * Needs root.
  */
 import { NetLab, until, sleep } from '../test/election-net/support/net.js';
@@ -17,12 +17,12 @@ function arg(name: string, def: string): string {
 
 const VIP = '192.0.2.42';
 
-async function run(kind: PeerSpec['kind'], seconds: number, burners: number): Promise<string> {
+async function run(kind: PeerSpec['kind'], seconds: number, burners: number, nice: number | undefined): Promise<string> {
   const lab = new NetLab('z');
   try {
     const a = lab.member('a', ['192.0.2.1/24']);
     const b = lab.member('b', ['192.0.2.2/24']);
-    const base = { kind, version: 3, advert: 0.01, vips: [`${VIP}/24`] } as const;
+    const base = { kind, version: 3, advert: 0.01, vips: [`${VIP}/24`], ...(nice !== undefined ? { nice } : {}) } as const;
     startPeer(lab, a, { ...base, name: 'a', priority: 150 });
     const pb = startPeer(lab, b, { ...base, name: 'b', priority: 100 });
     await until(() => lab.addrs(a).includes(VIP) && !lab.addrs(b).includes(VIP), 'a master', 30000, 20);
@@ -47,7 +47,7 @@ async function run(kind: PeerSpec['kind'], seconds: number, burners: number): Pr
       const m = lab.tryExec(b, ['node', '-e', "fetch('http://127.0.0.1:9650/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))"]);
       lag = m.split('\n').filter((l) => l.startsWith('lvsd_event_loop_lag_seconds') || l.startsWith('lvsd_vrrp_late')).join('; ');
     }
-    return `${kind.padEnd(10)} ${seconds}s burners=${burners}: backup->master transitions ${toMaster}, VIP appeared on backup ${flaps}x, late-timer rechecks ${late} ${lag}`;
+    return `${kind.padEnd(10)} ${seconds}s burners=${burners} nice=${nice ?? '-'}: backup->master transitions ${toMaster}, VIP appeared on backup ${flaps}x, late-timer rechecks ${late} ${lag}`;
   } finally {
     await lab.destroy();
   }
@@ -55,11 +55,14 @@ async function run(kind: PeerSpec['kind'], seconds: number, burners: number): Pr
 
 const seconds = Number(arg('seconds', '600'));
 const burners = Number(arg('burners', '2'));
+// --nice N: both daemons at scheduling priority N (lvsd global.nice, keepalived vrrp_priority).
+const niceArg = arg('nice', '');
+const nice = niceArg === '' ? undefined : Number(niceArg);
 if (process.getuid?.() !== 0) {
   process.stderr.write('needs root\n');
   process.exit(77);
 }
 for (const kind of arg('impls', 'lvsd,keepalived').split(',') as Array<PeerSpec['kind']>) {
-  process.stdout.write((await run(kind, seconds, burners)) + '\n');
+  process.stdout.write((await run(kind, seconds, burners, nice)) + '\n');
 }
 removeScratch();

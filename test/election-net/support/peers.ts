@@ -15,6 +15,8 @@ export interface PeerSpec {
   readonly kind: 'lvsd' | 'keepalived';
   readonly name: string;
   readonly priority: number;
+  /** Process scheduling priority: lvsd global.nice, keepalived vrrp_priority. */
+  readonly nice?: number;
   readonly version: 2 | 3;
   /** seconds */
   readonly advert: number;
@@ -48,6 +50,7 @@ export function lvsdYaml(s: PeerSpec): string {
   return [
     'global:',
     `  router_id: ${s.name}`,
+    ...(s.nice !== undefined ? [`  nice: ${s.nice}`] : []),
     '  api:',
     '    listen: 127.0.0.1:9650',
     'vrrp_instances:',
@@ -70,6 +73,7 @@ export function keepalivedConf(s: PeerSpec): string {
   return [
     'global_defs {',
     `  router_id ${s.name}`,
+    ...(s.nice !== undefined ? [`  vrrp_priority ${s.nice}`] : []),
     `  vrrp_garp_master_repeat ${s.garpRepeat ?? 5}`,
     `  vrrp_garp_master_delay ${s.garpDelay ?? 5}`,
     '}',
