@@ -5,8 +5,18 @@
  * packet socket bound to one interface, sends buffers, closes it, and reads an interface's
  * index and MAC. Protocol 0 on the socket means the kernel queues no received frames to it
  * (packet(7)), so it costs nothing while idle.
+ *
+ * It also opens IPv6 raw sockets (VRRPv3 over IPv6, protocol 112) read with recvmsg(2), because an
+ * IPv6 raw socket hands over neither the IPv6 header nor, through recvfrom(), any ancillary data:
+ * the hop limit RFC 5798 §7.1 requires to be 255 (IPV6_RECVHOPLIMIT) and the destination address
+ * and arrival interface (IPV6_RECVPKTINFO) only come as control messages (RFC 3542 §6). Readiness
+ * comes from libuv (uv_poll on the loop of the calling environment); datagrams are handed to a
+ * JavaScript callback on the main thread, at most RX_BATCH per readiness event.
  */
+#define _GNU_SOURCE
 #include <node_api.h>
+#include <uv.h>
+#include <stdlib.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +24,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <linux/if_packet.h>
 #include <linux/if_ether.h>
 
@@ -140,12 +151,312 @@ static napi_value IfInfo(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+/* ------------------------------------------------------------------ IPv6 raw sockets */
+
+#define RX_BATCH 64
+#define RX_BUF 4096
+
+typedef struct rx6 {
+  uv_poll_t poll;
+  int fd;
+  int closing;
+  napi_env env;
+  napi_ref cb;
+  napi_async_context actx;
+  struct rx6 *next;
+} rx6_t;
+
+static rx6_t *rx6_list = NULL;
+
+static rx6_t *rx6_find(int fd) {
+  for (rx6_t *s = rx6_list; s; s = s->next)
+    if (s->fd == fd && !s->closing) return s;
+  return NULL;
+}
+
+static void rx6_unlink(rx6_t *s) {
+  for (rx6_t **pp = &rx6_list; *pp; pp = &(*pp)->next) {
+    if (*pp == s) {
+      *pp = s->next;
+      return;
+    }
+  }
+}
+
+static void rx6_env_cleanup(void *arg);
+
+static void rx6_freed(uv_handle_t *h) {
+  rx6_t *s = (rx6_t *)h->data;
+  if (s->cb) napi_delete_reference(s->env, s->cb);
+  if (s->actx) napi_async_destroy(s->env, s->actx);
+  free(s);
+}
+
+/* Stop polling, close the descriptor, release the handle (freed in rx6_freed). */
+static void rx6_close(rx6_t *s) {
+  if (s->closing) return;
+  s->closing = 1;
+  uv_poll_stop(&s->poll);
+  close(s->fd);
+  rx6_unlink(s);
+  napi_remove_env_cleanup_hook(s->env, rx6_env_cleanup, s);
+  uv_close((uv_handle_t *)&s->poll, rx6_freed);
+}
+
+static void rx6_free_only(uv_handle_t *h) {
+  free(h->data);
+}
+
+/* The environment (main or worker) is going away with the socket still open. */
+static void rx6_env_cleanup(void *arg) {
+  rx6_t *s = (rx6_t *)arg;
+  if (s->closing) return;
+  s->closing = 1;
+  uv_poll_stop(&s->poll);
+  close(s->fd);
+  rx6_unlink(s);
+  uv_close((uv_handle_t *)&s->poll, rx6_free_only);
+}
+
+static napi_value buf_copy(napi_env env, const void *data, size_t len) {
+  napi_value b;
+  void *out;
+  napi_create_buffer_copy(env, len, data, &out, &b);
+  return b;
+}
+
+/*
+ * One readiness event: read up to RX_BATCH datagrams and call
+ *   cb(null, payload, src16, dst16 | null, hopLimit | -1, ifindex, truncated)
+ * or, on a receive error other than EAGAIN, cb(error) once.
+ */
+static void rx6_readable(uv_poll_t *h, int status, int events) {
+  (void)events;
+  rx6_t *s = (rx6_t *)h->data;
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv;
+  napi_get_reference_value(env, s->cb, &cb);
+  napi_get_global(env, &recv); /* napi_make_callback needs an object receiver */
+  for (int i = 0; i < RX_BATCH && !s->closing; i++) {
+    unsigned char data[RX_BUF];
+    union {
+      struct cmsghdr align;
+      unsigned char b[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct in6_pktinfo)) + 64];
+    } ctl;
+    struct sockaddr_in6 from;
+    struct iovec iov = {data, sizeof data};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_name = &from;
+    m.msg_namelen = sizeof from;
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctl.b;
+    m.msg_controllen = sizeof ctl.b;
+    ssize_t n = status < 0 ? -1 : recvmsg(s->fd, &m, MSG_DONTWAIT);
+    napi_value argv[7];
+    size_t argc;
+    if (n < 0) {
+      int e = status < 0 ? -status : errno;
+      if (status >= 0 && e == EINTR) continue;
+      if (status >= 0 && (e == EAGAIN || e == EWOULDBLOCK)) break;
+      napi_value msg, code;
+      char text[160], ctext[32];
+      snprintf(text, sizeof text, "recvmsg(IPv6 raw): %s", strerror(e));
+      snprintf(ctext, sizeof ctext, "E%d", e);
+      napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
+      napi_create_string_utf8(env, ctext, NAPI_AUTO_LENGTH, &code);
+      napi_create_error(env, code, msg, &argv[0]);
+      argc = 1;
+      i = RX_BATCH; /* report once, then wait for the next readiness event */
+    } else {
+      int hops = -1, ifindex = 0, have_dst = 0;
+      struct in6_addr dst;
+      for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != IPPROTO_IPV6) continue;
+        if (c->cmsg_type == IPV6_HOPLIMIT && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+          memcpy(&hops, CMSG_DATA(c), sizeof(int));
+        } else if (c->cmsg_type == IPV6_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+          struct in6_pktinfo pi;
+          memcpy(&pi, CMSG_DATA(c), sizeof pi);
+          dst = pi.ipi6_addr;
+          ifindex = (int)pi.ipi6_ifindex;
+          have_dst = 1;
+        }
+      }
+      napi_get_null(env, &argv[0]);
+      argv[1] = buf_copy(env, data, (size_t)n);
+      argv[2] = buf_copy(env, &from.sin6_addr, 16);
+      if (have_dst) argv[3] = buf_copy(env, &dst, 16);
+      else napi_get_null(env, &argv[3]);
+      napi_create_int32(env, hops, &argv[4]);
+      napi_create_int32(env, ifindex, &argv[5]);
+      napi_get_boolean(env, (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0, &argv[6]);
+      argc = 7;
+    }
+    napi_value result;
+    napi_status st = napi_make_callback(env, s->actx, recv, cb, argc, argv, &result);
+    if (st == napi_pending_exception) {
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+      napi_fatal_exception(env, exc);
+      break;
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+/* ip6open(protocol, callback) -> fd: AF_INET6/SOCK_RAW, non-blocking, polled on the loop. */
+static napi_value Ip6Open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t proto;
+  napi_valuetype t = napi_undefined;
+  if (argc < 2 || !get_int(env, argv[0], &proto) || proto <= 0 || proto > 255 ||
+      napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function) {
+    napi_throw_type_error(env, NULL, "ip6open(protocol, callback)");
+    return NULL;
+  }
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    napi_throw_error(env, NULL, "no event loop");
+    return NULL;
+  }
+  int fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, proto);
+  if (fd < 0) return throw_errno(env, "socket(AF_INET6, SOCK_RAW)", errno);
+  int one = 1;
+  if (setsockopt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof one) < 0 ||
+      setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "setsockopt(IPV6_RECVHOPLIMIT/PKTINFO)", e);
+  }
+  rx6_t *s = (rx6_t *)calloc(1, sizeof *s);
+  if (!s) {
+    close(fd);
+    return throw_errno(env, "calloc", ENOMEM);
+  }
+  s->fd = fd;
+  s->env = env;
+  napi_value name;
+  napi_create_string_utf8(env, "lvsd.ip6raw", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_reference(env, argv[1], 1, &s->cb) != napi_ok ||
+      napi_async_init(env, NULL, name, &s->actx) != napi_ok) {
+    if (s->cb) napi_delete_reference(env, s->cb);
+    close(fd);
+    free(s);
+    napi_throw_error(env, NULL, "ip6open: cannot keep the callback");
+    return NULL;
+  }
+  int r = uv_poll_init(loop, &s->poll, fd);
+  if (r == 0) {
+    s->poll.data = s;
+    r = uv_poll_start(&s->poll, UV_READABLE, rx6_readable);
+    if (r != 0) {
+      close(fd);
+      s->closing = 1;
+      uv_close((uv_handle_t *)&s->poll, rx6_freed);
+      return throw_errno(env, "uv_poll_start", -r);
+    }
+  } else {
+    napi_delete_reference(env, s->cb);
+    napi_async_destroy(env, s->actx);
+    close(fd);
+    free(s);
+    return throw_errno(env, "uv_poll_init", -r);
+  }
+  napi_add_env_cleanup_hook(env, rx6_env_cleanup, s);
+  s->next = rx6_list;
+  rx6_list = s;
+  napi_value out;
+  napi_create_int32(env, fd, &out);
+  return out;
+}
+
+/* setsockopt(fd, level, option, buffer): any option of an IPv6 raw socket opened here. */
+static napi_value SetSockOpt(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd, level, opt;
+  void *data;
+  size_t len;
+  bool isbuf = false;
+  if (argc < 4 || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &level) || !get_int(env, argv[2], &opt) ||
+      napi_is_buffer(env, argv[3], &isbuf) != napi_ok || !isbuf || napi_get_buffer_info(env, argv[3], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "setsockopt(fd, level, option, buffer)");
+    return NULL;
+  }
+  if (!rx6_find(fd)) {
+    napi_throw_range_error(env, NULL, "setsockopt: not a socket opened by ip6open");
+    return NULL;
+  }
+  if (setsockopt(fd, level, opt, data, (socklen_t)len) < 0) {
+    char what[64];
+    snprintf(what, sizeof what, "setsockopt(%d, %d)", level, opt);
+    return throw_errno(env, what, errno);
+  }
+  return NULL;
+}
+
+/* ip6send(fd, dst: Buffer(16), scopeId, payload) -> bytes. Non-blocking; errors are thrown. */
+static napi_value Ip6Send(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd, scope;
+  void *dst, *data;
+  size_t dlen, len;
+  bool b1 = false, b2 = false;
+  if (argc < 4 || !get_int(env, argv[0], &fd) || !get_int(env, argv[2], &scope) ||
+      napi_is_buffer(env, argv[1], &b1) != napi_ok || !b1 || napi_get_buffer_info(env, argv[1], &dst, &dlen) != napi_ok || dlen != 16 ||
+      napi_is_buffer(env, argv[3], &b2) != napi_ok || !b2 || napi_get_buffer_info(env, argv[3], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "ip6send(fd, dst16, scopeId, buffer)");
+    return NULL;
+  }
+  if (!rx6_find(fd)) {
+    napi_throw_range_error(env, NULL, "ip6send: not a socket opened by ip6open");
+    return NULL;
+  }
+  struct sockaddr_in6 to;
+  memset(&to, 0, sizeof to);
+  to.sin6_family = AF_INET6;
+  memcpy(&to.sin6_addr, dst, 16);
+  to.sin6_scope_id = (uint32_t)scope;
+  ssize_t n = sendto(fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof to);
+  if (n < 0) return throw_errno(env, "sendto(IPv6 raw)", errno);
+  napi_value r;
+  napi_create_int32(env, (int32_t)n, &r);
+  return r;
+}
+
+static napi_value Ip6Close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  if (argc < 1 || !get_int(env, argv[0], &fd)) {
+    napi_throw_type_error(env, NULL, "ip6close(fd)");
+    return NULL;
+  }
+  rx6_t *s = rx6_find(fd);
+  if (s) rx6_close(s);
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"open", NULL, Open, NULL, NULL, NULL, napi_default, NULL},
     {"send", NULL, Send, NULL, NULL, NULL, napi_default, NULL},
     {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
     {"ifinfo", NULL, IfInfo, NULL, NULL, NULL, napi_default, NULL},
+    {"ip6open", NULL, Ip6Open, NULL, NULL, NULL, napi_default, NULL},
+    {"ip6send", NULL, Ip6Send, NULL, NULL, NULL, napi_default, NULL},
+    {"ip6close", NULL, Ip6Close, NULL, NULL, NULL, napi_default, NULL},
+    {"setsockopt", NULL, SetSockOpt, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -107,11 +107,27 @@ export interface LinkInfo {
   readonly mac: Uint8Array;
 }
 
-interface AfPacketAddon {
+/** Called per received IPv6 datagram (err null) or once per failed read (err set, rest absent). */
+export type Ip6RecvCallback = (
+  err: (Error & { code?: string }) | null,
+  payload?: Buffer,
+  src?: Buffer,
+  dst?: Buffer | null,
+  hopLimit?: number,
+  ifindex?: number,
+  truncated?: boolean,
+) => void;
+
+export interface AfPacketAddon {
   open(ifindex: number): number;
   send(fd: number, ifindex: number, frame: Buffer): number;
   close(fd: number): void;
   ifinfo(name: string): { index: number; mac: Buffer };
+  /** IPv6 raw socket (IPV6_RECVHOPLIMIT and IPV6_RECVPKTINFO on), polled on the event loop. */
+  ip6open(protocol: number, cb: Ip6RecvCallback): number;
+  ip6send(fd: number, dst: Buffer, scopeId: number, payload: Buffer): number;
+  ip6close(fd: number): void;
+  setsockopt(fd: number, level: number, option: number, value: Buffer): void;
 }
 
 let addon: AfPacketAddon | undefined;
@@ -140,20 +156,34 @@ export function linkInfo(ifname: string): LinkInfo {
 /** Role: puts one Ethernet frame on an interface. */
 export interface FrameSender {
   send(ifname: string, frame: Uint8Array): void;
+  /** Optional: open what send() needs ahead of time (takeover latency). */
+  prepare?(ifname: string): void;
   close(): void;
 }
 
 /** FrameSender over AF_PACKET; one socket per interface, opened on first use. */
 export class PacketSocketSender implements FrameSender {
   private readonly socks = new Map<string, { fd: number; index: number }>();
-  send(ifname: string, frame: Uint8Array): void {
-    const a = loadAfPacket();
+  private sock(ifname: string): { fd: number; index: number } {
     let s = this.socks.get(ifname);
     if (!s) {
+      const a = loadAfPacket();
       const index = a.ifinfo(ifname).index;
       s = { fd: a.open(index), index };
       this.socks.set(ifname, s);
     }
+    return s;
+  }
+  prepare(ifname: string): void {
+    try {
+      this.sock(ifname);
+    } catch {
+      /* interface missing now: send() reports it when it matters */
+    }
+  }
+  send(ifname: string, frame: Uint8Array): void {
+    const a = loadAfPacket();
+    const s = this.sock(ifname);
     try {
       a.send(s.fd, s.index, Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
     } catch (e) {
@@ -185,6 +215,12 @@ export class Announcer {
   private timers: TimerHandle[] = [];
   private generation = 0;
   constructor(private readonly opts: AnnouncerOptions) {}
+
+  /** Open the interface's socket and run the frame builders once, ahead of a takeover. */
+  prepare(ifname: string, mac: Uint8Array, vips: readonly Uint8Array[]): void {
+    this.opts.sender.prepare?.(ifname);
+    for (const v of vips) buildAnnouncement(mac, v);
+  }
 
   start(ifname: string, mac: Uint8Array, vips: readonly Uint8Array[], garp: GarpConfig): void {
     this.stop();

@@ -6,17 +6,20 @@
  * packets must carry TTL 255 (RFC 5798 §7.1) and pass the codec; everything else is dropped with
  * a reason the runtime counts.
  *
- * IPv6 caveat: @neuralegion/raw-socket reads with recvfrom(), which for AF_INET6 raw sockets gives
- * neither the IPv6 header nor ancillary data, so the hop limit of received IPv6 adverts cannot be
- * checked here (reported as `hopLimitChecked: false`). The checksum is computed and verified by the
- * kernel (IPV6_CHECKSUM, RFC 3542 §3.1), which covers the pseudo-header.
+ * IPv4 uses @neuralegion/raw-socket: the IPv4 header (and its TTL) comes in front of the payload.
+ * IPv6 raw sockets never deliver the IPv6 header, and the package reads with recvfrom(), which
+ * carries no ancillary data; IPv6 therefore goes through the project's addon (rawip6.ts), which reads
+ * with recvmsg() and IPV6_RECVHOPLIMIT / IPV6_RECVPKTINFO, so the hop limit is checked like the
+ * IPv4 TTL (RFC 5798 §5.1.2.3, §7.1) and the checksum is verified against the real destination.
+ * The kernel also computes and verifies the IPv6 checksum (IPV6_CHECKSUM, RFC 3542 §3.1).
  */
 import { createRequire } from 'node:module';
 import { networkInterfaces } from 'node:os';
 import { isIPv4 } from 'node:net';
 import type { Logger } from '../core/log.js';
 import { linkInfo } from './announce.js';
-import { parseIp, compareIp } from '../core/address.js';
+import { Ip6RawSocket, type Ip6Datagram } from './rawip6.js';
+import { parseIp, compareIp, bytesToIp } from '../core/address.js';
 import { LvsdError, errorMessage } from '../core/errors.js';
 import {
   VRRP_GROUP_V4,
@@ -128,6 +131,9 @@ export class RawVrrpTransport implements VrrpTransport {
   readonly localAddress: Uint8Array;
   private readonly local: string;
   private sock: RawSocket | undefined;
+  /** IPv6: the addon's raw socket (hop limit and destination per datagram). */
+  private sock6: Ip6RawSocket | undefined;
+  private ifindex = 0;
   private handlers: TransportHandlers | undefined;
   private readonly peers: Set<string>;
   private readonly dest: string[];
@@ -145,7 +151,8 @@ export class RawVrrpTransport implements VrrpTransport {
     this.peers = new Set((o.unicastPeers ?? []).map((p) => parseIp(p)!.text));
     this.group = parseIp(o.family === 4 ? VRRP_GROUP_V4 : VRRP_GROUP_V6)!.bytes;
     this.dest = this.peers.size ? [...this.peers] : [o.family === 4 ? VRRP_GROUP_V4 : `${VRRP_GROUP_V6}%${o.ifname}`];
-    this.hopLimitChecked = o.family === 4;
+    // IPv4: TTL from the IP header; IPv6: hop limit from IPV6_HOPLIMIT ancillary data.
+    this.hopLimitChecked = true;
   }
 
   start(h: TransportHandlers): void {
@@ -154,9 +161,10 @@ export class RawVrrpTransport implements VrrpTransport {
   }
 
   private open(): void {
+    if (this.o.family === 6) return this.open6();
     const o = this.o;
     const r = raw();
-    const s = r.createSocket({ protocol: VRRP_PROTOCOL, addressFamily: o.family === 4 ? r.AddressFamily.IPv4 : r.AddressFamily.IPv6, bufferSize: 2048 });
+    const s = r.createSocket({ protocol: VRRP_PROTOCOL, addressFamily: r.AddressFamily.IPv4, bufferSize: 2048 });
     const index = linkInfo(o.ifname).index;
     const int = (v: number) => {
       const b = Buffer.alloc(4);
@@ -165,32 +173,18 @@ export class RawVrrpTransport implements VrrpTransport {
     };
     try {
       s.setOption(SOL_SOCKET, SO_BINDTODEVICE, Buffer.from(`${o.ifname}\0`), o.ifname.length + 1);
-      if (o.family === 4) {
-        const mreqn = Buffer.alloc(12); // struct ip_mreqn { multiaddr, address, ifindex }
-        Buffer.from(this.group).copy(mreqn, 0);
-        Buffer.from(this.localAddress).copy(mreqn, 4);
-        mreqn.writeInt32LE(index, 8);
-        if (!this.peers.size) s.setOption(IPPROTO_IP, IP_ADD_MEMBERSHIP, mreqn, 12);
-        // IP_MULTICAST_IF with an ip_mreqn also fixes the source address of multicast sends
-        // (raw_sendmsg uses inet->mc_addr), so the v3 pseudo-header checksum we compute matches.
-        s.setOption(IPPROTO_IP, IP_MULTICAST_IF, mreqn, 12);
-        s.setOption(IPPROTO_IP, IP_MULTICAST_TTL, int(VRRP_TTL), 4);
-        s.setOption(IPPROTO_IP, IP_TTL, int(VRRP_TTL), 4);
-        s.setOption(IPPROTO_IP, IP_MULTICAST_LOOP, int(0), 4);
-        s.setOption(IPPROTO_IP, IP_TOS, int(TOS_CS6), 4);
-      } else {
-        const mreq = Buffer.alloc(20); // struct ipv6_mreq { in6_addr, ifindex }
-        Buffer.from(this.group).copy(mreq, 0);
-        mreq.writeInt32LE(index, 16);
-        if (!this.peers.size) s.setOption(IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, mreq, 20);
-        s.setOption(IPPROTO_IPV6, IPV6_MULTICAST_IF, int(index), 4);
-        s.setOption(IPPROTO_IPV6, IPV6_MULTICAST_HOPS, int(VRRP_TTL), 4);
-        s.setOption(IPPROTO_IPV6, IPV6_UNICAST_HOPS, int(VRRP_TTL), 4);
-        s.setOption(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, int(0), 4);
-        s.setOption(IPPROTO_IPV6, IPV6_TCLASS, int(TOS_CS6), 4);
-        // Kernel computes the checksum at offset 6 on send and drops bad ones on receive.
-        s.setOption(IPPROTO_IPV6, IPV6_CHECKSUM, int(6), 4);
-      }
+      const mreqn = Buffer.alloc(12); // struct ip_mreqn { multiaddr, address, ifindex }
+      Buffer.from(this.group).copy(mreqn, 0);
+      Buffer.from(this.localAddress).copy(mreqn, 4);
+      mreqn.writeInt32LE(index, 8);
+      if (!this.peers.size) s.setOption(IPPROTO_IP, IP_ADD_MEMBERSHIP, mreqn, 12);
+      // IP_MULTICAST_IF with an ip_mreqn also fixes the source address of multicast sends
+      // (raw_sendmsg uses inet->mc_addr), so the v3 pseudo-header checksum we compute matches.
+      s.setOption(IPPROTO_IP, IP_MULTICAST_IF, mreqn, 12);
+      s.setOption(IPPROTO_IP, IP_MULTICAST_TTL, int(VRRP_TTL), 4);
+      s.setOption(IPPROTO_IP, IP_TTL, int(VRRP_TTL), 4);
+      s.setOption(IPPROTO_IP, IP_MULTICAST_LOOP, int(0), 4);
+      s.setOption(IPPROTO_IP, IP_TOS, int(TOS_CS6), 4);
     } catch (e) {
       s.close();
       throw new LvsdError('VRRP_SOCKET', `VRRP socket on ${o.ifname}: ${errorMessage(e)}`, { cause: e });
@@ -213,50 +207,83 @@ export class RawVrrpTransport implements VrrpTransport {
     this.sock = s;
   }
 
-  private receive(buf: Buffer, src: string): void {
-    const h = this.handlers;
-    if (!h) return;
+  /** IPv6: the addon's socket, options as for IPv4 plus checksum offload; hop limit read per datagram. */
+  private open6(): void {
     const o = this.o;
-    const expect = {
+    const index = linkInfo(o.ifname).index;
+    this.ifindex = index;
+    const s = new Ip6RawSocket(VRRP_PROTOCOL, {
+      onMessage: (d) => this.receive6(d),
+      onError: (err) => this.log.warn({ err: errorMessage(err), ifname: o.ifname }, 'VRRP IPv6 receive error'),
+    });
+    try {
+      s.setOption(SOL_SOCKET, SO_BINDTODEVICE, Buffer.from(`${o.ifname}\0`));
+      const mreq = Buffer.alloc(20); // struct ipv6_mreq { in6_addr, ifindex }
+      Buffer.from(this.group).copy(mreq, 0);
+      mreq.writeInt32LE(index, 16);
+      if (!this.peers.size) s.setOption(IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, mreq);
+      s.setInt(IPPROTO_IPV6, IPV6_MULTICAST_IF, index);
+      s.setInt(IPPROTO_IPV6, IPV6_MULTICAST_HOPS, VRRP_TTL);
+      s.setInt(IPPROTO_IPV6, IPV6_UNICAST_HOPS, VRRP_TTL);
+      s.setInt(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0);
+      s.setInt(IPPROTO_IPV6, IPV6_TCLASS, TOS_CS6);
+      // Kernel computes the checksum at offset 6 on send and drops bad ones on receive.
+      s.setInt(IPPROTO_IPV6, IPV6_CHECKSUM, 6);
+    } catch (e) {
+      s.close();
+      throw new LvsdError('VRRP_SOCKET', `VRRP socket on ${o.ifname}: ${errorMessage(e)}`, { cause: e });
+    }
+    this.sock6 = s;
+  }
+
+  private expect() {
+    const o = this.o;
+    return {
       vrid: o.vrid,
       ...(o.acceptV2 ? {} : { version: o.version }),
       addrCount: o.addrCount,
       v2IntervalMs: o.intervalMs,
     };
-    let advert: Advert;
-    let srcText: string;
-    let srcBytes: Uint8Array;
-    if (o.family === 4) {
-      const r = decodeIpv4Vrrp(buf, expect);
-      if (!r.ok) {
-        // Adverts of other virtual routers on the same link are not ours to count.
-        if (r.reason !== 'vrid_mismatch') h.onDrop(r.reason, r.header ? Array.from(r.header.src).join('.') : src);
-        return;
-      }
-      advert = r.advert;
-      srcBytes = r.header.src;
-      srcText = Array.from(srcBytes).join('.');
-    } else {
-      const sp = parseIp(src.replace(/%.*$/, ''));
-      if (!sp) return h.onDrop('bad_source', src);
-      srcBytes = sp.bytes;
-      srcText = sp.text;
-      const dst = this.peers.size ? this.localAddress : this.group;
-      const r = decodeAdvert(buf, { family: 6, srcAddr: srcBytes, dstAddr: dst, expect });
-      if (!r.ok) {
-        if (r.reason !== 'vrid_mismatch') h.onDrop(r.reason, srcText);
-        return;
-      }
-      advert = r.advert;
+  }
+
+  /** IPv6 datagram: hop limit (RFC 5798 §7.1 MUST be 255) and checksum against the real destination. */
+  private receive6(d: Ip6Datagram): void {
+    const h = this.handlers;
+    if (!h) return;
+    if (d.src.length !== 16) return h.onDrop('bad_source');
+    const sp = bytesToIp(d.src);
+    if (d.truncated) return h.onDrop('bad_length', sp.text);
+    // No hop limit from the kernel means it cannot be verified: dropped like a wrong one.
+    const dst = d.dst ?? (this.peers.size ? this.localAddress : this.group);
+    const r = decodeAdvert(d.payload, { family: 6, srcAddr: sp.bytes, dstAddr: dst, ttl: d.hopLimit ?? -1, expect: this.expect() });
+    if (!r.ok) {
+      if (r.reason !== 'vrid_mismatch') h.onDrop(r.reason, sp.text);
+      return;
     }
+    this.accept(r.advert, sp.bytes, sp.text);
+  }
+
+  private accept(advert: Advert, srcBytes: Uint8Array, srcText: string): void {
+    const h = this.handlers;
+    if (!h) return;
     if (compareIp(srcBytes, this.localAddress) === 0) return; // our own (multicast loop is off; unicast to self)
     if (this.peers.size && !this.peers.has(srcText)) return h.onDrop('bad_source', srcText);
     h.onAdvert({ advert, src: srcText, srcBytes });
   }
 
+  private receive(buf: Buffer, src: string): void {
+    const h = this.handlers;
+    if (!h) return;
+    const r = decodeIpv4Vrrp(buf, this.expect());
+    if (!r.ok) {
+      // Adverts of other virtual routers on the same link are not ours to count.
+      if (r.reason !== 'vrid_mismatch') h.onDrop(r.reason, r.header ? Array.from(r.header.src).join('.') : src);
+      return;
+    }
+    this.accept(r.advert, r.header.src, Array.from(r.header.src).join('.'));
+  }
+
   send(a: Advert): void {
-    const s = this.sock;
-    if (!s) return;
     for (const d of this.dest) {
       const dst = parseIp(d.replace(/%.*$/, ''))!.bytes;
       let payload: Uint8Array;
@@ -266,27 +293,45 @@ export class RawVrrpTransport implements VrrpTransport {
         this.log.error({ err: errorMessage(e) }, 'cannot encode advert');
         return;
       }
-      const b = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-      // Send now: the package's send() queues until the next writable poll, which on a busy loop
-      // delays e.g. the priority-0 advert of a graceful stop by tens of ms. Its native sendto()
-      // is synchronous; fall back to the queue when it fails (EAGAIN, ...).
-      const wrap = (s as unknown as { wrap?: { send?: (b: Buffer, o: number, l: number, a: string, cb: () => void) => void } }).wrap;
-      try {
-        if (!wrap?.send) throw new Error('no direct send');
-        wrap.send(b, 0, b.length, d, () => {});
-        continue;
-      } catch {
-        /* queued below */
-      }
-      s.send(b, 0, b.length, d, (err) => {
-        if (err) this.log.warn({ err: errorMessage(err), to: d }, 'advert send failed');
-      });
+      if (this.sock6) this.send6(payload, dst, d);
+      else this.send4(payload, d);
+    }
+  }
+
+  private send4(payload: Uint8Array, d: string): void {
+    const s = this.sock;
+    if (!s) return;
+    const b = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    // Send now: the package's send() queues until the next writable poll, which on a busy loop
+    // delays e.g. the priority-0 advert of a graceful stop by tens of ms. Its native sendto()
+    // is synchronous; fall back to the queue when it fails (EAGAIN, ...).
+    const wrap = (s as unknown as { wrap?: { send?: (b: Buffer, o: number, l: number, a: string, cb: () => void) => void } }).wrap;
+    try {
+      if (!wrap?.send) throw new Error('no direct send');
+      wrap.send(b, 0, b.length, d, () => {});
+      return;
+    } catch {
+      /* queued below */
+    }
+    s.send(b, 0, b.length, d, (err) => {
+      if (err) this.log.warn({ err: errorMessage(err), to: d }, 'advert send failed');
+    });
+  }
+
+  /** IPv6: synchronous sendto() through the addon (scope = our interface for ff02::12 / link-local peers). */
+  private send6(payload: Uint8Array, dst: Uint8Array, d: string): void {
+    try {
+      this.sock6!.send(dst, this.ifindex, payload);
+    } catch (e) {
+      this.log.warn({ err: errorMessage(e), to: d }, 'advert send failed');
     }
   }
 
   close(): void {
     this.closed = true;
     this.handlers = undefined;
+    this.sock6?.close();
+    this.sock6 = undefined;
     try {
       this.sock?.close();
     } catch {

@@ -1,6 +1,7 @@
 /**
  * The raw VRRP transport on real namespaces: keepalived's adverts decode; adverts arriving with a
- * TTL other than 255 and unicast adverts from unlisted sources are dropped with the right reason.
+ * TTL other than 255 (IPv4) or hop limit other than 255 (IPv6, read from IPV6_HOPLIMIT ancillary
+ * data) and unicast adverts from unlisted sources are dropped with the right reason.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,7 +9,9 @@ import { writeFileSync, rmSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { NetLab, isRoot } from './support/net.js';
+import { NetLab, isRoot, sleep, until } from './support/net.js';
+import { startPeer, removeScratch } from './support/peers.js';
+import { parsePrometheus, sampleValue } from '../support/prom.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, 'support', 'transport-cli.js');
@@ -63,3 +66,69 @@ test('adverts with TTL != 255 are dropped as bad_ttl; unicast accepts only liste
     await lab.destroy();
   }
 });
+
+test('IPv6 adverts with hop limit != 255 are dropped as bad_ttl; hop limit 255 is accepted', { skip }, async () => {
+  const lab = new NetLab('6');
+  try {
+    const a = lab.member('a', ['2001:db8::1/64']);
+    const b = lab.member('b', ['2001:db8::2/64']);
+    const l = lab.spawn(b, [process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '2600']);
+    await sleep(300);
+    // Same sender, same VRID: priority 100 with hop limit 254, then priority 101 with hop limit 255.
+    const s254 = lab.spawn(a, [process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '700', 'send:100:254']);
+    await s254.exited;
+    const s255 = lab.spawn(a, [process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '700', 'send:101']);
+    await Promise.all([l.exited, s255.exited]);
+    const got = lines(l.output());
+    const src = linkLocal(lab, a);
+    const drops = got.filter((x) => x.drop);
+    const adverts = got.filter((x) => x.advert);
+    assert.ok(drops.length >= 5, `hop limit 254 adverts should be dropped: ${l.output()}`);
+    assert.ok(drops.every((x) => x.drop === 'bad_ttl' && x.src === src), `from ${src}: ${l.output()}`);
+    assert.ok(adverts.length >= 5, `hop limit 255 adverts should be accepted: ${l.output()}`);
+    assert.ok(adverts.every((x) => x.advert!.priority === 101 && x.src === src), l.output());
+    assert.deepEqual(adverts[0]!.advert!.addresses, ['2001:db8::42']);
+  } finally {
+    await lab.destroy();
+  }
+});
+
+test('lvsd run counts IPv6 adverts with hop limit 254 as bad_ttl and ignores them; hop limit 255 makes it step down', { skip }, async () => {
+  const lab = new NetLab('7');
+  try {
+    const a = lab.member('a', ['2001:db8::1/64']);
+    const b = lab.member('b', ['2001:db8::2/64']);
+    const VIP = '2001:db8::42';
+    // lvsd alone on the link (priority 100, VRID 42, 0.1 s): master after Master_Down_Interval.
+    startPeer(lab, b, { kind: 'lvsd', name: 'b', priority: 100, version: 3, advert: 0.1, vips: [`${VIP}/64`] });
+    await until(() => lab.addrs(b).includes(VIP), 'lvsd to become master', 20000, 20);
+    // A router advertising priority 200 for the same VRID, but with hop limit 254: must not count.
+    const bad = lab.spawn(a, [process.execPath, cli, 'eth0', '6', '3', '42', '1', '100', '1500', 'send:200:254']);
+    await bad.exited;
+    assert.ok(lab.addrs(b).includes(VIP), 'lvsd stays master: the hop limit 254 adverts were dropped');
+    const m1 = parsePrometheus(metrics(lab, b));
+    const dropped = sampleValue(m1, 'lvsd_vrrp_packets_dropped_total', { instance: 'VI_1', reason: 'bad_ttl' }) ?? 0;
+    assert.ok(dropped >= 10, `bad_ttl drops counted: ${dropped}`);
+    assert.equal(sampleValue(m1, 'lvsd_vrrp_adverts_received_total', { instance: 'VI_1' }) ?? 0, 0);
+    // The same adverts with hop limit 255: lvsd follows the better master and releases the VIP.
+    const good = lab.spawn(a, [process.execPath, cli, 'eth0', '6', '3', '42', '1', '100', '3000', 'send:200']);
+    await until(() => !lab.addrs(b).includes(VIP), 'lvsd to step down to the priority-200 advertiser', 2500, 20);
+    const m2 = parsePrometheus(metrics(lab, b));
+    assert.ok((sampleValue(m2, 'lvsd_vrrp_adverts_received_total', { instance: 'VI_1' }) ?? 0) > 0);
+    assert.equal(sampleValue(m2, 'lvsd_vrrp_packets_dropped_total', { instance: 'VI_1', reason: 'bad_ttl' }), dropped, 'no new bad_ttl drops');
+    assert.equal(sampleValue(m2, 'lvsd_vrrp_state', { instance: 'VI_1', state: 'BACKUP' }), 1);
+    await good.exited;
+  } finally {
+    await lab.destroy();
+    removeScratch();
+  }
+});
+
+/** GET /metrics from the lvsd API inside a namespace (peers.ts: 127.0.0.1:9650). */
+function metrics(lab: NetLab, ns: string): string {
+  return lab.exec(ns, [process.execPath, '-e', "fetch('http://127.0.0.1:9650/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))"]);
+}
+
+function linkLocal(lab: NetLab, ns: string): string | undefined {
+  return lab.addrs(ns).find((x) => x.startsWith('fe80:'));
+}

@@ -1,10 +1,11 @@
 /**
  * Opens a RawVrrpTransport inside a namespace and prints one JSON line per received advert or drop.
  * Usage: node transport-cli.js IFNAME FAMILY VERSION VRID ADDRCOUNT INTERVAL_MS DURATION_MS [send:PRIO[:TTL]] [peers=a,b]
- * With send:PRIO it also advertises every INTERVAL_MS with that priority (TTL override for drop tests).
+ * With send:PRIO it also advertises every INTERVAL_MS with that priority (send:PRIO:TTL sets the
+ * multicast TTL / IPv6 hop limit, for drop tests).
  */
 import { RawVrrpTransport } from '../../../src/election/transport.js';
-import { parseIp } from '../../../src/core/address.js';
+import { parseIp, bytesToIp } from '../../../src/core/address.js';
 import { silentLogger } from '../../../src/core/log.js';
 
 const [ifname, fam, ver, vrid, count, interval, duration, ...rest] = process.argv.slice(2);
@@ -22,10 +23,15 @@ const t = new RawVrrpTransport({
 });
 const ttlOverride = sendArg?.split(':')[2];
 t.start({
-  onAdvert: (r) => process.stdout.write(JSON.stringify({ advert: { ...r.advert, addresses: r.advert.addresses.map((a) => Array.from(a).join('.')) }, src: r.src }) + '\n'),
+  onAdvert: (r) => process.stdout.write(JSON.stringify({ advert: { ...r.advert, addresses: r.advert.addresses.map((a) => bytesToIp(a).text) }, src: r.src }) + '\n'),
   onDrop: (reason, src) => process.stdout.write(JSON.stringify({ drop: reason, src }) + '\n'),
 });
-if (ttlOverride) (t as unknown as { sock: { setOption(a: number, b: number, c: Buffer, d: number): void } }).sock.setOption(0, 33, Buffer.from([Number(ttlOverride), 0, 0, 0]), 4);
+if (ttlOverride) {
+  // Multicast TTL (IPv4, IP_MULTICAST_TTL) or hop limit (IPv6, IPV6_MULTICAST_HOPS) other than 255.
+  const inner = t as unknown as { sock?: { setOption(a: number, b: number, c: Buffer, d: number): void }; sock6?: { setInt(a: number, b: number, v: number): void } };
+  if (Number(fam) === 6) inner.sock6!.setInt(41, 18, Number(ttlOverride));
+  else inner.sock!.setOption(0, 33, Buffer.from([Number(ttlOverride), 0, 0, 0]), 4);
+}
 let timer: NodeJS.Timeout | undefined;
 if (sendArg) {
   const prio = Number(sendArg.split(':')[1]);
