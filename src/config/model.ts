@@ -225,6 +225,27 @@ function policyOf(...layers: PolicyInput[]): CheckPolicy {
   return out as unknown as CheckPolicy;
 }
 
+/** keepalived's address-owner priority (RFC 5798 §5.2.4). */
+export const OWNER_PRIORITY = 255;
+
+/**
+ * keepalived vrrp_complete_instance: "If no priority has been set, derive it from the initial state"
+ * (MASTER → 255, else 100) and "If no initial state has been set, derive it from the priority"
+ * (255 → MASTER, else BACKUP).
+ */
+export function vrrpStartOf(i: { priority?: number | undefined; initial_state?: 'BACKUP' | 'MASTER' | undefined }): { priority: number; initial_state: 'BACKUP' | 'MASTER' } {
+  const priority = i.priority ?? (i.initial_state === 'MASTER' ? OWNER_PRIORITY : 100);
+  return { priority, initial_state: i.initial_state ?? (priority === OWNER_PRIORITY ? 'MASTER' : 'BACKUP') };
+}
+
+/**
+ * keepalived (vrrp_sync.c, vrrp.c): a sync group starts MASTER only when every member is the address
+ * owner wanting MASTER; otherwise every member that wanted MASTER is reset to BACKUP.
+ */
+export function syncGroupStartsMaster(members: ReadonlyArray<{ priority: number; initial_state: 'BACKUP' | 'MASTER' }>): boolean {
+  return members.length > 0 && members.every((m) => m.priority === OWNER_PRIORITY && m.initial_state === 'MASTER');
+}
+
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {
     Object.freeze(o);
@@ -237,6 +258,8 @@ function deepFreeze<T>(o: T): T {
 export function buildModel(p: ClusterConfigParsed, hostname: string): ClusterConfig {
   const groupOf = new Map<string, string>();
   for (const g of p.vrrp_sync_groups) for (const m of g.members) groupOf.set(m, g.name);
+  const starts = new Map(p.vrrp_instances.map((i) => [i.name, vrrpStartOf(i)]));
+  const groupMaster = new Map(p.vrrp_sync_groups.map((g) => [g.name, syncGroupStartsMaster(g.members.flatMap((m) => starts.get(m) ?? []))]));
   const model: ClusterConfig = {
     global: { ...p.global, router_id: p.global.router_id ?? hostname },
     vrrp_scripts: p.vrrp_scripts.map((s) => ({
@@ -251,16 +274,22 @@ export function buildModel(p: ClusterConfigParsed, hostname: string): ClusterCon
     vrrp_instances: p.vrrp_instances.map((i) => {
       const vas = i.virtual_addresses.map(vaddr);
       const n = notifyOf(i.notify);
+      const start = starts.get(i.name)!;
+      const g = groupOf.get(i.name);
+      // keepalived clears nopreempt for the owner and for state MASTER, and preempt_delay for
+      // state MASTER (as declared, before a sync group resets the state), with a warning (semantic.ts).
+      const wantsMaster = start.initial_state === 'MASTER';
+      const initialState = g !== undefined && !groupMaster.get(g) ? 'BACKUP' : start.initial_state;
       return {
         name: i.name,
         interface: i.interface,
         virtual_router_id: i.virtual_router_id,
-        priority: i.priority,
+        priority: start.priority,
         version: i.version,
         advert_interval: i.advert_interval,
-        initial_state: i.initial_state,
-        preempt: i.preempt,
-        preempt_delay: i.preempt_delay,
+        initial_state: initialState,
+        preempt: i.preempt || wantsMaster || start.priority === OWNER_PRIORITY,
+        preempt_delay: wantsMaster ? 0 : i.preempt_delay,
         family: vas[0]!.family,
         virtual_addresses: vas,
         virtual_addresses_excluded: i.virtual_addresses_excluded.map(vaddr),

@@ -114,13 +114,13 @@ export const vrrpInstance = z
     name,
     interface: ifaceName,
     virtual_router_id: z.number().int().min(1).max(255),
-    /** 255 is reserved for the address owner (RFC 5798 §5.2.4). */
-    priority: z.number().int().min(1).max(255).default(100),
+    /** 255 is reserved for the address owner (RFC 5798 §5.2.4). Default 100, or 255 with initial_state MASTER (keepalived). */
+    priority: z.number().int().min(1).max(255).optional(),
     version: z.union([z.literal(2), z.literal(3)]).default(2),
     /** Seconds. VRRPv2: whole seconds 1–255. VRRPv3: 0.01–40.95 (centiseconds on the wire). */
     advert_interval: z.number().positive().max(255).default(1),
-    /** Initial state hint as in keepalived (MASTER only speeds up the first election). */
-    initial_state: z.enum(['BACKUP', 'MASTER']).default('BACKUP'),
+    /** keepalived `state`: MASTER + priority 255 starts as master at once. Default MASTER for priority 255, else BACKUP. */
+    initial_state: z.enum(['BACKUP', 'MASTER']).optional(),
     preempt: z.boolean().default(true),
     /** Seconds a higher-priority backup waits before preempting (keepalived preempt_delay, 0–1000). */
     preempt_delay: z.number().min(0).max(1000).default(0),

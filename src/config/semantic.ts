@@ -6,7 +6,7 @@ import { isIPv6 } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { ClusterConfigParsed } from './schema.js';
-import { virtualServerKey } from './model.js';
+import { virtualServerKey, vrrpStartOf, syncGroupStartsMaster, OWNER_PRIORITY } from './model.js';
 import { parsePrefix } from '../core/address.js';
 
 export interface Finding {
@@ -93,8 +93,15 @@ export function semanticChecks(c: ClusterConfigParsed, env: SemanticEnv): Findin
     inst.unicast_peers.forEach((peer, j) => {
       if (fam(peer) !== family) err([...p, 'unicast_peers', j], `peer ${peer} is IPv${fam(peer)} but the instance's addresses are IPv${family}`);
     });
-    if (inst.priority === 255 && !inst.preempt) warn([...p, 'preempt'], 'priority 255 is the address owner and always preempts; preempt: false has no effect');
-    if (inst.preempt_delay > 0 && !inst.preempt) warn([...p, 'preempt_delay'], 'preempt_delay has no effect with preempt: false');
+    const start = vrrpStartOf(inst);
+    const wantsMaster = start.initial_state === 'MASTER';
+    if (start.priority === OWNER_PRIORITY && !inst.preempt) warn([...p, 'preempt'], 'priority 255 is the address owner and always preempts; preempt: false has no effect');
+    else if (wantsMaster && !inst.preempt) warn([...p, 'preempt'], 'initial_state MASTER always preempts (keepalived clears nopreempt with state MASTER); preempt: false has no effect');
+    if (wantsMaster && inst.preempt_delay > 0) warn([...p, 'preempt_delay'], `preempt_delay has no effect with initial_state MASTER${inst.initial_state ? '' : ' (the default for priority 255)'} (keepalived clears it)`);
+    else if (inst.preempt_delay > 0 && !inst.preempt) warn([...p, 'preempt_delay'], 'preempt_delay has no effect with preempt: false');
+    if (start.priority === OWNER_PRIORITY && inst.initial_state === 'BACKUP') {
+      warn([...p, 'initial_state'], 'the address owner (priority 255) with initial_state BACKUP waits Master_Down_Interval at start, as keepalived does; leave initial_state out to take over at once');
+    }
     inst.track_scripts.forEach((t, j) => {
       const n = typeof t === 'string' ? t : t.name;
       if (!c.vrrp_scripts.some((s) => s.name === n)) err([...p, 'track_scripts', j], `no vrrp_scripts entry named "${n}"`);
@@ -121,6 +128,17 @@ export function semanticChecks(c: ClusterConfigParsed, env: SemanticEnv): Findin
       else memberOf.set(m, g.name);
     });
     checkNotify(['vrrp_sync_groups', i], g.notify);
+    const members = g.members.flatMap((m) => {
+      const idx = instByName.get(m);
+      return idx === undefined ? [] : [{ idx, ...vrrpStartOf(c.vrrp_instances[idx]!) }];
+    });
+    if (!syncGroupStartsMaster(members)) {
+      for (const m of members) {
+        if (m.initial_state === 'MASTER') {
+          warn(['vrrp_instances', m.idx, ...(c.vrrp_instances[m.idx]!.initial_state ? ['initial_state'] : [])], `sync group "${g.name}" starts as BACKUP unless every member is the address owner (priority 255) with initial_state MASTER (keepalived): this member waits Master_Down_Interval like the others`);
+        }
+      }
+    }
   });
 
   // ---------------------------------------------------------------- virtual servers

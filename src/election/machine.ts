@@ -49,6 +49,12 @@ export interface InstanceParams {
   readonly primaryAddress: string;
   /** Send a priority-0 advert when leaving Master on shutdown (RFC 5798 §6.4.3), default true. */
   readonly priorityZeroOnStop?: boolean;
+  /**
+   * keepalived `state`: the state the instance wants at start. Only the address owner (255) that
+   * wants MASTER goes Master at once; every other combination starts in Backup and waits
+   * Master_Down_Interval (see enterFromInit). Default: MASTER for priority 255, else BACKUP.
+   */
+  readonly initialState?: 'MASTER' | 'BACKUP';
   /** Late master-down guard threshold, ms (default 3; a Node timer is ~1 ms late at p99 when idle). */
   readonly lateToleranceMs?: number;
   /** Delay of the late-guard recheck, ms (default 2): enough for one poll phase to read the socket. */
@@ -321,16 +327,27 @@ function toFault(tx: Tx, reason: string): void {
   tx.emit({ type: 'notify', state: 'FAULT' });
 }
 
-/** RFC 5798 §6.4.1: on Startup, the owner (255) goes Master at once, others go Backup. */
+/** The configured initial state, or keepalived's default derived from the priority. */
+export function initialStateOf(p: InstanceParams): 'MASTER' | 'BACKUP' {
+  return p.initialState ?? (p.priority === OWNER ? 'MASTER' : 'BACKUP');
+}
+
+/**
+ * RFC 5798 §6.4.1: on Startup, the owner (255) goes Master at once, others go Backup with the
+ * Master_Down_Timer running. keepalived 2.2.7 adds `state` (vrrp_scheduler.c vrrp_init_state, and
+ * observed: state MASTER + priority 150 took 3.49 s alone on a link, state BACKUP + priority 255
+ * took 3.06 s, state MASTER + priority 255 took 0.06 s): only an owner that also wants MASTER skips
+ * the wait. A non-owner declared MASTER waits the full Master_Down_Interval like any backup (its
+ * only other effects, preempt forced on and no preempt_delay, are applied by the config model).
+ * Priority 255 defaults to MASTER, so an owner configured without `initial_state` follows the RFC.
+ */
 function enterFromInit(tx: Tx, why: string): void {
   tx.set({ masterAdverIntervalMs: tx.s.params.advertIntervalMs, startupPhase: true, lowerMasterSeen: false });
   if (tx.s.faults.length > 0) {
     toFault(tx, `fault:${tx.s.faults[0]}`);
     return;
   }
-  // Note: keepalived 2.2.7 (observed) also needs `state MASTER` for the owner to skip the wait;
-  // the RFC makes priority 255 alone sufficient, which we follow.
-  if (tx.s.priority === OWNER) toMaster(tx, `${why}_owner`);
+  if (tx.s.priority === OWNER && initialStateOf(tx.s.params) === 'MASTER') toMaster(tx, `${why}_owner`);
   else toBackup(tx, why);
 }
 

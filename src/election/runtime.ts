@@ -172,6 +172,7 @@ export class ElectionRuntime {
         preemptDelayMs: Math.round(cfg.preempt_delay * 1000),
         primaryAddress: primaryText,
         priorityZeroOnStop: cfg.priority_zero_on_stop,
+        initialState: cfg.initial_state,
       },
       this.d.clock.now(),
     );
