@@ -67,6 +67,7 @@ export interface VrrpInstanceConfig {
   readonly notify?: Notify;
   readonly garp: GarpConfig;
   readonly priority_zero_on_stop: boolean;
+  readonly stop_handover: boolean;
   readonly accept_v2_adverts: boolean;
   /** Sync group this instance belongs to, if any. */
   readonly sync_group?: string;
@@ -302,6 +303,7 @@ export function buildModel(p: ClusterConfigParsed, hostname: string): ClusterCon
         ...(n ? { notify: n } : {}),
         garp: i.garp,
         priority_zero_on_stop: i.priority_zero_on_stop,
+        stop_handover: i.stop_handover,
         accept_v2_adverts: i.accept_v2_adverts,
         ...(groupOf.has(i.name) ? { sync_group: groupOf.get(i.name)! } : {}),
       };

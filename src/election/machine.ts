@@ -29,7 +29,7 @@
 import { parseIp, compareIp } from '../core/address.js';
 
 export type VrrpState = 'INIT' | 'BACKUP' | 'MASTER' | 'FAULT';
-export type TimerName = 'adver' | 'master_down' | 'preempt';
+export type TimerName = 'adver' | 'master_down' | 'preempt' | 'handover';
 export type NotifyState = 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP';
 
 /** Static parameters of one instance (from the config model). */
@@ -49,6 +49,12 @@ export interface InstanceParams {
   readonly primaryAddress: string;
   /** Send a priority-0 advert when leaving Master on shutdown (RFC 5798 §6.4.3), default true. */
   readonly priorityZeroOnStop?: boolean;
+  /**
+   * Make-before-break graceful stop (lvsd, not in the RFC or keepalived): a stopping master sends its
+   * priority-0 advert but keeps the VIPs until another router's advert shows it has taken over (its
+   * GARP has then moved the clients), or `handoverMs` passed. Default true; needs priorityZeroOnStop.
+   */
+  readonly stopHandover?: boolean;
   /**
    * keepalived `state`: the state the instance wants at start. Only the address owner (255) that
    * wants MASTER goes Master at once; every other combination starts in Backup and waits
@@ -90,6 +96,8 @@ export interface InstanceState {
   readonly rechecked: boolean;
   /** `now` of the last state change. */
   readonly since: number;
+  /** Stopped (INIT) but still holding the VIPs until a new master shows up (stopHandover). */
+  readonly handover?: boolean;
 }
 
 export type VrrpEvent =
@@ -120,6 +128,8 @@ export type Effect =
   | { readonly type: 'remove_vips' }
   /** Announce the VIPs (gratuitous ARP / unsolicited NA), with the configured repeat schedule. */
   | { readonly type: 'garp'; readonly reason: string }
+  /** A stop handover ended (the VIPs were just released): `new_master` or `timeout`. */
+  | { readonly type: 'handover_done'; readonly reason: string }
   | { readonly type: 'notify'; readonly state: NotifyState }
   /** A timer expiry arrived late and was deferred by the late guard (count it, log it). */
   | { readonly type: 'late_timer'; readonly name: TimerName; readonly lateMs: number };
@@ -353,6 +363,8 @@ function enterFromInit(tx: Tx, why: string): void {
 
 function onStartup(tx: Tx): void {
   if (tx.s.state !== 'INIT') return;
+  // Restarted before a stop handover ended: never enter Backup still holding the VIPs.
+  if (tx.s.handover) endHandover(tx, 'restart');
   enterFromInit(tx, 'startup');
 }
 
@@ -363,18 +375,33 @@ function onStartup(tx: Tx): void {
 function onShutdown(tx: Tx): void {
   const st = tx.s.state;
   if (st === 'INIT') return;
+  let handover = false;
   if (st === 'MASTER') {
     tx.cancel('adver');
-    if (tx.s.params.priorityZeroOnStop !== false) tx.emit({ type: 'send_advert', priority: 0 });
-    tx.emit({ type: 'remove_vips' });
+    const zero = tx.s.params.priorityZeroOnStop !== false;
+    if (zero) tx.emit({ type: 'send_advert', priority: 0 });
+    // Make-before-break: the VIPs stay until a new master advertises (onAdvert, INIT branch) or the
+    // handover timer ends the wait. Backups take over after their Skew_Time (< one Master_Adver_Interval),
+    // so two intervals bound the wait with room for a slow peer.
+    handover = zero && tx.s.params.stopHandover !== false;
+    if (!handover) tx.emit({ type: 'remove_vips' });
   }
   tx.cancel('adver');
   tx.cancel('master_down');
   tx.cancel('preempt');
   tx.become('INIT', 'shutdown');
   const { master: _drop, ...rest } = tx.s;
-  tx.s = { ...rest, startupPhase: false, lowerMasterSeen: false, rechecked: false };
+  tx.s = { ...rest, startupPhase: false, lowerMasterSeen: false, rechecked: false, handover };
+  if (handover) tx.arm('handover', 2 * tx.s.masterAdverIntervalMs);
   tx.emit({ type: 'notify', state: 'STOP' });
+}
+
+/** End of a stop handover: the VIPs go now. */
+function endHandover(tx: Tx, reason: string): void {
+  tx.cancel('handover');
+  tx.set({ handover: false });
+  tx.emit({ type: 'remove_vips' });
+  tx.emit({ type: 'handover_done', reason });
 }
 
 function onAdvert(tx: Tx, ev: Extract<VrrpEvent, { type: 'advert' }>): void {
@@ -386,7 +413,9 @@ function onAdvert(tx: Tx, ev: Extract<VrrpEvent, { type: 'advert' }>): void {
   if (compareIp(from.bytes, me.bytes) === 0) return;
   if (tx.s.state === 'BACKUP') backupRx(tx, ev, from.text);
   else if (tx.s.state === 'MASTER') masterRx(tx, ev, from.bytes, me.bytes, from.text);
-  // Initialize and Fault ignore adverts (RFC 5798 §6.4.1: only Startup leaves Initialize).
+  // A stopped master handing over: a router advertising with a non-zero priority is the new master.
+  else if (tx.s.state === 'INIT' && tx.s.handover && ev.priority > 0) endHandover(tx, 'new_master');
+  // Otherwise Initialize and Fault ignore adverts (RFC 5798 §6.4.1: only Startup leaves Initialize).
 }
 
 /** Master_Adver_Interval learning: v3 only (RFC 5798 §6.4.2); v2 intervals must match (RFC 3768 §7.1). */
@@ -476,6 +505,10 @@ function onTimer(tx: Tx, name: TimerName, lateMs: number | undefined): void {
   tx.set({ timers: t });
   const late = Math.max(lateMs ?? 0, tx.now - deadline);
   const st = tx.s.state;
+  if (name === 'handover') {
+    if (tx.s.handover) endHandover(tx, 'timeout');
+    return;
+  }
   if (name === 'adver') {
     // RFC 5798 §6.4.3: "If the Adver_Timer fires: Send an ADVERTISEMENT; Reset the Adver_Timer".
     if (st !== 'MASTER') return;

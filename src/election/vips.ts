@@ -19,15 +19,64 @@ import type { VirtualAddress } from '../config/model.js';
 import { linkInfo } from './announce.js';
 
 const NLM_F_EXCL = 0x200;
+/** rtnetlink message types and address attributes (include/uapi/linux/rtnetlink.h, if_addr.h). */
+const RTM_NEWADDR = 20;
+const IFA_ADDRESS = 1;
+const IFA_LOCAL = 2;
+const IFA_LABEL = 3;
+const IFA_F_NODAD = 0x02;
 const NLM_F_CREATE = 0x400;
 const AF_INET = 2;
 const AF_INET6 = 10;
 /** rtnetlink scope values (include/uapi/linux/rtnetlink.h rt_scope_t). */
 const SCOPES: Record<VirtualAddress['scope'], number> = { global: 0, site: 200, link: 253, host: 254 };
 
+export interface IfAddr {
+  readonly family: 4 | 6;
+  readonly prefixLen: number;
+  readonly scope: number;
+  readonly index: number;
+  readonly address: Uint8Array;
+  readonly label?: string;
+  /** IPv6: skip duplicate address detection (a VIP must be usable at once). */
+  readonly nodad?: boolean;
+}
+
+/**
+ * The body of an RTM_NEWADDR/RTM_DELADDR message (after the nlmsghdr): struct ifaddrmsg
+ * {family u8, prefixlen u8, flags u8, scope u8, index u32} then IFA_ADDRESS, IFA_LOCAL (IPv4: the
+ * local address is what the kernel matches) and IFA_LABEL, each attribute 4-byte aligned
+ * (include/uapi/linux/if_addr.h, netlink.h NLA_ALIGN).
+ */
+export function encodeIfAddr(a: IfAddr): Buffer {
+  const alen = a.address.length;
+  const attr = (n: number) => 4 + ((n + 3) & ~3);
+  const label = a.label !== undefined ? Buffer.from(`${a.label}\0`) : undefined;
+  const size = 8 + attr(alen) * (a.family === 4 ? 2 : 1) + (label ? attr(label.length) : 0);
+  const b = Buffer.alloc(size);
+  b[0] = a.family === 4 ? AF_INET : AF_INET6;
+  b[1] = a.prefixLen;
+  b[2] = a.nodad ? IFA_F_NODAD : 0;
+  b[3] = a.scope;
+  b.writeUInt32LE(a.index, 4);
+  let o = 8;
+  const put = (type: number, data: Uint8Array) => {
+    b.writeUInt16LE(4 + data.length, o);
+    b.writeUInt16LE(type, o + 2);
+    b.set(data, o + 4);
+    o += attr(data.length);
+  };
+  put(IFA_ADDRESS, a.address);
+  if (a.family === 4) put(IFA_LOCAL, a.address);
+  if (label) put(IFA_LABEL, label);
+  return b;
+}
+
 /** Role: the kernel's address table for the interfaces we own VIPs on. */
 export interface AddressTable {
   add(ifname: string, v: VirtualAddress): Promise<'added' | 'present'>;
+  /** Optional: do the per-address work of add() ahead of time (takeover latency). */
+  prepare?(ifname: string, v: VirtualAddress): void;
   remove(ifname: string, v: VirtualAddress): Promise<'removed' | 'absent'>;
   /** Canonical address texts on an interface. */
   list(ifname: string): Promise<Set<string>>;
@@ -46,17 +95,42 @@ export class NetlinkAddressTable implements AddressTable {
     return this.sock;
   }
 
-  async add(ifname: string, v: VirtualAddress): Promise<'added' | 'present'> {
-    const a = parseIp(v.address);
-    if (!a) throw new LvsdError('VIP', `invalid address ${v.address}`);
-    const index = linkInfo(ifname).index;
-    const bytes = Buffer.from(a.bytes);
+  /**
+   * RTM_NEWADDR payloads by interface index and address: a takeover sends a prebuilt message instead
+   * of running the library's generic attribute encoder for the first time (cold JIT code cost
+   * 2 ms on the takeover path, measured; the prebuilt send is ~0.1 ms).
+   */
+  private readonly payloads = new Map<string, Buffer>();
+
+  private payload(index: number, v: VirtualAddress): Buffer {
+    const key = `${index}|${v.address}/${v.prefixLen}|${v.scope}|${v.label ?? ''}`;
+    let p = this.payloads.get(key);
+    if (!p) {
+      const a = parseIp(v.address);
+      if (!a) throw new LvsdError('VIP', `invalid address ${v.address}`);
+      p = encodeIfAddr({ family: a.family, prefixLen: v.prefixLen, scope: SCOPES[v.scope], index, address: a.bytes, ...(v.label ? { label: v.label } : {}), nodad: a.family === 6 });
+      this.payloads.set(key, p);
+    }
+    return p;
+  }
+
+  /** Resolve and encode ahead of need, so the first add after a takeover is all hot. */
+  prepare(ifname: string, v: VirtualAddress): void {
+    this.rt();
     try {
-      await this.rt().newAddress(
-        { family: a.family === 4 ? AF_INET : AF_INET6, prefixlen: v.prefixLen, scope: SCOPES[v.scope], index, ...(a.family === 6 ? { flags: { nodad: true } } : {}) },
-        { address: bytes, ...(a.family === 4 ? { local: bytes } : {}), ...(v.label ? { label: v.label } : {}) },
-        { flags: NLM_F_CREATE | NLM_F_EXCL, timeout: 2000 },
-      );
+      this.payload(linkInfo(ifname).index, v);
+    } catch {
+      /* interface not there yet: add() reports it when it matters */
+    }
+  }
+
+  async add(ifname: string, v: VirtualAddress): Promise<'added' | 'present'> {
+    const index = linkInfo(ifname).index;
+    const payload = this.payload(index, v);
+    try {
+      // request() writes the message synchronously; the kernel applies RTM_NEWADDR inside sendmsg,
+      // so the address is on the interface before this function first yields.
+      await this.rt().socket.request(RTM_NEWADDR, payload, { flags: NLM_F_CREATE | NLM_F_EXCL, timeout: 2000 });
       return 'added';
     } catch (e) {
       if (/EEXIST/.test(errorMessage(e))) return 'present';
@@ -163,6 +237,11 @@ export class VipSet {
 
   private dev(v: VirtualAddress): string {
     return v.device ?? this.o.ifname;
+  }
+
+  /** Resolve and encode every VIP ahead of a takeover. */
+  prepare(): void {
+    for (const v of this.o.vips) this.o.table.prepare?.(this.dev(v), v);
   }
 
   /** Add every VIP (errors are logged per address; the rest still get added). */

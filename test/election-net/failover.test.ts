@@ -62,7 +62,13 @@ async function scenario(c: Case): Promise<{ takeoverMs: number }> {
     await until(() => lab.addrs(b).includes(VIP), `the VIP to move to ${c.lo}`, mdi + 10000, 2);
     const takeoverMs = Date.now() - t0;
     await until(() => lab.neigh(cl, VIP) === macB, 'client ARP entry to follow the new master (GARP)', 2500, 10);
-    if (c.how === 'stop') assert.ok(!lab.addrs(a).includes(VIP), 'graceful stop removes the VIP');
+    if (c.how === 'stop') {
+      await until(() => !lab.addrs(a).includes(VIP), 'graceful stop to remove the VIP', 3000, 10);
+      if (c.hi === 'lvsd') {
+        // Make-before-break (stop_handover): the VIP went only once the new master advertised.
+        await until(() => pa.proc.output().includes('stop handover: new master advertised'), 'the stopping lvsd to see the new master', 3000, 10);
+      }
+    }
 
     if (c.preemptBack) {
       if (c.how === 'kill') lab.tryExec(a, ['ip', 'addr', 'del', `${VIP}/${plen}`, 'dev', 'eth0']);
@@ -82,9 +88,14 @@ test('lvsd + lvsd, v3 0.1 s: hard kill moves the VIP, restart preempts back', { 
   assert.ok(r.takeoverMs < 3000, `takeover ${r.takeoverMs} ms`);
 });
 
-test('lvsd + lvsd, v3 0.5 s: graceful stop hands over in Skew_Time (priority-0 advert)', { skip }, async () => {
+test('lvsd + lvsd, v3 0.5 s: graceful stop hands over in Skew_Time (priority-0 advert), VIP kept until the new master advertises', { skip }, async () => {
   const r = await scenario({ hi: 'lvsd', lo: 'lvsd', version: 3, advert: 0.5, how: 'stop' });
   // Skew_Time = 305 ms; without the priority-0 advert it would be Master_Down_Interval = 1805 ms.
+  assert.ok(r.takeoverMs < 1200, `takeover ${r.takeoverMs} ms`);
+});
+
+test('interop v3 0.1 s: lvsd (150) stops gracefully, keepalived (100) takes over; lvsd releases the VIP on its advert', { skip }, async () => {
+  const r = await scenario({ hi: 'lvsd', lo: 'keepalived', version: 3, advert: 0.1, how: 'stop' });
   assert.ok(r.takeoverMs < 1200, `takeover ${r.takeoverMs} ms`);
 });
 

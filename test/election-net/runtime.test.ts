@@ -150,7 +150,50 @@ test('an advert delivered in the same turn as a master_down expiry keeps the bac
   assert.match(m, /lvsd_vrrp_master_info\{instance="VI_1",address="192.0.2.5"\} 1/);
   assert.match(m, /lvsd_vrrp_garp_sent_total\{instance="VI_1"\} \d+/);
   assert.match(m, /lvsd_vrrp_adverts_received_total\{instance="VI_1"\} 2/);
-  await h.sub.stop();
+
+  // Graceful stop, make-before-break (stop_handover): priority 0 goes out, the VIP stays ...
+  const t0 = t.sent.length;
+  let stopped = false;
+  const stopping = h.sub.stop().then(() => (stopped = true));
+  await flush();
+  assert.equal(t.sent.at(-1)?.priority, 0, 'priority-0 advert sent at once');
+  assert.equal(t.sent.length, t0 + 1);
+  assert.ok(h.table.addrs.has('eth0/192.0.2.42'), 'VIP kept while no new master has advertised');
+  assert.equal(stopped, false);
+  h.clock.advance(150); // less than the bound (2 × 100 ms)
+  await flush();
+  assert.ok(h.table.addrs.has('eth0/192.0.2.42'));
+  // ... until the backup that took over advertises: then the VIP goes and stop() completes.
+  t.deliver(100, '192.0.2.7');
+  await stopping;
+  assert.equal(h.table.addrs.size, 0, 'VIP released after the new master advertised');
+  assert.ok(t.closed);
+});
+
+test('stop handover: without a new master the VIPs go after two advert intervals; stop_handover false removes them at once', async () => {
+  for (const handover of [true, false]) {
+    const h = harness();
+    await h.sub.start(cfg(base(inst('VI_1', 1, 100, '192.0.2.42', handover ? '' : '    stop_handover: false\n'))));
+    h.clock.advance(400);
+    h.runDeferred();
+    await flush();
+    assert.equal((h.sub.status() as { instances: Record<string, { state: string }> }).instances.VI_1!.state, 'MASTER');
+    let stopped = false;
+    const stopping = h.sub.stop().then(() => (stopped = true));
+    await flush();
+    await flush();
+    if (handover) {
+      assert.equal(stopped, false);
+      assert.equal(h.table.addrs.size, 1);
+      h.clock.advance(199);
+      await flush();
+      assert.equal(h.table.addrs.size, 1, 'still held just before the bound');
+      h.clock.advance(1);
+    }
+    await stopping;
+    assert.equal(h.table.addrs.size, 0, `VIP released (stop_handover ${handover})`);
+    assert.equal(h.transports.get('VI_1')!.sent.at(-1)?.priority, 0);
+  }
 });
 
 test('reload: removed instance stops with a priority-0 advert, changed restarts, added starts', async () => {
@@ -165,14 +208,20 @@ test('reload: removed instance stops with a priority-0 advert, changed restarts,
   const st = () => (h.sub.status() as { instances: Record<string, { state: string; priority: number }> }).instances;
   assert.equal(st().A!.state, 'MASTER');
   const c2 = cfg(base(inst('B', 2, 100, '192.0.2.42') + inst('C', 3, 120, '192.0.2.43') + inst('D', 4, 100, '192.0.2.44')));
-  await h.sub.reload(c2, c1, diffConfig(c1, c2));
+  const reloading = h.sub.reload(c2, c1, diffConfig(c1, c2));
+  await flush();
+  assert.ok(h.table.addrs.has('eth0/192.0.2.41'), 'A holds its VIP during the stop handover');
+  h.clock.advance(200); // nobody takes over in this harness: the handover bound ends the wait
+  await reloading;
   assert.equal(ta.sent.at(-1)?.priority, 0, 'A said goodbye with priority 0');
   assert.ok(ta.closed && tc.closed);
   assert.ok(!h.table.addrs.has('eth0/192.0.2.41'), 'A released its VIP');
   assert.deepEqual(Object.keys(st()).sort(), ['B', 'C', 'D']);
   assert.equal(st().C!.priority, 120);
   assert.notEqual(h.transports.get('C'), tc, 'C runs on a new transport');
-  await h.sub.stop();
+  const stopping = h.sub.stop();
+  h.clock.advance(200); // B is master: its stop handover ends at the bound
+  await stopping;
 });
 
 test('track_virtual_servers weight 0: quorum lost puts the instance in FAULT and back', async () => {

@@ -30,7 +30,9 @@ function invariants(s: InstanceState, where: string) {
     assert.equal(t.adver, undefined, `${where}: backup with Adver_Timer`);
     assert.ok(t.master_down !== undefined || t.preempt !== undefined, `${where}: backup with no timer running`);
   } else {
-    assert.deepEqual(t, {}, `${where}: ${s.state} with timers`);
+    const { handover, ...rest } = t;
+    assert.deepEqual(rest, {}, `${where}: ${s.state} with timers`);
+    assert.equal(handover !== undefined, s.handover === true, `${where}: handover timer iff handing over`);
   }
   assert.ok(s.priority >= 1 && s.priority <= 255);
   if (s.state !== 'INIT' && s.faults.length > 0) assert.equal(s.state, 'FAULT', `${where}: faults but ${s.state}`);
@@ -79,7 +81,8 @@ test('property: random event sequences never throw and keep the timer/state inva
           }
           s = r.state;
           invariants(s, JSON.stringify(ev));
-          assert.equal(vips, s.state === 'MASTER', 'VIPs held exactly while Master');
+          assert.equal(vips, s.state === 'MASTER' || s.handover === true, 'VIPs held exactly while Master (or stopped and handing over)');
+          if (s.handover) assert.equal(s.state, 'INIT', 'a handover happens only after a shutdown');
           assert.deepEqual(JSON.parse(JSON.stringify(s)), s, 'state is plain data');
         }
       },
