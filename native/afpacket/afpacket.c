@@ -12,6 +12,12 @@
  * and arrival interface (IPV6_RECVPKTINFO) only come as control messages (RFC 3542 §6). Readiness
  * comes from libuv (uv_poll on the loop of the calling environment); datagrams are handed to a
  * JavaScript callback on the main thread, at most RX_BATCH per readiness event.
+ *
+ * Finally a synchronous rtnetlink request (nlopen/nlrequest): adding a VIP at a takeover is one
+ * sendmsg, and because NETLINK_ROUTE requests are processed in the sender's context (rtnetlink_rcv
+ * runs inside netlink_unicast), the kernel's ACK is already queued when sendmsg returns and is read
+ * with MSG_DONTWAIT in the same call. That makes a VIP add cost one C call instead of a trip through
+ * a JavaScript netlink library and the event loop (keepalived's netlink_talk is synchronous too).
  */
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -27,6 +33,7 @@
 #include <netinet/in.h>
 #include <linux/if_packet.h>
 #include <linux/if_ether.h>
+#include <linux/netlink.h>
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char msg[160];
@@ -41,6 +48,22 @@ static int get_int(napi_env env, napi_value v, int32_t *out) {
   return napi_get_value_int32(env, v, out) == napi_ok;
 }
 
+/* A non-blocking SOCK_RAW socket bound to `sa`; throws and returns -1 on failure. */
+static int bound_socket(napi_env env, int domain, int proto, const struct sockaddr *sa, socklen_t salen, const char *what) {
+  int fd = socket(domain, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, proto);
+  if (fd < 0) {
+    throw_errno(env, what, errno);
+    return -1;
+  }
+  if (bind(fd, sa, salen) < 0) {
+    int e = errno;
+    close(fd);
+    throw_errno(env, what, e);
+    return -1;
+  }
+  return fd;
+}
+
 /* open(ifindex) -> fd */
 static napi_value Open(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -51,18 +74,13 @@ static napi_value Open(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "open(ifindex): ifindex must be a positive integer");
     return NULL;
   }
-  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return throw_errno(env, "socket(AF_PACKET)", errno);
   struct sockaddr_ll sll;
   memset(&sll, 0, sizeof sll);
   sll.sll_family = AF_PACKET;
   sll.sll_protocol = 0;
   sll.sll_ifindex = ifindex;
-  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
-    int e = errno;
-    close(fd);
-    return throw_errno(env, "bind(AF_PACKET)", e);
-  }
+  int fd = bound_socket(env, AF_PACKET, 0, (struct sockaddr *)&sll, sizeof sll, "AF_PACKET socket");
+  if (fd < 0) return NULL;
   napi_value r;
   napi_create_int32(env, fd, &r);
   return r;
@@ -447,6 +465,88 @@ static napi_value Ip6Close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* nlopen(protocol) -> fd: a non-blocking netlink socket bound to a kernel-chosen port. */
+static napi_value NlOpen(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t proto;
+  if (argc < 1 || !get_int(env, argv[0], &proto) || proto < 0) {
+    napi_throw_type_error(env, NULL, "nlopen(protocol)");
+    return NULL;
+  }
+  struct sockaddr_nl sa;
+  memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  int fd = bound_socket(env, AF_NETLINK, proto, (struct sockaddr *)&sa, sizeof sa, "AF_NETLINK socket");
+  if (fd < 0) return NULL;
+  napi_value r;
+  napi_create_int32(env, fd, &r);
+  return r;
+}
+
+/*
+ * nlrequest(fd, type, flags, seq, payload) -> 0 (ACK without error), -errno (the kernel's error),
+ * or 1 when no ACK was queued yet (a protocol that answers asynchronously; the caller verifies).
+ * NLM_F_REQUEST|NLM_F_ACK are added to flags. Messages in the queue with another sequence number
+ * (late answers to earlier requests) are skipped.
+ */
+static napi_value NlRequest(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd, type, flags, seq;
+  void *data;
+  size_t len;
+  bool isbuf = false;
+  if (argc < 5 || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &type) || !get_int(env, argv[2], &flags) ||
+      !get_int(env, argv[3], &seq) || napi_is_buffer(env, argv[4], &isbuf) != napi_ok || !isbuf ||
+      napi_get_buffer_info(env, argv[4], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "nlrequest(fd, type, flags, seq, payload)");
+    return NULL;
+  }
+  if (len > 4096) {
+    napi_throw_range_error(env, NULL, "netlink payload larger than 4096 bytes");
+    return NULL;
+  }
+  char out[NLMSG_HDRLEN + 4096] __attribute__((aligned(4)));
+  struct nlmsghdr *h = (struct nlmsghdr *)out;
+  memset(h, 0, NLMSG_HDRLEN);
+  h->nlmsg_len = NLMSG_LENGTH(len);
+  h->nlmsg_type = (uint16_t)type;
+  h->nlmsg_flags = (uint16_t)(flags | NLM_F_REQUEST | NLM_F_ACK);
+  h->nlmsg_seq = (uint32_t)seq;
+  memcpy(out + NLMSG_HDRLEN, data, len);
+  struct sockaddr_nl kernel;
+  memset(&kernel, 0, sizeof kernel);
+  kernel.nl_family = AF_NETLINK;
+  ssize_t n;
+  do n = sendto(fd, out, h->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, "sendto(AF_NETLINK)", errno);
+  int32_t result = 1;
+  char in[8192] __attribute__((aligned(4)));
+  for (int rounds = 0; rounds < 64 && result == 1; rounds++) {
+    ssize_t got;
+    do got = recv(fd, in, sizeof in, MSG_DONTWAIT);
+    while (got < 0 && errno == EINTR);
+    if (got < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return throw_errno(env, "recv(AF_NETLINK)", errno);
+    }
+    int rem = (int)got;
+    for (struct nlmsghdr *m = (struct nlmsghdr *)in; NLMSG_OK(m, rem); m = NLMSG_NEXT(m, rem)) {
+      if (m->nlmsg_seq != (uint32_t)seq || m->nlmsg_type != NLMSG_ERROR) continue;
+      if (m->nlmsg_len < NLMSG_LENGTH(sizeof(int))) continue; /* malformed: keep looking */
+      result = ((struct nlmsgerr *)NLMSG_DATA(m))->error; /* 0 or -errno */
+      break;
+    }
+  }
+  napi_value r;
+  napi_create_int32(env, result, &r);
+  return r;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"open", NULL, Open, NULL, NULL, NULL, napi_default, NULL},
@@ -457,6 +557,8 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"ip6send", NULL, Ip6Send, NULL, NULL, NULL, napi_default, NULL},
     {"ip6close", NULL, Ip6Close, NULL, NULL, NULL, napi_default, NULL},
     {"setsockopt", NULL, SetSockOpt, NULL, NULL, NULL, napi_default, NULL},
+    {"nlopen", NULL, NlOpen, NULL, NULL, NULL, napi_default, NULL},
+    {"nlrequest", NULL, NlRequest, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

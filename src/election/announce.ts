@@ -128,6 +128,10 @@ export interface AfPacketAddon {
   ip6send(fd: number, dst: Buffer, scopeId: number, payload: Buffer): number;
   ip6close(fd: number): void;
   setsockopt(fd: number, level: number, option: number, value: Buffer): void;
+  /** Non-blocking netlink socket of a protocol (0 = NETLINK_ROUTE). Close with close(fd). */
+  nlopen(protocol: number): number;
+  /** Synchronous request: 0 = ACK, -errno = kernel error, 1 = no ACK queued yet. */
+  nlrequest(fd: number, type: number, flags: number, seq: number, payload: Buffer): number;
 }
 
 let addon: AfPacketAddon | undefined;
