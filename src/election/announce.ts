@@ -211,9 +211,17 @@ export interface AnnouncerOptions {
   readonly onSent?: (ok: boolean, err?: string) => void;
 }
 
+/** VIPs to announce on one interface, with that interface's own MAC. */
+export interface AnnounceTarget {
+  readonly ifname: string;
+  readonly mac: Uint8Array;
+  readonly vips: readonly Uint8Array[];
+}
+
 /**
- * Runs the GARP/NA schedule for one instance while it is master. `start` (re)begins the schedule,
- * `stop` cancels what is pending. All sends are synchronous non-blocking writes.
+ * Runs the GARP/NA schedule for one instance while it is master. `start` / `startAll` (re)begin the
+ * schedule (`startAll`: VIPs on several interfaces, each announced on its own interface with its own
+ * MAC), `stop` cancels what is pending. All sends are synchronous non-blocking writes.
  */
 export class Announcer {
   private timers: TimerHandle[] = [];
@@ -227,10 +235,14 @@ export class Announcer {
   }
 
   start(ifname: string, mac: Uint8Array, vips: readonly Uint8Array[], garp: GarpConfig): void {
+    this.startAll([{ ifname, mac, vips }], garp);
+  }
+
+  startAll(targets: readonly AnnounceTarget[], garp: GarpConfig): void {
     this.stop();
     const gen = ++this.generation;
-    const frames = vips.map((v) => buildAnnouncement(mac, v));
-    const burst = (count: number) => this.burst(gen, ifname, frames, count, garp.interval * 1000);
+    const frames = targets.flatMap((t) => t.vips.map((v) => ({ ifname: t.ifname, frame: buildAnnouncement(t.mac, v) })));
+    const burst = (count: number) => this.burst(gen, frames, count, garp.interval * 1000);
     burst(garp.master_repeat);
     if (garp.master_delay > 0) this.later(gen, garp.master_delay * 1000, () => burst(garp.master_repeat));
     if (garp.master_refresh > 0) {
@@ -257,11 +269,11 @@ export class Announcer {
     this.timers.push(h);
   }
 
-  private burst(gen: number, ifname: string, frames: readonly Uint8Array[], count: number, spacingMs: number): void {
+  private burst(gen: number, frames: ReadonlyArray<{ readonly ifname: string; readonly frame: Uint8Array }>, count: number, spacingMs: number): void {
     const one = () => {
       for (const f of frames) {
         try {
-          this.opts.sender.send(ifname, f);
+          this.opts.sender.send(f.ifname, f.frame);
           this.opts.onSent?.(true);
         } catch (e) {
           this.opts.onSent?.(false, errorMessage(e));

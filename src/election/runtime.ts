@@ -27,7 +27,7 @@ import { groupStep, groupState, type SyncGroupDef } from './syncgroup.js';
 import { effectivePriority, initialScriptState, scriptResult, trackingEvents, type PriorityResult, type ScriptState, type Tracking } from './priority.js';
 import type { VrrpTransport } from './transport.js';
 import type { VipSet } from './vips.js';
-import type { Announcer } from './announce.js';
+import type { Announcer, AnnounceTarget } from './announce.js';
 import { notifyJobs, type Notifier } from './notify.js';
 
 // ------------------------------------------------------------------ metrics
@@ -72,8 +72,11 @@ const URGENT = new Set<Effect['type']>(['add_vips', 'garp']);
 export interface InstanceIo {
   readonly transport: VrrpTransport;
   readonly vips: VipSet;
-  /** Announcer plus what it needs; absent when GARP is unavailable (logged by the factory). */
-  readonly announce?: { readonly announcer: Announcer; readonly ifname: string; readonly mac: Uint8Array };
+  /**
+   * Announcer plus what it needs; absent when GARP is unavailable (logged by the factory). `mac` is
+   * the instance interface's; `macOf` gives the MAC of another interface a VIP is put on (`device`).
+   */
+  readonly announce?: { readonly announcer: Announcer; readonly ifname: string; readonly mac: Uint8Array; readonly macOf?: (ifname: string) => Uint8Array };
 }
 
 export interface RuntimeDeps {
@@ -478,9 +481,9 @@ export class ElectionRuntime {
       case 'garp': {
         const a = inst.io.announce;
         if (!a) break;
-        const all = [...c.virtual_addresses, ...c.virtual_addresses_excluded].filter((v) => (v.device ?? c.interface) === a.ifname).map((v) => parseIp(v.address)!.bytes);
+        const targets = announceTargets(c, a, inst.log);
         const announce = () => {
-          if (this.states[name]?.state === 'MASTER') a.announcer.start(a.ifname, a.mac, all, c.garp);
+          if (this.states[name]?.state === 'MASTER') a.announcer.startAll(targets, c.garp);
         };
         if (inst.addedNow) {
           inst.addedNow = false;
@@ -564,6 +567,39 @@ export class ElectionRuntime {
     for (const g of this.groups.values()) out[g.name] = groupState(g, this.states);
     return out;
   }
+}
+
+/**
+ * The instance's VIPs grouped by the interface they are put on (`device`, default the instance
+ * interface), each with that interface's MAC: a VIP on another segment is announced there, from
+ * that interface, or that segment's neighbours would keep the old master's MAC.
+ */
+export function announceTargets(c: VrrpInstanceConfig, a: NonNullable<InstanceIo['announce']>, log: Logger): AnnounceTarget[] {
+  // The instance interface first: its announcement is the one on the failover's critical path.
+  const byDev = new Map<string, Uint8Array[]>([[a.ifname, []]]);
+  for (const v of [...c.virtual_addresses, ...c.virtual_addresses_excluded]) {
+    const dev = v.device ?? a.ifname;
+    const list = byDev.get(dev) ?? [];
+    list.push(parseIp(v.address)!.bytes);
+    byDev.set(dev, list);
+  }
+  const out: AnnounceTarget[] = [];
+  for (const [ifname, vips] of byDev) {
+    if (vips.length === 0) continue;
+    if (ifname === a.ifname) {
+      out.push({ ifname, mac: a.mac, vips });
+      continue;
+    }
+    try {
+      if (!a.macOf) throw new Error('no MAC lookup');
+      const mac = a.macOf(ifname);
+      // No link-layer address (loopback, tunnels): nothing to announce there.
+      if (mac.length === 6 && mac.some((x) => x !== 0)) out.push({ ifname, mac, vips });
+    } catch (e) {
+      log.warn({ ifname, err: errorMessage(e) }, 'cannot announce VIPs on this interface');
+    }
+  }
+  return out;
 }
 
 function bytesToV6(b: Uint8Array): string {

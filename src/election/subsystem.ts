@@ -102,7 +102,7 @@ export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptio
           else ilog.warn({ err }, 'gratuitous ARP / NA send failed');
         },
       });
-      announce = { announcer, ifname: cfg.interface, mac };
+      announce = { announcer, ifname: cfg.interface, mac, macOf };
     } catch (e) {
       ilog.error({ err: errorMessage(e) }, 'GARP/NA unavailable: VIP moves will not be announced');
     }

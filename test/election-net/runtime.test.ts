@@ -93,6 +93,7 @@ function harness() {
   const transports = new Map<string, FakeTransport>();
   const deferred: Array<() => void> = [];
   const frames: Uint8Array[] = [];
+  const frameIfs: string[] = [];
   const events: Array<{ instance: string; from: string; to: string; reason: string }> = [];
   bus.on('vrrp.state', (e) => events.push(e));
   const sub = createElectionSubsystem(
@@ -104,8 +105,14 @@ function harness() {
         return t;
       },
       addressTable: table,
-      frameSender: { send: (_i, f) => void frames.push(f), close: () => {} },
-      macOf: () => Uint8Array.from([2, 0, 0, 0, 0, 5]),
+      frameSender: {
+        send: (i, f) => {
+          frames.push(f);
+          frameIfs.push(i);
+        },
+        close: () => {},
+      },
+      macOf: (i) => Uint8Array.from(i === 'lo' ? [0, 0, 0, 0, 0, 0] : [2, 0, 0, 0, i === 'eth1' ? 1 : 0, 5]),
       defer: (fn) => void deferred.push(fn),
       linkUp: () => true,
     },
@@ -113,7 +120,7 @@ function harness() {
   const runDeferred = () => {
     for (const fn of deferred.splice(0)) fn();
   };
-  return { clock, registry, bus, table, transports, deferred, runDeferred, frames, events, sub };
+  return { clock, registry, bus, table, transports, deferred, runDeferred, frames, frameIfs, events, sub };
 }
 
 const flush = () => new Promise((r) => setImmediate(r));
@@ -255,5 +262,47 @@ test('track_scripts: a failing vrrp_script (weight 0) faults the instance; a wei
   assert.equal(st().F!.state, 'FAULT');
   assert.equal(st().W!.state, 'BACKUP');
   assert.equal(st().W!.priority, 70);
+  await h.sub.stop();
+});
+
+test('VIPs with another device are added there and announced from that interface with its MAC (GARP and NA)', async () => {
+  const h = harness();
+  const c = cfg(
+    base(`  - name: VI_1
+    interface: eth0
+    virtual_router_id: 1
+    priority: 100
+    version: 3
+    advert_interval: 0.1
+    virtual_addresses:
+      - 192.0.2.42/24
+      - { address: 198.51.100.42/24, device: eth1 }
+    virtual_addresses_excluded:
+      - { address: 2001:db8:1::42/64, device: eth1 }
+      - { address: 203.0.113.42/32, device: lo }
+    stop_handover: false
+`),
+  );
+  await h.sub.start(c);
+  h.clock.advance(400);
+  h.runDeferred();
+  await flush();
+  assert.deepEqual([...h.table.addrs].sort(), ['eth0/192.0.2.42', 'eth1/198.51.100.42', 'eth1/2001:db8:1::42', 'lo/203.0.113.42']);
+  const sent = h.frames.map((f, i) => ({ ifname: h.frameIfs[i]!, srcMac: [...f.subarray(6, 12)].join(','), type: (f[12]! << 8) | f[13]!, frame: f }));
+  const on = (ifname: string) => sent.filter((x) => x.ifname === ifname);
+  // One burst of master_repeat (5) per VIP: eth0 first (the failover's critical path), then eth1.
+  assert.equal(sent[0]!.ifname, 'eth0');
+  assert.equal(on('eth0').length, 5);
+  assert.equal(on('eth1').length, 10);
+  assert.equal(on('lo').length, 0, 'no link-layer address: nothing to announce');
+  assert.ok(on('eth0').every((x) => x.srcMac === '2,0,0,0,0,5' && x.type === 0x0806));
+  assert.ok(on('eth1').every((x) => x.srcMac === '2,0,0,0,1,5'), 'eth1 frames carry eth1 MAC');
+  const arp = on('eth1').filter((x) => x.type === 0x0806);
+  const na = on('eth1').filter((x) => x.type === 0x86dd);
+  assert.equal(arp.length, 5);
+  assert.equal(na.length, 5);
+  assert.deepEqual([...arp[0]!.frame.subarray(28, 32)], [198, 51, 100, 42], 'GARP sender IP = the eth1 VIP');
+  assert.deepEqual([...arp[0]!.frame.subarray(22, 28)], [2, 0, 0, 0, 1, 5], 'GARP sender MAC = eth1 MAC');
+  assert.deepEqual([...na[0]!.frame.subarray(62, 78)], [...parseIp('2001:db8:1::42')!.bytes], 'NA target = the eth1 IPv6 VIP');
   await h.sub.stop();
 });

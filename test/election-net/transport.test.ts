@@ -10,7 +10,7 @@ import { join, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { NetLab, isRoot, sleep, until } from './support/net.js';
-import { startPeer, removeScratch } from './support/peers.js';
+import { startPeer, removeScratch, apiGet } from './support/peers.js';
 import { parsePrometheus, sampleValue } from '../support/prom.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -106,14 +106,14 @@ test('lvsd run counts IPv6 adverts with hop limit 254 as bad_ttl and ignores the
     const bad = lab.spawn(a, [process.execPath, cli, 'eth0', '6', '3', '42', '1', '100', '1500', 'send:200:254']);
     await bad.exited;
     assert.ok(lab.addrs(b).includes(VIP), 'lvsd stays master: the hop limit 254 adverts were dropped');
-    const m1 = parsePrometheus(metrics(lab, b));
+    const m1 = parsePrometheus(apiGet(lab, b, '/metrics'));
     const dropped = sampleValue(m1, 'lvsd_vrrp_packets_dropped_total', { instance: 'VI_1', reason: 'bad_ttl' }) ?? 0;
     assert.ok(dropped >= 10, `bad_ttl drops counted: ${dropped}`);
     assert.equal(sampleValue(m1, 'lvsd_vrrp_adverts_received_total', { instance: 'VI_1' }) ?? 0, 0);
     // The same adverts with hop limit 255: lvsd follows the better master and releases the VIP.
     const good = lab.spawn(a, [process.execPath, cli, 'eth0', '6', '3', '42', '1', '100', '3000', 'send:200']);
     await until(() => !lab.addrs(b).includes(VIP), 'lvsd to step down to the priority-200 advertiser', 2500, 20);
-    const m2 = parsePrometheus(metrics(lab, b));
+    const m2 = parsePrometheus(apiGet(lab, b, '/metrics'));
     assert.ok((sampleValue(m2, 'lvsd_vrrp_adverts_received_total', { instance: 'VI_1' }) ?? 0) > 0);
     assert.equal(sampleValue(m2, 'lvsd_vrrp_packets_dropped_total', { instance: 'VI_1', reason: 'bad_ttl' }), dropped, 'no new bad_ttl drops');
     assert.equal(sampleValue(m2, 'lvsd_vrrp_state', { instance: 'VI_1', state: 'BACKUP' }), 1);
@@ -123,11 +123,6 @@ test('lvsd run counts IPv6 adverts with hop limit 254 as bad_ttl and ignores the
     removeScratch();
   }
 });
-
-/** GET /metrics from the lvsd API inside a namespace (peers.ts: 127.0.0.1:9650). */
-function metrics(lab: NetLab, ns: string): string {
-  return lab.exec(ns, [process.execPath, '-e', "fetch('http://127.0.0.1:9650/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))"]);
-}
 
 function linkLocal(lab: NetLab, ns: string): string | undefined {
   return lab.addrs(ns).find((x) => x.startsWith('fe80:'));

@@ -1,6 +1,7 @@
 /**
- * Small network-namespace lab for the election tests: a "switch" namespace holding a bridge, and
- * member namespaces each connected to it by a veth pair (eth0 inside the member). Nothing is created
+ * Small network-namespace lab for the election tests: a "switch" namespace holding a bridge (br0;
+ * `segment()` adds more), and member namespaces each connected to it by a veth pair (eth0 inside
+ * the member; `attach()` adds further interfaces on other segments). Nothing is created
  * in the host's own namespace except the namespaces themselves; names carry a per-process prefix so
  * parallel runs never collide; destroy() kills what it spawned (by PID) and deletes the namespaces.
  */
@@ -35,20 +36,31 @@ export class NetLab {
     this.exec(this.sw, ['ip', 'link', 'set', 'br0', 'up']);
   }
 
-  /** Create a member namespace with eth0 on the bridge, addresses given in CIDR form. */
-  member(name: string, addrs: string[]): string {
+  /** Another segment: a bridge of that name in the switch namespace. */
+  segment(bridge: string): void {
+    this.exec(this.sw, ['ip', 'link', 'add', bridge, 'type', 'bridge', 'forward_delay', '0']);
+    this.exec(this.sw, ['ip', 'link', 'set', bridge, 'up']);
+  }
+
+  /** Create a member namespace with eth0 on a bridge (default br0), addresses given in CIDR form. */
+  member(name: string, addrs: string[], bridge = 'br0'): string {
     const ns = `${this.prefix}${name}`;
     run('ip', ['netns', 'add', ns]);
     this.members.push(ns);
-    const peer = `p${this.n++}`;
-    this.exec(this.sw, ['ip', 'link', 'add', peer, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-    this.exec(this.sw, ['ip', 'link', 'set', peer, 'master', 'br0', 'up']);
     this.exec(ns, ['ip', 'link', 'set', 'lo', 'up']);
-    // No duplicate address detection: the link-local address (VRRPv3 IPv6 source) is usable at once.
-    this.exec(ns, ['sysctl', '-qw', 'net.ipv6.conf.eth0.accept_dad=0']);
-    for (const a of addrs) this.exec(ns, ['ip', 'addr', 'add', a, 'dev', 'eth0', ...(a.includes(':') ? ['nodad'] : [])]);
-    this.exec(ns, ['ip', 'link', 'set', 'eth0', 'up']);
+    this.attach(ns, 'eth0', bridge, addrs);
     return ns;
+  }
+
+  /** One more interface `ifname` in a member namespace, on the segment `bridge`. */
+  attach(ns: string, ifname: string, bridge: string, addrs: string[]): void {
+    const peer = `p${this.n++}`;
+    this.exec(this.sw, ['ip', 'link', 'add', peer, 'type', 'veth', 'peer', 'name', ifname, 'netns', ns]);
+    this.exec(this.sw, ['ip', 'link', 'set', peer, 'master', bridge, 'up']);
+    // No duplicate address detection: the link-local address (VRRPv3 IPv6 source) is usable at once.
+    this.exec(ns, ['sysctl', '-qw', `net.ipv6.conf.${ifname}.accept_dad=0`]);
+    for (const a of addrs) this.exec(ns, ['ip', 'addr', 'add', a, 'dev', ifname, ...(a.includes(':') ? ['nodad'] : [])]);
+    this.exec(ns, ['ip', 'link', 'set', ifname, 'up']);
   }
 
   exec(ns: string, argv: string[], input?: string): string {
@@ -76,20 +88,20 @@ export class NetLab {
     return { child, output: () => out, exited };
   }
 
-  /** Addresses (without prefix) on eth0 of a namespace. */
-  addrs(ns: string): string[] {
-    const j = JSON.parse(this.tryExec(ns, ['ip', '-j', 'addr', 'show', 'dev', 'eth0']) || '[]') as Array<{ addr_info?: Array<{ local: string }> }>;
+  /** Addresses (without prefix) on an interface (default eth0) of a namespace. */
+  addrs(ns: string, dev = 'eth0'): string[] {
+    const j = JSON.parse(this.tryExec(ns, ['ip', '-j', 'addr', 'show', 'dev', dev]) || '[]') as Array<{ addr_info?: Array<{ local: string }> }>;
     return (j[0]?.addr_info ?? []).map((a) => a.local);
   }
 
-  mac(ns: string): string {
-    const j = JSON.parse(this.exec(ns, ['ip', '-j', 'link', 'show', 'dev', 'eth0'])) as Array<{ address: string }>;
+  mac(ns: string, dev = 'eth0'): string {
+    const j = JSON.parse(this.exec(ns, ['ip', '-j', 'link', 'show', 'dev', dev])) as Array<{ address: string }>;
     return j[0]!.address;
   }
 
   /** The client's neighbour entry for an address: MAC or undefined. */
-  neigh(ns: string, addr: string): string | undefined {
-    const j = JSON.parse(this.tryExec(ns, ['ip', '-j', 'neigh', 'show', 'to', addr, 'dev', 'eth0']) || '[]') as Array<{ lladdr?: string; state?: string[] }>;
+  neigh(ns: string, addr: string, dev = 'eth0'): string | undefined {
+    const j = JSON.parse(this.tryExec(ns, ['ip', '-j', 'neigh', 'show', 'to', addr, 'dev', dev]) || '[]') as Array<{ lladdr?: string; state?: string[] }>;
     return j[0]?.lladdr;
   }
 

@@ -92,14 +92,26 @@ export function keepalivedConf(s: PeerSpec): string {
   ].join('\n');
 }
 
-export function startPeer(lab: NetLab, ns: string, s: PeerSpec): Peer {
+/** `lvsd run` in a namespace with a config the caller wrote (API on 127.0.0.1:9650 there if configured so). */
+export function startLvsd(lab: NetLab, ns: string, yaml: string): { proc: Spawned; pid: number; dir: string } {
   const dir = scratch();
+  const f = join(dir, 'lvsd.yaml');
+  writeFileSync(f, yaml);
+  const proc = lab.spawn(ns, [process.execPath, lvsdBin, 'run', '-c', f, '--state-dir', dir, '--log-level', 'info']);
+  return { proc, pid: proc.child.pid!, dir };
+}
+
+/** GET a path of the lvsd API inside a namespace (127.0.0.1:9650, as lvsdYaml configures). */
+export function apiGet(lab: NetLab, ns: string, path: string): string {
+  return lab.exec(ns, [process.execPath, '-e', `fetch('http://127.0.0.1:9650${path}').then((r) => r.text()).then((t) => process.stdout.write(t))`]);
+}
+
+export function startPeer(lab: NetLab, ns: string, s: PeerSpec): Peer {
   if (s.kind === 'lvsd') {
-    const f = join(dir, 'lvsd.yaml');
-    writeFileSync(f, lvsdYaml(s));
-    const proc = lab.spawn(ns, [process.execPath, lvsdBin, 'run', '-c', f, '--state-dir', dir, '--log-level', 'info']);
-    return { spec: s, ns, proc, pid: proc.child.pid!, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+    const { proc, pid, dir } = startLvsd(lab, ns, lvsdYaml(s));
+    return { spec: s, ns, proc, pid, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
   }
+  const dir = scratch();
   const f = join(dir, 'keepalived.conf');
   writeFileSync(f, keepalivedConf(s));
   const proc = lab.spawn(ns, ['keepalived', '-n', '-l', '-D', '-G', '-P', '-f', f, '-p', join(dir, 'k.pid'), '-r', join(dir, 'v.pid')]);
