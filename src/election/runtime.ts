@@ -209,10 +209,8 @@ export class ElectionRuntime {
     try {
       inst.io.vips.prepare();
       const a = inst.io.announce;
-      if (a) {
-        const all = [...c.virtual_addresses, ...c.virtual_addresses_excluded].filter((v) => (v.device ?? c.interface) === a.ifname).map((v) => parseIp(v.address)!.bytes);
-        a.announcer.prepare(a.ifname, a.mac, all);
-      }
+      // Every interface the VIPs are announced on (device), not only the instance's.
+      if (a) for (const t of announceTargets(c, a, inst.log)) a.announcer.prepare(t.ifname, t.mac, t.vips);
       const now = this.d.clock.now();
       const s0 = this.states[c.name];
       if (s0) {
