@@ -253,6 +253,9 @@ export class RawVrrpTransport implements VrrpTransport {
     if (d.src.length !== 16) return h.onDrop('bad_source');
     const sp = bytesToIp(d.src);
     if (d.truncated) return h.onDrop('bad_length', sp.text);
+    // RFC 5798 §5.1.2.1: multicast adverts come from the sender's link-local address (fe80::/10);
+    // anything else on ff02::12 is not a VRRP router of this link. Unicast peers are matched by list.
+    if (!this.peers.size && !(d.src[0] === 0xfe && (d.src[1]! & 0xc0) === 0x80)) return h.onDrop('bad_source', sp.text);
     // No hop limit from the kernel means it cannot be verified: dropped like a wrong one.
     const dst = d.dst ?? (this.peers.size ? this.localAddress : this.group);
     const r = decodeAdvert(d.payload, { family: 6, srcAddr: sp.bytes, dstAddr: dst, ttl: d.hopLimit ?? -1, expect: this.expect() });

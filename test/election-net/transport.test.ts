@@ -124,6 +124,43 @@ test('lvsd run counts IPv6 adverts with hop limit 254 as bad_ttl and ignores the
   }
 });
 
+test('IPv6 multicast adverts from a non-link-local source are dropped as bad_source (RFC 5798 §5.1.2.1)', { skip }, async () => {
+  const lab = new NetLab('8');
+  try {
+    const a = lab.member('a', ['2001:db8::1/64']);
+    const b = lab.member('b', ['2001:db8::2/64']);
+    const l = lab.spawn(b, [process.execPath, cli, 'eth0', '6', '3', '9', '1', '100', '2500']);
+    await sleep(400);
+    // A well-formed VRRPv3 advert (VRID 9, priority 120, 0.1 s, one address), hop limit 255, sent to
+    // ff02::12 by a raw socket bound to a *global* source, then the same from the link-local one.
+    const py = (src: string) => [
+      'python3', '-c',
+      [
+        'import socket',
+        's = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 112)',
+        's.setsockopt(socket.IPPROTO_IPV6, 7, 6)', // IPV6_CHECKSUM at offset 6: the kernel fills it
+        's.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)',
+        `s.bind((${JSON.stringify(src)}, 0, 0, socket.if_nametoindex("eth0")))`,
+        "p = bytes([0x31, 9, 120, 1, 0, 10, 0, 0]) + socket.inet_pton(socket.AF_INET6, '2001:db8::42')",
+        'import time',
+        'for i in range(5):',
+        '    s.sendto(p, ("ff02::12", 0, 0, socket.if_nametoindex("eth0"))); time.sleep(0.05)',
+      ].join('\n'),
+    ];
+    lab.exec(a, py('2001:db8::1'));
+    const ll = linkLocal(lab, a)!;
+    lab.exec(a, py(ll));
+    await l.exited;
+    const got = lines(l.output());
+    const drops = got.filter((x) => x.drop);
+    const adverts = got.filter((x) => x.advert);
+    assert.ok(drops.length >= 4 && drops.every((x) => x.drop === 'bad_source' && x.src === '2001:db8::1'), `global source dropped: ${l.output()}`);
+    assert.ok(adverts.length >= 4 && adverts.every((x) => x.src === ll && x.advert!.priority === 120), `link-local source accepted: ${l.output()}`);
+  } finally {
+    await lab.destroy();
+  }
+});
+
 function linkLocal(lab: NetLab, ns: string): string | undefined {
   return lab.addrs(ns).find((x) => x.startsWith('fe80:'));
 }
