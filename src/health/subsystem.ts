@@ -69,7 +69,8 @@ interface VsRun {
   agg: VsAggregate;
   /** rs key → per-check checker */
   checkers: Map<string, Checker[]>;
-  last: Map<string, Array<LastResult | undefined>>;
+  /** Last result per check and when it completed (Clock.now() ms; turned into wall time by status()). */
+  last: Map<string, Array<{ r: CheckResult; mono: number } | undefined>>;
   since: Map<string, number>;
 }
 
@@ -197,9 +198,10 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
       const intervalMs = rsCfg.policy.interval * 1000;
       const first = random() * Math.min(intervalMs, staggerMax);
       const timeoutMs = (check.timeout ?? rsCfg.policy.timeout) * 1000;
-      sched.add(jobId(vsKey, rsKey, i), first, async (signal) => {
-        const r = await checker.run({ address: rsCfg.address, port: rsCfg.port, timeoutMs }, signal);
-        return onResult(vsKey, rsKey, i, checker, r);
+      const target = { address: rsCfg.address, port: rsCfg.port, timeoutMs };
+      sched.add(jobId(vsKey, rsKey, i), first, async (signal, startedAt) => {
+        const r = await checker.run(target, signal);
+        return onResult(vsKey, rsKey, i, checker, r, startedAt);
       });
     });
   }
@@ -208,13 +210,14 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
     for (let i = 0; i < count; i++) sched.remove(jobId(vsKey, rsKey, i));
   }
 
-  function onResult(vsKey: string, rsKey: string, i: number, checker: Checker, r: CheckResult): number {
+  function onResult(vsKey: string, rsKey: string, i: number, checker: Checker, r: CheckResult, startedAt: number): number {
     const run = vss.get(vsKey);
     // A result for a server removed (or re-created) meanwhile is dropped.
     if (stopped || !run || run.checkers.get(rsKey)?.[i] !== checker || r.reason === 'aborted') return 60000;
     m.duration.observe({ kind: checker.kind }, r.durationMs / 1000);
     if (!r.ok) m.failures.inc({ kind: checker.kind, reason: r.reason ?? 'error' });
-    run.last.get(rsKey)![i] = { ...r, at: deps.clock.wallNow() };
+    // No clock read per result: completion = the scheduler's start time + the check's duration.
+    run.last.get(rsKey)![i] = { r, mono: startedAt + r.durationMs };
     const rsCfg = run.rsCfg.get(rsKey);
     const prev = run.rs.get(rsKey);
     if (!rsCfg || !prev) return 60000;
@@ -317,6 +320,8 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
       vss.clear();
     },
     status(): HealthStatus {
+      const wallMinusMono = deps.clock.wallNow() - deps.clock.now();
+      const lastOf = (l: { r: CheckResult; mono: number } | undefined): LastResult | undefined => (l ? { ...l.r, at: Math.round(l.mono + wallMinusMono) } : undefined);
       return {
         checksInFlight: sched.running,
         checksQueued: sched.queued,
@@ -335,7 +340,10 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
               ...p,
               reason: s.reason,
               since: run.since.get(r.key) ?? 0,
-              checks: s.checks.map((c, i) => ({ kind: r.checks[i]?.type ?? '?', up: c.up, okStreak: c.okStreak, failStreak: c.failStreak, ...(last[i] ? { last: last[i] } : {}) })),
+              checks: s.checks.map((c, i) => {
+                const l = lastOf(last[i]);
+                return { kind: r.checks[i]?.type ?? '?', up: c.up, okStreak: c.okStreak, failStreak: c.failStreak, ...(l ? { last: l } : {}) };
+              }),
             };
           }),
         })),

@@ -6,7 +6,6 @@
  * under --pending-deprecation); everything is feature-detected and tcp.ts falls back to net.Socket
  * when any piece is missing.
  */
-import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 
 interface TcpHandle {
@@ -18,7 +17,7 @@ interface TcpHandle {
   close(cb?: () => void): void;
 }
 interface ConnectReq {
-  oncomplete: (status: number) => void;
+  oncomplete: (this: ConnectReq, status: number) => void;
   address?: string;
   port?: number;
 }
@@ -59,48 +58,73 @@ export function statusName(status: number): string {
   }
 }
 
+/** Receives the outcome of a connect started with startConnect (at most once; never after cancelConnect). */
+export interface ConnectSink {
+  onConnect(status: number): void;
+}
+
+/** A connect in flight (libuv's connect request, carrying our state: no closure per check). */
+export interface ConnectToken {
+  readonly __connect: unique symbol;
+}
+interface Req extends ConnectReq {
+  handle: TcpHandle | undefined;
+  sink: ConnectSink | undefined;
+}
+
+const noop = () => {};
+
+/** libuv calls oncomplete with `this` = the request. */
+function onComplete(this: Req, status: number): void {
+  const h = this.handle;
+  const sink = this.sink;
+  if (!h || !sink) return; // cancelled: the handle was closed before the connect completed
+  this.handle = this.sink = undefined;
+  // SO_LINGER 0 then close: an RST, no TIME_WAIT on either side (see tcp.ts).
+  if (status === 0) {
+    if (h.reset(noop) !== 0) h.close();
+  } else h.close();
+  sink.onConnect(status);
+}
+
 /**
- * Start a connect; `cb(0)` on success (the connection is already closed with RST), `cb(-errno)` on
- * failure. Returns a cancel function (closes the handle; cb is then not called). Throws only when
- * the binding is unavailable (callers check fastConnectAvailable()).
+ * Start a connect to an IP literal. On success `sink.onConnect(0)` comes once the handshake
+ * completed (the connection is then already closed with RST), `sink.onConnect(-errno)` on failure.
+ * Returns a token for cancelConnect, or a negative errno when the connect could not even start
+ * (bad bind address...; nothing is left open, the sink is not called). Throws only when the binding
+ * is unavailable (callers check fastConnectAvailable()).
  */
-export function fastConnect(host: string, port: number, bindAddress: string | undefined, cb: (status: number) => void): () => void {
+export function startConnect(host: string, port: number, v6: boolean, bindAddress: string | undefined, sink: ConnectSink): ConnectToken | number {
   const b = binding();
   if (!b) throw new Error('tcp_wrap binding unavailable');
-  const v6 = net.isIPv6(host);
   const h = new b.TCP(b.constants.SOCKET);
-  let open = true;
-  const close = () => {
-    if (open) {
-      open = false;
-      h.close();
-    }
-  };
   if (bindAddress) {
     const e = v6 ? h.bind6(bindAddress, 0, 0) : h.bind(bindAddress, 0);
     if (e) {
-      close();
-      queueMicrotask(() => cb(e));
-      return () => {};
+      h.close();
+      return e;
     }
   }
-  const req = new b.TCPConnectWrap();
+  const req = new b.TCPConnectWrap() as Req;
   req.address = host;
   req.port = port;
-  req.oncomplete = (status: number) => {
-    if (!open) return; // cancelled: the handle was closed before the connect completed
-    if (status === 0) {
-      // SO_LINGER 0 then close: an RST, no TIME_WAIT on either side (see tcp.ts).
-      open = false;
-      if (h.reset(() => {}) !== 0) h.close();
-    } else close();
-    cb(status);
-  };
+  req.handle = h;
+  req.sink = sink;
+  req.oncomplete = onComplete as ConnectReq['oncomplete'];
   const err = v6 ? h.connect6(req, host, port) : h.connect(req, host, port);
   if (err) {
-    close();
-    queueMicrotask(() => cb(err));
-    return () => {};
+    req.handle = req.sink = undefined;
+    h.close();
+    return err;
   }
-  return close;
+  return req as unknown as ConnectToken;
+}
+
+/** Abandon a connect: the handle is closed, the sink is not called. Idempotent. */
+export function cancelConnect(token: ConnectToken): void {
+  const req = token as unknown as Req;
+  const h = req.handle;
+  if (!h) return;
+  req.handle = req.sink = undefined;
+  h.close();
 }

@@ -1,0 +1,105 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Deadline, track, untrack } from '../../src/health/checks/deadlines.js';
+import { TcpChecker } from '../../src/health/checks/tcp.js';
+import { blackholeListener, tcpServer } from './support/servers.js';
+
+/** Records when (performance.now()) it expired or was aborted. */
+class Probe extends Deadline {
+  expiredAt = NaN;
+  abortedAt = NaN;
+  constructor(readonly name: string, readonly log: string[]) {
+    super();
+  }
+  expire(): void {
+    this.expiredAt = performance.now();
+    this.log.push(`expire ${this.name}`);
+  }
+  abort(): void {
+    this.abortedAt = performance.now();
+    this.log.push(`abort ${this.name}`);
+  }
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('deadlines: each entry expires at its own deadline, in order, never early; untracked ones never', async () => {
+  const log: string[] = [];
+  const a = new Probe('a', log);
+  const b = new Probe('b', log);
+  const c = new Probe('c', log);
+  const t0 = performance.now();
+  track(a, 120, t0, undefined);
+  await sleep(40);
+  const tb = performance.now();
+  track(b, 120, tb, undefined);
+  track(c, 120, tb, undefined);
+  untrack(a); // completed: the list's timer still fires for it, and must not expire b early
+  await sleep(300);
+  assert.deepEqual(log, ['expire b', 'expire c']);
+  assert.ok(b.expiredAt - tb >= 120, `b expired ${b.expiredAt - tb} ms after it started`);
+  assert.ok(b.expiredAt - tb < 250, `b expired late: ${b.expiredAt - tb} ms`);
+  assert.ok(Number.isNaN(a.expiredAt));
+});
+
+test('deadlines: different timeouts are independent lists', async () => {
+  const log: string[] = [];
+  const t0 = performance.now();
+  const slow = new Probe('slow', log);
+  const fast = new Probe('fast', log);
+  track(slow, 200, t0, undefined);
+  track(fast, 50, t0, undefined);
+  await sleep(320);
+  assert.deepEqual(log, ['expire fast', 'expire slow']);
+  assert.ok(fast.expiredAt - t0 >= 50 && fast.expiredAt - t0 < 180, `fast after ${fast.expiredAt - t0} ms`);
+  assert.ok(slow.expiredAt - t0 >= 200, `slow after ${slow.expiredAt - t0} ms`);
+});
+
+test('deadlines: an abort reaches every entry of that signal and only those, once', async () => {
+  const log: string[] = [];
+  const ac1 = new AbortController();
+  const ac2 = new AbortController();
+  const now = performance.now();
+  const x = new Probe('x', log);
+  const y = new Probe('y', log);
+  const z = new Probe('z', log);
+  track(x, 5000, now, ac1.signal);
+  track(y, 5000, now, ac1.signal);
+  track(z, 5000, now, ac2.signal);
+  ac1.abort();
+  ac1.abort();
+  assert.deepEqual(log.sort(), ['abort x', 'abort y']);
+  untrack(z);
+  ac2.abort();
+  assert.deepEqual(log.sort(), ['abort x', 'abort y']);
+});
+
+test('deadlines: an event-loop stall past the deadline lets an arrived answer win (tcp fast path, many checks)', async () => {
+  const srv = await tcpServer();
+  try {
+    const c = new TcpChecker({ fast: true });
+    const ps = Array.from({ length: 20 }, () => c.run({ address: '127.0.0.1', port: srv.port, timeoutMs: 30 }));
+    const end = performance.now() + 150;
+    while (performance.now() < end) { /* stalled loop: the connects complete in the kernel meanwhile */ }
+    const rs = await Promise.all(ps);
+    assert.deepEqual(rs.filter((r) => !r.ok).map((r) => r.reason), []);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('deadlines: tcp fast path, checks started apart time out each after its own timeout', async () => {
+  const bh = await blackholeListener();
+  try {
+    const c = new TcpChecker({ fast: true });
+    const first = c.run({ address: '127.0.0.1', port: bh.port, timeoutMs: 200 });
+    await sleep(100);
+    const second = c.run({ address: '127.0.0.1', port: bh.port, timeoutMs: 200 });
+    const [r1, r2] = await Promise.all([first, second]);
+    for (const r of [r1, r2]) {
+      assert.equal(r.reason, 'timeout');
+      assert.ok(r.durationMs >= 199 && r.durationMs < 600, `took ${r.durationMs} ms`);
+    }
+  } finally {
+    await bh.close();
+  }
+});
