@@ -140,7 +140,7 @@ export const vrrpInstance = z
     garp: garp.prefault({}),
     /** Send a priority-0 advert on graceful stop so the backup takes over after Skew_Time. */
     priority_zero_on_stop: z.boolean().default(true),
-    /** Graceful stop keeps the VIPs until the new master advertises (at most two advert intervals). */
+    /** Graceful stop keeps the VIPs until the new master advertises (at most two advert intervals, at most 2 s). */
     stop_handover: z.boolean().default(true),
     /** For VRRPv3 over IPv4, also accept v2 adverts (keepalived's vrrp_version 3 interop is strict; off). */
     accept_v2_adverts: z.boolean().default(false),

@@ -55,6 +55,8 @@ export interface InstanceParams {
    * GARP has then moved the clients), or `handoverMs` passed. Default true; needs priorityZeroOnStop.
    */
   readonly stopHandover?: boolean;
+  /** Upper bound of the handover wait, ms (default 2000: well inside global.shutdown_timeout's 5 s default). */
+  readonly stopHandoverMaxMs?: number;
   /**
    * keepalived `state`: the state the instance wants at start. Only the address owner (255) that
    * wants MASTER goes Master at once; every other combination starts in Backup and waits
@@ -382,7 +384,8 @@ function onShutdown(tx: Tx): void {
     if (zero) tx.emit({ type: 'send_advert', priority: 0 });
     // Make-before-break: the VIPs stay until a new master advertises (onAdvert, INIT branch) or the
     // handover timer ends the wait. Backups take over after their Skew_Time (< one Master_Adver_Interval),
-    // so two intervals bound the wait with room for a slow peer.
+    // so two intervals bound the wait with room for a slow peer; never more than 2 s, so a daemon
+    // stop stays inside its shutdown budget (a stop that timed out would leave the VIPs behind).
     handover = zero && tx.s.params.stopHandover !== false;
     if (!handover) tx.emit({ type: 'remove_vips' });
   }
@@ -392,7 +395,7 @@ function onShutdown(tx: Tx): void {
   tx.become('INIT', 'shutdown');
   const { master: _drop, ...rest } = tx.s;
   tx.s = { ...rest, startupPhase: false, lowerMasterSeen: false, rechecked: false, handover };
-  if (handover) tx.arm('handover', 2 * tx.s.masterAdverIntervalMs);
+  if (handover) tx.arm('handover', Math.min(2 * tx.s.masterAdverIntervalMs, tx.s.params.stopHandoverMaxMs ?? 2000));
   tx.emit({ type: 'notify', state: 'STOP' });
 }
 

@@ -233,7 +233,7 @@ export class ElectionRuntime {
         // Stopped but still holding the VIPs (stop_handover): no more GARP refreshes; keep the
         // transport open until a new master advertises or the machine's handover timer ends it.
         inst.io.announce?.announcer.stop();
-        inst.log.info({ maxMs: 2 * (this.states[inst.cfg.name]?.masterAdverIntervalMs ?? 0) }, 'stop: keeping VIPs until the new master advertises');
+        inst.log.info({ maxMs: this.states[inst.cfg.name]?.timers.handover !== undefined ? this.states[inst.cfg.name]!.timers.handover! - this.d.clock.now() : undefined }, 'stop: keeping VIPs until the new master advertises');
         handovers.push(new Promise<void>((resolve) => (inst.handoverEnded = resolve)));
       }
     }
