@@ -15,7 +15,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { NetLab, until, sleep } from '../test/election-net/support/net.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Topology } from '../src/lab/netns.js';
+import { waitFor } from '../test/support/proc.js';
 import { startPeer, removeScratch, type PeerSpec } from '../test/election-net/support/peers.js';
 
 const VIP = '192.0.2.42';
@@ -44,35 +46,32 @@ s.on('message',(m)=>{const t=performance.now();const w=m.toString();if(first){fi
 if(w==='a')lastA=t;else if(w==='b'&&lastA>0&&!sw){sw=true;process.stdout.write('switch '+(t-lastA).toFixed(2)+'\\n');}});
 s.bind(()=>{let n=0;const t=setInterval(()=>{s.send('p',${PORT},'${VIP}',()=>{});if(++n>600000)clearInterval(t);},1);});`;
 
-let currentLab: NetLab | undefined;
+// Ctrl-C: the Topology's own handler removes the namespaces and processes; this one the scratch folders.
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
-    void (currentLab?.destroy() ?? Promise.resolve()).finally(() => {
-      removeScratch();
-      process.exit(130);
-    });
+    removeScratch();
+    process.exit(130);
   });
 }
 
 async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Promise<number | undefined> {
-  const lab = new NetLab('b');
-  currentLab = lab;
+  const topo = new Topology();
   try {
-    const a = lab.member('a', ['192.0.2.1/24']);
-    const b = lab.member('b', ['192.0.2.2/24']);
-    const c = lab.member('c', ['192.0.2.3/24']);
-    lab.spawn(a, [process.execPath, '-e', echo('a')]);
-    lab.spawn(b, [process.execPath, '-e', echo('b')]);
+    const a = await topo.member('a', ['192.0.2.1/24']);
+    const b = await topo.member('b', ['192.0.2.2/24']);
+    const c = await topo.member('c', ['192.0.2.3/24']);
+    a.start([process.execPath, '-e', echo('a')]);
+    b.start([process.execPath, '-e', echo('b')]);
     const base = { kind: impl, version: row.version, advert: row.advert, vips: [`${VIP}/24`], garpRepeat: 5, garpDelay: 5 } as const;
-    const pa = startPeer(lab, a, { ...base, name: 'a', priority: 150 });
-    const pb = startPeer(lab, b, { ...base, name: 'b', priority: 100 });
+    const pa = startPeer(a, { ...base, name: 'a', priority: 150 });
+    const pb = startPeer(b, { ...base, name: 'b', priority: 100 });
     const mdiMs = (3 + 156 / 256) * row.advert * 1000;
-    await until(() => lab.addrs(a).includes(VIP) && !lab.addrs(b).includes(VIP), 'a to be master', mdiMs * 2 + 30000, 20).catch((e: unknown) => {
+    await waitFor(async () => (await a.addrs()).includes(VIP) && !(await b.addrs()).includes(VIP), 'a to be master', mdiMs * 2 + 30000, 20).catch(async (e: unknown) => {
       const tail = (o: string) => o.split('\n').slice(-12).join('\n');
-      process.stderr.write(`a: ${lab.addrs(a).join(' ')}\n${tail(pa.proc.output())}\nb: ${lab.addrs(b).join(' ')}\n${tail(pb.proc.output())}\n`);
+      process.stderr.write(`a: ${(await a.addrs()).join(' ')}\n${tail(pa.proc.output())}\nb: ${(await b.addrs()).join(' ')}\n${tail(pb.proc.output())}\n`);
       throw e;
     });
-    const pr = lab.spawn(c, [process.execPath, '-e', probe]);
+    const pr = c.start([process.execPath, '-e', probe]);
     let gap: number | undefined;
     let first = false;
     createInterface({ input: pr.child.stdout! }).on('line', (l) => {
@@ -80,23 +79,23 @@ async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Pr
       const m = /^switch ([\d.]+)/.exec(l);
       if (m) gap = Number(m[1]);
     });
-    await until(() => first, 'the client to reach a', 3000, 5);
+    await waitFor(() => first, 'the client to reach a', 3000, 5);
     // Settle: a few adverts in steady state with the probe running.
     await sleep(Math.max(300, row.advert * 2000));
     if (how === 'kill') {
-      lab.crash(a);
-      lab.exec(a, ['ip', 'link', 'set', 'eth0', 'down']);
+      a.crash();
+      await a.ipBatch(['link set eth0 down']);
     } else {
       process.kill(pa.pid, 'SIGTERM');
     }
-    await until(() => gap !== undefined, 'the client to be answered by b', mdiMs + 5000, 2).catch(() => undefined);
+    await waitFor(() => gap !== undefined, 'the client to be answered by b', mdiMs + 5000, 2).catch(() => undefined);
     if (process.env.BENCH_DEBUG && (gap === undefined || gap > mdiMs * 1.5)) {
       await sleep(200);
       process.stderr.write(`--- b's output (gap ${gap}):\n${pb.proc.output().split('\n').slice(-15).join('\n')}\n`);
     }
     return gap;
   } finally {
-    await lab.destroy();
+    await topo.destroy();
   }
 }
 

@@ -41,6 +41,13 @@ export interface SpawnOptions {
   cwd?: string;
 }
 
+/** A process started by Netns.start(): its stdout and stderr are collected (interleaved). */
+export interface Running {
+  readonly child: ChildProcess;
+  output(): string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
 /** Linux limits interface names to IFNAMSIZ-1 = 15 characters. */
 export const IFNAMSIZ_MAX = 15;
 
@@ -188,6 +195,26 @@ export class Netns {
     return child;
   }
 
+  /** spawn() with stdout and stderr collected for output(), and a promise of the exit. */
+  start(argv: readonly string[], opts: Omit<SpawnOptions, 'stdio'> & { via?: 'ip' | 'nsenter' } = {}): Running {
+    const child = this.spawn(argv, opts);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    return { child, output: () => out, exited };
+  }
+
+  /**
+   * A host crash: every process in the namespace (ours or not) is frozen (SIGSTOP) before any is
+   * killed (SIGKILL), so none can react to another's death (keepalived's VRRP child would send a
+   * priority-0 advert when its parent dies). By PID.
+   */
+  crash(): void {
+    const pids = pidsIn([this.name]);
+    for (const sig of ['SIGSTOP', 'SIGKILL'] as const) for (const pid of pids) killPid(pid, sig);
+  }
+
   /** Add an address (CIDR) to a device; IPv6 addresses skip duplicate-address detection. */
   async addr(dev: string, cidr: string): Promise<void> {
     await this.ipBatch([addrLine(dev, cidr)]);
@@ -220,13 +247,33 @@ export class Netns {
     if (args.length) await this.exec(['sysctl', '-q', '-w', ...args], { via: 'nsenter' });
   }
 
-  /** Addresses (without prefix length) on a device. */
-  async addrs(dev: string): Promise<string[]> {
+  /** Addresses (without prefix length) on a device; [] when there is no such device. */
+  async addrs(dev = 'eth0'): Promise<string[]> {
     await this.ensureLo();
     const r = await run('ip', ['-n', this.name, '-j', 'addr', 'show', 'dev', dev], { check: false });
     if (r.code !== 0) return [];
     const j = JSON.parse(r.stdout || '[]') as Array<{ addr_info?: Array<{ local: string }> }>;
     return (j[0]?.addr_info ?? []).map((a) => a.local);
+  }
+
+  /** A device's MAC address. */
+  async mac(dev = 'eth0'): Promise<string> {
+    const r = await this.ip('-j', 'link', 'show', 'dev', dev);
+    return (JSON.parse(r.stdout) as Array<{ address: string }>)[0]!.address;
+  }
+
+  /** The link-layer address of this namespace's neighbour entry for `addr` on `dev`, if any. */
+  async neigh(addr: string, dev = 'eth0'): Promise<string | undefined> {
+    await this.ensureLo();
+    const r = await run('ip', ['-n', this.name, '-j', 'neigh', 'show', 'to', addr, 'dev', dev], { check: false });
+    if (r.code !== 0) return undefined;
+    return (JSON.parse(r.stdout || '[]') as Array<{ lladdr?: string }>)[0]?.lladdr;
+  }
+
+  /** Make the namespace resolve `addr` (one UDP datagram to the discard port), for neighbour-table tests. */
+  async poke(addr: string): Promise<void> {
+    const fam = addr.includes(':') ? 'udp6' : 'udp4';
+    await this.exec([process.execPath, '-e', `const s=require('dgram').createSocket('${fam}');s.send('x',9,'${addr}',()=>setTimeout(()=>s.close(),200))`]);
   }
 
   /** Names of the network devices in the namespace. */
@@ -339,6 +386,28 @@ export class Topology {
     await ns.ipBatch([`link add ${name} type bridge forward_delay 0`, `link set ${name} up`]);
     this.bridges.set(name, ns);
     return name;
+  }
+
+  /**
+   * A namespace `name` on a segment: interface `ifname` (default eth0) on `bridge` (default br0),
+   * with `addrs` (CIDR), as attach() makes it.
+   */
+  async member(name: string, addrs: readonly string[], opts: { bridge?: string; ifname?: string } = {}): Promise<Netns> {
+    const ns = await this.netns(name);
+    await this.attach(ns, opts.ifname ?? 'eth0', opts.bridge ?? 'br0', addrs);
+    return ns;
+  }
+
+  /**
+   * Interface `ifname` of `ns` on the segment `bridge` (a bridge in the switch namespace, made on
+   * first use), with `addrs` (CIDR) on it. IPv6 duplicate-address detection is off for it (set as the
+   * namespace's default before the interface arrives), so its link-local address is usable at once.
+   */
+  async attach(ns: Netns, ifname: string, bridge: string, addrs: readonly string[]): Promise<void> {
+    if (!this.bridges.has(bridge)) await this.bridge(bridge);
+    await ns.sysctl('net.ipv6.conf.default.accept_dad', '0');
+    await this.link(ns, ifname, bridge);
+    if (addrs.length) await ns.ipBatch(addrs.map((a) => addrLine(ifname, a)));
   }
 
   /** The namespace that holds a bridge made by bridge(). */

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NetLab, isRoot, until } from './support/net.js';
+import { Topology, isRoot } from '../../src/lab/netns.js';
+import { waitFor } from '../support/proc.js';
 import { buildGratuitousArp, buildUnsolicitedNa } from '../../src/election/announce.js';
 import { parseIp } from '../../src/core/address.js';
 
@@ -41,28 +42,25 @@ test('unsolicited NA has a valid ICMPv6 checksum and the override flag', () => {
 });
 
 test('a client neighbour entry follows the GARP / NA sender', { skip: !isRoot() && 'needs root (network namespaces)' }, async () => {
-  const lab = new NetLab('g');
+  const topo = new Topology();
   try {
-    const a = lab.member('a', ['192.0.2.1/24', '2001:db8::1/64']);
-    const b = lab.member('b', ['192.0.2.2/24', '2001:db8::2/64']);
-    const c = lab.member('c', ['192.0.2.3/24', '2001:db8::3/64']);
-    lab.exec(a, ['ip', 'addr', 'add', '192.0.2.50/24', 'dev', 'eth0']);
-    lab.exec(a, ['ip', 'addr', 'add', '2001:db8::50/64', 'dev', 'eth0', 'nodad']);
-    const macA = lab.mac(a);
-    const macB = lab.mac(b);
-    lab.poke(c, '192.0.2.50');
-    lab.poke(c, '2001:db8::50');
-    await until(() => lab.neigh(c, '192.0.2.50') === macA, 'ARP entry for A', 3000);
-    await until(() => lab.neigh(c, '2001:db8::50') === macA, 'ND entry for A', 3000);
-    lab.exec(a, ['ip', 'addr', 'del', '192.0.2.50/24', 'dev', 'eth0']);
-    lab.exec(a, ['ip', 'addr', 'del', '2001:db8::50/64', 'dev', 'eth0']);
-    lab.exec(b, ['ip', 'addr', 'add', '192.0.2.50/24', 'dev', 'eth0']);
-    lab.exec(b, ['ip', 'addr', 'add', '2001:db8::50/64', 'dev', 'eth0', 'nodad']);
-    const out = lab.exec(b, [process.execPath, cli, 'eth0', '2', '0.2', '192.0.2.50', '2001:db8::50']);
+    const a = await topo.member('a', ['192.0.2.1/24', '2001:db8::1/64']);
+    const b = await topo.member('b', ['192.0.2.2/24', '2001:db8::2/64']);
+    const c = await topo.member('c', ['192.0.2.3/24', '2001:db8::3/64']);
+    await a.ipBatch(['addr add 192.0.2.50/24 dev eth0', 'addr add 2001:db8::50/64 dev eth0 nodad']);
+    const macA = await a.mac();
+    const macB = await b.mac();
+    await c.poke('192.0.2.50');
+    await c.poke('2001:db8::50');
+    await waitFor(async () => (await c.neigh('192.0.2.50')) === macA, 'ARP entry for A', 3000, 20);
+    await waitFor(async () => (await c.neigh('2001:db8::50')) === macA, 'ND entry for A', 3000, 20);
+    await a.ipBatch(['addr del 192.0.2.50/24 dev eth0', 'addr del 2001:db8::50/64 dev eth0']);
+    await b.ipBatch(['addr add 192.0.2.50/24 dev eth0', 'addr add 2001:db8::50/64 dev eth0 nodad']);
+    const out = (await b.exec([process.execPath, cli, 'eth0', '2', '0.2', '192.0.2.50', '2001:db8::50'])).stdout;
     assert.match(out, /sent 8 failed 0/);
-    await until(() => lab.neigh(c, '192.0.2.50') === macB, 'ARP entry to move to B', 3000);
-    await until(() => lab.neigh(c, '2001:db8::50') === macB, 'ND entry to move to B', 3000);
+    await waitFor(async () => (await c.neigh('192.0.2.50')) === macB, 'ARP entry to move to B', 3000, 20);
+    await waitFor(async () => (await c.neigh('2001:db8::50')) === macB, 'ND entry to move to B', 3000, 20);
   } finally {
-    await lab.destroy();
+    await topo.destroy();
   }
 });

@@ -10,7 +10,9 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { NetLab, isRoot, until, sleep } from './support/net.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Topology, isRoot } from '../../src/lab/netns.js';
+import { waitFor } from '../support/proc.js';
 import { startPeer, stopPeer, removeScratch, type PeerSpec } from './support/peers.js';
 
 const skip = !isRoot() && 'needs root (network namespaces)';
@@ -30,55 +32,55 @@ interface Case {
 }
 
 async function scenario(c: Case): Promise<{ takeoverMs: number }> {
-  const lab = new NetLab(c.version === 2 ? 'f' : 'h');
+  const topo = new Topology();
   try {
     const v6 = c.family === 6;
     const VIP = v6 ? VIP6 : VIP4;
     const plen = v6 ? 64 : 24;
     const net = v6 ? '2001:db8::' : '192.0.2.';
-    const a = lab.member('a', [`${net}1/${plen}`]);
-    const b = lab.member('b', [`${net}2/${plen}`]);
-    const cl = lab.member('c', [`${net}3/${plen}`]);
+    const a = await topo.member('a', [`${net}1/${plen}`]);
+    const b = await topo.member('b', [`${net}2/${plen}`]);
+    const cl = await topo.member('c', [`${net}3/${plen}`]);
     const base = { version: c.version, advert: c.advert, vips: [`${VIP}/${plen}`], garpRepeat: 3, garpDelay: 1 } as const;
     const hiSpec: PeerSpec = { ...base, kind: c.hi, name: 'hi', priority: 150 };
     const loSpec: PeerSpec = { ...base, kind: c.lo, name: 'lo', priority: 100 };
-    const pa = startPeer(lab, a, hiSpec);
-    const pb = startPeer(lab, b, loSpec);
+    const pa = startPeer(a, hiSpec);
+    startPeer(b, loSpec);
     const mdi = (3 + (256 - 100) / 256) * c.advert * 1000;
     // Generous: daemons start slowly on a loaded 2-core CI machine; timing claims are asserted below.
     const electMs = mdi * 2 + 20000;
-    await until(() => lab.addrs(a).includes(VIP), `the higher priority (${c.hi}) to take the VIP`, electMs, 20);
+    await waitFor(async () => (await a.addrs()).includes(VIP), `the higher priority (${c.hi}) to take the VIP`, electMs, 20);
     // Stable: the lower one holds no VIP a few adverts later (it may have been master briefly if it started first).
-    await until(() => !lab.addrs(b).includes(VIP), 'the lower priority to release the VIP', electMs, 20);
+    await waitFor(async () => !(await b.addrs()).includes(VIP), 'the lower priority to release the VIP', electMs, 20);
     await sleep(3 * c.advert * 1000);
-    assert.ok(lab.addrs(a).includes(VIP) && !lab.addrs(b).includes(VIP), 'exactly the higher priority holds the VIP');
-    const macA = lab.mac(a);
-    const macB = lab.mac(b);
-    lab.poke(cl, VIP);
-    await until(() => lab.neigh(cl, VIP) === macA, 'client ARP entry for the first master', 3000);
+    assert.ok((await a.addrs()).includes(VIP) && !(await b.addrs()).includes(VIP), 'exactly the higher priority holds the VIP');
+    const macA = await a.mac();
+    const macB = await b.mac();
+    await cl.poke(VIP);
+    await waitFor(async () => (await cl.neigh(VIP)) === macA, 'client ARP entry for the first master', 3000, 20);
 
     const t0 = Date.now();
-    await stopPeer(pa, c.how, lab);
-    await until(() => lab.addrs(b).includes(VIP), `the VIP to move to ${c.lo}`, mdi + 10000, 2);
+    await stopPeer(pa, c.how);
+    await waitFor(async () => (await b.addrs()).includes(VIP), `the VIP to move to ${c.lo}`, mdi + 10000, 2);
     const takeoverMs = Date.now() - t0;
-    await until(() => lab.neigh(cl, VIP) === macB, 'client ARP entry to follow the new master (GARP)', 2500, 10);
+    await waitFor(async () => (await cl.neigh(VIP)) === macB, 'client ARP entry to follow the new master (GARP)', 2500, 10);
     if (c.how === 'stop') {
-      await until(() => !lab.addrs(a).includes(VIP), 'graceful stop to remove the VIP', 3000, 10);
+      await waitFor(async () => !(await a.addrs()).includes(VIP), 'graceful stop to remove the VIP', 3000, 10);
       if (c.hi === 'lvsd') {
         // Make-before-break (stop_handover): the VIP went only once the new master advertised.
-        await until(() => pa.proc.output().includes('stop handover: new master advertised'), 'the stopping lvsd to see the new master', 3000, 10);
+        await waitFor(() => pa.proc.output().includes('stop handover: new master advertised'), 'the stopping lvsd to see the new master', 3000, 10);
       }
     }
 
     if (c.preemptBack) {
-      if (c.how === 'kill') lab.tryExec(a, ['ip', 'addr', 'del', `${VIP}/${plen}`, 'dev', 'eth0']);
-      startPeer(lab, a, hiSpec);
-      await until(() => lab.addrs(a).includes(VIP) && !lab.addrs(b).includes(VIP), 'the restarted higher priority to preempt', electMs, 20);
-      await until(() => lab.neigh(cl, VIP) === macA, 'client ARP entry back to the first', 2500, 10);
+      if (c.how === 'kill') await a.exec(['ip', 'addr', 'del', `${VIP}/${plen}`, 'dev', 'eth0'], { check: false });
+      startPeer(a, hiSpec);
+      await waitFor(async () => (await a.addrs()).includes(VIP) && !(await b.addrs()).includes(VIP), 'the restarted higher priority to preempt', electMs, 20);
+      await waitFor(async () => (await cl.neigh(VIP)) === macA, 'client ARP entry back to the first', 2500, 10);
     }
     return { takeoverMs };
   } finally {
-    await lab.destroy();
+    await topo.destroy();
   }
 }
 

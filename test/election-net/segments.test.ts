@@ -9,22 +9,22 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { NetLab, isRoot, until, sleep } from './support/net.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Topology, isRoot, type Netns } from '../../src/lab/netns.js';
+import { waitFor } from '../support/proc.js';
 import { startLvsd, apiGet, removeScratch } from './support/peers.js';
 
 const skip = !isRoot() && 'needs root (network namespaces)';
 after(() => removeScratch());
 
 /** Two directors a, b with eth0 on br0 and eth1 on br1, a client c on br1. */
-function twoSegments(tag: string) {
-  const lab = new NetLab(tag);
-  lab.segment('br1');
-  const a = lab.member('a', ['192.0.2.1/24']);
-  const b = lab.member('b', ['192.0.2.2/24']);
-  lab.attach(a, 'eth1', 'br1', ['198.51.100.1/24', '2001:db8:1::1/64']);
-  lab.attach(b, 'eth1', 'br1', ['198.51.100.2/24', '2001:db8:1::2/64']);
-  const c = lab.member('c', ['198.51.100.3/24', '2001:db8:1::3/64'], 'br1');
-  return { lab, a, b, c };
+async function twoSegments(topo: Topology) {
+  const a = await topo.member('a', ['192.0.2.1/24']);
+  const b = await topo.member('b', ['192.0.2.2/24']);
+  await topo.attach(a, 'eth1', 'br1', ['198.51.100.1/24', '2001:db8:1::1/64']);
+  await topo.attach(b, 'eth1', 'br1', ['198.51.100.2/24', '2001:db8:1::2/64']);
+  const c = await topo.member('c', ['198.51.100.3/24', '2001:db8:1::3/64'], { bridge: 'br1' });
+  return { a, b, c };
 }
 
 const head = (name: string) => ['global:', `  router_id: ${name}`, '  api:', '    listen: 127.0.0.1:9650', 'vrrp_instances:'];
@@ -33,17 +33,18 @@ interface ElectionStatus {
   instances: Record<string, { state: string }>;
   sync_groups: Record<string, string>;
 }
-function election(lab: NetLab, ns: string): ElectionStatus | undefined {
+async function election(ns: Netns): Promise<ElectionStatus | undefined> {
   try {
-    return (JSON.parse(apiGet(lab, ns, '/status')) as { subsystems: { election?: ElectionStatus } }).subsystems.election;
+    return (JSON.parse(await apiGet(ns, '/status')) as { subsystems: { election?: ElectionStatus } }).subsystems.election;
   } catch {
     return undefined; // not answering yet
   }
 }
 
 test('VIPs on another device (eth1) are announced there: a client on that segment learns the new MAC (GARP and NA)', { skip }, async () => {
-  const { lab, a, b, c } = twoSegments('d');
+  const topo = new Topology();
   try {
+    const { a, b, c } = await twoSegments(topo);
     const V4 = '198.51.100.42';
     const V6 = '2001:db8:1::42';
     const yaml = (name: string, prio: number) =>
@@ -65,31 +66,39 @@ test('VIPs on another device (eth1) are announced there: a client on that segmen
         '      master_delay: 1',
         '',
       ].join('\n');
-    startLvsd(lab, a, yaml('a', 150));
-    startLvsd(lab, b, yaml('b', 100));
-    await until(() => lab.addrs(a, 'eth1').includes(V4) && lab.addrs(a, 'eth1').includes(V6) && !lab.addrs(b, 'eth1').includes(V4), 'a to hold the eth1 VIPs', 30000, 20);
-    assert.ok(lab.addrs(a).includes('192.0.2.42'), 'the instance-interface VIP is on eth0');
-    const macA = lab.mac(a, 'eth1');
-    const macB = lab.mac(b, 'eth1');
-    lab.poke(c, V4);
-    lab.poke(c, V6);
-    await until(() => lab.neigh(c, V4) === macA && lab.neigh(c, V6) === macA, "client entries for a's eth1", 3000);
+    startLvsd(a, yaml('a', 150));
+    startLvsd(b, yaml('b', 100));
+    await waitFor(
+      async () => {
+        const [onA, onB] = [await a.addrs('eth1'), await b.addrs('eth1')];
+        return onA.includes(V4) && onA.includes(V6) && !onB.includes(V4);
+      },
+      'a to hold the eth1 VIPs',
+      30000,
+      20,
+    );
+    assert.ok((await a.addrs()).includes('192.0.2.42'), 'the instance-interface VIP is on eth0');
+    const macA = await a.mac('eth1');
+    const macB = await b.mac('eth1');
+    await c.poke(V4);
+    await c.poke(V6);
+    await waitFor(async () => (await c.neigh(V4)) === macA && (await c.neigh(V6)) === macA, "client entries for a's eth1", 3000, 20);
 
     // a crashes (frozen, killed, links down): b takes over; c only hears b's announcements on br1.
-    lab.crash(a);
-    lab.exec(a, ['ip', 'link', 'set', 'eth0', 'down']);
-    lab.exec(a, ['ip', 'link', 'set', 'eth1', 'down']);
-    await until(() => lab.addrs(b, 'eth1').includes(V4) && lab.addrs(b, 'eth1').includes(V6), 'b to take the eth1 VIPs', 5000, 5);
-    await until(() => lab.neigh(c, V4) === macB, "client ARP entry to move to b's eth1 MAC (GARP on eth1)", 2500, 10);
-    await until(() => lab.neigh(c, V6) === macB, "client ND entry to move to b's eth1 MAC (NA on eth1)", 2500, 10);
+    a.crash();
+    await a.ipBatch(['link set eth0 down', 'link set eth1 down']);
+    await waitFor(async () => (await b.addrs('eth1')).includes(V4) && (await b.addrs('eth1')).includes(V6), 'b to take the eth1 VIPs', 5000, 5);
+    await waitFor(async () => (await c.neigh(V4)) === macB, "client ARP entry to move to b's eth1 MAC (GARP on eth1)", 2500, 10);
+    await waitFor(async () => (await c.neigh(V6)) === macB, "client ND entry to move to b's eth1 MAC (NA on eth1)", 2500, 10);
   } finally {
-    await lab.destroy();
+    await topo.destroy();
   }
 });
 
 test('sync group on two segments: members master together, a link down on the master faults the group and the peer takes both, recovery moves both back', { skip }, async () => {
-  const { lab, a, b } = twoSegments('s');
+  const topo = new Topology();
   try {
+    const { a, b } = await twoSegments(topo);
     const VA = '192.0.2.51';
     const VB = '198.51.100.52';
     const yaml = (name: string, prio: number) =>
@@ -109,36 +118,36 @@ test('sync group on two segments: members master together, a link down on the ma
         '    members: [VI_A, VI_B]',
         '',
       ].join('\n');
-    const holds = (ns: string) => [lab.addrs(ns, 'eth0').includes(VA), lab.addrs(ns, 'eth1').includes(VB)];
-    const group = (ns: string) => election(lab, ns)?.sync_groups.G;
+    const holds = async (ns: Netns) => [(await ns.addrs('eth0')).includes(VA), (await ns.addrs('eth1')).includes(VB)];
+    const group = async (ns: Netns) => (await election(ns))?.sync_groups.G;
 
-    startLvsd(lab, a, yaml('a', 150));
-    startLvsd(lab, b, yaml('b', 100));
-    await until(() => group(a) === 'MASTER' && group(b) === 'BACKUP', 'a master and b backup for the group', 30000, 100);
+    startLvsd(a, yaml('a', 150));
+    startLvsd(b, yaml('b', 100));
+    await waitFor(async () => (await group(a)) === 'MASTER' && (await group(b)) === 'BACKUP', 'a master and b backup for the group', 30000, 100);
     await sleep(500);
-    assert.deepEqual(holds(a), [true, true], 'both members master on a');
-    assert.deepEqual(holds(b), [false, false]);
-    assert.deepEqual(Object.values(election(lab, a)!.instances).map((i) => i.state), ['MASTER', 'MASTER']);
+    assert.deepEqual(await holds(a), [true, true], 'both members master on a');
+    assert.deepEqual(await holds(b), [false, false]);
+    assert.deepEqual(Object.values((await election(a))!.instances).map((i) => i.state), ['MASTER', 'MASTER']);
 
     // The master's back link goes down: VI_B faults (its own interface), the group pulls VI_A out
     // too (priority-0 advert on eth0), and b takes both although a still advertises nothing on eth1.
     const t0 = Date.now();
-    lab.exec(a, ['ip', 'link', 'set', 'eth1', 'down']);
-    await until(() => holds(b).every(Boolean), 'b to take both VIPs', 5000, 5);
+    await a.ipBatch(['link set eth1 down']);
+    await waitFor(async () => (await holds(b)).every(Boolean), 'b to take both VIPs', 5000, 5);
     const takeoverMs = Date.now() - t0;
-    await until(() => !holds(a)[0], 'a to release the front VIP', 3000, 10);
-    const sa = election(lab, a)!;
+    await waitFor(async () => !(await holds(a))[0], 'a to release the front VIP', 3000, 10);
+    const sa = (await election(a))!;
     assert.equal(sa.sync_groups.G, 'FAULT');
     assert.deepEqual([sa.instances.VI_A!.state, sa.instances.VI_B!.state], ['FAULT', 'FAULT']);
-    await until(() => group(b) === 'MASTER', 'b group MASTER', 3000, 50);
+    await waitFor(async () => (await group(b)) === 'MASTER', 'b group MASTER', 3000, 50);
     // Link polling (0.5 s) + Skew_Time after the priority-0 advert; far below a hard-kill wait.
     assert.ok(takeoverMs < 3000, `takeover ${takeoverMs} ms`);
 
     // Recovery: the link comes back; a's members re-enter BACKUP, outrank b and preempt together.
-    lab.exec(a, ['ip', 'link', 'set', 'eth1', 'up']);
-    await until(() => holds(a).every(Boolean) && !holds(b).some(Boolean), 'both VIPs back on a', 10000, 20);
-    await until(() => group(a) === 'MASTER' && group(b) === 'BACKUP', 'groups back to a MASTER / b BACKUP', 5000, 100);
+    await a.ipBatch(['link set eth1 up']);
+    await waitFor(async () => (await holds(a)).every(Boolean) && !(await holds(b)).some(Boolean), 'both VIPs back on a', 10000, 20);
+    await waitFor(async () => (await group(a)) === 'MASTER' && (await group(b)) === 'BACKUP', 'groups back to a MASTER / b BACKUP', 5000, 100);
   } finally {
-    await lab.destroy();
+    await topo.destroy();
   }
 });

@@ -9,7 +9,9 @@ import { writeFileSync, rmSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { NetLab, isRoot, sleep, until } from './support/net.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Topology, isRoot, type Netns } from '../../src/lab/netns.js';
+import { waitFor } from '../support/proc.js';
 import { startPeer, removeScratch, apiGet } from './support/peers.js';
 import { parsePrometheus, sampleValue } from '../support/prom.js';
 
@@ -21,66 +23,66 @@ type Line = { advert?: { version: number; vrid: number; priority: number; interv
 const lines = (s: string): Line[] => s.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
 
 test('keepalived VRRPv3 adverts are received and decoded', { skip }, async () => {
-  const lab = new NetLab('t');
-  const conf = join(tmpdir(), `${lab.prefix}-ka.conf`);
+  const topo = new Topology();
+  const conf = join(tmpdir(), `${topo.prefix}-ka.conf`);
   try {
-    const a = lab.member('a', ['192.0.2.1/24']);
-    const b = lab.member('b', ['192.0.2.2/24']);
+    const a = await topo.member('a', ['192.0.2.1/24']);
+    const b = await topo.member('b', ['192.0.2.2/24']);
     writeFileSync(conf, `global_defs {\n router_id ka\n}\nvrrp_instance VI_1 {\n state MASTER\n interface eth0\n virtual_router_id 42\n priority 150\n version 3\n advert_int 0.1\n virtual_ipaddress {\n 192.0.2.42/24\n 192.0.2.43/24\n }\n}\n`);
-    lab.spawn(a, ['keepalived', '-n', '-l', '-D', '-G', '-P', '-f', conf, '-p', `${conf}.pid`, '-r', `${conf}.vpid`]);
-    const l = lab.spawn(b, [process.execPath, cli, 'eth0', '4', '3', '42', '2', '100', '1500']);
+    a.start(['keepalived', '-n', '-l', '-D', '-G', '-P', '-f', conf, '-p', `${conf}.pid`, '-r', `${conf}.vpid`]);
+    const l = b.start([process.execPath, cli, 'eth0', '4', '3', '42', '2', '100', '1500']);
     await l.exited;
     const got = lines(l.output()).filter((x) => x.advert);
     assert.ok(got.length >= 5, `expected several adverts, got: ${l.output()}`);
     assert.deepEqual(got.at(-1), { advert: { version: 3, vrid: 42, priority: 150, intervalMs: 100, addresses: ['192.0.2.42', '192.0.2.43'] }, src: '192.0.2.1' });
   } finally {
-    await lab.destroy();
+    await topo.destroy();
     for (const f of [conf, `${conf}.pid`, `${conf}.vpid`]) rmSync(f, { force: true });
   }
 });
 
 test('adverts with TTL != 255 are dropped as bad_ttl; unicast accepts only listed peers', { skip }, async () => {
-  const lab = new NetLab('u');
+  const topo = new Topology();
   try {
-    const a = lab.member('a', ['192.0.2.1/24']);
-    const b = lab.member('b', ['192.0.2.2/24']);
-    const c = lab.member('c', ['192.0.2.3/24']);
+    const a = await topo.member('a', ['192.0.2.1/24']);
+    const b = await topo.member('b', ['192.0.2.2/24']);
+    const c = await topo.member('c', ['192.0.2.3/24']);
     // b listens (multicast); a sends with multicast TTL 1.
-    const l = lab.spawn(b, [process.execPath, cli, 'eth0', '4', '3', '7', '1', '50', '1200']);
-    const s = lab.spawn(a, [process.execPath, cli, 'eth0', '4', '3', '7', '1', '50', '800', 'send:100:1']);
+    const l = b.start([process.execPath, cli, 'eth0', '4', '3', '7', '1', '50', '1200']);
+    const s = a.start([process.execPath, cli, 'eth0', '4', '3', '7', '1', '50', '800', 'send:100:1']);
     await Promise.all([l.exited, s.exited]);
     const got = lines(l.output());
     assert.ok(got.length >= 3, l.output());
     assert.ok(got.every((x) => x.drop === 'bad_ttl'), l.output());
 
     // Unicast: c accepts adverts from a only; b is not listed.
-    const lu = lab.spawn(c, [process.execPath, cli, 'eth0', '4', '3', '8', '1', '50', '1200', 'peers=192.0.2.1']);
-    const sa = lab.spawn(a, [process.execPath, cli, 'eth0', '4', '3', '8', '1', '50', '800', 'send:100', 'peers=192.0.2.3']);
-    const sb = lab.spawn(b, [process.execPath, cli, 'eth0', '4', '3', '8', '1', '50', '800', 'send:90', 'peers=192.0.2.3']);
+    const lu = c.start([process.execPath, cli, 'eth0', '4', '3', '8', '1', '50', '1200', 'peers=192.0.2.1']);
+    const sa = a.start([process.execPath, cli, 'eth0', '4', '3', '8', '1', '50', '800', 'send:100', 'peers=192.0.2.3']);
+    const sb = b.start([process.execPath, cli, 'eth0', '4', '3', '8', '1', '50', '800', 'send:90', 'peers=192.0.2.3']);
     await Promise.all([lu.exited, sa.exited, sb.exited]);
     const u = lines(lu.output());
     assert.ok(u.some((x) => x.advert?.priority === 100 && x.src === '192.0.2.1'), lu.output());
     assert.ok(u.some((x) => x.drop === 'bad_source' && x.src === '192.0.2.2'), lu.output());
     assert.ok(!u.some((x) => x.advert && x.src === '192.0.2.2'), lu.output());
   } finally {
-    await lab.destroy();
+    await topo.destroy();
   }
 });
 
 test('IPv6 adverts with hop limit != 255 are dropped as bad_ttl; hop limit 255 is accepted', { skip }, async () => {
-  const lab = new NetLab('6');
+  const topo = new Topology();
   try {
-    const a = lab.member('a', ['2001:db8::1/64']);
-    const b = lab.member('b', ['2001:db8::2/64']);
-    const l = lab.spawn(b, [process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '2600']);
+    const a = await topo.member('a', ['2001:db8::1/64']);
+    const b = await topo.member('b', ['2001:db8::2/64']);
+    const l = b.start([process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '2600']);
     await sleep(300);
     // Same sender, same VRID: priority 100 with hop limit 254, then priority 101 with hop limit 255.
-    const s254 = lab.spawn(a, [process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '700', 'send:100:254']);
+    const s254 = a.start([process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '700', 'send:100:254']);
     await s254.exited;
-    const s255 = lab.spawn(a, [process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '700', 'send:101']);
+    const s255 = a.start([process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '700', 'send:101']);
     await Promise.all([l.exited, s255.exited]);
     const got = lines(l.output());
-    const src = linkLocal(lab, a);
+    const src = await linkLocal(a);
     const drops = got.filter((x) => x.drop);
     const adverts = got.filter((x) => x.advert);
     assert.ok(drops.length >= 5, `hop limit 254 adverts should be dropped: ${l.output()}`);
@@ -89,47 +91,47 @@ test('IPv6 adverts with hop limit != 255 are dropped as bad_ttl; hop limit 255 i
     assert.ok(adverts.every((x) => x.advert!.priority === 101 && x.src === src), l.output());
     assert.deepEqual(adverts[0]!.advert!.addresses, ['2001:db8::42']);
   } finally {
-    await lab.destroy();
+    await topo.destroy();
   }
 });
 
 test('lvsd run counts IPv6 adverts with hop limit 254 as bad_ttl and ignores them; hop limit 255 makes it step down', { skip }, async () => {
-  const lab = new NetLab('7');
+  const topo = new Topology();
   try {
-    const a = lab.member('a', ['2001:db8::1/64']);
-    const b = lab.member('b', ['2001:db8::2/64']);
+    const a = await topo.member('a', ['2001:db8::1/64']);
+    const b = await topo.member('b', ['2001:db8::2/64']);
     const VIP = '2001:db8::42';
     // lvsd alone on the link (priority 100, VRID 42, 0.1 s): master after Master_Down_Interval.
-    startPeer(lab, b, { kind: 'lvsd', name: 'b', priority: 100, version: 3, advert: 0.1, vips: [`${VIP}/64`] });
-    await until(() => lab.addrs(b).includes(VIP), 'lvsd to become master', 20000, 20);
+    startPeer(b, { kind: 'lvsd', name: 'b', priority: 100, version: 3, advert: 0.1, vips: [`${VIP}/64`] });
+    await waitFor(async () => (await b.addrs()).includes(VIP), 'lvsd to become master', 20000, 20);
     // A router advertising priority 200 for the same VRID, but with hop limit 254: must not count.
-    const bad = lab.spawn(a, [process.execPath, cli, 'eth0', '6', '3', '42', '1', '100', '1500', 'send:200:254']);
+    const bad = a.start([process.execPath, cli, 'eth0', '6', '3', '42', '1', '100', '1500', 'send:200:254']);
     await bad.exited;
-    assert.ok(lab.addrs(b).includes(VIP), 'lvsd stays master: the hop limit 254 adverts were dropped');
-    const m1 = parsePrometheus(apiGet(lab, b, '/metrics'));
+    assert.ok((await b.addrs()).includes(VIP), 'lvsd stays master: the hop limit 254 adverts were dropped');
+    const m1 = parsePrometheus(await apiGet(b, '/metrics'));
     const dropped = sampleValue(m1, 'lvsd_vrrp_packets_dropped_total', { instance: 'VI_1', reason: 'bad_ttl' }) ?? 0;
     assert.ok(dropped >= 10, `bad_ttl drops counted: ${dropped}`);
     assert.equal(sampleValue(m1, 'lvsd_vrrp_adverts_received_total', { instance: 'VI_1' }) ?? 0, 0);
     // The same adverts with hop limit 255: lvsd follows the better master and releases the VIP.
-    const good = lab.spawn(a, [process.execPath, cli, 'eth0', '6', '3', '42', '1', '100', '3000', 'send:200']);
-    await until(() => !lab.addrs(b).includes(VIP), 'lvsd to step down to the priority-200 advertiser', 2500, 20);
-    const m2 = parsePrometheus(apiGet(lab, b, '/metrics'));
+    const good = a.start([process.execPath, cli, 'eth0', '6', '3', '42', '1', '100', '3000', 'send:200']);
+    await waitFor(async () => !(await b.addrs()).includes(VIP), 'lvsd to step down to the priority-200 advertiser', 2500, 20);
+    const m2 = parsePrometheus(await apiGet(b, '/metrics'));
     assert.ok((sampleValue(m2, 'lvsd_vrrp_adverts_received_total', { instance: 'VI_1' }) ?? 0) > 0);
     assert.equal(sampleValue(m2, 'lvsd_vrrp_packets_dropped_total', { instance: 'VI_1', reason: 'bad_ttl' }), dropped, 'no new bad_ttl drops');
     assert.equal(sampleValue(m2, 'lvsd_vrrp_state', { instance: 'VI_1', state: 'BACKUP' }), 1);
     await good.exited;
   } finally {
-    await lab.destroy();
+    await topo.destroy();
     removeScratch();
   }
 });
 
 test('IPv6 multicast adverts from a non-link-local source are dropped as bad_source (RFC 5798 §5.1.2.1)', { skip }, async () => {
-  const lab = new NetLab('8');
+  const topo = new Topology();
   try {
-    const a = lab.member('a', ['2001:db8::1/64']);
-    const b = lab.member('b', ['2001:db8::2/64']);
-    const l = lab.spawn(b, [process.execPath, cli, 'eth0', '6', '3', '9', '1', '100', '2500']);
+    const a = await topo.member('a', ['2001:db8::1/64']);
+    const b = await topo.member('b', ['2001:db8::2/64']);
+    const l = b.start([process.execPath, cli, 'eth0', '6', '3', '9', '1', '100', '2500']);
     await sleep(400);
     // A well-formed VRRPv3 advert (VRID 9, priority 120, 0.1 s, one address), hop limit 255, sent to
     // ff02::12 by a raw socket bound to a *global* source, then the same from the link-local one.
@@ -147,9 +149,9 @@ test('IPv6 multicast adverts from a non-link-local source are dropped as bad_sou
         '    s.sendto(p, ("ff02::12", 0, 0, socket.if_nametoindex("eth0"))); time.sleep(0.05)',
       ].join('\n'),
     ];
-    lab.exec(a, py('2001:db8::1'));
-    const ll = linkLocal(lab, a)!;
-    lab.exec(a, py(ll));
+    await a.exec(py('2001:db8::1'));
+    const ll = (await linkLocal(a))!;
+    await a.exec(py(ll));
     await l.exited;
     const got = lines(l.output());
     const drops = got.filter((x) => x.drop);
@@ -157,10 +159,10 @@ test('IPv6 multicast adverts from a non-link-local source are dropped as bad_sou
     assert.ok(drops.length >= 4 && drops.every((x) => x.drop === 'bad_source' && x.src === '2001:db8::1'), `global source dropped: ${l.output()}`);
     assert.ok(adverts.length >= 4 && adverts.every((x) => x.src === ll && x.advert!.priority === 120), `link-local source accepted: ${l.output()}`);
   } finally {
-    await lab.destroy();
+    await topo.destroy();
   }
 });
 
-function linkLocal(lab: NetLab, ns: string): string | undefined {
-  return lab.addrs(ns).find((x) => x.startsWith('fe80:'));
+async function linkLocal(ns: Netns): Promise<string | undefined> {
+  return (await ns.addrs()).find((x) => x.startsWith('fe80:'));
 }

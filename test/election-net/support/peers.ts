@@ -3,13 +3,10 @@
  * only, foreground), with the same settings, so tests and the benchmark can swap one for the other.
  */
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { join, dirname } from 'node:path';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import type { NetLab, Spawned } from './net.js';
-
-export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
-export const lvsdBin = join(repoRoot, 'bin', 'lvsd');
+import type { Netns, Running } from '../../../src/lab/netns.js';
+import { lvsdBin } from '../../support/proc.js';
 
 export interface PeerSpec {
   readonly kind: 'lvsd' | 'keepalived';
@@ -30,8 +27,8 @@ export interface PeerSpec {
 
 export interface Peer {
   readonly spec: PeerSpec;
-  readonly ns: string;
-  readonly proc: Spawned;
+  readonly ns: Netns;
+  readonly proc: Running;
   readonly pid: number;
   cleanup(): void;
 }
@@ -93,36 +90,36 @@ export function keepalivedConf(s: PeerSpec): string {
 }
 
 /** `lvsd run` in a namespace with a config the caller wrote (API on 127.0.0.1:9650 there if configured so). */
-export function startLvsd(lab: NetLab, ns: string, yaml: string): { proc: Spawned; pid: number; dir: string } {
+export function startLvsd(ns: Netns, yaml: string): { proc: Running; pid: number; dir: string } {
   const dir = scratch();
   const f = join(dir, 'lvsd.yaml');
   writeFileSync(f, yaml);
-  const proc = lab.spawn(ns, [process.execPath, lvsdBin, 'run', '-c', f, '--state-dir', dir, '--log-level', 'info']);
+  const proc = ns.start([process.execPath, lvsdBin, 'run', '-c', f, '--state-dir', dir, '--log-level', 'info']);
   return { proc, pid: proc.child.pid!, dir };
 }
 
 /** GET a path of the lvsd API inside a namespace (127.0.0.1:9650, as lvsdYaml configures). */
-export function apiGet(lab: NetLab, ns: string, path: string): string {
-  return lab.exec(ns, [process.execPath, '-e', `fetch('http://127.0.0.1:9650${path}').then((r) => r.text()).then((t) => process.stdout.write(t))`]);
+export async function apiGet(ns: Netns, path: string): Promise<string> {
+  return (await ns.exec([process.execPath, '-e', `fetch('http://127.0.0.1:9650${path}').then((r) => r.text()).then((t) => process.stdout.write(t))`])).stdout;
 }
 
-export function startPeer(lab: NetLab, ns: string, s: PeerSpec): Peer {
+export function startPeer(ns: Netns, s: PeerSpec): Peer {
   if (s.kind === 'lvsd') {
-    const { proc, pid, dir } = startLvsd(lab, ns, lvsdYaml(s));
+    const { proc, pid, dir } = startLvsd(ns, lvsdYaml(s));
     return { spec: s, ns, proc, pid, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
   }
   const dir = scratch();
   const f = join(dir, 'keepalived.conf');
   writeFileSync(f, keepalivedConf(s));
-  const proc = lab.spawn(ns, ['keepalived', '-n', '-l', '-D', '-G', '-P', '-f', f, '-p', join(dir, 'k.pid'), '-r', join(dir, 'v.pid')]);
+  const proc = ns.start(['keepalived', '-n', '-l', '-D', '-G', '-P', '-f', f, '-p', join(dir, 'k.pid'), '-r', join(dir, 'v.pid')]);
   return { spec: s, ns, proc, pid: proc.child.pid!, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** Stop a peer: 'kill' = SIGKILL (the host died), 'stop' = SIGTERM (graceful). Resolves on exit. */
-export async function stopPeer(p: Peer, how: 'kill' | 'stop', lab: NetLab): Promise<void> {
+export async function stopPeer(p: Peer, how: 'kill' | 'stop'): Promise<void> {
   if (how === 'kill') {
-    // Every process in the namespace, frozen first: this is a host dying (see NetLab.crash).
-    lab.crash(p.ns);
+    // Every process in the namespace, frozen first: this is a host dying (see Netns.crash).
+    p.ns.crash();
   } else {
     try {
       process.kill(p.pid, 'SIGTERM');
