@@ -8,13 +8,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createInterface } from 'node:readline';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { Topology } from '../../src/lab/netns.js';
 import { buildNatLab, lvsdBin, parseIpvsadmDests } from './support/topologies.js';
+import { ECHO_SERVER, echoClient, lines, type Lines } from './support/echo.js';
 
 const PORT = 9000;
 const INTERVAL = 0.5;
@@ -22,17 +22,6 @@ const TIMEOUT = 0.5;
 const FALL = 2;
 const RISE = 2;
 const BOUND_MS = (INTERVAL * FALL + TIMEOUT + 0.5) * 1000;
-
-const ECHO = `const [name, port] = process.argv.slice(1);
-require('net').createServer((s) => { let b = ''; s.on('data', (d) => { b += d; let i; while ((i = b.indexOf('\\n')) >= 0) { s.write(name + ' ' + b.slice(0, i) + '\\n'); b = b.slice(i + 1); } }); s.on('error', () => {}); })
-  .listen(Number(port), () => console.log('listening'));`;
-
-// One connection; "ping N" every 100 ms (at most 1200 = 120 s); prints answers and how it ends.
-const CLIENT = `const [host, port] = process.argv.slice(1);
-const s = require('net').connect(Number(port), host); let n = 0; let b = '';
-s.on('connect', () => { const t = setInterval(() => { if (++n > 1200) { clearInterval(t); s.end(); } else s.write('ping ' + n + '\\n'); }, 100); s.on('close', () => clearInterval(t)); });
-s.on('data', (d) => { b += d; let i; while ((i = b.indexOf('\\n')) >= 0) { console.log(b.slice(0, i)); b = b.slice(i + 1); } });
-s.on('error', (e) => console.log('error ' + e.code)); s.on('close', () => { console.log('closed'); process.exit(0); });`;
 
 // Table sampler: bash builtins only (no fork per sample, so it samples every ~20 ms even in the guest):
 // at most 20000 samples (bounded), each "@<epoch seconds>" then /proc/net/ip_vs (this netns's table).
@@ -53,22 +42,6 @@ function parseProcIpVs(text: string, vip: string, port: number): Map<string, { m
   return out;
 }
 
-function lines(c: ChildProcess) {
-  const all: string[] = [];
-  createInterface({ input: c.stdout! }).on('line', (l) => all.push(l));
-  return {
-    all,
-    async wait(pred: (l: string) => boolean, ms: number, what: string, from = 0): Promise<string> {
-      const end = Date.now() + ms;
-      for (;;) {
-        for (let i = from; i < all.length; i++) if (pred(all[i]!)) return all[i]!;
-        if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${all.slice(-4).join(' | ')}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
-  };
-}
-
 interface Snapshot { at: number; dests: Map<string, { method: string; weight: number }> }
 
 /** Parse the sampler output into timestamped snapshots of the service's destinations. */
@@ -84,7 +57,7 @@ function snapshots(out: string[], vip: string): Snapshot[] {
 }
 
 /** Upper bound of when `pred` first held after `since`: the start of the sample after the first one where it holds. */
-async function whenTable(sampler: ReturnType<typeof lines>, vip: string, since: number, pred: (s: Snapshot) => boolean, what: string, ms = 15_000): Promise<number> {
+async function whenTable(sampler: Lines, vip: string, since: number, pred: (s: Snapshot) => boolean, what: string, ms = 15_000): Promise<number> {
   const end = Date.now() + ms;
   for (;;) {
     const snaps = snapshots(sampler.all, vip).filter((s) => s.at >= since);
@@ -102,7 +75,7 @@ test('health checks drive the kernel table: kill → removed / weight 0 in time,
     const servers = new Map<string, ChildProcess>();
     const startEcho = async (i: number) => {
       const rs = lab.realServers[i]!;
-      const c = rs.ns.spawn([process.execPath, '-e', ECHO, rs.name, String(PORT)]);
+      const c = rs.ns.spawn([process.execPath, '-e', ECHO_SERVER, rs.name, String(PORT)]);
       await lines(c).wait((l) => l === 'listening', 20_000, `${rs.name} listening`);
       servers.set(rs.name, c);
       return Date.now();
@@ -149,9 +122,10 @@ virtual_servers:
       });
 
       // A client connection that lands on rs3 (rr: at most three tries); it must never be disturbed.
-      let client: ReturnType<typeof lines> | undefined;
+      let client: Lines | undefined;
       for (let i = 0; i < 6 && !client; i++) {
-        const c = lab.client.spawn([process.execPath, '-e', CLIENT, lab.vip, String(PORT)]);
+        // One connection, "ping N" every 100 ms, at most 1200 (120 s).
+        const c = lab.client.spawn([process.execPath, '-e', echoClient(1200), lab.vip, String(PORT)]);
         const l = lines(c);
         const first = await l.wait((x) => / ping \d+$/.test(x), 20_000, 'first echo');
         if (first.startsWith(`${rs3.name} `)) client = l;

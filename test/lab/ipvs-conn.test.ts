@@ -6,66 +6,32 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createInterface } from 'node:readline';
-import type { ChildProcess } from 'node:child_process';
 import { Topology } from '../../src/lab/netns.js';
 import { buildNatLab, parseIpvsadmDests } from './support/topologies.js';
+import { ECHO_SERVER, echoClient, lines } from './support/echo.js';
 
 const PORT = 9000;
-
-// Echo server: answers each line with "NAME LINE".
-const ECHO = `const [name, port] = process.argv.slice(1);
-require('net').createServer((s) => { let b = ''; s.on('data', (d) => { b += d; let i; while ((i = b.indexOf('\\n')) >= 0) { s.write(name + ' ' + b.slice(0, i) + '\\n'); b = b.slice(i + 1); } }); s.on('error', () => {}); })
-  .listen(Number(port), () => console.log('listening'));`;
-
-// Client: one connection; sends "ping N" every 100 ms (at most 600, i.e. 60 s), prints each answer,
-// prints "closed"/"error CODE" if the connection ends.
-const CLIENT = `const [host, port] = process.argv.slice(1);
-const s = require('net').connect(Number(port), host); let n = 0; let b = '';
-s.on('connect', () => { const t = setInterval(() => { if (++n > 600) { clearInterval(t); s.end(); } else s.write('ping ' + n + '\\n'); }, 100); s.on('close', () => clearInterval(t)); });
-s.on('data', (d) => { b += d; let i; while ((i = b.indexOf('\\n')) >= 0) { console.log(b.slice(0, i)); b = b.slice(i + 1); } });
-s.on('error', (e) => console.log('error ' + e.code)); s.on('close', () => { console.log('closed'); process.exit(0); });`;
-
-function lines(c: ChildProcess): { all: string[]; wait(pred: (l: string) => boolean, ms: number, what: string): Promise<string> } {
-  const all: string[] = [];
-  const waiters: Array<() => void> = [];
-  createInterface({ input: c.stdout! }).on('line', (l) => {
-    all.push(l);
-    for (const w of waiters.splice(0)) w();
-  });
-  return {
-    all,
-    async wait(pred, ms, what) {
-      const end = Date.now() + ms;
-      let from = 0;
-      for (;;) {
-        for (; from < all.length; from++) if (pred(all[from]!)) return all[from]!;
-        if (Date.now() > end) throw new Error(`timed out waiting for ${what}; got: ${all.slice(-5).join(' | ')}`);
-        await new Promise<void>((r) => { waiters.push(r); setTimeout(r, 200); });
-      }
-    },
-  };
-}
 
 test('a weight change (and drain to 0) keeps an open TCP connection; deleting its destination kills it', { timeout: 240_000 }, async () => {
   const topo = new Topology();
   try {
     const lab = await buildNatLab(topo, { realServers: 2, port: PORT, startServers: false });
     for (const rs of lab.realServers) {
-      const out = lines(rs.ns.spawn([process.execPath, '-e', ECHO, rs.name, String(PORT)]));
+      const out = lines(rs.ns.spawn([process.execPath, '-e', ECHO_SERVER, rs.name, String(PORT)]));
       await out.wait((l) => l === 'listening', 20_000, `${rs.name} listening`);
     }
     const ops = await lab.apply(lab.configYaml({ scheduler: 'wrr', weights: [1, 1] }));
     assert.equal(ops.trim().split('\n').length, 3, ops);
 
-    const client = lines(lab.client.spawn([process.execPath, '-e', CLIENT, lab.vip, String(PORT)]));
+    // One connection, "ping N" every 100 ms, at most 600 (60 s).
+    const client = lines(lab.client.spawn([process.execPath, '-e', echoClient(600), lab.vip, String(PORT)]));
     const first = await client.wait((l) => / ping \d+$/.test(l), 20_000, 'first echo');
     const server = first.split(' ')[0]!;
     const other = server === 'rs1' ? 'rs2' : 'rs1';
     const idx = server === 'rs1' ? 0 : 1;
     const echoesAfter = async (what: string) => {
       const n = client.all.length;
-      await client.wait((l) => client.all.indexOf(l) >= n && / ping \d+$/.test(l), 20_000, what);
+      await client.wait((l) => / ping \d+$/.test(l), 20_000, what, n);
       return client.all.slice(n);
     };
 
