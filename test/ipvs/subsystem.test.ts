@@ -4,31 +4,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Registry } from 'prom-client';
-import { parseConfigText } from '../../src/config/load.js';
 import { diffConfig } from '../../src/config/diff.js';
-import { Bus } from '../../src/core/bus.js';
-import { ManualClock } from '../../src/core/clock.js';
-import { RecordingLogger } from '../../src/core/log.js';
-import { createIpvsSubsystem } from '../../src/ipvs/subsystem.js';
 import { MemoryDataplane } from '../../src/ipvs/memory.js';
 import { makeDest, makeService, serviceKey } from '../../src/ipvs/model.js';
 import { parsePrometheus, sampleValue } from '../support/prom.js';
+import { webYaml, cfgOf, ipvsHarness } from '../support/ipvs.js';
 
-const yaml = (weight2 = 2, extra = '') => `
-global:
-  router_id: t
-  ipvs: { drift_check_interval: 5 }
-virtual_servers:
-  - name: web
-    address: 192.0.2.10
-    port: 80
-    scheduler: wrr
-    real_servers:
-      - { address: 198.51.100.1, weight: 1, inhibit_on_failure: true }
-      - { address: 198.51.100.2, weight: ${weight2} }
-${extra}`;
-const cfgOf = (text: string) => parseConfigText(text, 'test.yaml', { checkFiles: false }).config;
+const yaml = (weight2 = 2, extraVs = '') => webYaml({ routerId: 't', driftCheckInterval: 5, weight2, extraVs });
 const extraVs = `  - name: dns
     address: 192.0.2.10
     port: 53
@@ -37,14 +19,7 @@ const extraVs = `  - name: dns
     real_servers: [{ address: 198.51.100.3 }]
 `;
 
-function setup(dp = new MemoryDataplane()) {
-  const clock = new ManualClock();
-  const bus = new Bus();
-  const registry = new Registry();
-  const logger = new RecordingLogger();
-  const sub = createIpvsSubsystem({ logger, clock, registry, bus }, { dataplane: dp });
-  return { clock, bus, registry, logger, sub, dp };
-}
+const setup = (dp = new MemoryDataplane()) => ipvsHarness(dp);
 
 const rows = async (dp: MemoryDataplane) => (await dp.dump()).map((e) => `${serviceKey(e.service)} ${e.service.scheduler}: ${e.dests.map((d) => `${d.addr}:${d.port}=${d.weight}`).join(' ')}`);
 
@@ -129,9 +104,7 @@ test('reload adds and removes only what changed in the config', async () => {
 });
 
 test('on a kernel without IPVS (this host) it reports available:false, logs one clear error, and keeps running', async () => {
-  const clock = new ManualClock();
-  const logger = new RecordingLogger();
-  const sub = createIpvsSubsystem({ logger, clock, registry: new Registry(), bus: new Bus() });
+  const { sub, logger } = ipvsHarness();
   await sub.start(cfgOf(yaml()));
   const st = sub.status();
   assert.equal(st.available, false);

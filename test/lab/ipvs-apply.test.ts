@@ -9,14 +9,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Registry } from 'prom-client';
-import { parseConfigText } from '../../src/config/load.js';
-import { Bus } from '../../src/core/bus.js';
-import { ManualClock } from '../../src/core/clock.js';
-import { RecordingLogger } from '../../src/core/log.js';
-import { createIpvsSubsystem } from '../../src/ipvs/subsystem.js';
 import { lvsdBin, repoRoot } from '../support/proc.js';
 import { parsePrometheus, sampleValue } from '../support/prom.js';
+import { webYaml, cfgOf, ipvsHarness } from '../support/ipvs.js';
 import { EXPECTED_TABLES } from '../ipvs/examples.js';
 
 const ipvsadm = (...a: string[]) => execFileSync('ipvsadm', a, { encoding: 'utf8' });
@@ -94,27 +89,10 @@ test('lvsd ipvs show --json carries the table with counters', () => {
   assert.equal(web.dests.find((d) => d.u_threshold === 5000)?.stats?.conns, 0);
 });
 
-const cfgText = `
-global:
-  router_id: lab
-  ipvs: { drift_check_interval: 3 }
-virtual_servers:
-  - name: web
-    address: 192.0.2.10
-    port: 80
-    scheduler: wrr
-    real_servers:
-      - { address: 198.51.100.1, weight: 1, inhibit_on_failure: true }
-      - { address: 198.51.100.2, weight: 2 }
-`;
-
 test('the daemon subsystem on the kernel: health changes and a hand-made drift (ipvsadm -d / -e) are repaired and counted', async () => {
   ipvsadm('-C');
-  const clock = new ManualClock();
-  const bus = new Bus();
-  const registry = new Registry();
-  const sub = createIpvsSubsystem({ logger: new RecordingLogger(), clock, registry, bus });
-  await sub.start(parseConfigText(cfgText, 'lab.yaml', { checkFiles: false }).config);
+  const { sub, clock, bus, registry } = ipvsHarness();
+  await sub.start(cfgOf(webYaml({ routerId: 'lab', driftCheckInterval: 3 }), 'lab.yaml'));
   try {
     assert.equal(sub.status().available, true);
     const line = (a: string) => ipvsadm('-Ln').split('\n').find((l) => l.includes(a));
