@@ -78,6 +78,24 @@ function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 }
+/** Kernel counters that tell a dropped SYN from a slow checker: softnet backlog drops, listen queue overflows, retransmitted segments. */
+function kernelDrops(): { softnet_dropped: number; listen_overflows: number; listen_drops: number; retrans_segs: number; syn_retrans: number } {
+  const softnet = readFileSync('/proc/net/softnet_stat', 'utf8').trim().split('\n').reduce((a, l) => a + parseInt(l.trim().split(/\s+/)[1] ?? '0', 16), 0);
+  const table = (file: string, prefix: string) => {
+    const ls = readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith(prefix));
+    const names = (ls[0] ?? '').split(/\s+/).slice(1);
+    const vals = (ls[1] ?? '').split(/\s+/).slice(1).map(Number);
+    return (n: string) => vals[names.indexOf(n)] ?? NaN;
+  };
+  const ext = table('/proc/net/netstat', 'TcpExt:');
+  const tcp = table('/proc/net/snmp', 'Tcp:');
+  return { softnet_dropped: softnet, listen_overflows: ext('ListenOverflows'), listen_drops: ext('ListenDrops'), retrans_segs: tcp('RetransSegs'), syn_retrans: ext('TCPSynRetrans') };
+}
+function dropsSince(k0: ReturnType<typeof kernelDrops>) {
+  const k1 = kernelDrops();
+  return Object.fromEntries(Object.entries(k1).map(([k, v]) => [k, v - k0[k as keyof typeof k0]])) as ReturnType<typeof kernelDrops>;
+}
+
 function ipvsDests(): number {
   if (!existsSync('/proc/net/ip_vs')) return -1;
   return readFileSync('/proc/net/ip_vs', 'utf8').split('\n').filter((l) => l.includes('->') && !l.includes('RemoteAddress')).length;
@@ -153,6 +171,7 @@ interface Window {
   minor_faults_per_check: number;
   farm_cpu_percent: number;
   guest_busy_percent: number;
+  kernel: ReturnType<typeof kernelDrops>;
 }
 
 async function steady(farm: Kid, pid: number, scheduled: number): Promise<Window> {
@@ -160,11 +179,13 @@ async function steady(farm: Kid, pid: number, scheduled: number): Promise<Window
   const p0 = procStat(pid);
   const f0 = cpuTicks(farm.c.pid!);
   const m0 = machineTicks();
+  const k0 = kernelDrops();
   const t0 = performance.now();
   await sleep(SECONDS * 1000);
   const p1 = procStat(pid);
   const f1 = cpuTicks(farm.c.pid!);
   const m1 = machineTicks();
+  const kernel = dropsSince(k0);
   const secs = (performance.now() - t0) / 1000;
   const rate = ((await accepted(farm)) - a0) / secs;
   const cpu = (p1[0] + p1[1] - p0[0] - p0[1]) / TICK / secs;
@@ -181,6 +202,7 @@ async function steady(farm: Kid, pid: number, scheduled: number): Promise<Window
     minor_faults_per_check: +((p1[2] - p0[2]) / checks).toFixed(3),
     farm_cpu_percent: +(((f1 - f0) / TICK / secs) * 100).toFixed(1),
     guest_busy_percent: +(((m1[0] - m0[0]) / (m1[1] - m0[1])) * 100).toFixed(1),
+    kernel,
   };
 }
 
@@ -250,7 +272,7 @@ async function runLvsd(farm: Kid, phase: number) {
   const s0 = await status();
   const w = await steady(farm, worker.c.pid!, N / (INTERVAL * 0.95)); // jitter shortens delays by 5 % on average
   const s1 = await status();
-  log(`lvsd steady: ${JSON.stringify(w)}; false downs ${falseDowns}`);
+  log(`lvsd steady: ${JSON.stringify(w)}; false downs ${falseDowns} ${sample.join(" ")}`);
   killing = true;
   const det = await killPhase(farm, victims, (i) => downs.get(i));
   log(`lvsd kills: ${JSON.stringify(det)}`);

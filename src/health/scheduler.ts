@@ -247,13 +247,14 @@ export class Scheduler {
   private finish(job: Job, next: number): void {
     job.running = false;
     this.active--;
+    let now: number | undefined;
     if (!job.removed && !this.stopped) {
-      const now = this.clock.now();
+      now = this.clock.now();
       const d = Math.max(0, next);
       const due = now + this.jittered(d);
       this.push(job, due, Math.max(now + d * (1 - this.jitter), due - this.batchMs), now);
     }
-    this.pump();
+    this.pump(now);
     if (this.active === 0 && this.idle) {
       const f = this.idle.resolve;
       this.idle = undefined;
@@ -261,9 +262,8 @@ export class Scheduler {
     }
   }
 
-  private pump(): void {
+  private pump(now?: number): void {
     if (this.qHead >= this.queue.length) return;
-    let now: number | undefined;
     while (this.active < this.max && this.qHead < this.queue.length) {
       const j = this.queue[this.qHead++]!;
       j.waiting = false;

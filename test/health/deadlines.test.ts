@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import net from 'node:net';
 import assert from 'node:assert/strict';
 import { Deadline, track, untrack } from '../../src/health/checks/deadlines.js';
 import { TcpChecker } from '../../src/health/checks/tcp.js';
@@ -100,6 +101,42 @@ test('deadlines: tcp fast path, checks started apart time out each after its own
       assert.ok(r.durationMs >= 199 && r.durationMs < 600, `took ${r.durationMs} ms`);
     }
   } finally {
+    await bh.close();
+  }
+});
+
+test('deadlines: a check started in a long poll phase is not expired by the sweep of that same iteration', async () => {
+  // Seen at 5,000 checks/s in the lab under a profiler: checks started from completion callbacks
+  // late in a > 1 s poll phase were swept as timeouts before their sockets were ever polled.
+  const bh = await blackholeListener();
+  const srv = await tcpServer();
+  try {
+    const c = new TcpChecker({ fast: true });
+    const T = 53; // a timeout no other test uses: a list of its own
+    const a = c.run({ address: '127.0.0.1', port: bh.port, timeoutMs: T }); // arms the list's timer
+    let x: ReturnType<TcpChecker['run']> | undefined;
+    const started = new Promise<void>((resolve) => {
+      // Due in the same timers phase as the list's timer (both are late after the stall below).
+      setTimeout(() => {
+        const sock = net.connect(srv.port, '127.0.0.1', () => {
+          // Poll phase of the iteration whose check phase sweeps the list.
+          x = c.run({ address: '127.0.0.1', port: srv.port, timeoutMs: T });
+          const end = performance.now() + 2 * T;
+          while (performance.now() < end) { /* long poll phase */ }
+          sock.destroy();
+          resolve();
+        });
+        sock.on('error', () => {});
+      }, T + 2);
+    });
+    const end = performance.now() + T + 20;
+    while (performance.now() < end) { /* both timers become due */ }
+    await started;
+    assert.equal((await a).reason, 'timeout');
+    const rx = await x!;
+    assert.equal(rx.ok, true, `${rx.reason} ${rx.detail}`);
+  } finally {
+    await srv.close();
     await bh.close();
   }
 });

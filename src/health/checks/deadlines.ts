@@ -10,7 +10,8 @@
  *
  * Event-loop stall guard, as in withDeadline: the timer only schedules the expiry for the check
  * phase (setImmediate), after this iteration's poll phase, so an answer that already arrived during
- * a stall completes its check first instead of losing to a late timer.
+ * a stall completes its check first instead of losing to a late timer; and only deadlines that had
+ * passed when the timer fired expire then (see onImmediate).
  *
  * Abort: one 'abort' listener per AbortSignal (the scheduler has one signal per job, not per run),
  * with the deadlines using that signal in a Set behind it.
@@ -35,21 +36,27 @@ class DeadlineList {
   private tail: Deadline | undefined;
   private timer: NodeJS.Timeout | undefined;
   private expiring = false;
+  /** When the timer fired (timers phase): only deadlines that had passed by then may expire. */
+  private cutoff = 0;
   private readonly onTimer = () => {
     this.timer = undefined;
     this.expiring = true;
+    this.cutoff = performance.now();
     setImmediate(this.onImmediate);
   };
   private readonly onImmediate = () => {
     this.expiring = false;
-    const now = performance.now();
+    // Not `now`: a check started during this iteration's poll phase (from a completion callback)
+    // has not been polled yet — its socket is added to epoll at the next poll — and after a long
+    // poll phase its deadline may already be behind `now`. A per-check timer could not fire before
+    // the next iteration either; the cutoff keeps that rule: one poll phase after the deadline.
     let d = this.head;
-    while (d && d.at <= now) {
+    while (d && d.at <= this.cutoff) {
       untrack(d);
       d.expire();
       d = this.head;
     }
-    if (d) this.arm(d.at - now);
+    if (d) this.arm(d.at - performance.now());
   };
   constructor(private readonly timeoutMs: number) {}
 
