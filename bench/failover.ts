@@ -7,16 +7,17 @@
  * with its name; the client sends a probe to the VIP every 1 ms and reports the gap between the last
  * answer from a and the first from b. Hard kill = every process in a's namespace gets SIGKILL and a's
  * link goes down (a crashed host: no goodbye advert, no VIP removal); graceful = SIGTERM to the
- * daemon only.
+ * daemon only. The hard kill is phase-locked: it comes right after an advert of a's, seen by a
+ * sniffer in c (`--no-phase-lock` kills at a random point of the advert interval instead).
  *
- * Usage: node dist/bench/failover.js [--trials N] [--rows v2-1,v3-0.1,v3-0.01] [--impls lvsd,keepalived] [--json FILE]
+ * Usage: node dist/bench/failover.js [--trials N] [--rows v2-1,v3-0.1,v3-0.01] [--impls lvsd,keepalived] [--no-phase-lock] [--json FILE]
  * Needs root. Prints one line per row and implementation (p50/p99/max in ms) and the lvsd/keepalived
  * ratios.
  */
 import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Topology } from '../src/lab/netns.js';
+import { Topology, pidsIn } from '../src/lab/netns.js';
 import { waitFor } from '../test/support/proc.js';
 import { startPeer, removeScratch, type PeerSpec } from '../test/election-net/support/peers.js';
 
@@ -46,6 +47,19 @@ s.on('message',(m)=>{const t=performance.now();const w=m.toString();if(first){fi
 if(w==='a')lastA=t;else if(w==='b'&&lastA>0&&!sw){sw=true;process.stdout.write('switch '+(t-lastA).toFixed(2)+'\\n');}});
 s.bind(()=>{let n=0;const t=setInterval(()=>{s.send('p',${PORT},'${VIP}',()=>{});if(++n>600000)clearInterval(t);},1);});`;
 
+// Phase lock for the hard kill: prints "adv SRC" for every VRRP packet seen on 224.0.0.18, so the
+// master can be killed right after one of its adverts. Without it the kill lands anywhere in the
+// advert interval and that phase (uniform over 1 s at v2-1) swamps the implementations' difference.
+const sniffer = [
+  'import socket, struct, sys',
+  's = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)',
+  // struct ip_mreqn on eth0 by index: the client has no route for 224.0.0.0/4 to pick one from.
+  "s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, struct.pack('4s4si', socket.inet_aton('224.0.0.18'), socket.inet_aton('0.0.0.0'), socket.if_nametoindex('eth0')))",
+  'while True:',
+  '    p = s.recv(2048)',
+  "    sys.stdout.write('adv ' + socket.inet_ntoa(p[12:16]) + '\\n'); sys.stdout.flush()",
+].join('\n');
+
 // Ctrl-C: the Topology's own handler removes the namespaces and processes; this one the scratch folders.
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
@@ -53,6 +67,8 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.exit(130);
   });
 }
+
+let phaseLock = true;
 
 async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Promise<number | undefined> {
   const topo = new Topology();
@@ -79,11 +95,22 @@ async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Pr
       const m = /^switch ([\d.]+)/.exec(l);
       if (m) gap = Number(m[1]);
     });
+    const sn = how === 'kill' && phaseLock ? c.start(['python3', '-u', '-c', sniffer]) : undefined;
+    let onAdvertFromA: (() => void) | undefined;
+    if (sn) createInterface({ input: sn.child.stdout! }).on('line', (l) => {
+      if (l === 'adv 192.0.2.1') onAdvertFromA?.();
+    });
     await waitFor(() => first, 'the client to reach a', 3000, 5);
     // Settle: a few adverts in steady state with the probe running.
     await sleep(Math.max(300, row.advert * 2000));
     if (how === 'kill') {
-      a.crash();
+      const pids = pidsIn([a.name]);
+      // Bounded: without a sniffed advert within three intervals the kill goes ahead unlocked (said on stderr).
+      if (sn) {
+        const locked = await Promise.race([new Promise<boolean>((resolve) => (onAdvertFromA = () => resolve(true))), sleep(row.advert * 3000 + 500).then(() => false)]);
+        if (!locked) process.stderr.write(`no advert from a seen by the sniffer: kill not phase-locked\n${sn.output().slice(-500)}\n`);
+      }
+      a.crash(pids);
       await a.ipBatch(['link set eth0 down']);
     } else {
       process.kill(pa.pid, 'SIGTERM');
@@ -110,6 +137,7 @@ async function mainBench(): Promise<void> {
     process.exit(77);
   }
   const trials = Number(arg('trials') ?? 5);
+  phaseLock = !process.argv.includes('--no-phase-lock');
   const rowKeys = (arg('rows') ?? ROWS.map((r) => r.key).join(',')).split(',');
   const impls = (arg('impls') ?? 'lvsd,keepalived').split(',') as Array<PeerSpec['kind']>;
   const results: Array<{ row: string; impl: string; how: string; gaps: number[]; failed: number }> = [];

@@ -210,8 +210,7 @@ export class Netns {
    * killed (SIGKILL), so none can react to another's death (keepalived's VRRP child would send a
    * priority-0 advert when its parent dies). By PID.
    */
-  crash(): void {
-    const pids = pidsIn([this.name]);
+  crash(pids: readonly number[] = pidsIn([this.name])): void {
     for (const sig of ['SIGSTOP', 'SIGKILL'] as const) for (const pid of pids) killPid(pid, sig);
   }
 
