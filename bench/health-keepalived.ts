@@ -23,7 +23,7 @@
  * under `prlimit --nofile` (we are root in the guest). keepalived raises its own limit.
  * Every wait is bounded; --budget (s, default 570) bounds the whole run; children are killed by PID.
  * Usage: node dist/bench/health-keepalived.js [--servers 5000] [--seconds 60] [--interval 1]
- *        [--kills 20] [--rounds 1] [--budget 570] [--net-farm] [--only lvsd|keepalived] [--json]
+ *        [--kills 20] [--rounds 1] [--concurrency 1000] [--budget 570] [--net-farm] [--only lvsd|keepalived] [--json]
  *        [--worker-node-args "--cpu-prof --cpu-prof-dir=DIR"] [--worker PATH/health-worker.js]
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -45,6 +45,8 @@ const KILLS = Math.min(opt('kills', 20), Math.floor(N / 2));
 const BUDGET_S = opt('budget', 570);
 const ONLY = strOpt('only');
 const ROUNDS = Math.max(1, opt('rounds', 1));
+/** lvsd's maxConcurrent (the daemon's default is 1000). */
+const CONCURRENCY = opt('concurrency', 1000);
 /** Extra node options for the lvsd worker, e.g. "--cpu-prof --cpu-prof-dir=/var/tmp/prof" (with lab exec --rw). */
 /** Another build's health-worker.js (A/B comparisons of lvsd versions in one guest). */
 const WORKER = strOpt('worker') ?? join(here, 'health-worker.js');
@@ -243,7 +245,7 @@ function victimsFrom(phase: number): number[] {
 
 async function runLvsd(farm: Kid, phase: number) {
   const t = Date.now();
-  const worker = child('lvsd worker', process.execPath, [...WORKER_NODE_ARGS, WORKER, ...[N, PER, BASE, INTERVAL, 1, 1, 1, 1000].map(String)], NOFILE);
+  const worker = child('lvsd worker', process.execPath, [...WORKER_NODE_ARGS, WORKER, ...[N, PER, BASE, INTERVAL, 1, 1, 1, CONCURRENCY].map(String)], NOFILE);
   await worker.wait((l) => l.startsWith('started'), 180_000, 'start');
   log(`lvsd: health subsystem started in ${Date.now() - t} ms (config of ${N} servers parsed in the worker)`);
   const status = async () => {

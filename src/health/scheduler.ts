@@ -28,6 +28,11 @@ export interface SchedulerOptions {
   readonly onError?: (id: string, err: unknown) => void;
   /** Jobs due within this many ms are started together, inside their jitter window (default 10). */
   readonly batchMs?: number;
+  /**
+   * When runs wait for a slot, start them once per event-loop turn (setImmediate: after every
+   * completion of this poll phase) rather than one per completion. Default false.
+   */
+  readonly batchQueued?: boolean;
 }
 
 interface Job {
@@ -69,6 +74,11 @@ export class Scheduler {
   private readonly random: () => number;
   private readonly batchMs: number;
   private readonly fire = () => this.onTimer();
+  private pumpPending = false;
+  private readonly pumpLater = () => {
+    this.pumpPending = false;
+    if (!this.stopped) this.pump();
+  };
   /** Runs started in total (for status and benchmarks). */
   runs = 0;
   /** Longest time a run waited for a free slot, ms. */
@@ -254,7 +264,12 @@ export class Scheduler {
       const due = now + this.jittered(d);
       this.push(job, due, Math.max(now + d * (1 - this.jitter), due - this.batchMs), now);
     }
-    this.pump(now);
+    if (this.opts.batchQueued) {
+      if (!this.pumpPending && this.qHead < this.queue.length) {
+        this.pumpPending = true;
+        setImmediate(this.pumpLater);
+      }
+    } else this.pump(now);
     if (this.active === 0 && this.idle) {
       const f = this.idle.resolve;
       this.idle = undefined;

@@ -81,3 +81,25 @@ test('scheduler: removed jobs leave the heap; stop() twice resolves both; no tim
   assert.equal(clock.pendingCount(), 0);
   release?.();
 });
+
+test('scheduler: batchQueued starts waiting runs once per loop turn, after the completions of that turn', async () => {
+  const clock = new ManualClock();
+  const s = new Scheduler(clock, { maxConcurrent: 2, jitter: 0, batchQueued: true });
+  const order: string[] = [];
+  const done: Array<() => void> = [];
+  for (const id of ['a', 'b', 'c', 'd', 'e']) s.add(id, 10, () => new Promise<number>((r) => { order.push(id); done.push(() => r(1000)); }));
+  clock.advance(10);
+  assert.deepEqual(order, ['a', 'b']);
+  done.shift()!();
+  done.shift()!();
+  for (let i = 0; i < 5; i++) await Promise.resolve(); // completions handled, pump not yet
+  assert.deepEqual(order, ['a', 'b']);
+  assert.equal(s.running, 0);
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(order, ['a', 'b', 'c', 'd'], 'both free slots filled in one turn, FIFO');
+  assert.equal(s.queued, 1);
+  for (const f of done.splice(0)) f();
+  await s.stop();
+  assert.equal(clock.pendingCount(), 0);
+});
