@@ -406,6 +406,12 @@ async function main() {
         cpu_percent: med(runs.map((r) => r.cpu_percent)),
         cpu_per_check_us: med(runs.map((r) => r.cpu_per_check_us)),
         cpu_per_check_us_each: runs.map((r) => r.cpu_per_check_us),
+        user_per_check_us: med(runs.map((r) => r.user_per_check_us)),
+        sys_per_check_us: med(runs.map((r) => r.sys_per_check_us)),
+        minor_faults_per_check: med(runs.map((r) => r.minor_faults_per_check)),
+        farm_cpu_percent: med(runs.map((r) => r.farm_cpu_percent)),
+        guest_busy_percent: med(runs.map((r) => r.guest_busy_percent)),
+        kernel_drops: runs.reduce((a, r) => a + r.kernel.softnet_dropped + r.kernel.listen_overflows + r.kernel.listen_drops + r.kernel.syn_retrans, 0),
         false_downs: runs.reduce((a, r) => a + r.false_downs, 0),
         kills: runs.reduce((a, r) => a + r.detection.kills, 0),
         detected: det.length,
@@ -431,7 +437,7 @@ async function main() {
     if (args.includes('--json')) process.stdout.write(JSON.stringify(r) + '\n');
     else {
       const row = (name: string, w: NonNullable<ReturnType<typeof summary>>) =>
-        `  ${name.padEnd(11)} ${String(w.checks_per_second).padStart(6)}/s of ${w.scheduled_per_second}/s scheduled (${Math.round((w.checks_per_second / w.scheduled_per_second) * 100)} %), CPU ${w.cpu_percent} %, ${w.cpu_per_check_us} µs/check (rounds: ${w.cpu_per_check_us_each.join(', ')}); false downs ${w.false_downs}; detection p50 ${w.detection_p50_ms} ms p99 ${w.detection_p99_ms} ms max ${w.detection_max_ms} ms (${w.detected}/${w.kills})`;
+        `  ${name.padEnd(11)} ${String(w.checks_per_second).padStart(6)}/s of ${w.scheduled_per_second}/s scheduled (${Math.round((w.checks_per_second / w.scheduled_per_second) * 100)} %), CPU ${w.cpu_percent} %, ${w.cpu_per_check_us} µs/check (rounds: ${w.cpu_per_check_us_each.join(', ')}); farm ${w.farm_cpu_percent} %, guest busy ${w.guest_busy_percent} %, kernel drops ${w.kernel_drops}; false downs ${w.false_downs}; detection p50 ${w.detection_p50_ms} ms p99 ${w.detection_p99_ms} ms max ${w.detection_max_ms} ms (${w.detected}/${w.kills})`;
       process.stdout.write(
         [
           `health-keepalived: ${N} servers, interval ${INTERVAL} s, timeout 1 s, fall 1 / retry 0, ${SECONDS} s window each, ${ROUNDS} round(s) alternating in the same guest (medians)`,
