@@ -27,7 +27,7 @@ import { groupStep, groupState, type SyncGroupDef } from './syncgroup.js';
 import { effectivePriority, initialScriptState, scriptResult, trackingEvents, type PriorityResult, type ScriptState, type Tracking } from './priority.js';
 import type { VrrpTransport } from './transport.js';
 import type { VipSet } from './vips.js';
-import type { Announcer, AnnounceTarget } from './announce.js';
+import { Announcer, type AnnounceTarget } from './announce.js';
 import { notifyJobs, type Notifier } from './notify.js';
 
 // ------------------------------------------------------------------ metrics
@@ -66,7 +66,13 @@ export function createElectionMetrics(registry: Registry): ElectionMetrics {
 const STATES: readonly VrrpState[] = ['INIT', 'BACKUP', 'MASTER', 'FAULT'];
 const URGENT = new Set<Effect['type']>(['add_vips', 'garp']);
 /** How early the master_down host timer wakes to meet the deadline precisely (see armTimer). */
-const PRECISE_WAKE_MS = 2;
+const PRECISE_WAKE_MS = 1.5;
+const WAKE_OVERSHOOT_MS = 0.15;
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+/** Block the thread for `ms` (futex wait; Atomics.wait is allowed on Node's main thread). */
+function atomicsSleep(ms: number): void {
+  Atomics.wait(sleepCell, 0, 0, ms);
+}
 
 // ------------------------------------------------------------------ adapters per instance
 
@@ -90,6 +96,8 @@ export interface RuntimeDeps {
   readonly makeIo: (cfg: VrrpInstanceConfig, log: Logger) => InstanceIo;
   /** Runs fn after pending socket reads of this loop turn (default setImmediate). */
   readonly defer?: (fn: () => void) => void;
+  /** Blocks for a short time, ms (default a futex wait); tests with a ManualClock pass a no-op. */
+  readonly sleepSync?: (ms: number) => void;
   /** Link state of an interface (default: /sys/class/net/IF/operstate). */
   readonly linkUp?: (ifname: string) => boolean;
   /** Milliseconds between link-state polls (default 500). */
@@ -133,10 +141,12 @@ export class ElectionRuntime {
   private linkTimer: TimerHandle | undefined;
   private readonly linkState = new Map<string, boolean>();
   private readonly defer: (fn: () => void) => void;
+  private readonly sleepSync: (ms: number) => void;
   private readonly linkUp: (ifname: string) => boolean;
 
   constructor(private readonly d: RuntimeDeps) {
     this.defer = d.defer ?? ((fn) => void setImmediate(fn));
+    this.sleepSync = d.sleepSync ?? atomicsSleep;
     this.linkUp = d.linkUp ?? sysfsLinkUp;
   }
 
@@ -212,7 +222,11 @@ export class ElectionRuntime {
       inst.io.vips.prepare();
       const a = inst.io.announce;
       // Every interface the VIPs are announced on (device), not only the instance's.
-      if (a) for (const t of announceTargets(c, a, inst.log)) a.announcer.prepare(t.ifname, t.mac, t.vips);
+      if (a) {
+        const targets = announceTargets(c, a, inst.log);
+        for (const t of targets) a.announcer.prepare(t.ifname, t.mac, t.vips);
+        Announcer.rehearse(targets, c.garp);
+      }
       const now = this.d.clock.now();
       const s0 = this.states[c.name];
       if (s0) {
@@ -427,17 +441,20 @@ export class ElectionRuntime {
     }
     // master_down: Node timers have 1 ms resolution and fire up to ~1 ms either side of the deadline
     // (measured on the 0.01 s bench: -0.4..+1.0 ms). The host timer therefore wakes PRECISE_WAKE_MS
-    // early and the expiry is then re-checked once per loop turn (check phase, i.e. after that turn's
-    // poll has fed any waiting advert — the file header's rule) until the deadline has passed. An
-    // advert that re-arms the timer replaces the handle and ends the wait. This costs at most
-    // PRECISE_WAKE_MS of spinning, and only when no advert came for a whole Master_Down_Interval.
+    // early and sleeps the rest in the kernel (Atomics.wait: a futex wait with µs resolution). A
+    // sleep, not a spin: a spinning process loses the scheduler's wake-up preference and, measured
+    // next to a CPU hog, then took the VIP ~5 ms late where keepalived (timerfd) did not. After the
+    // sleep the expiry still goes through the check phase (after that turn's poll has fed any
+    // waiting advert — the file header's rule); an advert that re-armed the timer ends it.
     const h = this.d.clock.setTimeout(() => {
       const expire = () => {
         if (inst.timers.get(name) !== h) return; // re-armed or cancelled meanwhile
-        if (this.d.clock.now() < due) return this.defer(expire);
         inst.timers.delete(name);
         this.dispatch(inst.cfg.name, { type: 'timer', name, lateMs: Math.max(0, this.d.clock.now() - due) });
       };
+      // The futex wake itself comes ~0.1-0.2 ms after the requested time (measured): aim that much early.
+      const rest = due - this.d.clock.now() - WAKE_OVERSHOOT_MS;
+      if (rest > 0) this.sleepSync(Math.min(rest, PRECISE_WAKE_MS + 1));
       this.defer(expire);
     }, Math.max(0, ms - PRECISE_WAKE_MS));
     inst.timers.set(name, h);
@@ -480,7 +497,10 @@ export class ElectionRuntime {
         // kernel applies RTM_NEWADDR inside it, so the VIPs are on the interface when take() returns
         // its promise and the GARP that follows can go out in this same turn (failover latency).
         const add = () => inst.io.vips.take().catch((err: unknown) => inst.log.error({ err: errorMessage(err) }, 'adding VIPs failed'));
-        if (inst.vipPending === 0) {
+        if (inst.vipPending === 0 && inst.io.vips.takeNow()) {
+          // Added in this call (addon rtnetlink, ACK read synchronously): announce at once.
+          inst.addedNow = true;
+        } else if (inst.vipPending === 0) {
           inst.vipChain = this.track(inst, add());
           inst.addedNow = true;
         } else {

@@ -81,6 +81,12 @@ export interface AddressTable {
   add(ifname: string, v: VirtualAddress): Promise<'added' | 'present'>;
   /** Optional: do the per-address work of add() ahead of time (takeover latency). */
   prepare?(ifname: string, v: VirtualAddress): void;
+  /**
+   * Optional synchronous add: the kernel's answer before returning, or undefined when this table
+   * cannot add synchronously (the caller then uses add()). Throws on a kernel error. `dry` runs
+   * everything but the kernel call (a rehearsal that gets the code compiled ahead of a takeover).
+   */
+  addNow?(ifname: string, v: VirtualAddress, dry?: boolean): 'added' | 'present' | undefined;
   remove(ifname: string, v: VirtualAddress): Promise<'removed' | 'absent'>;
   /** Canonical address texts on an interface. */
   list(ifname: string): Promise<Set<string>>;
@@ -154,14 +160,24 @@ export class NetlinkAddressTable implements AddressTable {
     return r === 1 ? undefined : r;
   }
 
-  async add(ifname: string, v: VirtualAddress): Promise<'added' | 'present'> {
-    const index = linkInfo(ifname).index;
-    const payload = this.payload(index, v);
-    // Fast path: synchronous sendmsg + ACK in one addon call (tens of µs, no event-loop turn).
+  addNow(ifname: string, v: VirtualAddress, dry = false): 'added' | 'present' | undefined {
+    const nl = this.syncNl();
+    if (!nl) return undefined;
+    // The index is read every time (one ioctl): a re-created interface has a new one.
+    const payload = this.payload(nl.a.ifinfo(ifname).index, v);
+    if (dry) return undefined;
+    // Synchronous sendmsg + ACK in one addon call (tens of µs, no event-loop turn).
     const r = this.talk(RTM_NEWADDR, payload, NLM_F_CREATE | NLM_F_EXCL);
     if (r === 0) return 'added';
     if (r === -EEXIST) return 'present';
     if (r !== undefined) throw new LvsdError('NETLINK', `adding ${v.address}/${v.prefixLen} to ${ifname}: ${errnoText(-r)}`);
+    return undefined;
+  }
+
+  async add(ifname: string, v: VirtualAddress): Promise<'added' | 'present'> {
+    const now = this.addNow(ifname, v);
+    if (now) return now;
+    const payload = this.payload(linkInfo(ifname).index, v);
     try {
       // request() writes the message synchronously; the kernel applies RTM_NEWADDR inside sendmsg,
       // so the address is on the interface before this function first yields.
@@ -285,9 +301,28 @@ export class VipSet {
     return v.device ?? this.o.ifname;
   }
 
-  /** Resolve and encode every VIP ahead of a takeover. */
+  /** Resolve and encode every VIP ahead of a takeover, and rehearse the synchronous add. */
   prepare(): void {
     for (const v of this.o.vips) this.o.table.prepare?.(this.dev(v), v);
+    this.takeNow(true);
+  }
+
+  /**
+   * Add every VIP synchronously when the table can (errors logged per address, like take()); false
+   * when it cannot, and the caller uses take(). `dry`: rehearsal without kernel calls (see prepare).
+   */
+  takeNow(dry = false): boolean {
+    const t = this.o.table;
+    if (!t.addNow) return false;
+    for (const v of this.o.vips) {
+      try {
+        if (t.addNow(this.dev(v), v, dry) === undefined && !dry) return false;
+      } catch (e) {
+        this.o.logger.error({ vip: v.address, err: errorMessage(e) }, 'cannot add VIP');
+      }
+    }
+    if (!dry) this.startGuard();
+    return !dry;
   }
 
   /** Add every VIP (errors are logged per address; the rest still get added). */
