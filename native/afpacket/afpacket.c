@@ -169,6 +169,36 @@ static napi_value IfInfo(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+/*
+ * ifindex(name) -> index: one ioctl on a socket kept open for the purpose (the VIP add at a takeover
+ * reads the index every time, since a re-created interface gets a new one; opening a socket per call
+ * cost four system calls there). The socket belongs to the network namespace the process was in when
+ * it was first called, which is the daemon's for its whole life.
+ */
+static int ioctl_fd = -1;
+static napi_value IfIndex(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char name[IFNAMSIZ];
+  size_t nlen = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &nlen) != napi_ok || nlen == 0) {
+    napi_throw_type_error(env, NULL, "ifindex(name)");
+    return NULL;
+  }
+  if (ioctl_fd < 0) {
+    ioctl_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (ioctl_fd < 0) return throw_errno(env, "socket", errno);
+  }
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, name, nlen);
+  if (ioctl(ioctl_fd, SIOCGIFINDEX, &ifr) < 0) return throw_errno(env, name, errno);
+  napi_value r;
+  napi_create_int32(env, ifr.ifr_ifindex, &r);
+  return r;
+}
+
 /* ------------------------------------------------------------------ IPv6 raw sockets */
 
 #define RX_BATCH 64
@@ -553,6 +583,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"send", NULL, Send, NULL, NULL, NULL, napi_default, NULL},
     {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
     {"ifinfo", NULL, IfInfo, NULL, NULL, NULL, napi_default, NULL},
+    {"ifindex", NULL, IfIndex, NULL, NULL, NULL, napi_default, NULL},
     {"ip6open", NULL, Ip6Open, NULL, NULL, NULL, napi_default, NULL},
     {"ip6send", NULL, Ip6Send, NULL, NULL, NULL, napi_default, NULL},
     {"ip6close", NULL, Ip6Close, NULL, NULL, NULL, napi_default, NULL},

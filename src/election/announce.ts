@@ -123,6 +123,8 @@ export interface AfPacketAddon {
   send(fd: number, ifindex: number, frame: Buffer): number;
   close(fd: number): void;
   ifinfo(name: string): { index: number; mac: Buffer };
+  /** Interface index only, through a socket the addon keeps open (one ioctl). */
+  ifindex(name: string): number;
   /** IPv6 raw socket (IPV6_RECVHOPLIMIT and IPV6_RECVPKTINFO on), polled on the event loop. */
   ip6open(protocol: number, cb: Ip6RecvCallback): number;
   ip6send(fd: number, dst: Buffer, scopeId: number, payload: Buffer): number;
@@ -228,12 +230,6 @@ export class Announcer {
   private generation = 0;
   constructor(private readonly opts: AnnouncerOptions) {}
 
-  /** Open the interface's socket and run the frame builders once, ahead of a takeover. */
-  prepare(ifname: string, mac: Uint8Array, vips: readonly Uint8Array[]): void {
-    this.opts.sender.prepare?.(ifname);
-    for (const v of vips) buildAnnouncement(mac, v);
-  }
-
   start(ifname: string, mac: Uint8Array, vips: readonly Uint8Array[], garp: GarpConfig): void {
     this.startAll([{ ifname, mac, vips }], garp);
   }
@@ -248,10 +244,25 @@ export class Announcer {
     dry.stop();
   }
 
+  private built: { readonly targets: readonly AnnounceTarget[]; readonly frames: ReadonlyArray<{ ifname: string; frame: Uint8Array }> } | undefined;
+
+  private framesFor(targets: readonly AnnounceTarget[]): ReadonlyArray<{ ifname: string; frame: Uint8Array }> {
+    if (this.built?.targets === targets) return this.built.frames;
+    const frames = targets.flatMap((t) => t.vips.map((v) => ({ ifname: t.ifname, frame: buildAnnouncement(t.mac, v) })));
+    this.built = { targets, frames };
+    return frames;
+  }
+
+  /** Build (and keep) the frames for these targets now; startAll with the same array reuses them. */
+  prepareAll(targets: readonly AnnounceTarget[]): void {
+    for (const t of targets) this.opts.sender.prepare?.(t.ifname);
+    this.framesFor(targets);
+  }
+
   startAll(targets: readonly AnnounceTarget[], garp: GarpConfig): void {
     this.stop();
     const gen = ++this.generation;
-    const frames = targets.flatMap((t) => t.vips.map((v) => ({ ifname: t.ifname, frame: buildAnnouncement(t.mac, v) })));
+    const frames = this.framesFor(targets);
     const burst = (count: number) => this.burst(gen, frames, count, garp.interval * 1000);
     burst(garp.master_repeat);
     if (garp.master_delay > 0) this.later(gen, garp.master_delay * 1000, () => burst(garp.master_repeat));

@@ -120,6 +120,8 @@ interface Inst {
   addedNow: boolean;
   /** Resolves a stop() waiting for the stop handover to end. */
   handoverEnded?: () => void;
+  /** Announce targets (interfaces, MACs, VIPs) worked out at start; their frames are prebuilt. */
+  targets?: AnnounceTarget[];
 }
 
 /** Default link check: operstate up/unknown (loopback-like devices report unknown). */
@@ -224,7 +226,8 @@ export class ElectionRuntime {
       // Every interface the VIPs are announced on (device), not only the instance's.
       if (a) {
         const targets = announceTargets(c, a, inst.log);
-        for (const t of targets) a.announcer.prepare(t.ifname, t.mac, t.vips);
+        a.announcer.prepareAll(targets);
+        inst.targets = targets;
         Announcer.rehearse(targets, c.garp);
       }
       const now = this.d.clock.now();
@@ -515,7 +518,7 @@ export class ElectionRuntime {
       case 'garp': {
         const a = inst.io.announce;
         if (!a) break;
-        const targets = announceTargets(c, a, inst.log);
+        const targets = inst.targets ?? announceTargets(c, a, inst.log);
         const announce = () => {
           if (this.states[name]?.state === 'MASTER') a.announcer.startAll(targets, c.garp);
         };

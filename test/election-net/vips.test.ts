@@ -35,7 +35,8 @@ test('VipSet takes, guards and releases VIPs', { skip: !isRoot() && 'needs root 
     await exited;
     assert.deepEqual((await a.addrs()).filter((x) => !x.startsWith('fe80')), ['192.0.2.1', '2001:db8::1']);
     // Releasing again (addresses absent) succeeds and removes nothing.
-    const again = a.spawn([process.execPath, cli, 'eth0', '192.0.2.60/24'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    // This time through the asynchronous take() (the first run used the synchronous takeNow()).
+    const again = a.spawn([process.execPath, cli, 'eth0', '192.0.2.60/24', 'async'], { stdio: ['pipe', 'pipe', 'inherit'] });
     let out2 = '';
     again.stdout!.on('data', (d: Buffer) => (out2 += d.toString()));
     await waitFor(() => out2.includes('taken'), 'take', 5000, 20);

@@ -1,5 +1,5 @@
 /**
- * Drives a VipSet inside a namespace. Usage: node vips-cli.js IFNAME ADDR/PLEN...
+ * Drives a VipSet inside a namespace. Usage: node vips-cli.js IFNAME ADDR/PLEN... [async]
  * Prints "taken" after take(); on stdin line "release" prints "released N" and exits;
  * prints "restored ADDR" whenever the guard re-adds an address.
  */
@@ -8,7 +8,8 @@ import { SystemClock } from '../../../src/core/clock.js';
 import { silentLogger } from '../../../src/core/log.js';
 import { NetlinkAddressTable, VipSet } from '../../../src/election/vips.js';
 
-const [ifname, ...addrs] = process.argv.slice(2);
+const [ifname, ...args] = process.argv.slice(2);
+const addrs = args.filter((x) => x !== 'async');
 const table = new NetlinkAddressTable();
 const vips = addrs.map((a) => {
   const [address, plen] = a.split('/');
@@ -26,5 +27,7 @@ rl.on('line', (l) => {
     });
   }
 });
-await set.take();
+// As the runtime does at a takeover: synchronous add when the table can (the guard then starts in a
+// microtask), else the asynchronous one. `async` on the command line forces the latter.
+if (process.argv.includes('async') || !set.takeNow()) await set.take();
 process.stdout.write('taken\n');
