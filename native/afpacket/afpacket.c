@@ -132,16 +132,23 @@ static napi_value Close(napi_env env, napi_callback_info info) {
 }
 
 /* ifinfo(name) -> { index, mac: Buffer(6) } of the interface in the caller's network namespace. */
-static napi_value IfInfo(napi_env env, napi_callback_info info) {
+/* The interface name argument of ifinfo/ifindex into `name` (IFNAMSIZ); 0 and a thrown TypeError if bad. */
+static size_t ifname_arg(napi_env env, napi_callback_info info, char *name, const char *usage) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char name[IFNAMSIZ];
   size_t nlen = 0;
-  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &nlen) != napi_ok || nlen == 0) {
-    napi_throw_type_error(env, NULL, "ifinfo(name)");
-    return NULL;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, IFNAMSIZ, &nlen) != napi_ok || nlen == 0) {
+    napi_throw_type_error(env, NULL, usage);
+    return 0;
   }
+  return nlen;
+}
+
+static napi_value IfInfo(napi_env env, napi_callback_info info) {
+  char name[IFNAMSIZ];
+  size_t nlen = ifname_arg(env, info, name, "ifinfo(name)");
+  if (nlen == 0) return NULL;
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, "socket", errno);
   struct ifreq ifr;
@@ -177,15 +184,9 @@ static napi_value IfInfo(napi_env env, napi_callback_info info) {
  */
 static int ioctl_fd = -1;
 static napi_value IfIndex(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char name[IFNAMSIZ];
-  size_t nlen = 0;
-  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &nlen) != napi_ok || nlen == 0) {
-    napi_throw_type_error(env, NULL, "ifindex(name)");
-    return NULL;
-  }
+  size_t nlen = ifname_arg(env, info, name, "ifindex(name)");
+  if (nlen == 0) return NULL;
   if (ioctl_fd < 0) {
     ioctl_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (ioctl_fd < 0) return throw_errno(env, "socket", errno);
