@@ -334,6 +334,8 @@ export class Topology {
   /** "<ns name>/<ifname>" of veth ends made so far */
   private readonly ports = new Set<string>();
   private destroyed = false;
+  /** Teardown finished (namespaces deleted, hooks released). */
+  private gone = false;
 
   /**
    * @param prefix namespace-name prefix; default `lv<pid mod 10000><n>` (n counts Topologies in this
@@ -457,6 +459,7 @@ export class Topology {
     // Up to 1 s for a clean exit, then SIGKILL.
     const deadline = Date.now() + 1000;
     while (procs.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (this.gone) return; // a signal's synchronous teardown finished it meanwhile
     this.teardown();
     // One ip process for all deletions (each costs ~0.3 s in the guest).
     const names = this.namespaces.reverse().map((n) => n.name);
@@ -464,9 +467,12 @@ export class Topology {
     this.forget();
   }
 
-  /** Synchronous teardown for process-exit and signal hooks. */
+  /**
+   * Synchronous teardown for process-exit and signal hooks. It also runs when an async destroy() has
+   * begun but not finished (e.g. a signal during its 1 s grace wait): only a finished one skips it.
+   */
   destroySync(): void {
-    if (this.destroyed) return;
+    if (this.gone) return;
     this.destroyed = true;
     this.teardown();
     const names = this.namespaces.reverse().map((n) => n.name);
@@ -485,6 +491,7 @@ export class Topology {
   }
 
   private forget(): void {
+    this.gone = true;
     this.spaces.clear();
     this.bridges.clear();
     live.delete(this);

@@ -113,3 +113,36 @@ test('a process killed by SIGTERM still removes its namespaces (exit hook)', { s
   assert.equal(await exited, 'SIGTERM');
   assert.deepEqual((await listNetns()).filter((n) => n.startsWith(prefix)), []);
 });
+
+test('a signal during destroy()\'s grace wait still removes the namespaces and kills what ignored SIGTERM', { skip, timeout: 30_000 }, async () => {
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const mod = fileURLToPath(new URL('../../src/lab/netns.js', import.meta.url));
+  const prefix = `lvy${process.pid % 10000}`;
+  // The namespace runs a process that ignores SIGTERM, so destroy() sits in its 1 s grace wait.
+  const script = `import(${JSON.stringify(mod)}).then(async ({Topology})=>{const t=new Topology(${JSON.stringify(prefix)});const a=await t.netns('a');const p=a.start(['bash','-c','trap "" TERM; exec sleep 30']);await new Promise(r=>setTimeout(r,200));console.log('pid '+p.child.pid);void t.destroy();console.log('destroying');setInterval(()=>{},1000)})`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('destroying')) resolve();
+    });
+    child.once('exit', (c) => reject(new Error(`child exited ${c}`)));
+  });
+  const pid = Number(/pid (\d+)/.exec(out)![1]);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  await exited;
+  assert.deepEqual((await listNetns()).filter((n) => n.startsWith(prefix)), [], 'namespaces removed');
+  // Killed (a zombie until init reaps it counts as dead): state from /proc, gone or 'Z', within 2 s.
+  const dead = () => {
+    try {
+      return / Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return true;
+    }
+  };
+  for (let i = 0; i < 100 && !dead(); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(dead(), 'the SIGTERM-ignoring process was killed');
+});
