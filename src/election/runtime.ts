@@ -66,7 +66,7 @@ export function createElectionMetrics(registry: Registry): ElectionMetrics {
 const STATES: readonly VrrpState[] = ['INIT', 'BACKUP', 'MASTER', 'FAULT'];
 const URGENT = new Set<Effect['type']>(['add_vips', 'garp']);
 /** How early the master_down host timer wakes to meet the deadline precisely (see armTimer). */
-const PRECISE_WAKE_MS = 1.5;
+const PRECISE_WAKE_MS = 3;
 const WAKE_OVERSHOOT_MS = 0.15;
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 /** Block the thread for `ms` (futex wait; Atomics.wait is allowed on Node's main thread). */
@@ -443,7 +443,8 @@ export class ElectionRuntime {
       return;
     }
     // master_down: Node timers have 1 ms resolution and fire up to ~1 ms either side of the deadline
-    // (measured on the 0.01 s bench: -0.4..+1.0 ms). The host timer therefore wakes PRECISE_WAKE_MS
+    // (measured on the 0.01 s bench: -0.4..+1.0 ms; with a 1.5 ms early wake, expiries of the 361 ms
+    // timer at 0.1 s adverts still came ~0.5 ms late, hence 3 ms). The host timer wakes PRECISE_WAKE_MS
     // early and sleeps the rest in the kernel (Atomics.wait: a futex wait with µs resolution). A
     // sleep, not a spin: a spinning process loses the scheduler's wake-up preference and, measured
     // next to a CPU hog, then took the VIP ~5 ms late where keepalived (timerfd) did not. After the
