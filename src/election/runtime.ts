@@ -96,7 +96,7 @@ export interface RuntimeDeps {
   readonly makeIo: (cfg: VrrpInstanceConfig, log: Logger) => InstanceIo;
   /** Runs fn after pending socket reads of this loop turn (default setImmediate). */
   readonly defer?: (fn: () => void) => void;
-  /** Blocks for a short time, ms (default a futex wait); tests with a ManualClock pass a no-op. */
+  /** Blocks for a short time, ms, to meet the master_down deadline (default a futex wait). */
   readonly sleepSync?: (ms: number) => void;
   /** Link state of an interface (default: /sys/class/net/IF/operstate). */
   readonly linkUp?: (ifname: string) => boolean;
@@ -248,11 +248,12 @@ export class ElectionRuntime {
     const handovers: Promise<void>[] = [];
     for (const inst of todo) {
       this.dispatch(inst.cfg.name, { type: 'shutdown' });
-      if (this.states[inst.cfg.name]?.handover) {
+      const s = this.states[inst.cfg.name];
+      if (s?.handover) {
         // Stopped but still holding the VIPs (stop_handover): no more GARP refreshes; keep the
         // transport open until a new master advertises or the machine's handover timer ends it.
         inst.io.announce?.announcer.stop();
-        inst.log.info({ maxMs: this.states[inst.cfg.name]?.timers.handover !== undefined ? this.states[inst.cfg.name]!.timers.handover! - this.d.clock.now() : undefined }, 'stop: keeping VIPs until the new master advertises');
+        inst.log.info({ maxMs: (s.timers.handover ?? this.d.clock.now()) - this.d.clock.now() }, 'stop: keeping VIPs until the new master advertises');
         handovers.push(new Promise<void>((resolve) => (inst.handoverEnded = resolve)));
       }
     }
@@ -497,19 +498,16 @@ export class ElectionRuntime {
         this.d.bus.emit('vrrp.state', { instance: name, from: e.from, to: e.to, reason: e.reason });
         break;
       case 'add_vips': {
-        // When nothing is pending, issue the adds now: netlink's sendmsg runs synchronously and the
-        // kernel applies RTM_NEWADDR inside it, so the VIPs are on the interface when take() returns
-        // its promise and the GARP that follows can go out in this same turn (failover latency).
+        // When nothing is pending, add now — synchronously through the addon (takeNow: the ACK is read
+        // in the same call), else with take(), whose netlink sendmsg still applies RTM_NEWADDR before
+        // it first yields — so the GARP that follows goes out in this same turn (failover latency).
         const add = () => inst.io.vips.take().catch((err: unknown) => inst.log.error({ err: errorMessage(err) }, 'adding VIPs failed'));
-        if (inst.vipPending === 0 && inst.io.vips.takeNow()) {
-          // Added in this call (addon rtnetlink, ACK read synchronously): announce at once.
-          inst.addedNow = true;
-        } else if (inst.vipPending === 0) {
-          inst.vipChain = this.track(inst, add());
-          inst.addedNow = true;
-        } else {
+        if (inst.vipPending > 0) {
           inst.vipChain = this.track(inst, inst.vipChain.then(add));
+          break;
         }
+        if (!inst.io.vips.takeNow()) inst.vipChain = this.track(inst, add());
+        inst.addedNow = true;
         break;
       }
       case 'remove_vips':
