@@ -24,7 +24,7 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm packages exactly as locked; native addons (netlink, raw-socket) ship prebuilt binaries.
+# npm packages exactly as locked; netlink ships a prebuilt binary, the own addon (native/afpacket) is built below.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi

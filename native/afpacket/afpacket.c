@@ -6,12 +6,15 @@
  * index and MAC. Protocol 0 on the socket means the kernel queues no received frames to it
  * (packet(7)), so it costs nothing while idle.
  *
- * It also opens IPv6 raw sockets (VRRPv3 over IPv6, protocol 112) read with recvmsg(2), because an
- * IPv6 raw socket hands over neither the IPv6 header nor, through recvfrom(), any ancillary data:
- * the hop limit RFC 5798 §7.1 requires to be 255 (IPV6_RECVHOPLIMIT) and the destination address
- * and arrival interface (IPV6_RECVPKTINFO) only come as control messages (RFC 3542 §6). Readiness
- * comes from libuv (uv_poll on the loop of the calling environment); datagrams are handed to a
- * JavaScript callback on the main thread, at most RX_BATCH per readiness event.
+ * It also opens the raw IP sockets VRRP runs on (protocol 112), read with recvmsg(2): an IPv6 raw
+ * socket hands over neither the IPv6 header nor, through recvfrom(), any ancillary data, yet the hop
+ * limit RFC 5798 §7.1 requires to be 255 (IPV6_RECVHOPLIMIT) and the destination address and arrival
+ * interface (IPV6_RECVPKTINFO) only come as control messages (RFC 3542 §6); for both families the
+ * kernel's receive timestamp (SO_TIMESTAMPNS) dates each advert by its arrival, which is where the
+ * Master_Down_Timer starts. Readiness comes from libuv (uv_poll on the loop of the calling
+ * environment); datagrams are handed to a JavaScript callback on the main thread, at most RX_BATCH
+ * per readiness event, or read synchronously on request (rawpoll) when a deadline must first see
+ * what is waiting.
  *
  * Finally a synchronous rtnetlink request (nlopen/nlrequest): adding a VIP at a takeover is one
  * sendmsg, and because NETLINK_ROUTE requests are processed in the sender's context (rtnetlink_rcv
@@ -34,6 +37,8 @@
 #include <linux/if_packet.h>
 #include <linux/if_ether.h>
 #include <linux/netlink.h>
+#include <sys/prctl.h>
+#include <time.h>
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char msg[160];
@@ -200,31 +205,32 @@ static napi_value IfIndex(napi_env env, napi_callback_info info) {
   return r;
 }
 
-/* ------------------------------------------------------------------ IPv6 raw sockets */
+/* ------------------------------------------------------------------ raw IP sockets (VRRP) */
 
 #define RX_BATCH 64
 #define RX_BUF 4096
 
-typedef struct rx6 {
+typedef struct rx {
   uv_poll_t poll;
   int fd;
+  int family;
   int closing;
   napi_env env;
   napi_ref cb;
   napi_async_context actx;
-  struct rx6 *next;
-} rx6_t;
+  struct rx *next;
+} rx_t;
 
-static rx6_t *rx6_list = NULL;
+static rx_t *rx_list = NULL;
 
-static rx6_t *rx6_find(int fd) {
-  for (rx6_t *s = rx6_list; s; s = s->next)
+static rx_t *rx_find(int fd) {
+  for (rx_t *s = rx_list; s; s = s->next)
     if (s->fd == fd && !s->closing) return s;
   return NULL;
 }
 
-static void rx6_unlink(rx6_t *s) {
-  for (rx6_t **pp = &rx6_list; *pp; pp = &(*pp)->next) {
+static void rx_unlink(rx_t *s) {
+  for (rx_t **pp = &rx_list; *pp; pp = &(*pp)->next) {
     if (*pp == s) {
       *pp = s->next;
       return;
@@ -232,39 +238,39 @@ static void rx6_unlink(rx6_t *s) {
   }
 }
 
-static void rx6_env_cleanup(void *arg);
+static void rx_env_cleanup(void *arg);
 
-static void rx6_freed(uv_handle_t *h) {
-  rx6_t *s = (rx6_t *)h->data;
+static void rx_freed(uv_handle_t *h) {
+  rx_t *s = (rx_t *)h->data;
   if (s->cb) napi_delete_reference(s->env, s->cb);
   if (s->actx) napi_async_destroy(s->env, s->actx);
   free(s);
 }
 
-/* Stop polling, close the descriptor, release the handle (freed in rx6_freed). */
-static void rx6_close(rx6_t *s) {
+/* Stop polling, close the descriptor, release the handle (freed in rx_freed). */
+static void rx_close(rx_t *s) {
   if (s->closing) return;
   s->closing = 1;
   uv_poll_stop(&s->poll);
   close(s->fd);
-  rx6_unlink(s);
-  napi_remove_env_cleanup_hook(s->env, rx6_env_cleanup, s);
-  uv_close((uv_handle_t *)&s->poll, rx6_freed);
+  rx_unlink(s);
+  napi_remove_env_cleanup_hook(s->env, rx_env_cleanup, s);
+  uv_close((uv_handle_t *)&s->poll, rx_freed);
 }
 
-static void rx6_free_only(uv_handle_t *h) {
+static void rx_free_only(uv_handle_t *h) {
   free(h->data);
 }
 
 /* The environment (main or worker) is going away with the socket still open. */
-static void rx6_env_cleanup(void *arg) {
-  rx6_t *s = (rx6_t *)arg;
+static void rx_env_cleanup(void *arg) {
+  rx_t *s = (rx_t *)arg;
   if (s->closing) return;
   s->closing = 1;
   uv_poll_stop(&s->poll);
   close(s->fd);
-  rx6_unlink(s);
-  uv_close((uv_handle_t *)&s->poll, rx6_free_only);
+  rx_unlink(s);
+  uv_close((uv_handle_t *)&s->poll, rx_free_only);
 }
 
 static napi_value buf_copy(napi_env env, const void *data, size_t len) {
@@ -275,26 +281,32 @@ static napi_value buf_copy(napi_env env, const void *data, size_t len) {
 }
 
 /*
- * One readiness event: read up to RX_BATCH datagrams and call
- *   cb(null, payload, src16, dst16 | null, hopLimit | -1, ifindex, truncated)
- * or, on a receive error other than EAGAIN, cb(error) once.
+ * Read up to RX_BATCH waiting datagrams, calling for each
+ *   cb(null, payload, src, dst | null, hopLimit | -1, ifindex, truncated, ageUs | -1)
+ * or, on a receive error other than EAGAIN, cb(error) once. IPv4 payloads start with the IPv4
+ * header (raw(7)); IPv6 ones carry no header, hence hop limit and destination from control data.
+ * ageUs is how long ago the kernel received the datagram (SO_TIMESTAMPNS, CLOCK_REALTIME, taken when
+ * the packet entered the stack), so the caller can date the event by its arrival rather than by the
+ * moment a busy or just-woken process got to it.
+ * From the loop (sync = 0) the callback runs through napi_make_callback; from rxpoll (sync = 1), we
+ * are inside a JavaScript call and use napi_call_function, leaving an exception to propagate.
+ * Returns the number of datagrams delivered, or -1 when the callback threw (sync).
  */
-static void rx6_readable(uv_poll_t *h, int status, int events) {
-  (void)events;
-  rx6_t *s = (rx6_t *)h->data;
+static int rx_read(rx_t *s, int status, int sync) {
   napi_env env = s->env;
   napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return 0;
   napi_value cb, recv;
   napi_get_reference_value(env, s->cb, &cb);
   napi_get_global(env, &recv); /* napi_make_callback needs an object receiver */
+  int delivered = 0;
   for (int i = 0; i < RX_BATCH && !s->closing; i++) {
     unsigned char data[RX_BUF];
     union {
       struct cmsghdr align;
-      unsigned char b[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct in6_pktinfo)) + 64];
+      unsigned char b[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct timespec)) + 64];
     } ctl;
-    struct sockaddr_in6 from;
+    struct sockaddr_storage from;
     struct iovec iov = {data, sizeof data};
     struct msghdr m;
     memset(&m, 0, sizeof m);
@@ -305,7 +317,7 @@ static void rx6_readable(uv_poll_t *h, int status, int events) {
     m.msg_control = ctl.b;
     m.msg_controllen = sizeof ctl.b;
     ssize_t n = status < 0 ? -1 : recvmsg(s->fd, &m, MSG_DONTWAIT);
-    napi_value argv[7];
+    napi_value argv[8];
     size_t argc;
     if (n < 0) {
       int e = status < 0 ? -status : errno;
@@ -313,7 +325,7 @@ static void rx6_readable(uv_poll_t *h, int status, int events) {
       if (status >= 0 && (e == EAGAIN || e == EWOULDBLOCK)) break;
       napi_value msg, code;
       char text[160], ctext[32];
-      snprintf(text, sizeof text, "recvmsg(IPv6 raw): %s", strerror(e));
+      snprintf(text, sizeof text, "recvmsg(raw IPv%d): %s", s->family, strerror(e));
       snprintf(ctext, sizeof ctext, "E%d", e);
       napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
       napi_create_string_utf8(env, ctext, NAPI_AUTO_LENGTH, &code);
@@ -322,32 +334,51 @@ static void rx6_readable(uv_poll_t *h, int status, int events) {
       i = RX_BATCH; /* report once, then wait for the next readiness event */
     } else {
       int hops = -1, ifindex = 0, have_dst = 0;
-      struct in6_addr dst;
+      unsigned char dst[16];
+      double age_us = -1;
       for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-        if (c->cmsg_level != IPPROTO_IPV6) continue;
-        if (c->cmsg_type == IPV6_HOPLIMIT && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS && c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+          struct timespec ts, now;
+          memcpy(&ts, CMSG_DATA(c), sizeof ts);
+          clock_gettime(CLOCK_REALTIME, &now);
+          age_us = (double)(now.tv_sec - ts.tv_sec) * 1e6 + (double)(now.tv_nsec - ts.tv_nsec) / 1e3;
+        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
           memcpy(&hops, CMSG_DATA(c), sizeof(int));
-        } else if (c->cmsg_type == IPV6_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
           struct in6_pktinfo pi;
           memcpy(&pi, CMSG_DATA(c), sizeof pi);
-          dst = pi.ipi6_addr;
+          memcpy(dst, &pi.ipi6_addr, 16);
           ifindex = (int)pi.ipi6_ifindex;
-          have_dst = 1;
+          have_dst = 16;
+        } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+          struct in_pktinfo pi;
+          memcpy(&pi, CMSG_DATA(c), sizeof pi);
+          memcpy(dst, &pi.ipi_addr, 4);
+          ifindex = pi.ipi_ifindex;
+          have_dst = 4;
         }
       }
       napi_get_null(env, &argv[0]);
       argv[1] = buf_copy(env, data, (size_t)n);
-      argv[2] = buf_copy(env, &from.sin6_addr, 16);
-      if (have_dst) argv[3] = buf_copy(env, &dst, 16);
+      if (from.ss_family == AF_INET6) argv[2] = buf_copy(env, &((struct sockaddr_in6 *)&from)->sin6_addr, 16);
+      else argv[2] = buf_copy(env, &((struct sockaddr_in *)&from)->sin_addr, 4);
+      if (have_dst) argv[3] = buf_copy(env, dst, (size_t)have_dst);
       else napi_get_null(env, &argv[3]);
       napi_create_int32(env, hops, &argv[4]);
       napi_create_int32(env, ifindex, &argv[5]);
       napi_get_boolean(env, (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0, &argv[6]);
-      argc = 7;
+      napi_create_double(env, age_us, &argv[7]);
+      argc = 8;
+      delivered++;
     }
     napi_value result;
-    napi_status st = napi_make_callback(env, s->actx, recv, cb, argc, argv, &result);
+    napi_status st = sync ? napi_call_function(env, recv, cb, argc, argv, &result)
+                          : napi_make_callback(env, s->actx, recv, cb, argc, argv, &result);
     if (st == napi_pending_exception) {
+      if (sync) {
+        napi_close_handle_scope(env, scope);
+        return -1;
+      }
       napi_value exc;
       napi_get_and_clear_last_exception(env, &exc);
       napi_fatal_exception(env, exc);
@@ -355,18 +386,27 @@ static void rx6_readable(uv_poll_t *h, int status, int events) {
     }
   }
   napi_close_handle_scope(env, scope);
+  return delivered;
 }
 
-/* ip6open(protocol, callback) -> fd: AF_INET6/SOCK_RAW, non-blocking, polled on the loop. */
-static napi_value Ip6Open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+static void rx_readable(uv_poll_t *h, int status, int events) {
+  (void)events;
+  rx_read((rx_t *)h->data, status, 0);
+}
+
+/*
+ * rawopen(family 4|6, protocol, callback) -> fd: AF_INET/AF_INET6 SOCK_RAW, non-blocking, polled on
+ * the loop, with receive timestamps; IPv6 also with hop limit and packet info, IPv4 with packet info.
+ */
+static napi_value RawOpen(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int32_t proto;
+  int32_t family, proto;
   napi_valuetype t = napi_undefined;
-  if (argc < 2 || !get_int(env, argv[0], &proto) || proto <= 0 || proto > 255 ||
-      napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function) {
-    napi_throw_type_error(env, NULL, "ip6open(protocol, callback)");
+  if (argc < 3 || !get_int(env, argv[0], &family) || (family != 4 && family != 6) || !get_int(env, argv[1], &proto) || proto <= 0 || proto > 255 ||
+      napi_typeof(env, argv[2], &t) != napi_ok || t != napi_function) {
+    napi_throw_type_error(env, NULL, "rawopen(family 4|6, protocol, callback)");
     return NULL;
   }
   uv_loop_t *loop;
@@ -374,40 +414,44 @@ static napi_value Ip6Open(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "no event loop");
     return NULL;
   }
-  int fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, proto);
-  if (fd < 0) return throw_errno(env, "socket(AF_INET6, SOCK_RAW)", errno);
+  int fd = socket(family == 6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, proto);
+  if (fd < 0) return throw_errno(env, family == 6 ? "socket(AF_INET6, SOCK_RAW)" : "socket(AF_INET, SOCK_RAW)", errno);
   int one = 1;
-  if (setsockopt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof one) < 0 ||
-      setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) < 0) {
+  int bad = setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) < 0;
+  if (!bad && family == 6)
+    bad = setsockopt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof one) < 0 || setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) < 0;
+  if (!bad && family == 4) bad = setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) < 0;
+  if (bad) {
     int e = errno;
     close(fd);
-    return throw_errno(env, "setsockopt(IPV6_RECVHOPLIMIT/PKTINFO)", e);
+    return throw_errno(env, "setsockopt(SO_TIMESTAMPNS / HOPLIMIT / PKTINFO)", e);
   }
-  rx6_t *s = (rx6_t *)calloc(1, sizeof *s);
+  rx_t *s = (rx_t *)calloc(1, sizeof *s);
   if (!s) {
     close(fd);
     return throw_errno(env, "calloc", ENOMEM);
   }
   s->fd = fd;
+  s->family = family;
   s->env = env;
   napi_value name;
-  napi_create_string_utf8(env, "lvsd.ip6raw", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_reference(env, argv[1], 1, &s->cb) != napi_ok ||
+  napi_create_string_utf8(env, "lvsd.rawip", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_reference(env, argv[2], 1, &s->cb) != napi_ok ||
       napi_async_init(env, NULL, name, &s->actx) != napi_ok) {
     if (s->cb) napi_delete_reference(env, s->cb);
     close(fd);
     free(s);
-    napi_throw_error(env, NULL, "ip6open: cannot keep the callback");
+    napi_throw_error(env, NULL, "rawopen: cannot keep the callback");
     return NULL;
   }
   int r = uv_poll_init(loop, &s->poll, fd);
   if (r == 0) {
     s->poll.data = s;
-    r = uv_poll_start(&s->poll, UV_READABLE, rx6_readable);
+    r = uv_poll_start(&s->poll, UV_READABLE, rx_readable);
     if (r != 0) {
       close(fd);
       s->closing = 1;
-      uv_close((uv_handle_t *)&s->poll, rx6_freed);
+      uv_close((uv_handle_t *)&s->poll, rx_freed);
       return throw_errno(env, "uv_poll_start", -r);
     }
   } else {
@@ -417,33 +461,58 @@ static napi_value Ip6Open(napi_env env, napi_callback_info info) {
     free(s);
     return throw_errno(env, "uv_poll_init", -r);
   }
-  napi_add_env_cleanup_hook(env, rx6_env_cleanup, s);
-  s->next = rx6_list;
-  rx6_list = s;
+  napi_add_env_cleanup_hook(env, rx_env_cleanup, s);
+  s->next = rx_list;
+  rx_list = s;
   napi_value out;
   napi_create_int32(env, fd, &out);
   return out;
 }
 
-/* setsockopt(fd, level, option, buffer): any option of an IPv6 raw socket opened here. */
+static rx_t *rx_arg(napi_env env, napi_callback_info info, napi_value *argv, size_t *argc, const char *usage) {
+  napi_get_cb_info(env, info, argc, argv, NULL, NULL);
+  int32_t fd;
+  if (*argc < 1 || !get_int(env, argv[0], &fd)) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  rx_t *s = rx_find(fd);
+  if (!s) napi_throw_range_error(env, NULL, "not a socket opened by rawopen");
+  return s;
+}
+
+/*
+ * rawpoll(fd) -> count: read the datagrams waiting now, synchronously, through the socket's callback.
+ * A timer deadline checks for waiting adverts this way instead of waiting for the loop's poll phase.
+ */
+static napi_value RawPoll(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  rx_t *s = rx_arg(env, info, argv, &argc, "rawpoll(fd)");
+  if (!s) return NULL;
+  int n = rx_read(s, 0, 1);
+  if (n < 0) return NULL; /* the callback's exception propagates */
+  napi_value r;
+  napi_create_int32(env, n, &r);
+  return r;
+}
+
+/* setsockopt(fd, level, option, buffer): any option of a raw socket opened here. */
 static napi_value SetSockOpt(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int32_t fd, level, opt;
+  rx_t *s = rx_arg(env, info, argv, &argc, "setsockopt(fd, level, option, buffer)");
+  if (!s) return NULL;
+  int32_t level, opt;
   void *data;
   size_t len;
   bool isbuf = false;
-  if (argc < 4 || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &level) || !get_int(env, argv[2], &opt) ||
+  if (argc < 4 || !get_int(env, argv[1], &level) || !get_int(env, argv[2], &opt) ||
       napi_is_buffer(env, argv[3], &isbuf) != napi_ok || !isbuf || napi_get_buffer_info(env, argv[3], &data, &len) != napi_ok) {
     napi_throw_type_error(env, NULL, "setsockopt(fd, level, option, buffer)");
     return NULL;
   }
-  if (!rx6_find(fd)) {
-    napi_throw_range_error(env, NULL, "setsockopt: not a socket opened by ip6open");
-    return NULL;
-  }
-  if (setsockopt(fd, level, opt, data, (socklen_t)len) < 0) {
+  if (setsockopt(s->fd, level, opt, data, (socklen_t)len) < 0) {
     char what[64];
     snprintf(what, sizeof what, "setsockopt(%d, %d)", level, opt);
     return throw_errno(env, what, errno);
@@ -451,48 +520,74 @@ static napi_value SetSockOpt(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* ip6send(fd, dst: Buffer(16), scopeId, payload) -> bytes. Non-blocking; errors are thrown. */
-static napi_value Ip6Send(napi_env env, napi_callback_info info) {
+/* rawsend(fd, dst: Buffer(4|16), scopeId, payload) -> bytes. Non-blocking; errors are thrown. */
+static napi_value RawSend(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int32_t fd, scope;
+  rx_t *s = rx_arg(env, info, argv, &argc, "rawsend(fd, dst, scopeId, buffer)");
+  if (!s) return NULL;
+  int32_t scope;
   void *dst, *data;
   size_t dlen, len;
   bool b1 = false, b2 = false;
-  if (argc < 4 || !get_int(env, argv[0], &fd) || !get_int(env, argv[2], &scope) ||
-      napi_is_buffer(env, argv[1], &b1) != napi_ok || !b1 || napi_get_buffer_info(env, argv[1], &dst, &dlen) != napi_ok || dlen != 16 ||
+  if (argc < 4 || !get_int(env, argv[2], &scope) ||
+      napi_is_buffer(env, argv[1], &b1) != napi_ok || !b1 || napi_get_buffer_info(env, argv[1], &dst, &dlen) != napi_ok ||
+      dlen != (s->family == 6 ? 16u : 4u) ||
       napi_is_buffer(env, argv[3], &b2) != napi_ok || !b2 || napi_get_buffer_info(env, argv[3], &data, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "ip6send(fd, dst16, scopeId, buffer)");
+    napi_throw_type_error(env, NULL, "rawsend(fd, dst (4 or 16 bytes, the socket's family), scopeId, buffer)");
     return NULL;
   }
-  if (!rx6_find(fd)) {
-    napi_throw_range_error(env, NULL, "ip6send: not a socket opened by ip6open");
-    return NULL;
-  }
-  struct sockaddr_in6 to;
+  struct sockaddr_storage to;
+  socklen_t tolen;
   memset(&to, 0, sizeof to);
-  to.sin6_family = AF_INET6;
-  memcpy(&to.sin6_addr, dst, 16);
-  to.sin6_scope_id = (uint32_t)scope;
-  ssize_t n = sendto(fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof to);
-  if (n < 0) return throw_errno(env, "sendto(IPv6 raw)", errno);
+  if (s->family == 6) {
+    struct sockaddr_in6 *t6 = (struct sockaddr_in6 *)&to;
+    t6->sin6_family = AF_INET6;
+    memcpy(&t6->sin6_addr, dst, 16);
+    t6->sin6_scope_id = (uint32_t)scope;
+    tolen = sizeof *t6;
+  } else {
+    struct sockaddr_in *t4 = (struct sockaddr_in *)&to;
+    t4->sin_family = AF_INET;
+    memcpy(&t4->sin_addr, dst, 4);
+    tolen = sizeof *t4;
+  }
+  ssize_t n = sendto(s->fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&to, tolen);
+  if (n < 0) return throw_errno(env, s->family == 6 ? "sendto(IPv6 raw)" : "sendto(IPv4 raw)", errno);
   napi_value r;
   napi_create_int32(env, (int32_t)n, &r);
   return r;
 }
 
-static napi_value Ip6Close(napi_env env, napi_callback_info info) {
+static napi_value RawClose(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t fd;
   if (argc < 1 || !get_int(env, argv[0], &fd)) {
-    napi_throw_type_error(env, NULL, "ip6close(fd)");
+    napi_throw_type_error(env, NULL, "rawclose(fd)");
     return NULL;
   }
-  rx6_t *s = rx6_find(fd);
-  if (s) rx6_close(s);
+  rx_t *s = rx_find(fd);
+  if (s) rx_close(s);
+  return NULL;
+}
+
+/*
+ * timerslack(ns): PR_SET_TIMERSLACK for the calling thread. Linux lets a sleeping thread's timer
+ * expire up to its slack late (default 50 µs) to batch wake-ups; the master_down deadline is slept
+ * for on the main thread (futex and epoll timeouts), so lvsd sets it to 1 ns there (prctl(2)).
+ */
+static napi_value TimerSlack(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t ns;
+  if (argc < 1 || !get_int(env, argv[0], &ns) || ns < 1) {
+    napi_throw_type_error(env, NULL, "timerslack(ns >= 1)");
+    return NULL;
+  }
+  if (prctl(PR_SET_TIMERSLACK, (unsigned long)ns, 0, 0, 0) < 0) return throw_errno(env, "prctl(PR_SET_TIMERSLACK)", errno);
   return NULL;
 }
 
@@ -585,9 +680,11 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
     {"ifinfo", NULL, IfInfo, NULL, NULL, NULL, napi_default, NULL},
     {"ifindex", NULL, IfIndex, NULL, NULL, NULL, napi_default, NULL},
-    {"ip6open", NULL, Ip6Open, NULL, NULL, NULL, napi_default, NULL},
-    {"ip6send", NULL, Ip6Send, NULL, NULL, NULL, napi_default, NULL},
-    {"ip6close", NULL, Ip6Close, NULL, NULL, NULL, napi_default, NULL},
+    {"rawopen", NULL, RawOpen, NULL, NULL, NULL, napi_default, NULL},
+    {"rawsend", NULL, RawSend, NULL, NULL, NULL, napi_default, NULL},
+    {"rawpoll", NULL, RawPoll, NULL, NULL, NULL, napi_default, NULL},
+    {"rawclose", NULL, RawClose, NULL, NULL, NULL, napi_default, NULL},
+    {"timerslack", NULL, TimerSlack, NULL, NULL, NULL, napi_default, NULL},
     {"setsockopt", NULL, SetSockOpt, NULL, NULL, NULL, napi_default, NULL},
     {"nlopen", NULL, NlOpen, NULL, NULL, NULL, napi_default, NULL},
     {"nlrequest", NULL, NlRequest, NULL, NULL, NULL, napi_default, NULL},

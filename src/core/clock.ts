@@ -75,10 +75,17 @@ export class ManualClock implements Clock {
       }
       if (!best) break;
       this.pending.delete(bestId);
-      this.t = best.at;
+      this.t = Math.max(this.t, best.at);
       best.fn();
     }
-    this.t = end;
+    this.t = Math.max(this.t, end);
+  }
+  /**
+   * A blocking sleep of the calling code (e.g. a futex wait): time moves on, no timer fires during it.
+   * Inside advance() the later timers then fire at the time the sleep ended, if that is past theirs.
+   */
+  sleep(ms: number): void {
+    this.t += Math.max(0, ms);
   }
   pendingCount(): number {
     return this.pending.size;

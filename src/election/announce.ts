@@ -107,8 +107,8 @@ export interface LinkInfo {
   readonly mac: Uint8Array;
 }
 
-/** Called per received IPv6 datagram (err null) or once per failed read (err set, rest absent). */
-export type Ip6RecvCallback = (
+/** Called per received raw IP datagram (err null) or once per failed read (err set, rest absent). */
+export type RawRecvCallback = (
   err: (Error & { code?: string }) | null,
   payload?: Buffer,
   src?: Buffer,
@@ -116,6 +116,7 @@ export type Ip6RecvCallback = (
   hopLimit?: number,
   ifindex?: number,
   truncated?: boolean,
+  ageUs?: number,
 ) => void;
 
 export interface AfPacketAddon {
@@ -125,10 +126,14 @@ export interface AfPacketAddon {
   ifinfo(name: string): { index: number; mac: Buffer };
   /** Interface index only, through a socket the addon keeps open (one ioctl). */
   ifindex(name: string): number;
-  /** IPv6 raw socket (IPV6_RECVHOPLIMIT and IPV6_RECVPKTINFO on), polled on the event loop. */
-  ip6open(protocol: number, cb: Ip6RecvCallback): number;
-  ip6send(fd: number, dst: Buffer, scopeId: number, payload: Buffer): number;
-  ip6close(fd: number): void;
+  /** Raw IP socket (receive timestamps and packet info on; IPv6 also hop limit), polled on the event loop. */
+  rawopen(family: 4 | 6, protocol: number, cb: RawRecvCallback): number;
+  rawsend(fd: number, dst: Buffer, scopeId: number, payload: Buffer): number;
+  /** Read what is waiting now through the socket's callback, synchronously; returns the count. */
+  rawpoll(fd: number): number;
+  rawclose(fd: number): void;
+  /** PR_SET_TIMERSLACK for the calling thread, ns. */
+  timerslack(ns: number): void;
   setsockopt(fd: number, level: number, option: number, value: Buffer): void;
   /** Non-blocking netlink socket of a protocol (0 = NETLINK_ROUTE). Close with close(fd). */
   nlopen(protocol: number): number;

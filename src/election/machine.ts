@@ -11,7 +11,7 @@
  *    `{type:'cancel', name}` cancels it. When it fires, feed `{type:'timer', name}` (optionally with
  *    `lateMs`, how late the host timer fired).
  *  - Feed received adverts (already decoded and validated by the codec, VRID filtered, own packets
- *    dropped) as `{type:'advert', from, priority, maxAdvertMs}`.
+ *    dropped) as `{type:'advert', from, priority, maxAdvertMs, ageMs?}`.
  *  - Before acting on a timer expiry, feed the adverts already waiting in the socket. `stepBatch`
  *    does the ordering for a batch collected in one loop turn: adverts before timer expiries.
  *  - The state remembers every armed deadline, so a stale timer event (cancelled, or re-armed later)
@@ -112,6 +112,12 @@ export type VrrpEvent =
       readonly priority: number;
       /** Advert interval carried in the packet, ms (codec's Advert.intervalMs). */
       readonly maxAdvertMs: number;
+      /**
+       * How long before `now` the advert was received (kernel receive timestamp), ms. The
+       * Master_Down_Timer is reset "upon receipt" (RFC 5798 §6.4.2), so timers it arms run from
+       * the arrival; the time a just-woken process took to read the packet is not added to them.
+       */
+      readonly ageMs?: number;
     }
   | { readonly type: 'timer'; readonly name: TimerName; readonly lateMs?: number }
   | { readonly type: 'fault'; readonly reason: string }
@@ -421,6 +427,11 @@ function onAdvert(tx: Tx, ev: Extract<VrrpEvent, { type: 'advert' }>): void {
   // Otherwise Initialize and Fault ignore adverts (RFC 5798 §6.4.1: only Startup leaves Initialize).
 }
 
+/** The advert's age (see the event), never negative. */
+function advertAge(ev: Extract<VrrpEvent, { type: 'advert' }>): number {
+  return ev.ageMs !== undefined && ev.ageMs > 0 ? ev.ageMs : 0;
+}
+
 /** Master_Adver_Interval learning: v3 only (RFC 5798 §6.4.2); v2 intervals must match (RFC 3768 §7.1). */
 function learnInterval(tx: Tx, maxAdvertMs: number): void {
   if (tx.s.params.version === 3 && Number.isFinite(maxAdvertMs) && maxAdvertMs > 0) {
@@ -431,12 +442,13 @@ function learnInterval(tx: Tx, maxAdvertMs: number): void {
 /** RFC 5798 §6.4.2, Backup receives an ADVERTISEMENT. */
 function backupRx(tx: Tx, ev: Extract<VrrpEvent, { type: 'advert' }>, fromText: string): void {
   const p = tx.s.params;
+  const age = advertAge(ev);
   if (ev.priority === 0) {
     // "If the Priority in the ADVERTISEMENT is zero, then: Set the Master_Down_Timer to Skew_Time".
     // The stopping master is no longer one we follow.
     const { master: _drop, ...rest } = tx.s;
     tx.s = { ...rest, rechecked: false, lowerMasterSeen: false };
-    tx.arm('master_down', tx.skew());
+    tx.arm('master_down', tx.skew() - age);
     return;
   }
   if (!p.preempt || ev.priority >= tx.s.priority) {
@@ -447,13 +459,13 @@ function backupRx(tx: Tx, ev: Extract<VrrpEvent, { type: 'advert' }>, fromText: 
     learnInterval(tx, ev.maxAdvertMs);
     const legit = ev.priority >= tx.s.priority;
     tx.set({
-      master: { address: fromText, priority: ev.priority, at: tx.now },
+      master: { address: fromText, priority: ev.priority, at: tx.now - age },
       rechecked: false,
       // A master we rightly follow ends the "startup" and "lower master" conditions of preempt_delay.
       ...(legit ? { startupPhase: false, lowerMasterSeen: false } : {}),
     });
     if (legit) tx.cancel('preempt');
-    tx.arm('master_down', tx.mdi());
+    tx.arm('master_down', tx.mdi() - age);
     return;
   }
   // "Otherwise: Discard the ADVERTISEMENT" — a lower-priority master while we may preempt: the
@@ -481,8 +493,9 @@ function masterRx(tx: Tx, ev: Extract<VrrpEvent, { type: 'advert' }>, from: Uint
     // ADVERTISEMENT; Recompute the Skew_Time; Recompute the Master_Down_Interval; Set
     // Master_Down_Timer to Master_Down_Interval; Transition to the Backup state".
     learnInterval(tx, ev.maxAdvertMs);
-    tx.set({ master: { address: fromText, priority: ev.priority, at: tx.now } });
-    toBackup(tx, higher ? 'higher_priority_advert' : 'equal_priority_higher_address');
+    const age = advertAge(ev);
+    tx.set({ master: { address: fromText, priority: ev.priority, at: tx.now - age } });
+    toBackup(tx, higher ? 'higher_priority_advert' : 'equal_priority_higher_address', tx.mdi() - age);
     return;
   }
   // "Otherwise (i.e., the ADVERTISEMENT has a lower priority...): Discard". keepalived additionally

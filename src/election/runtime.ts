@@ -7,9 +7,10 @@
  * Timing rule ("a late timer must not fake a master-down"): Node runs expired timers *before* it
  * polls sockets in a loop turn, so after a stall the master_down callback would run while the
  * master's adverts sit unread in the socket. The runtime therefore never acts on a master_down
- * expiry from the timer callback itself: it defers the expiry to the check phase (setImmediate),
- * which comes after the poll phase of the same turn, so waiting adverts are fed first. On top of
- * that the machine's late guard re-checks once when the expiry itself was late.
+ * expiry before reading the sockets: the expiry first polls every transport synchronously (the
+ * addon's recvmsg until EAGAIN), so waiting adverts are fed first; with a transport that cannot do
+ * that, the expiry is deferred to the check phase (setImmediate), after the poll phase of the same
+ * turn. On top of that the machine's late guard re-checks once when the expiry itself was late.
  */
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
@@ -68,6 +69,8 @@ const URGENT = new Set<Effect['type']>(['add_vips', 'garp']);
 /** How early the master_down host timer wakes to meet the deadline precisely (see armTimer). */
 const PRECISE_WAKE_MS = 3;
 const WAKE_OVERSHOOT_MS = 0.15;
+/** Largest advert age (kernel receive stamp) credited to the Master_Down_Timer, ms (see onAdvert). */
+const MAX_ADVERT_AGE_MS = 5;
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 /** Block the thread for `ms` (futex wait; Atomics.wait is allowed on Node's main thread). */
 function atomicsSleep(ms: number): void {
@@ -204,7 +207,7 @@ export class ElectionRuntime {
     if (removed) log.warn({ removed }, 'removed VIPs left by a previous run');
     this.recomputeTracking(inst, cluster);
     io.transport.start({
-      onAdvert: (r) => this.onAdvert(inst, r.advert, r.src),
+      onAdvert: (r) => this.onAdvert(inst, r.advert, r.src, r.ageMs),
       onDrop: (reason, src) => this.onDrop(inst, reason, src),
     });
     inst.started = true;
@@ -288,10 +291,37 @@ export class ElectionRuntime {
 
   // ---------------------------------------------------------------- input
 
-  private onAdvert(inst: Inst, a: Advert, src: string): void {
+  private onAdvert(inst: Inst, a: Advert, src: string, ageMs = 0): void {
     if (!inst.started) return;
     this.d.metrics.advertsReceived.inc({ instance: inst.cfg.name });
-    this.dispatch(inst.cfg.name, { type: 'advert', from: src, priority: a.priority, maxAdvertMs: a.intervalMs });
+    // The age comes from the kernel's CLOCK_REALTIME receive stamp; a clock step between stamp and
+    // read would make it wrong, so only ages up to MAX_ADVERT_AGE_MS are credited (enough for a
+    // wake-up or a short busy spell; a larger one only costs the old, later deadline).
+    const age = Math.min(Math.max(0, ageMs), MAX_ADVERT_AGE_MS);
+    this.dispatch(inst.cfg.name, { type: 'advert', from: src, priority: a.priority, maxAdvertMs: a.intervalMs, ...(age > 0 ? { ageMs: age } : {}) });
+  }
+
+  /**
+   * Feed every instance's waiting adverts now (transports with a synchronous poll). True when all
+   * transports could be polled, so nothing unread can be sitting in a socket; false sends the caller
+   * to the check phase instead, after the loop's own poll.
+   */
+  private pollTransports(): boolean {
+    let all = true;
+    for (const i of this.insts.values()) {
+      const t = i.io.transport;
+      if (!t.poll) {
+        all = false;
+        continue;
+      }
+      try {
+        t.poll();
+      } catch (err) {
+        all = false;
+        i.log.warn({ err: errorMessage(err) }, 'reading waiting adverts failed');
+      }
+    }
+    return all;
   }
 
   private onDrop(inst: Inst, reason: DropReason, src?: string): void {
@@ -446,21 +476,23 @@ export class ElectionRuntime {
     // master_down: Node timers have 1 ms resolution and fire up to ~1 ms either side of the deadline
     // (measured on the 0.01 s bench: -0.4..+1.0 ms; with a 1.5 ms early wake, expiries of the 361 ms
     // timer at 0.1 s adverts still came ~0.5 ms late, hence 3 ms). The host timer wakes PRECISE_WAKE_MS
-    // early and sleeps the rest in the kernel (Atomics.wait: a futex wait with µs resolution). A
-    // sleep, not a spin: a spinning process loses the scheduler's wake-up preference and, measured
-    // next to a CPU hog, then took the VIP ~5 ms late where keepalived (timerfd) did not. After the
-    // sleep the expiry still goes through the check phase (after that turn's poll has fed any
-    // waiting advert — the file header's rule); an advert that re-armed the timer ends it.
+    // early and sleeps the rest in the kernel (Atomics.wait: a futex wait with µs resolution; the
+    // daemon sets the thread's timer slack to 1 ns). A sleep, not a spin: a spinning process loses the
+    // scheduler's wake-up preference and, measured next to a CPU hog, then took the VIP ~5 ms late
+    // where keepalived (timerfd) did not. At the deadline the adverts waiting in the sockets are read
+    // first, synchronously (the file header's rule), and an advert that re-armed the timer ends it;
+    // a transport that cannot be read synchronously sends the expiry to the check phase instead.
     const h = this.d.clock.setTimeout(() => {
       const expire = () => {
         if (inst.timers.get(name) !== h) return; // re-armed or cancelled meanwhile
         inst.timers.delete(name);
         this.dispatch(inst.cfg.name, { type: 'timer', name, lateMs: Math.max(0, this.d.clock.now() - due) });
       };
-      // The futex wake itself comes ~0.1-0.2 ms after the requested time (measured): aim that much early.
+      // The futex wake itself comes a little after the requested time (measured): aim that much early.
       const rest = due - this.d.clock.now() - WAKE_OVERSHOOT_MS;
       if (rest > 0) this.sleepSync(Math.min(rest, PRECISE_WAKE_MS + 1));
-      this.defer(expire);
+      if (this.pollTransports()) expire();
+      else this.defer(expire);
     }, Math.max(0, ms - PRECISE_WAKE_MS));
     inst.timers.set(name, h);
   }

@@ -18,7 +18,7 @@ import type { ConfigDiff } from '../config/diff.js';
 import { ElectionRuntime, createElectionMetrics, type InstanceIo, type RuntimeDeps } from './runtime.js';
 import { RawVrrpTransport, type VrrpTransport } from './transport.js';
 import { NetlinkAddressTable, VipSet, type AddressTable } from './vips.js';
-import { Announcer, PacketSocketSender, linkInfo, type FrameSender } from './announce.js';
+import { Announcer, PacketSocketSender, linkInfo, loadAfPacket, type FrameSender } from './announce.js';
 import { Notifier } from './notify.js';
 
 export interface ElectionOptions {
@@ -29,6 +29,7 @@ export interface ElectionOptions {
   /** MAC of an interface (default: the AF_PACKET addon). */
   readonly macOf?: (ifname: string) => Uint8Array;
   readonly defer?: RuntimeDeps['defer'];
+  readonly sleepSync?: RuntimeDeps['sleepSync'];
   readonly linkUp?: RuntimeDeps['linkUp'];
 }
 
@@ -117,6 +118,7 @@ export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptio
     notifier,
     makeIo,
     ...(opts.defer ? { defer: opts.defer } : {}),
+    ...(opts.sleepSync ? { sleepSync: opts.sleepSync } : {}),
     ...(opts.linkUp ? { linkUp: opts.linkUp } : {}),
   });
   let current: ClusterConfig | undefined;
@@ -127,6 +129,15 @@ export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptio
     async start(cfg) {
       current = cfg;
       rt.setCluster(cfg);
+      // The master_down deadline is slept for on this thread (runtime armTimer): without the default
+      // 50 µs timer slack the wake-up lands on the deadline (prctl(2) PR_SET_TIMERSLACK).
+      if (cfg.vrrp_instances.length && !opts.makeTransport) {
+        try {
+          loadAfPacket().timerslack(1);
+        } catch (e) {
+          log.warn({ err: errorMessage(e) }, 'cannot lower the timer slack; master_down wake-ups may come up to 50 µs late');
+        }
+      }
       offQuorum = deps.bus.on('health.quorum', (q) => {
         if (current) rt.setQuorum(q.name, q.up, current);
       });

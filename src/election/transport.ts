@@ -6,19 +6,21 @@
  * packets must carry TTL 255 (RFC 5798 §7.1) and pass the codec; everything else is dropped with
  * a reason the runtime counts.
  *
- * IPv4 uses @neuralegion/raw-socket: the IPv4 header (and its TTL) comes in front of the payload.
- * IPv6 raw sockets never deliver the IPv6 header, and the package reads with recvfrom(), which
- * carries no ancillary data; IPv6 therefore goes through the project's addon (rawip6.ts), which reads
- * with recvmsg() and IPV6_RECVHOPLIMIT / IPV6_RECVPKTINFO, so the hop limit is checked like the
- * IPv4 TTL (RFC 5798 §5.1.2.3, §7.1) and the checksum is verified against the real destination.
- * The kernel also computes and verifies the IPv6 checksum (IPV6_CHECKSUM, RFC 3542 §3.1).
+ * Both families use the project's addon (rawip.ts): recvmsg() with the kernel's receive timestamp,
+ * so each advert carries its age (the runtime starts the Master_Down_Timer from the arrival, not
+ * from when the process got to it), and a synchronous `poll()` that feeds waiting adverts before a
+ * master_down deadline is acted on. IPv4 datagrams come with their IPv4 header (the TTL check reads
+ * it); IPv6 raw sockets never deliver the IPv6 header, so the hop limit comes from IPV6_RECVHOPLIMIT
+ * and the destination from IPV6_RECVPKTINFO (RFC 5798 §5.1.2.3, §7.1), and the checksum is verified
+ * against the real destination. The kernel also computes and verifies the IPv6 checksum
+ * (IPV6_CHECKSUM, RFC 3542 §3.1). (@neuralegion/raw-socket, used before, reads with recvfrom(): no
+ * control data, no timestamps, no synchronous read.)
  */
-import { createRequire } from 'node:module';
 import { networkInterfaces } from 'node:os';
 import { isIPv4 } from 'node:net';
 import type { Logger } from '../core/log.js';
 import { linkInfo } from './announce.js';
-import { Ip6RawSocket, type Ip6Datagram } from './rawip6.js';
+import { RawIpSocket, type RawDatagram } from './rawip.js';
 import { parseIp, compareIp, bytesToIp } from '../core/address.js';
 import { LvsdError, errorMessage } from '../core/errors.js';
 import {
@@ -39,6 +41,8 @@ export interface ReceivedAdvert {
   /** Source address text and bytes (the tie-break in RFC 5798 §6.4.3 compares these). */
   readonly src: string;
   readonly srcBytes: Uint8Array;
+  /** How long before delivery the kernel received it, ms (absent or 0 when unknown). */
+  readonly ageMs?: number;
 }
 
 export interface TransportHandlers {
@@ -52,6 +56,8 @@ export interface VrrpTransport {
   readonly localAddress: Uint8Array;
   start(h: TransportHandlers): void;
   send(a: Advert): void;
+  /** Feed the adverts waiting in the socket now, synchronously (absent: only the loop reads). */
+  poll?(): void;
   close(): void;
 }
 
@@ -94,24 +100,6 @@ const IPV6_TCLASS = 67;
 /** DSCP CS6 (RFC 4594 network control) in the TOS / traffic class byte. */
 const TOS_CS6 = 0xc0;
 
-interface RawSocket {
-  setOption(level: number, option: number, value: Buffer | number, length?: number): void;
-  send(buf: Buffer, off: number, len: number, addr: string, cb: (err: Error | null, bytes: number) => void): void;
-  on(ev: 'message', fn: (buf: Buffer, src: string) => void): void;
-  on(ev: 'error', fn: (err: Error) => void): void;
-  on(ev: 'close', fn: () => void): void;
-  close(): void;
-}
-interface RawModule {
-  createSocket(o: { protocol: number; addressFamily?: number; bufferSize?: number }): RawSocket;
-  AddressFamily: { IPv4: number; IPv6: number };
-}
-let rawMod: RawModule | undefined;
-function raw(): RawModule {
-  rawMod ??= createRequire(import.meta.url)('@neuralegion/raw-socket') as RawModule;
-  return rawMod;
-}
-
 /** Primary address of a family on an interface (kernel order: the first one is the primary), skipping VIPs. */
 export function primaryAddress(ifname: string, family: 4 | 6, exclude: readonly string[] = []): string | undefined {
   const list = networkInterfaces()[ifname] ?? [];
@@ -130,15 +118,12 @@ export function primaryAddress(ifname: string, family: 4 | 6, exclude: readonly 
 export class RawVrrpTransport implements VrrpTransport {
   readonly localAddress: Uint8Array;
   private readonly local: string;
-  private sock: RawSocket | undefined;
-  /** IPv6: the addon's raw socket (hop limit and destination per datagram). */
-  private sock6: Ip6RawSocket | undefined;
+  private sock: RawIpSocket | undefined;
   private ifindex = 0;
   private handlers: TransportHandlers | undefined;
   private readonly peers: Set<string>;
   private readonly dest: string[];
   private readonly group: Uint8Array;
-  private closed = false;
   private readonly log: Logger;
   readonly hopLimitChecked: boolean;
 
@@ -161,79 +146,50 @@ export class RawVrrpTransport implements VrrpTransport {
   }
 
   private open(): void {
-    if (this.o.family === 6) return this.open6();
-    const o = this.o;
-    const r = raw();
-    const s = r.createSocket({ protocol: VRRP_PROTOCOL, addressFamily: r.AddressFamily.IPv4, bufferSize: 2048 });
-    const index = linkInfo(o.ifname).index;
-    const int = (v: number) => {
-      const b = Buffer.alloc(4);
-      b.writeInt32LE(v);
-      return b;
-    };
-    try {
-      s.setOption(SOL_SOCKET, SO_BINDTODEVICE, Buffer.from(`${o.ifname}\0`), o.ifname.length + 1);
-      const mreqn = Buffer.alloc(12); // struct ip_mreqn { multiaddr, address, ifindex }
-      Buffer.from(this.group).copy(mreqn, 0);
-      Buffer.from(this.localAddress).copy(mreqn, 4);
-      mreqn.writeInt32LE(index, 8);
-      if (!this.peers.size) s.setOption(IPPROTO_IP, IP_ADD_MEMBERSHIP, mreqn, 12);
-      // IP_MULTICAST_IF with an ip_mreqn also fixes the source address of multicast sends
-      // (raw_sendmsg uses inet->mc_addr), so the v3 pseudo-header checksum we compute matches.
-      s.setOption(IPPROTO_IP, IP_MULTICAST_IF, mreqn, 12);
-      s.setOption(IPPROTO_IP, IP_MULTICAST_TTL, int(VRRP_TTL), 4);
-      s.setOption(IPPROTO_IP, IP_TTL, int(VRRP_TTL), 4);
-      s.setOption(IPPROTO_IP, IP_MULTICAST_LOOP, int(0), 4);
-      s.setOption(IPPROTO_IP, IP_TOS, int(TOS_CS6), 4);
-    } catch (e) {
-      s.close();
-      throw new LvsdError('VRRP_SOCKET', `VRRP socket on ${o.ifname}: ${errorMessage(e)}`, { cause: e });
-    }
-    s.on('message', (buf, src) => this.receive(buf, src));
-    s.on('error', (err) => {
-      // raw-socket closes the socket after an error; reopen unless we are closing.
-      this.log.warn({ err: errorMessage(err), ifname: o.ifname }, 'VRRP socket error; reopening');
-      this.sock = undefined;
-      if (!this.closed) setTimeout(() => {
-        if (!this.closed && !this.sock) {
-          try {
-            this.open();
-          } catch (e) {
-            this.log.error({ err: errorMessage(e) }, 'VRRP socket reopen failed');
-          }
-        }
-      }, 100).unref();
-    });
-    this.sock = s;
-  }
-
-  /** IPv6: the addon's socket, options as for IPv4 plus checksum offload; hop limit read per datagram. */
-  private open6(): void {
     const o = this.o;
     const index = linkInfo(o.ifname).index;
     this.ifindex = index;
-    const s = new Ip6RawSocket(VRRP_PROTOCOL, {
-      onMessage: (d) => this.receive6(d),
-      onError: (err) => this.log.warn({ err: errorMessage(err), ifname: o.ifname }, 'VRRP IPv6 receive error'),
+    const s = new RawIpSocket(o.family, VRRP_PROTOCOL, {
+      onMessage: (d) => (o.family === 4 ? this.receive4(d) : this.receive6(d)),
+      onError: (err) => this.log.warn({ err: errorMessage(err), ifname: o.ifname }, 'VRRP receive error'),
     });
     try {
       s.setOption(SOL_SOCKET, SO_BINDTODEVICE, Buffer.from(`${o.ifname}\0`));
-      const mreq = Buffer.alloc(20); // struct ipv6_mreq { in6_addr, ifindex }
-      Buffer.from(this.group).copy(mreq, 0);
-      mreq.writeInt32LE(index, 16);
-      if (!this.peers.size) s.setOption(IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, mreq);
-      s.setInt(IPPROTO_IPV6, IPV6_MULTICAST_IF, index);
-      s.setInt(IPPROTO_IPV6, IPV6_MULTICAST_HOPS, VRRP_TTL);
-      s.setInt(IPPROTO_IPV6, IPV6_UNICAST_HOPS, VRRP_TTL);
-      s.setInt(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0);
-      s.setInt(IPPROTO_IPV6, IPV6_TCLASS, TOS_CS6);
-      // Kernel computes the checksum at offset 6 on send and drops bad ones on receive.
-      s.setInt(IPPROTO_IPV6, IPV6_CHECKSUM, 6);
+      if (o.family === 4) {
+        const mreqn = Buffer.alloc(12); // struct ip_mreqn { multiaddr, address, ifindex }
+        Buffer.from(this.group).copy(mreqn, 0);
+        Buffer.from(this.localAddress).copy(mreqn, 4);
+        mreqn.writeInt32LE(index, 8);
+        if (!this.peers.size) s.setOption(IPPROTO_IP, IP_ADD_MEMBERSHIP, mreqn);
+        // IP_MULTICAST_IF with an ip_mreqn also fixes the source address of multicast sends
+        // (raw_sendmsg uses inet->mc_addr), so the v3 pseudo-header checksum we compute matches.
+        s.setOption(IPPROTO_IP, IP_MULTICAST_IF, mreqn);
+        s.setInt(IPPROTO_IP, IP_MULTICAST_TTL, VRRP_TTL);
+        s.setInt(IPPROTO_IP, IP_TTL, VRRP_TTL);
+        s.setInt(IPPROTO_IP, IP_MULTICAST_LOOP, 0);
+        s.setInt(IPPROTO_IP, IP_TOS, TOS_CS6);
+      } else {
+        const mreq = Buffer.alloc(20); // struct ipv6_mreq { in6_addr, ifindex }
+        Buffer.from(this.group).copy(mreq, 0);
+        mreq.writeInt32LE(index, 16);
+        if (!this.peers.size) s.setOption(IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, mreq);
+        s.setInt(IPPROTO_IPV6, IPV6_MULTICAST_IF, index);
+        s.setInt(IPPROTO_IPV6, IPV6_MULTICAST_HOPS, VRRP_TTL);
+        s.setInt(IPPROTO_IPV6, IPV6_UNICAST_HOPS, VRRP_TTL);
+        s.setInt(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0);
+        s.setInt(IPPROTO_IPV6, IPV6_TCLASS, TOS_CS6);
+        // Kernel computes the checksum at offset 6 on send and drops bad ones on receive.
+        s.setInt(IPPROTO_IPV6, IPV6_CHECKSUM, 6);
+      }
     } catch (e) {
       s.close();
       throw new LvsdError('VRRP_SOCKET', `VRRP socket on ${o.ifname}: ${errorMessage(e)}`, { cause: e });
     }
-    this.sock6 = s;
+    this.sock = s;
+  }
+
+  poll(): void {
+    this.sock?.poll();
   }
 
   private expect() {
@@ -247,7 +203,7 @@ export class RawVrrpTransport implements VrrpTransport {
   }
 
   /** IPv6 datagram: hop limit (RFC 5798 §7.1 MUST be 255) and checksum against the real destination. */
-  private receive6(d: Ip6Datagram): void {
+  private receive6(d: RawDatagram): void {
     const h = this.handlers;
     if (!h) return;
     if (d.src.length !== 16) return h.onDrop('bad_source');
@@ -263,27 +219,29 @@ export class RawVrrpTransport implements VrrpTransport {
       if (r.reason !== 'vrid_mismatch') h.onDrop(r.reason, sp.text);
       return;
     }
-    this.accept(r.advert, sp.bytes, sp.text);
+    this.accept(r.advert, sp.bytes, sp.text, d.ageMs);
   }
 
-  private accept(advert: Advert, srcBytes: Uint8Array, srcText: string): void {
+  private accept(advert: Advert, srcBytes: Uint8Array, srcText: string, ageMs: number): void {
     const h = this.handlers;
     if (!h) return;
     if (compareIp(srcBytes, this.localAddress) === 0) return; // our own (multicast loop is off; unicast to self)
     if (this.peers.size && !this.peers.has(srcText)) return h.onDrop('bad_source', srcText);
-    h.onAdvert({ advert, src: srcText, srcBytes });
+    h.onAdvert({ advert, src: srcText, srcBytes, ageMs });
   }
 
-  private receive(buf: Buffer, src: string): void {
+  /** IPv4 datagram, IPv4 header first: the codec checks TTL, addresses and the payload. */
+  private receive4(d: RawDatagram): void {
     const h = this.handlers;
     if (!h) return;
-    const r = decodeIpv4Vrrp(buf, this.expect());
+    if (d.truncated) return h.onDrop('bad_length', bytesToIp(d.src).text);
+    const r = decodeIpv4Vrrp(d.payload, this.expect());
     if (!r.ok) {
       // Adverts of other virtual routers on the same link are not ours to count.
-      if (r.reason !== 'vrid_mismatch') h.onDrop(r.reason, r.header ? Array.from(r.header.src).join('.') : src);
+      if (r.reason !== 'vrid_mismatch') h.onDrop(r.reason, bytesToIp(r.header ? r.header.src : d.src).text);
       return;
     }
-    this.accept(r.advert, r.header.src, Array.from(r.header.src).join('.'));
+    this.accept(r.advert, r.header.src, bytesToIp(r.header.src).text, d.ageMs);
   }
 
   send(a: Advert): void {
@@ -296,50 +254,18 @@ export class RawVrrpTransport implements VrrpTransport {
         this.log.error({ err: errorMessage(e) }, 'cannot encode advert');
         return;
       }
-      if (this.sock6) this.send6(payload, dst, d);
-      else this.send4(payload, d);
-    }
-  }
-
-  private send4(payload: Uint8Array, d: string): void {
-    const s = this.sock;
-    if (!s) return;
-    const b = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    // Send now: the package's send() queues until the next writable poll, which on a busy loop
-    // delays e.g. the priority-0 advert of a graceful stop by tens of ms. Its native sendto()
-    // is synchronous; fall back to the queue when it fails (EAGAIN, ...).
-    const wrap = (s as unknown as { wrap?: { send?: (b: Buffer, o: number, l: number, a: string, cb: () => void) => void } }).wrap;
-    try {
-      if (!wrap?.send) throw new Error('no direct send');
-      wrap.send(b, 0, b.length, d, () => {});
-      return;
-    } catch {
-      /* queued below */
-    }
-    s.send(b, 0, b.length, d, (err) => {
-      if (err) this.log.warn({ err: errorMessage(err), to: d }, 'advert send failed');
-    });
-  }
-
-  /** IPv6: synchronous sendto() through the addon (scope = our interface for ff02::12 / link-local peers). */
-  private send6(payload: Uint8Array, dst: Uint8Array, d: string): void {
-    try {
-      this.sock6!.send(dst, this.ifindex, payload);
-    } catch (e) {
-      this.log.warn({ err: errorMessage(e), to: d }, 'advert send failed');
+      try {
+        // Synchronous sendto() (scope = our interface for ff02::12 / link-local peers).
+        this.sock?.send(dst, this.ifindex, payload);
+      } catch (e) {
+        this.log.warn({ err: errorMessage(e), to: d }, 'advert send failed');
+      }
     }
   }
 
   close(): void {
-    this.closed = true;
     this.handlers = undefined;
-    this.sock6?.close();
-    this.sock6 = undefined;
-    try {
-      this.sock?.close();
-    } catch {
-      /* already closed */
-    }
+    this.sock?.close();
     this.sock = undefined;
   }
 }

@@ -34,8 +34,18 @@ class FakeTransport implements VrrpTransport {
   close() {
     this.closed = true;
   }
-  deliver(priority: number, from = '192.0.2.9', intervalMs = 100) {
-    this.h?.onAdvert({ advert: { version: 3, vrid: 1, priority, intervalMs, addresses: [] }, src: from, srcBytes: parseIp(from)!.bytes });
+  deliver(priority: number, from = '192.0.2.9', intervalMs = 100, ageMs?: number) {
+    this.h?.onAdvert({ advert: { version: 3, vrid: 1, priority, intervalMs, addresses: [] }, src: from, srcBytes: parseIp(from)!.bytes, ...(ageMs !== undefined ? { ageMs } : {}) });
+  }
+}
+
+/** A transport whose socket can be read synchronously: `waiting` adverts are delivered by poll(). */
+class PollingTransport extends FakeTransport {
+  waiting: number[] = [];
+  polls = 0;
+  poll() {
+    this.polls++;
+    for (const p of this.waiting.splice(0)) this.deliver(p);
   }
 }
 
@@ -85,7 +95,7 @@ const inst = (name: string, vrid: number, prio: number, vip: string, extra = '')
     virtual_addresses: [${vip}/24]
 ${extra}`;
 
-function harness() {
+function harness(opts: { polling?: boolean } = {}) {
   const clock = new ManualClock(1000);
   const registry = new Registry();
   const bus = new Bus();
@@ -100,7 +110,7 @@ function harness() {
     { logger: silentLogger, clock, registry, bus },
     {
       makeTransport: (c) => {
-        const t = new FakeTransport(c.name, '192.0.2.5');
+        const t = opts.polling ? new PollingTransport(c.name, '192.0.2.5') : new FakeTransport(c.name, '192.0.2.5');
         transports.set(c.name, t);
         return t;
       },
@@ -114,6 +124,7 @@ function harness() {
       },
       macOf: (i) => Uint8Array.from(i === 'lo' ? [0, 0, 0, 0, 0, 0] : [2, 0, 0, 0, i === 'eth1' ? 1 : 0, 5]),
       defer: (fn) => void deferred.push(fn),
+      sleepSync: (ms) => clock.sleep(ms),
       linkUp: () => true,
     },
   );
@@ -175,6 +186,44 @@ test('an advert delivered in the same turn as a master_down expiry keeps the bac
   await stopping;
   assert.equal(h.table.addrs.size, 0, 'VIP released after the new master advertised');
   assert.ok(t.closed);
+});
+
+const stateOf = (h: ReturnType<typeof harness>) => (h.sub.status() as { instances: Record<string, { state: string }> }).instances.VI_1!.state;
+
+test('a transport with a synchronous poll: the master_down expiry reads waiting adverts first and acts in the same callback', async () => {
+  const h = harness({ polling: true });
+  await h.sub.start(cfg(base(inst('VI_1', 1, 100, '192.0.2.42', '    stop_handover: false\n'))));
+  const t = h.transports.get('VI_1') as PollingTransport;
+  t.deliver(150);
+  // An advert is waiting in the socket when the timer fires (a stall): poll() feeds it, the expiry is stale.
+  t.waiting.push(150);
+  h.clock.advance(400);
+  assert.equal(t.polls, 1);
+  assert.equal(h.deferred.length, 0, 'nothing deferred: the socket was read synchronously');
+  assert.equal(stateOf(h), 'BACKUP');
+  // Nothing waiting: the same callback takes over (no check-phase turn), VIP added, GARP sent.
+  h.clock.advance(361);
+  assert.equal(h.deferred.length, 0);
+  assert.equal(stateOf(h), 'MASTER');
+  assert.ok(h.table.addrs.has('eth0/192.0.2.42'));
+  await h.sub.stop();
+});
+
+test('advert age: the Master_Down_Timer runs from the kernel receive time, credited up to 5 ms', async () => {
+  // Master_Down_Interval 360.9375 ms. A 2 ms old advert expires 2 ms earlier; a 50 ms one only 5 ms earlier.
+  for (const [age, credited] of [[0, 0], [2, 2], [50, 5]] as const) {
+    const h = harness({ polling: true });
+    await h.sub.start(cfg(base(inst('VI_1', 1, 100, '192.0.2.42', '    stop_handover: false\n'))));
+    const t = h.transports.get('VI_1')!;
+    h.clock.advance(100);
+    t.deliver(150, '192.0.2.9', 100, age);
+    // The host timer wakes 3 ms early and sleeps to the deadline (less the futex overshoot allowance).
+    h.clock.advance(360.9375 - credited - 3.2);
+    assert.equal(stateOf(h), 'BACKUP', `age ${age}: not before the deadline`);
+    h.clock.advance(3.3);
+    assert.equal(stateOf(h), 'MASTER', `age ${age}: master at arrival + 360.94 ms - ${credited}`);
+    await h.sub.stop();
+  }
 });
 
 test('stop handover: without a new master the VIPs go after two advert intervals; stop_handover false removes them at once', async () => {

@@ -1,0 +1,87 @@
+/**
+ * Raw IP socket through the project's addon (native/afpacket), read with recvmsg(2) so every
+ * datagram comes with its ancillary data:
+ *  - the kernel's receive timestamp (SO_TIMESTAMPNS) as an age, so an advert is dated by when it
+ *    arrived, not by when a just-woken or busy process got to it: the Master_Down_Timer is reset
+ *    "upon receipt" (RFC 5798 §6.4.2);
+ *  - for IPv6, the received hop limit (IPV6_RECVHOPLIMIT; VRRP requires 255, RFC 5798 §5.1.2.3 /
+ *    §7.1) and the destination address and arrival interface (IPV6_RECVPKTINFO) — the kernel strips
+ *    the IPv6 header of raw IPv6 datagrams (RFC 3542 §6), so this is the only place to read them;
+ *  - for IPv4 the payload starts with the IPv4 header (TTL, addresses), as raw(7) delivers it.
+ * `poll()` reads what is waiting synchronously: a deadline feeds queued adverts before acting.
+ */
+import { loadAfPacket } from './announce.js';
+import { LvsdError } from '../core/errors.js';
+
+export interface RawDatagram {
+  /** IPv4: the whole packet from the IPv4 header on; IPv6: the payload only. */
+  readonly payload: Buffer;
+  /** Source address, 4 or 16 bytes. */
+  readonly src: Uint8Array;
+  /** Destination address from the packet-info control message, absent if the kernel gave none. */
+  readonly dst?: Uint8Array;
+  /** IPv6 hop limit from IPV6_HOPLIMIT, absent if the kernel gave none (and for IPv4: read the header). */
+  readonly hopLimit?: number;
+  readonly ifindex: number;
+  /** Datagram or control data did not fit (MSG_TRUNC / MSG_CTRUNC). */
+  readonly truncated: boolean;
+  /** How long ago the kernel received it, ms (0 when unknown). */
+  readonly ageMs: number;
+}
+
+export interface RawHandlers {
+  onMessage(d: RawDatagram): void;
+  onError(err: Error): void;
+}
+
+export class RawIpSocket {
+  private fd: number | undefined;
+
+  constructor(readonly family: 4 | 6, protocol: number, h: RawHandlers) {
+    const a = loadAfPacket();
+    this.fd = a.rawopen(family, protocol, (err, payload, src, dst, hopLimit, ifindex, truncated, ageUs) => {
+      if (err) return h.onError(err);
+      h.onMessage({
+        payload: payload!,
+        src: new Uint8Array(src!),
+        ...(dst ? { dst: new Uint8Array(dst) } : {}),
+        ...(hopLimit !== undefined && hopLimit >= 0 ? { hopLimit } : {}),
+        ifindex: ifindex ?? 0,
+        truncated: truncated ?? false,
+        ageMs: ageUs !== undefined && ageUs > 0 ? ageUs / 1000 : 0,
+      });
+    });
+  }
+
+  private open(): number {
+    if (this.fd === undefined) throw new LvsdError('SOCKET_CLOSED', 'raw IP socket is closed');
+    return this.fd;
+  }
+
+  setOption(level: number, option: number, value: Buffer): void {
+    loadAfPacket().setsockopt(this.open(), level, option, value);
+  }
+
+  /** An int option (4 bytes, host order). */
+  setInt(level: number, option: number, v: number): void {
+    const b = Buffer.alloc(4);
+    b.writeInt32LE(v);
+    this.setOption(level, option, b);
+  }
+
+  /** Synchronous non-blocking sendto(); throws with the errno code (EAGAIN, ENETUNREACH...). */
+  send(dst: Uint8Array, scopeId: number, payload: Uint8Array): void {
+    loadAfPacket().rawsend(this.open(), Buffer.from(dst), scopeId, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
+  }
+
+  /** Deliver the datagrams waiting now, synchronously, through the handlers; returns how many. */
+  poll(): number {
+    return this.fd === undefined ? 0 : loadAfPacket().rawpoll(this.fd);
+  }
+
+  close(): void {
+    if (this.fd === undefined) return;
+    loadAfPacket().rawclose(this.fd);
+    this.fd = undefined;
+  }
+}
