@@ -10,11 +10,17 @@
  * daemon only. The hard kill is phase-locked: it comes right after an advert of a's, seen by a
  * sniffer in c (`--no-phase-lock` kills at a random point of the advert interval instead).
  *
- * Usage: node dist/bench/failover.js [--trials N] [--rows v2-1,v3-0.1,v3-0.01] [--impls lvsd,keepalived] [--no-phase-lock] [--json FILE]
+ * With --wire, the client also captures (dumpcap) and each hard-kill trial reports the time on the
+ * wire from a's last advert to b's first gratuitous ARP: the takeover itself, free of the probe's
+ * 1 ms quantisation and of when a's last answer left. Printed as extra "wire" rows.
+ *
+ * Usage: node dist/bench/failover.js [--trials N] [--rows v2-1,v3-0.1,v3-0.01] [--impls lvsd,keepalived] [--no-phase-lock] [--wire] [--json FILE]
  * Needs root. Prints one line per row and implementation (p50/p99/max in ms) and the lvsd/keepalived
  * ratios.
  */
-import { writeFileSync } from 'node:fs';
+import { writeFileSync, readFileSync, existsSync, statSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Topology, pidsIn } from '../src/lab/netns.js';
@@ -69,8 +75,25 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 let phaseLock = true;
+let wire = false;
 
-async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Promise<number | undefined> {
+/**
+ * From a capture on the client: a's last VRRP advert before b's first gratuitous ARP for the VIP, to
+ * that ARP, in ms (kernel capture timestamps).
+ */
+async function wireGap(c: Awaited<ReturnType<Topology['member']>>, file: string, bMac: string): Promise<number | undefined> {
+  const r = await c.exec(['tshark', '-r', file, '-T', 'fields', '-E', 'separator=,', '-e', 'frame.time_epoch', '-e', 'eth.src', '-e', 'ip.src', '-e', 'ip.proto', '-e', 'arp.src.proto_ipv4']);
+  let lastAdv: number | undefined;
+  for (const line of r.stdout.split('\n')) {
+    const [t, mac, ipSrc, proto, arpIp] = line.split(',');
+    if (!t) continue;
+    if (ipSrc === '192.0.2.1' && proto === '112') lastAdv = Number(t);
+    else if (arpIp === VIP && mac === bMac && lastAdv !== undefined) return (Number(t) - lastAdv) * 1000;
+  }
+  return undefined;
+}
+
+async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Promise<{ gap: number | undefined; wire?: number }> {
   const topo = new Topology();
   try {
     const a = await topo.member('a', ['192.0.2.1/24']);
@@ -100,6 +123,11 @@ async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Pr
     if (sn) createInterface({ input: sn.child.stdout! }).on('line', (l) => {
       if (l === 'adv 192.0.2.1') onAdvertFromA?.();
     });
+    const pcap = join(tmpdir(), `${topo.prefix}-c.pcapng`);
+    if (wire && how === 'kill') {
+      c.start(['dumpcap', '-q', '-i', 'eth0', '-f', 'arp or ip proto 112', '-w', pcap]);
+      await waitFor(() => existsSync(pcap) && statSync(pcap).size > 0, 'dumpcap to start', 5000, 10);
+    }
     await waitFor(() => first, 'the client to reach a', 3000, 5);
     // Settle: a few adverts in steady state with the probe running.
     await sleep(Math.max(300, row.advert * 2000));
@@ -111,6 +139,10 @@ async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Pr
         if (!locked) process.stderr.write(`no advert from a seen by the sniffer: kill not phase-locked\n${sn.output().slice(-500)}\n`);
       }
       a.crash(pids);
+      // The sniffer has done its job; left running it would wake on every advert of b's, right when
+      // b takes over — and b's first advert comes before its GARP with keepalived but after it with
+      // lvsd, so it would load the client's CPUs inside the measured window for one of them only.
+      if (sn?.child.pid) process.kill(sn.child.pid, 'SIGKILL');
       await a.ipBatch(['link set eth0 down']);
     } else {
       process.kill(pa.pid, 'SIGTERM');
@@ -120,9 +152,26 @@ async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Pr
       await sleep(200);
       process.stderr.write(`--- b's output (gap ${gap}):\n${pb.proc.output().split('\n').slice(-15).join('\n')}\n`);
     }
-    return gap;
+    let w: number | undefined;
+    if (wire && how === 'kill') {
+      // libpcap hands packets over per buffer block, at the latest after its ~1 s timeout: wait for it.
+      await sleep(1200);
+      for (const pid of pidsIn([c.name])) if (/dumpcap/.test(readCmd(pid))) process.kill(pid, 'SIGINT');
+      await sleep(300);
+      w = await wireGap(c, pcap, await b.mac());
+      rmSync(pcap, { force: true });
+    }
+    return { gap, ...(w !== undefined ? { wire: w } : {}) };
   } finally {
     await topo.destroy();
+  }
+}
+
+function readCmd(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
   }
 }
 
@@ -138,32 +187,37 @@ async function mainBench(): Promise<void> {
   }
   const trials = Number(arg('trials') ?? 5);
   phaseLock = !process.argv.includes('--no-phase-lock');
+  wire = process.argv.includes('--wire');
   const rowKeys = (arg('rows') ?? ROWS.map((r) => r.key).join(',')).split(',');
   const impls = (arg('impls') ?? 'lvsd,keepalived').split(',') as Array<PeerSpec['kind']>;
   const results: Array<{ row: string; impl: string; how: string; gaps: number[]; failed: number }> = [];
   for (const row of ROWS.filter((r) => rowKeys.includes(r.key))) {
     for (const how of ['kill', 'stop'] as const) {
       const gaps: Record<string, number[]> = {};
+      const wires: Record<string, number[]> = {};
       const failed: Record<string, number> = {};
       for (let i = 0; i < trials; i++) {
         // Interleave the implementations so drift in machine load hits both alike.
         for (const impl of impls) {
-          const g = await trial(row, impl, how).catch((e: unknown) => {
+          const t = await trial(row, impl, how).catch((e: unknown) => {
             process.stderr.write(`trial failed: ${String(e)}\n`);
             return undefined;
           });
+          const g = t?.gap;
           if (g === undefined) failed[impl] = (failed[impl] ?? 0) + 1;
           else (gaps[impl] ??= []).push(g);
-          process.stderr.write(`${row.key} ${how} ${impl} #${i + 1}: ${g === undefined ? 'no switch seen' : `${g.toFixed(1)} ms`}\n`);
+          if (t?.wire !== undefined) (wires[impl] ??= []).push(t.wire);
+          process.stderr.write(`${row.key} ${how} ${impl} #${i + 1}: ${g === undefined ? 'no switch seen' : `${g.toFixed(1)} ms`}${t?.wire !== undefined ? ` (wire ${t.wire.toFixed(2)} ms)` : ''}\n`);
         }
       }
       for (const impl of impls) results.push({ row: row.key, impl, how, gaps: gaps[impl] ?? [], failed: failed[impl] ?? 0 });
+      for (const impl of impls) if (wires[impl]?.length) results.push({ row: row.key, impl, how: 'wire', gaps: wires[impl], failed: 0 });
     }
   }
   removeScratch();
   const lines = ['row       how   impl        n  fail   p50 ms   p99 ms   max ms'];
   for (const r of results) {
-    const f = (x: number) => x.toFixed(1).padStart(8);
+    const f = (x: number) => x.toFixed(r.how === 'wire' ? 2 : 1).padStart(8);
     lines.push(
       `${r.row.padEnd(9)} ${r.how.padEnd(5)} ${r.impl.padEnd(10)} ${String(r.gaps.length).padStart(2)} ${String(r.failed).padStart(5)} ` +
         (r.gaps.length ? `${f(pct(r.gaps, 50))} ${f(pct(r.gaps, 99))} ${f(Math.max(...r.gaps))}` : '       -        -        -'),
@@ -171,7 +225,7 @@ async function mainBench(): Promise<void> {
   }
   lines.push('', 'ratio lvsd/keepalived (≤ 1.0 means lvsd fails over at least as fast)');
   for (const row of rowKeys) {
-    for (const how of ['kill', 'stop']) {
+    for (const how of ['kill', 'stop', 'wire']) {
       const l = results.find((r) => r.row === row && r.how === how && r.impl === 'lvsd');
       const k = results.find((r) => r.row === row && r.how === how && r.impl === 'keepalived');
       if (!l?.gaps.length || !k?.gaps.length) continue;

@@ -132,6 +132,13 @@ export interface AfPacketAddon {
   /** Read what is waiting now through the socket's callback, synchronously; returns the count. */
   rawpoll(fd: number): number;
   rawclose(fd: number): void;
+  /**
+   * Address notifications (RTM_NEWADDR 20 / RTM_DELADDR 21, IPv4 and IPv6 groups) parsed in C:
+   * cb(type, family, ifindex); cb(0, 0, 0) when notifications were lost. Close with rawclose(fd).
+   */
+  nlwatch(cb: (type: number, family: number, ifindex: number) => void): number;
+  /** Data-plane part of a takeover in one call (see afpacket.c): [-1] or [0, addResult..., framesSent]. */
+  takeover(pollFds: number[], nlFd: number, seq: number, payloads: Buffer[], frames: Array<[number, number, Buffer]>): number[];
   /** PR_SET_TIMERSLACK for the calling thread, ns. */
   timerslack(ns: number): void;
   setsockopt(fd: number, level: number, option: number, value: Buffer): void;
@@ -184,6 +191,14 @@ export class PacketSocketSender implements FrameSender {
       this.socks.set(ifname, s);
     }
     return s;
+  }
+  /** The socket and interface index send() would use (opened now if needed), for the takeover call. */
+  socketFor(ifname: string): { fd: number; index: number } | undefined {
+    try {
+      return this.sock(ifname);
+    } catch {
+      return undefined;
+    }
   }
   prepare(ifname: string): void {
     try {
@@ -251,7 +266,8 @@ export class Announcer {
 
   private built: { readonly targets: readonly AnnounceTarget[]; readonly frames: ReadonlyArray<{ ifname: string; frame: Uint8Array }> } | undefined;
 
-  private framesFor(targets: readonly AnnounceTarget[]): ReadonlyArray<{ ifname: string; frame: Uint8Array }> {
+  /** One frame per VIP (its first announcement), built once per targets array. */
+  framesFor(targets: readonly AnnounceTarget[]): ReadonlyArray<{ ifname: string; frame: Uint8Array }> {
     if (this.built?.targets === targets) return this.built.frames;
     const frames = targets.flatMap((t) => t.vips.map((v) => ({ ifname: t.ifname, frame: buildAnnouncement(t.mac, v) })));
     this.built = { targets, frames };
@@ -264,12 +280,13 @@ export class Announcer {
     this.framesFor(targets);
   }
 
-  startAll(targets: readonly AnnounceTarget[], garp: GarpConfig): void {
+  /** `firstSent`: the first round of frames already went out (the runtime's takeover call). */
+  startAll(targets: readonly AnnounceTarget[], garp: GarpConfig, firstSent = false): void {
     this.stop();
     const gen = ++this.generation;
     const frames = this.framesFor(targets);
-    const burst = (count: number) => this.burst(gen, frames, count, garp.interval * 1000);
-    burst(garp.master_repeat);
+    const burst = (count: number, skipFirst = false) => this.burst(gen, frames, count, garp.interval * 1000, skipFirst);
+    burst(garp.master_repeat, firstSent);
     if (garp.master_delay > 0) this.later(gen, garp.master_delay * 1000, () => burst(garp.master_repeat));
     if (garp.master_refresh > 0) {
       const every = garp.master_refresh * 1000;
@@ -295,7 +312,7 @@ export class Announcer {
     this.timers.push(h);
   }
 
-  private burst(gen: number, frames: ReadonlyArray<{ readonly ifname: string; readonly frame: Uint8Array }>, count: number, spacingMs: number): void {
+  private burst(gen: number, frames: ReadonlyArray<{ readonly ifname: string; readonly frame: Uint8Array }>, count: number, spacingMs: number, skipFirst = false): void {
     const one = () => {
       for (const f of frames) {
         try {
@@ -307,10 +324,10 @@ export class Announcer {
       }
     };
     if (spacingMs <= 0) {
-      for (let i = 0; i < count; i++) one();
+      for (let i = skipFirst ? 1 : 0; i < count; i++) one();
       return;
     }
-    one();
+    if (!skipFirst) one();
     for (let i = 1; i < count; i++) this.later(gen, i * spacingMs, one);
   }
 }

@@ -53,6 +53,11 @@ export class RawIpSocket {
     });
   }
 
+  /** The descriptor (for a poll(2) in the takeover call), undefined once closed. */
+  get descriptor(): number | undefined {
+    return this.fd;
+  }
+
   private open(): number {
     if (this.fd === undefined) throw new LvsdError('SOCKET_CLOSED', 'raw IP socket is closed');
     return this.fd;

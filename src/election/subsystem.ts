@@ -15,7 +15,7 @@ import type { Logger } from '../core/log.js';
 import { errorMessage } from '../core/errors.js';
 import type { ClusterConfig, VrrpInstanceConfig } from '../config/model.js';
 import type { ConfigDiff } from '../config/diff.js';
-import { ElectionRuntime, createElectionMetrics, type InstanceIo, type RuntimeDeps } from './runtime.js';
+import { ElectionRuntime, createElectionMetrics, type FastTakeover, type InstanceIo, type RuntimeDeps } from './runtime.js';
 import { RawVrrpTransport, type VrrpTransport } from './transport.js';
 import { NetlinkAddressTable, VipSet, type AddressTable } from './vips.js';
 import { Announcer, PacketSocketSender, linkInfo, loadAfPacket, type FrameSender } from './announce.js';
@@ -57,6 +57,45 @@ function lagGauge(deps: SubsystemDeps): void {
       h.reset();
     },
   });
+}
+
+/**
+ * The runtime's one-call takeover (FastTakeover) over the real mechanisms: the instance's raw VRRP
+ * socket, the synchronous netlink socket, the AF_PACKET sockets and the prebuilt announcement
+ * frames. Undefined when any of them is not the real one (tests with fakes) or not open.
+ */
+function fastTakeover(transport: VrrpTransport, vips: VipSet, table: AddressTable, sender: FrameSender, announcer: Announcer | undefined): FastTakeover | undefined {
+  if (!(transport instanceof RawVrrpTransport) || !(table instanceof NetlinkAddressTable) || !(sender instanceof PacketSocketSender)) return undefined;
+  let addon: ReturnType<typeof loadAfPacket>;
+  try {
+    addon = loadAfPacket();
+  } catch {
+    return undefined;
+  }
+  return {
+    prepare(targets) {
+      const fd = transport.descriptor();
+      const req = table.addRequests(vips.placed());
+      if (fd === undefined || !req) return undefined;
+      const frames: Array<[number, number, Buffer]> = [];
+      if (announcer && targets) {
+        for (const f of announcer.framesFor(targets)) {
+          const s = sender.socketFor(f.ifname);
+          if (!s) return undefined;
+          frames.push([s.fd, s.index, Buffer.from(f.frame.buffer, f.frame.byteOffset, f.frame.byteLength)]);
+        }
+      }
+      return {
+        run() {
+          const r = addon.takeover([fd], req.fd, req.seq, req.payloads, frames);
+          if (r[0] === -1) return { pending: true };
+          const adds = r.slice(1, 1 + req.payloads.length);
+          // 0 = added, -17 (EEXIST) = already there; anything else is left to the normal add (logs it).
+          return { pending: false, vipsAdded: adds.every((x) => x === 0 || x === -17), framesSent: frames.length > 0 && r[1 + req.payloads.length] === frames.length };
+        },
+      };
+    },
+  };
 }
 
 export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptions = {}): Subsystem<ClusterConfig, ConfigDiff> {
@@ -107,7 +146,8 @@ export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptio
     } catch (e) {
       ilog.error({ err: errorMessage(e) }, 'GARP/NA unavailable: VIP moves will not be announced');
     }
-    return { transport, vips, ...(announce ? { announce } : {}) };
+    const fast = fastTakeover(transport, vips, table, sender, announce?.announcer);
+    return { transport, vips, ...(announce ? { announce } : {}), ...(fast ? { fast } : {}) };
   };
 
   const rt = new ElectionRuntime({

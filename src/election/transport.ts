@@ -56,6 +56,8 @@ export interface VrrpTransport {
   readonly localAddress: Uint8Array;
   start(h: TransportHandlers): void;
   send(a: Advert): void;
+  /** Everything send() does but the sending (compiles the send path ahead of a first takeover). */
+  rehearse?(a: Advert): void;
   /** Feed the adverts waiting in the socket now, synchronously (absent: only the loop reads). */
   poll?(): void;
   close(): void;
@@ -192,6 +194,11 @@ export class RawVrrpTransport implements VrrpTransport {
     this.sock?.poll();
   }
 
+  /** The socket's descriptor, for the runtime's takeover call (a poll(2) for waiting adverts). */
+  descriptor(): number | undefined {
+    return this.sock?.descriptor;
+  }
+
   private expect() {
     const o = this.o;
     return {
@@ -245,6 +252,14 @@ export class RawVrrpTransport implements VrrpTransport {
   }
 
   send(a: Advert): void {
+    this.sendTo(a, false);
+  }
+
+  rehearse(a: Advert): void {
+    this.sendTo(a, true);
+  }
+
+  private sendTo(a: Advert, dry: boolean): void {
     for (const d of this.dest) {
       const dst = parseIp(d.replace(/%.*$/, ''))!.bytes;
       let payload: Uint8Array;
@@ -254,6 +269,7 @@ export class RawVrrpTransport implements VrrpTransport {
         this.log.error({ err: errorMessage(e) }, 'cannot encode advert');
         return;
       }
+      if (dry) continue;
       try {
         // Synchronous sendto() (scope = our interface for ff02::12 / link-local peers).
         this.sock?.send(dst, this.ifindex, payload);

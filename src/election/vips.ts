@@ -90,14 +90,17 @@ export interface AddressTable {
   remove(ifname: string, v: VirtualAddress): Promise<'removed' | 'absent'>;
   /** Canonical address texts on an interface. */
   list(ifname: string): Promise<Set<string>>;
-  /** Calls fn on any address change notification; returns an unsubscribe function. */
+  /**
+   * Calls fn when an address may have gone (a removal notification, or notifications were lost;
+   * a table may also report other changes); returns an unsubscribe function.
+   */
   watch(fn: () => void): () => void;
   close(): void;
 }
 
 export class NetlinkAddressTable implements AddressTable {
   private sock: RtNetlinkSocket | undefined;
-  private events: RtNetlinkSocket | undefined;
+  private eventsFd: number | undefined;
   private readonly watchers = new Set<() => void>();
 
   private rt(): RtNetlinkSocket {
@@ -159,6 +162,19 @@ export class NetlinkAddressTable implements AddressTable {
     this.nlSeq = (this.nlSeq % 0x7fffffff) + 1;
     const r = nl.a.nlrequest(nl.fd, type, flags, this.nlSeq, payload);
     return r === 1 ? undefined : r;
+  }
+
+  /**
+   * What addNow would send for these VIPs, for the runtime's single takeover call: the socket, the
+   * first sequence number (reserved, one per payload) and the RTM_NEWADDR payloads.
+   */
+  addRequests(list: ReadonlyArray<{ readonly ifname: string; readonly v: VirtualAddress }>): { fd: number; seq: number; payloads: Buffer[] } | undefined {
+    const nl = this.syncNl();
+    if (!nl) return undefined;
+    const payloads = list.map((x) => this.payload(nl.a.ifindex(x.ifname), x.v));
+    const seq = (this.nlSeq % 0x7fffff00) + 1;
+    this.nlSeq = seq + payloads.length;
+    return { fd: nl.fd, seq, payloads };
   }
 
   addNow(ifname: string, v: VirtualAddress, dry = false): 'added' | 'present' | undefined {
@@ -238,17 +254,21 @@ export class NetlinkAddressTable implements AddressTable {
     return () => this.watchers.delete(fn);
   }
 
-  /** The notification socket (also opened by prepare(): creating it cost ~0.5 ms on the takeover path). */
+  /**
+   * The notification socket (also opened by prepare(): it must not cost time on the takeover path).
+   * Address notifications are parsed in the addon, and watchers only hear of removals (RTM_DELADDR)
+   * and of lost notifications: an added address needs no re-check, and at a takeover the kernel
+   * announces our own VIP adds at the very moment clients start arriving — decoding those with the
+   * JavaScript netlink library and listing the interface's addresses cost ~3 ms of CPU right then
+   * (measured on the failover bench), competing with the director's own traffic.
+   */
   private openEvents(): void {
-    if (!this.events) {
-      const ev = createRtNetlink();
-      ev.addMembership('IPV4_IFADDR');
-      ev.addMembership('IPV6_IFADDR');
-      ev.on('message', () => {
-        for (const w of this.watchers) w();
-      });
-      this.events = ev;
-    }
+    if (this.eventsFd !== undefined) return;
+    const a = loadAfPacket();
+    this.eventsFd = a.nlwatch((type) => {
+      if (type === RTM_NEWADDR) return;
+      for (const w of this.watchers) w();
+    });
   }
 
   close(): void {
@@ -259,13 +279,9 @@ export class NetlinkAddressTable implements AddressTable {
     } catch {
       /* closed */
     }
-    try {
-      this.events?.socket.close();
-    } catch {
-      /* closed */
-    }
+    if (this.eventsFd !== undefined) loadAfPacket().rawclose(this.eventsFd);
     this.sock = undefined;
-    this.events = undefined;
+    this.eventsFd = undefined;
   }
 }
 
@@ -315,6 +331,24 @@ export class VipSet {
     this.takeNow(true);
   }
 
+  /** The VIPs with the interface each goes on (`device`, else the instance's). */
+  placed(): Array<{ ifname: string; v: VirtualAddress }> {
+    return this.o.vips.map((v) => ({ ifname: this.dev(v), v }));
+  }
+
+  /** The VIPs were added by the runtime's takeover call: guard them as takeNow would. */
+  adopt(): void {
+    this.guardSoon();
+  }
+
+  /** The guard starts after the current synchronous job (a microtask): the GARP that follows is first. */
+  private guardSoon(): void {
+    const gen = ++this.takeGen;
+    queueMicrotask(() => {
+      if (gen === this.takeGen) this.startGuard();
+    });
+  }
+
   /**
    * Add every VIP synchronously when the table can (errors logged per address, like take()); false
    * when it cannot, and the caller uses take(). `dry`: rehearsal without kernel calls (see prepare).
@@ -329,13 +363,7 @@ export class VipSet {
         this.o.logger.error({ vip: v.address, err: errorMessage(e) }, 'cannot add VIP');
       }
     }
-    // The guard starts after this synchronous job (a microtask): the GARP that follows is first.
-    if (!dry) {
-      const gen = ++this.takeGen;
-      queueMicrotask(() => {
-        if (gen === this.takeGen) this.startGuard();
-      });
-    }
+    if (!dry) this.guardSoon();
     return !dry;
   }
 

@@ -118,3 +118,42 @@ for (const [hi, lo] of [['lvsd', 'keepalived'], ['keepalived', 'lvsd']] as const
     assert.ok(r.takeoverMs < 3000, `takeover ${r.takeoverMs} ms`);
   });
 }
+
+// The takeover call (runtime armTimer → addon takeover): the data plane moves in one native call and
+// the announcer then only completes the burst — the client must see exactly `master_repeat` GARPs
+// at once, the first one already carrying the new master's MAC, and the log says which path it took.
+const arpSniffer = [
+  'import socket, sys, time',
+  's = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))',
+  "s.bind(('eth0', 0))",
+  'while True:',
+  '    f = s.recv(2048)',
+  "    if f[28:32] == socket.inet_aton('192.0.2.42'): sys.stdout.write('garp %s %.6f\\n' % (f[6:12].hex(':'), time.time())); sys.stdout.flush()",
+].join('\n');
+
+test('lvsd takeover through the one-call path: VIP added, exactly master_repeat GARPs in the first burst, from the new master', { skip }, async () => {
+  const topo = new Topology();
+  try {
+    const a = await topo.member('a', ['192.0.2.1/24']);
+    const b = await topo.member('b', ['192.0.2.2/24']);
+    const cl = await topo.member('c', ['192.0.2.3/24']);
+    const base = { kind: 'lvsd', version: 3, advert: 0.1, vips: [`${VIP4}/24`], garpRepeat: 3, garpDelay: 2 } as const;
+    const pa = startPeer(a, { ...base, name: 'hi', priority: 150 });
+    const pb = startPeer(b, { ...base, name: 'lo', priority: 100 });
+    await waitFor(async () => (await a.addrs()).includes(VIP4) && !(await b.addrs()).includes(VIP4), 'a to be master', 30000, 20);
+    const sn = cl.start(['python3', '-u', '-c', arpSniffer]);
+    await sleep(500);
+    await stopPeer(pa, 'kill');
+    await waitFor(async () => (await b.addrs()).includes(VIP4), 'the VIP to move to b', 10000, 5);
+    await sleep(800); // the first burst is over; the delayed one (2 s) has not started
+    const macB = await b.mac();
+    const garps = sn.output().split('\n').filter((l) => l.startsWith('garp ')).map((l) => l.split(' '));
+    const fromB = garps.filter((g) => g[1] === macB);
+    assert.equal(fromB.length, 3, `GARPs from b in the first burst:\n${sn.output()}`);
+    assert.ok(Number(fromB.at(-1)![2]) - Number(fromB[0]![2]) < 0.1, 'sent at once');
+    await waitFor(() => /"dataplane":"takeover_call"/.test(pb.proc.output()), `b to log the takeover call:\n${pb.proc.output()}`, 2000, 20);
+    assert.match(pb.proc.output(), /"to":"MASTER"/);
+  } finally {
+    await topo.destroy();
+  }
+});
