@@ -148,7 +148,7 @@ async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Pr
       process.kill(pa.pid, 'SIGTERM');
     }
     await waitFor(() => gap !== undefined, 'the client to be answered by b', mdiMs + 5000, 2).catch(() => undefined);
-    if (process.env.BENCH_DEBUG && (gap === undefined || gap > mdiMs * 1.5)) {
+    if (process.env.BENCH_DEBUG && (gap === undefined || gap > mdiMs * Number(process.env.BENCH_DEBUG_FACTOR ?? 1.5))) {
       await sleep(200);
       process.stderr.write(`--- b's output (gap ${gap}):\n${pb.proc.output().split('\n').slice(-15).join('\n')}\n`);
     }

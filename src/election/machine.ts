@@ -21,7 +21,8 @@
  * late by more than `lateToleranceMs` (max of the lateness the runtime reports and now − deadline)
  * and we were following a master, the loop was stalled across the deadline and the master's adverts
  * from the stall may be queued unread. The machine then re-arms master_down for `recheckMs` instead
- * of taking over (effect `late_timer` is emitted for metrics/logs). If the queued adverts are real,
+ * of taking over (effect `late_timer` is emitted for metrics/logs) — unless the event says the
+ * runtime read the sockets right before (`socketsRead`): then nothing can be queued. If the queued adverts are real,
  * they reset the timer as usual; if nothing arrives, the recheck expiry takes over. The recheck is
  * done once per deadline (it is not re-applied to the recheck itself), so a real failure during a
  * stall costs at most `recheckMs` plus one loop turn.
@@ -119,7 +120,17 @@ export type VrrpEvent =
        */
       readonly ageMs?: number;
     }
-  | { readonly type: 'timer'; readonly name: TimerName; readonly lateMs?: number }
+  | {
+      readonly type: 'timer';
+      readonly name: TimerName;
+      readonly lateMs?: number;
+      /**
+       * The runtime read the sockets just before this expiry (synchronously, to EAGAIN): no advert
+       * can be waiting unread, so lateness says nothing about missed adverts and the late guard is
+       * not needed — the master really was silent for the whole interval.
+       */
+      readonly socketsRead?: boolean;
+    }
   | { readonly type: 'fault'; readonly reason: string }
   | { readonly type: 'fault_cleared'; readonly reason: string }
   /** Tracking changed the effective priority (see priority.ts). */
@@ -255,7 +266,7 @@ export function step(state: InstanceState, event: VrrpEvent, now: number): StepR
       onAdvert(tx, event);
       break;
     case 'timer':
-      onTimer(tx, event.name, event.lateMs);
+      onTimer(tx, event.name, event.lateMs, event.socketsRead === true);
       break;
     case 'fault':
       onFault(tx, event.reason);
@@ -506,7 +517,7 @@ function masterRx(tx: Tx, ev: Extract<VrrpEvent, { type: 'advert' }>, from: Uint
   tx.arm('adver', tx.s.params.advertIntervalMs);
 }
 
-function onTimer(tx: Tx, name: TimerName, lateMs: number | undefined): void {
+function onTimer(tx: Tx, name: TimerName, lateMs: number | undefined, socketsRead: boolean): void {
   const deadline = tx.s.timers[name];
   // Not armed (cancelled, or never armed by this machine): a stale host timer. Ignore.
   if (deadline === undefined) return;
@@ -535,7 +546,7 @@ function onTimer(tx: Tx, name: TimerName, lateMs: number | undefined): void {
   if (st !== 'BACKUP') return;
   if (name === 'master_down') {
     const tolerance = tx.s.params.lateToleranceMs ?? DEFAULT_LATE_TOLERANCE_MS;
-    if (late > tolerance && !tx.s.rechecked && tx.s.master !== undefined) {
+    if (late > tolerance && !socketsRead && !tx.s.rechecked && tx.s.master !== undefined) {
       // Late guard (see file header): adverts from the stall may be queued; look once more.
       tx.emit({ type: 'late_timer', name, lateMs: late });
       tx.set({ rechecked: true });
