@@ -147,11 +147,11 @@ interface Inst {
   handoverEnded?: () => void;
   /** Announce targets (interfaces, MACs, VIPs) worked out at start; their frames are prebuilt. */
   targets?: AnnounceTarget[];
-  /** The takeover call of this expiry added the VIPs / sent the first frames (apply skips them). */
-  fastVips?: boolean;
-  fastGarp?: boolean;
-  /** This expiry went through the takeover call (logged with the transition). */
-  fastUsed?: boolean;
+  /**
+   * Set while the step of an expiry that went through the takeover call is applied: whether that call
+   * added the VIPs and sent the first frames (apply adopts them instead of doing them again).
+   */
+  fastDone?: { vips: boolean; garp: boolean };
 }
 
 function advertOf(c: VrrpInstanceConfig, priority: number): Advert {
@@ -540,11 +540,9 @@ export class ElectionRuntime {
         // of a just-woken turn on the 0.01 s failover bench).
         const r = fast.run();
         if (!r.pending) {
-          inst.fastVips = r.vipsAdded;
-          inst.fastGarp = r.framesSent;
-          inst.fastUsed = true;
+          inst.fastDone = { vips: r.vipsAdded, garp: r.framesSent };
           expire(true);
-          inst.fastVips = inst.fastGarp = inst.fastUsed = false;
+          delete inst.fastDone;
           this.afterFastTakeover(inst);
           return;
         }
@@ -596,7 +594,7 @@ export class ElectionRuntime {
         m.state.set({ instance: name, state: e.from }, 0);
         m.state.set({ instance: name, state: e.to }, 1);
         m.transitions.inc({ instance: name, from: e.from, to: e.to });
-        inst.log.info({ from: e.from, to: e.to, reason: e.reason, ...(inst.fastUsed ? { dataplane: 'takeover_call' } : {}) }, `VRRP ${e.from} -> ${e.to}`);
+        inst.log.info({ from: e.from, to: e.to, reason: e.reason, ...(inst.fastDone ? { dataplane: 'takeover_call' } : {}) }, `VRRP ${e.from} -> ${e.to}`);
         this.d.bus.emit('vrrp.state', { instance: name, from: e.from, to: e.to, reason: e.reason });
         break;
       case 'add_vips': {
@@ -604,8 +602,7 @@ export class ElectionRuntime {
         // in the same call), else with take(), whose netlink sendmsg still applies RTM_NEWADDR before
         // it first yields — so the GARP that follows goes out in this same turn (failover latency).
         const add = () => inst.io.vips.take().catch((err: unknown) => inst.log.error({ err: errorMessage(err) }, 'adding VIPs failed'));
-        if (inst.fastVips) {
-          inst.fastVips = false;
+        if (inst.fastDone?.vips) {
           inst.io.vips.adopt();
           inst.addedNow = true;
           break;
@@ -626,8 +623,7 @@ export class ElectionRuntime {
         const a = inst.io.announce;
         if (!a) break;
         const targets = inst.targets ?? announceTargets(c, a, inst.log);
-        const firstSent = inst.fastGarp === true && inst.addedNow;
-        inst.fastGarp = false;
+        const firstSent = inst.fastDone?.garp === true && inst.addedNow;
         const announce = () => {
           if (this.states[name]?.state === 'MASTER') a.announcer.startAll(targets, c.garp, firstSent);
         };

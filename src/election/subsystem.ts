@@ -90,8 +90,8 @@ function fastTakeover(transport: VrrpTransport, vips: VipSet, table: AddressTabl
           const r = addon.takeover([fd], req.fd, req.seq, req.payloads, frames);
           if (r[0] === -1) return { pending: true };
           const adds = r.slice(1, 1 + req.payloads.length);
-          // 0 = added, -17 (EEXIST) = already there; anything else is left to the normal add (logs it).
-          return { pending: false, vipsAdded: adds.every((x) => x === 0 || x === -17), framesSent: frames.length > 0 && r[1 + req.payloads.length] === frames.length };
+          // Any other answer is left to the normal add, which retries and logs it.
+          return { pending: false, vipsAdded: adds.every(NetlinkAddressTable.addAccepted), framesSent: frames.length > 0 && r[1 + req.payloads.length] === frames.length };
         },
       };
     },

@@ -164,6 +164,11 @@ export class NetlinkAddressTable implements AddressTable {
     return r === 1 ? undefined : r;
   }
 
+  /** A kernel answer to one of addRequests' payloads that leaves the VIP on its interface (added, or EEXIST). */
+  static addAccepted(r: number): boolean {
+    return r === 0 || r === -EEXIST;
+  }
+
   /**
    * What addNow would send for these VIPs, for the runtime's single takeover call: the socket, the
    * first sequence number (reserved, one per payload) and the RTM_NEWADDR payloads.
