@@ -60,12 +60,19 @@ test('NAT, wrr 1:2: 300 connections split within ±10 % of 1:2', { skip, timeout
     assert.ok(rs1.running && rs1.pid);
     await rs1.kill();
     assert.equal(rs1.running, false);
+    // rr alternates, but not exactly per burst: a client port reused while IPVS still holds a
+    // connection entry for it goes to that entry's server (conn_reuse_mode), which moved a 5:5
+    // split to 6:4 in one CI run. So: about half each way, and every connection accounted for.
     const down = await lab.burst(10, { concurrency: 1, deadlineMs: 20_000 });
-    assert.equal(down.byServer.rs2, 5);
-    assert.equal(down.errors.ECONNREFUSED, 5);
+    const served = down.byServer.rs2 ?? 0;
+    const refused = down.errors.ECONNREFUSED ?? 0;
+    assert.equal(down.byServer.rs1, undefined, 'the dead server answered nothing');
+    assert.equal(served + refused, 10, JSON.stringify(down));
+    assert.ok(served >= 4 && refused >= 4, JSON.stringify(down));
     await rs1.start();
     const again = await lab.burst(10, { concurrency: 1 });
-    assert.deepEqual(again.byServer, { rs1: 5, rs2: 5 });
+    assert.deepEqual(again.errors, {});
+    assert.ok((again.byServer.rs1 ?? 0) >= 4 && (again.byServer.rs2 ?? 0) >= 4, JSON.stringify(again.byServer));
   });
 });
 
