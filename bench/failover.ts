@@ -18,7 +18,7 @@
  * Needs root. Prints one line per row and implementation (p50/p99/max in ms) and the lvsd/keepalived
  * ratios.
  */
-import { writeFileSync, readFileSync, existsSync, statSync, rmSync } from 'node:fs';
+import { writeFileSync, existsSync, statSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -124,8 +124,8 @@ async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Pr
       if (l === 'adv 192.0.2.1') onAdvertFromA?.();
     });
     const pcap = join(tmpdir(), `${topo.prefix}-c.pcapng`);
-    if (wire && how === 'kill') {
-      c.start(['dumpcap', '-q', '-i', 'eth0', '-f', 'arp or ip proto 112', '-w', pcap]);
+    const cap = wire && how === 'kill' ? c.start(['dumpcap', '-q', '-i', 'eth0', '-f', 'arp or ip proto 112', '-w', pcap]) : undefined;
+    if (cap) {
       await waitFor(() => existsSync(pcap) && statSync(pcap).size > 0, 'dumpcap to start', 5000, 10);
     }
     await waitFor(() => first, 'the client to reach a', 3000, 5);
@@ -153,10 +153,10 @@ async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Pr
       process.stderr.write(`--- b's output (gap ${gap}):\n${pb.proc.output().split('\n').slice(-15).join('\n')}\n`);
     }
     let w: number | undefined;
-    if (wire && how === 'kill') {
+    if (cap) {
       // libpcap hands packets over per buffer block, at the latest after its ~1 s timeout: wait for it.
       await sleep(1200);
-      for (const pid of pidsIn([c.name])) if (/dumpcap/.test(readCmd(pid))) process.kill(pid, 'SIGINT');
+      if (cap.child.pid) process.kill(cap.child.pid, 'SIGINT');
       await sleep(300);
       w = await wireGap(c, pcap, await b.mac());
       rmSync(pcap, { force: true });
@@ -167,13 +167,6 @@ async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Pr
   }
 }
 
-function readCmd(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return '';
-  }
-}
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((x, y) => x - y);

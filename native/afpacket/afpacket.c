@@ -55,6 +55,23 @@ static int get_int(napi_env env, napi_value v, int32_t *out) {
   return napi_get_value_int32(env, v, out) == napi_ok;
 }
 
+/* A Buffer argument's bytes. */
+static int buf_arg(napi_env env, napi_value v, void **data, size_t *len) {
+  bool isbuf = false;
+  return napi_is_buffer(env, v, &isbuf) == napi_ok && isbuf && napi_get_buffer_info(env, v, data, len) == napi_ok;
+}
+
+/* One Ethernet frame on an AF_PACKET socket; the destination MAC is the frame's first 6 bytes. */
+static ssize_t send_frame(int fd, int ifindex, const void *data, size_t len) {
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_ifindex = ifindex;
+  sll.sll_halen = ETH_ALEN;
+  memcpy(sll.sll_addr, data, ETH_ALEN);
+  return sendto(fd, data, len, 0, (struct sockaddr *)&sll, sizeof sll);
+}
+
 /* A non-blocking SOCK_RAW socket bound to `sa`; throws and returns -1 on failure. */
 static int bound_socket(napi_env env, int domain, int proto, const struct sockaddr *sa, socklen_t salen, const char *what) {
   int fd = socket(domain, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, proto);
@@ -101,10 +118,7 @@ static napi_value Send(napi_env env, napi_callback_info info) {
   int32_t fd, ifindex;
   void *data;
   size_t len;
-  bool isbuf = false;
-  if (argc < 3 || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &ifindex) ||
-      napi_is_buffer(env, argv[2], &isbuf) != napi_ok || !isbuf ||
-      napi_get_buffer_info(env, argv[2], &data, &len) != napi_ok) {
+  if (argc < 3 || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &ifindex) || !buf_arg(env, argv[2], &data, &len)) {
     napi_throw_type_error(env, NULL, "send(fd, ifindex, buffer)");
     return NULL;
   }
@@ -112,13 +126,7 @@ static napi_value Send(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "frame shorter than an Ethernet header");
     return NULL;
   }
-  struct sockaddr_ll sll;
-  memset(&sll, 0, sizeof sll);
-  sll.sll_family = AF_PACKET;
-  sll.sll_ifindex = ifindex;
-  sll.sll_halen = ETH_ALEN;
-  memcpy(sll.sll_addr, data, ETH_ALEN); /* destination MAC = first 6 bytes of the frame */
-  ssize_t n = sendto(fd, data, len, 0, (struct sockaddr *)&sll, sizeof sll);
+  ssize_t n = send_frame(fd, ifindex, data, len);
   if (n < 0) return throw_errno(env, "sendto(AF_PACKET)", errno);
   napi_value r;
   napi_create_int32(env, (int32_t)n, &r);
@@ -483,7 +491,8 @@ static napi_value RawOpen(napi_env env, napi_callback_info info) {
   return rx_start(env, loop, fd, family, argv[2]);
 }
 
-static rx_t *rx_arg(napi_env env, napi_callback_info info, napi_value *argv, size_t *argc, const char *usage) {
+/* The socket named by argument 0; `raw_only`: a raw IP socket, not an nlwatch one. Throws when not. */
+static rx_t *rx_arg(napi_env env, napi_callback_info info, napi_value *argv, size_t *argc, const char *usage, int raw_only) {
   napi_get_cb_info(env, info, argc, argv, NULL, NULL);
   int32_t fd;
   if (*argc < 1 || !get_int(env, argv[0], &fd)) {
@@ -491,7 +500,10 @@ static rx_t *rx_arg(napi_env env, napi_callback_info info, napi_value *argv, siz
     return NULL;
   }
   rx_t *s = rx_find(fd);
-  if (!s) napi_throw_range_error(env, NULL, "not a socket opened by rawopen");
+  if (!s || (raw_only && s->family == 0)) {
+    napi_throw_range_error(env, NULL, "not a raw IP socket opened by rawopen");
+    return NULL;
+  }
   return s;
 }
 
@@ -502,12 +514,8 @@ static rx_t *rx_arg(napi_env env, napi_callback_info info, napi_value *argv, siz
 static napi_value RawPoll(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  rx_t *s = rx_arg(env, info, argv, &argc, "rawpoll(fd)");
+  rx_t *s = rx_arg(env, info, argv, &argc, "rawpoll(fd)", 1);
   if (!s) return NULL;
-  if (s->family == 0) {
-    napi_throw_range_error(env, NULL, "rawpoll: not a raw IP socket");
-    return NULL;
-  }
   int n = rx_read(s, 0, 1);
   if (n < 0) return NULL; /* the callback's exception propagates */
   napi_value r;
@@ -519,14 +527,12 @@ static napi_value RawPoll(napi_env env, napi_callback_info info) {
 static napi_value SetSockOpt(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
-  rx_t *s = rx_arg(env, info, argv, &argc, "setsockopt(fd, level, option, buffer)");
+  rx_t *s = rx_arg(env, info, argv, &argc, "setsockopt(fd, level, option, buffer)", 0);
   if (!s) return NULL;
   int32_t level, opt;
   void *data;
   size_t len;
-  bool isbuf = false;
-  if (argc < 4 || !get_int(env, argv[1], &level) || !get_int(env, argv[2], &opt) ||
-      napi_is_buffer(env, argv[3], &isbuf) != napi_ok || !isbuf || napi_get_buffer_info(env, argv[3], &data, &len) != napi_ok) {
+  if (argc < 4 || !get_int(env, argv[1], &level) || !get_int(env, argv[2], &opt) || !buf_arg(env, argv[3], &data, &len)) {
     napi_throw_type_error(env, NULL, "setsockopt(fd, level, option, buffer)");
     return NULL;
   }
@@ -542,20 +548,13 @@ static napi_value SetSockOpt(napi_env env, napi_callback_info info) {
 static napi_value RawSend(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
-  rx_t *s = rx_arg(env, info, argv, &argc, "rawsend(fd, dst, scopeId, buffer)");
+  rx_t *s = rx_arg(env, info, argv, &argc, "rawsend(fd, dst, scopeId, buffer)", 1);
   if (!s) return NULL;
-  if (s->family == 0) {
-    napi_throw_range_error(env, NULL, "rawsend: not a raw IP socket");
-    return NULL;
-  }
   int32_t scope;
   void *dst, *data;
   size_t dlen, len;
-  bool b1 = false, b2 = false;
-  if (argc < 4 || !get_int(env, argv[2], &scope) ||
-      napi_is_buffer(env, argv[1], &b1) != napi_ok || !b1 || napi_get_buffer_info(env, argv[1], &dst, &dlen) != napi_ok ||
-      dlen != (s->family == 6 ? 16u : 4u) ||
-      napi_is_buffer(env, argv[3], &b2) != napi_ok || !b2 || napi_get_buffer_info(env, argv[3], &data, &len) != napi_ok) {
+  if (argc < 4 || !get_int(env, argv[2], &scope) || !buf_arg(env, argv[1], &dst, &dlen) || dlen != (s->family == 6 ? 16u : 4u) ||
+      !buf_arg(env, argv[3], &data, &len)) {
     napi_throw_type_error(env, NULL, "rawsend(fd, dst (4 or 16 bytes, the socket's family), scopeId, buffer)");
     return NULL;
   }
@@ -693,10 +692,8 @@ static napi_value NlRequest(napi_env env, napi_callback_info info) {
   int32_t fd, type, flags, seq;
   void *data;
   size_t len;
-  bool isbuf = false;
   if (argc < 5 || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &type) || !get_int(env, argv[2], &flags) ||
-      !get_int(env, argv[3], &seq) || napi_is_buffer(env, argv[4], &isbuf) != napi_ok || !isbuf ||
-      napi_get_buffer_info(env, argv[4], &data, &len) != napi_ok) {
+      !get_int(env, argv[3], &seq) || !buf_arg(env, argv[4], &data, &len)) {
     napi_throw_type_error(env, NULL, "nlrequest(fd, type, flags, seq, payload)");
     return NULL;
   }
@@ -710,11 +707,6 @@ static napi_value NlRequest(napi_env env, napi_callback_info info) {
   napi_value r;
   napi_create_int32(env, result, &r);
   return r;
-}
-
-static int buf_arg(napi_env env, napi_value v, void **data, size_t *len) {
-  bool isbuf = false;
-  return napi_is_buffer(env, v, &isbuf) == napi_ok && isbuf && napi_get_buffer_info(env, v, data, len) == napi_ok;
 }
 
 /*
@@ -782,13 +774,7 @@ static napi_value Takeover(napi_env env, napi_callback_info info) {
     if (napi_get_element(env, e, 0, &x) != napi_ok || !get_int(env, x, &fd)) continue;
     if (napi_get_element(env, e, 1, &x) != napi_ok || !get_int(env, x, &ifindex)) continue;
     if (napi_get_element(env, e, 2, &x) != napi_ok || !buf_arg(env, x, &data, &len) || len < ETH_HLEN) continue;
-    struct sockaddr_ll sll;
-    memset(&sll, 0, sizeof sll);
-    sll.sll_family = AF_PACKET;
-    sll.sll_ifindex = ifindex;
-    sll.sll_halen = ETH_ALEN;
-    memcpy(sll.sll_addr, data, ETH_ALEN);
-    if (sendto(fd, data, len, 0, (struct sockaddr *)&sll, sizeof sll) >= 0) sent++;
+    if (send_frame(fd, ifindex, data, len) >= 0) sent++;
   }
   napi_create_int32(env, sent, &v);
   napi_set_element(env, out, nadd + 1, v);

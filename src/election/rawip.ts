@@ -41,11 +41,12 @@ export class RawIpSocket {
     const a = loadAfPacket();
     this.fd = a.rawopen(family, protocol, (err, payload, src, dst, hopLimit, ifindex, truncated, ageUs) => {
       if (err) return h.onError(err);
+      // Built in one literal (no conditional spreads): this runs for every advert received.
       h.onMessage({
         payload: payload!,
         src: new Uint8Array(src!),
-        ...(dst ? { dst: new Uint8Array(dst) } : {}),
-        ...(hopLimit !== undefined && hopLimit >= 0 ? { hopLimit } : {}),
+        dst: dst ? new Uint8Array(dst) : undefined,
+        hopLimit: hopLimit !== undefined && hopLimit >= 0 ? hopLimit : undefined,
         ifindex: ifindex ?? 0,
         truncated: truncated ?? false,
         ageMs: ageUs !== undefined && ageUs > 0 ? ageUs / 1000 : 0,

@@ -336,7 +336,7 @@ export class ElectionRuntime {
     // read would make it wrong, so only ages up to MAX_ADVERT_AGE_MS are credited (enough for a
     // wake-up or a short busy spell; a larger one only costs the old, later deadline).
     const age = Math.min(Math.max(0, ageMs), MAX_ADVERT_AGE_MS);
-    this.dispatch(inst.cfg.name, { type: 'advert', from: src, priority: a.priority, maxAdvertMs: a.intervalMs, ...(age > 0 ? { ageMs: age } : {}) });
+    this.dispatch(inst.cfg.name, { type: 'advert', from: src, priority: a.priority, maxAdvertMs: a.intervalMs, ageMs: age });
   }
 
   /**

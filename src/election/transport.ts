@@ -101,6 +101,23 @@ const IPV6_ADD_MEMBERSHIP = 20;
 const IPV6_TCLASS = 67;
 /** DSCP CS6 (RFC 4594 network control) in the TOS / traffic class byte. */
 const TOS_CS6 = 0xc0;
+/** Per family: TTL / hop limit 255 (multicast and unicast), no multicast loop, DSCP CS6. */
+const INT_OPTIONS: Record<4 | 6, ReadonlyArray<readonly [level: number, option: number, value: number]>> = {
+  4: [
+    [IPPROTO_IP, IP_MULTICAST_TTL, VRRP_TTL],
+    [IPPROTO_IP, IP_TTL, VRRP_TTL],
+    [IPPROTO_IP, IP_MULTICAST_LOOP, 0],
+    [IPPROTO_IP, IP_TOS, TOS_CS6],
+  ],
+  6: [
+    [IPPROTO_IPV6, IPV6_MULTICAST_HOPS, VRRP_TTL],
+    [IPPROTO_IPV6, IPV6_UNICAST_HOPS, VRRP_TTL],
+    [IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0],
+    [IPPROTO_IPV6, IPV6_TCLASS, TOS_CS6],
+    // The kernel computes the checksum at offset 6 on send and drops bad ones on receive.
+    [IPPROTO_IPV6, IPV6_CHECKSUM, 6],
+  ],
+};
 
 /** Primary address of a family on an interface (kernel order: the first one is the primary), skipping VIPs. */
 export function primaryAddress(ifname: string, family: 4 | 6, exclude: readonly string[] = []): string | undefined {
@@ -166,23 +183,14 @@ export class RawVrrpTransport implements VrrpTransport {
         // IP_MULTICAST_IF with an ip_mreqn also fixes the source address of multicast sends
         // (raw_sendmsg uses inet->mc_addr), so the v3 pseudo-header checksum we compute matches.
         s.setOption(IPPROTO_IP, IP_MULTICAST_IF, mreqn);
-        s.setInt(IPPROTO_IP, IP_MULTICAST_TTL, VRRP_TTL);
-        s.setInt(IPPROTO_IP, IP_TTL, VRRP_TTL);
-        s.setInt(IPPROTO_IP, IP_MULTICAST_LOOP, 0);
-        s.setInt(IPPROTO_IP, IP_TOS, TOS_CS6);
       } else {
         const mreq = Buffer.alloc(20); // struct ipv6_mreq { in6_addr, ifindex }
         Buffer.from(this.group).copy(mreq, 0);
         mreq.writeInt32LE(index, 16);
         if (!this.peers.size) s.setOption(IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, mreq);
         s.setInt(IPPROTO_IPV6, IPV6_MULTICAST_IF, index);
-        s.setInt(IPPROTO_IPV6, IPV6_MULTICAST_HOPS, VRRP_TTL);
-        s.setInt(IPPROTO_IPV6, IPV6_UNICAST_HOPS, VRRP_TTL);
-        s.setInt(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0);
-        s.setInt(IPPROTO_IPV6, IPV6_TCLASS, TOS_CS6);
-        // Kernel computes the checksum at offset 6 on send and drops bad ones on receive.
-        s.setInt(IPPROTO_IPV6, IPV6_CHECKSUM, 6);
       }
+      for (const [level, option, value] of INT_OPTIONS[o.family]) s.setInt(level, option, value);
     } catch (e) {
       s.close();
       throw new LvsdError('VRRP_SOCKET', `VRRP socket on ${o.ifname}: ${errorMessage(e)}`, { cause: e });
