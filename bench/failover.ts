@@ -5,20 +5,23 @@
  * Per trial, fresh namespaces: directors a (priority 150) and b (100) and a client c on a bridge.
  * Both directors serve a UDP echo on every address (so on the VIP when they hold it) that answers
  * with its name; the client sends a probe to the VIP every 1 ms and reports the gap between the last
- * answer from a and the first from b. Hard kill = every process in a's namespace gets SIGKILL and a's
- * link goes down (a crashed host: no goodbye advert, no VIP removal); graceful = SIGTERM to the
+ * answer from a and the first from b. Hard kill = every process in a's namespace is frozen (a crashed
+ * host: no goodbye advert, no VIP removal; SIGKILL and link down follow once the client has been
+ * answered by b, so their CPU cost stays out of the measured window); graceful = SIGTERM to the
  * daemon only. The hard kill is phase-locked: it comes right after an advert of a's, seen by a
  * sniffer in c (`--no-phase-lock` kills at a random point of the advert interval instead).
  *
  * With --wire, the client also captures (dumpcap) and each hard-kill trial reports the time on the
  * wire from a's last advert to b's first gratuitous ARP: the takeover itself, free of the probe's
- * 1 ms quantisation and of when a's last answer left. Printed as extra "wire" rows.
+ * 1 ms quantisation and of when a's last answer left. Printed as extra "wire" rows. --keep-pcap DIR
+ * keeps those captures (with the probe's datagrams) for a look at the new master's reply path.
+ * Processes are titled (echo-a, echo-b, probe; lvsd shows as node) for `perf sched timehist`.
  *
- * Usage: node dist/bench/failover.js [--trials N] [--rows v2-1,v3-0.1,v3-0.01] [--impls lvsd,keepalived] [--no-phase-lock] [--wire] [--json FILE]
+ * Usage: node dist/bench/failover.js [--trials N] [--rows v2-1,v3-0.1,v3-0.01] [--impls lvsd,keepalived] [--no-phase-lock] [--wire] [--keep-pcap DIR] [--json FILE]
  * Needs root. Prints one line per row and implementation (p50/p99/max in ms) and the lvsd/keepalived
  * ratios.
  */
-import { writeFileSync, existsSync, statSync, rmSync } from 'node:fs';
+import { writeFileSync, readFileSync, existsSync, statSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -46,9 +49,9 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-const echo = (name: string) => `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send(${JSON.stringify(name)},r.port,r.address));s.bind(${PORT});`;
+const echo = (name: string) => `process.title='echo-${name}';const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send(${JSON.stringify(name)},r.port,r.address));s.bind(${PORT});`;
 // Probe: one datagram per ms; prints "switch GAP_MS" when answers move from a to b, "first" on the first answer.
-const probe = `const s=require('dgram').createSocket('udp4');let lastA=0,sw=false,first=true;
+const probe = `process.title='probe';const s=require('dgram').createSocket('udp4');let lastA=0,sw=false,first=true;
 s.on('message',(m)=>{const t=performance.now();const w=m.toString();if(first){first=false;process.stdout.write('first '+w+'\\n');}
 if(w==='a')lastA=t;else if(w==='b'&&lastA>0&&!sw){sw=true;process.stdout.write('switch '+(t-lastA).toFixed(2)+'\\n');}});
 s.bind(()=>{let n=0;const t=setInterval(()=>{s.send('p',${PORT},'${VIP}',()=>{});if(++n>600000)clearInterval(t);},1);});`;
@@ -76,6 +79,8 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 
 let phaseLock = true;
 let wire = false;
+/** --keep-pcap DIR: keep each --wire capture there, with the probe's UDP too (for reply-path analysis). */
+let keepPcap: string | undefined;
 
 /**
  * From a capture on the client: a's last VRRP advert before b's first gratuitous ARP for the VIP, to
@@ -124,7 +129,7 @@ async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Pr
       if (l === 'adv 192.0.2.1') onAdvertFromA?.();
     });
     const pcap = join(tmpdir(), `${topo.prefix}-c.pcapng`);
-    const cap = wire && how === 'kill' ? c.start(['dumpcap', '-q', '-i', 'eth0', '-f', 'arp or ip proto 112', '-w', pcap]) : undefined;
+    const cap = wire && how === 'kill' ? c.start(['dumpcap', '-q', '-i', 'eth0', '-f', keepPcap ? 'arp or ip proto 112 or udp' : 'arp or ip proto 112', '-w', pcap]) : undefined;
     if (cap) {
       await waitFor(() => existsSync(pcap) && statSync(pcap).size > 0, 'dumpcap to start', 5000, 10);
     }
@@ -138,16 +143,24 @@ async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Pr
         const locked = await Promise.race([new Promise<boolean>((resolve) => (onAdvertFromA = () => resolve(true))), sleep(row.advert * 3000 + 500).then(() => false)]);
         if (!locked) process.stderr.write(`no advert from a seen by the sniffer: kill not phase-locked\n${sn.output().slice(-500)}\n`);
       }
-      a.crash(pids);
+      // Frozen now, torn down once the client has its answer: on a real pair the dead master's
+      // teardown happens on another machine, here it would share the 2 CPUs with the backup inside
+      // the measured window — and cost what the implementation under test costs to tear down
+      // (perf sched, session 4: the killed lvsd's exit ran 22 ms and `ip link set down` ~15 ms on
+      // the two CPUs right at b's deadline; b's lvsd waited 14 ms for a CPU and took over 9 ms late).
+      a.freeze(pids);
       // The sniffer has done its job; left running it would wake on every advert of b's, right when
       // b takes over — and b's first advert comes before its GARP with keepalived but after it with
       // lvsd, so it would load the client's CPUs inside the measured window for one of them only.
       if (sn?.child.pid) process.kill(sn.child.pid, 'SIGKILL');
-      await a.ipBatch(['link set eth0 down']);
     } else {
       process.kill(pa.pid, 'SIGTERM');
     }
     await waitFor(() => gap !== undefined, 'the client to be answered by b', mdiMs + 5000, 2).catch(() => undefined);
+    if (how === 'kill') {
+      a.crash();
+      await a.ipBatch(['link set eth0 down']);
+    }
     if (process.env.BENCH_DEBUG && (gap === undefined || gap > mdiMs * Number(process.env.BENCH_DEBUG_FACTOR ?? 1.5))) {
       await sleep(200);
       process.stderr.write(`--- b's output (gap ${gap}):\n${pb.proc.output().split('\n').slice(-15).join('\n')}\n`);
@@ -159,6 +172,7 @@ async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Pr
       if (cap.child.pid) process.kill(cap.child.pid, 'SIGINT');
       await sleep(300);
       w = await wireGap(c, pcap, await b.mac());
+      if (keepPcap) writeFileSync(join(keepPcap, `${row.key}-${impl}-${Date.now()}.pcapng`), readFileSync(pcap));
       rmSync(pcap, { force: true });
     }
     return { gap, ...(w !== undefined ? { wire: w } : {}) };
@@ -180,7 +194,8 @@ async function mainBench(): Promise<void> {
   }
   const trials = Number(arg('trials') ?? 5);
   phaseLock = !process.argv.includes('--no-phase-lock');
-  wire = process.argv.includes('--wire');
+  keepPcap = arg('keep-pcap');
+  wire = process.argv.includes('--wire') || keepPcap !== undefined;
   const rowKeys = (arg('rows') ?? ROWS.map((r) => r.key).join(',')).split(',');
   const impls = (arg('impls') ?? 'lvsd,keepalived').split(',') as Array<PeerSpec['kind']>;
   const results: Array<{ row: string; impl: string; how: string; gaps: number[]; failed: number }> = [];
