@@ -545,6 +545,27 @@ static napi_value SetSockOpt(napi_env env, napi_callback_info info) {
 }
 
 /* rawsend(fd, dst: Buffer(4|16), scopeId, payload) -> bytes. Non-blocking; errors are thrown. */
+/* sendto() on a raw socket of ours: dst is 4 or 16 bytes (the socket's family). Bytes sent or -errno. */
+static ssize_t raw_sendto(const rx_t *s, const void *dst, uint32_t scope, const void *data, size_t len) {
+  struct sockaddr_storage to;
+  socklen_t tolen;
+  memset(&to, 0, sizeof to);
+  if (s->family == 6) {
+    struct sockaddr_in6 *t6 = (struct sockaddr_in6 *)&to;
+    t6->sin6_family = AF_INET6;
+    memcpy(&t6->sin6_addr, dst, 16);
+    t6->sin6_scope_id = scope;
+    tolen = sizeof *t6;
+  } else {
+    struct sockaddr_in *t4 = (struct sockaddr_in *)&to;
+    t4->sin_family = AF_INET;
+    memcpy(&t4->sin_addr, dst, 4);
+    tolen = sizeof *t4;
+  }
+  ssize_t n = sendto(s->fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&to, tolen);
+  return n < 0 ? -errno : n;
+}
+
 static napi_value RawSend(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -558,23 +579,8 @@ static napi_value RawSend(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "rawsend(fd, dst (4 or 16 bytes, the socket's family), scopeId, buffer)");
     return NULL;
   }
-  struct sockaddr_storage to;
-  socklen_t tolen;
-  memset(&to, 0, sizeof to);
-  if (s->family == 6) {
-    struct sockaddr_in6 *t6 = (struct sockaddr_in6 *)&to;
-    t6->sin6_family = AF_INET6;
-    memcpy(&t6->sin6_addr, dst, 16);
-    t6->sin6_scope_id = (uint32_t)scope;
-    tolen = sizeof *t6;
-  } else {
-    struct sockaddr_in *t4 = (struct sockaddr_in *)&to;
-    t4->sin_family = AF_INET;
-    memcpy(&t4->sin_addr, dst, 4);
-    tolen = sizeof *t4;
-  }
-  ssize_t n = sendto(s->fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&to, tolen);
-  if (n < 0) return throw_errno(env, s->family == 6 ? "sendto(IPv6 raw)" : "sendto(IPv4 raw)", errno);
+  ssize_t n = raw_sendto(s, dst, (uint32_t)scope, data, len);
+  if (n < 0) return throw_errno(env, s->family == 6 ? "sendto(IPv6 raw)" : "sendto(IPv4 raw)", (int)-n);
   napi_value r;
   napi_create_int32(env, (int32_t)n, &r);
   return r;
@@ -710,27 +716,60 @@ static napi_value NlRequest(napi_env env, napi_callback_info info) {
 }
 
 /*
- * takeover(pollFds, nlFd, seq, addPayloads, frames) -> [status, addResult..., framesSent]
- * The data-plane part of a Backup→Master transition in one call, with no JavaScript between the
- * steps (each step of a just-woken JavaScript turn cost 0.1–0.3 ms on the failover bench):
+ * takeover(pollFds, nlFd, seq, addPayloads, frames, rounds, adverts)
+ *   -> [status, addResult..., framesSent, advertsSent]
+ * What a Backup→Master transition puts on the wire, in one call, with no JavaScript between the
+ * steps (each step of a just-woken JavaScript turn cost 0.1–0.3 ms on the failover bench, and the
+ * JavaScript after it competed for the CPUs with the traffic the takeover had just drawn):
  *  1. poll(2) the VRRP sockets with timeout 0: if any is readable an advert may be waiting, which
  *     must be read before the expiry is acted on — status -1, nothing done;
  *  2. RTM_NEWADDR (NLM_F_CREATE|NLM_F_EXCL) per payload on nlFd, seq, seq+1, ... (0 / -errno / 1);
- *  3. one frame per entry [packetFd, ifindex, frame] (the first GARP / NA of each VIP).
+ *  3. the frames [packetFd, ifindex, frame] once (each VIP's GARP / NA), then the adverts
+ *     [rawFd, dst, scopeId, payload] (RFC 5798 6.4.2: a new Master advertises at once), then the
+ *     frames rounds-1 more times (a burst with no spacing, as keepalived sends it).
  * The caller (the runtime) has already stepped the pure machine to know this expiry makes it Master.
  */
+/* One [packetFd, ifindex, frame] entry of takeover's frames: sent (1) or not (0). */
+static int takeover_frame(napi_env env, napi_value e) {
+  napi_value x;
+  int32_t fd, ifindex;
+  void *data;
+  size_t len;
+  if (napi_get_element(env, e, 0, &x) != napi_ok || !get_int(env, x, &fd)) return 0;
+  if (napi_get_element(env, e, 1, &x) != napi_ok || !get_int(env, x, &ifindex)) return 0;
+  if (napi_get_element(env, e, 2, &x) != napi_ok || !buf_arg(env, x, &data, &len) || len < ETH_HLEN) return 0;
+  return send_frame(fd, ifindex, data, len) >= 0;
+}
+
+/* One [rawFd, dst, scopeId, payload] entry of takeover's adverts: sent (1) or not (0). */
+static int takeover_advert(napi_env env, napi_value e) {
+  napi_value x;
+  int32_t fd, scope;
+  void *dst, *data;
+  size_t dlen, len;
+  if (napi_get_element(env, e, 0, &x) != napi_ok || !get_int(env, x, &fd)) return 0;
+  rx_t *s = rx_find(fd);
+  if (!s || s->family == 0) return 0; /* not a raw IP socket (an nlwatch one) */
+  if (napi_get_element(env, e, 1, &x) != napi_ok || !buf_arg(env, x, &dst, &dlen) || dlen != (s->family == 6 ? 16u : 4u)) return 0;
+  if (napi_get_element(env, e, 2, &x) != napi_ok || !get_int(env, x, &scope)) return 0;
+  if (napi_get_element(env, e, 3, &x) != napi_ok || !buf_arg(env, x, &data, &len)) return 0;
+  return raw_sendto(s, dst, (uint32_t)scope, data, len) >= 0;
+}
+
 static napi_value Takeover(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 7;
+  napi_value argv[7];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int32_t nlfd, seq;
-  uint32_t npoll = 0, nadd = 0, nframes = 0;
-  bool a1 = false, a2 = false, a3 = false;
-  if (argc < 5 || napi_is_array(env, argv[0], &a1) != napi_ok || !a1 || !get_int(env, argv[1], &nlfd) || !get_int(env, argv[2], &seq) ||
+  int32_t nlfd, seq, rounds;
+  uint32_t npoll = 0, nadd = 0, nframes = 0, nadv = 0;
+  bool a1 = false, a2 = false, a3 = false, a4 = false;
+  if (argc < 7 || napi_is_array(env, argv[0], &a1) != napi_ok || !a1 || !get_int(env, argv[1], &nlfd) || !get_int(env, argv[2], &seq) ||
       napi_is_array(env, argv[3], &a2) != napi_ok || !a2 || napi_is_array(env, argv[4], &a3) != napi_ok || !a3 ||
+      !get_int(env, argv[5], &rounds) || napi_is_array(env, argv[6], &a4) != napi_ok || !a4 ||
       napi_get_array_length(env, argv[0], &npoll) != napi_ok || napi_get_array_length(env, argv[3], &nadd) != napi_ok ||
-      napi_get_array_length(env, argv[4], &nframes) != napi_ok || npoll > 64 || nadd > 256 || nframes > 256) {
-    napi_throw_type_error(env, NULL, "takeover(pollFds[], nlFd, seq, payloads[], frames[[fd, ifindex, frame]])");
+      napi_get_array_length(env, argv[4], &nframes) != napi_ok || napi_get_array_length(env, argv[6], &nadv) != napi_ok ||
+      npoll > 64 || nadd > 256 || nframes > 256 || nadv > 64 || rounds < 1 || rounds > 64) {
+    napi_throw_type_error(env, NULL, "takeover(pollFds[], nlFd, seq, payloads[], frames[[fd, ifindex, frame]], rounds (1-64), adverts[[fd, dst, scopeId, payload]])");
     return NULL;
   }
   napi_value out, v;
@@ -764,20 +803,22 @@ static napi_value Takeover(napi_env env, napi_callback_info info) {
     napi_create_int32(env, r, &v);
     napi_set_element(env, out, i + 1, v);
   }
-  int sent = 0;
-  for (uint32_t i = 0; i < nframes; i++) {
-    napi_value e, x;
-    int32_t fd, ifindex;
-    void *data;
-    size_t len;
-    napi_get_element(env, argv[4], i, &e);
-    if (napi_get_element(env, e, 0, &x) != napi_ok || !get_int(env, x, &fd)) continue;
-    if (napi_get_element(env, e, 1, &x) != napi_ok || !get_int(env, x, &ifindex)) continue;
-    if (napi_get_element(env, e, 2, &x) != napi_ok || !buf_arg(env, x, &data, &len) || len < ETH_HLEN) continue;
-    if (send_frame(fd, ifindex, data, len) >= 0) sent++;
+  int sent = 0, adverts = 0;
+  for (int32_t round = 0; round < rounds; round++) {
+    for (uint32_t i = 0; i < nframes; i++) {
+      napi_get_element(env, argv[4], i, &v);
+      sent += takeover_frame(env, v);
+    }
+    if (round > 0) continue;
+    for (uint32_t i = 0; i < nadv; i++) {
+      napi_get_element(env, argv[6], i, &v);
+      adverts += takeover_advert(env, v);
+    }
   }
   napi_create_int32(env, sent, &v);
   napi_set_element(env, out, nadd + 1, v);
+  napi_create_int32(env, adverts, &v);
+  napi_set_element(env, out, nadd + 2, v);
   return out;
 }
 

@@ -137,8 +137,12 @@ export interface AfPacketAddon {
    * cb(type, family, ifindex); cb(0, 0, 0) when notifications were lost. Close with rawclose(fd).
    */
   nlwatch(cb: (type: number, family: number, ifindex: number) => void): number;
-  /** Data-plane part of a takeover in one call (see afpacket.c): [-1] or [0, addResult..., framesSent]. */
-  takeover(pollFds: number[], nlFd: number, seq: number, payloads: Buffer[], frames: Array<[number, number, Buffer]>): number[];
+  /**
+   * What a takeover puts on the wire, in one call (see afpacket.c): VIP adds, the frames `rounds`
+   * times with the adverts after the first round. [-1] (an advert may be waiting: nothing done) or
+   * [0, addResult..., framesSent, advertsSent].
+   */
+  takeover(pollFds: number[], nlFd: number, seq: number, payloads: Buffer[], frames: Array<[number, number, Buffer]>, rounds: number, adverts: Array<[number, Buffer, number, Buffer]>): number[];
   /** PR_SET_TIMERSLACK for the calling thread, ns. */
   timerslack(ns: number): void;
   setsockopt(fd: number, level: number, option: number, value: Buffer): void;
@@ -280,13 +284,18 @@ export class Announcer {
     this.framesFor(targets);
   }
 
-  /** `firstSent`: the first round of frames already went out (the runtime's takeover call). */
-  startAll(targets: readonly AnnounceTarget[], garp: GarpConfig, firstSent = false): void {
+  /**
+   * `roundsSent`: that many rounds of the first burst already went out (the runtime's takeover
+   * call); they are counted (onSent) and not sent again.
+   */
+  startAll(targets: readonly AnnounceTarget[], garp: GarpConfig, roundsSent = 0): void {
     this.stop();
     const gen = ++this.generation;
     const frames = this.framesFor(targets);
-    const burst = (count: number, skipFirst = false) => this.burst(gen, frames, count, garp.interval * 1000, skipFirst);
-    burst(garp.master_repeat, firstSent);
+    const done = Math.min(roundsSent, garp.master_repeat);
+    for (let i = 0; i < done * frames.length; i++) this.opts.onSent?.(true);
+    const burst = (count: number, skip = 0) => this.burst(gen, frames, count, garp.interval * 1000, skip);
+    burst(garp.master_repeat, done);
     if (garp.master_delay > 0) this.later(gen, garp.master_delay * 1000, () => burst(garp.master_repeat));
     if (garp.master_refresh > 0) {
       const every = garp.master_refresh * 1000;
@@ -312,7 +321,8 @@ export class Announcer {
     this.timers.push(h);
   }
 
-  private burst(gen: number, frames: ReadonlyArray<{ readonly ifname: string; readonly frame: Uint8Array }>, count: number, spacingMs: number, skipFirst = false): void {
+  /** `count` rounds of the frames, `spacingMs` apart (0: back to back), the first `skip` left out. */
+  private burst(gen: number, frames: ReadonlyArray<{ readonly ifname: string; readonly frame: Uint8Array }>, count: number, spacingMs: number, skip = 0): void {
     const one = () => {
       for (const f of frames) {
         try {
@@ -323,11 +333,9 @@ export class Announcer {
         }
       }
     };
-    if (spacingMs <= 0) {
-      for (let i = skipFirst ? 1 : 0; i < count; i++) one();
-      return;
+    for (let i = skip; i < count; i++) {
+      if (spacingMs <= 0 || i === 0) one();
+      else this.later(gen, i * spacingMs, one);
     }
-    if (!skipFirst) one();
-    for (let i = 1; i < count; i++) this.later(gen, i * spacingMs, one);
   }
 }

@@ -104,13 +104,16 @@ export interface InstanceIo {
 
 /**
  * Prepares the one call that, at a master_down deadline the machine will act on, checks the VRRP
- * socket for a waiting advert and otherwise adds the VIPs and sends each one's first announcement
- * (see armTimer). `run` reports 'pending' (an advert may be waiting: nothing done) or what it did.
+ * socket for a waiting advert and otherwise adds the VIPs, sends their announcements (`rounds`
+ * rounds: the whole first burst when it has no spacing) and the new Master's first advert (see
+ * armTimer). `run` reports 'pending' (an advert may be waiting: nothing done) or what it did.
  */
 export interface FastTakeover {
-  prepare(targets: readonly AnnounceTarget[] | undefined): { run(): FastResult } | undefined;
+  prepare(targets: readonly AnnounceTarget[] | undefined, advert: Advert | undefined, rounds: number): { run(): FastResult } | undefined;
 }
-export type FastResult = { readonly pending: true } | { readonly pending: false; readonly vipsAdded: boolean; readonly framesSent: boolean };
+export type FastResult =
+  | { readonly pending: true }
+  | { readonly pending: false; readonly vipsAdded: boolean; /** whole rounds of frames sent */ readonly rounds: number; readonly advertSent: boolean };
 
 export interface RuntimeDeps {
   readonly clock: Clock;
@@ -149,9 +152,10 @@ interface Inst {
   targets?: AnnounceTarget[];
   /**
    * Set while the step of an expiry that went through the takeover call is applied: whether that call
-   * added the VIPs and sent the first frames (apply adopts them instead of doing them again).
+   * added the VIPs, how many rounds of frames and whether the advert it sent (apply adopts them
+   * instead of doing them again; `advert` is cleared once the step's send_advert is adopted).
    */
-  fastDone?: { vips: boolean; garp: boolean };
+  fastDone?: { vips: boolean; rounds: number; advert: boolean };
 }
 
 function advertOf(c: VrrpInstanceConfig, priority: number): Advert {
@@ -529,7 +533,9 @@ export class ElectionRuntime {
       // Decided before the sleep (JavaScript on a just-woken turn is slow): the machine stepped dry
       // at the deadline itself; the wake must not come more than FAST_EARLY_MS before it for that
       // decision to be the one the real step takes.
-      const fast = !inst.cfg.sync_group && this.expiryTakesOver(inst, due) ? inst.io.fast?.prepare(inst.targets) : undefined;
+      const plan = inst.cfg.sync_group ? undefined : this.expiryTakesOver(inst, due);
+      const garp = inst.cfg.garp;
+      const fast = plan ? inst.io.fast?.prepare(inst.targets, plan.advertPriority === undefined ? undefined : advertOf(inst.cfg, plan.advertPriority), garp.interval > 0 ? 1 : garp.master_repeat) : undefined;
       // The futex wake itself comes a little after the requested time (measured): aim that much early.
       const rest = due - this.d.clock.now() - WAKE_OVERSHOOT_MS;
       if (rest > 0) this.sleepSync(Math.min(rest, PRECISE_WAKE_MS + 1));
@@ -540,7 +546,7 @@ export class ElectionRuntime {
         // of a just-woken turn on the 0.01 s failover bench).
         const r = fast.run();
         if (!r.pending) {
-          inst.fastDone = { vips: r.vipsAdded, garp: r.framesSent };
+          inst.fastDone = { vips: r.vipsAdded, rounds: r.rounds, advert: r.advertSent };
           expire(true);
           delete inst.fastDone;
           this.afterFastTakeover(inst);
@@ -553,12 +559,17 @@ export class ElectionRuntime {
     inst.timers.set(name, h);
   }
 
-  /** Would the master_down expiry at `due` make this instance Master with its VIPs? (A dry, pure step.) */
-  private expiryTakesOver(inst: Inst, due: number): boolean {
+  /**
+   * Would the master_down expiry at `due` make this instance Master with its VIPs? (A dry, pure
+   * step.) If so, with the priority of the advert that step sends.
+   */
+  private expiryTakesOver(inst: Inst, due: number): { readonly advertPriority?: number } | undefined {
     const s = this.states[inst.cfg.name];
-    if (!s || s.state !== 'BACKUP') return false;
+    if (!s || s.state !== 'BACKUP') return undefined;
     const r = step(s, { type: 'timer', name: 'master_down', lateMs: 0, socketsRead: true }, due);
-    return r.state.state === 'MASTER' && r.effects.some((e) => e.type === 'add_vips');
+    if (r.state.state !== 'MASTER' || !r.effects.some((e) => e.type === 'add_vips')) return undefined;
+    const adv = r.effects.find((e) => e.type === 'send_advert');
+    return adv?.type === 'send_advert' ? { advertPriority: adv.priority } : {};
   }
 
   /**
@@ -587,7 +598,9 @@ export class ElectionRuntime {
         break;
       }
       case 'send_advert':
-        inst.io.transport.send(advertOf(c, e.priority));
+        // The takeover call sent this step's advert already (the dry step it was prepared from is this step).
+        if (inst.fastDone?.advert) inst.fastDone.advert = false;
+        else inst.io.transport.send(advertOf(c, e.priority));
         m.advertsSent.inc({ instance: name });
         break;
       case 'become':
@@ -623,9 +636,9 @@ export class ElectionRuntime {
         const a = inst.io.announce;
         if (!a) break;
         const targets = inst.targets ?? announceTargets(c, a, inst.log);
-        const firstSent = inst.fastDone?.garp === true && inst.addedNow;
+        const roundsSent = inst.addedNow ? (inst.fastDone?.rounds ?? 0) : 0;
         const announce = () => {
-          if (this.states[name]?.state === 'MASTER') a.announcer.startAll(targets, c.garp, firstSent);
+          if (this.states[name]?.state === 'MASTER') a.announcer.startAll(targets, c.garp, roundsSent);
         };
         if (inst.addedNow) {
           inst.addedNow = false;

@@ -73,7 +73,7 @@ function fastTakeover(transport: VrrpTransport, vips: VipSet, table: AddressTabl
     return undefined;
   }
   return {
-    prepare(targets) {
+    prepare(targets, advert, rounds) {
       const fd = transport.descriptor();
       const req = table.addRequests(vips.placed());
       if (fd === undefined || !req) return undefined;
@@ -85,13 +85,24 @@ function fastTakeover(transport: VrrpTransport, vips: VipSet, table: AddressTabl
           frames.push([s.fd, s.index, Buffer.from(f.frame.buffer, f.frame.byteOffset, f.frame.byteLength)]);
         }
       }
+      const enc = advert ? transport.encode(advert) : undefined;
+      const adverts: Array<[number, Buffer, number, Buffer]> = (enc?.datagrams ?? []).map((d) => [enc!.fd, Buffer.from(d.dst), d.scopeId, Buffer.from(d.payload.buffer, d.payload.byteOffset, d.payload.byteLength)]);
+      const n = Math.max(1, Math.min(64, rounds));
       return {
         run() {
-          const r = addon.takeover([fd], req.fd, req.seq, req.payloads, frames);
+          const r = addon.takeover([fd], req.fd, req.seq, req.payloads, frames, frames.length ? n : 1, adverts);
           if (r[0] === -1) return { pending: true };
           const adds = r.slice(1, 1 + req.payloads.length);
-          // Any other answer is left to the normal add, which retries and logs it.
-          return { pending: false, vipsAdded: adds.every(NetlinkAddressTable.addAccepted), framesSent: frames.length > 0 && r[1 + req.payloads.length] === frames.length };
+          const framesSent = r[1 + req.payloads.length]!;
+          const advertsSent = r[2 + req.payloads.length]!;
+          return {
+            pending: false,
+            // Any other answer is left to the normal add, which retries and logs it.
+            vipsAdded: adds.every(NetlinkAddressTable.addAccepted),
+            // Only whole rounds count; after a failed frame the announcer sends the burst itself.
+            rounds: frames.length > 0 && framesSent === n * frames.length ? n : 0,
+            advertSent: adverts.length > 0 && advertsSent === adverts.length,
+          };
         },
       };
     },

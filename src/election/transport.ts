@@ -141,7 +141,8 @@ export class RawVrrpTransport implements VrrpTransport {
   private ifindex = 0;
   private handlers: TransportHandlers | undefined;
   private readonly peers: Set<string>;
-  private readonly dest: string[];
+  /** Where adverts go: the group or each unicast peer (parsed once, not per advert). */
+  private readonly dest: ReadonlyArray<{ readonly text: string; readonly bytes: Uint8Array }>;
   private readonly group: Uint8Array;
   private readonly log: Logger;
   readonly hopLimitChecked: boolean;
@@ -154,7 +155,9 @@ export class RawVrrpTransport implements VrrpTransport {
     this.localAddress = parseIp(local)!.bytes;
     this.peers = new Set((o.unicastPeers ?? []).map((p) => parseIp(p)!.text));
     this.group = parseIp(o.family === 4 ? VRRP_GROUP_V4 : VRRP_GROUP_V6)!.bytes;
-    this.dest = this.peers.size ? [...this.peers] : [o.family === 4 ? VRRP_GROUP_V4 : `${VRRP_GROUP_V6}%${o.ifname}`];
+    this.dest = this.peers.size
+      ? [...this.peers].map((p) => ({ text: p, bytes: parseIp(p)!.bytes }))
+      : [{ text: o.family === 4 ? VRRP_GROUP_V4 : `${VRRP_GROUP_V6}%${o.ifname}`, bytes: this.group }];
     // IPv4: TTL from the IP header; IPv6: hop limit from IPV6_HOPLIMIT ancillary data.
     this.hopLimitChecked = true;
   }
@@ -267,22 +270,35 @@ export class RawVrrpTransport implements VrrpTransport {
     this.sendTo(a, true);
   }
 
+  /**
+   * The datagrams send(a) would send, encoded (for the runtime's takeover call, which sends them
+   * natively); undefined when the socket is closed or the advert cannot be encoded.
+   */
+  encode(a: Advert): { readonly fd: number; readonly datagrams: ReadonlyArray<{ readonly dst: Uint8Array; readonly scopeId: number; readonly payload: Uint8Array }> } | undefined {
+    const fd = this.sock?.descriptor;
+    if (fd === undefined) return undefined;
+    try {
+      return { fd, datagrams: this.dest.map((d) => ({ dst: d.bytes, scopeId: this.ifindex, payload: encodeAdvert(a, { srcAddr: this.localAddress, dstAddr: d.bytes }) })) };
+    } catch {
+      return undefined;
+    }
+  }
+
   private sendTo(a: Advert, dry: boolean): void {
     for (const d of this.dest) {
-      const dst = parseIp(d.replace(/%.*$/, ''))!.bytes;
       let payload: Uint8Array;
       try {
-        payload = encodeAdvert(a, { srcAddr: this.localAddress, dstAddr: dst });
+        payload = encodeAdvert(a, { srcAddr: this.localAddress, dstAddr: d.bytes });
       } catch (e) {
         this.log.error({ err: errorMessage(e) }, 'cannot encode advert');
         return;
       }
       if (dry) continue;
       try {
-        // Synchronous sendto() (scope = our interface for ff02::12 / link-local peers).
-        this.sock?.send(dst, this.ifindex, payload);
+        // Synchronous sendto(); the scope (our interface) matters for ff02::12 / link-local peers only.
+        this.sock?.send(d.bytes, this.ifindex, payload);
       } catch (e) {
-        this.log.warn({ err: errorMessage(e), to: d }, 'advert send failed');
+        this.log.warn({ err: errorMessage(e), to: d.text }, 'advert send failed');
       }
     }
   }

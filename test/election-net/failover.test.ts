@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Topology, isRoot } from '../../src/lab/netns.js';
 import { waitFor } from '../support/proc.js';
-import { startPeer, stopPeer, removeScratch, type PeerSpec } from './support/peers.js';
+import { startPeer, stopPeer, removeScratch, apiGet, type PeerSpec } from './support/peers.js';
 
 const skip = !isRoot() && 'needs root (network namespaces)';
 const VIP4 = '192.0.2.42';
@@ -119,19 +119,25 @@ for (const [hi, lo] of [['lvsd', 'keepalived'], ['keepalived', 'lvsd']] as const
   });
 }
 
-// The takeover call (runtime armTimer → addon takeover): the data plane moves in one native call and
-// the announcer then only completes the burst — the client must see exactly `master_repeat` GARPs
-// at once, the first one already carrying the new master's MAC, and the log says which path it took.
-const arpSniffer = [
+// The takeover call (runtime armTimer → addon takeover): what the takeover puts on the wire goes out
+// in one native call — the first GARP round, the new master's first advert, the rest of the burst —
+// and JavaScript only adopts it: the client must see exactly `master_repeat` GARPs at once, the
+// first already carrying the new master's MAC, exactly one advert among them (not a second one from
+// the machine's own send_advert), the metrics must count what the call sent, and the log says which
+// path it took.
+const takeoverSniffer = [
   'import socket, sys, time',
-  's = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))',
+  's = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))',
   "s.bind(('eth0', 0))",
   'while True:',
   '    f = s.recv(2048)',
-  "    if f[28:32] == socket.inet_aton('192.0.2.42'): sys.stdout.write('garp %s %.6f\\n' % (f[6:12].hex(':'), time.time())); sys.stdout.flush()",
+  "    if f[12:14] == b'\\x08\\x06' and f[28:32] == socket.inet_aton('192.0.2.42'): sys.stdout.write('garp %s %.6f\\n' % (f[6:12].hex(':'), time.time())); sys.stdout.flush()",
+  "    elif f[12:14] == b'\\x08\\x00' and f[23] == 112 and f[26:30] == socket.inet_aton('192.0.2.2'): sys.stdout.write('advert %s %.6f\\n' % (f[6:12].hex(':'), time.time())); sys.stdout.flush()",
 ].join('\n');
 
-test('lvsd takeover through the one-call path: VIP added, exactly master_repeat GARPs in the first burst, from the new master', { skip }, async () => {
+const metricValue = (text: string, name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+
+test('lvsd takeover through the one-call path: VIP added, GARP round, advert, rest of the burst at once; counted once', { skip }, async () => {
   const topo = new Topology();
   try {
     const a = await topo.member('a', ['192.0.2.1/24']);
@@ -141,16 +147,30 @@ test('lvsd takeover through the one-call path: VIP added, exactly master_repeat 
     const pa = startPeer(a, { ...base, name: 'hi', priority: 150 });
     const pb = startPeer(b, { ...base, name: 'lo', priority: 100 });
     await waitFor(async () => (await a.addrs()).includes(VIP4) && !(await b.addrs()).includes(VIP4), 'a to be master', 30000, 20);
-    const sn = cl.start(['python3', '-u', '-c', arpSniffer]);
+    const sn = cl.start(['python3', '-u', '-c', takeoverSniffer]);
     await sleep(500);
+    const before = await apiGet(b, '/metrics');
     await stopPeer(pa, 'kill');
     await waitFor(async () => (await b.addrs()).includes(VIP4), 'the VIP to move to b', 10000, 5);
     await sleep(800); // the first burst is over; the delayed one (2 s) has not started
     const macB = await b.mac();
-    const garps = sn.output().split('\n').filter((l) => l.startsWith('garp ')).map((l) => l.split(' '));
-    const fromB = garps.filter((g) => g[1] === macB);
-    assert.equal(fromB.length, 3, `GARPs from b in the first burst:\n${sn.output()}`);
-    assert.ok(Number(fromB.at(-1)![2]) - Number(fromB[0]![2]) < 0.1, 'sent at once');
+    const seen = sn.output().split('\n').filter((l) => l.startsWith('garp ') || l.startsWith('advert ')).map((l) => l.split(' ')).filter((g) => g[1] === macB);
+    const garps = seen.filter((g) => g[0] === 'garp');
+    assert.equal(garps.length, 3, `GARPs from b in the first burst:\n${sn.output()}`);
+    assert.ok(Number(garps.at(-1)![2]) - Number(garps[0]![2]) < 0.05, 'sent at once');
+    // In the order the call sends them: round 1 (one VIP), the advert, rounds 2-3.
+    assert.deepEqual(seen.slice(0, 4).map((g) => g[0]), ['garp', 'advert', 'garp', 'garp'], `b's first packets:\n${sn.output()}`);
+    // The next advert is the 0.1 s timer's, not the machine's send_advert repeating the call's one.
+    const adverts = seen.filter((g) => g[0] === 'advert').map((g) => Number(g[2]));
+    assert.ok(adverts.length >= 2 && adverts[1]! - adverts[0]! > 0.08, `b's adverts after the takeover at ${adverts.map((t) => (t - adverts[0]!).toFixed(4)).join(', ')} s`);
+    // Adverts counted vs seen by the sniffer around the scrape (which takes a few advert intervals).
+    const advertsSeen = () => sn.output().split('\n').filter((l) => l.startsWith(`advert ${macB} `)).length;
+    const seenBefore = advertsSeen();
+    const after = await apiGet(b, '/metrics');
+    const seenAfter = advertsSeen();
+    assert.equal(metricValue(after, 'lvsd_vrrp_garp_sent_total') - (metricValue(before, 'lvsd_vrrp_garp_sent_total') || 0), 3, 'GARPs counted');
+    const sent = metricValue(after, 'lvsd_vrrp_adverts_sent_total');
+    assert.ok(sent >= seenBefore - 1 && sent <= seenAfter + 1, `adverts counted ${sent}, seen ${seenBefore}..${seenAfter}`);
     await waitFor(() => /"dataplane":"takeover_call"/.test(pb.proc.output()), `b to log the takeover call:\n${pb.proc.output()}`, 2000, 20);
     assert.match(pb.proc.output(), /"to":"MASTER"/);
   } finally {
