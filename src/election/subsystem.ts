@@ -31,6 +31,8 @@ export interface ElectionOptions {
   readonly defer?: RuntimeDeps['defer'];
   readonly sleepSync?: RuntimeDeps['sleepSync'];
   readonly linkUp?: RuntimeDeps['linkUp'];
+  /** Replace the takeover call (unit tests of the runtime's path around it; default: the addon's, with real mechanisms only). */
+  readonly fastTakeover?: (cfg: VrrpInstanceConfig, table: AddressTable) => FastTakeover | undefined;
 }
 
 /** Event-loop lag exported as lvsd_event_loop_lag_seconds{quantile} (one histogram per process). */
@@ -157,7 +159,7 @@ export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptio
     } catch (e) {
       ilog.error({ err: errorMessage(e) }, 'GARP/NA unavailable: VIP moves will not be announced');
     }
-    const fast = fastTakeover(transport, vips, table, sender, announce?.announcer);
+    const fast = opts.fastTakeover ? opts.fastTakeover(cfg, table) : fastTakeover(transport, vips, table, sender, announce?.announcer);
     return { transport, vips, ...(announce ? { announce } : {}), ...(fast ? { fast } : {}) };
   };
 

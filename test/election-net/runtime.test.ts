@@ -95,7 +95,14 @@ const inst = (name: string, vrid: number, prio: number, vip: string, extra = '')
     virtual_addresses: [${vip}/24]
 ${extra}`;
 
-function harness(opts: { polling?: boolean } = {}) {
+/** What a fake takeover call was prepared with and did (harness option `fast`). */
+interface FastCall {
+  readonly advert: Advert | undefined;
+  readonly rounds: number;
+  ran: boolean;
+}
+
+function harness(opts: { polling?: boolean; fast?: boolean } = {}) {
   const clock = new ManualClock(1000);
   const registry = new Registry();
   const bus = new Bus();
@@ -106,6 +113,7 @@ function harness(opts: { polling?: boolean } = {}) {
   const frameIfs: string[] = [];
   const events: Array<{ instance: string; from: string; to: string; reason: string }> = [];
   bus.on('vrrp.state', (e) => events.push(e));
+  const fastCalls: FastCall[] = [];
   const sub = createElectionSubsystem(
     { logger: silentLogger, clock, registry, bus },
     {
@@ -126,12 +134,33 @@ function harness(opts: { polling?: boolean } = {}) {
       defer: (fn) => void deferred.push(fn),
       sleepSync: (ms) => clock.sleep(ms),
       linkUp: () => true,
+      // A stand-in for the addon's call: 'pending' while an advert waits in the (polling) socket,
+      // else it adds the instance's VIPs to the fake table and reports the rounds and advert sent.
+      ...(opts.fast
+        ? {
+            fastTakeover: (c) => ({
+              prepare: (_targets, advert, rounds) => {
+                const call: FastCall = { advert, rounds, ran: false };
+                fastCalls.push(call);
+                return {
+                  run: () => {
+                    const t = transports.get(c.name);
+                    if (t instanceof PollingTransport && t.waiting.length) return { pending: true as const };
+                    call.ran = true;
+                    for (const v of c.virtual_addresses) table.addrs.add(`${c.interface}/${v.address}`);
+                    return { pending: false as const, vipsAdded: true, rounds, advertSent: advert !== undefined };
+                  },
+                };
+              },
+            }),
+          }
+        : {}),
     },
   );
   const runDeferred = () => {
     for (const fn of deferred.splice(0)) fn();
   };
-  return { clock, registry, bus, table, transports, deferred, runDeferred, frames, frameIfs, events, sub };
+  return { clock, registry, bus, table, transports, deferred, runDeferred, frames, frameIfs, events, fastCalls, sub };
 }
 
 const flush = () => new Promise((r) => setImmediate(r));
@@ -207,6 +236,67 @@ test('a transport with a synchronous poll: the master_down expiry reads waiting 
   assert.equal(stateOf(h), 'MASTER');
   assert.ok(h.table.addrs.has('eth0/192.0.2.42'));
   await h.sub.stop();
+});
+
+test('takeover call: its advert and GARP rounds are adopted, not repeated, and counted; bookkeeping waits 10 ms', async () => {
+  const h = harness({ polling: true, fast: true });
+  await h.sub.start(cfg(base(inst('VI_1', 1, 100, '192.0.2.42', '    stop_handover: false\n'))));
+  const t = h.transports.get('VI_1')!;
+  h.clock.advance(100);
+  t.deliver(150);
+  h.clock.advance(361); // Master_Down_Interval 360.94 ms after that advert
+  assert.equal(stateOf(h), 'MASTER');
+  const call = h.fastCalls.at(-1)!;
+  assert.ok(call.ran, 'the call ran');
+  assert.equal(call.advert?.priority, 100, 'prepared with the advert the step sends');
+  assert.equal(call.rounds, 5, 'the whole unspaced first burst (master_repeat 5)');
+  assert.ok(h.table.addrs.has('eth0/192.0.2.42'));
+  assert.equal(t.sent.length, 0, 'the step adopted the advert the call sent');
+  assert.equal(h.frames.length, 0, 'the announcer sent none of the rounds the call sent');
+  let m = await h.registry.metrics();
+  assert.match(m, /lvsd_vrrp_garp_sent_total\{instance="VI_1"\} 5\n/);
+  assert.match(m, /lvsd_vrrp_adverts_sent_total\{instance="VI_1"\} 1\n/);
+  // Log, metrics of the transition and the bus event come POSTPONE_MS later.
+  assert.deepEqual(h.events.map((e) => `${e.from}>${e.to}`), ['INIT>BACKUP']);
+  assert.doesNotMatch(m, /lvsd_vrrp_state\{instance="VI_1",state="MASTER"\} 1/);
+  h.clock.advance(10);
+  assert.deepEqual(h.events.map((e) => `${e.from}>${e.to}`), ['INIT>BACKUP', 'BACKUP>MASTER']);
+  m = await h.registry.metrics();
+  assert.match(m, /lvsd_vrrp_state\{instance="VI_1",state="MASTER"\} 1/);
+  // The next advert is the Adver_Timer's, one interval after the takeover.
+  h.clock.advance(89);
+  assert.equal(t.sent.length, 0);
+  h.clock.advance(2);
+  assert.equal(t.sent.length, 1);
+  assert.equal(h.frames.length, 0, 'the delayed burst waits for master_delay');
+  await h.sub.stop();
+});
+
+test('takeover call: an advert waiting in the socket stops it; postponed bookkeeping keeps its order and is applied before a stop', async () => {
+  const h = harness({ polling: true, fast: true });
+  await h.sub.start(cfg(base(inst('VI_1', 1, 100, '192.0.2.42', '    stop_handover: false\n'))));
+  const t = h.transports.get('VI_1') as PollingTransport;
+  h.clock.advance(100);
+  t.deliver(150);
+  t.waiting.push(150);
+  h.clock.advance(361);
+  assert.equal(stateOf(h), 'BACKUP', 'the waiting advert was read: no takeover');
+  assert.equal(h.fastCalls.at(-1)!.ran, false);
+  assert.equal(h.table.addrs.size, 0);
+  h.clock.advance(361);
+  assert.equal(stateOf(h), 'MASTER');
+  // A higher priority master appears inside the window: both transitions come out after it, in order.
+  h.clock.advance(3);
+  t.deliver(200);
+  assert.equal(stateOf(h), 'BACKUP');
+  assert.deepEqual(h.events.map((e) => `${e.from}>${e.to}`), ['INIT>BACKUP']);
+  h.clock.advance(7);
+  assert.deepEqual(h.events.map((e) => `${e.from}>${e.to}`), ['INIT>BACKUP', 'BACKUP>MASTER', 'MASTER>BACKUP']);
+  // Postponed, then stopped before the window ends: applied first, then the stop's own transition.
+  h.clock.advance(361);
+  assert.equal(stateOf(h), 'MASTER');
+  await h.sub.stop();
+  assert.deepEqual(h.events.map((e) => `${e.from}>${e.to}`).slice(3), ['BACKUP>MASTER', 'MASTER>INIT']);
 });
 
 test('advert age: the Master_Down_Timer runs from the kernel receive time, credited up to 5 ms', async () => {
