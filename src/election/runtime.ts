@@ -490,11 +490,13 @@ export class ElectionRuntime {
       const r = groupStep(g, members, name, ev, now);
       for (const [m, s] of Object.entries(r.states)) this.states[m] = s;
       this.applyAll(r.effects);
-      if (r.groupTransition) {
-        const st = r.groupTransition.to;
-        this.d.logger.info({ group: g.name, from: r.groupTransition.from, to: st }, 'sync group transition');
-        if (st === 'MASTER' || st === 'BACKUP' || st === 'FAULT') this.d.notifier.enqueue(`group:${g.name}`, notifyJobs(g.notify, 'GROUP', g.name, st, 0));
-        else if (st === 'INIT') this.d.notifier.enqueue(`group:${g.name}`, notifyJobs(g.notify, 'GROUP', g.name, 'STOP', 0));
+      const gt = r.groupTransition;
+      if (gt) {
+        this.bookkeeping(false, () => {
+          this.d.logger.info({ group: g.name, from: gt.from, to: gt.to }, 'sync group transition');
+          if (gt.to === 'MASTER' || gt.to === 'BACKUP' || gt.to === 'FAULT') this.d.notifier.enqueue(`group:${g.name}`, notifyJobs(g.notify, 'GROUP', g.name, gt.to, 0));
+          else if (gt.to === 'INIT') this.d.notifier.enqueue(`group:${g.name}`, notifyJobs(g.notify, 'GROUP', g.name, 'STOP', 0));
+        });
       }
       return;
     }
@@ -515,16 +517,24 @@ export class ElectionRuntime {
     for (const x of effects) if (URGENT.has(x.effect.type)) this.apply(x.instance, x.effect);
     for (const x of effects) {
       if (URGENT.has(x.effect.type)) continue;
+      if (!BOOKKEEPING.has(x.effect.type)) {
+        this.apply(x.instance, x.effect);
+        continue;
+      }
       const viaCall = this.insts.get(x.instance)?.fastDone !== undefined;
-      // Once something waits, what follows waits behind it: the log and the bus keep the machine's order.
-      if (BOOKKEEPING.has(x.effect.type) && (viaCall || this.postponed.length)) this.postpone(x.instance, x.effect, viaCall);
-      else this.apply(x.instance, x.effect);
+      const at = this.d.clock.wallNow();
+      this.bookkeeping(viaCall, (late) => this.apply(x.instance, x.effect, late ? { viaCall, at } : undefined));
     }
   }
 
-  private postpone(name: string, e: Effect, viaCall: boolean): void {
-    const at = this.d.clock.wallNow();
-    this.postponed.push(() => this.apply(name, e, { viaCall, at }));
+  /**
+   * Run bookkeeping now, or POSTPONE_MS later when `postpone` (after a takeover call) or when
+   * something already waits — what follows waits behind it, so logs, bus and notify keep the
+   * machine's order. `fn(late)`: whether it was postponed.
+   */
+  private bookkeeping(postpone: boolean, fn: (late: boolean) => void): void {
+    if (!postpone && !this.postponed.length) return fn(false);
+    this.postponed.push(() => fn(true));
     this.postponeTimer ??= this.d.clock.setTimeout(() => this.runPostponed(), POSTPONE_MS);
   }
 
