@@ -25,8 +25,12 @@ export interface RawDatagram {
   readonly ifindex: number;
   /** Datagram or control data did not fit (MSG_TRUNC / MSG_CTRUNC). */
   readonly truncated: boolean;
-  /** How long ago the kernel received it, ms (0 when unknown). */
-  readonly ageMs: number;
+  /**
+   * When the kernel received it, on performance.now()'s clock (from its SO_TIMESTAMPNS age when the
+   * callback was entered; the callback's entry time when the kernel gave none). A consumer computes
+   * the age when it acts, so the JavaScript between here and there counts too.
+   */
+  readonly receivedAt: number;
 }
 
 export interface RawHandlers {
@@ -40,6 +44,7 @@ export class RawIpSocket {
   constructor(readonly family: 4 | 6, protocol: number, h: RawHandlers) {
     const a = loadAfPacket();
     this.fd = a.rawopen(family, protocol, (err, payload, src, dst, hopLimit, ifindex, truncated, ageUs) => {
+      const entered = performance.now();
       if (err) return h.onError(err);
       // Built in one literal (no conditional spreads): this runs for every advert received.
       h.onMessage({
@@ -49,7 +54,7 @@ export class RawIpSocket {
         hopLimit: hopLimit !== undefined && hopLimit >= 0 ? hopLimit : undefined,
         ifindex: ifindex ?? 0,
         truncated: truncated ?? false,
-        ageMs: ageUs !== undefined && ageUs > 0 ? ageUs / 1000 : 0,
+        receivedAt: ageUs !== undefined && ageUs > 0 ? entered - ageUs / 1000 : entered,
       });
     });
   }

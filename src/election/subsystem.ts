@@ -88,7 +88,8 @@ function fastTakeover(transport: VrrpTransport, vips: VipSet, table: AddressTabl
         }
       }
       const enc = advert ? transport.encode(advert) : undefined;
-      const adverts: Array<[number, Buffer, number, Buffer]> = (enc?.datagrams ?? []).map((d) => [enc!.fd, Buffer.from(d.dst), d.scopeId, Buffer.from(d.payload.buffer, d.payload.byteOffset, d.payload.byteLength)]);
+      const adverts: Array<[number, Buffer, number, Buffer]> = enc ? enc.datagrams.map((d) => [enc.fd, Buffer.from(d.dst), d.scopeId, Buffer.from(d.payload.buffer, d.payload.byteOffset, d.payload.byteLength)]) : [];
+      // The addon sends at most 64 rounds; the announcer sends any beyond (master_repeat goes to 100).
       const n = Math.max(1, Math.min(64, rounds));
       return {
         run() {

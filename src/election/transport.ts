@@ -41,7 +41,10 @@ export interface ReceivedAdvert {
   /** Source address text and bytes (the tie-break in RFC 5798 §6.4.3 compares these). */
   readonly src: string;
   readonly srcBytes: Uint8Array;
-  /** How long before delivery the kernel received it, ms (absent or 0 when unknown). */
+  /**
+   * How long before delivery (the handler's call) the kernel received it, ms — the time our own
+   * receive path took included (absent or 0 when unknown).
+   */
   readonly ageMs?: number;
 }
 
@@ -237,15 +240,18 @@ export class RawVrrpTransport implements VrrpTransport {
       if (r.reason !== 'vrid_mismatch') h.onDrop(r.reason, sp.text);
       return;
     }
-    this.accept(r.advert, sp.bytes, sp.text, d.ageMs);
+    this.accept(r.advert, sp.bytes, sp.text, d.receivedAt);
   }
 
-  private accept(advert: Advert, srcBytes: Uint8Array, srcText: string, ageMs: number): void {
+  /** `receivedAt`: the kernel's receive time on performance.now()'s clock (see RawDatagram). */
+  private accept(advert: Advert, srcBytes: Uint8Array, srcText: string, receivedAt: number): void {
     const h = this.handlers;
     if (!h) return;
     if (compareIp(srcBytes, this.localAddress) === 0) return; // our own (multicast loop is off; unicast to self)
     if (this.peers.size && !this.peers.has(srcText)) return h.onDrop('bad_source', srcText);
-    h.onAdvert({ advert, src: srcText, srcBytes, ageMs });
+    // Measured here, at delivery, so the decode and checks above (cold code after a long idle) do
+    // not push the Master_Down deadline later than the kernel's receive time says.
+    h.onAdvert({ advert, src: srcText, srcBytes, ageMs: performance.now() - receivedAt });
   }
 
   /** IPv4 datagram, IPv4 header first: the codec checks TTL, addresses and the payload. */
@@ -259,7 +265,7 @@ export class RawVrrpTransport implements VrrpTransport {
       if (r.reason !== 'vrid_mismatch') h.onDrop(r.reason, bytesToIp(r.header ? r.header.src : d.src).text);
       return;
     }
-    this.accept(r.advert, r.header.src, bytesToIp(r.header.src).text, d.ageMs);
+    this.accept(r.advert, r.header.src, bytesToIp(r.header.src).text, d.receivedAt);
   }
 
   send(a: Advert): void {
