@@ -412,7 +412,13 @@ static void rx_readable(uv_poll_t *h, int status, int events) {
  * Keep `fd` (non-blocking, owned from here on) polled on the loop, calling `cbv` per datagram
  * (family 4 / 6) or per address notification (family 0, see nlwatch). Returns the fd as a number.
  */
-static napi_value rx_start(napi_env env, uv_loop_t *loop, int fd, int family, napi_value cbv) {
+static napi_value rx_start(napi_env env, int fd, int family, napi_value cbv) {
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    close(fd);
+    napi_throw_error(env, NULL, "no event loop");
+    return NULL;
+  }
   rx_t *s = (rx_t *)calloc(1, sizeof *s);
   if (!s) {
     close(fd);
@@ -471,11 +477,6 @@ static napi_value RawOpen(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "rawopen(family 4|6, protocol, callback)");
     return NULL;
   }
-  uv_loop_t *loop;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
-    napi_throw_error(env, NULL, "no event loop");
-    return NULL;
-  }
   int fd = socket(family == 6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, proto);
   if (fd < 0) return throw_errno(env, family == 6 ? "socket(AF_INET6, SOCK_RAW)" : "socket(AF_INET, SOCK_RAW)", errno);
   int one = 1;
@@ -488,7 +489,7 @@ static napi_value RawOpen(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, "setsockopt(SO_TIMESTAMPNS / HOPLIMIT / PKTINFO)", e);
   }
-  return rx_start(env, loop, fd, family, argv[2]);
+  return rx_start(env, fd, family, argv[2]);
 }
 
 /* The socket named by argument 0; `raw_only`: a raw IP socket, not an nlwatch one. Throws when not. */
@@ -894,18 +895,13 @@ static napi_value NlWatch(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "nlwatch(callback)");
     return NULL;
   }
-  uv_loop_t *loop;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
-    napi_throw_error(env, NULL, "no event loop");
-    return NULL;
-  }
   struct sockaddr_nl sa;
   memset(&sa, 0, sizeof sa);
   sa.nl_family = AF_NETLINK;
   sa.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
   int fd = bound_socket(env, AF_NETLINK, NETLINK_ROUTE, (struct sockaddr *)&sa, sizeof sa, "socket(AF_NETLINK) for address notifications");
   if (fd < 0) return NULL;
-  return rx_start(env, loop, fd, 0, argv[0]);
+  return rx_start(env, fd, 0, argv[0]);
 }
 
 static napi_value Init(napi_env env, napi_value exports) {

@@ -168,14 +168,13 @@ interface Inst {
   fastDone?: { vips: boolean; rounds: number; advert: boolean };
 }
 
+/** The advert's VIP bytes per instance config, parsed once (a master sends up to 100 adverts/s). */
+const advertAddresses = new WeakMap<VrrpInstanceConfig, Uint8Array[]>();
+
 function advertOf(c: VrrpInstanceConfig, priority: number): Advert {
-  return {
-    version: c.version,
-    vrid: c.virtual_router_id,
-    priority,
-    intervalMs: Math.round(c.advert_interval * 1000),
-    addresses: c.virtual_addresses.map((v) => parseIp(v.address)!.bytes),
-  };
+  let addresses = advertAddresses.get(c);
+  if (!addresses) advertAddresses.set(c, (addresses = c.virtual_addresses.map((v) => parseIp(v.address)!.bytes)));
+  return { version: c.version, vrid: c.virtual_router_id, priority, intervalMs: Math.round(c.advert_interval * 1000), addresses };
 }
 
 /** Default link check: operstate up/unknown (loopback-like devices report unknown). */
@@ -522,19 +521,19 @@ export class ElectionRuntime {
         continue;
       }
       const viaCall = this.insts.get(x.instance)?.fastDone !== undefined;
-      const at = this.d.clock.wallNow();
-      this.bookkeeping(viaCall, (late) => this.apply(x.instance, x.effect, late ? { viaCall, at } : undefined));
+      this.bookkeeping(viaCall, (at) => this.apply(x.instance, x.effect, at === undefined ? undefined : { viaCall, at }));
     }
   }
 
   /**
    * Run bookkeeping now, or POSTPONE_MS later when `postpone` (after a takeover call) or when
    * something already waits — what follows waits behind it, so logs, bus and notify keep the
-   * machine's order. `fn(late)`: whether it was postponed.
+   * machine's order. `fn(at)`: when postponed, the wall time it was postponed at (the transition's).
    */
-  private bookkeeping(postpone: boolean, fn: (late: boolean) => void): void {
-    if (!postpone && !this.postponed.length) return fn(false);
-    this.postponed.push(() => fn(true));
+  private bookkeeping(postpone: boolean, fn: (at?: number) => void): void {
+    if (!postpone && !this.postponed.length) return fn();
+    const at = this.d.clock.wallNow();
+    this.postponed.push(() => fn(at));
     this.postponeTimer ??= this.d.clock.setTimeout(() => this.runPostponed(), POSTPONE_MS);
   }
 
@@ -652,7 +651,7 @@ export class ElectionRuntime {
         m.state.set({ instance: name, state: e.to }, 1);
         m.transitions.inc({ instance: name, from: e.from, to: e.to });
         inst.log.info(
-          { from: e.from, to: e.to, reason: e.reason, ...((late?.viaCall ?? inst.fastDone) ? { dataplane: 'takeover_call' } : {}), ...(late ? { at: new Date(late.at).toISOString() } : {}) },
+          { from: e.from, to: e.to, reason: e.reason, ...(late?.viaCall ? { dataplane: 'takeover_call' } : {}), ...(late ? { at: new Date(late.at).toISOString() } : {}) },
           `VRRP ${e.from} -> ${e.to}`,
         );
         this.d.bus.emit('vrrp.state', { instance: name, from: e.from, to: e.to, reason: e.reason });

@@ -268,12 +268,8 @@ export class RawVrrpTransport implements VrrpTransport {
     this.accept(r.advert, r.header.src, bytesToIp(r.header.src).text, d.receivedAt);
   }
 
-  send(a: Advert): void {
-    this.sendTo(a, false);
-  }
-
   rehearse(a: Advert): void {
-    this.sendTo(a, true);
+    this.encode(a);
   }
 
   /**
@@ -290,7 +286,7 @@ export class RawVrrpTransport implements VrrpTransport {
     }
   }
 
-  private sendTo(a: Advert, dry: boolean): void {
+  send(a: Advert): void {
     for (const d of this.dest) {
       let payload: Uint8Array;
       try {
@@ -299,7 +295,6 @@ export class RawVrrpTransport implements VrrpTransport {
         this.log.error({ err: errorMessage(e) }, 'cannot encode advert');
         return;
       }
-      if (dry) continue;
       try {
         // Synchronous sendto(); the scope (our interface) matters for ff02::12 / link-local peers only.
         this.sock?.send(d.bytes, this.ifindex, payload);
