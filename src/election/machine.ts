@@ -19,13 +19,21 @@
  *
  * Late master-down guard (rule chosen for the issue's "robust timing"): when a master_down expiry is
  * late by more than `lateToleranceMs` (max of the lateness the runtime reports and now − deadline)
- * and we were following a master, the loop was stalled across the deadline and the master's adverts
- * from the stall may be queued unread. The machine then re-arms master_down for `recheckMs` instead
- * of taking over (effect `late_timer` is emitted for metrics/logs) — unless the event says the
- * runtime read the sockets right before (`socketsRead`): then nothing can be queued. If the queued adverts are real,
- * they reset the timer as usual; if nothing arrives, the recheck expiry takes over. The recheck is
- * done once per deadline (it is not re-applied to the recheck itself), so a real failure during a
- * stall costs at most `recheckMs` plus one loop turn.
+ * and we were following a master, this process was held up across the deadline. Two things can then
+ * make the silence false:
+ *  - the master's adverts from the stall may be queued unread (unless the runtime read the sockets
+ *    right before, `socketsRead`);
+ *  - the master may have been held up by the same cause — one CPU shortage, one paused or throttled
+ *    VM (measured on the session 5 machine: a C probe at SCHED_FIFO saw 100 ms freezes under load, and
+ *    backup and master stalled together, the master's overdue advert arriving 0–4 ms after the
+ *    backup's late takeover). On resume its overdue Adver_Timer sends at once, but it needs the CPU
+ *    to do so.
+ * So instead of taking over, the machine grants the master a grace: it re-arms master_down for
+ * max(`recheckMs`, min(lateness, Master_Adver_Interval)) — as long as we were late, at most one
+ * advert interval — and emits `late_timer` (metrics/logs). Adverts that arrive reset the timer as
+ * usual; if none does, the grace's expiry takes over. The grace is given once per deadline (not to
+ * the grace's own expiry), so a master that really died during a stall costs at most one advert
+ * interval more, and only when this process was itself late by more than the tolerance.
  */
 import { parseIp, compareIp } from '../core/address.js';
 
@@ -66,7 +74,7 @@ export interface InstanceParams {
   readonly initialState?: 'MASTER' | 'BACKUP';
   /** Late master-down guard threshold, ms (default 3; a Node timer is ~1 ms late at p99 when idle). */
   readonly lateToleranceMs?: number;
-  /** Delay of the late-guard recheck, ms (default 2): enough for one poll phase to read the socket. */
+  /** Least grace of the late guard, ms (default 2): enough for one poll phase to read the socket. */
   readonly recheckMs?: number;
 }
 
@@ -126,8 +134,8 @@ export type VrrpEvent =
       readonly lateMs?: number;
       /**
        * The runtime read the sockets just before this expiry (synchronously, to EAGAIN): no advert
-       * can be waiting unread, so lateness says nothing about missed adverts and the late guard is
-       * not needed — the master really was silent for the whole interval.
+       * is waiting unread. A late expiry still gets the late guard's grace (the master may have been
+       * held up with us); the flag is carried into `late_timer` for the log.
        */
       readonly socketsRead?: boolean;
     }
@@ -151,7 +159,7 @@ export type Effect =
   | { readonly type: 'handover_done'; readonly reason: string }
   | { readonly type: 'notify'; readonly state: NotifyState }
   /** A timer expiry arrived late and was deferred by the late guard (count it, log it). */
-  | { readonly type: 'late_timer'; readonly name: TimerName; readonly lateMs: number };
+  | { readonly type: 'late_timer'; readonly name: TimerName; readonly lateMs: number; readonly graceMs: number; readonly socketsRead: boolean };
 
 export interface StepResult {
   readonly state: InstanceState;
@@ -517,6 +525,19 @@ function masterRx(tx: Tx, ev: Extract<VrrpEvent, { type: 'advert' }>, from: Uint
   tx.arm('adver', tx.s.params.advertIntervalMs);
 }
 
+/**
+ * The late guard's grace for a master_down expiry `lateMs` late in state `s` (file header), or
+ * undefined when the expiry is acted on at once. Exported for the runtime, which must not start a
+ * takeover call for an expiry the machine will defer.
+ */
+export function lateGrace(s: InstanceState, lateMs: number): number | undefined {
+  const p = s.params;
+  if (lateMs <= (p.lateToleranceMs ?? DEFAULT_LATE_TOLERANCE_MS) || s.rechecked || s.master === undefined) return undefined;
+  // Adverts from the stall may be queued, or the master stalled with us and is about to send: grant
+  // it the time we lost, up to one advert interval.
+  return Math.max(p.recheckMs ?? DEFAULT_RECHECK_MS, Math.min(lateMs, s.masterAdverIntervalMs));
+}
+
 function onTimer(tx: Tx, name: TimerName, lateMs: number | undefined, socketsRead: boolean): void {
   const deadline = tx.s.timers[name];
   // Not armed (cancelled, or never armed by this machine): a stale host timer. Ignore.
@@ -545,12 +566,11 @@ function onTimer(tx: Tx, name: TimerName, lateMs: number | undefined, socketsRea
   }
   if (st !== 'BACKUP') return;
   if (name === 'master_down') {
-    const tolerance = tx.s.params.lateToleranceMs ?? DEFAULT_LATE_TOLERANCE_MS;
-    if (late > tolerance && !socketsRead && !tx.s.rechecked && tx.s.master !== undefined) {
-      // Late guard (see file header): adverts from the stall may be queued; look once more.
-      tx.emit({ type: 'late_timer', name, lateMs: late });
+    const grace = lateGrace(tx.s, late);
+    if (grace !== undefined) {
+      tx.emit({ type: 'late_timer', name, lateMs: late, graceMs: grace, socketsRead });
       tx.set({ rechecked: true });
-      tx.arm('master_down', tx.s.params.recheckMs ?? DEFAULT_RECHECK_MS);
+      tx.arm('master_down', grace);
       return;
     }
     const p = tx.s.params;

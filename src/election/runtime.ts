@@ -27,7 +27,7 @@ import { parseIp } from '../core/address.js';
 import { errorMessage } from '../core/errors.js';
 import type { VrrpInstanceConfig, VrrpScriptConfig, VrrpSyncGroupConfig, ClusterConfig } from '../config/model.js';
 import type { Advert, DropReason } from './codec.js';
-import { createInstance, currentMaster, step, type Effect, type InstanceState, type TimerName, type VrrpEvent, type VrrpState } from './machine.js';
+import { createInstance, currentMaster, lateGrace, step, type Effect, type InstanceState, type TimerName, type VrrpEvent, type VrrpState } from './machine.js';
 import { groupStep, groupState, type SyncGroupDef } from './syncgroup.js';
 import { effectivePriority, initialScriptState, scriptResult, trackingEvents, type PriorityResult, type ScriptState, type Tracking } from './priority.js';
 import type { VrrpTransport } from './transport.js';
@@ -42,6 +42,7 @@ export interface ElectionMetrics {
   readonly transitions: Counter<'instance' | 'from' | 'to'>;
   readonly advertsSent: Counter<'instance'>;
   readonly advertsReceived: Counter<'instance'>;
+  readonly advertsLate: Counter<'instance'>;
   readonly dropped: Counter<'instance' | 'reason'>;
   readonly garpSent: Counter<'instance'>;
   readonly masterInfo: Gauge<'instance' | 'address'>;
@@ -59,11 +60,12 @@ export function createElectionMetrics(registry: Registry): ElectionMetrics {
     state: metric(registry, 'lvsd_vrrp_state', () => new Gauge({ name: 'lvsd_vrrp_state', help: 'VRRP instance state: 1 for the current state', labelNames: ['instance', 'state'] as const, registers: r })),
     transitions: metric(registry, 'lvsd_vrrp_transitions_total', () => new Counter({ name: 'lvsd_vrrp_transitions_total', help: 'VRRP state transitions', labelNames: ['instance', 'from', 'to'] as const, registers: r })),
     advertsSent: metric(registry, 'lvsd_vrrp_adverts_sent_total', () => new Counter({ name: 'lvsd_vrrp_adverts_sent_total', help: 'VRRP adverts sent', labelNames: ['instance'] as const, registers: r })),
+    advertsLate: metric(registry, 'lvsd_vrrp_adverts_late_total', () => new Counter({ name: 'lvsd_vrrp_adverts_late_total', help: 'Adverts sent more than one advert interval after they were due (this process was held up: the backups saw that much more silence)', labelNames: ['instance'] as const, registers: r })),
     advertsReceived: metric(registry, 'lvsd_vrrp_adverts_received_total', () => new Counter({ name: 'lvsd_vrrp_adverts_received_total', help: 'Valid VRRP adverts received', labelNames: ['instance'] as const, registers: r })),
     dropped: metric(registry, 'lvsd_vrrp_packets_dropped_total', () => new Counter({ name: 'lvsd_vrrp_packets_dropped_total', help: 'VRRP packets dropped, by reason', labelNames: ['instance', 'reason'] as const, registers: r })),
     garpSent: metric(registry, 'lvsd_vrrp_garp_sent_total', () => new Counter({ name: 'lvsd_vrrp_garp_sent_total', help: 'Gratuitous ARPs / unsolicited NAs sent', labelNames: ['instance'] as const, registers: r })),
     masterInfo: metric(registry, 'lvsd_vrrp_master_info', () => new Gauge({ name: 'lvsd_vrrp_master_info', help: 'Address of the current master as seen by this instance (value 1)', labelNames: ['instance', 'address'] as const, registers: r })),
-    lateTimers: metric(registry, 'lvsd_vrrp_late_timers_total', () => new Counter({ name: 'lvsd_vrrp_late_timers_total', help: 'master_down expiries that fired late and were re-checked', labelNames: ['instance'] as const, registers: r })),
+    lateTimers: metric(registry, 'lvsd_vrrp_late_timers_total', () => new Counter({ name: 'lvsd_vrrp_late_timers_total', help: 'master_down expiries that fired late, so the master was given a grace before taking over', labelNames: ['instance'] as const, registers: r })),
     vipRestored: metric(registry, 'lvsd_vrrp_vip_restored_total', () => new Counter({ name: 'lvsd_vrrp_vip_restored_total', help: 'VIPs re-added after being removed while master', labelNames: ['instance'] as const, registers: r })),
   };
 }
@@ -166,6 +168,12 @@ interface Inst {
    * instead of doing them again; `advert` is cleared once the step's send_advert is adopted).
    */
   fastDone?: { vips: boolean; rounds: number; advert: boolean };
+  /** Monotonic receive time of the last accepted advert (for the takeover log's silence_ms). */
+  lastHeard?: number;
+  /** Late-advert warnings: when the last was logged, and how many were not logged since. */
+  lateAdvertLog?: { at: number; suppressed: number };
+  /** The last master_down expiry: how long the master had been silent and how late the timer woke. */
+  lastExpiry?: { silenceMs: number; lateMs: number };
 }
 
 /** The advert's VIP bytes per instance config, parsed once (a master sends up to 100 adverts/s). */
@@ -353,6 +361,7 @@ export class ElectionRuntime {
     // read would make it wrong, so only ages up to MAX_ADVERT_AGE_MS are credited (enough for a
     // wake-up or a short busy spell; a larger one only costs the old, later deadline).
     const age = Math.min(Math.max(0, ageMs), MAX_ADVERT_AGE_MS);
+    inst.lastHeard = this.d.clock.now() - age;
     this.dispatch(inst.cfg.name, { type: 'advert', from: src, priority: a.priority, maxAdvertMs: a.intervalMs, ageMs: age });
   }
 
@@ -552,7 +561,9 @@ export class ElectionRuntime {
       const h = this.d.clock.setTimeout(() => {
         if (inst.timers.get(name) !== h) return;
         inst.timers.delete(name);
-        this.dispatch(inst.cfg.name, { type: 'timer', name, lateMs: Math.max(0, this.d.clock.now() - due) });
+        const lateMs = Math.max(0, this.d.clock.now() - due);
+        if (name === 'adver' && lateMs > ms) this.lateAdvert(inst, lateMs);
+        this.dispatch(inst.cfg.name, { type: 'timer', name, lateMs });
       }, ms);
       inst.timers.set(name, h);
       return;
@@ -570,7 +581,9 @@ export class ElectionRuntime {
       const expire = (socketsRead: boolean) => {
         if (inst.timers.get(name) !== h) return; // re-armed or cancelled meanwhile
         inst.timers.delete(name);
-        this.dispatch(inst.cfg.name, { type: 'timer', name, lateMs: Math.max(0, this.d.clock.now() - due), ...(socketsRead ? { socketsRead } : {}) });
+        const now = this.d.clock.now();
+        inst.lastExpiry = { silenceMs: inst.lastHeard === undefined ? -1 : now - inst.lastHeard, lateMs: Math.max(0, now - due) };
+        this.dispatch(inst.cfg.name, { type: 'timer', name, lateMs: inst.lastExpiry.lateMs, ...(socketsRead ? { socketsRead } : {}) });
       };
       // Decided before the sleep (JavaScript on a just-woken turn is slow): the machine stepped dry
       // at the deadline itself; the wake must not come more than FAST_EARLY_MS before it for that
@@ -581,7 +594,10 @@ export class ElectionRuntime {
       // The futex wake itself comes a little after the requested time (measured): aim that much early.
       const rest = due - this.d.clock.now() - WAKE_OVERSHOOT_MS;
       if (rest > 0) this.sleepSync(Math.min(rest, PRECISE_WAKE_MS + 1));
-      if (fast && this.d.clock.now() - due >= -FAST_EARLY_MS) {
+      // A wake late enough for the late guard's grace is not a takeover (yet): the machine decides.
+      const lateNow = this.d.clock.now() - due;
+      const st = this.states[inst.cfg.name];
+      if (fast && lateNow >= -FAST_EARLY_MS && !(st && lateGrace(st, lateNow) !== undefined)) {
         // Data plane first, in one native call: a waiting advert (poll) stops it; otherwise the VIPs
         // are added and announced before the machine's own step, whose add_vips / garp effects then
         // only adopt what was done (apply). Saves the JavaScript between those syscalls (0.3-0.5 ms
@@ -599,6 +615,24 @@ export class ElectionRuntime {
       else this.defer(() => expire(false));
     }, Math.max(0, ms - PRECISE_WAKE_MS));
     inst.timers.set(name, h);
+  }
+
+  /**
+   * A Master's advert goes out more than one interval late: the backups saw that much extra silence
+   * (a false takeover when it passes their Master_Down_Interval). Counted; logged at most once a
+   * second per instance, with how many were not logged.
+   */
+  private lateAdvert(inst: Inst, lateMs: number): void {
+    this.d.metrics.advertsLate.inc({ instance: inst.cfg.name });
+    const now = this.d.clock.now();
+    const l = (inst.lateAdvertLog ??= { at: -Infinity, suppressed: 0 });
+    if (now - l.at < 1000) {
+      l.suppressed++;
+      return;
+    }
+    inst.log.warn({ late_ms: Math.round(lateMs * 100) / 100, suppressed: l.suppressed }, 'advert sent late (this process was held up; backups may take over)');
+    l.at = now;
+    l.suppressed = 0;
   }
 
   /**
@@ -650,8 +684,15 @@ export class ElectionRuntime {
         m.state.set({ instance: name, state: e.from }, 0);
         m.state.set({ instance: name, state: e.to }, 1);
         m.transitions.inc({ instance: name, from: e.from, to: e.to });
+        // A takeover by timeout says how long the master had been silent and how late our timer woke:
+        // what an operator needs to tell a dead master from a stalled one (or a stalled backup).
+        const x = e.reason.startsWith('master_down') ? inst.lastExpiry : undefined;
         inst.log.info(
-          { from: e.from, to: e.to, reason: e.reason, ...(late?.viaCall ? { dataplane: 'takeover_call' } : {}), ...(late ? { at: new Date(late.at).toISOString() } : {}) },
+          {
+            from: e.from, to: e.to, reason: e.reason,
+            ...(x && x.silenceMs >= 0 ? { silence_ms: Math.round(x.silenceMs * 100) / 100, timer_late_ms: Math.round(x.lateMs * 100) / 100 } : {}),
+            ...(late?.viaCall ? { dataplane: 'takeover_call' } : {}), ...(late ? { at: new Date(late.at).toISOString() } : {}),
+          },
           `VRRP ${e.from} -> ${e.to}`,
         );
         this.d.bus.emit('vrrp.state', { instance: name, from: e.from, to: e.to, reason: e.reason });
@@ -704,7 +745,10 @@ export class ElectionRuntime {
         break;
       case 'late_timer':
         m.lateTimers.inc({ instance: name });
-        inst.log.warn({ timer: e.name, lateMs: Math.round(e.lateMs) }, 'timer fired late (event-loop stall?): re-checking for adverts before acting');
+        inst.log.warn(
+          { timer: e.name, late_ms: Math.round(e.lateMs * 100) / 100, grace_ms: Math.round(e.graceMs * 100) / 100, sockets_read: e.socketsRead },
+          'timer fired late (this process was held up; the master may have been too): giving the master a grace before taking over',
+        );
         break;
     }
     if (e.type === 'become' || e.type === 'timer') this.updateMasterInfo(inst);

@@ -184,7 +184,7 @@ test('an advert delivered in the same turn as a master_down expiry keeps the bac
   // Control: nothing arrives → the same expiry makes it master, VIP added and announced.
   h.clock.advance(400);
   h.runDeferred();
-  h.clock.advance(5); // late-guard recheck (the expiry was late) if any
+  h.clock.advance(100); // the late guard's grace (the expiry was late): min(lateness, one 100 ms interval)
   h.runDeferred();
   await flush();
   assert.equal((h.sub.status() as { instances: Record<string, { state: string }> }).instances.VI_1!.state, 'MASTER');
@@ -314,6 +314,29 @@ test('advert age: the Master_Down_Timer runs from the kernel receive time, credi
     assert.equal(stateOf(h), 'MASTER', `age ${age}: master at arrival + 360.94 ms - ${credited}`);
     await h.sub.stop();
   }
+});
+
+test('a Master held up past one advert interval counts the late advert; on-time adverts are not counted', async () => {
+  const h = harness({ polling: true });
+  await h.sub.start(cfg(base(inst('VI_1', 1, 100, '192.0.2.42', '    stop_handover: false\n'))));
+  h.clock.advance(400);
+  assert.equal(stateOf(h), 'MASTER');
+  await flush();
+  h.clock.advance(1000); // ten adverts on time
+  const late = async () => (await h.registry.metrics()).match(/lvsd_vrrp_adverts_late_total\{instance="VI_1"\} (\d+)/)?.[1] ?? '0';
+  assert.equal(await late(), '0');
+  const sent = h.transports.get('VI_1')!.sent.length;
+  h.clock.sleep(250); // the process is held up 250 ms (no timer can fire)...
+  h.clock.advance(0); // ...then the overdue Adver_Timer fires ~150-250 ms late
+  assert.equal(await late(), '1');
+  assert.equal(h.transports.get('VI_1')!.sent.length, sent + 1, 'the overdue advert is sent at once');
+  h.clock.sleep(150); // 50 ms late: within one interval, not counted
+  h.clock.advance(0);
+  assert.equal(await late(), '1');
+  h.clock.sleep(250);
+  h.clock.advance(0);
+  assert.equal(await late(), '2');
+  await h.sub.stop();
 });
 
 test('stop handover: without a new master the VIPs go after two advert intervals; stop_handover false removes them at once', async () => {

@@ -283,25 +283,47 @@ test('simulation: equal priorities started together: both time out, meet as Mast
   }
 });
 
+/**
+ * Master 192.0.2.10 (200) and backup 192.0.2.20 (100) at 10 ms adverts, settled at 500 + phase ms;
+ * then `stall(wire, t0)` freezes whom it wants. Returns the backup's takeovers after t0 (false ones:
+ * the master never died). `guard` false turns the late guard off (the control).
+ */
+function falseTakeovers(guard: boolean, phase: number, until: number, stall: (w: Wire, t0: number) => void): number {
+  const wire = new Wire([
+    params({ priority: 200, advertIntervalMs: 10, primaryAddress: '192.0.2.10' }),
+    params({ priority: 100, advertIntervalMs: 10, primaryAddress: '192.0.2.20', ...(guard ? {} : { lateToleranceMs: 1e9 }) }),
+  ]);
+  wire.feed(0, { type: 'startup' });
+  wire.feed(1, { type: 'startup' });
+  wire.run(500 + phase);
+  assert.deepEqual(wire.masters(), ['192.0.2.10']);
+  const t0 = wire.now;
+  stall(wire, t0);
+  wire.run(t0 + until);
+  return wire.transitions.filter((t) => t.at > t0 && t.node === '192.0.2.20' && t.to === 'MASTER').length;
+}
+
 test('simulation (property): a backup stalled longer than Master_Down_Interval does not take over from a live master (late guard); control without the guard does', () => {
   fc.assert(
     fc.property(fc.integer({ min: 40, max: 300 }), fc.integer({ min: 0, max: 9 }), (stall, phase) => {
-      const outcome = (guard: boolean) => {
-        const wire = new Wire([
-          params({ priority: 200, advertIntervalMs: 10, primaryAddress: '192.0.2.10' }),
-          params({ priority: 100, advertIntervalMs: 10, primaryAddress: '192.0.2.20', ...(guard ? {} : { lateToleranceMs: 1e9 }) }),
-        ]);
-        wire.feed(0, { type: 'startup' });
-        wire.feed(1, { type: 'startup' });
-        wire.run(500 + phase);
-        assert.deepEqual(wire.masters(), ['192.0.2.10']);
-        const t0 = wire.now;
-        wire.freeze(1, t0 + stall);
-        wire.run(t0 + stall + 200);
-        return wire.transitions.filter((t) => t.at > t0 && t.node === '192.0.2.20' && t.to === 'MASTER').length;
-      };
+      const outcome = (guard: boolean) => falseTakeovers(guard, phase, stall + 200, (w, t0) => w.freeze(1, t0 + stall));
       assert.equal(outcome(true), 0, `false takeover after a ${stall} ms stall with the guard`);
       assert.ok(outcome(false) > 0, `control: without the guard a ${stall} ms stall should fake a master-down`);
+    }),
+    { numRuns: 60 },
+  );
+});
+
+test('simulation (property): master and backup frozen together (one host stall), the master getting the CPU back up to 9 ms after the backup: no false takeover (the grace); control without the guard takes over', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 60, max: 300 }), fc.integer({ min: 0, max: 9 }), fc.integer({ min: 0, max: 9 }), (stall, after, phase) => {
+      const outcome = (guard: boolean) =>
+        falseTakeovers(guard, phase, stall + 200, (w, t0) => {
+          w.freeze(1, t0 + stall);
+          w.freeze(0, t0 + stall + after);
+        });
+      assert.equal(outcome(true), 0, `false takeover after a shared ${stall} ms stall, master back ${after} ms later`);
+      assert.ok(outcome(false) > 0, `control: without the guard the shared stall should fake a master-down`);
     }),
     { numRuns: 60 },
   );
@@ -328,7 +350,7 @@ test('simulation: a master that dies before or during the backup stall is taken 
   let t = takeover(wire, t0);
   assert.ok(t);
   assert.equal(t.reason, 'master_down_timeout_after_recheck');
-  assert.ok(Math.abs(t.at - (t0 + 100 + 2)) < 1e-6, `took over at +${t.at - t0} ms, expected stall end + recheck 2 ms`);
+  assert.ok(Math.abs(t.at - (t0 + 100 + 10)) < 1e-6, `took over at +${t.at - t0} ms, expected stall end + grace of one interval (10 ms)`);
   // Dead during the stall: its last adverts are read after the stall and count as fresh (no kernel
   // receive timestamps), so the takeover comes one Master_Down_Interval after the stall ends.
   wire = setup();
