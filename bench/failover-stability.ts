@@ -65,6 +65,8 @@ async function run(kind: PeerSpec['kind'], seconds: number, burners: number, nic
     const pa = startPeer(a, { ...base, name: 'a', priority: 150 });
     const pb = startPeer(b, { ...base, name: 'b', priority: 100 });
     await waitFor(async () => (await a.addrs()).includes(VIP) && !(await b.addrs()).includes(VIP), 'a master', 30000, 20);
+    const rtExp = process.env.RT_EXPERIMENT;
+    if (rtExp) for (const p of [pa, pb]) spawn('chrt', ['-a', '-r', '-p', rtExp, String(p.pid)], { stdio: 'inherit' });
     await sleep(500);
     // Bounded busy loops (each ends by itself after `seconds`).
     for (let i = 0; i < burners; i++) b.start([process.execPath, '-e', `const e=Date.now()+${seconds * 1000};let x=0;while(Date.now()<e){x+=Math.sqrt(x+1);}`]);
@@ -90,13 +92,14 @@ async function run(kind: PeerSpec['kind'], seconds: number, burners: number, nic
         const m = r.code === 0 ? r.stdout : '';
         const q = (k: string) => m.match(new RegExp(`lvsd_event_loop_lag_seconds\\{quantile="${k}"\\} ([0-9.e-]+)`))?.[1];
         const ms = (v: string | undefined) => (v === undefined ? '?' : (Number(v) * 1000).toFixed(1));
-        lag += ` ${who}: loop lag p99 ${ms(q('0.99'))} ms max ${ms(q('1'))} ms;`;
+        const bs = m.match(/lvsd_vrrp_adverts_backstop_total\{[^}]*\} (\d+)/)?.[1] ?? '0';
+        lag += ` ${who}: loop lag p99 ${ms(q('0.99'))} ms max ${ms(q('1'))} ms, backstop adverts ${bs};`;
       }
     }
     // Each transition after the first election, with its reason (lvsd logs {from,to,reason}; keepalived
     // its state lines): the evidence for what made the backup take over.
     const pick = (who: string, text: string): string[] =>
-      text.split('\n').filter((l) => /"to":"(MASTER|BACKUP)"|Entering (MASTER|BACKUP) STATE|forcing a new MASTER election/.test(l)).map((l) => `  ${who}: ${l.slice(0, 300)}`);
+      text.split('\n').filter((l) => /"to":"(MASTER|BACKUP)"|Entering (MASTER|BACKUP) STATE|forcing a new MASTER election|advert sent late|timer fired late/.test(l)).map((l) => `  ${who}: ${l.slice(0, 300)}`);
     const transitions = [...pick('a', pa.proc.output().slice(beforeA.length)), ...pick('b', log)];
     if (probes) {
       // Takeovers against the freezes the probes saw during the master's silence before each.

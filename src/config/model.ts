@@ -69,6 +69,7 @@ export interface VrrpInstanceConfig {
   readonly priority_zero_on_stop: boolean;
   readonly stop_handover: boolean;
   readonly accept_v2_adverts: boolean;
+  readonly advert_backstop: boolean;
   /** Sync group this instance belongs to, if any. */
   readonly sync_group?: string;
 }
@@ -305,6 +306,7 @@ export function buildModel(p: ClusterConfigParsed, hostname: string): ClusterCon
         priority_zero_on_stop: i.priority_zero_on_stop,
         stop_handover: i.stop_handover,
         accept_v2_adverts: i.accept_v2_adverts,
+        advert_backstop: i.advert_backstop,
         ...(groupOf.has(i.name) ? { sync_group: groupOf.get(i.name)! } : {}),
       };
     }),

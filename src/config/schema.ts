@@ -144,6 +144,8 @@ export const vrrpInstance = z
     stop_handover: z.boolean().default(true),
     /** For VRRPv3 over IPv4, also accept v2 adverts (keepalived's vrrp_version 3 interop is strict; off). */
     accept_v2_adverts: z.boolean().default(false),
+    /** While Master, threads outside the event loop send the advert when the loop is held up (see docs/config.md). */
+    advert_backstop: z.boolean().default(true),
   });
 
 export const vrrpScript = z.strictObject({

@@ -143,6 +143,14 @@ export interface AfPacketAddon {
    * [0, addResult..., framesSent, advertsSent].
    */
   takeover(pollFds: number[], nlFd: number, seq: number, payloads: Buffer[], frames: Array<[number, number, Buffer]>, rounds: number, adverts: Array<[number, Buffer, number, Buffer]>): number[];
+  /** Advert backstop (afpacket.c): threads started disarmed; returns its id. */
+  bsopen(intervalMs: number, leaseMs: number): number;
+  /** Arm with the Master's advert per destination ([fd, dst, scopeId, payload], one raw socket). */
+  bsarm(id: number, adverts: Array<[number, Buffer, number, Buffer]>): void;
+  /** Restart the schedule (an advert was just sent); returns the adverts the threads sent since the last kick. */
+  bskick(id: number): number;
+  bsdisarm(id: number): void;
+  bsclose(id: number): void;
   /** PR_SET_TIMERSLACK for the calling thread, ns. */
   timerslack(ns: number): void;
   setsockopt(fd: number, level: number, option: number, value: Buffer): void;

@@ -43,6 +43,7 @@ export interface ElectionMetrics {
   readonly advertsSent: Counter<'instance'>;
   readonly advertsReceived: Counter<'instance'>;
   readonly advertsLate: Counter<'instance'>;
+  readonly advertsBackstop: Counter<'instance'>;
   readonly dropped: Counter<'instance' | 'reason'>;
   readonly garpSent: Counter<'instance'>;
   readonly masterInfo: Gauge<'instance' | 'address'>;
@@ -61,6 +62,7 @@ export function createElectionMetrics(registry: Registry): ElectionMetrics {
     transitions: metric(registry, 'lvsd_vrrp_transitions_total', () => new Counter({ name: 'lvsd_vrrp_transitions_total', help: 'VRRP state transitions', labelNames: ['instance', 'from', 'to'] as const, registers: r })),
     advertsSent: metric(registry, 'lvsd_vrrp_adverts_sent_total', () => new Counter({ name: 'lvsd_vrrp_adverts_sent_total', help: 'VRRP adverts sent', labelNames: ['instance'] as const, registers: r })),
     advertsLate: metric(registry, 'lvsd_vrrp_adverts_late_total', () => new Counter({ name: 'lvsd_vrrp_adverts_late_total', help: 'Adverts sent more than one advert interval after they were due (this process was held up: the backups saw that much more silence)', labelNames: ['instance'] as const, registers: r })),
+    advertsBackstop: metric(registry, 'lvsd_vrrp_adverts_backstop_total', () => new Counter({ name: 'lvsd_vrrp_adverts_backstop_total', help: 'Adverts the backstop threads sent for a Master whose event loop was held up (or whose CPU was frozen) past 1.5 advert intervals', labelNames: ['instance'] as const, registers: r })),
     advertsReceived: metric(registry, 'lvsd_vrrp_adverts_received_total', () => new Counter({ name: 'lvsd_vrrp_adverts_received_total', help: 'Valid VRRP adverts received', labelNames: ['instance'] as const, registers: r })),
     dropped: metric(registry, 'lvsd_vrrp_packets_dropped_total', () => new Counter({ name: 'lvsd_vrrp_packets_dropped_total', help: 'VRRP packets dropped, by reason', labelNames: ['instance', 'reason'] as const, registers: r })),
     garpSent: metric(registry, 'lvsd_vrrp_garp_sent_total', () => new Counter({ name: 'lvsd_vrrp_garp_sent_total', help: 'Gratuitous ARPs / unsolicited NAs sent', labelNames: ['instance'] as const, registers: r })),
@@ -112,6 +114,24 @@ export interface InstanceIo {
   readonly announce?: { readonly announcer: Announcer; readonly ifname: string; readonly mac: Uint8Array; readonly macOf?: (ifname: string) => Uint8Array };
   /** The data-plane part of a takeover in one native call, when every mechanism supports it. */
   readonly fast?: FastTakeover;
+  /** Sends the Master's advert when this process is held up (see AdvertBackstop); absent with fakes or when disabled. */
+  readonly backstop?: AdvertBackstop;
+}
+
+/**
+ * Stands in for a held-up event loop while Master: once armed with the Master's advert it sends it
+ * whenever no advert was sent for 1.5 advert intervals (threads outside the event loop, one per
+ * CPU: see native/afpacket/afpacket.c). The runtime still sends every advert itself and kicks it
+ * each time, and disarms it before anything that leaves Master takes effect.
+ */
+export interface AdvertBackstop {
+  /** Arm (or re-arm with a new priority): false when the advert cannot be armed (not started, socket closed). */
+  arm(a: Advert): boolean;
+  /** An advert was just sent by the runtime; returns how many the backstop sent since the last kick. */
+  kick(): number;
+  /** No backstop advert goes out once this returns. */
+  disarm(): void;
+  close(): void;
 }
 
 /**
@@ -168,6 +188,10 @@ interface Inst {
    * instead of doing them again; `advert` is cleared once the step's send_advert is adopted).
    */
   fastDone?: { vips: boolean; rounds: number; advert: boolean };
+  /** The priority the backstop is armed with (undefined: disarmed). */
+  backstopPriority?: number;
+  /** The backstop threw: not used again for this instance. */
+  backstopFailed?: boolean;
   /** Monotonic receive time of the last accepted advert (for the takeover log's silence_ms). */
   lastHeard?: number;
   /** Late-advert warnings: when the last was logged, and how many were not logged since. */
@@ -330,6 +354,8 @@ export class ElectionRuntime {
       inst.timers.clear();
       inst.io.announce?.announcer.stop();
       inst.io.vips.close();
+      inst.io.backstop?.close();
+      delete inst.backstopPriority;
       inst.io.transport.close();
       inst.started = false;
       this.insts.delete(inst.cfg.name);
@@ -522,6 +548,15 @@ export class ElectionRuntime {
    * Measured on the 0.01 s failover bench: become→GARP went from 0.5-1.2 ms to ~0.1 ms.
    */
   private applyAll(effects: ReadonlyArray<{ readonly instance: string; readonly effect: Effect }>): void {
+    // An instance that is no longer Master: its backstop stops before any of the step's effects (a
+    // priority-0 advert, a VIP removal) can be overtaken by one more Master advert from a thread.
+    for (const x of effects) {
+      const inst = this.insts.get(x.instance);
+      if (inst?.backstopPriority !== undefined && this.states[x.instance]?.state !== 'MASTER') {
+        inst.io.backstop?.disarm();
+        delete inst.backstopPriority;
+      }
+    }
     for (const x of effects) if (URGENT.has(x.effect.type)) this.apply(x.instance, x.effect);
     for (const x of effects) {
       if (URGENT.has(x.effect.type)) continue;
@@ -617,6 +652,26 @@ export class ElectionRuntime {
     inst.timers.set(name, h);
   }
 
+  /** After a Master's advert: arm the backstop with it (once per priority) and restart its schedule. */
+  private kickBackstop(inst: Inst, priority: number): void {
+    const b = inst.io.backstop;
+    if (!b || inst.backstopFailed || this.states[inst.cfg.name]?.state !== 'MASTER') return;
+    let n: number;
+    try {
+      if (inst.backstopPriority !== priority) {
+        if (!b.arm(advertOf(inst.cfg, priority))) return;
+        inst.backstopPriority = priority;
+      }
+      n = b.kick();
+    } catch (err) {
+      // The runtime's own adverts go on; only the stand-in is lost (not retried: logged once).
+      inst.backstopFailed = true;
+      inst.log.error({ err: errorMessage(err) }, 'advert backstop unavailable');
+      return;
+    }
+    if (n > 0) this.d.metrics.advertsBackstop.inc({ instance: inst.cfg.name }, n);
+  }
+
   /**
    * A Master's advert goes out more than one interval late: the backups saw that much extra silence
    * (a false takeover when it passes their Master_Down_Interval). Counted; logged at most once a
@@ -679,6 +734,7 @@ export class ElectionRuntime {
         if (inst.fastDone?.advert) inst.fastDone.advert = false;
         else inst.io.transport.send(advertOf(c, e.priority));
         m.advertsSent.inc({ instance: name });
+        this.kickBackstop(inst, e.priority);
         break;
       case 'become':
         m.state.set({ instance: name, state: e.from }, 0);

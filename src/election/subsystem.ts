@@ -15,7 +15,7 @@ import type { Logger } from '../core/log.js';
 import { errorMessage } from '../core/errors.js';
 import type { ClusterConfig, VrrpInstanceConfig } from '../config/model.js';
 import type { ConfigDiff } from '../config/diff.js';
-import { ElectionRuntime, createElectionMetrics, type FastTakeover, type InstanceIo, type RuntimeDeps } from './runtime.js';
+import { ElectionRuntime, createElectionMetrics, type AdvertBackstop, type FastTakeover, type InstanceIo, type RuntimeDeps } from './runtime.js';
 import { RawVrrpTransport, type VrrpTransport } from './transport.js';
 import { NetlinkAddressTable, VipSet, type AddressTable } from './vips.js';
 import { Announcer, PacketSocketSender, linkInfo, loadAfPacket, type FrameSender } from './announce.js';
@@ -33,6 +33,8 @@ export interface ElectionOptions {
   readonly linkUp?: RuntimeDeps['linkUp'];
   /** Replace the takeover call (unit tests of the runtime's path around it; default: the addon's, with real mechanisms only). */
   readonly fastTakeover?: (cfg: VrrpInstanceConfig, table: AddressTable) => FastTakeover | undefined;
+  /** Replace the advert backstop (unit tests; default: the addon's threads, with the raw transport only). */
+  readonly backstop?: (cfg: VrrpInstanceConfig) => AdvertBackstop | undefined;
 }
 
 /** Event-loop lag exported as lvsd_event_loop_lag_seconds{quantile} (one histogram per process). */
@@ -112,6 +114,41 @@ function fastTakeover(transport: VrrpTransport, vips: VipSet, table: AddressTabl
   };
 }
 
+/**
+ * The advert backstop over the addon's threads (afpacket.c), for the real raw transport only. The
+ * threads start at the first arm (the first time Master), so a backup costs nothing.
+ */
+export function nativeBackstop(transport: VrrpTransport, intervalMs: number): AdvertBackstop | undefined {
+  if (!(transport instanceof RawVrrpTransport)) return undefined;
+  let addon: ReturnType<typeof loadAfPacket>;
+  try {
+    addon = loadAfPacket();
+  } catch {
+    return undefined;
+  }
+  let id: number | undefined;
+  return {
+    arm(a) {
+      const enc = transport.encode(a);
+      if (!enc) return false;
+      id ??= addon.bsopen(Math.max(1, intervalMs), Math.max(BACKSTOP_LEASE_MS, 3 * intervalMs));
+      addon.bsarm(id, enc.datagrams.map((d) => [enc.fd, Buffer.from(d.dst), d.scopeId, Buffer.from(d.payload.buffer, d.payload.byteOffset, d.payload.byteLength)]));
+      return true;
+    },
+    kick: () => (id === undefined ? 0 : addon.bskick(id)),
+    disarm: () => {
+      if (id !== undefined) addon.bsdisarm(id);
+    },
+    close: () => {
+      if (id !== undefined) addon.bsclose(id);
+      id = undefined;
+    },
+  };
+}
+
+/** How long the backstop stands in for a silent event loop at least, ms (docs/config.md advert_backstop). */
+const BACKSTOP_LEASE_MS = 2000;
+
 export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptions = {}): Subsystem<ClusterConfig, ConfigDiff> {
   const log = deps.logger;
   const metrics = createElectionMetrics(deps.registry);
@@ -161,7 +198,8 @@ export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptio
       ilog.error({ err: errorMessage(e) }, 'GARP/NA unavailable: VIP moves will not be announced');
     }
     const fast = opts.fastTakeover ? opts.fastTakeover(cfg, table) : fastTakeover(transport, vips, table, sender, announce?.announcer);
-    return { transport, vips, ...(announce ? { announce } : {}), ...(fast ? { fast } : {}) };
+    const backstop = cfg.advert_backstop ? (opts.backstop ? opts.backstop(cfg) : nativeBackstop(transport, Math.round(cfg.advert_interval * 1000))) : undefined;
+    return { transport, vips, ...(announce ? { announce } : {}), ...(fast ? { fast } : {}), ...(backstop ? { backstop } : {}) };
   };
 
   const rt = new ElectionRuntime({

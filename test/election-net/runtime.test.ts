@@ -102,7 +102,7 @@ interface FastCall {
   ran: boolean;
 }
 
-function harness(opts: { polling?: boolean; fast?: boolean } = {}) {
+function harness(opts: { polling?: boolean; fast?: boolean; backstop?: boolean } = {}) {
   const clock = new ManualClock(1000);
   const registry = new Registry();
   const bus = new Bus();
@@ -114,14 +114,37 @@ function harness(opts: { polling?: boolean; fast?: boolean } = {}) {
   const events: Array<{ instance: string; from: string; to: string; reason: string }> = [];
   bus.on('vrrp.state', (e) => events.push(e));
   const fastCalls: FastCall[] = [];
+  // Backstop calls and the adverts the transport sent, in one log (order matters: disarm before the priority-0 advert).
+  const wire: string[] = [];
+  let backstopOwed = 0;
   const sub = createElectionSubsystem(
     { logger: silentLogger, clock, registry, bus },
     {
       makeTransport: (c) => {
         const t = opts.polling ? new PollingTransport(c.name, '192.0.2.5') : new FakeTransport(c.name, '192.0.2.5');
+        const send = t.send.bind(t);
+        t.send = (a) => {
+          wire.push(`advert:${a.priority}`);
+          send(a);
+        };
         transports.set(c.name, t);
         return t;
       },
+      ...(opts.backstop
+        ? {
+            backstop: () => ({
+              arm: (a) => (wire.push(`arm:${a.priority}`), true),
+              kick: () => {
+                wire.push('kick');
+                const n = backstopOwed;
+                backstopOwed = 0;
+                return n;
+              },
+              disarm: () => void wire.push('disarm'),
+              close: () => void wire.push('close'),
+            }),
+          }
+        : {}),
       addressTable: table,
       frameSender: {
         send: (i, f) => {
@@ -160,7 +183,7 @@ function harness(opts: { polling?: boolean; fast?: boolean } = {}) {
   const runDeferred = () => {
     for (const fn of deferred.splice(0)) fn();
   };
-  return { clock, registry, bus, table, transports, deferred, runDeferred, frames, frameIfs, events, fastCalls, sub };
+  return { clock, registry, bus, table, transports, deferred, runDeferred, frames, frameIfs, events, fastCalls, sub, wire, owe: (n: number) => (backstopOwed += n) };
 }
 
 const flush = () => new Promise((r) => setImmediate(r));
@@ -337,6 +360,29 @@ test('a Master held up past one advert interval counts the late advert; on-time 
   h.clock.advance(0);
   assert.equal(await late(), '2');
   await h.sub.stop();
+});
+
+test('backstop: armed with the Master advert once per priority, kicked after every advert, its own sends counted; disarmed before the priority-0 advert; not armed as Backup', async () => {
+  const h = harness({ polling: true, backstop: true });
+  await h.sub.start(cfg(base(inst('VI_1', 1, 100, '192.0.2.42', '    stop_handover: false\n'))));
+  h.clock.advance(200);
+  assert.ok(!h.wire.some((w) => w.startsWith('arm')), `a Backup arms nothing: ${h.wire.join(' ')}`);
+  h.clock.advance(200);
+  assert.equal(stateOf(h), 'MASTER');
+  await flush();
+  h.clock.advance(300);
+  assert.deepEqual(h.wire.slice(0, 3), ['advert:100', 'arm:100', 'kick'], h.wire.join(' '));
+  assert.equal(h.wire.filter((w) => w.startsWith('arm')).length, 1, 'armed once');
+  assert.equal(h.wire.filter((w) => w === 'kick').length, h.wire.filter((w) => w.startsWith('advert')).length, 'one kick per advert');
+  h.owe(3); // the threads stood in three times since the last kick
+  h.clock.advance(100);
+  assert.match(await h.registry.metrics(), /lvsd_vrrp_adverts_backstop_total\{instance="VI_1"\} 3/);
+  h.wire.length = 0;
+  await h.sub.stop();
+  const zero = h.wire.indexOf('advert:0');
+  assert.ok(zero > 0 && h.wire.indexOf('disarm') >= 0 && h.wire.indexOf('disarm') < zero, `disarm before the priority-0 advert: ${h.wire.join(' ')}`);
+  assert.ok(!h.wire.slice(zero).includes('kick'), 'the priority-0 advert does not kick (not Master)');
+  assert.ok(h.wire.includes('close'));
 });
 
 test('stop handover: without a new master the VIPs go after two advert intervals; stop_handover false removes them at once', async () => {

@@ -5,6 +5,7 @@
  * multicast TTL / IPv6 hop limit, for drop tests). With stall:MS the process blocks its event loop
  * for MS after 300 ms, then reads what waited with the transport's synchronous poll(); advert lines
  * then also carry `age` (ms, from the kernel receive stamp) and `sync` (delivered inside poll()).
+ * With `stamp`, advert lines carry `at`, the wall-clock ms they were read (this loop is never stalled).
  */
 import { RawVrrpTransport } from '../../../src/election/transport.js';
 import { parseIp, bytesToIp } from '../../../src/core/address.js';
@@ -13,6 +14,7 @@ import { silentLogger } from '../../../src/core/log.js';
 const [ifname, fam, ver, vrid, count, interval, duration, ...rest] = process.argv.slice(2);
 const sendArg = rest.find((x) => x.startsWith('send:'));
 const peersArg = rest.find((x) => x.startsWith('peers='));
+const stamp = rest.includes('stamp');
 const stallMs = Number(rest.find((x) => x.startsWith('stall:'))?.slice(6) ?? 0);
 let inPoll = false;
 const t = new RawVrrpTransport({
@@ -29,7 +31,7 @@ const ttlOverride = sendArg?.split(':')[2];
 t.start({
   onAdvert: (r) =>
     process.stdout.write(
-      JSON.stringify({ advert: { ...r.advert, addresses: r.advert.addresses.map((a) => bytesToIp(a).text) }, src: r.src, ...(stallMs ? { age: r.ageMs ?? 0, sync: inPoll } : {}) }) + '\n',
+      JSON.stringify({ advert: { ...r.advert, addresses: r.advert.addresses.map((a) => bytesToIp(a).text) }, src: r.src, ...(stallMs ? { age: r.ageMs ?? 0, sync: inPoll } : {}), ...(stamp ? { at: Date.now() } : {}) }) + '\n',
     ),
   onDrop: (reason, src) => process.stdout.write(JSON.stringify({ drop: reason, src }) + '\n'),
 });
