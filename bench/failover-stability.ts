@@ -65,8 +65,6 @@ async function run(kind: PeerSpec['kind'], seconds: number, burners: number, nic
     const pa = startPeer(a, { ...base, name: 'a', priority: 150 });
     const pb = startPeer(b, { ...base, name: 'b', priority: 100 });
     await waitFor(async () => (await a.addrs()).includes(VIP) && !(await b.addrs()).includes(VIP), 'a master', 30000, 20);
-    const rtExp = process.env.RT_EXPERIMENT;
-    if (rtExp) for (const p of [pa, pb]) spawn('chrt', ['-a', '-r', '-p', rtExp, String(p.pid)], { stdio: 'inherit' });
     await sleep(500);
     // Bounded busy loops (each ends by itself after `seconds`).
     for (let i = 0; i < burners; i++) b.start([process.execPath, '-e', `const e=Date.now()+${seconds * 1000};let x=0;while(Date.now()<e){x+=Math.sqrt(x+1);}`]);
