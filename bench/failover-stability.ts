@@ -82,6 +82,8 @@ async function run(kind: PeerSpec['kind'], seconds: number, burners: number, nic
     const log = pb.proc.output().slice(before.length);
     const toMaster = kind === 'lvsd' ? (log.match(/"to":"MASTER"/g) ?? []).length : (log.match(/Entering MASTER STATE/g) ?? []).length;
     const late = (log.match(/timer fired late/g) ?? []).length;
+    // The master's late-advert warnings (at most one a second is logged; the metric counts all).
+    const lateAdverts = (pa.proc.output().slice(beforeA.length).match(/advert sent late/g) ?? []).length;
     let lag = '';
     if (kind === 'lvsd') {
       // Both daemons' event-loop lag: a master stalled past the backup's Master_Down_Interval sends nothing.
@@ -97,7 +99,7 @@ async function run(kind: PeerSpec['kind'], seconds: number, burners: number, nic
     // Each transition after the first election, with its reason (lvsd logs {from,to,reason}; keepalived
     // its state lines): the evidence for what made the backup take over.
     const pick = (who: string, text: string): string[] =>
-      text.split('\n').filter((l) => /"to":"(MASTER|BACKUP)"|Entering (MASTER|BACKUP) STATE|forcing a new MASTER election|advert sent late|timer fired late/.test(l)).map((l) => `  ${who}: ${l.slice(0, 300)}`);
+      text.split('\n').filter((l) => /"to":"(MASTER|BACKUP)"|Entering (MASTER|BACKUP) STATE|forcing a new MASTER election|timer fired late/.test(l)).map((l) => `  ${who}: ${l.slice(0, 300)}`);
     const transitions = [...pick('a', pa.proc.output().slice(beforeA.length)), ...pick('b', log)];
     if (probes) {
       // Takeovers against the freezes the probes saw during the master's silence before each.
@@ -112,7 +114,7 @@ async function run(kind: PeerSpec['kind'], seconds: number, burners: number, nic
       const big = probes.freezes.filter((f) => f.ms > 30);
       transitions.push(`  probes: ${big.length} CPU freezes > 30 ms in the run (max ${Math.max(0, ...big.map((f) => f.ms)).toFixed(1)} ms)`);
     }
-    return `${kind.padEnd(10)} ${seconds}s burners=${burners} nice=${nice ?? '-'}: backup->master transitions ${toMaster}, VIP appeared on backup ${flaps}x, late-timer rechecks ${late} ${lag}${transitions.length > 0 ? '\n' + transitions.join('\n') : ''}`;
+    return `${kind.padEnd(10)} ${seconds}s burners=${burners} nice=${nice ?? '-'}: backup->master transitions ${toMaster}, VIP appeared on backup ${flaps}x, late-timer graces ${late}, master late-advert warnings ${lateAdverts} ${lag}${transitions.length > 0 ? '\n' + transitions.join('\n') : ''}`;
   } finally {
     probes?.stop();
     await topo.destroy();
