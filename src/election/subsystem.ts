@@ -116,7 +116,8 @@ function fastTakeover(transport: VrrpTransport, vips: VipSet, table: AddressTabl
 
 /**
  * The advert backstop over the addon's threads (afpacket.c), for the real raw transport only. The
- * threads start at the first arm (the first time Master), so a backup costs nothing.
+ * threads are started here, with the instance, and wait disarmed on a condition variable: starting
+ * them at the first arm would put two pthread_create calls into the turn of a takeover.
  */
 export function nativeBackstop(transport: VrrpTransport, intervalMs: number): AdvertBackstop | undefined {
   if (!(transport instanceof RawVrrpTransport)) return undefined;
@@ -127,11 +128,15 @@ export function nativeBackstop(transport: VrrpTransport, intervalMs: number): Ad
     return undefined;
   }
   let id: number | undefined;
+  try {
+    id = addon.bsopen(Math.max(1, intervalMs), Math.max(BACKSTOP_LEASE_MS, 3 * intervalMs));
+  } catch {
+    return undefined;
+  }
   return {
     arm(a) {
       const enc = transport.encode(a);
-      if (!enc) return false;
-      id ??= addon.bsopen(Math.max(1, intervalMs), Math.max(BACKSTOP_LEASE_MS, 3 * intervalMs));
+      if (!enc || id === undefined) return false;
       addon.bsarm(id, enc.datagrams.map((d) => [enc.fd, Buffer.from(d.dst), d.scopeId, Buffer.from(d.payload.buffer, d.payload.byteOffset, d.payload.byteLength)]));
       return true;
     },
