@@ -656,6 +656,13 @@ export class ElectionRuntime {
   private kickBackstop(inst: Inst, priority: number): void {
     const b = inst.io.backstop;
     if (!b || inst.backstopFailed || this.states[inst.cfg.name]?.state !== 'MASTER') return;
+    // Arming after a takeover call waits with the bookkeeping (POSTPONE_MS, less than the 1.5
+    // intervals before a first stand-in could be due): encoding and waking the threads would take
+    // the CPU right when the new master's services answer the first clients.
+    if (inst.backstopPriority === undefined && inst.fastDone !== undefined) {
+      this.bookkeeping(true, () => this.kickBackstop(inst, priority));
+      return;
+    }
     let n: number;
     try {
       if (inst.backstopPriority !== priority) {
@@ -736,7 +743,7 @@ export class ElectionRuntime {
         m.advertsSent.inc({ instance: name });
         this.kickBackstop(inst, e.priority);
         break;
-      case 'become':
+      case 'become': {
         m.state.set({ instance: name, state: e.from }, 0);
         m.state.set({ instance: name, state: e.to }, 1);
         m.transitions.inc({ instance: name, from: e.from, to: e.to });
@@ -753,6 +760,7 @@ export class ElectionRuntime {
         );
         this.d.bus.emit('vrrp.state', { instance: name, from: e.from, to: e.to, reason: e.reason });
         break;
+      }
       case 'add_vips': {
         // When nothing is pending, add now — synchronously through the addon (takeNow: the ACK is read
         // in the same call), else with take(), whose netlink sendmsg still applies RTM_NEWADDR before

@@ -207,7 +207,7 @@ test('an advert delivered in the same turn as a master_down expiry keeps the bac
   // Control: nothing arrives → the same expiry makes it master, VIP added and announced.
   h.clock.advance(400);
   h.runDeferred();
-  h.clock.advance(100); // the late guard's grace (the expiry was late): min(lateness, one 100 ms interval)
+  h.clock.advance(100); // the late guard's grace (the expiry was late): min(lateness, half the 100 ms interval)
   h.runDeferred();
   await flush();
   assert.equal((h.sub.status() as { instances: Record<string, { state: string }> }).instances.VI_1!.state, 'MASTER');
