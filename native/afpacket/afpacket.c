@@ -22,7 +22,7 @@
  * with MSG_DONTWAIT in the same call. That makes a VIP add cost one C call instead of a trip through
  * a JavaScript netlink library and the event loop (keepalived's netlink_talk is synchronous too).
  *
- * And the advert backstop (bs*): while an instance is Master, one thread per CPU (each pinned to its
+ * And the advert backstop (bs*): while an instance is Master, two threads (each pinned to its own
  * CPU, SCHED_FIFO 1 when allowed) sends the Master's advert whenever JavaScript has not sent one for
  * 1.5 advert intervals. JavaScript sends every advert itself and "kicks" the backstop each time, so
  * normally the threads only wake and go back to sleep. They cover a held-up event loop and a frozen
@@ -920,7 +920,7 @@ static napi_value NlWatch(napi_env env, napi_callback_info info) {
 
 #define BS_MAX 64
 #define BS_DST_MAX 16
-#define BS_THREADS_MAX 8
+#define BS_THREADS 2
 #define BS_PAYLOAD_MAX 1500
 
 struct bs;
@@ -943,8 +943,8 @@ typedef struct bs {
   int64_t interval_ns, lease_ns, due_ns, kick_ns;
   uint64_t sent, reported;
   int nthreads;
-  pthread_t th[BS_THREADS_MAX];
-  struct bs_arg args[BS_THREADS_MAX];
+  pthread_t th[BS_THREADS];
+  struct bs_arg args[BS_THREADS];
 } bs_t;
 
 static bs_t bs_tab[BS_MAX];
@@ -1012,7 +1012,7 @@ static bs_t *bs_only_arg(napi_env env, napi_callback_info info, const char *usag
   return b;
 }
 
-/* bsopen(intervalMs, leaseMs) -> id: threads started (one per CPU of the process's mask, up to 8), disarmed. */
+/* bsopen(intervalMs, leaseMs) -> id: threads started (two, pinned to two CPUs of the process's mask), disarmed. */
 static napi_value BsOpen(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -1041,16 +1041,18 @@ static napi_value BsOpen(napi_env env, napi_callback_info info) {
   b->interval_ns = (int64_t)interval * 1000000LL;
   b->lease_ns = (int64_t)lease * 1000000LL;
   b->used = 1;
+  /* Two threads on two different CPUs of the process's mask survive one frozen CPU; more would only
+     multiply idle threads by the number of instances. Backstops are spread over the mask by id. */
   cpu_set_t set;
-  int cpus[BS_THREADS_MAX], n = 0;
+  int cpus[CPU_SETSIZE], ncpu = 0;
   if (sched_getaffinity(0, sizeof set, &set) == 0) {
-    for (int c = 0; c < CPU_SETSIZE && n < BS_THREADS_MAX; c++)
-      if (CPU_ISSET(c, &set)) cpus[n++] = c;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+      if (CPU_ISSET(c, &set)) cpus[ncpu++] = c;
   }
-  if (n == 0) cpus[n++] = -1;
+  int n = ncpu >= BS_THREADS ? BS_THREADS : 1;
   for (int i = 0; i < n; i++) {
     b->args[i].b = b;
-    b->args[i].cpu = cpus[i];
+    b->args[i].cpu = ncpu > 0 ? cpus[(id * BS_THREADS + i) % ncpu] : -1;
     if (pthread_create(&b->th[b->nthreads], NULL, bs_thread, &b->args[i]) == 0) b->nthreads++;
   }
   if (b->nthreads == 0) {

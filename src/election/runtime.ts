@@ -120,8 +120,8 @@ export interface InstanceIo {
 
 /**
  * Stands in for a held-up event loop while Master: once armed with the Master's advert it sends it
- * whenever no advert was sent for 1.5 advert intervals (threads outside the event loop, one per
- * CPU: see native/afpacket/afpacket.c). The runtime still sends every advert itself and kicks it
+ * whenever no advert was sent for 1.5 advert intervals (two threads outside the event loop, on
+ * two CPUs: see native/afpacket/afpacket.c). The runtime still sends every advert itself and kicks it
  * each time, and disarms it before anything that leaves Master takes effect.
  */
 export interface AdvertBackstop {
