@@ -755,18 +755,32 @@ static int takeover_frame(napi_env env, napi_value e) {
 }
 
 /* One [rawFd, dst, scopeId, payload] entry of takeover's adverts: sent (1) or not (0). */
-static int takeover_advert(napi_env env, napi_value e) {
+/* One advert argument [fd, dst, scopeId, payload]: fd one of our raw IP sockets, dst its family's
+   address size. 1 when well-formed (the buffers point into the JavaScript values), else 0. */
+typedef struct {
+  rx_t *sock;
+  void *dst;
+  uint32_t scope;
+  void *data;
+  size_t len;
+} advert_arg_t;
+
+static int advert_arg(napi_env env, napi_value e, advert_arg_t *a) {
   napi_value x;
   int32_t fd, scope;
-  void *dst, *data;
-  size_t dlen, len;
+  size_t dlen;
   if (napi_get_element(env, e, 0, &x) != napi_ok || !get_int(env, x, &fd)) return 0;
-  rx_t *s = rx_find(fd);
-  if (!s || s->family == 0) return 0; /* not a raw IP socket (an nlwatch one) */
-  if (napi_get_element(env, e, 1, &x) != napi_ok || !buf_arg(env, x, &dst, &dlen) || dlen != (s->family == 6 ? 16u : 4u)) return 0;
+  a->sock = rx_find(fd);
+  if (!a->sock || a->sock->family == 0) return 0; /* not a raw IP socket (an nlwatch one) */
+  if (napi_get_element(env, e, 1, &x) != napi_ok || !buf_arg(env, x, &a->dst, &dlen) || dlen != (a->sock->family == 6 ? 16u : 4u)) return 0;
   if (napi_get_element(env, e, 2, &x) != napi_ok || !get_int(env, x, &scope)) return 0;
-  if (napi_get_element(env, e, 3, &x) != napi_ok || !buf_arg(env, x, &data, &len)) return 0;
-  return raw_sendto(s, dst, (uint32_t)scope, data, len) >= 0;
+  a->scope = (uint32_t)scope;
+  return napi_get_element(env, e, 3, &x) == napi_ok && buf_arg(env, x, &a->data, &a->len);
+}
+
+static int takeover_advert(napi_env env, napi_value e) {
+  advert_arg_t a;
+  return advert_arg(env, e, &a) && raw_sendto(a.sock, a.dst, a.scope, a.data, a.len) >= 0;
 }
 
 static napi_value Takeover(napi_env env, napi_callback_info info) {
@@ -1056,6 +1070,8 @@ static napi_value BsOpen(napi_env env, napi_callback_info info) {
     if (pthread_create(&b->th[b->nthreads], NULL, bs_thread, &b->args[i]) == 0) b->nthreads++;
   }
   if (b->nthreads == 0) {
+    pthread_cond_destroy(&b->cv);
+    pthread_mutex_destroy(&b->mu);
     b->used = 0;
     return throw_errno(env, "bsopen: pthread_create", EAGAIN);
   }
@@ -1077,27 +1093,15 @@ static napi_value BsArm(napi_env env, napi_callback_info info) {
     return NULL;
   }
   /* Parse everything before touching the shared state (a bad argument leaves it as it was). */
-  unsigned char dst[BS_DST_MAX][16];
-  uint32_t scope[BS_DST_MAX];
-  void *data[BS_DST_MAX];
-  size_t len[BS_DST_MAX];
+  advert_arg_t adv[BS_DST_MAX];
   rx_t *s = NULL;
   for (uint32_t i = 0; i < n; i++) {
-    napi_value e, x;
-    int32_t fd, sc;
-    void *d;
-    size_t dl;
-    rx_t *si;
-    if (napi_get_element(env, argv[1], i, &e) != napi_ok || napi_get_element(env, e, 0, &x) != napi_ok || !get_int(env, x, &fd) ||
-        !(si = rx_find(fd)) || si->family == 0 || (s && si != s) || napi_get_element(env, e, 1, &x) != napi_ok || !buf_arg(env, x, &d, &dl) ||
-        dl != (si->family == 6 ? 16u : 4u) || napi_get_element(env, e, 2, &x) != napi_ok || !get_int(env, x, &sc) ||
-        napi_get_element(env, e, 3, &x) != napi_ok || !buf_arg(env, x, &data[i], &len[i]) || len[i] > BS_PAYLOAD_MAX) {
+    napi_value e;
+    if (napi_get_element(env, argv[1], i, &e) != napi_ok || !advert_arg(env, e, &adv[i]) || (s && adv[i].sock != s) || adv[i].len > BS_PAYLOAD_MAX) {
       napi_throw_type_error(env, NULL, "bsarm: each advert is [fd of one raw VRRP socket, dst (its family's size), scopeId, payload (<= 1500)]");
       return NULL;
     }
-    s = si;
-    memcpy(dst[i], d, dl);
-    scope[i] = (uint32_t)sc;
+    s = adv[i].sock;
   }
   int fd = -1;
   if (b->sock.fd < 0 || b->sock.family != s->family) {
@@ -1112,10 +1116,10 @@ static napi_value BsArm(napi_env env, napi_callback_info info) {
   }
   b->ndst = (int)n;
   for (uint32_t i = 0; i < n; i++) {
-    memcpy(b->dst[i], dst[i], 16);
-    b->scope[i] = scope[i];
-    memcpy(b->payload[i], data[i], len[i]);
-    b->len[i] = len[i];
+    memcpy(b->dst[i], adv[i].dst, s->family == 6 ? 16 : 4);
+    b->scope[i] = adv[i].scope;
+    memcpy(b->payload[i], adv[i].data, adv[i].len);
+    b->len[i] = adv[i].len;
   }
   b->armed = 1;
   b->lapsed = 0;

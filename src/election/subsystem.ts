@@ -90,7 +90,7 @@ function fastTakeover(transport: VrrpTransport, vips: VipSet, table: AddressTabl
         }
       }
       const enc = advert ? transport.encode(advert) : undefined;
-      const adverts: Array<[number, Buffer, number, Buffer]> = enc ? enc.datagrams.map((d) => [enc.fd, Buffer.from(d.dst), d.scopeId, Buffer.from(d.payload.buffer, d.payload.byteOffset, d.payload.byteLength)]) : [];
+      const adverts = enc ? advertArgs(enc) : [];
       // The addon sends at most 64 rounds; the announcer sends any beyond (master_repeat goes to 100).
       const n = Math.max(1, Math.min(64, rounds));
       return {
@@ -114,6 +114,11 @@ function fastTakeover(transport: VrrpTransport, vips: VipSet, table: AddressTabl
   };
 }
 
+/** An encoded advert as the addon's advert arguments: [fd, dst, scopeId, payload] per destination. */
+function advertArgs(enc: NonNullable<ReturnType<RawVrrpTransport['encode']>>): Array<[number, Buffer, number, Buffer]> {
+  return enc.datagrams.map((d) => [enc.fd, Buffer.from(d.dst), d.scopeId, Buffer.from(d.payload.buffer, d.payload.byteOffset, d.payload.byteLength)]);
+}
+
 /**
  * The advert backstop over the addon's threads (afpacket.c), for the real raw transport only. The
  * threads are started here, with the instance, and wait disarmed on a condition variable: starting
@@ -122,31 +127,28 @@ function fastTakeover(transport: VrrpTransport, vips: VipSet, table: AddressTabl
 export function nativeBackstop(transport: VrrpTransport, intervalMs: number): AdvertBackstop | undefined {
   if (!(transport instanceof RawVrrpTransport)) return undefined;
   let addon: ReturnType<typeof loadAfPacket>;
+  let id: number;
   try {
     addon = loadAfPacket();
-  } catch {
-    return undefined;
-  }
-  let id: number | undefined;
-  try {
     id = addon.bsopen(Math.max(1, intervalMs), Math.max(BACKSTOP_LEASE_MS, 3 * intervalMs));
   } catch {
     return undefined;
   }
+  let open = true;
   return {
     arm(a) {
       const enc = transport.encode(a);
-      if (!enc || id === undefined) return false;
-      addon.bsarm(id, enc.datagrams.map((d) => [enc.fd, Buffer.from(d.dst), d.scopeId, Buffer.from(d.payload.buffer, d.payload.byteOffset, d.payload.byteLength)]));
+      if (!enc || !open) return false;
+      addon.bsarm(id, advertArgs(enc));
       return true;
     },
-    kick: () => (id === undefined ? 0 : addon.bskick(id)),
+    kick: () => (open ? addon.bskick(id) : 0),
     disarm: () => {
-      if (id !== undefined) addon.bsdisarm(id);
+      if (open) addon.bsdisarm(id);
     },
     close: () => {
-      if (id !== undefined) addon.bsclose(id);
-      id = undefined;
+      if (open) addon.bsclose(id);
+      open = false;
     },
   };
 }
