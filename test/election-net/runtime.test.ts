@@ -261,33 +261,38 @@ test('a transport with a synchronous poll: the master_down expiry reads waiting 
   await h.sub.stop();
 });
 
-test('takeover call: its advert and GARP rounds are adopted, not repeated, and counted; bookkeeping waits 10 ms', async () => {
+test('takeover call: its advert and GARP rounds are adopted, not repeated, and counted; the step waits out the quiet window, bookkeeping 10 ms more', async () => {
   const h = harness({ polling: true, fast: true });
   await h.sub.start(cfg(base(inst('VI_1', 1, 100, '192.0.2.42', '    stop_handover: false\n'))));
   const t = h.transports.get('VI_1')!;
   h.clock.advance(100);
   t.deliver(150);
-  h.clock.advance(361); // Master_Down_Interval 360.94 ms after that advert
-  assert.equal(stateOf(h), 'MASTER');
+  h.clock.advance(361); // Master_Down_Interval 360.94 ms after that advert: the call runs at the deadline
   const call = h.fastCalls.at(-1)!;
   assert.ok(call.ran, 'the call ran');
   assert.equal(call.advert?.priority, 100, 'prepared with the advert the step sends');
   assert.equal(call.rounds, 5, 'the whole unspaced first burst (master_repeat 5)');
   assert.ok(h.table.addrs.has('eth0/192.0.2.42'));
+  // Quiet window (4 ms): the data plane is done, the machine's step has not run yet.
+  assert.equal(stateOf(h), 'BACKUP');
+  h.clock.advance(3.5);
+  assert.equal(stateOf(h), 'BACKUP');
+  h.clock.advance(0.5);
+  assert.equal(stateOf(h), 'MASTER');
   assert.equal(t.sent.length, 0, 'the step adopted the advert the call sent');
   assert.equal(h.frames.length, 0, 'the announcer sent none of the rounds the call sent');
   let m = await h.registry.metrics();
   assert.match(m, /lvsd_vrrp_garp_sent_total\{instance="VI_1"\} 5\n/);
   assert.match(m, /lvsd_vrrp_adverts_sent_total\{instance="VI_1"\} 1\n/);
-  // Log, metrics of the transition and the bus event come POSTPONE_MS later.
+  // Log, metrics of the transition and the bus event come POSTPONE_MS after the step.
   assert.deepEqual(h.events.map((e) => `${e.from}>${e.to}`), ['INIT>BACKUP']);
   assert.doesNotMatch(m, /lvsd_vrrp_state\{instance="VI_1",state="MASTER"\} 1/);
   h.clock.advance(10);
   assert.deepEqual(h.events.map((e) => `${e.from}>${e.to}`), ['INIT>BACKUP', 'BACKUP>MASTER']);
   m = await h.registry.metrics();
   assert.match(m, /lvsd_vrrp_state\{instance="VI_1",state="MASTER"\} 1/);
-  // The next advert is the Adver_Timer's, one interval after the takeover.
-  h.clock.advance(89);
+  // The next advert is the Adver_Timer's, one interval after the takeover call (not after the step).
+  h.clock.advance(85); // 99.06 ms after the call
   assert.equal(t.sent.length, 0);
   h.clock.advance(2);
   assert.equal(t.sent.length, 1);
@@ -295,7 +300,7 @@ test('takeover call: its advert and GARP rounds are adopted, not repeated, and c
   await h.sub.stop();
 });
 
-test('takeover call: an advert waiting in the socket stops it; postponed bookkeeping keeps its order and is applied before a stop', async () => {
+test('takeover call: an advert waiting in the socket stops it; events in the quiet window queue behind the held step; bookkeeping keeps its order and is applied before a stop', async () => {
   const h = harness({ polling: true, fast: true });
   await h.sub.start(cfg(base(inst('VI_1', 1, 100, '192.0.2.42', '    stop_handover: false\n'))));
   const t = h.transports.get('VI_1') as PollingTransport;
@@ -307,19 +312,30 @@ test('takeover call: an advert waiting in the socket stops it; postponed bookkee
   assert.equal(h.fastCalls.at(-1)!.ran, false);
   assert.equal(h.table.addrs.size, 0);
   h.clock.advance(361);
-  assert.equal(stateOf(h), 'MASTER');
-  // A higher priority master appears inside the window: both transitions come out after it, in order.
-  h.clock.advance(3);
+  assert.ok(h.table.addrs.has('eth0/192.0.2.42'), 'the call took over');
+  // A higher priority master appears inside the quiet window: its advert waits behind the held step ...
+  h.clock.advance(2);
   t.deliver(200);
   assert.equal(stateOf(h), 'BACKUP');
+  assert.ok(h.table.addrs.has('eth0/192.0.2.42'));
+  // ... which runs at the window's end (Master), then the advert (back to Backup, VIP released).
+  h.clock.advance(2);
+  assert.equal(stateOf(h), 'BACKUP');
+  await flush();
+  assert.equal(h.table.addrs.size, 0, 'VIP released by the queued advert');
   assert.deepEqual(h.events.map((e) => `${e.from}>${e.to}`), ['INIT>BACKUP']);
-  h.clock.advance(7);
+  h.clock.advance(10);
   assert.deepEqual(h.events.map((e) => `${e.from}>${e.to}`), ['INIT>BACKUP', 'BACKUP>MASTER', 'MASTER>BACKUP']);
-  // Postponed, then stopped before the window ends: applied first, then the stop's own transition.
-  h.clock.advance(361);
-  assert.equal(stateOf(h), 'MASTER');
+  // Stopped inside the next quiet window: the held step, its bookkeeping, then the stop's transition.
+  // (The queued advert counted from when it arrived: Master_Down_Interval 360.94 ms from then.)
+  h.clock.advance(340);
+  assert.ok(!h.table.addrs.has('eth0/192.0.2.42'));
+  h.clock.advance(10);
+  assert.ok(h.table.addrs.has('eth0/192.0.2.42'));
+  assert.equal(stateOf(h), 'BACKUP');
   await h.sub.stop();
   assert.deepEqual(h.events.map((e) => `${e.from}>${e.to}`).slice(3), ['BACKUP>MASTER', 'MASTER>INIT']);
+  assert.equal(h.table.addrs.size, 0);
 });
 
 test('advert age: the Master_Down_Timer runs from the kernel receive time, credited up to 5 ms', async () => {
