@@ -86,14 +86,17 @@ const POSTPONE_MS = 10;
 /**
  * Quiet window after a takeover call: the machine's step for that expiry — and any event for the
  * instance that arrives meanwhile, queued behind it in order — runs this long after the call (at
- * most 0.4 advert intervals, so the Adver_Timer, which counts from the call, is never late). The
- * call already did what ends the client's outage (VIPs, first GARP round, first advert); the step's
- * JavaScript (~0.3-0.6 ms: timers, metrics, announce schedule) would otherwise run right when the
- * services on this host answer the clients the GARP drew. Measured on the 0.01 s failover bench,
- * interleaved in one run (15 trials each): GARP → the new master's first ARP for the client 3.18 ms
- * without, 2.68 ms with a 4 ms window (keepalived 2.49); 2 ms of busy JavaScript there instead: 4.66 ms.
+ * most 0.8 advert intervals; the Adver_Timer counts from the call, so the next advert is not
+ * delayed). The call already did what ends the client's outage (VIPs, first GARP round, first
+ * advert); the step's JavaScript (0.3-1.4 ms: timers, metrics, announce schedule, cold on a
+ * process's first takeover) would otherwise run right when the services on this host answer the
+ * clients the GARP drew. Measured on the 0.01 s failover bench (2 CPUs shared with the services):
+ * A/B interleaved, GARP → the new master's first ARP for the client 3.18 ms without, 2.68 ms with a
+ * 4 ms window (keepalived 2.49), 4.66 ms with 2 ms of busy JavaScript after the call instead; `perf
+ * sched` then showed the cold echo service of slow trials still answering (up to ~3.5 ms after the
+ * GARP) when a 4 ms window ended, hence 10 ms.
  */
-const QUIET_MS = 4;
+const QUIET_MS = 10;
 const BOOKKEEPING = new Set<Effect['type']>(['become', 'notify']);
 /** How early the master_down host timer wakes to meet the deadline precisely (see armTimer). */
 const PRECISE_WAKE_MS = 3;
@@ -681,7 +684,7 @@ export class ElectionRuntime {
 
   /** Start the instance's quiet window (QUIET_MS) with `held` as the first thing to run at its end. */
   private beginQuiet(inst: Inst, held: () => void): void {
-    const ms = Math.min(QUIET_MS, inst.cfg.advert_interval * 1000 * 0.4);
+    const ms = Math.min(QUIET_MS, inst.cfg.advert_interval * 1000 * 0.8);
     inst.quiet = { queue: [held], timer: this.d.clock.setTimeout(() => this.endQuiet(inst), ms) };
   }
 

@@ -273,9 +273,9 @@ test('takeover call: its advert and GARP rounds are adopted, not repeated, and c
   assert.equal(call.advert?.priority, 100, 'prepared with the advert the step sends');
   assert.equal(call.rounds, 5, 'the whole unspaced first burst (master_repeat 5)');
   assert.ok(h.table.addrs.has('eth0/192.0.2.42'));
-  // Quiet window (4 ms): the data plane is done, the machine's step has not run yet.
+  // Quiet window (10 ms): the data plane is done, the machine's step has not run yet.
   assert.equal(stateOf(h), 'BACKUP');
-  h.clock.advance(3.5);
+  h.clock.advance(9.5);
   assert.equal(stateOf(h), 'BACKUP');
   h.clock.advance(0.5);
   assert.equal(stateOf(h), 'MASTER');
@@ -292,7 +292,7 @@ test('takeover call: its advert and GARP rounds are adopted, not repeated, and c
   m = await h.registry.metrics();
   assert.match(m, /lvsd_vrrp_state\{instance="VI_1",state="MASTER"\} 1/);
   // The next advert is the Adver_Timer's, one interval after the takeover call (not after the step).
-  h.clock.advance(85); // 99.06 ms after the call
+  h.clock.advance(79); // 99.06 ms after the call
   assert.equal(t.sent.length, 0);
   h.clock.advance(2);
   assert.equal(t.sent.length, 1);
@@ -319,7 +319,7 @@ test('takeover call: an advert waiting in the socket stops it; events in the qui
   assert.equal(stateOf(h), 'BACKUP');
   assert.ok(h.table.addrs.has('eth0/192.0.2.42'));
   // ... which runs at the window's end (Master), then the advert (back to Backup, VIP released).
-  h.clock.advance(2);
+  h.clock.advance(8);
   assert.equal(stateOf(h), 'BACKUP');
   await flush();
   assert.equal(h.table.addrs.size, 0, 'VIP released by the queued advert');
@@ -328,7 +328,7 @@ test('takeover call: an advert waiting in the socket stops it; events in the qui
   assert.deepEqual(h.events.map((e) => `${e.from}>${e.to}`), ['INIT>BACKUP', 'BACKUP>MASTER', 'MASTER>BACKUP']);
   // Stopped inside the next quiet window: the held step, its bookkeeping, then the stop's transition.
   // (The queued advert counted from when it arrived: Master_Down_Interval 360.94 ms from then.)
-  h.clock.advance(340);
+  h.clock.advance(334);
   assert.ok(!h.table.addrs.has('eth0/192.0.2.42'));
   h.clock.advance(10);
   assert.ok(h.table.addrs.has('eth0/192.0.2.42'));
