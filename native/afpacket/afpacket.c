@@ -23,7 +23,7 @@
  * a JavaScript netlink library and the event loop (keepalived's netlink_talk is synchronous too).
  *
  * And the advert backstop (bs*): while an instance is Master, two threads (each pinned to its own
- * CPU, SCHED_FIFO 1 when allowed) sends the Master's advert whenever JavaScript has not sent one for
+ * CPU, SCHED_FIFO 1 when allowed) send the Master's advert whenever JavaScript has not sent one for
  * 1.5 advert intervals. JavaScript sends every advert itself and "kicks" the backstop each time, so
  * normally the threads only wake and go back to sleep. They cover a held-up event loop and a frozen
  * CPU: measured on a loaded VM, a vCPU stopped for ~100 ms at a time (a SCHED_FIFO probe pinned to it
@@ -754,7 +754,6 @@ static int takeover_frame(napi_env env, napi_value e) {
   return send_frame(fd, ifindex, data, len) >= 0;
 }
 
-/* One [rawFd, dst, scopeId, payload] entry of takeover's adverts: sent (1) or not (0). */
 /* One advert argument [fd, dst, scopeId, payload]: fd one of our raw IP sockets, dst its family's
    address size. 1 when well-formed (the buffers point into the JavaScript values), else 0. */
 typedef struct {
@@ -778,6 +777,7 @@ static int advert_arg(napi_env env, napi_value e, advert_arg_t *a) {
   return napi_get_element(env, e, 3, &x) == napi_ok && buf_arg(env, x, &a->data, &a->len);
 }
 
+/* One [rawFd, dst, scopeId, payload] entry of takeover's adverts: sent (1) or not (0). */
 static int takeover_advert(napi_env env, napi_value e) {
   advert_arg_t a;
   return advert_arg(env, e, &a) && raw_sendto(a.sock, a.dst, a.scope, a.data, a.len) >= 0;

@@ -580,15 +580,15 @@ export class ElectionRuntime {
         delete inst.backstopPriority;
       }
     }
-    for (const x of effects) if (URGENT.has(x.effect.type)) this.apply(x.instance, x.effect, undefined, at);
+    for (const x of effects) if (URGENT.has(x.effect.type)) this.apply(x.instance, x.effect, { at });
     for (const x of effects) {
       if (URGENT.has(x.effect.type)) continue;
       if (!BOOKKEEPING.has(x.effect.type)) {
-        this.apply(x.instance, x.effect, undefined, at);
+        this.apply(x.instance, x.effect, { at });
         continue;
       }
       const viaCall = this.insts.get(x.instance)?.fastDone !== undefined;
-      this.bookkeeping(viaCall, (when) => this.apply(x.instance, x.effect, when === undefined ? undefined : { viaCall, at: when }));
+      this.bookkeeping(viaCall, (when) => this.apply(x.instance, x.effect, when === undefined ? {} : { late: { viaCall, at: when } }));
     }
   }
 
@@ -701,9 +701,10 @@ export class ElectionRuntime {
   private kickBackstop(inst: Inst, priority: number): void {
     const b = inst.io.backstop;
     if (!b || inst.backstopFailed || this.states[inst.cfg.name]?.state !== 'MASTER') return;
-    // Arming after a takeover call waits with the bookkeeping (POSTPONE_MS, less than the 1.5
-    // intervals before a first stand-in could be due): encoding and waking the threads would take
-    // the CPU right when the new master's services answer the first clients.
+    // Arming after a takeover call waits with the bookkeeping (POSTPONE_MS after the step, which
+    // itself waited out the quiet window): encoding and waking the threads would take the CPU right
+    // when the new master's services answer the first clients. The new master's first ~20 ms (18 at
+    // 0.01 s adverts) go without a stand-in; its own adverts are on time then.
     if (inst.backstopPriority === undefined && inst.fastDone !== undefined) {
       this.bookkeeping(true, () => this.kickBackstop(inst, priority));
       return;
@@ -765,8 +766,11 @@ export class ElectionRuntime {
     inst.vipChain = this.track(inst, inst.vipChain.then(() => inst.io.vips.release().then(() => {})).catch(() => {}));
   }
 
-  /** `late`: a postponed bookkeeping effect — whether its transition went through the takeover call, and when it happened. */
-  private apply(name: string, e: Effect, late?: { readonly viaCall: boolean; readonly at: number }, at?: number): void {
+  /**
+   * `at`: the time of the event whose step produced `e` (timers count from it; default now).
+   * `late`: a postponed bookkeeping effect — whether its transition went through the takeover call, and when it happened.
+   */
+  private apply(name: string, e: Effect, { at, late }: { readonly at?: number; readonly late?: { readonly viaCall: boolean; readonly at: number } } = {}): void {
     const inst = this.insts.get(name);
     if (!inst) return;
     const c = inst.cfg;
