@@ -17,7 +17,7 @@
  * keeps those captures (with the probe's datagrams) for a look at the new master's reply path.
  * Processes are titled (echo-a, echo-b, probe; lvsd shows as node) for `perf sched timehist`.
  *
- * Usage: node dist/bench/failover.js [--trials N] [--rows v2-1,v3-0.1,v3-0.01] [--impls lvsd,keepalived] [--no-phase-lock] [--wire] [--keep-pcap DIR] [--json FILE]
+ * Usage: node dist/bench/failover.js [--trials N] [--rows v2-1,v3-0.1,v3-0.01] [--impls lvsd,keepalived] [--how kill,stop] [--settle-ms MS] [--no-phase-lock] [--wire] [--keep-pcap DIR] [--json FILE]
  * Needs root. Prints one line per row and implementation (p50/p99/max in ms) and the lvsd/keepalived
  * ratios.
  */
@@ -77,10 +77,14 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+/** Time given to the echo services to start before the probe does (they are Node processes: ~50 ms). */
+const ECHO_START_MS = 200;
 let phaseLock = true;
 let wire = false;
 /** --keep-pcap DIR: keep each --wire capture there, with the probe's UDP too (for reply-path analysis). */
 let keepPcap: string | undefined;
+/** Steady state with the probe running before the kill/stop, ms (default max(300, 2 advert intervals)). */
+let settleMs: number | undefined;
 
 /**
  * From a capture on the client: a's last VRRP advert before b's first gratuitous ARP for the VIP, to
@@ -104,8 +108,6 @@ async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Pr
     const a = await topo.member('a', ['192.0.2.1/24']);
     const b = await topo.member('b', ['192.0.2.2/24']);
     const c = await topo.member('c', ['192.0.2.3/24']);
-    a.start([process.execPath, '-e', echo('a')]);
-    b.start([process.execPath, '-e', echo('b')]);
     const base = { kind: impl, version: row.version, advert: row.advert, vips: [`${VIP}/24`], garpRepeat: 5, garpDelay: 5 } as const;
     const pa = startPeer(a, { ...base, name: 'a', priority: 150 });
     const pb = startPeer(b, { ...base, name: 'b', priority: 100 });
@@ -115,6 +117,15 @@ async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Pr
       process.stderr.write(`a: ${(await a.addrs()).join(' ')}\n${tail(pa.proc.output())}\nb: ${(await b.addrs()).join(' ')}\n${tail(pb.proc.output())}\n`);
       throw e;
     });
+    // The echo services start now, once the election has settled, not with the daemons: their age
+    // and idle time at the kill must not depend on how long the implementation under test takes to
+    // start and elect. Started with the daemons, b's echo had slept 1.4-1.6 s before its first
+    // datagram in lvsd trials (a Node process starting) and 0.54-0.56 s in keepalived trials (perf
+    // sched), and answered later after the longer sleep: at 0.01 s, GARP -> first answer 5.21 vs
+    // 4.24 ms (medians of 50), with both waits made equal (settle 3 s) 4.64 vs 4.56 ms.
+    a.start([process.execPath, '-e', echo('a')]);
+    b.start([process.execPath, '-e', echo('b')]);
+    await sleep(ECHO_START_MS);
     const pr = c.start([process.execPath, '-e', probe]);
     let gap: number | undefined;
     let first = false;
@@ -135,7 +146,7 @@ async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Pr
     }
     await waitFor(() => first, 'the client to reach a', 3000, 5);
     // Settle: a few adverts in steady state with the probe running.
-    await sleep(Math.max(300, row.advert * 2000));
+    await sleep(settleMs ?? Math.max(300, row.advert * 2000));
     if (how === 'kill') {
       const pids = pidsIn([a.name]);
       // Bounded: without a sniffed advert within three intervals the kill goes ahead unlocked (said on stderr).
@@ -195,12 +206,15 @@ async function mainBench(): Promise<void> {
   const trials = Number(arg('trials') ?? 5);
   phaseLock = !process.argv.includes('--no-phase-lock');
   keepPcap = arg('keep-pcap');
+  const settle = arg('settle-ms');
+  if (settle !== undefined) settleMs = Number(settle);
   wire = process.argv.includes('--wire') || keepPcap !== undefined;
   const rowKeys = (arg('rows') ?? ROWS.map((r) => r.key).join(',')).split(',');
   const impls = (arg('impls') ?? 'lvsd,keepalived').split(',') as Array<PeerSpec['kind']>;
+  const hows = (arg('how') ?? 'kill,stop').split(',').filter((h): h is 'kill' | 'stop' => h === 'kill' || h === 'stop');
   const results: Array<{ row: string; impl: string; how: string; gaps: number[]; failed: number }> = [];
   for (const row of ROWS.filter((r) => rowKeys.includes(r.key))) {
-    for (const how of ['kill', 'stop'] as const) {
+    for (const how of hows) {
       const gaps: Record<string, number[]> = {};
       const wires: Record<string, number[]> = {};
       const failed: Record<string, number> = {};
