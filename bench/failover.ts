@@ -198,6 +198,11 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 }
 
+function usageError(msg: string): never {
+  process.stderr.write(`bench/failover: ${msg}\n`);
+  process.exit(2);
+}
+
 async function mainBench(): Promise<void> {
   if (process.getuid?.() !== 0) {
     process.stderr.write('bench/failover needs root (network namespaces)\n');
@@ -208,13 +213,15 @@ async function mainBench(): Promise<void> {
   keepPcap = arg('keep-pcap');
   const settle = arg('settle-ms');
   if (settle !== undefined) settleMs = Number(settle);
+  if (settleMs !== undefined && !(settleMs >= 0)) usageError(`--settle-ms: not a number of milliseconds: ${settle}`);
   wire = process.argv.includes('--wire') || keepPcap !== undefined;
   const rowKeys = (arg('rows') ?? ROWS.map((r) => r.key).join(',')).split(',');
   const impls = (arg('impls') ?? 'lvsd,keepalived').split(',') as Array<PeerSpec['kind']>;
-  const hows = (arg('how') ?? 'kill,stop').split(',').filter((h): h is 'kill' | 'stop' => h === 'kill' || h === 'stop');
+  const hows = (arg('how') ?? 'kill,stop').split(',');
+  for (const h of hows) if (h !== 'kill' && h !== 'stop') usageError(`--how: "${h}" is neither kill nor stop`);
   const results: Array<{ row: string; impl: string; how: string; gaps: number[]; failed: number }> = [];
   for (const row of ROWS.filter((r) => rowKeys.includes(r.key))) {
-    for (const how of hows) {
+    for (const how of hows as Array<'kill' | 'stop'>) {
       const gaps: Record<string, number[]> = {};
       const wires: Record<string, number[]> = {};
       const failed: Record<string, number> = {};
