@@ -102,7 +102,7 @@ async function wireGap(c: Awaited<ReturnType<Topology['member']>>, file: string,
   return undefined;
 }
 
-async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Promise<{ gap: number | undefined; wire?: number }> {
+async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Promise<{ gap: number | undefined; wire?: number; note?: string | undefined }> {
   const topo = new Topology();
   try {
     const a = await topo.member('a', ['192.0.2.1/24']);
@@ -186,12 +186,29 @@ async function trial(row: Row, impl: PeerSpec['kind'], how: 'kill' | 'stop'): Pr
       if (keepPcap) writeFileSync(join(keepPcap, `${row.key}-${impl}-${Date.now()}.pcapng`), readFileSync(pcap));
       rmSync(pcap, { force: true });
     }
-    return { gap, ...(w !== undefined ? { wire: w } : {}) };
+    return { gap, ...(w !== undefined ? { wire: w } : {}), ...(impl === 'lvsd' ? { note: takeoverNote(pb.proc.output()) } : {}) };
   } finally {
     await topo.destroy();
   }
 }
 
+/**
+ * b's own account of a timed-out takeover, from its log line: how late its timer acted, how early the
+ * host timer woke and how long the JavaScript before the sleep took (runtime armTimer).
+ */
+function takeoverNote(out: string): string | undefined {
+  for (const line of out.split('\n').reverse()) {
+    if (!line.includes('BACKUP -> MASTER')) continue;
+    try {
+      const j = JSON.parse(line) as Record<string, unknown>;
+      const f = (k: string) => (typeof j[k] === 'number' ? `${k.replace(/_ms$/, '')} ${j[k] as number}` : undefined);
+      return [f('silence_ms'), f('timer_late_ms'), f('wake_early_ms'), f('prep_ms')].filter(Boolean).join(', ') || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((x, y) => x - y);
@@ -236,7 +253,7 @@ async function mainBench(): Promise<void> {
           if (g === undefined) failed[impl] = (failed[impl] ?? 0) + 1;
           else (gaps[impl] ??= []).push(g);
           if (t?.wire !== undefined) (wires[impl] ??= []).push(t.wire);
-          process.stderr.write(`${row.key} ${how} ${impl} #${i + 1}: ${g === undefined ? 'no switch seen' : `${g.toFixed(1)} ms`}${t?.wire !== undefined ? ` (wire ${t.wire.toFixed(2)} ms)` : ''}\n`);
+          process.stderr.write(`${row.key} ${how} ${impl} #${i + 1}: ${g === undefined ? 'no switch seen' : `${g.toFixed(1)} ms`}${t?.wire !== undefined ? ` (wire ${t.wire.toFixed(2)} ms)` : ''}${t?.note ? ` [${t.note}]` : ''}\n`);
         }
       }
       for (const impl of impls) results.push({ row: row.key, impl, how, gaps: gaps[impl] ?? [], failed: failed[impl] ?? 0 });

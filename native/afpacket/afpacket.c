@@ -63,6 +63,10 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
   return NULL;
 }
 
+static double ts_ms(const struct timespec *t) {
+  return (double)t->tv_sec * 1e3 + (double)t->tv_nsec / 1e6;
+}
+
 static int get_int(napi_env env, napi_value v, int32_t *out) {
   return napi_get_value_int32(env, v, out) == napi_ok;
 }
@@ -304,12 +308,14 @@ static napi_value buf_copy(napi_env env, const void *data, size_t len) {
 
 /*
  * Read up to RX_BATCH waiting datagrams, calling for each
- *   cb(null, payload, src, dst | null, hopLimit | -1, ifindex, truncated, ageUs | -1)
+ *   cb(null, payload, src, dst | null, hopLimit | -1, ifindex, truncated, rxMonoMs | -1)
  * or, on a receive error other than EAGAIN, cb(error) once. IPv4 payloads start with the IPv4
  * header (raw(7)); IPv6 ones carry no header, hence hop limit and destination from control data.
- * ageUs is how long ago the kernel received the datagram (SO_TIMESTAMPNS, CLOCK_REALTIME, taken when
- * the packet entered the stack), so the caller can date the event by its arrival rather than by the
- * moment a busy or just-woken process got to it.
+ * rxMonoMs is when the kernel received the datagram (SO_TIMESTAMPNS, taken when the packet entered
+ * the stack), on CLOCK_MONOTONIC in ms (-1: unknown), so the caller can date the event by its
+ * arrival rather than by the moment a busy or just-woken process got to it. (It was an age until
+ * session 9; the caller's clock was read only after the buffers were built and the callback
+ * entered, which dated adverts ~0.3 ms late: a new master's GARP went out that much later.)
  * From the loop (sync = 0) the callback runs through napi_make_callback; from rxpoll (sync = 1), we
  * are inside a JavaScript call and use napi_call_function, leaving an exception to propagate.
  * Returns the number of datagrams delivered, or -1 when the callback threw (sync).
@@ -357,13 +363,16 @@ static int rx_read(rx_t *s, int status, int sync) {
     } else {
       int hops = -1, ifindex = 0, have_dst = 0;
       unsigned char dst[16];
-      double age_us = -1;
+      double rx_mono = -1;
       for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS && c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
-          struct timespec ts, now;
+          /* The stamp is CLOCK_REALTIME; moved to CLOCK_MONOTONIC by its age, read now. */
+          struct timespec ts, now, mono;
           memcpy(&ts, CMSG_DATA(c), sizeof ts);
           clock_gettime(CLOCK_REALTIME, &now);
-          age_us = (double)(now.tv_sec - ts.tv_sec) * 1e6 + (double)(now.tv_nsec - ts.tv_nsec) / 1e3;
+          clock_gettime(CLOCK_MONOTONIC, &mono);
+          double age_ms = ts_ms(&now) - ts_ms(&ts);
+          if (age_ms >= 0) rx_mono = ts_ms(&mono) - age_ms;
         } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
           memcpy(&hops, CMSG_DATA(c), sizeof(int));
         } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
@@ -389,7 +398,7 @@ static int rx_read(rx_t *s, int status, int sync) {
       napi_create_int32(env, hops, &argv[4]);
       napi_create_int32(env, ifindex, &argv[5]);
       napi_get_boolean(env, (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0, &argv[6]);
-      napi_create_double(env, age_us, &argv[7]);
+      napi_create_double(env, rx_mono, &argv[7]);
       argc = 8;
       delivered++;
     }
@@ -618,6 +627,16 @@ static napi_value RawClose(napi_env env, napi_callback_info info) {
  * expire up to its slack late (default 50 µs) to batch wake-ups; the master_down deadline is slept
  * for on the main thread (futex and epoll timeouts), so lvsd sets it to 1 ns there (prctl(2)).
  */
+/* monotonic(): CLOCK_MONOTONIC in ms (the clock of rxMonoMs and of takeover's sleep). */
+static napi_value Monotonic(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  napi_value v;
+  napi_create_double(env, ts_ms(&t), &v);
+  return v;
+}
+
 static napi_value TimerSlack(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -729,11 +748,19 @@ static napi_value NlRequest(napi_env env, napi_callback_info info) {
 }
 
 /*
- * takeover(pollFds, nlFd, seq, addPayloads, frames, rounds, adverts)
- *   -> [status, addResult..., framesSent, advertsSent]
+ * takeover(pollFds, nlFd, seq, addPayloads, frames, rounds, adverts[, waitMs, lateLimitMs])
+ *   -> [status, lateMs, addResult..., framesSent, advertsSent]   (status 0)
+ *   -> [status, lateMs]                                           (status -1 / -2: nothing done)
  * What a Backup→Master transition puts on the wire, in one call, with no JavaScript between the
  * steps (each step of a just-woken JavaScript turn cost 0.1–0.3 ms on the failover bench, and the
  * JavaScript after it competed for the CPUs with the traffic the takeover had just drawn):
+ *  0. every argument is read first; then, with waitMs > 0, the thread sleeps until waitMs after
+ *     entry (the master_down deadline: clock_nanosleep, CLOCK_MONOTONIC, absolute, then a short
+ *     spin). lateMs is how far past that target the thread woke (negative waitMs: how late the
+ *     call came). Sleeping here
+ *     rather than in JavaScript before the call saved the ~0.3 ms a just-woken JavaScript turn took
+ *     between its futex wake and this call's first syscall (perf, session 9). When lateLimitMs >= 0
+ *     and lateMs exceeds it: status -2, nothing done (the machine's late guard decides instead);
  *  1. poll(2) the VRRP sockets with timeout 0: if any is readable an advert may be waiting, which
  *     must be read before the expiry is acted on — status -1, nothing done;
  *  2. RTM_NEWADDR (NLM_F_CREATE|NLM_F_EXCL) per payload on nlFd, seq, seq+1, ... (0 / -errno / 1);
@@ -741,17 +768,27 @@ static napi_value NlRequest(napi_env env, napi_callback_info info) {
  *     [rawFd, dst, scopeId, payload] (RFC 5798 6.4.2: a new Master advertises at once), then the
  *     frames rounds-1 more times (a burst with no spacing, as keepalived sends it).
  * The caller (the runtime) has already stepped the pure machine to know this expiry makes it Master.
+ * A malformed frame or advert entry is not sent (counted as not sent), as a failed send is.
  */
-/* One [packetFd, ifindex, frame] entry of takeover's frames: sent (1) or not (0). */
-static int takeover_frame(napi_env env, napi_value e) {
-  napi_value x;
+#define TAKEOVER_MAX_WAIT_MS 10.0
+/* Measured with a C loop on this VM (session 9): clock_nanosleep to an absolute time woke p50 83 µs
+   late after 3 ms asleep, 179 µs after 20 ms, p90 222 µs; sleeping to 250 µs before and spinning
+   the rest landed at 0 µs p90. The spin costs at most this much CPU once per takeover. */
+#define TAKEOVER_SPIN_NS 200000L
+
+typedef struct {
+  int ok;
   int32_t fd, ifindex;
   void *data;
   size_t len;
-  if (napi_get_element(env, e, 0, &x) != napi_ok || !get_int(env, x, &fd)) return 0;
-  if (napi_get_element(env, e, 1, &x) != napi_ok || !get_int(env, x, &ifindex)) return 0;
-  if (napi_get_element(env, e, 2, &x) != napi_ok || !buf_arg(env, x, &data, &len) || len < ETH_HLEN) return 0;
-  return send_frame(fd, ifindex, data, len) >= 0;
+} frame_arg_t;
+
+/* One [packetFd, ifindex, frame] entry of takeover's frames, read into f (f->ok 0 when malformed). */
+static void frame_arg(napi_env env, napi_value e, frame_arg_t *f) {
+  napi_value x;
+  f->ok = napi_get_element(env, e, 0, &x) == napi_ok && get_int(env, x, &f->fd) &&
+          napi_get_element(env, e, 1, &x) == napi_ok && get_int(env, x, &f->ifindex) &&
+          napi_get_element(env, e, 2, &x) == napi_ok && buf_arg(env, x, &f->data, &f->len) && f->len >= ETH_HLEN;
 }
 
 /* One advert argument [fd, dst, scopeId, payload]: fd one of our raw IP sockets, dst its family's
@@ -777,30 +814,38 @@ static int advert_arg(napi_env env, napi_value e, advert_arg_t *a) {
   return napi_get_element(env, e, 3, &x) == napi_ok && buf_arg(env, x, &a->data, &a->len);
 }
 
-/* One [rawFd, dst, scopeId, payload] entry of takeover's adverts: sent (1) or not (0). */
-static int takeover_advert(napi_env env, napi_value e) {
-  advert_arg_t a;
-  return advert_arg(env, e, &a) && raw_sendto(a.sock, a.dst, a.scope, a.data, a.len) >= 0;
+static napi_value takeover_status(napi_env env, int32_t status, double late_ms) {
+  napi_value out, v;
+  napi_create_array(env, &out);
+  napi_create_int32(env, status, &v);
+  napi_set_element(env, out, 0, v);
+  napi_create_double(env, late_ms, &v);
+  napi_set_element(env, out, 1, v);
+  return out;
 }
 
 static napi_value Takeover(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  struct timespec entry;
+  clock_gettime(CLOCK_MONOTONIC, &entry);
+  size_t argc = 9;
+  napi_value argv[9];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t nlfd, seq, rounds;
   uint32_t npoll = 0, nadd = 0, nframes = 0, nadv = 0;
   bool a1 = false, a2 = false, a3 = false, a4 = false;
+  double wait_ms = 0, limit_ms = -1;
   if (argc < 7 || napi_is_array(env, argv[0], &a1) != napi_ok || !a1 || !get_int(env, argv[1], &nlfd) || !get_int(env, argv[2], &seq) ||
       napi_is_array(env, argv[3], &a2) != napi_ok || !a2 || napi_is_array(env, argv[4], &a3) != napi_ok || !a3 ||
       !get_int(env, argv[5], &rounds) || napi_is_array(env, argv[6], &a4) != napi_ok || !a4 ||
       napi_get_array_length(env, argv[0], &npoll) != napi_ok || napi_get_array_length(env, argv[3], &nadd) != napi_ok ||
       napi_get_array_length(env, argv[4], &nframes) != napi_ok || napi_get_array_length(env, argv[6], &nadv) != napi_ok ||
-      npoll > 64 || nadd > 256 || nframes > 256 || nadv > 64 || rounds < 1 || rounds > 64) {
-    napi_throw_type_error(env, NULL, "takeover(pollFds[], nlFd, seq, payloads[], frames[[fd, ifindex, frame]], rounds (1-64), adverts[[fd, dst, scopeId, payload]])");
+      npoll > 64 || nadd > 256 || nframes > 256 || nadv > 64 || rounds < 1 || rounds > 64 ||
+      (argc >= 8 && (napi_get_value_double(env, argv[7], &wait_ms) != napi_ok || !(wait_ms <= TAKEOVER_MAX_WAIT_MS))) ||
+      (argc >= 9 && napi_get_value_double(env, argv[8], &limit_ms) != napi_ok)) {
+    napi_throw_type_error(env, NULL, "takeover(pollFds[], nlFd, seq, payloads[], frames[[fd, ifindex, frame]], rounds (1-64), adverts[[fd, dst, scopeId, payload]][, waitMs (<= 10), lateLimitMs])");
     return NULL;
   }
-  napi_value out, v;
-  napi_create_array(env, &out);
+  napi_value v;
   struct pollfd pfd[64];
   for (uint32_t i = 0; i < npoll; i++) {
     int32_t fd = -1;
@@ -810,42 +855,82 @@ static napi_value Takeover(napi_env env, napi_callback_info info) {
     pfd[i].events = POLLIN;
     pfd[i].revents = 0;
   }
+  void *payload[256];
+  size_t plen[256];
+  for (uint32_t i = 0; i < nadd; i++) {
+    napi_get_element(env, argv[3], i, &v);
+    if (!buf_arg(env, v, &payload[i], &plen[i]) || plen[i] > 4096) payload[i] = NULL;
+  }
+  frame_arg_t frames[256];
+  for (uint32_t i = 0; i < nframes; i++) {
+    napi_get_element(env, argv[4], i, &v);
+    frame_arg(env, v, &frames[i]);
+  }
+  advert_arg_t adv[64];
+  int adv_ok[64];
+  for (uint32_t i = 0; i < nadv; i++) {
+    napi_get_element(env, argv[6], i, &v);
+    adv_ok[i] = advert_arg(env, v, &adv[i]);
+  }
+  /* 0. The deadline, counted from entry (the caller computed waitMs just before the call). */
+  struct timespec target = entry;
+  long long tns = (long long)target.tv_nsec + (long long)(wait_ms * 1e6);
+  target.tv_sec += (time_t)(tns / 1000000000LL);
+  tns %= 1000000000LL;
+  if (tns < 0) {
+    tns += 1000000000LL;
+    target.tv_sec -= 1;
+  }
+  target.tv_nsec = (long)tns;
+  struct timespec woke;
+  clock_gettime(CLOCK_MONOTONIC, &woke);
+  if (wait_ms > 0) {
+    /* Sleep to TAKEOVER_SPIN_NS before the target, then spin on the clock: the wake from an idle CPU
+       came 70-180 µs after the target here (p50; 1 ns timer slack), sleep-then-spin lands on it. */
+    struct timespec early = target;
+    early.tv_nsec -= TAKEOVER_SPIN_NS;
+    if (early.tv_nsec < 0) {
+      early.tv_nsec += 1000000000L;
+      early.tv_sec -= 1;
+    }
+    if (ts_ms(&early) > ts_ms(&woke)) {
+      while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &early, NULL) == EINTR) {}
+    }
+    do clock_gettime(CLOCK_MONOTONIC, &woke);
+    while (ts_ms(&woke) < ts_ms(&target));
+  }
+  double late_ms = ts_ms(&woke) - ts_ms(&target);
+  if (limit_ms >= 0 && late_ms > limit_ms) return takeover_status(env, -2, late_ms);
+  /* 1. */
   int ready;
   do ready = poll(pfd, npoll, 0);
   while (ready < 0 && errno == EINTR);
-  if (ready != 0) { /* readable (or poll failed): let the caller read first */
-    napi_create_int32(env, -1, &v);
-    napi_set_element(env, out, 0, v);
-    return out;
-  }
-  napi_create_int32(env, 0, &v);
-  napi_set_element(env, out, 0, v);
+  if (ready != 0) return takeover_status(env, -1, late_ms); /* readable (or poll failed): let the caller read first */
+  /* 2. */
+  int32_t added[256];
   for (uint32_t i = 0; i < nadd; i++) {
-    void *data;
-    size_t len;
     int r = -EINVAL, sys = 0;
-    napi_get_element(env, argv[3], i, &v);
-    if (buf_arg(env, v, &data, &len) && len <= 4096) r = nl_talk(nlfd, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, seq + (int)i, data, len, &sys);
-    if (sys) r = -sys;
-    napi_create_int32(env, r, &v);
-    napi_set_element(env, out, i + 1, v);
+    if (payload[i]) r = nl_talk(nlfd, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, seq + (int)i, payload[i], plen[i], &sys);
+    added[i] = sys ? -sys : r;
   }
+  /* 3. */
   int sent = 0, adverts = 0;
   for (int32_t round = 0; round < rounds; round++) {
-    for (uint32_t i = 0; i < nframes; i++) {
-      napi_get_element(env, argv[4], i, &v);
-      sent += takeover_frame(env, v);
-    }
+    for (uint32_t i = 0; i < nframes; i++)
+      if (frames[i].ok && send_frame(frames[i].fd, frames[i].ifindex, frames[i].data, frames[i].len) >= 0) sent++;
     if (round > 0) continue;
-    for (uint32_t i = 0; i < nadv; i++) {
-      napi_get_element(env, argv[6], i, &v);
-      adverts += takeover_advert(env, v);
-    }
+    for (uint32_t i = 0; i < nadv; i++)
+      if (adv_ok[i] && raw_sendto(adv[i].sock, adv[i].dst, adv[i].scope, adv[i].data, adv[i].len) >= 0) adverts++;
+  }
+  napi_value out = takeover_status(env, 0, late_ms);
+  for (uint32_t i = 0; i < nadd; i++) {
+    napi_create_int32(env, added[i], &v);
+    napi_set_element(env, out, i + 2, v);
   }
   napi_create_int32(env, sent, &v);
-  napi_set_element(env, out, nadd + 1, v);
-  napi_create_int32(env, adverts, &v);
   napi_set_element(env, out, nadd + 2, v);
+  napi_create_int32(env, adverts, &v);
+  napi_set_element(env, out, nadd + 3, v);
   return out;
 }
 
@@ -1191,6 +1276,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"rawpoll", NULL, RawPoll, NULL, NULL, NULL, napi_default, NULL},
     {"rawclose", NULL, RawClose, NULL, NULL, NULL, napi_default, NULL},
     {"timerslack", NULL, TimerSlack, NULL, NULL, NULL, napi_default, NULL},
+    {"monotonic", NULL, Monotonic, NULL, NULL, NULL, napi_default, NULL},
     {"nlwatch", NULL, NlWatch, NULL, NULL, NULL, napi_default, NULL},
     {"takeover", NULL, Takeover, NULL, NULL, NULL, napi_default, NULL},
     {"setsockopt", NULL, SetSockOpt, NULL, NULL, NULL, napi_default, NULL},

@@ -116,13 +116,16 @@ export type RawRecvCallback = (
   hopLimit?: number,
   ifindex?: number,
   truncated?: boolean,
-  ageUs?: number,
+  /** When the kernel received it (SO_TIMESTAMPNS), on CLOCK_MONOTONIC in ms; -1 when unknown. */
+  rxMonoMs?: number,
 ) => void;
 
 export interface AfPacketAddon {
   open(ifindex: number): number;
   send(fd: number, ifindex: number, frame: Buffer): number;
   close(fd: number): void;
+  /** CLOCK_MONOTONIC now, ms (the clock of a received datagram's rxMonoMs and of takeover's sleep). */
+  monotonic(): number;
   ifinfo(name: string): { index: number; mac: Buffer };
   /** Interface index only, through a socket the addon keeps open (one ioctl). */
   ifindex(name: string): number;
@@ -138,11 +141,12 @@ export interface AfPacketAddon {
    */
   nlwatch(cb: (type: number, family: number, ifindex: number) => void): number;
   /**
-   * What a takeover puts on the wire, in one call (see afpacket.c): VIP adds, the frames `rounds`
-   * times with the adverts after the first round. [-1] (an advert may be waiting: nothing done) or
-   * [0, addResult..., framesSent, advertsSent].
+   * What a takeover puts on the wire, in one call (see afpacket.c): after sleeping `waitMs` (≤ 10;
+   * default 0), VIP adds, the frames `rounds` times with the adverts after the first round.
+   * [-1, lateMs] (an advert may be waiting: nothing done), [-2, lateMs] (woke more than
+   * `lateLimitMs` past the target: nothing done) or [0, lateMs, addResult..., framesSent, advertsSent].
    */
-  takeover(pollFds: number[], nlFd: number, seq: number, payloads: Buffer[], frames: Array<[number, number, Buffer]>, rounds: number, adverts: Array<[number, Buffer, number, Buffer]>): number[];
+  takeover(pollFds: number[], nlFd: number, seq: number, payloads: Buffer[], frames: Array<[number, number, Buffer]>, rounds: number, adverts: Array<[number, Buffer, number, Buffer]>, waitMs?: number, lateLimitMs?: number): number[];
   /** Advert backstop (afpacket.c): threads started disarmed; returns its id. */
   bsopen(intervalMs: number, leaseMs: number): number;
   /** Arm with the Master's advert per destination ([fd, dst, scopeId, payload], one raw socket). */

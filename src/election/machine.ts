@@ -534,10 +534,16 @@ function masterRx(tx: Tx, ev: Extract<VrrpEvent, { type: 'advert' }>, from: Uint
  */
 export function lateGrace(s: InstanceState, lateMs: number): number | undefined {
   const p = s.params;
-  if (lateMs <= (p.lateToleranceMs ?? DEFAULT_LATE_TOLERANCE_MS) || s.rechecked || s.master === undefined) return undefined;
+  const limit = lateGraceAbove(s);
+  if (limit === undefined || lateMs <= limit) return undefined;
   // Adverts from the stall may be queued, or the master stalled with us and is about to send: grant
   // it the time we lost, up to half an advert interval.
   return Math.max(p.recheckMs ?? DEFAULT_RECHECK_MS, Math.min(lateMs, s.masterAdverIntervalMs / 2));
+}
+
+/** How late a master_down expiry may be in state `s` and still be acted on at once (lateGrace); undefined: any lateness. */
+export function lateGraceAbove(s: InstanceState): number | undefined {
+  return s.rechecked || s.master === undefined ? undefined : (s.params.lateToleranceMs ?? DEFAULT_LATE_TOLERANCE_MS);
 }
 
 function onTimer(tx: Tx, name: TimerName, lateMs: number | undefined, socketsRead: boolean): void {

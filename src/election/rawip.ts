@@ -1,9 +1,9 @@
 /**
  * Raw IP socket through the project's addon (native/afpacket), read with recvmsg(2) so every
  * datagram comes with its ancillary data:
- *  - the kernel's receive timestamp (SO_TIMESTAMPNS) as an age, so an advert is dated by when it
- *    arrived, not by when a just-woken or busy process got to it: the Master_Down_Timer is reset
- *    "upon receipt" (RFC 5798 §6.4.2);
+ *  - the kernel's receive timestamp (SO_TIMESTAMPNS, moved to CLOCK_MONOTONIC by the addon), so an
+ *    advert is dated by when it arrived, not by when a just-woken or busy process got to it: the
+ *    Master_Down_Timer is reset "upon receipt" (RFC 5798 §6.4.2);
  *  - for IPv6, the received hop limit (IPV6_RECVHOPLIMIT; VRRP requires 255, RFC 5798 §5.1.2.3 /
  *    §7.1) and the destination address and arrival interface (IPV6_RECVPKTINFO) — the kernel strips
  *    the IPv6 header of raw IPv6 datagrams (RFC 3542 §6), so this is the only place to read them;
@@ -26,9 +26,9 @@ export interface RawDatagram {
   /** Datagram or control data did not fit (MSG_TRUNC / MSG_CTRUNC). */
   readonly truncated: boolean;
   /**
-   * When the kernel received it, on performance.now()'s clock (from its SO_TIMESTAMPNS age when the
-   * callback was entered; the callback's entry time when the kernel gave none). A consumer computes
-   * the age when it acts, so the JavaScript between here and there counts too.
+   * When the kernel received it, on performance.now()'s clock (its SO_TIMESTAMPNS on CLOCK_MONOTONIC
+   * plus monoOffset(); the callback's entry time when the kernel gave none). A consumer computes the
+   * age when it acts, so the JavaScript between here and there counts too.
    */
   readonly receivedAt: number;
 }
@@ -38,13 +38,34 @@ export interface RawHandlers {
   onError(err: Error): void;
 }
 
+let offset: number | undefined;
+/**
+ * performance.now() minus the addon's CLOCK_MONOTONIC reading, in ms. Both read CLOCK_MONOTONIC
+ * (libuv's hrtime), so the offset is constant: measured once, the smallest bracket of five.
+ */
+export function monoOffset(): number {
+  if (offset !== undefined) return offset;
+  const a = loadAfPacket();
+  let best = Infinity;
+  for (let i = 0; i < 5; i++) {
+    const before = performance.now();
+    const m = a.monotonic();
+    const after = performance.now();
+    if (after - before < best) {
+      best = after - before;
+      offset = (before + after) / 2 - m;
+    }
+  }
+  return offset!;
+}
+
 export class RawIpSocket {
   private fd: number | undefined;
 
   constructor(readonly family: 4 | 6, protocol: number, h: RawHandlers) {
     const a = loadAfPacket();
-    this.fd = a.rawopen(family, protocol, (err, payload, src, dst, hopLimit, ifindex, truncated, ageUs) => {
-      const entered = performance.now();
+    const offset = monoOffset();
+    this.fd = a.rawopen(family, protocol, (err, payload, src, dst, hopLimit, ifindex, truncated, rxMonoMs) => {
       if (err) return h.onError(err);
       // Built in one literal (no conditional spreads): this runs for every advert received.
       h.onMessage({
@@ -54,7 +75,7 @@ export class RawIpSocket {
         hopLimit: hopLimit !== undefined && hopLimit >= 0 ? hopLimit : undefined,
         ifindex: ifindex ?? 0,
         truncated: truncated ?? false,
-        receivedAt: ageUs !== undefined && ageUs > 0 ? entered - ageUs / 1000 : entered,
+        receivedAt: rxMonoMs !== undefined && rxMonoMs >= 0 ? Math.min(rxMonoMs + offset, performance.now()) : performance.now(),
       });
     });
   }

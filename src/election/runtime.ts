@@ -27,7 +27,7 @@ import { parseIp } from '../core/address.js';
 import { errorMessage } from '../core/errors.js';
 import type { VrrpInstanceConfig, VrrpScriptConfig, VrrpSyncGroupConfig, ClusterConfig } from '../config/model.js';
 import type { Advert, DropReason } from './codec.js';
-import { createInstance, currentMaster, lateGrace, step, type Effect, type InstanceState, type TimerName, type VrrpEvent, type VrrpState } from './machine.js';
+import { createInstance, currentMaster, lateGraceAbove, step, type Effect, type InstanceState, type TimerName, type VrrpEvent, type VrrpState } from './machine.js';
 import { groupStep, groupState, type SyncGroupDef } from './syncgroup.js';
 import { effectivePriority, initialScriptState, scriptResult, trackingEvents, type PriorityResult, type ScriptState, type Tracking } from './priority.js';
 import type { VrrpTransport } from './transport.js';
@@ -101,12 +101,19 @@ const BOOKKEEPING = new Set<Effect['type']>(['become', 'notify']);
 /** How early the master_down host timer wakes to meet the deadline precisely (see armTimer). */
 const PRECISE_WAKE_MS = 3;
 const WAKE_OVERSHOOT_MS = 0.15;
+/** The longest sleep the takeover call is asked for (its own limit is 10 ms). */
+const MAX_CALL_WAIT_MS = PRECISE_WAKE_MS + 2;
 /**
- * How early before the deadline the wake may land for the takeover call decided before the sleep:
- * inside the machine's own window (it re-arms when more than 1 ms early), so the real step decides
- * as the dry one did. Late is fine: with the sockets read, the machine's late guard does not apply.
+ * How often a Backup re-runs the takeover's JavaScript dry (warmTakeover). V8 drops the bytecode and
+ * feedback of a function that has not run for a few major GCs (bytecode flushing), and a backup may
+ * not take over for weeks: re-running keeps the first takeover from compiling lazily inside its 3 ms.
  */
-const FAST_EARLY_MS = 0.9;
+const WARM_EVERY_MS = 10_000;
+/** A warm-up is skipped when the master_down deadline is nearer than this (ms), and retried after WARM_RETRY_MS. */
+const WARM_CLEAR_MS = 20;
+const WARM_RETRY_MS = 7;
+/** Dry runs per warm-up: V8 allocates feedback vectors after 8 calls (--invocation-count-for-feedback-allocation). */
+const WARM_ROUNDS = 12;
 /** Largest advert age (kernel receive stamp) credited to the Master_Down_Timer, ms (see onAdvert). */
 const MAX_ADVERT_AGE_MS = 5;
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
@@ -152,14 +159,17 @@ export interface AdvertBackstop {
  * Prepares the one call that, at a master_down deadline the machine will act on, checks the VRRP
  * socket for a waiting advert and otherwise adds the VIPs, sends their announcements (`rounds`
  * rounds: the whole first burst when it has no spacing) and the new Master's first advert (see
- * armTimer). `run` reports 'pending' (an advert may be waiting: nothing done) or what it did.
+ * armTimer). `run(waitMs, lateLimitMs)` first sleeps `waitMs` (≤ 10) in the call, to the deadline;
+ * it then reports 'pending' (an advert may be waiting, or — `late` — it woke more than
+ * `lateLimitMs` (≥ 0) past that target: nothing done) or what it did, with how far past the target
+ * it acted (`lateMs`).
  */
 export interface FastTakeover {
-  prepare(targets: readonly AnnounceTarget[] | undefined, advert: Advert | undefined, rounds: number): { run(): FastResult } | undefined;
+  prepare(targets: readonly AnnounceTarget[] | undefined, advert: Advert | undefined, rounds: number): { run(waitMs?: number, lateLimitMs?: number): FastResult } | undefined;
 }
 export type FastResult =
-  | { readonly pending: true }
-  | { readonly pending: false; readonly vipsAdded: boolean; /** whole rounds of frames sent */ readonly rounds: number; readonly advertSent: boolean };
+  | { readonly pending: true; readonly late?: boolean; readonly lateMs?: number }
+  | { readonly pending: false; readonly lateMs?: number; readonly vipsAdded: boolean; /** whole rounds of frames sent */ readonly rounds: number; readonly advertSent: boolean };
 
 export interface RuntimeDeps {
   readonly clock: Clock;
@@ -213,7 +223,12 @@ interface Inst {
   /** Late-advert warnings: when the last was logged, and how many were not logged since. */
   lateAdvertLog?: { at: number; suppressed: number };
   /** The last master_down expiry: how long the master had been silent and how late the timer woke. */
-  lastExpiry?: { silenceMs: number; lateMs: number };
+  lastExpiry?: { silenceMs: number; lateMs: number; wake?: { earlyMs: number; prepMs: number } };
+  /** The periodic takeover warm-up (warmTakeover) and how long the last one took, ms. */
+  warmTimer?: TimerHandle;
+  warmMs?: number;
+  /** When the armed master_down timer is due (clock ms; undefined when none is armed). */
+  masterDownDue?: number;
 }
 
 /** The advert's VIP bytes per instance config, parsed once (a master sends up to 100 adverts/s). */
@@ -312,14 +327,15 @@ export class ElectionRuntime {
       onDrop: (reason, src) => this.onDrop(inst, reason, src),
     });
     inst.started = true;
+    this.warmTakeover(inst);
     this.dispatch(cfg.name, { type: 'startup' });
     log.info({ vrid: cfg.virtual_router_id, version: cfg.version, interface: cfg.interface, priority: cfg.priority, source: primaryText }, 'VRRP instance started');
   }
 
   /**
    * Do ahead of time what the first takeover would otherwise do cold: encode the VIP messages, open
-   * the AF_PACKET socket, build the frames, encode our advert without sending it, and run the
-   * machine's Backup→Master path once on a throwaway state (step is pure) so V8 has compiled it. Measured: the first takeover spent 1-6 ms
+   * the AF_PACKET socket, build the frames, encode our advert without sending it (warmTakeover, after the transport is
+   * open, runs the machine's Backup→Master path dry). Measured: the first takeover spent 1-6 ms
    * in lazily compiled code before this; keepalived (C) has no such cost.
    */
   private prepareTakeover(inst: Inst): void {
@@ -335,16 +351,48 @@ export class ElectionRuntime {
         Announcer.rehearse(targets, c.garp);
       }
       inst.io.transport.rehearse?.(advertOf(c, c.priority));
-      const now = this.d.clock.now();
-      const s0 = this.states[c.name];
-      if (s0) {
-        const backup = step(s0, { type: 'startup' }, now).state;
-        const seen = step(backup, { type: 'advert', from: '0.0.0.0', priority: 1, maxAdvertMs: s0.params.advertIntervalMs }, now).state;
-        step(seen, { type: 'timer', name: 'master_down', lateMs: 0 }, now + 60_000);
-      }
+      // The machine's Backup→Master path: warmTakeover, once the transport is open.
     } catch (e) {
       inst.log.debug({ err: errorMessage(e) }, 'takeover preparation incomplete');
     }
+  }
+
+  /**
+   * Run the JavaScript of a master_down wake dry, WARM_ROUNDS times, on throwaway Backup states: the
+   * machine's steps, the dry expiry step (expiryTakesOver), the late guard and the takeover call's
+   * prepare (encodes the advert, builds its arguments; run() is not called). Measured before this
+   * (session 8, perf with --perf-basic-prof): a cold first takeover spent 2.5-5.8 ms of CPU in the
+   * 25 ms before the deadline (LoadIC_NoFeedback, lazy compilation, the advert checksum), with 3 ms
+   * to spare. Once after the transport is open (the takeover call needs its socket), then every
+   * WARM_EVERY_MS while Backup, away from a master_down deadline.
+   */
+  private warmTakeover(inst: Inst): void {
+    if (inst.warmTimer) this.d.clock.clearTimeout(inst.warmTimer);
+    // Not within a master_down wake's reach: retry shortly instead.
+    const near = inst.masterDownDue !== undefined && inst.timers.has('master_down') && inst.masterDownDue - this.d.clock.now() < WARM_CLEAR_MS;
+    inst.warmTimer = this.d.clock.setTimeout(() => this.warmTakeover(inst), near ? WARM_RETRY_MS : WARM_EVERY_MS);
+    const s0 = this.states[inst.cfg.name];
+    if (near || !s0 || (s0.state !== 'BACKUP' && s0.state !== 'INIT')) return;
+    const c = inst.cfg;
+    const t0 = this.d.clock.now();
+    try {
+      const backup = s0.state === 'BACKUP' ? s0 : step(s0, { type: 'startup' }, t0).state;
+      if (backup.state !== 'BACKUP') return; // an address owner or initial_state MASTER
+      const rounds = c.garp.interval > 0 ? 1 : c.garp.master_repeat;
+      for (let i = 0; i < WARM_ROUNDS; i++) {
+        const now = t0 + i;
+        // An advert a Backup accepts (priority 255 ≥ ours), then its expiry on time.
+        const seen = step(backup, { type: 'advert', from: '0.0.0.0', priority: 255, maxAdvertMs: backup.params.advertIntervalMs }, now).state;
+        const due = seen.timers.master_down ?? now;
+        lateGraceAbove(seen);
+        const plan = this.expiryTakesOver(inst, due, seen);
+        if (plan) inst.io.fast?.prepare(inst.targets, plan.advertPriority === undefined ? undefined : advertOf(c, plan.advertPriority), rounds);
+        step(seen, { type: 'timer', name: 'master_down', lateMs: 0, socketsRead: true }, due);
+      }
+    } catch (e) {
+      inst.log.debug({ err: errorMessage(e) }, 'takeover warm-up incomplete');
+    }
+    inst.warmMs = this.d.clock.now() - t0;
   }
 
   /** Graceful stop of some instances (all when omitted): priority-0 advert if master, VIPs removed. */
@@ -370,6 +418,8 @@ export class ElectionRuntime {
       await inst.vipChain.catch(() => {});
       for (const t of inst.timers.values()) this.d.clock.clearTimeout(t);
       inst.timers.clear();
+      if (inst.warmTimer) this.d.clock.clearTimeout(inst.warmTimer);
+      delete inst.warmTimer;
       inst.io.announce?.announcer.stop();
       inst.io.vips.close();
       inst.io.backstop?.close();
@@ -638,34 +688,39 @@ export class ElectionRuntime {
     // where keepalived (timerfd) did not. At the deadline the adverts waiting in the sockets are read
     // first, synchronously (the file header's rule), and an advert that re-armed the timer ends it;
     // a transport that cannot be read synchronously sends the expiry to the check phase instead.
-    const h = this.d.clock.setTimeout(() => {
+    const wake = () => {
+      const woke = this.d.clock.now();
       // `at`: when the expiry was acted on (the takeover call's time when its step waited out the quiet window).
       const expire = (socketsRead: boolean, at?: number) => {
         if (inst.timers.get(name) !== h) return; // re-armed or cancelled meanwhile
         inst.timers.delete(name);
         const now = at ?? this.d.clock.now();
-        inst.lastExpiry = { silenceMs: inst.lastHeard === undefined ? -1 : now - inst.lastHeard, lateMs: Math.max(0, now - due) };
+        inst.lastExpiry = { silenceMs: inst.lastHeard === undefined ? -1 : now - inst.lastHeard, lateMs: Math.max(0, now - due), wake: { earlyMs: due - woke, prepMs } };
         this.dispatch(inst.cfg.name, { type: 'timer', name, lateMs: inst.lastExpiry.lateMs, ...(socketsRead ? { socketsRead } : {}) }, now);
       };
       // Decided before the sleep (JavaScript on a just-woken turn is slow): the machine stepped dry
-      // at the deadline itself; the wake must not come more than FAST_EARLY_MS before it for that
-      // decision to be the one the real step takes.
+      // at the deadline itself, and the call acts at the deadline (it sleeps to it), so that
+      // decision is the one the real step takes.
       const plan = inst.cfg.sync_group ? undefined : this.expiryTakesOver(inst, due);
       const garp = inst.cfg.garp;
       const fast = plan ? inst.io.fast?.prepare(inst.targets, plan.advertPriority === undefined ? undefined : advertOf(inst.cfg, plan.advertPriority), garp.interval > 0 ? 1 : garp.master_repeat) : undefined;
-      // The futex wake itself comes a little after the requested time (measured): aim that much early.
-      const rest = due - this.d.clock.now() - WAKE_OVERSHOOT_MS;
-      if (rest > 0) this.sleepSync(Math.min(rest, PRECISE_WAKE_MS + 1));
-      // A wake late enough for the late guard's grace is not a takeover (yet): the machine decides.
-      const lateNow = this.d.clock.now() - due;
-      const st = this.states[inst.cfg.name];
-      if (fast && lateNow >= -FAST_EARLY_MS && !(st && lateGrace(st, lateNow) !== undefined)) {
-        // Data plane first, in one native call: a waiting advert (poll) stops it; otherwise the VIPs
-        // are added and announced before the machine's own step, whose add_vips / garp effects then
-        // only adopt what was done (apply). Saves the JavaScript between those syscalls (0.3-0.5 ms
-        // of a just-woken turn on the 0.01 s failover bench).
-        const at = this.d.clock.now();
-        const r = fast.run();
+      // Logged with the takeover (wake_early_ms, prep_ms): how much of the early wake this JavaScript used.
+      const prepMs = this.d.clock.now() - woke;
+      if (fast) {
+        // Data plane first, in one native call that also sleeps to the deadline: a waiting advert
+        // (poll) stops it; otherwise the VIPs are added and announced before the machine's own
+        // step, whose add_vips / garp effects then only adopt what was done (apply). Saves the
+        // JavaScript between those syscalls (0.3-0.5 ms of a just-woken turn on the 0.01 s failover
+        // bench) and between the sleep and the first of them (~0.3 ms, perf, session 9). A wake late
+        // enough for the late guard's grace is not a takeover (yet): the call returns `late` and
+        // the machine decides.
+        const st = this.states[inst.cfg.name];
+        let t0 = this.d.clock.now();
+        // A host timer that fired far too early (not seen): sleep here down to the call's limit.
+        if (due - t0 > MAX_CALL_WAIT_MS) this.sleepSync(due - t0 - MAX_CALL_WAIT_MS);
+        t0 = this.d.clock.now();
+        const r = fast.run(due - t0, (st && lateGraceAbove(st)) ?? -1);
+        const at = due + (r.lateMs ?? 0);
         if (!r.pending) {
           inst.fastDone = { vips: r.vipsAdded, rounds: r.rounds, advert: r.advertSent };
           this.beginQuiet(inst, () => {
@@ -675,11 +730,17 @@ export class ElectionRuntime {
           });
           return;
         }
+      } else {
+        // The futex wake itself comes a little after the requested time (measured): aim that much early.
+        const rest = due - this.d.clock.now() - WAKE_OVERSHOOT_MS;
+        if (rest > 0) this.sleepSync(Math.min(rest, PRECISE_WAKE_MS + 1));
       }
       if (this.pollTransports()) expire(true);
       else this.defer(() => expire(false));
-    }, Math.max(0, wait - PRECISE_WAKE_MS));
+    };
+    const h = this.d.clock.setTimeout(wake, Math.max(0, wait - PRECISE_WAKE_MS));
     inst.timers.set(name, h);
+    inst.masterDownDue = due;
   }
 
   /** Start the instance's quiet window (QUIET_MS) with `held` as the first thing to run at its end. */
@@ -747,8 +808,7 @@ export class ElectionRuntime {
    * Would the master_down expiry at `due` make this instance Master with its VIPs? (A dry, pure
    * step.) If so, with the priority of the advert that step sends.
    */
-  private expiryTakesOver(inst: Inst, due: number): { readonly advertPriority?: number } | undefined {
-    const s = this.states[inst.cfg.name];
+  private expiryTakesOver(inst: Inst, due: number, s: InstanceState | undefined = this.states[inst.cfg.name]): { readonly advertPriority?: number } | undefined {
     if (!s || s.state !== 'BACKUP') return undefined;
     const r = step(s, { type: 'timer', name: 'master_down', lateMs: 0, socketsRead: true }, due);
     if (r.state.state !== 'MASTER' || !r.effects.some((e) => e.type === 'add_vips')) return undefined;
@@ -803,6 +863,7 @@ export class ElectionRuntime {
           {
             from: e.from, to: e.to, reason: e.reason,
             ...(x && x.silenceMs >= 0 ? { silence_ms: Math.round(x.silenceMs * 100) / 100, timer_late_ms: Math.round(x.lateMs * 100) / 100 } : {}),
+            ...(x?.wake ? { wake_early_ms: Math.round(x.wake.earlyMs * 100) / 100, prep_ms: Math.round(x.wake.prepMs * 100) / 100 } : {}),
             ...(late?.viaCall ? { dataplane: 'takeover_call' } : {}), ...(late ? { at: new Date(late.at).toISOString() } : {}),
           },
           `VRRP ${e.from} -> ${e.to}`,

@@ -94,14 +94,17 @@ function fastTakeover(transport: VrrpTransport, vips: VipSet, table: AddressTabl
       // The addon sends at most 64 rounds; the announcer sends any beyond (master_repeat goes to 100).
       const n = Math.max(1, Math.min(64, rounds));
       return {
-        run() {
-          const r = addon.takeover([fd], req.fd, req.seq, req.payloads, frames, frames.length ? n : 1, adverts);
-          if (r[0] === -1) return { pending: true };
-          const adds = r.slice(1, 1 + req.payloads.length);
-          const framesSent = r[1 + req.payloads.length]!;
-          const advertsSent = r[2 + req.payloads.length]!;
+        run(waitMs = 0, lateLimitMs = -1) {
+          const r = addon.takeover([fd], req.fd, req.seq, req.payloads, frames, frames.length ? n : 1, adverts, waitMs, lateLimitMs);
+          const lateMs = r[1]!;
+          if (r[0] === -1) return { pending: true, lateMs };
+          if (r[0] === -2) return { pending: true, late: true, lateMs };
+          const adds = r.slice(2, 2 + req.payloads.length);
+          const framesSent = r[2 + req.payloads.length]!;
+          const advertsSent = r[3 + req.payloads.length]!;
           return {
             pending: false,
+            lateMs,
             // Any other answer is left to the normal add, which retries and logs it.
             vipsAdded: adds.every(NetlinkAddressTable.addAccepted),
             // Only whole rounds count; after a failed frame the announcer sends the burst itself.

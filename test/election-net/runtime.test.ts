@@ -100,6 +100,8 @@ interface FastCall {
   readonly advert: Advert | undefined;
   readonly rounds: number;
   ran: boolean;
+  /** Clock time when run() was called. */
+  at?: number;
 }
 
 function harness(opts: { polling?: boolean; fast?: boolean; backstop?: boolean } = {}) {
@@ -166,7 +168,12 @@ function harness(opts: { polling?: boolean; fast?: boolean; backstop?: boolean }
                 const call: FastCall = { advert, rounds, ran: false };
                 fastCalls.push(call);
                 return {
-                  run: () => {
+                  // The addon's call sleeps `waitMs` (to the deadline) before it acts.
+                  run: (waitMs = 0, lateLimitMs = -1) => {
+                    if (waitMs > 0) clock.sleep(waitMs);
+                    const lateMs = Math.max(0, -waitMs);
+                    if (lateLimitMs >= 0 && lateMs > lateLimitMs) return { pending: true as const, late: true, lateMs };
+                    call.at = clock.now();
                     const t = transports.get(c.name);
                     if (t instanceof PollingTransport && t.waiting.length) return { pending: true as const };
                     call.ran = true;
@@ -297,6 +304,54 @@ test('takeover call: its advert and GARP rounds are adopted, not repeated, and c
   h.clock.advance(2);
   assert.equal(t.sent.length, 1);
   assert.equal(h.frames.length, 0, 'the delayed burst waits for master_delay');
+  await h.sub.stop();
+});
+
+test('takeover call: a host timer that fires past the late guard\'s tolerance leaves the expiry to the machine (grace, then the call)', async () => {
+  const h = harness({ polling: true, fast: true });
+  await h.sub.start(cfg(base(inst('VI_1', 1, 100, '192.0.2.42', '    stop_handover: false\n'))));
+  const t = h.transports.get('VI_1')!;
+  h.clock.advance(100);
+  t.deliver(150);
+  const due = h.clock.now() + 300 + (156 / 256) * 100;
+  h.clock.advance(300); // the host timer wakes 3 ms before the deadline, at ~358 ms: not yet
+  h.clock.sleep(66); // a stall: the host timer fires 5 ms past the deadline
+  h.clock.advance(0);
+  assert.equal(h.fastCalls.filter((c) => c.ran).length, 0, 'the call did nothing (late)');
+  assert.equal(stateOf(h), 'BACKUP', 'the machine grants the master the lost time');
+  assert.equal(h.table.addrs.size, 0);
+  // Nothing arrives during the grace: the re-check takes over, through the call.
+  h.clock.advance(60);
+  const call = h.fastCalls.find((c) => c.ran);
+  assert.ok(call?.at !== undefined && call.at > due + 5, 'the call ran after the grace');
+  h.clock.advance(10);
+  assert.equal(stateOf(h), 'MASTER');
+  await h.sub.stop();
+});
+
+test('takeover warm-up: the wake\'s JavaScript runs dry at start and every 10 s as Backup (nothing sent or added), not as Master', async () => {
+  const h = harness({ polling: true, fast: true });
+  await h.sub.start(cfg(base(inst('VI_1', 1, 100, '192.0.2.42', '    stop_handover: false\n'))));
+  const t = h.transports.get('VI_1')!;
+  const atStart = h.fastCalls.length;
+  assert.ok(atStart >= 8, `prepared ${atStart} times at start (V8 allocates feedback after 8 calls)`);
+  assert.ok(h.fastCalls.every((c) => !c.ran && c.advert?.priority === 100));
+  // Backup for 20 s with the master's adverts: two more warm-ups, nothing sent, no VIP.
+  for (let i = 0; i < 200; i++) {
+    t.deliver(150);
+    h.clock.advance(100);
+  }
+  assert.equal(stateOf(h), 'BACKUP');
+  assert.equal(h.fastCalls.length, 3 * atStart);
+  assert.ok(h.fastCalls.every((c) => !c.ran));
+  assert.equal(t.sent.length, 0);
+  assert.equal(h.table.addrs.size, 0);
+  // Master (the adverts stop): no more warm-ups.
+  h.clock.advance(400);
+  assert.equal(stateOf(h), 'MASTER');
+  const n = h.fastCalls.length;
+  h.clock.advance(20_000);
+  assert.equal(h.fastCalls.length, n);
   await h.sub.stop();
 });
 
