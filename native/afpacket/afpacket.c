@@ -315,7 +315,8 @@ static napi_value buf_copy(napi_env env, const void *data, size_t len) {
  * the stack), on CLOCK_MONOTONIC in ms (-1: unknown), so the caller can date the event by its
  * arrival rather than by the moment a busy or just-woken process got to it. (It was an age until
  * session 9; the caller's clock was read only after the buffers were built and the callback
- * entered, which dated adverts ~0.3 ms late: a new master's GARP went out that much later.)
+ * entered, which dated adverts late: dated here, a new master's GARP went out ~0.2 ms sooner on
+ * the failover bench, median of 8.)
  * From the loop (sync = 0) the callback runs through napi_make_callback; from rxpoll (sync = 1), we
  * are inside a JavaScript call and use napi_call_function, leaving an exception to propagate.
  * Returns the number of datagrams delivered, or -1 when the callback threw (sync).
