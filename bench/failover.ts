@@ -19,7 +19,11 @@
  *
  * Usage: node dist/bench/failover.js [--trials N] [--rows v2-1,v3-0.1,v3-0.01] [--impls lvsd,keepalived] [--how kill,stop] [--settle-ms MS] [--no-phase-lock] [--wire] [--keep-pcap DIR] [--json FILE]
  * Needs root. Prints one line per row and implementation (p50/p99/max in ms) and the lvsd/keepalived
- * ratios.
+ * ratios; each lvsd kill trial's line also carries b's own account of the takeover from its log
+ * (silence, timer_late, wake_early, prep in ms).
+ * Diagnostics (environment): BENCH_DEBUG=1 prints b's log tail for trials slower than
+ * BENCH_DEBUG_FACTOR (default 1.5) × Master_Down_Interval; BENCH_LVSD_NODE_ARGS adds node options to
+ * every lvsd started (e.g. `--trace-gc`; NODE_OPTIONS refuses some).
  */
 import { writeFileSync, readFileSync, existsSync, statSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

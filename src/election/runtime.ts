@@ -224,7 +224,7 @@ interface Inst {
   lateAdvertLog?: { at: number; suppressed: number };
   /** The last master_down expiry: how long the master had been silent and how late the timer woke. */
   lastExpiry?: { silenceMs: number; lateMs: number; wake?: { earlyMs: number; prepMs: number } };
-  /** The periodic takeover warm-up (warmTakeover) and how long the last one took, ms. */
+  /** The periodic takeover warm-up (warmTakeover) and how long the last one took, ms (the first is logged at debug). */
   warmTimer?: TimerHandle;
   warmMs?: number;
   /** When the armed master_down timer is due (clock ms; undefined when none is armed). */
@@ -384,7 +384,7 @@ export class ElectionRuntime {
         // An advert a Backup accepts (priority 255 ≥ ours), then its expiry on time.
         const seen = step(backup, { type: 'advert', from: '0.0.0.0', priority: 255, maxAdvertMs: backup.params.advertIntervalMs }, now).state;
         const due = seen.timers.master_down ?? now;
-        lateGraceAbove(seen);
+        lateGraceAbove(seen); // the wake asks it for the call's late limit
         const plan = this.expiryTakesOver(inst, due, seen);
         if (plan) inst.io.fast?.prepare(inst.targets, plan.advertPriority === undefined ? undefined : advertOf(c, plan.advertPriority), rounds);
         step(seen, { type: 'timer', name: 'master_down', lateMs: 0, socketsRead: true }, due);
@@ -392,6 +392,7 @@ export class ElectionRuntime {
     } catch (e) {
       inst.log.debug({ err: errorMessage(e) }, 'takeover warm-up incomplete');
     }
+    if (inst.warmMs === undefined) inst.log.debug({ warm_ms: Math.round((this.d.clock.now() - t0) * 100) / 100, rounds: WARM_ROUNDS }, 'takeover path warmed');
     inst.warmMs = this.d.clock.now() - t0;
   }
 

@@ -94,7 +94,7 @@ export function startLvsd(ns: Netns, yaml: string): { proc: Running; pid: number
   const dir = scratch();
   const f = join(dir, 'lvsd.yaml');
   writeFileSync(f, yaml);
-  const proc = ns.start([process.execPath, lvsdBin, 'run', '-c', f, '--state-dir', dir, '--log-level', 'info']);
+  const proc = ns.start([process.execPath, ...(process.env.BENCH_LVSD_NODE_ARGS ? process.env.BENCH_LVSD_NODE_ARGS.split(' ') : []), lvsdBin, 'run', '-c', f, '--state-dir', dir, '--log-level', 'info']);
   return { proc, pid: proc.child.pid!, dir };
 }
 
