@@ -720,7 +720,16 @@ export class ElectionRuntime {
         // A host timer that fired far too early (not seen): sleep here down to the call's limit.
         if (due - t0 > MAX_CALL_WAIT_MS) this.sleepSync(due - t0 - MAX_CALL_WAIT_MS);
         t0 = this.d.clock.now();
-        const r = fast.run(due - t0, (st && lateGraceAbove(st)) ?? -1);
+        let r: FastResult;
+        try {
+          r = fast.run(Math.min(due - t0, MAX_CALL_WAIT_MS), (st && lateGraceAbove(st)) ?? -1);
+        } catch (err) {
+          // Not expected (the arguments were built here): the expiry takes the normal path, at the
+          // deadline (stepped before it, the machine would only re-arm for the remainder).
+          inst.log.error({ err: errorMessage(err) }, 'takeover call failed');
+          r = { pending: true };
+          this.sleepToDeadline(due);
+        }
         const at = due + (r.lateMs ?? 0);
         if (!r.pending) {
           inst.fastDone = { vips: r.vipsAdded, rounds: r.rounds, advert: r.advertSent };
@@ -731,17 +740,20 @@ export class ElectionRuntime {
           });
           return;
         }
-      } else {
-        // The futex wake itself comes a little after the requested time (measured): aim that much early.
-        const rest = due - this.d.clock.now() - WAKE_OVERSHOOT_MS;
-        if (rest > 0) this.sleepSync(Math.min(rest, PRECISE_WAKE_MS + 1));
-      }
+      } else this.sleepToDeadline(due);
       if (this.pollTransports()) expire(true);
       else this.defer(() => expire(false));
     };
     const h = this.d.clock.setTimeout(wake, Math.max(0, wait - PRECISE_WAKE_MS));
     inst.timers.set(name, h);
     inst.masterDownDue = due;
+  }
+
+  /** Sleep this thread (futex) to just before `due`, at most PRECISE_WAKE_MS + 1 ms. */
+  private sleepToDeadline(due: number): void {
+    // The futex wake itself comes a little after the requested time (measured): aim that much early.
+    const rest = due - this.d.clock.now() - WAKE_OVERSHOOT_MS;
+    if (rest > 0) this.sleepSync(Math.min(rest, PRECISE_WAKE_MS + 1));
   }
 
   /** Start the instance's quiet window (QUIET_MS) with `held` as the first thing to run at its end. */

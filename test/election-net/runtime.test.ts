@@ -104,7 +104,7 @@ interface FastCall {
   at?: number;
 }
 
-function harness(opts: { polling?: boolean; fast?: boolean; backstop?: boolean } = {}) {
+function harness(opts: { polling?: boolean; fast?: boolean; fastThrows?: boolean; backstop?: boolean } = {}) {
   const clock = new ManualClock(1000);
   const registry = new Registry();
   const bus = new Bus();
@@ -170,6 +170,7 @@ function harness(opts: { polling?: boolean; fast?: boolean; backstop?: boolean }
                 return {
                   // The addon's call sleeps `waitMs` (to the deadline) before it acts.
                   run: (waitMs = 0, lateLimitMs = -1) => {
+                    if (opts.fastThrows) throw new TypeError('takeover(...)');
                     if (waitMs > 0) clock.sleep(waitMs);
                     const lateMs = Math.max(0, -waitMs);
                     if (lateLimitMs >= 0 && lateMs > lateLimitMs) return { pending: true as const, late: true, lateMs };
@@ -326,6 +327,20 @@ test('takeover call: a host timer that fires past the late guard\'s tolerance le
   assert.ok(call?.at !== undefined && call.at > due + 5, 'the call ran after the grace');
   h.clock.advance(10);
   assert.equal(stateOf(h), 'MASTER');
+  await h.sub.stop();
+});
+
+test('takeover call: a call that throws does not take the daemon down; the expiry takes the normal path', async () => {
+  const h = harness({ polling: true, fast: true, fastThrows: true });
+  await h.sub.start(cfg(base(inst('VI_1', 1, 100, '192.0.2.42', '    stop_handover: false\n'))));
+  const t = h.transports.get('VI_1')!;
+  h.clock.advance(100);
+  t.deliver(150);
+  h.clock.advance(361);
+  await flush();
+  assert.equal(stateOf(h), 'MASTER');
+  assert.ok(h.table.addrs.has('eth0/192.0.2.42'), 'VIP added by the normal path');
+  assert.ok(h.frames.length >= 5, 'GARP burst sent by the announcer');
   await h.sub.stop();
 });
 
