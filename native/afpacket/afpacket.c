@@ -772,9 +772,10 @@ static napi_value NlRequest(napi_env env, napi_callback_info info) {
  * A malformed frame or advert entry is not sent (counted as not sent), as a failed send is.
  */
 #define TAKEOVER_MAX_WAIT_MS 10.0
-/* Measured with a C loop on this VM (session 9): clock_nanosleep to an absolute time woke p50 83 µs
-   late after 3 ms asleep, 179 µs after 20 ms, p90 222 µs; sleeping to 250 µs before and spinning
-   the rest landed at 0 µs p90. The spin costs at most this much CPU once per takeover. */
+/* Measured with a C loop on this VM (session 9, 1 ns timer slack): clock_nanosleep to an absolute
+   time woke 83 / 96 / 277 µs late (p50 / p90 / p99) after 3 ms asleep, 179 / 222 / 628 µs after
+   20 ms; sleeping to 250 µs before and spinning the rest landed at 0 µs at p90. The call sleeps at
+   most ~5 ms, hence 200 µs; the spin costs at most that much CPU once per takeover. */
 #define TAKEOVER_SPIN_NS 200000L
 
 typedef struct {
