@@ -25,7 +25,7 @@
  * BENCH_DEBUG_FACTOR (default 1.5) × Master_Down_Interval; BENCH_LVSD_NODE_ARGS adds node options to
  * every lvsd started (e.g. `--trace-gc`; NODE_OPTIONS refuses some).
  */
-import { writeFileSync, readFileSync, existsSync, statSync, rmSync } from 'node:fs';
+import { writeFileSync, readFileSync, existsSync, statSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -232,6 +232,8 @@ async function mainBench(): Promise<void> {
   const trials = Number(arg('trials') ?? 5);
   phaseLock = !process.argv.includes('--no-phase-lock');
   keepPcap = arg('keep-pcap');
+  // Created now: a missing folder failed every trial at its end (the capture could not be kept).
+  if (keepPcap) mkdirSync(keepPcap, { recursive: true });
   const settle = arg('settle-ms');
   if (settle !== undefined) settleMs = Number(settle);
   if (settleMs !== undefined && !(settleMs >= 0)) usageError(`--settle-ms: not a number of milliseconds: ${settle}`);
