@@ -160,15 +160,15 @@ export interface AdvertBackstop {
  * socket for a waiting advert and otherwise adds the VIPs, sends their announcements (`rounds`
  * rounds: the whole first burst when it has no spacing) and the new Master's first advert (see
  * armTimer). `run(waitMs, lateLimitMs)` first sleeps `waitMs` (≤ 10) in the call, to the deadline;
- * it then reports 'pending' (an advert may be waiting, or — `late` — it woke more than
- * `lateLimitMs` (≥ 0) past that target: nothing done) or what it did, with how far past the target
+ * it then reports 'pending' (an advert may be waiting, or it woke more than `lateLimitMs` (≥ 0)
+ * past that target: nothing done) or what it did, with how far past the target
  * it acted (`lateMs`).
  */
 export interface FastTakeover {
   prepare(targets: readonly AnnounceTarget[] | undefined, advert: Advert | undefined, rounds: number): { run(waitMs?: number, lateLimitMs?: number): FastResult } | undefined;
 }
 export type FastResult =
-  | { readonly pending: true; readonly late?: boolean; readonly lateMs?: number }
+  | { readonly pending: true; readonly lateMs?: number }
   | { readonly pending: false; readonly lateMs?: number; readonly vipsAdded: boolean; /** whole rounds of frames sent */ readonly rounds: number; readonly advertSent: boolean };
 
 export interface RuntimeDeps {
@@ -224,11 +224,8 @@ interface Inst {
   lateAdvertLog?: { at: number; suppressed: number };
   /** The last master_down expiry: how long the master had been silent and how late the timer woke. */
   lastExpiry?: { silenceMs: number; lateMs: number; wake?: { earlyMs: number; prepMs: number } };
-  /** The periodic takeover warm-up (warmTakeover) and how long the last one took, ms (the first is logged at debug). */
+  /** The periodic takeover warm-up (warmTakeover). */
   warmTimer?: TimerHandle;
-  warmMs?: number;
-  /** When the armed master_down timer is due (clock ms; undefined when none is armed). */
-  masterDownDue?: number;
 }
 
 /** The advert's VIP bytes per instance config, parsed once (a master sends up to 100 adverts/s). */
@@ -327,7 +324,8 @@ export class ElectionRuntime {
       onDrop: (reason, src) => this.onDrop(inst, reason, src),
     });
     inst.started = true;
-    this.warmTakeover(inst);
+    const warmMs = this.warmTakeover(inst);
+    if (warmMs !== undefined) log.debug({ warm_ms: Math.round(warmMs * 100) / 100, rounds: WARM_ROUNDS }, 'takeover path warmed');
     this.dispatch(cfg.name, { type: 'startup' });
     log.info({ vrid: cfg.virtual_router_id, version: cfg.version, interface: cfg.interface, priority: cfg.priority, source: primaryText }, 'VRRP instance started');
   }
@@ -359,32 +357,33 @@ export class ElectionRuntime {
 
   /**
    * Run the JavaScript of a master_down wake dry, WARM_ROUNDS times, on throwaway Backup states: the
-   * machine's steps, the dry expiry step (expiryTakesOver), the late guard and the takeover call's
+   * machine's steps, the dry expiry step (expiryTakesOver) and the takeover call's
    * prepare (encodes the advert, builds its arguments; run() is not called). Measured before this
    * (session 8, perf with --perf-basic-prof): a cold first takeover spent 2.5-5.8 ms of CPU in the
    * 25 ms before the deadline (LoadIC_NoFeedback, lazy compilation, the advert checksum), with 3 ms
    * to spare. Once after the transport is open (the takeover call needs its socket), then every
-   * WARM_EVERY_MS while Backup, away from a master_down deadline.
+   * WARM_EVERY_MS while Backup, away from a master_down deadline. Returns how long it took (ms), or
+   * undefined when it did not run.
    */
-  private warmTakeover(inst: Inst): void {
+  private warmTakeover(inst: Inst): number | undefined {
     if (inst.warmTimer) this.d.clock.clearTimeout(inst.warmTimer);
-    // Not within a master_down wake's reach: retry shortly instead.
-    const near = inst.masterDownDue !== undefined && inst.timers.has('master_down') && inst.masterDownDue - this.d.clock.now() < WARM_CLEAR_MS;
-    inst.warmTimer = this.d.clock.setTimeout(() => this.warmTakeover(inst), near ? WARM_RETRY_MS : WARM_EVERY_MS);
     const s0 = this.states[inst.cfg.name];
-    if (near || !s0 || (s0.state !== 'BACKUP' && s0.state !== 'INIT')) return;
+    // Not within a master_down wake's reach (the machine's deadline): retry shortly instead.
+    const deadline = s0?.timers.master_down;
+    const near = deadline !== undefined && deadline - this.d.clock.now() < WARM_CLEAR_MS;
+    inst.warmTimer = this.d.clock.setTimeout(() => this.warmTakeover(inst), near ? WARM_RETRY_MS : WARM_EVERY_MS);
+    if (near || !s0 || (s0.state !== 'BACKUP' && s0.state !== 'INIT')) return undefined;
     const c = inst.cfg;
     const t0 = this.d.clock.now();
     try {
       const backup = s0.state === 'BACKUP' ? s0 : step(s0, { type: 'startup' }, t0).state;
-      if (backup.state !== 'BACKUP') return; // an address owner or initial_state MASTER
+      if (backup.state !== 'BACKUP') return undefined; // an address owner or initial_state MASTER
       const rounds = c.garp.interval > 0 ? 1 : c.garp.master_repeat;
       for (let i = 0; i < WARM_ROUNDS; i++) {
         const now = t0 + i;
         // An advert a Backup accepts (priority 255 ≥ ours), then its expiry on time.
         const seen = step(backup, { type: 'advert', from: '0.0.0.0', priority: 255, maxAdvertMs: backup.params.advertIntervalMs }, now).state;
         const due = seen.timers.master_down ?? now;
-        lateGraceAbove(seen); // the wake asks it for the call's late limit
         const plan = this.expiryTakesOver(inst, due, seen);
         if (plan) inst.io.fast?.prepare(inst.targets, plan.advertPriority === undefined ? undefined : advertOf(c, plan.advertPriority), rounds);
         step(seen, { type: 'timer', name: 'master_down', lateMs: 0, socketsRead: true }, due);
@@ -392,8 +391,7 @@ export class ElectionRuntime {
     } catch (e) {
       inst.log.debug({ err: errorMessage(e) }, 'takeover warm-up incomplete');
     }
-    if (inst.warmMs === undefined) inst.log.debug({ warm_ms: Math.round((this.d.clock.now() - t0) * 100) / 100, rounds: WARM_ROUNDS }, 'takeover path warmed');
-    inst.warmMs = this.d.clock.now() - t0;
+    return this.d.clock.now() - t0;
   }
 
   /** Graceful stop of some instances (all when omitted): priority-0 advert if master, VIPs removed. */
@@ -746,7 +744,6 @@ export class ElectionRuntime {
     };
     const h = this.d.clock.setTimeout(wake, Math.max(0, wait - PRECISE_WAKE_MS));
     inst.timers.set(name, h);
-    inst.masterDownDue = due;
   }
 
   /** Sleep this thread (futex) to just before `due`, at most PRECISE_WAKE_MS + 1 ms. */

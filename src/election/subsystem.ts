@@ -97,8 +97,8 @@ function fastTakeover(transport: VrrpTransport, vips: VipSet, table: AddressTabl
         run(waitMs = 0, lateLimitMs = -1) {
           const r = addon.takeover([fd], req.fd, req.seq, req.payloads, frames, frames.length ? n : 1, adverts, waitMs, lateLimitMs);
           const lateMs = r[1]!;
-          if (r[0] === -1) return { pending: true, lateMs };
-          if (r[0] === -2) return { pending: true, late: true, lateMs };
+          // -1: an advert may be waiting; -2: woke past the late limit. Either way nothing was done.
+          if (r[0]! < 0) return { pending: true, lateMs };
           const adds = r.slice(2, 2 + req.payloads.length);
           const framesSent = r[2 + req.payloads.length]!;
           const advertsSent = r[3 + req.payloads.length]!;

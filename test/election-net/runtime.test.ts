@@ -173,7 +173,7 @@ function harness(opts: { polling?: boolean; fast?: boolean; fastThrows?: boolean
                     if (opts.fastThrows) throw new TypeError('takeover(...)');
                     if (waitMs > 0) clock.sleep(waitMs);
                     const lateMs = Math.max(0, -waitMs);
-                    if (lateLimitMs >= 0 && lateMs > lateLimitMs) return { pending: true as const, late: true, lateMs };
+                    if (lateLimitMs >= 0 && lateMs > lateLimitMs) return { pending: true as const, lateMs };
                     call.at = clock.now();
                     const t = transports.get(c.name);
                     if (t instanceof PollingTransport && t.waiting.length) return { pending: true as const };
