@@ -70,6 +70,7 @@ export interface VrrpInstanceConfig {
   readonly stop_handover: boolean;
   readonly accept_v2_adverts: boolean;
   readonly advert_backstop: boolean;
+  readonly takeover_thread: boolean;
   /** Sync group this instance belongs to, if any. */
   readonly sync_group?: string;
 }
@@ -307,6 +308,7 @@ export function buildModel(p: ClusterConfigParsed, hostname: string): ClusterCon
         stop_handover: i.stop_handover,
         accept_v2_adverts: i.accept_v2_adverts,
         advert_backstop: i.advert_backstop,
+        takeover_thread: i.takeover_thread,
         ...(groupOf.has(i.name) ? { sync_group: groupOf.get(i.name)! } : {}),
       };
     }),

@@ -146,6 +146,8 @@ export const vrrpInstance = z
     accept_v2_adverts: z.boolean().default(false),
     /** While Master, threads outside the event loop send the advert when the loop is held up (see docs/config.md). */
     advert_backstop: z.boolean().default(true),
+    /** While Backup, threads outside the event loop take over at the master_down deadline when the loop is held up (see docs/config.md). */
+    takeover_thread: z.boolean().default(true),
   });
 
 export const vrrpScript = z.strictObject({

@@ -155,6 +155,20 @@ export interface AfPacketAddon {
   bskick(id: number): number;
   bsdisarm(id: number): void;
   bsclose(id: number): void;
+  /**
+   * Takeover thread (afpacket.c tk*): threads started idle, with their own rtnetlink socket; returns its id.
+   * tkload takes what the takeover call does (its arguments less the netlink socket), copied;
+   * tkarm(id, dueMonoMs, lateLimitMs) has it act at that CLOCK_MONOTONIC time unless a datagram
+   * is waiting on or was read from a poll fd since, or it woke past the limit; tkwait collects the
+   * decision (the takeover call's result, or [-3, 0]: none, and then the arm is cancelled).
+   */
+  tkopen(): number;
+  tkload(id: number, pollFds: number[], payloads: Buffer[], frames: Array<[number, number, Buffer]>, rounds: number, adverts: Array<[number, Buffer, number, Buffer]>): void;
+  tkarm(id: number, dueMonoMs: number, lateLimitMs: number): void;
+  tkdisarm(id: number): void;
+  tkfired(id: number): boolean;
+  tkwait(id: number, timeoutMs: number): number[];
+  tkclose(id: number): void;
   /** PR_SET_TIMERSLACK for the calling thread, ns. */
   timerslack(ns: number): void;
   setsockopt(fd: number, level: number, option: number, value: Buffer): void;

@@ -44,6 +44,7 @@ export interface ElectionMetrics {
   readonly advertsReceived: Counter<'instance'>;
   readonly advertsLate: Counter<'instance'>;
   readonly advertsBackstop: Counter<'instance'>;
+  readonly takeoverThread: Counter<'instance'>;
   readonly dropped: Counter<'instance' | 'reason'>;
   readonly garpSent: Counter<'instance'>;
   readonly masterInfo: Gauge<'instance' | 'address'>;
@@ -62,6 +63,7 @@ export function createElectionMetrics(registry: Registry): ElectionMetrics {
     transitions: metric(registry, 'lvsd_vrrp_transitions_total', () => new Counter({ name: 'lvsd_vrrp_transitions_total', help: 'VRRP state transitions', labelNames: ['instance', 'from', 'to'] as const, registers: r })),
     advertsSent: metric(registry, 'lvsd_vrrp_adverts_sent_total', () => new Counter({ name: 'lvsd_vrrp_adverts_sent_total', help: 'VRRP adverts sent', labelNames: ['instance'] as const, registers: r })),
     advertsLate: metric(registry, 'lvsd_vrrp_adverts_late_total', () => new Counter({ name: 'lvsd_vrrp_adverts_late_total', help: 'Adverts sent more than one advert interval after they were due (this process was held up: the backups saw that much more silence)', labelNames: ['instance'] as const, registers: r })),
+    takeoverThread: metric(registry, 'lvsd_vrrp_takeover_thread_total', () => new Counter({ name: 'lvsd_vrrp_takeover_thread_total', help: 'Takeovers the takeover thread carried out at the master_down deadline while the event loop was held up past it', labelNames: ['instance'] as const, registers: r })),
     advertsBackstop: metric(registry, 'lvsd_vrrp_adverts_backstop_total', () => new Counter({ name: 'lvsd_vrrp_adverts_backstop_total', help: 'Adverts the backstop threads sent for a Master whose event loop was held up (or whose CPU was frozen) past 1.5 advert intervals', labelNames: ['instance'] as const, registers: r })),
     advertsReceived: metric(registry, 'lvsd_vrrp_adverts_received_total', () => new Counter({ name: 'lvsd_vrrp_adverts_received_total', help: 'Valid VRRP adverts received', labelNames: ['instance'] as const, registers: r })),
     dropped: metric(registry, 'lvsd_vrrp_packets_dropped_total', () => new Counter({ name: 'lvsd_vrrp_packets_dropped_total', help: 'VRRP packets dropped, by reason', labelNames: ['instance', 'reason'] as const, registers: r })),
@@ -137,6 +139,35 @@ export interface InstanceIo {
   readonly fast?: FastTakeover;
   /** Sends the Master's advert when this process is held up (see AdvertBackstop); absent with fakes or when disabled. */
   readonly backstop?: AdvertBackstop;
+  /** Carries out a takeover at the master_down deadline when this process is held up then (see TakeoverThread); absent with fakes or when disabled. */
+  readonly thread?: TakeoverThread;
+}
+
+/**
+ * Stands in for a held-up event loop at a Backup's master_down deadline: loaded with what the
+ * takeover does (as FastTakeover.prepare) and armed with each new deadline, threads outside the
+ * event loop (native, two CPUs, SCHED_FIFO when allowed: afpacket.c tk*) sleep to it and do it there,
+ * unless a datagram is waiting on or was read from the instance's socket since the arm (the event
+ * loop then decides: it may be the master's advert), or they woke more than `lateLimitMs` past it (a
+ * frozen machine: the late guard decides). The runtime collects the decision at its own wake and
+ * adopts what was done, as after the takeover call.
+ */
+export interface TakeoverThread {
+  /** What a takeover does (as FastTakeover.prepare; disarms); false when a mechanism is not ready. */
+  load(targets: readonly AnnounceTarget[] | undefined, advert: Advert | undefined, rounds: number): boolean;
+  /** Act `inMs` from now (nothing loaded: ignored); `lateLimitMs` < 0: no limit. */
+  arm(inMs: number, lateLimitMs: number): void;
+  /** It does not act after this returns. */
+  disarm(): void;
+  /** It acted on the current arm and wait() has not collected that yet. */
+  fired(): boolean;
+  /**
+   * The current arm's decision, collected once, waiting up to `timeoutMs` (≤ 20) for it: what was done,
+   * or pending (a datagram, or too late). Undefined when none was made by then (or nothing armed):
+   * the arm is then cancelled.
+   */
+  wait(timeoutMs: number): FastResult | undefined;
+  close(): void;
 }
 
 /**
@@ -226,6 +257,13 @@ interface Inst {
   lastExpiry?: { silenceMs: number; lateMs: number; wake?: { earlyMs: number; prepMs: number } };
   /** The periodic takeover warm-up (warmTakeover). */
   warmTimer?: TimerHandle;
+  /**
+   * The takeover thread's state: the advert priority its load was for (-1: none; undefined: not loaded
+   * or to be reloaded), the master_down timer it is armed for, its deadline and that timer's wake.
+   */
+  thread?: { key?: number; armedFor?: TimerHandle; due?: number; wake?: () => void };
+  /** The takeover thread threw: not used again for this instance. */
+  threadFailed?: boolean;
 }
 
 /** The advert's VIP bytes per instance config, parsed once (a master sends up to 100 adverts/s). */
@@ -388,6 +426,9 @@ export class ElectionRuntime {
         if (plan) inst.io.fast?.prepare(inst.targets, plan.advertPriority === undefined ? undefined : advertOf(c, plan.advertPriority), rounds);
         step(seen, { type: 'timer', name: 'master_down', lateMs: 0, socketsRead: true }, due);
       }
+      // The takeover thread's load is redone at the next arm: an interface re-created meanwhile has
+      // a new index, which its netlink payloads carry.
+      if (inst.thread) inst.thread.key = undefined;
     } catch (e) {
       inst.log.debug({ err: errorMessage(e) }, 'takeover warm-up incomplete');
     }
@@ -423,6 +464,8 @@ export class ElectionRuntime {
       inst.io.vips.close();
       inst.io.backstop?.close();
       delete inst.backstopPriority;
+      inst.io.thread?.close();
+      delete inst.thread;
       inst.io.transport.close();
       inst.started = false;
       this.insts.delete(inst.cfg.name);
@@ -449,6 +492,7 @@ export class ElectionRuntime {
 
   private onAdvert(inst: Inst, a: Advert, src: string, ageMs = 0): void {
     if (!inst.started) return;
+    this.catchUpThread(inst);
     this.d.metrics.advertsReceived.inc({ instance: inst.cfg.name });
     // The age comes from the kernel's CLOCK_REALTIME receive stamp; a clock step between stamp and
     // read would make it wrong, so only ages up to MAX_ADVERT_AGE_MS are credited (enough for a
@@ -583,6 +627,7 @@ export class ElectionRuntime {
   private dispatch(name: string, ev: VrrpEvent, at?: number): void {
     const inst = this.insts.get(name);
     if (!inst) return;
+    this.catchUpThread(inst);
     const now = at ?? this.d.clock.now();
     if (inst.quiet) {
       inst.quiet.queue.push(() => this.dispatch(name, ev, now));
@@ -689,14 +734,52 @@ export class ElectionRuntime {
     // a transport that cannot be read synchronously sends the expiry to the check phase instead.
     const wake = () => {
       const woke = this.d.clock.now();
+      // Read now: when the takeover thread acted while the loop was held up, an advert read after it
+      // may update lastHeard before the held expiry runs.
+      const heard = inst.lastHeard;
+      let prepMs = 0;
       // `at`: when the expiry was acted on (the takeover call's time when its step waited out the quiet window).
       const expire = (socketsRead: boolean, at?: number) => {
         if (inst.timers.get(name) !== h) return; // re-armed or cancelled meanwhile
         inst.timers.delete(name);
         const now = at ?? this.d.clock.now();
-        inst.lastExpiry = { silenceMs: inst.lastHeard === undefined ? -1 : now - inst.lastHeard, lateMs: Math.max(0, now - due), wake: { earlyMs: due - woke, prepMs } };
+        inst.lastExpiry = { silenceMs: heard === undefined ? -1 : now - heard, lateMs: Math.max(0, now - due), wake: { earlyMs: due - woke, prepMs } };
         this.dispatch(inst.cfg.name, { type: 'timer', name, lateMs: inst.lastExpiry.lateMs, ...(socketsRead ? { socketsRead } : {}) }, now);
       };
+      const adopt = (r: FastResult & { pending: false }) => {
+        inst.fastDone = { vips: r.vipsAdded, rounds: r.rounds, advert: r.advertSent };
+        this.beginQuiet(inst, () => {
+          expire(true, due + (r.lateMs ?? 0));
+          delete inst.fastDone;
+          this.afterFastTakeover(inst);
+        });
+      };
+      // The takeover thread armed for this deadline: its decision (waited for up to the deadline
+      // plus its late limit), or, when it made none, the takeover call below.
+      const th = inst.thread?.armedFor === h ? inst.thread : undefined;
+      if (th) {
+        th.armedFor = undefined;
+        const st = this.states[inst.cfg.name];
+        const limit = (st && lateGraceAbove(st)) ?? 0;
+        let r: FastResult | undefined;
+        try {
+          r = inst.io.thread!.wait(Math.min(20, Math.max(0, due - this.d.clock.now()) + limit + 2));
+        } catch (err) {
+          this.threadFailed(inst, err);
+        }
+        if (r && !r.pending) {
+          // Counted when it mattered: this loop got to the deadline only after the thread had acted.
+          if (woke > due) this.d.metrics.takeoverThread.inc({ instance: inst.cfg.name });
+          adopt(r);
+          return;
+        }
+        if (r) {
+          // A datagram was waiting or read, or the thread woke too late: the event loop decides, now.
+          if (this.pollTransports()) expire(true);
+          else this.defer(() => expire(false));
+          return;
+        }
+      }
       // Decided before the sleep (JavaScript on a just-woken turn is slow): the machine stepped dry
       // at the deadline itself, and the call acts at the deadline (it sleeps to it), so that
       // decision is the one the real step takes.
@@ -704,7 +787,7 @@ export class ElectionRuntime {
       const garp = inst.cfg.garp;
       const fast = plan ? inst.io.fast?.prepare(inst.targets, plan.advertPriority === undefined ? undefined : advertOf(inst.cfg, plan.advertPriority), garp.interval > 0 ? 1 : garp.master_repeat) : undefined;
       // Logged with the takeover (wake_early_ms, prep_ms): how much of the early wake this JavaScript used.
-      const prepMs = this.d.clock.now() - woke;
+      prepMs = this.d.clock.now() - woke;
       if (fast) {
         // Data plane first, in one native call that also sleeps to the deadline: a waiting advert
         // (poll) stops it; otherwise the VIPs are added and announced before the machine's own
@@ -728,14 +811,8 @@ export class ElectionRuntime {
           r = { pending: true };
           this.sleepToDeadline(due);
         }
-        const at = due + (r.lateMs ?? 0);
         if (!r.pending) {
-          inst.fastDone = { vips: r.vipsAdded, rounds: r.rounds, advert: r.advertSent };
-          this.beginQuiet(inst, () => {
-            expire(true, at);
-            delete inst.fastDone;
-            this.afterFastTakeover(inst);
-          });
+          adopt(r);
           return;
         }
       } else this.sleepToDeadline(due);
@@ -744,6 +821,73 @@ export class ElectionRuntime {
     };
     const h = this.d.clock.setTimeout(wake, Math.max(0, wait - PRECISE_WAKE_MS));
     inst.timers.set(name, h);
+    this.armThread(inst, due, h, wake);
+  }
+
+  /**
+   * Arm the takeover thread for this master_down deadline when the machine, stepped dry at it, takes
+   * over (a Backup not in a sync group), reloading it first when the takeover's advert priority
+   * changed (or warmTakeover asked for a fresh load); disarm it otherwise. One dry step per advert
+   * received: a few µs.
+   */
+  private armThread(inst: Inst, due: number, h: TimerHandle, wake: () => void): void {
+    const tk = inst.io.thread;
+    if (!tk || inst.threadFailed) return;
+    const t = (inst.thread ??= {});
+    try {
+      const plan = inst.cfg.sync_group ? undefined : this.expiryTakesOver(inst, due);
+      if (!plan) {
+        if (t.armedFor !== undefined) tk.disarm();
+        t.armedFor = undefined;
+        return;
+      }
+      const key = plan.advertPriority ?? -1;
+      if (t.key !== key) {
+        const garp = inst.cfg.garp;
+        t.key = tk.load(inst.targets, plan.advertPriority === undefined ? undefined : advertOf(inst.cfg, plan.advertPriority), garp.interval > 0 ? 1 : garp.master_repeat) ? key : undefined;
+        if (t.key === undefined) {
+          t.armedFor = undefined;
+          return;
+        }
+      }
+      const st = this.states[inst.cfg.name];
+      tk.arm(due - this.d.clock.now(), (st && lateGraceAbove(st)) ?? -1);
+      Object.assign(t, { armedFor: h, due, wake });
+    } catch (err) {
+      this.threadFailed(inst, err);
+    }
+  }
+
+  /** The takeover thread threw: disarmed (best effort) and not used again for this instance; its takeovers go through the takeover call. */
+  private threadFailed(inst: Inst, err: unknown): void {
+    inst.threadFailed = true;
+    if (inst.thread) inst.thread.armedFor = undefined;
+    try {
+      inst.io.thread?.disarm();
+    } catch {
+      // already logged below; nothing else to do
+    }
+    inst.log.error({ err: errorMessage(err) }, 'takeover thread unavailable');
+  }
+
+  /**
+   * Before anything else reaches an instance whose takeover thread acted while this loop was held up
+   * (its wake not run yet): that wake first, so the machine steps the expiry (at the thread's time)
+   * before the event that came after it.
+   */
+  private catchUpThread(inst: Inst): void {
+    const t = inst.thread;
+    if (t?.armedFor === undefined || t.due === undefined || this.d.clock.now() < t.due) return;
+    let fired = false;
+    try {
+      fired = inst.io.thread!.fired();
+    } catch (err) {
+      this.threadFailed(inst, err);
+    }
+    if (!fired) return;
+    // Its host timer must not run the wake a second time (the expiry is held for the quiet window).
+    this.d.clock.clearTimeout(t.armedFor);
+    t.wake?.();
   }
 
   /** Sleep this thread (futex) to just before `due`, at most PRECISE_WAKE_MS + 1 ms. */
@@ -853,6 +997,14 @@ export class ElectionRuntime {
         const h = inst.timers.get(e.name);
         if (h) this.d.clock.clearTimeout(h);
         inst.timers.delete(e.name);
+        if (h !== undefined && inst.thread?.armedFor === h) {
+          inst.thread.armedFor = undefined;
+          try {
+            inst.io.thread?.disarm();
+          } catch (err) {
+            this.threadFailed(inst, err);
+          }
+        }
         break;
       }
       case 'send_advert':

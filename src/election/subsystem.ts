@@ -15,10 +15,11 @@ import type { Logger } from '../core/log.js';
 import { errorMessage } from '../core/errors.js';
 import type { ClusterConfig, VrrpInstanceConfig } from '../config/model.js';
 import type { ConfigDiff } from '../config/diff.js';
-import { ElectionRuntime, createElectionMetrics, type AdvertBackstop, type FastTakeover, type InstanceIo, type RuntimeDeps } from './runtime.js';
+import { ElectionRuntime, createElectionMetrics, type AdvertBackstop, type FastResult, type FastTakeover, type InstanceIo, type RuntimeDeps, type TakeoverThread } from './runtime.js';
 import { RawVrrpTransport, type VrrpTransport } from './transport.js';
 import { NetlinkAddressTable, VipSet, type AddressTable } from './vips.js';
-import { Announcer, PacketSocketSender, linkInfo, loadAfPacket, type FrameSender } from './announce.js';
+import { Announcer, PacketSocketSender, linkInfo, loadAfPacket, type AnnounceTarget, type FrameSender } from './announce.js';
+import type { Advert } from './codec.js';
 import { Notifier } from './notify.js';
 
 export interface ElectionOptions {
@@ -35,6 +36,8 @@ export interface ElectionOptions {
   readonly fastTakeover?: (cfg: VrrpInstanceConfig, table: AddressTable) => FastTakeover | undefined;
   /** Replace the advert backstop (unit tests; default: the addon's threads, with the raw transport only). */
   readonly backstop?: (cfg: VrrpInstanceConfig) => AdvertBackstop | undefined;
+  /** Replace the takeover thread (unit tests; default: the addon's threads, with real mechanisms only). */
+  readonly takeoverThread?: (cfg: VrrpInstanceConfig) => TakeoverThread | undefined;
 }
 
 /** Event-loop lag exported as lvsd_event_loop_lag_seconds{quantile} (one histogram per process). */
@@ -63,13 +66,74 @@ function lagGauge(deps: SubsystemDeps): void {
   });
 }
 
+/** What the addon's takeover call and takeover thread are given: the same for both. */
+interface TakeoverArgs {
+  readonly pollFds: number[];
+  readonly req: { readonly fd: number; readonly seq: number; readonly payloads: Buffer[] };
+  readonly frames: Array<[number, number, Buffer]>;
+  /** Rounds of frames (1-64; 1 without frames). */
+  readonly rounds: number;
+  readonly adverts: Array<[number, Buffer, number, Buffer]>;
+}
+
+/** The real mechanisms a native takeover works on; undefined when any is not the real one (tests with fakes). */
+interface TakeoverMechanisms {
+  readonly transport: RawVrrpTransport;
+  readonly vips: VipSet;
+  readonly table: NetlinkAddressTable;
+  readonly sender: PacketSocketSender;
+  readonly announcer: Announcer | undefined;
+}
+
+function mechanisms(transport: VrrpTransport, vips: VipSet, table: AddressTable, sender: FrameSender, announcer: Announcer | undefined): TakeoverMechanisms | undefined {
+  if (!(transport instanceof RawVrrpTransport) || !(table instanceof NetlinkAddressTable) || !(sender instanceof PacketSocketSender)) return undefined;
+  return { transport, vips, table, sender, announcer };
+}
+
+/** The arguments for a takeover with these targets, advert and rounds; undefined when a socket is not open. */
+function takeoverArgs(m: TakeoverMechanisms, targets: readonly AnnounceTarget[] | undefined, advert: Advert | undefined, rounds: number): TakeoverArgs | undefined {
+  const fd = m.transport.descriptor();
+  const req = m.table.addRequests(m.vips.placed());
+  if (fd === undefined || !req) return undefined;
+  const frames: Array<[number, number, Buffer]> = [];
+  if (m.announcer && targets) {
+    for (const f of m.announcer.framesFor(targets)) {
+      const s = m.sender.socketFor(f.ifname);
+      if (!s) return undefined;
+      frames.push([s.fd, s.index, Buffer.from(f.frame.buffer, f.frame.byteOffset, f.frame.byteLength)]);
+    }
+  }
+  const enc = advert ? m.transport.encode(advert) : undefined;
+  // The addon sends at most 64 rounds; the announcer sends any beyond (master_repeat goes to 100).
+  const n = frames.length ? Math.max(1, Math.min(64, rounds)) : 1;
+  return { pollFds: [fd], req, frames, rounds: n, adverts: enc ? advertArgs(enc) : [] };
+}
+
+/** The addon's answer ([status, lateMs, addResult..., framesSent, advertsSent]) as a FastResult. */
+function takeoverResult(r: number[], a: TakeoverArgs): FastResult {
+  const lateMs = r[1]!;
+  // -1: an advert may be waiting; -2: woke past the late limit. Either way nothing was done.
+  if (r[0]! < 0) return { pending: true, lateMs };
+  const nadd = a.req.payloads.length;
+  return {
+    pending: false,
+    lateMs,
+    // Any other answer is left to the normal add, which retries and logs it.
+    vipsAdded: r.slice(2, 2 + nadd).every(NetlinkAddressTable.addAccepted),
+    // Only whole rounds count; after a failed frame the announcer sends the burst itself.
+    rounds: a.frames.length > 0 && r[2 + nadd] === a.rounds * a.frames.length ? a.rounds : 0,
+    advertSent: a.adverts.length > 0 && r[3 + nadd] === a.adverts.length,
+  };
+}
+
 /**
  * The runtime's one-call takeover (FastTakeover) over the real mechanisms: the instance's raw VRRP
  * socket, the synchronous netlink socket, the AF_PACKET sockets and the prebuilt announcement
  * frames. Undefined when any of them is not the real one (tests with fakes) or not open.
  */
 function fastTakeover(transport: VrrpTransport, vips: VipSet, table: AddressTable, sender: FrameSender, announcer: Announcer | undefined): FastTakeover | undefined {
-  if (!(transport instanceof RawVrrpTransport) || !(table instanceof NetlinkAddressTable) || !(sender instanceof PacketSocketSender)) return undefined;
+  const m = mechanisms(transport, vips, table, sender, announcer);
+  if (!m) return undefined;
   let addon: ReturnType<typeof loadAfPacket>;
   try {
     addon = loadAfPacket();
@@ -78,41 +142,56 @@ function fastTakeover(transport: VrrpTransport, vips: VipSet, table: AddressTabl
   }
   return {
     prepare(targets, advert, rounds) {
-      const fd = transport.descriptor();
-      const req = table.addRequests(vips.placed());
-      if (fd === undefined || !req) return undefined;
-      const frames: Array<[number, number, Buffer]> = [];
-      if (announcer && targets) {
-        for (const f of announcer.framesFor(targets)) {
-          const s = sender.socketFor(f.ifname);
-          if (!s) return undefined;
-          frames.push([s.fd, s.index, Buffer.from(f.frame.buffer, f.frame.byteOffset, f.frame.byteLength)]);
-        }
-      }
-      const enc = advert ? transport.encode(advert) : undefined;
-      const adverts = enc ? advertArgs(enc) : [];
-      // The addon sends at most 64 rounds; the announcer sends any beyond (master_repeat goes to 100).
-      const n = Math.max(1, Math.min(64, rounds));
+      const a = takeoverArgs(m, targets, advert, rounds);
+      if (!a) return undefined;
       return {
-        run(waitMs = 0, lateLimitMs = -1) {
-          const r = addon.takeover([fd], req.fd, req.seq, req.payloads, frames, frames.length ? n : 1, adverts, waitMs, lateLimitMs);
-          const lateMs = r[1]!;
-          // -1: an advert may be waiting; -2: woke past the late limit. Either way nothing was done.
-          if (r[0]! < 0) return { pending: true, lateMs };
-          const adds = r.slice(2, 2 + req.payloads.length);
-          const framesSent = r[2 + req.payloads.length]!;
-          const advertsSent = r[3 + req.payloads.length]!;
-          return {
-            pending: false,
-            lateMs,
-            // Any other answer is left to the normal add, which retries and logs it.
-            vipsAdded: adds.every(NetlinkAddressTable.addAccepted),
-            // Only whole rounds count; after a failed frame the announcer sends the burst itself.
-            rounds: frames.length > 0 && framesSent === n * frames.length ? n : 0,
-            advertSent: adverts.length > 0 && advertsSent === adverts.length,
-          };
-        },
+        run: (waitMs = 0, lateLimitMs = -1) =>
+          takeoverResult(addon.takeover(a.pollFds, a.req.fd, a.req.seq, a.req.payloads, a.frames, a.rounds, a.adverts, waitMs, lateLimitMs), a),
       };
+    },
+  };
+}
+
+/**
+ * The takeover thread (TakeoverThread) over the addon's tk* threads and the same real mechanisms
+ * as fastTakeover; undefined with fakes, or when the threads cannot be started (logged by the caller).
+ * The threads are started here, with the instance (not at the first arm: no pthread_create in the
+ * turn of a takeover).
+ */
+export function nativeTakeoverThread(transport: VrrpTransport, vips: VipSet, table: AddressTable, sender: FrameSender, announcer: Announcer | undefined): TakeoverThread | undefined {
+  const m = mechanisms(transport, vips, table, sender, announcer);
+  if (!m) return undefined;
+  const addon = loadAfPacket();
+  const id = addon.tkopen();
+  let open = true;
+  let loaded: TakeoverArgs | undefined;
+  return {
+    load(targets, advert, rounds) {
+      const a = open ? takeoverArgs(m, targets, advert, rounds) : undefined;
+      loaded = undefined;
+      if (!a) {
+        if (open) addon.tkdisarm(id);
+        return false;
+      }
+      addon.tkload(id, a.pollFds, a.req.payloads, a.frames, a.rounds, a.adverts);
+      loaded = a;
+      return true;
+    },
+    arm(inMs, lateLimitMs) {
+      if (open && loaded) addon.tkarm(id, addon.monotonic() + inMs, lateLimitMs);
+    },
+    disarm() {
+      if (open) addon.tkdisarm(id);
+    },
+    fired: () => open && addon.tkfired(id),
+    wait(timeoutMs) {
+      if (!open || !loaded) return undefined;
+      const r = addon.tkwait(id, Math.max(0, Math.min(20, timeoutMs)));
+      return r[0] === -3 ? undefined : takeoverResult(r, loaded);
+    },
+    close() {
+      if (open) addon.tkclose(id);
+      open = false;
     },
   };
 }
@@ -209,7 +288,15 @@ export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptio
     }
     const fast = opts.fastTakeover ? opts.fastTakeover(cfg, table) : fastTakeover(transport, vips, table, sender, announce?.announcer);
     const backstop = cfg.advert_backstop ? (opts.backstop ? opts.backstop(cfg) : nativeBackstop(transport, Math.round(cfg.advert_interval * 1000))) : undefined;
-    return { transport, vips, ...(announce ? { announce } : {}), ...(fast ? { fast } : {}), ...(backstop ? { backstop } : {}) };
+    let thread: TakeoverThread | undefined;
+    if (cfg.takeover_thread && !cfg.sync_group) {
+      try {
+        thread = opts.takeoverThread ? opts.takeoverThread(cfg) : nativeTakeoverThread(transport, vips, table, sender, announce?.announcer);
+      } catch (e) {
+        ilog.warn({ err: errorMessage(e) }, 'takeover thread unavailable: a takeover waits for the event loop');
+      }
+    }
+    return { transport, vips, ...(announce ? { announce } : {}), ...(fast ? { fast } : {}), ...(backstop ? { backstop } : {}), ...(thread ? { thread } : {}) };
   };
 
   const rt = new ElectionRuntime({

@@ -16,6 +16,7 @@ import { createElectionSubsystem } from '../../src/election/subsystem.js';
 import type { TransportHandlers, VrrpTransport } from '../../src/election/transport.js';
 import type { AddressTable } from '../../src/election/vips.js';
 import type { Advert } from '../../src/election/codec.js';
+import type { FastResult } from '../../src/election/runtime.js';
 
 class FakeTransport implements VrrpTransport {
   readonly localAddress: Uint8Array;
@@ -104,7 +105,21 @@ interface FastCall {
   at?: number;
 }
 
-function harness(opts: { polling?: boolean; fast?: boolean; fastThrows?: boolean; backstop?: boolean } = {}) {
+/**
+ * A stand-in for the takeover thread (harness option `thread`): it decides at its deadline when the
+ * runtime's wake waits for it (sleeping the clock to it), or when a test calls act() (the thread
+ * acting while the loop is held up). Acting adds the VIPs to the fake table, like the takeover call.
+ */
+interface FakeThread {
+  readonly log: string[];
+  armed: boolean;
+  due?: number;
+  limit: number;
+  result?: FastResult;
+  act(lateMs: number): void;
+}
+
+function harness(opts: { polling?: boolean; fast?: boolean; fastThrows?: boolean; backstop?: boolean; thread?: boolean } = {}) {
   const clock = new ManualClock(1000);
   const registry = new Registry();
   const bus = new Bus();
@@ -119,6 +134,7 @@ function harness(opts: { polling?: boolean; fast?: boolean; fastThrows?: boolean
   // Backstop calls and the adverts the transport sent, in one log (order matters: disarm before the priority-0 advert).
   const wire: string[] = [];
   let backstopOwed = 0;
+  const threads = new Map<string, FakeThread>();
   const sub = createElectionSubsystem(
     { logger: silentLogger, clock, registry, bus },
     {
@@ -145,6 +161,58 @@ function harness(opts: { polling?: boolean; fast?: boolean; fastThrows?: boolean
               disarm: () => void wire.push('disarm'),
               close: () => void wire.push('close'),
             }),
+          }
+        : {}),
+      ...(opts.thread
+        ? {
+            takeoverThread: (c) => {
+              let loaded: { advert: Advert | undefined; rounds: number } | undefined;
+              const f: FakeThread = {
+                log: [],
+                armed: false,
+                limit: -1,
+                act(lateMs) {
+                  f.armed = false;
+                  const t = transports.get(c.name);
+                  if ((f.limit >= 0 && lateMs > f.limit) || (t instanceof PollingTransport && t.waiting.length)) {
+                    f.result = { pending: true, lateMs };
+                    return;
+                  }
+                  for (const v of c.virtual_addresses) table.addrs.add(`${c.interface}/${v.address}`);
+                  f.log.push('acted');
+                  f.result = { pending: false, lateMs, vipsAdded: true, rounds: loaded!.rounds, advertSent: loaded!.advert !== undefined };
+                },
+              };
+              threads.set(c.name, f);
+              return {
+                load: (_targets, advert, rounds) => {
+                  f.log.push(`load:${advert?.priority}`);
+                  loaded = { advert, rounds };
+                  f.armed = false;
+                  return true;
+                },
+                arm: (inMs, limit) => {
+                  f.log.push('arm');
+                  Object.assign(f, { due: clock.now() + inMs, limit, armed: true, result: undefined });
+                },
+                disarm: () => {
+                  f.log.push('disarm');
+                  f.armed = false;
+                },
+                fired: () => f.result?.pending === false,
+                wait: (timeoutMs) => {
+                  if (!f.result && f.armed && f.due! - clock.now() <= timeoutMs) {
+                    if (f.due! > clock.now()) clock.sleep(f.due! - clock.now());
+                    f.act(clock.now() - f.due!);
+                  }
+                  const r = f.result;
+                  f.result = undefined;
+                  f.armed = false;
+                  return r;
+                },
+                close: () => void f.log.push('close'),
+              };
+            },
           }
         : {}),
       addressTable: table,
@@ -191,7 +259,7 @@ function harness(opts: { polling?: boolean; fast?: boolean; fastThrows?: boolean
   const runDeferred = () => {
     for (const fn of deferred.splice(0)) fn();
   };
-  return { clock, registry, bus, table, transports, deferred, runDeferred, frames, frameIfs, events, fastCalls, sub, wire, owe: (n: number) => (backstopOwed += n) };
+  return { clock, registry, bus, table, transports, deferred, runDeferred, frames, frameIfs, events, fastCalls, threads, sub, wire, owe: (n: number) => (backstopOwed += n) };
 }
 
 const flush = () => new Promise((r) => setImmediate(r));
@@ -599,4 +667,84 @@ test('VIPs with another device are added there and announced from that interface
   assert.deepEqual([...arp[0]!.frame.subarray(22, 28)], [2, 0, 0, 0, 1, 5], 'GARP sender MAC = eth1 MAC');
   assert.deepEqual([...na[0]!.frame.subarray(62, 78)], [...parseIp('2001:db8:1::42')!.bytes], 'NA target = the eth1 IPv6 VIP');
   await h.sub.stop();
+});
+
+test('takeover thread: loaded once, armed with every deadline; it acts at the deadline, the wake adopts what it did (no takeover call, nothing repeated)', async () => {
+  const h = harness({ polling: true, fast: true, thread: true });
+  await h.sub.start(cfg(base(inst('VI_1', 1, 100, '192.0.2.42', '    stop_handover: false\n'))));
+  const t = h.transports.get('VI_1')!;
+  const f = h.threads.get('VI_1')!;
+  for (let i = 0; i < 5; i++) {
+    t.deliver(150);
+    h.clock.advance(100);
+  }
+  // Loaded with the advert the takeover sends, once; armed at each advert's new deadline.
+  assert.deepEqual(f.log.filter((x) => x.startsWith('load')), ['load:100']);
+  assert.equal(f.log.filter((x) => x === 'arm').length, 6, 'the startup timer, then one per advert');
+  const due = h.clock.now() - 100 + 300 + (156 / 256) * 100;
+  assert.ok(Math.abs(f.due! - due) < 1e-6, `armed for ${f.due}, the deadline is ${due}`);
+  // The adverts stop: the wake waits for the thread, which acts at the deadline.
+  h.clock.advance(261);
+  assert.deepEqual(f.log.slice(-1), ['acted']);
+  assert.ok(h.table.addrs.has('eth0/192.0.2.42'));
+  assert.equal(h.fastCalls.filter((c) => c.ran).length, 0, 'no takeover call');
+  h.clock.advance(10); // the quiet window
+  assert.equal(stateOf(h), 'MASTER');
+  assert.equal(t.sent.length, 0, 'the step adopted the advert the thread sent');
+  assert.equal(h.frames.length, 0, 'and its GARP rounds');
+  const m = await h.registry.metrics();
+  assert.match(m, /lvsd_vrrp_garp_sent_total\{instance="VI_1"\} 5\n/);
+  // The loop was not held up: its wake came before the deadline, so this is not a thread takeover.
+  assert.doesNotMatch(m, /lvsd_vrrp_takeover_thread_total\{instance="VI_1"\} [1-9]/);
+  // Master: the next arm (there is none) — the thread stays disarmed; a stop closes it.
+  await h.sub.stop();
+  assert.equal(f.log.at(-1), 'close');
+});
+
+test('takeover thread: it acted while the loop was held up; an advert read before the wake waits behind the takeover, then makes it Backup', async () => {
+  const h = harness({ polling: true, fast: true, thread: true });
+  await h.sub.start(cfg(base(inst('VI_1', 1, 100, '192.0.2.42', '    stop_handover: false\n'))));
+  const t = h.transports.get('VI_1')!;
+  const f = h.threads.get('VI_1')!;
+  h.clock.advance(100);
+  t.deliver(150);
+  const due = f.due!;
+  h.clock.advance(300); // the host timer wakes ~3 ms before the deadline: not yet
+  h.clock.sleep(70); // the loop is held up past the deadline ...
+  f.act(0.05); // ... and the thread acts there
+  assert.ok(h.table.addrs.has('eth0/192.0.2.42'));
+  // The loop comes back with a new master's advert read first: the takeover is stepped before it.
+  t.deliver(200, '192.0.2.7');
+  h.clock.advance(0); // the host timer: its wake already ran (nothing a second time)
+  assert.equal(h.fastCalls.filter((c) => c.ran).length, 0);
+  assert.equal(f.log.filter((x) => x === 'acted').length, 1);
+  h.clock.advance(10); // the quiet window: the held expiry (Master), then the queued advert (Backup, VIP released)
+  await flush();
+  assert.equal(stateOf(h), 'BACKUP');
+  assert.equal(h.table.addrs.size, 0);
+  h.clock.advance(10);
+  assert.deepEqual(h.events.map((e) => `${e.from}>${e.to}`), ['INIT>BACKUP', 'BACKUP>MASTER', 'MASTER>BACKUP']);
+  const m = await h.registry.metrics();
+  assert.match(m, /lvsd_vrrp_takeover_thread_total\{instance="VI_1"\} 1\n/);
+  assert.ok(h.clock.now() > due);
+  await h.sub.stop();
+});
+
+test('takeover thread: an advert waiting at the deadline stops it and the loop reads it; a Backup that leaves (stop) disarms it', async () => {
+  const h = harness({ polling: true, fast: true, thread: true });
+  await h.sub.start(cfg(base(inst('VI_1', 1, 100, '192.0.2.42', '    stop_handover: false\n'))));
+  const t = h.transports.get('VI_1') as PollingTransport;
+  const f = h.threads.get('VI_1')!;
+  h.clock.advance(100);
+  t.deliver(150);
+  t.waiting.push(150);
+  h.clock.advance(361);
+  assert.equal(f.log.includes('acted'), false);
+  assert.equal(t.polls > 0, true, 'the loop read the socket');
+  assert.equal(stateOf(h), 'BACKUP');
+  assert.equal(h.table.addrs.size, 0);
+  assert.equal(f.armed, true, 'armed again by the advert read');
+  await h.sub.stop();
+  assert.equal(f.armed, false);
+  assert.equal(h.table.addrs.size, 0);
 });

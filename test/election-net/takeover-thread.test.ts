@@ -1,0 +1,104 @@
+/**
+ * The takeover thread (afpacket.c tk*, subsystem.ts nativeTakeoverThread) on real namespaces,
+ * sockets and netlink: it takes over at the deadline while the event loop is blocked (VIP added,
+ * our advert on the wire at the deadline, seen by a listener in another namespace); it stands down
+ * when an advert waits in the socket or was read since the arm, when disarmed, when it woke past
+ * the late limit, and when the event loop collected first (wait timed out: the arm is cancelled).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Topology, isRoot } from '../../src/lab/netns.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const cli = join(here, 'support', 'thread-cli.js');
+const transportCli = join(here, 'support', 'transport-cli.js');
+const skip = !isRoot() && 'needs root (network namespaces)';
+
+interface Out {
+  readonly due: number;
+  readonly end: number;
+  readonly result: { pending: boolean; lateMs?: number; vipsAdded?: boolean; rounds?: number; advertSent?: boolean } | null;
+  readonly firedAfter: boolean;
+  readonly vip: boolean;
+}
+
+/** b runs the CLI; a sends adverts every `sendMs` (priority 200) or, with `listen`, stamps what it hears. */
+async function run(mode: string, armMs: number, a: { sendMs?: number; listen?: boolean }): Promise<{ out: Out; heard: Array<{ at: number; src: string }> }> {
+  const topo = new Topology();
+  try {
+    const ma = await topo.member('a', ['192.0.2.1/24']);
+    const mb = await topo.member('b', ['192.0.2.2/24']);
+    const peer = a.sendMs
+      ? ma.start([process.execPath, transportCli, 'eth0', '4', '3', '9', '1', String(a.sendMs), '3000', 'send:200'])
+      : ma.start([process.execPath, transportCli, 'eth0', '4', '3', '9', '1', '20', '3000', 'stamp']);
+    if (a.listen) await new Promise((r) => setTimeout(r, 300)); // the listener's socket open first
+    const p = mb.start([process.execPath, cli, mode, String(armMs), ...(a.sendMs ? [] : ['nowait'])]);
+    await p.exited;
+    const line = p.output().trim().split('\n').at(-1)!;
+    const out = JSON.parse(line) as Out;
+    peer.child.kill('SIGTERM');
+    await peer.exited;
+    const heard = peer
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { at?: number; src?: string; advert?: unknown })
+      .filter((x) => x.advert && x.at !== undefined)
+      .map((x) => ({ at: x.at!, src: x.src! }));
+    return { out, heard };
+  } finally {
+    await topo.destroy();
+  }
+}
+
+test('takeover thread: acts at the deadline while the event loop is blocked (VIP added, advert and GARP sent)', { skip }, async () => {
+  const { out, heard } = await run('fire', 40, { listen: true });
+  assert.ok(out.result && !out.result.pending, `collected ${JSON.stringify(out.result)}`);
+  assert.equal(out.result.vipsAdded, true);
+  assert.equal(out.result.advertSent, true);
+  assert.equal(out.result.rounds, 2);
+  assert.ok(out.result.lateMs! >= 0 && out.result.lateMs! < 3, `acted ${out.result.lateMs} ms past the deadline`);
+  assert.equal(out.vip, true, 'the VIP is on eth0');
+  assert.equal(out.firedAfter, false, 'collected once');
+  // On the wire, from another namespace: b's advert at the deadline, while b's loop was still blocked.
+  const fromB = heard.filter((h) => h.src === '192.0.2.2');
+  assert.equal(fromB.length, 1, `heard ${JSON.stringify(heard)}`);
+  assert.ok(fromB[0]!.at >= out.due - 2 && fromB[0]!.at <= out.due + 10, `advert at ${fromB[0]!.at - out.due} ms from the deadline`);
+  assert.ok(out.end >= out.due + 50, 'the loop was blocked past the deadline');
+});
+
+test('takeover thread: an advert waiting in the socket (loop blocked) stops it; nothing added', { skip }, async () => {
+  // Armed 30 ms ahead right after reading an advert of a's (every 20 ms): the next one arrives before the deadline and waits.
+  const { out } = await run('waiting', 30, { sendMs: 20 });
+  assert.deepEqual(out.result && { pending: out.result.pending }, { pending: true }, JSON.stringify(out.result));
+  assert.equal(out.vip, false);
+});
+
+test('takeover thread: an advert read by the event loop since the arm stops it; nothing added', { skip }, async () => {
+  // The loop is free: it reads the advert at +20 ms at once, so nothing waits at the +30 ms deadline; only the read tells.
+  const { out } = await run('read', 30, { sendMs: 20 });
+  assert.deepEqual(out.result && { pending: out.result.pending }, { pending: true }, JSON.stringify(out.result));
+  assert.equal(out.vip, false);
+});
+
+test('takeover thread: disarmed, it does nothing', { skip }, async () => {
+  const { out } = await run('disarm', 30, {});
+  assert.equal(out.result, null);
+  assert.equal(out.vip, false);
+});
+
+test('takeover thread: woken past the late limit it does nothing and says how late', { skip }, async () => {
+  const { out } = await run('late', -10, {});
+  assert.ok(out.result?.pending, JSON.stringify(out.result));
+  assert.ok(out.result.lateMs! >= 10 && out.result.lateMs! < 15, `late ${out.result.lateMs}`);
+  assert.equal(out.vip, false);
+});
+
+test('takeover thread: a wait that times out cancels the arm (the loop takes over the decision)', { skip }, async () => {
+  const { out } = await run('timeout', 30, {});
+  assert.equal(out.result, null);
+  assert.equal(out.firedAfter, false);
+  assert.equal(out.vip, false);
+});
