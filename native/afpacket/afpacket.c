@@ -1297,10 +1297,10 @@ static napi_value BsClose(napi_env env, napi_callback_info info) {
 
 #define TK_MAX 64
 #define TK_THREADS 2
-#define TK_POLL_MAX 16
-#define TK_ADD_MAX 64
-#define TK_FRAMES_MAX 64
-#define TK_ADV_MAX 16
+#define TK_POLL_MAX 64
+#define TK_ADD_MAX 256
+#define TK_FRAMES_MAX 256
+#define TK_ADV_MAX 64
 #define TK_BUF_MAX 4096
 /* The second thread (another CPU) acts only this long after the deadline, when the first has not:
    its CPU may be the frozen one. */
@@ -1527,7 +1527,7 @@ static napi_value TkLoad(napi_env env, napi_callback_info info) {
       napi_get_array_length(env, argv[1], &npoll) != napi_ok || napi_get_array_length(env, argv[2], &nadd) != napi_ok ||
       napi_get_array_length(env, argv[3], &nframes) != napi_ok || napi_get_array_length(env, argv[5], &nadv) != napi_ok ||
       npoll > TK_POLL_MAX || nadd > TK_ADD_MAX || nframes > TK_FRAMES_MAX || nadv > TK_ADV_MAX || rounds < 1 || rounds > 64) {
-    napi_throw_type_error(env, NULL, "tkload(id, pollFds[] (<= 16), payloads[] (<= 64), frames[[fd, ifindex, frame]] (<= 64), rounds (1-64), adverts[[fd, dst, scopeId, payload]] (<= 16))");
+    napi_throw_type_error(env, NULL, "tkload(id, pollFds[] (<= 64), payloads[] (<= 256), frames[[fd, ifindex, frame]] (<= 256), rounds (1-64), adverts[[fd, dst, scopeId, payload]] (<= 64))");
     return NULL;
   }
   /* Everything is checked before anything is taken: a bad argument leaves the old plan. */

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Topology, isRoot } from '../../src/lab/netns.js';
+import { loadAfPacket } from '../../src/election/announce.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, 'support', 'thread-cli.js');
@@ -101,4 +102,34 @@ test('takeover thread: a wait that times out cancels the arm (the loop takes ove
   assert.equal(out.result, null);
   assert.equal(out.firedAfter, false);
   assert.equal(out.vip, false);
+});
+
+test('takeover thread: malformed arguments are usage errors that leave it as it was; nothing loaded, nothing armed', () => {
+  const addon = loadAfPacket();
+  const id = addon.tkopen();
+  try {
+    assert.throws(() => addon.tkarm(id, addon.monotonic() + 10, -1), /nothing loaded/);
+    assert.throws(() => addon.tkload(id, [-1], [], [], 1, []), TypeError, 'a negative poll fd');
+    assert.throws(() => addon.tkload(id, [], [], [], 0, []), TypeError, 'rounds < 1');
+    assert.throws(() => addon.tkload(id, [], [Buffer.alloc(4097)], [], 1, []), TypeError, 'a payload over 4096 bytes');
+    assert.throws(() => addon.tkload(id, [], [], [[0, 1, Buffer.alloc(4)]], 1, []), TypeError, 'a frame shorter than an Ethernet header');
+    assert.throws(() => addon.tkload(id, [], [], [], 1, [[0, Buffer.alloc(4), 0, Buffer.alloc(8)]]), TypeError, 'an advert fd that is not a raw VRRP socket');
+    assert.throws(() => addon.tkload(id, new Array(65).fill(0), [], [], 1, []), TypeError, 'too many poll fds');
+    // Still nothing loaded: a bad load did not half-load it.
+    assert.throws(() => addon.tkarm(id, addon.monotonic() + 10, -1), /nothing loaded/);
+    assert.throws(() => addon.tkwait(id, 21), TypeError);
+    assert.throws(() => addon.tkwait(id, Number.NaN), TypeError);
+    assert.throws(() => addon.tkarm(99999, 1, -1), TypeError, 'an unknown id');
+    assert.deepEqual(addon.tkwait(id, 0), [-3, 0], 'nothing to collect');
+    assert.equal(addon.tkfired(id), false);
+    // An empty plan loads and acts (nothing to add or send) at its deadline.
+    addon.tkload(id, [], [], [], 1, []);
+    addon.tkarm(id, addon.monotonic() + 2, -1);
+    const r = addon.tkwait(id, 20);
+    assert.equal(r[0], 0, JSON.stringify(r));
+    assert.ok(r[1]! >= 0 && r[1]! < 3, `late ${r[1]}`);
+  } finally {
+    addon.tkclose(id);
+  }
+  addon.tkclose(id); // a second close is a no-op
 });
