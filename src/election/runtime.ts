@@ -261,7 +261,7 @@ interface Inst {
    * The takeover thread's state: the advert priority its load was for (-1: none; undefined: not loaded
    * or to be reloaded), the master_down timer it is armed for, its deadline and that timer's wake.
    */
-  thread?: { key?: number; armedFor?: TimerHandle; due?: number; wake?: () => void };
+  thread?: { key?: number; armedFor?: TimerHandle; due?: number; wake?: () => void; /** armThread calls, to tell a step that re-armed */ arms: number };
   /** The takeover thread threw: not used again for this instance. */
   threadFailed?: boolean;
 }
@@ -653,9 +653,14 @@ export class ElectionRuntime {
     }
     const s = this.states[name];
     if (!s) return;
+    const arms = inst.thread?.arms;
     const r = step(s, ev, now);
     this.states[name] = r.state;
     this.applyAll(r.effects.map((effect) => ({ instance: name, effect })), now);
+    // A step that changed the state without re-arming master_down (a tracked priority change, say):
+    // the takeover thread's plan was decided on the old state, so decide it again for the same deadline.
+    const t = inst.thread;
+    if (r.state !== s && t?.armedFor !== undefined && t.arms === arms && t.due !== undefined && t.wake) this.armThread(inst, t.due, t.armedFor, t.wake);
   }
 
   /**
@@ -833,7 +838,8 @@ export class ElectionRuntime {
   private armThread(inst: Inst, due: number, h: TimerHandle, wake: () => void): void {
     const tk = inst.io.thread;
     if (!tk || inst.threadFailed) return;
-    const t = (inst.thread ??= {});
+    const t = (inst.thread ??= { arms: 0 });
+    t.arms++;
     try {
       const plan = inst.cfg.sync_group ? undefined : this.expiryTakesOver(inst, due);
       if (!plan) {

@@ -748,3 +748,24 @@ test('takeover thread: an advert waiting at the deadline stops it and the loop r
   assert.equal(f.armed, false);
   assert.equal(h.table.addrs.size, 0);
 });
+
+test('takeover thread: a tracked priority change while Backup reloads it with the new advert priority for the same deadline', async () => {
+  const h = harness({ polling: true, fast: true, thread: true });
+  await h.sub.start(cfg(base(inst('VI_1', 1, 100, '192.0.2.42', '    stop_handover: false\n    track_virtual_servers:\n      - name: web\n        weight: -30\n'))));
+  const t = h.transports.get('VI_1')!;
+  const f = h.threads.get('VI_1')!;
+  h.clock.advance(100);
+  t.deliver(150);
+  assert.deepEqual(f.log.filter((x) => x.startsWith('load')), ['load:100']);
+  h.clock.advance(100);
+  h.bus.emit('health.quorum', { vs: 'tcp/192.0.2.80:80', name: 'web', up: false, healthyWeight: 0 });
+  assert.equal((h.sub.status() as { instances: Record<string, { priority: number }> }).instances.VI_1!.priority, 70);
+  assert.deepEqual(f.log.filter((x) => x.startsWith('load')), ['load:100', 'load:70']);
+  assert.equal(f.armed, true);
+  h.clock.advance(300); // past the deadline: the thread acts with the new plan
+  h.clock.advance(10);
+  assert.equal(stateOf(h), 'MASTER');
+  assert.equal(t.sent.length, 0, 'its advert adopted');
+  assert.ok(h.table.addrs.has('eth0/192.0.2.42'));
+  await h.sub.stop();
+});
