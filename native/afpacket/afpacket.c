@@ -35,9 +35,10 @@
  * And the takeover thread (tk*), the Backup's counterpart: loaded with what a takeover does (the
  * takeover call's VIP adds, frames and advert, copied, descriptors dup'ed, its own rtnetlink socket)
  * and armed with each new master_down deadline, two threads (two CPUs, SCHED_FIFO 1 when allowed)
- * sleep to it, spin the last TAKEOVER_SPIN_NS and act there, unless a datagram was read from one of
- * the instance's sockets since the arm (rx_read counts them per descriptor: JavaScript may be about
- * to re-arm), one is waiting (poll), or they woke past the late limit. JavaScript collects the
+ * sleep to it, spin the last TAKEOVER_SPIN_NS and act there, unless a datagram is waiting in one of
+ * the instance's sockets (poll) or JavaScript is reading one (rx_read marks its descriptor busy until
+ * the callback, which re-arms the thread for the master's advert, returns), or they woke past the
+ * late limit. JavaScript collects the
  * decision (tkwait) at its own wake, or as soon as it runs again when it was held up at the deadline.
  * Measured before it: about one 0.01 s takeover in 50 came 4-13 ms late because the main thread was
  * busy (running, not waiting) across the deadline.
@@ -259,12 +260,13 @@ typedef struct rx {
 
 static rx_t *rx_list = NULL;
 
-/* Datagrams read per descriptor number (the last slot for numbers beyond RX_FD_MAX), for the
-   takeover thread: a datagram read after it was armed means JavaScript may be about to re-arm it. */
+/* Reads in progress per descriptor number (the last slot for numbers beyond RX_FD_MAX), for the
+   takeover thread: while one is, a datagram has left the socket but its callback (which re-arms the
+   thread when it is the master's advert) has not returned. */
 #define RX_FD_MAX 4096
-static uint64_t rx_reads[RX_FD_MAX + 1];
-static uint64_t *rx_counter(int fd) {
-  return &rx_reads[fd >= 0 && fd < RX_FD_MAX ? fd : RX_FD_MAX];
+static int rx_busy[RX_FD_MAX + 1];
+static int *rx_busy_of(int fd) {
+  return &rx_busy[fd >= 0 && fd < RX_FD_MAX ? fd : RX_FD_MAX];
 }
 
 static rx_t *rx_find(int fd) {
@@ -339,7 +341,16 @@ static napi_value buf_copy(napi_env env, const void *data, size_t len) {
  * are inside a JavaScript call and use napi_call_function, leaving an exception to propagate.
  * Returns the number of datagrams delivered, or -1 when the callback threw (sync).
  */
+static int rx_read_batch(rx_t *s, int status, int sync);
 static int rx_read(rx_t *s, int status, int sync) {
+  int *busy = rx_busy_of(s->fd);
+  __atomic_add_fetch(busy, 1, __ATOMIC_SEQ_CST);
+  int n = rx_read_batch(s, status, sync);
+  __atomic_sub_fetch(busy, 1, __ATOMIC_SEQ_CST);
+  return n;
+}
+
+static int rx_read_batch(rx_t *s, int status, int sync) {
   napi_env env = s->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return 0;
@@ -380,7 +391,6 @@ static int rx_read(rx_t *s, int status, int sync) {
       argc = 1;
       i = RX_BATCH; /* report once, then wait for the next readiness event */
     } else {
-      __atomic_add_fetch(rx_counter(s->fd), 1, __ATOMIC_SEQ_CST);
       int hops = -1, ifindex = 0, have_dst = 0;
       unsigned char dst[16];
       double rx_mono = -1;
@@ -1336,7 +1346,6 @@ typedef struct tk {
   /* The arm (tkarm). */
   int64_t due_ns;
   double limit_ms;
-  uint64_t reads0[TK_POLL_MAX];
   uint64_t gen;
   /* The decision. */
   int32_t status, added[TK_ADD_MAX], sent, adverts;
@@ -1374,11 +1383,6 @@ static void tk_decide(tk_t *t, int64_t now) {
     t->status = -2; /* too late to tell a dead master from a frozen machine: the machine's late guard decides */
     goto out;
   }
-  for (int i = 0; i < t->npoll; i++)
-    if (__atomic_load_n(rx_counter(t->pollorig[i]), __ATOMIC_SEQ_CST) != t->reads0[i]) {
-      t->status = -1; /* JavaScript read a datagram since the arm: it may be re-arming right now */
-      goto out;
-    }
   struct pollfd pfd[TK_POLL_MAX];
   for (int i = 0; i < t->npoll; i++) {
     pfd[i].fd = t->pollfd[i];
@@ -1392,6 +1396,13 @@ static void tk_decide(tk_t *t, int64_t now) {
     t->status = -1; /* an advert may be waiting: JavaScript reads it first */
     goto out;
   }
+  /* After the poll: a datagram JavaScript took off the socket just before it is still in its
+     callback, and that callback's re-arm waits for the mutex held here, so it cannot have ended. */
+  for (int i = 0; i < t->npoll; i++)
+    if (__atomic_load_n(rx_busy_of(t->pollorig[i]), __ATOMIC_SEQ_CST) != 0) {
+      t->status = -1;
+      goto out;
+    }
   for (int i = 0; i < t->nadd; i++) {
     int sys = 0;
     int r = nl_talk(t->nlfd, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, t->seq, t->payload[i], t->plen[i], &sys);
@@ -1629,7 +1640,6 @@ static napi_value TkArm(napi_env env, napi_callback_info info) {
   /* The threads only need waking when the deadline comes nearer (or they wait disarmed); a later
      one they find when their wait for the old one ends. */
   int wake = !t->armed || due < t->due_ns;
-  for (int i = 0; i < t->npoll; i++) t->reads0[i] = __atomic_load_n(rx_counter(t->pollorig[i]), __ATOMIC_SEQ_CST);
   t->due_ns = due;
   t->limit_ms = limit;
   t->gen++;

@@ -159,7 +159,7 @@ export interface AfPacketAddon {
    * Takeover thread (afpacket.c tk*): threads started idle, with their own rtnetlink socket; returns its id.
    * tkload takes what the takeover call does (its arguments less the netlink socket), copied;
    * tkarm(id, dueMonoMs, lateLimitMs) has it act at that CLOCK_MONOTONIC time unless a datagram
-   * is waiting on or was read from a poll fd since, or it woke past the limit; tkwait collects the
+   * is waiting on a poll fd or being read from it (rx callback running), or it woke past the limit; tkwait collects the
    * decision (the takeover call's result, or [-3, 0]: none, and then the arm is cancelled).
    */
   tkopen(): number;

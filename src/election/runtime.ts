@@ -147,10 +147,10 @@ export interface InstanceIo {
  * Stands in for a held-up event loop at a Backup's master_down deadline: loaded with what the
  * takeover does (as FastTakeover.prepare) and armed with each new deadline, threads outside the
  * event loop (native, two CPUs, SCHED_FIFO when allowed: afpacket.c tk*) sleep to it and do it there,
- * unless a datagram is waiting on or was read from the instance's socket since the arm (the event
- * loop then decides: it may be the master's advert), or they woke more than `lateLimitMs` past it (a
- * frozen machine: the late guard decides). The runtime collects the decision at its own wake and
- * adopts what was done, as after the takeover call.
+ * unless a datagram is waiting in the instance's socket or being read from it by the event loop
+ * (the loop then decides: it may be the master's advert), or they woke more than `lateLimitMs` past
+ * it (a frozen machine: the late guard decides). The runtime collects the decision at its own wake
+ * and adopts what was done, as after the takeover call.
  */
 export interface TakeoverThread {
   /** What a takeover does (as FastTakeover.prepare; disarms); false when a mechanism is not ready. */
@@ -759,8 +759,10 @@ export class ElectionRuntime {
           this.afterFastTakeover(inst);
         });
       };
-      // The takeover thread armed for this deadline: its decision (waited for up to the deadline
-      // plus its late limit), or, when it made none, the takeover call below.
+      // The takeover thread armed for this deadline: its takeover (waited for up to the deadline plus
+      // its late limit), or else the takeover call below, which decides again (a datagram that
+      // stopped the thread has been read and stepped by now: it re-armed this timer if it was the
+      // master's advert).
       const th = inst.thread?.armedFor === h ? inst.thread : undefined;
       if (th) {
         th.armedFor = undefined;
@@ -776,12 +778,6 @@ export class ElectionRuntime {
           // Counted when it mattered: this loop got to the deadline only after the thread had acted.
           if (woke > due) this.d.metrics.takeoverThread.inc({ instance: inst.cfg.name });
           adopt(r);
-          return;
-        }
-        if (r) {
-          // A datagram was waiting or read, or the thread woke too late: the event loop decides, now.
-          if (this.pollTransports()) expire(true);
-          else this.defer(() => expire(false));
           return;
         }
       }

@@ -5,7 +5,8 @@
  * arms the thread ARM_MS ahead, then per MODE:
  *   fire     block the event loop (Atomics.wait) to 60 ms past the deadline, then collect;
  *   waiting  the same: an advert that arrives meanwhile is left waiting in the socket;
- *   read     keep the loop free (it reads what arrives), collect 30 ms past the deadline;
+ *   read     keep the loop free (it reads and drops what arrives: nothing re-arms), collect 30 ms past the deadline;
+ *   reading  the same, but the callback of the next advert blocks the loop (inside the read) to 30 ms past the deadline;
  *   disarm   disarm at once, block past the deadline, then collect;
  *   late     arm ARM_MS (negative: already past) with a 3 ms late limit, collect (waiting up to 20 ms);
  *   timeout  collect at once with a 1 ms timeout (cancels the arm), then block past the deadline.
@@ -37,8 +38,9 @@ const block = (untilWall: number) => {
 const hasVip = () => execFileSync('ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0']).toString().includes('192.0.2.42/');
 
 let armed = false;
+let later: (() => void) | undefined;
 const go = () => {
-  if (armed) return;
+  if (armed) return later?.();
   armed = true;
   const th = nativeTakeoverThread(transport, vips, table, sender, announcer);
   if (!th) throw new Error('no takeover thread with these mechanisms');
@@ -78,6 +80,17 @@ const go = () => {
       block(due + 60);
       end = Date.now();
       return finish();
+    case 'reading':
+      later = () => {
+        later = undefined;
+        block(due + 30);
+        setImmediate(() => {
+          end = Date.now();
+          result = th.wait(0);
+          finish();
+        });
+      };
+      return;
     case 'read':
       setTimeout(() => {
         end = Date.now();
