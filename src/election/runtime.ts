@@ -242,7 +242,7 @@ interface Inst {
    * added the VIPs, how many rounds of frames and whether the advert it sent (apply adopts them
    * instead of doing them again; `advert` is cleared once the step's send_advert is adopted).
    */
-  fastDone?: { vips: boolean; rounds: number; advert: boolean };
+  fastDone?: { vips: boolean; rounds: number; advert: boolean; /** which did it (logged as dataplane) */ by: 'takeover_call' | 'takeover_thread' };
   /** The quiet window after a takeover call (QUIET_MS): the held step first, then the instance's events that arrived meanwhile. */
   quiet?: { readonly queue: Array<() => void>; readonly timer: TimerHandle };
   /** The priority the backstop is armed with (undefined: disarmed). */
@@ -686,8 +686,8 @@ export class ElectionRuntime {
         this.apply(x.instance, x.effect, { at });
         continue;
       }
-      const viaCall = this.insts.get(x.instance)?.fastDone !== undefined;
-      this.bookkeeping(viaCall, (when) => this.apply(x.instance, x.effect, when === undefined ? {} : { late: { viaCall, at: when } }));
+      const via = this.insts.get(x.instance)?.fastDone?.by;
+      this.bookkeeping(via !== undefined, (when) => this.apply(x.instance, x.effect, when === undefined ? {} : { late: { ...(via ? { via } : {}), at: when } }));
     }
   }
 
@@ -751,8 +751,8 @@ export class ElectionRuntime {
         inst.lastExpiry = { silenceMs: heard === undefined ? -1 : now - heard, lateMs: Math.max(0, now - due), wake: { earlyMs: due - woke, prepMs } };
         this.dispatch(inst.cfg.name, { type: 'timer', name, lateMs: inst.lastExpiry.lateMs, ...(socketsRead ? { socketsRead } : {}) }, now);
       };
-      const adopt = (r: FastResult & { pending: false }) => {
-        inst.fastDone = { vips: r.vipsAdded, rounds: r.rounds, advert: r.advertSent };
+      const adopt = (r: FastResult & { pending: false }, by: 'takeover_call' | 'takeover_thread') => {
+        inst.fastDone = { vips: r.vipsAdded, rounds: r.rounds, advert: r.advertSent, by };
         this.beginQuiet(inst, () => {
           expire(true, due + (r.lateMs ?? 0));
           delete inst.fastDone;
@@ -777,7 +777,7 @@ export class ElectionRuntime {
         if (r && !r.pending) {
           // Counted when it mattered: this loop got to the deadline only after the thread had acted.
           if (woke > due) this.d.metrics.takeoverThread.inc({ instance: inst.cfg.name });
-          adopt(r);
+          adopt(r, 'takeover_thread');
           return;
         }
       }
@@ -813,7 +813,7 @@ export class ElectionRuntime {
           this.sleepToDeadline(due);
         }
         if (!r.pending) {
-          adopt(r);
+          adopt(r, 'takeover_call');
           return;
         }
       } else this.sleepToDeadline(due);
@@ -986,7 +986,7 @@ export class ElectionRuntime {
    * `at`: the time of the event whose step produced `e` (timers count from it; default now).
    * `late`: a postponed bookkeeping effect — whether its transition went through the takeover call, and when it happened.
    */
-  private apply(name: string, e: Effect, { at, late }: { readonly at?: number; readonly late?: { readonly viaCall: boolean; readonly at: number } } = {}): void {
+  private apply(name: string, e: Effect, { at, late }: { readonly at?: number; readonly late?: { readonly via?: 'takeover_call' | 'takeover_thread'; readonly at: number } } = {}): void {
     const inst = this.insts.get(name);
     if (!inst) return;
     const c = inst.cfg;
@@ -1028,7 +1028,7 @@ export class ElectionRuntime {
             from: e.from, to: e.to, reason: e.reason,
             ...(x && x.silenceMs >= 0 ? { silence_ms: Math.round(x.silenceMs * 100) / 100, timer_late_ms: Math.round(x.lateMs * 100) / 100 } : {}),
             ...(x?.wake ? { wake_early_ms: Math.round(x.wake.earlyMs * 100) / 100, prep_ms: Math.round(x.wake.prepMs * 100) / 100 } : {}),
-            ...(late?.viaCall ? { dataplane: 'takeover_call' } : {}), ...(late ? { at: new Date(late.at).toISOString() } : {}),
+            ...(late?.via ? { dataplane: late.via } : {}), ...(late ? { at: new Date(late.at).toISOString() } : {}),
           },
           `VRRP ${e.from} -> ${e.to}`,
         );
