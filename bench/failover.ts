@@ -4,7 +4,7 @@
  *
  * Per trial, fresh namespaces: directors a (priority 150) and b (100) and a client c on a bridge.
  * Both directors serve a UDP echo on every address (so on the VIP when they hold it) that answers
- * with its name; the client sends a probe to the VIP every 1 ms and reports the gap between the last
+ * with its name (warmed up over loopback at its start); the client sends a probe to the VIP every 1 ms and reports the gap between the last
  * answer from a and the first from b. Hard kill = every process in a's namespace is frozen (a crashed
  * host: no goodbye advert, no VIP removal; SIGKILL and link down follow once the client has been
  * answered by b, so their CPU cost stays out of the measured window); graceful = SIGTERM to the
@@ -53,7 +53,16 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-const echo = (name: string) => `process.title='echo-${name}';const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send(${JSON.stringify(name)},r.port,r.address));s.bind(${PORT});`;
+// Echo service: answers every datagram with its name. Warmed up at start: it sends itself
+// ECHO_WARM datagrams over loopback and answers them through the same handler (its own answers are
+// dropped), so the first client datagram after a takeover meets a warm service, as in production.
+// Cold, a new master's echo spent 3-6 ms of CPU on its first answer (perf sched, session 10), which
+// under the bench's own CPU noise turned into 10-17 ms reply-path outliers for either implementation.
+const ECHO_WARM = 300;
+const echo = (name: string) =>
+  `process.title='echo-${name}';const s=require('dgram').createSocket('udp4');const me=${JSON.stringify(name)};` +
+  `s.on('message',(m,r)=>{if(r.address==='127.0.0.1'&&m.toString()===me)return;s.send(me,r.port,r.address);});` +
+  `s.bind(${PORT},()=>{for(let i=0;i<${ECHO_WARM};i++)s.send('w',${PORT},'127.0.0.1');});`;
 // Probe: one datagram per ms; prints "switch GAP_MS" when answers move from a to b, "first" on the first answer.
 const probe = `process.title='probe';const s=require('dgram').createSocket('udp4');let lastA=0,sw=false,first=true;
 s.on('message',(m)=>{const t=performance.now();const w=m.toString();if(first){first=false;process.stdout.write('first '+w+'\\n');}
