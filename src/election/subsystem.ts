@@ -154,9 +154,9 @@ function fastTakeover(transport: VrrpTransport, vips: VipSet, table: AddressTabl
 
 /**
  * The takeover thread (TakeoverThread) over the addon's tk* threads and the same real mechanisms
- * as fastTakeover; undefined with fakes, or when the threads cannot be started (logged by the caller).
- * The threads are started here, with the instance (not at the first arm: no pthread_create in the
- * turn of a takeover).
+ * as fastTakeover; undefined with fakes. Throws when the threads cannot be started (the caller logs
+ * it and goes on without). The threads are started here, with the instance (not at the first arm:
+ * no pthread_create in the turn of a takeover).
  */
 export function nativeTakeoverThread(transport: VrrpTransport, vips: VipSet, table: AddressTable, sender: FrameSender, announcer: Announcer | undefined): TakeoverThread | undefined {
   const m = mechanisms(transport, vips, table, sender, announcer);
