@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { loadConfigFile, formatDiagnostic, ConfigError, type Diagnostic } from '../config/index.js';
-import { parseArgs, flagString, UsageError } from './args.js';
+import { parseCommandLine, CONFIG_OPTION } from './args.js';
 
 export const summary = 'validate a configuration file (exit 0 valid, 1 invalid)';
 export const usage = `Usage: lvsd check-config -c FILE [--quiet] [--json]
@@ -27,10 +27,16 @@ export function sourceExcerpt(d: Diagnostic, text: string): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, ['c', 'config']);
-  if (a.positional.length) throw new UsageError(`unexpected argument "${a.positional[0]}"`);
-  const file = flagString(a, 'c', 'config') ?? '/etc/lvsd/lvsd.yaml';
-  const showSource = a.flags.has('source') || (!a.flags.has('no-source') && process.stderr.isTTY === true);
+  const { values: o } = parseCommandLine(argv, {
+    ...CONFIG_OPTION,
+    quiet: { type: 'boolean' },
+    json: { type: 'boolean' },
+    'no-file-checks': { type: 'boolean' },
+    source: { type: 'boolean' },
+    'no-source': { type: 'boolean' },
+  });
+  const file = o.config ?? '/etc/lvsd/lvsd.yaml';
+  const showSource = o.source === true || (o['no-source'] !== true && process.stderr.isTTY === true);
   const print = (d: Diagnostic) => {
     process.stderr.write(formatDiagnostic(d) + '\n');
     if (!showSource || d.file !== file) return;
@@ -41,13 +47,13 @@ export async function main(argv: string[]): Promise<number> {
     }
   };
   try {
-    const r = loadConfigFile(file, { checkFiles: !a.flags.has('no-file-checks') });
-    if (a.flags.has('json')) {
+    const r = loadConfigFile(file, { checkFiles: o['no-file-checks'] !== true });
+    if (o.json) {
       process.stdout.write(JSON.stringify({ valid: true, diagnostics: r.warnings }, null, 2) + '\n');
       return 0;
     }
     for (const w of r.warnings) print(w);
-    if (!a.flags.has('quiet')) {
+    if (!o.quiet) {
       const c = r.config;
       const rs = c.virtual_servers.reduce((n, v) => n + v.real_servers.length, 0);
       process.stdout.write(
@@ -59,7 +65,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof ConfigError) {
-      if (a.flags.has('json')) process.stdout.write(JSON.stringify({ valid: false, diagnostics: e.diagnostics }, null, 2) + '\n');
+      if (o.json) process.stdout.write(JSON.stringify({ valid: false, diagnostics: e.diagnostics }, null, 2) + '\n');
       else for (const d of e.diagnostics) print(d);
       return 1;
     }

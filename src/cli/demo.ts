@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import type { ChildProcess } from 'node:child_process';
 import yaml from 'js-yaml';
 import { Topology, isRoot, type Netns } from '../lab/netns.js';
-import { parseArgs, flagString, UsageError } from './args.js';
+import { parseCommandLine, UsageError } from './args.js';
 
 export const summary = 'failover demo in network namespaces: two lvsd directors and a client (needs root)';
 export const usage = `Usage: lvsd demo [--example FILE]
@@ -63,9 +63,8 @@ const prober = (vip: string) =>
   `s.bind(()=>{const t=setInterval(()=>{s.send('p'+(n++),${ECHO_PORT},${JSON.stringify(vip)},()=>{});if(n>200000)clearInterval(t);},5);});`;
 
 export async function main(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, ['example']);
-  if (a.positional.length) throw new UsageError(`unexpected argument "${a.positional[0]}"`);
-  const example = resolve(flagString(a, 'example') ?? join(root, 'examples', 'vrrp-only.yaml'));
+  const { values: o } = parseCommandLine(argv, { example: { type: 'string' } });
+  const example = resolve(o.example ?? join(root, 'examples', 'vrrp-only.yaml'));
   if (!isRoot()) {
     process.stderr.write('lvsd demo needs root: it creates network namespaces, a bridge and veth pairs (all inside\nnamespaces it removes afterwards; the host\'s interfaces are never touched). Run: sudo bin/lvsd demo\n');
     return 77;

@@ -4,7 +4,7 @@
  * `ipvsadm -Ln` does, so `diff <(ipvsadm -Ln) <(lvsd ipvs show)` is empty.
  */
 import { isLvsdError, errorMessage } from '../core/errors.js';
-import { parseArgs, flagString, UsageError } from './args.js';
+import { parseCommandLine, CONFIG_OPTION, UsageError } from './args.js';
 
 export const summary = 'program the kernel IPVS table from a config (apply) or print it (show)';
 export const usage = `Usage: lvsd ipvs apply -c FILE [--dry-run] [--exclusive]
@@ -32,9 +32,8 @@ function jsonReplacer(_k: string, v: unknown): unknown {
 }
 
 async function apply(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, ['c', 'config']);
-  if (a.positional.length) throw new UsageError(`unexpected argument "${a.positional[0]}"`);
-  const file = flagString(a, 'c', 'config') ?? '/etc/lvsd/lvsd.yaml';
+  const { values: o } = parseCommandLine(argv, { ...CONFIG_OPTION, 'dry-run': { type: 'boolean' }, exclusive: { type: 'boolean' } });
+  const file = o.config ?? '/etc/lvsd/lvsd.yaml';
   // Loaded here, not at the top: `lvsd ipvs show` should not pay for the schema and YAML parser.
   const { loadConfigFile, formatDiagnostic, ConfigError } = await import('../config/index.js');
   let config;
@@ -54,10 +53,10 @@ async function apply(argv: string[]): Promise<number> {
   try {
     const desired = desiredFromConfig(config);
     const actual = await dp.dump();
-    const exclusive = a.flags.has('exclusive') || config.global.ipvs.exclusive;
+    const exclusive = o.exclusive === true || config.global.ipvs.exclusive;
     const ops = plan(desired, actual, { exclusive });
     for (const op of ops) process.stdout.write(formatOp(op) + '\n');
-    if (a.flags.has('dry-run')) return 0;
+    if (o['dry-run']) return 0;
     const t = config.global.ipvs.timeouts;
     if (t && (t.tcp || t.tcp_fin || t.udp)) {
       const cur = await dp.getTimeouts();
@@ -76,14 +75,13 @@ async function apply(argv: string[]): Promise<number> {
 }
 
 async function show(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, []);
-  if (a.positional.length) throw new UsageError(`unexpected argument "${a.positional[0]}"`);
+  const { values: o } = parseCommandLine(argv, { json: { type: 'boolean' } });
   const { formatIpvsadmList } = await import('../ipvs/format.js');
   const dp = await openDataplane();
   try {
     const info = await dp.getInfo();
     const table = await dp.dump();
-    if (a.flags.has('json')) process.stdout.write(JSON.stringify({ info, services: table.map((e) => ({ ...e.service, dests: e.dests })) }, jsonReplacer, 2) + '\n');
+    if (o.json) process.stdout.write(JSON.stringify({ info, services: table.map((e) => ({ ...e.service, dests: e.dests })) }, jsonReplacer, 2) + '\n');
     else process.stdout.write(formatIpvsadmList(info, table));
     return 0;
   } finally {

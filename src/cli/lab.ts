@@ -2,7 +2,7 @@
  * `lvsd lab exec [--] CMD...`: run a command as root inside a throw-away real Linux kernel
  * (Debian's user-mode-linux) with IPVS, veth, ipip and bridge available. See docs/lab.md.
  */
-import { parseArgs, flagString, UsageError } from './args.js';
+import { parseCommandLine, UsageError } from './args.js';
 import { labRun, LAB_UNAVAILABLE_EXIT } from '../lab/uml.js';
 import { isLvsdError } from '../core/errors.js';
 
@@ -27,28 +27,15 @@ export async function main(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub !== 'exec') throw new UsageError(sub ? `unknown lab command "${sub}"\n\n${usage}` : `missing lab command\n\n${usage}`);
   // Options stop at "--" or at the first word that is not an option (the command).
-  const rw: string[] = [];
-  const opts: string[] = [];
-  let i = 0;
-  for (; i < rest.length; i++) {
-    const a = rest[i]!;
-    if (a === '--') { i++; break; }
-    if (!a.startsWith('--')) break;
-    if (a === '--rw' || a.startsWith('--rw=')) {
-      const v = a === '--rw' ? rest[++i] : a.slice(5);
-      if (v === undefined) throw new UsageError('--rw needs a folder');
-      rw.push(v);
-      continue;
-    }
-    opts.push(a);
-    if ((a === '--mem' || a === '--timeout') && i + 1 < rest.length) opts.push(rest[++i]!);
-  }
-  const cmd = rest.slice(i);
-  const p = parseArgs(opts, ['mem', 'timeout']);
-  for (const f of p.flags.keys()) if (!['mem', 'timeout', 'times'].includes(f)) throw new UsageError(`unknown option --${f}`);
+  const { values: o, rest: cmd } = parseCommandLine(
+    rest,
+    { mem: { type: 'string' }, timeout: { type: 'string' }, rw: { type: 'string', multiple: true }, times: { type: 'boolean' } },
+    { tail: true },
+  );
   if (cmd.length === 0) throw new UsageError('lab exec needs a command');
-  const mem = flagString(p, 'mem');
-  const t = flagString(p, 'timeout');
+  const rw = o.rw ?? [];
+  const mem = o.mem;
+  const t = o.timeout;
   const timeoutSec = t === undefined ? undefined : Number(t);
   if (timeoutSec !== undefined && !(Number.isFinite(timeoutSec) && timeoutSec > 0)) throw new UsageError(`--timeout: "${t}" is not a positive number of seconds`);
   try {
@@ -57,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(timeoutSec !== undefined ? { timeoutSec } : {}),
       rw,
     });
-    if (p.flags.has('times')) process.stderr.write(`lvsd lab: init at ${r.initMs ?? '?'} ms guest uptime, command started at ${r.readyMs ?? '?'} ms, total ${r.totalMs} ms\n`);
+    if (o.times) process.stderr.write(`lvsd lab: init at ${r.initMs ?? '?'} ms guest uptime, command started at ${r.readyMs ?? '?'} ms, total ${r.totalMs} ms\n`);
     return r.code;
   } catch (e) {
     if (isLvsdError(e, 'LAB_USAGE')) throw new UsageError(e.message);

@@ -3,6 +3,7 @@
  * `lvsd check-config` does not pay for netlink or raw sockets.
  */
 import { lvsdVersion } from './version.js';
+import { suggest } from '../core/suggest.js';
 
 export interface CommandModule {
   readonly summary: string;
@@ -42,7 +43,8 @@ export async function cli(argv: string[]): Promise<number> {
   }
   const load = commands[cmd];
   if (!load) {
-    process.stderr.write(`lvsd: unknown command "${cmd}"\n\n${await usage()}`);
+    const near = suggest(cmd.replace(/^-+/, ''), Object.keys(commands));
+    process.stderr.write(`lvsd: unknown ${cmd.startsWith('-') ? 'option' : 'command'} "${cmd}"${near ? `; did you mean "${near}"?` : ''}\n\n${await usage()}`);
     return 2;
   }
   const mod = await load();
@@ -54,7 +56,13 @@ export async function cli(argv: string[]): Promise<number> {
       return 0;
     }
   }
-  return mod.main(rest);
+  try {
+    return await mod.main(rest);
+  } catch (e) {
+    if ((e as { name?: string })?.name !== 'UsageError') throw e;
+    process.stderr.write(`lvsd ${cmd}: ${(e as Error).message}\nRun "lvsd ${cmd} --help" for its options.\n`);
+    return 2;
+  }
 }
 
 // Run when executed (bin/lvsd imports this module).

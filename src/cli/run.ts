@@ -4,7 +4,7 @@ import { defaultSubsystems } from '../daemon/subsystems.js';
 import { ConfigError, formatDiagnostic } from '../config/index.js';
 import { isLvsdError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { parseArgs, flagString, UsageError } from './args.js';
+import { parseCommandLine, CONFIG_OPTION } from './args.js';
 import { lvsdVersion } from './version.js';
 
 export const summary = 'run the daemon in the foreground (systemd-friendly)';
@@ -22,14 +22,18 @@ Exit status: 0 after a clean stop, 1 invalid configuration or start failure, 2 u
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, ['c', 'config', 'state-dir', 'listen', 'log-level']);
-  if (a.positional.length) throw new UsageError(`unexpected argument "${a.positional[0]}"`);
-  const configFile = flagString(a, 'c', 'config') ?? '/etc/lvsd/lvsd.yaml';
-  const forcedLevel = flagString(a, 'log-level');
+  const { values: o } = parseCommandLine(argv, {
+    ...CONFIG_OPTION,
+    'state-dir': { type: 'string' },
+    listen: { type: 'string' },
+    'log-level': { type: 'string' },
+  });
+  const configFile = o.config ?? '/etc/lvsd/lvsd.yaml';
+  const forcedLevel = o['log-level'];
   const logger = pino({ level: forcedLevel ?? 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime });
   const log = logger as unknown as Logger;
-  const stateDir = flagString(a, 'state-dir');
-  const listen = flagString(a, 'listen');
+  const stateDir = o['state-dir'];
+  const listen = o.listen;
   const daemon = new Daemon({
     configFile,
     logger: log,

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { clusterConfig } from '../config/schema.js';
-import { parseArgs, flagString, UsageError } from './args.js';
+import { parseCommandLine } from './args.js';
 
 export const summary = 'print the JSON Schema of the configuration file (for editors)';
 export const usage = `Usage: lvsd schema [-o FILE]
@@ -98,8 +98,7 @@ export function renderJsonSchema(docsMarkdown?: string): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, ['o', 'output']);
-  if (a.positional.length) throw new UsageError(`unexpected argument "${a.positional[0]}"`);
+  const { values: o } = parseCommandLine(argv, { output: { type: 'string', short: 'o' } });
   let docs: string | undefined;
   try {
     docs = readFileSync(docsPath(), 'utf8');
@@ -107,7 +106,7 @@ export async function main(argv: string[]): Promise<number> {
     docs = undefined; // installed without docs: the schema still works, without descriptions
   }
   const text = renderJsonSchema(docs);
-  const out = flagString(a, 'o', 'output');
+  const out = o.output;
   if (out) writeFileSync(out, text);
   else process.stdout.write(text);
   return 0;

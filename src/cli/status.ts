@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { parseEndpoint } from '../core/address.js';
 import { loadConfigFile, ConfigError } from '../config/index.js';
-import { parseArgs, flagString, UsageError } from './args.js';
+import { parseCommandLine, CONFIG_OPTION, UsageError } from './args.js';
 
 export const summary = 'show the running daemon\'s state (asks its HTTP endpoint)';
 export const usage = `Usage: lvsd status [-c FILE | --api ADDR:PORT] [--json]
@@ -60,9 +60,9 @@ function renderValue(v: unknown): string {
 const indent = (s: string, p: string) => s.split('\n').map((x) => p + x).join('\n');
 
 export async function main(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, ['c', 'config', 'api']);
-  let endpoint = flagString(a, 'api');
-  const file = flagString(a, 'c', 'config');
+  const { values: o } = parseCommandLine(argv, { ...CONFIG_OPTION, api: { type: 'string' }, json: { type: 'boolean' } });
+  let endpoint = o.api;
+  const file = o.config;
   if (!endpoint && file) {
     try {
       endpoint = loadConfigFile(file, { checkFiles: false }).config.global.api.listen;
@@ -86,7 +86,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`lvsd status: ${endpoint} answered HTTP ${r.status}\n`);
     return 3;
   }
-  if (a.flags.has('json')) process.stdout.write(r.body);
+  if (o.json) process.stdout.write(r.body);
   else process.stdout.write(renderStatus(JSON.parse(r.body) as Json));
   return 0;
 }

@@ -4,3 +4,4 @@ export * from './errors.js';
 export * from './log.js';
 export * from './subsystem.js';
 export * from './bus.js';
+export * from './suggest.js';

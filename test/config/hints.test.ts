@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseWithPositions } from '../../src/config/positions.js';
-import { KEEPALIVED_NAMES, VALUE_ALIASES, schemaKeyPaths, suggest, knownKeysAt, editDistance } from '../../src/config/load.js';
+import { KEEPALIVED_NAMES, VALUE_ALIASES, schemaKeyPaths, knownKeysAt } from '../../src/config/load.js';
+import { suggest, editDistance } from '../../src/core/suggest.js';
 import { clusterConfig } from '../../src/config/schema.js';
 import { repoRoot } from '../support/proc.js';
 
