@@ -16,6 +16,7 @@ import type { Subsystem, SubsystemDeps } from '../core/subsystem.js';
 import type { TimerHandle } from '../core/clock.js';
 import { errorMessage, isLvsdError } from '../core/errors.js';
 import { entryFromConfig, type HealthView, type RsHealth } from './desired.js';
+import { registerTableMetrics } from './table-metrics.js';
 import { ipvsMetrics } from './metrics.js';
 import { Reconciler, type ReconcileReason, type ReconcileResult } from './reconciler.js';
 import { destKey, serviceKey, type Dataplane, type IpvsTable, type IpvsTableEntry } from './model.js';
@@ -50,6 +51,8 @@ export interface IpvsSubsystem extends Subsystem<ClusterConfig, ConfigDiff> {
 export function createIpvsSubsystem(deps: SubsystemDeps, opts: IpvsSubsystemOptions = {}): IpvsSubsystem {
   const log = deps.logger;
   const metrics = ipvsMetrics(deps.registry);
+  // Per virtual/real server figures from the kernel, read at scrape time (one dump per scrape).
+  registerTableMetrics(deps.registry, { read: () => dp?.dump(), declared: () => cfg?.virtual_servers ?? [], now: () => deps.clock.now() });
   const coalesceMs = opts.coalesceMs ?? 1;
   let cfg: ClusterConfig | undefined;
   let dp: Dataplane | undefined;
