@@ -16,7 +16,7 @@ import { createElectionSubsystem } from '../../src/election/subsystem.js';
 import type { TransportHandlers, VrrpTransport } from '../../src/election/transport.js';
 import type { AddressTable } from '../../src/election/vips.js';
 import type { Advert } from '../../src/election/codec.js';
-import type { FastResult } from '../../src/election/runtime.js';
+import type { FastResult } from '../../src/election/io.js';
 
 class FakeTransport implements VrrpTransport {
   readonly localAddress: Uint8Array;
