@@ -1,0 +1,388 @@
+/**
+ * The kernel's IPVS connection-sync protocol, version 1 (net/netfilter/ipvs/ip_vs_sync.c, Linux ≥ 2.6.39).
+ * Pure codec: bytes ⇄ records. Decoding never throws; a malformed buffer is a typed SyncDecodeError.
+ *
+ * Message (one UDP datagram):
+ *   0 reserved (0: a version-0 receiver then sees nr_conns 0) | 1 syncid | 2-3 size (be16, whole datagram)
+ *   4 nr_conns (u8, so ≤ 255 records) | 5 version (1) | 6-7 spare (0)
+ * Record (struct ip_vs_sync_v4 / ip_vs_sync_v6), 36 or 72 bytes before options:
+ *   0 type (bit 0 = IPv6) | 1 protocol | 2-3 ver_size: top 4 bits the record version (must be 0, else the
+ *   kernel drops the whole buffer), low 12 bits the record length including options, excluding padding
+ *   4-7 flags (IP_VS_CONN_F_*) | 8-9 state | 10-11 cport | 12-13 vport | 14-15 dport | 16-19 fwmark
+ *   20-23 timeout (seconds) | caddr | vaddr | daddr (4 or 16 bytes each)
+ * Options after the addresses: type (u8), length (u8, non-zero), data. IPVS_OPT_SEQ_DATA (1) holds two
+ * struct ip_vs_seq {init_seq, delta, previous_delta} (24 bytes, network order), IPVS_OPT_PE_DATA (2) the
+ * persistence engine's data, IPVS_OPT_PE_NAME (3) its name; a type with bit 0x40 (IPVS_OPT_F_PARAM) set
+ * is optional and skipped by receivers that don't know it. The next record starts at the next 4-byte
+ * boundary (the sender pads with zeros; the last record is not padded).
+ */
+
+export const SYNC_PROTO_VERSION = 1;
+export const SYNC_GROUP_V4 = '224.0.0.81';
+export const SYNC_PORT = 8848;
+export const MESSAGE_HEADER_LEN = 8;
+export const RECORD_V4_LEN = 36;
+export const RECORD_V6_LEN = 72;
+/** nr_conns is a u8. */
+export const MAX_RECORDS_PER_MESSAGE = 255;
+/** The 12-bit size field of ver_size. */
+const MAX_RECORD_LEN = 0x0fff;
+
+const STYPE_F_INET6 = 1;
+export const IPVS_OPT_SEQ_DATA = 1;
+export const IPVS_OPT_PE_DATA = 2;
+export const IPVS_OPT_PE_NAME = 3;
+/** Bit in an option type: the option may be ignored by a receiver that doesn't know it. */
+export const IPVS_OPT_F_PARAM = 1 << (7 - 1);
+const SEQ_OPT_LEN = 24;
+/** include/net/ip_vs.h: IP_VS_PEDATA_MAXLEN, IP_VS_PENAME_MAXLEN. */
+export const PE_DATA_MAXLEN = 255;
+export const PE_NAME_MAXLEN = 16;
+
+/** include/uapi/linux/ip_vs.h connection flags. */
+export const ConnFlags = {
+  MASQ: 0x0000,
+  LOCALNODE: 0x0001,
+  TUNNEL: 0x0002,
+  DROUTE: 0x0003,
+  BYPASS: 0x0004,
+  FWD_MASK: 0x0007,
+  SYNC: 0x0020,
+  HASHED: 0x0040,
+  NOOUTPUT: 0x0080,
+  INACTIVE: 0x0100,
+  OUT_SEQ: 0x0200,
+  IN_SEQ: 0x0400,
+  SEQ_MASK: 0x0600,
+  NO_CPORT: 0x0800,
+  TEMPLATE: 0x1000,
+  ONE_PACKET: 0x2000,
+} as const;
+
+export interface SeqInfo {
+  readonly initSeq: number;
+  readonly delta: number;
+  readonly previousDelta: number;
+}
+
+/** An option the codec carries through without interpreting (only optional ones reach here). */
+export interface RawOption {
+  readonly type: number;
+  readonly data: Uint8Array;
+}
+
+/** One connection (or persistence template) as the sync protocol carries it. */
+export interface SyncConn {
+  readonly family: 4 | 6;
+  /** IP protocol number (6 TCP, 17 UDP, 132 SCTP; a template of a fwmark service may carry 0). */
+  readonly protocol: number;
+  /** IP_VS_CONN_F_* as sent (the kernel clears HASHED before sending). */
+  readonly flags: number;
+  /** Protocol state (e.g. IP_VS_TCP_S_ESTABLISHED = 1), or the template state. */
+  readonly state: number;
+  readonly cport: number;
+  readonly vport: number;
+  readonly dport: number;
+  readonly fwmark: number;
+  /** Seconds; 0 lets the receiving kernel use the state's default timeout. */
+  readonly timeout: number;
+  /** Addresses as network-order bytes (4 or 16 each): the codec never formats text on the hot path. */
+  readonly caddr: Uint8Array;
+  readonly vaddr: Uint8Array;
+  readonly daddr: Uint8Array;
+  readonly seq?: { readonly in: SeqInfo; readonly out: SeqInfo };
+  readonly peData?: Uint8Array;
+  readonly peName?: string;
+  /** Optional (IPVS_OPT_F_PARAM) options the codec does not know, in order, after the known ones. */
+  readonly extra?: readonly RawOption[];
+}
+
+export interface SyncMessage {
+  readonly syncid: number;
+  readonly conns: readonly SyncConn[];
+}
+
+export type SyncDecodeCode =
+  | 'SHORT'
+  | 'SIZE_MISMATCH'
+  | 'NOT_V1'
+  | 'TRUNCATED_RECORD'
+  | 'RECORD_VERSION'
+  | 'RECORD_TYPE'
+  | 'RECORD_LENGTH'
+  | 'BAD_OPTION'
+  | 'DUPLICATE_OPTION'
+  | 'UNKNOWN_MANDATORY_OPTION'
+  | 'TRAILING_BYTES';
+
+/** Why a buffer was not a valid version-1 sync message (a value, never thrown by decode). */
+export class SyncDecodeError {
+  readonly kind = 'sync-decode-error' as const;
+  constructor(
+    readonly code: SyncDecodeCode,
+    readonly message: string,
+    /** Byte offset in the datagram where the problem was found. */
+    readonly offset: number,
+  ) {}
+}
+
+export type DecodeResult = { ok: true; message: SyncMessage } | { ok: false; error: SyncDecodeError };
+
+const fail = (code: SyncDecodeCode, message: string, offset: number): DecodeResult => ({ ok: false, error: new SyncDecodeError(code, message, offset) });
+
+const pad4 = (n: number) => (n + 3) & ~3;
+
+/** Length of one record on the wire, options included, padding excluded. */
+export function recordLength(c: SyncConn): number {
+  let n = c.family === 6 ? RECORD_V6_LEN : RECORD_V4_LEN;
+  if (c.seq) n += 2 + SEQ_OPT_LEN;
+  if (c.peData) n += 2 + c.peData.length;
+  if (c.peName !== undefined) n += 2 + Buffer.byteLength(c.peName, 'latin1');
+  for (const o of c.extra ?? []) n += 2 + o.data.length;
+  return n;
+}
+
+/** Checks a record can be encoded; returns why not, or undefined. */
+export function recordProblem(c: SyncConn): string | undefined {
+  const alen = c.family === 6 ? 16 : 4;
+  if (c.caddr.length !== alen || c.vaddr.length !== alen || c.daddr.length !== alen) return `addresses must be ${alen} bytes for IPv${c.family}`;
+  for (const [k, v, max] of [
+    ['protocol', c.protocol, 0xff],
+    ['state', c.state, 0xffff],
+    ['cport', c.cport, 0xffff],
+    ['vport', c.vport, 0xffff],
+    ['dport', c.dport, 0xffff],
+    ['flags', c.flags, 0xffffffff],
+    ['fwmark', c.fwmark, 0xffffffff],
+    ['timeout', c.timeout, 0xffffffff],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 0 || v > max) return `${k} ${v} out of range 0..${max}`;
+  }
+  if (c.peData && (c.peData.length === 0 || c.peData.length > PE_DATA_MAXLEN)) return `persistence data must be 1..${PE_DATA_MAXLEN} bytes`;
+  if (c.peName !== undefined) {
+    const n = Buffer.byteLength(c.peName, 'latin1');
+    if (n === 0 || n > PE_NAME_MAXLEN) return `persistence engine name must be 1..${PE_NAME_MAXLEN} bytes`;
+  }
+  for (const o of c.extra ?? []) {
+    if (!(o.type & IPVS_OPT_F_PARAM)) return `extra option type ${o.type} lacks the optional bit 0x40`;
+    if (o.data.length === 0 || o.data.length > 255) return 'option data must be 1..255 bytes';
+  }
+  if (recordLength(c) > MAX_RECORD_LEN) return 'record too long';
+  return undefined;
+}
+
+function writeSeq(b: Buffer, off: number, s: SeqInfo): number {
+  b.writeUInt32BE(s.initSeq >>> 0, off);
+  b.writeUInt32BE(s.delta >>> 0, off + 4);
+  b.writeUInt32BE(s.previousDelta >>> 0, off + 8);
+  return off + 12;
+}
+
+/** Writes one record at off; returns the offset after it (unpadded). The record must be valid. */
+function writeRecord(b: Buffer, off: number, c: SyncConn): number {
+  const len = recordLength(c);
+  b[off] = c.family === 6 ? STYPE_F_INET6 : 0;
+  b[off + 1] = c.protocol;
+  b.writeUInt16BE(len & MAX_RECORD_LEN, off + 2); // record version 0 in the top 4 bits
+  b.writeUInt32BE(c.flags >>> 0, off + 4);
+  b.writeUInt16BE(c.state, off + 8);
+  b.writeUInt16BE(c.cport, off + 10);
+  b.writeUInt16BE(c.vport, off + 12);
+  b.writeUInt16BE(c.dport, off + 14);
+  b.writeUInt32BE(c.fwmark >>> 0, off + 16);
+  b.writeUInt32BE(c.timeout >>> 0, off + 20);
+  let p = off + 24;
+  for (const a of [c.caddr, c.vaddr, c.daddr]) {
+    b.set(a, p);
+    p += a.length;
+  }
+  if (c.seq) {
+    b[p++] = IPVS_OPT_SEQ_DATA;
+    b[p++] = SEQ_OPT_LEN;
+    p = writeSeq(b, p, c.seq.in);
+    p = writeSeq(b, p, c.seq.out);
+  }
+  if (c.peData) {
+    b[p++] = IPVS_OPT_PE_DATA;
+    b[p++] = c.peData.length;
+    b.set(c.peData, p);
+    p += c.peData.length;
+  }
+  if (c.peName !== undefined) {
+    const name = Buffer.from(c.peName, 'latin1');
+    b[p++] = IPVS_OPT_PE_NAME;
+    b[p++] = name.length;
+    name.copy(b, p);
+    p += name.length;
+  }
+  for (const o of c.extra ?? []) {
+    b[p++] = o.type;
+    b[p++] = o.data.length;
+    b.set(o.data, p);
+    p += o.data.length;
+  }
+  return p;
+}
+
+/** Size of a message holding these records (header, records, padding between them). */
+export function messageLength(conns: readonly SyncConn[]): number {
+  let n = MESSAGE_HEADER_LEN;
+  conns.forEach((c, i) => {
+    n = (i === 0 ? n : pad4(n)) + recordLength(c);
+  });
+  return n;
+}
+
+/**
+ * Encodes one message. Throws RangeError for records that cannot be encoded (a programming error:
+ * records come from the kernel's table or from decode, both valid) or for more than 255 records.
+ */
+export function encodeMessage(m: SyncMessage): Buffer {
+  if (!Number.isInteger(m.syncid) || m.syncid < 0 || m.syncid > 255) throw new RangeError(`syncid ${m.syncid} out of range 0..255`);
+  if (m.conns.length > MAX_RECORDS_PER_MESSAGE) throw new RangeError(`${m.conns.length} records: a message holds at most ${MAX_RECORDS_PER_MESSAGE}`);
+  for (const c of m.conns) {
+    const why = recordProblem(c);
+    if (why) throw new RangeError(`cannot encode sync record: ${why}`);
+  }
+  const size = messageLength(m.conns);
+  if (size > 0xffff) throw new RangeError(`message of ${size} bytes exceeds 65535`);
+  const b = Buffer.alloc(size); // zero-filled: reserved, spare and padding are 0
+  b[1] = m.syncid;
+  b.writeUInt16BE(size, 2);
+  b[4] = m.conns.length;
+  b[5] = SYNC_PROTO_VERSION;
+  let p = MESSAGE_HEADER_LEN;
+  m.conns.forEach((c, i) => {
+    if (i > 0) p = pad4(p);
+    p = writeRecord(b, p, c);
+  });
+  return b;
+}
+
+/**
+ * Splits records into as few messages as fit maxLen bytes each (and 255 records), in order. maxLen is
+ * the datagram payload budget: the path MTU less IP/UDP headers and anything the transport appends.
+ */
+export function encodeMessages(syncid: number, conns: readonly SyncConn[], maxLen: number): Buffer[] {
+  const out: Buffer[] = [];
+  let batch: SyncConn[] = [];
+  let size = MESSAGE_HEADER_LEN;
+  for (const c of conns) {
+    const len = recordLength(c);
+    if (MESSAGE_HEADER_LEN + len > maxLen) throw new RangeError(`a ${len}-byte record does not fit a ${maxLen}-byte message`);
+    const next = (batch.length ? pad4(size) : size) + len;
+    if (batch.length === MAX_RECORDS_PER_MESSAGE || next > maxLen) {
+      out.push(encodeMessage({ syncid, conns: batch }));
+      batch = [];
+      size = MESSAGE_HEADER_LEN + len;
+    } else size = next;
+    batch.push(c);
+  }
+  if (batch.length) out.push(encodeMessage({ syncid, conns: batch }));
+  return out;
+}
+
+/** A plain Uint8Array copy (not a view into the datagram, not a Buffer). */
+function copy(b: Uint8Array, off: number, len: number): Uint8Array {
+  const out = new Uint8Array(len);
+  out.set(b.subarray(off, off + len));
+  return out;
+}
+
+function readSeq(b: Uint8Array, off: number): SeqInfo {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return { initSeq: v.getUint32(off), delta: v.getUint32(off + 4), previousDelta: v.getUint32(off + 8) };
+}
+
+/**
+ * Decodes a version-1 message with the kernel's acceptance rules (ip_vs_process_message,
+ * ip_vs_proc_sync_conn), stricter where the kernel is lenient only by accident: bytes after the last
+ * record (other than none) are rejected, so decode∘encode is the identity on every accepted buffer.
+ */
+export function decodeMessage(buf: Uint8Array): DecodeResult {
+  if (buf.length < MESSAGE_HEADER_LEN) return fail('SHORT', `${buf.length} bytes: shorter than the 8-byte header`, 0);
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const size = v.getUint16(2);
+  if (size !== buf.length) return fail('SIZE_MISMATCH', `header says ${size} bytes, datagram has ${buf.length}`, 2);
+  if (buf[0] !== 0 || buf[5] !== SYNC_PROTO_VERSION || v.getUint16(6) !== 0) return fail('NOT_V1', 'not a version-1 sync message (reserved/version/spare)', 0);
+  const syncid = buf[1]!;
+  const n = buf[4]!;
+  const conns: SyncConn[] = [];
+  let p = MESSAGE_HEADER_LEN;
+  for (let i = 0; i < n; i++) {
+    if (i > 0) {
+      const aligned = pad4(p);
+      for (let k = p; k < aligned && k < buf.length; k++) if (buf[k] !== 0) return fail('TRAILING_BYTES', 'non-zero padding between records', k);
+      p = aligned;
+    }
+    if (p + RECORD_V4_LEN > buf.length) return fail('TRUNCATED_RECORD', `record ${i} starts at ${p} and does not fit`, Math.min(p, buf.length));
+    const type = buf[p]!;
+    const verSize = v.getUint16(p + 2);
+    if (verSize >> 12) return fail('RECORD_VERSION', `record ${i} has version ${verSize >> 12} (must be 0)`, p + 2);
+    const len = verSize & MAX_RECORD_LEN;
+    const end = p + len;
+    if (end > buf.length) return fail('TRUNCATED_RECORD', `record ${i} says ${len} bytes, past the end`, p + 2);
+    let family: 4 | 6;
+    if (type === STYPE_F_INET6) family = 6;
+    else if (type === 0) family = 4;
+    else return fail('RECORD_TYPE', `record ${i} has unknown type ${type}`, p);
+    const alen = family === 6 ? 16 : 4;
+    const base = 24 + 3 * alen;
+    if (len < base) return fail('RECORD_LENGTH', `record ${i} is ${len} bytes, IPv${family} needs ${base}`, p + 2);
+    const addr = (k: number) => copy(buf, p + 24 + k * alen, alen);
+    let q = p + base;
+    let seq: SyncConn['seq'];
+    let peData: Uint8Array | undefined;
+    let peName: string | undefined;
+    const extra: RawOption[] = [];
+    while (q < end) {
+      if (q + 2 > end) return fail('BAD_OPTION', `record ${i}: option header cut short`, q);
+      const otype = buf[q]!;
+      const olen = buf[q + 1]!;
+      const data = q + 2;
+      if (olen === 0 || data + olen > end) return fail('BAD_OPTION', `record ${i}: option ${otype} of length ${olen} does not fit`, q);
+      const known = otype & ~IPVS_OPT_F_PARAM;
+      // The codec keeps options in the order it writes them (seq, pe data, pe name, others) so that
+      // decode∘encode is byte-equal; the kernel writes that order too.
+      const orderOk = extra.length === 0;
+      if (known === IPVS_OPT_SEQ_DATA && orderOk && !(otype & IPVS_OPT_F_PARAM)) {
+        if (olen !== SEQ_OPT_LEN) return fail('BAD_OPTION', `record ${i}: sequence option of ${olen} bytes (must be ${SEQ_OPT_LEN})`, q);
+        if (seq || peData || peName !== undefined) return fail('DUPLICATE_OPTION', `record ${i}: sequence option twice or out of order`, q);
+        seq = { in: readSeq(buf, data), out: readSeq(buf, data + 12) };
+      } else if (known === IPVS_OPT_PE_DATA && orderOk && !(otype & IPVS_OPT_F_PARAM)) {
+        if (peData || peName !== undefined) return fail('DUPLICATE_OPTION', `record ${i}: persistence data twice or out of order`, q);
+        peData = copy(buf, data, olen);
+      } else if (known === IPVS_OPT_PE_NAME && orderOk && !(otype & IPVS_OPT_F_PARAM)) {
+        if (peName !== undefined) return fail('DUPLICATE_OPTION', `record ${i}: persistence engine name twice`, q);
+        if (olen > PE_NAME_MAXLEN) return fail('BAD_OPTION', `record ${i}: persistence engine name of ${olen} bytes`, q);
+        peName = Buffer.from(buf.buffer, buf.byteOffset + data, olen).toString('latin1');
+      } else if (otype & IPVS_OPT_F_PARAM) {
+        extra.push({ type: otype, data: copy(buf, data, olen) });
+      } else {
+        return fail('UNKNOWN_MANDATORY_OPTION', `record ${i}: option ${otype} is unknown or out of order and not optional`, q);
+      }
+      q = data + olen;
+    }
+    conns.push({
+      family,
+      protocol: buf[p + 1]!,
+      flags: v.getUint32(p + 4),
+      state: v.getUint16(p + 8),
+      cport: v.getUint16(p + 10),
+      vport: v.getUint16(p + 12),
+      dport: v.getUint16(p + 14),
+      fwmark: v.getUint32(p + 16),
+      timeout: v.getUint32(p + 20),
+      caddr: addr(0),
+      vaddr: addr(1),
+      daddr: addr(2),
+      ...(seq ? { seq } : {}),
+      ...(peData ? { peData } : {}),
+      ...(peName !== undefined ? { peName } : {}),
+      ...(extra.length ? { extra } : {}),
+    });
+    p = end;
+  }
+  if (p !== buf.length) return fail('TRAILING_BYTES', `${buf.length - p} bytes after the last record`, p);
+  return { ok: true, message: { syncid, conns } };
+}
