@@ -60,6 +60,10 @@ export interface VrrpInstanceConfig {
   readonly virtual_addresses_excluded: readonly VirtualAddress[];
   readonly unicast_src?: string;
   readonly unicast_peers: readonly string[];
+  /** Advert source allow-list (empty: any). */
+  readonly peers: readonly string[];
+  /** VRRPv2 authentication (RFC 2338 §5.3.6), keepalived's `authentication { }`. */
+  readonly authentication?: { readonly type: 'PASS'; readonly password: string };
   readonly accept: boolean;
   readonly track_interfaces: ReadonlyArray<{ readonly name: string; readonly weight: number }>;
   readonly track_scripts: ReadonlyArray<{ readonly name: string; readonly weight?: number }>;
@@ -298,6 +302,8 @@ export function buildModel(p: ClusterConfigParsed, hostname: string): ClusterCon
         virtual_addresses_excluded: i.virtual_addresses_excluded.map(vaddr),
         ...(i.unicast_src ? { unicast_src: i.unicast_src } : {}),
         unicast_peers: i.unicast_peers,
+        peers: i.peers,
+        ...(i.authentication ? { authentication: i.authentication } : {}),
         accept: i.accept,
         track_interfaces: i.track_interfaces.map((t) => (typeof t === 'string' ? { name: t, weight: 0 } : t)),
         track_scripts: i.track_scripts.map((t) => (typeof t === 'string' ? { name: t } : t.weight === undefined ? { name: t.name } : { name: t.name, weight: t.weight })),

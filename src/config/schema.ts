@@ -131,6 +131,16 @@ export const vrrpInstance = z
     unicast_src: ipAddress.optional(),
     /** When set, adverts go to these peers only and are accepted only from them. */
     unicast_peers: z.array(ipAddress).default([]),
+    /** Allow-list of advert sources, multicast too: adverts from any other address are dropped and counted (not_peer). Empty: any source (the RFC's default). */
+    peers: z.array(ipAddress).default([]),
+    /** VRRPv2 authentication, keepalived-compatible (RFC 2338 §5.3.6): `PASS` carries the password in every advert and drops adverts without it. */
+    authentication: z
+      .strictObject({
+        type: z.enum(['PASS']),
+        /** 1–8 characters (the 8-byte authentication data field); keepalived's auth_pass. */
+        password: z.string().min(1).max(8),
+      })
+      .optional(),
     /** Accept packets for VIPs while master (RFC 5798 Accept_Mode). */
     accept: z.boolean().default(true),
     track_interfaces: z.array(trackInterface).default([]),

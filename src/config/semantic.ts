@@ -93,6 +93,11 @@ export function semanticChecks(c: ClusterConfigParsed, env: SemanticEnv): Findin
     inst.unicast_peers.forEach((peer, j) => {
       if (fam(peer) !== family) err([...p, 'unicast_peers', j], `peer ${peer} is IPv${fam(peer)} but the instance's addresses are IPv${family}`);
     });
+    inst.peers.forEach((peer, j) => {
+      if (fam(peer) !== family) err([...p, 'peers', j], `peer ${peer} is IPv${fam(peer)} but the instance's addresses are IPv${family}`);
+      else if (family === 6 && !inst.unicast_peers.length && !/^fe[89ab]/i.test(peer)) err([...p, 'peers', j], `peer ${peer} is not link-local: IPv6 multicast adverts come from fe80::/10 addresses (RFC 5798 §5.1.2.1)`);
+    });
+    if (inst.authentication && inst.version !== 2) err([...p, 'authentication'], 'authentication exists only in VRRPv2 (RFC 2338 §5.3.6; VRRPv3 removed it): use version: 2, or peers to restrict the sources');
     const start = vrrpStartOf(inst);
     const wantsMaster = start.initial_state === 'MASTER';
     if (start.priority === OWNER_PRIORITY && !inst.preempt) warn([...p, 'preempt'], 'priority 255 is the address owner and always preempts; preempt: false has no effect');

@@ -12,7 +12,14 @@
  *  5: advert interval, seconds
  *  6-7: checksum                              6-7: checksum
  *  8..: N x 4-byte addresses                  8..: N x 4- or 16-byte addresses
- *  then 8 bytes authentication data (zero)
+ *  then 8 bytes authentication data
+ *
+ * v2 authentication: RFC 3768 removed it (auth type 0, data zero), but keepalived still speaks RFC
+ * 2338's: type 1 "Simple Text Password" (§5.3.6.2: the password, zero-padded to 8 bytes, in the
+ * authentication data; the receiver "MUST ... compare" it) and type 2 "IP Authentication Header"
+ * (§5.3.6.3: the IP packet carries an AH, RFC 2402, in front of VRRP; the VRRP auth data stays zero,
+ * see ah.ts). An instance configured with one accepts only adverts of that type (keepalived drops a
+ * type mismatch too), so a password never goes unchecked.
  *
  * Checksums are the Internet checksum (RFC 1071). v2 covers the VRRP message only (RFC 3768 §5.3.8);
  * v3 also covers the IPv4/IPv6 pseudo-header (RFC 5798 §5.2.8: "...the 16-bit one's complement of
@@ -73,8 +80,10 @@ export type DropReason =
   | 'no_addresses'
   /** count of addresses differs from what the instance expects (RFC 3768 §7.1 / RFC 5798 §7.1 MAY) */
   | 'addr_count_mismatch'
-  /** v2 authentication type is not 0 (RFC 3768 §5.3.6: auth removed) */
+  /** v2 authentication type is not the configured one (0 unless `authentication` is set; RFC 2338 §5.3.6) */
   | 'bad_auth'
+  /** v2 authentication failed: wrong password (RFC 2338 §5.3.6.2) or AH ICV / SPI / sequence number (§5.3.6.3) */
+  | 'auth_failed'
   /** VRID 0 is reserved */
   | 'bad_vrid'
   /** VRID is not the instance's */
@@ -87,20 +96,51 @@ export type DropReason =
   | 'bad_ip_header'
   /** decodeIpv4Packet: protocol is not 112 */
   | 'bad_protocol'
-  /** source address is ours / not in the unicast peer list (reported by the runtime, listed here so one counter covers all) */
-  | 'bad_source';
+  /** source address is ours / not link-local (IPv6 multicast) / not in the unicast peer list (reported by the transport, listed here so one counter covers all) */
+  | 'bad_source'
+  /** source address is not in the instance's `peers` allow-list (transport) */
+  | 'not_peer'
+  /** sent to one of our unicast addresses while the instance advertises by multicast (transport) */
+  | 'unicast_dst'
+  /** the decoder threw: a bug, never expected (the fuzz test, test/election/codec-fuzz.test.ts, requires 0) */
+  | 'decode_error';
 
 export const DROP_REASONS: readonly DropReason[] = [
   'too_short', 'bad_version', 'bad_type', 'bad_ttl', 'bad_checksum', 'bad_length', 'no_addresses',
   'addr_count_mismatch', 'bad_auth', 'bad_vrid', 'vrid_mismatch', 'interval_zero', 'interval_mismatch',
-  'bad_ip_header', 'bad_protocol', 'bad_source',
+  'bad_ip_header', 'bad_protocol', 'bad_source', 'auth_failed', 'not_peer', 'unicast_dst', 'decode_error',
 ];
+
+/** VRRPv2 authentication of an instance (RFC 2338 §5.3.6); the key is the password, zero-padded to 8 bytes. */
+export interface V2Auth {
+  readonly type: 'pass' | 'ah';
+  readonly key: Uint8Array;
+}
+
+/** Auth Type field values (RFC 2338 §5.3.6). */
+export const AUTH_TYPE = { none: 0, pass: 1, ah: 2 } as const;
+
+/** The 8-byte key of a password: its UTF-8 bytes, truncated to 8 and zero-padded (keepalived does the same). */
+export function authKey(password: string): Uint8Array {
+  const out = new Uint8Array(V2_AUTH_LEN);
+  out.set(new TextEncoder().encode(password).subarray(0, V2_AUTH_LEN));
+  return out;
+}
+
+/** Compare two byte strings without an early exit (a password check must not leak the matching prefix by timing). */
+export function sameBytes(a: Uint8Array, b: Uint8Array, aOff = 0, len = b.length): boolean {
+  let d = 0;
+  for (let i = 0; i < len; i++) d |= a[aOff + i]! ^ b[i]!;
+  return d === 0;
+}
 
 export interface EncodeContext {
   /** IP source the kernel will put in the header (4 or 16 bytes): needed for the v3 pseudo-header. */
   readonly srcAddr: Uint8Array;
   /** IP destination (224.0.0.18, ff02::12 or a unicast peer). */
   readonly dstAddr: Uint8Array;
+  /** VRRPv2 authentication to carry (auth type, and the password for `pass`). */
+  readonly auth?: V2Auth;
 }
 
 export interface DecodeExpect {
@@ -110,6 +150,8 @@ export interface DecodeExpect {
   readonly addrCount?: number;
   /** Configured v2 interval; a v2 advert with another interval is dropped (RFC 3768 §7.1). Ignored for v3. */
   readonly v2IntervalMs?: number;
+  /** VRRPv2 authentication the instance uses; absent: auth type must be 0. */
+  readonly auth?: V2Auth;
 }
 
 export interface DecodeContext {
@@ -204,7 +246,7 @@ export function encodeAdvert(a: Advert, ctx: EncodeContext): Uint8Array {
   out[2] = a.priority;
   out[3] = a.addresses.length;
   if (a.version === 2) {
-    out[4] = 0; // auth type 0: no authentication (RFC 3768 §5.3.6)
+    out[4] = ctx.auth ? AUTH_TYPE[ctx.auth.type] : AUTH_TYPE.none;
     out[5] = units;
   } else {
     out[4] = (units >> 8) & 0x0f; // upper 4 bits reserved, zero (RFC 5798 §5.2.6)
@@ -216,7 +258,8 @@ export function encodeAdvert(a: Advert, ctx: EncodeContext): Uint8Array {
     out.set(addr, off);
     off += alen;
   }
-  // v2 auth data: 8 zero bytes (already zero).
+  // v2 auth data: the password for type 1 (RFC 2338 §5.3.6.2), otherwise 8 zero bytes.
+  if (a.version === 2 && ctx.auth?.type === 'pass') out.set(ctx.auth.key.subarray(0, V2_AUTH_LEN), off);
   const ck = vrrpChecksum(out, a.version, ctx.srcAddr, ctx.dstAddr);
   out[6] = ck >> 8;
   out[7] = ck & 0xff;
@@ -234,8 +277,9 @@ export function decodeAdvert(buf: Uint8Array, ctx: DecodeContext): DecodeResult 
   try {
     return decodeUnsafe(buf, ctx);
   } catch {
-    // Unreachable by construction (only bounds-checked reads); kept so a future bug is a drop, not a crash.
-    return fail('bad_length');
+    // Unreachable by construction (only bounds-checked reads); kept so a future bug is a counted
+    // drop, not a crash. Its own reason, so the fuzz test can tell it from a real rejection.
+    return fail('decode_error');
   }
 }
 
@@ -262,7 +306,13 @@ function decodeUnsafe(buf: Uint8Array, ctx: DecodeContext): DecodeResult {
   const ck = (buf[6]! << 8) | buf[7]!;
   if (vrrpChecksum(buf, v, ctx.srcAddr, ctx.dstAddr) !== ck) return fail('bad_checksum');
   if (count === 0) return fail('no_addresses');
-  if (version === 2 && buf[4]! !== 0) return fail('bad_auth');
+  if (version === 2) {
+    // RFC 2338 §7.1: "MUST perform authentication specified by Auth Type"; a type other than the
+    // configured one is dropped (keepalived counts it as authtype_mismatch).
+    const auth = ctx.expect?.auth;
+    if (buf[4]! !== (auth ? AUTH_TYPE[auth.type] : AUTH_TYPE.none)) return fail('bad_auth');
+    if (auth?.type === 'pass' && !sameBytes(buf, auth.key, want - V2_AUTH_LEN, V2_AUTH_LEN)) return fail('auth_failed');
+  }
   const vrid = buf[1]!;
   if (vrid === 0) return fail('bad_vrid');
   if (ctx.expect?.vrid !== undefined && ctx.expect.vrid !== vrid) return fail('vrid_mismatch');

@@ -111,6 +111,8 @@ export interface InstanceState {
   readonly since: number;
   /** Stopped (INIT) but still holding the VIPs until a new master shows up (stopHandover). */
   readonly handover?: boolean;
+  /** `now` of the last answer (advert + GARP) to a lower-priority master while Master (rate limit, see masterRx). */
+  readonly lowerReplyAt?: number;
 }
 
 export type VrrpEvent =
@@ -160,6 +162,12 @@ export type Effect =
   /** A stop handover ended (the VIPs were just released): `new_master` or `timeout`. */
   | { readonly type: 'handover_done'; readonly reason: string }
   | { readonly type: 'notify'; readonly state: NotifyState }
+  /**
+   * While Master, an advert from another router that does not yield (lower priority, or equal with
+   * a lower address): two masters for one VRID. `replied`: this one was answered (at most one per
+   * advert interval); the runtime counts every one and logs the answered ones.
+   */
+  | { readonly type: 'split_brain'; readonly peer: string; readonly priority: number; readonly replied: boolean }
   /** A timer expiry arrived late and was deferred by the late guard (count it, log it). */
   | { readonly type: 'late_timer'; readonly name: TimerName; readonly lateMs: number; readonly graceMs: number; readonly socketsRead: boolean };
 
@@ -329,7 +337,7 @@ function toMaster(tx: Tx, reason: string): void {
   tx.emit({ type: 'add_vips' });
   tx.emit({ type: 'garp', reason: 'became_master' });
   tx.arm('adver', tx.s.params.advertIntervalMs);
-  const { master: _drop, ...rest } = tx.s;
+  const { master: _drop, lowerReplyAt: _last, ...rest } = tx.s;
   tx.s = { ...rest, startupPhase: false, lowerMasterSeen: false, rechecked: false };
   tx.emit({ type: 'notify', state: 'MASTER' });
 }
@@ -522,9 +530,20 @@ function masterRx(tx: Tx, ev: Extract<VrrpEvent, { type: 'advert' }>, from: Uint
   // "Otherwise (i.e., the ADVERTISEMENT has a lower priority...): Discard". keepalived additionally
   // answers a lower-priority master at once ("forcing new election") and refreshes ARP caches, which
   // ends a split brain within one round trip instead of one Master_Down_Interval.
+  // Rate limit (lvsd): at most one answer per Advertisement_Interval. Unlimited, every forged
+  // lower-priority advert made one advert and a GARP burst (5k pps in → 3.6k adverts + 18k GARPs
+  // out in 5 s); a real lower-priority master needs one answer to yield, and if it missed it,
+  // the next one an interval later. keepalived's knobs for the same: vrrp_lower_prio_no_advert
+  // (never answer) and garp_lower_prio_delay / garp_lower_prio_repeat.
+  const interval = tx.s.params.advertIntervalMs;
+  const last = tx.s.lowerReplyAt;
+  const replied = last === undefined || tx.now - last >= interval;
+  tx.emit({ type: 'split_brain', peer: fromText, priority: ev.priority, replied });
+  if (!replied) return;
+  tx.set({ lowerReplyAt: tx.now });
   tx.emit({ type: 'send_advert', priority: tx.s.priority });
   tx.emit({ type: 'garp', reason: 'lower_priority_master' });
-  tx.arm('adver', tx.s.params.advertIntervalMs);
+  tx.arm('adver', interval);
 }
 
 /**

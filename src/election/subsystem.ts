@@ -21,7 +21,7 @@ import type { AdvertBackstop, FastResult, FastTakeover, InstanceIo, TakeoverThre
 import { RawVrrpTransport, type VrrpTransport } from './transport.js';
 import { NetlinkAddressTable, VipSet, type AddressTable } from './vips.js';
 import { Announcer, PacketSocketSender, linkInfo, loadAfPacket, type AnnounceTarget, type FrameSender } from './announce.js';
-import type { Advert } from './codec.js';
+import { authKey, type Advert } from './codec.js';
 import { Notifier } from './notify.js';
 
 export interface ElectionOptions {
@@ -260,6 +260,8 @@ export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptio
         addrCount: cfg.virtual_addresses.length,
         intervalMs: Math.round(cfg.advert_interval * 1000),
         unicastPeers: cfg.unicast_peers,
+        peers: cfg.peers,
+        ...(cfg.authentication ? { auth: { type: 'pass' as const, key: authKey(cfg.authentication.password) } } : {}),
         ...(cfg.unicast_src ? { unicastSrc: cfg.unicast_src } : {}),
         exclude: [...cfg.virtual_addresses, ...cfg.virtual_addresses_excluded].map((v) => v.address),
         acceptV2: cfg.accept_v2_adverts,

@@ -33,6 +33,7 @@ import {
   encodeAdvert,
   type Advert,
   type DropReason,
+  type V2Auth,
   type VrrpVersion,
 } from './codec.js';
 
@@ -77,6 +78,14 @@ export interface TransportOptions {
   readonly intervalMs: number;
   readonly unicastPeers?: readonly string[];
   readonly unicastSrc?: string;
+  /**
+   * Allow-list of advert sources (config `peers`): adverts from any other address are dropped as
+   * `not_peer`, multicast ones too. Not part of VRRP; the RFCs trust every router on the link
+   * (RFC 5798 §9), so a host that can send to the group can otherwise take the VIP.
+   */
+  readonly peers?: readonly string[];
+  /** VRRPv2 authentication (RFC 2338 §5.3.6): carried in every advert, required of every received one. */
+  readonly auth?: V2Auth;
   /** Addresses never taken as the interface's primary (the VIPs). */
   readonly exclude?: readonly string[];
   /** VRRPv3 over IPv4 only: accept v2 adverts too. */
@@ -86,7 +95,17 @@ export interface TransportOptions {
 
 // Linux socket option numbers (include/uapi/linux/in.h, in6.h, asm-generic/socket.h).
 const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
 const SO_BINDTODEVICE = 25;
+const SO_RCVBUFFORCE = 33;
+/**
+ * Receive buffer of a VRRP socket, bytes. The default (net.core.rmem_default, 208 KiB) holds a few
+ * hundred small datagrams (each is charged its skb truesize, ~1 KiB on veth), i.e. ~10 ms of a
+ * 24k pps flood: any event-loop pause longer than that overflowed it and the real master's adverts
+ * were lost with the flood (measured: the backup took over for ~1 s). 4 MiB holds ~4000 datagrams.
+ * The kernel doubles the value for its bookkeeping (socket(7)); memory is used only while queued.
+ */
+const RCVBUF_BYTES = 4 << 20;
 const IPPROTO_IP = 0;
 const IPPROTO_IPV6 = 41;
 const IP_TOS = 1;
@@ -144,6 +163,8 @@ export class RawVrrpTransport implements VrrpTransport {
   private ifindex = 0;
   private handlers: TransportHandlers | undefined;
   private readonly peers: Set<string>;
+  /** The `peers` allow-list (empty: any source). */
+  private readonly allowed: Set<string>;
   /** Where adverts go: the group or each unicast peer (parsed once, not per advert). */
   private readonly dest: ReadonlyArray<{ readonly text: string; readonly bytes: Uint8Array }>;
   private readonly group: Uint8Array;
@@ -157,6 +178,7 @@ export class RawVrrpTransport implements VrrpTransport {
     this.local = local;
     this.localAddress = parseIp(local)!.bytes;
     this.peers = new Set((o.unicastPeers ?? []).map((p) => parseIp(p)!.text));
+    this.allowed = new Set((o.peers ?? []).map((p) => parseIp(p)!.text));
     this.group = parseIp(o.family === 4 ? VRRP_GROUP_V4 : VRRP_GROUP_V6)!.bytes;
     this.dest = this.peers.size
       ? [...this.peers].map((p) => ({ text: p, bytes: parseIp(p)!.bytes }))
@@ -197,6 +219,13 @@ export class RawVrrpTransport implements VrrpTransport {
         s.setInt(IPPROTO_IPV6, IPV6_MULTICAST_IF, index);
       }
       for (const [level, option, value] of INT_OPTIONS[o.family]) s.setInt(level, option, value);
+      try {
+        // SO_RCVBUFFORCE passes net.core.rmem_max but needs CAP_NET_ADMIN; a process with only
+        // CAP_NET_RAW gets SO_RCVBUF, capped at rmem_max (socket(7)).
+        s.setInt(SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF_BYTES);
+      } catch {
+        s.setInt(SOL_SOCKET, SO_RCVBUF, RCVBUF_BYTES);
+      }
     } catch (e) {
       s.close();
       throw new LvsdError('VRRP_SOCKET', `VRRP socket on ${o.ifname}: ${errorMessage(e)}`, { cause: e });
@@ -220,6 +249,7 @@ export class RawVrrpTransport implements VrrpTransport {
       ...(o.acceptV2 ? {} : { version: o.version }),
       addrCount: o.addrCount,
       v2IntervalMs: o.intervalMs,
+      ...(o.auth ? { auth: o.auth } : {}),
     };
   }
 
@@ -233,6 +263,9 @@ export class RawVrrpTransport implements VrrpTransport {
     // RFC 5798 §5.1.2.1: multicast adverts come from the sender's link-local address (fe80::/10);
     // anything else on ff02::12 is not a VRRP router of this link. Unicast peers are matched by list.
     if (!this.peers.size && !(d.src[0] === 0xfe && (d.src[1]! & 0xc0) === 0x80)) return h.onDrop('bad_source', sp.text);
+    // A multicast instance takes adverts sent to the group only: one sent to our own address is
+    // not how a router of this link advertises (RFC 5798 §5.1.2.2) and would bypass the group.
+    if (!this.peers.size && d.dst && compareIp(d.dst, this.group) !== 0) return h.onDrop('unicast_dst', sp.text);
     // No hop limit from the kernel means it cannot be verified: dropped like a wrong one.
     const dst = d.dst ?? (this.peers.size ? this.localAddress : this.group);
     const r = decodeAdvert(d.payload, { family: 6, srcAddr: sp.bytes, dstAddr: dst, ttl: d.hopLimit ?? -1, expect: this.expect() });
@@ -249,6 +282,7 @@ export class RawVrrpTransport implements VrrpTransport {
     if (!h) return;
     if (compareIp(srcBytes, this.localAddress) === 0) return; // our own (multicast loop is off; unicast to self)
     if (this.peers.size && !this.peers.has(srcText)) return h.onDrop('bad_source', srcText);
+    if (this.allowed.size && !this.allowed.has(srcText)) return h.onDrop('not_peer', srcText);
     // Measured here, at delivery, so the decode and checks above (cold code after a long idle) do
     // not push the Master_Down deadline later than the kernel's receive time says.
     h.onAdvert({ advert, src: srcText, srcBytes, ageMs: performance.now() - receivedAt });
@@ -265,6 +299,8 @@ export class RawVrrpTransport implements VrrpTransport {
       if (r.reason !== 'vrid_mismatch') h.onDrop(r.reason, bytesToIp(r.header ? r.header.src : d.src).text);
       return;
     }
+    // RFC 3768 §5.2.2 / RFC 5798 §5.1.1.2: a multicast instance's adverts go to 224.0.0.18 (see receive6).
+    if (!this.peers.size && compareIp(r.header.dst, this.group) !== 0) return h.onDrop('unicast_dst', bytesToIp(r.header.src).text);
     this.accept(r.advert, r.header.src, bytesToIp(r.header.src).text, d.receivedAt);
   }
 
@@ -280,17 +316,21 @@ export class RawVrrpTransport implements VrrpTransport {
     const fd = this.sock?.descriptor;
     if (fd === undefined) return undefined;
     try {
-      return { fd, datagrams: this.dest.map((d) => ({ dst: d.bytes, scopeId: this.ifindex, payload: encodeAdvert(a, { srcAddr: this.localAddress, dstAddr: d.bytes }) })) };
+      return { fd, datagrams: this.dest.map((d) => ({ dst: d.bytes, scopeId: this.ifindex, payload: encodeAdvert(a, this.encodeContext(d.bytes)) })) };
     } catch {
       return undefined;
     }
+  }
+
+  private encodeContext(dst: Uint8Array) {
+    return { srcAddr: this.localAddress, dstAddr: dst, ...(this.o.auth ? { auth: this.o.auth } : {}) };
   }
 
   send(a: Advert): void {
     for (const d of this.dest) {
       let payload: Uint8Array;
       try {
-        payload = encodeAdvert(a, { srcAddr: this.localAddress, dstAddr: d.bytes });
+        payload = encodeAdvert(a, this.encodeContext(d.bytes));
       } catch (e) {
         this.log.error({ err: errorMessage(e) }, 'cannot encode advert');
         return;
