@@ -28,7 +28,7 @@ export interface HealthSubsystemOptions {
   /** Build a checker (tests may wrap the real ones). */
   readonly checkerFactory?: (c: HealthCheck) => Checker;
   /** Run a notify/quorum command (default: spawn without a shell, killed after commandTimeoutMs). */
-  readonly runCommand?: (cmd: Command, ctx: { what: string; vs: string; rs?: string }) => void;
+  readonly runCommand?: (cmd: Command, ctx: CommandContext) => void;
   readonly commandTimeoutMs?: number;
 }
 
@@ -74,9 +74,18 @@ interface VsRun {
   since: Map<string, number>;
 }
 
+// The same label names as the IPVS table metrics (src/ipvs/table-metrics.ts), so series join:
+// virtual_server = the configured name, service = protocol/address:port, real_server = address:port.
+const VS_LABELS = ['virtual_server', 'service'] as const;
+const RS_LABELS = ['virtual_server', 'service', 'real_server'] as const;
+const vsLabels = (c: VirtualServerConfig) => ({ virtual_server: c.name, service: c.key });
+const rsLabels = (c: VirtualServerConfig, rs: string) => ({ virtual_server: c.name, service: c.key, real_server: rs });
+
 function metrics(reg: Registry) {
   return {
-    rsUp: new Gauge({ name: 'lvsd_health_rs_up', help: 'Real server health as published: 1 up, 0 down.', labelNames: ['vs', 'rs'], registers: [reg] }),
+    rsUp: new Gauge({ name: 'lvsd_health_real_server_up', help: 'Real server health as published: 1 up, 0 down.', labelNames: RS_LABELS, registers: [reg] }),
+    lastDuration: new Gauge({ name: 'lvsd_health_real_server_last_check_duration_seconds', help: 'Duration of the real server\'s last completed health check.', labelNames: RS_LABELS, registers: [reg] }),
+    lastFailure: new Gauge({ name: 'lvsd_health_real_server_last_failure_timestamp_seconds', help: 'Unix time of the real server\'s last failed check, labelled with its reason (one series per real server: the latest reason).', labelNames: [...RS_LABELS, 'reason'], registers: [reg] }),
     duration: new Histogram({
       name: 'lvsd_health_check_duration_seconds',
       help: 'Duration of health checks by kind.',
@@ -85,13 +94,21 @@ function metrics(reg: Registry) {
       registers: [reg],
     }),
     failures: new Counter({ name: 'lvsd_health_check_failures_total', help: 'Failed health checks by kind and reason.', labelNames: ['kind', 'reason'], registers: [reg] }),
-    transitions: new Counter({ name: 'lvsd_health_transitions_total', help: 'Real server up/down transitions by virtual server and new state.', labelNames: ['vs', 'to'], registers: [reg] }),
-    quorumUp: new Gauge({ name: 'lvsd_health_quorum_up', help: 'Virtual server quorum: 1 when healthy weight meets quorum.', labelNames: ['vs'], registers: [reg] }),
+    transitions: new Counter({ name: 'lvsd_health_transitions_total', help: 'Real server up/down transitions by virtual server and new state.', labelNames: [...VS_LABELS, 'to'], registers: [reg] }),
+    quorumUp: new Gauge({ name: 'lvsd_health_quorum_up', help: 'Virtual server quorum: 1 when healthy weight meets quorum.', labelNames: VS_LABELS, registers: [reg] }),
   };
 }
 
+/** Who a notify command runs for, as log fields. */
+interface CommandContext {
+  readonly what: string;
+  readonly virtual_server: string;
+  readonly service: string;
+  readonly real_server?: string;
+}
+
 function defaultRunCommand(log: Logger, timeoutMs: number) {
-  return (cmd: Command, ctx: { what: string; vs: string; rs?: string }) => {
+  return (cmd: Command, ctx: CommandContext) => {
     const [bin, ...args] = cmd;
     if (!bin) return;
     try {
@@ -148,45 +165,69 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
     if (!rsCfg || !s) return;
     const p = published(rsCfg, s);
     deps.bus.emit('health.rs', { vs: run.cfg.key, rs: rsKey, ...p, reason: s.reason });
-    m.rsUp.set({ vs: run.cfg.key, rs: rsKey }, p.up ? 1 : 0);
+    m.rsUp.set(rsLabels(run.cfg, rsKey), p.up ? 1 : 0);
   }
 
   function publishQuorum(run: VsRun): void {
     deps.bus.emit('health.quorum', { vs: run.cfg.key, name: run.cfg.name, up: run.agg.quorumUp, healthyWeight: run.agg.healthyWeight });
-    m.quorumUp.set({ vs: run.cfg.key }, run.agg.quorumUp ? 1 : 0);
+    m.quorumUp.set(vsLabels(run.cfg), run.agg.quorumUp ? 1 : 0);
   }
 
   function apply(run: VsRun, effects: Effect[]): void {
     const vs = run.cfg.key;
+    const who = { virtual_server: run.cfg.name, service: vs };
     for (const e of effects) {
       switch (e.type) {
         case 'rs': {
           deps.bus.emit('health.rs', { vs, rs: e.rs, up: e.up, weight: e.weight, inhibit: e.inhibit, reason: e.reason });
-          m.rsUp.set({ vs, rs: e.rs }, e.up ? 1 : 0);
+          m.rsUp.set(rsLabels(run.cfg, e.rs), e.up ? 1 : 0);
           if (e.from !== e.to) {
-            m.transitions.inc({ vs, to: e.to });
+            m.transitions.inc({ ...who, to: e.to });
             run.since.set(e.rs, deps.clock.wallNow());
-            log.info({ vs, rs: e.rs, from: e.from, to: e.to, reason: e.reason, weight: e.weight, inhibit: e.inhibit }, `real server ${e.to}`);
+            log.info({ ...who, real_server: e.rs, from: e.from, to: e.to, reason: e.reason, weight: e.weight, inhibit: e.inhibit }, `real server ${e.to}`);
           } else {
-            log.info({ vs, rs: e.rs, weight: e.weight, reason: e.reason }, 'real server weight changed');
+            log.info({ ...who, real_server: e.rs, weight: e.weight, reason: e.reason }, 'real server weight changed');
           }
           break;
         }
         case 'quorum':
           deps.bus.emit('health.quorum', { vs, name: run.cfg.name, up: e.up, healthyWeight: e.healthyWeight });
-          m.quorumUp.set({ vs }, e.up ? 1 : 0);
+          m.quorumUp.set(who, e.up ? 1 : 0);
           if (e.from !== e.to) {
-            log.info({ vs, name: run.cfg.name, from: e.from, to: e.to, reason: `healthy weight ${e.healthyWeight}, quorum ${run.cfg.quorum}${run.cfg.hysteresis ? ` (+${run.cfg.hysteresis} hysteresis to regain)` : ''}` }, `quorum ${e.to}`);
+            log.info({ ...who, from: e.from, to: e.to, reason: `healthy weight ${e.healthyWeight}, quorum ${run.cfg.quorum}${run.cfg.hysteresis ? ` (+${run.cfg.hysteresis} hysteresis to regain)` : ''}` }, `quorum ${e.to}`);
           }
           break;
         case 'sorry':
-          log.info({ vs, sorry_server: run.cfg.sorry_server?.address, from: e.active ? 'inactive' : 'active', to: e.active ? 'active' : 'inactive', reason: e.active ? 'no real server up' : 'a real server is up' }, `sorry server ${e.active ? 'active' : 'inactive'}`);
+          log.info({ ...who, sorry_server: run.cfg.sorry_server?.address, from: e.active ? 'inactive' : 'active', to: e.active ? 'active' : 'inactive', reason: e.active ? 'no real server up' : 'a real server is up' }, `sorry server ${e.active ? 'active' : 'inactive'}`);
           break;
         case 'exec':
-          runCommand(e.command, { what: e.what, vs, ...(e.rs ? { rs: e.rs } : {}) });
+          runCommand(e.command, { what: e.what, ...who, ...(e.rs ? { real_server: e.rs } : {}) });
           break;
       }
     }
+  }
+
+  /** Last check duration, and the last failure's time under its reason (one series per real server). */
+  const lastReason = new Map<string, string>();
+  function recordLast(run: VsRun, rsKey: string, r: CheckResult, startedAt: number): void {
+    const labels = rsLabels(run.cfg, rsKey);
+    m.lastDuration.set(labels, r.durationMs / 1000);
+    if (r.ok) return;
+    const id = `${run.cfg.key}|${rsKey}`;
+    const reason = r.reason ?? 'error';
+    const before = lastReason.get(id);
+    if (before !== undefined && before !== reason) m.lastFailure.remove({ ...labels, reason: before });
+    lastReason.set(id, reason);
+    m.lastFailure.set({ ...labels, reason }, (deps.clock.wallNow() - deps.clock.now() + startedAt + r.durationMs) / 1000);
+  }
+  function forgetRs(run: VsRun, rsKey: string): void {
+    const labels = rsLabels(run.cfg, rsKey);
+    m.rsUp.remove(labels);
+    m.lastDuration.remove(labels);
+    const id = `${run.cfg.key}|${rsKey}`;
+    const before = lastReason.get(id);
+    if (before !== undefined) m.lastFailure.remove({ ...labels, reason: before });
+    lastReason.delete(id);
   }
 
   function startJobs(run: VsRun, rsKey: string): void {
@@ -219,6 +260,7 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
     if (stopped || !run || run.checkers.get(rsKey)?.[i] !== checker || r.reason === 'aborted') return 60000;
     m.duration.observe({ kind: checker.kind }, r.durationMs / 1000);
     if (!r.ok) m.failures.inc({ kind: checker.kind, reason: r.reason ?? 'error' });
+    recordLast(run, rsKey, r, startedAt);
     // No clock read per result: completion = the scheduler's start time + the check's duration.
     run.last.get(rsKey)![i] = { r, mono: startedAt + r.durationMs };
     const rsCfg = run.rsCfg.get(rsKey);
@@ -228,7 +270,7 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
     run.rs.set(rsKey, out.state);
     const a = stepAggregate(run.cfg, run.agg, prev, out.state);
     run.agg = a.agg;
-    if (!r.ok) log.debug({ vs: vsKey, rs: rsKey, check: i, kind: checker.kind, reason: r.reason, detail: r.detail }, 'check failed');
+    if (!r.ok) log.debug({ virtual_server: run.cfg.name, service: vsKey, real_server: rsKey, check: i, kind: checker.kind, reason: r.reason, detail: r.detail }, 'check failed');
     apply(run, out.effects);
     apply(run, a.effects);
     return out.nextDelayMs;
@@ -251,7 +293,7 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
       run.since.set(r.key, now);
       publishRs(run, r.key);
       const s = run.rs.get(r.key)!;
-      log.info({ vs: cfg.key, rs: r.key, from: 'none', to: s.up ? 'up' : 'down', reason: s.reason }, 'real server initial state');
+      log.info({ virtual_server: cfg.name, service: cfg.key, real_server: r.key, from: 'none', to: s.up ? 'up' : 'down', reason: s.reason }, 'real server initial state');
     }
     publishQuorum(run);
     for (const r of cfg.real_servers) startJobs(run, r.key);
@@ -262,9 +304,9 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
     if (!run) return;
     for (const [rs, cs] of run.checkers) {
       stopJobs(key, rs, cs.length);
-      m.rsUp.remove({ vs: key, rs });
+      forgetRs(run, rs);
     }
-    m.quorumUp.remove({ vs: key });
+    m.quorumUp.remove(vsLabels(run.cfg));
     vss.delete(key);
   }
 
@@ -279,9 +321,14 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
       run.checkers.delete(rs);
       run.last.delete(rs);
       if (out.removed.includes(rs)) {
-        m.rsUp.remove({ vs: cfg.key, rs });
+        forgetRs(run, rs);
         run.since.delete(rs);
       }
+    }
+    if (run.cfg.name !== cfg.name) {
+      // Renamed: the series under the old name go; the republish below brings them under the new one.
+      for (const rs of run.rsCfg.keys()) forgetRs(run, rs);
+      m.quorumUp.remove(vsLabels(run.cfg));
     }
     run.cfg = cfg;
     run.rs = new Map(Object.entries(out.state.rs));
@@ -294,7 +341,7 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
     }
     apply(run, out.effects);
     for (const rs of out.restart) startJobs(run, rs);
-    log.info({ vs: cfg.key, restarted: out.restart.length, removed: out.removed.length }, 'virtual server reloaded');
+    log.info({ virtual_server: cfg.name, service: cfg.key, restarted: out.restart.length, removed: out.removed.length }, 'virtual server reloaded');
   }
 
   return {

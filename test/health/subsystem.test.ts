@@ -83,12 +83,19 @@ virtual_servers:
     assert.deepEqual([(tr.obj as { from: string }).from, typeof (tr.obj as { reason: unknown }).reason], ['up', 'string']);
 
     const samples = parsePrometheus(await h.registry.metrics());
-    assert.equal(sampleValue(samples, 'lvsd_health_rs_up', { vs: 'tcp/192.0.2.10:80', rs: `127.0.0.1:${dead}` }), 0);
-    assert.equal(sampleValue(samples, 'lvsd_health_rs_up', { vs: 'tcp/192.0.2.10:80', rs: `127.0.0.1:${a.port}` }), 1);
+    // Labels join with the IPVS table metrics: the configured name, the service key, the real server.
+    const vs = { virtual_server: 'web', service: 'tcp/192.0.2.10:80' };
+    assert.equal(sampleValue(samples, 'lvsd_health_real_server_up', { ...vs, real_server: `127.0.0.1:${dead}` }), 0);
+    assert.equal(sampleValue(samples, 'lvsd_health_real_server_up', { ...vs, real_server: `127.0.0.1:${a.port}` }), 1);
     assert.ok((sampleValue(samples, 'lvsd_health_check_failures_total', { kind: 'tcp', reason: 'connect_refused' }) ?? 0) >= 2);
-    assert.equal(sampleValue(samples, 'lvsd_health_transitions_total', { vs: 'tcp/192.0.2.10:80', to: 'down' }), 1);
-    assert.equal(sampleValue(samples, 'lvsd_health_transitions_total', { vs: 'tcp/192.0.2.10:80', to: 'up' }), 1);
-    assert.equal(sampleValue(samples, 'lvsd_health_quorum_up', { vs: 'tcp/192.0.2.10:80' }), 1);
+    assert.equal(sampleValue(samples, 'lvsd_health_transitions_total', { ...vs, to: 'down' }), 1);
+    assert.equal(sampleValue(samples, 'lvsd_health_transitions_total', { ...vs, to: 'up' }), 1);
+    assert.equal(sampleValue(samples, 'lvsd_health_quorum_up', vs), 1);
+    // The last check of each real server: its duration, and for the dead one the failure's reason and time.
+    assert.ok((sampleValue(samples, 'lvsd_health_real_server_last_check_duration_seconds', { ...vs, real_server: `127.0.0.1:${a.port}` }) ?? -1) >= 0);
+    const failedAt = sampleValue(samples, 'lvsd_health_real_server_last_failure_timestamp_seconds', { ...vs, real_server: `127.0.0.1:${dead}`, reason: 'connect_refused' });
+    assert.ok(failedAt !== undefined && Math.abs(failedAt - Date.now() / 1000) < 60, `last failure time ${failedAt}`);
+    assert.equal(sampleValue(samples, 'lvsd_health_real_server_last_failure_timestamp_seconds', { ...vs, real_server: `127.0.0.1:${a.port}`, reason: 'connect_refused' }), undefined, 'a healthy server has no failure series');
     assert.ok((sampleValue(samples, 'lvsd_health_check_duration_seconds_count', { kind: 'tcp' }) ?? 0) > 5);
 
     const st = sub.status();
