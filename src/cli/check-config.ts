@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { loadConfigFile, formatDiagnostic, ConfigError, type Diagnostic } from '../config/index.js';
+import { readConfigText } from '../config/read.js';
+import { loadConfigOffThread, formatDiagnostic, omittedNote, ConfigError, type Diagnostic } from '../config/index.js';
 import { parseCommandLine, CONFIG_OPTION } from './args.js';
 
 export const summary = 'validate a configuration file (exit 0 valid, 1 invalid)';
@@ -41,13 +41,14 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(formatDiagnostic(d) + '\n');
     if (!showSource || d.file !== file) return;
     try {
-      process.stderr.write(sourceExcerpt(d, readFileSync(file, 'utf8')));
+      // Bounded and regular files only, as the load: the path may be a FIFO or a device.
+      process.stderr.write(sourceExcerpt(d, readConfigText(file)));
     } catch {
       /* unreadable: the diagnostic already says so */
     }
   };
   try {
-    const r = loadConfigFile(file, { checkFiles: o['no-file-checks'] !== true });
+    const r = await loadConfigOffThread(file, { checkFiles: o['no-file-checks'] !== true });
     if (o.json) {
       process.stdout.write(JSON.stringify({ valid: true, diagnostics: r.warnings }, null, 2) + '\n');
       return 0;
@@ -65,8 +66,11 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof ConfigError) {
-      if (o.json) process.stdout.write(JSON.stringify({ valid: false, diagnostics: e.diagnostics }, null, 2) + '\n');
-      else for (const d of e.diagnostics) print(d);
+      if (o.json) process.stdout.write(JSON.stringify({ valid: false, diagnostics: e.diagnostics, ...(e.omitted ? { omitted_errors: e.omitted } : {}) }, null, 2) + '\n');
+      else {
+        for (const d of e.diagnostics) print(d);
+        if (e.omitted) process.stderr.write(omittedNote(e.omitted) + '\n');
+      }
       return 1;
     }
     throw e;

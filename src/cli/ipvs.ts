@@ -35,13 +35,13 @@ async function apply(argv: string[]): Promise<number> {
   const { values: o } = parseCommandLine(argv, { ...CONFIG_OPTION, 'dry-run': { type: 'boolean' }, exclusive: { type: 'boolean' } });
   const file = o.config ?? '/etc/lvsd/lvsd.yaml';
   // Loaded here, not at the top: `lvsd ipvs show` should not pay for the schema and YAML parser.
-  const { loadConfigFile, formatDiagnostic, ConfigError } = await import('../config/index.js');
+  const { loadConfigOffThread, errorLines, ConfigError } = await import('../config/index.js');
   let config;
   try {
-    config = loadConfigFile(file, { checkFiles: false }).config;
+    config = (await loadConfigOffThread(file, { checkFiles: false })).config;
   } catch (e) {
     if (e instanceof ConfigError) {
-      for (const d of e.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
+      for (const l of errorLines(e)) process.stderr.write(l + '\n');
       return 1;
     }
     throw e;

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { Daemon } from '../daemon/daemon.js';
 import { defaultSubsystems } from '../daemon/subsystems.js';
-import { ConfigError, formatDiagnostic } from '../config/index.js';
+import { ConfigError, errorLines, formatDiagnostic, omittedNote } from '../config/index.js';
 import { isLvsdError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { parseCommandLine, CONFIG_OPTION } from './args.js';
@@ -66,7 +66,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof ConfigError) {
       for (const d of e.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
-      log.fatal({ errors: e.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic) }, 'invalid configuration');
+      if (e.omitted) process.stderr.write(omittedNote(e.omitted) + '\n');
+      log.fatal({ errors: errorLines(e) }, 'invalid configuration');
       return 1;
     }
     log.fatal({ err: errorMessage(e), code: isLvsdError(e) ? e.code : undefined }, 'start failed');

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { parseEndpoint } from '../core/address.js';
-import { loadConfigFile, ConfigError } from '../config/index.js';
+import { loadConfigOffThread, ConfigError } from '../config/index.js';
+import { readConfigText } from '../config/read.js';
 import { parseCommandLine, CONFIG_OPTION, UsageError } from './args.js';
 
 export const summary = 'show the running daemon\'s state (asks its HTTP endpoint)';
@@ -65,11 +65,17 @@ export async function main(argv: string[]): Promise<number> {
   const file = o.config;
   if (!endpoint && file) {
     try {
-      endpoint = loadConfigFile(file, { checkFiles: false }).config.global.api.listen;
+      endpoint = (await loadConfigOffThread(file, { checkFiles: false })).config.global.api.listen;
     } catch (e) {
       if (e instanceof ConfigError) {
         // The daemon may still be running an older, valid file; fall back to a plain read of the key.
-        const m = /listen:\s*["']?([^\s"'#]+)/.exec(readFileSync(file, 'utf8'));
+        let text = '';
+        try {
+          text = readConfigText(file);
+        } catch {
+          /* not a readable regular file: the default endpoint below */
+        }
+        const m = /listen:\s*["']?([^\s"'#]+)/.exec(text);
         endpoint = m?.[1];
       } else throw e;
     }

@@ -1,12 +1,13 @@
-import { readFileSync, accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import type { z } from 'zod';
-import { LvsdError } from '../core/errors.js';
+import { errorMessage, LvsdError } from '../core/errors.js';
 import { clusterConfig, CHECK_TYPES, healthCheck } from './schema.js';
 import { buildModel, type ClusterConfig } from './model.js';
 import { parseWithPositions, YamlSyntaxError, type Located, type SourceMap } from './positions.js';
 import { semanticChecks } from './semantic.js';
+import { ConfigReadError, readConfigText } from './read.js';
 
 export type Severity = 'error' | 'warning';
 
@@ -25,11 +26,37 @@ export function formatDiagnostic(d: Diagnostic): string {
   return `${d.file}:${d.line}:${d.column}: ${d.severity}:${where} ${d.message}`;
 }
 
+/**
+ * Errors shown per load; the rest are counted. A file with 10,000 mistakes needs the first few
+ * fixed (usually one cause), and a reload's log line must stay readable.
+ */
+export const MAX_ERRORS_SHOWN = 50;
+
+export type ConfigErrorCode = 'CONFIG_SYNTAX' | 'CONFIG_SCHEMA' | 'CONFIG_SEMANTIC' | 'CONFIG_IO' | 'CONFIG_TIMEOUT' | 'CONFIG_WORKER';
+
 export class ConfigError extends LvsdError {
-  constructor(readonly diagnostics: readonly Diagnostic[], code: 'CONFIG_SYNTAX' | 'CONFIG_SCHEMA' | 'CONFIG_SEMANTIC' | 'CONFIG_IO') {
-    super(code, diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic).join('\n'));
+  /**
+   * @param diagnostics the errors shown (at most MAX_ERRORS_SHOWN) and the warnings
+   * @param omitted errors found but not shown
+   */
+  constructor(readonly diagnostics: readonly Diagnostic[], code: ConfigErrorCode, readonly omitted = 0, options?: { cause?: unknown }) {
+    const lines = diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
+    const more = omittedNote(omitted);
+    super(code, (more ? [...lines, more] : lines).join('\n'), options);
     this.name = 'ConfigError';
   }
+}
+
+/** "… and 9,950 more errors", or undefined when every error is shown. */
+export function omittedNote(omitted: number): string | undefined {
+  return omitted > 0 ? `… and ${omitted.toLocaleString('en-US')} more error${omitted === 1 ? '' : 's'}` : undefined;
+}
+
+/** Every error line of a ConfigError for a log or a terminal, the count of the unshown ones last. */
+export function errorLines(e: ConfigError): string[] {
+  const lines = e.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
+  const more = omittedNote(e.omitted);
+  return more ? [...lines, more] : lines;
 }
 
 export interface LoadedConfig {
@@ -381,6 +408,21 @@ export function schemaKeyPaths(root: z.ZodType = clusterConfig): KeyPathEntry[] 
   return out;
 }
 
+let ownersCache: Map<string, string[]> | undefined;
+
+/** Key name → the patterns of the mappings that accept it ("(top level)" for the root), built once. */
+function ownersOfKey(): Map<string, string[]> {
+  if (ownersCache) return ownersCache;
+  ownersCache = new Map();
+  for (const { path } of schemaKeyPaths()) {
+    const dot = path.lastIndexOf('.');
+    const key = path.slice(dot + 1);
+    const owner = dot < 0 ? '(top level)' : path.slice(0, dot);
+    ownersCache.set(key, [...(ownersCache.get(key) ?? []), owner]);
+  }
+  return ownersCache;
+}
+
 /** "virtual_servers[1].real_servers[0]" → "virtual_servers[].real_servers[]" */
 const patternOf = (path: ReadonlyArray<PropertyKey>) => pathToString(path.map((s) => (typeof s === 'number' ? -1 : s))).replace(/\[-1\]/g, '[]');
 
@@ -412,10 +454,7 @@ function unknownKeyHint(key: string, parent: ReadonlyArray<PropertyKey>, known: 
   if (s) return `; did you mean "${s}"?`;
   // A valid key one level off: usually an indentation mistake.
   const here = patternOf(parent);
-  const elsewhere = schemaKeyPaths()
-    .map((e) => e.path)
-    .filter((p) => p === key || p.endsWith(`.${key}`))
-    .map((p) => p.slice(0, Math.max(0, p.length - key.length - 1)) || '(top level)')
+  const elsewhere = (ownersOfKey().get(key) ?? [])
     .filter((p) => p !== (here || '(top level)'))
     .sort((a, b) => Number(!a.startsWith(here)) - Number(!b.startsWith(here)) || a.length - b.length);
   if (elsewhere.length) return `; "${key}" belongs in ${elsewhere.slice(0, 2).join(' or ')}${elsewhere.length > 2 ? ' (and others)' : ''}, not ${here || 'at the top level'}: check the indentation`;
@@ -443,29 +482,50 @@ function syntaxDiagnostic(e: unknown, file: string, text: string): Diagnostic {
   return { severity: 'error', file, line: 1, column: 1, path: '', message: `YAML: ${String(e)}` };
 }
 
-export function schemaDiagnostics(issues: readonly z.core.$ZodIssue[], data: unknown, map: SourceMap, file: string): Diagnostic[] {
-  const out: Diagnostic[] = [];
+interface Pending {
+  readonly at: Located;
+  readonly path: ReadonlyArray<PropertyKey>;
+  readonly message: () => string;
+}
+
+/**
+ * Order findings by position and word only the first `limit`: positions are cheap (one map lookup
+ * per path segment), the advice in a message (did-you-mean, misplaced keys) is not, so a file with
+ * 10,000 mistakes costs 10,000 lookups and 50 messages.
+ */
+function firstShown(pending: Pending[], file: string, limit: number): { diagnostics: Diagnostic[]; omitted: number } {
+  pending.sort((a, b) => a.at.line - b.at.line || a.at.column - b.at.column);
+  const diagnostics = pending.slice(0, limit).map((p): Diagnostic => ({ severity: 'error', file, line: p.at.line, column: p.at.column, path: pathToString(p.path), message: p.message() }));
+  return { diagnostics, omitted: pending.length - diagnostics.length };
+}
+
+export function schemaDiagnostics(issues: readonly z.core.$ZodIssue[], data: unknown, map: SourceMap, file: string, limit = MAX_ERRORS_SHOWN): { diagnostics: Diagnostic[]; omitted: number } {
+  const pending: Pending[] = [];
   for (const issue of issues) {
     const path = issue.path as PropertyKey[];
     if (issue.code === 'unrecognized_keys') {
-      const known = knownKeysAt(clusterConfig, data, path);
+      let known: string[] | undefined;
       for (const k of issue.keys) {
         const at = map.find([...(path as Array<string | number>), k], { key: true });
-        const hint = unknownKeyHint(k, path, known, data);
-        out.push({ severity: 'error', file, line: at.line, column: at.column, path: pathToString([...path, k]), message: `unknown key "${k}"${hint}${viaNote(at)}` });
+        pending.push({ at, path: [...path, k], message: () => `unknown key "${k}"${unknownKeyHint(k, path, (known ??= knownKeysAt(clusterConfig, data, path)), data)}${viaNote(at)}` });
       }
       continue;
     }
     const at = map.find(path as Array<string | number>);
-    out.push({ severity: 'error', file, line: at.line, column: at.column, path: pathToString(path), message: issueMessage(issue, data) + viaNote(at) });
+    pending.push({ at, path, message: () => issueMessage(issue, data) + viaNote(at) });
   }
-  return out.sort((a, b) => a.line - b.line || a.column - b.column);
+  return firstShown(pending, file, limit);
 }
 
 export interface ValidateOptions {
   /** Skip filesystem checks of scripts (used when validating text that is not on this machine). */
   checkFiles?: boolean;
   hostname?: string;
+}
+
+export interface LoadOptions extends ValidateOptions {
+  /** Size cap of the file in bytes (default DEFAULT_MAX_CONFIG_BYTES, 4 MiB). */
+  maxBytes?: number;
 }
 
 /** Validate YAML text; returns the model and warnings or throws ConfigError. */
@@ -489,22 +549,27 @@ export function parseConfigText(text: string, file: string, opts: ValidateOption
   // (the convention of docker compose's extension fields).
   const data = Object.fromEntries(Object.entries(root).filter(([k]) => !k.startsWith('x-')));
   const r = clusterConfig.safeParse(data);
-  if (!r.success) throw new ConfigError(schemaDiagnostics(r.error.issues, data, parsed.map, file), 'CONFIG_SCHEMA');
+  if (!r.success) {
+    const { diagnostics, omitted } = schemaDiagnostics(r.error.issues, data, parsed.map, file);
+    throw new ConfigError(diagnostics, 'CONFIG_SCHEMA', omitted);
+  }
   const baseDir = dirname(resolve(file));
   const findings = semanticChecks(r.data, {
     checkFiles: opts.checkFiles ?? true,
     resolveScript: (p) => (isAbsolute(p) ? p : resolve(baseDir, p)),
     fileStatus,
   });
-  const diags = findings
-    .map((f) => {
-      const at = parsed.map.find(f.path, { key: f.pointAtKey ?? false });
-      return { severity: f.severity, file, line: at.line, column: at.column, path: pathToString(f.path), message: f.message + viaNote(at) } satisfies Diagnostic;
-    })
-    .sort((a, b) => a.line - b.line || a.column - b.column);
-  const errors = diags.filter((d) => d.severity === 'error');
-  if (errors.length) throw new ConfigError(diags, 'CONFIG_SEMANTIC');
-  return { file, text, config: buildModel(r.data, opts.hostname ?? hostname()), warnings: diags.filter((d) => d.severity === 'warning') };
+  const located = findings.map((f) => ({ f, at: parsed.map.find(f.path, { key: f.pointAtKey ?? false }) }));
+  const warnings = located
+    .filter(({ f }) => f.severity === 'warning')
+    .map(({ f, at }): Diagnostic => ({ severity: 'warning', file, line: at.line, column: at.column, path: pathToString(f.path), message: f.message + viaNote(at) }));
+  const errors = located.filter(({ f }) => f.severity === 'error');
+  if (errors.length) {
+    const shown = firstShown(errors.map(({ f, at }) => ({ at, path: f.path, message: () => f.message + viaNote(at) })), file, MAX_ERRORS_SHOWN);
+    const diagnostics = [...shown.diagnostics, ...warnings].sort((a, b) => a.line - b.line || a.column - b.column);
+    throw new ConfigError(diagnostics, 'CONFIG_SEMANTIC', shown.omitted);
+  }
+  return { file, text, config: buildModel(r.data, opts.hostname ?? hostname()), warnings: warnings.sort((a, b) => a.line - b.line || a.column - b.column) };
 }
 
 function fileStatus(p: string): 'ok' | 'missing' | 'not-executable' | 'not-file' {
@@ -518,13 +583,14 @@ function fileStatus(p: string): 'ok' | 'missing' | 'not-executable' | 'not-file'
   }
 }
 
-export function loadConfigFile(file: string, opts: ValidateOptions = {}): LoadedConfig {
+/** Read (regular files only, bounded by opts.maxBytes) and validate; throws ConfigError. */
+export function loadConfigFile(file: string, opts: LoadOptions = {}): LoadedConfig {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readConfigText(file, opts.maxBytes);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-    throw new ConfigError([{ severity: 'error', file, line: 1, column: 1, path: '', message: `cannot read file (${code})` }], 'CONFIG_IO');
+    const message = e instanceof ConfigReadError ? e.message : `cannot read the file (${errorMessage(e)})`;
+    throw new ConfigError([{ severity: 'error', file, line: 1, column: 1, path: '', message }], 'CONFIG_IO', 0, { cause: e });
   }
   return parseConfigText(text, file, opts);
 }

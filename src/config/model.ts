@@ -253,7 +253,7 @@ export function syncGroupStartsMaster(members: ReadonlyArray<{ priority: number;
   return members.length > 0 && members.every((m) => m.priority === OWNER_PRIORITY && m.initial_state === 'MASTER');
 }
 
-function deepFreeze<T>(o: T): T {
+export function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {
     Object.freeze(o);
     for (const v of Object.values(o as object)) deepFreeze(v);

@@ -28,6 +28,10 @@ export interface PosNode {
   target?: PosNode;
   /** Mapping entries rebuilt from children (value absent for a key without one). */
   pairs?: Array<{ key: PosNode; value?: PosNode }>;
+  /** Pairs by key text, first one wins (built on first lookup: one scan per mapping, not per key). */
+  byKey?: Map<string, { key: PosNode; value?: PosNode }>;
+  /** Values of the mapping's merge keys (`<<: *name`), in order. */
+  merges?: PosNode[];
   /** Sequence items (compact flow pairs regrouped). */
   items?: PosNode[];
 }
@@ -128,13 +132,21 @@ export class SourceMap {
 
   /** Key lookup in a mapping, then in what its merge keys (`<<`) bring in, first source first. */
   private lookup(m: PosNode, key: string, via: { v?: Located['via'] }, depth = 0): { key: PosNode; value?: PosNode } | undefined {
-    const pairs = m.pairs ?? [];
-    for (const p of pairs) if (String(p.key.result) === key && p.key.result !== '<<') return p;
+    if (!m.byKey || !m.merges) {
+      m.byKey = new Map();
+      m.merges = [];
+      for (const p of m.pairs ?? []) {
+        const k = String(p.key.result);
+        if (p.key.result === '<<') { if (p.value) m.merges.push(p.value); }
+        else if (!m.byKey.has(k)) m.byKey.set(k, p);
+      }
+    }
+    const own = m.byKey.get(key);
+    if (own) return own;
     if (depth > 8) return undefined;
-    for (const p of pairs) {
-      if (p.key.result !== '<<' || !p.value) continue;
+    for (const mv of m.merges) {
       const local: { v?: Located['via'] } = {};
-      const src = this.deref(p.value, local);
+      const src = this.deref(mv, local);
       const sources = src.kind === 'sequence' ? (src.items ?? []).map((x) => this.deref(x, local)) : [src];
       for (const s of sources) {
         if (s.kind !== 'mapping') continue;

@@ -56,6 +56,9 @@ export function semanticChecks(c: ClusterConfigParsed, env: SemanticEnv): Findin
 
   // ---------------------------------------------------------------- VRRP
   const instByName = new Map<string, number>();
+  // Name sets rather than a search per reference: a file with thousands of both stays linear.
+  const scriptNames = new Set(c.vrrp_scripts.map((s) => s.name));
+  const vsNamesForTracking = new Set(c.virtual_servers.map((vs) => vs.name ?? virtualServerKey(vs)));
   const vrids = new Map<string, number>();
   const vipOwner = new Map<string, { inst: number }>();
   c.vrrp_instances.forEach((inst, i) => {
@@ -109,10 +112,10 @@ export function semanticChecks(c: ClusterConfigParsed, env: SemanticEnv): Findin
     }
     inst.track_scripts.forEach((t, j) => {
       const n = typeof t === 'string' ? t : t.name;
-      if (!c.vrrp_scripts.some((s) => s.name === n)) err([...p, 'track_scripts', j], `no vrrp_scripts entry named "${n}"`);
+      if (!scriptNames.has(n)) err([...p, 'track_scripts', j], `no vrrp_scripts entry named "${n}"`);
     });
     inst.track_virtual_servers.forEach((t, j) => {
-      if (!c.virtual_servers.some((vs) => (vs.name ?? virtualServerKey(vs)) === t.name)) err([...p, 'track_virtual_servers', j, 'name'], `no virtual server named "${t.name}"`);
+      if (!vsNamesForTracking.has(t.name)) err([...p, 'track_virtual_servers', j, 'name'], `no virtual server named "${t.name}"`);
     });
     checkNotify(p, inst.notify);
   });

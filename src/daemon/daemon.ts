@@ -11,7 +11,7 @@ import { SystemClock, type Clock } from '../core/clock.js';
 import { errorMessage, LvsdError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Subsystem, SubsystemDeps } from '../core/subsystem.js';
-import { ConfigError, diffConfig, formatDiagnostic, loadConfigFile, type ClusterConfig, type ConfigDiff, type LoadedConfig } from '../config/index.js';
+import { ConfigError, diffConfig, errorLines, formatDiagnostic, loadConfigOffThread, type ClusterConfig, type ConfigDiff, type LoadedConfig } from '../config/index.js';
 import { createCoreMetrics, type CoreMetrics } from '../metrics/registry.js';
 import { ApiServer } from '../metrics/http.js';
 import { PidLock } from './lock.js';
@@ -70,7 +70,8 @@ export class Daemon {
 
   /** Load, lock, listen, start every subsystem. Throws (and cleans up) when the config is invalid. */
   async start(): Promise<void> {
-    const loaded = loadConfigFile(this.opts.configFile);
+    // Off the event loop, as at SIGHUP: one way to load, bounded in time and memory.
+    const loaded = await loadConfigOffThread(this.opts.configFile);
     for (const w of loaded.warnings) this.log.warn({ diagnostic: formatDiagnostic(w) }, 'config warning');
     this.loaded = loaded;
     this.opts.setLogLevel?.(loaded.config.global.log_level);
@@ -117,9 +118,10 @@ export class Daemon {
       if (this.phase !== 'running' || !this.loaded) return 'failure';
       let next: LoadedConfig;
       try {
-        next = loadConfigFile(this.opts.configFile);
+        // On a worker thread: adverts, checks and /healthz keep running while a large file is validated.
+        next = await loadConfigOffThread(this.opts.configFile);
       } catch (e) {
-        const errors = e instanceof ConfigError ? e.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic) : [errorMessage(e)];
+        const errors = e instanceof ConfigError ? errorLines(e) : [errorMessage(e)];
         this.metrics.reloads.inc({ result: 'failure' });
         this.lastReload = { at: new Date().toISOString(), result: 'failure', errors };
         this.log.error({ errors }, 'reload rejected: the new configuration is invalid; still serving the previous one');
