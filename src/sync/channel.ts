@@ -1,0 +1,122 @@
+/**
+ * The sync channel between directors over node:dgram: authenticated frames (wire.ts) sent by unicast
+ * to configured peers (IPv4 or IPv6) or by multicast to 224.0.0.81 (IPv4, TTL 1, link-local, the group
+ * the kernel's own sync uses), received, authenticated, replay-checked and handed on. Every datagram
+ * that is not accepted is counted by reason, never thrown.
+ */
+import dgram from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { LvsdError } from '../core/errors.js';
+import { openFrame, ReplayGuard, sealFrame, FRAME_OVERHEAD, type DropReason, type Frame, type FrameType, type SyncKey } from './wire.js';
+
+export const SYNC_MULTICAST_GROUP = '224.0.0.81';
+
+export interface Endpoint {
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface ChannelOptions {
+  /** This director's node id (wire.nodeIdOf(router_id)). */
+  readonly node: number;
+  /** Keys: the first signs, every one is accepted. */
+  readonly keys: readonly SyncKey[];
+  /** Local port (and address: for multicast the interface's IPv4 address, for unicast any local one). */
+  readonly port: number;
+  readonly localAddress?: string;
+  /** Unicast peers; empty → multicast to 224.0.0.81 on the interface of localAddress. */
+  readonly peers: readonly Endpoint[];
+  /** Epoch of this run (ms since the Unix epoch at start: larger after a restart). */
+  readonly epoch: bigint;
+  readonly onFrame: (f: Frame, from: Endpoint) => void;
+  readonly onDrop: (reason: DropReason) => void;
+}
+
+/** Largest payload a frame may carry so that the datagram fits a 1500-byte MTU (IPv6 + UDP headers). */
+export const DEFAULT_FRAME_PAYLOAD = 1500 - 40 - 8 - FRAME_OVERHEAD;
+
+export class SyncChannel {
+  private seq = 0n;
+  private readonly guard = new ReplayGuard();
+  private keys: readonly SyncKey[];
+  private closed = false;
+
+  private constructor(
+    private readonly sock: dgram.Socket,
+    private readonly opts: ChannelOptions,
+    private readonly targets: readonly Endpoint[],
+  ) {
+    this.keys = opts.keys;
+    sock.on('message', (msg, rinfo) => this.receive(msg, { address: rinfo.address, port: rinfo.port }));
+  }
+
+  static async open(opts: ChannelOptions): Promise<SyncChannel> {
+    if (opts.keys.length === 0) throw new LvsdError('SYNC_KEY', 'the sync channel needs a key');
+    const v6 = opts.peers.some((p) => isIPv6(p.address)) || (opts.localAddress !== undefined && isIPv6(opts.localAddress));
+    if (v6 && opts.peers.length === 0) throw new LvsdError('SYNC_CHANNEL', 'multicast sync is IPv4 only (224.0.0.81); give IPv6 peers by address');
+    const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', reuseAddr: opts.peers.length === 0 });
+    const multicast = opts.peers.length === 0;
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', (e) => reject(new LvsdError('SYNC_CHANNEL', `cannot open the sync socket on port ${opts.port}: ${e.message}`, { cause: e })));
+      // Multicast: bind the wildcard address (a socket bound to a unicast address does not receive
+      // group traffic); unicast: the configured local address, if any.
+      sock.bind({ port: opts.port, ...(multicast ? {} : opts.localAddress ? { address: opts.localAddress } : {}) }, () => resolve());
+    });
+    sock.on('error', () => undefined); // send errors (peer unreachable) are per datagram; reported by send()
+    if (multicast) {
+      if (!opts.localAddress) throw new LvsdError('SYNC_CHANNEL', 'multicast sync needs the interface address');
+      try {
+        sock.addMembership(SYNC_MULTICAST_GROUP, opts.localAddress);
+        sock.setMulticastInterface(opts.localAddress);
+        sock.setMulticastTTL(1);
+        sock.setMulticastLoopback(false);
+      } catch (e) {
+        sock.close();
+        throw new LvsdError('SYNC_CHANNEL', `cannot join ${SYNC_MULTICAST_GROUP} on ${opts.localAddress}: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    const targets = multicast ? [{ address: SYNC_MULTICAST_GROUP, port: opts.port }] : opts.peers;
+    return new SyncChannel(sock, opts, targets);
+  }
+
+  /** Replace the keys (rotation: a reload re-reads the key file). */
+  setKeys(keys: readonly SyncKey[]): void {
+    if (keys.length) this.keys = keys;
+  }
+
+  /** Seals and sends one frame to every target; resolves when handed to the kernel. */
+  async send(type: FrameType, payload: Buffer): Promise<void> {
+    if (this.closed) return;
+    this.seq += 1n;
+    const b = sealFrame(this.keys[0]!, { type, node: this.opts.node, epoch: this.opts.epoch, seq: this.seq, payload });
+    await Promise.all(
+      this.targets.map(
+        (t) =>
+          new Promise<void>((resolve) => {
+            this.sock.send(b, t.port, t.address, () => resolve());
+          }),
+      ),
+    );
+  }
+
+  private receive(msg: Buffer, from: Endpoint): void {
+    const r = openFrame(this.keys, msg);
+    if (!r.ok) return this.opts.onDrop(r.reason);
+    const f = r.frame;
+    if (f.node === this.opts.node) return this.opts.onDrop('own');
+    const fresh = this.guard.accept(f.node, f.epoch, f.seq);
+    if (fresh !== 'fresh') return this.opts.onDrop(fresh);
+    this.opts.onFrame(f, from);
+  }
+
+  /** Epoch last accepted from a node. */
+  peerEpoch(node: number): bigint | undefined {
+    return this.guard.epochOf(node);
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    return new Promise((r) => this.sock.close(() => r()));
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * lvsd's sync wire between directors (pure): every datagram is an authenticated frame.
+ *
+ *   0-3   magic "LVSY"             4  frame version (1)       5  type (FrameType)
+ *   6-7   reserved (0)
+ *   8-11  sender node id (u32)     12-15 key id (u32: first 4 bytes of SHA-256 of the key)
+ *   16-23 epoch (u64: the sender's start time in ms; a restarted sender has a larger one)
+ *   24-31 sequence (u64, from 1, per epoch)
+ *   32-.. payload (for DATA: one kernel IPVS sync v1 message, see codec.ts)
+ *   last 32 bytes: HMAC-SHA256(key, everything before it)
+ *
+ * The kernel's own sync protocol has no authentication at all: anyone on the segment can install
+ * connection entries steering clients to a real server of their choosing. Frames are checked
+ * (length, magic, key, MAC in constant time) before anything else reads them, then the replay guard
+ * (epoch + sliding sequence window, as IPsec's anti-replay window, RFC 4303 §3.4.3) drops duplicates
+ * and stale epochs. Two keys are accepted at once so a key can be rotated one director at a time;
+ * frames are sent with the first.
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { LvsdError } from '../core/errors.js';
+
+export const FRAME_MAGIC = 0x4c565359; // "LVSY"
+export const FRAME_VERSION = 1;
+export const FRAME_HEADER_LEN = 32;
+export const MAC_LEN = 32;
+export const FRAME_OVERHEAD = FRAME_HEADER_LEN + MAC_LEN;
+
+export enum FrameType {
+  /** Connection records: payload is a kernel sync v1 message. */
+  DATA = 1,
+  /** A peer (re)joined and asks for the whole table. Payload empty. */
+  RESYNC_REQUEST = 2,
+  /** A full resync is complete: payload u32 resync id, u32 record count. */
+  RESYNC_END = 3,
+  /** The peer installed a resync: payload u32 resync id. */
+  RESYNC_ACK = 4,
+}
+
+export interface SyncKey {
+  readonly id: number;
+  readonly secret: Buffer;
+}
+
+export interface Frame {
+  readonly type: FrameType;
+  readonly node: number;
+  readonly epoch: bigint;
+  readonly seq: bigint;
+  readonly keyId: number;
+  readonly payload: Buffer;
+}
+
+export type DropReason = 'malformed' | 'unknown_key' | 'bad_mac' | 'replay' | 'stale_epoch' | 'own';
+
+export type OpenResult = { ok: true; frame: Frame } | { ok: false; reason: DropReason };
+
+/** Minimum key length: HMAC-SHA256 keys shorter than the hash add no strength beyond their length. */
+export const MIN_KEY_BYTES = 16;
+
+export function makeKey(secret: Buffer): SyncKey {
+  return { id: createHash('sha256').update(secret).digest().readUInt32BE(0), secret };
+}
+
+/**
+ * Keys from a file: one key per non-empty line (the first signs, a second is also accepted, for
+ * rotation); a line "hex:..." or "base64:..." is decoded, anything else is used as its bytes.
+ */
+export function loadKeys(path: string): SyncKey[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new LvsdError('SYNC_KEY', `cannot read sync key file ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  return parseKeys(text, path);
+}
+
+export function parseKeys(text: string, where = 'key file'): SyncKey[] {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  if (lines.length === 0 || lines.length > 2) throw new LvsdError('SYNC_KEY', `${where}: expected 1 or 2 keys (one per line), found ${lines.length}`);
+  return lines.map((l, i) => {
+    const secret = l.startsWith('hex:') ? Buffer.from(l.slice(4), 'hex') : l.startsWith('base64:') ? Buffer.from(l.slice(7), 'base64') : Buffer.from(l, 'utf8');
+    if (secret.length < MIN_KEY_BYTES) throw new LvsdError('SYNC_KEY', `${where}: key ${i + 1} is ${secret.length} bytes, at least ${MIN_KEY_BYTES} are needed`);
+    return makeKey(secret);
+  });
+}
+
+function mac(key: SyncKey, data: Uint8Array): Buffer {
+  return createHmac('sha256', key.secret).update(data).digest();
+}
+
+/** Builds a frame signed with `key`. */
+export function sealFrame(key: SyncKey, f: Omit<Frame, 'keyId'>): Buffer {
+  const b = Buffer.alloc(FRAME_HEADER_LEN + f.payload.length + MAC_LEN);
+  b.writeUInt32BE(FRAME_MAGIC, 0);
+  b[4] = FRAME_VERSION;
+  b[5] = f.type;
+  b.writeUInt32BE(f.node >>> 0, 8);
+  b.writeUInt32BE(key.id, 12);
+  b.writeBigUInt64BE(f.epoch, 16);
+  b.writeBigUInt64BE(f.seq, 24);
+  f.payload.copy(b, FRAME_HEADER_LEN);
+  const end = FRAME_HEADER_LEN + f.payload.length;
+  mac(key, b.subarray(0, end)).copy(b, end);
+  return b;
+}
+
+/** Authenticates a datagram. Never throws. */
+export function openFrame(keys: readonly SyncKey[], b: Buffer): OpenResult {
+  if (b.length < FRAME_OVERHEAD || b.readUInt32BE(0) !== FRAME_MAGIC || b[4] !== FRAME_VERSION || b.readUInt16BE(6) !== 0) return { ok: false, reason: 'malformed' };
+  const type = b[5]!;
+  if (!(type in FrameType)) return { ok: false, reason: 'malformed' };
+  const keyId = b.readUInt32BE(12);
+  const key = keys.find((k) => k.id === keyId);
+  if (!key) return { ok: false, reason: 'unknown_key' };
+  const end = b.length - MAC_LEN;
+  if (!timingSafeEqual(mac(key, b.subarray(0, end)), b.subarray(end))) return { ok: false, reason: 'bad_mac' };
+  return {
+    ok: true,
+    frame: { type, node: b.readUInt32BE(8), keyId, epoch: b.readBigUInt64BE(16), seq: b.readBigUInt64BE(24), payload: b.subarray(FRAME_HEADER_LEN, end) },
+  };
+}
+
+/** Window of sequence numbers remembered below the highest seen (RFC 4303 uses ≥ 32; datagrams reorder little on one segment). */
+export const REPLAY_WINDOW = 1024;
+
+interface PeerWindow {
+  epoch: bigint;
+  highest: bigint;
+  seen: Set<bigint>;
+}
+
+/**
+ * Anti-replay state per sender node. A frame is fresh when its epoch is the sender's current one and
+ * its sequence is new within the window, or when its epoch is newer (the sender restarted: the window
+ * starts over). Older epochs and sequences below the window are stale.
+ */
+export class ReplayGuard {
+  private readonly peers = new Map<number, PeerWindow>();
+
+  /** Checks and records (only when fresh). */
+  accept(node: number, epoch: bigint, seq: bigint): 'fresh' | 'replay' | 'stale_epoch' {
+    const p = this.peers.get(node);
+    if (!p || epoch > p.epoch) {
+      this.peers.set(node, { epoch, highest: seq, seen: new Set([seq]) });
+      return 'fresh';
+    }
+    if (epoch < p.epoch) return 'stale_epoch';
+    if (seq + BigInt(REPLAY_WINDOW) <= p.highest) return 'replay';
+    if (p.seen.has(seq)) return 'replay';
+    p.seen.add(seq);
+    if (seq > p.highest) {
+      p.highest = seq;
+      const floor = seq - BigInt(REPLAY_WINDOW);
+      if (p.seen.size > 2 * REPLAY_WINDOW) for (const s of p.seen) if (s <= floor) p.seen.delete(s);
+    }
+    return 'fresh';
+  }
+
+  /** The epoch last accepted from a node (a new one means the peer restarted). */
+  epochOf(node: number): bigint | undefined {
+    return this.peers.get(node)?.epoch;
+  }
+}
+
+/** A node id from the director's router_id (stable across restarts, distinct for distinct names). */
+export function nodeIdOf(routerId: string): number {
+  return createHash('sha256').update(routerId).digest().readUInt32BE(0);
+}
