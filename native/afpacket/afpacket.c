@@ -1746,6 +1746,8 @@ static napi_value TkClose(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+napi_status lifecycle_register(napi_env env, napi_value exports); /* lifecycle.c */
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"bsopen", NULL, BsOpen, NULL, NULL, NULL, napi_default, NULL},
@@ -1778,6 +1780,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"nlrequest", NULL, NlRequest, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  lifecycle_register(env, exports);
   return exports;
 }
 

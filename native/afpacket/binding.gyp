@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "afpacket",
-      "sources": ["afpacket.c"],
+      "sources": ["afpacket.c", "lifecycle.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"]
     }
   ]

@@ -4,6 +4,7 @@
  */
 import { lvsdVersion } from './version.js';
 import { suggest } from '../core/suggest.js';
+import { captureSignals } from '../daemon/signals.js';
 
 export interface CommandModule {
   readonly summary: string;
@@ -41,6 +42,8 @@ export async function cli(argv: string[]): Promise<number> {
     process.stdout.write(`lvsd ${lvsdVersion()}\n`);
     return 0;
   }
+  // `lvsd run` handles SIGHUP/SIGTERM from here on, before its modules load (src/daemon/signals.ts).
+  if (cmd === 'run') captureSignals();
   const load = commands[cmd];
   if (!load) {
     const near = suggest(cmd.replace(/^-+/, ''), Object.keys(commands));

@@ -6,6 +6,8 @@ import { isLvsdError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { parseCommandLine, CONFIG_OPTION } from './args.js';
 import { lvsdVersion } from './version.js';
+import { captureSignals, type LvsdSignal } from '../daemon/signals.js';
+import { SystemdNotifier } from '../daemon/notify.js';
 
 export const summary = 'run the daemon in the foreground (systemd-friendly)';
 export const usage = `Usage: lvsd run -c FILE [--state-dir DIR] [--listen ADDR:PORT] [--log-level LEVEL]
@@ -18,7 +20,11 @@ Runs lvsd in the foreground, logging JSON lines (pino) to stdout.
 
 Signals: SIGTERM/SIGINT stop cleanly (bounded by global.shutdown_timeout); SIGHUP reloads the file —
 an invalid file is rejected, logged and counted, and the running configuration keeps serving.
-Exit status: 0 after a clean stop, 1 invalid configuration or start failure, 2 usage, 75 already running.
+Signals are handled from the start: a SIGHUP during start is applied once start is done, a
+SIGTERM during start stops what was started. Under systemd (Type=notify) READY=1 is sent on
+$NOTIFY_SOCKET once running.
+Exit status: 0 after a clean stop, 1 invalid configuration or start failure, 2 usage,
+75 another lvsd holds this director's lock.
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -46,6 +52,10 @@ export async function main(argv: string[]): Promise<number> {
     },
   });
 
+  const notifier = new SystemdNotifier(log);
+  let started = false;
+  let reloadQueued = false;
+  let cancelled = false;
   let stopping: Promise<void> | undefined;
   let done!: (code: number) => void;
   const finished = new Promise<number>((r) => (done = r));
@@ -55,15 +65,37 @@ export async function main(argv: string[]): Promise<number> {
       process.exit(1);
     }
     log.info({ signal }, 'stopping');
+    notifier.send('STOPPING=1');
     stopping = daemon.stop().then(() => done(0), (e) => {
       log.error({ err: errorMessage(e) }, 'stop failed');
       done(1);
     });
   };
+  // Signals caught since src/cli/main.ts installed the handlers arrive here first, in order.
+  captureSignals().deliver((signal: LvsdSignal) => {
+    if (signal === 'SIGHUP') {
+      if (!started) {
+        if (!reloadQueued) log.info({ signal }, 'reload requested during start: applied once started');
+        reloadQueued = true;
+        return;
+      }
+      log.info({ signal }, 'reloading configuration');
+      void daemon.reload();
+    } else if (!started) {
+      if (cancelled) process.exit(1);
+      cancelled = true;
+      log.info({ signal }, 'stop requested during start');
+      daemon.cancelStart(signal);
+    } else stop(signal);
+  });
 
   try {
     await daemon.start();
   } catch (e) {
+    if (isLvsdError(e, 'STOPPED')) {
+      logger.flush?.();
+      return 0;
+    }
     if (e instanceof ConfigError) {
       for (const d of e.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
       if (e.omitted) process.stderr.write(omittedNote(e.omitted) + '\n');
@@ -74,12 +106,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`lvsd: ${errorMessage(e)}\n`);
     return isLvsdError(e, 'LOCKED') ? 75 : 1;
   }
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => {
-    log.info({ signal: 'SIGHUP' }, 'reloading configuration');
+  started = true;
+  notifier.send('READY=1');
+  if (reloadQueued) {
+    log.info({ signal: 'SIGHUP' }, 'reloading configuration (requested during start)');
     void daemon.reload();
-  });
+  }
   const code = await finished;
   logger.flush?.();
   return code;

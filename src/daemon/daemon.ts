@@ -3,18 +3,17 @@
  * stops them in reverse, reloads on SIGHUP (an invalid file is rejected and the running config keeps
  * serving), serves /metrics, /healthz and /status. This is the only place real adapters are wired.
  */
-import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { setPriority } from 'node:os';
 import { Bus } from '../core/bus.js';
 import { SystemClock, type Clock } from '../core/clock.js';
-import { errorMessage, LvsdError } from '../core/errors.js';
+import { errorMessage, isLvsdError, LvsdError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Subsystem, SubsystemDeps } from '../core/subsystem.js';
 import { ConfigError, diffConfig, errorLines, formatDiagnostic, loadConfigOffThread, type ClusterConfig, type ConfigDiff, type LoadedConfig } from '../config/index.js';
 import { createCoreMetrics, type CoreMetrics } from '../metrics/registry.js';
 import { ApiServer } from '../metrics/http.js';
-import { PidLock } from './lock.js';
+import { DirectorLock } from './lock.js';
 
 export type DaemonSubsystem = Subsystem<ClusterConfig, ConfigDiff>;
 export type SubsystemFactory = (deps: SubsystemDeps) => DaemonSubsystem | Promise<DaemonSubsystem>;
@@ -45,7 +44,8 @@ export class Daemon {
   private loaded: LoadedConfig | undefined;
   private running: Array<{ name: string; sub: DaemonSubsystem; ok: boolean }> = [];
   private phase: Phase = 'starting';
-  private lock: PidLock | undefined;
+  private lock: DirectorLock | undefined;
+  private startCancelled: string | undefined;
   private readonly startedAt = Date.now();
   private lastReload: { at: string; result: 'success' | 'failure'; errors?: string[] } | undefined;
   private reloadChain: Promise<unknown> = Promise.resolve();
@@ -68,7 +68,10 @@ export class Daemon {
     return this.api.address;
   }
 
-  /** Load, lock, listen, start every subsystem. Throws (and cleans up) when the config is invalid. */
+  /**
+   * Load, lock, listen, start every subsystem. Throws (and cleans up) when the config is invalid,
+   * another daemon holds the director's lock (LOCKED), or cancelStart() was called (STOPPED).
+   */
   async start(): Promise<void> {
     // Off the event loop, as at SIGHUP: one way to load, bounded in time and memory.
     const loaded = await loadConfigOffThread(this.opts.configFile);
@@ -76,11 +79,11 @@ export class Daemon {
     this.loaded = loaded;
     this.opts.setLogLevel?.(loaded.config.global.log_level);
     this.applyNice(loaded.config.global.nice);
-    const stateDir = this.opts.stateDir ?? loaded.config.global.state_dir;
-    const id = createHash('sha256').update(resolve(this.opts.configFile)).digest('hex').slice(0, 12);
-    this.lock = new PidLock(resolve(stateDir, `lvsd-${id}.pid`));
-    this.lock.acquire(resolve(this.opts.configFile));
+    this.checkCancelled();
+    this.lock = new DirectorLock(resolve(this.opts.stateDir ?? loaded.config.global.state_dir));
+    this.lock.acquire();
     try {
+      this.checkCancelled();
       await this.api.listen(this.opts.listen ?? loaded.config.global.api.listen);
       this.metrics.lastReloadSuccess.set(Date.now() / 1000);
       for (const { name, factory } of this.opts.subsystems) {
@@ -90,6 +93,7 @@ export class Daemon {
           registry: this.metrics.registry,
           bus: this.bus,
         };
+        this.checkCancelled();
         const sub = await factory(deps);
         const entry = { name, sub, ok: false };
         this.running.push(entry);
@@ -99,13 +103,27 @@ export class Daemon {
         this.metrics.up.set({ subsystem: name }, 1);
         this.log.info({ name, ms: Math.round(this.clock.now() - t0) }, 'subsystem started');
       }
+      this.checkCancelled();
     } catch (e) {
-      this.log.error({ err: errorMessage(e) }, 'start failed; stopping what was started');
+      if (isLvsdError(e, 'STOPPED')) this.log.info({ reason: this.startCancelled }, 'stop requested during start; stopping what was started');
+      else this.log.error({ err: errorMessage(e) }, 'start failed; stopping what was started');
       await this.stop();
       throw e;
     }
     this.phase = 'running';
     this.log.info({ config: this.opts.configFile, router_id: loaded.config.global.router_id, api: this.api.address, pid: process.pid }, 'lvsd running');
+  }
+
+  /**
+   * SIGTERM/SIGINT while start() runs: start stops what it has started at its next step (after the
+   * subsystem starting now) and rejects with STOPPED. No-op once running: use stop().
+   */
+  cancelStart(reason: string): void {
+    if (this.phase === 'starting') this.startCancelled ??= reason;
+  }
+
+  private checkCancelled(): void {
+    if (this.startCancelled) throw new LvsdError('STOPPED', `start cancelled by ${this.startCancelled}`);
   }
 
   /**

@@ -1,43 +1,65 @@
-import { mkdirSync, openSync, writeSync, closeSync, readFileSync, unlinkSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, readFileSync, readlinkSync, closeSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { LvsdError } from '../core/errors.js';
+import { loadAfPacket, type AfPacketAddon } from '../election/announce.js';
+
+/** The lifecycle half of the native addon (native/afpacket/lifecycle.c). */
+export interface LifecycleAddon {
+  /** flock(LOCK_EX|LOCK_NB) on `path` (O_CLOEXEC, O_NOFOLLOW), then write `text`: the fd, or -1 if held. */
+  lockfile(path: string, text: string): number;
+  /** One datagram to a $NOTIFY_SOCKET address ('@' = abstract); 0 or the errno. */
+  sdnotify(socket: string, message: string): number;
+}
+
+export function lifecycleAddon(): LifecycleAddon {
+  return loadAfPacket() as AfPacketAddon & LifecycleAddon;
+}
 
 /**
- * One daemon per configuration file: an exclusive pid file in the state directory. A stale file
- * (its pid no longer alive) is taken over, as after a crash or SIGKILL.
+ * One daemon per director, however it is started: an flock(2) on `lvsd-net<N>.lock` in the state
+ * directory, N being the inode of this process's network namespace (/proc/self/ns/net). What a
+ * daemon owns (VIPs, the IPVS table, VRRP sockets) belongs to a network namespace, so the lock is
+ * per namespace and per state directory, not per config path: a second daemon started through a
+ * symlink, another path or a hard link to the same file, or with another file altogether, is refused
+ * (before, a symlinked start became MASTER too and removed the live master's VIP). The kernel drops
+ * the lock when the holder dies (kill -9 included), so there is no stale lock to judge and no PID
+ * to trust: a pid file naming a reused, unrelated PID blocked start-up before. Tests running two
+ * directors in two namespaces on one host may share a state directory.
+ *
+ * flock rather than an abstract unix socket (also kernel-released and per namespace): anyone in the
+ * namespace can bind an abstract name and so keep lvsd from starting, while the state directory is
+ * root's (/run/lvsd).
  */
-export class PidLock {
-  private held = false;
-  constructor(readonly path: string) {}
+export class DirectorLock {
+  private fd: number | undefined;
+  readonly path: string;
 
-  acquire(what: string): void {
-    mkdirSync(dirname(this.path), { recursive: true });
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const fd = openSync(this.path, 'wx', 0o644);
-        writeSync(fd, `${process.pid}\n${what}\n`);
-        closeSync(fd);
-        this.held = true;
-        return;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new LvsdError('IO', `cannot create pid file ${this.path}: ${(e as Error).message}`, { cause: e });
-        }
-      }
-      const other = this.owner();
-      if (other !== undefined && other !== process.pid && alive(other)) {
-        throw new LvsdError('LOCKED', `another lvsd (pid ${other}) is already running with this configuration (${this.path})`);
-      }
-      try {
-        unlinkSync(this.path); // stale
-      } catch {
-        /* raced with another starter; retry */
-      }
-    }
-    throw new LvsdError('LOCKED', `could not take the pid file ${this.path}`);
+  constructor(stateDir: string, private readonly addon: LifecycleAddon = lifecycleAddon()) {
+    this.path = join(stateDir, `lvsd-${netnsId()}.lock`);
   }
 
-  owner(): number | undefined {
+  /** Take the lock or throw LOCKED naming the holder's PID. */
+  acquire(): void {
+    try {
+      mkdirSync(join(this.path, '..'), { recursive: true });
+    } catch (e) {
+      throw new LvsdError('IO', `cannot create the state directory for ${this.path}: ${(e as Error).message}`, { cause: e });
+    }
+    let fd: number;
+    try {
+      fd = this.addon.lockfile(this.path, `${process.pid}\n`);
+    } catch (e) {
+      throw new LvsdError('IO', `cannot lock ${this.path}: ${(e as Error).message}`, { cause: e });
+    }
+    if (fd < 0) {
+      const pid = this.holder();
+      throw new LvsdError('LOCKED', `another lvsd (pid ${pid ?? 'unknown'}) is already running for this director (it holds ${this.path})`);
+    }
+    this.fd = fd;
+  }
+
+  /** The PID the holder wrote into the file (read only while someone holds the lock). */
+  holder(): number | undefined {
     try {
       const n = Number(readFileSync(this.path, 'utf8').split('\n')[0]);
       return Number.isInteger(n) && n > 0 ? n : undefined;
@@ -46,22 +68,26 @@ export class PidLock {
     }
   }
 
+  /** Unlink, then close: a starter that locked the old file sees it unlinked and retries (lifecycle.c). */
   release(): void {
-    if (!this.held) return;
-    this.held = false;
+    if (this.fd === undefined) return;
     try {
-      if (this.owner() === process.pid) unlinkSync(this.path);
+      unlinkSync(this.path);
     } catch {
-      /* already gone */
+      /* removed by hand */
     }
+    closeSync(this.fd);
+    this.fd = undefined;
   }
 }
 
-function alive(pid: number): boolean {
+/** `net4026531840` from the /proc/self/ns/net link ("net:[4026531840]"). */
+function netnsId(): string {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    const m = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/net'));
+    if (m) return `net${m[1]}`;
+  } catch {
+    /* no /proc */
   }
+  return 'net';
 }

@@ -1,6 +1,6 @@
 /**
  * The real daemon as a process: /metrics over HTTP parsed like a scraper, SIGHUP with a broken file
- * (rejected, counted, still serving), SIGHUP with a valid change, the per-config lock, `lvsd status`,
+ * (rejected, counted, still serving), SIGHUP with a valid change, the per-director lock, `lvsd status`,
  * and a bounded clean stop on SIGTERM.
  */
 import { test } from 'node:test';
@@ -100,13 +100,13 @@ test('daemon serves metrics, survives a broken reload, applies a valid one, stop
   const st3 = JSON.parse((await httpGet(`${base}/status`)).body) as { router_id: string };
   assert.equal(st3.router_id, 'renamed');
 
-  // SIGTERM: clean stop, bounded, pid file removed.
+  // SIGTERM: clean stop, bounded, lock file removed.
   const t0 = Date.now();
   d.child.kill('SIGTERM');
   const ex = await d.exited;
   assert.equal(ex.code, 0, d.output());
   assert.ok(Date.now() - t0 < 6000, 'stops within shutdown_timeout');
-  assert.deepEqual(readdirSync(join(dir, 'state')), [], 'pid file removed');
+  assert.deepEqual(readdirSync(join(dir, 'state')), [], 'lock file removed');
 });
 
 test('daemon refuses to start on an invalid config with file:line:column', () => {
@@ -123,7 +123,7 @@ test('daemon refuses to start on an invalid config with file:line:column', () =>
   }
 });
 
-test('a stale pid file from a crashed daemon is taken over', async (t) => {
+test('the lock of a daemon killed with SIGKILL is free at once (the kernel released it)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-daemon-'));
   const port = await freePort();
   const file = join(dir, 'lvsd.yaml');
@@ -132,7 +132,7 @@ test('a stale pid file from a crashed daemon is taken over', async (t) => {
   await waitFor(async () => ((await httpGet(`http://127.0.0.1:${port}/healthz`)).status === 200 ? true : undefined), 'first daemon');
   first.child.kill('SIGKILL');
   await first.exited;
-  assert.equal(readdirSync(join(dir, 'state')).length, 1, 'SIGKILL leaves the pid file');
+  assert.equal(readdirSync(join(dir, 'state')).length, 1, 'SIGKILL leaves the lock file (unlocked)');
   const second = start(lvsdBin, ['run', '-c', file]);
   t.after(() => {
     if (second.child.exitCode === null) second.child.kill('SIGKILL');
