@@ -14,7 +14,7 @@ export const usage = `Usage: lvsd run -c FILE [--state-dir DIR] [--listen ADDR:P
 
 Runs lvsd in the foreground, logging JSON lines (pino) to stdout.
   -c, --config FILE     configuration file (default /etc/lvsd/lvsd.yaml)
-  --state-dir DIR       where the pid/lock file goes (default: global.state_dir, /run/lvsd)
+  --state-dir DIR       where the lock file goes (default: global.state_dir, /run/lvsd)
   --listen ADDR:PORT    HTTP endpoint for /metrics, /healthz, /status (default: global.api.listen)
   --log-level LEVEL     trace|debug|info|warn|error|fatal (default: global.log_level)
 
