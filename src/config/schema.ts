@@ -433,7 +433,7 @@ export const global = z.strictObject({
   /** Identifies this director in logs and /status (default: hostname). */
   router_id: z.string().min(1).max(64).optional(),
   log_level: logLevel.default('info'),
-  /** Directory for the pid/lock file. */
+  /** Directory of the single-instance lock file (src/daemon/lock.ts). */
   state_dir: z.string().min(1).default('/run/lvsd'),
   api: api.prefault({}),
   ipvs: ipvsGlobal.prefault({}),
