@@ -20,6 +20,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   lab: () => import('./lab.js'),
   demo: () => import('./demo.js'),
   schema: () => import('./schema.js'),
+  import: () => import('./import.js'),
 };
 
 async function usage(): Promise<string> {

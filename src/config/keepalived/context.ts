@@ -54,6 +54,11 @@ export class MapContext {
     this.record('note', node, what, message, at, key);
   }
 
+  /** A comment before an output object that is no item (e.g. where a copy came from). */
+  remark(at: Anchor, text: string): void {
+    this.comments.set(at, [...(this.comments.get(at) ?? []), text]);
+  }
+
   /** The usual "no lvsd equivalent" item for a statement. */
   unknown(node: KNode, scope: string, at?: Anchor, key?: string): void {
     this.unsupported(node, statement(node, scope), 'no lvsd equivalent; left out', at, key);

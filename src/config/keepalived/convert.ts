@@ -99,7 +99,7 @@ export function convertTree(tree: readonly KNode[], ctx: MapContext): Obj {
     const gname = String(r.group.name);
     const members = ((r.group.members as string[] | undefined) ?? []).filter((m) => {
       const bad = !byName.has(m) ? 'no such vrrp_instance' : member.has(m) ? `already in sync group ${member.get(m)}` : undefined;
-      if (bad) ctx.unsupported(groupOrigin(tree, gname), `vrrp_sync_group ${gname} > group > ${m}`, `${bad}; left out of the group`, r.group, 'members');
+      if (bad) ctx.unsupported(memberOrigin(tree, gname, m), `vrrp_sync_group ${gname} > group > ${m}`, `${bad}; left out of the group`, r.group, 'members');
       else member.set(m, gname);
       return !bad;
     });
@@ -121,7 +121,7 @@ export function convertTree(tree: readonly KNode[], ctx: MapContext): Obj {
     inst.track_scripts = refs.filter((t) => {
       const name = typeof t === 'string' ? t : String((t as Obj).name);
       if (scriptNames.has(name)) return true;
-      ctx.unsupported(instanceOrigin(tree, String(inst.name)), `vrrp_instance ${inst.name} > track_script > ${name}`, 'no such vrrp_script (or it was left out); not tracked', inst, 'track_scripts');
+      ctx.unsupported(trackOrigin(tree, String(inst.name), name), `vrrp_instance ${inst.name} > track_script > ${name}`, 'no such vrrp_script (or it was left out); not tracked', inst, 'track_scripts');
       return false;
     });
     if ((inst.track_scripts as unknown[]).length === 0) delete inst.track_scripts;
@@ -166,8 +166,17 @@ function moveAll(ctx: MapContext, from: object, to: object): void {
 }
 
 const groupOrigin = (tree: readonly KNode[], name: string) => tree.find((n) => n.keyword === 'vrrp_sync_group' && n.args[0]?.text === name) ?? tree[0]!;
-const instanceOrigin = (tree: readonly KNode[], name: string) =>
-  tree.find((n) => n.keyword === 'vrrp_instance' && n.args[0]?.text === name)?.children?.find((c) => c.keyword === 'track_script') ?? tree[0]!;
+const memberOrigin = (tree: readonly KNode[], group: string, member: string) =>
+  groupOrigin(tree, group).children?.find((c) => c.keyword === 'group')?.children?.find((c) => c.keyword === member) ?? groupOrigin(tree, group);
+/** The track_script entry naming a script (in the instance, or in its sync group). */
+function trackOrigin(tree: readonly KNode[], inst: string, script: string): KNode {
+  const blocks = tree.filter((n) => (n.keyword === 'vrrp_instance' && n.args[0]?.text === inst) || n.keyword === 'vrrp_sync_group');
+  for (const b of blocks) {
+    const t = b.children?.find((c) => c.keyword === 'track_script')?.children?.find((c) => c.keyword === script);
+    if (t) return t;
+  }
+  return blocks[0] ?? tree[0]!;
+}
 
 /** Read FILE (absolute path) with its includes and convert it. Throws KeepalivedError for input that cannot be read or parsed. */
 export function convertKeepalived(file: string, fs: ConfigFiles, opts: ConvertOptions): Conversion {
@@ -180,7 +189,7 @@ export function convertKeepalived(file: string, fs: ConfigFiles, opts: ConvertOp
   const config = convertTree(tree, ctx);
   const unsupported = ctx.items.filter((i) => i.kind === 'unsupported');
   const header = [
-    `lvsd configuration converted from keepalived: ${file}${src.files.length > 1 ? ` (with ${src.files.slice(1).map(display).join(', ')})` : ''}`,
+    `lvsd configuration converted from keepalived: ${display(file)}${src.files.length > 1 ? ` (with ${src.files.slice(1).map(display).join(', ')})` : ''}`,
     ...(src.conditional ? [`conditional lines (@ID) taken for config id "${opts.configId}"`] : []),
     unsupported.length
       ? `PARTIAL: ${unsupported.length} keepalived setting(s) not converted (each is also marked where it belongs):`

@@ -256,7 +256,7 @@ export function mapVirtualServer(ctx: MapContext, node: KNode, groups: ReadonlyM
     const out = Object.assign(id, o, id);
     // Comments were attached to `vs`; move them to the object emitted in its place.
     if (i === 0) moveComments(ctx, vs, out);
-    else ctx.note(node, scope, `copy ${i + 1} of ${entries.length} from virtual_server_group ${head[1]}; see the first for conversion remarks`, out);
+    else ctx.remark(out, `copy ${i + 1} of ${entries.length} from virtual_server_group ${head[1]} (${ctx.display(node.file)}:${node.line}); remarks on the conversion are at the first`);
     return out;
   });
   if (head[0] === 'group' && entries.length > 1) {

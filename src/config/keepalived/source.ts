@@ -39,7 +39,7 @@ export class KeepalivedError extends LvsdError {
     readonly detail: string,
     options?: { cause?: unknown },
   ) {
-    super(code, `${file}:${line}:${column}: ${detail}`, options);
+    super(code, `${line > 0 ? `${file}:${line}:${column}` : file}: ${detail}`, options);
     this.name = 'KeepalivedError';
   }
 }
