@@ -1,0 +1,218 @@
+/**
+ * The demo's story, run inside the lab guest (`lvsd demo` boots the guest and starts this file there;
+ * it refuses to run anywhere else). It builds the cluster of cluster.ts, plays the steps below and
+ * reports each fact as an event line (events.ts) for the host to narrate, ending with the summary:
+ *
+ *   0. two `lvsd run` directors elect a master, program IPVS, check the real servers, start sync;
+ *   1. requests on new connections are spread over the three real servers;
+ *   2. a real server's host dies while requests flow: it leaves the kernel table, no request fails;
+ *      it comes back and re-enters the table;
+ *   3. the client holds long-lived connections; the backup's kernel learns them by sync;
+ *   4. the master director crashes: the backup takes the VIP and the connections carry on;
+ *   5. the old master returns (a rebooted host: empty kernel tables) and preempts.
+ * Every figure is measured here; nothing is assumed. Durations come from lvsd's own log times.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Topology } from '../netns.js';
+import { buildCluster, VIP, type Director, type LogLine } from './cluster.js';
+import type { BurstReply, HoldReply, StreamReply } from './client.js';
+import { encode, type DemoEvent, type DemoSummary, type Move } from './events.js';
+
+const t0 = Date.now();
+const emit = (e: DemoEvent) => process.stdout.write(`${encode({ ...e, t: Date.now() - t0 })}\n`);
+const step = (title: string) => emit({ ev: 'step', title });
+const say = (text: string) => emit({ ev: 'say', text });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const secs = (ms: number | undefined) => (ms === undefined ? '?' : `${(ms / 1000).toFixed(1)} s`);
+const counts = (m: Record<string, number>) => Object.entries(m).sort().map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+
+class Stop extends Error {}
+function need<T>(v: T | undefined, what: string): T {
+  if (v === undefined) throw new Stop(what);
+  return v;
+}
+
+const isTransition = (to: string) => (l: LogLine) => l.to === to && typeof l.msg === 'string' && l.msg.startsWith('VRRP ');
+const rsEvent = (addr: string, to: 'up' | 'down') => (l: LogLine) => l.msg === `real server ${to}` && String(l.rs ?? '').startsWith(`${addr}:`);
+const reconciled = (l: LogLine) => l.msg === 'IPVS table reconciled';
+
+function diffErrors(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) > 0) out[k] = v - (before[k] ?? 0);
+  return out;
+}
+
+/** How many of the held connections `d`'s kernel knows, polled until all or `ms`. */
+async function syncedOn(d: Director, ports: readonly number[], ms: number): Promise<number> {
+  const end = Date.now() + ms;
+  let n = 0;
+  while (Date.now() < end) {
+    n = await d.knows(ports).catch(() => n);
+    if (n >= ports.length) break;
+    await sleep(500);
+  }
+  return n;
+}
+
+/** The directors, for the failure report (their last log lines say why a step did not happen). */
+const directors: Director[] = [];
+
+async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
+  step('Building the network inside the guest');
+  const c = await buildCluster(topo, work);
+  directors.push(c.a, c.b);
+  const { a, b, client, lab } = c;
+  const names = lab.realServers.map((r) => `${r.name} ${r.address}`).join(', ');
+  say(`one segment: client 192.0.2.50, director-a 192.0.2.1 (VRRP priority 150), director-b 192.0.2.2 (priority 100)`);
+  say(`real servers ${names}: HTTP, the VIP ${VIP} on lo (direct routing: they answer the client themselves)`);
+
+  step('Starting lvsd on both directors');
+  // One after the other: director-a is master before director-b starts (and a node start in the
+  // guest is slow enough that two at once only make both later). The waits are long because a
+  // machine loaded many times over slows the guest down as much.
+  a.start();
+  say(`director-a: lvsd run -c ${a.configFile}`);
+  const ma = need(await a.wait(isTransition('MASTER'), 180_000), 'director-a did not become MASTER within 180 s');
+  say(`director-a: VRRP ${ma.from} -> MASTER (${ma.reason}): it holds the VIP ${VIP}`);
+  b.start();
+  say(`director-b: lvsd run -c ${b.configFile}`);
+  const bb = need(await b.wait(isTransition('BACKUP'), 180_000), 'director-b did not become BACKUP within 180 s');
+  say(`director-b: VRRP ${bb.from} -> BACKUP (${bb.reason})`);
+  for (const d of [a, b]) need(await d.wait((l) => l.msg === 'sync daemon changed', 60_000), `${d.label} did not start its sync daemon`);
+  say('connection sync: director-a runs the kernel\'s master sync daemon, director-b the backup daemon (sync_id 51, 224.0.0.81 on eth0)');
+  need(await a.wait(reconciled, 60_000), 'director-a did not program IPVS');
+  emit({ ev: 'show', title: 'director-a: lvsd ipvs show (the kernel table lvsd programmed; HTTP checks every 0.5 s)', text: await a.ipvsShow() });
+
+  step('1. The client sends 30 requests, each on a new connection');
+  const spread = await client.ask<BurstReply>({ cmd: 'burst', n: 30 });
+  say(`answers by real server: ${counts(spread.byServer)}; failed: ${spread.failed}${spread.failed ? ` (${counts(spread.errors)})` : ''}`);
+
+  step('2. A real server dies while the client keeps sending requests');
+  const rs = lab.realServers[1]!;
+  await client.ask({ cmd: 'stream', everyMs: 40 });
+  say('the client sends a request on a new connection every 40 ms');
+  await sleep(1000);
+  const fromA = a.log.length;
+  // The host dies: its link goes silent first (a dead host answers nothing, not even a TCP reset),
+  // then its processes are killed.
+  await client.ask({ cmd: 'mark' });
+  const deathAt = Date.now();
+  await rs.ns.ip('link', 'set', 'eth0', 'down');
+  rs.ns.crash();
+  say(`${rs.name}'s host dies: its link cut, every process killed`);
+  const down = await a.wait(rsEvent(rs.address, 'down'), 20_000, fromA);
+  const removed = down ? await a.wait(reconciled, 10_000, a.log.indexOf(down)) : undefined;
+  const removedAfterMs = removed ? removed.time - deathAt : undefined;
+  say(down ? `director-a: HTTP check of ${rs.name} failed (${String(down.reason ?? '')}); ${rs.name} removed from the kernel table ${secs(removedAfterMs)} after its death` : `director-a did not notice ${rs.name}'s death`);
+  emit({ ev: 'show', title: `director-a: lvsd ipvs show (${rs.name} is gone)`, text: await a.ipvsShow() });
+  await sleep(1000);
+  const fromA2 = a.log.length;
+  await rs.ns.ip('link', 'set', 'eth0', 'up');
+  const backAt = Date.now();
+  await rs.start();
+  say(`${rs.name}'s host is back (link up, HTTP server started)`);
+  const up = await a.wait(rsEvent(rs.address, 'up'), 20_000, fromA2);
+  const readded = up ? await a.wait(reconciled, 10_000, a.log.indexOf(up)) : undefined;
+  const readdedAfterMs = readded ? readded.time - backAt : undefined;
+  say(up ? `director-a: ${rs.name} passes its check again and is back in the table ${secs(readdedAfterMs)} after its return` : `${rs.name} did not come back into the table`);
+  await sleep(1500);
+  const st = await client.ask<StreamReply>({ cmd: 'stop-stream' });
+  const inFlight = st.failedStartedBeforeMark;
+  say(`while ${rs.name} was dying and returning the client sent ${st.sent} requests: ${st.failed} failed${st.failed ? ` (${counts(st.errors)}${inFlight ? `; ${inFlight} of them already in flight when ${rs.name} died` : ''})` : ''}, slowest ${secs(st.slowestMs)}; by server: ${counts(st.byServer)}`);
+  if (st.slowestMs > 900) say('(a slow request is a SYN sent to the dead server just before its removal: the client\'s TCP retried it and the director, with expire_nodest_conn, sent the retry to a live server)');
+
+  step('3. The client opens 24 long-lived connections');
+  const { ports } = await client.ask<{ ports: number[] }>({ cmd: 'hold', n: 24, everyMs: 300 });
+  await sleep(1000);
+  const h0 = await client.ask<HoldReply>({ cmd: 'report', resetWait: true });
+  say(`${h0.open} keep-alive connections open, each sending a request every 0.3 s; by server: ${counts(h0.byServer)}`);
+  const syncedB = await syncedOn(b, ports, 10_000);
+  say(`director-b's kernel knows ${syncedB} of the ${ports.length} (ipvsadm -Lnc), sent by director-a's sync daemon`);
+
+  step('4. The master director crashes');
+  const fromB = b.log.length;
+  const crashAt = Date.now();
+  a.ns.crash();
+  await a.ns.ip('link', 'set', 'eth0', 'down');
+  say('director-a: SIGKILL to every process and its link cut — a host that dies, no goodbye advert');
+  const mb = await b.wait(isTransition('MASTER'), 30_000, fromB);
+  const failoverMs = mb ? mb.time - crashAt : undefined;
+  say(mb ? `director-b: VRRP BACKUP -> MASTER (${mb.reason}) ${secs(failoverMs)} after the crash; it takes the VIP and sends gratuitous ARP` : 'director-b did not take over');
+  await sleep(2500);
+  const h1 = await client.ask<HoldReply>({ cmd: 'report', resetWait: true });
+  const mac = await b.ns.mac().catch(() => '?');
+  const neigh = await lab.client.neigh(VIP).catch(() => undefined);
+  say(`the client's ARP entry for ${VIP}: ${neigh ?? 'none'}${neigh === mac ? ' = director-b (moved by its gratuitous ARP)' : ''}`);
+  say(`long-lived connections: ${h1.open} of ${h0.open} carry on${h1.broken - h0.broken ? `, ${h1.broken - h0.broken} ended (${counts(diffErrors(h1.errors, h0.errors))})` : ''}; longest wait for an answer ${secs(h1.longestWaitMs)}`);
+  emit({ ev: 'show', title: 'director-b: lvsd ipvs show (the new master)', text: await b.ipvsShow() });
+  const failover: Move = { from: 'director-a', to: 'director-b', held: h0.open, kept: h1.open, errors: diffErrors(h1.errors, h0.errors), longestWaitMs: h1.longestWaitMs, syncedBefore: syncedB };
+  if (failoverMs !== undefined) failover.vipMovedAfterMs = failoverMs;
+
+  step('5. director-a comes back (rebooted: empty kernel tables) and takes over again');
+  await c.reboot(a);
+  const returnAt = Date.now();
+  const fromA3 = a.log.length;
+  const fromB2 = b.log.length;
+  a.start();
+  say('director-a: lvsd run starts; it receives director-b\'s sync records as backup until it preempts (priority 150 > 100)');
+  const ma2 = await a.wait(isTransition('MASTER'), 60_000, fromA3);
+  const syncedA = await a.knows(ports).catch(() => undefined);
+  const failbackMs = ma2 ? ma2.time - returnAt : undefined;
+  say(ma2 ? `director-a: VRRP ${ma2.from} -> MASTER (${ma2.reason}) ${secs(failbackMs)} after its start` : 'director-a did not take over again');
+  const bb2 = await b.wait(isTransition('BACKUP'), 10_000, fromB2);
+  if (bb2) say(`director-b: VRRP MASTER -> BACKUP (${bb2.reason})`);
+  await sleep(2500);
+  const h2 = await client.ask<HoldReply>({ cmd: 'report', resetWait: true });
+  say(`long-lived connections: ${h2.open} of ${h1.open} carry on${h2.broken - h1.broken ? `, ${h2.broken - h1.broken} ended (${counts(diffErrors(h2.errors, h1.errors))})` : ''}; director-a's kernel knew ${syncedA ?? '?'} of them when it took over`);
+  if (syncedA !== undefined && syncedA < h1.open) say('(kernel-mode sync sends a connection at its 3rd packet and then only every 50th: a director that joins late learns few of the open connections before it preempts)');
+  const failback: Move = { from: 'director-b', to: 'director-a', held: h1.open, kept: h2.open, errors: diffErrors(h2.errors, h1.errors), longestWaitMs: h2.longestWaitMs };
+  if (failbackMs !== undefined) failback.vipMovedAfterMs = failbackMs;
+  if (syncedA !== undefined) failback.syncedBefore = syncedA;
+  const after = await client.ask<BurstReply>({ cmd: 'burst', n: 15 });
+  say(`15 new requests after the failback: ${counts(after.byServer)}; failed: ${after.failed}`);
+  await client.ask({ cmd: 'quit' }, 2000).catch(() => undefined);
+
+  return {
+    spread: { requests: 30, failed: spread.failed, byServer: spread.byServer },
+    realServer: {
+      name: rs.name,
+      requests: st.sent,
+      failed: st.failed,
+      failedInFlight: inFlight,
+      slowestMs: st.slowestMs,
+      ...(removedAfterMs !== undefined ? { removedAfterMs } : {}),
+      ...(readdedAfterMs !== undefined ? { readdedAfterMs } : {}),
+    },
+    failover,
+    failback,
+    syncMode: 'kernel',
+    after: { requests: 15, failed: after.failed },
+  };
+}
+
+async function main(): Promise<number> {
+  if (process.env.LVSD_IN_LAB !== '1') {
+    process.stderr.write('this is the guest side of `lvsd demo`; run `lvsd demo`\n');
+    return 2;
+  }
+  const work = mkdtempSync(join(tmpdir(), 'lvsd-demo-'));
+  const topo = new Topology('demo');
+  try {
+    const summary = await scenario(work, topo);
+    emit({ ev: 'summary', summary, totalMs: Date.now() - t0 });
+    return 0;
+  } catch (e) {
+    emit({ ev: 'fail', text: e instanceof Stop ? e.message : String((e as Error).stack ?? e) });
+    for (const d of directors) {
+      process.stderr.write(`--- ${d.label}: last lvsd log lines\n${d.log.slice(-12).map((l) => JSON.stringify(l)).join('\n')}\n`);
+    }
+    return 1;
+  } finally {
+    await topo.destroy();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main();

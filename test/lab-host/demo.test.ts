@@ -1,0 +1,94 @@
+/**
+ * `lvsd demo` end to end, as a person runs it: boots the lab guest, plays the whole story on the
+ * real IPVS kernel and prints the narration and the summary table, which this test reads back.
+ * It checks effects, never durations: requests spread over the three real servers; the dead real
+ * server left the kernel table (the `lvsd ipvs show` printed after its death lacks it) and no request
+ * sent after its death failed; it came back; the VIP moved to director-b and every long-lived
+ * connection director-b's kernel knew by sync carried on; the VIP moved back to director-a; the
+ * cluster still serves afterwards. The failback's kept count is printed by the demo as measured
+ * (kernel-mode sync loses connections there, issue 18): this test requires the count, not a value.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { lvsdBin, repoRoot } from '../support/proc.js';
+import { findKernel } from '../../src/lab/uml.js';
+
+const skip = !findKernel() ? 'needs Debian\'s user-mode-linux package (scripts/setup.sh installs it)' : false;
+
+function runDemo(): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(lvsdBin, ['demo'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    c.on('exit', (code) => resolve({ code, out }));
+  });
+}
+
+/** The summary row that starts with `label` (the table is indented by two spaces). */
+function row(out: string, label: string): string {
+  const summary = out.slice(out.indexOf('Summary ('));
+  const line = summary.split('\n').find((l) => l.startsWith(`  ${label}`));
+  assert.ok(line, `summary row "${label}" in:\n${summary}`);
+  return line;
+}
+
+function num(text: string, re: RegExp, what: string): number[] {
+  const m = re.exec(text);
+  assert.ok(m, `${what}: ${re} in "${text}"`);
+  return m.slice(1).map(Number);
+}
+
+test('lvsd demo plays the whole story on the real kernel and its summary shows it', { skip, timeout: 900_000 }, async () => {
+  const { code, out } = await runDemo();
+  assert.equal(code, 0, out);
+  assert.match(out, /Summary \(connection sync: \w+ mode;/);
+
+  // Narrated live from the guest: the steps, and the kernel tables lvsd programmed.
+  for (const step of ['1. The client sends 30 requests', '2. A real server dies', '3. The client opens 24 long-lived connections', '4. The master director crashes', '5. director-a comes back']) {
+    assert.ok(out.includes(step), `step "${step}"`);
+  }
+  const table = (title: string) => {
+    const at = out.indexOf(title);
+    assert.ok(at >= 0, `"${title}" shown`);
+    return out.slice(at).split('\n').slice(1).filter((l) => l.startsWith('           | ')).join('\n');
+  };
+  const before = table('director-a: lvsd ipvs show (the kernel table');
+  for (const rs of ['192.0.2.11', '192.0.2.12', '192.0.2.13']) assert.match(before, new RegExp(`-> ${rs.replace(/\./g, '\\.')}:80\\s+Route`));
+  const gone = table('director-a: lvsd ipvs show (rs2 is gone)');
+  assert.match(gone, /TCP {2}192\.0\.2\.100:80 rr/);
+  assert.doesNotMatch(gone, /192\.0\.2\.12:80/, 'the dead real server left the kernel table');
+  assert.match(table('director-b: lvsd ipvs show (the new master)'), /TCP {2}192\.0\.2\.100:80 rr/);
+
+  // 1. Requests spread over the three real servers, none failed.
+  const spread = row(out, 'requests spread');
+  const [failed, total, rs1, rs2, rs3] = num(spread, /^ {2}requests spread\s+(\d+) of (\d+) \(rs1 (\d+), rs2 (\d+), rs3 (\d+)\)/, 'spread');
+  assert.equal(failed, 0);
+  assert.equal(rs1! + rs2! + rs3!, total);
+  for (const n of [rs1, rs2, rs3]) assert.ok(n! > 0, spread);
+
+  // 2. The real server's death: no request sent after it failed; out of the table and back in.
+  const death = row(out, 'rs2 dies and returns');
+  const [failedAfter, sent] = num(death, /^ {2}rs2 dies and returns\s+(\d+) of (\d+)/, 'death');
+  assert.equal(failedAfter, 0, death);
+  assert.ok(sent! > 0);
+  assert.match(death, /out of the table in [\d.]+ s, back in [\d.]+ s/);
+
+  // 4. Failover: the VIP moved; every connection director-b knew by sync was kept.
+  const fo = row(out, 'director-a crashes');
+  assert.match(fo, /VIP on director-b in [\d.]+ s/);
+  const [kept, held, knew] = num(fo, /\s(\d+) of (\d+) \((\d+) synced/, 'failover');
+  assert.equal(held, 24);
+  assert.ok(knew! > 0, `director-b's kernel learned connections by sync: ${fo}`);
+  assert.ok(kept! >= knew!, `the connections director-b knew carried on: ${fo}`);
+
+  // 5. Failback: the VIP moved back; the kept count is reported (whatever it is).
+  const fb = row(out, 'director-a returns');
+  assert.match(fb, /VIP on director-a in [\d.]+ s/);
+  const [keptBack, heldBack] = num(fb, /\s(\d+) of (\d+) \(/, 'failback');
+  assert.equal(heldBack, kept);
+  assert.ok(keptBack! <= heldBack!);
+
+  assert.match(row(out, 'after the failback'), /^ {2}after the failback\s+0 of \d+\s/);
+});
