@@ -137,6 +137,7 @@ export class Daemon {
       let next: LoadedConfig;
       try {
         // On a worker thread: adverts, checks and /healthz keep running while a large file is validated.
+        this.log.info({ config: this.opts.configFile }, 'reload: loading the configuration on a worker thread');
         next = await loadConfigOffThread(this.opts.configFile);
       } catch (e) {
         const errors = e instanceof ConfigError ? errorLines(e) : [errorMessage(e)];
