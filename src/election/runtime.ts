@@ -30,7 +30,7 @@ import type { Advert, DropReason } from './codec.js';
 import { createInstance, currentMaster, step, type Effect, type InstanceState, type TimerName, type VrrpEvent, type VrrpState } from './machine.js';
 import { groupStep, groupState, type SyncGroupDef } from './syncgroup.js';
 import { notifyJobs, type Notifier } from './notify.js';
-import type { ElectionMetrics } from './metrics.js';
+import type { ElectionMetrics, ElectionSnapshot } from './metrics.js';
 import type { InstanceIo } from './io.js';
 import { advertOf, announceTargets, bytesToV6, type Inst } from './instance.js';
 import { Tracker, sysfsLinkUp } from './tracking.js';
@@ -113,7 +113,7 @@ export class ElectionRuntime {
   }
 
   private async startInstance(cfg: VrrpInstanceConfig, cluster: ClusterConfig): Promise<void> {
-    const log = this.d.logger.child({ instance: cfg.name });
+    const log = this.d.logger.child({ vrrp_instance: cfg.name });
     const io = this.d.makeIo(cfg, log);
     const la = io.transport.localAddress;
     const primaryText = la.length === 4 ? Array.from(la).join('.') : bytesToV6(la);
@@ -146,7 +146,7 @@ export class ElectionRuntime {
       },
       this.d.clock.now(),
     );
-    for (const s of STATES) this.d.metrics.state.set({ instance: cfg.name, state: s }, s === 'INIT' ? 1 : 0);
+    for (const s of STATES) this.d.metrics.state.set({ vrrp_instance: cfg.name, state: s }, s === 'INIT' ? 1 : 0);
     // Leftovers from a crashed previous run: we are not master yet, so the VIPs must not be here.
     const removed = await io.vips.release();
     this.takeover.prepareTakeover(inst);
@@ -198,8 +198,8 @@ export class ElectionRuntime {
       inst.started = false;
       this.insts.delete(inst.cfg.name);
       delete this.states[inst.cfg.name];
-      for (const s of STATES) this.d.metrics.state.remove({ instance: inst.cfg.name, state: s });
-      if (inst.masterLabel) this.d.metrics.masterInfo.remove({ instance: inst.cfg.name, address: inst.masterLabel });
+      for (const s of STATES) this.d.metrics.state.remove({ vrrp_instance: inst.cfg.name, state: s });
+      if (inst.masterLabel) this.d.metrics.masterInfo.remove({ vrrp_instance: inst.cfg.name, address: inst.masterLabel });
     }
     if (!names || this.insts.size === 0) {
       this.tracker.stop();
@@ -215,7 +215,7 @@ export class ElectionRuntime {
   private onAdvert(inst: Inst, a: Advert, src: string, ageMs = 0): void {
     if (!inst.started) return;
     this.takeover.catchUpThread(inst);
-    this.d.metrics.advertsReceived.inc({ instance: inst.cfg.name });
+    this.d.metrics.advertsReceived.inc({ vrrp_instance: inst.cfg.name });
     // The age comes from the kernel's CLOCK_REALTIME receive stamp; a clock step between stamp and
     // read would make it wrong, so only ages up to MAX_ADVERT_AGE_MS are credited (enough for a
     // wake-up or a short busy spell; a larger one only costs the old, later deadline).
@@ -248,7 +248,7 @@ export class ElectionRuntime {
   }
 
   private onDrop(inst: Inst, reason: DropReason, src?: string): void {
-    this.d.metrics.dropped.inc({ instance: inst.cfg.name, reason });
+    this.d.metrics.dropped.inc({ vrrp_instance: inst.cfg.name, reason });
     inst.log.debug({ reason, src }, 'VRRP packet dropped');
   }
 
@@ -397,7 +397,7 @@ export class ElectionRuntime {
       inst.log.error({ err: errorMessage(err) }, 'advert backstop unavailable');
       return;
     }
-    if (n > 0) this.d.metrics.advertsBackstop.inc({ instance: inst.cfg.name }, n);
+    if (n > 0) this.d.metrics.advertsBackstop.inc({ vrrp_instance: inst.cfg.name }, n);
   }
 
   /**
@@ -406,7 +406,7 @@ export class ElectionRuntime {
    * second per instance, with how many were not logged.
    */
   private lateAdvert(inst: Inst, lateMs: number): void {
-    this.d.metrics.advertsLate.inc({ instance: inst.cfg.name });
+    this.d.metrics.advertsLate.inc({ vrrp_instance: inst.cfg.name });
     const now = this.d.clock.now();
     const l = (inst.lateAdvertLog ??= { at: -Infinity, suppressed: 0 });
     if (now - l.at < 1000) {
@@ -449,13 +449,13 @@ export class ElectionRuntime {
         // The takeover call sent this step's advert already (the dry step it was prepared from is this step).
         if (inst.fastDone?.advert) inst.fastDone.advert = false;
         else inst.io.transport.send(advertOf(c, e.priority));
-        m.advertsSent.inc({ instance: name });
+        m.advertsSent.inc({ vrrp_instance: name });
         this.kickBackstop(inst, e.priority);
         break;
       case 'become': {
-        m.state.set({ instance: name, state: e.from }, 0);
-        m.state.set({ instance: name, state: e.to }, 1);
-        m.transitions.inc({ instance: name, from: e.from, to: e.to });
+        m.state.set({ vrrp_instance: name, state: e.from }, 0);
+        m.state.set({ vrrp_instance: name, state: e.to }, 1);
+        m.transitions.inc({ vrrp_instance: name, from: e.from, to: e.to });
         // A takeover by timeout says how long the master had been silent and how late our timer woke:
         // what an operator needs to tell a dead master from a stalled one (or a stalled backup).
         const x = e.reason.startsWith('master_down') ? inst.lastExpiry : undefined;
@@ -518,7 +518,7 @@ export class ElectionRuntime {
         delete inst.handoverEnded;
         break;
       case 'late_timer':
-        m.lateTimers.inc({ instance: name });
+        m.lateTimers.inc({ vrrp_instance: name });
         inst.log.warn(
           { timer: e.name, late_ms: Math.round(e.lateMs * 100) / 100, grace_ms: Math.round(e.graceMs * 100) / 100, sockets_read: e.socketsRead },
           'timer fired late (this process was held up; the master may have been too): giving the master a grace before taking over',
@@ -545,8 +545,8 @@ export class ElectionRuntime {
     const s = this.states[inst.cfg.name];
     const addr = s ? currentMaster(s) : undefined;
     if (addr === inst.masterLabel) return;
-    if (inst.masterLabel) this.d.metrics.masterInfo.remove({ instance: inst.cfg.name, address: inst.masterLabel });
-    if (addr) this.d.metrics.masterInfo.set({ instance: inst.cfg.name, address: addr }, 1);
+    if (inst.masterLabel) this.d.metrics.masterInfo.remove({ vrrp_instance: inst.cfg.name, address: inst.masterLabel });
+    if (addr) this.d.metrics.masterInfo.set({ vrrp_instance: inst.cfg.name, address: addr }, 1);
     if (addr) inst.masterLabel = addr;
     else delete inst.masterLabel;
   }
@@ -579,6 +579,19 @@ export class ElectionRuntime {
       };
     }
     return out;
+  }
+
+  /** What the scrape-time metrics show (src/election/metrics.ts registerElectionStateMetrics). */
+  snapshot(): ElectionSnapshot {
+    const now = this.d.clock.now();
+    const wall = this.d.clock.wallNow();
+    const instances: ElectionSnapshot['instances'][number][] = [];
+    for (const [name, inst] of this.insts) {
+      const s = this.states[name];
+      if (!s) continue;
+      instances.push({ name, vrid: inst.cfg.virtual_router_id, interface: inst.cfg.interface, version: inst.cfg.version, priority: s.priority, configured_priority: inst.cfg.priority, since: wall - (now - s.since) });
+    }
+    return { instances, scripts: this.tracker.scriptStatus() };
   }
 
   groupStatus(): Record<string, string> {

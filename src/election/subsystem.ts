@@ -16,7 +16,7 @@ import { errorMessage } from '../core/errors.js';
 import type { ClusterConfig, VrrpInstanceConfig } from '../config/model.js';
 import type { ConfigDiff } from '../config/diff.js';
 import { ElectionRuntime, type RuntimeDeps } from './runtime.js';
-import { createElectionMetrics } from './metrics.js';
+import { createElectionMetrics, registerElectionStateMetrics } from './metrics.js';
 import type { AdvertBackstop, FastResult, FastTakeover, InstanceIo, TakeoverThread } from './io.js';
 import { RawVrrpTransport, type VrrpTransport } from './transport.js';
 import { NetlinkAddressTable, VipSet, type AddressTable } from './vips.js';
@@ -273,7 +273,7 @@ export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptio
       logger: ilog,
       ifname: cfg.interface,
       vips: [...cfg.virtual_addresses, ...cfg.virtual_addresses_excluded],
-      onRestored: () => metrics.vipRestored.inc({ instance: cfg.name }),
+      onRestored: () => metrics.vipRestored.inc({ vrrp_instance: cfg.name }),
     });
     let announce: InstanceIo['announce'];
     try {
@@ -282,7 +282,7 @@ export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptio
         sender,
         clock: deps.clock,
         onSent: (ok, err) => {
-          if (ok) metrics.garpSent.inc({ instance: cfg.name });
+          if (ok) metrics.garpSent.inc({ vrrp_instance: cfg.name });
           else ilog.warn({ err }, 'gratuitous ARP / NA send failed');
         },
       });
@@ -314,6 +314,7 @@ export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptio
     ...(opts.sleepSync ? { sleepSync: opts.sleepSync } : {}),
     ...(opts.linkUp ? { linkUp: opts.linkUp } : {}),
   });
+  registerElectionStateMetrics(deps.registry, () => rt.snapshot());
   let current: ClusterConfig | undefined;
   let offQuorum: (() => void) | undefined;
 

@@ -203,7 +203,7 @@ export class TakeoverPath {
         }
         if (r && !r.pending) {
           // Counted when it mattered: this loop got to the deadline only after the thread had acted.
-          if (woke > due) this.h.metrics.takeoverThread.inc({ instance: inst.cfg.name });
+          if (woke > due) this.h.metrics.takeoverThread.inc({ vrrp_instance: inst.cfg.name });
           adopt(r, 'takeover_thread');
           return;
         }

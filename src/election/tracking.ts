@@ -49,6 +49,11 @@ export class Tracker {
     this.linkUp = h.linkUp;
   }
 
+  /** Each running vrrp_script and whether it is good (for the scrape-time metrics). */
+  scriptStatus(): Array<{ name: string; good: boolean }> {
+    return [...this.scripts].map(([name, s]) => ({ name, good: s.st.good }));
+  }
+
   /** Start the link polls (once). */
   startLinks(): void {
     if (!this.linkTimer) this.pollLinks();

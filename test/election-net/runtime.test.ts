@@ -291,11 +291,11 @@ test('an advert delivered in the same turn as a master_down expiry keeps the bac
   assert.ok(h.frames.length >= 5, 'GARP burst sent');
   assert.deepEqual(h.events.map((e) => `${e.from}>${e.to}`), ['INIT>BACKUP', 'BACKUP>MASTER']);
   const m = await h.registry.metrics();
-  assert.match(m, /lvsd_vrrp_state\{instance="VI_1",state="MASTER"\} 1/);
-  assert.match(m, /lvsd_vrrp_transitions_total\{instance="VI_1",from="BACKUP",to="MASTER"\} 1/);
-  assert.match(m, /lvsd_vrrp_master_info\{instance="VI_1",address="192.0.2.5"\} 1/);
-  assert.match(m, /lvsd_vrrp_garp_sent_total\{instance="VI_1"\} \d+/);
-  assert.match(m, /lvsd_vrrp_adverts_received_total\{instance="VI_1"\} 2/);
+  assert.match(m, /lvsd_vrrp_state\{vrrp_instance="VI_1",state="MASTER"\} 1/);
+  assert.match(m, /lvsd_vrrp_transitions_total\{vrrp_instance="VI_1",from="BACKUP",to="MASTER"\} 1/);
+  assert.match(m, /lvsd_vrrp_master_info\{vrrp_instance="VI_1",address="192.0.2.5"\} 1/);
+  assert.match(m, /lvsd_vrrp_garp_sent_total\{vrrp_instance="VI_1"\} \d+/);
+  assert.match(m, /lvsd_vrrp_adverts_received_total\{vrrp_instance="VI_1"\} 2/);
 
   // Graceful stop, make-before-break (stop_handover): priority 0 goes out, the VIP stays ...
   const t0 = t.sent.length;
@@ -358,15 +358,15 @@ test('takeover call: its advert and GARP rounds are adopted, not repeated, and c
   assert.equal(t.sent.length, 0, 'the step adopted the advert the call sent');
   assert.equal(h.frames.length, 0, 'the announcer sent none of the rounds the call sent');
   let m = await h.registry.metrics();
-  assert.match(m, /lvsd_vrrp_garp_sent_total\{instance="VI_1"\} 5\n/);
-  assert.match(m, /lvsd_vrrp_adverts_sent_total\{instance="VI_1"\} 1\n/);
+  assert.match(m, /lvsd_vrrp_garp_sent_total\{vrrp_instance="VI_1"\} 5\n/);
+  assert.match(m, /lvsd_vrrp_adverts_sent_total\{vrrp_instance="VI_1"\} 1\n/);
   // Log, metrics of the transition and the bus event come POSTPONE_MS after the step.
   assert.deepEqual(h.events.map((e) => `${e.from}>${e.to}`), ['INIT>BACKUP']);
-  assert.doesNotMatch(m, /lvsd_vrrp_state\{instance="VI_1",state="MASTER"\} 1/);
+  assert.doesNotMatch(m, /lvsd_vrrp_state\{vrrp_instance="VI_1",state="MASTER"\} 1/);
   h.clock.advance(10);
   assert.deepEqual(h.events.map((e) => `${e.from}>${e.to}`), ['INIT>BACKUP', 'BACKUP>MASTER']);
   m = await h.registry.metrics();
-  assert.match(m, /lvsd_vrrp_state\{instance="VI_1",state="MASTER"\} 1/);
+  assert.match(m, /lvsd_vrrp_state\{vrrp_instance="VI_1",state="MASTER"\} 1/);
   // The next advert is the Adver_Timer's, one interval after the takeover call (not after the step).
   h.clock.advance(79); // 99.06 ms after the call
   assert.equal(t.sent.length, 0);
@@ -500,7 +500,7 @@ test('a Master held up past one advert interval counts the late advert; on-time 
   assert.equal(stateOf(h), 'MASTER');
   await flush();
   h.clock.advance(1000); // ten adverts on time
-  const late = async () => (await h.registry.metrics()).match(/lvsd_vrrp_adverts_late_total\{instance="VI_1"\} (\d+)/)?.[1] ?? '0';
+  const late = async () => (await h.registry.metrics()).match(/lvsd_vrrp_adverts_late_total\{vrrp_instance="VI_1"\} (\d+)/)?.[1] ?? '0';
   assert.equal(await late(), '0');
   const sent = h.transports.get('VI_1')!.sent.length;
   h.clock.sleep(250); // the process is held up 250 ms (no timer can fire)...
@@ -530,7 +530,7 @@ test('backstop: armed with the Master advert once per priority, kicked after eve
   assert.equal(h.wire.filter((w) => w === 'kick').length, h.wire.filter((w) => w.startsWith('advert')).length, 'one kick per advert');
   h.owe(3); // the threads stood in three times since the last kick
   h.clock.advance(100);
-  assert.match(await h.registry.metrics(), /lvsd_vrrp_adverts_backstop_total\{instance="VI_1"\} 3/);
+  assert.match(await h.registry.metrics(), /lvsd_vrrp_adverts_backstop_total\{vrrp_instance="VI_1"\} 3/);
   h.wire.length = 0;
   await h.sub.stop();
   const zero = h.wire.indexOf('advert:0');
@@ -693,9 +693,9 @@ test('takeover thread: loaded once, armed with every deadline; it acts at the de
   assert.equal(t.sent.length, 0, 'the step adopted the advert the thread sent');
   assert.equal(h.frames.length, 0, 'and its GARP rounds');
   const m = await h.registry.metrics();
-  assert.match(m, /lvsd_vrrp_garp_sent_total\{instance="VI_1"\} 5\n/);
+  assert.match(m, /lvsd_vrrp_garp_sent_total\{vrrp_instance="VI_1"\} 5\n/);
   // The loop was not held up: its wake came before the deadline, so this is not a thread takeover.
-  assert.doesNotMatch(m, /lvsd_vrrp_takeover_thread_total\{instance="VI_1"\} [1-9]/);
+  assert.doesNotMatch(m, /lvsd_vrrp_takeover_thread_total\{vrrp_instance="VI_1"\} [1-9]/);
   // Master: the next arm (there is none) — the thread stays disarmed; a stop closes it.
   await h.sub.stop();
   assert.equal(f.log.at(-1), 'close');
@@ -725,7 +725,7 @@ test('takeover thread: it acted while the loop was held up; an advert read befor
   h.clock.advance(10);
   assert.deepEqual(h.events.map((e) => `${e.from}>${e.to}`), ['INIT>BACKUP', 'BACKUP>MASTER', 'MASTER>BACKUP']);
   const m = await h.registry.metrics();
-  assert.match(m, /lvsd_vrrp_takeover_thread_total\{instance="VI_1"\} 1\n/);
+  assert.match(m, /lvsd_vrrp_takeover_thread_total\{vrrp_instance="VI_1"\} 1\n/);
   assert.ok(h.clock.now() > due);
   await h.sub.stop();
 });
@@ -760,6 +760,12 @@ test('takeover thread: a tracked priority change while Backup reloads it with th
   h.clock.advance(100);
   h.bus.emit('health.quorum', { vs: 'tcp/192.0.2.80:80', name: 'web', up: false, healthyWeight: 0 });
   assert.equal((h.sub.status() as { instances: Record<string, { priority: number }> }).instances.VI_1!.priority, 70);
+  // The scrape-time metrics show the effective and the configured priority, and which router it is.
+  const m = await h.registry.metrics();
+  assert.match(m, /lvsd_vrrp_priority\{vrrp_instance="VI_1"\} 70\n/);
+  assert.match(m, /lvsd_vrrp_configured_priority\{vrrp_instance="VI_1"\} 100\n/);
+  assert.match(m, /lvsd_vrrp_instance_info\{vrrp_instance="VI_1",vrid="1",interface="eth0",version="3"\} 1\n/);
+  assert.match(m, /lvsd_vrrp_last_transition_timestamp_seconds\{vrrp_instance="VI_1"\} \d+/);
   assert.deepEqual(f.log.filter((x) => x.startsWith('load')), ['load:100', 'load:70']);
   assert.equal(f.armed, true);
   h.clock.advance(300); // past the deadline: the thread acts with the new plan

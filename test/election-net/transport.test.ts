@@ -138,16 +138,16 @@ test('lvsd run counts IPv6 adverts with hop limit 254 as bad_ttl and ignores the
     await bad.exited;
     assert.ok((await b.addrs()).includes(VIP), 'lvsd stays master: the hop limit 254 adverts were dropped');
     const m1 = parsePrometheus(await apiGet(b, '/metrics'));
-    const dropped = sampleValue(m1, 'lvsd_vrrp_packets_dropped_total', { instance: 'VI_1', reason: 'bad_ttl' }) ?? 0;
+    const dropped = sampleValue(m1, 'lvsd_vrrp_packets_dropped_total', { vrrp_instance: 'VI_1', reason: 'bad_ttl' }) ?? 0;
     assert.ok(dropped >= 10, `bad_ttl drops counted: ${dropped}`);
-    assert.equal(sampleValue(m1, 'lvsd_vrrp_adverts_received_total', { instance: 'VI_1' }) ?? 0, 0);
+    assert.equal(sampleValue(m1, 'lvsd_vrrp_adverts_received_total', { vrrp_instance: 'VI_1' }) ?? 0, 0);
     // The same adverts with hop limit 255: lvsd follows the better master and releases the VIP.
     const good = a.start([process.execPath, cli, 'eth0', '6', '3', '42', '1', '100', '3000', 'send:200']);
     await waitFor(async () => !(await b.addrs()).includes(VIP), 'lvsd to step down to the priority-200 advertiser', 2500, 20);
     const m2 = parsePrometheus(await apiGet(b, '/metrics'));
-    assert.ok((sampleValue(m2, 'lvsd_vrrp_adverts_received_total', { instance: 'VI_1' }) ?? 0) > 0);
-    assert.equal(sampleValue(m2, 'lvsd_vrrp_packets_dropped_total', { instance: 'VI_1', reason: 'bad_ttl' }), dropped, 'no new bad_ttl drops');
-    assert.equal(sampleValue(m2, 'lvsd_vrrp_state', { instance: 'VI_1', state: 'BACKUP' }), 1);
+    assert.ok((sampleValue(m2, 'lvsd_vrrp_adverts_received_total', { vrrp_instance: 'VI_1' }) ?? 0) > 0);
+    assert.equal(sampleValue(m2, 'lvsd_vrrp_packets_dropped_total', { vrrp_instance: 'VI_1', reason: 'bad_ttl' }), dropped, 'no new bad_ttl drops');
+    assert.equal(sampleValue(m2, 'lvsd_vrrp_state', { vrrp_instance: 'VI_1', state: 'BACKUP' }), 1);
     await good.exited;
   } finally {
     await topo.destroy();
