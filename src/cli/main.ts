@@ -15,6 +15,7 @@ export interface CommandModule {
 const commands: Record<string, () => Promise<CommandModule>> = {
   'check-config': () => import('./check-config.js'),
   run: () => import('./run.js'),
+  cleanup: () => import('./cleanup.js'),
   status: () => import('./status.js'),
   ipvs: () => import('./ipvs.js'),
   lab: () => import('./lab.js'),
