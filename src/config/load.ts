@@ -479,6 +479,8 @@ function syntaxDiagnostic(e: unknown, file: string, text: string): Diagnostic {
     const hint = keepalivedHint(text);
     return { severity: 'error', file, line: e.line + 1, column: e.column + 1, path: '', message: `YAML syntax: ${e.reason}${hint}` };
   }
+  // js-yaml reads nested collections recursively: thousands of "[" or "- " levels exhaust the stack.
+  if (e instanceof RangeError) return { severity: 'error', file, line: 1, column: 1, path: '', message: 'YAML: lists or mappings are nested too deeply to read (thousands of levels; a configuration needs fewer than ten)' };
   return { severity: 'error', file, line: 1, column: 1, path: '', message: `YAML: ${String(e)}` };
 }
 

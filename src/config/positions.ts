@@ -317,10 +317,13 @@ function explain(e: yaml.YAMLException, text: string, stack: PosNode[], map: Sou
       column = at.column - 1;
     }
   } else if (/expected valid JSON character|non-printable characters/.test(reason)) {
-    const bad = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]/.exec(text);
+    // Lone surrogates cannot come from a UTF-8 file (decoding replaces them) but can from text given directly.
+    const bad = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.exec(text);
     if (bad) {
       const at = map.locate(bad.index);
-      reason = `the file contains a control character (U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}); remove it`;
+      const code = bad[0].charCodeAt(0);
+      const hex = code.toString(16).toUpperCase().padStart(4, '0');
+      reason = code >= 0xd800 && code <= 0xdfff ? `the text contains an unpaired surrogate (U+${hex}), which is not a character; remove it` : `the file contains a control character (U+${hex}); remove it`;
       line = at.line - 1;
       column = at.column - 1;
     }
