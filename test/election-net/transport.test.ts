@@ -20,7 +20,7 @@ const cli = join(here, 'support', 'transport-cli.js');
 const skip = !isRoot() && 'needs root (network namespaces)';
 
 type Line = { advert?: { version: number; vrid: number; priority: number; intervalMs: number; addresses: string[] }; src?: string; drop?: string; age?: number; sync?: boolean; polled?: boolean };
-const lines = (s: string): Line[] => s.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
+const lines = (s: string): Line[] => s.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line & { ready?: boolean }).filter((l) => !l.ready);
 
 test('keepalived VRRPv3 adverts are received and decoded', { skip }, async () => {
   const topo = new Topology();
@@ -160,8 +160,10 @@ test('IPv6 multicast adverts from a non-link-local source are dropped as bad_sou
   try {
     const a = await topo.member('a', ['2001:db8::1/64']);
     const b = await topo.member('b', ['2001:db8::2/64']);
-    const l = b.start([process.execPath, cli, 'eth0', '6', '3', '9', '1', '100', '2500']);
-    await sleep(400);
+    // The listener runs until it is stopped below, not for a fixed time: on a loaded machine the two
+    // python senders can take longer than any fixed window, and late adverts would be missed.
+    const l = b.start([process.execPath, cli, 'eth0', '6', '3', '9', '1', '100', '60000']);
+    for (let i = 0; i < 300 && !l.output().includes('"ready":true'); i++) await sleep(100);
     // A well-formed VRRPv3 advert (VRID 9, priority 120, 0.1 s, one address), hop limit 255, sent to
     // ff02::12 by a raw socket bound to a *global* source, then the same from the link-local one.
     const py = (src: string) => [
@@ -181,6 +183,9 @@ test('IPv6 multicast adverts from a non-link-local source are dropped as bad_sou
     await a.exec(py('2001:db8::1'));
     const ll = (await linkLocal(a))!;
     await a.exec(py(ll));
+    // Both bursts were sent; wait (bounded) until the listener printed them, then stop it.
+    for (let i = 0; i < 100 && lines(l.output()).filter((x) => x.advert).length < 4; i++) await sleep(100);
+    l.child.kill('SIGTERM');
     await l.exited;
     const got = lines(l.output());
     const drops = got.filter((x) => x.drop);

@@ -35,6 +35,8 @@ t.start({
     ),
   onDrop: (reason, src) => process.stdout.write(JSON.stringify({ drop: reason, src }) + '\n'),
 });
+// The socket is open and joined: tests wait for this line instead of guessing a start-up time.
+process.stdout.write(JSON.stringify({ ready: true }) + '\n');
 if (ttlOverride) {
   // Multicast TTL (IPv4, IP_MULTICAST_TTL) or hop limit (IPv6, IPV6_MULTICAST_HOPS) other than 255.
   const inner = t as unknown as { sock: { setInt(a: number, b: number, v: number): void } };
