@@ -136,3 +136,19 @@ test('conditional configuration picks the director: one file, two converted conf
   const prio = (id: string) => (convert(text, {}, id).config.vrrp_instances as Record<string, unknown>[])[0]!.priority;
   assert.deepEqual([prio('a'), prio('b')], [150, 50]);
 });
+
+test('DR/TUN real servers keep the service port (checks still probe the one keepalived probed); a repeated real server is listed', () => {
+  const c = convert(`
+virtual_server 192.0.2.1 80 { lb_kind DR
+  real_server 192.0.2.11 8080 { TCP_CHECK { } }
+  real_server 192.0.2.12 8080 { TCP_CHECK { connect_port 81 } }
+  real_server 192.0.2.12 8080 { TCP_CHECK { } } }
+`);
+  assert.deepEqual(vs(c).real_servers, [
+    { address: '192.0.2.11', checks: [{ type: 'tcp', connect_port: 8080 }] },
+    { address: '192.0.2.12', checks: [{ type: 'tcp', connect_port: 81 }] },
+  ]);
+  assert.deepEqual(c.items.filter((i) => i.kind === 'unsupported').map((i) => i.line), [5]);
+  assert.equal(c.items.filter((i) => i.kind === 'note').length, 2);
+  parseConfigText(c.yaml, 'x.yaml', { checkFiles: false, hostname: 'test' });
+});

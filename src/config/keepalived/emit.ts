@@ -58,7 +58,8 @@ function emitList(list: readonly Value[], indent: number, ctx: MapContext): stri
       const body = emitMap(item, indent + 2, ctx);
       const first = body.findIndex((l) => !l.trimStart().startsWith('#'));
       if (first < 0) out.push(`${pad}- {}`, ...body);
-      else out.push(...body.slice(0, first), `${pad}- ${body[first]!.slice(indent + 2)}`, ...body.slice(first + 1));
+      // Comments on the first key go before the dash, at the dash's indentation.
+      else out.push(...body.slice(0, first).map((l) => pad + l.trimStart()), `${pad}- ${body[first]!.slice(indent + 2)}`, ...body.slice(first + 1));
     } else if (Array.isArray(item)) out.push(`${pad}- ${scalar(item)}`);
     else out.push(`${pad}- ${scalar(item)}`);
   }

@@ -242,7 +242,20 @@ export function mapVirtualServer(ctx: MapContext, node: KNode, groups: ReadonlyM
   setPolicy(vs, vsP);
   if (vsP.connect_timeout !== undefined) vs.timeout = vsP.connect_timeout;
 
-  const rs = rsNodes.flatMap((r) => mapRealServer(ctx, r, scope, vs, vsP, virtualhost) ?? []);
+  const rs: Obj[] = [];
+  const seen = new Set<string>();
+  for (const r of rsNodes) {
+    const o = mapRealServer(ctx, r, scope, vs, vsP, virtualhost);
+    if (!o) continue;
+    const key = `${o.address} ${o.port ?? ''}`;
+    if (seen.has(key)) {
+      ctx.unsupported(r, `${scope} > real_server ${r.args.map((w) => w.text).join(' ')}`, 'listed twice in this virtual server; the repeat is left out', vs, 'real_servers');
+      continue;
+    }
+    seen.add(key);
+    if (entries.length === 1 && entries[0]!.port !== undefined) keepServicePort(ctx, r, scope, vs, o, entries[0]!.port);
+    rs.push(o);
+  }
   vs.real_servers = rs;
 
   const servers = entries.map((e, i) => {
@@ -264,6 +277,19 @@ export function mapVirtualServer(ctx: MapContext, node: KNode, groups: ReadonlyM
     ctx.note(g.node, `virtual_server_group ${head[1]}`, `lvsd has no groups: ${entries.length} virtual servers with the same settings`, servers[0]);
   }
   return { servers };
+}
+
+/**
+ * DR and TUN cannot change the destination port (the packet reaches the real server unchanged); the
+ * kernel uses the service's port whatever keepalived was told. lvsd refuses the contradiction, so the
+ * real server takes the service port and its checks keep probing the port keepalived probed.
+ */
+function keepServicePort(ctx: MapContext, node: KNode, scope: string, vs: Obj, rs: Obj, vport: number): void {
+  const fwd = rs.forwarding ?? vs.forwarding;
+  if ((fwd !== 'dr' && fwd !== 'tun') || rs.port === undefined || rs.port === vport) return;
+  for (const c of (rs.checks as Obj[] | undefined) ?? []) if (c.type !== 'exec' && c.connect_port === undefined && Number(rs.port) > 0) c.connect_port = rs.port;
+  ctx.note(node, `${scope} > real_server ${node.args.map((w) => w.text).join(' ')}`, `${String(fwd).toUpperCase()} cannot remap ports: the service port ${vport} is used (as the kernel does); checks still probe port ${rs.port}`, rs, 'address');
+  delete rs.port;
 }
 
 function moveComments(ctx: MapContext, from: Anchor, to: Anchor): void {
