@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { repoRoot } from '../support/proc.js';
+import { inOverlay } from '../support/overlay.js';
 
 const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const canRun = process.getuid?.() === 0 && ['dpkg-deb', 'unshare', 'chroot'].every(have);
@@ -60,17 +61,8 @@ test('build-deb.sh builds a .deb that installs, runs and purges (in an overlay o
   for (const f of files) assert.doesNotMatch(f, /^\.\/usr\/lib\/lvsd\/((dist\/)?(test|bench)\/|node_modules\/(typescript|fast-check|@types\/js-yaml)\/)/, `shipped: ${f}`);
 
   // Install for real in the overlay; the upper layer is a tmpfs private to the namespace.
-  const ov = join(dir, 'ov');
-  const script = [
-    'set -e',
-    `mkdir -p ${ov} && mount -t tmpfs tmpfs ${ov} && mkdir ${ov}/upper ${ov}/work ${ov}/root`,
-    `mount -t overlay overlay -o lowerdir=/,upperdir=${ov}/upper,workdir=${ov}/work ${ov}/root`,
-    `mount --rbind /proc ${ov}/root/proc && mount --rbind /dev ${ov}/root/dev`,
-    `chroot ${ov}/root /bin/sh -c '${inside(deb).replace(/'/g, `'\\''`)}'`,
-  ].join('\n');
-  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', timeout: 120_000 });
-  const out = r.stdout + r.stderr;
-  const facts = new Map(out.split('\n').map((l) => /^(\w+)=(.*)$/.exec(l)).filter((m) => m !== null).map((m) => [m[1]!, m[2]!]));
+  const { out, facts: list } = inOverlay(dir, inside(deb), 120_000);
+  const facts = new Map(list);
   const fact = (k: string): string | undefined => facts.get(k);
   assert.equal(fact('install'), '0', out);
   assert.equal(fact('version'), `lvsd ${version}`, out);

@@ -25,6 +25,9 @@ test('npm pack ships the built code, the addon sources and the install script, n
   for (const want of ['bin/lvsd', 'dist/src/cli/main.js', 'dist/src/election/announce.js', 'native/afpacket/afpacket.c',
     'native/afpacket/binding.gyp', 'scripts/install-native.mjs', 'docs/config.md', 'deploy/lvsd.service', 'package.json'])
     assert.ok(files.includes(want), `${want} is packed`);
+  // Every source the addon's build names (a new .c file must ship too).
+  const gyp = JSON.parse(readFileSync(join(repoRoot, 'native', 'afpacket', 'binding.gyp'), 'utf8')) as { targets: Array<{ sources: string[] }> };
+  for (const src of gyp.targets.flatMap((tg) => tg.sources)) assert.ok(files.includes(`native/afpacket/${src}`), `native/afpacket/${src} is packed`);
   for (const f of files) {
     assert.doesNotMatch(f, /^(dist\/)?(test|bench)\/|\.map$|^native\/afpacket\/build\//, `${f} is not packed`);
   }
