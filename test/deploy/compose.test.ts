@@ -91,6 +91,8 @@ test('docker-compose.yml runs a real pair: own configs, real servers, client, Pr
   // Prometheus scrapes each director where its configuration listens.
   const prom = services.prometheus!;
   const promFile = prom.volumes!.find((v) => v.target === '/etc/prometheus/prometheus.yml')!.source;
+  const pc = spawnSync('promtool', ['check', 'config', promFile], { encoding: 'utf8' });
+  assert.equal(pc.status, 0, `promtool check config (Debian prometheus, scripts/setup.sh): ${pc.error ?? ''}${pc.stdout}${pc.stderr}`);
   const targets = ((yaml.load(readFileSync(promFile, 'utf8')) as Doc).scrape_configs as Doc[])
     .flatMap((sc) => (sc.static_configs as Doc[]).flatMap((s) => s.targets as string[]));
   for (const c of configs) {
