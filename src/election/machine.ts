@@ -148,7 +148,14 @@ export type VrrpEvent =
   /** Tracking changed the effective priority (see priority.ts). */
   | { readonly type: 'priority'; readonly effective: number }
   /** A sync group member moved; this member follows (see syncgroup.ts). */
-  | { readonly type: 'sync'; readonly to: 'MASTER' | 'BACKUP'; readonly group: string; readonly member: string };
+  | { readonly type: 'sync'; readonly to: 'MASTER' | 'BACKUP'; readonly group: string; readonly member: string }
+  /**
+   * A reload changed the instance's config, not which router it is (same name, VRID, version):
+   * applied in place, the state kept (see onReconfigure). `announce`: the VIP set, or how or where
+   * it is announced, changed (a Master takes the new set and announces it). A new base priority
+   * comes as this event's params; the effective priority follows with a `priority` event.
+   */
+  | { readonly type: 'reconfigure'; readonly params: InstanceParams; readonly announce?: boolean };
 
 export type Effect =
   | { readonly type: 'timer'; readonly name: TimerName; readonly ms: number }
@@ -297,6 +304,9 @@ export function step(state: InstanceState, event: VrrpEvent, now: number): StepR
       break;
     case 'sync':
       onSync(tx, event);
+      break;
+    case 'reconfigure':
+      onReconfigure(tx, event);
       break;
     default:
       break;
@@ -650,4 +660,38 @@ function onSync(tx: Tx, ev: Extract<VrrpEvent, { type: 'sync' }>): void {
   const reason = `sync_group:${ev.group}:${ev.member}`;
   if (ev.to === 'MASTER' && tx.s.state === 'BACKUP') toMaster(tx, reason);
   else if (ev.to === 'BACKUP' && tx.s.state === 'MASTER') toBackup(tx, reason);
+}
+
+/**
+ * A reload in place (lvsd; keepalived also keeps an instance's state across a reload): the new
+ * params replace the old, nothing leaves Master or Backup.
+ *  - Master: a new advert interval, or a changed VIP set (the adverts carry it), is advertised at
+ *    once and the Adver_Timer restarts with the new interval; a changed VIP set is taken and
+ *    announced (add_vips takes the whole set: the ones held already are left as they are).
+ *  - Backup: Master_Adver_Interval follows the new interval unless it is learnt from the master we
+ *    follow (v3, RFC 5798 §6.4.2); the running Master_Down_Timer is kept (an advert re-arms it with
+ *    the new Skew_Time). A pending preempt_delay wait ends when preempt is turned off.
+ *  - Initialize / Fault: only the params change; they apply at the next start.
+ * VRID or version changes make another router: the runtime replaces such an instance (not here).
+ */
+function onReconfigure(tx: Tx, ev: Extract<VrrpEvent, { type: 'reconfigure' }>): void {
+  const old = tx.s.params;
+  const p = ev.params;
+  if (p.vrid !== old.vrid || p.version !== old.version) return;
+  tx.set({ params: p });
+  const intervalChanged = p.advertIntervalMs !== old.advertIntervalMs;
+  const st = tx.s.state;
+  if (intervalChanged && (st !== 'BACKUP' || tx.s.master === undefined || p.version === 2)) tx.set({ masterAdverIntervalMs: p.advertIntervalMs });
+  if (st === 'MASTER') {
+    if (ev.announce) {
+      tx.emit({ type: 'add_vips' });
+      tx.emit({ type: 'garp', reason: 'reconfigured' });
+    }
+    if (intervalChanged || ev.announce) {
+      tx.emit({ type: 'send_advert', priority: tx.s.priority });
+      tx.arm('adver', p.advertIntervalMs);
+    }
+    return;
+  }
+  if (st === 'BACKUP' && !p.preempt && tx.s.timers.preempt !== undefined) tx.cancel('preempt');
 }

@@ -35,6 +35,8 @@ import type { InstanceIo } from './io.js';
 import { advertOf, announceTargets, bytesToV6, type Inst } from './instance.js';
 import { Tracker, sysfsLinkUp } from './tracking.js';
 import { TakeoverPath, atomicsSleep, WARM_ROUNDS } from './takeover.js';
+import { paramsOf, type ReloadPlan } from './reload.js';
+import type { TransportHandlers } from './transport.js';
 
 
 const STATES: readonly VrrpState[] = ['INIT', 'BACKUP', 'MASTER', 'FAULT'];
@@ -131,19 +133,7 @@ export class ElectionRuntime {
     };
     this.insts.set(cfg.name, inst);
     this.states[cfg.name] = createInstance(
-      {
-        name: cfg.name,
-        version: cfg.version,
-        vrid: cfg.virtual_router_id,
-        priority: cfg.priority,
-        advertIntervalMs: Math.round(cfg.advert_interval * 1000),
-        preempt: cfg.preempt,
-        preemptDelayMs: Math.round(cfg.preempt_delay * 1000),
-        primaryAddress: primaryText,
-        priorityZeroOnStop: cfg.priority_zero_on_stop,
-        stopHandover: cfg.stop_handover,
-        initialState: cfg.initial_state,
-      },
+      paramsOf(cfg, primaryText),
       this.d.clock.now(),
     );
     for (const s of STATES) this.d.metrics.state.set({ vrrp_instance: cfg.name, state: s }, s === 'INIT' ? 1 : 0);
@@ -152,15 +142,72 @@ export class ElectionRuntime {
     this.takeover.prepareTakeover(inst);
     if (removed) log.warn({ removed }, 'removed VIPs left by a previous run');
     this.tracker.recomputeTracking(inst, cluster);
-    io.transport.start({
-      onAdvert: (r) => this.onAdvert(inst, r.advert, r.src, r.ageMs),
-      onDrop: (reason, src) => this.onDrop(inst, reason, src),
-    });
+    io.transport.start(this.handlers(inst));
     inst.started = true;
     const warmMs = this.takeover.warmTakeover(inst);
     if (warmMs !== undefined) log.debug({ warm_ms: Math.round(warmMs * 100) / 100, rounds: WARM_ROUNDS }, 'takeover path warmed');
     this.dispatch(cfg.name, { type: 'startup' });
     log.info({ vrid: cfg.virtual_router_id, version: cfg.version, interface: cfg.interface, priority: cfg.priority, source: primaryText }, 'VRRP instance started');
+  }
+
+  private handlers(inst: Inst): TransportHandlers {
+    return {
+      onAdvert: (r) => this.onAdvert(inst, r.advert, r.src, r.ageMs),
+      onDrop: (reason, src) => this.onDrop(inst, reason, src),
+    };
+  }
+
+  /**
+   * Apply a reload in place to running instances (`plans`: each one's reloadPlan, not 'replace'),
+   * with the new sync groups and vrrp_scripts: nothing leaves Master or Backup (see reload.ts).
+   */
+  async reconfigure(cfg: ClusterConfig, plans: ReadonlyMap<string, ReloadPlan>): Promise<void> {
+    // As stop(): held steps and postponed bookkeeping first, so the reload comes after them in order.
+    for (const inst of this.insts.values()) this.takeover.endQuiet(inst);
+    this.runPostponed();
+    this.groups = new Map(cfg.vrrp_sync_groups.map((g) => [g.name, { name: g.name, members: g.members, ...(g.notify ? { notify: g.notify } : {}) }]));
+    this.tracker.setCluster(cfg);
+    for (const [name, plan] of plans) {
+      const inst = this.insts.get(name);
+      const next = cfg.vrrp_instances.find((i) => i.name === name);
+      if (!inst || !next || plan.kind !== 'in_place') continue;
+      if (plan.io) this.swapIo(inst, next);
+      else inst.cfg = next;
+      inst.log.info({ keys: plan.keys, io: plan.io }, 'VRRP instance reconfigured in place');
+      const la = inst.io.transport.localAddress;
+      this.dispatch(name, { type: 'reconfigure', params: paramsOf(next, la.length === 4 ? Array.from(la).join('.') : bytesToV6(la)), announce: plan.announce });
+    }
+    // Scripts keep their state (an interval or command change applies at the next run); a new
+    // base priority or tracking weight reaches the machine as a priority event (a Master re-advertises).
+    this.tracker.syncScripts(cfg);
+    for (const inst of this.insts.values()) this.tracker.recomputeTracking(inst, cfg);
+  }
+
+  /**
+   * Rebuild an instance's I/O for a new config, keeping its state: the new socket opens before the
+   * old closes (no advert missed; one received twice is harmless), the native mechanisms of the old
+   * are closed before they could act, and of the VIPs held only those no longer configured are
+   * removed (a Master's `reconfigure` step then takes the new set and announces it).
+   */
+  private swapIo(inst: Inst, next: VrrpInstanceConfig): void {
+    const old = inst.io;
+    const io = this.d.makeIo(next, inst.log);
+    old.thread?.close();
+    delete inst.thread;
+    delete inst.threadFailed;
+    old.backstop?.close();
+    delete inst.backstopPriority;
+    delete inst.backstopFailed;
+    old.announce?.announcer.stop();
+    io.transport.start(this.handlers(inst));
+    old.transport.close();
+    old.vips.close();
+    const keep = new Set([...next.virtual_addresses, ...next.virtual_addresses_excluded].map((v) => `${v.address}%${v.device ?? next.interface}`));
+    inst.vipChain = this.track(inst, inst.vipChain.then(() => old.vips.release((v, dev) => keep.has(`${v.address}%${dev}`))).then(() => {}).catch((err) => inst.log.error({ err: errorMessage(err) }, 'removing VIPs failed')));
+    inst.io = io;
+    inst.cfg = next;
+    delete inst.targets;
+    this.takeover.prepareTakeover(inst);
   }
 
   /** Graceful stop of some instances (all when omitted): priority-0 advert if master, VIPs removed. */

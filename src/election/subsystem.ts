@@ -4,9 +4,10 @@
  * daemon's registry, 'vrrp.state' published on the bus and 'health.quorum' consumed for
  * track_virtual_servers.
  *
- * Reload by diff: added instances start, removed ones stop gracefully (priority-0 advert when
- * master, VIPs removed), changed ones restart. A change to a sync group restarts its members; a
- * change to a vrrp_script restarts the instances that track it.
+ * Reload: added instances start, removed ones stop gracefully (priority-0 advert when master, stop
+ * handover). A changed instance keeps running and its state (reload.ts decides how): only a new
+ * VRID, interface, family, version or unicast_src makes it another router, which is replaced
+ * make-before-break. Sync group and vrrp_script changes are applied in place too (script state kept).
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Gauge } from 'prom-client';
@@ -16,6 +17,7 @@ import { errorMessage } from '../core/errors.js';
 import type { ClusterConfig, VrrpInstanceConfig } from '../config/model.js';
 import type { ConfigDiff } from '../config/diff.js';
 import { ElectionRuntime, type RuntimeDeps } from './runtime.js';
+import { reloadPlan, type ReloadPlan } from './reload.js';
 import { createElectionMetrics, registerElectionStateMetrics } from './metrics.js';
 import type { AdvertBackstop, FastResult, FastTakeover, InstanceIo, TakeoverThread } from './io.js';
 import { RawVrrpTransport, type VrrpTransport } from './transport.js';
@@ -342,22 +344,28 @@ export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptio
         throw e;
       }
     },
-    async reload(next, prev, diff) {
-      const restart = new Set<string>(diff.vrrp_instances.changed);
-      for (const g of [...diff.vrrp_sync_groups.changed, ...diff.vrrp_sync_groups.added, ...diff.vrrp_sync_groups.removed]) {
-        for (const c of [prev, next]) for (const sg of c.vrrp_sync_groups) if (sg.name === g) sg.members.forEach((m) => restart.add(m));
-      }
-      for (const s of [...diff.vrrp_scripts.changed, ...diff.vrrp_scripts.removed, ...diff.vrrp_scripts.added]) {
-        for (const i of next.vrrp_instances) if (i.track_scripts.some((t) => t.name === s)) restart.add(i.name);
-      }
+    async reload(next, prev) {
+      // Per running instance: the same, applied in place, or replaced (another router: reload.ts).
+      // Sync group and vrrp_script changes reach their members through reconfigure (groups and
+      // scripts are swapped there; a member's own config change is in its plan).
       const running = new Set(rt.names());
       const nextNames = new Set(next.vrrp_instances.map((i) => i.name));
-      const toStop = [...running].filter((n) => !nextNames.has(n) || restart.has(n));
-      const toStart = [...nextNames].filter((n) => !running.has(n) || restart.has(n));
-      log.info({ stop: toStop, start: toStart }, 'election reload');
+      const plans = new Map<string, ReloadPlan>();
+      for (const ic of next.vrrp_instances) {
+        const before = prev.vrrp_instances.find((i) => i.name === ic.name);
+        if (before && running.has(ic.name)) plans.set(ic.name, reloadPlan(before, ic));
+      }
+      const replace = [...plans].filter(([, p]) => p.kind === 'replace').map(([n]) => n);
+      const inPlace = [...plans].filter(([, p]) => p.kind === 'in_place').map(([n]) => n);
+      const toStop = [...running].filter((n) => !nextNames.has(n) || replace.includes(n));
+      const toStart = [...nextNames].filter((n) => !running.has(n) || replace.includes(n));
+      log.info({ stop: toStop, start: toStart, in_place: inPlace }, 'election reload');
+      // Replaced instances go first, make-before-break (their stop handover keeps the VIPs until
+      // another router advertises), then the in-place changes, then what starts.
       if (toStop.length) await rt.stop(toStop);
       current = next;
       rt.setCluster(next);
+      await rt.reconfigure(next, plans);
       if (toStart.length) await rt.start(next, toStart);
     },
     async stop() {

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { isDeepStrictEqual } from 'node:util';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import type { VrrpScriptConfig, ClusterConfig } from '../config/model.js';
@@ -37,8 +38,18 @@ export function sysfsLinkUp(ifname: string): boolean {
   }
 }
 
+/** One vrrp_script's runner: its config (replaced by a reload), state, next run. */
+interface ScriptRunner {
+  cfg: VrrpScriptConfig;
+  st: ScriptState;
+  timer?: TimerHandle;
+  running: boolean;
+  stopped: boolean;
+  tick: () => void;
+}
+
 export class Tracker {
-  private readonly scripts = new Map<string, { cfg: VrrpScriptConfig; st: ScriptState; timer?: TimerHandle; running: boolean; stopped: boolean }>();
+  private readonly scripts = new Map<string, ScriptRunner>();
   private readonly quorum = new Map<string, boolean>();
   private linkTimer: TimerHandle | undefined;
   private readonly linkState = new Map<string, boolean>();
@@ -134,20 +145,30 @@ export class Tracker {
       }
     }
     for (const name of wanted) {
-      if (this.scripts.has(name)) continue;
       const sc = cfg.vrrp_scripts.find((s) => s.name === name);
       if (!sc) continue;
-      const entry: { cfg: VrrpScriptConfig; st: ScriptState; timer?: TimerHandle; running: boolean; stopped: boolean } = { cfg: sc, st: initialScriptState(), running: false, stopped: false };
+      const had = this.scripts.get(name);
+      if (had) {
+        // A reload changed the script: its state (good, rise/fall counts) is kept; the new command,
+        // timeout and rise/fall apply from the next run, the new interval from now.
+        if (isDeepStrictEqual(had.cfg, sc)) continue;
+        had.cfg = sc;
+        if (had.timer) this.h.clock.clearTimeout(had.timer);
+        had.timer = this.h.clock.setTimeout(had.tick, sc.interval * 1000);
+        continue;
+      }
+      const entry: ScriptRunner = { cfg: sc, st: initialScriptState(), running: false, stopped: false, tick: () => {} };
       this.scripts.set(name, entry);
       const tick = () => {
         if (entry.stopped) return;
+        const sc = entry.cfg;
         if (!entry.running) {
           entry.running = true;
           void runScript(sc.script, sc.timeout * 1000).then((ok) => {
             entry.running = false;
             if (entry.stopped) return;
             const before = entry.st.good;
-            entry.st = scriptResult(entry.st, ok, sc.rise, sc.fall);
+            entry.st = scriptResult(entry.st, ok, entry.cfg.rise, entry.cfg.fall);
             if (entry.st.good !== before) {
               this.h.logger.info({ script: name, good: entry.st.good }, 'vrrp_script state changed');
               for (const i of this.h.insts()) if (i.cfg.track_scripts.some((t) => t.name === name)) this.recomputeTracking(i);
@@ -156,6 +177,7 @@ export class Tracker {
         }
         entry.timer = this.h.clock.setTimeout(tick, sc.interval * 1000);
       };
+      entry.tick = tick;
       tick();
     }
   }

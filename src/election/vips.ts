@@ -386,13 +386,16 @@ export class VipSet {
     this.startGuard();
   }
 
-  /** Remove every VIP; also used at start to clear what a crashed previous run left. */
-  async release(): Promise<number> {
+  /**
+   * Remove every VIP; also used at start to clear what a crashed previous run left. `keep`: VIPs it
+   * says true for stay (a reload in place removes only those no longer configured).
+   */
+  async release(keep?: (v: VirtualAddress, ifname: string) => boolean): Promise<number> {
     this.takeGen++;
     this.stopGuard();
     let removed = 0;
     await Promise.all(
-      this.o.vips.map(async (v) => {
+      this.o.vips.filter((v) => !keep?.(v, this.dev(v))).map(async (v) => {
         try {
           if ((await this.o.table.remove(this.dev(v), v)) === 'removed') removed++;
         } catch (e) {

@@ -565,7 +565,7 @@ test('stop handover: without a new master the VIPs go after two advert intervals
   }
 });
 
-test('reload: removed instance stops with a priority-0 advert, changed restarts, added starts', async () => {
+test('reload: removed instance stops with a priority-0 advert, changed is applied in place, added starts', async () => {
   const h = harness();
   const c1 = cfg(base(inst('A', 1, 200, '192.0.2.41') + inst('B', 2, 100, '192.0.2.42') + inst('C', 3, 100, '192.0.2.43')));
   await h.sub.start(c1);
@@ -583,13 +583,61 @@ test('reload: removed instance stops with a priority-0 advert, changed restarts,
   h.clock.advance(200); // nobody takes over in this harness: the handover bound ends the wait
   await reloading;
   assert.equal(ta.sent.at(-1)?.priority, 0, 'A said goodbye with priority 0');
-  assert.ok(ta.closed && tc.closed);
+  assert.ok(ta.closed && !tc.closed, 'A stopped; C kept its socket');
   assert.ok(!h.table.addrs.has('eth0/192.0.2.41'), 'A released its VIP');
   assert.deepEqual(Object.keys(st()).sort(), ['B', 'C', 'D']);
   assert.equal(st().C!.priority, 120);
-  assert.notEqual(h.transports.get('C'), tc, 'C runs on a new transport');
+  assert.equal(h.transports.get('C'), tc, 'C changed in place (priority only: same transport)');
   const stopping = h.sub.stop();
   h.clock.advance(200); // B is master: its stop handover ends at the bound
+  await stopping;
+});
+
+test('reload in place: a Master keeps MASTER through a priority, VIP and unicast-peer change; the VIPs follow one by one; a VRID change replaces it', async () => {
+  const h = harness();
+  const c1 = cfg(base(inst('A', 1, 200, '192.0.2.41')));
+  await h.sub.start(c1);
+  h.clock.advance(400);
+  h.runDeferred();
+  await flush();
+  const st = () => (h.sub.status() as { instances: Record<string, { state: string; priority: number; vrid: number }> }).instances.A!;
+  assert.equal(st().state, 'MASTER');
+  const t1 = h.transports.get('A')!;
+  const moves = h.events.length;
+  // Priority: the same socket, re-advertised at once (before the next Adver_Timer).
+  const c2 = cfg(base(inst('A', 1, 210, '192.0.2.41')));
+  await h.sub.reload(c2, c1, diffConfig(c1, c2));
+  assert.equal(h.transports.get('A'), t1);
+  assert.equal(t1.sent.at(-1)?.priority, 210);
+  // A VIP added: new I/O (the advert carries the VIPs), the old socket closed, both VIPs held.
+  const c3 = cfg(base(inst('A', 1, 210, '192.0.2.41/24, 192.0.2.45')));
+  await h.sub.reload(c3, c2, diffConfig(c2, c3));
+  await flush();
+  const t2 = h.transports.get('A')!;
+  assert.ok(t2 !== t1 && t1.closed && !t2.closed);
+  assert.ok(h.table.addrs.has('eth0/192.0.2.41') && h.table.addrs.has('eth0/192.0.2.45'), [...h.table.addrs].join());
+  assert.equal(t2.sent.at(-1)?.addresses.length, 2, 'the new VIP set advertised at once');
+  // The first VIP removed: only it goes.
+  const c4 = cfg(base(inst('A', 1, 210, '192.0.2.45')));
+  await h.sub.reload(c4, c3, diffConfig(c3, c4));
+  await flush();
+  assert.ok(!h.table.addrs.has('eth0/192.0.2.41') && h.table.addrs.has('eth0/192.0.2.45'), [...h.table.addrs].join());
+  // Unicast peers: in place too.
+  const c5 = cfg(base(inst('A', 1, 210, '192.0.2.45', '    unicast_peers: [192.0.2.9]\n')));
+  await h.sub.reload(c5, c4, diffConfig(c4, c5));
+  await flush();
+  assert.equal(st().state, 'MASTER');
+  assert.equal(h.events.length, moves, 'no transition through four reloads');
+  // Another VRID is another router: replaced (stop handover, then a fresh start in Backup).
+  const c6 = cfg(base(inst('A', 7, 210, '192.0.2.45', '    unicast_peers: [192.0.2.9]\n')));
+  const reloading = h.sub.reload(c6, c5, diffConfig(c5, c6));
+  await flush();
+  h.clock.advance(200);
+  await reloading;
+  assert.equal(st().vrid, 7);
+  assert.equal(st().state, 'BACKUP');
+  const stopping = h.sub.stop();
+  h.clock.advance(200);
   await stopping;
 });
 

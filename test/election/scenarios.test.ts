@@ -11,6 +11,7 @@
  *   with "instance") | exactEffects: true = same length too | absent: partial effects that must not
  *   occur | priority | masterAdverIntervalMs | master (partial) | faults | timers (partial deadlines)
  *   | groupTransition.
+ * A `reconfigure` event's `params` are partial: merged over the defaults and the scenario's instance.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -143,7 +144,8 @@ for (const f of files) {
     let s = createInstance({ ...DEFAULTS, ...sc.instance }, 0);
     sc.steps.forEach((st, i) => {
       const where = `${f} step ${i} (at ${st.at}, ${JSON.stringify(st.event)})`;
-      const r = step(s, st.event, st.at);
+      const ev: VrrpEvent = st.event.type === 'reconfigure' ? { ...st.event, params: { ...DEFAULTS, ...sc.instance, ...st.event.params } } : st.event;
+      const r = step(s, ev, st.at);
       // The machine's state must stay plain data (the status endpoint serialises it as is).
       assert.deepEqual(JSON.parse(JSON.stringify(r.state)), r.state, `${where}: state is not plain JSON data`);
       s = r.state;
