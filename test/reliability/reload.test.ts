@@ -178,7 +178,7 @@ function heard(l: Running): Heard[] {
 
 /** lvsd_vrrp_garp_sent_total of a's instance. */
 async function garpSent(ns: Netns): Promise<number> {
-  const m = /lvsd_vrrp_garp_sent_total\{instance="VI_1"\} (\d+)/.exec(await apiGet(ns, '/metrics'));
+  const m = /lvsd_vrrp_garp_sent_total\{[^}]*"VI_1"[^}]*\} (\d+)/.exec(await apiGet(ns, '/metrics'));
   return m ? Number(m[1]) : 0;
 }
 
