@@ -1,22 +1,25 @@
-import { pino } from 'pino';
 import { Daemon } from '../daemon/daemon.js';
 import { defaultSubsystems } from '../daemon/subsystems.js';
 import { ConfigError, errorLines, formatDiagnostic, omittedNote } from '../config/index.js';
 import { isLvsdError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { parseCommandLine, CONFIG_OPTION } from './args.js';
+import { parseCommandLine, CONFIG_OPTION, UsageError } from './args.js';
 import { lvsdVersion } from './version.js';
+import { createDaemonLogger, LOG_FORMATS, type LogFormat } from '../daemon/logger.js';
 import { captureSignals, type LvsdSignal } from '../daemon/signals.js';
 import { SystemdNotifier } from '../daemon/notify.js';
 
 export const summary = 'run the daemon in the foreground (systemd-friendly)';
-export const usage = `Usage: lvsd run -c FILE [--state-dir DIR] [--listen ADDR:PORT] [--log-level LEVEL]
+export const usage = `Usage: lvsd run -c FILE [--state-dir DIR] [--listen ADDR:PORT] [--log-level LEVEL] [--log-format json|pretty]
 
-Runs lvsd in the foreground, logging JSON lines (pino) to stdout.
+Runs lvsd in the foreground. Logs: JSON lines (pino, string levels, host and router_id on every line),
+trace/debug/info on stdout, warn/error/fatal on stderr (under journald prefixed with their syslog
+priority, so \`journalctl -p err\` finds errors); one readable line per event when stdout is a terminal.
   -c, --config FILE     configuration file (default /etc/lvsd/lvsd.yaml)
   --state-dir DIR       where the lock file goes (default: global.state_dir, /run/lvsd)
   --listen ADDR:PORT    HTTP endpoint for /metrics, /healthz, /status (default: global.api.listen)
   --log-level LEVEL     trace|debug|info|warn|error|fatal (default: global.log_level)
+  --log-format FORMAT   json or pretty (default: pretty on a terminal, json otherwise)
 
 Signals: SIGTERM/SIGINT stop cleanly (bounded by global.shutdown_timeout); SIGHUP reloads the file —
 an invalid file is rejected, logged and counted, and the running configuration keeps serving.
@@ -33,10 +36,13 @@ export async function main(argv: string[]): Promise<number> {
     'state-dir': { type: 'string' },
     listen: { type: 'string' },
     'log-level': { type: 'string' },
+    'log-format': { type: 'string' },
   });
+  const format = o['log-format'];
+  if (format !== undefined && !(LOG_FORMATS as readonly string[]).includes(format)) throw new UsageError(`--log-format: "${format}" is not one of ${LOG_FORMATS.join(', ')}`);
   const configFile = o.config ?? '/etc/lvsd/lvsd.yaml';
   const forcedLevel = o['log-level'];
-  const logger = pino({ level: forcedLevel ?? 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime });
+  const { logger, setRouterId } = createDaemonLogger({ level: forcedLevel ?? 'info', ...(format ? { format: format as LogFormat } : {}) });
   const log = logger as unknown as Logger;
   const stateDir = o['state-dir'];
   const listen = o.listen;
@@ -50,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
     setLogLevel: (lvl) => {
       if (!forcedLevel) logger.level = lvl;
     },
+    setRouterId,
   });
 
   const notifier = new SystemdNotifier(log);

@@ -31,6 +31,8 @@ export interface DaemonOptions {
   readonly listen?: string;
   /** Called after the logger level should change (pino's level is set by the shell). */
   readonly setLogLevel?: (level: string) => void;
+  /** Called with global.router_id whenever a configuration is loaded (the logger stamps it on every line). */
+  readonly setRouterId?: (id: string) => void;
 }
 
 type Phase = 'starting' | 'running' | 'reloading' | 'stopping' | 'stopped';
@@ -78,6 +80,7 @@ export class Daemon {
     for (const w of loaded.warnings) this.log.warn({ diagnostic: formatDiagnostic(w) }, 'config warning');
     this.loaded = loaded;
     this.opts.setLogLevel?.(loaded.config.global.log_level);
+    this.opts.setRouterId?.(loaded.config.global.router_id);
     this.applyNice(loaded.config.global.nice);
     this.checkCancelled();
     this.lock = new DirectorLock(resolve(this.opts.stateDir ?? loaded.config.global.state_dir));
@@ -154,6 +157,7 @@ export class Daemon {
       try {
         if (diff.global) {
           this.opts.setLogLevel?.(next.config.global.log_level);
+          this.opts.setRouterId?.(next.config.global.router_id);
           if (next.config.global.nice !== prev.global.nice) this.applyNice(next.config.global.nice);
           if (!this.opts.listen && next.config.global.api.listen !== prev.global.api.listen) {
             try {

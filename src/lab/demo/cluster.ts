@@ -34,7 +34,7 @@ export interface LogLine {
   to?: string;
   reason?: string;
   rs?: string;
-  level?: number;
+  level?: string;
   [k: string]: unknown;
 }
 
@@ -97,7 +97,7 @@ export class Director {
         // lvsd logs ISO times (src/cli/run.ts); the guest has one clock, so they compare with Date.now().
         if (typeof o.msg === 'string') this.log.push({ ...o, time: typeof o.time === 'string' ? Date.parse(o.time) : o.time } as LogLine);
       } catch {
-        this.log.push({ time: Date.now(), msg: line, level: 50 });
+        this.log.push({ time: Date.now(), msg: line, level: 'error' });
       }
       for (const w of this.waiters.splice(0)) w();
     };

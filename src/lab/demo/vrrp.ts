@@ -102,15 +102,18 @@ export async function runVrrpDemo(example: string): Promise<number> {
       d.ns.spawn([process.execPath, '-e', echoServer(d.label)]);
       const p = d.ns.spawn([process.execPath, join(root, 'bin', 'lvsd'), 'run', '-c', file, '--state-dir', work]);
       d.proc = p;
-      createInterface({ input: p.stdout! }).on('line', (line) => {
+      const narrate = (line: string) => {
         try {
-          const o = JSON.parse(line) as { from?: string; to?: string; reason?: string; level?: number; msg?: string };
+          const o = JSON.parse(line) as { from?: string; to?: string; reason?: string; level?: string; msg?: string };
           if (o.from && o.to) say(`[${d.label}] ${o.from} -> ${o.to} (${o.reason})`);
-          else if ((o.level ?? 0) >= 50) say(`[${d.label}] error: ${o.msg}`);
+          else if (o.level === 'error' || o.level === 'fatal') say(`[${d.label}] error: ${o.msg}`);
         } catch {
           /* not JSON */
         }
-      });
+      };
+      // Transitions are info (stdout); errors go to stderr.
+      createInterface({ input: p.stdout! }).on('line', narrate);
+      createInterface({ input: p.stderr! }).on('line', narrate);
       say(`[${d.label}] lvsd run -c ${file} (pid ${p.pid})`);
     }
 
