@@ -23,7 +23,7 @@ const FIXTURES = join(repoRoot, 'test', 'fixtures', 'keepalived');
 function assertValid(c: Conversion, name: string) {
   parseConfigText(c.yaml, `${name}.lvsd.yaml`, { checkFiles: false, hostname: 'test' });
   // What the YAML says is what the converter built (the emitter loses nothing).
-  assert.deepEqual(yaml.load(c.yaml), JSON.parse(JSON.stringify(c.config)), `${name}: YAML and model differ`);
+  assert.deepEqual(yaml.load(c.yaml) ?? {}, JSON.parse(JSON.stringify(c.config)), `${name}: YAML and model differ`);
 }
 
 /** Each item points at a line of its file holding the statement it names, and the YAML marks it. */
@@ -151,4 +151,10 @@ virtual_server 192.0.2.1 80 { lb_kind DR
   assert.deepEqual(c.items.filter((i) => i.kind === 'unsupported').map((i) => i.line), [5]);
   assert.equal(c.items.filter((i) => i.kind === 'note').length, 2);
   parseConfigText(c.yaml, 'x.yaml', { checkFiles: false, hostname: 'test' });
+});
+
+test('lvs_sync_daemon: the first one counts (as keepalived); without an instance it runs both ways', () => {
+  const c = convert('global_defs {\n lvs_sync_daemon bond0 id 7\n lvs_sync_daemon bond0 VI_2\n}\n');
+  assert.deepEqual(c.config.sync, { interface: 'bond0', mode: 'both', sync_id: 7 });
+  assert.deepEqual(c.items.map((i) => `${i.kind} ${i.line}`), ['unsupported 3']);
 });

@@ -68,6 +68,10 @@ export function mapGlobalDefs(ctx: MapContext, blocks: readonly KNode[]): Global
           ctx.unsupported(c, statement(c, scope), 'lvsd has no strict mode; its part that changes behaviour on the wire, accept: false, is set on every instance', global);
           break;
         case 'lvs_sync_daemon': {
+          if (sync) {
+            ctx.unsupported(c, statement(c, scope), `lvsd has one sync daemon, as keepalived: the first (line ${sync.node.line}) is used`, global);
+            break;
+          }
           const r = mapSyncDaemon(ctx, c);
           if (r) sync = r;
           break;
