@@ -2,7 +2,7 @@
  * A Master's advert path with the native backstop, in a namespace: adverts every INTERVAL_MS from
  * JavaScript (each kicks the backstop), then the event loop is blocked for STALL_MS (Atomics.wait)
  * after 300 ms. Prints one JSON line: the stall's wall-clock start and end and how many adverts
- * the backstop threads sent. MODE: `armed` (the normal Master), `disarmed` (disarmed right before
+ * the backstop threads sent (in all, and before the stall). MODE: `armed` (the normal Master), `disarmed` (disarmed right before
  * the stall: nothing may go out).
  * Usage: node backstop-cli.js IFNAME INTERVAL_MS STALL_MS MODE
  */
@@ -27,13 +27,16 @@ const send = () => {
 send();
 const timer = setInterval(send, interval);
 setTimeout(() => {
+  // What it sent before the disarm (a loop held up > 1.5 intervals by a loaded machine) is told apart.
+  backstopSent += bs.kick();
+  const beforeDisarm = backstopSent;
   if (mode === 'disarmed') bs.disarm();
   const start = Date.now();
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(stallArg));
   const end = Date.now();
   clearInterval(timer);
   backstopSent += bs.kick();
-  process.stdout.write(JSON.stringify({ start, end, backstopSent }) + '\n');
+  process.stdout.write(JSON.stringify({ start, end, backstopSent, beforeDisarm }) + '\n');
   setTimeout(() => {
     bs.close();
     t.close();
