@@ -56,7 +56,7 @@ async function main() {
   createInterface({ input: process.stdin }).on('line', (l) => {
     if (l === 'status') {
       const s = sub.status();
-      process.stdout.write(`status ${JSON.stringify({ inFlight: s.checksInFlight, queued: s.checksQueued, run: s.checksRun, rss: process.memoryUsage().rss, lagP99Ms: lag.percentile(99) / 1e6, lagMaxMs: lag.max / 1e6 })}\n`);
+      process.stdout.write(`status ${JSON.stringify({ inFlight: s.checks_in_flight, queued: s.checks_queued, run: s.checks_run, rss: process.memoryUsage().rss, lagP99Ms: lag.percentile(99) / 1e6, lagMaxMs: lag.max / 1e6 })}\n`);
     } else if (l === 'quit') {
       void sub.stop().then(() => process.exit(0));
     }

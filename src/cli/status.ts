@@ -3,14 +3,18 @@ import { parseEndpoint } from '../core/address.js';
 import { loadConfigOffThread, ConfigError } from '../config/index.js';
 import { readConfigText } from '../config/read.js';
 import { parseCommandLine, CONFIG_OPTION, UsageError } from './args.js';
+import { renderStatus } from './status-view.js';
+
 
 export const summary = 'show the running daemon\'s state (asks its HTTP endpoint)';
 export const usage = `Usage: lvsd status [-c FILE | --api ADDR:PORT] [--json]
 
-Asks a running lvsd for its state over GET /status and prints it for people.
+Asks a running lvsd for its state over GET /status and prints a summary for people: VRRP
+instances with state and priority, virtual servers with their real servers' health, weight and
+connections, connection sync; times relative to now.
   -c, --config FILE   find the endpoint from this configuration (global.api.listen)
   --api ADDR:PORT     endpoint to ask (default 127.0.0.1:9650)
-  --json              print the raw JSON
+  --json              print the raw JSON (snake_case keys, ISO times)
 Exit status: 0 running, 3 not reachable.
 `;
 
@@ -31,33 +35,6 @@ function get(endpoint: string, path: string): Promise<{ status: number; body: st
 }
 
 type Json = Record<string, unknown>;
-
-export function renderStatus(s: Json): string {
-  const out: string[] = [];
-  const l = (s.lvsd ?? {}) as Json;
-  out.push(`lvsd ${String(l.version)} pid ${String(l.pid)} ${String(l.phase)} for ${String(l.uptime_seconds)}s — router ${String(s.router_id)}`);
-  const c = (s.config ?? {}) as Json;
-  out.push(`config ${String(c.file)}: ${String(c.vrrp_instances)} VRRP instance(s), ${String(c.virtual_servers)} virtual server(s)`);
-  const lr = s.last_reload as Json | null;
-  if (lr) out.push(`last reload ${String(lr.at)}: ${String(lr.result)}${Array.isArray(lr.errors) ? '\n  ' + (lr.errors as string[]).join('\n  ') : ''}`);
-  const subs = (s.subsystems ?? {}) as Json;
-  for (const [name, v] of Object.entries(subs)) {
-    out.push(`\n[${name}]`);
-    out.push(indent(renderValue(v), '  '));
-  }
-  return out.join('\n') + '\n';
-}
-
-function renderValue(v: unknown): string {
-  if (v === null || v === undefined) return '-';
-  if (typeof v !== 'object') return String(v);
-  if (Array.isArray(v)) return v.map((x) => `- ${renderValue(x).replace(/\n/g, '\n  ')}`).join('\n') || '(none)';
-  return Object.entries(v as Json)
-    .map(([k, x]) => (x !== null && typeof x === 'object' ? `${k}:\n${indent(renderValue(x), '  ')}` : `${k}: ${renderValue(x)}`))
-    .join('\n');
-}
-
-const indent = (s: string, p: string) => s.split('\n').map((x) => p + x).join('\n');
 
 export async function main(argv: string[]): Promise<number> {
   const { values: o } = parseCommandLine(argv, { ...CONFIG_OPTION, api: { type: 'string' }, json: { type: 'boolean' } });

@@ -32,27 +32,35 @@ export interface HealthSubsystemOptions {
   readonly commandTimeoutMs?: number;
 }
 
-export interface LastResult extends CheckResult {
-  readonly at: number;
+/** A check's last result as /status shows it (snake_case, ISO time). */
+export interface LastResult {
+  readonly ok: boolean;
+  readonly reason?: string;
+  readonly detail?: string;
+  readonly duration_seconds: number;
+  readonly weight?: number;
+  /** ISO time the check completed. */
+  readonly at: string;
 }
 
 export interface HealthStatus {
-  readonly checksInFlight: number;
-  readonly checksQueued: number;
-  readonly checksRun: number;
+  readonly checks_in_flight: number;
+  readonly checks_queued: number;
+  readonly checks_run: number;
   readonly virtual_servers: Array<{
     key: string;
     name: string;
-    quorum: { up: boolean; healthyWeight: number; quorum: number; hysteresis: number };
-    sorryActive: boolean;
+    quorum: { up: boolean; healthy_weight: number; quorum: number; hysteresis: number };
+    sorry_active: boolean;
     real_servers: Array<{
       key: string;
       up: boolean;
       weight: number;
       inhibit: boolean;
       reason: string;
-      since: number;
-      checks: Array<{ kind: string; up: boolean; okStreak: number; failStreak: number; last?: LastResult }>;
+      /** ISO time of the last up/down change (or of the start). */
+      since: string;
+      checks: Array<{ kind: string; up: boolean; ok_streak: number; fail_streak: number; last?: LastResult }>;
     }>;
   }>;
 }
@@ -371,16 +379,26 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
     },
     status(): HealthStatus {
       const wallMinusMono = deps.clock.wallNow() - deps.clock.now();
-      const lastOf = (l: { r: CheckResult; mono: number } | undefined): LastResult | undefined => (l ? { ...l.r, at: Math.round(l.mono + wallMinusMono) } : undefined);
+      const lastOf = (l: { r: CheckResult; mono: number } | undefined): LastResult | undefined =>
+        l
+          ? {
+              ok: l.r.ok,
+              ...(l.r.reason !== undefined ? { reason: l.r.reason } : {}),
+              ...(l.r.detail !== undefined ? { detail: l.r.detail } : {}),
+              duration_seconds: Math.round(l.r.durationMs) / 1000,
+              ...(l.r.weight !== undefined ? { weight: l.r.weight } : {}),
+              at: new Date(Math.round(l.mono + wallMinusMono)).toISOString(),
+            }
+          : undefined;
       return {
-        checksInFlight: sched.running,
-        checksQueued: sched.queued,
-        checksRun: sched.runs,
+        checks_in_flight: sched.running,
+        checks_queued: sched.queued,
+        checks_run: sched.runs,
         virtual_servers: [...vss.values()].map((run) => ({
           key: run.cfg.key,
           name: run.cfg.name,
-          quorum: { up: run.agg.quorumUp, healthyWeight: run.agg.healthyWeight, quorum: run.cfg.quorum, hysteresis: run.cfg.hysteresis },
-          sorryActive: run.agg.sorryActive,
+          quorum: { up: run.agg.quorumUp, healthy_weight: run.agg.healthyWeight, quorum: run.cfg.quorum, hysteresis: run.cfg.hysteresis },
+          sorry_active: run.agg.sorryActive,
           real_servers: run.cfg.real_servers.map((r) => {
             const s = run.rs.get(r.key)!;
             const p = published(r, s);
@@ -389,10 +407,10 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
               key: r.key,
               ...p,
               reason: s.reason,
-              since: run.since.get(r.key) ?? 0,
+              since: new Date(run.since.get(r.key) ?? 0).toISOString(),
               checks: s.checks.map((c, i) => {
                 const l = lastOf(last[i]);
-                return { kind: r.checks[i]?.type ?? '?', up: c.up, okStreak: c.okStreak, failStreak: c.failStreak, ...(l ? { last: l } : {}) };
+                return { kind: r.checks[i]?.type ?? '?', up: c.up, ok_streak: c.okStreak, fail_streak: c.failStreak, ...(l ? { last: l } : {}) };
               }),
             };
           }),

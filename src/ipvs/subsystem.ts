@@ -35,11 +35,12 @@ export interface IpvsStatus {
     readonly key: string;
     readonly name: string;
     readonly present: boolean;
-    readonly dests: ReadonlyArray<{ readonly key: string; readonly fwd: string; readonly weight: number }>;
+    /** From the last table lvsd read (at start, after changes, at each drift check). */
+    readonly dests: ReadonlyArray<{ readonly key: string; readonly fwd: string; readonly weight: number; readonly active_conns?: number; readonly inact_conns?: number }>;
   }>;
-  readonly lastReconcile?: { readonly reason: ReconcileReason; readonly at: string; readonly ops: number; readonly failed: number; readonly durationMs: number };
+  readonly last_reconcile?: { readonly reason: ReconcileReason; readonly at: string; readonly ops: number; readonly failed: number; readonly duration_ms: number };
   readonly reconciles: number;
-  readonly driftRepairs: number;
+  readonly drift_repairs: number;
 }
 
 export interface IpvsSubsystem extends Subsystem<ClusterConfig, ConfigDiff> {
@@ -312,7 +313,13 @@ export function createIpvsSubsystem(deps: SubsystemDeps, opts: IpvsSubsystemOpti
           key: vs.key,
           name: vs.name,
           present: !!e,
-          dests: (e?.dests ?? []).map((d) => ({ key: destKey(d), fwd: d.fwd, weight: d.weight })),
+          dests: (e?.dests ?? []).map((d) => ({
+            key: destKey(d),
+            fwd: d.fwd,
+            weight: d.weight,
+            ...(d.active_conns !== undefined ? { active_conns: d.active_conns } : {}),
+            ...(d.inact_conns !== undefined ? { inact_conns: d.inact_conns } : {}),
+          })),
         };
       });
       return {
@@ -320,10 +327,10 @@ export function createIpvsSubsystem(deps: SubsystemDeps, opts: IpvsSubsystemOpti
         ...(lastError ? { error: lastError } : {}),
         services,
         ...(last
-          ? { lastReconcile: { reason: last.reason, at: new Date(last.at).toISOString(), ops: last.ops.length, failed: last.exec.failed.length, durationMs: Math.round(last.durationMs * 100) / 100 } }
+          ? { last_reconcile: { reason: last.reason, at: new Date(last.at).toISOString(), ops: last.ops.length, failed: last.exec.failed.length, duration_ms: Math.round(last.durationMs * 100) / 100 } }
           : {}),
         reconciles,
-        driftRepairs,
+        drift_repairs: driftRepairs,
       };
     },
   };

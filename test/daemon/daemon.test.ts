@@ -88,7 +88,7 @@ test('daemon serves metrics, survives a broken reload, applies a valid one, stop
   const s = spawnSync(lvsdBin, ['status', '-c', file], { encoding: 'utf8', timeout: 15000 });
   assert.equal(s.status, 0, s.stderr);
   assert.match(s.stdout, /router test-director/);
-  assert.match(s.stdout, /last reload .*: failure/);
+  assert.match(s.stdout, /last reload: failure \d+s ago/);
 
   // A valid change is applied.
   writeFileSync(file, config(dir, port).replace('router_id: test-director', 'router_id: renamed'));

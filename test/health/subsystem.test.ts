@@ -104,10 +104,10 @@ virtual_servers:
     assert.equal(deadSt.checks[0]!.last?.reason, 'connect_refused');
 
     // Checks keep running whatever the VRRP state (the backup must be ready at takeover).
-    const before = sub.status().checksRun;
+    const before = sub.status().checks_run;
     h.bus.emit('vrrp.state', { instance: 'VI_1', from: 'MASTER', to: 'BACKUP', reason: 'test' });
     await new Promise((r) => setTimeout(r, 500));
-    assert.ok(sub.status().checksRun > before + 3);
+    assert.ok(sub.status().checks_run > before + 3);
   } finally {
     await sub.stop();
     await a.close();
@@ -164,7 +164,7 @@ ${extra}`;
     const v4 = load('virtual_servers: []');
     await sub.reload(v4, v3, diffConfig(v3, v4));
     assert.equal(sub.status().virtual_servers.length, 0);
-    assert.equal(sub.status().checksInFlight + sub.status().checksQueued, 0);
+    assert.equal(sub.status().checks_in_flight + sub.status().checks_queued, 0);
   } finally {
     await sub.stop();
     await a.close();

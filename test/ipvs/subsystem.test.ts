@@ -40,8 +40,8 @@ test('start converges without flushing and leaves foreign services alone', async
   assert.ok(!dp.calls.some((c) => c.startsWith('del-service')), 'the existing service is edited, not re-created');
   const st = sub.status();
   assert.equal(st.available, true);
-  assert.equal(st.lastReconcile?.reason, 'start');
-  assert.equal(st.lastReconcile?.ops, 3);
+  assert.equal(st.last_reconcile?.reason, 'start');
+  assert.equal(st.last_reconcile?.ops, 3);
   const m = parsePrometheus(await registry.metrics());
   assert.equal(sampleValue(m, 'lvsd_ipvs_services'), 1);
   assert.equal(sampleValue(m, 'lvsd_ipvs_destinations'), 2);
@@ -81,12 +81,12 @@ test('drift: a hand-made change is repaired at the next check and counted', asyn
   dp.delDestSync(web, { addr: '198.51.100.1', port: 80 });
   clock.advance(4999);
   await sub.settle();
-  assert.equal(sub.status().driftRepairs, 0);
+  assert.equal(sub.status().drift_repairs, 0);
   clock.advance(1);
   await new Promise((r) => setImmediate(r));
   await sub.settle();
   assert.deepEqual(await rows(dp), ['tcp/192.0.2.10:80 wrr: 198.51.100.2:80=2 198.51.100.1:80=1']);
-  assert.equal(sub.status().driftRepairs, 2);
+  assert.equal(sub.status().drift_repairs, 2);
   assert.equal(sampleValue(parsePrometheus(await registry.metrics()), 'lvsd_ipvs_drift_repairs_total'), 2);
   await sub.stop();
 });
@@ -141,8 +141,8 @@ test('a slow drift check does not hold up health changes, and does not count the
   release();
   await new Promise((r) => setImmediate(r));
   await sub.settle();
-  assert.equal(sub.status().lastReconcile?.reason, 'drift');
-  assert.equal(sub.status().driftRepairs, 0, 'the stale snapshot of a service changed meanwhile is not drift');
+  assert.equal(sub.status().last_reconcile?.reason, 'drift');
+  assert.equal(sub.status().drift_repairs, 0, 'the stale snapshot of a service changed meanwhile is not drift');
   assert.deepEqual(await rows(dp), ['tcp/192.0.2.10:80 wrr: 198.51.100.1:80=1 198.51.100.2:80=7']);
   await sub.stop();
 });

@@ -109,14 +109,14 @@ test('the daemon subsystem on the kernel: health changes and a hand-made drift (
     clock.advance(3000);
     await new Promise((r) => setImmediate(r));
     await sub.settle();
-    assert.equal(sub.status().driftRepairs, 3);
+    assert.equal(sub.status().drift_repairs, 3);
     assert.equal(sampleValue(parsePrometheus(await registry.metrics()), 'lvsd_ipvs_drift_repairs_total'), 3);
     assert.match(ipvsadm('-Ln'), /TCP {2}192\.0\.2\.10:80 wrr\n {2}-> 198\.51\.100\.1:80 +Masq +0 .*\n {2}-> 198\.51\.100\.2:80 +Masq +7 /);
     // Nothing left to repair.
     clock.advance(3000);
     await new Promise((r) => setImmediate(r));
     await sub.settle();
-    assert.equal(sub.status().driftRepairs, 3);
+    assert.equal(sub.status().drift_repairs, 3);
   } finally {
     await sub.stop();
     rmSync(dir, { recursive: true, force: true });
