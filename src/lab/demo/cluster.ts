@@ -33,7 +33,8 @@ export interface LogLine {
   from?: string;
   to?: string;
   reason?: string;
-  rs?: string;
+  /** Health: ADDRESS:PORT of the real server. */
+  real_server?: string;
   level?: string;
   [k: string]: unknown;
 }
@@ -91,6 +92,9 @@ export class Director {
   start(): void {
     const p = this.ns.spawn([process.execPath, lvsdBin, 'run', '-c', this.configFile]);
     this.proc = p;
+    p.on('exit', () => {
+      for (const w of this.waiters.splice(0)) w();
+    });
     const take = (line: string) => {
       try {
         const o = JSON.parse(line) as Omit<LogLine, 'time'> & { time: string | number };
@@ -105,12 +109,17 @@ export class Director {
     createInterface({ input: p.stderr! }).on('line', take);
   }
 
-  /** The first log line from index `from` on that matches, or undefined after `ms`. */
+  /** lvsd has exited (a crash of ours, or its own failure: see the last log lines). */
+  get exited(): boolean {
+    return this.proc !== undefined && (this.proc.exitCode !== null || this.proc.signalCode !== null);
+  }
+
+  /** The first log line from index `from` on that matches, or undefined after `ms` or once lvsd exited. */
   async wait(pred: (l: LogLine) => boolean, ms: number, from = 0): Promise<LogLine | undefined> {
     const end = Date.now() + ms;
     for (;;) {
       for (; from < this.log.length; from++) if (pred(this.log[from]!)) return this.log[from];
-      if (Date.now() > end) return undefined;
+      if (Date.now() > end || this.exited) return undefined;
       await new Promise<void>((r) => {
         this.waiters.push(r);
         setTimeout(r, 200);

@@ -35,8 +35,10 @@ export interface DemoSummary {
 export interface Move {
   from: string;
   to: string;
-  /** From the crash / the return to the new master's VRRP transition (undefined: it did not happen). */
+  /** From `timedFrom` to the new master's VRRP transition (undefined: it did not happen). */
   vipMovedAfterMs?: number;
+  /** What vipMovedAfterMs is timed from ("the crash", "its election started"). */
+  timedFrom: string;
   /** Long-lived connections the client held before the move, and still open and answered after it. */
   held: number;
   kept: number;

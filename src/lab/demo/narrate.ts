@@ -32,7 +32,7 @@ export function narrate(e: Stamped, elapsedMs: number): string[] {
 function moveRow(label: string, m: Move): string[] {
   const lost = m.held - m.kept;
   const notes = [...(m.syncedBefore !== undefined ? [`${m.syncedBefore} synced`] : []), ...(lost ? [`${lost} ended: ${counts(m.errors)}`] : [])];
-  return [label, '-', secs(m.longestWaitMs), `${m.kept} of ${m.held}${notes.length ? ` (${notes.join('; ')})` : ''}`, `VIP on ${m.to} in ${secs(m.vipMovedAfterMs)}`];
+  return [label, '-', secs(m.longestWaitMs), `${m.kept} of ${m.held}${notes.length ? ` (${notes.join('; ')})` : ''}`, m.vipMovedAfterMs === undefined ? `VIP not on ${m.to}` : `VIP on ${m.to} ${secs(m.vipMovedAfterMs)} after ${m.timedFrom}`];
 }
 
 /**

@@ -28,14 +28,20 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const secs = (ms: number | undefined) => (ms === undefined ? '?' : `${(ms / 1000).toFixed(1)} s`);
 const counts = (m: Record<string, number>) => Object.entries(m).sort().map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
 
+/** The directors, for the failure report (their last log lines say why a step did not happen). */
+const directors: Director[] = [];
+
 class Stop extends Error {}
 function need<T>(v: T | undefined, what: string): T {
-  if (v === undefined) throw new Stop(what);
+  if (v === undefined) {
+    const dead = directors.filter((d) => d.exited && d.proc?.signalCode !== 'SIGKILL');
+    throw new Stop(`${what}${dead.map((d) => `; lvsd on ${d.label} exited: ${d.log.at(-1)?.msg ?? 'no log'}`).join('')}`);
+  }
   return v;
 }
 
 const isTransition = (to: string) => (l: LogLine) => l.to === to && typeof l.msg === 'string' && l.msg.startsWith('VRRP ');
-const rsEvent = (addr: string, to: 'up' | 'down') => (l: LogLine) => l.msg === `real server ${to}` && String(l.rs ?? '').startsWith(`${addr}:`);
+const rsEvent = (addr: string, to: 'up' | 'down') => (l: LogLine) => l.msg === `real server ${to}` && String(l.real_server ?? '').startsWith(`${addr}:`);
 const reconciled = (l: LogLine) => l.msg === 'IPVS table reconciled';
 
 function diffErrors(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
@@ -56,9 +62,6 @@ async function syncedOn(d: Director, ports: readonly number[], ms: number): Prom
   return n;
 }
 
-/** The directors, for the failure report (their last log lines say why a step did not happen). */
-const directors: Director[] = [];
-
 async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   step('Building the network inside the guest');
   const c = await buildCluster(topo, work);
@@ -74,11 +77,11 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   // machine loaded many times over slows the guest down as much.
   a.start();
   say(`director-a: lvsd run -c ${a.configFile}`);
-  const ma = need(await a.wait(isTransition('MASTER'), 180_000), 'director-a did not become MASTER within 180 s');
+  const ma = need(await a.wait(isTransition('MASTER'), 180_000), 'director-a did not become MASTER');
   say(`director-a: VRRP ${ma.from} -> MASTER (${ma.reason}): it holds the VIP ${VIP}`);
   b.start();
   say(`director-b: lvsd run -c ${b.configFile}`);
-  const bb = need(await b.wait(isTransition('BACKUP'), 180_000), 'director-b did not become BACKUP within 180 s');
+  const bb = need(await b.wait(isTransition('BACKUP'), 180_000), 'director-b did not become BACKUP');
   say(`director-b: VRRP ${bb.from} -> BACKUP (${bb.reason})`);
   for (const d of [a, b]) need(await d.wait((l) => l.msg === 'sync daemon changed', 60_000), `${d.label} did not start its sync daemon`);
   say('connection sync: director-a runs the kernel\'s master sync daemon, director-b the backup daemon (sync_id 51, 224.0.0.81 on eth0)');
@@ -102,7 +105,7 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   await rs.ns.ip('link', 'set', 'eth0', 'down');
   rs.ns.crash();
   say(`${rs.name}'s host dies: its link cut, every process killed`);
-  const down = await a.wait(rsEvent(rs.address, 'down'), 20_000, fromA);
+  const down = await a.wait(rsEvent(rs.address, 'down'), 60_000, fromA);
   const removed = down ? await a.wait(reconciled, 10_000, a.log.indexOf(down)) : undefined;
   const removedAfterMs = removed ? removed.time - deathAt : undefined;
   say(down ? `director-a: HTTP check of ${rs.name} failed (${String(down.reason ?? '')}); ${rs.name} removed from the kernel table ${secs(removedAfterMs)} after its death` : `director-a did not notice ${rs.name}'s death`);
@@ -113,7 +116,7 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   const backAt = Date.now();
   await rs.start();
   say(`${rs.name}'s host is back (link up, HTTP server started)`);
-  const up = await a.wait(rsEvent(rs.address, 'up'), 20_000, fromA2);
+  const up = await a.wait(rsEvent(rs.address, 'up'), 60_000, fromA2);
   const readded = up ? await a.wait(reconciled, 10_000, a.log.indexOf(up)) : undefined;
   const readdedAfterMs = readded ? readded.time - backAt : undefined;
   say(up ? `director-a: ${rs.name} passes its check again and is back in the table ${secs(readdedAfterMs)} after its return` : `${rs.name} did not come back into the table`);
@@ -128,7 +131,7 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   await sleep(1000);
   const h0 = await client.ask<HoldReply>({ cmd: 'report', resetWait: true });
   say(`${h0.open} keep-alive connections open, each sending a request every 0.3 s; by server: ${counts(h0.byServer)}`);
-  const syncedB = await syncedOn(b, ports, 10_000);
+  const syncedB = await syncedOn(b, ports, 30_000);
   say(`director-b's kernel knows ${syncedB} of the ${ports.length} (ipvsadm -Lnc), sent by director-a's sync daemon`);
 
   step('4. The master director crashes');
@@ -137,7 +140,7 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   a.ns.crash();
   await a.ns.ip('link', 'set', 'eth0', 'down');
   say('director-a: SIGKILL to every process and its link cut — a host that dies, no goodbye advert');
-  const mb = await b.wait(isTransition('MASTER'), 30_000, fromB);
+  const mb = await b.wait(isTransition('MASTER'), 60_000, fromB);
   const failoverMs = mb ? mb.time - crashAt : undefined;
   say(mb ? `director-b: VRRP BACKUP -> MASTER (${mb.reason}) ${secs(failoverMs)} after the crash; it takes the VIP and sends gratuitous ARP` : 'director-b did not take over');
   await sleep(2500);
@@ -147,27 +150,29 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   say(`the client's ARP entry for ${VIP}: ${neigh ?? 'none'}${neigh === mac ? ' = director-b (moved by its gratuitous ARP)' : ''}`);
   say(`long-lived connections: ${h1.open} of ${h0.open} carry on${h1.broken - h0.broken ? `, ${h1.broken - h0.broken} ended (${counts(diffErrors(h1.errors, h0.errors))})` : ''}; longest wait for an answer ${secs(h1.longestWaitMs)}`);
   emit({ ev: 'show', title: 'director-b: lvsd ipvs show (the new master)', text: await b.ipvsShow() });
-  const failover: Move = { from: 'director-a', to: 'director-b', held: h0.open, kept: h1.open, errors: diffErrors(h1.errors, h0.errors), longestWaitMs: h1.longestWaitMs, syncedBefore: syncedB };
+  const failover: Move = { from: 'director-a', to: 'director-b', timedFrom: 'the crash', held: h0.open, kept: h1.open, errors: diffErrors(h1.errors, h0.errors), longestWaitMs: h1.longestWaitMs, syncedBefore: syncedB };
   if (failoverMs !== undefined) failover.vipMovedAfterMs = failoverMs;
 
   step('5. director-a comes back (rebooted: empty kernel tables) and takes over again');
   await c.reboot(a);
-  const returnAt = Date.now();
   const fromA3 = a.log.length;
   const fromB2 = b.log.length;
   a.start();
   say('director-a: lvsd run starts; it receives director-b\'s sync records as backup until it preempts (priority 150 > 100)');
-  const ma2 = await a.wait(isTransition('MASTER'), 60_000, fromA3);
+  // Timed from its election's start (INIT -> BACKUP), not from the process start: a node start in
+  // the guest takes from one second to a minute, depending on how loaded the machine is.
+  const ba2 = await a.wait(isTransition('BACKUP'), 180_000, fromA3);
+  const ma2 = await a.wait(isTransition('MASTER'), 180_000, fromA3);
   const syncedA = await a.knows(ports).catch(() => undefined);
-  const failbackMs = ma2 ? ma2.time - returnAt : undefined;
-  say(ma2 ? `director-a: VRRP ${ma2.from} -> MASTER (${ma2.reason}) ${secs(failbackMs)} after its start` : 'director-a did not take over again');
-  const bb2 = await b.wait(isTransition('BACKUP'), 10_000, fromB2);
+  const failbackMs = ma2 && ba2 ? ma2.time - ba2.time : undefined;
+  say(ma2 ? `director-a: VRRP INIT -> BACKUP, then BACKUP -> MASTER (${ma2.reason}) ${secs(failbackMs)} later; it takes the VIP back` : 'director-a did not take over again');
+  const bb2 = await b.wait(isTransition('BACKUP'), 30_000, fromB2);
   if (bb2) say(`director-b: VRRP MASTER -> BACKUP (${bb2.reason})`);
   await sleep(2500);
   const h2 = await client.ask<HoldReply>({ cmd: 'report', resetWait: true });
   say(`long-lived connections: ${h2.open} of ${h1.open} carry on${h2.broken - h1.broken ? `, ${h2.broken - h1.broken} ended (${counts(diffErrors(h2.errors, h1.errors))})` : ''}; director-a's kernel knew ${syncedA ?? '?'} of them when it took over`);
   if (syncedA !== undefined && syncedA < h1.open) say('(kernel-mode sync sends a connection at its 3rd packet and then only every 50th: a director that joins late learns few of the open connections before it preempts)');
-  const failback: Move = { from: 'director-b', to: 'director-a', held: h1.open, kept: h2.open, errors: diffErrors(h2.errors, h1.errors), longestWaitMs: h2.longestWaitMs };
+  const failback: Move = { from: 'director-b', to: 'director-a', timedFrom: 'its election started', held: h1.open, kept: h2.open, errors: diffErrors(h2.errors, h1.errors), longestWaitMs: h2.longestWaitMs };
   if (failbackMs !== undefined) failback.vipMovedAfterMs = failbackMs;
   if (syncedA !== undefined) failback.syncedBefore = syncedA;
   const after = await client.ask<BurstReply>({ cmd: 'burst', n: 15 });
