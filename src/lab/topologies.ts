@@ -137,7 +137,8 @@ function makeRealServer(ns: Netns, name: string, address: string, port: number, 
       let err = '';
       c.stderr!.on('data', (d: Buffer) => (err += d.toString()));
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${name}: rs-server did not start within 20 s ${err}`)), 20_000);
+        // 60 s: a node start in the guest takes ~1 s on a quiet machine and 20 s or more on a loaded one.
+        const timer = setTimeout(() => reject(new Error(`${name}: rs-server did not start within 60 s ${err}`)), 60_000);
         let out = '';
         c.stdout!.on('data', (d: Buffer) => {
           out += d.toString();

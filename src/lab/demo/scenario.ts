@@ -83,7 +83,9 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   say(`director-b: lvsd run -c ${b.configFile}`);
   const bb = need(await b.wait(isTransition('BACKUP'), 180_000), 'director-b did not become BACKUP');
   say(`director-b: VRRP ${bb.from} -> BACKUP (${bb.reason})`);
-  for (const d of [a, b]) need(await d.wait((l) => l.msg === 'sync daemon changed', 60_000), `${d.label} did not start its sync daemon`);
+  const syncStarted = (state: string) => (l: LogLine) => l.msg === 'sync daemon changed' && l.op === 'start' && l.state === state;
+  need(await a.wait(syncStarted('master'), 60_000), 'director-a did not start the master sync daemon');
+  need(await b.wait(syncStarted('backup'), 60_000), 'director-b did not start the backup sync daemon');
   say('connection sync: director-a runs the kernel\'s master sync daemon, director-b the backup daemon (sync_id 51, 224.0.0.81 on eth0)');
   need(await a.wait(reconciled, 60_000), 'director-a did not program IPVS');
   emit({ ev: 'show', title: 'director-a: lvsd ipvs show (the kernel table lvsd programmed; HTTP checks every 0.5 s)', text: await a.ipvsShow() });
