@@ -43,16 +43,28 @@ function num(text: string, re: RegExp, what: string): number[] {
 test('lvsd demo plays the whole story on the real kernel and its summary shows it', { skip, timeout: 900_000 }, async () => {
   const { code, out } = await runDemo();
   assert.equal(code, 0, out);
+  try {
+    check(out);
+  } catch (e) {
+    (e as Error).message += `\n--- the demo's output:\n${out}`;
+    throw e;
+  }
+});
+
+function check(out: string): void {
   assert.match(out, /Summary \(connection sync: \w+ mode;/);
 
   // Narrated live from the guest: the steps, and the kernel tables lvsd programmed.
   for (const step of ['1. The client sends 30 requests', '2. A real server dies', '3. The client opens 24 long-lived connections', '4. The master director crashes', '5. director-a comes back']) {
     assert.ok(out.includes(step), `step "${step}"`);
   }
+  /** The command output printed under `title` (its indented block, up to the next narrated line). */
   const table = (title: string) => {
     const at = out.indexOf(title);
     assert.ok(at >= 0, `"${title}" shown`);
-    return out.slice(at).split('\n').slice(1).filter((l) => l.startsWith('           | ')).join('\n');
+    const lines = out.slice(at).split('\n').slice(1);
+    const end = lines.findIndex((l) => !l.startsWith('           | '));
+    return lines.slice(0, end < 0 ? lines.length : end).join('\n');
   };
   const before = table('director-a: lvsd ipvs show (the kernel table');
   for (const rs of ['192.0.2.11', '192.0.2.12', '192.0.2.13']) assert.match(before, new RegExp(`-> ${rs.replace(/\./g, '\\.')}:80\\s+Route`));
@@ -91,4 +103,4 @@ test('lvsd demo plays the whole story on the real kernel and its summary shows i
   assert.ok(keptBack! <= heldBack!);
 
   assert.match(row(out, 'after the failback'), /^ {2}after the failback\s+0 of \d+\s/);
-});
+}
