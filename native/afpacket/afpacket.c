@@ -245,13 +245,21 @@ static napi_value IfIndex(napi_env env, napi_callback_info info) {
 /* ------------------------------------------------------------------ raw IP sockets (VRRP) */
 
 #define RX_BATCH 64
+#define RX_EARLY_MAX 1024
 #define RX_BUF 4096
+
+/* Early rejections of a raw IPv4 VRRP socket (vrrp_early_check), counted per reason until reported. */
+enum { EARLY_BAD_TTL, EARLY_BAD_CHECKSUM, EARLY_N };
+static const char *const early_reason[EARLY_N] = {"bad_ttl", "bad_checksum"};
 
 typedef struct rx {
   uv_poll_t poll;
   int fd;
   int family;
   int closing;
+  /* IPv4 VRRP socket: reject bad TTL / checksum here, before any JavaScript value is made. */
+  int vrrp_check;
+  uint32_t early[EARLY_N];
   napi_env env;
   napi_ref cb;
   napi_async_context actx;
@@ -326,10 +334,85 @@ static napi_value buf_copy(napi_env env, const void *data, size_t len) {
   return b;
 }
 
+/* RFC 1071 one's complement sum of 16-bit words, not folded. */
+static uint32_t csum_add(uint32_t sum, const unsigned char *b, size_t len) {
+  size_t i = 0;
+  for (; i + 1 < len; i += 2) sum += (uint32_t)(b[i] << 8 | b[i + 1]);
+  if (i < len) sum += (uint32_t)(b[i] << 8);
+  return sum;
+}
+
+/*
+ * The cheap checks of an IPv4 VRRP datagram (IPv4 header first, as raw(7) delivers it), done before
+ * anything is handed to JavaScript: TTL 255 (RFC 5798 §7.1) and the VRRP checksum (v2: the message,
+ * RFC 3768 §5.3.8; v3: with the RFC 768 pseudo-header, RFC 5798 §5.2.8). Under a flood of forged
+ * frames each rejection then costs a recvmsg and a checksum instead of buffers, a callback and the
+ * decoder: the backup keeps draining its socket faster than the flood fills it, so the master's
+ * adverts are not lost with it (issue 17). Returns the EARLY_* reason, or -1: deliver (everything
+ * else, malformed headers included, is the TypeScript decoder's to judge and count).
+ */
+static int vrrp_early_reject(const unsigned char *d, size_t n) {
+  if (n < 20 || (d[0] >> 4) != 4) return -1;
+  size_t ihl = (size_t)(d[0] & 0x0f) * 4, tot = (size_t)(d[2] << 8 | d[3]);
+  if (ihl < 20 || tot > n || tot < ihl + 8 || d[9] != 112) return -1;
+  if (d[8] != 255) return EARLY_BAD_TTL;
+  const unsigned char *v = d + ihl;
+  size_t len = tot - ihl;
+  int version = v[0] >> 4;
+  if (version != 2 && version != 3) return -1;
+  uint32_t sum = csum_add(0, v, len);
+  if (version == 3) {
+    sum = csum_add(sum, d + 12, 8); /* source and destination addresses */
+    sum += 112 + (uint32_t)len;
+  }
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  /* The field included in the sum: a right checksum sums to 0xffff. */
+  return sum == 0xffff ? -1 : EARLY_BAD_CHECKSUM;
+}
+
+/*
+ * Call the socket's callback: from the loop (sync = 0) through napi_make_callback, from rxpoll
+ * (sync = 1, inside a JavaScript call) with napi_call_function. Returns 0, or when the callback
+ * threw: -1 when sync (the exception propagates), 1 otherwise (reported as fatal; stop reading).
+ */
+static int rx_call(rx_t *s, napi_value recv, napi_value cb, size_t argc, napi_value *argv, int sync) {
+  napi_value result;
+  napi_status st = sync ? napi_call_function(s->env, recv, cb, argc, argv, &result)
+                        : napi_make_callback(s->env, s->actx, recv, cb, argc, argv, &result);
+  if (st != napi_pending_exception) return 0;
+  if (sync) return -1;
+  napi_value exc;
+  napi_get_and_clear_last_exception(s->env, &exc);
+  napi_fatal_exception(s->env, exc);
+  return 1;
+}
+
+/* Report the early rejections counted so far as cb(null, null, {reason: count, ...}) and reset them (rx_call's result). */
+static int rx_report_early(rx_t *s, napi_value recv, napi_value cb, int sync) {
+  napi_env env = s->env;
+  int any = 0;
+  for (int r = 0; r < EARLY_N; r++) any |= s->early[r] != 0;
+  if (!any) return 0;
+  napi_value argv[3];
+  napi_get_null(env, &argv[0]);
+  napi_get_null(env, &argv[1]);
+  napi_create_object(env, &argv[2]);
+  for (int r = 0; r < EARLY_N; r++) {
+    if (!s->early[r]) continue;
+    napi_value c;
+    napi_create_uint32(env, s->early[r], &c);
+    napi_set_named_property(env, argv[2], early_reason[r], c);
+    s->early[r] = 0;
+  }
+  return rx_call(s, recv, cb, 3, argv, sync);
+}
+
 /*
  * Read up to RX_BATCH waiting datagrams, calling for each
  *   cb(null, payload, src, dst | null, hopLimit | -1, ifindex, truncated, rxMonoMs | -1)
- * or, on a receive error other than EAGAIN, cb(error) once. IPv4 payloads start with the IPv4
+ * or, on a receive error other than EAGAIN, cb(error) once; on an IPv4 VRRP socket, datagrams
+ * vrrp_early_reject refuses are only counted, and reported at the end of the batch as
+ * cb(null, null, {bad_ttl?: n, bad_checksum?: n}). IPv4 payloads start with the IPv4
  * header (raw(7)); IPv6 ones carry no header, hence hop limit and destination from control data.
  * rxMonoMs is when the kernel received the datagram (SO_TIMESTAMPNS, taken when the packet entered
  * the stack), on CLOCK_MONOTONIC in ms (-1: unknown), so the caller can date the event by its
@@ -337,8 +420,7 @@ static napi_value buf_copy(napi_env env, const void *data, size_t len) {
  * session 9; the caller's clock was read only after the buffers were built and the callback
  * entered, which dated adverts late: dated here, a new master's GARP went out ~0.2 ms sooner on
  * the failover bench, median of 8.)
- * From the loop (sync = 0) the callback runs through napi_make_callback; from rxpoll (sync = 1), we
- * are inside a JavaScript call and use napi_call_function, leaving an exception to propagate.
+ * The callback runs through rx_call (from the loop, or synchronously from rxpoll).
  * Returns the number of datagrams delivered, or -1 when the callback threw (sync).
  */
 static int rx_read_batch(rx_t *s, int status, int sync);
@@ -358,7 +440,9 @@ static int rx_read_batch(rx_t *s, int status, int sync) {
   napi_get_reference_value(env, s->cb, &cb);
   napi_get_global(env, &recv); /* napi_make_callback needs an object receiver */
   int delivered = 0;
-  for (int i = 0; i < RX_BATCH && !s->closing; i++) {
+  /* Early rejections do not count against RX_BATCH (they cost no JavaScript), up to RX_EARLY_MAX
+     reads per readiness event, so a flood is drained in large batches without starving the loop. */
+  for (int i = 0, reads = 0; i < RX_BATCH && reads < RX_EARLY_MAX && !s->closing; i++, reads++) {
     unsigned char data[RX_BUF];
     union {
       struct cmsghdr align;
@@ -391,6 +475,12 @@ static int rx_read_batch(rx_t *s, int status, int sync) {
       argc = 1;
       i = RX_BATCH; /* report once, then wait for the next readiness event */
     } else {
+      int early = s->vrrp_check && !(m.msg_flags & MSG_TRUNC) ? vrrp_early_reject(data, (size_t)n) : -1;
+      if (early >= 0) {
+        s->early[early]++;
+        i--;
+        continue;
+      }
       int hops = -1, ifindex = 0, have_dst = 0;
       unsigned char dst[16];
       double rx_mono = -1;
@@ -432,20 +522,14 @@ static int rx_read_batch(rx_t *s, int status, int sync) {
       argc = 8;
       delivered++;
     }
-    napi_value result;
-    napi_status st = sync ? napi_call_function(env, recv, cb, argc, argv, &result)
-                          : napi_make_callback(env, s->actx, recv, cb, argc, argv, &result);
-    if (st == napi_pending_exception) {
-      if (sync) {
-        napi_close_handle_scope(env, scope);
-        return -1;
-      }
-      napi_value exc;
-      napi_get_and_clear_last_exception(env, &exc);
-      napi_fatal_exception(env, exc);
-      break;
+    int c = rx_call(s, recv, cb, argc, argv, sync);
+    if (c < 0) {
+      napi_close_handle_scope(env, scope);
+      return -1;
     }
+    if (c > 0) break;
   }
+  if (!s->closing && rx_report_early(s, recv, cb, sync) < 0) delivered = -1;
   napi_close_handle_scope(env, scope);
   return delivered;
 }
@@ -540,7 +624,10 @@ static napi_value RawOpen(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, "setsockopt(SO_TIMESTAMPNS / HOPLIMIT / PKTINFO)", e);
   }
-  return rx_start(env, fd, family, argv[2]);
+  napi_value r = rx_start(env, fd, family, argv[2]);
+  rx_t *s = r ? rx_find(fd) : NULL;
+  if (s) s->vrrp_check = family == 4 && proto == 112;
+  return r;
 }
 
 /* The socket named by argument 0; `raw_only`: a raw IP socket, not an nlwatch one. Throws when not. */

@@ -107,11 +107,15 @@ export interface LinkInfo {
   readonly mac: Uint8Array;
 }
 
-/** Called per received raw IP datagram (err null) or once per failed read (err set, rest absent). */
+/**
+ * Called per received raw IP datagram (err null), once per failed read (err set, rest absent), and on
+ * an IPv4 VRRP socket once per read batch with the datagrams the addon rejected itself (payload null,
+ * `src` then the counts by reason: bad_ttl, bad_checksum).
+ */
 export type RawRecvCallback = (
   err: (Error & { code?: string }) | null,
-  payload?: Buffer,
-  src?: Buffer,
+  payload?: Buffer | null,
+  src?: Buffer | EarlyDrops,
   dst?: Buffer | null,
   hopLimit?: number,
   ifindex?: number,
@@ -119,6 +123,9 @@ export type RawRecvCallback = (
   /** When the kernel received it (SO_TIMESTAMPNS), on CLOCK_MONOTONIC in ms; -1 when unknown. */
   rxMonoMs?: number,
 ) => void;
+
+/** Datagrams the addon rejected before JavaScript saw them, by reason (IPv4 VRRP sockets). */
+export type EarlyDrops = Partial<Record<'bad_ttl' | 'bad_checksum', number>>;
 
 export interface AfPacketAddon {
   open(ifindex: number): number;

@@ -46,6 +46,8 @@ export interface Inst {
   backstopFailed?: boolean;
   /** Monotonic receive time of the last accepted advert (for the takeover log's silence_ms). */
   lastHeard?: number;
+  /** Split-brain adverts seen and not logged since the last warning (only answered ones are logged). */
+  splitBrainUnlogged?: number;
   /** Late-advert warnings: when the last was logged, and how many were not logged since. */
   lateAdvertLog?: { at: number; suppressed: number };
   /** The last master_down expiry: how long the master had been silent and how late the timer woke. */

@@ -15,6 +15,8 @@ export interface ElectionMetrics {
   readonly masterInfo: Gauge<'vrrp_instance' | 'address'>;
   readonly lateTimers: Counter<'vrrp_instance'>;
   readonly vipRestored: Counter<'vrrp_instance'>;
+  readonly splitBrain: Counter<'vrrp_instance'>;
+  readonly splitBrainLastSeen: Gauge<'vrrp_instance'>;
 }
 
 function metric<T>(registry: Registry, name: string, make: () => T): T {
@@ -35,6 +37,8 @@ export function createElectionMetrics(registry: Registry): ElectionMetrics {
     garpSent: metric(registry, 'lvsd_vrrp_garp_sent_total', () => new Counter({ name: 'lvsd_vrrp_garp_sent_total', help: 'Gratuitous ARPs / unsolicited NAs sent', labelNames: ['vrrp_instance'] as const, registers: r })),
     masterInfo: metric(registry, 'lvsd_vrrp_master_info', () => new Gauge({ name: 'lvsd_vrrp_master_info', help: 'Address of the current master as seen by this instance (value 1)', labelNames: ['vrrp_instance', 'address'] as const, registers: r })),
     lateTimers: metric(registry, 'lvsd_vrrp_late_timers_total', () => new Counter({ name: 'lvsd_vrrp_late_timers_total', help: 'master_down expiries that fired late, so the master was given a grace before taking over', labelNames: ['vrrp_instance'] as const, registers: r })),
+    splitBrain: metric(registry, 'lvsd_vrrp_split_brain_adverts_total', () => new Counter({ name: 'lvsd_vrrp_split_brain_adverts_total', help: 'Adverts received while Master from another master of the same VRID that does not yield (lower priority, or equal priority and lower address): two masters on the link', labelNames: ['vrrp_instance'] as const, registers: r })),
+    splitBrainLastSeen: metric(registry, 'lvsd_vrrp_split_brain_last_seen_seconds', () => new Gauge({ name: 'lvsd_vrrp_split_brain_last_seen_seconds', help: 'Unix time of the last split-brain advert (see lvsd_vrrp_split_brain_adverts_total); 0 = never', labelNames: ['vrrp_instance'] as const, registers: r })),
     vipRestored: metric(registry, 'lvsd_vrrp_vip_restored_total', () => new Counter({ name: 'lvsd_vrrp_vip_restored_total', help: 'VIPs re-added after being removed while master', labelNames: ['vrrp_instance'] as const, registers: r })),
   };
 }

@@ -10,7 +10,7 @@
  *  - for IPv4 the payload starts with the IPv4 header (TTL, addresses), as raw(7) delivers it.
  * `poll()` reads what is waiting synchronously: a deadline feeds queued adverts before acting.
  */
-import { loadAfPacket } from './announce.js';
+import { loadAfPacket, type EarlyDrops } from './announce.js';
 import { LvsdError } from '../core/errors.js';
 
 export interface RawDatagram {
@@ -36,6 +36,8 @@ export interface RawDatagram {
 export interface RawHandlers {
   onMessage(d: RawDatagram): void;
   onError(err: Error): void;
+  /** Datagrams the addon rejected itself (IPv4 VRRP: TTL, checksum), counted per read batch. */
+  onEarlyDrops?(drops: EarlyDrops): void;
 }
 
 let offset: number | undefined;
@@ -67,10 +69,11 @@ export class RawIpSocket {
     const offset = monoOffset();
     this.fd = a.rawopen(family, protocol, (err, payload, src, dst, hopLimit, ifindex, truncated, rxMonoMs) => {
       if (err) return h.onError(err);
+      if (!payload) return h.onEarlyDrops?.(src as EarlyDrops);
       // Built in one literal (no conditional spreads): this runs for every advert received.
       h.onMessage({
-        payload: payload!,
-        src: new Uint8Array(src!),
+        payload,
+        src: new Uint8Array(src as Buffer),
         dst: dst ? new Uint8Array(dst) : undefined,
         hopLimit: hopLimit !== undefined && hopLimit >= 0 ? hopLimit : undefined,
         ifindex: ifindex ?? 0,

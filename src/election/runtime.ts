@@ -132,6 +132,9 @@ export class ElectionRuntime {
       addedNow: false,
     };
     this.insts.set(cfg.name, inst);
+    // Present from the start (0 = never), so an alert on it needs no absent() clause.
+    this.d.metrics.splitBrain.inc({ vrrp_instance: cfg.name }, 0);
+    this.d.metrics.splitBrainLastSeen.set({ vrrp_instance: cfg.name }, 0);
     this.states[cfg.name] = createInstance(
       paramsOf(cfg, primaryText),
       this.d.clock.now(),
@@ -153,7 +156,7 @@ export class ElectionRuntime {
   private handlers(inst: Inst): TransportHandlers {
     return {
       onAdvert: (r) => this.onAdvert(inst, r.advert, r.src, r.ageMs),
-      onDrop: (reason, src) => this.onDrop(inst, reason, src),
+      onDrop: (reason, src, count) => this.onDrop(inst, reason, src, count),
     };
   }
 
@@ -294,9 +297,9 @@ export class ElectionRuntime {
     return all;
   }
 
-  private onDrop(inst: Inst, reason: DropReason, src?: string): void {
-    this.d.metrics.dropped.inc({ vrrp_instance: inst.cfg.name, reason });
-    inst.log.debug({ reason, src }, 'VRRP packet dropped');
+  private onDrop(inst: Inst, reason: DropReason, src?: string, count = 1): void {
+    this.d.metrics.dropped.inc({ vrrp_instance: inst.cfg.name, reason }, count);
+    inst.log.debug({ reason, src, count }, 'VRRP packet dropped');
   }
 
   /** Tracked virtual-server quorum (bus 'health.quorum'), by virtual server name. */
@@ -563,6 +566,21 @@ export class ElectionRuntime {
         inst.log.info({ reason: e.reason }, e.reason === 'new_master' ? 'stop handover: new master advertised, VIPs released' : 'stop handover ended, VIPs released');
         inst.handoverEnded?.();
         delete inst.handoverEnded;
+        break;
+      case 'split_brain':
+        m.splitBrain.inc({ vrrp_instance: name });
+        m.splitBrainLastSeen.set({ vrrp_instance: name }, this.d.clock.wallNow() / 1000);
+        // One line per answered advert (the machine answers at most one per advert interval), with
+        // how many went unanswered since: a forged storm does not flood the log either.
+        if (!e.replied) {
+          inst.splitBrainUnlogged = (inst.splitBrainUnlogged ?? 0) + 1;
+          break;
+        }
+        inst.log.warn(
+          { peer: e.peer, peer_priority: e.priority, priority: this.states[name]?.priority, unanswered_since_last: inst.splitBrainUnlogged ?? 0 },
+          'split brain: another master for this VRID does not yield; answered with an advert and gratuitous ARP',
+        );
+        inst.splitBrainUnlogged = 0;
         break;
       case 'late_timer':
         m.lateTimers.inc({ vrrp_instance: name });

@@ -51,7 +51,8 @@ export interface ReceivedAdvert {
 
 export interface TransportHandlers {
   onAdvert(r: ReceivedAdvert): void;
-  onDrop(reason: DropReason, src?: string): void;
+  /** `count`: several datagrams dropped for the same reason (the addon's early rejections), default 1. */
+  onDrop(reason: DropReason, src?: string, count?: number): void;
 }
 
 /** Role the runtime drives; RawVrrpTransport is the mechanism, tests use a fake. */
@@ -199,6 +200,9 @@ export class RawVrrpTransport implements VrrpTransport {
     const s = new RawIpSocket(o.family, VRRP_PROTOCOL, {
       onMessage: (d) => (o.family === 4 ? this.receive4(d) : this.receive6(d)),
       onError: (err) => this.log.warn({ err: errorMessage(err), ifname: o.ifname }, 'VRRP receive error'),
+      onEarlyDrops: (drops) => {
+        for (const [reason, n] of Object.entries(drops)) if (n) this.handlers?.onDrop(reason as DropReason, undefined, n);
+      },
     });
     try {
       s.setOption(SOL_SOCKET, SO_BINDTODEVICE, Buffer.from(`${o.ifname}\0`));

@@ -23,6 +23,10 @@ export interface PeerSpec {
   readonly garpRepeat?: number;
   readonly garpDelay?: number;
   readonly iface?: string;
+  /** VRRPv2 PASS authentication with this password (lvsd authentication, keepalived authentication { }). */
+  readonly password?: string;
+  /** lvsd only: the instance's `peers` allow-list. */
+  readonly peers?: readonly string[];
 }
 
 export interface Peer {
@@ -62,6 +66,8 @@ export function lvsdYaml(s: PeerSpec): string {
     '    garp:',
     `      master_repeat: ${s.garpRepeat ?? 5}`,
     `      master_delay: ${s.garpDelay ?? 5}`,
+    ...(s.password !== undefined ? ['    authentication:', '      type: PASS', `      password: "${s.password}"`] : []),
+    ...(s.peers ? [`    peers: [${s.peers.join(', ')}]`] : []),
     '',
   ].join('\n');
 }
@@ -84,6 +90,7 @@ export function keepalivedConf(s: PeerSpec): string {
     '  virtual_ipaddress {',
     ...s.vips.map((v) => `    ${v}`),
     '  }',
+    ...(s.password !== undefined ? ['  authentication {', '    auth_type PASS', `    auth_pass ${s.password}`, '  }'] : []),
     '}',
     '',
   ].join('\n');

@@ -1,0 +1,148 @@
+/**
+ * Reliability, VRRP under attack: forged adverts from a hostile namespace on the directors' link,
+ * against real lvsd processes. Each test asserts effects and counts (never durations):
+ *  - lower-priority storm (5k pps): the master stays master, answers at most one advert and one
+ *    GARP burst per advert interval, counts every one as split brain and logs it with the peer;
+ *  - higher-priority forgery: without `peers` it takes the VIP from the master (the RFC trusts the
+ *    link: the control case); with `peers` it is dropped (not_peer) and nothing moves;
+ *  - VRRPv2 PASS authentication: forged adverts without it (bad_auth) or with a wrong password
+ *    (auth_failed) are dropped and nothing moves;
+ *  - unicast-addressed adverts to a multicast instance are dropped (unicast_dst) and nothing moves.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Topology, isRoot, type Netns } from '../../src/lab/netns.js';
+import { waitFor } from '../support/proc.js';
+import { startPeer, removeScratch, type Peer, type PeerSpec } from '../election-net/support/peers.js';
+import { forge, metrics, total, isMaster, VIP, A, B, X } from './support/attack.js';
+
+const skip = !isRoot() && 'needs root (network namespaces)';
+after(() => removeScratch());
+
+interface Pair {
+  a: Netns;
+  b: Netns | undefined;
+  x: Netns;
+  pa: Peer;
+}
+
+/** a (lvsd, 150) master, optionally b (lvsd, 100) backup, x the hostile host. */
+async function setup(topo: Topology, spec: Partial<PeerSpec> & { version: 2 | 3; advert: number }, withBackup: boolean): Promise<Pair> {
+  const a = await topo.member('a', [`${A}/24`]);
+  const b = withBackup ? await topo.member('b', [`${B}/24`]) : undefined;
+  const x = await topo.member('x', [`${X}/24`]);
+  const base = { kind: 'lvsd', vips: [`${VIP}/24`], ...spec } as PeerSpec;
+  const pa = startPeer(a, { ...base, name: 'a', priority: 150 });
+  if (b) startPeer(b, { ...base, name: 'b', priority: 100 });
+  await waitFor(async () => (await isMaster(a).catch(() => false)) && (await a.addrs()).includes(VIP), 'a to become master', 40_000, 100);
+  if (b) await waitFor(async () => total(await metrics(b).catch(() => []), 'lvsd_vrrp_state', { state: 'BACKUP' }) === 1, 'b to be backup', 40_000, 100);
+  return { a, b, x, pa };
+}
+
+const counter = async (ns: Netns, name: string, labels: Record<string, string> = {}) => total(await metrics(ns), name, labels);
+
+/** Counters of the directors read now; `delta` gives how much one grew since (the start-up election is not the attack's). */
+async function baseline(...spaces: Netns[]): Promise<(ns: Netns, name: string, labels?: Record<string, string>) => Promise<number>> {
+  const before = new Map(await Promise.all(spaces.map(async (ns) => [ns, await metrics(ns)] as const)));
+  return async (ns, name, labels = {}) => (await counter(ns, name, labels)) - total(before.get(ns)!, name, labels);
+}
+
+test('lower-priority storm (5k pps): one advert and one GARP burst per advert interval at most, every advert counted as split brain and logged with the peer', { skip, timeout: 120_000 }, async () => {
+  const topo = new Topology();
+  try {
+    // v3 at 1 s, GARP bursts of 5 (keepalived's defaults).
+    const { a, x, pa } = await setup(topo, { version: 3, advert: 1 }, false);
+    const delta = await baseline(a);
+    const log0 = pa.proc.output().length;
+    const sent0 = await counter(a, 'lvsd_vrrp_adverts_sent_total');
+    const garp0 = await counter(a, 'lvsd_vrrp_garp_sent_total');
+    const split0 = await counter(a, 'lvsd_vrrp_split_brain_adverts_total');
+    const f = await forge(x, { class: 'advert', version: 3, priority: 50, intervalMs: 1000, pps: 5000, count: 20_000, maxMs: 4000 });
+    await sleep(500);
+    const adverts = (await counter(a, 'lvsd_vrrp_adverts_sent_total')) - sent0;
+    const garps = (await counter(a, 'lvsd_vrrp_garp_sent_total')) - garp0;
+    const split = (await counter(a, 'lvsd_vrrp_split_brain_adverts_total')) - split0;
+    // Intervals the storm (plus the half second after it) spanned, rounded up, plus the edge.
+    const intervals = Math.ceil(f.seconds + 0.5) + 1;
+    const warnings = pa.proc.output().slice(log0).split('\n').filter((l) => l.includes('split brain')).length;
+    console.log(`lower-priority storm figures: ${JSON.stringify({ sent: f.sent, seconds: f.seconds, adverts_out: adverts, garps_out: garps, split_brain_counted: split, split_brain_log_lines: warnings, intervals })}`);
+    assert.ok(f.sent >= 1000, `the storm was sent: ${JSON.stringify(f)}`);
+    assert.equal(await delta(a, 'lvsd_vrrp_transitions_total'), 0, `no transition during the storm: ${pa.proc.output().slice(log0, log0 + 3000)}`);
+    // Per interval: the Adver_Timer's advert and at most one answer.
+    assert.ok(adverts <= 2 * intervals, `adverts out ${adverts} for ${intervals} intervals (unlimited: one per forged advert, ${f.sent})`);
+    // Per interval at most one answered burst of master_repeat (5); a burst's second round (master_delay 5 s) may fall in the window.
+    assert.ok(garps <= 5 * intervals * 2, `GARPs out ${garps} for ${intervals} intervals (unlimited: 5 per forged advert)`);
+    assert.ok(adverts >= 1 && garps >= 5, 'the lower-priority master was answered at least once (it must learn it lost)');
+    assert.ok(split >= f.sent * 0.5, `split-brain adverts counted: ${split} of ${f.sent}`);
+    assert.ok(await isMaster(a));
+    const warn = pa.proc.output().split('\n').find((l) => l.includes('split brain') && l.includes(`"peer":"${X}"`));
+    assert.ok(warn && /"vrrp_instance":"VI_1"/.test(warn) && /"peer_priority":50/.test(warn), `a split-brain warning naming the instance and the peer: ${pa.proc.output().slice(-2000)}`);
+    assert.ok(warnings <= intervals, `split-brain log lines ${warnings}: at most one per interval`);
+  } finally {
+    await topo.destroy();
+  }
+});
+
+for (const guarded of [false, true]) {
+  test(`higher-priority forgery (priority 254, one per second) ${guarded ? 'with peers set: dropped as not_peer, nothing moves' : 'without peers: takes the VIP from the master (what the RFC allows; control case)'}`, { skip, timeout: 120_000 }, async () => {
+    const topo = new Topology();
+    try {
+      const { a, b, x } = await setup(topo, { version: 3, advert: 1, ...(guarded ? { peers: [A, B] } : {}) }, true);
+      const delta = await baseline(a, b!);
+      const f = await forge(x, { class: 'advert', version: 3, priority: 254, intervalMs: 1000, pps: 1, count: 4, maxMs: 3500 });
+      await sleep(500);
+      const stepDowns = await delta(a, 'lvsd_vrrp_transitions_total', { from: 'MASTER', to: 'BACKUP' });
+      if (!guarded) {
+        assert.ok(stepDowns >= 1, `an unguarded master yields to the forged advert (RFC 5798 §6.4.3): ${stepDowns}`);
+        return;
+      }
+      assert.equal(f.sent, 4);
+      assert.equal(stepDowns, 0, 'the master did not step down');
+      assert.ok((await delta(a, 'lvsd_vrrp_packets_dropped_total', { reason: 'not_peer' })) >= f.sent, 'the master counted the forgeries as not_peer');
+      assert.ok((await delta(b!, 'lvsd_vrrp_packets_dropped_total', { reason: 'not_peer' })) >= f.sent, 'the backup counted them too');
+      assert.equal(await delta(b!, 'lvsd_vrrp_transitions_total', { to: 'MASTER' }), 0, 'the backup never took over');
+      assert.ok((await a.addrs()).includes(VIP) && (await isMaster(a)), 'the VIP stayed on the master');
+      // The real peers' adverts still pass the allow-list.
+      assert.ok((await delta(b!, 'lvsd_vrrp_adverts_received_total')) > 0);
+    } finally {
+      await topo.destroy();
+    }
+  });
+}
+
+test('VRRPv2 PASS authentication: forged higher-priority adverts without it (bad_auth) or with a wrong password (auth_failed) are dropped, nothing moves', { skip, timeout: 120_000 }, async () => {
+  const topo = new Topology();
+  try {
+    const { a, b, x } = await setup(topo, { version: 2, advert: 1, password: 's3cret' }, true);
+    const delta = await baseline(a, b!);
+    const plain = await forge(x, { class: 'advert', version: 2, priority: 254, intervalMs: 1000, pps: 2, count: 4, maxMs: 2500 });
+    const wrong = await forge(x, { class: 'advert', version: 2, priority: 254, intervalMs: 1000, pps: 2, count: 4, maxMs: 2500, password: 'guess' });
+    await sleep(500);
+    for (const ns of [a, b!]) {
+      assert.ok((await delta(ns, 'lvsd_vrrp_packets_dropped_total', { reason: 'bad_auth' })) >= plain.sent, 'no authentication: bad_auth');
+      assert.ok((await delta(ns, 'lvsd_vrrp_packets_dropped_total', { reason: 'auth_failed' })) >= wrong.sent, 'wrong password: auth_failed');
+    }
+    assert.equal(await delta(a, 'lvsd_vrrp_transitions_total', { from: 'MASTER' }), 0, 'the master did not step down');
+    assert.equal(await delta(b!, 'lvsd_vrrp_transitions_total', { to: 'MASTER' }), 0, 'the backup never took over');
+    assert.ok((await delta(b!, 'lvsd_vrrp_adverts_received_total')) > 0, "the backup accepts the master's authenticated adverts");
+    assert.ok((await a.addrs()).includes(VIP));
+  } finally {
+    await topo.destroy();
+  }
+});
+
+test('unicast-addressed higher-priority adverts to a multicast instance are dropped (unicast_dst), nothing moves', { skip, timeout: 120_000 }, async () => {
+  const topo = new Topology();
+  try {
+    const { a, x } = await setup(topo, { version: 3, advert: 1 }, false);
+    const delta = await baseline(a);
+    const f = await forge(x, { class: 'advert', version: 3, priority: 254, intervalMs: 1000, pps: 2, count: 4, maxMs: 2500, to: A });
+    await sleep(500);
+    assert.ok((await delta(a, 'lvsd_vrrp_packets_dropped_total', { reason: 'unicast_dst' })) >= f.sent, 'counted as unicast_dst');
+    assert.equal(await delta(a, 'lvsd_vrrp_transitions_total', { from: 'MASTER' }), 0);
+    assert.ok((await a.addrs()).includes(VIP) && (await isMaster(a)));
+  } finally {
+    await topo.destroy();
+  }
+});
