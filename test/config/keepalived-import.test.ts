@@ -158,3 +158,11 @@ test('lvs_sync_daemon: the first one counts (as keepalived); without an instance
   assert.deepEqual(c.config.sync, { interface: 'bond0', mode: 'both', sync_id: 7 });
   assert.deepEqual(c.items.map((i) => `${i.kind} ${i.line}`), ['unsupported 3']);
 });
+
+test('advert intervals the VRRP version cannot carry are rounded as keepalived does, with a note', () => {
+  const c = convert('vrrp_instance A {\n interface eth0\n virtual_router_id 1\n advert_int 0.5\n virtual_ipaddress { 192.0.2.1 }\n}\nvrrp_instance B {\n interface eth0\n version 3\n virtual_router_id 2\n advert_int 0.125\n virtual_ipaddress { 192.0.2.2 }\n}\n');
+  assert.deepEqual((c.config.vrrp_instances as Record<string, unknown>[]).map((i) => i.advert_interval), [1, 0.13]);
+  assert.deepEqual(c.items.map((i) => i.kind), ['note', 'note']);
+  assert.ok(c.complete);
+  parseConfigText(c.yaml, 'x.yaml', { checkFiles: false, hostname: 'test' });
+});

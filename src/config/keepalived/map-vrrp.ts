@@ -271,6 +271,17 @@ export function mapVrrpInstance(ctx: MapContext, node: KNode, d: VrrpDefaults): 
     inst.version = 3;
     ctx.note(node, scope, 'IPv6 addresses: version 3, as keepalived uses for IPv6 instances', inst, 'version');
   }
+  const adv = inst.advert_interval as number | undefined;
+  if (adv !== undefined) {
+    // VRRPv2 carries whole seconds, VRRPv3 centiseconds (RFC 3768 §5.3.7, RFC 5798 §5.2.7): keepalived
+    // rounds what the field cannot hold, and so does the importer (lvsd refuses it).
+    const v3 = inst.version === 3;
+    const r = v3 ? Math.min(40.95, Math.max(0.01, Math.round(adv * 100) / 100)) : Math.min(255, Math.max(1, Math.round(adv)));
+    if (r !== adv) {
+      inst.advert_interval = r;
+      ctx.note(node, `${scope} > advert_int ${adv}`, `VRRPv${v3 ? 3 : 2} adverts carry ${v3 ? 'centiseconds up to 40.95 s' : 'whole seconds'}: ${r} s is used`, inst, 'advert_interval');
+    }
+  }
   for (const [key, what] of [['interface', 'interface'], ['virtual_router_id', 'virtual_router_id'], ['virtual_addresses', 'virtual_ipaddress']] as const) {
     if (inst[key] === undefined || (Array.isArray(inst[key]) && (inst[key] as unknown[]).length === 0)) {
       ctx.unsupported(node, scope, `no ${what} (lvsd needs one); instance left out`);
