@@ -100,6 +100,7 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   say('the client sends a request on a new connection every 40 ms');
   await sleep(1000);
   const fromA = a.log.length;
+  const fromB0 = b.log.length;
   // The host dies: its link goes silent first (a dead host answers nothing, not even a TCP reset),
   // then its processes are killed.
   await client.ask({ cmd: 'mark' });
@@ -122,6 +123,9 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   const readded = up ? await a.wait(reconciled, 10_000, a.log.indexOf(up)) : undefined;
   const readdedAfterMs = readded ? readded.time - backAt : undefined;
   say(up ? `director-a: ${rs.name} passes its check again and is back in the table ${secs(readdedAfterMs)} after its return` : `${rs.name} did not come back into the table`);
+  // director-b checks on its own: the next steps need rs2 in both tables (sync installs a
+  // connection only to a real server the receiving kernel has).
+  await b.wait(rsEvent(rs.address, 'up'), 60_000, b.log.findIndex((l, i) => i >= fromB0 && rsEvent(rs.address, 'down')(l)) + 1 || fromB0);
   await sleep(1500);
   const st = await client.ask<StreamReply>({ cmd: 'stop-stream' });
   const inFlight = st.failedStartedBeforeMark;
@@ -130,8 +134,12 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
 
   step('3. The client opens 24 long-lived connections');
   const { ports } = await client.ask<{ ports: number[] }>({ cmd: 'hold', n: 24, everyMs: 300 });
-  await sleep(1000);
-  const h0 = await client.ask<HoldReply>({ cmd: 'report', resetWait: true });
+  // Until every connection has had its first answer (each then knows its real server).
+  let h0 = await client.ask<HoldReply>({ cmd: 'report', resetWait: true });
+  for (let i = 0; i < 60 && Object.values(h0.byServer).reduce((x, y) => x + y, 0) < h0.open; i++) {
+    await sleep(500);
+    h0 = await client.ask<HoldReply>({ cmd: 'report', resetWait: true });
+  }
   say(`${h0.open} keep-alive connections open, each sending a request every 0.3 s; by server: ${counts(h0.byServer)}`);
   const syncedB = await syncedOn(b, ports, 30_000);
   say(`director-b's kernel knows ${syncedB} of the ${ports.length} (ipvsadm -Lnc), sent by director-a's sync daemon`);
