@@ -411,6 +411,20 @@ export const sync = z.strictObject({
   ttl: z.number().int().min(1).max(255).default(1),
   /** Max sync message length in bytes; default from the interface MTU. */
   maxlen: z.number().int().min(256).max(65507).optional(),
+  /**
+   * kernel (default): the kernel's own multicast sync daemons (works with keepalived peers).
+   * lvsd: lvsd's authenticated channel; records go out as soon as they are seen and each director
+   * feeds its own kernel through a backup daemon on lo (docs/sync.md).
+   */
+  channel: z.enum(['kernel', 'lvsd']).default('kernel'),
+  /** channel lvsd: file holding the HMAC-SHA256 key (a second line: the other key accepted during a rotation). */
+  key_file: z.string().min(1).optional(),
+  /** channel lvsd: the peer directors' addresses (unicast, IPv4 or IPv6); empty → multicast to 224.0.0.81 on `interface`. */
+  peers: z.array(ipAddress).default([]),
+  /** channel lvsd: how often the active director reads its connection table, in milliseconds. */
+  poll_interval: z.number().int().min(10).max(5000).default(50),
+  /** channel lvsd: at start, how long to wait for the active peer's table before the election starts (seconds). */
+  resync_timeout: z.number().min(0).max(60).default(3),
 });
 
 export const api = z.strictObject({

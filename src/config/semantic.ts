@@ -7,7 +7,7 @@ import { delimiter, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { ClusterConfigParsed } from './schema.js';
 import { virtualServerKey, vrrpStartOf, syncGroupStartsMaster, OWNER_PRIORITY } from './model.js';
-import { parsePrefix } from '../core/address.js';
+import { parseIp, parsePrefix } from '../core/address.js';
 
 export interface Finding {
   severity: 'error' | 'warning';
@@ -229,6 +229,11 @@ export function semanticChecks(c: ClusterConfigParsed, env: SemanticEnv): Findin
     if (c.sync.mode === 'auto' && !c.sync.vrrp_instance && c.vrrp_instances.length !== 1) {
       err(['sync', 'mode'], 'mode auto follows a VRRP instance: set sync.vrrp_instance (or mode master/backup)');
     }
+    // The kernel joins sync.group as a multicast group (IPVS_CMD_NEW_DAEMON answers EINVAL otherwise).
+    const g = parseIp(c.sync.group);
+    if (g && !(g.family === 4 ? g.bytes[0]! >= 224 && g.bytes[0]! <= 239 : g.bytes[0] === 0xff)) err(['sync', 'group'], `"${c.sync.group}" is not a multicast address (the kernel sync daemons need a group such as 224.0.0.81)`);
+    if (c.sync.channel === 'lvsd' && !c.sync.key_file) err(['sync', 'channel'], 'channel lvsd authenticates every datagram: set sync.key_file');
+    if (c.sync.channel === 'kernel' && c.sync.peers.length) err(['sync', 'peers'], 'peers are for channel lvsd (the kernel sync daemons only multicast)');
   }
   return out;
 }

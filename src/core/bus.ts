@@ -18,11 +18,19 @@ export type BusEvent = keyof BusEvents;
 
 export class Bus {
   private readonly ee = new EventEmitter();
+  /** The last event of each kind per instance (events that carry one), for subscribers that start late. */
+  private readonly latest = new Map<string, unknown>();
   constructor() {
     this.ee.setMaxListeners(100);
   }
   emit<K extends BusEvent>(k: K, v: BusEvents[K]): void {
+    const inst = (v as { instance?: unknown }).instance;
+    if (typeof inst === 'string') this.latest.set(`${k}\0${inst}`, v);
     this.ee.emit(k, v);
+  }
+  /** The last event of kind k emitted for `instance` (the bus does not replay to new subscribers). */
+  last<K extends BusEvent>(k: K, instance: string): BusEvents[K] | undefined {
+    return this.latest.get(`${k}\0${instance}`) as BusEvents[K] | undefined;
   }
   on<K extends BusEvent>(k: K, fn: (v: BusEvents[K]) => void): () => void {
     this.ee.on(k, fn);

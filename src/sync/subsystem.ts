@@ -1,14 +1,22 @@
 /**
- * Connection sync: drives the kernel's IPVS sync daemons (IPVS_CMD_NEW_DAEMON / DEL_DAEMON) so
- * connection records <proto, CIP:CPort, VIP:VPort, RIP:RPort, flags, state> flow from the master
- * director to the backup, and connections survive failover. In mode auto it follows the VRRP
- * instance named in sync.vrrp_instance (bus event 'vrrp.state').
+ * Connection sync: connection records <proto, CIP:CPort, VIP:VPort, RIP:RPort, flags, state> flow
+ * from the active director to the other, so connections survive failover and failback.
+ * - channel kernel: drives the kernel's IPVS sync daemons (IPVS_CMD_NEW_DAEMON / DEL_DAEMON).
+ * - channel lvsd: lvsd's authenticated channel (engine.ts); the only kernel daemon is a backup
+ *   daemon on lo through which received records are installed.
+ * In mode auto it follows the VRRP instance named in sync.vrrp_instance (bus event 'vrrp.state'; the
+ * state at start is read from the bus's last event, since the election may have become MASTER
+ * before this subsystem subscribed).
  */
 import { Gauge, Counter } from 'prom-client';
 import type { Subsystem, SubsystemDeps } from '../core/subsystem.js';
 import { errorMessage } from '../core/errors.js';
 import type { ClusterConfig, ConfigDiff } from '../config/index.js';
 import { planSync, wantedDaemons, type DaemonSpec, type SyncOp } from './plan.js';
+import { SyncEngine } from './engine.js';
+import { SyncChannel, DEFAULT_FRAME_PAYLOAD } from './channel.js';
+import { loadKeys, nodeIdOf, type SyncKey } from './wire.js';
+import { serviceLookup } from './lookup.js';
 
 /** The part of the IPVS dataplane the sync subsystem needs (NetlinkDataplane satisfies it). */
 export interface SyncDaemonControl {
@@ -18,9 +26,20 @@ export interface SyncDaemonControl {
   close(): Promise<void>;
 }
 
+/** The mechanisms of channel lvsd (src/sync/adapters.ts has the real ones). */
+export interface LvsdSyncAdapters {
+  readTable: () => Promise<string>;
+  openInjector: () => Promise<{ send(m: Buffer): Promise<void>; close(): Promise<void> }>;
+  enableLoopbackMulticast: () => Promise<void>;
+  interfaceIPv4: (name: string) => string | undefined;
+  loadKeys?: (path: string) => SyncKey[];
+}
+
 export interface SyncSubsystemOptions {
   /** Opens the control; the daemon passes the netlink IPVS dataplane. Rejects when IPVS is absent. */
   open: () => Promise<SyncDaemonControl>;
+  /** Needed for channel lvsd. */
+  lvsd?: LvsdSyncAdapters;
 }
 
 export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOptions): Subsystem<ClusterConfig, ConfigDiff> {
@@ -35,10 +54,23 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
   let current: DaemonSpec[] = [];
   let chain: Promise<void> = Promise.resolve();
   let unsub: (() => void) | undefined;
+  let engine: SyncEngine | undefined;
+  let channel: SyncChannel | undefined;
+  let injector: { send(m: Buffer): Promise<void>; close(): Promise<void> } | undefined;
+
+  const following = () => cfg?.sync?.vrrp_instance ?? (cfg?.vrrp_instances.length === 1 ? cfg.vrrp_instances[0]!.name : undefined);
+  /** Whether this director is the one whose connections are sent (channel lvsd). */
+  const activeWanted = () => {
+    const s = cfg?.sync;
+    if (!s) return false;
+    return s.mode === 'master' || s.mode === 'both' || (s.mode === 'auto' && vrrpState === 'MASTER');
+  };
 
   const wanted = (): DaemonSpec[] => {
     const s = cfg?.sync;
     if (!s) return [];
+    // Channel lvsd: one backup daemon on lo, in every role; records arrive through it.
+    if (s.channel === 'lvsd') return [{ state: 'backup', mcast_ifn: 'lo', syncid: s.sync_id }];
     const w = wantedDaemons(s.mode, vrrpState);
     const base = { mcast_ifn: s.interface, syncid: s.sync_id, mcast_group: s.group, mcast_port: s.port, mcast_ttl: s.ttl, ...(s.maxlen ? { maxlen: s.maxlen } : {}) };
     return [...(w.master ? [{ state: 'master' as const, ...base }] : []), ...(w.backup ? [{ state: 'backup' as const, ...base }] : [])];
@@ -79,16 +111,77 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
     return chain;
   };
 
+  async function startLvsd(c: ClusterConfig): Promise<void> {
+    const s = c.sync!;
+    const a = opts.lvsd;
+    if (!a) throw new Error('channel lvsd is not available in this build');
+    const keys = (a.loadKeys ?? loadKeys)(s.key_file!);
+    await a.enableLoopbackMulticast();
+    injector = await a.openInjector();
+    const local = s.peers.length ? undefined : a.interfaceIPv4(s.interface);
+    if (!s.peers.length && !local) throw new Error(`interface ${s.interface} has no IPv4 address for the sync multicast`);
+    let eng: SyncEngine | undefined;
+    channel = await SyncChannel.open({
+      node: nodeIdOf(c.global.router_id),
+      keys,
+      port: s.port,
+      ...(local ? { localAddress: local } : {}),
+      peers: s.peers.map((address) => ({ address, port: s.port })),
+      epoch: BigInt(Date.now()),
+      onFrame: (f) => void eng?.onFrame(f).catch((e) => log.warn({ err: errorMessage(e) }, 'sync frame handling failed')),
+      onDrop: (r) => eng?.drop(r),
+    });
+    const ch = channel;
+    const inj = injector;
+    let lookup = serviceLookup(c);
+    eng = new SyncEngine({
+      log,
+      registry: deps.registry,
+      readTable: a.readTable,
+      channel: ch,
+      inject: (m) => inj.send(m),
+      lookup: (e) => lookup(e),
+      now: () => deps.clock.now(),
+      syncid: s.sync_id,
+      maxMessage: Math.min(s.maxlen ?? DEFAULT_FRAME_PAYLOAD, DEFAULT_FRAME_PAYLOAD),
+      pollMs: s.poll_interval,
+    });
+    engine = eng;
+    relookup = () => (lookup = serviceLookup(cfg!));
+    eng.setActive(activeWanted(), 'start');
+    // A (re)started director asks for the whole table and waits for it (bounded) before start()
+    // returns: the election starts after sync, so a returning director cannot take the VIPs (and
+    // reset the connections the peer opened) before its kernel holds them.
+    const t0 = deps.clock.now();
+    const got = await eng.resyncFromPeer(s.resync_timeout * 1000);
+    log.info({ received: got, ms: Math.round(deps.clock.now() - t0) }, got ? 'peer table received' : 'no active peer answered the resync request');
+  }
+  let relookup: (() => void) | undefined;
+
+  async function stopLvsd(): Promise<void> {
+    await engine?.close();
+    await channel?.close();
+    await injector?.close();
+    engine = undefined;
+    channel = undefined;
+    injector = undefined;
+  }
+
   return {
     name: 'sync',
+
     async start(c) {
       cfg = c;
       unsub = deps.bus.on('vrrp.state', (ev) => {
-        const follow = cfg?.sync?.vrrp_instance ?? (cfg?.vrrp_instances.length === 1 ? cfg.vrrp_instances[0]!.name : undefined);
-        if (ev.instance !== follow) return;
+        if (ev.instance !== following()) return;
         vrrpState = ev.to;
+        engine?.setActive(activeWanted(), `vrrp ${ev.instance} ${ev.from}->${ev.to}`);
         if (cfg?.sync?.mode === 'auto') void converge(`vrrp ${ev.instance} ${ev.from}->${ev.to}`);
       });
+      // The election starts first and may already be MASTER (an address owner is at once): read
+      // the state it last published instead of waiting for a change that will not come.
+      const f = following();
+      if (f) vrrpState = deps.bus.last('vrrp.state', f)?.to ?? vrrpState;
       if (!c.sync) return;
       try {
         ctl = await opts.open();
@@ -99,10 +192,33 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
         return;
       }
       await converge('start');
+      if (c.sync.channel === 'lvsd') {
+        // After converge: the backup daemon on lo must be listening before the peer's table comes.
+        try {
+          await startLvsd(c);
+        } catch (e) {
+          available = false;
+          lastError = errorMessage(e);
+          log.error({ err: lastError }, 'lvsd sync channel unavailable');
+        }
+      }
     },
     async reload(next, _prev, diff) {
       cfg = next;
+      relookup?.();
       if (!diff.sync) return;
+      if ((next.sync?.channel === 'lvsd') !== Boolean(engine) || (engine && next.sync)) {
+        // The channel's parameters (keys, peers, port) are read at open: reopen on any sync change.
+        await stopLvsd();
+        if (next.sync?.channel === 'lvsd') {
+          try {
+            await startLvsd(next);
+          } catch (e) {
+            lastError = errorMessage(e);
+            log.error({ err: lastError }, 'lvsd sync channel unavailable');
+          }
+        }
+      }
       if (next.sync && !ctl && available) {
         try {
           ctl = await opts.open();
@@ -115,9 +231,16 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
     },
     async stop() {
       unsub?.();
+      // Whatever the active director opened since the last read goes out before we leave.
+      await engine?.flush().catch(() => undefined);
+      await stopLvsd();
       // Stopping lvsd leaves the kernel's connection table alone; the daemons go with us so a
       // stopped director no longer claims the sync channel.
       if (ctl && cfg?.sync) {
+        // The election stopped first and released the VIPs. A kernel master daemon sends a partly
+        // filled buffer only once it is 2 s old (IPVS_SYNC_FLUSH_TIME, checked every second) and
+        // discards it when stopped: keep it that long, so the newest connections reach the peer.
+        if (cfg.sync.channel === 'kernel' && current.some((d) => d.state === 'master')) await new Promise((r) => setTimeout(r, 3000));
         const keep = cfg;
         cfg = { ...keep, sync: undefined } as ClusterConfig;
         await converge('stop');
@@ -135,6 +258,8 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
         following: cfg?.sync?.vrrp_instance,
         vrrp_state: vrrpState ?? null,
         daemons: current,
+        channel: cfg?.sync?.channel,
+        ...(engine ? { active: engine.isActive, peer_connections: engine.peerTable().length } : {}),
         ...(lastError ? { last_error: lastError } : {}),
       };
     },

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Topology, type Netns } from '../../src/lab/netns.js';
 import { lvsdBin } from '../support/proc.js';
+import { until } from './support/until.js';
 
 const skip = process.env.LVSD_IN_LAB === '1' ? false : 'runs inside the lab guest (node scripts/test.mjs --only lab)';
 const VIP = '192.0.2.100';
@@ -41,17 +42,7 @@ sync:
   return file;
 }
 
-async function until<T>(fn: () => Promise<T | undefined>, what: string | (() => string), ms = 60000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-test('lvsd starts the kernel sync daemons and a connection made through the master appears on the backup', { skip, timeout: 120_000 }, async () => {
+test('lvsd starts the kernel sync daemons and a connection made through the master appears on the backup', { skip, timeout: 600_000 }, async () => {
   const topo = new Topology();
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-sync-'));
   try {

@@ -1,0 +1,157 @@
+/**
+ * The active director's connection table as the kernel shows it in /proc/net/ip_vs_conn (pure):
+ * parse, diff against what was last sent, and turn entries into sync records.
+ *
+ * Line format (net/netfilter/ipvs/ip_vs_conn.c, ip_vs_conn_seq_show, Linux 6.1):
+ *   "TCP C0000232 B67C C0000264 0050 C000020B 0050 ESTABLISHED     899"
+ *   proto, client addr/port, virtual addr/port, destination addr/port (hex, network order as a
+ *   number), state name, seconds to expiry, then optionally " PENAME PEDATA". IPv6 addresses are
+ *   printed %pI6 (eight 4-digit groups). Flags, fwmark and the state's full timeout are not shown:
+ *   the forwarding method and fwmark come from the declared virtual servers (the peer's kernel
+ *   takes the forwarding method from its own bound real server anyway), a timeout of 0 makes the
+ *   receiving kernel use its own per-state timeout, and a template (client port 0, state NONE or
+ *   ASSURED) carries its service's persistence timeout.
+ */
+import { ConnFlags, type SyncConn } from './codec.js';
+
+export interface ConnEntry {
+  readonly family: 4 | 6;
+  readonly protocol: number;
+  readonly caddr: Uint8Array;
+  readonly cport: number;
+  readonly vaddr: Uint8Array;
+  readonly vport: number;
+  readonly daddr: Uint8Array;
+  readonly dport: number;
+  /** State number for the protocol (template: 0 NONE, 1 ASSURED). */
+  readonly state: number;
+  readonly stateName: string;
+  readonly template: boolean;
+  /** Seconds until the entry expires on this director. */
+  readonly expires: number;
+}
+
+const PROTO: Record<string, number> = { IP: 0, ICMP: 1, TCP: 6, UDP: 17, ICMPv6: 58, SCTP: 132 };
+export const PROTO_NAME: Record<number, string> = { 0: 'IP', 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6', 132: 'SCTP' };
+
+/** include/net/ip_vs.h state enums, in order; names as ip_vs_proto_*.c print them. */
+export const TCP_STATES = ['NONE', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'SYNACK'];
+export const SCTP_STATES = ['NONE', 'INIT1', 'INIT', 'COOKIE_SENT', 'COOKIE_REPLIED', 'COOKIE_WAIT', 'COOKIE_ECHOED', 'ESTABLISHED', 'SHUTDOWN_SENT', 'SHUTDOWN_RECEIVED', 'SHUTDOWN_ACK_SENT', 'REJECTED', 'CLOSED'];
+export const TEMPLATE_STATES = ['NONE', 'ASSURED'];
+const UDP_STATES = ['UDP'];
+
+export function stateName(protocol: number, template: boolean, state: number): string {
+  const t = template ? TEMPLATE_STATES : protocol === 6 ? TCP_STATES : protocol === 132 ? SCTP_STATES : protocol === 17 ? UDP_STATES : ['NONE'];
+  return t[state] ?? `#${state}`;
+}
+
+function hexAddr(s: string): Uint8Array | undefined {
+  if (s.includes(':')) {
+    const h = s.replace(/:/g, '');
+    return h.length === 32 && /^[0-9a-fA-F]+$/.test(h) ? Uint8Array.from(Buffer.from(h, 'hex')) : undefined;
+  }
+  return s.length === 8 && /^[0-9A-Fa-f]+$/.test(s) ? Uint8Array.from(Buffer.from(s, 'hex')) : undefined;
+}
+
+/** Parses /proc/net/ip_vs_conn; lines it cannot read are skipped and counted. */
+export function parseConnTable(text: string): { entries: ConnEntry[]; skipped: number } {
+  const entries: ConnEntry[] = [];
+  let skipped = 0;
+  const lines = text.split('\n');
+  for (let i = 1; i < lines.length; i++) {
+    const l = lines[i]!;
+    if (!l) continue;
+    const f = l.split(/\s+/);
+    const protocol = PROTO[f[0]!];
+    const caddr = hexAddr(f[1] ?? '');
+    const vaddr = hexAddr(f[3] ?? '');
+    const daddr = hexAddr(f[5] ?? '');
+    const name = f[7] ?? '';
+    const expires = Number(f[8]);
+    if (protocol === undefined || !caddr || !vaddr || !daddr || caddr.length !== vaddr.length || !Number.isFinite(expires)) {
+      skipped++;
+      continue;
+    }
+    const cport = parseInt(f[2]!, 16);
+    const template = cport === 0 && (name === 'ASSURED' || name === 'NONE');
+    const table = template ? TEMPLATE_STATES : protocol === 6 ? TCP_STATES : protocol === 132 ? SCTP_STATES : protocol === 17 ? UDP_STATES : ['NONE'];
+    const state = Math.max(0, table.indexOf(name));
+    entries.push({ family: caddr.length === 16 ? 6 : 4, protocol, caddr, cport, vaddr, vport: parseInt(f[4]!, 16), daddr, dport: parseInt(f[6]!, 16), state, stateName: name, template, expires });
+  }
+  return { entries, skipped };
+}
+
+/** Identity of a connection in the kernel's table (the tuple ip_vs_conn_in_get hashes). */
+export function connKey(e: Pick<ConnEntry, 'protocol' | 'caddr' | 'cport' | 'vaddr' | 'vport' | 'template' | 'daddr'>): string {
+  // Templates of one client and service differ by real server only when the service changed; keep
+  // daddr in their key so a re-pinned client is sent again.
+  return `${e.protocol}|${Buffer.from(e.caddr).toString('hex')}|${e.cport}|${Buffer.from(e.vaddr).toString('hex')}|${e.vport}${e.template ? `|t|${Buffer.from(e.daddr).toString('hex')}` : ''}`;
+}
+
+/** What the declared virtual servers tell about a service: forwarding, fwmark, persistence timeout. */
+export interface ServiceFacts {
+  readonly forwarding: 'nat' | 'dr' | 'tun';
+  readonly fwmark: number;
+  readonly persistence: number;
+}
+export type ServiceLookup = (e: ConnEntry) => ServiceFacts | undefined;
+
+const FWD = { nat: ConnFlags.MASQ, dr: ConnFlags.DROUTE, tun: ConnFlags.TUNNEL } as const;
+
+/** A sync record for an entry, with the flags the kernel's own master daemon would send. */
+export function toSyncConn(e: ConnEntry, facts: ServiceFacts | undefined): SyncConn {
+  const fwd = FWD[facts?.forwarding ?? 'nat'];
+  let flags: number = fwd;
+  if (fwd !== ConnFlags.MASQ) flags |= ConnFlags.NOOUTPUT;
+  // Active connections are ESTABLISHED TCP/SCTP ones; the kernel marks everything else inactive.
+  const established = (e.protocol === 6 && e.state === 1) || (e.protocol === 132 && e.state === 7);
+  if (e.template || !established) flags |= ConnFlags.INACTIVE;
+  if (e.template) flags |= ConnFlags.TEMPLATE;
+  return {
+    family: e.family,
+    protocol: e.protocol,
+    flags,
+    state: e.state,
+    cport: e.cport,
+    vport: e.vport,
+    dport: e.dport,
+    fwmark: facts?.fwmark ?? 0,
+    timeout: e.template ? facts?.persistence || Math.max(1, e.expires) : 0,
+    caddr: e.caddr,
+    vaddr: e.vaddr,
+    daddr: e.daddr,
+  };
+}
+
+/** What the peer was last told about a connection. */
+export interface SentState {
+  readonly dest: string;
+  readonly state: number;
+  /** When it was sent (ms) and the expiry the entry had then (s). */
+  readonly at: number;
+  readonly expires: number;
+}
+
+/**
+ * Entries the peer must hear about now: new ones, a changed state or real server, and ones whose
+ * expiry on this director has moved past what the peer holds by more than half their lifetime
+ * (a busy connection: the kernel refreshes its timer on every packet, the peer's copy would run out
+ * first). Idle connections are not resent: both copies age alike. Returns the new sent-map too
+ * (entries gone from the table are forgotten).
+ */
+export function diffTable(prev: ReadonlyMap<string, SentState>, entries: readonly ConnEntry[], nowMs: number): { changed: ConnEntry[]; next: Map<string, SentState> } {
+  const next = new Map<string, SentState>();
+  const changed: ConnEntry[] = [];
+  for (const e of entries) {
+    const k = connKey(e);
+    const dest = `${Buffer.from(e.daddr).toString('hex')}:${e.dport}`;
+    const p = prev.get(k);
+    const peerExpiry = p ? p.at / 1000 + p.expires : 0;
+    const ourExpiry = nowMs / 1000 + e.expires;
+    if (!p || p.dest !== dest || p.state !== e.state || ourExpiry - peerExpiry > Math.max(5, p.expires / 2)) {
+      changed.push(e);
+      next.set(k, { dest, state: e.state, at: nowMs, expires: e.expires });
+    } else next.set(k, p);
+  }
+  return { changed, next };
+}

@@ -1,0 +1,95 @@
+/**
+ * Reading the kernel's connection table (/proc/net/ip_vs_conn, format of ip_vs_conn_seq_show in
+ * Linux 6.1) and deciding what the peer must hear: the records built from it carry the flags the
+ * kernel's own master daemon sent for the same connections (test/fixtures/sync: 0x83 ESTABLISHED DR,
+ * 0x183 FIN_WAIT / UDP, 0x1183 template).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseConnTable, diffTable, toSyncConn, connKey } from '../../src/sync/conntable.js';
+import { decodeMessage } from '../../src/sync/codec.js';
+import { serviceLookup } from '../../src/sync/lookup.js';
+import { parseConfigText } from '../../src/config/load.js';
+
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'fixtures', 'sync');
+
+// The connections of test/fixtures/sync/table.txt, as /proc/net/ip_vs_conn prints them.
+const PROC = `Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData
+TCP C0000232 B67C C0000264 0050 C000020B 0050 ESTABLISHED     898
+TCP C0000232 0000 C0000264 0051 C000020B 0051 ASSURED          58
+TCP C0000232 9692 C0000264 0051 C000020B 0051 FIN_WAIT        115
+UDP C0000232 B1B8 C0000264 0035 C000020B 0035 UDP             298
+TCP 2001:0db8:0000:0000:0000:0000:0000:0050 87D4 2001:0db8:0000:0000:0000:0000:0000:0100 0050 2001:0db8:0000:0000:0000:0000:0000:0011 0050 ESTABLISHED     898
+TCP C0000232 EBA2 C0000265 0052 C000020B 0052 ESTABLISHED     898
+garbage line
+`;
+
+const cfg = parseConfigText(
+  `virtual_servers:
+  - { address: 192.0.2.100, port: 80, forwarding: dr, real_servers: [{ address: 192.0.2.11 }] }
+  - { address: 192.0.2.100, port: 81, forwarding: dr, persistence: { timeout: 60 }, real_servers: [{ address: 192.0.2.11 }] }
+  - { address: 192.0.2.100, port: 53, protocol: udp, forwarding: dr, real_servers: [{ address: 192.0.2.11 }] }
+  - { address: "2001:db8::100", port: 80, forwarding: dr, real_servers: [{ address: "2001:db8::11" }] }
+  - { fwmark: 5, forwarding: dr, real_servers: [{ address: 192.0.2.11 }] }
+`,
+  'c.yaml',
+  { hostname: 'test' },
+).config;
+
+test('parses IPv4 and IPv6 lines, templates by client port 0, and skips lines it cannot read', () => {
+  const { entries, skipped } = parseConnTable(PROC);
+  assert.equal(entries.length, 6);
+  assert.equal(skipped, 1);
+  const [est, tpl, fin, udp, v6, mark] = entries;
+  assert.deepEqual([est!.protocol, est!.cport, est!.vport, est!.state, est!.expires], [6, 46716, 80, 1, 898]);
+  assert.ok(tpl!.template);
+  assert.equal(tpl!.state, 1, 'ASSURED');
+  assert.equal(fin!.state, 4);
+  assert.equal(udp!.protocol, 17);
+  assert.equal(v6!.family, 6);
+  assert.equal(Buffer.from(v6!.caddr).toString('hex'), '20010db8000000000000000000000050');
+  assert.equal(mark!.vport, 82);
+});
+
+test('records carry the flags, fwmark and timeouts the kernel master daemon sent for the same connections', () => {
+  const lookup = serviceLookup(cfg);
+  const recs = parseConnTable(PROC).entries.map((e) => toSyncConn(e, lookup(e)));
+  const kernel = ['01', '02'].flatMap((n) => {
+    const r = decodeMessage(readFileSync(join(fixtures, `kernel-master-${n}.bin`)));
+    assert.ok(r.ok);
+    return r.ok ? r.message.conns : [];
+  });
+  const same = (a: { protocol: number; cport: number; vport: number; state: number; flags: number }) =>
+    kernel.find((k) => k.protocol === a.protocol && k.cport === a.cport && k.vport === a.vport && k.state === a.state);
+  for (const r of recs) {
+    const k = same(r);
+    assert.ok(k, `kernel sent ${r.protocol}/${r.cport}/${r.vport}/${r.state}`);
+    assert.equal(r.flags, k.flags, `flags of ${r.cport}/${r.vport}`);
+    assert.equal(r.fwmark, k.fwmark, 'fwmark from the fwmark service owning the real server');
+    // Timeout 0 lets the receiving kernel use its per-state timeout; templates carry persistence.
+    if (r.flags & 0x1000) assert.equal(r.timeout, 60);
+    else assert.equal(r.timeout, 0);
+  }
+});
+
+test('diff: new entries and state/real-server changes go out, unchanged idle ones do not, busy ones before the peer copy would expire', () => {
+  const { entries } = parseConnTable(PROC);
+  const first = diffTable(new Map(), entries, 1000);
+  assert.equal(first.changed.length, 6);
+  const again = diffTable(first.next, entries, 2000);
+  assert.equal(again.changed.length, 0, 'nothing changed');
+  const finished = entries.map((e) => (e.cport === 46716 ? { ...e, state: 4, stateName: 'FIN_WAIT', expires: 120 } : e));
+  const fin = diffTable(again.next, finished, 3000);
+  assert.deepEqual(fin.changed.map((e) => e.cport), [46716]);
+  // 500 s later the busy connection still has ~898 s left here, the peer's copy ~398 s: resend.
+  // (Entries that would have expired by then, and the one that changed state, are left out.)
+  const later = entries.filter((e) => e.expires > 500 && e.cport !== 46716).map((e) => (e.cport === 60322 ? { ...e } : { ...e, expires: e.expires - 500 }));
+  const busy = diffTable(fin.next, later, 503_000);
+  assert.deepEqual(busy.changed.map((e) => e.cport), [60322]);
+  // Gone from the table: forgotten.
+  assert.equal(diffTable(busy.next, [], 504_000).next.size, 0);
+  assert.notEqual(connKey(entries[0]!), connKey(entries[2]!));
+});
