@@ -125,10 +125,27 @@ virtual_server 192.0.2.1 0 { persistence_timeout
   assert.deepEqual(what, [
     '6 vrrp_instance V6 > virtual_ipaddress > 2001:db8::1/64 label x',
     '8 vrrp_instance V6 > track_script > missing',
-    '9 vrrp_instance V6 > authentication',
     '13 vrrp_sync_group G > group > nope',
   ]);
+  // keepalived ignores authentication on a VRRPv3 instance: a note, and left out.
+  assert.equal(inst.authentication, undefined);
+  assert.ok(c.items.some((i) => i.kind === 'note' && i.line === 9 && /VRRPv3 has no authentication/.test(i.message)));
   parseConfigText(c.yaml, 'x.yaml', { checkFiles: false, hostname: 'test' });
+});
+
+test('VRRPv2 authentication: PASS converts (first 8 characters, as keepalived), AH is listed', () => {
+  const inst = (text: string) => {
+    const c = convert(`vrrp_instance V { interface eth0\n virtual_router_id 9\n virtual_ipaddress { 192.0.2.5 }\n authentication { ${text} }\n}\n`);
+    parseConfigText(c.yaml, 'x.yaml', { checkFiles: false, hostname: 'test' });
+    return { inst: (c.config.vrrp_instances as Record<string, unknown>[])[0]!, items: c.items.map((i) => `${i.kind} ${i.message}`) };
+  };
+  assert.deepEqual(inst('auth_type PASS\n auth_pass s3cret').inst.authentication, { type: 'PASS', password: 's3cret' });
+  const long = inst('auth_type PASS\n auth_pass 0123456789');
+  assert.deepEqual(long.inst.authentication, { type: 'PASS', password: '01234567' });
+  assert.ok(long.items.some((i) => /^note auth_pass is longer than 8/.test(i)), long.items.join('\n'));
+  const ah = inst('auth_type AH\n auth_pass x');
+  assert.equal(ah.inst.authentication, undefined);
+  assert.ok(ah.items.some((i) => /^unsupported auth_type AH is not in lvsd/.test(i)), ah.items.join('\n'));
 });
 
 test('conditional configuration picks the director: one file, two converted configurations', () => {

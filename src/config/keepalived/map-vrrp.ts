@@ -123,6 +123,7 @@ export function mapVrrpInstance(ctx: MapContext, node: KNode, d: VrrpDefaults): 
   const scope = `vrrp_instance ${node.args[0]!.text}`;
   const garp: Obj = { ...d.garp };
   let syncInterface: InstanceResult['syncInterface'];
+  let authNode: KNode | undefined;
   const seenVips = new Set<string>();
   const vipList = (c: KNode, key: string) => {
     const list: unknown[] = [];
@@ -249,7 +250,7 @@ export function mapVrrpInstance(ctx: MapContext, node: KNode, d: VrrpDefaults): 
         inst.accept = false;
         break;
       case 'authentication':
-        ctx.unsupported(c, statement(c, scope), 'VRRP authentication is not in lvsd (RFC 3768 removed it): lvsd sends adverts without it, and a keepalived peer with authentication rejects them — remove it from the keepalived peer during migration', inst);
+        authNode = c;
         break;
       case 'lvs_sync_daemon_interface':
         if (arg && IFACE_RE.test(arg.text)) syncInterface = { iface: arg.text, node: c };
@@ -271,6 +272,8 @@ export function mapVrrpInstance(ctx: MapContext, node: KNode, d: VrrpDefaults): 
     inst.version = 3;
     ctx.note(node, scope, 'IPv6 addresses: version 3, as keepalived uses for IPv6 instances', inst, 'version');
   }
+  // After the version is settled: keepalived ignores authentication on a VRRPv3 instance.
+  if (authNode) mapAuthentication(ctx, authNode, scope, inst);
   const adv = inst.advert_interval as number | undefined;
   if (adv !== undefined) {
     // VRRPv2 carries whole seconds, VRRPv3 centiseconds (RFC 3768 §5.3.7, RFC 5798 §5.2.7): keepalived
@@ -292,6 +295,38 @@ export function mapVrrpInstance(ctx: MapContext, node: KNode, d: VrrpDefaults): 
 }
 
 /** "NAME [weight W [reverse]]" of a track list: the weight, if given. */
+/**
+ * VRRPv2 authentication (RFC 2338 §5.3.6): `auth_type PASS` with `auth_pass` maps to lvsd's
+ * `authentication: {type: PASS, password}`, which speaks it as keepalived does; keepalived uses the
+ * first 8 characters of the password (the field's size). `AH` has no lvsd equivalent. keepalived
+ * ignores authentication on a VRRPv3 instance, so the importer leaves it out there too.
+ */
+function mapAuthentication(ctx: MapContext, c: KNode, scope: string, inst: Obj): void {
+  const where = statement(c, scope);
+  if (inst.version === 3) {
+    ctx.note(c, where, 'VRRPv3 has no authentication (RFC 5798): keepalived ignores it on a version 3 instance; left out', inst);
+    return;
+  }
+  let type: string | undefined;
+  let pass: string | undefined;
+  for (const x of c.children ?? []) {
+    const v = x.args[0]?.text;
+    if (x.keyword === 'auth_type') type = v?.toUpperCase();
+    else if (x.keyword === 'auth_pass') pass = v;
+    else ctx.unknown(x, `${scope} > authentication`, inst);
+  }
+  if (type === 'AH') {
+    ctx.unsupported(c, where, 'auth_type AH is not in lvsd (only PASS): adverts carry no authentication, and a keepalived peer with AH rejects them — switch the keepalived peer to PASS or no authentication during migration', inst, 'authentication');
+    return;
+  }
+  if (type !== 'PASS' || !pass) {
+    ctx.unsupported(c, where, 'needs auth_type PASS and an auth_pass; left out', inst, 'authentication');
+    return;
+  }
+  if (pass.length > 8) ctx.note(c, where, `auth_pass is longer than 8 characters: keepalived and lvsd use the first 8 ("${pass.slice(0, 8)}")`, inst, 'authentication');
+  inst.authentication = { type: 'PASS', password: pass.slice(0, 8) };
+}
+
 function weightOf(ctx: MapContext, t: KNode, scope: string, at: Anchor, key: string): number | undefined {
   let w: number | undefined;
   for (let i = 0; i < t.args.length; i++) {
