@@ -11,6 +11,18 @@ export interface Subsystem<Cfg, Diff = unknown> {
   stop(): Promise<void>;
   /** JSON-serialisable view of the running state, shown by GET /status and `lvsd status`. */
   status(): unknown;
+  /**
+   * Whether the subsystem can do its job now (IPVS programmable, VRRP sockets open, sync daemons
+   * under control); the reason when it cannot. Absent: up while started. Read by /healthz (503),
+   * lvsd_subsystem_up and /status.
+   */
+  health?(): SubsystemHealth;
+}
+
+export interface SubsystemHealth {
+  readonly up: boolean;
+  /** Why it is down, for people (logs, /status, /healthz). */
+  readonly reason?: string;
 }
 
 import type { Registry } from 'prom-client';

@@ -9,7 +9,7 @@ import { Bus } from '../core/bus.js';
 import { SystemClock, type Clock } from '../core/clock.js';
 import { errorMessage, isLvsdError, LvsdError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import type { Subsystem, SubsystemDeps } from '../core/subsystem.js';
+import type { Subsystem, SubsystemDeps, SubsystemHealth } from '../core/subsystem.js';
 import { ConfigError, diffConfig, errorLines, formatDiagnostic, loadConfigOffThread, type ClusterConfig, type ConfigDiff, type LoadedConfig } from '../config/index.js';
 import { createCoreMetrics, type CoreMetrics } from '../metrics/registry.js';
 import { ApiServer } from '../metrics/http.js';
@@ -55,7 +55,7 @@ export class Daemon {
   constructor(private readonly opts: DaemonOptions) {
     this.clock = opts.clock ?? new SystemClock();
     this.log = opts.logger.child({ subsystem: 'daemon' });
-    this.metrics = createCoreMetrics(opts.version);
+    this.metrics = createCoreMetrics(opts.version, () => this.running.map((r) => [r.name, this.healthOf(r).up] as const));
     this.api = new ApiServer(
       { registry: this.metrics.registry, status: () => this.status(), unhealthy: () => this.unhealthy() },
       opts.logger.child({ subsystem: 'api' }),
@@ -103,7 +103,6 @@ export class Daemon {
         const t0 = this.clock.now();
         await sub.start(loaded.config);
         entry.ok = true;
-        this.metrics.up.set({ subsystem: name }, 1);
         this.log.info({ name, ms: Math.round(this.clock.now() - t0) }, 'subsystem started');
       }
       this.checkCancelled();
@@ -231,6 +230,7 @@ export class Daemon {
       router_id: c?.global.router_id,
       config: { file: resolve(this.opts.configFile), vrrp_instances: c?.vrrp_instances.length ?? 0, virtual_servers: c?.virtual_servers.length ?? 0 },
       last_reload: this.lastReload ?? null,
+      health: Object.fromEntries(this.running.map((r) => [r.name, this.healthOf(r)])),
       subsystems,
     };
   }
@@ -248,8 +248,21 @@ export class Daemon {
 
   private unhealthy(): string | null {
     if (this.phase !== 'running' && this.phase !== 'reloading') return this.phase;
-    const bad = this.running.filter((r) => !r.ok).map((r) => r.name);
-    return bad.length ? `subsystems not running: ${bad.join(', ')}` : null;
+    const bad = this.running.flatMap((r) => {
+      const h = this.healthOf(r);
+      return h.up ? [] : [`${r.name}: ${h.reason ?? 'down'}`];
+    });
+    return bad.length ? bad.join('; ') : null;
+  }
+
+  /** A subsystem that did not start, or says it cannot do its job, is down. */
+  private healthOf(r: { sub: DaemonSubsystem; ok: boolean }): SubsystemHealth {
+    if (!r.ok) return { up: false, reason: 'not started' };
+    try {
+      return r.sub.health?.() ?? { up: true };
+    } catch (e) {
+      return { up: false, reason: `health unknown: ${errorMessage(e)}` };
+    }
   }
 }
 

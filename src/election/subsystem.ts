@@ -375,6 +375,13 @@ export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptio
       table.close();
       sender.close();
     },
+    // An instance of the config that is not running (its start failed at a reload: no address on
+    // the interface, socket errors) has no VRRP socket: nobody answers for its VIPs.
+    health() {
+      const running = new Set(rt.names());
+      const missing = (current?.vrrp_instances ?? []).filter((i) => !running.has(i.name)).map((i) => i.name);
+      return missing.length ? { up: false, reason: `VRRP instances not running (no socket): ${missing.join(', ')}` } : { up: true };
+    },
     status() {
       return { instances: rt.status(), sync_groups: rt.groupStatus() };
     },

@@ -306,6 +306,14 @@ export function createIpvsSubsystem(deps: SubsystemDeps, opts: IpvsSubsystemOpti
       if (driftInFlight) await driftInFlight;
       await drain();
     },
+    health() {
+      const needed = !!cfg && (cfg.virtual_servers.length > 0 || cfg.global.ipvs.exclusive);
+      if (needed && !dp) return { up: false, reason: `IPVS is not available, ${cfg!.virtual_servers.length} virtual servers are NOT programmed: ${lastError ?? 'no dataplane'}` };
+      if (dp && lastError) return { up: false, reason: `the kernel table cannot be read or updated: ${lastError}` };
+      const failed = last?.exec.failed ?? [];
+      if (failed.length) return { up: false, reason: `${failed.length} of ${last!.ops.length} table operations failed in the last update (${failed[0]!.op.op}: ${failed[0]!.message ?? failed[0]!.errno ?? 'error'})` };
+      return { up: true };
+    },
     status(): IpvsStatus {
       const services = (cfg?.virtual_servers ?? []).map((vs) => {
         const e = reconciler?.entry(vs.key);

@@ -11,7 +11,7 @@ export interface CoreMetrics {
  * The daemon's one registry: process/Node metrics plus lvsd_build_info and the config-reload
  * metrics. Subsystems register their own lvsd_* metrics on the same registry.
  */
-export function createCoreMetrics(version: string): CoreMetrics {
+export function createCoreMetrics(version: string, upOf: () => Iterable<readonly [string, boolean]> = () => []): CoreMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const build = new Gauge({
@@ -37,9 +37,13 @@ export function createCoreMetrics(version: string): CoreMetrics {
   });
   const up = new Gauge({
     name: 'lvsd_subsystem_up',
-    help: 'Whether a subsystem started and is running (1) or failed/stopped (0).',
+    help: 'Whether a subsystem is running and can do its job (1), or failed, stopped or cannot (0: IPVS not programmable, VRRP sockets closed, sync daemons failing; /status says why).',
     labelNames: ['subsystem'],
     registers: [registry],
+    // Read at scrape time, so the gauge says what /healthz says at that moment.
+    collect() {
+      for (const [subsystem, isUp] of upOf()) this.set({ subsystem }, isUp ? 1 : 0);
+    },
   });
   return { registry, reloads, lastReloadSuccess, up };
 }

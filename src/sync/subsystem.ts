@@ -50,6 +50,8 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
   let ctl: SyncDaemonControl | undefined;
   let available = true;
   let lastError: string | undefined;
+  /** The last converge could not read or change the kernel's sync daemons (health: down). */
+  let failing: string | undefined;
   let vrrpState: string | undefined;
   let current: DaemonSpec[] = [];
   let chain: Promise<void> = Promise.resolve();
@@ -79,12 +81,13 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
   const converge = (reason: string) => {
     chain = chain.then(async () => {
       if (!ctl) return;
+      failing = undefined;
       let ops: SyncOp[] = [];
       try {
         current = await ctl.getDaemons();
         ops = planSync(wanted(), current);
       } catch (e) {
-        lastError = errorMessage(e);
+        lastError = failing = errorMessage(e);
         log.error({ err: lastError }, 'cannot read the kernel sync daemons');
         return;
       }
@@ -96,7 +99,7 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
           log.info({ op: op.op, state: op.op === 'stop' ? op.state : op.daemon.state, reason }, 'sync daemon changed');
         } catch (e) {
           changes.inc({ op: op.op, result: 'error' });
-          lastError = errorMessage(e);
+          lastError = failing = errorMessage(e);
           log.error({ op, err: lastError }, 'sync daemon change failed');
         }
       }
@@ -249,6 +252,12 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
       await chain;
       await ctl?.close();
       ctl = undefined;
+    },
+    health() {
+      if (!cfg?.sync) return { up: true };
+      if (!available || !ctl) return { up: false, reason: `the kernel sync daemons cannot be controlled: ${lastError ?? 'not opened'}` };
+      if (failing) return { up: false, reason: `the last sync daemon change failed: ${failing}` };
+      return { up: true };
     },
     status() {
       return {
