@@ -1,4 +1,5 @@
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { lookupUser, scriptSecurityProblem } from '../core/scripts.js';
 import { hostname } from 'node:os';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import type { z } from 'zod';
@@ -560,6 +561,8 @@ export function parseConfigText(text: string, file: string, opts: ValidateOption
     checkFiles: opts.checkFiles ?? true,
     resolveScript: (p) => (isAbsolute(p) ? p : resolve(baseDir, p)),
     fileStatus,
+    ...(process.geteuid?.() === 0 ? { scriptSecurity: scriptSecurityProblem } : {}),
+    userProblem,
   });
   const located = findings.map((f) => ({ f, at: parsed.map.find(f.path, { key: f.pointAtKey ?? false }) }));
   const warnings = located
@@ -572,6 +575,15 @@ export function parseConfigText(text: string, file: string, opts: ValidateOption
     throw new ConfigError(diagnostics, 'CONFIG_SEMANTIC', shown.omitted);
   }
   return { file, text, config: buildModel(r.data, opts.hostname ?? hostname()), warnings: warnings.sort((a, b) => a.line - b.line || a.column - b.column) };
+}
+
+function userProblem(spec: string): string | undefined {
+  try {
+    lookupUser(spec);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 function fileStatus(p: string): 'ok' | 'missing' | 'not-executable' | 'not-file' {

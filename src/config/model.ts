@@ -35,6 +35,8 @@ export interface Notify {
   readonly stop?: Command;
   readonly any?: Command;
   readonly timeout: number;
+  /** global.script_user. */
+  readonly script_user?: string;
 }
 
 export interface GarpConfig {
@@ -87,6 +89,8 @@ export interface VrrpScriptConfig {
   readonly weight: number;
   readonly rise: number;
   readonly fall: number;
+  /** Its own script_user, else global.script_user. */
+  readonly script_user?: string;
 }
 
 export interface VrrpSyncGroupConfig {
@@ -191,9 +195,9 @@ export function toCommand(c: string | readonly string[] | undefined): Command | 
   return c;
 }
 
-function notifyOf(n: ClusterConfigParsed['vrrp_instances'][number]['notify']): Notify | undefined {
+function notifyOf(n: ClusterConfigParsed['vrrp_instances'][number]['notify'], user: string | undefined): Notify | undefined {
   if (!n) return undefined;
-  const out: { -readonly [K in keyof Notify]: Notify[K] } = { timeout: n.timeout };
+  const out: { -readonly [K in keyof Notify]: Notify[K] } = { timeout: n.timeout, ...(user ? { script_user: user } : {}) };
   for (const k of ['master', 'backup', 'fault', 'stop', 'any'] as const) {
     const c = toCommand(n[k]);
     if (c) out[k] = c;
@@ -277,10 +281,11 @@ export function buildModel(p: ClusterConfigParsed, hostname: string): ClusterCon
       weight: s.weight,
       rise: s.rise,
       fall: s.fall,
+      ...((s.script_user ?? p.global.script_user) ? { script_user: (s.script_user ?? p.global.script_user)! } : {}),
     })),
     vrrp_instances: p.vrrp_instances.map((i) => {
       const vas = i.virtual_addresses.map(vaddr);
-      const n = notifyOf(i.notify);
+      const n = notifyOf(i.notify, p.global.script_user);
       const start = starts.get(i.name)!;
       const g = groupOf.get(i.name);
       // keepalived clears nopreempt for the owner and for state MASTER, and preempt_delay for
@@ -319,7 +324,7 @@ export function buildModel(p: ClusterConfigParsed, hostname: string): ClusterCon
       };
     }),
     vrrp_sync_groups: p.vrrp_sync_groups.map((g) => {
-      const n = notifyOf(g.notify);
+      const n = notifyOf(g.notify, p.global.script_user);
       return { name: g.name, members: g.members, ...(n ? { notify: n } : {}) };
     }),
     virtual_servers: p.virtual_servers.map((vs) => {
@@ -373,7 +378,7 @@ export function buildModel(p: ClusterConfigParsed, hostname: string): ClusterCon
             ...(fwd === 'tun' ? { tunnel: tun ?? { type: 'ipip', checksum: 'none' } } : {}),
             upper_threshold: rs.upper_threshold,
             lower_threshold: rs.lower_threshold,
-            checks: rs.checks,
+            checks: rs.checks.map((c) => (c.type === 'exec' && !c.script_user && p.global.script_user ? { ...c, script_user: p.global.script_user } : c)),
             policy: policyOf(vsPolicy, rs),
             ...(rs.notify_up ? { notify_up: toCommand(rs.notify_up)! } : {}),
             ...(rs.notify_down ? { notify_down: toCommand(rs.notify_down)! } : {}),

@@ -45,6 +45,9 @@ export const name = z
 /** A command: either one string (split on spaces, no shell) or an argv array. */
 export const command = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
 
+/** A user scripts run as: "NAME" (its primary group) or "NAME:GROUP" (keepalived script_user). */
+export const scriptUser = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/, { message: 'expected USER or USER:GROUP' });
+
 export const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
 
 // ---------------------------------------------------------------- VRRP
@@ -171,6 +174,8 @@ export const vrrpScript = z.strictObject({
   weight: z.number().int().min(-253).max(253).default(0),
   rise: z.number().int().min(1).default(1),
   fall: z.number().int().min(1).default(1),
+  /** Run this script as USER or USER:GROUP instead of global.script_user. */
+  script_user: scriptUser.optional(),
 });
 
 export const vrrpSyncGroup = z.strictObject({
@@ -267,6 +272,8 @@ export const execCheck = z.strictObject({
   dynamic_weight: z.boolean().default(false),
   /** Extra environment passed to the script. */
   env: z.record(z.string(), z.string()).default({}),
+  /** Run this check as USER or USER:GROUP instead of global.script_user. */
+  script_user: scriptUser.optional(),
 });
 
 export const CHECK_TYPES = ['tcp', 'http', 'https', 'udp', 'dns', 'exec'] as const;
@@ -458,6 +465,8 @@ export const global = z.strictObject({
    * A negative value keeps adverts on time when other work loads the CPU. Unset = leave it as started.
    */
   nice: z.number().int().min(-20).max(19).optional(),
+  /** Every script lvsd runs runs as USER or USER:GROUP (keepalived script_user); unset: as lvsd. */
+  script_user: scriptUser.optional(),
 });
 
 export const clusterConfig = z.strictObject({

@@ -20,15 +20,22 @@ export interface SemanticEnv {
   checkFiles: boolean;
   resolveScript: (p: string) => string;
   fileStatus: (p: string) => 'ok' | 'missing' | 'not-executable' | 'not-file';
+  /**
+   * When lvsd runs as root: why a script is unsafe to run (writable by someone other than root,
+   * src/core/scripts.ts scriptSecurityProblem), or undefined. Absent: no such check.
+   */
+  scriptSecurity?: (p: string) => string | undefined;
+  /** Whether a script_user ("USER" or "USER:GROUP") exists on this machine; the problem if not. */
+  userProblem?: (spec: string) => string | undefined;
 }
 
 const fam = (a: string): 4 | 6 => (isIPv6(a) ? 6 : 4);
 const canon = (a: string): string => parsePrefix(a)?.text ?? a;
 const addrOf = (v: string | { address: string }) => (typeof v === 'string' ? v : v.address).split('/')[0]!;
 
-function findInPath(cmd: string): boolean {
-  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter)) if (dir && existsSync(join(dir, cmd))) return true;
-  return false;
+function findInPath(cmd: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter)) if (dir && existsSync(join(dir, cmd))) return join(dir, cmd);
+  return undefined;
 }
 
 export function semanticChecks(c: ClusterConfigParsed, env: SemanticEnv): Finding[] {
@@ -39,16 +46,28 @@ export function semanticChecks(c: ClusterConfigParsed, env: SemanticEnv): Findin
   const checkCommand = (path: Finding['path'], cmd: string | string[] | undefined, what: string) => {
     if (!cmd || !env.checkFiles) return;
     const argv0 = (typeof cmd === 'string' ? cmd.trim().split(/\s+/) : cmd)[0]!;
+    let p: string;
     if (!argv0.includes('/')) {
-      if (!findInPath(argv0)) err(path, `${what} "${argv0}" is not found in PATH`);
-      return;
+      const found = findInPath(argv0);
+      if (!found) return void err(path, `${what} "${argv0}" is not found in PATH`);
+      p = found;
+    } else {
+      p = env.resolveScript(argv0);
+      const st = env.fileStatus(p);
+      if (st === 'missing') return void err(path, `${what} ${p} does not exist`);
+      if (st === 'not-file') return void err(path, `${what} ${p} is not a regular file`);
+      if (st === 'not-executable') return void err(path, `${what} ${p} is not executable (chmod +x)`);
     }
-    const p = env.resolveScript(argv0);
-    const st = env.fileStatus(p);
-    if (st === 'missing') err(path, `${what} ${p} does not exist`);
-    else if (st === 'not-file') err(path, `${what} ${p} is not a regular file`);
-    else if (st === 'not-executable') err(path, `${what} ${p} is not executable (chmod +x)`);
+    // keepalived script_security: lvsd runs as root, so a script someone else can change is theirs to run as root.
+    const unsafe = env.scriptSecurity?.(p);
+    if (unsafe) err(path, `${what} ${p} is not safe to run as root: ${unsafe}; make it and its directories writable by root only`);
   };
+  const checkUser = (path: Finding['path'], spec: string | undefined) => {
+    if (!spec || !env.checkFiles) return;
+    const problem = env.userProblem?.(spec);
+    if (problem) err(path, `script_user ${spec}: ${problem}`);
+  };
+  checkUser(['global', 'script_user'], c.global.script_user);
   const checkNotify = (base: Finding['path'], n: { [k: string]: unknown } | undefined) => {
     if (!n) return;
     for (const k of ['master', 'backup', 'fault', 'stop', 'any'] as const) checkCommand([...base, 'notify', k], n[k] as string | string[] | undefined, 'notify script');
@@ -125,6 +144,7 @@ export function semanticChecks(c: ClusterConfigParsed, env: SemanticEnv): Findin
     if (seenScripts.has(s.name)) err(['vrrp_scripts', i, 'name'], `duplicate script name "${s.name}"`);
     seenScripts.add(s.name);
     checkCommand(['vrrp_scripts', i, 'script'], s.script, 'script');
+    checkUser(['vrrp_scripts', i, 'script_user'], s.script_user);
     if (s.timeout !== undefined && s.timeout > s.interval) warn(['vrrp_scripts', i, 'timeout'], 'timeout is longer than interval: runs will overlap-skip');
   });
 
@@ -205,7 +225,10 @@ export function semanticChecks(c: ClusterConfigParsed, env: SemanticEnv): Findin
       const tun = rs.tunnel ?? vs.tunnel;
       if (fwd === 'tun' && tun?.type === 'gue' && tun.port === undefined) err([...rp, 'tunnel'], 'a gue tunnel needs tunnel.port');
       rs.checks.forEach((chk, k2) => {
-        if (chk.type === 'exec') checkCommand([...rp, 'checks', k2, 'command'], chk.command, 'check command');
+        if (chk.type === 'exec') {
+          checkCommand([...rp, 'checks', k2, 'command'], chk.command, 'check command');
+          checkUser([...rp, 'checks', k2, 'script_user'], chk.script_user);
+        }
         if (chk.type === 'http' || chk.type === 'https') {
           if (chk.body_regex !== undefined) {
             try { new RegExp(chk.body_regex); } catch (e) { err([...rp, 'checks', k2, 'body_regex'], `invalid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}`); }

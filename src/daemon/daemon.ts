@@ -14,6 +14,7 @@ import { ConfigError, diffConfig, errorLines, formatDiagnostic, loadConfigOffThr
 import { createCoreMetrics, type CoreMetrics } from '../metrics/registry.js';
 import { ApiServer } from '../metrics/http.js';
 import { DirectorLock } from './lock.js';
+import { killRunningScripts } from '../core/scripts.js';
 
 export type DaemonSubsystem = Subsystem<ClusterConfig, ConfigDiff>;
 export type SubsystemFactory = (deps: SubsystemDeps) => DaemonSubsystem | Promise<DaemonSubsystem>;
@@ -209,6 +210,9 @@ export class Daemon {
       this.metrics.up.set({ subsystem: r.name }, 0);
     }
     this.running = [];
+    // No script outlives the daemon: whatever is still running (and its children) is killed.
+    const killed = killRunningScripts();
+    if (killed) this.log.info({ killed }, 'killed scripts still running at stop');
     await this.api.close();
     this.lock?.release();
     this.phase = 'stopped';

@@ -2,14 +2,13 @@
  * Notify scripts on VRRP transitions, keepalived-style:
  *  - `master` / `backup` / `fault` / `stop`: the configured command as written, for that state;
  *  - `any` (keepalived `notify`): the command plus `INSTANCE|GROUP NAME STATE PRIORITY`.
- * Commands run without a shell (argv), never block the event loop, are killed after `timeout`
- * seconds (SIGTERM, then SIGKILL one second later), and run one at a time per instance/group in
+ * Commands run without a shell (argv), never block the event loop, are killed with their process
+ * group after `timeout` seconds (src/core/scripts.ts: SIGTERM, then SIGKILL one second later), and run one at a time per instance/group in
  * order of the transitions (keepalived's per-instance script queue), so a slow `master` script can
  * never finish after the `backup` one that followed it.
  */
-import { spawn } from 'node:child_process';
+import { runScript } from '../core/scripts.js';
 import type { Logger } from '../core/log.js';
-import { errorMessage } from '../core/errors.js';
 import type { Notify } from '../config/model.js';
 
 export type NotifyKind = 'INSTANCE' | 'GROUP';
@@ -18,6 +17,8 @@ export type NotifyStateName = 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP';
 export interface NotifyJob {
   readonly argv: readonly string[];
   readonly timeoutMs: number;
+  /** global.script_user */
+  readonly user?: string;
 }
 
 export interface NotifyResult {
@@ -31,11 +32,11 @@ export interface NotifyResult {
 /** The commands a transition runs (pure): state-specific first, then `any` with keepalived's args. */
 export function notifyJobs(n: Notify | undefined, kind: NotifyKind, name: string, state: NotifyStateName, priority: number): NotifyJob[] {
   if (!n) return [];
-  const timeoutMs = n.timeout * 1000;
+  const base = { timeoutMs: n.timeout * 1000, ...(n.script_user ? { user: n.script_user } : {}) };
   const out: NotifyJob[] = [];
   const specific = state === 'MASTER' ? n.master : state === 'BACKUP' ? n.backup : state === 'FAULT' ? n.fault : n.stop;
-  if (specific?.length) out.push({ argv: specific, timeoutMs });
-  if (n.any?.length) out.push({ argv: [...n.any, kind, name, state, String(priority)], timeoutMs });
+  if (specific?.length) out.push({ argv: specific, ...base });
+  if (n.any?.length) out.push({ argv: [...n.any, kind, name, state, String(priority)], ...base });
   return out;
 }
 
@@ -44,7 +45,6 @@ const MAX_QUEUE = 32;
 /** Runs jobs serially per key (instance or group name). */
 export class Notifier {
   private readonly queues = new Map<string, { jobs: NotifyJob[]; running: boolean }>();
-  private readonly live = new Set<number>();
 
   constructor(
     private readonly log: Logger,
@@ -81,33 +81,9 @@ export class Notifier {
     });
   }
 
-  private runOne(job: NotifyJob): Promise<NotifyResult> {
-    return new Promise((resolve) => {
-      const [cmd, ...args] = job.argv;
-      if (!cmd) return resolve({ argv: job.argv, code: null, signal: null, timedOut: false, error: 'empty command' });
-      let timedOut = false;
-      let killTimer: NodeJS.Timeout | undefined;
-      const child = spawn(cmd, args, { stdio: 'ignore', detached: false });
-      if (child.pid) this.live.add(child.pid);
-      const timer = setTimeout(() => {
-        timedOut = true;
-        child.kill('SIGTERM');
-        killTimer = setTimeout(() => child.kill('SIGKILL'), 1000);
-        killTimer.unref();
-      }, job.timeoutMs);
-      timer.unref();
-      let settled = false;
-      const finish = (r: NotifyResult) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (killTimer) clearTimeout(killTimer);
-        if (child.pid) this.live.delete(child.pid);
-        resolve(r);
-      };
-      child.on('error', (e) => finish({ argv: job.argv, code: null, signal: null, timedOut, error: errorMessage(e) }));
-      child.on('exit', (code, signal) => finish({ argv: job.argv, code, signal, timedOut }));
-    });
+  private async runOne(job: NotifyJob): Promise<NotifyResult> {
+    const o = await runScript({ argv: job.argv, timeoutMs: job.timeoutMs, user: job.user });
+    return { argv: job.argv, code: o.code, signal: o.signal, timedOut: o.timedOut, ...(o.error ? { error: o.error } : {}) };
   }
 
   /** Wait (bounded) until every queue is empty; used on stop so the STOP script gets a chance to run. */

@@ -5,8 +5,8 @@
  * track_virtual_servers).
  */
 import { readFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
 import { isDeepStrictEqual } from 'node:util';
+import { runScript } from '../core/scripts.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import type { VrrpScriptConfig, ClusterConfig } from '../config/model.js';
@@ -164,7 +164,7 @@ export class Tracker {
         const sc = entry.cfg;
         if (!entry.running) {
           entry.running = true;
-          void runScript(sc.script, sc.timeout * 1000).then((ok) => {
+          void runTrackScript(sc.script, sc.timeout * 1000, sc.script_user).then((ok) => {
             entry.running = false;
             if (entry.stopped) return;
             const before = entry.st.good;
@@ -184,20 +184,7 @@ export class Tracker {
 }
 
 /** Run a tracking script: success = exit 0 before the timeout (keepalived vrrp_script). */
-function runScript(argv: readonly string[], timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const [cmd, ...args] = argv;
-    if (!cmd) return resolve(false);
-    const child = spawn(cmd, args, { stdio: 'ignore' });
-    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    t.unref();
-    child.on('error', () => {
-      clearTimeout(t);
-      resolve(false);
-    });
-    child.on('exit', (code) => {
-      clearTimeout(t);
-      resolve(code === 0);
-    });
-  });
+async function runTrackScript(argv: readonly string[], timeoutMs: number, user: string | undefined): Promise<boolean> {
+  const o = await runScript({ argv, timeoutMs, user });
+  return o.code === 0 && !o.timedOut;
 }

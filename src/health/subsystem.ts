@@ -6,7 +6,7 @@
  * The initial state of every real server is published at start (alpha → down, else up).
  * Checks run whatever the VRRP state is, so a backup director already knows the truth at takeover.
  */
-import { spawn } from 'node:child_process';
+import { runScript } from '../core/scripts.js';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Subsystem, SubsystemDeps } from '../core/subsystem.js';
 import type { Logger } from '../core/log.js';
@@ -115,32 +115,13 @@ interface CommandContext {
   readonly real_server?: string;
 }
 
-function defaultRunCommand(log: Logger, timeoutMs: number) {
+function defaultRunCommand(log: Logger, timeoutMs: number, user: () => string | undefined) {
   return (cmd: Command, ctx: CommandContext) => {
-    const [bin, ...args] = cmd;
-    if (!bin) return;
-    try {
-      const c = spawn(bin, args, { detached: true, stdio: 'ignore' });
-      const t = setTimeout(() => {
-        try {
-          if (c.pid) process.kill(-c.pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-        log.warn({ ...ctx, command: cmd }, 'command killed after timeout');
-      }, timeoutMs);
-      t.unref();
-      c.once('error', (e) => {
-        clearTimeout(t);
-        log.warn({ ...ctx, command: cmd, err: errorMessage(e) }, 'command failed to start');
-      });
-      c.once('exit', (code, sig) => {
-        clearTimeout(t);
-        (code === 0 ? log.info.bind(log) : log.warn.bind(log))({ ...ctx, command: cmd, code, signal: sig }, 'command finished');
-      });
-    } catch (e) {
-      log.warn({ ...ctx, command: cmd, err: errorMessage(e) }, 'command failed to start');
-    }
+    void runScript({ argv: cmd, timeoutMs, user: user() }).then((r) => {
+      if (r.error) log.warn({ ...ctx, command: cmd, err: r.error }, 'command failed to start');
+      else if (r.timedOut) log.warn({ ...ctx, command: cmd }, 'command killed after timeout');
+      else (r.code === 0 ? log.info.bind(log) : log.warn.bind(log))({ ...ctx, command: cmd, code: r.code, signal: r.signal }, 'command finished');
+    });
   };
 }
 
@@ -160,7 +141,8 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
     });
   let sched = newScheduler();
   const makeChecker = opts.checkerFactory ?? createChecker;
-  const runCommand = opts.runCommand ?? defaultRunCommand(log, opts.commandTimeoutMs ?? 30000);
+  let scriptUser: string | undefined;
+  const runCommand = opts.runCommand ?? defaultRunCommand(log, opts.commandTimeoutMs ?? 30000, () => scriptUser);
   const staggerMax = opts.staggerMaxMs ?? 5000;
   const vss = new Map<string, VsRun>();
   let stopped = false;
@@ -355,12 +337,14 @@ export function createHealthSubsystem(deps: SubsystemDeps, opts: HealthSubsystem
   return {
     name: 'health',
     async start(cfg) {
+      scriptUser = cfg.global.script_user;
       if (stopped) sched = newScheduler(); // started again after a stop
       stopped = false;
       for (const vs of cfg.virtual_servers) addVs(vs);
       log.info({ virtual_servers: cfg.virtual_servers.length, checks: sched.size }, 'health checks started');
     },
     async reload(next, _prev, diff) {
+      scriptUser = next.global.script_user;
       for (const k of diff.virtual_servers.removed) removeVs(k);
       const byKey = new Map(next.virtual_servers.map((v) => [v.key, v]));
       for (const k of diff.virtual_servers.added) {

@@ -23,11 +23,11 @@ test('IPVS present: virtual servers programmed, /healthz 200, lvsd_subsystem_up{
     const file = join(dir, 'lvsd.yaml');
     writeFileSync(file, `global:\n  router_id: lab\n  api:\n    listen: 127.0.0.1:9650\nvirtual_servers:\n  - address: 192.0.2.10\n    port: 80\n    real_servers:\n      - address: 192.0.2.20\n`);
     const d = ns.start([process.execPath, lvsdBin, 'run', '-c', file, '--state-dir', join(dir, 'state')]);
-    const healthz = async () => (await ns.exec([process.execPath, '-e', "fetch('http://127.0.0.1:9650/healthz').then(async (r) => process.stdout.write(r.status + ' ' + (await r.text())))"], { check: false })).stdout;
-    const h = await waitFor(async () => {
-      const x = await healthz();
-      return x ? x : undefined;
-    }, 'the daemon to answer', 60_000);
+    // The guest is slow (user-mode Linux on a shared machine): wait for the log line, not by polling.
+    await waitFor(() => (d.output().includes('"lvsd running"') ? true : undefined), 'the daemon to run', 240_000, 200).catch((e) => {
+      throw new Error(`${String(e)}\n${d.output()}`);
+    });
+    const h = (await ns.exec([process.execPath, '-e', "fetch('http://127.0.0.1:9650/healthz').then(async (r) => process.stdout.write(r.status + ' ' + (await r.text())))"], { timeoutMs: 120_000 })).stdout;
     assert.equal(h, '200 ok\n', d.output());
     const m = parsePrometheus(await apiGet(ns, '/metrics'));
     assert.equal(sampleValue(m, 'lvsd_subsystem_up', { subsystem: 'ipvs' }), 1);
