@@ -2,7 +2,7 @@
  * deploy/grafana/dashboards/lvsd.json asks only for what lvsd exports. Every PromQL expression in
  * it (panel targets, template-variable queries, annotations) is read; every metric it names must be
  * in the registry the daemon builds (core metrics + every subsystem's factory, constructed, not
- * started — as test/metrics/catalogue.test.ts builds it), histogram series (_bucket/_sum/_count)
+ * started — as test/metrics/catalogue.test.ts builds it — plus the sync channel's engine metrics), histogram series (_bucket/_sum/_count)
  * only on histograms; every label it matches on, groups by or prints in a legend must be one of
  * those metrics' labels (or Prometheus's target labels job/instance). Finally promtool, the real
  * PromQL parser (Debian's prometheus package), parses every expression as a recording rule.
@@ -17,6 +17,7 @@ import yaml from 'js-yaml';
 import { createCoreMetrics } from '../../src/metrics/registry.js';
 import { catalogue, type MetricDoc } from '../../src/metrics/catalogue.js';
 import { defaultSubsystems } from '../../src/daemon/subsystems.js';
+import { engineMetrics } from '../../src/sync/engine.js';
 import { silentLogger } from '../../src/core/log.js';
 import { SystemClock } from '../../src/core/clock.js';
 import { Bus } from '../../src/core/bus.js';
@@ -90,6 +91,7 @@ async function registered(): Promise<Map<string, MetricDoc>> {
   const core = createCoreMetrics('test');
   const subs = defaultSubsystems().map((s) => s.factory({ logger: silentLogger, clock: new SystemClock(), registry: core.registry, bus: new Bus() }));
   assert.ok(subs.length >= 4);
+  engineMetrics(core.registry); // the sync channel's, registered when `sync.channel: lvsd` starts
   return new Map((await catalogue(core.registry)).map((d) => [d.name, d]));
 }
 
