@@ -18,43 +18,11 @@ import { Registry } from 'prom-client';
 import { Bus } from '../src/core/bus.js';
 import { SystemClock } from '../src/core/clock.js';
 import { silentLogger } from '../src/core/log.js';
-import type { ClusterConfig, RealServerConfig, VirtualServerConfig } from '../src/config/model.js';
-import { DEFAULT_POLICY } from '../src/config/model.js';
 import { NetlinkDataplane } from '../src/ipvs/netlink.js';
 import { Reconciler } from '../src/ipvs/reconciler.js';
 import { desiredFromConfig } from '../src/ipvs/desired.js';
 import { createIpvsSubsystem } from '../src/ipvs/subsystem.js';
-
-const PORTS_PER_VIP = 40;
-
-function vip(i: number): { addr: string; port: number } {
-  return { addr: `192.0.2.${1 + Math.floor(i / PORTS_PER_VIP)}`, port: 1000 + (i % PORTS_PER_VIP) };
-}
-
-/** A config model with `n` NAT virtual servers of `d` real servers each (built directly: no YAML). */
-function bigConfig(n: number, d: number): ClusterConfig {
-  if (n > 254 * PORTS_PER_VIP) throw new Error(`at most ${254 * PORTS_PER_VIP} services`);
-  const vss: VirtualServerConfig[] = [];
-  for (let i = 0; i < n; i++) {
-    const { addr, port } = vip(i);
-    const rss: RealServerConfig[] = [];
-    for (let j = 0; j < d; j++) {
-      rss.push({ key: `198.51.100.${1 + j}:80`, address: `198.51.100.${1 + j}`, family: 4, port: 80, weight: 1, forwarding: 'nat', upper_threshold: 0, lower_threshold: 0, checks: [], policy: DEFAULT_POLICY });
-    }
-    vss.push({ key: `tcp/${addr}:${port}`, name: `vs${i}`, family: 4, address: addr, port, protocol: 'tcp', scheduler: 'wrr', scheduler_flags: [], one_packet: false, forwarding: 'nat', quorum: 1, hysteresis: 0, real_servers: rss });
-  }
-  return { global: { router_id: 'bench', ipvs: { exclusive: false, drift_check_interval: 0 } }, vrrp_scripts: [], vrrp_instances: [], vrrp_sync_groups: [], virtual_servers: vss } as unknown as ClusterConfig;
-}
-
-function restoreText(n: number, d: number): string {
-  const out: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const { addr, port } = vip(i);
-    out.push(`-A -t ${addr}:${port} -s wrr`);
-    for (let j = 0; j < d; j++) out.push(`-a -t ${addr}:${port} -r 198.51.100.${1 + j}:80 -m -w 1`);
-  }
-  return out.join('\n') + '\n';
-}
+import { bigConfig, restoreText } from './support/big-table.js';
 
 const ipvsadm = (...a: string[]) => execFileSync('ipvsadm', a, { encoding: 'utf8', maxBuffer: 256 << 20 });
 function tableSize(): { services: number; dests: number } {
