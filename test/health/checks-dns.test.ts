@@ -5,7 +5,9 @@ import { DnsChecker } from '../../src/health/checks/dns.js';
 import { decodeMessage, DnsDecodeError, encodeName, encodeQuery, encodeResponse, QTYPES } from '../../src/health/checks/dns-wire.js';
 import { closedPort, closedUdpPort, tcpServer, udpServer } from './support/servers.js';
 
-const T = (port: number, timeoutMs = 500) => ({ address: '127.0.0.1', port, timeoutMs });
+// Generous default deadline: a loaded CI machine must not turn an answered check into a timeout; tests of
+// the timeout path pass their own short one.
+const T = (port: number, timeoutMs = 10_000) => ({ address: '127.0.0.1', port, timeoutMs });
 const base = { name: 'svc.example.org', qtype: 'A' as const, transport: 'udp' as const, expect_rcode: 'NOERROR' as const, expect_answers: [] as string[] };
 
 /** A tiny authoritative answerer: `answer(name, qtype)` → { rcode, addrs }. */

@@ -8,6 +8,7 @@ import net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { TcpChecker } from '../../src/health/checks/tcp.js';
 import { tcpServer } from './support/servers.js';
+import { waitFor } from '../support/proc.js';
 
 function timeWait(port: number): number {
   const out = execFileSync('ss', ['-tanH', 'state', 'time-wait', `( sport = :${port} or dport = :${port} )`], { encoding: 'utf8' });
@@ -21,7 +22,7 @@ test('500 TCP checks leave ~no TIME_WAIT; 100 FIN closes do', async () => {
     // 250 checks on the fast path, 250 on the net.Socket fallback.
     for (let i = 0; i < 5; i++) {
       const c = new TcpChecker({ fast: i % 2 === 0 });
-      const rs = await Promise.all(Array.from({ length: 100 }, () => c.run({ address: '127.0.0.1', port: srv.port, timeoutMs: 2000 })));
+      const rs = await Promise.all(Array.from({ length: 100 }, () => c.run({ address: '127.0.0.1', port: srv.port, timeoutMs: 30_000 })));
       assert.ok(rs.every((r) => r.ok));
     }
     await new Promise((r) => setTimeout(r, 200));
@@ -37,7 +38,7 @@ test('500 TCP checks leave ~no TIME_WAIT; 100 FIN closes do', async () => {
         }),
       ),
     );
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(() => timeWait(fin.port) >= 90, 'TIME_WAIT after FIN closes', 30_000).catch(() => undefined);
     assert.ok(timeWait(fin.port) >= 90, `control: only ${timeWait(fin.port)} TIME_WAIT after FIN closes`);
   } finally {
     await srv.close();
