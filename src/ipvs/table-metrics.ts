@@ -76,16 +76,25 @@ export function registerTableMetrics(registry: Registry, source: TableMetricsSou
     state.source = source;
     return;
   }
-  const st: { source: TableMetricsSource; at: number; snap: Promise<Row[]> | undefined } = { source, at: -Infinity, snap: undefined };
+  const st: { source: TableMetricsSource; at: number; snap: Promise<Row[]> | undefined; reading: boolean } = { source, at: -Infinity, snap: undefined, reading: false };
   registryState.set(registry, st);
 
   /** The current scrape's rows: one dump per cacheMs, whichever metric asks first. */
   const rows = (): Promise<Row[]> => {
     const now = st.source.now();
-    if (st.snap && now - st.at < cacheMs) return st.snap;
+    // A dump still running is shared, however old: a second one on the same netlink socket would be
+    // refused as busy (a 10,000-service dump takes seconds; bench/scrape.ts).
+    if (st.snap && (st.reading || now - st.at < cacheMs)) return st.snap;
     st.at = now;
     const read = st.source.read();
-    st.snap = read ? read.then((t) => rowsOf(t, st.source.declared()), () => []) : Promise.resolve([]);
+    if (!read) return (st.snap = Promise.resolve([]));
+    st.reading = true;
+    st.snap = read.then(
+      (t) => rowsOf(t, st.source.declared()),
+      () => [],
+    ).finally(() => {
+      st.reading = false;
+    });
     return st.snap;
   };
 
@@ -165,4 +174,4 @@ export function registerTableMetrics(registry: Registry, source: TableMetricsSou
   });
 }
 
-const registryState = new WeakMap<Registry, { source: TableMetricsSource; at: number; snap: Promise<Row[]> | undefined }>();
+const registryState = new WeakMap<Registry, { source: TableMetricsSource; at: number; snap: Promise<Row[]> | undefined; reading: boolean }>();

@@ -13,7 +13,7 @@ import type { Subsystem, SubsystemDeps } from '../core/subsystem.js';
 import { errorMessage } from '../core/errors.js';
 import type { ClusterConfig, ConfigDiff } from '../config/index.js';
 import { planSync, wantedDaemons, type DaemonSpec, type SyncOp } from './plan.js';
-import { SyncEngine } from './engine.js';
+import { SyncEngine, engineMetrics } from './engine.js';
 import { SyncChannel, DEFAULT_FRAME_PAYLOAD } from './channel.js';
 import { loadKeys, nodeIdOf, type SyncKey } from './wire.js';
 import { serviceLookup } from './lookup.js';
@@ -46,6 +46,8 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
   const log = deps.logger;
   const running = new Gauge({ name: 'lvsd_sync_daemon_running', help: 'Kernel IPVS sync daemon running (1) by role.', labelNames: ['state'], registers: [deps.registry] });
   const changes = new Counter({ name: 'lvsd_sync_daemon_changes_total', help: 'Sync daemon starts/stops by op and result.', labelNames: ['op', 'result'], registers: [deps.registry] });
+  // The channel's metrics exist from the start (the catalogue and dashboards see them), not only once a channel runs.
+  engineMetrics(deps.registry);
   let cfg: ClusterConfig | undefined;
   let ctl: SyncDaemonControl | undefined;
   let available = true;

@@ -100,8 +100,10 @@ function startStream(everyMs: number): void {
     if (pending.size >= 4 || r.sent >= 5000) return;
     r.sent++;
     const t0 = Date.now();
-    // 15 s: room for the SYN retries at 1, 3 and 7 s (a SYN sent to a dead real server is retried).
-    const p = once(15_000).then((o) => {
+    // 31 s: room for the SYN retries at 1, 3, 7 and 15 s. A SYN sent to a dead real server is retried
+    // until the director has removed it (expire_nodest_conn reschedules the next retry); on a loaded
+    // machine the removal can take longer than the 7 s retry.
+    const p = once(31_000).then((o) => {
       r.slowestMs = Math.max(r.slowestMs, Date.now() - t0);
       if (o.name) inc(r.byServer, o.name);
       else {

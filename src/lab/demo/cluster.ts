@@ -10,9 +10,10 @@
  * Direct routing shows the most with the fewest moving parts: one segment, the VIP moves between the
  * directors by VRRP (the client's ARP entry follows the gratuitous ARP), and the real servers answer
  * the client directly, so a connection survives a director change exactly when the new director's
- * kernel knows it (connection sync).
+ * kernel knows it (connection sync, here lvsd's own channel: sync.channel lvsd).
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -40,7 +41,7 @@ export interface LogLine {
 }
 
 /** The lvsd configuration of one director (DR, HTTP checks, VRRP, connection sync). */
-export function directorConfig(o: { label: string; priority: number; stateDir: string; realServers: readonly string[] }): string {
+export function directorConfig(o: { label: string; priority: number; stateDir: string; realServers: readonly string[]; keyFile: string }): string {
   return `# lvsd demo: ${o.label}
 global:
   router_id: ${o.label}
@@ -67,10 +68,14 @@ virtual_servers:
     rise: 1
     real_servers:
 ${o.realServers.map((a) => `      - address: ${a}\n        checks: [{ type: http, path: / }]`).join('\n')}
+# lvsd's own sync channel (docs/sync.md): the active director sends every new connection at once,
+# authenticated with the shared key; a returning director gets the whole table before its election.
 sync:
   interface: eth0
   vrrp_instance: VI_WEB
   sync_id: ${VRID}
+  channel: lvsd
+  key_file: ${o.keyFile}
 `;
 }
 
@@ -192,11 +197,14 @@ export interface DemoCluster {
 export async function buildCluster(topo: Topology, work: string): Promise<DemoCluster> {
   const lab = await buildDrLab(topo, { realServers: 3, directors: 2, vipOnDirector: false, keepAlive: true });
   const rips = lab.realServers.map((r) => r.address);
+  // The sync channel's shared key: fresh for every demo, readable by root only.
+  const keyFile = join(work, 'sync.key');
+  writeFileSync(keyFile, `hex:${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
   const mk = (label: string, ns: Netns, address: string, priority: number) => {
     const dir = join(work, label);
     mkdirSync(dir, { recursive: true });
     const file = join(dir, 'lvsd.yaml');
-    writeFileSync(file, directorConfig({ label, priority, stateDir: dir, realServers: rips }));
+    writeFileSync(file, directorConfig({ label, priority, stateDir: dir, realServers: rips, keyFile }));
     return new Director(label, ns, address, priority, file);
   };
   const a = mk('director-a', lab.directors[0]!, '192.0.2.1', 150);

@@ -83,10 +83,8 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   say(`director-b: lvsd run -c ${b.configFile}`);
   const bb = need(await b.wait(isTransition('BACKUP'), 180_000), 'director-b did not become BACKUP');
   say(`director-b: VRRP ${bb.from} -> BACKUP (${bb.reason})`);
-  const syncStarted = (state: string) => (l: LogLine) => l.msg === 'sync daemon changed' && l.op === 'start' && l.state === state;
-  need(await a.wait(syncStarted('master'), 60_000), 'director-a did not start the master sync daemon');
-  need(await b.wait(syncStarted('backup'), 60_000), 'director-b did not start the backup sync daemon');
-  say('connection sync: director-a runs the kernel\'s master sync daemon, director-b the backup daemon (sync_id 51, 224.0.0.81 on eth0)');
+  need(await a.wait((l) => l.msg === 'sync source' && l.to === 'active', 60_000), 'director-a did not become the sync source');
+  say('connection sync (lvsd channel, HMAC-SHA256 with a shared key): director-a reads its kernel\'s connection table every 50 ms and sends new connections to director-b, whose lvsd installs them in its kernel');
   need(await a.wait(reconciled, 60_000), 'director-a did not program IPVS');
   emit({ ev: 'show', title: 'director-a: lvsd ipvs show (the kernel table lvsd programmed; HTTP checks every 0.5 s)', text: await a.ipvsShow() });
 
@@ -142,7 +140,7 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   }
   say(`${h0.open} keep-alive connections open, each sending a request every 0.3 s; by server: ${counts(h0.byServer)}`);
   const syncedB = await syncedOn(b, ports, 30_000);
-  say(`director-b's kernel knows ${syncedB} of the ${ports.length} (ipvsadm -Lnc), sent by director-a's sync daemon`);
+  say(`director-b's kernel knows ${syncedB} of the ${ports.length} (ipvsadm -Lnc), sent by director-a's lvsd`);
 
   step('4. The master director crashes');
   const fromB = b.log.length;
@@ -168,7 +166,9 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   const fromA3 = a.log.length;
   const fromB2 = b.log.length;
   a.start();
-  say('director-a: lvsd run starts; it receives director-b\'s sync records as backup until it preempts (priority 150 > 100)');
+  say('director-a: lvsd run starts; before its election it asks director-b for its whole connection table');
+  const got = await a.wait((l) => l.msg === 'peer table received' || l.msg === 'no active peer answered the resync request', 180_000, fromA3);
+  if (got) say(got.msg === 'peer table received' ? `director-a: director-b's whole table received (${String(got.received)} connections) — now its election starts (priority 150 > 100)` : 'director-a: no answer to its resync request');
   // Timed from its election's start (INIT -> BACKUP), not from the process start: a node start in
   // the guest takes from one second to a minute, depending on how loaded the machine is.
   const ba2 = await a.wait(isTransition('BACKUP'), 180_000, fromA3);
@@ -181,7 +181,6 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   await sleep(2500);
   const h2 = await client.ask<HoldReply>({ cmd: 'report', resetWait: true });
   say(`long-lived connections: ${h2.open} of ${h1.open} carry on${h2.broken - h1.broken ? `, ${h2.broken - h1.broken} ended (${counts(diffErrors(h2.errors, h1.errors))})` : ''}; director-a's kernel knew ${syncedA ?? '?'} of them when it took over`);
-  if (syncedA !== undefined && syncedA < h1.open) say('(kernel-mode sync sends a connection at its 3rd packet and then only every 50th: a director that joins late learns few of the open connections before it preempts)');
   const failback: Move = { from: 'director-b', to: 'director-a', timedFrom: 'its election started', held: h1.open, kept: h2.open, errors: diffErrors(h2.errors, h1.errors), longestWaitMs: h2.longestWaitMs };
   if (failbackMs !== undefined) failback.vipMovedAfterMs = failbackMs;
   if (syncedA !== undefined) failback.syncedBefore = syncedA;
@@ -202,7 +201,7 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
     },
     failover,
     failback,
-    syncMode: 'kernel',
+    syncMode: 'lvsd',
     after: { requests: 15, failed: after.failed },
   };
 }
