@@ -12,26 +12,26 @@ import { ECHO_SERVER, echoClient, lines } from './support/echo.js';
 
 const PORT = 9000;
 
-test('a weight change (and drain to 0) keeps an open TCP connection; deleting its destination kills it', { timeout: 240_000 }, async () => {
+test('a weight change (and drain to 0) keeps an open TCP connection; deleting its destination kills it', { timeout: 600_000 }, async () => {
   const topo = new Topology();
   try {
     const lab = await buildNatLab(topo, { realServers: 2, port: PORT, startServers: false });
     for (const rs of lab.realServers) {
       const out = lines(rs.ns.spawn([process.execPath, '-e', ECHO_SERVER, rs.name, String(PORT)]));
-      await out.wait((l) => l === 'listening', 20_000, `${rs.name} listening`);
+      await out.wait((l) => l === 'listening', 60_000, `${rs.name} listening`);
     }
     const ops = await lab.apply(lab.configYaml({ scheduler: 'wrr', weights: [1, 1] }));
     assert.equal(ops.trim().split('\n').length, 3, ops);
 
     // One connection, "ping N" every 100 ms, at most 600 (60 s).
     const client = lines(lab.client.spawn([process.execPath, '-e', echoClient(600), lab.vip, String(PORT)]));
-    const first = await client.wait((l) => / ping \d+$/.test(l), 20_000, 'first echo');
+    const first = await client.wait((l) => / ping \d+$/.test(l), 60_000, 'first echo');
     const server = first.split(' ')[0]!;
     const other = server === 'rs1' ? 'rs2' : 'rs1';
     const idx = server === 'rs1' ? 0 : 1;
     const echoesAfter = async (what: string) => {
       const n = client.all.length;
-      await client.wait((l) => / ping \d+$/.test(l), 20_000, what, n);
+      await client.wait((l) => / ping \d+$/.test(l), 60_000, what, n);
       return client.all.slice(n);
     };
 

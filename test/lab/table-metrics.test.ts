@@ -51,7 +51,8 @@ virtual_servers:
     const scrape = async () => (await lab.director.exec([process.execPath, '-e', "fetch('http://127.0.0.1:9650/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))"], { timeoutMs: 30_000 })).stdout;
     try {
       let text = '';
-      for (let i = 0; i < 60 && !/lvsd_ipvs_real_server_weight\{/.test(text); i++) {
+      // Bounded in count, generous in time: a daemon start in the guest on a loaded host can take > 60 s.
+      for (let i = 0; i < 360 && !/lvsd_ipvs_real_server_weight\{/.test(text); i++) {
         await sleep(500);
         text = await scrape().catch(() => '');
       }
@@ -60,17 +61,22 @@ virtual_servers:
       const burst = await lab.burst(80, { concurrency: 8 });
       assert.deepEqual(burst.errors, {});
       // The kernel folds per-CPU counters into its totals on the 2 s estimator tick: wait until
-      // ipvsadm shows all 80 connections, then one more tick, so both readings see the same figures.
+      // ipvsadm shows all 80 connections, then until two readings a tick apart agree (a fixed wait
+      // could end before the tick on a loaded machine); the scrape between them sees the same figures.
       const svc = `${lab.vip}:${lab.port}`;
       let stats = '';
-      for (let i = 0; i < 40 && !new RegExp(`TCP\\s+${svc.replace(/\./g, '\\.')}\\s+80\\s`).test(stats); i++) {
+      for (let i = 0; i < 200 && !new RegExp(`TCP\\s+${svc.replace(/\./g, '\\.')}\\s+80\\s`).test(stats); i++) {
         await sleep(300);
         stats = await lab.ipvsadm('-Ln', '--stats', '--exact', '-t', svc);
       }
-      await sleep(2500);
-      stats = await lab.ipvsadm('-Ln', '--stats', '--exact', '-t', svc);
+      for (let i = 0; i < 30; i++) {
+        await sleep(2500);
+        const s1 = await lab.ipvsadm('-Ln', '--stats', '--exact', '-t', svc);
+        text = await scrape();
+        stats = await lab.ipvsadm('-Ln', '--stats', '--exact', '-t', svc);
+        if (s1 === stats) break;
+      }
       const list = await lab.ipvsadm('-Ln', '-t', svc);
-      text = await scrape();
 
       // ipvsadm --stats: "TCP  VIP:PORT  Conns InPkts OutPkts InBytes OutBytes", then "-> RIP:PORT ..." rows.
       const row = (re: RegExp) => { const m = re.exec(stats); assert.ok(m, `${re} in\n${stats}`); return m!.slice(1).map(Number); };
