@@ -49,7 +49,7 @@ test('daemon serves metrics, survives a broken reload, applies a valid one, stop
   const m0 = await waitFor(async () => {
     const r = await httpGet(`${base}/metrics`);
     return r.status === 200 ? r : undefined;
-  }, 'the daemon to serve /metrics');
+  }, 'the daemon to serve /metrics', 60_000, 200);
   assert.match(m0.type, /text\/plain/);
   let samples = parsePrometheus(m0.body);
   assert.equal(sampleValue(samples, 'lvsd_build_info'), 1);
@@ -75,7 +75,7 @@ test('daemon serves metrics, survives a broken reload, applies a valid one, stop
   const afterBad = await waitFor(async () => {
     const s = parsePrometheus((await httpGet(`${base}/metrics`)).body);
     return sampleValue(s, 'lvsd_config_reloads_total', { result: 'failure' }) === 1 ? s : undefined;
-  }, 'the failed reload to be counted');
+  }, 'the failed reload to be counted', 60_000, 200);
   assert.equal(sampleValue(afterBad, 'lvsd_config_reloads_total', { result: 'success' }), 0);
   assert.equal(sampleValue(afterBad, 'lvsd_config_last_reload_success_timestamp_seconds'), loadedAt, 'a failed reload does not move the success timestamp');
   const st2 = JSON.parse((await httpGet(`${base}/status`)).body) as { router_id: string; last_reload: { result: string; errors: string[] } };
@@ -96,7 +96,7 @@ test('daemon serves metrics, survives a broken reload, applies a valid one, stop
   await waitFor(async () => {
     const s2 = parsePrometheus((await httpGet(`${base}/metrics`)).body);
     return sampleValue(s2, 'lvsd_config_reloads_total', { result: 'success' }) === 1 ? true : undefined;
-  }, 'the valid reload');
+  }, 'the valid reload', 60_000, 200);
   const st3 = JSON.parse((await httpGet(`${base}/status`)).body) as { router_id: string };
   assert.equal(st3.router_id, 'renamed');
 
@@ -129,16 +129,19 @@ test('the lock of a daemon killed with SIGKILL is free at once (the kernel relea
   const file = join(dir, 'lvsd.yaml');
   writeFileSync(file, config(dir, port));
   const first = start(lvsdBin, ['run', '-c', file]);
-  await waitFor(async () => ((await httpGet(`http://127.0.0.1:${port}/healthz`)).status === 200 ? true : undefined), 'first daemon');
+  let second: ReturnType<typeof start> | undefined;
+  // Cleanup registered before any wait: a wait that fails must not leave a daemon running.
+  t.after(() => {
+    for (const d of [first, second]) if (d && d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  // Generous, bounded waits: a daemon start on a loaded 2-core machine can take many seconds.
+  await waitFor(async () => ((await httpGet(`http://127.0.0.1:${port}/healthz`)).status === 200 ? true : undefined), 'first daemon', 60_000, 200);
   first.child.kill('SIGKILL');
   await first.exited;
   assert.equal(readdirSync(join(dir, 'state')).length, 1, 'SIGKILL leaves the lock file (unlocked)');
-  const second = start(lvsdBin, ['run', '-c', file]);
-  t.after(() => {
-    if (second.child.exitCode === null) second.child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
-  await waitFor(async () => ((await httpGet(`http://127.0.0.1:${port}/healthz`)).status === 200 ? true : undefined), 'second daemon');
+  second = start(lvsdBin, ['run', '-c', file]);
+  await waitFor(async () => ((await httpGet(`http://127.0.0.1:${port}/healthz`)).status === 200 ? true : undefined), 'second daemon', 60_000, 200);
   second.child.kill('SIGINT');
   assert.equal((await second.exited).code, 0);
 });
@@ -159,7 +162,7 @@ test('global.nice sets the daemon process priority', async (t) => {
     if (d.child.exitCode === null) d.child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
-  await waitFor(async () => ((await httpGet(`http://127.0.0.1:${port}/healthz`)).status === 200 ? true : undefined), 'daemon');
+  await waitFor(async () => ((await httpGet(`http://127.0.0.1:${port}/healthz`)).status === 200 ? true : undefined), 'daemon', 60_000, 200);
   const { readFileSync } = await import('node:fs');
   // /proc/PID/stat field 19 is the nice value (proc(5)); fields after the ")" start at 3.
   const stat = readFileSync(`/proc/${d.child.pid}/stat`, 'utf8');
