@@ -94,6 +94,8 @@ export function runScript(spec: ScriptSpec): Promise<ScriptOutcome> {
       return resolve({ code: null, signal: null, timedOut: false, error: (e as Error).message });
     }
     const pid = child.pid;
+    // Forget groups whose every process has gone (a PGID is not reused while any member lives).
+    for (const g of live) if (!groupAlive(g)) live.delete(g);
     if (pid !== undefined) live.add(pid);
     let timedOut = false;
     let killTimer: NodeJS.Timeout | undefined;
@@ -119,12 +121,23 @@ export function runScript(spec: ScriptSpec): Promise<ScriptOutcome> {
       spec.signal?.removeEventListener('abort', expire);
       // A timed-out group stays listed until its SIGKILL; a finished one leaves whatever it started
       // on purpose alone (keepalived does the same), except at daemon stop.
-      if (pid !== undefined && !timedOut) live.delete(pid);
+      // The group stays listed while any process of it remains (checked now and at each new script).
+      if (pid !== undefined && !timedOut && !groupAlive(pid)) live.delete(pid);
       resolve(o);
     };
     child.once('error', (e) => finish({ code: null, signal: null, timedOut, error: e.message }));
     child.once('exit', (code, signal) => finish({ code, signal, timedOut, ...(pid !== undefined ? { pid } : {}) }));
   });
+}
+
+/** Whether any process of group `pgid` is left (kill(2) with signal 0 on the negative PGID). */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** SIGKILL every script group still running (daemon stop: no script outlives lvsd). Returns how many. */

@@ -58,6 +58,16 @@ test('a timed-out script is killed with its whole process group, grandchildren t
   await waitFor(() => (groupMembers(pgid).length === 0 ? true : undefined), 'no member of the group to be left', 10_000);
 });
 
+test('a script that exits at once but leaves a child behind: the child dies at daemon stop (killRunningScripts)', async () => {
+  const r = await runScript({ argv: ['sh', '-c', 'sleep 600 & exit 0'], timeoutMs: 30_000 });
+  assert.equal(r.code, 0);
+  assert.equal(r.timedOut, false);
+  assert.ok(r.pid !== undefined);
+  assert.ok(groupMembers(r.pid!).length >= 1, 'its background sleep is still running (left alone while lvsd runs)');
+  assert.ok(killRunningScripts() >= 1, 'the group is still listed');
+  await waitFor(() => (groupMembers(r.pid!).length === 0 ? true : undefined), 'the background child to be killed', 30_000);
+});
+
 test('script_user nobody: the script runs as uid 65534', { skip: rootOnly }, async () => {
   const out = join(dir, 'shared');
   mkdirSync(out, { mode: 0o1777 });
