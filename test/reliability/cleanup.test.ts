@@ -77,8 +77,14 @@ test('kill -9 leaves the VIPs; lvsd cleanup refuses while a daemon runs, removes
     await waitFor(() => (logMessages(d.output()).includes('removed VIPs left by a previous run') ? true : undefined), 'the restart to remove the leftovers', 30_000);
     const line = d.output().split('\n').find((l) => l.includes('removed VIPs left by a previous run'))!;
     assert.equal((JSON.parse(line) as { removed: number }).removed, 2);
-    const msgs = logMessages(d.output());
-    assert.ok(msgs.indexOf('removed VIPs left by a previous run') < msgs.indexOf('VRRP instance started'), 'removed before the instance started');
+    await waitFor(() => (logMessages(d.output()).includes('VRRP instance started') ? true : undefined), 'the instance to start', 30_000);
+    // The removal is a warning (stderr) and the start is info (stdout): order them by their log
+    // times, not by which pipe was read first.
+    const at = (msg: string) => {
+      const l = d.output().split('\n').find((x) => x.includes(`"msg":"${msg}"`))!;
+      return Date.parse((JSON.parse(l) as { time: string }).time);
+    };
+    assert.ok(at('removed VIPs left by a previous run') <= at('VRRP instance started'), 'removed before the instance started');
     d.child.kill('SIGTERM');
     assert.equal((await d.exited).code, 0);
     assert.deepEqual(await vips(ns), [], 'a clean stop leaves no VIP');
