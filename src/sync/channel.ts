@@ -7,7 +7,7 @@
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { LvsdError } from '../core/errors.js';
-import { openFrame, ReplayGuard, sealFrame, FRAME_OVERHEAD, type DropReason, type Frame, type FrameType, type SyncKey } from './wire.js';
+import { openFrame, ReplayGuard, sealFrame, FRAME_OVERHEAD, DATA_STAMP_LEN, type DropReason, type Frame, type FrameType, type SyncKey } from './wire.js';
 
 export const SYNC_MULTICAST_GROUP = '224.0.0.81';
 
@@ -32,8 +32,8 @@ export interface ChannelOptions {
   readonly onDrop: (reason: DropReason) => void;
 }
 
-/** Largest payload a frame may carry so that the datagram fits a 1500-byte MTU (IPv6 + UDP headers). */
-export const DEFAULT_FRAME_PAYLOAD = 1500 - 40 - 8 - FRAME_OVERHEAD;
+/** Largest sync message a DATA frame may carry so that the datagram fits a 1500-byte MTU (IPv6 + UDP headers). */
+export const DEFAULT_FRAME_PAYLOAD = 1500 - 40 - 8 - FRAME_OVERHEAD - DATA_STAMP_LEN;
 
 export class SyncChannel {
   private seq = 0n;

@@ -14,7 +14,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import { decodeMessage, encodeMessages, type SyncConn } from './codec.js';
 import { diffTable, parseConnTable, toSyncConn, connKey, type ConnEntry, type SentState, type ServiceLookup } from './conntable.js';
-import { FrameType, type DropReason, type Frame } from './wire.js';
+import { FrameType, DATA_STAMP_LEN, type DropReason, type Frame } from './wire.js';
 
 export interface FrameSender {
   send(type: FrameType, payload: Buffer): Promise<void>;
@@ -30,6 +30,11 @@ export interface EngineDeps {
   readonly inject: (message: Buffer) => Promise<void>;
   readonly lookup: ServiceLookup;
   readonly now: () => number;
+  /**
+   * Wall clock (ms since the Unix epoch) for the sight time carried in DATA frames: the staleness
+   * histogram compares the sender's and the receiver's, so it assumes NTP-synced directors.
+   */
+  readonly wallNow: () => number;
   /** syncid of the local kernel backup daemon (the message's syncid is rewritten to it). */
   readonly syncid: number;
   /** Largest sync message per frame. */
@@ -44,6 +49,7 @@ export interface EngineMetrics {
   resyncSeconds: Histogram;
   peerConns: Gauge;
   polls: Histogram;
+  staleness: Histogram;
 }
 
 export function engineMetrics(registry: Registry): EngineMetrics {
@@ -54,6 +60,7 @@ export function engineMetrics(registry: Registry): EngineMetrics {
     resyncs: get('lvsd_sync_resyncs_total', () => new Counter({ name: 'lvsd_sync_resyncs_total', help: 'Full resyncs, as sender or receiver.', labelNames: ['role'], registers: [registry] })),
     resyncSeconds: get('lvsd_sync_resync_duration_seconds', () => new Histogram({ name: 'lvsd_sync_resync_duration_seconds', help: 'Time from a resync request to its acknowledgement (sender side).', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers: [registry] })),
     peerConns: get('lvsd_sync_peer_connections', () => new Gauge({ name: 'lvsd_sync_peer_connections', help: 'Connections known from the peer (distinct records received and not expired by their timeout).', registers: [registry] })),
+    staleness: get('lvsd_sync_staleness_seconds', () => new Histogram({ name: 'lvsd_sync_staleness_seconds', help: "Per record received: time from the active director's table read that first showed it (new connection, state change) to its hand-over to this director's kernel. Compares the two directors' wall clocks (NTP-synced assumed; a negative difference counts as 0). Full-resync records are not counted.", buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] })),
     polls: get('lvsd_sync_table_read_seconds', () => new Histogram({ name: 'lvsd_sync_table_read_seconds', help: 'Time to read and diff the kernel connection table on the active director.', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: [registry] })),
   };
 }
@@ -107,6 +114,8 @@ export class SyncEngine {
   /** One read of the table; sends what changed. Resolves after the frames are handed to the socket. */
   async poll(): Promise<number> {
     const t0 = this.d.now();
+    // Taken before the read: an entry the read shows existed by its end, so this errs towards more staleness.
+    const sight = this.d.wallNow();
     let entries: ConnEntry[];
     try {
       entries = parseConnTable(await this.d.readTable()).entries;
@@ -117,13 +126,16 @@ export class SyncEngine {
     const { changed, next } = diffTable(this.sent, entries, this.d.now());
     this.sent = next;
     this.m.polls.observe((this.d.now() - t0) / 1000);
-    if (changed.length) await this.sendEntries(changed);
+    if (changed.length) await this.sendEntries(changed, sight);
     return changed.length;
   }
 
-  private async sendEntries(entries: readonly ConnEntry[]): Promise<void> {
+  /** `sight`: wall-clock ms of the table read that showed them; 0 for a full resync (not fresh sightings). */
+  private async sendEntries(entries: readonly ConnEntry[], sight: number): Promise<void> {
     const conns = entries.map((e) => toSyncConn(e, this.d.lookup(e)));
-    for (const msg of encodeMessages(this.d.syncid, conns, this.d.maxMessage)) await this.d.channel.send(FrameType.DATA, msg);
+    const stamp = Buffer.alloc(DATA_STAMP_LEN);
+    stamp.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(sight))));
+    for (const msg of encodeMessages(this.d.syncid, conns, this.d.maxMessage)) await this.d.channel.send(FrameType.DATA, Buffer.concat([stamp, msg]));
     this.m.records.inc({ direction: 'sent' }, conns.length);
   }
 
@@ -139,7 +151,7 @@ export class SyncEngine {
     const entries = parseConnTable(await this.d.readTable()).entries;
     const now = this.d.now();
     for (const e of entries) this.sent.set(connKey(e), { dest: `${Buffer.from(e.daddr).toString('hex')}:${e.dport}`, state: e.state, at: now, expires: e.expires });
-    if (entries.length) await this.sendEntries(entries);
+    if (entries.length) await this.sendEntries(entries, 0);
     const end = Buffer.alloc(8);
     end.writeUInt32BE(id, 0);
     end.writeUInt32BE(entries.length, 4);
@@ -218,7 +230,10 @@ export class SyncEngine {
     this.m.drops.inc({ reason });
   }
 
-  private async install(payload: Buffer): Promise<void> {
+  private async install(data: Buffer): Promise<void> {
+    if (data.length < DATA_STAMP_LEN) return this.drop('bad_records');
+    const sight = Number(data.readBigUInt64BE(0));
+    const payload = data.subarray(DATA_STAMP_LEN);
     const r = decodeMessage(payload);
     if (!r.ok) return this.drop('bad_records');
     const msg = Buffer.from(payload);
@@ -233,9 +248,23 @@ export class SyncEngine {
       const k = `${c.protocol}|${Buffer.from(c.caddr).toString('hex')}|${c.cport}|${Buffer.from(c.vaddr).toString('hex')}|${c.vport}|${c.flags & 0x1000 ? 't' : ''}`;
       this.fromPeer.set(k, { conn: c, until: now + (c.timeout || 900) * 1000 });
     }
+    if (sight > 0) this.observeStaleness(sight, r.message.conns.length);
     if (++this.installs % 64 === 0) this.expirePeer(now);
     this.m.peerConns.set(this.fromPeer.size);
     this.m.records.inc({ direction: 'received' }, r.message.conns.length);
+  }
+
+  private skewWarned = false;
+
+  /** One observation per record (the histogram counts connections, not frames). */
+  private observeStaleness(sight: number, records: number): void {
+    const ms = this.d.wallNow() - sight;
+    if (ms < -1000 && !this.skewWarned) {
+      this.skewWarned = true;
+      this.d.log.warn({ ahead_ms: -ms }, "the peer's clock is ahead of ours: sync staleness is under-reported (are both directors NTP-synced?)");
+    }
+    const s = Math.max(0, ms) / 1000;
+    for (let i = 0; i < records; i++) this.m.staleness.observe(s);
   }
 
   private expirePeer(now: number): void {

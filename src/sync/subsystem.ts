@@ -147,6 +147,7 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
       inject: (m) => inj.send(m),
       lookup: (e) => lookup(e),
       now: () => deps.clock.now(),
+      wallNow: () => deps.clock.wallNow(),
       syncid: s.sync_id,
       maxMessage: Math.min(s.maxlen ?? DEFAULT_FRAME_PAYLOAD, DEFAULT_FRAME_PAYLOAD),
       pollMs: s.poll_interval,

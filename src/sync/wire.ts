@@ -6,7 +6,7 @@
  *   8-11  sender node id (u32)     12-15 key id (u32: first 4 bytes of SHA-256 of the key)
  *   16-23 epoch (u64: the sender's start time in ms; a restarted sender has a larger one)
  *   24-31 sequence (u64, from 1, per epoch)
- *   32-.. payload (for DATA: one kernel IPVS sync v1 message, see codec.ts)
+ *   32-.. payload (for DATA: u64 sight time, then one kernel IPVS sync v1 message, see codec.ts)
  *   last 32 bytes: HMAC-SHA256(key, everything before it)
  *
  * The kernel's own sync protocol has no authentication at all: anyone on the segment can install
@@ -21,13 +21,21 @@ import { readFileSync } from 'node:fs';
 import { LvsdError } from '../core/errors.js';
 
 export const FRAME_MAGIC = 0x4c565359; // "LVSY"
-export const FRAME_VERSION = 1;
+/** 2: DATA carries the sight time (version 1 had the bare v1 message). */
+export const FRAME_VERSION = 2;
 export const FRAME_HEADER_LEN = 32;
 export const MAC_LEN = 32;
 export const FRAME_OVERHEAD = FRAME_HEADER_LEN + MAC_LEN;
+/** The sight time in front of a DATA frame's sync message. */
+export const DATA_STAMP_LEN = 8;
 
 export enum FrameType {
-  /** Connection records: payload is a kernel sync v1 message. */
+  /**
+   * Connection records: payload is a u64 sight time (ms since the Unix epoch on the sender's wall
+   * clock: when the active director read the table that first showed these records' current state;
+   * 0 in a full resync, whose records are not fresh sightings) followed by a kernel sync v1 message.
+   * The receiver derives the staleness histogram from it (engine.ts).
+   */
   DATA = 1,
   /** A peer (re)joined and asks for the whole table. Payload empty. */
   RESYNC_REQUEST = 2,

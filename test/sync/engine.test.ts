@@ -1,0 +1,91 @@
+/**
+ * The sync engine's staleness accounting (issue 18 item 8), with two engines joined by an in-memory
+ * channel (pure logic; the real kernel path is proven in test/lab/sync-lvsd.test.ts and measured by
+ * bench/sync.ts): the sender stamps each DATA frame with the wall-clock time of the table read that
+ * showed its records, the receiver observes one staleness value per record once it has handed them to
+ * its kernel; full-resync records are not fresh sightings and are not observed; a sender clock ahead
+ * of ours counts as 0, not as a negative age.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Registry } from 'prom-client';
+import { silentLogger } from '../../src/core/log.js';
+import { SyncEngine } from '../../src/sync/engine.js';
+import { decodeMessage } from '../../src/sync/codec.js';
+import { FrameType, DATA_STAMP_LEN, type Frame } from '../../src/sync/wire.js';
+
+const HEAD = 'Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n';
+const line = (cport: number) => `TCP C0000232 ${cport.toString(16).toUpperCase().padStart(4, '0')} C0000264 0050 C000020B 0050 ESTABLISHED     898\n`;
+
+function pair() {
+  const wall = { a: 1_700_000_000_000, b: 1_700_000_000_000 };
+  let table = HEAD;
+  const injected: Buffer[] = [];
+  const frames: Frame[] = [];
+  const log = silentLogger;
+  let seq = 0n;
+  const mk = (side: 'a' | 'b', deliver: (f: Frame) => void) =>
+    new SyncEngine({
+      log,
+      registry: new Registry(),
+      readTable: async () => table,
+      channel: { send: async (type: FrameType, payload: Buffer) => deliver({ type, payload, node: side === 'a' ? 1 : 2, epoch: 1n, seq: ++seq, keyId: 0 }) },
+      inject: async (m) => void injected.push(m),
+      lookup: () => ({ forwarding: 'dr', fwmark: 0, persistence: 0 }),
+      now: () => wall[side],
+      wallNow: () => wall[side],
+      syncid: 42,
+      maxMessage: 1380,
+      pollMs: 50,
+    });
+  const b = mk('b', () => undefined);
+  const a = mk('a', (f) => frames.push(f));
+  return { a, b, wall, frames, injected, setTable: (t: string) => (table = t) };
+}
+
+const staleness = async (e: SyncEngine) => (await e.m.staleness.get()).values;
+const count = async (e: SyncEngine) => (await staleness(e)).find((v) => v.metricName === 'lvsd_sync_staleness_seconds_count')?.value ?? 0;
+const sum = async (e: SyncEngine) => (await staleness(e)).find((v) => v.metricName === 'lvsd_sync_staleness_seconds_sum')?.value ?? 0;
+
+test('DATA frames carry the sight time; the receiver observes one staleness value per installed record', async () => {
+  const p = pair();
+  p.setTable(HEAD + line(1000) + line(1001) + line(1002));
+  assert.equal(await p.a.poll(), 3);
+  assert.equal(p.frames.length, 1);
+  const f = p.frames[0]!;
+  assert.equal(Number(f.payload.readBigUInt64BE(0)), p.wall.a, 'sight time = the wall clock at the table read');
+  const m = decodeMessage(f.payload.subarray(DATA_STAMP_LEN));
+  assert.ok(m.ok && m.message.conns.length === 3, 'then the kernel sync message');
+  p.wall.b += 40; // the receiver hands them to its kernel 40 ms later
+  await p.b.onFrame(f);
+  assert.equal(p.injected.length, 1);
+  assert.equal(p.injected[0]![1], 42, 'the kernel message (without the stamp) goes to the local backup daemon');
+  assert.equal(await count(p.b), 3);
+  assert.ok(Math.abs((await sum(p.b)) - 0.12) < 1e-9, `3 records × 40 ms: ${await sum(p.b)}`);
+});
+
+test('full-resync records are not observed; a sender clock ahead counts as 0; a DATA frame without its stamp is dropped', async () => {
+  const p = pair();
+  p.setTable(HEAD + line(2000) + line(2001));
+  p.a.setActive(true, 'test');
+  await p.a.close(); // no timer-driven polls: this test drives the engine
+  await p.a.sendFullTable();
+  const data = p.frames.filter((f) => f.type === FrameType.DATA);
+  assert.equal(data.length, 1);
+  assert.equal(Number(data[0]!.payload.readBigUInt64BE(0)), 0, 'resync records carry no sight time');
+  await p.b.onFrame(data[0]!);
+  assert.equal(p.injected.length, 1, 'installed all the same');
+  assert.equal(await count(p.b), 0);
+
+  p.frames.length = 0;
+  p.setTable(HEAD + line(2002));
+  p.wall.a += 5000; // the sender's clock runs 5 s ahead of the receiver's
+  await p.a.poll();
+  await p.b.onFrame(p.frames[0]!);
+  assert.equal(await count(p.b), 1);
+  assert.equal(await sum(p.b), 0);
+
+  await p.b.onFrame({ ...p.frames[0]!, payload: Buffer.alloc(4) });
+  const drops = (await p.b.m.drops.get()).values.find((v) => v.labels.reason === 'bad_records')?.value;
+  assert.equal(drops, 1);
+});
