@@ -17,6 +17,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   run: () => import('./run.js'),
   cleanup: () => import('./cleanup.js'),
   status: () => import('./status.js'),
+  sync: () => import('./sync.js'),
   ipvs: () => import('./ipvs.js'),
   lab: () => import('./lab.js'),
   demo: () => import('./demo.js'),

@@ -18,7 +18,8 @@ connections, connection sync; times relative to now.
 Exit status: 0 running, 3 not reachable.
 `;
 
-function get(endpoint: string, path: string): Promise<{ status: number; body: string }> {
+/** GET on a running daemon's endpoint (also `lvsd sync show`). */
+export function apiGet(endpoint: string, path: string): Promise<{ status: number; body: string }> {
   const ep = parseEndpoint(endpoint);
   if (!ep) throw new UsageError(`bad endpoint ${endpoint}`);
   return new Promise((resolve, reject) => {
@@ -36,8 +37,8 @@ function get(endpoint: string, path: string): Promise<{ status: number; body: st
 
 type Json = Record<string, unknown>;
 
-export async function main(argv: string[]): Promise<number> {
-  const { values: o } = parseCommandLine(argv, { ...CONFIG_OPTION, api: { type: 'string' }, json: { type: 'boolean' } });
+/** The endpoint to ask: --api, else global.api.listen of the -c file, else the default. */
+export async function apiEndpoint(o: { api?: string; config?: string }): Promise<string> {
   let endpoint = o.api;
   const file = o.config;
   if (!endpoint && file) {
@@ -57,10 +58,15 @@ export async function main(argv: string[]): Promise<number> {
       } else throw e;
     }
   }
-  endpoint ??= '127.0.0.1:9650';
+  return endpoint ?? '127.0.0.1:9650';
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values: o } = parseCommandLine(argv, { ...CONFIG_OPTION, api: { type: 'string' }, json: { type: 'boolean' } });
+  const endpoint = await apiEndpoint(o);
   let r: { status: number; body: string };
   try {
-    r = await get(endpoint, '/status');
+    r = await apiGet(endpoint, '/status');
   } catch (e) {
     process.stderr.write(`lvsd status: no lvsd answering on ${endpoint} (${(e as Error).message})\n`);
     return 3;

@@ -11,6 +11,8 @@ export interface Subsystem<Cfg, Diff = unknown> {
   stop(): Promise<void>;
   /** JSON-serialisable view of the running state, shown by GET /status and `lvsd status`. */
   status(): unknown;
+  /** A larger view than status() (e.g. the peer-synced connection table), served at GET /status/<name>. */
+  detail?(): unknown;
   /**
    * Whether the subsystem can do its job now (IPVS programmable, VRRP sockets open, sync daemons
    * under control); the reason when it cannot. Absent: up while started. Read by /healthz (503),

@@ -58,7 +58,7 @@ export class Daemon {
     this.log = opts.logger.child({ subsystem: 'daemon' });
     this.metrics = createCoreMetrics(opts.version, () => this.running.map((r) => [r.name, this.healthOf(r).up] as const));
     this.api = new ApiServer(
-      { registry: this.metrics.registry, status: () => this.status(), unhealthy: () => this.unhealthy() },
+      { registry: this.metrics.registry, status: () => this.status(), unhealthy: () => this.unhealthy(), detail: (name) => this.running.find((r) => r.name === name)?.sub.detail?.() },
       opts.logger.child({ subsystem: 'api' }),
     );
   }

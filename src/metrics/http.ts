@@ -1,5 +1,6 @@
 /**
- * The HTTP endpoint: GET /metrics (Prometheus text), GET /healthz, GET /status (JSON).
+ * The HTTP endpoint: GET /metrics (Prometheus text), GET /healthz, GET /status (JSON), GET /status/<subsystem>
+ * (a subsystem's larger view, e.g. /status/sync: the peer-synced connection table).
  * Listens on loopback by default (global.api.listen).
  */
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -11,6 +12,8 @@ import type { Logger } from '../core/log.js';
 export interface ApiHandlers {
   readonly registry: Registry;
   status(): unknown;
+  /** GET /status/<name>: a subsystem's larger view; undefined when it has none (404). */
+  detail?(name: string): unknown;
   /** null when healthy, otherwise the reason (503). */
   unhealthy(): string | null;
 }
@@ -51,7 +54,8 @@ export class ApiServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = (req.url ?? '/').split('?')[0];
+    const url = (req.url ?? '/').split('?')[0]!;
+    let detail: unknown;
     try {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET, HEAD' }).end();
@@ -65,6 +69,8 @@ export class ApiServer {
         res.writeHead(bad ? 503 : 200, { 'content-type': 'text/plain' }).end(bad ? `unhealthy: ${bad}\n` : 'ok\n');
       } else if (url === '/status') {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.h.status(), null, 2) + '\n');
+      } else if (url.startsWith('/status/') && (detail = this.h.detail?.(url.slice('/status/'.length))) !== undefined) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(detail) + '\n');
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz, /status\n');
       }

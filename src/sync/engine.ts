@@ -15,6 +15,7 @@ import type { Logger } from '../core/log.js';
 import { decodeMessage, encodeMessages, type SyncConn } from './codec.js';
 import { diffTable, parseConnTable, toSyncConn, connKey, type ConnEntry, type SentState, type ServiceLookup } from './conntable.js';
 import { FrameType, DATA_STAMP_LEN, type DropReason, type Frame } from './wire.js';
+import { peerTimeoutSeconds } from './show.js';
 
 export interface FrameSender {
   send(type: FrameType, payload: Buffer): Promise<void>;
@@ -246,7 +247,7 @@ export class SyncEngine {
     const now = this.d.now();
     for (const c of r.message.conns) {
       const k = `${c.protocol}|${Buffer.from(c.caddr).toString('hex')}|${c.cport}|${Buffer.from(c.vaddr).toString('hex')}|${c.vport}|${c.flags & 0x1000 ? 't' : ''}`;
-      this.fromPeer.set(k, { conn: c, until: now + (c.timeout || 900) * 1000 });
+      this.fromPeer.set(k, { conn: c, until: now + peerTimeoutSeconds(c) * 1000 });
     }
     if (sight > 0) this.observeStaleness(sight, r.message.conns.length);
     if (++this.installs % 64 === 0) this.expirePeer(now);
@@ -271,11 +272,11 @@ export class SyncEngine {
     for (const [k, v] of this.fromPeer) if (v.until < now) this.fromPeer.delete(k);
   }
 
-  /** Records last received from the peer and not yet expired (for `lvsd sync show`). */
-  peerTable(): SyncConn[] {
+  /** Records last received from the peer and not yet expired, with their expiry in ms (for `lvsd sync show`). */
+  peerTable(): Array<{ conn: SyncConn; until: number }> {
     this.expirePeer(this.d.now());
     this.m.peerConns.set(this.fromPeer.size);
-    return [...this.fromPeer.values()].map((v) => v.conn);
+    return [...this.fromPeer.values()];
   }
 
   async close(): Promise<void> {

@@ -17,6 +17,7 @@ import { SyncEngine, engineMetrics } from './engine.js';
 import { SyncChannel, DEFAULT_FRAME_PAYLOAD } from './channel.js';
 import { loadKeys, nodeIdOf, type SyncKey } from './wire.js';
 import { serviceLookup } from './lookup.js';
+import { peerConnRow, sortRows } from './show.js';
 
 /** The part of the IPVS dataplane the sync subsystem needs (NetlinkDataplane satisfies it). */
 export interface SyncDaemonControl {
@@ -273,6 +274,15 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
         channel: cfg?.sync?.channel,
         ...(engine ? { active: engine.isActive, peer_connections: engine.peerTable().length } : {}),
         ...(lastError ? { last_error: lastError } : {}),
+      };
+    },
+    /** GET /status/sync (`lvsd sync show`): the connections learned from the peer; null when channel lvsd does not run. */
+    detail() {
+      const now = deps.clock.now();
+      return {
+        channel: cfg?.sync?.channel ?? null,
+        active: engine?.isActive ?? null,
+        connections: engine ? sortRows(engine.peerTable().map((p) => peerConnRow(p.conn, (p.until - now) / 1000))) : null,
       };
     },
   };

@@ -3,7 +3,7 @@
  * VRRP instance holding a DR VIP, sync.channel lvsd with a shared key. A client keeps many TCP
  * connections open through the VIP (idle between checks). The test proves, by effects:
  *  - every connection opened through A appears in B's kernel table (records went A → B's kernel
- *    through B's backup daemon on lo);
+ *    through B's backup daemon on lo), and in `lvsd sync show` on B with the same ipvsadm -Lnc row;
  *  - failover: A's host dies (processes killed, link cut); every connection still answers through B;
  *  - connections opened through B while it is master;
  *  - failback: A comes back as a fresh host (a new namespace with A's address: empty IPVS table),
@@ -19,6 +19,7 @@ import { Topology, type Netns } from '../../src/lab/netns.js';
 import { lvsdBin } from '../support/proc.js';
 import { ECHO_SERVER } from './support/echo.js';
 import { until as untilDone } from './support/until.js';
+import { missingFromKernel } from './support/lnc.js';
 
 const skip = process.env.LVSD_IN_LAB === '1' ? false : 'runs inside the lab guest (node scripts/test.mjs --only lab)';
 const VIP = '192.0.2.100';
@@ -125,6 +126,14 @@ test('channel lvsd: every connection survives failover and failback, including o
     assert.equal((await ask(`open ${N}`)).opened, N);
     assert.equal((await ask('round')).ok, N, 'all answer through A');
     await until(async () => ((await connsIn(db)) >= N ? true : undefined), () => `B to hold the ${N} connections${dump()}`, 60000);
+    // `lvsd sync show` on B lists the same connections, each as B's `ipvsadm -Lnc` prints it.
+    const show = await until(async () => {
+      const r = await db.exec([lvsdBin, 'sync', 'show', '--api', '127.0.0.1:19662'], { via: 'nsenter' });
+      return r.code === 0 && (r.stdout.match(/192\.0\.2\.50:\d+\s+192\.0\.2\.100:80/g) ?? []).length >= N ? r.stdout : undefined;
+    }, () => `lvsd sync show on B to list the ${N} connections${dump()}`, 60000);
+    const cmp = missingFromKernel(show, (await db.exec(['ipvsadm', '-Lnc'], { via: 'nsenter' })).stdout);
+    assert.equal(cmp.shown.length, N, `sync show rows:\n${show}`);
+    assert.deepEqual(cmp.missing, [], 'every row of lvsd sync show is in ipvsadm -Lnc on the same director');
 
     // 2. Failover: A's host dies and its link is cut.
     da.crash();
