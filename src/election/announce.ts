@@ -229,20 +229,25 @@ export class PacketSocketSender implements FrameSender {
     }
     return s;
   }
-  /** The socket and interface index send() would use (opened now if needed), for the takeover call. */
+  /**
+   * The socket and interface index send() would use (opened now if needed), for the takeover call.
+   * Checked against the interface as it is now: one created again under the same name has another
+   * index, and a frame for the old one would fail in the takeover call.
+   */
   socketFor(ifname: string): { fd: number; index: number } | undefined {
     try {
+      const s = this.socks.get(ifname);
+      if (s && loadAfPacket().ifinfo(ifname).index !== s.index) {
+        loadAfPacket().close(s.fd);
+        this.socks.delete(ifname);
+      }
       return this.sock(ifname);
     } catch {
       return undefined;
     }
   }
   prepare(ifname: string): void {
-    try {
-      this.sock(ifname);
-    } catch {
-      /* interface missing now: send() reports it when it matters */
-    }
+    this.socketFor(ifname);
   }
   send(ifname: string, frame: Uint8Array): void {
     const a = loadAfPacket();

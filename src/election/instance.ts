@@ -61,6 +61,8 @@ export interface Inst {
   thread?: { key?: number; armedFor?: TimerHandle; due?: number; wake?: () => void; /** armThread calls, to tell a step that re-armed */ arms: number };
   /** The takeover thread threw: not used again for this instance. */
   threadFailed?: boolean;
+  /** The last error reopening the VRRP socket (repairTransports; logged when it changes). */
+  repairError?: string;
 }
 
 /** The advert's VIP bytes per instance config, parsed once (a master sends up to 100 adverts/s). */

@@ -89,6 +89,7 @@ export class ElectionRuntime {
       dispatch: (name, ev) => this.dispatch(name, ev),
       linkUp: d.linkUp ?? sysfsLinkUp,
       linkPollMs: d.linkPollMs,
+      afterLinkPoll: () => this.repairTransports(),
     });
     this.takeover = new TakeoverPath({
       clock: d.clock,
@@ -195,6 +196,16 @@ export class ElectionRuntime {
   private swapIo(inst: Inst, next: VrrpInstanceConfig): void {
     const old = inst.io;
     const io = this.d.makeIo(next, inst.log);
+    try {
+      io.transport.start(this.handlers(inst));
+    } catch (err) {
+      // The old I/O stays in use; nothing of the new one is left open.
+      io.thread?.close();
+      io.backstop?.close();
+      io.transport.close();
+      io.vips.close();
+      throw err;
+    }
     old.thread?.close();
     delete inst.thread;
     delete inst.threadFailed;
@@ -202,7 +213,6 @@ export class ElectionRuntime {
     delete inst.backstopPriority;
     delete inst.backstopFailed;
     old.announce?.announcer.stop();
-    io.transport.start(this.handlers(inst));
     old.transport.close();
     old.vips.close();
     const keep = new Set([...next.virtual_addresses, ...next.virtual_addresses_excluded].map((v) => `${v.address}%${v.device ?? next.interface}`));
@@ -258,6 +268,52 @@ export class ElectionRuntime {
 
   names(): string[] {
     return [...this.insts.keys()];
+  }
+
+  // ---------------------------------------------------------------- health
+
+  /**
+   * Why running instances cannot do their job now, one line each (empty: all can): the instance's
+   * own interface down or gone (FAULT, as keepalived), or its transport's problem (socket bound to
+   * an interface that was created again, receive errors, advert sends failing in a row). A FAULT
+   * from a tracked script, another interface or a quorum is the election doing its job: not listed.
+   */
+  problems(): string[] {
+    const out: string[] = [];
+    for (const [name, inst] of this.insts) {
+      if (!inst.started) continue;
+      const s = this.states[name];
+      if (s?.state === 'FAULT' && s.faults.includes(`interface:${inst.cfg.interface}`)) out.push(`${name}: interface ${inst.cfg.interface} is down or gone (FAULT)`);
+      const p = inst.io.transport.problem?.();
+      if (p) out.push(`${name}: ${p.reason}`);
+    }
+    return out;
+  }
+
+  /**
+   * After each link poll: an instance whose transport a new socket would cure (its interface was
+   * created again, a receive error) gets new I/O on the interface as it is now, keeping its state
+   * (swapIo); a Master re-adds and announces its VIPs (they went with the old interface). When
+   * that fails (no address on the interface yet) it is tried again at the next poll.
+   */
+  private repairTransports(): void {
+    for (const inst of this.insts.values()) {
+      if (!inst.started) continue;
+      const p = inst.io.transport.problem?.();
+      if (!p?.reopen) continue;
+      try {
+        this.swapIo(inst, inst.cfg);
+      } catch (err) {
+        const e = errorMessage(err);
+        if (inst.repairError !== e) inst.log.warn({ err: e, problem: p.reason }, 'cannot reopen the VRRP socket yet');
+        inst.repairError = e;
+        continue;
+      }
+      delete inst.repairError;
+      inst.log.info({ problem: p.reason }, 'VRRP socket reopened');
+      const la = inst.io.transport.localAddress;
+      this.dispatch(inst.cfg.name, { type: 'reconfigure', params: paramsOf(inst.cfg, la.length === 4 ? Array.from(la).join('.') : bytesToV6(la)), announce: true });
+    }
   }
 
   // ---------------------------------------------------------------- input

@@ -377,10 +377,13 @@ export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptio
     },
     // An instance of the config that is not running (its start failed at a reload: no address on
     // the interface, socket errors) has no VRRP socket: nobody answers for its VIPs.
+    // A running instance whose interface is down or gone, whose socket is bound to an interface
+    // that was created again, cannot receive, or cannot send: its peers decide without it.
     health() {
       const running = new Set(rt.names());
       const missing = (current?.vrrp_instances ?? []).filter((i) => !running.has(i.name)).map((i) => i.name);
-      return missing.length ? { up: false, reason: `VRRP instances not running (no socket): ${missing.join(', ')}` } : { up: true };
+      const reasons = [...(missing.length ? [`VRRP instances not running (no socket): ${missing.join(', ')}`] : []), ...rt.problems()];
+      return reasons.length ? { up: false, reason: reasons.join('; ') } : { up: true };
     },
     status() {
       return { instances: rt.status(), sync_groups: rt.groupStatus() };

@@ -26,6 +26,8 @@ export interface TrackerHost {
   readonly linkUp: (ifname: string) => boolean;
   /** Milliseconds between link-state polls (default 500). */
   readonly linkPollMs?: number | undefined;
+  /** Called after each link poll (the runtime reopens VRRP sockets of interfaces created again). */
+  readonly afterLinkPoll?: () => void;
 }
 
 /** Default link check: operstate up/unknown (loopback-like devices report unknown). */
@@ -129,6 +131,7 @@ export class Tracker {
       }
     }
     if (changed) for (const i of this.h.insts()) this.recomputeTracking(i);
+    this.h.afterLinkPoll?.();
     this.linkTimer = this.h.clock.setTimeout(() => this.pollLinks(), this.h.linkPollMs ?? 500);
   }
 

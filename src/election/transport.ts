@@ -65,8 +65,24 @@ export interface VrrpTransport {
   rehearse?(a: Advert): void;
   /** Feed the adverts waiting in the socket now, synchronously (absent: only the loop reads). */
   poll?(): void;
+  /** Why the transport cannot receive or send adverts now (undefined: it can); absent: never known. */
+  problem?(): TransportProblem | undefined;
   close(): void;
 }
+
+/** A transport that cannot do its job: why, and whether a new socket would cure it. */
+export interface TransportProblem {
+  readonly reason: string;
+  /** Reopening (a new socket on the interface as it is now) is the cure: the runtime does it at its next link poll. */
+  readonly reopen: boolean;
+}
+
+/**
+ * Advert sends that fail in a row before the transport reports itself down: one may fail for a
+ * passing reason (a full send buffer, a route being replaced); three in a row at any interval mean
+ * the peers no longer hear this router.
+ */
+export const SEND_FAILURES_DOWN = 3;
 
 export interface TransportOptions {
   readonly ifname: string;
@@ -171,6 +187,11 @@ export class RawVrrpTransport implements VrrpTransport {
   private readonly group: Uint8Array;
   private readonly log: Logger;
   readonly hopLimitChecked: boolean;
+  /** The last receive error, until a datagram is read again (the receive loop is not working). */
+  private recvError: string | undefined;
+  /** Advert sends failed in a row, and the last error. */
+  private sendFailures = 0;
+  private sendError = '';
 
   constructor(private readonly o: TransportOptions) {
     this.log = o.logger;
@@ -198,9 +219,18 @@ export class RawVrrpTransport implements VrrpTransport {
     const index = linkInfo(o.ifname).index;
     this.ifindex = index;
     const s = new RawIpSocket(o.family, VRRP_PROTOCOL, {
-      onMessage: (d) => (o.family === 4 ? this.receive4(d) : this.receive6(d)),
-      onError: (err) => this.log.warn({ err: errorMessage(err), ifname: o.ifname }, 'VRRP receive error'),
+      onMessage: (d) => {
+        this.recvError = undefined;
+        if (o.family === 4) this.receive4(d);
+        else this.receive6(d);
+      },
+      onError: (err) => {
+        // Logged when it starts (the addon reports once per readiness event: no flood).
+        if (this.recvError === undefined) this.log.warn({ err: errorMessage(err), ifname: o.ifname }, 'VRRP receive error');
+        this.recvError = errorMessage(err);
+      },
       onEarlyDrops: (drops) => {
+        this.recvError = undefined;
         for (const [reason, n] of Object.entries(drops)) if (n) this.handlers?.onDrop(reason as DropReason, undefined, n);
       },
     });
@@ -239,6 +269,27 @@ export class RawVrrpTransport implements VrrpTransport {
 
   poll(): void {
     this.sock?.poll();
+  }
+
+  /**
+   * The socket is bound to an interface index (SO_BINDTODEVICE) and joined the group there: an
+   * interface deleted and created again under the same name is another index, which this socket
+   * never hears from again — a new socket is needed. A receive error stands until a datagram is
+   * read again; sends count from the last success.
+   */
+  problem(): TransportProblem | undefined {
+    const ifname = this.o.ifname;
+    if (!this.sock) return { reason: 'VRRP socket closed', reopen: false };
+    let index: number | undefined;
+    try {
+      index = linkInfo(ifname).index;
+    } catch {
+      return { reason: `interface ${ifname} is gone`, reopen: false };
+    }
+    if (index !== this.ifindex) return { reason: `interface ${ifname} was created again (index ${this.ifindex} → ${index}): the VRRP socket is bound to the old one`, reopen: true };
+    if (this.recvError !== undefined) return { reason: `VRRP receive error: ${this.recvError}`, reopen: true };
+    if (this.sendFailures >= SEND_FAILURES_DOWN) return { reason: `${this.sendFailures} advert sends in a row failed: ${this.sendError}`, reopen: false };
+    return undefined;
   }
 
   /** The socket's descriptor, for the runtime's takeover call (a poll(2) for waiting adverts). */
@@ -331,6 +382,7 @@ export class RawVrrpTransport implements VrrpTransport {
   }
 
   send(a: Advert): void {
+    let failed = false;
     for (const d of this.dest) {
       let payload: Uint8Array;
       try {
@@ -343,9 +395,14 @@ export class RawVrrpTransport implements VrrpTransport {
         // Synchronous sendto(); the scope (our interface) matters for ff02::12 / link-local peers only.
         this.sock?.send(d.bytes, this.ifindex, payload);
       } catch (e) {
-        this.log.warn({ err: errorMessage(e), to: d.text }, 'advert send failed');
+        failed = true;
+        this.sendError = errorMessage(e);
+        // Logged when failing starts and when it reaches the health limit, not at every advert.
+        if (this.sendFailures === 0 || this.sendFailures === SEND_FAILURES_DOWN - 1) this.log.warn({ err: this.sendError, to: d.text, in_a_row: this.sendFailures + 1 }, 'advert send failed');
       }
     }
+    if (!failed && this.sendFailures > 0) this.log.info({ failed_before: this.sendFailures }, 'advert sends work again');
+    this.sendFailures = failed ? this.sendFailures + 1 : 0;
   }
 
   close(): void {

@@ -109,3 +109,76 @@ test('a VRRP instance that cannot open its socket after a reload: election down 
     await topo.destroy();
   }
 });
+
+/**
+ * Election health at run time, two real lvsd directors on one link (a: 100, b: 150, both with the API
+ * in their namespace). Each fault makes the director's /healthz 503 with the reason, and its peer
+ * takes the VIP (the fault is real); when the cause goes away /healthz is 200 again and the director
+ * takes part in the election again (it hears and is heard):
+ *  - a's interface down (FAULT), then up;
+ *  - b's adverts dropped by netfilter on the way out (every sendto fails: EPERM), then allowed;
+ *  - a's interface deleted and created again (same name, another index: the old socket is bound
+ *    to the old one), then a keeps BACKUP behind b — it hears b on its new socket.
+ */
+test('election down while an interface is down or gone, or adverts cannot be sent; up again when the cause goes away', { skip: !isRoot() && 'needs root (network namespaces)', timeout: 240_000 }, async () => {
+  const { startPeer } = await import('../election-net/support/peers.js');
+  const { metrics, total, VIP, A, B } = await import('./support/attack.js');
+  const topo = new Topology();
+  try {
+    const a = await topo.member('a', [`${A}/24`]);
+    const b = await topo.member('b', [`${B}/24`]);
+    const spec = { kind: 'lvsd', version: 3, advert: 1, vips: [`${VIP}/24`] } as const;
+    startPeer(a, { ...spec, name: 'a', priority: 100 });
+    startPeer(b, { ...spec, name: 'b', priority: 150 });
+    const healthz = async (ns: typeof a) => (await ns.exec([process.execPath, '-e', "fetch('http://127.0.0.1:9650/healthz').then(async (r) => process.stdout.write(r.status + ' ' + (await r.text())))"], { check: false })).stdout;
+    const state = async (ns: typeof a, s: string) => total(await metrics(ns).catch(() => []), 'lvsd_vrrp_state', { state: s }) === 1;
+    const until = (what: string, f: () => Promise<boolean>) => waitFor(async () => ((await f().catch(() => false)) ? true : undefined), what, 60_000, 200);
+    const healthy = async (ns: typeof a) => (await healthz(ns)).startsWith('200');
+    const down = async (ns: typeof a, reason: RegExp) => {
+      const h = await waitFor(async () => {
+        const t = await healthz(ns);
+        return t.startsWith('503') && reason.test(t) ? t : undefined;
+      }, `${ns.short}: /healthz 503 ${reason}`, 60_000, 200);
+      const m = parsePrometheus(await apiGet(ns, '/metrics'));
+      assert.equal(sampleValue(m, 'lvsd_subsystem_up', { subsystem: 'election' }), 0);
+      const st = JSON.parse(await apiGet(ns, '/status')) as { health: Record<string, { up: boolean; reason?: string }> };
+      assert.equal(st.health.election!.up, false);
+      assert.match(st.health.election!.reason!, reason);
+      return h;
+    };
+    const settled = async () => {
+      await until('b master, a backup, both healthy', async () => (await state(b, 'MASTER')) && (await state(a, 'BACKUP')) && (await healthy(a)) && (await healthy(b)));
+      const m = parsePrometheus(await apiGet(a, '/metrics'));
+      assert.equal(sampleValue(m, 'lvsd_subsystem_up', { subsystem: 'election' }), 1);
+    };
+    await settled();
+
+    // 1. a's interface down: FAULT, 503; up: BACKUP behind b, 200.
+    await a.ip('link', 'set', 'eth0', 'down');
+    await down(a, /VI_1: interface eth0 is down or gone \(FAULT\)/);
+    assert.equal(await state(a, 'FAULT'), true);
+    await a.ip('link', 'set', 'eth0', 'up');
+    await settled();
+
+    // 2. b cannot send adverts (netfilter drops them on output: sendto fails with EPERM): 503 with
+    //    the error, and a takes the VIP (b's adverts no longer arrive); allowed again: 200, b preempts back.
+    await b.exec(['nft', '-f', '-'], { input: 'table inet lvsdtest {\n  chain out {\n    type filter hook output priority 0;\n    meta l4proto 112 drop\n  }\n}\n' });
+    await down(b, /VI_1: \d+ advert sends in a row failed: .*(EPERM|not permitted)/i);
+    await until('a to take over while b cannot send', () => state(a, 'MASTER'));
+    await b.exec(['nft', 'delete', 'table', 'inet', 'lvsdtest']);
+    await settled();
+
+    // 3. a's interface deleted: 503; created again (same name and address, another index): a's
+    //    socket is reopened on it, 200, and a hears b there (it stays BACKUP, its received count grows).
+    await a.ip('link', 'del', 'eth0');
+    await down(a, /interface eth0 is (down or gone|gone)/);
+    await topo.attach(a, 'eth0', 'br0', [`${A}/24`]);
+    await settled();
+    const heard = total(await metrics(a), 'lvsd_vrrp_adverts_received_total');
+    await until('a to hear b on the new interface', async () => total(await metrics(a), 'lvsd_vrrp_adverts_received_total') > heard + 2);
+    assert.equal(await state(a, 'BACKUP'), true);
+    assert.equal(await state(b, 'MASTER'), true);
+  } finally {
+    await topo.destroy();
+  }
+});
