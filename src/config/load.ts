@@ -302,8 +302,8 @@ export const KEEPALIVED_NAMES: Readonly<Record<string, string>> = {
   vrrp_garp_master_delay: 'write it as garp: { master_delay: SECONDS } in each vrrp instance',
   vrrp_garp_master_repeat: 'write it as garp: { master_repeat: N } in each vrrp instance',
   vrrp_garp_interval: 'write it as garp: { interval: SECONDS } in each vrrp instance',
-  auth_type: 'write it as authentication: { type: PASS, password: … }',
-  auth_pass: 'write it as authentication: { type: PASS, password: … }',
+  auth_type: 'write it as authentication: { type: PASS or AH, password: … }',
+  auth_pass: 'write it as authentication: { type: PASS or AH, password: … }',
   smtp_alert: 'lvsd sends no mail; use notify scripts',
   mcast_src_ip: 'unicast_src (lvsd sends multicast from the interface address)',
   // vrrp_sync_group

@@ -65,7 +65,7 @@ export interface VrrpInstanceConfig {
   /** Advert source allow-list (empty: any). */
   readonly peers: readonly string[];
   /** VRRPv2 authentication (RFC 2338 §5.3.6), keepalived's `authentication { }`. */
-  readonly authentication?: { readonly type: 'PASS'; readonly password: string };
+  readonly authentication?: { readonly type: 'PASS' | 'AH'; readonly password: string };
   readonly accept: boolean;
   readonly track_interfaces: ReadonlyArray<{ readonly name: string; readonly weight: number }>;
   readonly track_scripts: ReadonlyArray<{ readonly name: string; readonly weight?: number }>;

@@ -136,11 +136,11 @@ export const vrrpInstance = z
     unicast_peers: z.array(ipAddress).default([]),
     /** Allow-list of advert sources, multicast too: adverts from any other address are dropped and counted (not_peer). Empty: any source (the RFC's default). */
     peers: z.array(ipAddress).default([]),
-    /** VRRPv2 authentication, keepalived-compatible (RFC 2338 §5.3.6): `PASS` carries the password in every advert and drops adverts without it. */
+    /** VRRPv2 authentication, keepalived-compatible (RFC 2338 §5.3.6): `PASS` carries the password in every advert, `AH` an IP Authentication Header (HMAC-MD5-96 keyed with it); adverts without it are dropped. */
     authentication: z
       .strictObject({
-        type: z.enum(['PASS']),
-        /** 1–8 characters (the 8-byte authentication data field); keepalived's auth_pass. */
+        type: z.enum(['PASS', 'AH']),
+        /** 1–8 characters (the 8-byte authentication data field, also the AH key); keepalived's auth_pass. */
         password: z.string().min(1).max(8),
       })
       .optional(),

@@ -82,8 +82,10 @@ export type DropReason =
   | 'addr_count_mismatch'
   /** v2 authentication type is not the configured one (0 unless `authentication` is set; RFC 2338 §5.3.6) */
   | 'bad_auth'
-  /** v2 authentication failed: wrong password (RFC 2338 §5.3.6.2) or AH ICV / SPI / sequence number (§5.3.6.3) */
+  /** v2 authentication failed: wrong password (RFC 2338 §5.3.6.2), or AH ICV or SPI does not verify (§5.3.6.3, ah.ts) */
   | 'auth_failed'
+  /** AH advert whose ICV verifies but whose sequence number is not above the instance's counter: a replay (RFC 2402 §3.4.3, ah.ts) */
+  | 'auth_replay'
   /** VRID 0 is reserved */
   | 'bad_vrid'
   /** VRID is not the instance's */
@@ -94,7 +96,7 @@ export type DropReason =
   | 'interval_mismatch'
   /** decodeIpv4Packet: not IPv4, bad IHL, or total length beyond the buffer */
   | 'bad_ip_header'
-  /** decodeIpv4Packet: protocol is not 112 */
+  /** decodeIpv4Packet: protocol is not 112 (51 for an AH instance), or an AH carries another protocol than VRRP */
   | 'bad_protocol'
   /** source address is ours / not link-local (IPv6 multicast) / not in the unicast peer list (reported by the transport, listed here so one counter covers all) */
   | 'bad_source'
@@ -108,7 +110,7 @@ export type DropReason =
 export const DROP_REASONS: readonly DropReason[] = [
   'too_short', 'bad_version', 'bad_type', 'bad_ttl', 'bad_checksum', 'bad_length', 'no_addresses',
   'addr_count_mismatch', 'bad_auth', 'bad_vrid', 'vrid_mismatch', 'interval_zero', 'interval_mismatch',
-  'bad_ip_header', 'bad_protocol', 'bad_source', 'auth_failed', 'not_peer', 'unicast_dst', 'decode_error',
+  'bad_ip_header', 'bad_protocol', 'bad_source', 'auth_failed', 'auth_replay', 'not_peer', 'unicast_dst', 'decode_error',
 ];
 
 /** VRRPv2 authentication of an instance (RFC 2338 §5.3.6); the key is the password, zero-padded to 8 bytes. */
@@ -347,8 +349,9 @@ export type Ipv4Result =
 /**
  * Parse the IPv4 header a raw socket delivers in front of the payload (Linux keeps the header as on
  * the wire, total length in network order). Does not verify the header checksum: the kernel did.
+ * `want`: the protocol expected, VRRP (112) or, for AH-authenticated adverts, AH (51, ah.ts).
  */
-export function decodeIpv4Packet(buf: Uint8Array): Ipv4Result {
+export function decodeIpv4Packet(buf: Uint8Array, want: number = VRRP_PROTOCOL): Ipv4Result {
   if (buf.length < 20) return { ok: false, reason: 'too_short' };
   const b0 = buf[0]!;
   const ihl = (b0 & 0x0f) * 4;
@@ -356,7 +359,7 @@ export function decodeIpv4Packet(buf: Uint8Array): Ipv4Result {
   const totalLength = (buf[2]! << 8) | buf[3]!;
   if (totalLength < ihl || totalLength > buf.length) return { ok: false, reason: 'bad_ip_header' };
   const protocol = buf[9]!;
-  if (protocol !== VRRP_PROTOCOL) return { ok: false, reason: 'bad_protocol' };
+  if (protocol !== want) return { ok: false, reason: 'bad_protocol' };
   return {
     ok: true,
     header: { ihl, tos: buf[1]!, totalLength, ttl: buf[8]!, protocol, src: buf.slice(12, 16), dst: buf.slice(16, 20) },

@@ -24,6 +24,7 @@ import { RawVrrpTransport, type VrrpTransport } from './transport.js';
 import { NetlinkAddressTable, VipSet, type AddressTable } from './vips.js';
 import { Announcer, PacketSocketSender, linkInfo, loadAfPacket, type AnnounceTarget, type FrameSender } from './announce.js';
 import { authKey, type Advert } from './codec.js';
+import { AhSequence } from './ah.js';
 import { Notifier } from './notify.js';
 
 export interface ElectionOptions {
@@ -251,7 +252,17 @@ export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptio
   const sender = opts.frameSender ?? new PacketSocketSender();
   const macOf = opts.macOf ?? ((ifname: string) => linkInfo(ifname).mac);
 
+  // AH anti-replay counters by instance name (ah.ts): they outlive a transport rebuilt by a reload in
+  // place, so the adverts sent after it continue above the numbers the peer has seen.
+  const ahSequences = new Map<string, AhSequence>();
+  const ahSequenceOf = (name: string) => {
+    let s = ahSequences.get(name);
+    if (!s) ahSequences.set(name, (s = new AhSequence()));
+    return s;
+  };
+
   const makeIo = (cfg: VrrpInstanceConfig, ilog: Logger): InstanceIo => {
+    const auth = cfg.authentication;
     const transport =
       opts.makeTransport?.(cfg, ilog) ??
       new RawVrrpTransport({
@@ -263,7 +274,8 @@ export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptio
         intervalMs: Math.round(cfg.advert_interval * 1000),
         unicastPeers: cfg.unicast_peers,
         peers: cfg.peers,
-        ...(cfg.authentication ? { auth: { type: 'pass' as const, key: authKey(cfg.authentication.password) } } : {}),
+        ...(auth ? { auth: { type: auth.type === 'AH' ? ('ah' as const) : ('pass' as const), key: authKey(auth.password) } } : {}),
+        ...(auth?.type === 'AH' ? { ahSequence: ahSequenceOf(cfg.name) } : {}),
         ...(cfg.unicast_src ? { unicastSrc: cfg.unicast_src } : {}),
         exclude: [...cfg.virtual_addresses, ...cfg.virtual_addresses_excluded].map((v) => v.address),
         acceptV2: cfg.accept_v2_adverts,
@@ -293,7 +305,8 @@ export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptio
       ilog.error({ err: errorMessage(e) }, 'GARP/NA unavailable: VIP moves will not be announced');
     }
     const fast = opts.fastTakeover ? opts.fastTakeover(cfg, table) : fastTakeover(transport, vips, table, sender, announce?.announcer);
-    const backstop = cfg.advert_backstop ? (opts.backstop ? opts.backstop(cfg) : nativeBackstop(transport, Math.round(cfg.advert_interval * 1000))) : undefined;
+    // No backstop with AH: it replays one prebuilt advert, which the peer drops as a replay (ah.ts).
+    const backstop = cfg.advert_backstop && auth?.type !== 'AH' ? (opts.backstop ? opts.backstop(cfg) : nativeBackstop(transport, Math.round(cfg.advert_interval * 1000))) : undefined;
     let thread: TakeoverThread | undefined;
     if (cfg.takeover_thread && !cfg.sync_group) {
       try {
@@ -359,6 +372,7 @@ export function createElectionSubsystem(deps: SubsystemDeps, opts: ElectionOptio
       const inPlace = [...plans].filter(([, p]) => p.kind === 'in_place').map(([n]) => n);
       const toStop = [...running].filter((n) => !nextNames.has(n) || replace.includes(n));
       const toStart = [...nextNames].filter((n) => !running.has(n) || replace.includes(n));
+      for (const n of ahSequences.keys()) if (!nextNames.has(n)) ahSequences.delete(n);
       log.info({ stop: toStop, start: toStart, in_place: inPlace }, 'election reload');
       // Replaced instances go first, make-before-break (their stop handover keeps the VIPs until
       // another router advertises), then the in-place changes, then what starts.

@@ -36,6 +36,7 @@ import {
   type V2Auth,
   type VrrpVersion,
 } from './codec.js';
+import { AH_PROTOCOL, AhSequence, decodeAhPacket, encodeAhPacket } from './ah.js';
 
 export interface ReceivedAdvert {
   readonly advert: Advert;
@@ -103,6 +104,12 @@ export interface TransportOptions {
   readonly peers?: readonly string[];
   /** VRRPv2 authentication (RFC 2338 §5.3.6): carried in every advert, required of every received one. */
   readonly auth?: V2Auth;
+  /**
+   * With `auth` of type `ah`: the instance's sequence counter (ah.ts), owned by the caller so it
+   * outlives this transport when a reload rebuilds it (a new counter would restart at 1 and the
+   * peer would drop our adverts as replays). Default: a new one.
+   */
+  readonly ahSequence?: AhSequence;
   /** Addresses never taken as the interface's primary (the VIPs). */
   readonly exclude?: readonly string[];
   /** VRRPv3 over IPv4 only: accept v2 adverts too. */
@@ -127,6 +134,7 @@ const IPPROTO_IP = 0;
 const IPPROTO_IPV6 = 41;
 const IP_TOS = 1;
 const IP_TTL = 2;
+const IP_HDRINCL = 3;
 const IP_MULTICAST_IF = 32;
 const IP_MULTICAST_TTL = 33;
 const IP_MULTICAST_LOOP = 34;
@@ -192,6 +200,8 @@ export class RawVrrpTransport implements VrrpTransport {
   /** Advert sends failed in a row, and the last error. */
   private sendFailures = 0;
   private sendError = '';
+  /** AH authentication (ah.ts): adverts are whole IPv4 packets of protocol 51, sent with IP_HDRINCL. */
+  private readonly ah: { readonly key: Uint8Array; readonly seq: AhSequence } | undefined;
 
   constructor(private readonly o: TransportOptions) {
     this.log = o.logger;
@@ -207,6 +217,10 @@ export class RawVrrpTransport implements VrrpTransport {
       : [{ text: o.family === 4 ? VRRP_GROUP_V4 : `${VRRP_GROUP_V6}%${o.ifname}`, bytes: this.group }];
     // IPv4: TTL from the IP header; IPv6: hop limit from IPV6_HOPLIMIT ancillary data.
     this.hopLimitChecked = true;
+    if (o.auth?.type === 'ah') {
+      if (o.family !== 4) throw new LvsdError('VRRP_AH_FAMILY', 'AH authentication is VRRPv2, IPv4 only (RFC 2338)');
+      this.ah = { key: o.auth.key, seq: o.ahSequence ?? new AhSequence() };
+    }
   }
 
   start(h: TransportHandlers): void {
@@ -218,7 +232,8 @@ export class RawVrrpTransport implements VrrpTransport {
     const o = this.o;
     const index = linkInfo(o.ifname).index;
     this.ifindex = index;
-    const s = new RawIpSocket(o.family, VRRP_PROTOCOL, {
+    // An AH advert is IP protocol 51 (RFC 2402): the raw socket of that protocol receives it.
+    const s = new RawIpSocket(o.family, this.ah ? AH_PROTOCOL : VRRP_PROTOCOL, {
       onMessage: (d) => {
         this.recvError = undefined;
         if (o.family === 4) this.receive4(d);
@@ -253,6 +268,8 @@ export class RawVrrpTransport implements VrrpTransport {
         s.setInt(IPPROTO_IPV6, IPV6_MULTICAST_IF, index);
       }
       for (const [level, option, value] of INT_OPTIONS[o.family]) s.setInt(level, option, value);
+      // The ICV covers the IP header (ah.ts): we build it, the kernel only fills the checksum (raw(7)).
+      if (this.ah) s.setInt(IPPROTO_IP, IP_HDRINCL, 1);
       try {
         // SO_RCVBUFFORCE passes net.core.rmem_max but needs CAP_NET_ADMIN; a process with only
         // CAP_NET_RAW gets SO_RCVBUF, capped at rmem_max (socket(7)).
@@ -332,12 +349,14 @@ export class RawVrrpTransport implements VrrpTransport {
   }
 
   /** `receivedAt`: the kernel's receive time on performance.now()'s clock (see RawDatagram). */
-  private accept(advert: Advert, srcBytes: Uint8Array, srcText: string, receivedAt: number): void {
+  private accept(advert: Advert, srcBytes: Uint8Array, srcText: string, receivedAt: number, ahSeq?: number): void {
     const h = this.handlers;
     if (!h) return;
     if (compareIp(srcBytes, this.localAddress) === 0) return; // our own (multicast loop is off; unicast to self)
     if (this.peers.size && !this.peers.has(srcText)) return h.onDrop('bad_source', srcText);
     if (this.allowed.size && !this.allowed.has(srcText)) return h.onDrop('not_peer', srcText);
+    // Last, so only an advert acted on moves the anti-replay counter (ah.ts).
+    if (ahSeq !== undefined && !this.ah?.seq.accept(ahSeq)) return h.onDrop('auth_replay', srcText);
     // Measured here, at delivery, so the decode and checks above (cold code after a long idle) do
     // not push the Master_Down deadline later than the kernel's receive time says.
     h.onAdvert({ advert, src: srcText, srcBytes, ageMs: performance.now() - receivedAt });
@@ -348,7 +367,7 @@ export class RawVrrpTransport implements VrrpTransport {
     const h = this.handlers;
     if (!h) return;
     if (d.truncated) return h.onDrop('bad_length', bytesToIp(d.src).text);
-    const r = decodeIpv4Vrrp(d.payload, this.expect());
+    const r = this.ah ? decodeAhPacket(d.payload, { ...this.expect(), auth: { type: 'ah', key: this.ah.key }, unicast: this.peers.size > 0 }) : decodeIpv4Vrrp(d.payload, this.expect());
     if (!r.ok) {
       // Adverts of other virtual routers on the same link are not ours to count.
       if (r.reason !== 'vrid_mismatch') h.onDrop(r.reason, bytesToIp(r.header ? r.header.src : d.src).text);
@@ -356,20 +375,24 @@ export class RawVrrpTransport implements VrrpTransport {
     }
     // RFC 3768 §5.2.2 / RFC 5798 §5.1.1.2: a multicast instance's adverts go to 224.0.0.18 (see receive6).
     if (!this.peers.size && compareIp(r.header.dst, this.group) !== 0) return h.onDrop('unicast_dst', bytesToIp(r.header.src).text);
-    this.accept(r.advert, r.header.src, bytesToIp(r.header.src).text, d.receivedAt);
+    this.accept(r.advert, r.header.src, bytesToIp(r.header.src).text, d.receivedAt, 'seq' in r ? r.seq : undefined);
   }
 
   rehearse(a: Advert): void {
-    this.encode(a);
+    if (this.ah) this.payloads(a, this.ah.seq.value);
+    else this.encode(a);
   }
 
   /**
    * The datagrams send(a) would send, encoded (for the runtime's takeover call, which sends them
-   * natively); undefined when the socket is closed or the advert cannot be encoded.
+   * natively); undefined when the socket is closed or the advert cannot be encoded, and always with
+   * AH: each AH advert carries the next sequence number, so a prebuilt one replayed later by a
+   * native mechanism would be dropped by the peer as a replay — those mechanisms leave the advert to
+   * send() (the takeover call then adds the VIPs and announces, and the runtime sends the advert).
    */
   encode(a: Advert): { readonly fd: number; readonly datagrams: ReadonlyArray<{ readonly dst: Uint8Array; readonly scopeId: number; readonly payload: Uint8Array }> } | undefined {
     const fd = this.sock?.descriptor;
-    if (fd === undefined) return undefined;
+    if (fd === undefined || this.ah) return undefined;
     try {
       return { fd, datagrams: this.dest.map((d) => ({ dst: d.bytes, scopeId: this.ifindex, payload: encodeAdvert(a, this.encodeContext(d.bytes)) })) };
     } catch {
@@ -381,16 +404,24 @@ export class RawVrrpTransport implements VrrpTransport {
     return { srcAddr: this.localAddress, dstAddr: dst, ...(this.o.auth ? { auth: this.o.auth } : {}) };
   }
 
+  /** The datagram per destination; with AH one sequence number for all (keepalived does the same). */
+  private payloads(a: Advert, seq: number): Uint8Array[] {
+    const ah = this.ah;
+    if (!ah) return this.dest.map((d) => encodeAdvert(a, this.encodeContext(d.bytes)));
+    return this.dest.map((d) => encodeAhPacket(a, { srcAddr: this.localAddress, dstAddr: d.bytes, key: ah.key, seq, ipId: seq, unicast: this.peers.size > 0 }));
+  }
+
   send(a: Advert): void {
+    let payloads: Uint8Array[];
+    try {
+      payloads = this.payloads(a, this.ah ? this.ah.seq.next() : 0);
+    } catch (e) {
+      this.log.error({ err: errorMessage(e) }, 'cannot encode advert');
+      return;
+    }
     let failed = false;
-    for (const d of this.dest) {
-      let payload: Uint8Array;
-      try {
-        payload = encodeAdvert(a, this.encodeContext(d.bytes));
-      } catch (e) {
-        this.log.error({ err: errorMessage(e) }, 'cannot encode advert');
-        return;
-      }
+    for (const [i, d] of this.dest.entries()) {
+      const payload = payloads[i]!;
       try {
         // Synchronous sendto(); the scope (our interface) matters for ff02::12 / link-local peers only.
         this.sock?.send(d.bytes, this.ifindex, payload);

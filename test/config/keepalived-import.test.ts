@@ -133,7 +133,7 @@ virtual_server 192.0.2.1 0 { persistence_timeout
   parseConfigText(c.yaml, 'x.yaml', { checkFiles: false, hostname: 'test' });
 });
 
-test('VRRPv2 authentication: PASS converts (first 8 characters, as keepalived), AH is listed', () => {
+test('VRRPv2 authentication: PASS and AH convert (first 8 characters, as keepalived); another type or no auth_pass is listed', () => {
   const inst = (text: string) => {
     const c = convert(`vrrp_instance V { interface eth0\n virtual_router_id 9\n virtual_ipaddress { 192.0.2.5 }\n authentication { ${text} }\n}\n`);
     parseConfigText(c.yaml, 'x.yaml', { checkFiles: false, hostname: 'test' });
@@ -143,9 +143,13 @@ test('VRRPv2 authentication: PASS converts (first 8 characters, as keepalived), 
   const long = inst('auth_type PASS\n auth_pass 0123456789');
   assert.deepEqual(long.inst.authentication, { type: 'PASS', password: '01234567' });
   assert.ok(long.items.some((i) => /^note auth_pass is longer than 8/.test(i)), long.items.join('\n'));
-  const ah = inst('auth_type AH\n auth_pass x');
-  assert.equal(ah.inst.authentication, undefined);
-  assert.ok(ah.items.some((i) => /^unsupported auth_type AH is not in lvsd/.test(i)), ah.items.join('\n'));
+  assert.deepEqual(inst('auth_type ah\n auth_pass x').inst.authentication, { type: 'AH', password: 'x' });
+  assert.deepEqual(inst('auth_type AH\n auth_pass 0123456789').inst.authentication, { type: 'AH', password: '01234567' });
+  for (const bad of ['auth_type AH', 'auth_type MD5\n auth_pass x']) {
+    const b = inst(bad);
+    assert.equal(b.inst.authentication, undefined);
+    assert.ok(b.items.some((i) => /^unsupported needs auth_type PASS or AH and an auth_pass/.test(i)), b.items.join('\n'));
+  }
 });
 
 test('conditional configuration picks the director: one file, two converted configurations', () => {

@@ -296,10 +296,11 @@ export function mapVrrpInstance(ctx: MapContext, node: KNode, d: VrrpDefaults): 
 
 /** "NAME [weight W [reverse]]" of a track list: the weight, if given. */
 /**
- * VRRPv2 authentication (RFC 2338 §5.3.6): `auth_type PASS` with `auth_pass` maps to lvsd's
- * `authentication: {type: PASS, password}`, which speaks it as keepalived does; keepalived uses the
- * first 8 characters of the password (the field's size). `AH` has no lvsd equivalent. keepalived
- * ignores authentication on a VRRPv3 instance, so the importer leaves it out there too.
+ * VRRPv2 authentication (RFC 2338 §5.3.6): `auth_type PASS` or `AH` with `auth_pass` maps to lvsd's
+ * `authentication: {type: PASS | AH, password}`, which speaks both as keepalived does (AH:
+ * src/election/ah.ts); keepalived uses the first 8 characters of the password (the field's size,
+ * also the AH key). keepalived ignores authentication on a VRRPv3 instance, so the importer leaves
+ * it out there too.
  */
 function mapAuthentication(ctx: MapContext, c: KNode, scope: string, inst: Obj): void {
   const where = statement(c, scope);
@@ -315,16 +316,12 @@ function mapAuthentication(ctx: MapContext, c: KNode, scope: string, inst: Obj):
     else if (x.keyword === 'auth_pass') pass = v;
     else ctx.unknown(x, `${scope} > authentication`, inst);
   }
-  if (type === 'AH') {
-    ctx.unsupported(c, where, 'auth_type AH is not in lvsd (only PASS): adverts carry no authentication, and a keepalived peer with AH rejects them — switch the keepalived peer to PASS or no authentication during migration', inst, 'authentication');
-    return;
-  }
-  if (type !== 'PASS' || !pass) {
-    ctx.unsupported(c, where, 'needs auth_type PASS and an auth_pass; left out', inst, 'authentication');
+  if ((type !== 'PASS' && type !== 'AH') || !pass) {
+    ctx.unsupported(c, where, 'needs auth_type PASS or AH and an auth_pass; left out', inst, 'authentication');
     return;
   }
   if (pass.length > 8) ctx.note(c, where, `auth_pass is longer than 8 characters: keepalived and lvsd use the first 8 ("${pass.slice(0, 8)}")`, inst, 'authentication');
-  inst.authentication = { type: 'PASS', password: pass.slice(0, 8) };
+  inst.authentication = { type, password: pass.slice(0, 8) };
 }
 
 function weightOf(ctx: MapContext, t: KNode, scope: string, at: Anchor, key: string): number | undefined {

@@ -23,8 +23,12 @@ export interface PeerSpec {
   readonly garpRepeat?: number;
   readonly garpDelay?: number;
   readonly iface?: string;
-  /** VRRPv2 PASS authentication with this password (lvsd authentication, keepalived authentication { }). */
+  /** VRRPv2 authentication with this password (lvsd authentication, keepalived authentication { }). */
   readonly password?: string;
+  /** Its type (default PASS). */
+  readonly authType?: 'PASS' | 'AH';
+  /** lvsd only: takeover_thread (default true; toggling it rebuilds the instance's I/O at a reload). */
+  readonly takeoverThread?: boolean;
   /** lvsd only: the instance's `peers` allow-list. */
   readonly peers?: readonly string[];
 }
@@ -66,7 +70,8 @@ export function lvsdYaml(s: PeerSpec): string {
     '    garp:',
     `      master_repeat: ${s.garpRepeat ?? 5}`,
     `      master_delay: ${s.garpDelay ?? 5}`,
-    ...(s.password !== undefined ? ['    authentication:', '      type: PASS', `      password: "${s.password}"`] : []),
+    ...(s.password !== undefined ? ['    authentication:', `      type: ${s.authType ?? 'PASS'}`, `      password: "${s.password}"`] : []),
+    ...(s.takeoverThread === false ? ['    takeover_thread: false'] : []),
     ...(s.peers ? [`    peers: [${s.peers.join(', ')}]`] : []),
     '',
   ].join('\n');
@@ -90,7 +95,7 @@ export function keepalivedConf(s: PeerSpec): string {
     '  virtual_ipaddress {',
     ...s.vips.map((v) => `    ${v}`),
     '  }',
-    ...(s.password !== undefined ? ['  authentication {', '    auth_type PASS', `    auth_pass ${s.password}`, '  }'] : []),
+    ...(s.password !== undefined ? ['  authentication {', `    auth_type ${s.authType ?? 'PASS'}`, `    auth_pass ${s.password}`, '  }'] : []),
     '}',
     '',
   ].join('\n');
