@@ -7,6 +7,8 @@
  *  - an intruder (a third keepalived, priority 200, another password) on the same segment: both
  *    directors drop its adverts (lvsd counts auth_failed, keepalived logs the bad HMAC) and neither
  *    moves — the master stays master, the backup stays backup;
+ *  - replayed adverts (right password, an old sequence number, priority 254) from a third host:
+ *    lvsd counts them as auth_replay, keepalived logs them as already processed, nothing moves;
  *  - a reload in place that rebuilds lvsd's VRRP socket (takeover_thread toggled): the AH sequence
  *    number carries on above the numbers keepalived has seen, so keepalived keeps accepting the
  *    adverts (a counter restarted at 1 would be dropped as replays and keepalived would take over).
@@ -19,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Topology, isRoot } from '../../src/lab/netns.js';
 import { waitFor } from '../support/proc.js';
 import { startPeer, stopPeer, startLvsd, lvsdYaml, removeScratch, type PeerSpec } from '../election-net/support/peers.js';
-import { metrics, total, VIP, A, B, X } from './support/attack.js';
+import { metrics, total, forge, VIP, A, B, X } from './support/attack.js';
 
 const skip = !isRoot() && 'needs root (network namespaces)';
 after(() => removeScratch());
@@ -99,6 +101,34 @@ for (const [hi, lo] of [['lvsd', 'keepalived'], ['keepalived', 'lvsd']] as const
     }
   });
 }
+
+test('AH replays: adverts with the right password but an old sequence number are dropped by both directors (auth_replay on lvsd), nothing moves', { skip, timeout: 120_000 }, async () => {
+  const topo = new Topology();
+  try {
+    const a = await topo.member('a', [`${A}/24`]);
+    const b = await topo.member('b', [`${B}/24`]);
+    const x = await topo.member('x', [`${X}/24`]);
+    startPeer(a, { ...base, kind: 'lvsd', name: 'hi', priority: 150 } as PeerSpec);
+    const ka = startPeer(b, { ...base, kind: 'keepalived', name: 'lo', priority: 100 } as PeerSpec);
+    await waitFor(async () => (await a.addrs()).includes(VIP), 'lvsd to take the VIP', electMs, 100);
+    await waitFor(() => lvsdIn(a, 'MASTER'), 'lvsd up as master', electMs, 200);
+    // A few adverts, so both counters are above the replayed number.
+    await sleep(3000);
+    const m0 = await metrics(a);
+    const states0 = kaEntering(ka.proc.output());
+    const sent = await forge(x, { class: 'advert', version: 2, priority: 254, intervalMs: 1000, pps: 1, count: 4, maxMs: 10_000, password: base.password, ah: { seq: 1 } });
+    assert.equal(sent.sent, 4);
+    await waitFor(async () => total(await metrics(a), 'lvsd_vrrp_packets_dropped_total', { reason: 'auth_replay' }) >= 4, 'lvsd to count 4 auth_replay drops', 20_000, 200);
+    await waitFor(() => (ka.proc.output().match(/sequence number 1 already processed/g) ?? []).length >= 4, 'keepalived to drop the 4 replays', 20_000, 200);
+    const m1 = await metrics(a);
+    assert.equal(total(m1, 'lvsd_vrrp_transitions_total') - total(m0, 'lvsd_vrrp_transitions_total'), 0, 'lvsd did not move');
+    assert.equal(total(m1, 'lvsd_vrrp_packets_dropped_total', { reason: 'auth_failed' }), 0, 'a replay is not an ICV failure: the password is right');
+    assert.equal(kaEntering(ka.proc.output()), states0, 'keepalived did not move');
+    assert.ok((await a.addrs()).includes(VIP) && !(await b.addrs()).includes(VIP), 'lvsd still holds the VIP, keepalived none');
+  } finally {
+    await topo.destroy();
+  }
+});
 
 test('AH across a reload in place that rebuilds the VRRP socket: the sequence number carries on, keepalived (backup) keeps accepting, nothing moves', { skip, timeout: 120_000 }, async () => {
   const topo = new Topology();

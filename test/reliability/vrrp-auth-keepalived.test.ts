@@ -32,6 +32,9 @@ for (const [hi, lo] of [['lvsd', 'keepalived'], ['keepalived', 'lvsd']] as const
       const pb = startPeer(b, { ...base, kind: lo, name: 'lo', priority: 100, password: 's3cret' } as PeerSpec);
       await waitFor(async () => (await a.addrs()).includes(VIP), `${hi} to take the VIP`, electMs, 100);
       await waitFor(async () => !(await b.addrs()).includes(VIP), `${lo} to hold no VIP`, electMs, 100);
+      // lvsd answers its API in its role (a loaded machine may start it seconds after keepalived took the VIP).
+      const role = hi === 'lvsd' ? 'MASTER' : 'BACKUP';
+      await waitFor(async () => total(await metrics(hi === 'lvsd' ? a : b).catch(() => []), 'lvsd_vrrp_state', { state: role }) === 1, `lvsd up as ${role}`, electMs, 200);
       // Several Master_Down_Intervals (3.6 s) later the backup still holds none: it accepts the adverts.
       await sleep(5000);
       assert.ok((await a.addrs()).includes(VIP) && !(await b.addrs()).includes(VIP), `only ${hi} holds the VIP: ${pb.proc.output().slice(-1500)}`);

@@ -28,6 +28,7 @@ export interface ForgeSpec {
   vrid?: number;
   to?: string;
   password?: string;
+  ah?: { seq: number };
 }
 
 /** Send forged packets from `ns` (bounded by count and time); resolves with what was sent. */

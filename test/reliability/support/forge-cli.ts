@@ -8,6 +8,8 @@
  *   version, vrid, priority, intervalMs, vips   the advert's fields (vips: the addresses carried)
  *   to             destination: omitted = the multicast group 224.0.0.18; an address = sent unicast there
  *   password       VRRPv2 PASS authentication with this password (a wrong one, for the auth tests)
+ *   ah             with password: AH authentication instead of PASS, every packet with AH sequence
+ *                  number `ah.seq` (a replay of an old advert, with the right password)
  *   pps            packets per second (paced every millisecond)
  *   count          packets to send at most
  *   maxMs          time limit (the loop stops at whichever comes first)
@@ -18,6 +20,7 @@ import { RawVrrpTransport } from '../../../src/election/transport.js';
 import { authKey, encodeAdvert, type Advert } from '../../../src/election/codec.js';
 import { parseIp } from '../../../src/core/address.js';
 import { silentLogger } from '../../../src/core/log.js';
+import type { AhSequence } from '../../../src/election/ah.js';
 import { loadAfPacket } from '../../../src/election/announce.js';
 
 interface Spec {
@@ -30,12 +33,15 @@ interface Spec {
   vips: string[];
   to?: string;
   password?: string;
+  ah?: { seq: number };
   pps: number;
   count: number;
   maxMs: number;
 }
 const spec = JSON.parse(process.argv[2]!) as Spec;
-const auth = spec.password !== undefined ? { type: 'pass' as const, key: authKey(spec.password) } : undefined;
+const auth = spec.password !== undefined ? { type: spec.ah ? ('ah' as const) : ('pass' as const), key: authKey(spec.password) } : undefined;
+// A counter that never moves: every advert carries the same (old) sequence number.
+const fixedSeq = spec.ah ? ({ value: spec.ah.seq, next: () => spec.ah!.seq, accept: () => false } as unknown as AhSequence) : undefined;
 const t = new RawVrrpTransport({
   ifname: spec.ifname,
   family: 4,
@@ -45,6 +51,7 @@ const t = new RawVrrpTransport({
   intervalMs: spec.intervalMs,
   ...(spec.to ? { unicastPeers: [spec.to] } : {}),
   ...(auth ? { auth } : {}),
+  ...(fixedSeq ? { ahSequence: fixedSeq } : {}),
   logger: silentLogger,
 });
 // Opened for sending; what it receives (the directors' adverts) is ignored.
