@@ -45,6 +45,9 @@ export interface GarpConfig {
   readonly master_refresh: number;
   readonly master_refresh_repeat: number;
   readonly interval: number;
+  /** Burst size and second-burst delay of a Master's answer to a lower-priority master (default master_repeat / master_delay). */
+  readonly lower_prio_repeat?: number;
+  readonly lower_prio_delay?: number;
 }
 
 export interface VrrpInstanceConfig {
@@ -72,6 +75,8 @@ export interface VrrpInstanceConfig {
   readonly track_virtual_servers: ReadonlyArray<{ readonly name: string; readonly weight: number }>;
   readonly notify?: Notify;
   readonly garp: GarpConfig;
+  readonly lower_prio_no_advert: boolean;
+  readonly higher_prio_send_advert: boolean;
   readonly priority_zero_on_stop: boolean;
   readonly stop_handover: boolean;
   readonly accept_v2_adverts: boolean;
@@ -315,6 +320,8 @@ export function buildModel(p: ClusterConfigParsed, hostname: string): ClusterCon
         track_virtual_servers: i.track_virtual_servers,
         ...(n ? { notify: n } : {}),
         garp: i.garp,
+        lower_prio_no_advert: i.lower_prio_no_advert,
+        higher_prio_send_advert: i.higher_prio_send_advert,
         priority_zero_on_stop: i.priority_zero_on_stop,
         stop_handover: i.stop_handover,
         accept_v2_adverts: i.accept_v2_adverts,

@@ -110,6 +110,13 @@ export const garp = z.strictObject({
   master_refresh_repeat: z.number().int().min(1).max(100).default(1),
   /** Seconds between packets inside a burst; 0 = back to back (keepalived vrrp_garp_interval 0). */
   interval: z.number().min(0).max(1).default(0),
+  /**
+   * Packets per burst when a Master answers a lower-priority master (keepalived garp_lower_prio_repeat,
+   * default master_repeat); 0 = answer with the advert only.
+   */
+  lower_prio_repeat: z.number().int().min(0).max(100).optional(),
+  /** Seconds before the second burst of that answer; 0 = none (keepalived garp_lower_prio_delay, default master_delay). */
+  lower_prio_delay: z.number().min(0).optional(),
 });
 
 export const vrrpInstance = z
@@ -151,6 +158,10 @@ export const vrrpInstance = z
     track_virtual_servers: z.array(trackVirtualServerRef).default([]),
     notify: notify.optional(),
     garp: garp.prefault({}),
+    /** A Master does not answer a lower-priority master with an advert (keepalived lower_prio_no_advert; RFC 5798 §6.4.3 "discard"). */
+    lower_prio_no_advert: z.boolean().default(false),
+    /** A Master sends one advert before stepping down for a higher-priority one (keepalived higher_prio_send_advert). */
+    higher_prio_send_advert: z.boolean().default(false),
     /** Send a priority-0 advert on graceful stop so the backup takes over after Skew_Time. */
     priority_zero_on_stop: z.boolean().default(true),
     /** Graceful stop keeps the VIPs until the new master advertises (at most two advert intervals, at most 2 s). */

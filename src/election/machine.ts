@@ -74,6 +74,15 @@ export interface InstanceParams {
    * Master_Down_Interval (see enterFromInit). Default: MASTER for priority 255, else BACKUP.
    */
   readonly initialState?: 'MASTER' | 'BACKUP';
+  /**
+   * A Master answering a lower-priority master (masterRx): without an advert (keepalived
+   * lower_prio_no_advert; default false: the advert is the answer that makes it yield), and with
+   * or without a GARP burst (false: garp.lower_prio_repeat 0; default true).
+   */
+  readonly lowerPrioNoAdvert?: boolean;
+  readonly lowerPrioGarp?: boolean;
+  /** A Master sends one advert before stepping down for a higher priority (keepalived higher_prio_send_advert), default false. */
+  readonly higherPrioSendAdvert?: boolean;
   /** Late master-down guard threshold, ms (default 3; a Node timer is ~1 ms late at p99 when idle). */
   readonly lateToleranceMs?: number;
   /** Least grace of the late guard, ms (default 2): enough for one poll phase to read the socket. */
@@ -531,6 +540,9 @@ function masterRx(tx: Tx, ev: Extract<VrrpEvent, { type: 'advert' }>, from: Uint
     // "Cancel Adver_Timer; Set Master_Adver_Interval to Adver Interval contained in the
     // ADVERTISEMENT; Recompute the Skew_Time; Recompute the Master_Down_Interval; Set
     // Master_Down_Timer to Master_Down_Interval; Transition to the Backup state".
+    // keepalived higher_prio_send_advert: one advert of ours first, so the other master knows this
+    // router is there should it step down itself (it ignores it: ours is lower).
+    if (higher && tx.s.params.higherPrioSendAdvert) tx.emit({ type: 'send_advert', priority: tx.s.priority });
     learnInterval(tx, ev.maxAdvertMs);
     const age = advertAge(ev);
     tx.set({ master: { address: fromText, priority: ev.priority, at: tx.now - age } });
@@ -543,17 +555,20 @@ function masterRx(tx: Tx, ev: Extract<VrrpEvent, { type: 'advert' }>, from: Uint
   // Rate limit (lvsd): at most one answer per Advertisement_Interval. Unlimited, every forged
   // lower-priority advert made one advert and a GARP burst (5k pps in → 3.6k adverts + 18k GARPs
   // out in 5 s); a real lower-priority master needs one answer to yield, and if it missed it,
-  // the next one an interval later. keepalived's knobs for the same: vrrp_lower_prio_no_advert
-  // (never answer) and garp_lower_prio_delay / garp_lower_prio_repeat.
+  // the next one an interval later. keepalived's knobs, mapped: lower_prio_no_advert (no advert in
+  // the answer; the RFC's "discard") and garp_lower_prio_repeat 0 (no GARP in it); the burst's size
+  // and second burst (garp_lower_prio_repeat / _delay) are the runtime's GARP schedule.
   const interval = tx.s.params.advertIntervalMs;
   const last = tx.s.lowerReplyAt;
+  const advert = !tx.s.params.lowerPrioNoAdvert;
+  const garp = tx.s.params.lowerPrioGarp ?? true;
   const replied = last === undefined || tx.now - last >= interval;
   tx.emit({ type: 'split_brain', peer: fromText, priority: ev.priority, replied });
   if (!replied) return;
   tx.set({ lowerReplyAt: tx.now });
-  tx.emit({ type: 'send_advert', priority: tx.s.priority });
-  tx.emit({ type: 'garp', reason: 'lower_priority_master' });
-  tx.arm('adver', interval);
+  if (advert) tx.emit({ type: 'send_advert', priority: tx.s.priority });
+  if (garp) tx.emit({ type: 'garp', reason: 'lower_priority_master' });
+  if (advert) tx.arm('adver', interval);
 }
 
 /**

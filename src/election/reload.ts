@@ -17,7 +17,7 @@ export const IDENTITY_KEYS = ['virtual_router_id', 'interface', 'family', 'versi
  * takeover_thread, advert_backstop, accept_v2_adverts, sync_group, keys added later) rebuilds the
  * instance's I/O in place: a new socket is open before the old one closes, the VIPs held stay.
  */
-const NO_IO_KEYS = new Set<string>(['name', 'priority', 'initial_state', 'preempt', 'preempt_delay', 'accept', 'track_interfaces', 'track_scripts', 'track_virtual_servers', 'notify', 'garp', 'priority_zero_on_stop', 'stop_handover']);
+const NO_IO_KEYS = new Set<string>(['name', 'priority', 'initial_state', 'preempt', 'preempt_delay', 'accept', 'track_interfaces', 'track_scripts', 'track_virtual_servers', 'notify', 'garp', 'lower_prio_no_advert', 'higher_prio_send_advert', 'priority_zero_on_stop', 'stop_handover']);
 
 export type ReloadPlan =
   | { readonly kind: 'same' }
@@ -47,5 +47,8 @@ export function paramsOf(cfg: VrrpInstanceConfig, primaryAddress: string): Insta
     priorityZeroOnStop: cfg.priority_zero_on_stop,
     stopHandover: cfg.stop_handover,
     initialState: cfg.initial_state,
+    lowerPrioNoAdvert: cfg.lower_prio_no_advert,
+    lowerPrioGarp: (cfg.garp.lower_prio_repeat ?? cfg.garp.master_repeat) > 0,
+    higherPrioSendAdvert: cfg.higher_prio_send_advert,
   };
 }

@@ -25,7 +25,7 @@ import type { Clock, TimerHandle } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import type { Bus } from '../core/bus.js';
 import { errorMessage } from '../core/errors.js';
-import type { VrrpInstanceConfig, VrrpSyncGroupConfig, ClusterConfig } from '../config/model.js';
+import type { VrrpInstanceConfig, VrrpSyncGroupConfig, ClusterConfig, GarpConfig } from '../config/model.js';
 import type { Advert, DropReason } from './codec.js';
 import { createInstance, currentMaster, step, type Effect, type InstanceState, type TimerName, type VrrpEvent, type VrrpState } from './machine.js';
 import { groupStep, groupState, type SyncGroupDef } from './syncgroup.js';
@@ -53,6 +53,11 @@ const POSTPONE_MS = 10;
 const BOOKKEEPING = new Set<Effect['type']>(['become', 'notify']);
 /** Largest advert age (kernel receive stamp) credited to the Master_Down_Timer, ms (see onAdvert). */
 const MAX_ADVERT_AGE_MS = 5;
+
+/** The GARP schedule of a Master's answer to a lower-priority master (keepalived garp_lower_prio_repeat / _delay). */
+function lowerPrioGarp(g: GarpConfig): GarpConfig {
+  return { ...g, master_repeat: g.lower_prio_repeat ?? g.master_repeat, master_delay: g.lower_prio_delay ?? g.master_delay };
+}
 
 export interface RuntimeDeps {
   readonly clock: Clock;
@@ -605,7 +610,7 @@ export class ElectionRuntime {
         const targets = inst.targets ?? announceTargets(c, a, inst.log);
         const roundsSent = inst.addedNow ? (inst.fastDone?.rounds ?? 0) : 0;
         const announce = () => {
-          if (this.states[name]?.state === 'MASTER') a.announcer.startAll(targets, c.garp, roundsSent);
+          if (this.states[name]?.state === 'MASTER') a.announcer.startAll(targets, e.reason === 'lower_priority_master' ? lowerPrioGarp(c.garp) : c.garp, roundsSent);
         };
         if (inst.addedNow) {
           inst.addedNow = false;
@@ -634,7 +639,7 @@ export class ElectionRuntime {
         }
         inst.log.warn(
           { peer: e.peer, peer_priority: e.priority, priority: this.states[name]?.priority, unanswered_since_last: inst.splitBrainUnlogged ?? 0 },
-          'split brain: another master for this VRID does not yield; answered with an advert and gratuitous ARP',
+          'split brain: another master for this VRID does not yield; answered (lower_prio_no_advert / garp.lower_prio_repeat say with what)',
         );
         inst.splitBrainUnlogged = 0;
         break;

@@ -187,3 +187,22 @@ test('advert intervals the VRRP version cannot carry are rounded as keepalived d
   assert.ok(c.complete);
   parseConfigText(c.yaml, 'x.yaml', { checkFiles: false, hostname: 'test' });
 });
+
+test('answers to lower- and higher-priority masters: vrrp_lower_prio_no_advert, vrrp_higher_prio_send_advert, garp_lower_prio_* map to the instance (global defaults, instance overrides; vrrp_strict implies no advert)', () => {
+  const conv = (global: string, inst: string) => {
+    const c = convert(`global_defs {\n${global}\n}\nvrrp_instance V { interface eth0\n virtual_router_id 9\n virtual_ipaddress { 192.0.2.5 }\n${inst}\n}\n`);
+    parseConfigText(c.yaml, 'x.yaml', { checkFiles: false, hostname: 'test' });
+    const i = (c.config.vrrp_instances as Record<string, unknown>[])[0]!;
+    return { i, garp: i.garp as Record<string, unknown> | undefined, items: c.items.filter((x) => x.kind === 'unsupported').map((x) => x.what) };
+  };
+  const g = conv(' vrrp_lower_prio_no_advert\n vrrp_higher_prio_send_advert true\n vrrp_garp_lower_prio_repeat 2\n vrrp_garp_lower_prio_delay 10', '');
+  assert.deepEqual([g.i.lower_prio_no_advert, g.i.higher_prio_send_advert, g.garp?.lower_prio_repeat, g.garp?.lower_prio_delay], [true, true, 2, 10]);
+  assert.deepEqual(g.items, []);
+  const o = conv(' vrrp_lower_prio_no_advert\n vrrp_garp_lower_prio_repeat 2', ' lower_prio_no_advert false\n garp_lower_prio_repeat 0\n garp_lower_prio_delay 0\n higher_prio_send_advert');
+  assert.deepEqual([o.i.lower_prio_no_advert, o.i.higher_prio_send_advert, o.garp?.lower_prio_repeat, o.garp?.lower_prio_delay], [false, true, 0, 0]);
+  assert.deepEqual(o.items, []);
+  assert.equal(conv(' vrrp_strict', '').i.lower_prio_no_advert, true);
+  assert.equal(conv(' vrrp_strict', ' lower_prio_no_advert off').i.lower_prio_no_advert, false);
+  assert.equal(conv('', '').i.lower_prio_no_advert, undefined, 'unset: lvsd default (answer with an advert), as keepalived');
+  assert.deepEqual(conv('', ' higher_prio_send_advert maybe').items, ['vrrp_instance V > higher_prio_send_advert maybe']);
+});

@@ -1,10 +1,10 @@
 /**
  * global_defs → lvsd's `global`, the instance defaults it carries (vrrp_version, vrrp_garp_*,
- * vrrp_strict) and `sync` (lvs_sync_daemon).
+ * vrrp_lower_prio_no_advert, vrrp_higher_prio_send_advert, vrrp_strict) and `sync` (lvs_sync_daemon).
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import type { KNode } from './parse.js';
-import { MapContext, readNumber, statement } from './context.js';
+import { MapContext, readBool, readNumber, statement } from './context.js';
 import type { Obj, VrrpDefaults } from './map-vrrp.js';
 
 export interface GlobalResult {
@@ -21,6 +21,7 @@ export function mapGlobalDefs(ctx: MapContext, blocks: readonly KNode[]): Global
   let sync: GlobalResult['sync'];
   const scope = 'global_defs';
   let nice: number | undefined;
+  let strict = false;
   for (const node of blocks) {
     for (const c of node.children ?? []) {
       const a = c.args[0]?.text;
@@ -45,6 +46,19 @@ export function mapGlobalDefs(ctx: MapContext, blocks: readonly KNode[]): Global
           if (n !== undefined) defaults.garp[c.keyword.slice('vrrp_garp_'.length)] = n;
           break;
         }
+        case 'vrrp_garp_lower_prio_delay':
+        case 'vrrp_garp_lower_prio_repeat': {
+          const n = readNumber(ctx, c, scope, c.args[0], c.keyword.endsWith('repeat') ? { int: true, min: 0, max: 100 } : { min: 0 }, global);
+          if (n !== undefined) defaults.garp[c.keyword.slice('vrrp_garp_'.length)] = n;
+          break;
+        }
+        case 'vrrp_lower_prio_no_advert':
+        case 'vrrp_higher_prio_send_advert': {
+          const b = readBool(c.args[0]);
+          if (b === undefined) ctx.unsupported(c, statement(c, scope), 'not a boolean; left out', global);
+          else defaults[c.keyword === 'vrrp_lower_prio_no_advert' ? 'lower_prio_no_advert' : 'higher_prio_send_advert'] = b;
+          break;
+        }
         case 'vrrp_garp_interval':
         case 'vrrp_gna_interval': {
           const n = readNumber(ctx, c, scope, c.args[0], { min: 0, max: 1 }, global);
@@ -65,7 +79,8 @@ export function mapGlobalDefs(ctx: MapContext, blocks: readonly KNode[]): Global
         }
         case 'vrrp_strict':
           defaults.accept = false;
-          ctx.unsupported(c, statement(c, scope), 'lvsd has no strict mode; its part that changes behaviour on the wire, accept: false, is set on every instance', global);
+          strict = true;
+          ctx.unsupported(c, statement(c, scope), 'lvsd has no strict mode; its parts that change behaviour on the wire, accept: false and lower_prio_no_advert: true (unless set), are set on every instance', global);
           break;
         case 'lvs_sync_daemon': {
           if (sync) {
@@ -101,6 +116,8 @@ export function mapGlobalDefs(ctx: MapContext, blocks: readonly KNode[]): Global
     }
   }
   if (nice !== undefined) global.nice = nice;
+  // keepalived.conf(5): vrrp_lower_prio_no_advert "defaults to false, unless strict_mode".
+  if (strict) defaults.lower_prio_no_advert ??= true;
   return sync ? { global, defaults, sync } : { global, defaults };
 }
 

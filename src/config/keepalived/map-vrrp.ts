@@ -13,6 +13,9 @@ export interface VrrpDefaults {
   version?: number;
   garp: Obj;
   accept?: boolean;
+  /** vrrp_lower_prio_no_advert / vrrp_higher_prio_send_advert (global defaults of the instance keys). */
+  lower_prio_no_advert?: boolean;
+  higher_prio_send_advert?: boolean;
 }
 
 const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -243,6 +246,19 @@ export function mapVrrpInstance(ctx: MapContext, node: KNode, d: VrrpDefaults): 
         if (n !== undefined) garp[k.slice(5)] = n;
         break;
       }
+      case 'garp_lower_prio_delay':
+      case 'garp_lower_prio_repeat': {
+        const n = readNumber(ctx, c, scope, arg, k.endsWith('repeat') ? { int: true, min: 0, max: 100 } : { min: 0 }, inst);
+        if (n !== undefined) garp[k.slice(5)] = n;
+        break;
+      }
+      case 'lower_prio_no_advert':
+      case 'higher_prio_send_advert': {
+        const b = readBool(arg);
+        if (b === undefined) ctx.unsupported(c, statement(c, scope), 'not a boolean; left out', inst);
+        else inst[k] = b;
+        break;
+      }
       case 'accept':
         inst.accept = true;
         break;
@@ -265,6 +281,8 @@ export function mapVrrpInstance(ctx: MapContext, node: KNode, d: VrrpDefaults): 
   }
   if (d.version !== undefined && inst.version === undefined) inst.version = d.version;
   if (d.accept !== undefined && inst.accept === undefined) inst.accept = d.accept;
+  if (d.lower_prio_no_advert !== undefined && inst.lower_prio_no_advert === undefined) inst.lower_prio_no_advert = d.lower_prio_no_advert;
+  if (d.higher_prio_send_advert !== undefined && inst.higher_prio_send_advert === undefined) inst.higher_prio_send_advert = d.higher_prio_send_advert;
   if (Object.keys(garp).length) inst.garp = garp;
   const vips = (inst.virtual_addresses as unknown[] | undefined) ?? [];
   const v6 = vips.some((v) => isIPv6(String(typeof v === 'string' ? v : (v as Obj).address).split('/')[0]!));

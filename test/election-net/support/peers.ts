@@ -31,6 +31,8 @@ export interface PeerSpec {
   readonly takeoverThread?: boolean;
   /** lvsd only: the instance's `peers` allow-list. */
   readonly peers?: readonly string[];
+  /** lvsd only: more lines right after the instance's `garp:` block: 6-space indent continues `garp`, then 4-space for the instance. */
+  readonly instanceLines?: readonly string[];
 }
 
 export interface Peer {
@@ -70,6 +72,7 @@ export function lvsdYaml(s: PeerSpec): string {
     '    garp:',
     `      master_repeat: ${s.garpRepeat ?? 5}`,
     `      master_delay: ${s.garpDelay ?? 5}`,
+    ...(s.instanceLines ?? []),
     ...(s.password !== undefined ? ['    authentication:', `      type: ${s.authType ?? 'PASS'}`, `      password: "${s.password}"`] : []),
     ...(s.takeoverThread === false ? ['    takeover_thread: false'] : []),
     ...(s.peers ? [`    peers: [${s.peers.join(', ')}]`] : []),
