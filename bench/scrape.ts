@@ -1,47 +1,85 @@
 /**
- * Scrape cost of the per virtual / real server metrics (issue 20), real kernel only:
- *   bin/lvsd lab exec --mem 2048M -- node dist/bench/scrape.js [SERVICES] [DESTS] [SCRAPES]
- * With SERVICES × DESTS (default 10,000 × 10) in the kernel (restored with `ipvsadm -R`), lvsd's
- * table metrics (src/ipvs/table-metrics.ts, the collectors the daemon registers, reading through
- * NetlinkDataplane) are scraped SCRAPES times (default 3) with `registry.metrics()`; for each we
- * record the wall time, the netlink dump's share of it, and the longest event-loop block while it
- * ran (a 1 ms interval's largest gap, and monitorEventLoopDelay's max). The real peer, in the same
- * run, is what an operator without lvsd runs for the same information: `ipvsadm -Ln --stats --exact`
- * (connections, packets, bytes) plus `ipvsadm -Ln` (weights, active/inactive connections).
- * Goals: a scrape under 1 s, no event-loop block over 20 ms. Nothing leaves the guest.
+ * Scrape cost of the per virtual / real server metrics (issue 20).
+ *   lab (real kernel):  bin/lvsd lab exec --mem 2048M -- node dist/bench/scrape.js [SERVICES] [DESTS] [SCRAPES]
+ *   host (our share):   node dist/bench/scrape.js --host [SERVICES] [DESTS] [SCRAPES]
+ * With SERVICES × DESTS (default 10,000 × 10), GET /metrics is served by lvsd's own ApiServer on
+ * loopback with the table metrics the daemon registers (src/ipvs/table-metrics.ts) and read by curl
+ * (another process, as Prometheus is), SCRAPES times (default 2). Per scrape: the wall time, the
+ * kernel read's share of it, the longest event-loop stall while it ran (the largest gap of a 1 ms
+ * interval, and monitorEventLoopDelay's max), and the most CPU the process used between two ticks of
+ * that interval — on a loaded machine a gap also holds time the process was not running at all, so
+ * the idle loop's own largest gap over 2 s is printed too (the noise floor of the same run).
+ * Peers, in the same run: in the lab, `ipvsadm -Ln --stats --exact` + `ipvsadm -Ln` (what an
+ * operator without lvsd runs for the same figures), from a table restored with `ipvsadm -R`; on the
+ * host (no IPVS there), the same series through prom-client gauges (what the table metrics were
+ * before they got their own exposition), once. Goals: a scrape under 1 s, no stall over 20 ms.
+ * Nothing leaves the guest or loopback.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Registry } from 'prom-client';
-import { NetlinkDataplane } from '../src/ipvs/netlink.js';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { silentLogger } from '../src/core/log.js';
+import type { IpvsTable } from '../src/ipvs/model.js';
+import { destKey, serviceKey } from '../src/ipvs/model.js';
 import { registerTableMetrics } from '../src/ipvs/table-metrics.js';
-import { bigConfig, restoreText } from './support/big-table.js';
+import { ApiServer } from '../src/metrics/http.js';
+import { bigConfig, bigTable, restoreText } from './support/big-table.js';
 
 const r1 = (x: number) => Math.round(x * 10) / 10;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs `fn` while a 1 ms interval records its largest gap (the longest the loop was blocked). */
-async function withLoopWatch<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number; maxGapMs: number; histMaxMs: number }> {
+interface Watch { ms: number; maxGapMs: number; histMaxMs: number; maxCpuMs: number }
+
+/** Runs `fn` while a 1 ms interval records its largest gap and the most CPU used between two ticks. */
+async function withLoopWatch<T>(fn: () => Promise<T>): Promise<Watch & { value: T }> {
   const h = monitorEventLoopDelay({ resolution: 1 });
   let last = performance.now();
+  let lastCpu = process.cpuUsage();
   let maxGap = 0;
-  const timer = setInterval(() => {
+  let maxCpu = 0;
+  const tick = () => {
     const now = performance.now();
+    const cpu = process.cpuUsage(lastCpu);
     maxGap = Math.max(maxGap, now - last);
+    maxCpu = Math.max(maxCpu, (cpu.user + cpu.system) / 1000);
     last = now;
-  }, 1);
+    lastCpu = process.cpuUsage();
+  };
+  const timer = setInterval(tick, 1);
   h.enable();
   const t0 = performance.now();
   const value = await fn();
   const ms = performance.now() - t0;
-  const tail = performance.now();
-  maxGap = Math.max(maxGap, tail - last);
+  tick();
   clearInterval(timer);
   h.disable();
-  return { value, ms, maxGapMs: maxGap, histMaxMs: h.max / 1e6 };
+  return { value, ms, maxGapMs: maxGap, histMaxMs: h.max / 1e6, maxCpuMs: maxCpu };
+}
+
+/**
+ * GET /metrics with curl (a separate process): bytes and series counted from its output. Spawned
+ * before the watch starts (a fork holds the loop, expensively in the lab, and is not the scrape's).
+ */
+function curlScrape(url: string): () => Promise<{ bytes: number; series: number }> {
+  const c = spawn('curl', ['-sS', '--fail', url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return () => new Promise((resolve, reject) => {
+    let bytes = 0;
+    let series = 0;
+    let tail = '';
+    c.stdout.on('data', (b: Buffer) => {
+      bytes += b.length;
+      const s = tail + b.toString('latin1');
+      const lines = s.split('\n');
+      tail = lines.pop()!;
+      for (const l of lines) if (l.startsWith('lvsd_ipvs_')) series++;
+    });
+    c.on('error', reject);
+    c.on('close', (code) => (code === 0 ? resolve({ bytes, series }) : reject(new Error(`curl exited ${code}`))));
+  });
 }
 
 function timed(cmd: string, args: string[]): { ms: number; bytes: number } {
@@ -52,67 +90,153 @@ function timed(cmd: string, args: string[]): { ms: number; bytes: number } {
   return { ms, bytes: Buffer.byteLength(r.stdout) };
 }
 
+/** The same series through prom-client (the host run's peer): label objects, one registry. */
+async function promClientScrape(table: IpvsTable, names: Map<string, string>): Promise<{ ms: number; bytes: number }> {
+  const reg = new Registry();
+  const VS = ['virtual_server', 'service'];
+  const RS = [...VS, 'real_server'];
+  const g = (name: string, labelNames: string[]) => new Gauge({ name, help: name, labelNames, registers: [reg] });
+  const c = (name: string, labelNames: string[]) => new Counter({ name, help: name, labelNames, registers: [reg] });
+  const t0 = performance.now();
+  const vsConns = c('vs_connections_total', VS);
+  const vsPkts = c('vs_packets_total', [...VS, 'direction']);
+  const vsBytes = c('vs_bytes_total', [...VS, 'direction']);
+  const vsAct = g('vs_active', VS);
+  const vsInact = g('vs_inactive', VS);
+  const rsAct = g('rs_active', RS);
+  const rsInact = g('rs_inactive', RS);
+  const rsConns = c('rs_connections_total', RS);
+  const rsPkts = c('rs_packets_total', [...RS, 'direction']);
+  const rsBytes = c('rs_bytes_total', [...RS, 'direction']);
+  const rsW = g('rs_weight', RS);
+  const rsCw = g('rs_configured_weight', RS);
+  for (const e of table) {
+    const key = serviceKey(e.service);
+    const vs = { virtual_server: names.get(key)!, service: key };
+    const s = e.service.stats!;
+    vsConns.inc(vs, s.conns);
+    vsPkts.inc({ ...vs, direction: 'in' }, s.inpkts);
+    vsPkts.inc({ ...vs, direction: 'out' }, s.outpkts);
+    vsBytes.inc({ ...vs, direction: 'in' }, Number(s.inbytes));
+    vsBytes.inc({ ...vs, direction: 'out' }, Number(s.outbytes));
+    vsAct.set(vs, e.dests.reduce((a, d) => a + (d.active_conns ?? 0), 0));
+    vsInact.set(vs, e.dests.reduce((a, d) => a + (d.inact_conns ?? 0), 0));
+    for (const d of e.dests) {
+      const rs = { ...vs, real_server: destKey(d) };
+      const ds = d.stats!;
+      rsAct.set(rs, d.active_conns ?? 0);
+      rsInact.set(rs, d.inact_conns ?? 0);
+      rsConns.inc(rs, ds.conns);
+      rsPkts.inc({ ...rs, direction: 'in' }, ds.inpkts);
+      rsPkts.inc({ ...rs, direction: 'out' }, ds.outpkts);
+      rsBytes.inc({ ...rs, direction: 'in' }, Number(ds.inbytes));
+      rsBytes.inc({ ...rs, direction: 'out' }, Number(ds.outbytes));
+      rsW.set(rs, d.weight);
+      rsCw.set(rs, d.weight);
+    }
+  }
+  const text = await reg.metrics();
+  return { ms: performance.now() - t0, bytes: Buffer.byteLength(text) };
+}
+
+/** The idle loop's largest 1 ms-interval gap over `ms`: what the machine's load alone costs. */
+async function noiseFloor(ms: number): Promise<number> {
+  return (await withLoopWatch(() => sleep(ms))).maxGapMs;
+}
+
 async function main(): Promise<void> {
-  if (!process.env.LVSD_IN_LAB) {
-    process.stderr.write('run inside the lab: bin/lvsd lab exec --mem 2048M -- node dist/bench/scrape.js\n');
+  const args = process.argv.slice(2);
+  const host = args[0] === '--host';
+  if (host) args.shift();
+  if (!host && !process.env.LVSD_IN_LAB) {
+    process.stderr.write('run inside the lab: bin/lvsd lab exec --mem 2048M -- node dist/bench/scrape.js (or --host for our share alone)\n');
     process.exitCode = 69;
     return;
   }
-  const [a0, a1, a2] = process.argv.slice(2);
+  const [a0, a1, a2] = args;
   const n = Number(a0 ?? 10000);
   const d = Number(a1 ?? 10);
-  const scrapes = Math.min(20, Math.max(1, Number(a2 ?? 3)));
-  execFileSync('ip', ['link', 'set', 'lo', 'up']);
-  execFileSync('ipvsadm', ['-C']);
-  const dir = mkdtempSync(join(tmpdir(), 'scrape-bench-'));
-  const file = join(dir, 'rules');
-  writeFileSync(file, restoreText(n, d));
-  const rr = spawnSync('sh', ['-c', `ipvsadm -R < ${file}`], { encoding: 'utf8' });
-  rmSync(dir, { recursive: true, force: true });
-  if (rr.status !== 0) throw new Error(`ipvsadm -R failed: ${rr.stderr}`);
-
+  const scrapes = Math.min(10, Math.max(1, Number(a2 ?? 2)));
   const cfg = bigConfig(n, d);
-  const dp = await NetlinkDataplane.open();
+
+  let read: () => Promise<IpvsTable>;
+  let close = async () => {};
+  if (host) {
+    const table = bigTable(n, d);
+    read = async () => table;
+  } else {
+    execFileSync('ip', ['link', 'set', 'lo', 'up']);
+    execFileSync('ipvsadm', ['-C']);
+    const dir = mkdtempSync(join(tmpdir(), 'scrape-bench-'));
+    const file = join(dir, 'rules');
+    writeFileSync(file, restoreText(n, d));
+    const rr = spawnSync('sh', ['-c', `ipvsadm -R < ${file}`], { encoding: 'utf8' });
+    rmSync(dir, { recursive: true, force: true });
+    if (rr.status !== 0) throw new Error(`ipvsadm -R failed: ${rr.stderr}`);
+    const { NetlinkDataplane } = await import('../src/ipvs/netlink.js');
+    const dp = await NetlinkDataplane.open();
+    read = () => dp.dump();
+    close = async () => {
+      await dp.close();
+      execFileSync('ipvsadm', ['-C']);
+    };
+  }
+
   const registry = new Registry();
   let dumpMs = 0;
-  // The source's clock moves 10 s per scrape, so each scrape below reads the kernel once afresh
-  // (as one scrape per interval does) and its collectors share that one dump (the 1 s cache).
+  // The source's clock moves 10 s per scrape, so each scrape reads the table afresh (one read per
+  // scrape interval), as the daemon does.
   let clock = 0;
   registerTableMetrics(registry, {
     read: () => {
       const t0 = performance.now();
-      return dp.dump().then((t) => { dumpMs = performance.now() - t0; return t; });
+      return read().then((t) => { dumpMs = performance.now() - t0; return t; });
     },
     declared: () => cfg.virtual_servers,
     now: () => clock,
   });
+  const api = new ApiServer({ registry, status: () => ({}), unhealthy: () => null }, silentLogger);
+  await api.listen('127.0.0.1:0');
+  const url = `http://${api.address}/metrics`;
 
-  const lv: Array<{ ms: number; dumpMs: number; maxGapMs: number; histMaxMs: number; series: number; bytes: number }> = [];
+  const lv: Array<Watch & { dumpMs: number; series: number; bytes: number; floorMs: number }> = [];
   const peer: Array<{ ms: number; bytes: number }> = [];
   for (let i = 0; i < scrapes; i++) {
     clock += 10_000;
-    const s = await withLoopWatch(() => registry.metrics());
-    const series = s.value.split('\n').filter((l) => l.startsWith('lvsd_')).length;
-    lv.push({ ms: s.ms, dumpMs, maxGapMs: s.maxGapMs, histMaxMs: s.histMaxMs, series, bytes: Buffer.byteLength(s.value) });
-    const st = timed('ipvsadm', ['-Ln', '--stats', '--exact']);
-    const ls = timed('ipvsadm', ['-Ln']);
-    peer.push({ ms: st.ms + ls.ms, bytes: st.bytes + ls.bytes });
-    process.stdout.write(`scrape ${i + 1}: lvsd ${r1(s.ms)} ms (dump ${r1(dumpMs)} ms, ${series} series, ${(lv[i]!.bytes / 1e6).toFixed(1)} MB), longest loop block ${r1(s.maxGapMs)} ms (histogram max ${r1(s.histMaxMs)} ms); ipvsadm --stats + -Ln ${r1(st.ms + ls.ms)} ms\n`);
+    const floorMs = await noiseFloor(2000);
+    const s = await withLoopWatch(curlScrape(url));
+    lv.push({ ...s, dumpMs, series: s.value.series, bytes: s.value.bytes, floorMs });
+    let p: { ms: number; bytes: number } | undefined;
+    if (!host) {
+      const st = timed('ipvsadm', ['-Ln', '--stats', '--exact']);
+      const ls = timed('ipvsadm', ['-Ln']);
+      p = { ms: st.ms + ls.ms, bytes: st.bytes + ls.bytes };
+    } else if (i === 0) {
+      const t = await read();
+      p = await promClientScrape(t, new Map(cfg.virtual_servers.map((v) => [v.key, v.name])));
+    }
+    if (p) peer.push(p);
+    process.stdout.write(`scrape ${i + 1}: lvsd ${r1(s.ms)} ms (${host ? 'table in memory' : `dump ${r1(dumpMs)} ms`}, ${s.value.series} series, ${(s.value.bytes / 1e6).toFixed(1)} MB), longest loop stall ${r1(s.maxGapMs)} ms (histogram max ${r1(s.histMaxMs)} ms, most CPU between two 1 ms ticks ${r1(s.maxCpuMs)} ms; idle loop's longest gap just before ${r1(floorMs)} ms)${p ? `; ${host ? 'prom-client, same series' : 'ipvsadm --stats + -Ln'} ${r1(p.ms)} ms` : ''}\n`);
   }
-  await dp.close();
-  execFileSync('ipvsadm', ['-C']);
+  await api.close();
+  await close();
   const expectSeries = n * 7 + n * d * 9; // 7 series per service, 9 per real server (see table-metrics.ts)
   if (lv.some((x) => x.series !== expectSeries)) throw new Error(`expected ${expectSeries} series per scrape, got ${lv.map((x) => x.series).join(', ')}`);
 
   const out = {
+    where: host ? 'host (table in memory)' : 'lab (UML kernel)',
     loadavg: execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).trim(),
     table: `${n} services × ${d} destinations`,
     scrapes,
-    lvsd: { medianMs: r1(median(lv.map((x) => x.ms))), maxMs: r1(Math.max(...lv.map((x) => x.ms))), medianDumpMs: r1(median(lv.map((x) => x.dumpMs))), maxLoopBlockMs: r1(Math.max(...lv.map((x) => x.maxGapMs))), series: lv[0]!.series, bytes: lv[0]!.bytes },
-    ipvsadm: { medianMs: r1(median(peer.map((x) => x.ms))), bytes: peer[0]!.bytes },
+    lvsd: {
+      medianMs: r1(median(lv.map((x) => x.ms))), maxMs: r1(Math.max(...lv.map((x) => x.ms))), medianDumpMs: r1(median(lv.map((x) => x.dumpMs))),
+      maxLoopStallMs: r1(Math.max(...lv.map((x) => x.maxGapMs))), maxCpuBetweenTicksMs: r1(Math.max(...lv.map((x) => x.maxCpuMs))), idleLoopMaxGapMs: r1(Math.max(...lv.map((x) => x.floorMs))),
+      series: lv[0]!.series, bytes: lv[0]!.bytes,
+    },
+    peer: { what: host ? 'prom-client' : 'ipvsadm -Ln --stats --exact + -Ln', medianMs: r1(median(peer.map((x) => x.ms))), bytes: peer[0]!.bytes },
     ratio: r1(median(lv.map((x) => x.ms)) / median(peer.map((x) => x.ms))),
   };
-  process.stdout.write(`lvsd scrape median ${out.lvsd.medianMs} ms (goal < 1000), longest loop block ${out.lvsd.maxLoopBlockMs} ms (goal ≤ 20) vs ipvsadm ${out.ipvsadm.medianMs} ms → ratio ${out.ratio}\n`);
+  process.stdout.write(`lvsd scrape median ${out.lvsd.medianMs} ms (goal < 1000), longest loop stall ${out.lvsd.maxLoopStallMs} ms (goal ≤ 20; idle loop ${out.lvsd.idleLoopMaxGapMs} ms) vs ${out.peer.what} ${out.peer.medianMs} ms → ratio ${out.ratio}\n`);
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 

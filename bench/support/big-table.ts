@@ -5,6 +5,7 @@
  */
 import type { ClusterConfig, RealServerConfig, VirtualServerConfig } from '../../src/config/model.js';
 import { DEFAULT_POLICY } from '../../src/config/model.js';
+import type { IpvsStats, IpvsTable } from '../../src/ipvs/model.js';
 
 const PORTS_PER_VIP = 40;
 
@@ -34,4 +35,13 @@ export function restoreText(n: number, d: number): string {
     for (let j = 0; j < d; j++) out.push(`-a -t ${addr}:${port} -r 198.51.100.${1 + j}:80 -m -w 1`);
   }
   return out.join('\n') + '\n';
+}
+
+/** The kernel table bigConfig(n, d) programs, with made-up counters (host runs of bench/scrape.ts). */
+export function bigTable(n: number, d: number): IpvsTable {
+  const stats = (k: number): IpvsStats => ({ conns: k, inpkts: 3 * k, outpkts: 2 * k, inbytes: BigInt(300 * k), outbytes: BigInt(200 * k), cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 });
+  return bigConfig(n, d).virtual_servers.map((v, i) => ({
+    service: { family: 4, protocol: 'tcp', addr: v.address!, port: v.port, fwmark: 0, scheduler: 'wrr', flags: 0, timeout: 0, netmask: 0xffffffff, pe_name: '', stats: stats(i) },
+    dests: v.real_servers.map((r, j) => ({ addr: r.address, port: r.port, family: 4 as const, fwd: 'nat' as const, weight: 1, u_threshold: 0, l_threshold: 0, tun_type: 'ipip' as const, tun_port: 0, tun_flags: 0, active_conns: j, inact_conns: 1, persist_conns: 0, stats: stats(j) })),
+  }));
 }

@@ -448,6 +448,15 @@ export const sync = z.strictObject({
 export const api = z.strictObject({
   /** HTTP listen address for /metrics, /healthz, /status. Loopback by default. */
   listen: endpoint.default('127.0.0.1:9650'),
+  /** The per virtual server / real server series read from the kernel at scrape time (src/ipvs/table-metrics.ts). */
+  table_metrics: z
+    .strictObject({
+      /** false: none of them, and no kernel read at scrape time. */
+      enabled: z.boolean().default(true),
+      /** Above this many declared real servers (sorry servers included), the per-real-server series are left out. */
+      max_real_servers: z.number().int().min(0).default(100_000),
+    })
+    .prefault({}),
 });
 
 export const ipvsGlobal = z.strictObject({

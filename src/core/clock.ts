@@ -91,3 +91,11 @@ export class ManualClock implements Clock {
     return this.pending.size;
   }
 }
+
+/**
+ * Lets timers and I/O run before the next slice of a long job (setImmediate: the check phase, after
+ * this turn's poll), so a large scrape or dump never holds the event loop for long.
+ */
+export function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -16,7 +16,7 @@ import type { Subsystem, SubsystemDeps } from '../core/subsystem.js';
 import type { TimerHandle } from '../core/clock.js';
 import { errorMessage, isLvsdError } from '../core/errors.js';
 import { entryFromConfig, type HealthView, type RsHealth } from './desired.js';
-import { registerTableMetrics } from './table-metrics.js';
+import { declaredRealServers, registerTableMetrics } from './table-metrics.js';
 import { ipvsMetrics } from './metrics.js';
 import { Reconciler, type ReconcileReason, type ReconcileResult } from './reconciler.js';
 import { destKey, serviceKey, type Dataplane, type IpvsTable, type IpvsTableEntry } from './model.js';
@@ -53,7 +53,12 @@ export function createIpvsSubsystem(deps: SubsystemDeps, opts: IpvsSubsystemOpti
   const log = deps.logger;
   const metrics = ipvsMetrics(deps.registry);
   // Per virtual/real server figures from the kernel, read at scrape time (one dump per scrape).
-  registerTableMetrics(deps.registry, { read: () => dp?.dump(), declared: () => cfg?.virtual_servers ?? [], now: () => deps.clock.now() });
+  registerTableMetrics(deps.registry, {
+    read: () => dp?.dump(),
+    declared: () => cfg?.virtual_servers ?? [],
+    settings: () => cfg?.global.api.table_metrics,
+    now: () => deps.clock.now(),
+  });
   const coalesceMs = opts.coalesceMs ?? 1;
   let cfg: ClusterConfig | undefined;
   let dp: Dataplane | undefined;
@@ -255,11 +260,21 @@ export function createIpvsSubsystem(deps: SubsystemDeps, opts: IpvsSubsystemOpti
     return true;
   }
 
+  /** Says once per configuration that the per-real-server table series are left out, and why. */
+  function warnTableCap(c: ClusterConfig): void {
+    const t = c.global.api.table_metrics;
+    const n = declaredRealServers(c.virtual_servers);
+    if (t.enabled && n > t.max_real_servers) {
+      log.warn({ real_servers: n, max_real_servers: t.max_real_servers }, 'per-real-server table metrics are left out: more real servers than global.api.table_metrics.max_real_servers');
+    }
+  }
+
   return {
     name: 'ipvs',
     async start(c) {
       cfg = c;
       index(c);
+      warnTableCap(c);
       for (const vs of c.virtual_servers) managed.add(vs.key);
       if (!(await ensureDataplane())) return;
       await applyTimeouts();
@@ -270,6 +285,7 @@ export function createIpvsSubsystem(deps: SubsystemDeps, opts: IpvsSubsystemOpti
     async reload(next, prev, diff) {
       cfg = next;
       index(next);
+      warnTableCap(next);
       for (const vs of prev.virtual_servers) managed.add(vs.key);
       for (const vs of next.virtual_servers) managed.add(vs.key);
       // Health of real servers that left the config is forgotten.

@@ -6,172 +6,259 @@
  * (`virtual_server` = the configured name, `service` = protocol/address:port or fwm/N,
  * `real_server` = address:port) so they join with the health and VRRP metrics.
  *
- * One netlink dump serves a whole scrape: every metric's collect() awaits the same snapshot, kept
- * for `cacheMs` (default 1 s, less than any sensible scrape interval), so N metrics never cost N
- * dumps and two Prometheus servers scraping at once share one. Only services lvsd declares are
- * shown (a table it does not manage is not its business, as in plan()).
+ * One kernel read serves a whole scrape and every scrape within `cacheMs` (default 1 s, less than
+ * any sensible scrape interval), so two Prometheus servers scraping at once share one; a read still
+ * in flight is shared however old. Only services lvsd declares are shown (a table it does not manage
+ * is not its business, as in plan()).
+ *
+ * The text is written here, not by prom-client (src/metrics/exposition.ts says why): label text is
+ * built once per row, series are written in chunks of CHUNK_LINES lines with a turn of the event loop
+ * between chunks, and the chunks are streamed to the HTTP client. Counters are the kernel's own
+ * running totals, written as read (a service or real server that left the table has no series).
+ * `global.api.table_metrics` can switch them off, or leave the per-real-server series out of a table
+ * with more real servers than `max_real_servers` (a million series is more than most Prometheus
+ * setups want from one target).
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { VirtualServerConfig } from '../config/model.js';
+import type { MetricDoc } from '../metrics/catalogue.js';
+import { yieldToLoop } from '../core/clock.js';
+import { attachExposition, escapeLabelValue, familyHeader } from '../metrics/exposition.js';
 import { destKey, serviceKey, type IpvsStats, type IpvsTable } from './model.js';
 
+export interface TableMetricsSettings {
+  /** false: no table series and no kernel read at scrape time. */
+  readonly enabled: boolean;
+  /** Above this many declared real servers, only the per-virtual-server series are written. */
+  readonly max_real_servers: number;
+}
+
+export const DEFAULT_TABLE_METRICS: TableMetricsSettings = { enabled: true, max_real_servers: 100_000 };
+
 export interface TableMetricsSource {
-  /** The kernel's table (one dump), or undefined when there is no dataplane (no IPVS, no services). */
+  /** The kernel's table (one read), or undefined when there is no dataplane (no IPVS, no services). */
   read(): Promise<IpvsTable> | undefined;
   /** The virtual servers of the running configuration. */
   declared(): readonly VirtualServerConfig[];
+  /** global.api.table_metrics of the running configuration (default DEFAULT_TABLE_METRICS). */
+  settings?(): TableMetricsSettings | undefined;
   /** Monotonic milliseconds. */
   now(): number;
 }
 
-const VS = ['virtual_server', 'service'] as const;
-const RS = ['virtual_server', 'service', 'real_server'] as const;
-const DIR = ['direction'] as const;
+/** Series lines per chunk: ~250 kB of text, a few ms of work on the dev host (bench/scrape.ts). */
+const CHUNK_LINES = 512;
+/** Services turned into rows between two turns of the event loop. */
+const ROWS_PER_SLICE = 200;
 
-interface Row {
-  vs: Record<(typeof VS)[number], string>;
-  rs: Array<{ labels: Record<(typeof RS)[number], string>; active: number; inactive: number; weight: number; configured: number | undefined; stats: IpvsStats | undefined }>;
-  stats: IpvsStats | undefined;
+interface RsRow {
+  /** `virtual_server="…",service="…",real_server="…"` */
+  readonly labels: string;
+  readonly active: number;
+  readonly inactive: number;
+  readonly weight: number;
+  readonly configured: number | undefined;
+  readonly stats: IpvsStats | undefined;
+}
+interface VsRow {
+  /** `virtual_server="…",service="…"` */
+  readonly labels: string;
+  readonly stats: IpvsStats | undefined;
+  readonly rs: readonly RsRow[];
+}
+interface Snapshot {
+  readonly rows: readonly VsRow[];
+  /** The per-real-server series are left out (more declared real servers than max_real_servers). */
+  readonly capped: boolean;
 }
 
-/** The snapshot a scrape works from: the declared services found in the kernel, with their labels. */
-function rowsOf(table: IpvsTable, declared: readonly VirtualServerConfig[]): Row[] {
-  const byKey = new Map(declared.map((v) => [v.key, v]));
-  const rows: Row[] = [];
+type Value = number | bigint | undefined;
+interface Family<R> extends MetricDoc {
+  readonly type: 'counter' | 'gauge';
+  /** One value per row, or the in and out values of a `direction` family. */
+  readonly value: (r: R) => Value | readonly [Value, Value];
+  /** No series for a row without a value (instead of 0). */
+  readonly optional?: true;
+}
+
+const VS = ['virtual_server', 'service'];
+const RS = ['virtual_server', 'service', 'real_server'];
+const sum = (rs: readonly RsRow[], f: (r: RsRow) => number) => rs.reduce((s, d) => s + f(d), 0);
+
+const VS_FAMILIES: ReadonlyArray<Family<VsRow>> = [
+  { name: 'lvsd_ipvs_virtual_server_connections_total', type: 'counter', labels: VS, help: 'Connections scheduled by the virtual server (kernel counter)', value: (r) => r.stats?.conns },
+  { name: 'lvsd_ipvs_virtual_server_packets_total', type: 'counter', labels: [...VS, 'direction'], help: 'Packets through the virtual server by direction (in: from clients, out: replies through the director; 0 for DR/TUN)', value: (r) => [r.stats?.inpkts, r.stats?.outpkts] },
+  { name: 'lvsd_ipvs_virtual_server_bytes_total', type: 'counter', labels: [...VS, 'direction'], help: 'Bytes through the virtual server by direction', value: (r) => [r.stats?.inbytes, r.stats?.outbytes] },
+  { name: 'lvsd_ipvs_virtual_server_active_connections', type: 'gauge', labels: VS, help: 'Active (established) connections of the virtual server: the sum over its real servers', value: (r) => sum(r.rs, (d) => d.active) },
+  { name: 'lvsd_ipvs_virtual_server_inactive_connections', type: 'gauge', labels: VS, help: 'Inactive connections of the virtual server (not established, or closing): the sum over its real servers', value: (r) => sum(r.rs, (d) => d.inactive) },
+];
+const RS_FAMILIES: ReadonlyArray<Family<RsRow>> = [
+  { name: 'lvsd_ipvs_real_server_active_connections', type: 'gauge', labels: RS, help: 'Active (established) connections of the real server in the kernel', value: (d) => d.active },
+  { name: 'lvsd_ipvs_real_server_inactive_connections', type: 'gauge', labels: RS, help: 'Inactive connections of the real server in the kernel', value: (d) => d.inactive },
+  { name: 'lvsd_ipvs_real_server_connections_total', type: 'counter', labels: RS, help: 'Connections scheduled to the real server (kernel counter)', value: (d) => d.stats?.conns },
+  { name: 'lvsd_ipvs_real_server_packets_total', type: 'counter', labels: [...RS, 'direction'], help: 'Packets to and from the real server by direction', value: (d) => [d.stats?.inpkts, d.stats?.outpkts] },
+  { name: 'lvsd_ipvs_real_server_bytes_total', type: 'counter', labels: [...RS, 'direction'], help: 'Bytes to and from the real server by direction', value: (d) => [d.stats?.inbytes, d.stats?.outbytes] },
+  { name: 'lvsd_ipvs_real_server_weight', type: 'gauge', labels: RS, help: 'Weight of the real server in the kernel (effective: 0 while inhibited, lowered by dynamic weights)', value: (d) => d.weight },
+  // No series for a real server the configuration does not name (one added by hand).
+  { name: 'lvsd_ipvs_real_server_configured_weight', type: 'gauge', labels: RS, help: 'Weight of the real server in the configuration', value: (d) => d.configured, optional: true },
+];
+
+/** The number of declared real servers (sorry servers included): what max_real_servers caps. */
+export function declaredRealServers(declared: readonly VirtualServerConfig[]): number {
+  let n = 0;
+  for (const v of declared) n += v.real_servers.length + (v.sorry_server ? 1 : 0);
+  return n;
+}
+
+const q = (name: string, v: string) => `${name}="${escapeLabelValue(v)}"`;
+
+/** A declared service's label text and its real servers' (label text, configured weight). */
+interface ServiceLabels {
+  readonly labels: string;
+  readonly rs: Map<string, { readonly labels: string; readonly configured: number | undefined }>;
+}
+
+/**
+ * Label text per declared service, kept for as long as the configuration is the same (keyed by its
+ * virtual server list): built on a scrape's first sight of a service, reused by every later scrape.
+ * Rebuilding ~100,000 label strings per scrape made young-generation GC pauses the longest stalls.
+ */
+const labelCache = new WeakMap<readonly VirtualServerConfig[], { byKey: Map<string, VirtualServerConfig>; labels: Map<string, ServiceLabels> }>();
+
+function serviceLabels(declared: readonly VirtualServerConfig[], key: string): ServiceLabels | undefined {
+  let cache = labelCache.get(declared);
+  if (!cache) {
+    cache = { byKey: new Map(declared.map((v) => [v.key, v])), labels: new Map() };
+    labelCache.set(declared, cache);
+  }
+  const hit = cache.labels.get(key);
+  if (hit) return hit;
+  const vs = cache.byKey.get(key);
+  if (!vs) return undefined;
+  const labels = `${q('virtual_server', vs.name)},${q('service', key)}`;
+  const rs = new Map<string, { labels: string; configured: number | undefined }>();
+  for (const r of vs.real_servers) rs.set(r.key, { labels: `${labels},${q('real_server', r.key)}`, configured: r.weight });
+  if (vs.sorry_server) {
+    const k = destKey({ addr: vs.sorry_server.address, port: vs.sorry_server.port });
+    rs.set(k, { labels: `${labels},${q('real_server', k)}`, configured: vs.sorry_server.weight });
+  }
+  const out = { labels, rs };
+  cache.labels.set(key, out);
+  return out;
+}
+
+/** The rows of the declared services found in the kernel; yields between slices. */
+async function rowsOf(table: IpvsTable, declared: readonly VirtualServerConfig[]): Promise<VsRow[]> {
+  const rows: VsRow[] = [];
+  let i = 0;
   for (const e of table) {
-    const key = serviceKey(e.service);
-    const vs = byKey.get(key);
-    if (!vs) continue;
-    const configured = new Map<string, number>(vs.real_servers.map((r) => [r.key, r.weight]));
-    if (vs.sorry_server) configured.set(destKey({ addr: vs.sorry_server.address, port: vs.sorry_server.port }), vs.sorry_server.weight);
-    const vsLabels = { virtual_server: vs.name, service: key };
+    if (++i % ROWS_PER_SLICE === 0) await yieldToLoop();
+    const sl = serviceLabels(declared, serviceKey(e.service));
+    if (!sl) continue;
     rows.push({
-      vs: vsLabels,
+      labels: sl.labels,
       stats: e.service.stats,
-      rs: e.dests.map((d) => ({
-        labels: { ...vsLabels, real_server: destKey(d) },
-        active: d.active_conns ?? 0,
-        inactive: d.inact_conns ?? 0,
-        weight: d.weight,
-        configured: configured.get(destKey(d)),
-        stats: d.stats,
-      })),
+      rs: e.dests.map((d) => {
+        const k = destKey(d);
+        // A real server the configuration does not name (added by hand): labelled, no configured weight.
+        const r = sl.rs.get(k) ?? { labels: `${sl.labels},${q('real_server', k)}`, configured: undefined };
+        return { labels: r.labels, active: d.active_conns ?? 0, inactive: d.inact_conns ?? 0, weight: d.weight, configured: r.configured, stats: d.stats };
+      }),
     });
   }
   return rows;
 }
 
-function existing<T>(registry: Registry, name: string): T | undefined {
-  return registry.getSingleMetric(name) as T | undefined;
+/**
+ * One family's series, CHUNK_LINES lines at a time. Each chunk is one flat string (lines joined),
+ * not a rope grown line by line: flattening a rope of thousands of pieces when the socket encodes
+ * it cost more than building the lines (bench/scrape.ts).
+ */
+function* familyText<R extends { labels: string }>(f: Family<R>, rows: Iterable<R>): Generator<string> {
+  let lines: string[] = [familyHeader(f)];
+  for (const r of rows) {
+    const v = f.value(r);
+    if (Array.isArray(v)) {
+      const [vin, vout] = v as readonly [Value, Value];
+      lines.push(`${f.name}{${r.labels},direction="in"} ${vin ?? 0}\n`, `${f.name}{${r.labels},direction="out"} ${vout ?? 0}\n`);
+    } else if (v !== undefined || !f.optional) {
+      lines.push(`${f.name}{${r.labels}} ${(v as Value) ?? 0}\n`);
+    }
+    if (lines.length >= CHUNK_LINES) {
+      yield lines.join('');
+      lines = [];
+    }
+  }
+  yield lines.join('');
 }
 
+function* realServers(rows: readonly VsRow[]): Generator<RsRow> {
+  for (const r of rows) yield* r.rs;
+}
+
+/** The whole text of a snapshot, in chunks with a turn of the event loop after each. */
+async function* tableText(snap: Snapshot): AsyncGenerator<string> {
+  const families: Array<Generator<string>> = [
+    ...VS_FAMILIES.map((f) => familyText(f, snap.rows)),
+    ...RS_FAMILIES.map((f) => familyText(f, snap.capped ? [] : realServers(snap.rows))),
+  ];
+  for (const g of families) {
+    for (const chunk of g) {
+      yield chunk;
+      await yieldToLoop();
+    }
+  }
+}
+
+interface State {
+  source: TableMetricsSource;
+  at: number;
+  snap: Promise<Snapshot> | undefined;
+  reading: boolean;
+}
+const registryState = new WeakMap<Registry, State>();
+
 /**
- * Registers the table metrics on `registry` (once per registry; a later call only swaps the source,
- * so a restarted subsystem does not register twice).
+ * Attaches the table metrics to `registry`'s scrape (once per registry; a later call only swaps the
+ * source, so a restarted subsystem does not add them twice).
  */
 export function registerTableMetrics(registry: Registry, source: TableMetricsSource, opts: { cacheMs?: number } = {}): void {
   const cacheMs = opts.cacheMs ?? 1000;
-  const state = registryState.get(registry);
-  if (state) {
-    state.source = source;
+  const known = registryState.get(registry);
+  if (known) {
+    known.source = source;
     return;
   }
-  const st: { source: TableMetricsSource; at: number; snap: Promise<Row[]> | undefined; reading: boolean } = { source, at: -Infinity, snap: undefined, reading: false };
+  const st: State = { source, at: -Infinity, snap: undefined, reading: false };
   registryState.set(registry, st);
 
-  /** The current scrape's rows: one dump per cacheMs, whichever metric asks first. */
-  const rows = (): Promise<Row[]> => {
+  /** The current scrape's rows: one kernel read per cacheMs, shared while in flight. */
+  const snapshot = (settings: TableMetricsSettings): Promise<Snapshot> => {
     const now = st.source.now();
-    // A dump still running is shared, however old: a second one on the same netlink socket would be
-    // refused as busy (a 10,000-service dump takes seconds; bench/scrape.ts).
+    // A read still running is shared, however old: a second dump on the same netlink socket would be
+    // refused as busy (a 10,000-service table takes seconds to read in the lab; bench/scrape.ts).
     if (st.snap && (st.reading || now - st.at < cacheMs)) return st.snap;
     st.at = now;
+    const declared = st.source.declared();
+    const capped = declaredRealServers(declared) > settings.max_real_servers;
     const read = st.source.read();
-    if (!read) return (st.snap = Promise.resolve([]));
+    if (!read) return (st.snap = Promise.resolve({ rows: [], capped }));
     st.reading = true;
-    st.snap = read.then(
-      (t) => rowsOf(t, st.source.declared()),
-      () => [],
-    ).finally(() => {
-      st.reading = false;
-    });
+    st.snap = read
+      .then((t) => rowsOf(t, declared), () => [])
+      .then((rows) => ({ rows, capped }))
+      .finally(() => {
+        st.reading = false;
+      });
     return st.snap;
   };
 
-  // Counters hold the kernel's own running totals: each scrape resets them and sets the kernel's
-  // value, which also drops the series of a service or real server that left the table.
-  function counter<L extends string>(name: string, help: string, labelNames: readonly L[], fill: (c: Counter<L>, r: Row[]) => void): void {
-    if (existing(registry, name)) return;
-    new Counter<L>({
-      name, help, labelNames, registers: [registry],
-      async collect() {
-        const r = await rows();
-        this.reset();
-        fill(this, r);
-      },
-    });
-  }
-  function gauge<L extends string>(name: string, help: string, labelNames: readonly L[], fill: (g: Gauge<L>, r: Row[]) => void): void {
-    if (existing(registry, name)) return;
-    new Gauge<L>({
-      name, help, labelNames, registers: [registry],
-      async collect() {
-        const r = await rows();
-        this.reset();
-        fill(this, r);
-      },
-    });
-  }
-  const n = (v: number | bigint | undefined) => Number(v ?? 0);
-
-  counter('lvsd_ipvs_virtual_server_connections_total', 'Connections scheduled by the virtual server (kernel counter)', VS, (c, r) => {
-    for (const x of r) c.inc(x.vs, n(x.stats?.conns));
-  });
-  counter('lvsd_ipvs_virtual_server_packets_total', 'Packets through the virtual server by direction (in: from clients, out: replies through the director; 0 for DR/TUN)', [...VS, ...DIR], (c, r) => {
-    for (const x of r) {
-      c.inc({ ...x.vs, direction: 'in' }, n(x.stats?.inpkts));
-      c.inc({ ...x.vs, direction: 'out' }, n(x.stats?.outpkts));
-    }
-  });
-  counter('lvsd_ipvs_virtual_server_bytes_total', 'Bytes through the virtual server by direction', [...VS, ...DIR], (c, r) => {
-    for (const x of r) {
-      c.inc({ ...x.vs, direction: 'in' }, n(x.stats?.inbytes));
-      c.inc({ ...x.vs, direction: 'out' }, n(x.stats?.outbytes));
-    }
-  });
-  gauge('lvsd_ipvs_virtual_server_active_connections', 'Active (established) connections of the virtual server: the sum over its real servers', VS, (g, r) => {
-    for (const x of r) g.set(x.vs, x.rs.reduce((s, d) => s + d.active, 0));
-  });
-  gauge('lvsd_ipvs_virtual_server_inactive_connections', 'Inactive connections of the virtual server (not established, or closing): the sum over its real servers', VS, (g, r) => {
-    for (const x of r) g.set(x.vs, x.rs.reduce((s, d) => s + d.inactive, 0));
-  });
-  gauge('lvsd_ipvs_real_server_active_connections', 'Active (established) connections of the real server in the kernel', RS, (g, r) => {
-    for (const x of r) for (const d of x.rs) g.set(d.labels, d.active);
-  });
-  gauge('lvsd_ipvs_real_server_inactive_connections', 'Inactive connections of the real server in the kernel', RS, (g, r) => {
-    for (const x of r) for (const d of x.rs) g.set(d.labels, d.inactive);
-  });
-  counter('lvsd_ipvs_real_server_connections_total', 'Connections scheduled to the real server (kernel counter)', RS, (c, r) => {
-    for (const x of r) for (const d of x.rs) c.inc(d.labels, n(d.stats?.conns));
-  });
-  counter('lvsd_ipvs_real_server_packets_total', 'Packets to and from the real server by direction', [...RS, ...DIR], (c, r) => {
-    for (const x of r) for (const d of x.rs) {
-      c.inc({ ...d.labels, direction: 'in' }, n(d.stats?.inpkts));
-      c.inc({ ...d.labels, direction: 'out' }, n(d.stats?.outpkts));
-    }
-  });
-  counter('lvsd_ipvs_real_server_bytes_total', 'Bytes to and from the real server by direction', [...RS, ...DIR], (c, r) => {
-    for (const x of r) for (const d of x.rs) {
-      c.inc({ ...d.labels, direction: 'in' }, n(d.stats?.inbytes));
-      c.inc({ ...d.labels, direction: 'out' }, n(d.stats?.outbytes));
-    }
-  });
-  gauge('lvsd_ipvs_real_server_weight', 'Weight of the real server in the kernel (effective: 0 while inhibited, lowered by dynamic weights)', RS, (g, r) => {
-    for (const x of r) for (const d of x.rs) g.set(d.labels, d.weight);
-  });
-  gauge('lvsd_ipvs_real_server_configured_weight', 'Weight of the real server in the configuration', RS, (g, r) => {
-    for (const x of r) for (const d of x.rs) if (d.configured !== undefined) g.set(d.labels, d.configured);
+  attachExposition(registry, {
+    families: [...VS_FAMILIES, ...RS_FAMILIES].map(({ name, type, labels, help }) => ({ name, type, labels, help })),
+    async *chunks() {
+      const settings = st.source.settings?.() ?? DEFAULT_TABLE_METRICS;
+      if (!settings.enabled) return;
+      yield* tableText(await snapshot(settings));
+    },
   });
 }
-
-const registryState = new WeakMap<Registry, { source: TableMetricsSource; at: number; snap: Promise<Row[]> | undefined; reading: boolean }>();

@@ -5,6 +5,7 @@
  * so the documentation cannot drift from the code.
  */
 import type { Registry } from 'prom-client';
+import { expositionsOf } from './exposition.js';
 
 export interface MetricDoc {
   readonly name: string;
@@ -16,7 +17,10 @@ export interface MetricDoc {
 export const CATALOGUE_BEGIN = '<!-- metrics catalogue: generated from the registry by test/metrics/catalogue.test.ts (LVSD_UPDATE_DOCS=1 rewrites it) -->';
 export const CATALOGUE_END = '<!-- end of metrics catalogue -->';
 
-/** The lvsd_* metrics of `registry`, sorted by name. Reading a metric's type runs its collect(). */
+/**
+ * The lvsd_* metrics of `registry` and of the expositions attached to it (./exposition.ts), sorted
+ * by name. Reading a prom-client metric's type runs its collect().
+ */
 export async function catalogue(registry: Registry): Promise<MetricDoc[]> {
   const out: MetricDoc[] = [];
   for (const m of registry.getMetricsAsArray()) {
@@ -25,6 +29,7 @@ export async function catalogue(registry: Registry): Promise<MetricDoc[]> {
     const { type } = await (m as unknown as { get(): Promise<{ type: string }> }).get();
     out.push({ name, type: String(type), labels: [...((m as unknown as { labelNames?: string[] }).labelNames ?? [])], help: (m as unknown as { help: string }).help });
   }
+  for (const e of expositionsOf(registry)) out.push(...e.families.filter((f) => f.name.startsWith('lvsd_')));
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 

@@ -5,6 +5,7 @@
  */
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
+import { scrape } from './exposition.js';
 import { parseEndpoint } from '../core/address.js';
 import { LvsdError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -62,8 +63,7 @@ export class ApiServer {
         return;
       }
       if (url === '/metrics') {
-        const body = await this.h.registry.metrics();
-        res.writeHead(200, { 'content-type': this.h.registry.contentType }).end(body);
+        await this.metrics(req, res);
       } else if (url === '/healthz') {
         const bad = this.h.unhealthy();
         res.writeHead(bad ? 503 : 200, { 'content-type': 'text/plain' }).end(bad ? `unhealthy: ${bad}\n` : 'ok\n');
@@ -80,6 +80,47 @@ export class ApiServer {
       else res.end();
     }
   }
+
+  /**
+   * The registry's metrics and the attached expositions (the IPVS table's), streamed chunk by chunk
+   * with the socket's back-pressure respected, so a million-series body is never one string. An
+   * error after the first chunk cuts the response (the scraper sees a failed scrape, not a short one).
+   */
+  private async metrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks = scrape(this.h.registry);
+    const first = await chunks.next();
+    res.writeHead(200, { 'content-type': this.h.registry.contentType });
+    if (req.method === 'HEAD') {
+      await chunks.return(undefined);
+      res.end();
+      return;
+    }
+    try {
+      for (let c = first; !c.done; c = await chunks.next()) {
+        if (res.destroyed) break;
+        if (!res.write(c.value)) await drained(res);
+      }
+    } catch (e) {
+      res.destroy();
+      throw e;
+    } finally {
+      await chunks.return(undefined);
+    }
+    res.end();
+  }
+}
+
+/** Resolves when `res` can take more, or is closed. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 function closeServer(s: Server): Promise<void> {
