@@ -143,6 +143,42 @@ for (const guarded of [false, true]) {
   });
 }
 
+test('VRRPv3 over IPv6 with peers set: higher-priority adverts from a non-listed link-local source are dropped (not_peer), the listed peer is accepted, nothing moves', { skip, timeout: 120_000 }, async () => {
+  const topo = new Topology();
+  try {
+    const VIP6 = '2001:db8::42';
+    // Link-local addresses known in advance: none made by the kernel (addr_gen_mode 1 = none, set
+    // as the namespace's default before the interface arrives), one added by hand.
+    const member = async (name: string, ll: string) => {
+      const ns = await topo.netns(name);
+      await ns.sysctl('net.ipv6.conf.default.addr_gen_mode', '1');
+      await topo.attach(ns, 'eth0', 'br0', [`${ll}/64`]);
+      return ns;
+    };
+    const a = await member('a', 'fe80::a');
+    const b = await member('b', 'fe80::b');
+    const x = await member('x', 'fe80::9');
+    const base = { kind: 'lvsd' as const, version: 3 as const, advert: 1, vips: [`${VIP6}/64`], peers: ['"fe80::a"', '"fe80::b"'] };
+    startPeer(a, { ...base, name: 'a', priority: 150 });
+    startPeer(b, { ...base, name: 'b', priority: 100 });
+    await waitFor(async () => (await isMaster(a).catch(() => false)) && (await a.addrs()).includes(VIP6), 'a to become master', 40_000, 100);
+    await waitFor(async () => total(await metrics(b).catch(() => []), 'lvsd_vrrp_state', { state: 'BACKUP' }) === 1, 'b to be backup', 40_000, 100);
+    const delta = await baseline(a, b);
+    const f = await forge(x, { family: 6, vips: [VIP6], class: 'advert', version: 3, priority: 254, intervalMs: 1000, pps: 1, count: 4, maxMs: 3500 });
+    await sleep(500);
+    assert.equal(f.sent, 4);
+    assert.equal(await delta(a, 'lvsd_vrrp_transitions_total', { from: 'MASTER', to: 'BACKUP' }), 0, 'the master did not step down');
+    assert.ok((await delta(a, 'lvsd_vrrp_packets_dropped_total', { reason: 'not_peer' })) >= f.sent, 'the master counted the forgeries as not_peer');
+    assert.ok((await delta(b, 'lvsd_vrrp_packets_dropped_total', { reason: 'not_peer' })) >= f.sent, 'the backup counted them too');
+    assert.equal(await delta(b, 'lvsd_vrrp_transitions_total', { to: 'MASTER' }), 0, 'the backup never took over');
+    assert.ok((await a.addrs()).includes(VIP6) && (await isMaster(a)), 'the VIP stayed on the master');
+    // The listed peer's adverts pass: b keeps hearing a.
+    assert.ok((await delta(b, 'lvsd_vrrp_adverts_received_total')) >= 2, 'b heard a (a listed peer)');
+  } finally {
+    await topo.destroy();
+  }
+});
+
 test('VRRPv2 PASS authentication: forged higher-priority adverts without it (bad_auth) or with a wrong password (auth_failed) are dropped, nothing moves', { skip, timeout: 120_000 }, async () => {
   const topo = new Topology();
   try {

@@ -19,6 +19,9 @@ export const X = '192.0.2.9';
 
 export interface ForgeSpec {
   class: 'advert' | 'badsum';
+  family?: 4 | 6;
+  /** Addresses the advert carries (default [VIP]). */
+  vips?: string[];
   version: 2 | 3;
   priority: number;
   intervalMs: number;

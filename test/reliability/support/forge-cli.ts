@@ -3,6 +3,7 @@
  * count and in time, and prints one JSON line {sent, seconds} at the end.
  * Usage: node forge-cli.js JSON, with JSON:
  *   ifname         interface (eth0)
+ *   family         4 (default) or 6: VRRPv3 over IPv6 from the interface's link-local address to ff02::12
  *   class          'advert' (a well-formed advert: TTL 255, right checksum) | 'badsum' (the same with
  *                  its checksum broken)
  *   version, vrid, priority, intervalMs, vips   the advert's fields (vips: the addresses carried)
@@ -25,6 +26,7 @@ import { loadAfPacket } from '../../../src/election/announce.js';
 
 interface Spec {
   ifname: string;
+  family?: 4 | 6;
   class: 'advert' | 'badsum';
   version: 2 | 3;
   vrid: number;
@@ -44,7 +46,7 @@ const auth = spec.password !== undefined ? { type: spec.ah ? ('ah' as const) : (
 const fixedSeq = spec.ah ? ({ value: spec.ah.seq, next: () => spec.ah!.seq, accept: () => false } as unknown as AhSequence) : undefined;
 const t = new RawVrrpTransport({
   ifname: spec.ifname,
-  family: 4,
+  family: spec.family ?? 4,
   version: spec.version,
   vrid: spec.vrid,
   addrCount: spec.vips.length,
