@@ -32,15 +32,18 @@
  * stop sending when JavaScript has not kicked for the lease (a wedged daemon must not look alive for
  * ever), and disarming takes the mutex every send holds, so after disarm returns nothing more goes out.
  *
- * And the takeover thread (tk*), the Backup's counterpart: loaded with what a takeover does (the
- * takeover call's VIP adds, frames and advert, copied, descriptors dup'ed, its own rtnetlink socket)
- * and armed with each new master_down deadline, two threads (two CPUs, SCHED_FIFO 1 when allowed)
- * sleep to it, spin the last TAKEOVER_SPIN_NS and act there, unless a datagram is waiting in one of
- * the instance's sockets (poll) or JavaScript is reading one (rx_read marks its descriptor busy until
- * the callback, which re-arms the thread for the master's advert, returns), or they woke past the
- * late limit. JavaScript collects the
- * decision (tkwait) at its own wake, or as soon as it runs again when it was held up at the deadline.
- * Measured before it: about one 0.01 s takeover in 50 came 4-13 ms late because the main thread was
+ * And the takeover (takeover_act: VIP adds, GARP/NA frames, the new Master's first advert, after a
+ * poll for a waiting advert), one set of steps over a prepared plan with two entries: the takeover
+ * call, on the event loop's thread, which sleeps to the master_down deadline itself; and the
+ * takeover thread (tk*), the Backup's counterpart of the backstop: loaded with a copy of the same
+ * plan (descriptors dup'ed, its own rtnetlink socket) and armed with each new deadline, two threads
+ * (two CPUs, SCHED_FIFO 1 when allowed) sleep to it, spin the last TAKEOVER_SPIN_NS and act there,
+ * unless a datagram is waiting in one of the instance's sockets (poll) or JavaScript is reading one
+ * (rx_read marks its descriptor busy until the callback, which re-arms the thread for the master's
+ * advert, returns), or they woke past the late limit. JavaScript collects the decision (tkwait) at
+ * its own wake, or as soon as it runs again when it was held up at the deadline; when the thread
+ * stood down (or is off: `takeover_thread`), the wake's call decides again, through the same steps.
+ * Measured before the thread: about one 0.01 s takeover in 50 came 4-13 ms late because the main thread was
  * busy (running, not waiting) across the deadline.
  */
 #define _GNU_SOURCE
@@ -76,6 +79,13 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
 
 static double ts_ms(const struct timespec *t) {
   return (double)t->tv_sec * 1e3 + (double)t->tv_nsec / 1e6;
+}
+
+/* CLOCK_MONOTONIC in ns (the takeover's deadline, the stand-in threads' schedules). */
+static int64_t mono_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
 static int get_int(napi_env env, napi_value v, int32_t *out) {
@@ -685,11 +695,11 @@ static napi_value SetSockOpt(napi_env env, napi_callback_info info) {
 
 /* rawsend(fd, dst: Buffer(4|16), scopeId, payload) -> bytes. Non-blocking; errors are thrown. */
 /* sendto() on a raw socket of ours: dst is 4 or 16 bytes (the socket's family). Bytes sent or -errno. */
-static ssize_t raw_sendto(const rx_t *s, const void *dst, uint32_t scope, const void *data, size_t len) {
+static ssize_t raw_sendto(int fd, int family, const void *dst, uint32_t scope, const void *data, size_t len) {
   struct sockaddr_storage to;
   socklen_t tolen;
   memset(&to, 0, sizeof to);
-  if (s->family == 6) {
+  if (family == 6) {
     struct sockaddr_in6 *t6 = (struct sockaddr_in6 *)&to;
     t6->sin6_family = AF_INET6;
     memcpy(&t6->sin6_addr, dst, 16);
@@ -701,7 +711,7 @@ static ssize_t raw_sendto(const rx_t *s, const void *dst, uint32_t scope, const 
     memcpy(&t4->sin_addr, dst, 4);
     tolen = sizeof *t4;
   }
-  ssize_t n = sendto(s->fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&to, tolen);
+  ssize_t n = sendto(fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&to, tolen);
   return n < 0 ? -errno : n;
 }
 
@@ -718,7 +728,7 @@ static napi_value RawSend(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "rawsend(fd, dst (4 or 16 bytes, the socket's family), scopeId, buffer)");
     return NULL;
   }
-  ssize_t n = raw_sendto(s, dst, (uint32_t)scope, data, len);
+  ssize_t n = raw_sendto(s->fd, s->family, dst, (uint32_t)scope, data, len);
   if (n < 0) return throw_errno(env, s->family == 6 ? "sendto(IPv6 raw)" : "sendto(IPv4 raw)", (int)-n);
   napi_value r;
   napi_create_int32(env, (int32_t)n, &r);
@@ -864,28 +874,31 @@ static napi_value NlRequest(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* ------------------------------------------------------------------ the takeover (one set of steps) */
+
 /*
- * takeover(pollFds, nlFd, seq, addPayloads, frames, rounds, adverts[, waitMs, lateLimitMs])
- *   -> [status, lateMs, addResult..., framesSent, advertsSent]   (status 0)
- *   -> [status, lateMs]                                           (status -1 / -2: nothing done)
- * What a Backup→Master transition puts on the wire, in one call, with no JavaScript between the
- * steps (each step of a just-woken JavaScript turn cost 0.1–0.3 ms on the failover bench, and the
- * JavaScript after it competed for the CPUs with the traffic the takeover had just drawn):
- *  0. every argument is read first; then, with waitMs > 0, the thread sleeps until waitMs after
- *     entry (the master_down deadline: clock_nanosleep, CLOCK_MONOTONIC, absolute, then a short
- *     spin). lateMs is how far past that target the thread woke (negative waitMs: how late the
- *     call came). Sleeping here
- *     rather than in JavaScript before the call saved the ~0.3 ms a just-woken JavaScript turn took
- *     between its futex wake and this call's first syscall (perf, session 9). When lateLimitMs >= 0
- *     and lateMs exceeds it: status -2, nothing done (the machine's late guard decides instead);
- *  1. poll(2) the VRRP sockets with timeout 0: if any is readable an advert may be waiting, which
- *     must be read before the expiry is acted on — status -1, nothing done;
- *  2. RTM_NEWADDR (NLM_F_CREATE|NLM_F_EXCL) per payload on nlFd, seq, seq+1, ... (0 / -errno / 1);
- *  3. the frames [packetFd, ifindex, frame] once (each VIP's GARP / NA), then the adverts
+ * What a Backup→Master transition puts on the wire, with no JavaScript between the steps (each step
+ * of a just-woken JavaScript turn cost 0.1–0.3 ms on the failover bench, and the JavaScript after it
+ * competed for the CPUs with the traffic the takeover had just drawn). The steps are prepared ahead
+ * as a plan (takeover_plan_t: the same arguments for both entries below) and carried out by
+ * takeover_act() at the master_down deadline, by whichever thread gets there:
+ *  - the takeover call (takeover()), on the event loop's thread: it sleeps to the deadline itself;
+ *  - the takeover thread (tk*, below), loaded with a copy of the plan and armed with the deadline,
+ *    when the event loop is held up then.
+ * The caller (the runtime) has already stepped the pure machine to know this expiry makes it Master.
+ * takeover_act(), at `late` ms past the deadline:
+ *  1. past the late limit (limit >= 0): status -2, nothing done (too late to tell a dead master from
+ *     a frozen machine: the machine's late guard decides);
+ *  2. poll(2) the VRRP sockets with timeout 0: if any is readable an advert may be waiting, which
+ *     must be read before the expiry is acted on — status -1, nothing done; so too while one of
+ *     them is being read on the event loop (rx_busy: a datagram has left the socket but its
+ *     callback, which re-arms the deadline when it was the master's advert, has not returned);
+ *  3. RTM_NEWADDR (NLM_F_CREATE|NLM_F_EXCL) per payload, seq, seq+1, ... (0 / -errno / 1);
+ *  4. the frames [packetFd, ifindex, frame] once (each VIP's GARP / NA), then the adverts
  *     [rawFd, dst, scopeId, payload] (RFC 5798 6.4.2: a new Master advertises at once), then the
  *     frames rounds-1 more times (a burst with no spacing, as keepalived sends it).
- * The caller (the runtime) has already stepped the pure machine to know this expiry makes it Master.
- * A malformed frame or advert entry is not sent (counted as not sent), as a failed send is.
+ * Both entries answer as [status, lateMs, addResult..., framesSent, advertsSent] (status 0) or
+ * [status, lateMs] (nothing done).
  */
 #define TAKEOVER_MAX_WAIT_MS 10.0
 /* Measured with a C loop on this VM (session 9, 1 ns timer slack): clock_nanosleep to an absolute
@@ -893,21 +906,12 @@ static napi_value NlRequest(napi_env env, napi_callback_info info) {
    20 ms; sleeping to 250 µs before and spinning the rest landed at 0 µs at p90. The call sleeps at
    most ~5 ms, hence 200 µs; the spin costs at most that much CPU once per takeover. */
 #define TAKEOVER_SPIN_NS 200000L
-
-typedef struct {
-  int ok;
-  int32_t fd, ifindex;
-  void *data;
-  size_t len;
-} frame_arg_t;
-
-/* One [packetFd, ifindex, frame] entry of takeover's frames, read into f (f->ok 0 when malformed). */
-static void frame_arg(napi_env env, napi_value e, frame_arg_t *f) {
-  napi_value x;
-  f->ok = napi_get_element(env, e, 0, &x) == napi_ok && get_int(env, x, &f->fd) &&
-          napi_get_element(env, e, 1, &x) == napi_ok && get_int(env, x, &f->ifindex) &&
-          napi_get_element(env, e, 2, &x) == napi_ok && buf_arg(env, x, &f->data, &f->len) && f->len >= ETH_HLEN;
-}
+#define TAKEOVER_POLL_MAX 64
+#define TAKEOVER_ADD_MAX 256
+#define TAKEOVER_FRAMES_MAX 256
+#define TAKEOVER_ADV_MAX 64
+#define TAKEOVER_ROUNDS_MAX 64
+#define TAKEOVER_BUF_MAX 4096
 
 /* One advert argument [fd, dst, scopeId, payload]: fd one of our raw IP sockets, dst its family's
    address size. 1 when well-formed (the buffers point into the JavaScript values), else 0. */
@@ -932,126 +936,211 @@ static int advert_arg(napi_env env, napi_value e, advert_arg_t *a) {
   return napi_get_element(env, e, 3, &x) == napi_ok && buf_arg(env, x, &a->data, &a->len);
 }
 
-static napi_value takeover_status(napi_env env, int32_t status, double late_ms) {
-  napi_value out, v;
-  napi_create_array(env, &out);
-  napi_create_int32(env, status, &v);
-  napi_set_element(env, out, 0, v);
-  napi_create_double(env, late_ms, &v);
-  napi_set_element(env, out, 1, v);
-  return out;
+/* A takeover's steps. Pointers into the JavaScript arguments (the call) or into copies (the thread). */
+typedef struct {
+  int npoll;
+  int pollfd[TAKEOVER_POLL_MAX]; /* polled */
+  int busyfd[TAKEOVER_POLL_MAX]; /* the descriptor the event loop reads it as (rx_busy); the thread polls a dup */
+  int nadd;
+  const unsigned char *payload[TAKEOVER_ADD_MAX];
+  size_t plen[TAKEOVER_ADD_MAX];
+  int nframes;
+  struct {
+    int fd, ifindex;
+    const unsigned char *data;
+    size_t len;
+  } frame[TAKEOVER_FRAMES_MAX];
+  int rounds;
+  int nadv;
+  struct {
+    int fd, family;
+    unsigned char dst[16];
+    uint32_t scope;
+    const unsigned char *data;
+    size_t len;
+  } adv[TAKEOVER_ADV_MAX];
+} takeover_plan_t;
+
+typedef struct {
+  int32_t status; /* 0 acted, -1 a datagram waiting or being read, -2 past the late limit, -3 no decision (tkwait) */
+  double late_ms;
+  int nadd;
+  int32_t added[TAKEOVER_ADD_MAX];
+  int32_t sent, adverts;
+} takeover_result_t;
+
+/*
+ * The plan's arguments pollFds[], payloads[], frames[[packetFd, ifindex, frame]], rounds,
+ * adverts[[rawFd, dst, scopeId, payload]] into p (pointing into the JavaScript values). Every entry
+ * is checked: 0 and a TypeError with `usage` when any is malformed.
+ */
+static int takeover_plan_arg(napi_env env, napi_value polls, napi_value pays, napi_value frames, napi_value rounds, napi_value advs,
+                             takeover_plan_t *p, const char *usage) {
+  bool a1 = false, a2 = false, a3 = false, a4 = false;
+  uint32_t npoll = 0, nadd = 0, nframes = 0, nadv = 0;
+  int32_t r = 0;
+  int ok = napi_is_array(env, polls, &a1) == napi_ok && a1 && napi_is_array(env, pays, &a2) == napi_ok && a2 &&
+           napi_is_array(env, frames, &a3) == napi_ok && a3 && napi_is_array(env, advs, &a4) == napi_ok && a4 && get_int(env, rounds, &r) &&
+           napi_get_array_length(env, polls, &npoll) == napi_ok && napi_get_array_length(env, pays, &nadd) == napi_ok &&
+           napi_get_array_length(env, frames, &nframes) == napi_ok && napi_get_array_length(env, advs, &nadv) == napi_ok &&
+           npoll <= TAKEOVER_POLL_MAX && nadd <= TAKEOVER_ADD_MAX && nframes <= TAKEOVER_FRAMES_MAX && nadv <= TAKEOVER_ADV_MAX &&
+           r >= 1 && r <= TAKEOVER_ROUNDS_MAX;
+  napi_value v, x;
+  void *data;
+  size_t len;
+  for (uint32_t i = 0; ok && i < npoll; i++) {
+    int32_t fd = -1;
+    ok = napi_get_element(env, polls, i, &v) == napi_ok && get_int(env, v, &fd) && fd >= 0;
+    p->pollfd[i] = p->busyfd[i] = fd;
+  }
+  for (uint32_t i = 0; ok && i < nadd; i++) {
+    ok = napi_get_element(env, pays, i, &v) == napi_ok && buf_arg(env, v, &data, &len) && len <= TAKEOVER_BUF_MAX;
+    p->payload[i] = data;
+    p->plen[i] = len;
+  }
+  for (uint32_t i = 0; ok && i < nframes; i++) {
+    ok = napi_get_element(env, frames, i, &v) == napi_ok && napi_get_element(env, v, 0, &x) == napi_ok && get_int(env, x, &p->frame[i].fd) &&
+         napi_get_element(env, v, 1, &x) == napi_ok && get_int(env, x, &p->frame[i].ifindex) && napi_get_element(env, v, 2, &x) == napi_ok &&
+         buf_arg(env, x, &data, &len) && len >= ETH_HLEN && len <= TAKEOVER_BUF_MAX;
+    p->frame[i].data = data;
+    p->frame[i].len = len;
+  }
+  for (uint32_t i = 0; ok && i < nadv; i++) {
+    advert_arg_t a;
+    ok = napi_get_element(env, advs, i, &v) == napi_ok && advert_arg(env, v, &a) && a.len <= TAKEOVER_BUF_MAX;
+    if (!ok) break;
+    p->adv[i].fd = a.sock->fd;
+    p->adv[i].family = a.sock->family;
+    memcpy(p->adv[i].dst, a.dst, a.sock->family == 6 ? 16 : 4);
+    p->adv[i].scope = a.scope;
+    p->adv[i].data = a.data;
+    p->adv[i].len = a.len;
+  }
+  if (!ok) {
+    napi_throw_type_error(env, NULL, usage);
+    return 0;
+  }
+  p->npoll = (int)npoll;
+  p->nadd = (int)nadd;
+  p->nframes = (int)nframes;
+  p->rounds = r;
+  p->nadv = (int)nadv;
+  return 1;
 }
 
-static napi_value Takeover(napi_env env, napi_callback_info info) {
-  struct timespec entry;
-  clock_gettime(CLOCK_MONOTONIC, &entry);
-  size_t argc = 9;
-  napi_value argv[9];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int32_t nlfd, seq, rounds;
-  uint32_t npoll = 0, nadd = 0, nframes = 0, nadv = 0;
-  bool a1 = false, a2 = false, a3 = false, a4 = false;
-  double wait_ms = 0, limit_ms = -1;
-  if (argc < 7 || napi_is_array(env, argv[0], &a1) != napi_ok || !a1 || !get_int(env, argv[1], &nlfd) || !get_int(env, argv[2], &seq) ||
-      napi_is_array(env, argv[3], &a2) != napi_ok || !a2 || napi_is_array(env, argv[4], &a3) != napi_ok || !a3 ||
-      !get_int(env, argv[5], &rounds) || napi_is_array(env, argv[6], &a4) != napi_ok || !a4 ||
-      napi_get_array_length(env, argv[0], &npoll) != napi_ok || napi_get_array_length(env, argv[3], &nadd) != napi_ok ||
-      napi_get_array_length(env, argv[4], &nframes) != napi_ok || napi_get_array_length(env, argv[6], &nadv) != napi_ok ||
-      npoll > 64 || nadd > 256 || nframes > 256 || nadv > 64 || rounds < 1 || rounds > 64 ||
-      (argc >= 8 && (napi_get_value_double(env, argv[7], &wait_ms) != napi_ok || !(wait_ms <= TAKEOVER_MAX_WAIT_MS))) ||
-      (argc >= 9 && napi_get_value_double(env, argv[8], &limit_ms) != napi_ok)) {
-    napi_throw_type_error(env, NULL, "takeover(pollFds[], nlFd, seq, payloads[], frames[[fd, ifindex, frame]], rounds (1-64), adverts[[fd, dst, scopeId, payload]][, waitMs (<= 10), lateLimitMs])");
-    return NULL;
+/* The takeover's steps (see above), `late_ms` past its deadline; *seq advances per VIP add. */
+static void takeover_act(const takeover_plan_t *p, int nlfd, int32_t *seq, double late_ms, double limit_ms, takeover_result_t *r) {
+  r->late_ms = late_ms;
+  r->nadd = p->nadd;
+  r->sent = r->adverts = 0;
+  /* 1. */
+  if (limit_ms >= 0 && late_ms > limit_ms) {
+    r->status = -2;
+    return;
   }
-  napi_value v;
-  struct pollfd pfd[64];
-  for (uint32_t i = 0; i < npoll; i++) {
-    int32_t fd = -1;
-    napi_get_element(env, argv[0], i, &v);
-    get_int(env, v, &fd);
-    pfd[i].fd = fd;
+  /* 2. */
+  struct pollfd pfd[TAKEOVER_POLL_MAX];
+  for (int i = 0; i < p->npoll; i++) {
+    pfd[i].fd = p->pollfd[i];
     pfd[i].events = POLLIN;
     pfd[i].revents = 0;
   }
-  void *payload[256];
-  size_t plen[256];
-  for (uint32_t i = 0; i < nadd; i++) {
-    napi_get_element(env, argv[3], i, &v);
-    if (!buf_arg(env, v, &payload[i], &plen[i]) || plen[i] > 4096) payload[i] = NULL;
-  }
-  frame_arg_t frames[256];
-  for (uint32_t i = 0; i < nframes; i++) {
-    napi_get_element(env, argv[4], i, &v);
-    frame_arg(env, v, &frames[i]);
-  }
-  advert_arg_t adv[64];
-  int adv_ok[64];
-  for (uint32_t i = 0; i < nadv; i++) {
-    napi_get_element(env, argv[6], i, &v);
-    adv_ok[i] = advert_arg(env, v, &adv[i]);
-  }
-  /* 0. The deadline, counted from entry (the caller computed waitMs just before the call). */
-  struct timespec target = entry;
-  long long tns = (long long)target.tv_nsec + (long long)(wait_ms * 1e6);
-  target.tv_sec += (time_t)(tns / 1000000000LL);
-  tns %= 1000000000LL;
-  if (tns < 0) {
-    tns += 1000000000LL;
-    target.tv_sec -= 1;
-  }
-  target.tv_nsec = (long)tns;
-  struct timespec woke;
-  clock_gettime(CLOCK_MONOTONIC, &woke);
-  if (wait_ms > 0) {
-    /* Sleep to TAKEOVER_SPIN_NS before the target, then spin on the clock: the wake from an idle CPU
-       came 70-180 µs after the target here (p50; 1 ns timer slack), sleep-then-spin lands on it. */
-    struct timespec early = target;
-    early.tv_nsec -= TAKEOVER_SPIN_NS;
-    if (early.tv_nsec < 0) {
-      early.tv_nsec += 1000000000L;
-      early.tv_sec -= 1;
-    }
-    if (ts_ms(&early) > ts_ms(&woke)) {
-      while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &early, NULL) == EINTR) {}
-    }
-    do clock_gettime(CLOCK_MONOTONIC, &woke);
-    while (ts_ms(&woke) < ts_ms(&target));
-  }
-  double late_ms = ts_ms(&woke) - ts_ms(&target);
-  if (limit_ms >= 0 && late_ms > limit_ms) return takeover_status(env, -2, late_ms);
-  /* 1. */
   int ready;
-  do ready = poll(pfd, npoll, 0);
+  do ready = poll(pfd, (nfds_t)p->npoll, 0);
   while (ready < 0 && errno == EINTR);
-  if (ready != 0) return takeover_status(env, -1, late_ms); /* readable (or poll failed): let the caller read first */
-  /* 2. */
-  int32_t added[256];
-  for (uint32_t i = 0; i < nadd; i++) {
-    int r = -EINVAL, sys = 0;
-    if (payload[i]) r = nl_talk(nlfd, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, seq + (int)i, payload[i], plen[i], &sys);
-    added[i] = sys ? -sys : r;
-  }
+  r->status = -1;
+  if (ready != 0) return; /* readable (or poll failed): the event loop reads it first */
+  /* After the poll: a datagram the event loop took off the socket just before it is still in its
+     callback (on the thread, that callback's re-arm waits for the mutex held here). */
+  for (int i = 0; i < p->npoll; i++)
+    if (__atomic_load_n(rx_busy_of(p->busyfd[i]), __ATOMIC_SEQ_CST) != 0) return;
   /* 3. */
-  int sent = 0, adverts = 0;
-  for (int32_t round = 0; round < rounds; round++) {
-    for (uint32_t i = 0; i < nframes; i++)
-      if (frames[i].ok && send_frame(frames[i].fd, frames[i].ifindex, frames[i].data, frames[i].len) >= 0) sent++;
+  for (int i = 0; i < p->nadd; i++) {
+    int sys = 0;
+    int res = nl_talk(nlfd, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, *seq, p->payload[i], p->plen[i], &sys);
+    *seq = *seq >= 0x7ffffff0 ? 1 : *seq + 1;
+    r->added[i] = sys ? -sys : res;
+  }
+  /* 4. */
+  for (int round = 0; round < p->rounds; round++) {
+    for (int i = 0; i < p->nframes; i++)
+      if (send_frame(p->frame[i].fd, p->frame[i].ifindex, p->frame[i].data, p->frame[i].len) >= 0) r->sent++;
     if (round > 0) continue;
-    for (uint32_t i = 0; i < nadv; i++)
-      if (adv_ok[i] && raw_sendto(adv[i].sock, adv[i].dst, adv[i].scope, adv[i].data, adv[i].len) >= 0) adverts++;
+    for (int i = 0; i < p->nadv; i++)
+      if (raw_sendto(p->adv[i].fd, p->adv[i].family, p->adv[i].dst, p->adv[i].scope, p->adv[i].data, p->adv[i].len) >= 0) r->adverts++;
   }
-  napi_value out = takeover_status(env, 0, late_ms);
-  for (uint32_t i = 0; i < nadd; i++) {
-    napi_create_int32(env, added[i], &v);
-    napi_set_element(env, out, i + 2, v);
+  r->status = 0;
+}
+
+/* The result as both entries answer it. */
+static napi_value takeover_result_js(napi_env env, const takeover_result_t *r) {
+  napi_value out, v;
+  napi_create_array(env, &out);
+  napi_create_int32(env, r->status, &v);
+  napi_set_element(env, out, 0, v);
+  napi_create_double(env, r->late_ms, &v);
+  napi_set_element(env, out, 1, v);
+  if (r->status != 0) return out;
+  for (int i = 0; i < r->nadd; i++) {
+    napi_create_int32(env, r->added[i], &v);
+    napi_set_element(env, out, (uint32_t)i + 2, v);
   }
-  napi_create_int32(env, sent, &v);
-  napi_set_element(env, out, nadd + 2, v);
-  napi_create_int32(env, adverts, &v);
-  napi_set_element(env, out, nadd + 3, v);
+  napi_create_int32(env, r->sent, &v);
+  napi_set_element(env, out, (uint32_t)r->nadd + 2, v);
+  napi_create_int32(env, r->adverts, &v);
+  napi_set_element(env, out, (uint32_t)r->nadd + 3, v);
   return out;
 }
 
+/* Busy-wait to CLOCK_MONOTONIC `at` (ns); returns the time it saw there. */
+static int64_t spin_to(int64_t at) {
+  int64_t now;
+  do now = mono_ns();
+  while (now < at);
+  return now;
+}
+
+/*
+ * takeover(pollFds, nlFd, seq, payloads, frames, rounds, adverts[, waitMs, lateLimitMs]): the
+ * takeover call. Every argument is read first; then, with waitMs > 0, the thread sleeps until
+ * waitMs after entry (the master_down deadline: clock_nanosleep, CLOCK_MONOTONIC, absolute, to
+ * TAKEOVER_SPIN_NS before it, then a spin) and acts there (takeover_act); lateMs is how far past
+ * that target it acted (negative waitMs: how late the call came). Sleeping here rather than in
+ * JavaScript before the call saved the ~0.3 ms a just-woken JavaScript turn took between its futex
+ * wake and this call's first syscall (perf, session 9).
+ */
+static napi_value Takeover(napi_env env, napi_callback_info info) {
+  int64_t entry = mono_ns();
+  size_t argc = 9;
+  napi_value argv[9];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t nlfd, seq;
+  double wait_ms = 0, limit_ms = -1;
+  static const char usage[] = "takeover(pollFds[] (<= 64), nlFd, seq, payloads[] (<= 256, <= 4096 bytes), frames[[fd, ifindex, frame]] (<= 256), rounds (1-64), adverts[[fd, dst, scopeId, payload]] (<= 64)[, waitMs (<= 10), lateLimitMs])";
+  if (argc < 7 || !get_int(env, argv[1], &nlfd) || !get_int(env, argv[2], &seq) ||
+      (argc >= 8 && (napi_get_value_double(env, argv[7], &wait_ms) != napi_ok || !(wait_ms <= TAKEOVER_MAX_WAIT_MS))) ||
+      (argc >= 9 && napi_get_value_double(env, argv[8], &limit_ms) != napi_ok)) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  takeover_plan_t plan;
+  if (!takeover_plan_arg(env, argv[0], argv[3], argv[4], argv[5], argv[6], &plan, usage)) return NULL;
+  /* The deadline, counted from entry (the caller computed waitMs just before the call). */
+  int64_t target = entry + (int64_t)(wait_ms * 1e6), now = mono_ns();
+  if (wait_ms > 0) {
+    /* The wake from an idle CPU came 70-180 µs after the target here (p50; 1 ns timer slack):
+       sleep-then-spin lands on it. */
+    int64_t early = target - TAKEOVER_SPIN_NS;
+    if (early > now) {
+      struct timespec ts = {.tv_sec = early / 1000000000LL, .tv_nsec = early % 1000000000LL};
+      while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
+    }
+    now = spin_to(target);
+  }
+  takeover_result_t r;
+  takeover_act(&plan, nlfd, &seq, (double)(now - target) / 1e6, limit_ms, &r);
+  return takeover_result_js(env, &r);
+}
 
 /* ------------------------------------------------------------------ address notifications */
 
@@ -1192,12 +1281,6 @@ typedef struct bs {
 
 static bs_t bs_tab[BS_MAX];
 
-static int64_t mono_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
 static void bs_schedule(bs_t *b, int64_t now) {
   b->kick_ns = now;
   b->due_ns = now + b->interval_ns + b->interval_ns / 2;
@@ -1223,7 +1306,7 @@ static void *bs_thread(void *p) {
       b->lapsed = 1; /* JavaScript stopped kicking: stop standing in for it until it kicks again */
       continue;
     }
-    for (int i = 0; i < b->ndst; i++) raw_sendto(&b->sock, b->dst[i], b->scope[i], b->payload[i], b->len[i]);
+    for (int i = 0; i < b->ndst; i++) raw_sendto(b->sock.fd, b->sock.family, b->dst[i], b->scope[i], b->payload[i], b->len[i]);
     b->sent++;
     b->due_ns = now + b->interval_ns;
   }
@@ -1394,11 +1477,6 @@ static napi_value BsClose(napi_env env, napi_callback_info info) {
 
 #define TK_MAX 64
 #define TK_THREADS 2
-#define TK_POLL_MAX 64
-#define TK_ADD_MAX 256
-#define TK_FRAMES_MAX 256
-#define TK_ADV_MAX 64
-#define TK_BUF_MAX 4096
 /* The second thread (another CPU) acts only this long after the deadline, when the first has not:
    its CPU may be the frozen one. */
 #define TK_SECOND_NS 1000000LL
@@ -1414,29 +1492,15 @@ typedef struct tk {
   pthread_mutex_t mu;
   pthread_cond_t cv;   /* the threads wait on it */
   pthread_cond_t done; /* tkwait waits on it */
-  int nlfd, seq;
-  /* The plan (tkload): descriptors are dups (their own references), buffers copies. */
-  int npoll, pollfd[TK_POLL_MAX], pollorig[TK_POLL_MAX];
-  int nadd;
-  unsigned char *payload[TK_ADD_MAX];
-  size_t plen[TK_ADD_MAX];
-  int nframes, ffd[TK_FRAMES_MAX], fidx[TK_FRAMES_MAX];
-  unsigned char *frame[TK_FRAMES_MAX];
-  size_t flen[TK_FRAMES_MAX];
-  int rounds;
-  int nadv;
-  rx_t asock[TK_ADV_MAX];
-  unsigned char adst[TK_ADV_MAX][16];
-  uint32_t ascope[TK_ADV_MAX];
-  unsigned char *apay[TK_ADV_MAX];
-  size_t alen[TK_ADV_MAX];
+  int nlfd;
+  int32_t seq;
+  /* The plan (tkload): the takeover call's, with descriptors dup'ed (their own references) and buffers copied. */
+  takeover_plan_t plan;
   /* The arm (tkarm). */
   int64_t due_ns;
   double limit_ms;
   uint64_t gen;
-  /* The decision. */
-  int32_t status, added[TK_ADD_MAX], sent, adverts;
-  double late_ms;
+  takeover_result_t result; /* the arm's decision */
   int nthreads;
   pthread_t th[TK_THREADS];
   struct tk_arg args[TK_THREADS];
@@ -1445,66 +1509,27 @@ typedef struct tk {
 static tk_t tk_tab[TK_MAX];
 
 static void tk_drop_plan(tk_t *t) {
-  for (int i = 0; i < t->npoll; i++) close(t->pollfd[i]);
-  for (int i = 0; i < t->nadd; i++) free(t->payload[i]);
-  for (int i = 0; i < t->nframes; i++) {
-    close(t->ffd[i]);
-    free(t->frame[i]);
+  takeover_plan_t *p = &t->plan;
+  for (int i = 0; i < p->npoll; i++) close(p->pollfd[i]);
+  for (int i = 0; i < p->nadd; i++) free((void *)p->payload[i]);
+  for (int i = 0; i < p->nframes; i++) {
+    close(p->frame[i].fd);
+    free((void *)p->frame[i].data);
   }
-  for (int i = 0; i < t->nadv; i++) {
-    close(t->asock[i].fd);
-    free(t->apay[i]);
+  for (int i = 0; i < p->nadv; i++) {
+    close(p->adv[i].fd);
+    free((void *)p->adv[i].data);
   }
-  t->npoll = t->nadd = t->nframes = t->nadv = 0;
+  p->npoll = p->nadd = p->nframes = p->nadv = 0;
   t->loaded = 0;
 }
 
-/* Decide, with the mutex held, at `now` (≥ the deadline): one decision per arm. */
+/* Decide, with the mutex held, at `now` (≥ the deadline): one decision per arm (takeover_act). */
 static void tk_decide(tk_t *t, int64_t now) {
   t->armed = 0;
   t->decided = 1;
   t->taken = 0;
-  t->late_ms = (double)(now - t->due_ns) / 1e6;
-  t->sent = t->adverts = 0;
-  if (t->limit_ms >= 0 && t->late_ms > t->limit_ms) {
-    t->status = -2; /* too late to tell a dead master from a frozen machine: the machine's late guard decides */
-    goto out;
-  }
-  struct pollfd pfd[TK_POLL_MAX];
-  for (int i = 0; i < t->npoll; i++) {
-    pfd[i].fd = t->pollfd[i];
-    pfd[i].events = POLLIN;
-    pfd[i].revents = 0;
-  }
-  int ready;
-  do ready = poll(pfd, (nfds_t)t->npoll, 0);
-  while (ready < 0 && errno == EINTR);
-  if (ready != 0) {
-    t->status = -1; /* an advert may be waiting: JavaScript reads it first */
-    goto out;
-  }
-  /* After the poll: a datagram JavaScript took off the socket just before it is still in its
-     callback, and that callback's re-arm waits for the mutex held here, so it cannot have ended. */
-  for (int i = 0; i < t->npoll; i++)
-    if (__atomic_load_n(rx_busy_of(t->pollorig[i]), __ATOMIC_SEQ_CST) != 0) {
-      t->status = -1;
-      goto out;
-    }
-  for (int i = 0; i < t->nadd; i++) {
-    int sys = 0;
-    int r = nl_talk(t->nlfd, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, t->seq, t->payload[i], t->plen[i], &sys);
-    t->seq = t->seq >= 0x7ffffff0 ? 1 : t->seq + 1;
-    t->added[i] = sys ? -sys : r;
-  }
-  for (int round = 0; round < t->rounds; round++) {
-    for (int i = 0; i < t->nframes; i++)
-      if (send_frame(t->ffd[i], t->fidx[i], t->frame[i], t->flen[i]) >= 0) t->sent++;
-    if (round > 0) continue;
-    for (int i = 0; i < t->nadv; i++)
-      if (raw_sendto(&t->asock[i], t->adst[i], t->ascope[i], t->apay[i], t->alen[i]) >= 0) t->adverts++;
-  }
-  t->status = 0;
-out:
+  takeover_act(&t->plan, t->nlfd, &t->seq, (double)(now - t->due_ns) / 1e6, t->limit_ms, &t->result);
   pthread_cond_broadcast(&t->done);
 }
 
@@ -1538,8 +1563,7 @@ static void *tk_thread(void *p) {
     uint64_t gen = t->gen;
     t->spinning = 1;
     pthread_mutex_unlock(&t->mu);
-    do now = mono_ns();
-    while (now < due);
+    spin_to(due);
     pthread_mutex_lock(&t->mu);
     t->spinning = 0;
     if (t->gen == gen && t->armed) tk_decide(t, mono_ns());
@@ -1609,103 +1633,74 @@ static unsigned char *tk_copy(const void *data, size_t len) {
 
 /*
  * tkload(id, pollFds[], payloads[], frames[[fd, ifindex, frame]], rounds (1-64), adverts[[fd, dst, scopeId, payload]]):
- * what a takeover does (the takeover call's arguments less the netlink socket, which is the
- * thread's own). Copied and dup'ed here; disarms. Malformed arguments throw and leave the old plan.
+ * the takeover call's plan (its arguments less the netlink socket, which is the thread's own),
+ * dup'ed and copied here; disarms. Malformed arguments throw and leave the old plan.
  */
 static napi_value TkLoad(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   tk_t *t = argc >= 6 ? tk_arg_of(env, argv[0]) : NULL;
-  bool a1 = false, a2 = false, a3 = false, a4 = false;
-  uint32_t npoll = 0, nadd = 0, nframes = 0, nadv = 0;
-  int32_t rounds = 0;
-  if (!t || napi_is_array(env, argv[1], &a1) != napi_ok || !a1 || napi_is_array(env, argv[2], &a2) != napi_ok || !a2 ||
-      napi_is_array(env, argv[3], &a3) != napi_ok || !a3 || !get_int(env, argv[4], &rounds) || napi_is_array(env, argv[5], &a4) != napi_ok || !a4 ||
-      napi_get_array_length(env, argv[1], &npoll) != napi_ok || napi_get_array_length(env, argv[2], &nadd) != napi_ok ||
-      napi_get_array_length(env, argv[3], &nframes) != napi_ok || napi_get_array_length(env, argv[5], &nadv) != napi_ok ||
-      npoll > TK_POLL_MAX || nadd > TK_ADD_MAX || nframes > TK_FRAMES_MAX || nadv > TK_ADV_MAX || rounds < 1 || rounds > 64) {
-    napi_throw_type_error(env, NULL, "tkload(id, pollFds[] (<= 64), payloads[] (<= 256), frames[[fd, ifindex, frame]] (<= 256), rounds (1-64), adverts[[fd, dst, scopeId, payload]] (<= 64))");
+  static const char usage[] = "tkload(id, pollFds[] (<= 64), payloads[] (<= 256, <= 4096 bytes), frames[[fd, ifindex, frame]] (<= 256), rounds (1-64), adverts[[fd, dst, scopeId, payload]] (<= 64))";
+  if (!t) {
+    napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
   /* Everything is checked before anything is taken: a bad argument leaves the old plan. */
-  napi_value v;
-  int32_t pfds[TK_POLL_MAX];
-  void *pay[TK_ADD_MAX];
-  size_t plen[TK_ADD_MAX];
-  frame_arg_t fr[TK_FRAMES_MAX];
-  advert_arg_t adv[TK_ADV_MAX];
-  int ok = 1;
-  for (uint32_t i = 0; ok && i < npoll; i++) ok = napi_get_element(env, argv[1], i, &v) == napi_ok && get_int(env, v, &pfds[i]) && pfds[i] >= 0;
-  for (uint32_t i = 0; ok && i < nadd; i++) ok = napi_get_element(env, argv[2], i, &v) == napi_ok && buf_arg(env, v, &pay[i], &plen[i]) && plen[i] <= TK_BUF_MAX;
-  for (uint32_t i = 0; ok && i < nframes; i++) {
-    ok = napi_get_element(env, argv[3], i, &v) == napi_ok;
-    if (ok) frame_arg(env, v, &fr[i]);
-    ok = ok && fr[i].ok && fr[i].len <= TK_BUF_MAX;
-  }
-  for (uint32_t i = 0; ok && i < nadv; i++) ok = napi_get_element(env, argv[5], i, &v) == napi_ok && advert_arg(env, v, &adv[i]) && adv[i].len <= TK_BUF_MAX;
-  if (!ok) {
-    napi_throw_type_error(env, NULL, "tkload: a malformed poll fd, payload (<= 4096 bytes), frame or advert");
-    return NULL;
-  }
+  takeover_plan_t in;
+  if (!takeover_plan_arg(env, argv[1], argv[2], argv[3], argv[4], argv[5], &in, usage)) return NULL;
   pthread_mutex_lock(&t->mu);
   tk_drop_plan(t);
   t->armed = 0;
+  takeover_plan_t *p = &t->plan;
   int err = 0;
-  for (uint32_t i = 0; !err && i < npoll; i++) {
-    int d = dup(pfds[i]);
+  for (int i = 0; !err && i < in.npoll; i++) {
+    int d = dup(in.pollfd[i]);
     if (d < 0) err = errno;
     else {
-      t->pollfd[t->npoll] = d;
-      t->pollorig[t->npoll++] = pfds[i];
+      p->pollfd[p->npoll] = d;
+      p->busyfd[p->npoll++] = in.busyfd[i];
     }
   }
-  for (uint32_t i = 0; !err && i < nadd; i++) {
-    unsigned char *c = tk_copy(pay[i], plen[i]);
+  for (int i = 0; !err && i < in.nadd; i++) {
+    unsigned char *c = tk_copy(in.payload[i], in.plen[i]);
     if (!c) err = ENOMEM;
     else {
-      t->payload[t->nadd] = c;
-      t->plen[t->nadd++] = plen[i];
+      p->payload[p->nadd] = c;
+      p->plen[p->nadd++] = in.plen[i];
     }
   }
-  for (uint32_t i = 0; !err && i < nframes; i++) {
-    int d = dup(fr[i].fd);
-    unsigned char *c = d < 0 ? NULL : tk_copy(fr[i].data, fr[i].len);
+  for (int i = 0; !err && i < in.nframes; i++) {
+    int d = dup(in.frame[i].fd);
+    unsigned char *c = d < 0 ? NULL : tk_copy(in.frame[i].data, in.frame[i].len);
     if (!c) {
       err = d < 0 ? errno : ENOMEM;
       if (d >= 0) close(d);
     } else {
-      t->ffd[t->nframes] = d;
-      t->fidx[t->nframes] = fr[i].ifindex;
-      t->frame[t->nframes] = c;
-      t->flen[t->nframes++] = fr[i].len;
+      p->frame[p->nframes] = in.frame[i];
+      p->frame[p->nframes].fd = d;
+      p->frame[p->nframes++].data = c;
     }
   }
-  for (uint32_t i = 0; !err && i < nadv; i++) {
-    int d = dup(adv[i].sock->fd);
-    unsigned char *c = d < 0 ? NULL : tk_copy(adv[i].data, adv[i].len);
+  for (int i = 0; !err && i < in.nadv; i++) {
+    int d = dup(in.adv[i].fd);
+    unsigned char *c = d < 0 ? NULL : tk_copy(in.adv[i].data, in.adv[i].len);
     if (!c) {
       err = d < 0 ? errno : ENOMEM;
       if (d >= 0) close(d);
     } else {
-      int k = t->nadv++;
-      memset(&t->asock[k], 0, sizeof t->asock[k]);
-      t->asock[k].fd = d;
-      t->asock[k].family = adv[i].sock->family;
-      memcpy(t->adst[k], adv[i].dst, adv[i].sock->family == 6 ? 16 : 4);
-      t->ascope[k] = adv[i].scope;
-      t->apay[k] = c;
-      t->alen[k] = adv[i].len;
+      p->adv[p->nadv] = in.adv[i];
+      p->adv[p->nadv].fd = d;
+      p->adv[p->nadv++].data = c;
     }
   }
-  t->rounds = rounds;
+  p->rounds = in.rounds;
   if (err) tk_drop_plan(t);
   else t->loaded = 1;
   pthread_mutex_unlock(&t->mu);
   if (err) return throw_errno(env, "tkload", err);
   return NULL;
 }
-
 /* tkarm(id, dueMonoMs, lateLimitMs): act at that CLOCK_MONOTONIC time unless told otherwise. */
 static napi_value TkArm(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -1761,7 +1756,7 @@ static napi_value TkFired(napi_env env, napi_callback_info info) {
   tk_t *t = tk_only_arg(env, info, "tkfired(id)");
   if (!t) return NULL;
   pthread_mutex_lock(&t->mu);
-  bool f = t->decided && !t->taken && t->status == 0;
+  bool f = t->decided && !t->taken && t->result.status == 0;
   pthread_mutex_unlock(&t->mu);
   napi_value r;
   napi_get_boolean(env, f, &r);
@@ -1791,27 +1786,13 @@ static napi_value TkWait(napi_env env, napi_callback_info info) {
     struct timespec ts = {.tv_sec = until / 1000000000LL, .tv_nsec = until % 1000000000LL};
     pthread_cond_timedwait(&t->done, &t->mu, &ts);
   }
-  napi_value out;
+  takeover_result_t r = t->result;
   if (!t->decided || t->taken) {
     t->armed = 0;
-    pthread_mutex_unlock(&t->mu);
-    return takeover_status(env, -3, 0);
-  }
-  t->taken = 1;
-  out = takeover_status(env, t->status, t->late_ms);
-  if (t->status == 0) {
-    napi_value v;
-    for (int i = 0; i < t->nadd; i++) {
-      napi_create_int32(env, t->added[i], &v);
-      napi_set_element(env, out, (uint32_t)i + 2, v);
-    }
-    napi_create_int32(env, t->sent, &v);
-    napi_set_element(env, out, (uint32_t)t->nadd + 2, v);
-    napi_create_int32(env, t->adverts, &v);
-    napi_set_element(env, out, (uint32_t)t->nadd + 3, v);
-  }
+    r = (takeover_result_t){.status = -3};
+  } else t->taken = 1;
   pthread_mutex_unlock(&t->mu);
-  return out;
+  return takeover_result_js(env, &r);
 }
 
 /* tkclose(id): threads stopped and joined, descriptors and copies released. */

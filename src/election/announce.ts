@@ -152,6 +152,7 @@ export interface AfPacketAddon {
    * default 0), VIP adds, the frames `rounds` times with the adverts after the first round.
    * [-1, lateMs] (an advert may be waiting: nothing done), [-2, lateMs] (woke more than
    * `lateLimitMs` past the target: nothing done) or [0, lateMs, addResult..., framesSent, advertsSent].
+   * The same steps as the takeover thread's (afpacket.c takeover_act); a malformed argument is a TypeError.
    */
   takeover(pollFds: number[], nlFd: number, seq: number, payloads: Buffer[], frames: Array<[number, number, Buffer]>, rounds: number, adverts: Array<[number, Buffer, number, Buffer]>, waitMs?: number, lateLimitMs?: number): number[];
   /** Advert backstop (afpacket.c): threads started disarmed; returns its id. */

@@ -53,3 +53,16 @@ test('takeover call: a wait over 10 ms or a non-number is a usage error, not a l
   assert.throws(() => addon.takeover([], -1, 1, [], [], 1, [], Number.NaN, -1), TypeError);
   assert.throws(() => addon.takeover([], -1, 1, [], [], 1, [], 'x' as unknown as number, -1), TypeError);
 });
+
+test('takeover call: a malformed plan is a usage error before anything is done (the checks tkload makes: one parser)', () => {
+  const bad: Array<[string, () => unknown]> = [
+    ['a negative poll fd', () => addon.takeover([-1], -1, 1, [], [], 1, [], 0, -1)],
+    ['rounds < 1', () => addon.takeover([], -1, 1, [], [], 0, [], 0, -1)],
+    ['rounds > 64', () => addon.takeover([], -1, 1, [], [], 65, [], 0, -1)],
+    ['a payload over 4096 bytes', () => addon.takeover([], -1, 1, [Buffer.alloc(4097)], [], 1, [], 0, -1)],
+    ['a frame shorter than an Ethernet header', () => addon.takeover([], -1, 1, [], [[0, 1, Buffer.alloc(4)]], 1, [], 0, -1)],
+    ['an advert fd that is not a raw VRRP socket', () => addon.takeover([], -1, 1, [], [], 1, [[0, Buffer.alloc(4), 0, Buffer.alloc(8)]], 0, -1)],
+    ['too many poll fds', () => addon.takeover(new Array(65).fill(0), -1, 1, [], [], 1, [], 0, -1)],
+  ];
+  for (const [what, call] of bad) assert.throws(call, TypeError, what);
+});
