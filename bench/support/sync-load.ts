@@ -1,0 +1,95 @@
+/**
+ * Load for bench/sync.ts, run inside a namespace of the lab guest (never on the host):
+ *
+ *   node sync-load.js flows VIP PORT RATE COUNT SAMPLE SPORT_BASE SECONDS
+ *     COUNT new UDP "connections" to VIP:PORT at RATE per second: flow i is three datagrams from
+ *     source port SPORT_BASE + i, sent back to back through a raw IPv4 socket (the project's addon:
+ *     one socket, any source port, no per-flow socket). Three, because the kernel's master sync
+ *     daemon sends a UDP connection at its 3rd packet (ip_vs_sync.c, sync_threshold 3): both
+ *     channels then have something to send from the same moment. IPVS creates the entry at the
+ *     first datagram. Stops after SECONDS even if COUNT is not reached. Prints one JSON line at the end: sent, seconds, achieved rate, EAGAIN retries,
+ *     and the wall-clock send time (ms, sub-ms precision) of every SAMPLE-th flow.
+ *   node sync-load.js inject COUNT SYNCID
+ *     Installs COUNT established TCP connections (clients 203.0.113.0/24, VIP 192.0.2.100:80, real
+ *     server 192.0.2.11:80, DR, timeout 900 s) into this namespace's kernel by sending kernel sync
+ *     v1 messages to its backup daemon on lo (src/sync/adapters.ts LoopbackInjector), paced so the
+ *     daemon's socket buffer does not overflow. Prints one JSON line: messages, seconds.
+ * Bounded: COUNT ≤ 200,000 and a 120 s deadline in both modes.
+ */
+import { RawIpSocket } from '../../src/election/rawip.js';
+import { LoopbackInjector } from '../../src/sync/adapters.js';
+import { encodeMessages, ConnFlags, type SyncConn } from '../../src/sync/codec.js';
+import { DEFAULT_FRAME_PAYLOAD } from '../../src/sync/channel.js';
+import { parseIp } from '../../src/core/address.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const DEADLINE_MS = 120_000;
+const wall = () => performance.timeOrigin + performance.now();
+
+async function flows(vip: string, port: number, rate: number, count: number, sample: number, base: number, seconds: number): Promise<void> {
+  const sock = new RawIpSocket(4, 17, { onMessage: () => undefined, onError: () => undefined });
+  const dst = parseIp(vip)!.bytes;
+  const dgram = Buffer.alloc(8 + 4);
+  dgram.writeUInt16BE(port, 2);
+  dgram.writeUInt16BE(dgram.length, 4); // checksum 0: none (allowed for UDP over IPv4, RFC 768)
+  const samples: Array<[number, number]> = [];
+  let again = 0;
+  let i = 0;
+  const t0 = performance.now();
+  // Ends at COUNT or after SECONDS, whichever comes first: a slow guest reports the rate it managed.
+  const limit = Math.min(DEADLINE_MS, seconds * 1000);
+  while (i < count && performance.now() - t0 < limit) {
+    const due = Math.min(count, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
+    for (; i < due; i++) {
+      const sport = base + i;
+      dgram.writeUInt16BE(sport, 0);
+      dgram.writeUInt32BE(i, 8);
+      if (i % sample === 0) samples.push([sport, wall()]);
+      for (let k = 0; k < 3; k++) {
+        for (let tries = 0; ; tries++) {
+          try {
+            sock.send(dst, 0, dgram);
+            break;
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'EAGAIN' || tries > 100) throw e;
+            again++;
+            await sleep(1);
+          }
+        }
+      }
+    }
+    await sleep(1); // lets the loop breathe; the rate comes from `due`, not from this sleep
+  }
+  const took = (performance.now() - t0) / 1000;
+  sock.close();
+  process.stdout.write(JSON.stringify({ sent: i, seconds: took, rate: i / took, eagain: again, samples }) + '\n');
+}
+
+async function inject(count: number, syncid: number): Promise<void> {
+  const conns: SyncConn[] = [];
+  const v = parseIp('192.0.2.100')!.bytes;
+  const d = parseIp('192.0.2.11')!.bytes;
+  for (let i = 0; i < count; i++) {
+    const caddr = Uint8Array.from([203, 0, 113, 1 + (i % 250)]);
+    conns.push({ family: 4, protocol: 6, flags: ConnFlags.DROUTE | ConnFlags.NOOUTPUT, state: 1, cport: 1024 + Math.floor(i / 250), vport: 80, dport: 80, fwmark: 0, timeout: 900, caddr, vaddr: v, daddr: d });
+  }
+  const msgs = encodeMessages(syncid, conns, DEFAULT_FRAME_PAYLOAD);
+  const inj = await LoopbackInjector.open();
+  const t0 = performance.now();
+  for (let i = 0; i < msgs.length && performance.now() - t0 < DEADLINE_MS; i++) {
+    await inj.send(msgs[i]!);
+    if (i % 32 === 31) await sleep(2); // the daemon drains its socket in its own thread
+  }
+  await inj.close();
+  process.stdout.write(JSON.stringify({ messages: msgs.length, seconds: (performance.now() - t0) / 1000 }) + '\n');
+}
+
+const [mode, ...a] = process.argv.slice(2);
+const n = (s: string | undefined, max: number) => {
+  const x = Number(s);
+  if (!Number.isFinite(x) || x < 0 || x > max) throw new Error(`bad number ${s}`);
+  return x;
+};
+if (mode === 'flows') await flows(a[0]!, n(a[1], 65535), n(a[2], 100_000), n(a[3], 200_000), Math.max(1, n(a[4], 200_000)), n(a[5], 65535), n(a[6], 120));
+else if (mode === 'inject') await inject(n(a[0], 200_000), n(a[1], 255));
+else throw new Error('usage: sync-load.js flows VIP PORT RATE COUNT SAMPLE SPORT_BASE SECONDS | inject COUNT SYNCID');

@@ -1,0 +1,371 @@
+/**
+ * Connection sync, kernel channel vs lvsd channel, in one run on the real kernel (issue 18):
+ *   bin/lvsd lab exec --mem 2048M -- node dist/bench/sync.js [--low-rate 10] [--low-seconds 10]
+ *     [--high-rate 5000] [--high-seconds 4] [--resync 100000] [--modes kernel,lvsd] [--json FILE]
+ *
+ * Per mode, fresh namespaces on one bridge: directors a (192.0.2.2, priority 150: master) and b
+ * (192.0.2.3), both `lvsd run` with `sync.channel` = the mode, a client c (192.0.2.50) and two real
+ * servers (DR; they drop what reaches them: no VIP on lo). bench/support/sync-load.ts in c opens new
+ * UDP "connections" to the VIP (3 datagrams each, from a fresh source port: the kernel's master
+ * daemon sends a UDP connection at its 3rd packet) at a steady rate; this process reads b's kernel
+ * table (/proc/<pid of b's lvsd>/net/ip_vs_conn) in a loop and notes when each sampled flow appears.
+ *  - visibility: sent (client's wall clock) → seen in b's table (same guest clock), p50/p95/max, at
+ *    the low and the high rate; the achieved rate is printed (the client is paced, not assumed);
+ *  - CPU: utime+stime of a's and b's lvsd (/proc/<pid>/stat) over the high-rate window (generation
+ *    start to 1 s after its end), as % of one core;
+ *  - full resync (lvsd mode; the kernel channel has none): --resync established TCP entries are
+ *    installed in a's kernel (through its backup daemon on lo), then b "dies" and comes back as a
+ *    fresh host (new namespace, same address, empty table) and asks for the table at start. Figures:
+ *    a's lvsd_sync_resync_duration_seconds (request → acknowledgement), b's request → RESYNC_END
+ *    (its log), and b's start → every entry in b's kernel (table polls, includes node's start).
+ * Every loop is bounded in count and time; nothing leaves the guest. The guest is one UML CPU that
+ * the client, both daemons, both kernels' sync work and this poller share: read the figures as an
+ * upper bound of what two real directors would show.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir, loadavg } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Topology, pidsIn, type Netns, type Running } from '../src/lab/netns.js';
+import { lvsdBin } from '../test/support/proc.js';
+
+const VIP = '192.0.2.100';
+const UDP_PORT = 5353;
+const KEY = 'hex:' + 'b0a7'.repeat(12);
+const SYNCID = 42;
+const LOAD = join(dirname(fileURLToPath(import.meta.url)), 'support', 'sync-load.js');
+const wall = () => performance.timeOrigin + performance.now();
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : dflt;
+}
+const num = (name: string, dflt: number, max: number) => Math.min(max, Math.max(0, Number(arg(name, String(dflt)))));
+
+function config(dir: string, name: string, prio: number, port: number, channel: 'kernel' | 'lvsd'): string {
+  const file = join(dir, `${name}-${port}.yaml`);
+  writeFileSync(
+    file,
+    `global:
+  router_id: ${name}
+  state_dir: ${dir}/state-${name}-${port}
+  api: { listen: 127.0.0.1:${port} }
+  ipvs: { drift_check_interval: 0 }
+vrrp_instances:
+  - { name: vi, interface: eth0, virtual_router_id: 51, priority: ${prio}, version: 3, advert_interval: 0.5, virtual_addresses: [${VIP}/24] }
+virtual_servers:
+  - { address: ${VIP}, port: ${UDP_PORT}, protocol: udp, scheduler: rr, forwarding: dr, real_servers: [{ address: 192.0.2.11 }, { address: 192.0.2.12 }] }
+  - { address: ${VIP}, port: 80, scheduler: rr, forwarding: dr, real_servers: [{ address: 192.0.2.11 }, { address: 192.0.2.12 }] }
+sync:
+  interface: eth0
+  channel: ${channel}
+  sync_id: ${SYNCID}
+${channel === 'lvsd' ? `  key_file: ${dir}/sync.key\n` : ''}`,
+  );
+  return file;
+}
+
+/** Until fn() answers, at most ms (polled every step ms). */
+async function until<T>(fn: () => Promise<T | undefined>, what: string, ms: number, step = 200): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(step);
+  }
+}
+
+/** The lvsd process of a namespace (the daemon's node). */
+function lvsdPid(ns: Netns): number {
+  for (const pid of pidsIn([ns.name])) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('lvsd')) return pid;
+    } catch {
+      /* gone */
+    }
+  }
+  throw new Error(`no lvsd in ${ns.name}`);
+}
+
+/** utime + stime in seconds (USER_HZ 100). */
+function cpuSeconds(pid: number): number {
+  const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** CPU seconds of the kernel's IPVS sync threads (ipvs-m:*, ipvs-b:*: kernel mode's sender and receivers, lvsd mode's lo receivers). */
+function kthreadSeconds(): number {
+  let sum = 0;
+  for (const e of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(e)) continue;
+    try {
+      if (readFileSync(`/proc/${e}/comm`, 'latin1').startsWith('ipvs-')) sum += cpuSeconds(Number(e));
+    } catch {
+      /* gone */
+    }
+  }
+  return sum;
+}
+
+const q = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]! : NaN;
+};
+const r1 = (x: number) => Math.round(x * 10) / 10;
+
+interface Visibility {
+  rate: number;
+  achieved: number;
+  flows: number;
+  samples: number;
+  seen: number;
+  p50: number;
+  p95: number;
+  max: number;
+  pollMs: number;
+  cpuA?: number;
+  cpuB?: number;
+  cpuKernel?: number;
+}
+
+/**
+ * COUNT flows at RATE from the client; b's table is read in a loop until every sampled flow is there
+ * or 15 s after the client finished. Latency = first read showing the flow − its first datagram.
+ */
+async function visibility(cl: Netns, a: Netns, b: Netns, rate: number, seconds: number, base: number): Promise<Visibility> {
+  const count = Math.max(1, Math.round(rate * seconds));
+  const sample = Math.max(1, Math.floor(count / 500));
+  const want = new Set<string>();
+  for (let i = 0; i < count; i += sample) want.add((base + i).toString(16).toUpperCase().padStart(4, '0'));
+  const seenAt = new Map<string, number>();
+  const bPid = lvsdPid(b);
+  const aPid = lvsdPid(a);
+  const re = /^UDP C0000232 ([0-9A-F]{4}) C0000264/gm;
+  let reads = 0;
+  let readMs = 0;
+  let genDone = 0;
+  let stop = false;
+  const poller = (async () => {
+    while (!stop) {
+      const t0 = performance.now();
+      const text = await readFile(`/proc/${bPid}/net/ip_vs_conn`, 'latin1');
+      const t = wall();
+      reads++;
+      readMs += performance.now() - t0;
+      for (const m of text.matchAll(re)) if (want.has(m[1]!) && !seenAt.has(m[1]!)) seenAt.set(m[1]!, t);
+      if (seenAt.size === want.size || (genDone && Date.now() - genDone > 15000)) return;
+      await sleep(20); // the guest has one CPU: this loop must not starve the daemons it measures
+    }
+  })();
+  const cpu0 = { a: cpuSeconds(aPid), b: cpuSeconds(bPid), k: kthreadSeconds(), t: performance.now() };
+  const gen = cl.start([process.execPath, LOAD, 'flows', VIP, String(UDP_PORT), String(rate), String(count), String(sample), String(base), String(seconds)]);
+  const exit = await Promise.race([gen.exited, sleep(150_000).then(() => ({ code: -1, signal: null }))]);
+  if (exit.code !== 0) throw new Error(`load generator failed (${exit.code}): ${gen.output().slice(-1500)}`);
+  genDone = Date.now();
+  await sleep(1000);
+  const cpu1 = { a: cpuSeconds(aPid), b: cpuSeconds(bPid), k: kthreadSeconds(), t: performance.now() };
+  await poller;
+  stop = true;
+  const res = JSON.parse(gen.output().trim().split('\n').pop()!) as { sent: number; rate: number; samples: Array<[number, number]> };
+  const lat: number[] = [];
+  for (const [sport, t] of res.samples) {
+    const s = seenAt.get(sport.toString(16).toUpperCase().padStart(4, '0'));
+    if (s !== undefined) lat.push(s - t);
+  }
+  const win = (cpu1.t - cpu0.t) / 1000;
+  return {
+    rate,
+    achieved: res.rate,
+    flows: res.sent,
+    samples: res.samples.length,
+    seen: lat.length,
+    p50: q(lat, 0.5),
+    p95: q(lat, 0.95),
+    max: Math.max(...lat),
+    pollMs: readMs / Math.max(1, reads),
+    cpuA: (100 * (cpu1.a - cpu0.a)) / win,
+    cpuB: (100 * (cpu1.b - cpu0.b)) / win,
+    cpuKernel: (100 * (cpu1.k - cpu0.k)) / win,
+  };
+}
+
+async function tableCount(pid: number, re: RegExp): Promise<number> {
+  const text = await readFile(`/proc/${pid}/net/ip_vs_conn`, 'latin1');
+  return (text.match(re) ?? []).length;
+}
+
+async function scrape(ns: Netns, port: number): Promise<string> {
+  return (await ns.exec(['curl', '-s', `http://127.0.0.1:${port}/metrics`], { via: 'nsenter', check: false })).stdout;
+}
+const sample = (text: string, series: string) => {
+  const m = new RegExp(`^${series.replace(/[{}"+.]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+};
+async function metric(ns: Netns, port: number, name: string): Promise<number> {
+  return sample(await scrape(ns, port), name);
+}
+
+const LE = ['0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf'];
+/** b's staleness histogram and a's table reads between two scrapes: mean, and the bucket holding the p95. */
+function channelFigures(b0: string, b1: string, a0: string, a1: string) {
+  const d = (t0: string, t1: string, s: string) => sample(t1, s) - sample(t0, s);
+  const n = d(b0, b1, 'lvsd_sync_staleness_seconds_count');
+  const le95 = LE.find((le) => d(b0, b1, `lvsd_sync_staleness_seconds_bucket{le="${le}"}`) >= 0.95 * n);
+  const reads = d(a0, a1, 'lvsd_sync_table_read_seconds_count');
+  return {
+    records: n,
+    stalenessMeanMs: (1000 * d(b0, b1, 'lvsd_sync_staleness_seconds_sum')) / n,
+    stalenessP95LeS: le95 ?? 'n/a',
+    tableReads: reads,
+    tableReadMeanMs: (1000 * d(a0, a1, 'lvsd_sync_table_read_seconds_sum')) / reads,
+    drops: d(b0, b1, 'lvsd_sync_dropped_total{reason="bad_mac"}') || 0,
+  };
+}
+
+/** UDP receive-buffer overflows in a namespace (datagrams the kernel dropped: /proc/PID/net/snmp). */
+function rcvbufErrors(pid: number): number {
+  const lines = readFileSync(`/proc/${pid}/net/snmp`, 'latin1').split('\n').filter((l) => l.startsWith('Udp:'));
+  const head = lines[0]!.split(/\s+/);
+  return Number(lines[1]!.split(/\s+/)[head.indexOf('RcvbufErrors')]);
+}
+
+interface Resync {
+  entries: number;
+  inA: number;
+  ackMs: number;
+  endMs: number;
+  kernelMs: number;
+  inB: number;
+  rcvbufErrorsB: number;
+  receivedB: number;
+  log: string[];
+}
+
+async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; high: number; highS: number; resync: number }) {
+  const topo = new Topology();
+  const dir = mkdtempSync(join(tmpdir(), `lvsd-syncbench-${mode}-`));
+  writeFileSync(join(dir, 'sync.key'), KEY + '\n');
+  const runs: Array<[string, Running]> = [];
+  try {
+    const cl = await topo.member('cl', ['192.0.2.50/24']);
+    const a = await topo.member('a', ['192.0.2.2/24']);
+    const b = await topo.member('b', ['192.0.2.3/24']);
+    for (const [i, addr] of ['192.0.2.11', '192.0.2.12'].entries()) await topo.member(`rs${i}`, [`${addr}/24`]);
+    const start = (ns: Netns, name: string, prio: number, port: number) => {
+      const r = ns.start([lvsdBin, 'run', '-c', config(dir, name, prio, port, mode)]);
+      runs.push([name, r]);
+      return r;
+    };
+    start(a, 'a', 150, 19671);
+    start(b, 'b', 100, 19672);
+    const sh = (ns: Netns, argv: string[]) => ns.exec(argv, { via: 'nsenter', check: false });
+    await until(async () => ((await sh(a, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout.includes(`${VIP}/24`) ? true : undefined), 'a to become master', 120_000, 500);
+    // b's sync is up once its backup daemon runs (kernel: on eth0; lvsd: on lo, after its resync request).
+    await until(async () => ((await sh(b, ['ipvsadm', '-L', '--daemon'])).stdout.includes('backup') ? true : undefined), "b's backup sync daemon", 120_000, 500);
+    await until(async () => ((await sh(a, ['ipvsadm', '-Ln'])).stdout.includes(`${VIP}:${UDP_PORT}`) ? true : undefined), "a's virtual servers", 60_000, 500);
+    await sleep(4000); // b's start (resync wait, election start) settles
+    const phase = async (rate: number, seconds: number, base: number) => {
+      const [a0, b0] = mode === 'lvsd' ? [await scrape(a, 19671), await scrape(b, 19672)] : ['', ''];
+      const e0 = rcvbufErrors(lvsdPid(b));
+      const v = await visibility(cl, a, b, rate, seconds, base);
+      const rcvbuf = rcvbufErrors(lvsdPid(b)) - e0;
+      return { ...v, rcvbufErrorsB: rcvbuf, ...(mode === 'lvsd' ? { channel: channelFigures(b0, await scrape(b, 19672), a0, await scrape(a, 19671)) } : {}) };
+    };
+    const low = await phase(o.low, o.lowS, 2000);
+    const high = await phase(o.high, o.highS, 10000);
+    let resync: Resync | undefined;
+    if (mode === 'lvsd' && o.resync > 0) {
+      const aPid = lvsdPid(a);
+      const reT = /^TCP CB0071/gm;
+      const inj = a.start([process.execPath, LOAD, 'inject', String(o.resync), String(SYNCID)]);
+      await Promise.race([inj.exited, sleep(150_000)]);
+      const inA = await until(async () => {
+        const n = await tableCount(aPid, reT);
+        return n >= o.resync ? n : undefined;
+      }, `${o.resync} entries in a's kernel`, 90_000, 1000).catch(async () => tableCount(aPid, reT));
+      // b dies (a crashed host) and returns as a fresh one: empty table, asks for a's at start.
+      const sum0 = await metric(a, 19671, 'lvsd_sync_resync_duration_seconds_sum');
+      b.crash();
+      await sh(b, ['ip', 'link', 'set', 'eth0', 'down']);
+      const b2 = await topo.member('b2', ['192.0.2.3/24']);
+      const t0 = wall();
+      const rb = start(b2, 'b', 100, 19673);
+      const bPid = await until(async () => {
+        try {
+          return lvsdPid(b2);
+        } catch {
+          return undefined;
+        }
+      }, "b's lvsd", 30_000, 100);
+      let inB = 0;
+      const kernelMs = await until(async () => {
+        inB = await tableCount(bPid, reT).catch(() => 0);
+        return inB >= inA ? wall() - t0 : undefined;
+      }, `${inA} entries in b's kernel`, 60_000, 250).catch(() => NaN);
+      await until(async () => (/peer table received|no active peer answered/.test(rb.output()) ? true : undefined), "b's resync log", 15_000, 200).catch(() => undefined);
+      const endMs = Number(/"received":true,"ms":(\d+)/.exec(rb.output())?.[1] ?? NaN);
+      const sum1 = await until(async () => {
+        const s = await metric(a, 19671, 'lvsd_sync_resync_duration_seconds_sum');
+        return s > sum0 ? s : undefined;
+      }, "a's resync acknowledgement", 15_000, 500).catch(() => NaN);
+      const bText = await scrape(b2, 19673);
+      resync = {
+        entries: o.resync,
+        inA,
+        ackMs: (sum1 - sum0) * 1000,
+        endMs,
+        kernelMs,
+        inB,
+        rcvbufErrorsB: rcvbufErrors(bPid),
+        receivedB: sample(bText, 'lvsd_sync_records_total{direction="received"}'),
+        log: rb.output().split('\n').filter((l) => /resync|peer table|no active peer/.test(l)).map((l) => l.slice(0, 300)),
+      };
+    }
+    return { low, high, resync };
+  } catch (e) {
+    for (const [n, r] of runs) process.stderr.write(`--- ${mode} ${n} ---\n${r.output().slice(-3000)}\n`);
+    throw e;
+  } finally {
+    await topo.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  if (!process.env.LVSD_IN_LAB) {
+    process.stderr.write('run inside the lab: bin/lvsd lab exec --mem 2048M -- node dist/bench/sync.js\n');
+    process.exitCode = 69;
+    return;
+  }
+  const o = { low: num('low-rate', 10, 1000), lowS: num('low-seconds', 10, 60), high: num('high-rate', 5000, 20000), highS: num('high-seconds', 4, 10), resync: num('resync', 100000, 200000) };
+  const modes = arg('modes', 'kernel,lvsd').split(',') as Array<'kernel' | 'lvsd'>;
+  const t0 = Date.now();
+  const out: Record<string, Awaited<ReturnType<typeof runMode>>> = {};
+  for (const m of modes) {
+    out[m] = await runMode(m, o);
+    process.stdout.write(`${m}: ${JSON.stringify(out[m])}\n`);
+  }
+  type Phase = Visibility & { rcvbufErrorsB: number; channel?: ReturnType<typeof channelFigures> };
+  const row = (name: string, v: Phase) =>
+    `${name.padEnd(7)} ${String(v.rate).padStart(5)}/s achieved ${r1(v.achieved)}/s, ${v.flows} flows, ${v.seen}/${v.samples} sampled seen: p50 ${r1(v.p50)} ms, p95 ${r1(v.p95)} ms, max ${r1(v.max)} ms (b's table read ${r1(v.pollMs)} ms; b's UDP rcvbuf drops ${v.rcvbufErrorsB})` +
+    (v.channel ? `\n        channel: ${v.channel.records} records, staleness mean ${r1(v.channel.stalenessMeanMs)} ms, p95 ≤ ${v.channel.stalenessP95LeS} s; a's table reads ${v.channel.tableReads}, mean ${r1(v.channel.tableReadMeanMs)} ms` : '');
+  process.stdout.write(`\nguest load average ${loadavg().map(r1).join(' ')}, ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+  for (const [m, r] of Object.entries(out)) {
+    process.stdout.write(`${row(m, r.low)}\n${row(m, r.high)}\n`);
+    process.stdout.write(`${m.padEnd(7)} CPU at ${r.high.rate}/s: a (sender) ${r1(r.high.cpuA!)} % of a core, b (receiver) ${r1(r.high.cpuB!)} %, kernel sync threads ${r1(r.high.cpuKernel!)} %\n`);
+    if (r.resync) process.stdout.write(`${m.padEnd(7)} resync of ${r.resync.inA} entries: request→ack ${r1(r.resync.ackMs)} ms (a's metric), request→RESYNC_END ${r.resync.endMs} ms (b's log), b start→all in b's kernel ${r1(r.resync.kernelMs)} ms (${r.resync.inB} there; b received ${r.resync.receivedB} records, UDP rcvbuf drops in b ${r.resync.rcvbufErrorsB})\n${r.resync.log.map((l) => `        ${l}`).join('\n')}\n`);
+  }
+  if (out.kernel && out.lvsd) {
+    const k = out.kernel;
+    const l = out.lvsd;
+    process.stdout.write(`ratios lvsd/kernel: p95 at ${o.low}/s ${(l.low.p95 / k.low.p95).toFixed(3)}, p95 at ${o.high}/s ${(l.high.p95 / k.high.p95).toFixed(3)}, sender CPU ${(l.high.cpuA! / k.high.cpuA!).toFixed(2)}\n`);
+  }
+  const json = arg('json', '');
+  if (json) writeFileSync(json, JSON.stringify({ options: o, load: loadavg(), results: out }, null, 2));
+}
+
+await main();
