@@ -13,7 +13,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import { decodeMessage, encodeMessages, type SyncConn } from './codec.js';
-import { diffTable, parseConnTable, toSyncConn, connKey, type ConnEntry, type SentState, type ServiceLookup } from './conntable.js';
+import { diffTable, parseConnTable, toSyncConn, connKey, destId, type ConnEntry, type SentState, type ServiceLookup } from './conntable.js';
 import { FrameType, DATA_STAMP_LEN, type DropReason, type Frame } from './wire.js';
 import { peerTimeoutSeconds } from './show.js';
 
@@ -151,7 +151,7 @@ export class SyncEngine {
     this.pendingResync.set(id, this.d.now());
     const entries = parseConnTable(await this.d.readTable()).entries;
     const now = this.d.now();
-    for (const e of entries) this.sent.set(connKey(e), { dest: `${Buffer.from(e.daddr).toString('hex')}:${e.dport}`, state: e.state, at: now, expires: e.expires });
+    for (const e of entries) this.sent.set(connKey(e), { dest: destId(e), state: e.state, at: now, expires: e.expires });
     if (entries.length) await this.sendEntries(entries, 0);
     const end = Buffer.alloc(8);
     end.writeUInt32BE(id, 0);
