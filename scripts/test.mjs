@@ -34,7 +34,8 @@ if (only !== 'lab' && host.length) {
 }
 if (only !== 'host' && lab.length) {
   // One guest boot for the whole real-kernel suite; `lvsd lab exec` exits with the command's status.
-  const r = spawnSync(join(root, 'bin', 'lvsd'), ['lab', 'exec', '--', process.execPath, '--test', '--test-concurrency=1', '--test-timeout=300000', ...lab], { stdio: 'inherit', cwd: root });
+  // 600 s a file: the sync pair test starts lvsd four times, ~60 s each in the guest on a loaded machine.
+  const r = spawnSync(join(root, 'bin', 'lvsd'), ['lab', 'exec', '--', process.execPath, '--test', '--test-concurrency=1', '--test-timeout=600000', ...lab], { stdio: 'inherit', cwd: root });
   if (r.status !== 0) failed = true;
 }
 process.exit(failed ? 1 : 0);

@@ -1,13 +1,22 @@
 /**
- * lvsd's own sync channel on the real kernel (inside the lab guest): two `lvsd run` directors with a
- * VRRP instance holding a DR VIP, sync.channel lvsd with a shared key. A client keeps many TCP
- * connections open through the VIP (idle between checks). The test proves, by effects:
- *  - every connection opened through A appears in B's kernel table (records went A → B's kernel
- *    through B's backup daemon on lo), and in `lvsd sync show` on B with the same ipvsadm -Lnc row;
- *  - failover: A's host dies (processes killed, link cut); every connection still answers through B;
- *  - connections opened through B while it is master;
- *  - failback: A comes back as a fresh host (a new namespace with A's address: empty IPVS table),
- *    asks for B's table, preempts, and every connection (old ones and B's) still answers through A.
+ * lvsd's own sync channel on the real kernel (inside the lab guest): two `lvsd run` directors with two
+ * VRRP instances (an IPv4 and an IPv6 DR VIP; sync follows the IPv4 one), sync.channel lvsd with a
+ * shared key. A client keeps many TCP connections open through the VIPs, in groups that stay idle
+ * (no packet at all) until they are checked. One setup, several phases; the test proves, by effects
+ * (a connection survives when a line sent on it is echoed by its real server), issue 18's cases:
+ *  1. every connection opened through A appears in B's kernel table (records went A → B's kernel
+ *     through B's backup daemon on lo, IPv6 ones as 72-byte records), and in `lvsd sync show` on B
+ *     with the same ipvsadm -Lnc row;
+ *  2. B's lvsd restarts (gracefully) while A keeps serving; connections opened while it was down
+ *     reach B only through the full resync at its start, which also rebuilds `sync show`;
+ *  3. failover: A's host dies (processes killed, link cut); busy, idle (no packet between open and
+ *     failover: sent once, never again, as idle connections make no state change), IPv6 and
+ *     opened-during-B's-restart connections still answer through B;
+ *  4. connections opened through B while it is master;
+ *  5. failback: A comes back as a fresh host (a new namespace with A's addresses: empty IPVS table),
+ *     asks for B's table, preempts, and every connection (A's, idle ones never touched since they
+ *     were opened through A, and B's) still answers through A.
+ * Each case must keep ≥ 99 % of its connections (at these group sizes: all of them).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,10 +32,18 @@ import { missingFromKernel } from './support/lnc.js';
 
 const skip = process.env.LVSD_IN_LAB === '1' ? false : 'runs inside the lab guest (node scripts/test.mjs --only lab)';
 const VIP = '192.0.2.100';
+const VIP6 = '2001:db8::100';
 const KEY = 'hex:' + 'c0ffee'.repeat(8);
 
 function config(dir: string, name: string, prio: number, port: number): string {
   const file = join(dir, `${name}.yaml`);
+  const vs = (address: string, reals: string[]) => `  - address: ${address}
+    port: 80
+    scheduler: rr
+    forwarding: dr
+    real_servers:
+${reals.map((r) => `      - address: ${r}`).join('\n')}
+`;
   writeFileSync(
     file,
     `global:
@@ -42,63 +59,83 @@ vrrp_instances:
     version: 3
     advert_interval: 0.5
     virtual_addresses: [${VIP}/24]
+  - name: vi6
+    interface: eth0
+    virtual_router_id: 52
+    priority: ${prio}
+    version: 3
+    advert_interval: 0.5
+    virtual_addresses: [${VIP6}/64]
 virtual_servers:
-  - address: ${VIP}
-    port: 80
-    scheduler: rr
-    forwarding: dr
-    real_servers:
-      - address: 192.0.2.11
-      - address: 192.0.2.12
-sync:
+${vs(VIP, ['192.0.2.11', '192.0.2.12'])}${vs(VIP6, ['2001:db8::11', '2001:db8::12'])}sync:
   interface: eth0
   channel: lvsd
   key_file: ${dir}/sync.key
   sync_id: 42
+  vrrp_instance: vi
 `,
   );
   return file;
 }
 
-/** Many connections in one process; stdin "open N" / "round" (ping every connection once, report). */
+/**
+ * Many connections in one process, in named groups. stdin "open GROUP N HOST" (prints {opened}: the
+ * connected ones of that group), "round G1,G2" (one line on every connection of those groups, prints
+ * {ok, total, failed}). A group not in a round sends nothing: its connections stay idle.
+ */
 const CLIENT = `const net = require('net'); const conns = [];
-function open(n) { for (let i = 0; i < n; i++) { const s = net.connect(80, '${VIP}'); const c = { s, port: 0, closed: false, err: '', waiter: null, buf: '' };
+function open(g, n, host) { for (let i = 0; i < n; i++) { const s = net.connect(80, host); const c = { g, s, port: 0, closed: false, err: '', waiter: null, buf: '' };
   s.on('connect', () => { c.port = s.localPort; }); s.on('data', (d) => { c.buf += d; if (c.buf.includes('\\n')) { c.buf = ''; if (c.waiter) c.waiter(true); } });
   s.on('error', (e) => { c.err = e.code; }); s.on('close', () => { c.closed = true; if (c.waiter) c.waiter(false); }); conns.push(c); } }
-async function round() { const res = await Promise.all(conns.map((c) => c.closed ? false : new Promise((r) => { const t = setTimeout(() => { c.waiter = null; r(false); }, 10000); c.waiter = (ok) => { clearTimeout(t); c.waiter = null; r(ok); }; c.s.write('ping\\n'); })));
-  console.log(JSON.stringify({ ok: res.filter(Boolean).length, total: conns.length, failed: conns.filter((c, i) => !res[i]).map((c) => c.port + ':' + c.err) })); }
-require('readline').createInterface({ input: process.stdin }).on('line', (l) => { const [cmd, n] = l.split(' '); if (cmd === 'open') { open(Number(n)); setTimeout(() => console.log(JSON.stringify({ opened: conns.filter((c) => c.port).length })), 1500); } else if (cmd === 'round') round(); });
-setTimeout(() => process.exit(0), 800000);`;
+async function round(gs) { const cs = conns.filter((c) => gs.includes(c.g)); const res = await Promise.all(cs.map((c) => c.closed ? false : new Promise((r) => { const t = setTimeout(() => { c.waiter = null; r(false); }, 10000); c.waiter = (ok) => { clearTimeout(t); c.waiter = null; r(ok); }; c.s.write('ping\\n'); })));
+  console.log(JSON.stringify({ ok: res.filter(Boolean).length, total: cs.length, failed: cs.filter((c, i) => !res[i]).map((c) => c.g + ':' + c.port + ':' + c.err) })); }
+require('readline').createInterface({ input: process.stdin }).on('line', (l) => { const [cmd, a, n, host] = l.split(' '); if (cmd === 'open') { open(a, Number(n), host); setTimeout(() => console.log(JSON.stringify({ opened: conns.filter((c) => c.g === a && c.port).length })), 1500); } else if (cmd === 'round') round(a.split(',')); });
+setTimeout(() => process.exit(0), 1200000);`;
 
-const until = <T>(fn: () => Promise<T | undefined>, what: string | (() => string), ms = 180000) => untilDone(fn, what, ms, 300);
+// Polls spawn processes (ip, ipvsadm, lvsd sync show), each costly in the guest: once a second, so
+// they don't slow the daemons being waited for.
+const until = <T>(fn: () => Promise<T | undefined>, what: string | (() => string), ms = 180000) => untilDone(fn, what, ms, 1000);
 
-test('channel lvsd: every connection survives failover and failback, including ones opened on the backup while it was master', { skip, timeout: 900_000 }, async () => {
+test('channel lvsd: connections survive failover and failback: busy, idle, IPv6, opened on the backup while master, and across a restart of the backup\'s lvsd', { skip, timeout: 600_000 }, async (t) => {
   const topo = new Topology();
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-synclvsd-'));
   writeFileSync(join(dir, 'sync.key'), KEY + '\n');
   try {
-    const cl = await topo.member('cl', ['192.0.2.50/24']);
-    const da = await topo.member('da', ['192.0.2.2/24']);
-    const db = await topo.member('db', ['192.0.2.3/24']);
-    const rss: Netns[] = [];
-    for (const [i, addr] of ['192.0.2.11', '192.0.2.12'].entries()) {
-      const rs = await topo.member(`rs${i}`, [`${addr}/24`]);
+    const cl = await topo.member('cl', ['192.0.2.50/24', '2001:db8::50/64']);
+    const da = await topo.member('da', ['192.0.2.2/24', '2001:db8::2/64']);
+    const db = await topo.member('db', ['192.0.2.3/24', '2001:db8::3/64']);
+    for (const [i, addr] of ['11', '12'].entries()) {
+      const rs = await topo.member(`rs${i}`, [`192.0.2.${addr}/24`, `2001:db8::${addr}/64`]);
       await rs.sysctls({ 'net.ipv4.conf.all.arp_ignore': '1', 'net.ipv4.conf.all.arp_announce': '2' });
       await rs.addr('lo', `${VIP}/32`);
+      await rs.addr('lo', `${VIP6}/128`);
       rs.spawn([process.execPath, '-e', ECHO_SERVER, `rs${i}`, '80']);
-      rss.push(rs);
     }
-    const logs: Record<string, string> = {};
+    const logs: Record<string, () => string> = {};
     const runLvsd = (ns: Netns, name: string, prio: number, port: number) => {
       const r = ns.start([lvsdBin, 'run', '-c', config(dir, name, prio, port)]);
-      return () => (logs[name] = r.output());
+      const before = logs[name]?.() ?? '';
+      logs[name] = () => before + r.output();
+      return r;
     };
-    const vipOn = async (ns: Netns) => ((await ns.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'], { via: 'nsenter' })).stdout.includes(`${VIP}/24`) ? true : undefined);
-    const connsIn = async (ns: Netns) => ((await ns.exec(['ipvsadm', '-Lnc'], { via: 'nsenter' })).stdout.match(/192\.0\.2\.50:\d+\s+192\.0\.2\.100:80/g) ?? []).length;
-    let logA = runLvsd(da, 'a', 150, 19661);
-    const logB = runLvsd(db, 'b', 100, 19662);
-    const dump = () => `\n--- a ---\n${logA()}\n--- b ---\n${logB()}`;
-    await until(() => vipOn(da), () => `A to become master${dump()}`);
+    /** Waits for a started daemon's "lvsd running" line (reads its output: spawns nothing). */
+    const started = (r: { output(): string }, what: string) => untilDone(async () => (r.output().includes('"lvsd running"') ? true : undefined), () => `${what}'s lvsd to start${dump()}`, 180000, 300);
+    const dump = () => Object.entries(logs).map(([n, l]) => `\n--- ${n} ---\n${l().slice(-20000)}`).join('');
+    const vipOn = async (ns: Netns, vip = VIP) => ((await ns.exec(['ip', '-o', 'addr', 'show', 'dev', 'eth0'], { via: 'nsenter' })).stdout.includes(`${vip}/`) ? true : undefined);
+    const lnc = async (ns: Netns) => (await ns.exec(['ipvsadm', '-Lnc'], { via: 'nsenter' })).stdout;
+    /** Client connections (both families) in a director's kernel table / in its `lvsd sync show`. */
+    const CLIENT_ROW = /(192\.0\.2\.50|\[2001:db8::50\]):\d+\s+(192\.0\.2\.100|\[2001:db8::100\]):80/g;
+    const count = (text: string) => (text.match(CLIENT_ROW) ?? []).length;
+    let lastShow = '';
+    const syncShow = async (ns: Netns, port: number) => {
+      const r = await ns.exec([lvsdBin, 'sync', 'show', '--api', `127.0.0.1:${port}`], { via: 'nsenter', check: false });
+      lastShow = `exit ${r.code}: ${r.stdout.slice(-3000)}${r.stderr}`;
+      return r.stdout;
+    };
+    const procA = runLvsd(da, 'a', 150, 19661);
+    let procB = runLvsd(db, 'b', 100, 19662);
+    await started(procA, 'A');
+    await until(async () => ((await vipOn(da)) && (await vipOn(da, VIP6)) ? true : undefined), () => `A to become master of both instances${dump()}`);
 
     const client = cl.spawn([process.execPath, '-e', CLIENT], { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: string[] = [];
@@ -107,10 +144,10 @@ test('channel lvsd: every connection survives failover and failback, including o
       out.push(l);
       waiters.splice(0).forEach((w) => w());
     });
-    const ask = async (cmd: string): Promise<Record<string, unknown>> => {
+    const ask = async (cmd: string): Promise<{ opened?: number; ok?: number; total?: number; failed?: string[] }> => {
       const n = out.length;
       client.stdin!.write(cmd + '\n');
-      const end = Date.now() + 30000;
+      const end = Date.now() + 60000;
       while (out.length === n) {
         if (Date.now() > end) throw new Error(`client did not answer "${cmd}"`);
         await new Promise<void>((r) => {
@@ -118,43 +155,85 @@ test('channel lvsd: every connection survives failover and failback, including o
           setTimeout(r, 500);
         });
       }
-      return JSON.parse(out[n]!) as Record<string, unknown>;
+      return JSON.parse(out[n]!) as { opened?: number; ok?: number; total?: number };
+    };
+    const open = async (group: string, n: number, host: string) => assert.equal((await ask(`open ${group} ${n} ${host}`)).opened, n, `${group}: ${n} connections opened`);
+    const kept: Record<string, string> = {};
+    const t0 = Date.now();
+    const mark = (what: string) => t.diagnostic(`${what} at ${Math.round((Date.now() - t0) / 1000)} s`);
+    /** One line on every connection of the groups; ≥ 99 % must answer. */
+    const survive = async (name: string, groups: string[], want: number) => {
+      const r = await ask(`round ${groups.join(',')}`);
+      kept[name] = `${r.ok}/${r.total}`;
+      t.diagnostic(`${name}: ${r.ok} of ${r.total} connections kept`);
+      assert.equal(r.total, want, name);
+      assert.ok(r.ok! >= Math.ceil(0.99 * want), `${name}: ${JSON.stringify(r)}${dump()}`);
     };
 
-    // 1. Connections through A reach B's kernel table.
-    const N = 60;
-    assert.equal((await ask(`open ${N}`)).opened, N);
-    assert.equal((await ask('round')).ok, N, 'all answer through A');
-    await until(async () => ((await connsIn(db)) >= N ? true : undefined), () => `B to hold the ${N} connections${dump()}`, 60000);
+    // 1. Through A: busy (traffic before the failover), idle (none until checked after the
+    //    failover), late (none until after the failback), IPv6 (idle).
+    await open('busy', 40, VIP);
+    await open('idle', 40, VIP);
+    await open('late', 20, VIP);
+    await open('v6', 30, VIP6);
+    await survive('busy through A', ['busy'], 40);
+    const N = 130;
+    await until(async () => (count(await lnc(db)) >= N ? true : undefined), () => `B's kernel to hold the ${N} connections${dump()}`, 60000);
     // `lvsd sync show` on B lists the same connections, each as B's `ipvsadm -Lnc` prints it.
     const show = await until(async () => {
-      const r = await db.exec([lvsdBin, 'sync', 'show', '--api', '127.0.0.1:19662'], { via: 'nsenter' });
-      return r.code === 0 && (r.stdout.match(/192\.0\.2\.50:\d+\s+192\.0\.2\.100:80/g) ?? []).length >= N ? r.stdout : undefined;
-    }, () => `lvsd sync show on B to list the ${N} connections${dump()}`, 60000);
-    const cmp = missingFromKernel(show, (await db.exec(['ipvsadm', '-Lnc'], { via: 'nsenter' })).stdout);
+      const text = await syncShow(db, 19662);
+      return count(text) >= N ? text : undefined;
+    }, () => `lvsd sync show on B to list the ${N} connections (last: ${lastShow})${dump()}`);
+    const cmp = missingFromKernel(show, await lnc(db));
     assert.equal(cmp.shown.length, N, `sync show rows:\n${show}`);
+    assert.equal(cmp.shown.filter((r) => r.includes('[2001:db8::50]')).length, 30, 'IPv6 connections in sync show');
     assert.deepEqual(cmp.missing, [], 'every row of lvsd sync show is in ipvsadm -Lnc on the same director');
 
-    // 2. Failover: A's host dies and its link is cut.
+    mark('phase 2');
+    // 2. B's lvsd restarts; connections opened meanwhile reach B only through the resync at its start.
+    procB.child.kill('SIGTERM');
+    const stopped = await procB.exited;
+    assert.equal(stopped.code, 0, `B's lvsd stopped cleanly${dump()}`);
+    await open('gap', 10, VIP);
+    await open('gap6', 10, VIP6);
+    procB = runLvsd(db, 'b', 100, 19662);
+    await started(procB, 'the restarted B');
+    const rebuilt = await until(async () => {
+      const text = await syncShow(db, 19662);
+      return count(text) >= N + 20 ? text : undefined;
+    }, () => `the restarted B's sync show to list all ${N + 20} connections (its table rebuilt by the resync; last: ${lastShow})${dump()}`);
+    assert.equal(count(rebuilt), N + 20);
+    assert.deepEqual(missingFromKernel(rebuilt, await lnc(db)).missing, [], 'after the restart, every row of sync show is in ipvsadm -Lnc');
+    assert.ok(!(await vipOn(db)), 'A stayed master while B restarted');
+
+    mark('phase 3');
+    // 3. Failover: A's host dies and its link is cut.
     da.crash();
     await da.exec(['ip', 'link', 'set', 'eth0', 'down']);
-    await until(() => vipOn(db), () => `B to take over${dump()}`);
-    const afterFailover = await ask('round');
-    assert.equal(afterFailover.ok, N, `connections through B after failover: ${JSON.stringify(afterFailover)}`);
+    await until(async () => ((await vipOn(db)) && (await vipOn(db, VIP6)) ? true : undefined), () => `B to take both VIPs${dump()}`);
+    await survive('failover: busy', ['busy'], 40);
+    await survive('failover: idle', ['idle'], 40);
+    await survive('failover: IPv6 (idle)', ['v6'], 30);
+    await survive('failover: opened while B\'s lvsd restarted (idle)', ['gap', 'gap6'], 20);
 
-    // 3. Connections opened through B while it is master.
-    const M = 20;
-    assert.equal((await ask(`open ${M}`)).opened, N + M);
-    assert.equal((await ask('round')).ok, N + M);
+    mark('phase 4');
+    // 4. Connections opened through B while it is master.
+    await open('onb', 10, VIP);
+    await open('onb6', 10, VIP6);
+    await survive('opened through B', ['onb', 'onb6'], 20);
 
-    // 4. Failback: A returns as a fresh host (new namespace, same address, empty IPVS table).
-    const da2 = await topo.member('da2', ['192.0.2.2/24']);
-    logA = runLvsd(da2, 'a', 150, 19663);
-    await until(() => vipOn(da2), () => `A to take the VIP back${dump()}`);
-    await until(async () => ((await vipOn(db)) ? undefined : true), () => `B to release the VIP${dump()}`);
-    assert.ok((await connsIn(da2)) >= N + M, `the returning director holds every connection: ${await connsIn(da2)}${dump()}`);
-    const afterFailback = await ask('round');
-    assert.equal(afterFailback.ok, N + M, `connections through A after failback: ${JSON.stringify(afterFailback)}${dump()}`);
+    mark('phase 5');
+    // 5. Failback: A returns as a fresh host (new namespace, same addresses, empty IPVS table).
+    const da2 = await topo.member('da2', ['192.0.2.2/24', '2001:db8::2/64']);
+    await started(runLvsd(da2, 'a2', 150, 19663), 'the returning A');
+    await until(async () => ((await vipOn(da2)) && (await vipOn(da2, VIP6)) ? true : undefined), () => `A to take both VIPs back${dump()}`);
+    await until(async () => ((await vipOn(db)) || (await vipOn(db, VIP6)) ? undefined : true), () => `B to release the VIPs${dump()}`);
+    assert.ok(count(await lnc(da2)) >= N + 40, `the returning director holds every connection: ${count(await lnc(da2))}${dump()}`);
+    await survive('failback: idle since opened through A', ['late'], 20);
+    await survive('failback: opened through B', ['onb', 'onb6'], 20);
+    await survive('failback: every connection', ['busy', 'idle', 'late', 'v6', 'gap', 'gap6', 'onb', 'onb6'], N + 40);
+    mark('end');
+    t.diagnostic(`kept: ${JSON.stringify(kept)}`);
   } finally {
     await topo.destroy();
     rmSync(dir, { recursive: true, force: true });
