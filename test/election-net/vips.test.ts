@@ -21,16 +21,15 @@ test('VipSet takes, guards and releases VIPs', { skip: !isRoot() && 'needs root 
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise((r) => child.on('exit', r));
-    await waitFor(() => out.includes('taken'), 'take', 5000, 20);
+    await waitFor(() => out.includes('taken'), 'take', 30_000, 20);
     const addrs = await a.addrs();
     for (const x of ['192.0.2.50', '192.0.2.51', '2001:db8::50']) assert.ok(addrs.includes(x), `${x} in ${addrs.join(' ')}`);
-    const t0 = Date.now();
     await a.ipBatch(['addr del 192.0.2.51/32 dev eth0']);
-    await waitFor(() => out.includes('restored 192.0.2.51'), 'the guard to restore the VIP', 3000, 20);
-    assert.ok(Date.now() - t0 < 3000, 'restored by notification, before the 5 s poll');
+    // The cli's poll is an hour: a restore within the wait came from the address notification.
+    await waitFor(() => out.includes('restored 192.0.2.51'), 'the guard to restore the VIP (by notification)', 60_000, 20);
     assert.ok((await a.addrs()).includes('192.0.2.51'));
     child.stdin!.write('release\n');
-    await waitFor(() => /released (\d)/.test(out), 'release', 5000, 20);
+    await waitFor(() => /released (\d)/.test(out), 'release', 30_000, 20);
     assert.match(out, /released 3/);
     await exited;
     assert.deepEqual((await a.addrs()).filter((x) => !x.startsWith('fe80')), ['192.0.2.1', '2001:db8::1']);
@@ -39,10 +38,10 @@ test('VipSet takes, guards and releases VIPs', { skip: !isRoot() && 'needs root 
     const again = a.spawn([process.execPath, cli, 'eth0', '192.0.2.60/24', 'async'], { stdio: ['pipe', 'pipe', 'inherit'] });
     let out2 = '';
     again.stdout!.on('data', (d: Buffer) => (out2 += d.toString()));
-    await waitFor(() => out2.includes('taken'), 'take', 5000, 20);
+    await waitFor(() => out2.includes('taken'), 'take', 30_000, 20);
     await a.ipBatch(['addr del 192.0.2.60/24 dev eth0']);
     again.stdin!.write('release\n');
-    await waitFor(() => /released (\d)/.test(out2), 'release', 5000, 20);
+    await waitFor(() => /released (\d)/.test(out2), 'release', 30_000, 20);
     // Either the guard re-added it before release (then 1) or release found it absent (0): never an error.
     assert.match(out2, /released [01]/);
   } finally {

@@ -1,7 +1,8 @@
 /**
  * Drives a VipSet inside a namespace. Usage: node vips-cli.js IFNAME ADDR/PLEN... [async]
  * Prints "taken" after take(); on stdin line "release" prints "released N" and exits;
- * prints "restored ADDR" whenever the guard re-adds an address.
+ * prints "restored ADDR" whenever the guard re-adds an address. The guard's poll is an hour: within a
+ * test only the address notification can restore one (what the test proves, by effect, not by time).
  */
 import { createInterface } from 'node:readline';
 import { SystemClock } from '../../../src/core/clock.js';
@@ -16,7 +17,7 @@ const vips = addrs.map((a) => {
   const family = address!.includes(':') ? 6 : 4;
   return { address: address!, prefixLen: Number(plen), family, scope: 'global' } as const;
 });
-const set = new VipSet({ table, clock: new SystemClock(), logger: silentLogger, ifname: ifname!, vips, pollSeconds: 5, onRestored: (v) => process.stdout.write(`restored ${v}\n`) });
+const set = new VipSet({ table, clock: new SystemClock(), logger: silentLogger, ifname: ifname!, vips, pollSeconds: 3600, onRestored: (v) => process.stdout.write(`restored ${v}\n`) });
 const rl = createInterface({ input: process.stdin });
 rl.on('line', (l) => {
   if (l.trim() === 'release') {
