@@ -154,7 +154,8 @@ test('lvsd takeover through the one-call path: VIP added, GARP round, advert, re
     const a = await topo.member('a', ['192.0.2.1/24']);
     const b = await topo.member('b', ['192.0.2.2/24']);
     const cl = await topo.member('c', ['192.0.2.3/24']);
-    const base = { kind: 'lvsd', version: 3, advert: 0.1, vips: [`${VIP4}/24`], garpRepeat: 3, garpDelay: 2 } as const;
+    // The delayed burst 60 s later: by construction outside the wait below, however loaded the host.
+    const base = { kind: 'lvsd', version: 3, advert: 0.1, vips: [`${VIP4}/24`], garpRepeat: 3, garpDelay: 60 } as const;
     const pa = startPeer(a, { ...base, name: 'hi', priority: 150 });
     const pb = startPeer(b, { ...base, name: 'lo', priority: 100 });
     await waitFor(async () => (await a.addrs()).includes(VIP4) && !(await b.addrs()).includes(VIP4), 'a to be master', 30000, 20);
@@ -163,9 +164,11 @@ test('lvsd takeover through the one-call path: VIP added, GARP round, advert, re
     const before = await apiGet(b, '/metrics');
     await stopPeer(pa, 'kill');
     await waitFor(async () => (await b.addrs()).includes(VIP4), 'the VIP to move to b', 10000, 5);
-    await sleep(800); // the first burst is over; the delayed one (2 s) has not started
     const macB = await b.mac();
-    const seen = sn.output().split('\n').filter((l) => l.startsWith('garp ') || l.startsWith('advert ')).map((l) => l.split(' ')).filter((g) => g[1] === macB);
+    const fromB = () => sn.output().split('\n').filter((l) => l.startsWith('garp ') || l.startsWith('advert ')).map((l) => l.split(' ')).filter((g) => g[1] === macB);
+    // The first burst is over once b's second advert was seen (the burst goes out before it: asserted below).
+    await waitFor(() => (fromB().filter((g) => g[0] === 'advert').length >= 2 && fromB().filter((g) => g[0] === 'garp').length >= 3 ? true : undefined), "b's first burst and two adverts", 30_000, 20);
+    const seen = fromB();
     const garps = seen.filter((g) => g[0] === 'garp');
     assert.equal(garps.length, 3, `GARPs from b in the first burst:\n${sn.output()}`);
     // The whole first burst went out before b's next advert (the 0.1 s Adver_Timer's): at once, not
@@ -188,7 +191,7 @@ test('lvsd takeover through the one-call path: VIP added, GARP round, advert, re
     const sent = metricValue(after, 'lvsd_vrrp_adverts_sent_total');
     assert.ok(sent >= seenBefore - 1 && sent <= seenAfter + 1, `adverts counted ${sent}, seen ${seenBefore}..${seenAfter}`);
     // Carried out by the takeover thread (the call's work, done by the threads at the deadline).
-    await waitFor(() => /"dataplane":"takeover_thread"/.test(pb.proc.output()), `b to log the takeover thread's takeover:\n${pb.proc.output()}`, 2000, 20);
+    await waitFor(() => /"dataplane":"takeover_thread"/.test(pb.proc.output()), `b to log the takeover thread's takeover:\n${pb.proc.output()}`, 30_000, 20);
     assert.match(pb.proc.output(), /"to":"MASTER"/);
   } finally {
     await topo.destroy();
