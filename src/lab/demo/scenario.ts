@@ -100,10 +100,12 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   const fromA = a.log.length;
   const fromB0 = b.log.length;
   // The host dies: its link goes silent first (a dead host answers nothing, not even a TCP reset),
-  // then its processes are killed.
-  await client.ask({ cmd: 'mark' });
+  // then its processes are killed. The mark comes once the link is surely down: a command in the
+  // guest takes up to a second, and a request that reached rs2 inside that window was in flight at
+  // its death (its answer may be lost with the link), not sent after it.
   const deathAt = Date.now();
   await rs.ns.ip('link', 'set', 'eth0', 'down');
+  await client.ask({ cmd: 'mark' });
   rs.ns.crash();
   say(`${rs.name}'s host dies: its link cut, every process killed`);
   const down = await a.wait(rsEvent(rs.address, 'down'), 60_000, fromA);
