@@ -102,5 +102,11 @@ const go = () => {
       throw new Error(`unknown mode ${mode}`);
   }
 };
+// Bounded: a mode that waits for an advert ('reading' needs a second one) must not hang its test when the
+// sender's adverts stop coming (seen on a loaded machine); unref'd, so a finished run exits at once.
+setTimeout(() => {
+  process.stderr.write(`thread-cli ${mode}: no advert within 60 s\n`);
+  process.exit(4);
+}, 60_000).unref();
 transport.start({ onAdvert: go, onDrop: () => {} });
 if (process.argv.includes('nowait')) go();
