@@ -149,8 +149,9 @@ test('real daemon: a timed-out vrrp_script leaves no process; a running notify s
     await waitFor(() => (pgids(trackPids).length >= 3 ? true : undefined), 'three runs of the tracking script', 30_000);
     const early = pgids(trackPids).slice(0, 2);
     await waitFor(() => (early.every((g) => groupMembers(g).length === 0) ? true : undefined), 'the timed-out runs to leave nothing', 10_000);
-    await waitFor(() => (existsSync(join(shared, 'who')) ? true : undefined), 'the script_user script', 30_000);
-    assert.equal(readFileSync(join(shared, 'who'), 'utf8').trim(), '65534');
+    // The shell creates the file before `id` writes to it: wait for a whole line, not the file.
+    const who = await waitFor(() => (existsSync(join(shared, 'who')) && readFileSync(join(shared, 'who'), 'utf8').endsWith('\n') ? readFileSync(join(shared, 'who'), 'utf8') : undefined), 'the script_user script', 30_000);
+    assert.equal(who.trim(), '65534');
 
     // The master notify script (timeout 600 s) and its children are running...
     const notifyGroup = await waitFor(() => pgids(notifyPids)[0], 'the master notify script', 30_000);
