@@ -61,21 +61,31 @@ export async function apiEndpoint(o: { api?: string; config?: string }): Promise
   return endpoint ?? '127.0.0.1:9650';
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const { values: o } = parseCommandLine(argv, { ...CONFIG_OPTION, api: { type: 'string' }, json: { type: 'boolean' } });
+/**
+ * GET `path` from the running daemon (endpoint from --api or the config): the body, or undefined after
+ * saying on stderr why not (no daemon answering, or a status other than 200; the caller exits 3).
+ */
+export async function daemonGet(command: string, o: { api?: string; config?: string }, path: string): Promise<string | undefined> {
   const endpoint = await apiEndpoint(o);
   let r: { status: number; body: string };
   try {
-    r = await apiGet(endpoint, '/status');
+    r = await apiGet(endpoint, path);
   } catch (e) {
-    process.stderr.write(`lvsd status: no lvsd answering on ${endpoint} (${(e as Error).message})\n`);
-    return 3;
+    process.stderr.write(`lvsd ${command}: no lvsd answering on ${endpoint} (${(e as Error).message})\n`);
+    return undefined;
   }
   if (r.status !== 200) {
-    process.stderr.write(`lvsd status: ${endpoint} answered HTTP ${r.status}\n`);
-    return 3;
+    process.stderr.write(`lvsd ${command}: ${endpoint} answered HTTP ${r.status}\n`);
+    return undefined;
   }
-  if (o.json) process.stdout.write(r.body);
-  else process.stdout.write(renderStatus(JSON.parse(r.body) as Json));
+  return r.body;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values: o } = parseCommandLine(argv, { ...CONFIG_OPTION, api: { type: 'string' }, json: { type: 'boolean' } });
+  const body = await daemonGet('status', o, '/status');
+  if (body === undefined) return 3;
+  if (o.json) process.stdout.write(body);
+  else process.stdout.write(renderStatus(JSON.parse(body) as Json));
   return 0;
 }

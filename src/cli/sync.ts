@@ -3,7 +3,7 @@
  * from the running daemon (GET /status/sync) and printed as `ipvsadm -Lnc` prints them.
  */
 import { parseCommandLine, CONFIG_OPTION, UsageError } from './args.js';
-import { apiEndpoint, apiGet } from './status.js';
+import { daemonGet } from './status.js';
 import { formatLnc, type PeerConnRow } from '../sync/show.js';
 
 export const summary = 'list the connections learned from the peer director (ipvsadm -Lnc form)';
@@ -33,25 +33,15 @@ export async function main(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub !== 'show') throw new UsageError(sub ? `unknown sync command "${sub}" (takes show)` : 'missing sync command (takes show)');
   const { values: o } = parseCommandLine(rest, { ...CONFIG_OPTION, api: { type: 'string' }, json: { type: 'boolean' } });
-  const endpoint = await apiEndpoint(o);
-  let r: { status: number; body: string };
-  try {
-    r = await apiGet(endpoint, '/status/sync');
-  } catch (e) {
-    process.stderr.write(`lvsd sync show: no lvsd answering on ${endpoint} (${(e as Error).message})\n`);
-    return 3;
-  }
-  if (r.status !== 200) {
-    process.stderr.write(`lvsd sync show: ${endpoint} answered HTTP ${r.status}\n`);
-    return 3;
-  }
-  const d = JSON.parse(r.body) as SyncDetail;
+  const body = await daemonGet('sync show', o, '/status/sync');
+  if (body === undefined) return 3;
+  const d = JSON.parse(body) as SyncDetail;
   if (!d.connections) {
     process.stderr.write(d.channel
       ? `lvsd sync show: sync.channel is ${d.channel} and channel lvsd is not running; the kernel's own table is in \`ipvsadm -Lnc\`\n`
       : 'lvsd sync show: no sync configured on this director\n');
     return 1;
   }
-  process.stdout.write(o.json ? r.body : formatLnc(d.connections));
+  process.stdout.write(o.json ? body : formatLnc(d.connections));
   return 0;
 }
