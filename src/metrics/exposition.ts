@@ -13,8 +13,11 @@ import type { MetricDoc } from './catalogue.js';
 export interface Exposition {
   /** The families it writes (name, type, label names, help), known without reading anything. */
   readonly families: readonly MetricDoc[];
-  /** Its text: whole lines, in chunks small enough to write without holding the loop (≪ 20 ms). */
-  chunks(): AsyncIterable<string>;
+  /**
+   * Its text: whole lines, in chunks small enough to write without holding the loop (≪ 20 ms);
+   * a Buffer chunk is UTF-8 and goes to the socket as is.
+   */
+  chunks(): AsyncIterable<string | Buffer>;
 }
 
 const attached = new WeakMap<Registry, Exposition[]>();
@@ -31,7 +34,7 @@ export function expositionsOf(registry: Registry): readonly Exposition[] {
 }
 
 /** The /metrics body in chunks: prom-client's output, then each attached exposition's. */
-export async function* scrape(registry: Registry): AsyncGenerator<string> {
+export async function* scrape(registry: Registry): AsyncGenerator<string | Buffer> {
   yield await registry.metrics();
   for (const e of expositionsOf(registry)) yield* e.chunks();
 }
@@ -39,7 +42,7 @@ export async function* scrape(registry: Registry): AsyncGenerator<string> {
 /** The whole body as one string (tests and small registries). */
 export async function scrapeText(registry: Registry): Promise<string> {
   let out = '';
-  for await (const c of scrape(registry)) out += c;
+  for await (const c of scrape(registry)) out += typeof c === 'string' ? c : c.toString('utf8');
   return out;
 }
 

@@ -98,6 +98,46 @@ test('GET /metrics streams the registry and the table metrics; promtool accepts 
   assert.equal(head.body, '');
 });
 
+test('10,000 virtual servers × 10 real servers from memory: every series once, with its value; promtool accepts the body', async () => {
+  // The size of issue 20's scrape goal (the time it takes is bench/scrape.ts's business, not a test's).
+  const n = 10_000;
+  const d = 10;
+  const h = harness(n, d);
+  const body = (await httpScrape(h.registry)).body;
+  const check = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8', maxBuffer: 64 << 20 });
+  assert.equal(check.status, 0, `promtool check metrics: ${check.stdout.slice(0, 2000)}${check.stderr.slice(0, 2000)}`);
+  // Series per family, each label set once (families are contiguous, so one set per family).
+  const perFamily = new Map<string, Set<string>>();
+  for (const line of body.split('\n')) {
+    if (!line.startsWith('lvsd_ipvs_')) continue;
+    const brace = line.indexOf('{');
+    const name = line.slice(0, brace);
+    let set = perFamily.get(name);
+    if (!set) perFamily.set(name, (set = new Set()));
+    const series = line.slice(brace, line.lastIndexOf(' '));
+    assert.ok(!set.has(series), `${name}${series} twice`);
+    set.add(series);
+  }
+  const count = (name: string) => perFamily.get(name)?.size ?? 0;
+  for (const f of ['connections_total', 'active_connections', 'inactive_connections']) assert.equal(count(`lvsd_ipvs_virtual_server_${f}`), n, f);
+  for (const f of ['packets_total', 'bytes_total']) assert.equal(count(`lvsd_ipvs_virtual_server_${f}`), 2 * n, f);
+  for (const f of ['active_connections', 'inactive_connections', 'connections_total', 'weight', 'configured_weight']) assert.equal(count(`lvsd_ipvs_real_server_${f}`), n * d, f);
+  for (const f of ['packets_total', 'bytes_total']) assert.equal(count(`lvsd_ipvs_real_server_${f}`), 2 * n * d, f);
+  // Values of the last service and one of its real servers (fixture: stats(i + 1), stats(10 * i + j)).
+  const i = n - 1;
+  const vs = `virtual_server="vs${i}",service="tcp/192.0.2.${1 + (i >> 6)}:${1000 + (i & 63)}"`;
+  const rs = `${vs},real_server="198.51.100.4:80"`;
+  const has = (line: string) => assert.ok(body.includes(`\n${line}\n`), line);
+  has(`lvsd_ipvs_virtual_server_connections_total{${vs}} ${n}`);
+  has(`lvsd_ipvs_virtual_server_packets_total{${vs},direction="out"} ${3 * n}`);
+  has(`lvsd_ipvs_virtual_server_active_connections{${vs}} ${(d * (d - 1)) / 2}`);
+  has(`lvsd_ipvs_real_server_bytes_total{${rs},direction="in"} ${100 * (10 * i + 3)}`);
+  has(`lvsd_ipvs_real_server_bytes_total{${rs},direction="out"} ${100 * (10 * i + 3) + 1}`);
+  has(`lvsd_ipvs_real_server_inactive_connections{${rs}} 6`);
+  has(`lvsd_ipvs_real_server_weight{${rs}} 4`);
+  has(`lvsd_ipvs_real_server_configured_weight{${rs}} 4`);
+});
+
 test('a 64-bit byte counter is written exactly, not rounded through a double', async () => {
   const h = harness(1, 1);
   const big = 2n ** 63n - 5n;
@@ -136,7 +176,7 @@ test('the text comes in whole-line chunks with a turn of the event loop between 
   setImmediate(tick);
   try {
     for await (const c of scrape(h.registry)) {
-      assert.ok(c.endsWith('\n'), 'a chunk ends at a line end');
+      assert.equal(typeof c === 'string' ? c.at(-1) : String.fromCharCode(c.at(-1)!), '\n', 'a chunk ends at a line end');
       if (chunks > 0) assert.ok(turns > turnsAtLast, `the loop turned between chunk ${chunks} and the one before`);
       turnsAtLast = turns;
       chunks++;
