@@ -27,6 +27,14 @@ export interface PeerSpec {
   readonly password?: string;
   /** Its type (default PASS). */
   readonly authType?: 'PASS' | 'AH';
+  /**
+   * keepalived only: `vrrp_lower_prio_no_advert`. Besides not answering a lower-priority advert, it
+   * is the only setting with which a keepalived MASTER keeps its advert timer when it receives a
+   * packet: by default every packet of the VRID it reads, even one failing authentication, puts its
+   * next advert a whole interval later (vrrp_scheduler.c vrrp_dispatcher_read; measured in
+   * test/reliability/vrrp-ah-keepalived.test.ts, docs/reliability.md).
+   */
+  readonly lowerPrioNoAdvert?: boolean;
   /** lvsd only: takeover_thread (default true; toggling it rebuilds the instance's I/O at a reload). */
   readonly takeoverThread?: boolean;
   /** lvsd only: the instance's `peers` allow-list. */
@@ -87,6 +95,7 @@ export function keepalivedConf(s: PeerSpec): string {
     ...(s.nice !== undefined ? [`  vrrp_priority ${s.nice}`] : []),
     `  vrrp_garp_master_repeat ${s.garpRepeat ?? 5}`,
     `  vrrp_garp_master_delay ${s.garpDelay ?? 5}`,
+    ...(s.lowerPrioNoAdvert ? ['  vrrp_lower_prio_no_advert true'] : []),
     '}',
     'vrrp_instance VI_1 {',
     '  state BACKUP',
