@@ -18,11 +18,10 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Topology, isRoot } from '../../src/lab/netns.js';
 import { waitFor } from '../support/proc.js';
 import { startPeer, stopPeer, startLvsd, lvsdYaml, removeScratch, type PeerSpec } from '../election-net/support/peers.js';
-import { metrics, total, forge, VIP, A, B, X } from './support/attack.js';
+import { metrics, total, forge, advertsPass, VIP, A, B, X } from './support/attack.js';
 
 const skip = !isRoot() && 'needs root (network namespaces)';
 after(() => removeScratch());
@@ -53,8 +52,8 @@ for (const [hi, lo] of [['lvsd', 'keepalived'], ['keepalived', 'lvsd']] as const
       await waitFor(() => lvsdIn(hi === 'lvsd' ? a : b, hi === 'lvsd' ? 'MASTER' : 'BACKUP'), 'lvsd up in its role', electMs, 200);
       // (Either may have been master for a moment at the start, before the other advertised.)
       const kaStates0 = kaEntering((hi === 'keepalived' ? pa : pb).proc.output());
-      // Several Master_Down_Intervals (3.6 s) later the backup still holds none: it accepts the adverts.
-      await sleep(5000);
+      // Six adverts (≥ 5 s, more than the backup's Master_Down_Interval of 3.6 s) later the backup still holds none: it accepts them.
+      await advertsPass(hi === 'lvsd' ? a : b, 6, hi === 'lvsd' ? 'sent' : 'received');
       assert.ok((await a.addrs()).includes(VIP) && !(await b.addrs()).includes(VIP), `only ${hi} holds the VIP: ${pb.proc.output().slice(-1500)}`);
       const lv = hi === 'lvsd' ? a : b;
       assert.equal(await authDrops(lv), 0, 'lvsd dropped nothing for authentication');
@@ -130,7 +129,7 @@ test('AH replays: adverts with the right password but an old sequence number are
     await waitFor(async () => (await a.addrs()).includes(VIP), 'lvsd to take the VIP', electMs, 100);
     await waitFor(() => lvsdIn(a, 'MASTER'), 'lvsd up as master', electMs, 200);
     // A few adverts, so both counters are above the replayed number.
-    await sleep(3000);
+    await advertsPass(a, 3, 'sent');
     const m0 = await metrics(a);
     const states0 = kaEntering(ka.proc.output());
     const sent = await forge(x, { class: 'advert', version: 2, priority: 254, intervalMs: 1000, pps: 1, count: 4, maxMs: 10_000, password: base.password, ah: { seq: 1 } });
@@ -159,7 +158,7 @@ test('AH across a reload in place that rebuilds the VRRP socket: the sequence nu
     await waitFor(async () => !(await b.addrs()).includes(VIP), 'keepalived to hold no VIP', electMs, 100);
     await waitFor(() => lvsdIn(a, 'MASTER'), 'lvsd up as master', electMs, 200);
     // A few adverts, so keepalived's counter is well above 1.
-    await sleep(4000);
+    await advertsPass(a, 4, 'sent');
     const states0 = kaEntering(ka.proc.output());
     const applied = () => (lv.proc.output().match(/"msg":"reload applied"/g) ?? []).length;
     const n = applied();
@@ -167,8 +166,8 @@ test('AH across a reload in place that rebuilds the VRRP socket: the sequence nu
     process.kill(lv.pid, 'SIGHUP');
     await waitFor(() => applied() > n, 'lvsd to apply the reload', 30_000, 50);
     assert.match(lv.proc.output(), /"in_place":\["VI_1"\]/, 'the instance was reconfigured in place');
-    // Longer than keepalived's Master_Down_Interval: had it dropped the adverts, it would have taken over.
-    await sleep(6000);
+    // Six adverts after the reload (≥ 5 s, longer than keepalived's Master_Down_Interval): had it dropped them, it would have taken over.
+    await advertsPass(a, 6, 'sent');
     assert.deepEqual(kaAuthErrors(ka.proc.output()), [], 'keepalived dropped no advert (no "already processed" replay)');
     assert.equal(kaEntering(ka.proc.output()), states0, `keepalived stayed BACKUP: ${ka.proc.output().slice(-1500)}`);
     assert.ok((await a.addrs()).includes(VIP) && !(await b.addrs()).includes(VIP), 'lvsd still holds the VIP, keepalived none');

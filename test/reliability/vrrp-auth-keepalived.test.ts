@@ -10,11 +10,10 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Topology, isRoot } from '../../src/lab/netns.js';
 import { waitFor } from '../support/proc.js';
 import { startPeer, stopPeer, removeScratch, type PeerSpec } from '../election-net/support/peers.js';
-import { metrics, total, VIP, A, B } from './support/attack.js';
+import { metrics, total, advertsPass, VIP, A, B } from './support/attack.js';
 
 const skip = !isRoot() && 'needs root (network namespaces)';
 after(() => removeScratch());
@@ -35,8 +34,8 @@ for (const [hi, lo] of [['lvsd', 'keepalived'], ['keepalived', 'lvsd']] as const
       // lvsd answers its API in its role (a loaded machine may start it seconds after keepalived took the VIP).
       const role = hi === 'lvsd' ? 'MASTER' : 'BACKUP';
       await waitFor(async () => total(await metrics(hi === 'lvsd' ? a : b).catch(() => []), 'lvsd_vrrp_state', { state: role }) === 1, `lvsd up as ${role}`, electMs, 200);
-      // Several Master_Down_Intervals (3.6 s) later the backup still holds none: it accepts the adverts.
-      await sleep(5000);
+      // Six adverts (≥ 5 s, more than the backup's Master_Down_Interval of 3.6 s) later the backup still holds none: it accepts them.
+      await advertsPass(hi === 'lvsd' ? a : b, 6, hi === 'lvsd' ? 'sent' : 'received');
       assert.ok((await a.addrs()).includes(VIP) && !(await b.addrs()).includes(VIP), `only ${hi} holds the VIP: ${pb.proc.output().slice(-1500)}`);
       const lv = hi === 'lvsd' ? a : b;
       const m = await metrics(lv);

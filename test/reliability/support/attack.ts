@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Netns } from '../../../src/lab/netns.js';
 import { apiGet } from '../../election-net/support/peers.js';
 import { parsePrometheus, type Sample } from '../../support/prom.js';
+import { waitFor } from '../../support/proc.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const forgeCli = join(here, 'forge-cli.js');
@@ -65,4 +66,16 @@ export async function rawSocketDrops(ns: Netns): Promise<number> {
     // local address column is ADDR:PROTO in hex; 0070 = protocol 112
     .filter((f) => f.length > 12 && f[1]!.endsWith(':0070'))
     .reduce((s, f) => s + Number(f.at(-1)), 0);
+}
+
+/**
+ * Until lvsd in `ns` has sent (its role MASTER) or accepted (BACKUP) `n` more adverts than when
+ * called: a "nothing moved" window measured in the protocol's own events instead of a sleep. Adverts
+ * leave at least one interval apart, so n of them span at least n - 1 intervals of wall time however
+ * loaded the machine (longer when late, never shorter), and they prove the adverts kept flowing.
+ */
+export async function advertsPass(ns: Netns, n: number, how: 'sent' | 'received', timeoutMs = 60_000): Promise<void> {
+  const name = how === 'sent' ? 'lvsd_vrrp_adverts_sent_total' : 'lvsd_vrrp_adverts_received_total';
+  const start = total(await metrics(ns), name);
+  await waitFor(async () => total(await metrics(ns), name) >= start + n, `lvsd to have ${how} ${n} more adverts (from ${start})`, timeoutMs, 200);
 }
