@@ -138,6 +138,8 @@ const takeoverSniffer = [
   // SO_TIMESTAMPNS: each frame's kernel receive time, so a sniffer held up by a loaded machine does
   // not squeeze the gaps the test compares (it only reads later, not at other stamps).
   's.setsockopt(socket.SOL_SOCKET, 35, 1)',
+  // Bound: every frame from here on is captured (the test waits for this line, not a fixed pause).
+  "sys.stdout.write('ready\\n'); sys.stdout.flush()",
   'while True:',
   '    f, anc, _fl, _a = s.recvmsg(2048, 64)',
   "    t = next((struct.unpack('qq', d[:16]) for (l, k, d) in anc if l == socket.SOL_SOCKET and k == 35), (0, 0))",
@@ -160,7 +162,7 @@ test('lvsd takeover through the one-call path: VIP added, GARP round, advert, re
     const pb = startPeer(b, { ...base, name: 'lo', priority: 100 });
     await waitFor(async () => (await a.addrs()).includes(VIP4) && !(await b.addrs()).includes(VIP4), 'a to be master', 30000, 20);
     const sn = cl.start(['python3', '-u', '-c', takeoverSniffer]);
-    await sleep(500);
+    await waitFor(() => sn.output().includes('ready') || undefined, 'the sniffer to be bound', 30_000, 20);
     const before = await apiGet(b, '/metrics');
     await stopPeer(pa, 'kill');
     await waitFor(async () => (await b.addrs()).includes(VIP4), 'the VIP to move to b', 10000, 5);

@@ -9,7 +9,6 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Topology, isRoot, type Netns } from '../../src/lab/netns.js';
 import { waitFor } from '../support/proc.js';
 import { startLvsd, apiGet, removeScratch } from './support/peers.js';
@@ -124,7 +123,8 @@ test('sync group on two segments: members master together, a link down on the ma
     startLvsd(a, yaml('a', 150));
     startLvsd(b, yaml('b', 100));
     await waitFor(async () => (await group(a)) === 'MASTER' && (await group(b)) === 'BACKUP', 'a master and b backup for the group', 30000, 100);
-    await sleep(500);
+    // The VIPs follow the states (added by the takeover, removed by b's release): waited for, not a fixed pause.
+    await waitFor(async () => (await holds(a)).every(Boolean) && !(await holds(b)).some(Boolean), 'both VIPs on a, none on b', 30000, 100).catch(() => undefined);
     assert.deepEqual(await holds(a), [true, true], 'both members master on a');
     assert.deepEqual(await holds(b), [false, false]);
     assert.deepEqual(Object.values((await election(a))!.instances).map((i) => i.state), ['MASTER', 'MASTER']);
