@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Topology, isRoot } from '../../src/lab/netns.js';
+import { waitFor } from '../support/proc.js';
 import { loadAfPacket } from '../../src/election/announce.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -34,7 +35,8 @@ async function run(mode: string, armMs: number, a: { sendMs?: number; listen?: b
     const peer = a.sendMs
       ? ma.start([process.execPath, transportCli, 'eth0', '4', '3', '9', '1', String(a.sendMs), '3000', 'send:200'])
       : ma.start([process.execPath, transportCli, 'eth0', '4', '3', '9', '1', '20', '3000', 'stamp']);
-    if (a.listen) await new Promise((r) => setTimeout(r, 300)); // the listener's socket open first
+    // The listener's socket open and joined first (transport-cli prints the ready line then).
+    if (a.listen) await waitFor(() => peer.output().includes('"ready":true') || undefined, 'the listener to be ready', 30_000, 20);
     const p = mb.start([process.execPath, cli, mode, String(armMs), ...(a.sendMs ? [] : ['nowait'])]);
     await p.exited;
     const line = p.output().trim().split('\n').at(-1)!;

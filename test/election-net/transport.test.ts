@@ -69,13 +69,21 @@ test('adverts with TTL != 255 are dropped as bad_ttl; unicast accepts only liste
   }
 });
 
+/** eth0 of `ns` has a link-local IPv6 address out of duplicate-address detection (not tentative). */
+async function linkLocalReady(ns: Netns): Promise<boolean> {
+  const r = await ns.exec(['ip', '-j', '-6', 'addr', 'show', 'dev', 'eth0', 'scope', 'link']);
+  const j = JSON.parse(r.stdout || '[]') as Array<{ addr_info?: Array<{ local?: string; tentative?: boolean }> }>;
+  return (j[0]?.addr_info ?? []).some((x) => x.local?.startsWith('fe80:') && !x.tentative);
+}
+
 for (const family of [4, 6] as const) {
   test(`IPv${family}: adverts carry their kernel receive age; poll() delivers what waited during a stall, synchronously`, { skip }, async () => {
     const topo = new Topology();
     try {
       const a = await topo.member('a', [family === 4 ? '192.0.2.1/24' : '2001:db8::1/64']);
       const b = await topo.member('b', [family === 4 ? '192.0.2.2/24' : '2001:db8::2/64']);
-      if (family === 6) await sleep(300); // link-local addresses leave DAD
+      // IPv6 adverts leave from the link-local address: wait until both have a usable one.
+      if (family === 6) for (const ns of [a, b]) await waitFor(() => linkLocalReady(ns) || undefined, `a usable link-local address in ${ns.name}`, 30_000, 50);
       const s = a.start([process.execPath, cli, 'eth0', String(family), '3', '12', '1', '20', '1400', 'send:100']);
       const l = b.start([process.execPath, cli, 'eth0', String(family), '3', '12', '1', '20', '1200', 'stall:300']);
       await Promise.all([s.exited, l.exited]);
@@ -107,7 +115,7 @@ test('IPv6 adverts with hop limit != 255 are dropped as bad_ttl; hop limit 255 i
     const a = await topo.member('a', ['2001:db8::1/64']);
     const b = await topo.member('b', ['2001:db8::2/64']);
     const l = b.start([process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '2600']);
-    await sleep(300);
+    await waitFor(() => l.output().includes('"ready":true') || undefined, 'the listener to be ready', 30_000, 20);
     // Same sender, same VRID: priority 100 with hop limit 254, then priority 101 with hop limit 255.
     const s254 = a.start([process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '700', 'send:100:254']);
     await s254.exited;
