@@ -22,8 +22,18 @@ const NETLINK_GENERIC = 16;
 /** Reply messages decoded between two turns of the event loop (a few ms of work in the lab). */
 const DECODE_SLICE = 500;
 
+/**
+ * Receive buffer per datagram. netlink@0.3.0 otherwise peeks at every datagram to size its buffer:
+ * two recvmsg calls per datagram, and since the kernel sizes dump datagrams by the largest read it
+ * has seen (netlink_recvmsg's max_recvmsg_len, capped at 32 kB; net/netlink/af_netlink.c), 1-byte
+ * peeks kept them at one page. A fixed 64 kB read takes every datagram the kernel sends here whole
+ * in one call and lets a dump fill 32 kB datagrams (measured in the lab: bench/results/scrape.md).
+ */
+const RECV_BUFFER = 64 * 1024;
+
 interface RawSocket {
   on(ev: 'message', fn: (msg: Buffer) => void): unknown;
+  on(ev: 'truncatedMessage', fn: (msg: Buffer) => void): unknown;
   on(ev: 'error', fn: (err: Error & { code?: string }) => void): unknown;
   send(msg: Uint8Array | Uint8Array[], options?: { port?: number }, cb?: (err?: Error) => void): void;
   close(): void;
@@ -128,7 +138,7 @@ export class NetlinkDataplane implements Dataplane {
       const require = createRequire(import.meta.url);
       // Only the raw socket layer: the package's index also loads rtnetlink/nl80211/wireguard tables.
       const nl = require('netlink/dist/raw.js') as { RawNetlinkSocket: new (proto: number, o?: object) => RawSocket };
-      sock = new nl.RawNetlinkSocket(NETLINK_GENERIC);
+      sock = new nl.RawNetlinkSocket(NETLINK_GENERIC, { messagePeeking: false, msgBufferSize: RECV_BUFFER });
     } catch (e) {
       throw new LvsdError('IPVS_UNAVAILABLE', `cannot open a generic netlink socket: ${errorMessage(e)}`, { cause: e });
     }
@@ -141,6 +151,8 @@ export class NetlinkDataplane implements Dataplane {
     const boot = new NetlinkDataplane(sock, 0, opts);
     sock.on('message', (m) => boot.onMessage(m));
     sock.on('error', (e) => boot.onSocketError(e));
+    // Cannot happen with RECV_BUFFER ≥ the kernel's 32 kB cap; if it did, the replies are lost.
+    sock.on('truncatedMessage', () => boot.onSocketError(Object.assign(new Error('netlink datagram larger than the receive buffer'), { code: 'EMSGSIZE' })));
     let family: number;
     try {
       const replies = await boot.request((seq, pid) => g.encodeGetFamily(seq, pid), false);
