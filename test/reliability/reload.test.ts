@@ -138,9 +138,13 @@ function startLvsdDirector(ns: Netns, name: string, i: Inst): Director {
  * Ping `addr` from `ns` every 10 ms (at most `max` times) until stop(): how many were sent and
  * lost. The reply to the last one sent may still be on its way at the stop: it is not counted.
  */
-function pinger(ns: Netns, addr: string, max = 3000): { stop(): Promise<{ sent: number; lost: number }> } {
+function pinger(ns: Netns, addr: string, max = 3000): { replied(): number; stop(): Promise<{ sent: number; lost: number }> } {
   const p = ns.start(['ping', '-n', '-i', '0.01', '-W', '1', '-c', String(max), addr]);
   return {
+    /** The highest sequence number answered so far (0: none yet). */
+    replied() {
+      return Math.max(0, ...[...p.output().matchAll(/icmp_seq=(\d+) ttl=/g)].map((x) => Number(x[1])));
+    },
     async stop() {
       try {
         process.kill(p.child.pid!, 'SIGINT');
@@ -196,13 +200,13 @@ async function reloadUnderPing(key: string, cl: Netns, a: Director, b: Director,
   const ta = a.transitions().length;
   const tb = b.transitions().length;
   const ping = pinger(cl, VIP);
-  // The pinger is under way before the reload and goes on for a second after it was applied.
-  await new Promise((r) => setTimeout(r, 300));
+  // The pinger is under way before the reload (the VIP answers) and goes on for 100 pings (~1 s) after it was applied.
+  await pingsAnswered(ping, 20);
   // A VIP list change goes to both directors at once, as an operator's tooling would: the adverts
   // carry the list, and each drops the other's adverts while the two lists differ (keepalived
   // too), so both reloads must land within the backup's Master_Down_Interval.
   await Promise.all([a.reload(aText), ...(bText !== undefined ? [b.reload(bText)] : [])]);
-  await new Promise((r) => setTimeout(r, 1000));
+  await pingsAnswered(ping, ping.replied() + 100);
   const r = await ping.stop();
   assert.deepEqual(a.transitions().slice(ta), [], `${key}: a moved`);
   assert.deepEqual(b.transitions().slice(tb), [], `${key}: b moved`);
@@ -210,10 +214,27 @@ async function reloadUnderPing(key: string, cl: Netns, a: Director, b: Director,
   return { key, ...r };
 }
 
+/**
+ * Until the pinger's answers reach sequence number `seq` (20 s bound; on a timeout the caller's loss
+ * count tells what happened): windows counted in pings, not a fixed pause.
+ */
+async function pingsAnswered(ping: ReturnType<typeof pinger>, seq: number): Promise<void> {
+  await waitFor(() => ping.replied() >= seq || undefined, `ping ${seq} to be answered`, 20000, 20).catch(() => undefined);
+}
+
 async function settle(a: Director, b: Director): Promise<void> {
-  await waitFor(async () => (await a.ns.addrs()).includes(VIP) && !(await b.ns.addrs()).includes(VIP), 'a to be MASTER with the VIP and b BACKUP', 30000, 50);
-  // A few adverts later b follows a (it may have started first and been master briefly).
-  await new Promise((r) => setTimeout(r, 3000));
+  // b follows a (it may have started first and been master briefly): a's last transition is to
+  // MASTER, b's to BACKUP, and only a holds the VIP.
+  await waitFor(
+    async () =>
+      /-> MASTER"|Entering MASTER/.test(a.transitions().at(-1) ?? '') &&
+      /BACKUP/.test(b.transitions().at(-1) ?? '') &&
+      (await a.ns.addrs()).includes(VIP) &&
+      !(await b.ns.addrs()).includes(VIP),
+    'a to be MASTER with the VIP and b BACKUP',
+    30000,
+    50,
+  );
   assert.ok((await a.ns.addrs()).includes(VIP) && !(await b.ns.addrs()).includes(VIP), 'exactly a holds the VIP');
 }
 
@@ -287,9 +308,9 @@ test('reload in place, lvsd MASTER + lvsd BACKUP (unicast): each single key appl
     const ta = a.transitions().length;
     const tb = b.transitions().length;
     const ping = pinger(cl, VIP);
-    await new Promise((r) => setTimeout(r, 300));
+    await pingsAnswered(ping, 20);
     await a.reload(lvsdYaml('a', { ...ai, vrid: 43, vips: ['192.0.2.50'] }, a.dir));
-    await new Promise((r) => setTimeout(r, 1000));
+    await pingsAnswered(ping, ping.replied() + 100);
     const r = await ping.stop();
     await waitFor(async () => (await an.addrs()).includes('192.0.2.50'), "a's new instance to take its VIP", 20000, 50);
     assert.ok((await bn.addrs()).includes(VIP) && !(await an.addrs()).includes(VIP), 'b holds the old VIP, a released it');
