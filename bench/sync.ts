@@ -1,7 +1,7 @@
 /**
  * Connection sync, kernel channel vs lvsd channel, in one run on the real kernel (issue 18):
  *   bin/lvsd lab exec --mem 2048M -- node dist/bench/sync.js [--low-rate 10] [--low-seconds 10]
- *     [--high-rate 5000] [--high-seconds 4] [--resync 100000] [--modes kernel,lvsd] [--json FILE]
+ *     [--high-rate 5000] [--high-seconds 4] [--resync 10000,100000] [--modes kernel,lvsd] [--json FILE]
  *
  * Per mode, fresh namespaces on one bridge: directors a (192.0.2.2, priority 150: master) and b
  * (192.0.2.3), both `lvsd run` with `sync.channel` = the mode, a client c (192.0.2.50) and two real
@@ -13,11 +13,13 @@
  *    the low and the high rate; the achieved rate is printed (the client is paced, not assumed);
  *  - CPU: utime+stime of a's and b's lvsd (/proc/<pid>/stat) over the high-rate window (generation
  *    start to 1 s after its end), as % of one core;
- *  - full resync (lvsd mode; the kernel channel has none): --resync established TCP entries are
+ *  - full resync (lvsd mode; the kernel channel has none), for each size of --resync in turn: that many established TCP entries are
  *    installed in a's kernel (through its backup daemon on lo), then b "dies" and comes back as a
  *    fresh host (new namespace, same address, empty table) and asks for the table at start. Figures:
  *    a's lvsd_sync_resync_duration_seconds (request → acknowledgement), b's request → RESYNC_END
- *    (its log), and b's start → every entry in b's kernel (table polls, includes node's start).
+ *    (its log), and b's start → every entry in b's kernel (table polls, includes node's start);
+ *    a's longest event-loop stall (lvsd_event_loop_lag_seconds{quantile="1"}) over 10 s of holding
+ *    the table (its table worker reading it) and over the resync, and a's table-read time then.
  * Every loop is bounded in count and time; nothing leaves the guest. The guest is one UML CPU that
  * the client, both daemons, both kernels' sync work and this poller share: read the figures as an
  * upper bound of what two real directors would show.
@@ -236,6 +238,15 @@ function rcvbufErrors(pid: number): number {
 interface Resync {
   entries: number;
   inA: number;
+  /** Messages a's kernel daemon dropped while the bench filled its table. */
+  injectDrops: number;
+  /** a's table worker over 10 s holding the table: reads and their mean (read + parse + diff + encode). */
+  aReads: number;
+  aReadMeanMs: number;
+  /** a's longest event-loop stall (lvsd_event_loop_lag_seconds{quantile="1"}) over those 10 s, and from then to the resync's acknowledgement. */
+  aLagMaxSteadyMs: number;
+  aLagMaxResyncMs: number;
+  kernelQueueDropsB: number;
   ackMs: number;
   endMs: number;
   kernelMs: number;
@@ -245,7 +256,7 @@ interface Resync {
   log: string[];
 }
 
-async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; high: number; highS: number; resync: number }) {
+async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; high: number; highS: number; resync: number[] }) {
   const topo = new Topology();
   const dir = mkdtempSync(join(tmpdir(), `lvsd-syncbench-${mode}-`));
   writeFileSync(join(dir, 'sync.key'), KEY + '\n');
@@ -277,26 +288,34 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
     };
     const low = await phase(o.low, o.lowS, 2000);
     const high = await phase(o.high, o.highS, 10000);
-    let resync: Resync | undefined;
-    if (mode === 'lvsd' && o.resync > 0) {
+    const resyncs: Resync[] = [];
+    let victim = b;
+    for (const [k, size] of (mode === 'lvsd' ? o.resync : []).entries()) {
       const aPid = lvsdPid(a);
       const reT = /^TCP CB0071/gm;
-      const inj = a.start([process.execPath, LOAD, 'inject', String(o.resync), String(SYNCID)]);
+      const inj = a.start([process.execPath, LOAD, 'inject', String(size), String(SYNCID)]);
       await Promise.race([inj.exited, sleep(150_000)]);
+      const injected = JSON.parse(inj.output().trim().split('\n').pop() || '{}') as { daemonDrops?: number };
       const inA = await until(async () => {
         const n = await tableCount(aPid, reT);
-        return n >= o.resync ? n : undefined;
-      }, `${o.resync} entries in a's kernel`, 90_000, 1000).catch(async () => tableCount(aPid, reT));
-      // b dies (a crashed host) and returns as a fresh one: empty table, asks for a's at start.
-      const sum0 = await metric(a, 19671, 'lvsd_sync_resync_duration_seconds_sum');
-      b.crash();
-      await sh(b, ['ip', 'link', 'set', 'eth0', 'down']);
-      const b2 = await topo.member('b2', ['192.0.2.3/24']);
+        return n >= size ? n : undefined;
+      }, `${size} entries in a's kernel`, 90_000, 1000).catch(async () => tableCount(aPid, reT));
+      // a holds the large table and reads it in its table worker: a's event loop over 10 s of that.
+      const aSteady0 = await scrape(a, 19671);
+      await sleep(10_000);
+      const aSteady1 = await scrape(a, 19671);
+      // The victim dies (a crashed host) and returns as a fresh one: empty table, asks for a's at start.
+      const sum0 = sample(aSteady1, 'lvsd_sync_resync_duration_seconds_sum');
+      victim.crash();
+      await sh(victim, ['ip', 'link', 'set', 'eth0', 'down']);
+      const fresh = await topo.member(`b${k + 2}`, ['192.0.2.3/24']);
+      const apiPort = 19673 + k;
       const t0 = wall();
-      const rb = start(b2, 'b', 100, 19673);
+      const rb = start(fresh, 'b', 100, apiPort);
+      victim = fresh;
       const bPid = await until(async () => {
         try {
-          return lvsdPid(b2);
+          return lvsdPid(fresh);
         } catch {
           return undefined;
         }
@@ -308,24 +327,31 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
       }, `${inA} entries in b's kernel`, 60_000, 250).catch(() => NaN);
       await until(async () => (/peer table received|no active peer answered/.test(rb.output()) ? true : undefined), "b's resync log", 15_000, 200).catch(() => undefined);
       const endMs = Number(/"received":true,"ms":(\d+)/.exec(rb.output())?.[1] ?? NaN);
-      const sum1 = await until(async () => {
-        const s = await metric(a, 19671, 'lvsd_sync_resync_duration_seconds_sum');
-        return s > sum0 ? s : undefined;
-      }, "a's resync acknowledgement", 15_000, 500).catch(() => NaN);
-      const bText = await scrape(b2, 19673);
-      resync = {
-        entries: o.resync,
+      const aText = await until(async () => {
+        const t = await scrape(a, 19671);
+        return sample(t, 'lvsd_sync_resync_duration_seconds_sum') > sum0 ? t : undefined;
+      }, "a's resync acknowledgement", 15_000, 500).catch(async () => scrape(a, 19671));
+      const bText = await scrape(fresh, apiPort);
+      const d = (t0: string, t1: string, series: string) => sample(t1, series) - sample(t0, series);
+      resyncs.push({
+        entries: size,
         inA,
-        ackMs: (sum1 - sum0) * 1000,
+        injectDrops: injected.daemonDrops ?? NaN,
+        aReadMeanMs: (1000 * d(aSteady0, aSteady1, 'lvsd_sync_table_read_seconds_sum')) / d(aSteady0, aSteady1, 'lvsd_sync_table_read_seconds_count'),
+        aReads: d(aSteady0, aSteady1, 'lvsd_sync_table_read_seconds_count'),
+        aLagMaxSteadyMs: 1000 * sample(aSteady1, 'lvsd_event_loop_lag_seconds{quantile="1"}'),
+        aLagMaxResyncMs: 1000 * sample(aText, 'lvsd_event_loop_lag_seconds{quantile="1"}'),
+        ackMs: (sample(aText, 'lvsd_sync_resync_duration_seconds_sum') - sum0) * 1000,
         endMs,
         kernelMs,
         inB,
         rcvbufErrorsB: rcvbufErrors(bPid),
         receivedB: sample(bText, 'lvsd_sync_records_total{direction="received"}'),
-        log: rb.output().split('\n').filter((l) => /resync|peer table|no active peer/.test(l)).map((l) => l.slice(0, 300)),
-      };
+        kernelQueueDropsB: sample(bText, 'lvsd_sync_dropped_total{reason="kernel_queue"}') || 0,
+        log: rb.output().split('\n').filter((l) => /resync|peer table|no active peer|full table/.test(l)).map((l) => l.slice(0, 300)),
+      });
     }
-    return { low, high, resync };
+    return { low, high, resyncs };
   } catch (e) {
     for (const [n, r] of runs) process.stderr.write(`--- ${mode} ${n} ---\n${r.output().slice(-3000)}\n`);
     throw e;
@@ -341,7 +367,7 @@ async function main(): Promise<void> {
     process.exitCode = 69;
     return;
   }
-  const o = { low: num('low-rate', 10, 1000), lowS: num('low-seconds', 10, 60), high: num('high-rate', 5000, 20000), highS: num('high-seconds', 4, 10), resync: num('resync', 100000, 200000) };
+  const o = { low: num('low-rate', 10, 1000), lowS: num('low-seconds', 10, 60), high: num('high-rate', 5000, 20000), highS: num('high-seconds', 4, 10), resync: arg('resync', '10000,100000').split(',').filter(Boolean).map((x) => Math.min(200_000, Math.max(0, Number(x)))).filter((x) => x > 0) };
   const modes = arg('modes', 'kernel,lvsd').split(',') as Array<'kernel' | 'lvsd'>;
   const t0 = Date.now();
   const out: Record<string, Awaited<ReturnType<typeof runMode>>> = {};
@@ -357,7 +383,11 @@ async function main(): Promise<void> {
   for (const [m, r] of Object.entries(out)) {
     process.stdout.write(`${row(m, r.low)}\n${row(m, r.high)}\n`);
     process.stdout.write(`${m.padEnd(7)} CPU at ${r.high.rate}/s: a (sender) ${r1(r.high.cpuA!)} % of a core, b (receiver) ${r1(r.high.cpuB!)} %, kernel sync threads ${r1(r.high.cpuKernel!)} %\n`);
-    if (r.resync) process.stdout.write(`${m.padEnd(7)} resync of ${r.resync.inA} entries: request→ack ${r1(r.resync.ackMs)} ms (a's metric), request→RESYNC_END ${r.resync.endMs} ms (b's log), b start→all in b's kernel ${r1(r.resync.kernelMs)} ms (${r.resync.inB} there; b received ${r.resync.receivedB} records, UDP rcvbuf drops in b ${r.resync.rcvbufErrorsB})\n${r.resync.log.map((l) => `        ${l}`).join('\n')}\n`);
+    for (const x of r.resyncs)
+      process.stdout.write(
+        `${m.padEnd(7)} resync of ${x.inA} entries: request→ack ${r1(x.ackMs)} ms (a's metric), request→RESYNC_END ${x.endMs} ms (b's log), b start→all in b's kernel ${r1(x.kernelMs)} ms (${x.inB} there; b received ${x.receivedB} records, UDP rcvbuf drops in b ${x.rcvbufErrorsB}, b's kernel daemon drops ${x.kernelQueueDropsB})\n` +
+          `        a holding them: ${x.aReads} table reads in 10 s, mean ${r1(x.aReadMeanMs)} ms; a's longest event-loop stall ${r1(x.aLagMaxSteadyMs)} ms then, ${r1(x.aLagMaxResyncMs)} ms during the resync (filling a: ${x.injectDrops} daemon drops)\n${x.log.map((l) => `        ${l}`).join('\n')}\n`,
+      );
   }
   if (out.kernel && out.lvsd) {
     const k = out.kernel;

@@ -14,7 +14,7 @@ import { createHealthSubsystem } from '../health/subsystem.js';
 import { createElectionSubsystem } from '../election/subsystem.js';
 import { createSyncSubsystem } from '../sync/subsystem.js';
 import { NetlinkDataplane } from '../ipvs/netlink.js';
-import { readConnTable, LoopbackInjector, enableLoopbackMulticast, interfaceIPv4 } from '../sync/adapters.js';
+import { CONN_TABLE, LoopbackInjector, enableLoopbackMulticast, interfaceIPv4 } from '../sync/adapters.js';
 
 export function defaultSubsystems(): Array<{ name: string; factory: SubsystemFactory }> {
   return [
@@ -27,7 +27,7 @@ export function defaultSubsystems(): Array<{ name: string; factory: SubsystemFac
       factory: (deps) =>
         createSyncSubsystem(deps, {
           open: () => NetlinkDataplane.open(),
-          lvsd: { readTable: readConnTable, openInjector: () => LoopbackInjector.open(), enableLoopbackMulticast, interfaceIPv4 },
+          lvsd: { connTables: [CONN_TABLE], openInjector: (onDrops) => LoopbackInjector.open(onDrops), enableLoopbackMulticast, interfaceIPv4 },
         }),
     },
     { name: 'election', factory: (deps) => createElectionSubsystem(deps) },

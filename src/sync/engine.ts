@@ -12,10 +12,11 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
-import { decodeMessage, encodeMessages, type SyncConn } from './codec.js';
-import { diffTable, parseConnTable, toSyncConn, connKey, destId, type ConnEntry, type SentState, type ServiceLookup } from './conntable.js';
+import { decodeMessage, type SyncConn } from './codec.js';
 import { FrameType, DATA_STAMP_LEN, type DropReason, type Frame } from './wire.js';
 import { peerTimeoutSeconds } from './show.js';
+import type { PollResult, TableSource } from './source.js';
+import { yieldToLoop } from '../core/clock.js';
 
 export interface FrameSender {
   send(type: FrameType, payload: Buffer): Promise<void>;
@@ -24,23 +25,22 @@ export interface FrameSender {
 export interface EngineDeps {
   readonly log: Logger;
   readonly registry: Registry;
-  /** The kernel's table text (/proc/net/ip_vs_conn). */
-  readonly readTable: () => Promise<string>;
+  /**
+   * Opens the kernel-table source (a worker thread reading /proc/net/ip_vs_conn: source.ts); it
+   * calls onChanges with the DATA payloads of every read, in order.
+   */
+  readonly openSource: (onChanges: (r: PollResult) => Promise<void>, onError: (e: Error) => void) => TableSource;
   readonly channel: FrameSender;
   /** Sends one sync v1 message to the local kernel's backup daemon. */
   readonly inject: (message: Buffer) => Promise<void>;
-  readonly lookup: ServiceLookup;
   readonly now: () => number;
   /**
-   * Wall clock (ms since the Unix epoch) for the sight time carried in DATA frames: the staleness
-   * histogram compares the sender's and the receiver's, so it assumes NTP-synced directors.
+   * Wall clock (ms since the Unix epoch), compared with the sight time carried in DATA frames (the
+   * table worker stamps them with Date.now()): the staleness histogram assumes NTP-synced directors.
    */
   readonly wallNow: () => number;
   /** syncid of the local kernel backup daemon (the message's syncid is rewritten to it). */
   readonly syncid: number;
-  /** Largest sync message per frame. */
-  readonly maxMessage: number;
-  readonly pollMs: number;
 }
 
 export interface EngineMetrics {
@@ -57,20 +57,25 @@ export function engineMetrics(registry: Registry): EngineMetrics {
   const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
   return {
     records: get('lvsd_sync_records_total', () => new Counter({ name: 'lvsd_sync_records_total', help: 'Connection records sent to / received from the peer director, and installed into the local kernel.', labelNames: ['direction'], registers: [registry] })),
-    drops: get('lvsd_sync_dropped_total', () => new Counter({ name: 'lvsd_sync_dropped_total', help: 'Sync datagrams dropped, by reason (malformed, unknown_key, bad_mac, replay, stale_epoch, own, bad_records, inject_error).', labelNames: ['reason'], registers: [registry] })),
+    drops: get('lvsd_sync_dropped_total', () => new Counter({ name: 'lvsd_sync_dropped_total', help: 'Sync datagrams dropped, by reason (malformed, unknown_key, bad_mac, replay, stale_epoch, own, bad_records, inject_error; kernel_queue: messages the local kernel backup daemon dropped, its socket full; table_line: a line of the local /proc connection table that could not be parsed).', labelNames: ['reason'], registers: [registry] })),
     resyncs: get('lvsd_sync_resyncs_total', () => new Counter({ name: 'lvsd_sync_resyncs_total', help: 'Full resyncs, as sender or receiver.', labelNames: ['role'], registers: [registry] })),
     resyncSeconds: get('lvsd_sync_resync_duration_seconds', () => new Histogram({ name: 'lvsd_sync_resync_duration_seconds', help: 'Time from a resync request to its acknowledgement (sender side).', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers: [registry] })),
     peerConns: get('lvsd_sync_peer_connections', () => new Gauge({ name: 'lvsd_sync_peer_connections', help: 'Connections known from the peer (distinct records received and not expired by their timeout).', registers: [registry] })),
     staleness: get('lvsd_sync_staleness_seconds', () => new Histogram({ name: 'lvsd_sync_staleness_seconds', help: "Per record received: time from the active director's table read that first showed it (new connection, state change) to its hand-over to this director's kernel. Compares the two directors' wall clocks (NTP-synced assumed; a negative difference counts as 0). Full-resync records are not counted.", buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] })),
-    polls: get('lvsd_sync_table_read_seconds', () => new Histogram({ name: 'lvsd_sync_table_read_seconds', help: 'Time to read and diff the kernel connection table on the active director.', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: [registry] })),
+    polls: get('lvsd_sync_table_read_seconds', () => new Histogram({ name: 'lvsd_sync_table_read_seconds', help: 'Time to read, parse, diff and encode the kernel connection table on the active director (in the table worker thread, off the event loop).', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] })),
   };
 }
 
+/** Longest wait for a peer's full table that is still arriving (resyncFromPeer). */
+export const RESYNC_WAIT_CAP_MS = 60_000;
+
+/** Frames sent before the resync sender lets timers and I/O run (a 100k table is ~2,700 frames). */
+const RESYNC_SLICE = 64;
+
 export class SyncEngine {
-  private sent = new Map<string, SentState>();
   private active = false;
-  private timer: NodeJS.Timeout | undefined;
-  private polling: Promise<void> | undefined;
+  private readonly source: TableSource;
+  private readFailing: string | undefined;
   private resyncId = 0;
   private readonly pendingResync = new Map<number, number>();
   /** Records received from the peer: key → expiry (ms), for the peer-connections gauge and `sync show`. */
@@ -81,6 +86,10 @@ export class SyncEngine {
 
   constructor(private readonly d: EngineDeps) {
     this.m = engineMetrics(d.registry);
+    this.source = d.openSource(
+      (r) => this.onRead(r),
+      (e) => d.log.error({ err: e.message }, 'connection table worker failed'),
+    );
   }
 
   /** Active: read the table and send changes. The first poll after becoming active sends everything. */
@@ -88,56 +97,37 @@ export class SyncEngine {
     if (active === this.active || this.closed) return;
     this.d.log.info({ from: this.active ? 'active' : 'passive', to: active ? 'active' : 'passive', reason }, 'sync source');
     this.active = active;
-    if (active) {
-      this.sent = new Map();
-      this.schedule(0);
-    } else if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    this.source.setActive(active);
+  }
+
+  /** The declared virtual servers changed (reload): forwarding, fwmark and persistence come from them. */
+  setServices(services: Parameters<TableSource['setServices']>[0]): void {
+    this.source.setServices(services);
   }
 
   get isActive(): boolean {
     return this.active;
   }
 
-  private schedule(ms: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.polling = this.poll().then(() => undefined).finally(() => {
-        this.polling = undefined;
-        if (this.active && !this.closed) this.schedule(this.d.pollMs);
-      });
-    }, ms);
-  }
-
-  /** One read of the table; sends what changed. Resolves after the frames are handed to the socket. */
+  /** One read of the table now; resolves with the number of records sent, once their frames are handed to the socket. */
   async poll(): Promise<number> {
-    const t0 = this.d.now();
-    // Taken before the read: an entry the read shows existed by its end, so this errs towards more staleness.
-    const sight = this.d.wallNow();
-    let entries: ConnEntry[];
-    try {
-      entries = parseConnTable(await this.d.readTable()).entries;
-    } catch (e) {
-      this.d.log.warn({ err: (e as Error).message }, 'cannot read the connection table');
-      return 0;
-    }
-    const { changed, next } = diffTable(this.sent, entries, this.d.now());
-    this.sent = next;
-    this.m.polls.observe((this.d.now() - t0) / 1000);
-    if (changed.length) await this.sendEntries(changed, sight);
-    return changed.length;
+    return (await this.source.pollNow()).records;
   }
 
-  /** `sight`: wall-clock ms of the table read that showed them; 0 for a full resync (not fresh sightings). */
-  private async sendEntries(entries: readonly ConnEntry[], sight: number): Promise<void> {
-    const conns = entries.map((e) => toSyncConn(e, this.d.lookup(e)));
-    const stamp = Buffer.alloc(DATA_STAMP_LEN);
-    stamp.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(sight))));
-    for (const msg of encodeMessages(this.d.syncid, conns, this.d.maxMessage)) await this.d.channel.send(FrameType.DATA, Buffer.concat([stamp, msg]));
-    this.m.records.inc({ direction: 'sent' }, conns.length);
+  /** Every read of the worker (periodic or poll()), in order. */
+  private async onRead(r: PollResult): Promise<void> {
+    if (r.error) {
+      if (this.readFailing !== r.error) this.d.log.warn({ err: r.error }, 'cannot read the connection table');
+      this.readFailing = r.error;
+      return;
+    }
+    if (this.readFailing) this.d.log.info('connection table readable again');
+    this.readFailing = undefined;
+    this.m.polls.observe(r.readMs / 1000);
+    if (r.skipped) this.m.drops.inc({ reason: 'table_line' }, r.skipped);
+    if (this.closed) return;
+    for (const p of r.payloads) await this.d.channel.send(FrameType.DATA, p);
+    if (r.records) this.m.records.inc({ direction: 'sent' }, r.records);
   }
 
   /** Ask the active peer for its whole table (at start, and when the peer is seen to restart). */
@@ -149,33 +139,54 @@ export class SyncEngine {
   async sendFullTable(): Promise<number> {
     const id = ++this.resyncId;
     this.pendingResync.set(id, this.d.now());
-    const entries = parseConnTable(await this.d.readTable()).entries;
-    const now = this.d.now();
-    for (const e of entries) this.sent.set(connKey(e), { dest: destId(e), state: e.state, at: now, expires: e.expires });
-    if (entries.length) await this.sendEntries(entries, 0);
+    // One fresh read in the worker (not one per poll); it also becomes what the worker diffs against.
+    const r = await this.source.full();
+    if (r.error) this.d.log.warn({ err: r.error }, 'cannot read the connection table for a resync: sending an empty one');
+    if (r.skipped) this.m.drops.inc({ reason: 'table_line' }, r.skipped);
+    for (let i = 0; i < r.payloads.length; i++) {
+      await this.d.channel.send(FrameType.DATA, r.payloads[i]!);
+      if ((i + 1) % RESYNC_SLICE === 0) await yieldToLoop(); // adverts, checks and /healthz run between slices
+    }
+    this.m.records.inc({ direction: 'sent' }, r.records);
     const end = Buffer.alloc(8);
     end.writeUInt32BE(id, 0);
-    end.writeUInt32BE(entries.length, 4);
+    end.writeUInt32BE(r.records, 4);
     await this.d.channel.send(FrameType.RESYNC_END, end);
     this.m.resyncs.inc({ role: 'sender' });
-    this.d.log.info({ id, records: entries.length }, 'full table sent to the peer');
+    this.d.log.info({ id, records: r.records, read_ms: Math.round(r.readMs) }, 'full table sent to the peer');
     return id;
   }
 
   private readonly ackWaiters = new Map<number, () => void>();
   private readonly resyncEnded: Array<() => void> = [];
 
+  /** Called for every full-resync record message received (the table is still arriving). */
+  private resyncProgress: (() => void) | undefined;
+
   /**
-   * Asks for the active peer's whole table and waits until it has arrived (RESYNC_END), at most
-   * timeoutMs (no active peer: nobody answers). Resolves true when the table arrived.
+   * Asks for the active peer's whole table and waits until it has arrived (RESYNC_END). timeoutMs
+   * counts silence, not the whole transfer: the wait ends false when timeoutMs pass without a frame
+   * of the answer (no active peer: nobody answers; or it stopped mid-way), each resync message
+   * restarts it, so a large table that is still arriving is not given up on; RESYNC_WAIT_CAP_MS
+   * bounds the whole wait. Resolves true when the table arrived.
    */
   async resyncFromPeer(timeoutMs: number): Promise<boolean> {
     const done = new Promise<boolean>((resolve) => {
-      const t = setTimeout(() => resolve(false), timeoutMs);
-      this.resyncEnded.push(() => {
+      let t: NodeJS.Timeout | undefined;
+      const finish = (ok: boolean) => {
         clearTimeout(t);
-        resolve(true);
-      });
+        clearTimeout(cap);
+        if (this.resyncProgress === progress) this.resyncProgress = undefined;
+        resolve(ok);
+      };
+      const progress = () => {
+        clearTimeout(t);
+        t = setTimeout(() => finish(false), timeoutMs);
+      };
+      const cap = setTimeout(() => finish(false), Math.max(timeoutMs, RESYNC_WAIT_CAP_MS));
+      progress();
+      this.resyncProgress = progress;
+      this.resyncEnded.push(() => finish(true));
     });
     await this.requestResync();
     return done;
@@ -237,6 +248,7 @@ export class SyncEngine {
     const payload = data.subarray(DATA_STAMP_LEN);
     const r = decodeMessage(payload);
     if (!r.ok) return this.drop('bad_records');
+    if (sight === 0) this.resyncProgress?.(); // a full-resync message: the table is still arriving
     const msg = Buffer.from(payload);
     msg[1] = this.d.syncid; // the local backup daemon ignores other sync ids
     try {
@@ -282,13 +294,11 @@ export class SyncEngine {
   async close(): Promise<void> {
     this.closed = true;
     this.active = false;
-    if (this.timer) clearTimeout(this.timer);
-    await this.polling;
+    await this.source.close();
   }
 
   /** Sends whatever changed since the last poll (graceful stop: nothing opened just before is lost). */
   async flush(): Promise<void> {
-    await this.polling;
-    if (this.active) await this.poll();
+    if (this.active && !this.closed) await this.poll();
   }
 }

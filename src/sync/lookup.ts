@@ -11,7 +11,10 @@ import type { ConnEntry, ServiceFacts, ServiceLookup } from './conntable.js';
 const PROTO = { tcp: 6, udp: 17, sctp: 132 } as const;
 const hex = (s: string | undefined) => (s ? Buffer.from(parseIp(s)?.bytes ?? []).toString('hex') : '');
 
-export function serviceLookup(cfg: ClusterConfig): ServiceLookup {
+/** The declared virtual servers (plain data: also posted to the table worker). */
+export type DeclaredServices = ClusterConfig['virtual_servers'];
+
+export function serviceLookup(cfg: { readonly virtual_servers: DeclaredServices }): ServiceLookup {
   const byTuple = new Map<string, ServiceFacts>();
   const byDest = new Map<string, ServiceFacts[]>();
   for (const vs of cfg.virtual_servers) {

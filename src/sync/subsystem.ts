@@ -16,7 +16,7 @@ import { planSync, wantedDaemons, type DaemonSpec, type SyncOp } from './plan.js
 import { SyncEngine, engineMetrics } from './engine.js';
 import { SyncChannel, DEFAULT_FRAME_PAYLOAD } from './channel.js';
 import { loadKeys, nodeIdOf, type SyncKey } from './wire.js';
-import { serviceLookup } from './lookup.js';
+import { WorkerTableSource } from './source.js';
 import { peerConnRow, sortRows } from './show.js';
 
 /** The part of the IPVS dataplane the sync subsystem needs (NetlinkDataplane satisfies it). */
@@ -29,8 +29,10 @@ export interface SyncDaemonControl {
 
 /** The mechanisms of channel lvsd (src/sync/adapters.ts has the real ones). */
 export interface LvsdSyncAdapters {
-  readTable: () => Promise<string>;
-  openInjector: () => Promise<{ send(m: Buffer): Promise<void>; close(): Promise<void> }>;
+  /** The kernel's connection table files (/proc/net/ip_vs_conn), read by the table worker. */
+  connTables: readonly string[];
+  /** onDrops: messages the kernel backup daemon dropped (its socket full). */
+  openInjector: (onDrops: (n: number) => void) => Promise<{ send(m: Buffer): Promise<void>; close(): Promise<void> }>;
   enableLoopbackMulticast: () => Promise<void>;
   interfaceIPv4: (name: string) => string | undefined;
   loadKeys?: (path: string) => SyncKey[];
@@ -123,7 +125,7 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
     if (!a) throw new Error('channel lvsd is not available in this build');
     const keys = (a.loadKeys ?? loadKeys)(s.key_file!);
     await a.enableLoopbackMulticast();
-    injector = await a.openInjector();
+    injector = await a.openInjector((n) => engineMetrics(deps.registry).drops.inc({ reason: 'kernel_queue' }, n));
     const local = s.peers.length ? undefined : a.interfaceIPv4(s.interface);
     if (!s.peers.length && !local) throw new Error(`interface ${s.interface} has no IPv4 address for the sync multicast`);
     let eng: SyncEngine | undefined;
@@ -139,22 +141,25 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
     });
     const ch = channel;
     const inj = injector;
-    let lookup = serviceLookup(c);
-    eng = new SyncEngine({
-      log,
-      registry: deps.registry,
-      readTable: a.readTable,
-      channel: ch,
-      inject: (m) => inj.send(m),
-      lookup: (e) => lookup(e),
-      now: () => deps.clock.now(),
-      wallNow: () => deps.clock.wallNow(),
+    const data = {
+      paths: a.connTables,
       syncid: s.sync_id,
       maxMessage: Math.min(s.maxlen ?? DEFAULT_FRAME_PAYLOAD, DEFAULT_FRAME_PAYLOAD),
       pollMs: s.poll_interval,
+      services: c.virtual_servers,
+    };
+    eng = new SyncEngine({
+      log,
+      registry: deps.registry,
+      openSource: (onChanges, onError) => new WorkerTableSource(data, onChanges, onError),
+      channel: ch,
+      inject: (m) => inj.send(m),
+      now: () => deps.clock.now(),
+      wallNow: () => deps.clock.wallNow(),
+      syncid: s.sync_id,
     });
     engine = eng;
-    relookup = () => (lookup = serviceLookup(cfg!));
+    relookup = () => eng?.setServices(cfg!.virtual_servers);
     eng.setActive(activeWanted(), 'start');
     // A (re)started director asks for the whole table and waits for it (bounded) before start()
     // returns: the election starts after sync, so a returning director cannot take the VIPs (and

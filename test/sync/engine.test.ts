@@ -1,7 +1,8 @@
 /**
  * The sync engine's staleness accounting (issue 18 item 8), with two engines joined by an in-memory
- * channel (pure logic; the real kernel path is proven in test/lab/sync-lvsd.test.ts and measured by
- * bench/sync.ts): the sender stamps each DATA frame with the wall-clock time of the table read that
+ * channel, each reading its table through the real table worker thread from a file of
+ * /proc/net/ip_vs_conn's format (the real kernel path is proven in test/lab/sync-lvsd.test.ts and
+ * measured by bench/sync.ts): the sender stamps each DATA frame with the wall-clock time of the table read that
  * showed its records, the receiver observes one staleness value per record once it has handed them to
  * its kernel; full-resync records are not fresh sightings and are not observed; a sender clock ahead
  * of ours counts as 0, not as a negative age.
@@ -11,6 +12,10 @@ import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { silentLogger } from '../../src/core/log.js';
 import { SyncEngine } from '../../src/sync/engine.js';
+import { WorkerTableSource } from '../../src/sync/source.js';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { decodeMessage } from '../../src/sync/codec.js';
 import { FrameType, DATA_STAMP_LEN, type Frame } from '../../src/sync/wire.js';
 
@@ -19,7 +24,9 @@ const line = (cport: number) => `TCP C0000232 ${cport.toString(16).toUpperCase()
 
 function pair() {
   const wall = { a: 1_700_000_000_000, b: 1_700_000_000_000 };
-  let table = HEAD;
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-engine-'));
+  const file = join(dir, 'ip_vs_conn');
+  writeFileSync(file, HEAD);
   const injected: Buffer[] = [];
   const frames: Frame[] = [];
   const log = silentLogger;
@@ -28,19 +35,21 @@ function pair() {
     new SyncEngine({
       log,
       registry: new Registry(),
-      readTable: async () => table,
+      openSource: (onChanges, onError) => new WorkerTableSource({ paths: [file], syncid: 42, maxMessage: 1380, pollMs: 50, services: [] }, onChanges, onError),
       channel: { send: async (type: FrameType, payload: Buffer) => deliver({ type, payload, node: side === 'a' ? 1 : 2, epoch: 1n, seq: ++seq, keyId: 0 }) },
       inject: async (m) => void injected.push(m),
-      lookup: () => ({ forwarding: 'dr', fwmark: 0, persistence: 0 }),
       now: () => wall[side],
       wallNow: () => wall[side],
       syncid: 42,
-      maxMessage: 1380,
-      pollMs: 50,
     });
   const b = mk('b', () => undefined);
   const a = mk('a', (f) => frames.push(f));
-  return { a, b, wall, frames, injected, setTable: (t: string) => (table = t) };
+  const close = async () => {
+    await a.close();
+    await b.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { a, b, wall, frames, injected, close, setTable: (t: string) => writeFileSync(file, t), removeTable: async () => rmSync(file) };
 }
 
 const staleness = async (e: SyncEngine) => (await e.m.staleness.get()).values;
@@ -50,25 +59,28 @@ const sum = async (e: SyncEngine) => (await staleness(e)).find((v) => v.metricNa
 test('DATA frames carry the sight time; the receiver observes one staleness value per installed record', async () => {
   const p = pair();
   p.setTable(HEAD + line(1000) + line(1001) + line(1002));
+  const before = Date.now();
   assert.equal(await p.a.poll(), 3);
+  const after = Date.now();
   assert.equal(p.frames.length, 1);
   const f = p.frames[0]!;
-  assert.equal(Number(f.payload.readBigUInt64BE(0)), p.wall.a, 'sight time = the wall clock at the table read');
+  const sight = Number(f.payload.readBigUInt64BE(0));
+  assert.ok(sight >= before && sight <= after, `sight time = the wall clock at the table read (${before} ≤ ${sight} ≤ ${after})`);
   const m = decodeMessage(f.payload.subarray(DATA_STAMP_LEN));
   assert.ok(m.ok && m.message.conns.length === 3, 'then the kernel sync message');
-  p.wall.b += 40; // the receiver hands them to its kernel 40 ms later
+  p.wall.b = sight + 40; // the receiver hands them to its kernel 40 ms later
   await p.b.onFrame(f);
   assert.equal(p.injected.length, 1);
   assert.equal(p.injected[0]![1], 42, 'the kernel message (without the stamp) goes to the local backup daemon');
   assert.equal(await count(p.b), 3);
   assert.ok(Math.abs((await sum(p.b)) - 0.12) < 1e-9, `3 records × 40 ms: ${await sum(p.b)}`);
+  assert.equal(await p.a.poll(), 0, 'nothing changed: nothing sent again');
+  await p.close();
 });
 
 test('full-resync records are not observed; a sender clock ahead counts as 0; a DATA frame without its stamp is dropped', async () => {
   const p = pair();
   p.setTable(HEAD + line(2000) + line(2001));
-  p.a.setActive(true, 'test');
-  await p.a.close(); // no timer-driven polls: this test drives the engine
   await p.a.sendFullTable();
   const data = p.frames.filter((f) => f.type === FrameType.DATA);
   assert.equal(data.length, 1);
@@ -76,11 +88,13 @@ test('full-resync records are not observed; a sender clock ahead counts as 0; a 
   await p.b.onFrame(data[0]!);
   assert.equal(p.injected.length, 1, 'installed all the same');
   assert.equal(await count(p.b), 0);
+  assert.equal(await p.a.poll(), 0, 'what the resync sent is not sent again by the next poll');
 
   p.frames.length = 0;
-  p.setTable(HEAD + line(2002));
-  p.wall.a += 5000; // the sender's clock runs 5 s ahead of the receiver's
-  await p.a.poll();
+  p.setTable(HEAD + line(2000) + line(2001) + line(2002));
+  assert.equal(await p.a.poll(), 1, 'only the new connection');
+  const sight = Number(p.frames[0]!.payload.readBigUInt64BE(0));
+  p.wall.b = sight - 5000; // the sender's clock runs 5 s ahead of the receiver's
   await p.b.onFrame(p.frames[0]!);
   assert.equal(await count(p.b), 1);
   assert.equal(await sum(p.b), 0);
@@ -88,4 +102,48 @@ test('full-resync records are not observed; a sender clock ahead counts as 0; a 
   await p.b.onFrame({ ...p.frames[0]!, payload: Buffer.alloc(4) });
   const drops = (await p.b.m.drops.get()).values.find((v) => v.labels.reason === 'bad_records')?.value;
   assert.equal(drops, 1);
+  await p.close();
+});
+
+test('lines of the table that cannot be parsed are counted drops; the rest is sent; the worker keeps running', async () => {
+  const p = pair();
+  p.setTable(HEAD + line(3000) + 'TCP ZZZZ garbage\n' + '\u0000\u0001\n' + line(3001));
+  assert.equal(await p.a.poll(), 2);
+  const drops = (await p.a.m.drops.get()).values.find((v) => v.labels.reason === 'table_line')?.value;
+  assert.equal(drops, 2);
+  p.setTable(HEAD + line(3000) + line(3001) + line(3002));
+  assert.equal(await p.a.poll(), 1, 'the next read works');
+  await p.close();
+});
+
+test('an unreadable table is logged and retried, not thrown', async () => {
+  const p = pair();
+  p.setTable(HEAD + line(4000));
+  assert.equal(await p.a.poll(), 1);
+  await p.removeTable();
+  assert.equal(await p.a.poll(), 0);
+  p.setTable(HEAD + line(4000) + line(4001));
+  assert.equal(await p.a.poll(), 1);
+  await p.close();
+});
+
+test('a resync still arriving is not given up on: resync_timeout counts silence between its messages', async () => {
+  const p = pair();
+  p.setTable(HEAD + line(5000) + line(5001));
+  await p.a.sendFullTable();
+  const [data, end] = [p.frames.find((f) => f.type === FrameType.DATA)!, p.frames.find((f) => f.type === FrameType.RESYNC_END)!];
+  let settled: boolean | undefined;
+  const waiting = p.b.resyncFromPeer(300).then((ok) => (settled = ok));
+  // Six resync messages, 150 ms apart: 900 ms in all, three times the timeout, never 300 ms of silence.
+  for (let i = 0; i < 6; i++) {
+    await new Promise((r) => setTimeout(r, 150));
+    await p.b.onFrame(data);
+    assert.equal(settled, undefined, `still waiting after message ${i + 1}`);
+  }
+  await p.b.onFrame(end);
+  assert.equal(await waiting, true, 'the table arrived');
+
+  // Silence: given up on.
+  assert.equal(await p.b.resyncFromPeer(200), false);
+  await p.close();
 });

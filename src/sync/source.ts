@@ -1,0 +1,120 @@
+/**
+ * The connection-table source of channel lvsd, main-thread side: owns the worker thread
+ * (table-worker.ts) that reads, parses, diffs and encodes the kernel's table, and turns its posts
+ * into calls. The engine sees DATA payloads (sight stamp + sync v1 message) ready to seal and send.
+ */
+import { Worker } from 'node:worker_threads';
+import type { DeclaredServices } from './lookup.js';
+
+/** workerData of the table worker. */
+export interface TableWorkerData {
+  /** Files in the format of /proc/net/ip_vs_conn (tests give their own). */
+  readonly paths: readonly string[];
+  readonly syncid: number;
+  /** Largest sync message per DATA payload. */
+  readonly maxMessage: number;
+  readonly pollMs: number;
+  readonly services: DeclaredServices;
+}
+
+/** main → worker */
+export type TableRequest =
+  | { op: 'active'; on: boolean }
+  | { op: 'services'; services: DeclaredServices }
+  /** One read now (graceful stop, tests), answered by a 'poll' event with this id. */
+  | { op: 'poll'; id: number }
+  /** The whole table from one fresh read (a resync), answered by a 'full' event. */
+  | { op: 'full'; id: number };
+
+interface Answer {
+  /** DATA payloads: 8-byte sight stamp (wall-clock ms of the read; 0 in a resync) + one sync v1 message. */
+  payloads: Uint8Array[];
+  records: number;
+  readMs: number;
+  /** Lines of the table that could not be parsed (counted, then skipped). */
+  skipped: number;
+  error?: string;
+}
+/** worker → main: a poll's changes (id: answer to a 'poll' request; none for the worker's own period). */
+export type TableEvent = ({ ev: 'poll'; id: number | undefined; sight: number } & Answer) | ({ ev: 'full'; id: number } & Answer);
+
+export type PollResult = Answer & { payloads: Buffer[] };
+
+/** What the engine needs from the table source (WorkerTableSource is the mechanism). */
+export interface TableSource {
+  /** Active: read every poll interval and report changes through onChanges. */
+  setActive(on: boolean): void;
+  setServices(services: DeclaredServices): void;
+  /** One read now; resolves once onChanges has handled it. */
+  pollNow(): Promise<PollResult>;
+  /** The whole table, from one fresh read. */
+  full(): Promise<PollResult>;
+  close(): Promise<void>;
+}
+
+const asBuffers = (a: Answer): PollResult => ({ ...a, payloads: a.payloads.map((u) => Buffer.from(u.buffer, u.byteOffset, u.byteLength)) });
+
+export class WorkerTableSource implements TableSource {
+  private readonly worker: Worker;
+  private next = 0;
+  private readonly waiting = new Map<number, { resolve: (r: PollResult) => void; reject: (e: Error) => void }>();
+  private closed = false;
+
+  /** onChanges runs for every poll (periodic and pollNow), in order; its promise is awaited before pollNow resolves. */
+  constructor(
+    data: TableWorkerData,
+    private readonly onChanges: (r: PollResult, sight: number) => Promise<void>,
+    private readonly onError: (e: Error) => void,
+  ) {
+    this.worker = new Worker(new URL('./table-worker.js', import.meta.url), { workerData: data });
+    this.worker.unref();
+    let chain: Promise<void> = Promise.resolve();
+    this.worker.on('message', (ev: TableEvent) => {
+      const r = asBuffers(ev);
+      const w = ev.id === undefined ? undefined : this.waiting.get(ev.id);
+      if (ev.id !== undefined) this.waiting.delete(ev.id);
+      if (ev.ev === 'full') return w?.resolve(r);
+      // Polls are handled one after the other so frames leave in the order the reads saw them.
+      chain = chain.then(() => this.onChanges(r, ev.sight)).catch((e: Error) => this.onError(e));
+      if (w) void chain.then(() => w.resolve(r));
+    });
+    this.worker.on('error', (e) => {
+      this.onError(e);
+      for (const w of this.waiting.values()) w.reject(e);
+      this.waiting.clear();
+    });
+  }
+
+  private ask(op: 'poll' | 'full'): Promise<PollResult> {
+    if (this.closed) return Promise.reject(new Error('the table source is closed'));
+    const id = ++this.next;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ op, id } satisfies TableRequest);
+    });
+  }
+
+  setActive(on: boolean): void {
+    if (!this.closed) this.worker.postMessage({ op: 'active', on } satisfies TableRequest);
+  }
+
+  setServices(services: DeclaredServices): void {
+    if (!this.closed) this.worker.postMessage({ op: 'services', services } satisfies TableRequest);
+  }
+
+  pollNow(): Promise<PollResult> {
+    return this.ask('poll');
+  }
+
+  full(): Promise<PollResult> {
+    return this.ask('full');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.worker.terminate();
+    for (const w of this.waiting.values()) w.reject(new Error('the table source is closed'));
+    this.waiting.clear();
+  }
+}
