@@ -70,7 +70,16 @@ export function engineMetrics(registry: Registry): EngineMetrics {
 export const RESYNC_WAIT_CAP_MS = 60_000;
 
 /** Frames sent before the resync sender lets timers and I/O run (a 100k table is ~2,700 frames). */
-const RESYNC_SLICE = 64;
+const RESYNC_SLICE = 16;
+/** The receiver reports its count of resync messages this often (RESYNC_PROGRESS). */
+export const PROGRESS_EVERY = 16;
+/**
+ * Resync messages in flight at most (sent, not yet reported received): 64 datagrams of ≤1.5 KB
+ * take ~150 KB of the receiver's socket buffer (net.core.rmem_default, 208 KiB), with headroom.
+ */
+const RESYNC_WINDOW = 64;
+/** A window not drained after this long is written off as lost (or a peer without flow control) and sending goes on. */
+const PROGRESS_STALL_MS = 500;
 
 export class SyncEngine {
   private active = false;
@@ -126,12 +135,28 @@ export class SyncEngine {
     this.m.polls.observe(r.readMs / 1000);
     if (r.skipped) this.m.drops.inc({ reason: 'table_line' }, r.skipped);
     if (this.closed) return;
-    for (const p of r.payloads) await this.d.channel.send(FrameType.DATA, p);
+    await this.exclusive(async () => {
+      for (const p of r.payloads) await this.d.channel.send(FrameType.DATA, p);
+    });
     if (r.records) this.m.records.inc({ direction: 'sent' }, r.records);
+  }
+
+  private sending: Promise<void> = Promise.resolve();
+  /** Sender: resync messages the receiver reported (RESYNC_PROGRESS). Receiver: resync messages received since its request. */
+  private peerProgress = 0;
+  private progressWaiter: (() => void) | undefined;
+  private resyncReceived = 0;
+
+  /** Runs fn after every send queued before it: a resync's frames and a poll's never interleave. */
+  private exclusive(fn: () => Promise<void>): Promise<void> {
+    const p = this.sending.then(fn);
+    this.sending = p.catch(() => undefined);
+    return p;
   }
 
   /** Ask the active peer for its whole table (at start, and when the peer is seen to restart). */
   async requestResync(): Promise<void> {
+    this.resyncReceived = 0;
     await this.d.channel.send(FrameType.RESYNC_REQUEST, Buffer.alloc(0));
   }
 
@@ -143,10 +168,32 @@ export class SyncEngine {
     const r = await this.source.full();
     if (r.error) this.d.log.warn({ err: r.error }, 'cannot read the connection table for a resync: sending an empty one');
     if (r.skipped) this.m.drops.inc({ reason: 'table_line' }, r.skipped);
-    for (let i = 0; i < r.payloads.length; i++) {
-      await this.d.channel.send(FrameType.DATA, r.payloads[i]!);
-      if ((i + 1) % RESYNC_SLICE === 0) await yieldToLoop(); // adverts, checks and /healthz run between slices
-    }
+    await this.exclusive(async () => {
+      this.peerProgress = 0;
+      let written = 0; // messages written off as lost after a stall
+      let paced = true; // off once a stall shows a receiver that reports nothing (an lvsd without flow control)
+      for (let i = 0; i < r.payloads.length; i++) {
+        await this.d.channel.send(FrameType.DATA, r.payloads[i]!);
+        if ((i + 1) % RESYNC_SLICE !== 0) continue;
+        await yieldToLoop(); // adverts, checks and /healthz run between slices
+        // Flow control: wait until the receiver reports all but a window of them.
+        while (paced && i + 1 - (this.peerProgress + written) > RESYNC_WINDOW) {
+          const before = this.peerProgress;
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, PROGRESS_STALL_MS);
+            this.progressWaiter = () => {
+              clearTimeout(t);
+              resolve();
+            };
+          });
+          this.progressWaiter = undefined;
+          if (this.peerProgress === before) {
+            written = i + 1 - this.peerProgress - RESYNC_WINDOW / 2;
+            if (this.peerProgress === 0) paced = false;
+          }
+        }
+      }
+    });
     this.m.records.inc({ direction: 'sent' }, r.records);
     const end = Buffer.alloc(8);
     end.writeUInt32BE(id, 0);
@@ -224,6 +271,12 @@ export class SyncEngine {
         await this.d.channel.send(FrameType.RESYNC_ACK, ack);
         return;
       }
+      case FrameType.RESYNC_PROGRESS: {
+        if (f.payload.length < 4) return this.drop('bad_records');
+        this.peerProgress = Math.max(this.peerProgress, f.payload.readUInt32BE(0));
+        this.progressWaiter?.();
+        return;
+      }
       case FrameType.RESYNC_ACK: {
         if (f.payload.length < 4) return this.drop('bad_records');
         const id = f.payload.readUInt32BE(0);
@@ -248,7 +301,14 @@ export class SyncEngine {
     const payload = data.subarray(DATA_STAMP_LEN);
     const r = decodeMessage(payload);
     if (!r.ok) return this.drop('bad_records');
-    if (sight === 0) this.resyncProgress?.(); // a full-resync message: the table is still arriving
+    if (sight === 0) {
+      this.resyncProgress?.(); // a full-resync message: the table is still arriving
+      if (++this.resyncReceived % PROGRESS_EVERY === 0) {
+        const n = Buffer.alloc(4);
+        n.writeUInt32BE(this.resyncReceived >>> 0, 0);
+        void this.d.channel.send(FrameType.RESYNC_PROGRESS, n).catch(() => undefined);
+      }
+    }
     const msg = Buffer.from(payload);
     msg[1] = this.d.syncid; // the local backup daemon ignores other sync ids
     try {

@@ -73,8 +73,12 @@ export class WorkerTableSource implements TableSource {
       const r = asBuffers(ev);
       const w = ev.id === undefined ? undefined : this.waiting.get(ev.id);
       if (ev.id !== undefined) this.waiting.delete(ev.id);
-      if (ev.ev === 'full') return w?.resolve(r);
-      // Polls are handled one after the other so frames leave in the order the reads saw them.
+      // Reads are handled one after the other, a resync's among them, so frames leave in the order
+      // the reads saw the table (an older read's frames never overtake a newer one's).
+      if (ev.ev === 'full') {
+        chain = chain.then(() => w?.resolve(r));
+        return;
+      }
       chain = chain.then(() => this.onChanges(r, ev.sight)).catch((e: Error) => this.onError(e));
       if (w) void chain.then(() => w.resolve(r));
     });

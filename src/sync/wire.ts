@@ -43,6 +43,12 @@ export enum FrameType {
   RESYNC_END = 3,
   /** The peer installed a resync: payload u32 resync id. */
   RESYNC_ACK = 4,
+  /**
+   * Flow control of a full resync: payload u32, the resync messages received since this director's
+   * RESYNC_REQUEST (sent every 16). The sender keeps at most a window of unacknowledged messages in
+   * flight, so a fast sender does not overflow the receiver's UDP socket buffer.
+   */
+  RESYNC_PROGRESS = 5,
 }
 
 export interface SyncKey {

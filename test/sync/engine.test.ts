@@ -42,14 +42,32 @@ function pair() {
       wallNow: () => wall[side],
       syncid: 42,
     });
-  const b = mk('b', () => undefined);
-  const a = mk('a', (f) => frames.push(f));
+  const hooks: { toB?: (f: Frame) => void; toA?: (f: Frame) => void } = {};
+  const b = mk('b', (f) => hooks.toA?.(f));
+  const a = mk('a', (f) => {
+    frames.push(f);
+    hooks.toB?.(f);
+  });
   const close = async () => {
     await a.close();
     await b.close();
     rmSync(dir, { recursive: true, force: true });
   };
-  return { a, b, wall, frames, injected, close, setTable: (t: string) => writeFileSync(file, t), removeTable: async () => rmSync(file) };
+  return { a, b, wall, frames, injected, close, hooks, setTable: (t: string) => writeFileSync(file, t), removeTable: async () => rmSync(file) };
+}
+
+/** a's DATA frames reach b as they are sent; b's frames reach a only if `reports`. */
+function pairLinked(p: ReturnType<typeof pair>, reports: boolean) {
+  const link = { progress: 0 };
+  p.hooks.toB = (f) => {
+    if (f.type === FrameType.DATA) void p.b.onFrame(f);
+  };
+  p.hooks.toA = (f) => {
+    if (!reports) return;
+    if (f.type === FrameType.RESYNC_PROGRESS) link.progress++;
+    void p.a.onFrame(f);
+  };
+  return link;
 }
 
 const staleness = async (e: SyncEngine) => (await e.m.staleness.get()).values;
@@ -81,8 +99,8 @@ test('DATA frames carry the sight time; the receiver observes one staleness valu
 test('full-resync records are not observed; a sender clock ahead counts as 0; a DATA frame without its stamp is dropped', async () => {
   const p = pair();
   p.setTable(HEAD + line(2000) + line(2001));
-  await p.a.sendFullTable();
-  const data = p.frames.filter((f) => f.type === FrameType.DATA);
+  await p.a.sendFullTable(); // no read yet: the answer waits for the first one (whose changes go out as usual)
+  const data = p.frames.filter((f) => f.type === FrameType.DATA && f.payload.readBigUInt64BE(0) === 0n);
   assert.equal(data.length, 1);
   assert.equal(Number(data[0]!.payload.readBigUInt64BE(0)), 0, 'resync records carry no sight time');
   await p.b.onFrame(data[0]!);
@@ -131,7 +149,7 @@ test('a resync still arriving is not given up on: resync_timeout counts silence 
   const p = pair();
   p.setTable(HEAD + line(5000) + line(5001));
   await p.a.sendFullTable();
-  const [data, end] = [p.frames.find((f) => f.type === FrameType.DATA)!, p.frames.find((f) => f.type === FrameType.RESYNC_END)!];
+  const [data, end] = [p.frames.find((f) => f.type === FrameType.DATA && f.payload.readBigUInt64BE(0) === 0n)!, p.frames.find((f) => f.type === FrameType.RESYNC_END)!];
   let settled: boolean | undefined;
   const waiting = p.b.resyncFromPeer(300).then((ok) => (settled = ok));
   // Six resync messages, 150 ms apart: 900 ms in all, three times the timeout, never 300 ms of silence.
@@ -146,4 +164,23 @@ test('a resync still arriving is not given up on: resync_timeout counts silence 
   // Silence: given up on.
   assert.equal(await p.b.resyncFromPeer(200), false);
   await p.close();
+});
+
+test('a full resync larger than the flow-control window arrives whole; without progress reports it still completes', async () => {
+  const rows = Array.from({ length: 6000 }, (_, i) => line(10000 + i)).join('');
+  for (const reports of [true, false]) {
+    const p = pair();
+    p.setTable(HEAD + rows);
+    assert.equal(await p.a.poll(), 6000, 'a read: the resync is answered from it');
+    // b's frames (RESYNC_PROGRESS, RESYNC_ACK) go back to a, unless this peer reports nothing.
+    const link = pairLinked(p, reports);
+    const got = p.b.resyncFromPeer(5000);
+    await p.a.sendFullTable();
+    for (const f of p.frames.filter((x) => x.type === FrameType.RESYNC_END)) await p.b.onFrame(f);
+    assert.equal(await got, true);
+    const installed = p.injected.reduce((n, m) => n + (decodeMessage(m).ok ? m[4]! : 0), 0);
+    assert.equal(installed, 6000, `every record handed to b's kernel (progress reports: ${reports})`);
+    if (reports) assert.ok(link.progress > 6000 / 38 / 16 - 2, `b reported its progress (${link.progress} reports)`);
+    await p.close();
+  }
 });

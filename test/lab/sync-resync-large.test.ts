@@ -1,0 +1,111 @@
+/**
+ * A large connection table reaches a restarted peer's kernel in full over channel lvsd (issue 18:
+ * "resync of 100,000 connections"), on the real kernel inside the lab guest. Two `lvsd run`
+ * directors, A master (priority 150), B backup. ENTRIES established TCP connections are installed
+ * in A's kernel (through its backup daemon on lo, bench/support/sync-load.js inject), so A's table
+ * worker reads a table of that size every poll. Then:
+ *  - while A holds it, B stays backup and A master: A's event loop is not blocked long enough for
+ *    B to miss three adverts (the table is read in a worker thread, not on the loop that sends them);
+ *  - B's host dies and B returns as a fresh one (new namespace, same address, empty table): its
+ *    start-up resync request is answered with the whole table, B logs that the table arrived (its
+ *    resync_timeout, counting silence, was not hit while the table was still arriving), and every
+ *    entry is in B's kernel table; the kernel backup daemon on lo dropped nothing (paced hand-over).
+ * Effects only; the durations are bench/sync.ts's (--resync).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Topology, type Netns } from '../../src/lab/netns.js';
+import { lvsdBin } from '../support/proc.js';
+import { until as untilDone } from './support/until.js';
+
+const skip = process.env.LVSD_IN_LAB === '1' ? false : 'runs inside the lab guest (node scripts/test.mjs --only lab)';
+const ENTRIES = 100_000;
+const VIP = '192.0.2.100';
+const KEY = 'hex:' + 'ab12'.repeat(12);
+const LOAD = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'support', 'sync-load.js');
+
+function config(dir: string, name: string, prio: number, port: number): string {
+  const file = join(dir, `${name}-${port}.yaml`);
+  writeFileSync(
+    file,
+    `global:
+  router_id: ${name}
+  state_dir: ${dir}/state-${name}-${port}
+  api: { listen: 127.0.0.1:${port} }
+  ipvs: { drift_check_interval: 0 }
+vrrp_instances:
+  - { name: vi, interface: eth0, virtual_router_id: 51, priority: ${prio}, version: 3, advert_interval: 0.5, virtual_addresses: [${VIP}/24] }
+virtual_servers:
+  - { address: ${VIP}, port: 80, scheduler: rr, forwarding: dr, real_servers: [{ address: 192.0.2.11 }] }
+sync:
+  interface: eth0
+  channel: lvsd
+  key_file: ${dir}/sync.key
+  sync_id: 42
+`,
+  );
+  return file;
+}
+
+const until = <T>(fn: () => Promise<T | undefined>, what: string | (() => string), ms = 180_000) => untilDone(fn, what, ms, 1000);
+const sh = async (ns: Netns, script: string) => (await ns.exec(['sh', '-c', script], { via: 'nsenter', check: false })).stdout;
+/** Injected entries (clients 203.0.113.0/24, VIP:80) in a namespace's kernel table. */
+const injected = async (ns: Netns) => Number((await sh(ns, 'grep -c "^TCP CB0071" /proc/net/ip_vs_conn')).trim() || 0);
+
+test(`channel lvsd: a ${ENTRIES}-connection table reaches a restarted peer's kernel in full; the master holding it stays master`, { skip, timeout: 900_000 }, async () => {
+  const topo = new Topology();
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-resync-large-'));
+  writeFileSync(join(dir, 'sync.key'), KEY + '\n');
+  const outputs: Array<[string, () => string]> = [];
+  const dump = () => outputs.map(([n, o]) => `\n--- ${n} ---\n${o().slice(-2500)}`).join('');
+  try {
+    const a = await topo.member('a', ['192.0.2.2/24']);
+    const b = await topo.member('b', ['192.0.2.3/24']);
+    const run = (ns: Netns, name: string, prio: number, port: number) => {
+      const r = ns.start([lvsdBin, 'run', '-c', config(dir, name, prio, port)]);
+      outputs.push([`${name} (${ns.name})`, () => r.output()]);
+      return r;
+    };
+    const ra = run(a, 'a', 150, 19681);
+    const rb = run(b, 'b', 100, 19682);
+    const vipOn = async (ns: Netns) => (await sh(ns, 'ip -4 -o addr show dev eth0')).includes(`${VIP}/24`);
+    await until(async () => ((await vipOn(a)) ? true : undefined), () => `A to become master${dump()}`);
+    await until(async () => ((await sh(b, 'ipvsadm -L --daemon')).includes('backup') ? true : undefined), () => `B's backup daemon${dump()}`);
+
+    const inj = a.start([process.execPath, LOAD, 'inject', String(ENTRIES), '42']);
+    outputs.push(['inject', () => inj.output()]);
+    const ended = await inj.exited;
+    assert.equal(ended.code, 0, `inject${dump()}`);
+    const inA = await until(async () => ((await injected(a)) >= ENTRIES ? injected(a) : undefined), () => `${ENTRIES} entries in A's kernel${dump()}`);
+    // A's table worker reads the whole table every poll: let it do so for a while.
+    await new Promise((r) => setTimeout(r, 15_000));
+    assert.ok(await vipOn(a), `A stayed master while holding ${inA} connections${dump()}`);
+    assert.ok(!/"to":"MASTER"/.test(rb.output()), `B never became master (A's adverts kept coming)${dump()}`);
+
+    // B's host dies; B returns as a fresh host with an empty table and asks A for the whole table.
+    b.crash();
+    await sh(b, 'ip link set eth0 down');
+    const b2 = await topo.member('b2', ['192.0.2.3/24']);
+    const rb2 = run(b2, 'b', 100, 19683);
+    let last = 0;
+    const inB = await until(async () => {
+      last = await injected(b2);
+      return last >= inA ? last : undefined;
+    }, () => `all ${inA} entries in the restarted B's kernel (has ${last})${dump()}`, 300_000);
+    assert.equal(inB, inA);
+    await until(async () => (/peer table received|no active peer answered/.test(rb2.output()) ? true : undefined), () => `B's resync outcome in its log${dump()}`, 60_000);
+    assert.match(rb2.output(), /"received":true[^\n]*peer table received/, `B waited for the whole table (resync_timeout counts silence)${dump()}`);
+    const metrics = (await b2.exec(['curl', '-s', 'http://127.0.0.1:19683/metrics'], { via: 'nsenter', check: false })).stdout;
+    const drops = /^lvsd_sync_dropped_total\{reason="kernel_queue"\} (\S+)$/m.exec(metrics)?.[1];
+    assert.ok(drops === undefined || Number(drops) === 0, `B's kernel backup daemon dropped ${drops} messages`);
+    assert.ok(await vipOn(a), `A still master${dump()}`);
+    void ra;
+  } finally {
+    await topo.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
