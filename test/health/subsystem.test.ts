@@ -158,7 +158,11 @@ ${extra}`;
     const after = h.rs.slice(n);
     assert.deepEqual(after.slice(0, 2).map((e) => [e.rs, e.up]), [[`127.0.0.1:${dead}`, false], [`127.0.0.1:${a.port}`, true]]);
     await waitFor(() => readFileSync(join(dir, 'q'), 'utf8') === 'down\nup\n', 'quorum_up command ran', 30_000);
-    await new Promise((r) => setTimeout(r, 300));
+    // Checked (and failed) 3 more times since, counted rather than waited for with a fixed pause.
+    const tcpCount = async (metric: string, suffix = '') => ((await h.registry.getSingleMetric(metric)!.get()).values as Array<{ metricName?: string; labels: Record<string, unknown>; value: number }>).filter((v) => v.labels.kind === 'tcp' && (v.metricName ?? metric) === metric + suffix).reduce((t, v) => t + v.value, 0);
+    const failures = () => tcpCount('lvsd_health_check_failures_total');
+    const f0 = await failures();
+    await waitFor(async () => (await failures()) >= f0 + 3 || undefined, 'the dead server to be checked 3 more times', 30_000, 10);
     assert.ok(!h.rs.slice(n).some((e) => e.rs === `127.0.0.1:${dead}` && e.up), 'dead server never republished up');
 
     // Remove the dead server: its checks stop.
@@ -167,7 +171,10 @@ ${extra}`;
     const st = sub.status();
     assert.deepEqual(st.virtual_servers[0]!.real_servers.map((r) => [r.key, r.up]), [[`127.0.0.1:${a.port}`, true]]);
     const failsBefore = JSON.stringify(await h.registry.getSingleMetricAsString('lvsd_health_check_failures_total'));
-    await new Promise((r) => setTimeout(r, 400));
+    // 4 checks of the remaining server completed (4 intervals): the removed one would have failed meanwhile.
+    const checks = () => tcpCount('lvsd_health_check_duration_seconds', '_count');
+    const c0 = await checks();
+    await waitFor(async () => (await checks()) >= c0 + 4 || undefined, 'the remaining server to be checked 4 times', 30_000, 10);
     assert.equal(JSON.stringify(await h.registry.getSingleMetricAsString('lvsd_health_check_failures_total')), failsBefore, 'removed server still checked');
 
     // Remove the virtual server entirely.
