@@ -228,6 +228,11 @@ function channelFigures(b0: string, b1: string, a0: string, a1: string) {
   };
 }
 
+/** Input-backlog drops of the guest (netdev_max_backlog; /proc/net/softnet_stat's second column, hex, per CPU). */
+function softnetDrops(): number {
+  return readFileSync('/proc/net/softnet_stat', 'latin1').split('\n').filter(Boolean).reduce((n, l) => n + parseInt(l.split(' ')[1]!, 16), 0);
+}
+
 /** UDP receive-buffer overflows in a namespace (datagrams the kernel dropped: /proc/PID/net/snmp). */
 function rcvbufErrors(pid: number): number {
   const lines = readFileSync(`/proc/${pid}/net/snmp`, 'latin1').split('\n').filter((l) => l.startsWith('Udp:'));
@@ -247,6 +252,8 @@ interface Resync {
   aLagMaxSteadyMs: number;
   aLagMaxResyncMs: number;
   kernelQueueDropsB: number;
+  /** Packets the guest's input backlogs dropped during the resync (/proc/net/softnet_stat, all CPUs and namespaces: lo included). */
+  backlogDrops: number;
   ackMs: number;
   endMs: number;
   kernelMs: number;
@@ -306,6 +313,7 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
       const aSteady1 = await scrape(a, 19671);
       // The victim dies (a crashed host) and returns as a fresh one: empty table, asks for a's at start.
       const sum0 = sample(aSteady1, 'lvsd_sync_resync_duration_seconds_sum');
+      const backlog0 = softnetDrops();
       victim.crash();
       await sh(victim, ['ip', 'link', 'set', 'eth0', 'down']);
       const fresh = await topo.member(`b${k + 2}`, ['192.0.2.3/24']);
@@ -348,6 +356,7 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
         rcvbufErrorsB: rcvbufErrors(bPid),
         receivedB: sample(bText, 'lvsd_sync_records_total{direction="received"}'),
         kernelQueueDropsB: sample(bText, 'lvsd_sync_dropped_total{reason="kernel_queue"}') || 0,
+        backlogDrops: softnetDrops() - backlog0,
         log: rb.output().split('\n').filter((l) => /resync|peer table|no active peer|full table/.test(l)).map((l) => l.slice(0, 300)),
       });
     }
@@ -385,7 +394,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${m.padEnd(7)} CPU at ${r.high.rate}/s: a (sender) ${r1(r.high.cpuA!)} % of a core, b (receiver) ${r1(r.high.cpuB!)} %, kernel sync threads ${r1(r.high.cpuKernel!)} %\n`);
     for (const x of r.resyncs)
       process.stdout.write(
-        `${m.padEnd(7)} resync of ${x.inA} entries: request→ack ${r1(x.ackMs)} ms (a's metric), request→RESYNC_END ${x.endMs} ms (b's log), b start→all in b's kernel ${r1(x.kernelMs)} ms (${x.inB} there; b received ${x.receivedB} records, UDP rcvbuf drops in b ${x.rcvbufErrorsB}, b's kernel daemon drops ${x.kernelQueueDropsB})\n` +
+        `${m.padEnd(7)} resync of ${x.inA} entries: request→ack ${r1(x.ackMs)} ms (a's metric), request→RESYNC_END ${x.endMs} ms (b's log), b start→all in b's kernel ${r1(x.kernelMs)} ms (${x.inB} there; b received ${x.receivedB} records, UDP rcvbuf drops in b ${x.rcvbufErrorsB}, b's kernel daemon drops ${x.kernelQueueDropsB}, guest input-backlog drops ${x.backlogDrops})\n` +
           `        a holding them: ${x.aReads} table reads in 10 s, mean ${r1(x.aReadMeanMs)} ms; a's longest event-loop stall ${r1(x.aLagMaxSteadyMs)} ms then, ${r1(x.aLagMaxResyncMs)} ms during the resync (filling a: ${x.injectDrops} daemon drops)\n${x.log.map((l) => `        ${l}`).join('\n')}\n`,
       );
   }
