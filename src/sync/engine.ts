@@ -70,14 +70,16 @@ export function engineMetrics(registry: Registry): EngineMetrics {
 export const RESYNC_WAIT_CAP_MS = 60_000;
 
 /** Frames sent before the resync sender lets timers and I/O run (a 100k table is ~2,700 frames). */
-const RESYNC_SLICE = 16;
+const RESYNC_SLICE = 8;
 /** The receiver reports its count of resync messages this often (RESYNC_PROGRESS). */
-export const PROGRESS_EVERY = 16;
+export const PROGRESS_EVERY = 8;
 /**
- * Resync messages in flight at most (sent, not yet reported received): 64 datagrams of ≤1.5 KB
- * take ~150 KB of the receiver's socket buffer (net.core.rmem_default, 208 KiB), with headroom.
+ * Resync messages in flight at most (sent, not yet reported received). 64 (~150 KB of the
+ * receiver's 208 KiB net.core.rmem_default at ~2.3 KB truesize each) still overflowed the socket
+ * in the lab guest (24 datagrams of a 10,000-entry resync), the peer's lvsd being slower to read
+ * than the sender to write: 24.
  */
-const RESYNC_WINDOW = 64;
+const RESYNC_WINDOW = 24;
 /** A window not drained after this long is written off as lost (or a peer without flow control) and sending goes on. */
 const PROGRESS_STALL_MS = 500;
 

@@ -45,7 +45,7 @@ export enum FrameType {
   RESYNC_ACK = 4,
   /**
    * Flow control of a full resync: payload u32, the resync messages received since this director's
-   * RESYNC_REQUEST (sent every 16). The sender keeps at most a window of unacknowledged messages in
+   * RESYNC_REQUEST (sent every 8). The sender keeps at most a window of unacknowledged messages in
    * flight, so a fast sender does not overflow the receiver's UDP socket buffer.
    */
   RESYNC_PROGRESS = 5,
