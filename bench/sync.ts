@@ -32,6 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Topology, pidsIn, type Netns, type Running } from '../src/lab/netns.js';
 import { lvsdBin } from '../test/support/proc.js';
+import { writeSyncDirectorConfig } from './support/sync-director.js';
 
 const VIP = '192.0.2.100';
 const UDP_PORT = 5353;
@@ -46,28 +47,15 @@ function arg(name: string, dflt: string): string {
 }
 const num = (name: string, dflt: number, max: number) => Math.min(max, Math.max(0, Number(arg(name, String(dflt)))));
 
-function config(dir: string, name: string, prio: number, port: number, channel: 'kernel' | 'lvsd'): string {
-  const file = join(dir, `${name}-${port}.yaml`);
-  writeFileSync(
-    file,
-    `global:
-  router_id: ${name}
-  state_dir: ${dir}/state-${name}-${port}
-  api: { listen: 127.0.0.1:${port} }
-  ipvs: { drift_check_interval: 0 }
-vrrp_instances:
-  - { name: vi, interface: eth0, virtual_router_id: 51, priority: ${prio}, version: 3, advert_interval: 0.5, virtual_addresses: [${VIP}/24] }
-virtual_servers:
-  - { address: ${VIP}, port: ${UDP_PORT}, protocol: udp, scheduler: rr, forwarding: dr, real_servers: [{ address: 192.0.2.11 }, { address: 192.0.2.12 }] }
-  - { address: ${VIP}, port: 80, scheduler: rr, forwarding: dr, real_servers: [{ address: 192.0.2.11 }, { address: 192.0.2.12 }] }
-sync:
-  interface: eth0
-  channel: ${channel}
-  sync_id: ${SYNCID}
-${channel === 'lvsd' ? `  key_file: ${dir}/sync.key\n` : ''}`,
-  );
-  return file;
-}
+const config = (dir: string, name: string, prio: number, port: number, channel: 'kernel' | 'lvsd') =>
+  writeSyncDirectorConfig(dir, {
+    name, prio, port, vip: VIP, channel, syncId: SYNCID,
+    keyFile: channel === 'lvsd' ? `${dir}/sync.key` : undefined,
+    virtualServers: [
+      `{ address: ${VIP}, port: ${UDP_PORT}, protocol: udp, scheduler: rr, forwarding: dr, real_servers: [{ address: 192.0.2.11 }, { address: 192.0.2.12 }] }`,
+      `{ address: ${VIP}, port: 80, scheduler: rr, forwarding: dr, real_servers: [{ address: 192.0.2.11 }, { address: 192.0.2.12 }] }`,
+    ],
+  });
 
 /** Until fn() answers, at most ms (polled every step ms). */
 async function until<T>(fn: () => Promise<T | undefined>, what: string, ms: number, step = 200): Promise<T> {

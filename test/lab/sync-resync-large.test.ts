@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { Topology, type Netns } from '../../src/lab/netns.js';
 import { lvsdBin } from '../support/proc.js';
 import { until as untilDone } from './support/until.js';
+import { writeSyncDirectorConfig } from '../../bench/support/sync-director.js';
 
 const skip = process.env.LVSD_IN_LAB === '1' ? false : 'runs inside the lab guest (node scripts/test.mjs --only lab)';
 const ENTRIES = 100_000;
@@ -30,28 +31,11 @@ const VIP = '192.0.2.100';
 const KEY = 'hex:' + 'ab12'.repeat(12);
 const LOAD = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'support', 'sync-load.js');
 
-function config(dir: string, name: string, prio: number, port: number): string {
-  const file = join(dir, `${name}-${port}.yaml`);
-  writeFileSync(
-    file,
-    `global:
-  router_id: ${name}
-  state_dir: ${dir}/state-${name}-${port}
-  api: { listen: 127.0.0.1:${port} }
-  ipvs: { drift_check_interval: 0 }
-vrrp_instances:
-  - { name: vi, interface: eth0, virtual_router_id: 51, priority: ${prio}, version: 3, advert_interval: 0.5, virtual_addresses: [${VIP}/24] }
-virtual_servers:
-  - { address: ${VIP}, port: 80, scheduler: rr, forwarding: dr, real_servers: [{ address: 192.0.2.11 }] }
-sync:
-  interface: eth0
-  channel: lvsd
-  key_file: ${dir}/sync.key
-  sync_id: 42
-`,
-  );
-  return file;
-}
+const config = (dir: string, name: string, prio: number, port: number) =>
+  writeSyncDirectorConfig(dir, {
+    name, prio, port, vip: VIP, channel: 'lvsd', syncId: 42, keyFile: `${dir}/sync.key`,
+    virtualServers: [`{ address: ${VIP}, port: 80, scheduler: rr, forwarding: dr, real_servers: [{ address: 192.0.2.11 }] }`],
+  });
 
 const until = <T>(fn: () => Promise<T | undefined>, what: string | (() => string), ms = 180_000) => untilDone(fn, what, ms, 1000);
 const sh = async (ns: Netns, script: string) => (await ns.exec(['sh', '-c', script], { via: 'nsenter', check: false })).stdout;
