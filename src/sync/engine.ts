@@ -166,7 +166,7 @@ export class SyncEngine {
   async sendFullTable(): Promise<number> {
     const id = ++this.resyncId;
     this.pendingResync.set(id, this.d.now());
-    // One fresh read in the worker (not one per poll); it also becomes what the worker diffs against.
+    // The worker's latest complete read (no extra read of a large table; table-worker.ts full()).
     const r = await this.source.full();
     if (r.error) this.d.log.warn({ err: r.error }, 'cannot read the connection table for a resync: sending an empty one');
     if (r.skipped) this.m.drops.inc({ reason: 'table_line' }, r.skipped);

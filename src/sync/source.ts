@@ -23,7 +23,7 @@ export type TableRequest =
   | { op: 'services'; services: DeclaredServices }
   /** One read now (graceful stop, tests), answered by a 'poll' event with this id. */
   | { op: 'poll'; id: number }
-  /** The whole table from one fresh read (a resync), answered by a 'full' event. */
+  /** The whole table from the latest complete read (a resync), answered by a 'full' event. */
   | { op: 'full'; id: number };
 
 interface Answer {
@@ -47,7 +47,7 @@ export interface TableSource {
   setServices(services: DeclaredServices): void;
   /** One read now; resolves once onChanges has handled it. */
   pollNow(): Promise<PollResult>;
-  /** The whole table, from one fresh read. */
+  /** The whole table, from the latest complete read (one read first if none completed yet). */
   full(): Promise<PollResult>;
   close(): Promise<void>;
 }
