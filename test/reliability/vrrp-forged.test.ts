@@ -12,7 +12,6 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Topology, isRoot, type Netns } from '../../src/lab/netns.js';
 import { waitFor } from '../support/proc.js';
 import { startPeer, removeScratch, type Peer, type PeerSpec } from '../election-net/support/peers.js';
@@ -43,6 +42,23 @@ async function setup(topo: Topology, spec: Partial<PeerSpec> & { version: 2 | 3;
 
 const counter = async (ns: Netns, name: string, labels: Record<string, string> = {}) => total(await metrics(ns), name, labels);
 
+/**
+ * After a storm: waits until a has read it — its split-brain count has grown by at least half of what was
+ * sent (the rest may be the kernel's socket drops) and two readings in a row agree — instead of a fixed pause
+ * that a loaded machine can outlast. Returns the settled reading.
+ */
+async function stormRead(a: Netns, before: Awaited<ReturnType<typeof metrics>>, sent: number): Promise<Awaited<ReturnType<typeof metrics>>> {
+  const name = 'lvsd_vrrp_split_brain_adverts_total';
+  let last = await metrics(a);
+  await waitFor(async () => {
+    const now = await metrics(a);
+    const settled = total(now, name) === total(last, name) && total(now, name) - total(before, name) >= sent * 0.5;
+    last = now;
+    return settled;
+  }, 'the storm to be read and counted', 20_000, 250);
+  return last;
+}
+
 /** Counters of the directors read now; `delta` gives how much one grew since (the start-up election is not the attack's). */
 async function baseline(...spaces: Netns[]): Promise<(ns: Netns, name: string, labels?: Record<string, string>) => Promise<number>> {
   const before = new Map(await Promise.all(spaces.map(async (ns) => [ns, await metrics(ns)] as const)));
@@ -58,8 +74,7 @@ test('lower-priority storm (5k pps): one advert and one GARP burst per advert in
     const t0 = Date.now();
     const m0 = await metrics(a);
     const f = await forge(x, { class: 'advert', version: 3, priority: 50, intervalMs: 1000, pps: 5000, count: 20_000, maxMs: 4000 });
-    await sleep(500);
-    const m1 = await metrics(a);
+    const m1 = await stormRead(a, m0, f.sent);
     const grew = (name: string) => total(m1, name) - total(m0, name);
     const adverts = grew('lvsd_vrrp_adverts_sent_total');
     const garps = grew('lvsd_vrrp_garp_sent_total');
@@ -96,8 +111,7 @@ test('lower-priority storm with lower_prio_no_advert and garp.lower_prio_repeat 
     const t0 = Date.now();
     const m0 = await metrics(a);
     const f = await forge(x, { class: 'advert', version: 3, priority: 50, intervalMs: 1000, pps: 2000, count: 6000, maxMs: 3500 });
-    await sleep(500);
-    const m1 = await metrics(a);
+    const m1 = await stormRead(a, m0, f.sent);
     const grew = (name: string) => total(m1, name) - total(m0, name);
     const adverts = grew('lvsd_vrrp_adverts_sent_total');
     const garps = grew('lvsd_vrrp_garp_sent_total');

@@ -151,10 +151,11 @@ test('a resync still arriving is not given up on: resync_timeout counts silence 
   await p.a.sendFullTable();
   const [data, end] = [p.frames.find((f) => f.type === FrameType.DATA && f.payload.readBigUInt64BE(0) === 0n)!, p.frames.find((f) => f.type === FrameType.RESYNC_END)!];
   let settled: boolean | undefined;
-  const waiting = p.b.resyncFromPeer(300).then((ok) => (settled = ok));
-  // Six resync messages, 150 ms apart: 900 ms in all, three times the timeout, never 300 ms of silence.
-  for (let i = 0; i < 6; i++) {
-    await new Promise((r) => setTimeout(r, 150));
+  const waiting = p.b.resyncFromPeer(3000).then((ok) => (settled = ok));
+  // Sixteen resync messages, 250 ms apart: 4 s in all, more than the 3 s timeout, never 3 s of silence
+  // (a loaded machine may stretch a 250 ms pause a lot, not by 2.75 s).
+  for (let i = 0; i < 16; i++) {
+    await new Promise((r) => setTimeout(r, 250));
     await p.b.onFrame(data);
     assert.equal(settled, undefined, `still waiting after message ${i + 1}`);
   }
