@@ -1,11 +1,13 @@
 /**
  * Scrape cost of the per virtual / real server metrics (issue 20).
- *   lab (real kernel):  bin/lvsd lab exec --mem 2048M -- node dist/bench/scrape.js [SERVICES] [DESTS] [SCRAPES]
+ *   lab (real kernel):  bin/lvsd lab exec --mem 2048M -- node dist/bench/scrape.js [--sockets 1,4] [SERVICES] [DESTS] [SCRAPES]
  *   host (our share):   node dist/bench/scrape.js --host [SERVICES] [DESTS] [SCRAPES]
  * With SERVICES × DESTS (default 10,000 × 10), GET /metrics is served by lvsd's own ApiServer on
- * loopback with the table metrics the daemon registers (src/ipvs/table-metrics.ts) and read by curl
- * (another process, as Prometheus is), SCRAPES times (default 2). Per scrape: the wall time, the
- * kernel read's share of it, the longest event-loop stall while it ran (the largest gap of a 1 ms
+ * loopback with the table metrics the daemon registers (src/ipvs/table-metrics.ts: kernel read and
+ * text in a worker thread) and read by curl (another process, as Prometheus is), SCRAPES times
+ * (default 2) for each netlink socket count of --sockets (default: the daemon's). Per scrape: the
+ * wall time, the worker's read time (lvsd_ipvs_table_read_seconds: kernel dumps + text), the longest
+ * event-loop stall of the main thread while it ran (the largest gap of a 1 ms
  * interval, and monitorEventLoopDelay's max), and the most CPU the process used between two ticks of
  * that interval — on a loaded machine a gap also holds time the process was not running at all, so
  * the idle loop's own largest gap over 2 s is printed too (the noise floor of the same run).
@@ -24,7 +26,9 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { silentLogger } from '../src/core/log.js';
 import type { IpvsTable } from '../src/ipvs/model.js';
 import { destKey, serviceKey } from '../src/ipvs/model.js';
-import { registerTableMetrics } from '../src/ipvs/table-metrics.js';
+import { registerTableMetrics, stopTableMetrics } from '../src/ipvs/table-metrics.js';
+import { DEFAULT_TABLE_SOCKETS, kernelTableReader, type TableReaderSpec } from '../src/ipvs/table-reader.js';
+import { SystemClock } from '../src/core/clock.js';
 import { ApiServer } from '../src/metrics/http.js';
 import { bigConfig, bigTable, restoreText } from './support/big-table.js';
 
@@ -63,14 +67,14 @@ async function withLoopWatch<T>(fn: () => Promise<T>): Promise<Watch & { value: 
 }
 
 /**
- * GET /metrics with curl (a separate process), its output counted by grep in another: series lines
- * and bytes are counted outside this process, so the figures are the server's alone (before 3 Dec 23:00 UTC
- * this process split the 126 MB body into lines itself, which the scrape's figures then included).
- * Spawned before the watch starts (a fork holds the loop, expensively in the lab, and is not the
- * scrape's).
+ * GET /metrics with curl (a separate process), its output read by awk in another: table series are
+ * counted and the worker's read time (lvsd_ipvs_table_read_seconds, at the end of the body) picked
+ * out there, so the figures are the server's alone. Spawned before the watch starts (a fork holds
+ * the loop, expensively in the lab, and is not the scrape's).
  */
-function curlScrape(url: string): () => Promise<{ bytes: number; series: number }> {
-  const c = spawn('bash', ['-c', 'set -o pipefail; curl -sS --fail -w "%{stderr}%{size_download}\\n" "$1" | LC_ALL=C grep -c "^lvsd_ipvs_"', 'scrape', url], { stdio: ['ignore', 'pipe', 'pipe'] });
+function curlScrape(url: string): () => Promise<{ bytes: number; series: number; readMs: number }> {
+  const awk = '/^lvsd_ipvs_(virtual|real)_server_/ { n++ } /^lvsd_ipvs_table_read_seconds / { s = $2 } /^lvsd_ipvs_table_read_success / { ok = $2 } END { print n + 0, s + 0, ok + 0 }';
+  const c = spawn('bash', ['-c', 'set -o pipefail; curl -sS --fail -w "%{stderr}%{size_download}\\n" "$1" | LC_ALL=C awk "$2"', 'scrape', url, awk], { stdio: ['ignore', 'pipe', 'pipe'] });
   return () => new Promise((resolve, reject) => {
     let out = '';
     let err = '';
@@ -79,8 +83,9 @@ function curlScrape(url: string): () => Promise<{ bytes: number; series: number 
     c.on('error', reject);
     c.on('close', (code) => {
       const bytes = Number(/(\d+)\s*$/.exec(err)?.[1]);
-      if (code === 0 && Number.isFinite(bytes)) resolve({ bytes, series: Number(out.trim()) });
-      else reject(new Error(`curl | grep exited ${code}: ${err}`));
+      const [series, seconds, ok] = out.trim().split(' ').map(Number);
+      if (code === 0 && Number.isFinite(bytes) && ok === 1) resolve({ bytes, series: series!, readMs: seconds! * 1000 });
+      else reject(new Error(`curl | awk exited ${code} (read success ${ok}): ${err}`));
     });
   });
 }
@@ -151,6 +156,11 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const host = args[0] === '--host';
   if (host) args.shift();
+  let sockets = [DEFAULT_TABLE_SOCKETS];
+  if (args[0] === '--sockets') {
+    sockets = args[1]!.split(',').map(Number).filter((k) => k >= 1 && k <= 16);
+    args.splice(0, 2);
+  }
   if (!host && !process.env.LVSD_IN_LAB) {
     process.stderr.write('run inside the lab: bin/lvsd lab exec --mem 2048M -- node dist/bench/scrape.js (or --host for our share alone)\n');
     process.exitCode = 69;
@@ -162,11 +172,10 @@ async function main(): Promise<void> {
   const scrapes = Math.min(10, Math.max(1, Number(a2 ?? 2)));
   const cfg = bigConfig(n, d);
 
-  let read: () => Promise<IpvsTable>;
+  let readers: Array<{ what: string; spec: TableReaderSpec }>;
   let close = async () => {};
   if (host) {
-    const table = bigTable(n, d);
-    read = async () => table;
+    readers = [{ what: 'table in memory', spec: { module: new URL('./support/big-table-reader.js', import.meta.url).href, options: { n, d } } }];
   } else {
     execFileSync('ip', ['link', 'set', 'lo', 'up']);
     execFileSync('ipvsadm', ['-C']);
@@ -176,71 +185,68 @@ async function main(): Promise<void> {
     const rr = spawnSync('sh', ['-c', `ipvsadm -R < ${file}`], { encoding: 'utf8' });
     rmSync(dir, { recursive: true, force: true });
     if (rr.status !== 0) throw new Error(`ipvsadm -R failed: ${rr.stderr}`);
-    const { NetlinkDataplane } = await import('../src/ipvs/netlink.js');
-    const dp = await NetlinkDataplane.open();
-    read = () => dp.dump();
+    readers = sockets.map((k) => ({ what: `${k} netlink socket${k > 1 ? 's' : ''}`, spec: kernelTableReader({ sockets: k }) }));
     close = async () => {
-      await dp.close();
       execFileSync('ipvsadm', ['-C']);
     };
   }
 
   const registry = new Registry();
-  let dumpMs = 0;
-  // The source's clock moves 10 s per scrape, so each scrape reads the table afresh (one read per
-  // scrape interval), as the daemon does.
-  let clock = 0;
-  registerTableMetrics(registry, {
-    read: () => {
-      const t0 = performance.now();
-      return read().then((t) => { dumpMs = performance.now() - t0; return t; });
-    },
-    declared: () => cfg.virtual_servers,
-    now: () => clock,
-  });
+  let reader = readers[0]!;
+  // cacheMs 0: every scrape reads the table afresh (one read per scrape interval, as in the daemon).
+  registerTableMetrics(registry, { reader: () => reader.spec, declared: () => cfg.virtual_servers, clock: new SystemClock() }, { cacheMs: 0 });
   const api = new ApiServer({ registry, status: () => ({}), unhealthy: () => null }, silentLogger);
   await api.listen('127.0.0.1:0');
   const url = `http://${api.address}/metrics`;
 
-  const lv: Array<Watch & { dumpMs: number; series: number; bytes: number; floorMs: number }> = [];
+  type Row = Watch & { reader: string; readMs: number; series: number; bytes: number; floorMs: number; loadavg: string; peerMs?: number };
+  const lv: Row[] = [];
   const peer: Array<{ ms: number; bytes: number }> = [];
-  for (let i = 0; i < scrapes; i++) {
-    clock += 10_000;
-    const floorMs = await noiseFloor(2000);
-    const s = await withLoopWatch(curlScrape(url));
-    lv.push({ ...s, dumpMs, series: s.value.series, bytes: s.value.bytes, floorMs });
-    let p: { ms: number; bytes: number } | undefined;
-    if (!host) {
-      const st = timed('ipvsadm', ['-Ln', '--stats', '--exact']);
-      const ls = timed('ipvsadm', ['-Ln']);
-      p = { ms: st.ms + ls.ms, bytes: st.bytes + ls.bytes };
-    } else if (i === 0) {
-      const t = await read();
-      p = await promClientScrape(t, new Map(cfg.virtual_servers.map((v) => [v.key, v.name])));
+  for (const r of readers) {
+    reader = r;
+    for (let i = 0; i < scrapes; i++) {
+      const floorMs = await noiseFloor(2000);
+      const s = await withLoopWatch(curlScrape(url));
+      const loadavg = execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).trim();
+      let p: { ms: number; bytes: number } | undefined;
+      if (!host) {
+        const st = timed('ipvsadm', ['-Ln', '--stats', '--exact']);
+        const ls = timed('ipvsadm', ['-Ln']);
+        p = { ms: st.ms + ls.ms, bytes: st.bytes + ls.bytes };
+      } else if (peer.length === 0) {
+        p = await promClientScrape(bigTable(n, d), new Map(cfg.virtual_servers.map((v) => [v.key, v.name])));
+      }
+      if (p) peer.push(p);
+      lv.push({ ...s, reader: r.what, readMs: s.value.readMs, series: s.value.series, bytes: s.value.bytes, floorMs, loadavg, ...(p ? { peerMs: p.ms } : {}) });
+      process.stdout.write(`${r.what}, scrape ${i + 1}: lvsd ${r1(s.ms)} ms, main thread ${r1(s.cpuMs)} ms CPU (worker's read + text ${r1(s.value.readMs)} ms; ${s.value.series} series, ${(s.value.bytes / 1e6).toFixed(1)} MB), longest loop stall ${r1(s.maxGapMs)} ms (histogram max ${r1(s.histMaxMs)} ms, most CPU between two 1 ms ticks ${r1(s.maxCpuMs)} ms; idle loop's longest gap just before ${r1(floorMs)} ms)${p ? `; ${host ? 'prom-client, same series' : 'ipvsadm --stats + -Ln'} ${r1(p.ms)} ms` : ''}; load ${loadavg}\n`);
     }
-    if (p) peer.push(p);
-    process.stdout.write(`scrape ${i + 1}: lvsd ${r1(s.ms)} ms, ${r1(s.cpuMs)} ms CPU (${host ? 'table in memory' : `dump ${r1(dumpMs)} ms`}, ${s.value.series} series, ${(s.value.bytes / 1e6).toFixed(1)} MB), longest loop stall ${r1(s.maxGapMs)} ms (histogram max ${r1(s.histMaxMs)} ms, most CPU between two 1 ms ticks ${r1(s.maxCpuMs)} ms; idle loop's longest gap just before ${r1(floorMs)} ms)${p ? `; ${host ? 'prom-client, same series' : 'ipvsadm --stats + -Ln'} ${r1(p.ms)} ms` : ''}\n`);
   }
   await api.close();
+  await stopTableMetrics(registry);
   await close();
-  const expectSeries = n * 7 + n * d * 9; // 7 series per service, 9 per real server (see table-metrics.ts)
+  const expectSeries = n * 7 + n * d * 9; // 7 series per service, 9 per real server (see table-text.ts)
   if (lv.some((x) => x.series !== expectSeries)) throw new Error(`expected ${expectSeries} series per scrape, got ${lv.map((x) => x.series).join(', ')}`);
 
-  const out = {
-    where: host ? 'host (table in memory)' : 'lab (UML kernel)',
-    loadavg: execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).trim(),
-    table: `${n} services × ${d} destinations`,
-    scrapes,
-    lvsd: {
-      medianMs: r1(median(lv.map((x) => x.ms))), medianCpuMs: r1(median(lv.map((x) => x.cpuMs))), maxMs: r1(Math.max(...lv.map((x) => x.ms))), medianDumpMs: r1(median(lv.map((x) => x.dumpMs))),
-      maxLoopStallMs: r1(Math.max(...lv.map((x) => x.maxGapMs))), maxCpuBetweenTicksMs: r1(Math.max(...lv.map((x) => x.maxCpuMs))), idleLoopMaxGapMs: r1(Math.max(...lv.map((x) => x.floorMs))),
-      series: lv[0]!.series, bytes: lv[0]!.bytes,
-    },
-    peer: { what: host ? 'prom-client' : 'ipvsadm -Ln --stats --exact + -Ln', medianMs: r1(median(peer.map((x) => x.ms))), bytes: peer[0]!.bytes },
-    ratio: r1(median(lv.map((x) => x.ms)) / median(peer.map((x) => x.ms))),
-  };
-  process.stdout.write(`lvsd scrape median ${out.lvsd.medianMs} ms (goal < 1000), longest loop stall ${out.lvsd.maxLoopStallMs} ms (goal ≤ 20; idle loop ${out.lvsd.idleLoopMaxGapMs} ms) vs ${out.peer.what} ${out.peer.medianMs} ms → ratio ${out.ratio}\n`);
-  process.stdout.write(JSON.stringify(out) + '\n');
+  const peerMedian = median(peer.map((x) => x.ms));
+  for (const r of readers) {
+    const rows = lv.filter((x) => x.reader === r.what);
+    const out = {
+      where: host ? 'host (table in memory)' : 'lab (UML kernel)',
+      reader: r.what,
+      table: `${n} services × ${d} destinations`,
+      scrapes,
+      loadavg: rows.map((x) => x.loadavg),
+      lvsd: {
+        ms: rows.map((x) => r1(x.ms)), readMs: rows.map((x) => r1(x.readMs)), mainCpuMs: rows.map((x) => r1(x.cpuMs)),
+        maxLoopStallMs: r1(Math.max(...rows.map((x) => x.maxGapMs))), maxCpuBetweenTicksMs: r1(Math.max(...rows.map((x) => x.maxCpuMs))), idleLoopMaxGapMs: r1(Math.max(...rows.map((x) => x.floorMs))),
+        series: rows[0]!.series, bytes: rows[0]!.bytes,
+      },
+      peer: { what: host ? 'prom-client' : 'ipvsadm -Ln --stats --exact + -Ln', ms: host ? [r1(peerMedian)] : rows.map((x) => r1(x.peerMs!)) },
+      ratio: r1(median(rows.map((x) => x.ms)) / (host ? peerMedian : median(rows.map((x) => x.peerMs!)))),
+    };
+    process.stdout.write(`${r.what}: lvsd scrape median ${r1(median(rows.map((x) => x.ms)))} ms (goal < 1000), longest loop stall ${out.lvsd.maxLoopStallMs} ms (goal ≤ 20; idle loop ${out.lvsd.idleLoopMaxGapMs} ms) vs ${out.peer.what} → ratio ${out.ratio}\n`);
+    process.stdout.write(JSON.stringify(out) + '\n');
+  }
 }
 
 await main();

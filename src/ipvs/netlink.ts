@@ -287,24 +287,47 @@ export class NetlinkDataplane implements Dataplane {
 
   /**
    * The whole table: one IPVS_CMD_GET_SERVICE dump, then one IPVS_CMD_GET_DEST dump per service,
-   * 1 + N dumps, as ipvsadm does. Kernel facts (net/netfilter/ipvs/ip_vs_ctl.c, Linux 6.1):
-   * ip_vs_genl_dump_dests() needs IPVS_CMD_ATTR_SERVICE to find one service (without it the dump
-   * ends empty) — there is no dump of every destination, and a service reply carries none;
-   * the sockopt interface is per service too (IP_VS_SO_GET_DESTS), and /proc/net/ip_vs has no
-   * per-destination counters. One socket runs one dump at a time (netlink_dump_start() answers EBUSY
-   * while one is running), so the destination dumps go one after the other.
+   * 1 + N dumps, as ipvsadm does (NetlinkDataplane.dumpOn says why, and how several sockets share them).
+   */
+  dump(): Promise<IpvsTable> {
+    return NetlinkDataplane.dumpOn([this]);
+  }
+
+  /**
+   * The whole table read through `dps` (one or more sockets of the same process). Kernel facts
+   * (net/netfilter/ipvs/ip_vs_ctl.c, Linux 6.1): ip_vs_genl_dump_dests() needs IPVS_CMD_ATTR_SERVICE
+   * to find one service (without it the dump ends empty) — there is no dump of every destination, and
+   * a service reply carries none; the sockopt interface is per service too (IP_VS_SO_GET_DESTS), and
+   * /proc/net/ip_vs has no per-destination counters. One socket runs one dump at a time
+   * (netlink_dump_start() answers EBUSY while one is running), so the N destination dumps are shared
+   * out over the sockets, each socket running its share one after the other.
    * Decoding yields to the event loop every DECODE_SLICE reply messages: the service dump of a
    * 10,000-service table is 10,000 messages, decoded in slices, never in one go.
+   * On the first failure no socket starts another dump, and the error is thrown once every socket's
+   * dump in progress has ended (a socket is never left mid-dump for the next read to find busy).
    */
-  async dump(): Promise<IpvsTable> {
-    const replies = await this.request((seq) => g.encodeGetServices(this.hdr(seq)), true);
+  static async dumpOn(dps: readonly NetlinkDataplane[]): Promise<IpvsTable> {
+    const first = dps[0]!;
+    const replies = await first.request((seq) => g.encodeGetServices(first.hdr(seq)), true);
     const services: IpvsService[] = [];
     for (let i = 0; i < replies.length; i++) {
       if (i % DECODE_SLICE === DECODE_SLICE - 1) await yieldToLoop();
       services.push(g.decodeServiceReply(replies[i]!));
     }
-    const out: IpvsTableEntry[] = [];
-    for (const service of services) out.push({ service, dests: await this.listDests(service) });
+    const out: IpvsTableEntry[] = new Array(services.length);
+    let next = 0;
+    let failure: { e: unknown } | undefined;
+    await Promise.all(dps.map(async (dp) => {
+      while (!failure && next < services.length) {
+        const i = next++;
+        try {
+          out[i] = { service: services[i]!, dests: await dp.listDests(services[i]!) };
+        } catch (e) {
+          failure ??= { e };
+        }
+      }
+    }));
+    if (failure) throw failure.e;
     return out;
   }
 

@@ -16,7 +16,8 @@ import type { Subsystem, SubsystemDeps } from '../core/subsystem.js';
 import type { TimerHandle } from '../core/clock.js';
 import { errorMessage, isLvsdError } from '../core/errors.js';
 import { entryFromConfig, type HealthView, type RsHealth } from './desired.js';
-import { declaredRealServers, registerTableMetrics } from './table-metrics.js';
+import { declaredRealServers, registerTableMetrics, stopTableMetrics } from './table-metrics.js';
+import { kernelTableReader } from './table-reader.js';
 import { ipvsMetrics } from './metrics.js';
 import { Reconciler, type ReconcileReason, type ReconcileResult } from './reconciler.js';
 import { destKey, serviceKey, type Dataplane, type IpvsTable, type IpvsTableEntry } from './model.js';
@@ -52,12 +53,15 @@ export interface IpvsSubsystem extends Subsystem<ClusterConfig, ConfigDiff> {
 export function createIpvsSubsystem(deps: SubsystemDeps, opts: IpvsSubsystemOptions = {}): IpvsSubsystem {
   const log = deps.logger;
   const metrics = ipvsMetrics(deps.registry);
-  // Per virtual/real server figures from the kernel, read at scrape time (one dump per scrape).
+  // Per virtual/real server figures from the kernel, read at scrape time in a worker thread with its
+  // own netlink sockets (one read per scrape). Only when this subsystem has the kernel's dataplane:
+  // a test's MemoryDataplane lives on this thread, where the worker cannot read it.
   registerTableMetrics(deps.registry, {
-    read: () => dp?.dump(),
+    reader: () => (dp && !opts.dataplane ? kernelTableReader() : undefined),
     declared: () => cfg?.virtual_servers ?? [],
     settings: () => cfg?.global.api.table_metrics,
-    now: () => deps.clock.now(),
+    clock: deps.clock,
+    onError: (reason, message) => log.error({ reason, err: message }, 'the IPVS table metrics could not be read: this scrape has no per virtual/real server series'),
   });
   const coalesceMs = opts.coalesceMs ?? 1;
   let cfg: ClusterConfig | undefined;
@@ -314,6 +318,7 @@ export function createIpvsSubsystem(deps: SubsystemDeps, opts: IpvsSubsystemOpti
       if (driftInFlight) await driftInFlight.catch(() => {});
       // Never flush or delete on stop: connections keep flowing while the peer takes over.
       if (dp && !opts.dataplane) await dp.close();
+      await stopTableMetrics(deps.registry);
     },
     async settle() {
       if (kickTimer) { deps.clock.clearTimeout(kickTimer); kickTimer = undefined; }

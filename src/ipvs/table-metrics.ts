@@ -6,26 +6,38 @@
  * (`virtual_server` = the configured name, `service` = protocol/address:port or fwm/N,
  * `real_server` = address:port) so they join with the health and VRRP metrics.
  *
- * One kernel read serves a whole scrape and every scrape within `cacheMs` (default 1 s, less than
- * any sensible scrape interval), so two Prometheus servers scraping at once share one; a read still
- * in flight is shared however old. Only services lvsd declares are shown (a table it does not manage
- * is not its business, as in plan()).
+ * The kernel read and the text are made in a worker thread (./table-worker.ts, ./table-text.ts):
+ * at 10,000 services × 10 real servers that is 10,001 netlink dumps and 126 MB of text, seconds of
+ * CPU in the lab guest, and on the event loop it stalled VRRP for up to 0.8 s (bench/results/scrape.md).
+ * This thread only forwards the worker's finished 64 kB Buffers to the HTTP response (streamed, in
+ * the order they come).
  *
- * The text is written here, not by prom-client (src/metrics/exposition.ts says why): label text is
- * built once per declared service and real server (as bytes, kept while the configuration is the
- * same), series are written straight into Buffers of CHUNK_BYTES with a turn of the event loop
- * between chunks, and the chunks are streamed to the HTTP client. Counters are the kernel's own
- * running totals, written as read (a service or real server that left the table has no series).
- * `global.api.table_metrics` can switch them off, or leave the per-real-server series out of a table
- * with more real servers than `max_real_servers` (a million series is more than most Prometheus
- * setups want from one target).
+ * One kernel read serves a whole scrape and every scrape that starts while it runs or within
+ * `cacheMs` (default 1 s, less than any sensible scrape interval) after it ended, so two Prometheus
+ * servers scraping at once share one; there is never more than one read at a time. Only services
+ * lvsd declares are shown (a table it does not manage is not its business, as in plan()).
+ *
+ * A read that fails (a netlink error, the worker thread dying) is counted in
+ * lvsd_ipvs_table_read_errors_total{reason}, reported to onError (the daemon logs it), and its scrape
+ * says so: lvsd_ipvs_table_read_success 0 and no table series — never the previous read's values
+ * presented as this one's. If the worker dies after part of the text went out, the response is cut
+ * (the scraper records a failed scrape, not a short one). The next scrape starts a new worker.
+ * The worker holds the process open only while a read is running, and stopTableMetrics() ends it.
+ *
+ * `global.api.table_metrics` can switch all this off, or leave the per-real-server series out of a
+ * table with more real servers than `max_real_servers` (a million series is more than most
+ * Prometheus setups want from one target).
  */
+import { Worker } from 'node:worker_threads';
 import type { Registry } from 'prom-client';
 import type { VirtualServerConfig } from '../config/model.js';
 import type { MetricDoc } from '../metrics/catalogue.js';
-import { yieldToLoop } from '../core/clock.js';
-import { attachExposition, escapeLabelValue, familyHeader } from '../metrics/exposition.js';
-import { destKey, serviceKey, type IpvsDest, type IpvsTable, type IpvsTableEntry } from './model.js';
+import { yieldToLoop, type Clock, type TimerHandle } from '../core/clock.js';
+import { LvsdError } from '../core/errors.js';
+import { attachExposition, familyHeader } from '../metrics/exposition.js';
+import { destKey } from './model.js';
+import { TABLE_FAMILIES, type DeclaredService } from './table-text.js';
+import type { TableReaderSpec } from './table-reader.js';
 
 export interface TableMetricsSettings {
   /** false: no table series and no kernel read at scrape time. */
@@ -36,74 +48,34 @@ export interface TableMetricsSettings {
 
 export const DEFAULT_TABLE_METRICS: TableMetricsSettings = { enabled: true, max_real_servers: 100_000 };
 
+export type TableReadFailure = 'kernel' | 'worker';
+
 export interface TableMetricsSource {
-  /** The kernel's table (one read), or undefined when there is no dataplane (no IPVS, no services). */
-  read(): Promise<IpvsTable> | undefined;
+  /** Where the worker reads the table (./table-reader.ts), or undefined when there is no dataplane (no IPVS, no services): no read, no series. */
+  reader(): TableReaderSpec | undefined;
   /** The virtual servers of the running configuration. */
   declared(): readonly VirtualServerConfig[];
   /** global.api.table_metrics of the running configuration (default DEFAULT_TABLE_METRICS). */
   settings?(): TableMetricsSettings | undefined;
-  /** Monotonic milliseconds. */
-  now(): number;
+  /** now() for the cache; a timer lets go of a read's text once the cache time has passed. */
+  readonly clock: Pick<Clock, 'now' | 'setTimeout' | 'clearTimeout'>;
+  /** A failed read, already counted (the daemon logs it). */
+  onError?(reason: TableReadFailure, message: string): void;
 }
 
-/**
- * Bytes per chunk: a chunk is written into one Buffer, handed to the socket as is (no string to
- * encode), and is a fraction of a millisecond of work on the dev host, a few ms in the lab guest.
- */
-const CHUNK_BYTES = 64 * 1024;
-/** Services turned into rows between two turns of the event loop. */
-const ROWS_PER_SLICE = 200;
-
-/** A declared real server's label text (`virtual_server="…",service="…",real_server="…"`, UTF-8). */
-interface RsLabels {
-  readonly labels: Buffer;
-  readonly configured: number | undefined;
+/** workerData of ./table-worker.ts. */
+export interface TableWorkerData {
+  readonly reader: TableReaderSpec;
 }
-/** A service of the table, declared, with its label text and its destinations' (same order). */
-interface VsRow {
-  readonly labels: Buffer;
-  readonly entry: IpvsTableEntry;
-  readonly rs: readonly RsLabels[];
-}
-interface Snapshot {
-  readonly rows: readonly VsRow[];
-  /** The per-real-server series are left out (more declared real servers than max_real_servers). */
-  readonly capped: boolean;
-}
-
-type Value = number | bigint | undefined;
-interface Family<R> extends MetricDoc {
-  readonly type: 'counter' | 'gauge';
-  /** One value per row (`configured`: the real server's configured weight)… */
-  readonly value?: (r: R, configured: number | undefined) => Value;
-  /** …or the in and out values of a `direction` family. */
-  readonly dir?: readonly [(r: R) => Value, (r: R) => Value];
-  /** No series for a row without a value (instead of 0). */
-  readonly optional?: true;
-}
-
-const VS = ['virtual_server', 'service'];
-const RS = ['virtual_server', 'service', 'real_server'];
-const sum = (ds: readonly IpvsDest[], f: (d: IpvsDest) => number | undefined) => ds.reduce((s, d) => s + (f(d) ?? 0), 0);
-
-const VS_FAMILIES: ReadonlyArray<Family<IpvsTableEntry>> = [
-  { name: 'lvsd_ipvs_virtual_server_connections_total', type: 'counter', labels: VS, help: 'Connections scheduled by the virtual server (kernel counter)', value: (e) => e.service.stats?.conns },
-  { name: 'lvsd_ipvs_virtual_server_packets_total', type: 'counter', labels: [...VS, 'direction'], help: 'Packets through the virtual server by direction (in: from clients, out: replies through the director; 0 for DR/TUN)', dir: [(e) => e.service.stats?.inpkts, (e) => e.service.stats?.outpkts] },
-  { name: 'lvsd_ipvs_virtual_server_bytes_total', type: 'counter', labels: [...VS, 'direction'], help: 'Bytes through the virtual server by direction', dir: [(e) => e.service.stats?.inbytes, (e) => e.service.stats?.outbytes] },
-  { name: 'lvsd_ipvs_virtual_server_active_connections', type: 'gauge', labels: VS, help: 'Active (established) connections of the virtual server: the sum over its real servers', value: (e) => sum(e.dests, (d) => d.active_conns) },
-  { name: 'lvsd_ipvs_virtual_server_inactive_connections', type: 'gauge', labels: VS, help: 'Inactive connections of the virtual server (not established, or closing): the sum over its real servers', value: (e) => sum(e.dests, (d) => d.inact_conns) },
-];
-const RS_FAMILIES: ReadonlyArray<Family<IpvsDest>> = [
-  { name: 'lvsd_ipvs_real_server_active_connections', type: 'gauge', labels: RS, help: 'Active (established) connections of the real server in the kernel', value: (d) => d.active_conns ?? 0 },
-  { name: 'lvsd_ipvs_real_server_inactive_connections', type: 'gauge', labels: RS, help: 'Inactive connections of the real server in the kernel', value: (d) => d.inact_conns ?? 0 },
-  { name: 'lvsd_ipvs_real_server_connections_total', type: 'counter', labels: RS, help: 'Connections scheduled to the real server (kernel counter)', value: (d) => d.stats?.conns },
-  { name: 'lvsd_ipvs_real_server_packets_total', type: 'counter', labels: [...RS, 'direction'], help: 'Packets to and from the real server by direction', dir: [(d) => d.stats?.inpkts, (d) => d.stats?.outpkts] },
-  { name: 'lvsd_ipvs_real_server_bytes_total', type: 'counter', labels: [...RS, 'direction'], help: 'Bytes to and from the real server by direction', dir: [(d) => d.stats?.inbytes, (d) => d.stats?.outbytes] },
-  { name: 'lvsd_ipvs_real_server_weight', type: 'gauge', labels: RS, help: 'Weight of the real server in the kernel (effective: 0 while inhibited, lowered by dynamic weights)', value: (d) => d.weight },
-  // No series for a real server the configuration does not name (one added by hand).
-  { name: 'lvsd_ipvs_real_server_configured_weight', type: 'gauge', labels: RS, help: 'Weight of the real server in the configuration', value: (_d, configured) => configured, optional: true },
-];
+/** main → worker: the declared services (in slices; `last` completes the list), and a read of the table. */
+export type TableWorkerRequest =
+  | { op: 'declared'; first: boolean; last: boolean; services: DeclaredService[] }
+  | { op: 'read'; id: number; capped: boolean };
+/** worker → main: the read's text in order, then done (or failed, before any text). */
+export type TableWorkerEvent =
+  | { ev: 'chunks'; id: number; chunks: Uint8Array[] }
+  | { ev: 'done'; id: number; readMs: number; totalMs: number }
+  | { ev: 'failed'; id: number; code: string; message: string };
 
 /** The number of declared real servers (sorry servers included): what max_real_servers caps. */
 export function declaredRealServers(declared: readonly VirtualServerConfig[]): number {
@@ -112,206 +84,150 @@ export function declaredRealServers(declared: readonly VirtualServerConfig[]): n
   return n;
 }
 
-const q = (name: string, v: string) => `${name}="${escapeLabelValue(v)}"`;
-
-/** A declared service's label text and its real servers' (label text, configured weight). */
-interface ServiceLabels {
-  readonly text: string;
-  readonly labels: Buffer;
-  readonly rs: Map<string, RsLabels>;
+function declaredService(v: VirtualServerConfig): DeclaredService {
+  const rs = v.real_servers.map((r) => r.key);
+  const weights = v.real_servers.map((r) => r.weight);
+  if (v.sorry_server) {
+    rs.push(destKey({ addr: v.sorry_server.address, port: v.sorry_server.port }));
+    weights.push(v.sorry_server.weight);
+  }
+  return { key: v.key, name: v.name, rs, weights };
 }
 
-/**
- * Label text per declared service, kept for as long as the configuration is the same (keyed by its
- * virtual server list): built on a scrape's first sight of a service, reused by every later scrape.
- * Rebuilding ~100,000 label strings per scrape made young-generation GC pauses the longest stalls.
- */
-const labelCache = new WeakMap<readonly VirtualServerConfig[], { byKey: Map<string, VirtualServerConfig>; labels: Map<string, ServiceLabels> }>();
+/** Declared services per message to the worker: a slice is cloned in well under a millisecond. */
+const DECLARED_SLICE = 500;
 
-function serviceLabels(declared: readonly VirtualServerConfig[], key: string): ServiceLabels | undefined {
-  let cache = labelCache.get(declared);
-  if (!cache) {
-    cache = { byKey: new Map(declared.map((v) => [v.key, v])), labels: new Map() };
-    labelCache.set(declared, cache);
+const STATUS_FAMILIES: readonly MetricDoc[] = [
+  { name: 'lvsd_ipvs_table_read_success', type: 'gauge', labels: [], help: "1 when this scrape's per virtual/real server series come from a complete read of the kernel table, 0 when that read failed (the series are left out; lvsd_ipvs_table_read_errors_total says why)" },
+  { name: 'lvsd_ipvs_table_read_seconds', type: 'gauge', labels: [], help: "Time the read this scrape's table series come from took: the kernel dumps and the text, in the table-metrics worker thread" },
+  { name: 'lvsd_ipvs_table_read_errors_total', type: 'counter', labels: ['reason'], help: 'Failed reads of the kernel table for the table metrics, by reason (kernel: a netlink request failed or timed out; worker: the worker thread stopped)' },
+];
+
+/** One read: its text as it arrives from the worker, then how it ended. Shared by every scrape it serves. */
+class Read {
+  readonly chunks: Buffer[] = [];
+  ended = false;
+  /** stopped: lvsd stopped the worker (not counted). */
+  failed: { reason: TableReadFailure | 'stopped'; message: string } | undefined;
+  seconds = 0;
+  private waiters: Array<() => void> = [];
+
+  push(cs: readonly Uint8Array[]): void {
+    for (const u of cs) this.chunks.push(Buffer.from(u.buffer, u.byteOffset, u.byteLength));
+    this.wake();
   }
-  const hit = cache.labels.get(key);
-  if (hit) return hit;
-  const vs = cache.byKey.get(key);
-  if (!vs) return undefined;
-  const text = `${q('virtual_server', vs.name)},${q('service', key)}`;
-  const rs = new Map<string, RsLabels>();
-  for (const r of vs.real_servers) rs.set(r.key, { labels: Buffer.from(`${text},${q('real_server', r.key)}`), configured: r.weight });
-  if (vs.sorry_server) {
-    const k = destKey({ addr: vs.sorry_server.address, port: vs.sorry_server.port });
-    rs.set(k, { labels: Buffer.from(`${text},${q('real_server', k)}`), configured: vs.sorry_server.weight });
+  end(seconds: number, failed?: Read['failed']): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.seconds = seconds;
+    this.failed = failed;
+    this.wake();
   }
-  const out = { text, labels: Buffer.from(text), rs };
-  cache.labels.set(key, out);
-  return out;
+  /** Resolves once there are more than `n` chunks, or the read ended. */
+  more(n: number): Promise<void> {
+    if (this.chunks.length > n || this.ended) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
 }
 
-/** The rows of the declared services found in the kernel; yields between slices. */
-async function rowsOf(table: IpvsTable, declared: readonly VirtualServerConfig[]): Promise<VsRow[]> {
-  const rows: VsRow[] = [];
-  let i = 0;
-  for (const entry of table) {
-    if (++i % ROWS_PER_SLICE === 0) await yieldToLoop();
-    const sl = serviceLabels(declared, serviceKey(entry.service));
-    if (!sl) continue;
-    const rs = entry.dests.map((d) => {
-      const k = destKey(d);
-      // A real server the configuration does not name (added by hand): labelled, no configured weight.
-      return sl.rs.get(k) ?? { labels: Buffer.from(`${sl.text},${q('real_server', k)}`), configured: undefined };
+/** The worker thread and the one read it runs at a time. */
+class TableWorker {
+  private worker: Worker | undefined;
+  private specKey = '';
+  /** The declared list the worker has (by identity: the running configuration's). */
+  private sent: readonly VirtualServerConfig[] | undefined;
+  private running: { id: number; read: Read; t0: number } | undefined;
+  private next = 0;
+
+  constructor(private readonly onEnd: (r: Read) => void) {}
+
+  /** Starts `read` in the worker (a new worker if there is none or the reader changed). */
+  async start(read: Read, spec: TableReaderSpec, declared: readonly VirtualServerConfig[], capped: boolean): Promise<void> {
+    const key = JSON.stringify(spec);
+    if (this.worker && key !== this.specKey) await this.stop();
+    const w = this.worker ?? this.spawn(spec, key);
+    const id = ++this.next;
+    this.running = { id, read, t0: performance.now() };
+    w.ref(); // a scrape is waiting for this read: the process stays up until it ends
+    if (declared !== this.sent) {
+      this.sent = declared;
+      // In slices with a turn of the loop between them: 10,000 services are ~110,000 strings to clone.
+      for (let i = 0; i < declared.length || i === 0; i += DECLARED_SLICE) {
+        if (i > 0) await yieldToLoop();
+        if (this.worker !== w) return; // it died meanwhile (the read already ended as failed)
+        const services = declared.slice(i, i + DECLARED_SLICE).map(declaredService);
+        w.postMessage({ op: 'declared', first: i === 0, last: i + DECLARED_SLICE >= declared.length, services } satisfies TableWorkerRequest);
+      }
+    }
+    w.postMessage({ op: 'read', id, capped } satisfies TableWorkerRequest);
+  }
+
+  private spawn(spec: TableReaderSpec, key: string): Worker {
+    const w = new Worker(new URL('./table-worker.js', import.meta.url), { workerData: { reader: spec } satisfies TableWorkerData });
+    w.unref();
+    this.worker = w;
+    this.specKey = key;
+    this.sent = undefined;
+    let why: string | undefined;
+    w.on('message', (ev: TableWorkerEvent) => {
+      const r = this.running;
+      if (!r || ev.id !== r.id) return;
+      if (ev.ev === 'chunks') return r.read.push(ev.chunks);
+      this.running = undefined;
+      w.unref();
+      if (ev.ev === 'done') r.read.end(ev.totalMs / 1000);
+      else r.read.end((performance.now() - r.t0) / 1000, { reason: 'kernel', message: `reading the IPVS table failed: ${ev.message} (${ev.code})` });
+      this.onEnd(r.read);
     });
-    rows.push({ labels: sl.labels, entry, rs });
+    w.on('error', (e) => (why = e.message));
+    w.on('exit', (code) => {
+      if (this.worker !== w) return; // stopped on purpose
+      this.worker = undefined;
+      this.sent = undefined;
+      const r = this.running;
+      this.running = undefined;
+      if (!r) return;
+      r.read.end((performance.now() - r.t0) / 1000, { reason: 'worker', message: `the table-metrics worker thread stopped (${why ?? `exit code ${code}`})` });
+      this.onEnd(r.read);
+    });
+    return w;
   }
-  return rows;
-}
 
-const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
-
-/**
- * Text written straight into Buffers of CHUNK_BYTES: the label text of a row is bytes cached across
- * scrapes, values are written digit by digit. A million series make no string per line, so the
- * scrape leaves next to no garbage for the collector (whose pauses were the longest stalls).
- */
-class ChunkWriter {
-  private buf = Buffer.allocUnsafe(CHUNK_BYTES);
-  private pos = 0;
-
-  /** Room for `n` more bytes; a full chunk is returned (to be yielded) and a new one started. */
-  room(n: number): Buffer | undefined {
-    if (this.pos + n <= this.buf.length) return undefined;
-    const full = this.take();
-    if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
-    return full;
+  /** Ends the worker; a read still running ends as failed (not counted: lvsd is stopping or the reader changed). */
+  async stop(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    this.sent = undefined;
+    const r = this.running;
+    this.running = undefined;
+    r?.read.end(0, { reason: 'stopped', message: 'the table-metrics worker was stopped' });
+    if (w) await w.terminate();
   }
-  take(): Buffer | undefined {
-    if (this.pos === 0) return undefined;
-    const full = this.buf.subarray(0, this.pos);
-    this.buf = Buffer.allocUnsafe(CHUNK_BYTES);
-    this.pos = 0;
-    return full;
-  }
-  /** `open labels close value\n`, room made beforehand. */
-  line(open: Buffer, labels: Buffer, close: Buffer, v: Value): void {
-    // TypedArray.set: Buffer.copy's argument checks cost more than these short copies.
-    this.buf.set(open, this.pos);
-    this.buf.set(labels, this.pos + open.length);
-    this.buf.set(close, this.pos + open.length + labels.length);
-    this.pos += open.length + labels.length + close.length;
-    this.value(v);
-    this.buf[this.pos++] = 0x0a;
-  }
-  bytes(b: Buffer): void {
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
-  }
-  /** A value as Prometheus text: integers exactly (a u64 counter too), other numbers as JS prints them. */
-  private value(v: Value): void {
-    if (typeof v === 'bigint') {
-      if (v >= 0n && v <= MAX_EXACT) this.uint(Number(v));
-      else this.pos += this.buf.write(v.toString(), this.pos, 'latin1');
-    } else if (v === undefined) {
-      this.buf[this.pos++] = 0x30;
-    } else if (Number.isSafeInteger(v) && v >= 0) {
-      this.uint(v);
-    } else {
-      this.pos += this.buf.write(String(v), this.pos, 'latin1');
-    }
-  }
-  private uint(v: number): void {
-    let digits = 1;
-    for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++;
-    let p = this.pos + digits;
-    while (v >= 10) {
-      const q10 = Math.floor(v / 10);
-      this.buf[--p] = 0x30 + (v - q10 * 10);
-      v = q10;
-    }
-    this.buf[--p] = 0x30 + v;
-    this.pos += digits;
-  }
-}
-
-/** Longest text of a value: 20 digits of a u64, or a double printed by JS (at most 24 characters). */
-const VALUE_MAX = 24;
-const enc = (s: string) => Buffer.from(s);
-const CLOSE = enc('} ');
-const DIR_IN = enc(',direction="in"} ');
-const DIR_OUT = enc(',direction="out"} ');
-
-/** A family's constant bytes: its HELP/TYPE header and `name{`. */
-function familyBytes<R>(f: Family<R>): { header: Buffer; open: Buffer } {
-  return { header: enc(familyHeader(f)), open: enc(`${f.name}{`) };
-}
-const VS_BYTES = VS_FAMILIES.map(familyBytes);
-const RS_BYTES = RS_FAMILIES.map(familyBytes);
-
-/**
- * Writes one row's line(s) of family `f`: `name{labels} value`, or for a `direction` family
- * `name{labels,direction="in"} value` and the same with "out". Returns a chunk that filled up first.
- */
-function rowText<R>(w: ChunkWriter, f: Family<R>, open: Buffer, r: R, labels: Buffer, configured: number | undefined): Buffer | undefined {
-  if (f.dir) {
-    const full = w.room(2 * (open.length + labels.length + DIR_OUT.length + VALUE_MAX + 1));
-    w.line(open, labels, DIR_IN, f.dir[0](r));
-    w.line(open, labels, DIR_OUT, f.dir[1](r));
-    return full;
-  }
-  const v = f.value!(r, configured);
-  if (v === undefined && f.optional) return undefined;
-  const full = w.room(open.length + labels.length + CLOSE.length + VALUE_MAX + 1);
-  w.line(open, labels, CLOSE, v);
-  return full;
-}
-
-/**
- * The whole text of a snapshot, family after family, in chunks of CHUNK_BYTES with a turn of the
- * event loop after each. Plain loops, not a generator per family: an iterator result per row was
- * most of the garbage left (a million per scrape).
- */
-async function* tableText(snap: Snapshot): AsyncGenerator<Buffer> {
-  const w = new ChunkWriter();
-  let full: Buffer | undefined;
-  for (let i = 0; i < VS_FAMILIES.length; i++) {
-    const f = VS_FAMILIES[i]!;
-    const b = VS_BYTES[i]!;
-    if ((full = w.room(b.header.length))) yield full;
-    w.bytes(b.header);
-    for (const r of snap.rows) {
-      if ((full = rowText(w, f, b.open, r.entry, r.labels, undefined))) {
-        yield full;
-        await yieldToLoop();
-      }
-    }
-  }
-  for (let i = 0; i < RS_FAMILIES.length; i++) {
-    const f = RS_FAMILIES[i]!;
-    const b = RS_BYTES[i]!;
-    if ((full = w.room(b.header.length))) yield full;
-    w.bytes(b.header);
-    if (snap.capped) continue;
-    for (const r of snap.rows) {
-      const ds = r.entry.dests;
-      for (let j = 0; j < ds.length; j++) {
-        if ((full = rowText(w, f, b.open, ds[j]!, r.rs[j]!.labels, r.rs[j]!.configured))) {
-          yield full;
-          await yieldToLoop();
-        }
-      }
-    }
-  }
-  if ((full = w.take())) yield full;
 }
 
 interface State {
   source: TableMetricsSource;
-  at: number;
-  snap: Promise<Snapshot> | undefined;
-  reading: boolean;
+  worker: TableWorker;
+  /** The latest read: shared while it runs and for cacheMs after it ended. */
+  read: Read | undefined;
+  endedAt: number;
+  release: TimerHandle | undefined;
+  errors: Record<TableReadFailure, number>;
 }
 const registryState = new WeakMap<Registry, State>();
+
+/** `name value` lines of the status families, after the read `r` ended. */
+function statusText(st: State, r: Read): string {
+  const [success, seconds, errors] = STATUS_FAMILIES as [MetricDoc, MetricDoc, MetricDoc];
+  return (
+    `${familyHeader(success)}${success.name} ${r.failed ? 0 : 1}\n` +
+    `${familyHeader(seconds)}${seconds.name} ${r.seconds}\n` +
+    `${familyHeader(errors)}${errors.name}{reason="kernel"} ${st.errors.kernel}\n${errors.name}{reason="worker"} ${st.errors.worker}\n`
+  );
+}
 
 /**
  * Attaches the table metrics to `registry`'s scrape (once per registry; a later call only swaps the
@@ -324,36 +240,74 @@ export function registerTableMetrics(registry: Registry, source: TableMetricsSou
     known.source = source;
     return;
   }
-  const st: State = { source, at: -Infinity, snap: undefined, reading: false };
+  const st: State = {
+    source,
+    read: undefined,
+    endedAt: -Infinity,
+    release: undefined,
+    errors: { kernel: 0, worker: 0 },
+    worker: new TableWorker((r) => ended(r)),
+  };
   registryState.set(registry, st);
 
-  /** The current scrape's rows: one kernel read per cacheMs, shared while in flight. */
-  const snapshot = (settings: TableMetricsSettings): Promise<Snapshot> => {
-    const now = st.source.now();
-    // A read still running is shared, however old: a second dump on the same netlink socket would be
-    // refused as busy (a 10,000-service table takes seconds to read in the lab; bench/scrape.ts).
-    if (st.snap && (st.reading || now - st.at < cacheMs)) return st.snap;
-    st.at = now;
+  /** A read ended: counted if it failed, and its text let go of after cacheMs. */
+  function ended(r: Read): void {
+    const clock = st.source.clock;
+    st.endedAt = clock.now();
+    const f = r.failed;
+    if (f && f.reason !== 'stopped') {
+      st.errors[f.reason]++;
+      st.source.onError?.(f.reason, f.message);
+    }
+    // Let go of the text (126 MB at 10,000 × 10) once no new scrape may share it; scrapes still
+    // writing it hold their own reference.
+    if (st.release) clock.clearTimeout(st.release);
+    st.release = clock.setTimeout(() => {
+      st.release = undefined;
+      if (st.read === r) st.read = undefined;
+    }, cacheMs);
+  }
+
+  /** The read this scrape is served from: the running one, a fresh one (within cacheMs), or a new one. */
+  const current = (settings: TableMetricsSettings): Read | undefined => {
+    const r = st.read;
+    if (r && (!r.ended || st.source.clock.now() - st.endedAt < cacheMs)) return r;
+    const spec = st.source.reader();
+    if (!spec) return undefined;
     const declared = st.source.declared();
     const capped = declaredRealServers(declared) > settings.max_real_servers;
-    const read = st.source.read();
-    if (!read) return (st.snap = Promise.resolve({ rows: [], capped }));
-    st.reading = true;
-    st.snap = read
-      .then((t) => rowsOf(t, declared), () => [])
-      .then((rows) => ({ rows, capped }))
-      .finally(() => {
-        st.reading = false;
-      });
-    return st.snap;
+    const read = (st.read = new Read());
+    void st.worker.start(read, spec, declared, capped).catch((e: Error) => {
+      // Spawning failed (e.g. the worker file is missing): counted like a worker that died.
+      if (read.ended) return;
+      read.end(0, { reason: 'worker', message: `the table-metrics worker could not be started: ${e.message}` });
+      ended(read);
+    });
+    return read;
   };
 
   attachExposition(registry, {
-    families: [...VS_FAMILIES, ...RS_FAMILIES].map(({ name, type, labels, help }) => ({ name, type, labels, help })),
+    families: [...TABLE_FAMILIES, ...STATUS_FAMILIES],
     async *chunks() {
       const settings = st.source.settings?.() ?? DEFAULT_TABLE_METRICS;
       if (!settings.enabled) return;
-      yield* tableText(await snapshot(settings));
+      const r = current(settings);
+      if (!r) return;
+      let i = 0;
+      for (;;) {
+        await r.more(i);
+        if (r.failed) break;
+        while (i < r.chunks.length) yield r.chunks[i++]!;
+        if (r.ended) break;
+      }
+      // Part of the text already went out: cut the response rather than end it looking complete.
+      if (r.failed && i > 0) throw new LvsdError('INTERNAL', r.failed.message);
+      yield statusText(st, r);
     },
   });
+}
+
+/** Ends the table-metrics worker of `registry` (daemon stop); a later scrape starts a new one. */
+export async function stopTableMetrics(registry: Registry): Promise<void> {
+  await registryState.get(registry)?.worker.stop();
 }

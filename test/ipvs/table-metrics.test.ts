@@ -1,54 +1,77 @@
 /**
- * The table metrics' own exposition (src/ipvs/table-metrics.ts, src/metrics/exposition.ts): the
- * /metrics body lvsd's HTTP server streams is valid Prometheus text (promtool check metrics), holds
- * the table's values under the configured names, comes in whole-line chunks with a turn of the event
- * loop between them, reads the table once for concurrent scrapes, and obeys
- * global.api.table_metrics. Kernel values against ipvsadm: test/lab/table-metrics.test.ts.
+ * The table metrics' own exposition (src/ipvs/table-metrics.ts, table-worker.ts, table-text.ts,
+ * src/metrics/exposition.ts): the /metrics body lvsd's HTTP server streams is valid Prometheus text
+ * (promtool check metrics), holds the table's values under the configured names, is read and written
+ * in a worker thread, reads the table once for concurrent scrapes, obeys global.api.table_metrics,
+ * reports a failed read or a dead worker as such (counted, no series, never the previous values), and
+ * never keeps the process alive. The table comes from memory through test/support/table-reader.ts
+ * (the worker's reader contract); kernel values against ipvsadm: test/lab/table-metrics.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { Gauge, Registry } from 'prom-client';
+import { ManualClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/log.js';
-import { makeDest, makeService, type IpvsStats, type IpvsTable } from '../../src/ipvs/model.js';
-import { registerTableMetrics, type TableMetricsSettings } from '../../src/ipvs/table-metrics.js';
+import type { VirtualServerConfig } from '../../src/config/model.js';
+import { registerTableMetrics, stopTableMetrics, type TableMetricsSettings } from '../../src/ipvs/table-metrics.js';
 import { scrape, scrapeText } from '../../src/metrics/exposition.js';
 import { ApiServer } from '../../src/metrics/http.js';
 import { parsePrometheus, sampleValue } from '../support/prom.js';
 import { cfgOf } from '../support/ipvs.js';
+import { vsYaml, type FixtureReaderOptions } from '../support/table-reader.js';
 
-const stats = (k: number, bytes = BigInt(100 * k)): IpvsStats => ({ conns: k, inpkts: 2 * k, outpkts: 3 * k, inbytes: bytes, outbytes: bytes + 1n, cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 });
+const READER = new URL('../support/table-reader.js', import.meta.url).href;
 
-/** `n` virtual servers "vs0".."vsN-1" of `d` real servers each, declared and in the table. */
-function fixture(n: number, d: number) {
-  const vss = Array.from({ length: n }, (_, i) => `  - name: vs${i}
-    address: 192.0.2.${1 + (i >> 6)}
-    port: ${1000 + (i & 63)}
-    real_servers: [${Array.from({ length: d }, (_, j) => `{ address: 198.51.100.${1 + j}, port: 80, weight: ${j + 1} }`).join(', ')}]`);
-  const cfg = cfgOf(`virtual_servers:\n${vss.join('\n')}\n`);
-  const table: IpvsTable = cfg.virtual_servers.map((v, i) => ({
-    service: { ...makeService({ protocol: 'tcp', addr: v.address!, port: v.port }), stats: stats(i + 1) },
-    dests: v.real_servers.map((r, j) => ({ ...makeDest({ addr: r.address, port: r.port, weight: j === 0 ? 0 : j + 1 }), active_conns: j, inact_conns: 2 * j, stats: stats(10 * i + j) })),
-  }));
-  return { cfg, table };
+interface HarnessOptions {
+  readonly settings?: TableMetricsSettings;
+  readonly reader?: Partial<FixtureReaderOptions>;
+  readonly declared?: (vss: readonly VirtualServerConfig[]) => readonly VirtualServerConfig[];
 }
 
-function harness(n: number, d: number, settings?: TableMetricsSettings) {
-  const { cfg, table } = fixture(n, d);
+/** `n` virtual servers "vs0".."vsN-1" of `d` real servers each, declared, read by the worker from memory. */
+function harness(n: number, d: number, o: HarnessOptions = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-tm-'));
+  const log = join(dir, 'reads');
+  const vss = cfgOf(vsYaml(n, d)).virtual_servers;
+  const declared = o.declared ? o.declared(vss) : vss;
   const registry = new Registry();
-  let reads = 0;
-  let clock = 0;
+  const clock = new ManualClock();
+  const errors: string[] = [];
   registerTableMetrics(registry, {
-    read: () => {
-      reads++;
-      return Promise.resolve(table);
-    },
-    declared: () => cfg.virtual_servers,
-    settings: () => settings,
-    now: () => clock,
+    reader: () => ({ module: READER, options: { n, d, log, failFile: join(dir, 'fail'), crashFile: join(dir, 'crash'), ...o.reader } satisfies FixtureReaderOptions }),
+    declared: () => declared,
+    settings: () => o.settings,
+    clock,
+    onError: (reason, message) => errors.push(`${reason}: ${message}`),
   });
-  return { registry, table, reads: () => reads, tick: (ms: number) => (clock += ms) };
+  const reads = () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []);
+  return {
+    registry,
+    errors,
+    reads,
+    file: (name: string) => join(dir, name),
+    tick: (ms: number) => clock.advance(ms),
+    close: async () => {
+      await stopTableMetrics(registry);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
+type Harness = ReturnType<typeof harness>;
+const using = async (h: Harness, f: (h: Harness) => Promise<void>) => {
+  try {
+    await f(h);
+  } finally {
+    await h.close();
+  }
+};
+const tableSeries = (text: string) => parsePrometheus(text).filter((s) => /^lvsd_ipvs_(virtual|real)_server_/.test(s.name));
 
 async function httpScrape(registry: Registry, method = 'GET'): Promise<{ status: number; type: string | null; body: string }> {
   const api = new ApiServer({ registry, status: () => ({}), unhealthy: () => null }, silentLogger);
@@ -61,8 +84,7 @@ async function httpScrape(registry: Registry, method = 'GET'): Promise<{ status:
   }
 }
 
-test('GET /metrics streams the registry and the table metrics; promtool accepts the body', async () => {
-  const h = harness(150, 4);
+test('GET /metrics streams the registry and the table metrics; promtool accepts the body', () => using(harness(150, 4), async (h) => {
   new Gauge({ name: 'lvsd_other', help: 'a prom-client metric on the same registry', registers: [h.registry] }).set(7);
   const r = await httpScrape(h.registry);
   assert.equal(r.status, 200);
@@ -72,7 +94,7 @@ test('GET /metrics streams the registry and the table metrics; promtool accepts 
   const m = parsePrometheus(r.body);
   assert.equal(sampleValue(m, 'lvsd_other'), 7);
   // 7 series per virtual server and 9 per real server, each once.
-  const table = m.filter((s) => s.name.startsWith('lvsd_ipvs_'));
+  const table = tableSeries(r.body);
   assert.equal(table.length, 150 * 7 + 150 * 4 * 9);
   assert.equal(new Set(table.map((s) => `${s.name}${JSON.stringify(s.labels)}`)).size, table.length);
   // Every family's HELP and TYPE once, in front of its series.
@@ -92,24 +114,34 @@ test('GET /metrics streams the registry and the table metrics; promtool accepts 
   assert.equal(sampleValue(m, 'lvsd_ipvs_real_server_weight', { ...vs, real_server: '198.51.100.1:80' }), 0);
   assert.equal(sampleValue(m, 'lvsd_ipvs_real_server_configured_weight', { ...vs, real_server: '198.51.100.1:80' }), 1);
   assert.equal(sampleValue(m, 'lvsd_ipvs_real_server_active_connections', rs), 1);
+  // The read's own status: complete, no errors.
+  assert.equal(sampleValue(m, 'lvsd_ipvs_table_read_success'), 1);
+  assert.equal(sampleValue(m, 'lvsd_ipvs_table_read_errors_total', { reason: 'kernel' }), 0);
+  assert.equal(sampleValue(m, 'lvsd_ipvs_table_read_errors_total', { reason: 'worker' }), 0);
+  assert.ok(sampleValue(m, 'lvsd_ipvs_table_read_seconds')! >= 0);
   // HEAD: the headers alone.
   const head = await httpScrape(h.registry, 'HEAD');
   assert.equal(head.status, 200);
   assert.equal(head.body, '');
-});
+}));
 
 test('10,000 virtual servers × 10 real servers from memory: every series once, with its value; promtool accepts the body', async () => {
   // The size of issue 20's scrape goal (the time it takes is bench/scrape.ts's business, not a test's).
   const n = 10_000;
   const d = 10;
   const h = harness(n, d);
-  const body = (await httpScrape(h.registry)).body;
+  let body: string;
+  try {
+    body = (await httpScrape(h.registry)).body;
+  } finally {
+    await h.close();
+  }
   const check = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8', maxBuffer: 64 << 20 });
   assert.equal(check.status, 0, `promtool check metrics: ${check.stdout.slice(0, 2000)}${check.stderr.slice(0, 2000)}`);
   // Series per family, each label set once (families are contiguous, so one set per family).
   const perFamily = new Map<string, Set<string>>();
   for (const line of body.split('\n')) {
-    if (!line.startsWith('lvsd_ipvs_')) continue;
+    if (!/^lvsd_ipvs_(virtual|real)_server_/.test(line)) continue;
     const brace = line.indexOf('{');
     const name = line.slice(0, brace);
     let set = perFamily.get(name);
@@ -139,82 +171,136 @@ test('10,000 virtual servers × 10 real servers from memory: every series once, 
 });
 
 test('a 64-bit byte counter is written exactly, not rounded through a double', async () => {
-  const h = harness(1, 1);
   const big = 2n ** 63n - 5n;
-  (h.table[0]!.dests[0] as { stats: IpvsStats }).stats = stats(1, big);
-  const text = await scrapeText(h.registry);
-  assert.match(text, new RegExp(`lvsd_ipvs_real_server_bytes_total\\{[^}]*direction="in"\\} ${big}\\n`));
+  await using(harness(1, 1, { reader: { bytes: String(big) } }), async (h) => {
+    const text = await scrapeText(h.registry);
+    assert.match(text, new RegExp(`lvsd_ipvs_real_server_bytes_total\\{[^}]*direction="in"\\} ${big}\\n`));
+  });
 });
 
 test('label values are escaped (backslash, double quote, line feed) and a real server added by hand has no configured weight', async () => {
-  const { cfg, table } = fixture(1, 1);
-  const odd = [{ ...cfg.virtual_servers[0]!, name: 'a"b\\c\nd' }];
-  const registry = new Registry();
-  const extra = { ...makeDest({ addr: '198.51.100.99', port: 80 }), stats: stats(1) };
-  registerTableMetrics(registry, { read: async () => [{ ...table[0]!, dests: [...table[0]!.dests, extra] }], declared: () => odd, now: () => 0 });
-  const text = await scrapeText(registry);
-  const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
-  assert.equal(check.status, 0, `promtool check metrics: ${check.stdout}${check.stderr}`);
-  const m = parsePrometheus(text);
-  const vs = { virtual_server: 'a"b\\c\nd', service: 'tcp/192.0.2.1:1000' };
-  assert.equal(sampleValue(m, 'lvsd_ipvs_virtual_server_connections_total', vs), 1);
-  assert.equal(sampleValue(m, 'lvsd_ipvs_real_server_weight', { ...vs, real_server: '198.51.100.99:80' }), 1);
-  assert.equal(sampleValue(m, 'lvsd_ipvs_real_server_configured_weight', { ...vs, real_server: '198.51.100.99:80' }), undefined);
-  assert.equal(sampleValue(m, 'lvsd_ipvs_real_server_configured_weight', { ...vs, real_server: '198.51.100.1:80' }), 1);
+  const odd = (vss: readonly VirtualServerConfig[]) => [{ ...vss[0]!, name: 'a"b\\c\nd' }];
+  await using(harness(1, 1, { reader: { extraDest: true }, declared: odd }), async (h) => {
+    const text = await scrapeText(h.registry);
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    assert.equal(check.status, 0, `promtool check metrics: ${check.stdout}${check.stderr}`);
+    const m = parsePrometheus(text);
+    const vs = { virtual_server: 'a"b\\c\nd', service: 'tcp/192.0.2.1:1000' };
+    assert.equal(sampleValue(m, 'lvsd_ipvs_virtual_server_connections_total', vs), 1);
+    assert.equal(sampleValue(m, 'lvsd_ipvs_real_server_weight', { ...vs, real_server: '198.51.100.99:80' }), 1);
+    assert.equal(sampleValue(m, 'lvsd_ipvs_real_server_configured_weight', { ...vs, real_server: '198.51.100.99:80' }), undefined);
+    assert.equal(sampleValue(m, 'lvsd_ipvs_real_server_configured_weight', { ...vs, real_server: '198.51.100.1:80' }), 1);
+  });
 });
 
-test('the text comes in whole-line chunks with a turn of the event loop between two chunks', async () => {
-  const h = harness(300, 10);
-  let turns = 0;
+test('the table is read and its text written in a worker thread; the text comes in whole-line chunks', () => using(harness(300, 10), async (h) => {
   let chunks = 0;
-  let turnsAtLast = -1;
-  const tick = () => {
-    turns++;
-    if (timer) setImmediate(tick);
-  };
-  let timer = true;
-  setImmediate(tick);
-  try {
-    for await (const c of scrape(h.registry)) {
-      assert.equal(typeof c === 'string' ? c.at(-1) : String.fromCharCode(c.at(-1)!), '\n', 'a chunk ends at a line end');
-      if (chunks > 0) assert.ok(turns > turnsAtLast, `the loop turned between chunk ${chunks} and the one before`);
-      turnsAtLast = turns;
-      chunks++;
-    }
-  } finally {
-    timer = false;
+  for await (const c of scrape(h.registry)) {
+    assert.equal(typeof c === 'string' ? c.at(-1) : String.fromCharCode(c.at(-1)!), '\n', 'a chunk ends at a line end');
+    chunks++;
   }
   assert.ok(chunks > 30, `${chunks} chunks for 300 × 10`);
-});
+  const reads = h.reads();
+  assert.equal(reads.length, 1);
+  assert.match(reads[0]!, /^[1-9]\d* false$/, 'read off the main thread');
+}));
 
-test('scrapes within the cache time or while a read is running share one read; a later one reads again', async () => {
-  const h = harness(3, 2);
+test('scrapes within the cache time or while a read is running share one read; a later one reads again', () => using(harness(3, 2), async (h) => {
   const [a, b] = await Promise.all([scrapeText(h.registry), scrapeText(h.registry)]);
-  assert.equal(h.reads(), 1);
+  assert.equal(h.reads().length, 1);
   assert.equal(a, b);
   h.tick(500);
   await scrapeText(h.registry);
-  assert.equal(h.reads(), 1);
+  assert.equal(h.reads().length, 1);
   h.tick(1000);
   await scrapeText(h.registry);
-  assert.equal(h.reads(), 2);
+  assert.equal(h.reads().length, 2);
+}));
+
+test('a failed kernel read is counted and its scrape has no table series, not the previous read\'s; the next read recovers', () => using(harness(3, 2), async (h) => {
+  const good = parsePrometheus(await scrapeText(h.registry));
+  assert.equal(sampleValue(good, 'lvsd_ipvs_table_read_success'), 1);
+  writeFileSync(h.file('fail'), '');
+  h.tick(1000);
+  const ok = await httpScrape(h.registry);
+  assert.equal(ok.status, 200, 'the rest of /metrics is still served');
+  const bad = parsePrometheus(ok.body);
+  assert.equal(tableSeries(ok.body).length, 0);
+  assert.equal(sampleValue(bad, 'lvsd_ipvs_table_read_success'), 0);
+  assert.equal(sampleValue(bad, 'lvsd_ipvs_table_read_errors_total', { reason: 'kernel' }), 1);
+  assert.equal(sampleValue(bad, 'lvsd_ipvs_table_read_errors_total', { reason: 'worker' }), 0);
+  assert.deepEqual(h.errors.length, 1);
+  assert.match(h.errors[0]!, /^kernel: reading the IPVS table failed: no answer from the kernel to request 7 \(ETIMEDOUT\)$/);
+  rmSync(h.file('fail'));
+  h.tick(1000);
+  const again = await scrapeText(h.registry);
+  assert.equal(tableSeries(again).length, 3 * 7 + 3 * 2 * 9);
+  assert.equal(sampleValue(parsePrometheus(again), 'lvsd_ipvs_table_read_success'), 1);
+  assert.equal(sampleValue(parsePrometheus(again), 'lvsd_ipvs_table_read_errors_total', { reason: 'kernel' }), 1);
+  assert.equal(h.reads().length, 3);
+}));
+
+test('a worker thread that dies is counted, its scrape has no table series, and the next scrape starts a new worker', () => using(harness(3, 2), async (h) => {
+  writeFileSync(h.file('crash'), '');
+  const text = await scrapeText(h.registry);
+  assert.equal(tableSeries(text).length, 0);
+  const m = parsePrometheus(text);
+  assert.equal(sampleValue(m, 'lvsd_ipvs_table_read_success'), 0);
+  assert.equal(sampleValue(m, 'lvsd_ipvs_table_read_errors_total', { reason: 'worker' }), 1);
+  assert.match(h.errors.join('\n'), /^worker: the table-metrics worker thread stopped \(exit code 3\)$/);
+  rmSync(h.file('crash'));
+  h.tick(1000);
+  const again = await scrapeText(h.registry);
+  assert.equal(tableSeries(again).length, 3 * 7 + 3 * 2 * 9);
+  assert.equal(sampleValue(parsePrometheus(again), 'lvsd_ipvs_table_read_errors_total', { reason: 'worker' }), 1);
+  const threads = new Set(h.reads().map((l) => l.split(' ')[0]));
+  assert.equal(threads.size, 2, 'a new worker thread read the table');
+}));
+
+test('the worker does not keep the process alive: a process that scraped once and does nothing more exits', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-tm-exit-'));
+  try {
+    const script = join(dir, 'scrape-once.mjs');
+    const u = (rel: string) => JSON.stringify(new URL(rel, import.meta.url).href);
+    writeFileSync(script, `
+import { Registry } from ${JSON.stringify(pathToFileURL(createRequire(import.meta.url).resolve('prom-client')).href)};
+import { registerTableMetrics } from ${u('../../src/ipvs/table-metrics.js')};
+import { scrapeText } from ${u('../../src/metrics/exposition.js')};
+import { SystemClock } from ${u('../../src/core/clock.js')};
+import { cfgOf } from ${u('../support/ipvs.js')};
+import { vsYaml } from ${u('../support/table-reader.js')};
+const registry = new Registry();
+const declared = cfgOf(vsYaml(20, 3)).virtual_servers;
+registerTableMetrics(registry, { reader: () => ({ module: ${JSON.stringify(READER)}, options: { n: 20, d: 3 } }), declared: () => declared, clock: new SystemClock() });
+const text = await scrapeText(registry);
+process.stdout.write(String(text.split('\\n').filter((l) => l.startsWith('lvsd_ipvs_real_server_weight{')).length));
+`);
+    // Bounded: a process the worker kept alive would be killed here and fail the test.
+    const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.signal, null, 'the process ended by itself');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '60');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('global.api.table_metrics: disabled → no series and no read; over max_real_servers → per-virtual-server series only', async () => {
-  const off = harness(3, 2, { enabled: false, max_real_servers: 100 });
-  const t = parsePrometheus(await scrapeText(off.registry));
-  assert.equal(t.filter((s) => s.name.startsWith('lvsd_ipvs_')).length, 0);
-  assert.equal(off.reads(), 0);
-
-  const capped = harness(3, 2, { enabled: true, max_real_servers: 5 });
-  const text = await scrapeText(capped.registry);
-  const m = parsePrometheus(text);
-  assert.equal(m.filter((s) => s.name.startsWith('lvsd_ipvs_virtual_server_')).length, 3 * 7);
-  assert.equal(m.filter((s) => s.name.startsWith('lvsd_ipvs_real_server_')).length, 0);
-  assert.equal(spawnSync('promtool', ['check', 'metrics'], { input: text }).status, 0);
-
-  const atCap = harness(3, 2, { enabled: true, max_real_servers: 6 });
-  assert.equal(parsePrometheus(await scrapeText(atCap.registry)).filter((s) => s.name.startsWith('lvsd_ipvs_real_server_')).length, 3 * 2 * 9);
+  await using(harness(3, 2, { settings: { enabled: false, max_real_servers: 100 } }), async (off) => {
+    const t = parsePrometheus(await scrapeText(off.registry));
+    assert.equal(t.filter((s) => s.name.startsWith('lvsd_ipvs_')).length, 0);
+    assert.equal(off.reads().length, 0);
+  });
+  await using(harness(3, 2, { settings: { enabled: true, max_real_servers: 5 } }), async (capped) => {
+    const text = await scrapeText(capped.registry);
+    const m = parsePrometheus(text);
+    assert.equal(m.filter((s) => s.name.startsWith('lvsd_ipvs_virtual_server_')).length, 3 * 7);
+    assert.equal(m.filter((s) => s.name.startsWith('lvsd_ipvs_real_server_')).length, 0);
+    assert.equal(spawnSync('promtool', ['check', 'metrics'], { input: text }).status, 0);
+  });
+  await using(harness(3, 2, { settings: { enabled: true, max_real_servers: 6 } }), async (atCap) => {
+    assert.equal(parsePrometheus(await scrapeText(atCap.registry)).filter((s) => s.name.startsWith('lvsd_ipvs_real_server_')).length, 3 * 2 * 9);
+  });
 });
 
 test('the configuration key: defaults, and a bad value named by its path', () => {

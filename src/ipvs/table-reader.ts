@@ -1,0 +1,51 @@
+/**
+ * How the table-metrics worker (./table-worker.ts) reads the table: a module exporting
+ * `openTableReader(options)`, named by URL because a worker thread cannot be handed an object. The
+ * daemon's is this module (the kernel through generic netlink); tests and the host benchmark name
+ * their own (a table from memory), and everything after the read is the same code.
+ */
+import type { IpvsTable } from './model.js';
+import { NetlinkDataplane } from './netlink.js';
+
+export interface TableReader {
+  read(): Promise<IpvsTable>;
+  close(): Promise<void>;
+}
+
+/** A module exporting `openTableReader(options): Promise<TableReader>`, and the options it gets (structured-cloneable). */
+export interface TableReaderSpec {
+  readonly module: string;
+  readonly options?: unknown;
+}
+
+/**
+ * Netlink sockets the worker reads the table through: the destination dumps are shared out over
+ * them (NetlinkDataplane.dumpOn). Measured in the lab at 10,000 × 10 (bench/results/scrape.md).
+ */
+export const DEFAULT_TABLE_SOCKETS = 1;
+
+export interface KernelReaderOptions {
+  readonly sockets?: number;
+}
+
+/** The kernel's table through `sockets` netlink sockets. */
+export function kernelTableReader(opts: KernelReaderOptions = {}): TableReaderSpec {
+  return { module: import.meta.url, options: opts };
+}
+
+export async function openTableReader(opts: KernelReaderOptions = {}): Promise<TableReader> {
+  const n = Math.max(1, Math.min(16, Math.floor(opts.sockets ?? DEFAULT_TABLE_SOCKETS)));
+  const dps: NetlinkDataplane[] = [];
+  try {
+    for (let i = 0; i < n; i++) dps.push(await NetlinkDataplane.open());
+  } catch (e) {
+    await Promise.all(dps.map((d) => d.close()));
+    throw e;
+  }
+  return {
+    read: () => NetlinkDataplane.dumpOn(dps),
+    close: async () => {
+      await Promise.all(dps.map((d) => d.close()));
+    },
+  };
+}

@@ -1,0 +1,65 @@
+/**
+ * A table reader for the table-metrics worker (src/ipvs/table-reader.ts's contract) that serves a
+ * fixture table from memory, for host tests without IPVS: everything after the read (worker thread,
+ * text, HTTP) is the daemon's code. Files make its behaviour visible and steerable across threads:
+ * `log` gets one line per read (`<threadId> <isMainThread>`); while `failFile` exists a read fails
+ * as a netlink request would; while `crashFile` exists a read ends the worker thread (exit code 3).
+ */
+import { appendFileSync, existsSync } from 'node:fs';
+import { isMainThread, threadId } from 'node:worker_threads';
+import { DataplaneError, makeDest, makeService, type IpvsStats, type IpvsTable } from '../../src/ipvs/model.js';
+import type { TableReader } from '../../src/ipvs/table-reader.js';
+
+export interface FixtureReaderOptions {
+  /** Virtual servers "vs0".."vsN-1" (see fixtureTable)… */
+  readonly n: number;
+  /** …of `d` real servers each. */
+  readonly d: number;
+  /** The first service gets one more real server, 198.51.100.99:80, that the configuration does not name. */
+  readonly extraDest?: boolean;
+  /** The first real server's byte counters (a bigint as decimal text). */
+  readonly bytes?: string;
+  readonly log?: string;
+  readonly failFile?: string;
+  readonly crashFile?: string;
+}
+
+export const stats = (k: number, bytes = BigInt(100 * k)): IpvsStats => ({ conns: k, inpkts: 2 * k, outpkts: 3 * k, inbytes: bytes, outbytes: bytes + 1n, cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 });
+
+/** The services of vsYaml(n, d) as the kernel would hold them, with made-up counters and weight 0 for each first real server. */
+export function fixtureTable(o: FixtureReaderOptions): IpvsTable {
+  return Array.from({ length: o.n }, (_, i) => ({
+    service: { ...makeService({ protocol: 'tcp', addr: `192.0.2.${1 + (i >> 6)}`, port: 1000 + (i & 63) }), stats: stats(i + 1) },
+    dests: [
+      ...Array.from({ length: o.d }, (_, j) => ({
+        ...makeDest({ addr: `198.51.100.${1 + j}`, port: 80, weight: j === 0 ? 0 : j + 1 }),
+        active_conns: j,
+        inact_conns: 2 * j,
+        stats: i === 0 && j === 0 && o.bytes ? stats(10 * i + j, BigInt(o.bytes)) : stats(10 * i + j),
+      })),
+      ...(i === 0 && o.extraDest ? [{ ...makeDest({ addr: '198.51.100.99', port: 80 }), stats: stats(1) }] : []),
+    ],
+  }));
+}
+
+/** The configuration (YAML) declaring the services of fixtureTable: real server j has weight j + 1. */
+export function vsYaml(n: number, d: number): string {
+  const vss = Array.from({ length: n }, (_, i) => `  - name: vs${i}
+    address: 192.0.2.${1 + (i >> 6)}
+    port: ${1000 + (i & 63)}
+    real_servers: [${Array.from({ length: d }, (_, j) => `{ address: 198.51.100.${1 + j}, port: 80, weight: ${j + 1} }`).join(', ')}]`);
+  return `virtual_servers:\n${vss.join('\n')}\n`;
+}
+
+export async function openTableReader(o: FixtureReaderOptions): Promise<TableReader> {
+  const table = fixtureTable(o);
+  return {
+    read: async () => {
+      if (o.log) appendFileSync(o.log, `${threadId} ${isMainThread}\n`);
+      if (o.crashFile && existsSync(o.crashFile)) process.exit(3);
+      if (o.failFile && existsSync(o.failFile)) throw new DataplaneError('ETIMEDOUT', 'no answer from the kernel to request 7');
+      return table;
+    },
+    close: async () => {},
+  };
+}
