@@ -22,7 +22,8 @@
  * says so: lvsd_ipvs_table_read_success 0 and no table series — never the previous read's values
  * presented as this one's. If the worker dies after part of the text went out, the response is cut
  * (the scraper records a failed scrape, not a short one). The next scrape starts a new worker.
- * The worker holds the process open only while a read is running, and stopTableMetrics() ends it.
+ * The worker holds the process open only while a read is running (and holds no socket between
+ * reads), and stopTableMetrics() ends it.
  *
  * `global.api.table_metrics` can switch all this off, or leave the per-real-server series out of a
  * table with more real servers than `max_real_servers` (a million series is more than most
@@ -70,7 +71,9 @@ export interface TableWorkerData {
 /** main → worker: the declared services (in slices; `last` completes the list), and a read of the table. */
 export type TableWorkerRequest =
   | { op: 'declared'; first: boolean; last: boolean; services: DeclaredService[] }
-  | { op: 'read'; id: number; capped: boolean };
+  | { op: 'read'; id: number; capped: boolean }
+  /** Close the running read's sockets and end the thread (never terminate() it: table-worker.ts says why). */
+  | { op: 'close' };
 /** worker → main: the read's text in order, then done (or failed, before any text). */
 export type TableWorkerEvent =
   | { ev: 'chunks'; id: number; chunks: Uint8Array[] }
@@ -196,7 +199,10 @@ class TableWorker {
     return w;
   }
 
-  /** Ends the worker; a read still running ends as failed (not counted: lvsd is stopping or the reader changed). */
+  /**
+   * Ends the worker and waits until its thread is gone; a read still running ends as failed (not
+   * counted: lvsd is stopping or the reader changed).
+   */
   async stop(): Promise<void> {
     const w = this.worker;
     this.worker = undefined;
@@ -204,7 +210,11 @@ class TableWorker {
     const r = this.running;
     this.running = undefined;
     r?.read.end(0, { reason: 'stopped', message: 'the table-metrics worker was stopped' });
-    if (w) await w.terminate();
+    if (!w) return;
+    const gone = new Promise((resolve) => w.once('exit', resolve));
+    w.ref(); // held until the thread has closed its sockets and ended
+    w.postMessage({ op: 'close' } satisfies TableWorkerRequest);
+    await gone;
   }
 }
 
@@ -216,6 +226,8 @@ interface State {
   endedAt: number;
   release: TimerHandle | undefined;
   errors: Record<TableReadFailure, number>;
+  /** stopTableMetrics() ran: no new read (and no new worker) until the source is registered again. */
+  stopped: boolean;
 }
 const registryState = new WeakMap<Registry, State>();
 
@@ -238,6 +250,7 @@ export function registerTableMetrics(registry: Registry, source: TableMetricsSou
   const known = registryState.get(registry);
   if (known) {
     known.source = source;
+    known.stopped = false;
     return;
   }
   const st: State = {
@@ -246,6 +259,7 @@ export function registerTableMetrics(registry: Registry, source: TableMetricsSou
     endedAt: -Infinity,
     release: undefined,
     errors: { kernel: 0, worker: 0 },
+    stopped: false,
     worker: new TableWorker((r) => ended(r)),
   };
   registryState.set(registry, st);
@@ -272,6 +286,7 @@ export function registerTableMetrics(registry: Registry, source: TableMetricsSou
   const current = (settings: TableMetricsSettings): Read | undefined => {
     const r = st.read;
     if (r && (!r.ended || st.source.clock.now() - st.endedAt < cacheMs)) return r;
+    if (st.stopped) return undefined;
     const spec = st.source.reader();
     if (!spec) return undefined;
     const declared = st.source.declared();
@@ -307,7 +322,14 @@ export function registerTableMetrics(registry: Registry, source: TableMetricsSou
   });
 }
 
-/** Ends the table-metrics worker of `registry` (daemon stop); a later scrape starts a new one. */
+/**
+ * Ends the table-metrics worker of `registry` (the IPVS subsystem's stop) and waits until its thread
+ * is gone; scrapes until the next registerTableMetrics() read nothing (no series).
+ */
 export async function stopTableMetrics(registry: Registry): Promise<void> {
-  await registryState.get(registry)?.worker.stop();
+  const st = registryState.get(registry);
+  if (!st) return;
+  st.stopped = true;
+  if (st.read && !st.read.ended) st.read = undefined;
+  await st.worker.stop();
 }

@@ -20,7 +20,14 @@ const port = parentPort!;
 /** Chunks per message: fewer wake-ups of the main thread (each is a few syscalls, costly in the lab guest). */
 const CHUNKS_PER_POST = 16;
 
-let reader: TableReader | undefined;
+/**
+ * The reader (its netlink sockets) exists only while a read runs. netlink@0.3.0's addon crashes the
+ * whole process (SIGSEGV, seen on Node 20) when a worker thread ends with one of its sockets open —
+ * by terminate(), or by the process exiting — so an idle worker holds none, and 'close' closes a
+ * running read's sockets before the thread ends by itself.
+ */
+let reading: TableReader | undefined;
+let closing = false;
 /** The declared services being received (they come in slices) and the label text of the latest complete list. */
 let receiving: DeclaredService[] = [];
 let labels = new LabelText([]);
@@ -34,19 +41,23 @@ async function open(): Promise<TableReader> {
 }
 
 async function read(id: number, capped: boolean): Promise<void> {
+  if (closing) return;
   const t0 = performance.now();
   let table;
+  let r: TableReader | undefined;
   try {
-    reader ??= await open();
-    table = await reader.read();
+    // Fresh sockets per read (a few ms against the seconds a large table takes): nothing a failed
+    // read left behind carries over, and none is open between reads.
+    r = reading = await open();
+    if (closing) throw new Error('the table-metrics worker is closing');
+    table = await r.read();
   } catch (e) {
-    // Start the next read on fresh sockets: whatever state this failure left them in is not its problem.
-    const r = reader;
-    reader = undefined;
-    await r?.close().catch(() => undefined);
     const code = (e as { errno?: string }).errno ?? (e as { code?: string }).code ?? 'EIO';
     post({ ev: 'failed', id, code: String(code), message: errorMessage(e) });
     return;
+  } finally {
+    reading = undefined;
+    await r?.close().catch(() => undefined);
   }
   const readMs = performance.now() - t0;
   let batch: Buffer[] = [];
@@ -74,6 +85,12 @@ port.on('message', (m: TableWorkerRequest) => {
       return;
     case 'read':
       chain = chain.then(() => read(m.id, m.capped));
+      return;
+    case 'close':
+      // A running dump fails at once (its sockets close); then the port closes and the thread ends.
+      closing = true;
+      void reading?.close();
+      chain = chain.then(() => port.close());
       return;
   }
 });

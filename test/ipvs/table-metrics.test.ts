@@ -257,32 +257,60 @@ test('a worker thread that dies is counted, its scrape has no table series, and 
   assert.equal(threads.size, 2, 'a new worker thread read the table');
 }));
 
-test('the worker does not keep the process alive: a process that scraped once and does nothing more exits', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lvsd-tm-exit-'));
+/** Runs `body` (module code; `registry` has table metrics over the fixture reader with `options`) in a node process of its own. */
+function inOwnProcess(options: Partial<FixtureReaderOptions>, body: string): { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-tm-proc-'));
   try {
-    const script = join(dir, 'scrape-once.mjs');
+    const script = join(dir, 'main.mjs');
     const u = (rel: string) => JSON.stringify(new URL(rel, import.meta.url).href);
     writeFileSync(script, `
+import { existsSync, readFileSync } from 'node:fs';
 import { Registry } from ${JSON.stringify(pathToFileURL(createRequire(import.meta.url).resolve('prom-client')).href)};
-import { registerTableMetrics } from ${u('../../src/ipvs/table-metrics.js')};
+import { registerTableMetrics, stopTableMetrics } from ${u('../../src/ipvs/table-metrics.js')};
 import { scrapeText } from ${u('../../src/metrics/exposition.js')};
 import { SystemClock } from ${u('../../src/core/clock.js')};
 import { cfgOf } from ${u('../support/ipvs.js')};
 import { vsYaml } from ${u('../support/table-reader.js')};
+const dir = ${JSON.stringify(dir)};
 const registry = new Registry();
 const declared = cfgOf(vsYaml(20, 3)).virtual_servers;
-registerTableMetrics(registry, { reader: () => ({ module: ${JSON.stringify(READER)}, options: { n: 20, d: 3 } }), declared: () => declared, clock: new SystemClock() });
-const text = await scrapeText(registry);
-process.stdout.write(String(text.split('\\n').filter((l) => l.startsWith('lvsd_ipvs_real_server_weight{')).length));
+const options = { n: 20, d: 3, log: dir + '/reads', hangFile: dir + '/hang', ...${JSON.stringify(options)} };
+registerTableMetrics(registry, { reader: () => ({ module: ${JSON.stringify(READER)}, options }), declared: () => declared, clock: new SystemClock() }, { cacheMs: 0 });
+const weights = (text) => text.split('\\n').filter((l) => l.startsWith('lvsd_ipvs_real_server_weight{')).length;
+const reads = () => (existsSync(options.log) ? readFileSync(options.log, 'utf8').split('\\n').filter(Boolean).length : 0);
+${body}
 `);
-    // Bounded: a process the worker kept alive would be killed here and fail the test.
-    const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 60_000 });
-    assert.equal(r.signal, null, 'the process ended by itself');
-    assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout, '60');
+    // Bounded: a process the worker kept alive is killed here, and the test fails.
+    return spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 60_000 });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+test('the worker does not keep the process alive: a process that scraped once and does nothing more exits', () => {
+  // With a real netlink socket per read: netlink@0.3.0 crashes a process that ends while a worker
+  // holds one open (SIGSEGV), so the worker holds none between reads.
+  const r = inOwnProcess({ socket: true }, `process.stdout.write(String(weights(await scrapeText(registry))));`);
+  assert.equal(r.signal, null, 'the process ended by itself');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '60');
+});
+
+test('stopping the table metrics during a read ends the worker cleanly (its open netlink socket closed) and the scrape says the read failed', () => {
+  const r = inOwnProcess({ socket: true }, `
+const first = weights(await scrapeText(registry));
+writeFileSync(dir + '/hang', '');
+const second = scrapeText(registry);
+// Wait for the effect: the worker has started the read that hangs.
+for (let i = 0; i < 600 && reads() < 2; i++) await new Promise((r) => setTimeout(r, 50));
+await stopTableMetrics(registry);
+const text = await second;
+const after = await scrapeText(registry);
+process.stdout.write(JSON.stringify({ first, reads: reads(), second: weights(text), success: /\\nlvsd_ipvs_table_read_success 0\\n/.test(text), after: after.includes('lvsd_ipvs_') }));
+`.replace("const first", "const { writeFileSync } = await import('node:fs');\nconst first"));
+  assert.equal(r.signal, null, `the process ended by itself: ${r.stderr}`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { first: 60, reads: 2, second: 0, success: true, after: false });
 });
 
 test('global.api.table_metrics: disabled → no series and no read; over max_real_servers → per-virtual-server series only', async () => {

@@ -3,8 +3,12 @@
  * fixture table from memory, for host tests without IPVS: everything after the read (worker thread,
  * text, HTTP) is the daemon's code. Files make its behaviour visible and steerable across threads:
  * `log` gets one line per read (`<threadId> <isMainThread>`); while `failFile` exists a read fails
- * as a netlink request would; while `crashFile` exists a read ends the worker thread (exit code 3).
+ * as a netlink request would; while `crashFile` exists a read ends the worker thread (exit code 3);
+ * while `hangFile` exists a read waits until the reader is closed (a dump the kernel never ends).
+ * `socket`: the reader holds a real generic netlink socket (netlink@0.3.0, as the kernel reader
+ * does) from open to close, so a test sees what the worker's ending does with one open.
  */
+import { createRequire } from 'node:module';
 import { appendFileSync, existsSync } from 'node:fs';
 import { isMainThread, threadId } from 'node:worker_threads';
 import { DataplaneError, makeDest, makeService, type IpvsStats, type IpvsTable } from '../../src/ipvs/model.js';
@@ -22,6 +26,8 @@ export interface FixtureReaderOptions {
   readonly log?: string;
   readonly failFile?: string;
   readonly crashFile?: string;
+  readonly hangFile?: string;
+  readonly socket?: boolean;
 }
 
 export const stats = (k: number, bytes = BigInt(100 * k)): IpvsStats => ({ conns: k, inpkts: 2 * k, outpkts: 3 * k, inbytes: bytes, outbytes: bytes + 1n, cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 });
@@ -53,13 +59,30 @@ export function vsYaml(n: number, d: number): string {
 
 export async function openTableReader(o: FixtureReaderOptions): Promise<TableReader> {
   const table = fixtureTable(o);
+  const sock = o.socket ? openGenericSocket() : undefined;
+  let closed!: () => void;
+  const closing = new Promise<void>((resolve) => (closed = resolve));
   return {
     read: async () => {
       if (o.log) appendFileSync(o.log, `${threadId} ${isMainThread}\n`);
       if (o.crashFile && existsSync(o.crashFile)) process.exit(3);
       if (o.failFile && existsSync(o.failFile)) throw new DataplaneError('ETIMEDOUT', 'no answer from the kernel to request 7');
+      if (o.hangFile && existsSync(o.hangFile)) {
+        await closing;
+        throw new DataplaneError('EBADF', 'netlink dataplane closed');
+      }
       return table;
     },
-    close: async () => {},
+    close: async () => {
+      sock?.close();
+      closed();
+    },
   };
+}
+
+function openGenericSocket(): { close(): void } {
+  const nl = createRequire(import.meta.url)('netlink/dist/raw.js') as { RawNetlinkSocket: new (proto: number, o?: object) => { on(ev: string, f: () => void): void; close(): void } };
+  const s = new nl.RawNetlinkSocket(16, { messagePeeking: false, msgBufferSize: 64 * 1024 });
+  s.on('message', () => {});
+  return s;
 }
