@@ -47,6 +47,9 @@ async function pair(master: 'keepalived' | 'lvsd'): Promise<void> {
     const diag = () => `\n--- a (${master}):\n${pa.output().slice(-3000)}\n--- b (${other}):\n${pb.output().slice(-3000)}`;
     // Generous: daemons start slowly on a loaded 2-core machine; effects are what is asserted.
     await waitFor(async () => (await has(a)) && !(await has(b)), `${master} (priority 150) to hold the VIP alone${diag()}`, 30000, 50);
+    // And the other director up as BACKUP (it hears the master) before the master dies: on a loaded
+    // machine a daemon can still be starting when the VIP is already on a.
+    await waitFor(() => /Entering BACKUP STATE|"to":"BACKUP"/.test(pb.output()) || undefined, `${other} (priority 100) to be BACKUP${diag()}`, 60000, 50);
     await cl.poke(VIP);
     const macA = await a.mac();
     await waitFor(async () => (await cl.neigh(VIP)) === macA, 'the client to reach the VIP at a', 5000, 50);
