@@ -114,13 +114,18 @@ test('IPv6 adverts with hop limit != 255 are dropped as bad_ttl; hop limit 255 i
   try {
     const a = await topo.member('a', ['2001:db8::1/64']);
     const b = await topo.member('b', ['2001:db8::2/64']);
-    const l = b.start([process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '2600']);
+    // The listener runs until it has heard the second sender (bounded): a fixed run length can end
+    // before a sender started on a loaded machine has sent anything.
+    const l = b.start([process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '90000']);
     await waitFor(() => l.output().includes('"ready":true') || undefined, 'the listener to be ready', 30_000, 20);
     // Same sender, same VRID: priority 100 with hop limit 254, then priority 101 with hop limit 255.
     const s254 = a.start([process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '700', 'send:100:254']);
     await s254.exited;
     const s255 = a.start([process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '700', 'send:101']);
-    await Promise.all([l.exited, s255.exited]);
+    await s255.exited;
+    await waitFor(() => lines(l.output()).filter((x) => x.advert).length >= 5 || undefined, 'the listener to print the hop limit 255 adverts', 30_000, 20).catch(() => undefined);
+    l.child.kill('SIGTERM');
+    await l.exited;
     const got = lines(l.output());
     const src = await linkLocal(a);
     const drops = got.filter((x) => x.drop);
@@ -153,12 +158,14 @@ test('lvsd run counts IPv6 adverts with hop limit 254 as bad_ttl and ignores the
     assert.ok(dropped >= 10, `bad_ttl drops counted: ${dropped}`);
     assert.equal(sampleValue(m1, 'lvsd_vrrp_adverts_received_total', { vrrp_instance: 'VI_1' }) ?? 0, 0);
     // The same adverts with hop limit 255: lvsd follows the better master and releases the VIP.
-    const good = a.start([process.execPath, cli, 'eth0', '6', '3', '42', '1', '100', '3000', 'send:200']);
-    await waitFor(async () => !(await b.addrs()).includes(VIP), 'lvsd to step down to the priority-200 advertiser', 2500, 20);
+    // Sent until lvsd has stepped down (bounded): the sender's own start can take seconds on a loaded machine.
+    const good = a.start([process.execPath, cli, 'eth0', '6', '3', '42', '1', '100', '60000', 'send:200']);
+    await waitFor(async () => !(await b.addrs()).includes(VIP), 'lvsd to step down to the priority-200 advertiser', 30_000, 20);
     const m2 = parsePrometheus(await apiGet(b, '/metrics'));
     assert.ok((sampleValue(m2, 'lvsd_vrrp_adverts_received_total', { vrrp_instance: 'VI_1' }) ?? 0) > 0);
     assert.equal(sampleValue(m2, 'lvsd_vrrp_packets_dropped_total', { vrrp_instance: 'VI_1', reason: 'bad_ttl' }), dropped, 'no new bad_ttl drops');
     assert.equal(sampleValue(m2, 'lvsd_vrrp_state', { vrrp_instance: 'VI_1', state: 'BACKUP' }), 1);
+    good.child.kill('SIGTERM');
     await good.exited;
   } finally {
     await topo.destroy();
