@@ -22,6 +22,24 @@ const skip = !isRoot() && 'needs root (network namespaces)';
 type Line = { advert?: { version: number; vrid: number; priority: number; intervalMs: number; addresses: string[] }; src?: string; drop?: string; age?: number; sync?: boolean; polled?: boolean };
 const lines = (s: string): Line[] => s.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line & { ready?: boolean }).filter((l) => !l.ready);
 
+/**
+ * Runs transport-cli in `ns` as a listener until `enough` holds for what it printed (30 s bound),
+ * starting `senders` only once its socket is open: no fixed run length that a loaded machine can
+ * outlast before anything was sent or read. Returns the lines and the listener's raw output.
+ */
+async function listen(ns: Netns, args: string[], enough: (got: Line[]) => boolean, senders: () => Promise<unknown> = async () => undefined): Promise<{ got: Line[]; output: string }> {
+  const l = ns.start([process.execPath, cli, ...args.slice(0, 6), '90000', ...args.slice(6)]);
+  try {
+    await waitFor(() => l.output().includes('"ready":true') || undefined, 'the listener to be ready', 30_000, 20);
+    await senders();
+    await waitFor(() => enough(lines(l.output())) || undefined, `enough lines from the listener: ${l.output().slice(-1500)}`, 30_000, 20).catch(() => undefined);
+  } finally {
+    l.child.kill('SIGTERM');
+    await l.exited;
+  }
+  return { got: lines(l.output()), output: l.output() };
+}
+
 test('keepalived VRRPv3 adverts are received and decoded', { skip }, async () => {
   const topo = new Topology();
   const conf = join(tmpdir(), `${topo.prefix}-ka.conf`);
@@ -30,10 +48,9 @@ test('keepalived VRRPv3 adverts are received and decoded', { skip }, async () =>
     const b = await topo.member('b', ['192.0.2.2/24']);
     writeFileSync(conf, `global_defs {\n router_id ka\n}\nvrrp_instance VI_1 {\n state MASTER\n interface eth0\n virtual_router_id 42\n priority 150\n version 3\n advert_int 0.1\n virtual_ipaddress {\n 192.0.2.42/24\n 192.0.2.43/24\n }\n}\n`);
     a.start(['keepalived', '-n', '-l', '-D', '-G', '-P', '-f', conf, '-p', `${conf}.pid`, '-r', `${conf}.vpid`]);
-    const l = b.start([process.execPath, cli, 'eth0', '4', '3', '42', '2', '100', '1500']);
-    await l.exited;
-    const got = lines(l.output()).filter((x) => x.advert);
-    assert.ok(got.length >= 5, `expected several adverts, got: ${l.output()}`);
+    const { got: all, output } = await listen(b, ['eth0', '4', '3', '42', '2', '100'], (g) => g.filter((x) => x.advert).length >= 5);
+    const got = all.filter((x) => x.advert);
+    assert.ok(got.length >= 5, `expected several adverts, got: ${output}`);
     assert.deepEqual(got.at(-1), { advert: { version: 3, vrid: 42, priority: 150, intervalMs: 100, addresses: ['192.0.2.42', '192.0.2.43'] }, src: '192.0.2.1' });
   } finally {
     await topo.destroy();
@@ -48,22 +65,21 @@ test('adverts with TTL != 255 are dropped as bad_ttl; unicast accepts only liste
     const b = await topo.member('b', ['192.0.2.2/24']);
     const c = await topo.member('c', ['192.0.2.3/24']);
     // b listens (multicast); a sends with multicast TTL 1.
-    const l = b.start([process.execPath, cli, 'eth0', '4', '3', '7', '1', '50', '1200']);
-    const s = a.start([process.execPath, cli, 'eth0', '4', '3', '7', '1', '50', '800', 'send:100:1']);
-    await Promise.all([l.exited, s.exited]);
-    const got = lines(l.output());
-    assert.ok(got.length >= 3, l.output());
-    assert.ok(got.every((x) => x.drop === 'bad_ttl'), l.output());
+    const { got, output } = await listen(b, ['eth0', '4', '3', '7', '1', '50'], (g) => g.length >= 3, () => a.start([process.execPath, cli, 'eth0', '4', '3', '7', '1', '50', '800', 'send:100:1']).exited);
+    assert.ok(got.length >= 3, output);
+    assert.ok(got.every((x) => x.drop === 'bad_ttl'), output);
 
     // Unicast: c accepts adverts from a only; b is not listed.
-    const lu = c.start([process.execPath, cli, 'eth0', '4', '3', '8', '1', '50', '1200', 'peers=192.0.2.1']);
-    const sa = a.start([process.execPath, cli, 'eth0', '4', '3', '8', '1', '50', '800', 'send:100', 'peers=192.0.2.3']);
-    const sb = b.start([process.execPath, cli, 'eth0', '4', '3', '8', '1', '50', '800', 'send:90', 'peers=192.0.2.3']);
-    await Promise.all([lu.exited, sa.exited, sb.exited]);
-    const u = lines(lu.output());
-    assert.ok(u.some((x) => x.advert?.priority === 100 && x.src === '192.0.2.1'), lu.output());
-    assert.ok(u.some((x) => x.drop === 'bad_source' && x.src === '192.0.2.2'), lu.output());
-    assert.ok(!u.some((x) => x.advert && x.src === '192.0.2.2'), lu.output());
+    const both = (u: Line[]) => u.some((x) => x.advert?.priority === 100 && x.src === '192.0.2.1') && u.some((x) => x.drop === 'bad_source' && x.src === '192.0.2.2');
+    const { got: u, output: uo } = await listen(c, ['eth0', '4', '3', '8', '1', '50', 'peers=192.0.2.1'], both, () =>
+      Promise.all([
+        a.start([process.execPath, cli, 'eth0', '4', '3', '8', '1', '50', '800', 'send:100', 'peers=192.0.2.3']).exited,
+        b.start([process.execPath, cli, 'eth0', '4', '3', '8', '1', '50', '800', 'send:90', 'peers=192.0.2.3']).exited,
+      ]),
+    );
+    assert.ok(u.some((x) => x.advert?.priority === 100 && x.src === '192.0.2.1'), uo);
+    assert.ok(u.some((x) => x.drop === 'bad_source' && x.src === '192.0.2.2'), uo);
+    assert.ok(!u.some((x) => x.advert && x.src === '192.0.2.2'), uo);
   } finally {
     await topo.destroy();
   }
@@ -116,24 +132,18 @@ test('IPv6 adverts with hop limit != 255 are dropped as bad_ttl; hop limit 255 i
     const b = await topo.member('b', ['2001:db8::2/64']);
     // The listener runs until it has heard the second sender (bounded): a fixed run length can end
     // before a sender started on a loaded machine has sent anything.
-    const l = b.start([process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '90000']);
-    await waitFor(() => l.output().includes('"ready":true') || undefined, 'the listener to be ready', 30_000, 20);
     // Same sender, same VRID: priority 100 with hop limit 254, then priority 101 with hop limit 255.
-    const s254 = a.start([process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '700', 'send:100:254']);
-    await s254.exited;
-    const s255 = a.start([process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '700', 'send:101']);
-    await s255.exited;
-    await waitFor(() => lines(l.output()).filter((x) => x.advert).length >= 5 || undefined, 'the listener to print the hop limit 255 adverts', 30_000, 20).catch(() => undefined);
-    l.child.kill('SIGTERM');
-    await l.exited;
-    const got = lines(l.output());
+    const { got, output } = await listen(b, ['eth0', '6', '3', '9', '1', '50'], (g) => g.filter((x) => x.advert).length >= 5, async () => {
+      await a.start([process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '700', 'send:100:254']).exited;
+      await a.start([process.execPath, cli, 'eth0', '6', '3', '9', '1', '50', '700', 'send:101']).exited;
+    });
     const src = await linkLocal(a);
     const drops = got.filter((x) => x.drop);
     const adverts = got.filter((x) => x.advert);
-    assert.ok(drops.length >= 5, `hop limit 254 adverts should be dropped: ${l.output()}`);
-    assert.ok(drops.every((x) => x.drop === 'bad_ttl' && x.src === src), `from ${src}: ${l.output()}`);
-    assert.ok(adverts.length >= 5, `hop limit 255 adverts should be accepted: ${l.output()}`);
-    assert.ok(adverts.every((x) => x.advert!.priority === 101 && x.src === src), l.output());
+    assert.ok(drops.length >= 5, `hop limit 254 adverts should be dropped: ${output}`);
+    assert.ok(drops.every((x) => x.drop === 'bad_ttl' && x.src === src), `from ${src}: ${output}`);
+    assert.ok(adverts.length >= 5, `hop limit 255 adverts should be accepted: ${output}`);
+    assert.ok(adverts.every((x) => x.advert!.priority === 101 && x.src === src), output);
     assert.deepEqual(adverts[0]!.advert!.addresses, ['2001:db8::42']);
   } finally {
     await topo.destroy();
