@@ -72,13 +72,18 @@ export interface TableWorkerData {
 export type TableWorkerRequest =
   | { op: 'declared'; first: boolean; last: boolean; services: DeclaredService[] }
   | { op: 'read'; id: number; capped: boolean }
+  /** The slabs of a read no scrape writes any more, given back for the next read's text. */
+  | { op: 'recycle'; slabs: number[] }
   /** Close the running read's sockets and end the thread (never terminate() it: table-worker.ts says why). */
   | { op: 'close' };
 /** worker → main: the read's text in order, then done (or failed, before any text). */
 export type TableWorkerEvent =
-  | { ev: 'chunks'; id: number; chunks: Uint8Array[] }
+  | { ev: 'chunks'; id: number; slabs: Array<[number, SharedArrayBuffer]>; chunks: TableChunk[] }
   | { ev: 'done'; id: number; readMs: number; totalMs: number }
   | { ev: 'failed'; id: number; code: string; message: string };
+
+/** A chunk of text: the first `length` bytes of a slab shared with the worker (table-worker.ts), or a copy. */
+export type TableChunk = { slab: number; length: number } | { bytes: Uint8Array };
 
 /** The number of declared real servers (sorry servers included): what max_real_servers caps. */
 export function declaredRealServers(declared: readonly VirtualServerConfig[]): number {
@@ -113,10 +118,25 @@ class Read {
   /** stopped: lvsd stopped the worker (not counted). */
   failed: { reason: TableReadFailure | 'stopped'; message: string } | undefined;
   seconds = 0;
+  /** Scrapes writing this read's text now. */
+  users = 0;
+  /** No new scrape will be served from it (cache time over, or a newer read). */
+  released = false;
   private waiters: Array<() => void> = [];
 
-  push(cs: readonly Uint8Array[]): void {
-    for (const u of cs) this.chunks.push(Buffer.from(u.buffer, u.byteOffset, u.byteLength));
+  /** Slabs (table-worker.ts) the chunks lie in, given back to `worker` when no scrape writes them any more. */
+  readonly slabs: number[] = [];
+  worker: Worker | undefined;
+
+  push(cs: readonly TableChunk[], slabs: readonly Buffer[]): void {
+    for (const c of cs) {
+      if ('bytes' in c) {
+        this.chunks.push(Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength));
+      } else {
+        this.chunks.push(slabs[c.slab]!.subarray(0, c.length));
+        this.slabs.push(c.slab);
+      }
+    }
     this.wake();
   }
   end(seconds: number, failed?: Read['failed']): void {
@@ -154,6 +174,7 @@ class TableWorker {
     const w = this.worker ?? this.spawn(spec, key);
     const id = ++this.next;
     this.running = { id, read, t0: performance.now() };
+    read.worker = w;
     w.ref(); // a scrape is waiting for this read: the process stays up until it ends
     if (declared !== this.sent) {
       this.sent = declared;
@@ -175,10 +196,13 @@ class TableWorker {
     this.specKey = key;
     this.sent = undefined;
     let why: string | undefined;
+    /** This worker's slabs (table-worker.ts), as Buffers over the shared memory, by index. */
+    const slabs: Buffer[] = [];
     w.on('message', (ev: TableWorkerEvent) => {
+      if (ev.ev === 'chunks') for (const [i, sab] of ev.slabs) slabs[i] = Buffer.from(sab);
       const r = this.running;
       if (!r || ev.id !== r.id) return;
-      if (ev.ev === 'chunks') return r.read.push(ev.chunks);
+      if (ev.ev === 'chunks') return r.read.push(ev.chunks, slabs);
       this.running = undefined;
       w.unref();
       if (ev.ev === 'done') r.read.end(ev.totalMs / 1000);
@@ -197,6 +221,13 @@ class TableWorker {
       this.onEnd(r.read);
     });
     return w;
+  }
+
+  /** Gives a read's slabs back to the worker that wrote them (a newer worker has slabs of its own). */
+  recycle(r: Read): void {
+    const slabs = r.slabs.splice(0);
+    r.chunks.length = 0;
+    if (this.worker && r.worker === this.worker && slabs.length) this.worker.postMessage({ op: 'recycle', slabs } satisfies TableWorkerRequest);
   }
 
   /**
@@ -279,7 +310,19 @@ export function registerTableMetrics(registry: Registry, source: TableMetricsSou
     st.release = clock.setTimeout(() => {
       st.release = undefined;
       if (st.read === r) st.read = undefined;
+      release(r);
     }, cacheMs);
+  }
+
+  /**
+   * No new scrape takes `r`: once the scrapes writing it are done (their responses flushed: see
+   * src/metrics/exposition.ts, chunks are borrowed until the iterator is finished), its memory goes
+   * back to the worker, not to this thread's garbage collector.
+   */
+  function release(r: Read): void {
+    r.released = true;
+    if (r.users > 0 || !r.ended || !r.chunks.length) return;
+    st.worker.recycle(r);
   }
 
   /** The read this scrape is served from: the running one, a fresh one (within cacheMs), or a new one. */
@@ -291,6 +334,7 @@ export function registerTableMetrics(registry: Registry, source: TableMetricsSou
     if (!spec) return undefined;
     const declared = st.source.declared();
     const capped = declaredRealServers(declared) > settings.max_real_servers;
+    if (r) release(r);
     const read = (st.read = new Read());
     void st.worker.start(read, spec, declared, capped).catch((e: Error) => {
       // Spawning failed (e.g. the worker file is missing): counted like a worker that died.
@@ -309,15 +353,21 @@ export function registerTableMetrics(registry: Registry, source: TableMetricsSou
       const r = current(settings);
       if (!r) return;
       let i = 0;
-      for (;;) {
-        await r.more(i);
-        if (r.failed) break;
-        while (i < r.chunks.length) yield r.chunks[i++]!;
-        if (r.ended) break;
+      r.users++;
+      try {
+        for (;;) {
+          await r.more(i);
+          if (r.failed) break;
+          while (i < r.chunks.length) yield r.chunks[i++]!;
+          if (r.ended) break;
+        }
+        // Part of the text already went out: cut the response rather than end it looking complete.
+        if (r.failed && i > 0) throw new LvsdError('INTERNAL', r.failed.message);
+        yield statusText(st, r);
+      } finally {
+        r.users--;
+        if (r.released) release(r);
       }
-      // Part of the text already went out: cut the response rather than end it looking complete.
-      if (r.failed && i > 0) throw new LvsdError('INTERNAL', r.failed.message);
-      yield statusText(st, r);
     },
   });
 }

@@ -137,8 +137,11 @@ const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
  * reads, values are written digit by digit. A million series make no string per line.
  */
 class ChunkWriter {
-  private buf = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+  private buf: Buffer;
   private pos = 0;
+  constructor(private readonly alloc: () => Buffer) {
+    this.buf = alloc();
+  }
 
   /** Room for `n` more bytes; a full chunk is returned (to be handed on) and a new one started. */
   room(n: number): Buffer | undefined {
@@ -150,9 +153,7 @@ class ChunkWriter {
   take(): Buffer | undefined {
     if (this.pos === 0) return undefined;
     const full = this.buf.subarray(0, this.pos);
-    // allocUnsafeSlow: a Buffer of its own memory (never a slice of the shared pool), so the chunk's
-    // ArrayBuffer can be transferred to the main thread without copying.
-    this.buf = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+    this.buf = this.alloc();
     this.pos = 0;
     return full;
   }
@@ -230,12 +231,19 @@ function rowText<R>(w: ChunkWriter, f: Family<R>, open: Buffer, r: R, labels: Bu
 }
 
 /**
- * The whole text of one read, family after family, handed to `emit` in whole-line chunks of at most
- * CHUNK_BYTES. `capped`: the per-real-server series are left out (their headers stay). Plain loops,
- * no generator per row: an iterator result per row was most of the garbage (a million per scrape).
+ * A chunk's memory: a Buffer of its own (allocUnsafeSlow, never a slice of the shared pool), so its
+ * ArrayBuffer can be transferred between threads without copying.
  */
-export function writeTableText(rows: readonly VsRow[], capped: boolean, emit: (chunk: Buffer) => void): void {
-  const w = new ChunkWriter();
+export const newChunk = (): Buffer => Buffer.allocUnsafeSlow(CHUNK_BYTES);
+
+/**
+ * The whole text of one read, family after family, handed to `emit` in whole-line chunks of at most
+ * CHUNK_BYTES, each written into memory from `alloc` (a chunk of CHUNK_BYTES). `capped`: the
+ * per-real-server series are left out (their headers stay). Plain loops, no generator per row: an
+ * iterator result per row was most of the garbage (a million per scrape).
+ */
+export function writeTableText(rows: readonly VsRow[], capped: boolean, emit: (chunk: Buffer) => void, alloc: () => Buffer = newChunk): void {
+  const w = new ChunkWriter(alloc);
   let full: Buffer | undefined;
   for (let i = 0; i < VS_FAMILIES.length; i++) {
     const f = VS_FAMILIES[i]!;

@@ -11,9 +11,9 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage } from '../core/errors.js';
-import { LabelText, writeTableText, type DeclaredService } from './table-text.js';
+import { CHUNK_BYTES, LabelText, writeTableText, type DeclaredService } from './table-text.js';
 import type { TableReader } from './table-reader.js';
-import type { TableWorkerData, TableWorkerEvent, TableWorkerRequest } from './table-metrics.js';
+import type { TableChunk, TableWorkerData, TableWorkerEvent, TableWorkerRequest } from './table-metrics.js';
 
 const cfg = workerData as TableWorkerData;
 const port = parentPort!;
@@ -32,8 +32,33 @@ let closing = false;
 let receiving: DeclaredService[] = [];
 let labels = new LabelText([]);
 let chain: Promise<void> = Promise.resolve();
+/**
+ * Chunk memory: slabs of CHUNK_BYTES in SharedArrayBuffers, each announced to the main thread once and
+ * then only named by index. The main thread gives a read's slabs back ('recycle') once every scrape
+ * of it has written them, and the next read's text reuses them. Transferring fresh buffers instead
+ * left the main thread 126 MB (at 10,000 × 10) of new external memory per scrape, whose accounting
+ * and freeing ran its garbage collector for 0.2–1.4 s at a time (bench/results/scrape.md): the
+ * longest stalls left after the move to this thread. The slabs stay allocated: as many as the
+ * largest text so far needed.
+ */
+const slabs: Buffer[] = [];
+const freeSlabs: number[] = [];
+const slabIndex = new WeakMap<ArrayBufferLike, number>();
+/** Slabs made since the last post, to announce with it. */
+let fresh: Array<[number, SharedArrayBuffer]> = [];
+const alloc = (): Buffer => {
+  let i = freeSlabs.pop();
+  if (i === undefined) {
+    i = slabs.length;
+    const sab = new SharedArrayBuffer(CHUNK_BYTES);
+    slabs.push(Buffer.from(sab));
+    slabIndex.set(sab, i);
+    fresh.push([i, sab]);
+  }
+  return slabs[i]!;
+};
 
-const post = (ev: TableWorkerEvent, transfer: ArrayBuffer[] = []) => port.postMessage(ev, transfer);
+const post = (ev: TableWorkerEvent) => port.postMessage(ev);
 
 async function open(): Promise<TableReader> {
   const m = (await import(cfg.reader.module)) as { openTableReader(o: unknown): Promise<TableReader> };
@@ -60,15 +85,18 @@ async function read(id: number, capped: boolean): Promise<void> {
     await r?.close().catch(() => undefined);
   }
   const readMs = performance.now() - t0;
-  let batch: Buffer[] = [];
+  let batch: TableChunk[] = [];
   const flush = () => {
-    post({ ev: 'chunks', id, chunks: batch }, batch.map((b) => b.buffer as ArrayBuffer));
+    post({ ev: 'chunks', id, slabs: fresh, chunks: batch });
+    fresh = [];
     batch = [];
   };
   writeTableText(labels.rows(table), capped, (c) => {
-    batch.push(c);
+    const slab = slabIndex.get(c.buffer);
+    // A chunk outside the slabs (one line longer than CHUNK_BYTES: a label that long) goes as a copy.
+    batch.push(slab === undefined ? { bytes: c } : { slab, length: c.length });
     if (batch.length >= CHUNKS_PER_POST) flush();
-  });
+  }, alloc);
   if (batch.length) flush();
   post({ ev: 'done', id, readMs, totalMs: performance.now() - t0 });
 }
@@ -85,6 +113,9 @@ port.on('message', (m: TableWorkerRequest) => {
       return;
     case 'read':
       chain = chain.then(() => read(m.id, m.capped));
+      return;
+    case 'recycle':
+      for (const i of m.slabs) freeSlabs.push(i);
       return;
     case 'close':
       // A running dump fails at once (its sockets close); then the port closes and the thread ends.

@@ -15,7 +15,9 @@ export interface Exposition {
   readonly families: readonly MetricDoc[];
   /**
    * Its text: whole lines, in chunks small enough to write without holding the loop (≪ 20 ms);
-   * a Buffer chunk is UTF-8 and goes to the socket as is.
+   * a Buffer chunk is UTF-8 and goes to the socket as is. Buffer chunks are borrowed: a consumer
+   * finishes the iterator (runs to its end, or return()) only once it no longer needs their bytes —
+   * the table metrics then hand the memory back to their worker thread (src/ipvs/table-metrics.ts).
    */
   chunks(): AsyncIterable<string | Buffer>;
 }

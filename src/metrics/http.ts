@@ -4,6 +4,7 @@
  * Listens on loopback by default (global.api.listen).
  */
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
+import { finished } from 'node:stream/promises';
 import type { Registry } from 'prom-client';
 import { scrape } from './exposition.js';
 import { parseEndpoint } from '../core/address.js';
@@ -85,6 +86,8 @@ export class ApiServer {
    * The registry's metrics and the attached expositions (the IPVS table's), streamed chunk by chunk
    * with the socket's back-pressure respected, so a million-series body is never one string. An
    * error after the first chunk cuts the response (the scraper sees a failed scrape, not a short one).
+   * The chunks are borrowed (src/metrics/exposition.ts): the iterator is finished only once the
+   * response is flushed to the socket or closed.
    */
   private async metrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks = scrape(this.h.registry);
@@ -100,13 +103,14 @@ export class ApiServer {
         if (res.destroyed) break;
         if (!res.write(c.value)) await drained(res);
       }
+      res.end();
+      await finished(res).catch(() => undefined); // a client that went away: nothing left to write
     } catch (e) {
       res.destroy();
       throw e;
     } finally {
       await chunks.return(undefined);
     }
-    res.end();
   }
 }
 

@@ -28,12 +28,15 @@ export interface FixtureReaderOptions {
   readonly crashFile?: string;
   readonly hangFile?: string;
   readonly socket?: boolean;
+  /** Each read's counters differ (read k, from 0: every connection counter + k × 1,000,000), so texts of two reads never match. */
+  readonly vary?: boolean;
 }
 
-export const stats = (k: number, bytes = BigInt(100 * k)): IpvsStats => ({ conns: k, inpkts: 2 * k, outpkts: 3 * k, inbytes: bytes, outbytes: bytes + 1n, cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 });
+const baseStats = (k: number, bytes = BigInt(100 * k)): IpvsStats => ({ conns: k, inpkts: 2 * k, outpkts: 3 * k, inbytes: bytes, outbytes: bytes + 1n, cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 });
 
 /** The services of vsYaml(n, d) as the kernel would hold them, with made-up counters and weight 0 for each first real server. */
-export function fixtureTable(o: FixtureReaderOptions): IpvsTable {
+export function fixtureTable(o: FixtureReaderOptions, k = 0): IpvsTable {
+  const stats = (x: number, bytes?: bigint) => ({ ...baseStats(x, bytes), conns: x + k * 1_000_000 });
   return Array.from({ length: o.n }, (_, i) => ({
     service: { ...makeService({ protocol: 'tcp', addr: `192.0.2.${1 + (i >> 6)}`, port: 1000 + (i & 63) }), stats: stats(i + 1) },
     dests: [
@@ -57,8 +60,10 @@ export function vsYaml(n: number, d: number): string {
   return `virtual_servers:\n${vss.join('\n')}\n`;
 }
 
+/** Reads so far in this thread (the worker opens a reader per read). */
+let reads = 0;
+
 export async function openTableReader(o: FixtureReaderOptions): Promise<TableReader> {
-  const table = fixtureTable(o);
   const sock = o.socket ? openGenericSocket() : undefined;
   let closed!: () => void;
   const closing = new Promise<void>((resolve) => (closed = resolve));
@@ -71,7 +76,7 @@ export async function openTableReader(o: FixtureReaderOptions): Promise<TableRea
         await closing;
         throw new DataplaneError('EBADF', 'netlink dataplane closed');
       }
-      return table;
+      return fixtureTable(o, o.vary ? reads++ : 0);
     },
     close: async () => {
       sock?.close();
