@@ -153,13 +153,25 @@ export interface SentState {
  * expiry on this director has moved past what the peer holds by more than half their lifetime
  * (a busy connection: the kernel refreshes its timer on every packet, the peer's copy would run out
  * first). Idle connections are not resent: both copies age alike. Returns the new sent-map too
- * (entries gone from the table are forgotten).
+ * (entries gone from the table are forgotten), the read's entries without repeated lines, and how
+ * many lines repeated.
  */
-export function diffTable(prev: ReadonlyMap<string, SentState>, entries: readonly ConnEntry[], nowMs: number): { changed: ConnEntry[]; next: Map<string, SentState> } {
+export function diffTable(prev: ReadonlyMap<string, SentState>, entries: readonly ConnEntry[], nowMs: number): { changed: ConnEntry[]; next: Map<string, SentState>; unique: ConnEntry[]; repeated: number } {
   const next = new Map<string, SentState>();
   const changed: ConnEntry[] = [];
+  const unique: ConnEntry[] = [];
+  let repeated = 0;
   for (const e of entries) {
     const k = connKey(e);
+    // The same connection twice in one read: seq_file resumes each read() call at an entry
+    // *position* (ip_vs_conn_seq_start walks the hash to the n-th entry), so entries inserted
+    // before that position while the table is read shift it back and lines repeat (deleted ones
+    // make lines skip). Counted once.
+    if (next.has(k)) {
+      repeated++;
+      continue;
+    }
+    unique.push(e);
     const dest = destId(e);
     const p = prev.get(k);
     const peerExpiry = p ? p.at / 1000 + p.expires : 0;
@@ -169,5 +181,5 @@ export function diffTable(prev: ReadonlyMap<string, SentState>, entries: readonl
       next.set(k, { dest, state: e.state, at: nowMs, expires: e.expires });
     } else next.set(k, p);
   }
-  return { changed, next };
+  return { changed, next, unique, repeated };
 }

@@ -76,9 +76,9 @@ async function poll(id: number | undefined): Promise<void> {
   try {
     const t0 = performance.now();
     const r = await read();
-    const { changed, next } = diffTable(sent, r.entries, performance.now());
+    const { changed, next, unique } = diffTable(sent, r.entries, performance.now());
     sent = next;
-    snapshot = r.entries;
+    snapshot = unique;
     const payloads = encode(changed, r.sight);
     const ms = performance.now() - t0;
     post({ ev: 'poll', id, sight: r.sight, payloads, records: changed.length, readMs: ms, skipped: r.skipped });

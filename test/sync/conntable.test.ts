@@ -93,3 +93,12 @@ test('diff: new entries and state/real-server changes go out, unchanged idle one
   assert.equal(diffTable(busy.next, [], 504_000).next.size, 0);
   assert.notEqual(connKey(entries[0]!), connKey(entries[2]!));
 });
+
+test('diff: a line repeated in one read (seq_file resumed at a shifted position) is one connection, sent once', () => {
+  const { entries } = parseConnTable(PROC);
+  const twice = [...entries, entries[0]!, entries[3]!];
+  const d = diffTable(new Map(), twice, 1000);
+  assert.equal(d.changed.length, entries.length, 'each connection sent once');
+  assert.equal(d.unique.length, entries.length, 'the resync snapshot holds each once');
+  assert.equal(d.repeated, 2);
+});
