@@ -78,19 +78,25 @@ export class LoopbackInjector {
     return new LoopbackInjector(sock, onDrops, procNetUdp);
   }
 
-  /** Resolves once the message is handed to lo; rejects when MAX_PENDING messages already wait. */
+  /**
+   * Resolves once the message is handed to lo; rejects when MAX_PENDING messages already wait.
+   * The chain orders the sends and the queue checks; it does not wait for each send's completion
+   * (a loop turn each): the sends between two checks go out back to back, in order (libuv queues
+   * a socket's sends in order).
+   */
   send(message: Buffer): Promise<void> {
     if (this.pending >= MAX_PENDING) return Promise.reject(new Error('hand-over queue full'));
     this.pending++;
-    const p = this.chain.then(async () => {
+    let sent!: Promise<void>;
+    const issued = this.chain.then(async () => {
       if (++this.sinceCheck >= CHECK_EVERY) {
         this.sinceCheck = 0;
         await this.drain();
       }
-      await new Promise<void>((resolve, reject) => this.sock.send(message, SYNC_PORT, SYNC_GROUP_V4, (e) => (e ? reject(e) : resolve())));
+      sent = new Promise<void>((resolve, reject) => this.sock.send(message, SYNC_PORT, SYNC_GROUP_V4, (e) => (e ? reject(e) : resolve())));
     });
-    this.chain = p.catch(() => undefined).finally(() => this.pending--);
-    return p;
+    this.chain = issued.catch(() => undefined);
+    return issued.then(() => sent).finally(() => this.pending--);
   }
 
   /** Waits (bounded) while the daemon's queue is above QUEUE_HIGH; reports new drops. */

@@ -19,7 +19,10 @@ import type { PollResult, TableSource } from './source.js';
 import { yieldToLoop } from '../core/clock.js';
 
 export interface FrameSender {
-  send(type: FrameType, payload: Buffer): Promise<void>;
+  /** Resolves with the frame's sequence number once it is handed to the socket. */
+  send(type: FrameType, payload: Buffer): Promise<bigint>;
+  /** DATA frames this director's socket can hold: advertised to the sender (RESYNC_PROGRESS). */
+  readonly receiveWindow: number;
 }
 
 export interface EngineDeps {
@@ -57,7 +60,7 @@ export function engineMetrics(registry: Registry): EngineMetrics {
   const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
   return {
     records: get('lvsd_sync_records_total', () => new Counter({ name: 'lvsd_sync_records_total', help: 'Connection records sent to / received from the peer director, and installed into the local kernel.', labelNames: ['direction'], registers: [registry] })),
-    drops: get('lvsd_sync_dropped_total', () => new Counter({ name: 'lvsd_sync_dropped_total', help: 'Sync datagrams dropped, by reason (malformed, unknown_key, bad_mac, replay, stale_epoch, own, bad_records, inject_error; kernel_queue: messages the local kernel backup daemon dropped, its socket full; table_line: a line of the local /proc connection table that could not be parsed).', labelNames: ['reason'], registers: [registry] })),
+    drops: get('lvsd_sync_dropped_total', () => new Counter({ name: 'lvsd_sync_dropped_total', help: 'Sync datagrams dropped, by reason (malformed, unknown_key, bad_mac, replay, stale_epoch, own, bad_records, inject_error; lost: frames missing from the peer\'s sequence, dropped on the way or by this director\'s full socket; kernel_queue: messages the local kernel backup daemon dropped, its socket full; table_line: a line of the local /proc connection table that could not be parsed).', labelNames: ['reason'], registers: [registry] })),
     resyncs: get('lvsd_sync_resyncs_total', () => new Counter({ name: 'lvsd_sync_resyncs_total', help: 'Full resyncs, as sender or receiver.', labelNames: ['role'], registers: [registry] })),
     resyncSeconds: get('lvsd_sync_resync_duration_seconds', () => new Histogram({ name: 'lvsd_sync_resync_duration_seconds', help: 'Time from a resync request to its acknowledgement (sender side).', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers: [registry] })),
     peerConns: get('lvsd_sync_peer_connections', () => new Gauge({ name: 'lvsd_sync_peer_connections', help: 'Connections known from the peer (distinct records received and not expired by their timeout).', registers: [registry] })),
@@ -71,17 +74,30 @@ export const RESYNC_WAIT_CAP_MS = 60_000;
 
 /** Frames sent before the resync sender lets timers and I/O run (a 100k table is ~2,700 frames). */
 const RESYNC_SLICE = 8;
-/** The receiver reports its count of resync messages this often (RESYNC_PROGRESS). */
+/** The receiver reports the last DATA frame it handed to its kernel every this many (RESYNC_PROGRESS). */
 export const PROGRESS_EVERY = 8;
 /**
- * Resync messages in flight at most (sent, not yet reported received). 64 (~150 KB of the
- * receiver's 208 KiB net.core.rmem_default at ~2.3 KB truesize each) still overflowed the socket
- * in the lab guest (24 datagrams of a 10,000-entry resync), the peer's lvsd being slower to read
- * than the sender to write: 24.
+ * DATA frames in flight at most until the peer advertises its window (sent, not yet reported
+ * handed to its kernel). 64 overflowed a peer's default 208 KiB socket in the lab guest (a veth
+ * datagram of a full frame takes ~4 KiB of it); 24 did not.
  */
-const RESYNC_WINDOW = 24;
-/** A window not drained after this long is written off as lost (or a peer without flow control) and sending goes on. */
-const PROGRESS_STALL_MS = 500;
+const DEFAULT_WINDOW = 24;
+/**
+ * A full window without a report for this long: its older half is written off (lost on the way:
+ * the receiver counts those as drops `lost`; or a slow peer) and sending goes on.
+ */
+const PROGRESS_STALL_MS = 1000;
+/**
+ * This many stalls in a row (no report at all meanwhile) turn pacing off: a director alone, or a
+ * peer that stopped reporting, is sent to unpaced (nobody would drain the window), at the cost of
+ * those stalls once. Its next report or resync request turns pacing on again. A slow peer that
+ * still reports keeps the pacing: each stall only writes off half the window.
+ */
+const STALLS_TO_UNPACE = 5;
+/** A resync that arrived with fewer records than its RESYNC_END announced is asked for again, this many times at most. */
+const RESYNC_ATTEMPTS = 3;
+/** Largest window honoured, whatever the peer advertises (channel.ts WINDOW_MAX). */
+const WINDOW_CAP = 256;
 
 export class SyncEngine {
   private active = false;
@@ -125,6 +141,52 @@ export class SyncEngine {
     return (await this.source.pollNow()).records;
   }
 
+  /** DATA frames sent and not yet reported handed over by the peer, oldest first (their sequence numbers). */
+  private readonly inFlight: bigint[] = [];
+  private peerWindow = DEFAULT_WINDOW;
+  /** Stalls in a row without a report from the peer. */
+  private stalls = 0;
+  /** No peer reports: DATA frames go unpaced (and untracked) until one does. */
+  private unpaced = false;
+  private progressWaiter: (() => void) | undefined;
+
+  /**
+   * Sends one DATA frame, paced: while the peer is reporting and a window of frames is unreported,
+   * waits for its next report. Every DATA frame goes through here (polls and resyncs alike), so the
+   * first read after becoming active, which sends the whole table, is paced like a resync.
+   */
+  private async sendData(payload: Buffer): Promise<void> {
+    while (!this.unpaced && this.inFlight.length >= this.peerWindow) {
+      const before = this.inFlight.length;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, PROGRESS_STALL_MS);
+        this.progressWaiter = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.progressWaiter = undefined;
+      if (this.inFlight.length < before) continue;
+      if (++this.stalls >= STALLS_TO_UNPACE) this.paceOff();
+      else this.inFlight.splice(0, Math.ceil(before / 2));
+    }
+    const seq = await this.d.channel.send(FrameType.DATA, payload);
+    if (!this.unpaced) this.inFlight.push(seq);
+  }
+
+  private paceOff(): void {
+    if (!this.unpaced) this.d.log.info('the peer reports no progress: sync data goes unpaced until it does');
+    this.unpaced = true;
+    this.inFlight.length = 0;
+  }
+
+  /** The peer reported, or asked for the whole table (a new peer: what was in flight before is moot). */
+  private peerAlive(fresh: boolean): void {
+    this.stalls = 0;
+    this.unpaced = false;
+    if (fresh) this.inFlight.length = 0;
+  }
+
   /** Every read of the worker (periodic or poll()), in order. */
   private async onRead(r: PollResult): Promise<void> {
     if (r.error) {
@@ -138,16 +200,20 @@ export class SyncEngine {
     if (r.skipped) this.m.drops.inc({ reason: 'table_line' }, r.skipped);
     if (this.closed) return;
     await this.exclusive(async () => {
-      for (const p of r.payloads) await this.d.channel.send(FrameType.DATA, p);
+      for (const p of r.payloads) await this.sendData(p);
     });
     if (r.records) this.m.records.inc({ direction: 'sent' }, r.records);
   }
 
   private sending: Promise<void> = Promise.resolve();
-  /** Sender: resync messages the receiver reported (RESYNC_PROGRESS). Receiver: resync messages received since its request. */
-  private peerProgress = 0;
-  private progressWaiter: (() => void) | undefined;
-  private resyncReceived = 0;
+  /** Receiver: DATA frames handed to the kernel (a report every PROGRESS_EVERY). */
+  private handed = 0;
+  /** Receiver: resync records received since the last request, and requests made for the current wait. */
+  private resyncRecords = 0;
+  private resyncAttempts = 0;
+  /** Receiver: the active peer announced its answer (RESYNC_BEGIN). Sender: an answer is being prepared. */
+  private resyncBegun = false;
+  private answerWaiting = false;
 
   /** Runs fn after every send queued before it: a resync's frames and a poll's never interleave. */
   private exclusive(fn: () => Promise<void>): Promise<void> {
@@ -158,7 +224,8 @@ export class SyncEngine {
 
   /** Ask the active peer for its whole table (at start, and when the peer is seen to restart). */
   async requestResync(): Promise<void> {
-    this.resyncReceived = 0;
+    this.resyncRecords = 0;
+    this.resyncBegun = false;
     await this.d.channel.send(FrameType.RESYNC_REQUEST, Buffer.alloc(0));
   }
 
@@ -167,33 +234,18 @@ export class SyncEngine {
     const id = ++this.resyncId;
     this.pendingResync.set(id, this.d.now());
     // The worker's latest complete read (no extra read of a large table; table-worker.ts full()).
-    const r = await this.source.full();
+    let r: PollResult;
+    try {
+      r = await this.source.full();
+    } finally {
+      this.answerWaiting = false;
+    }
     if (r.error) this.d.log.warn({ err: r.error }, 'cannot read the connection table for a resync: sending an empty one');
     if (r.skipped) this.m.drops.inc({ reason: 'table_line' }, r.skipped);
     await this.exclusive(async () => {
-      this.peerProgress = 0;
-      let written = 0; // messages written off as lost after a stall
-      let paced = true; // off once a stall shows a receiver that reports nothing (an lvsd without flow control)
       for (let i = 0; i < r.payloads.length; i++) {
-        await this.d.channel.send(FrameType.DATA, r.payloads[i]!);
-        if ((i + 1) % RESYNC_SLICE !== 0) continue;
-        await yieldToLoop(); // adverts, checks and /healthz run between slices
-        // Flow control: wait until the receiver reports all but a window of them.
-        while (paced && i + 1 - (this.peerProgress + written) > RESYNC_WINDOW) {
-          const before = this.peerProgress;
-          await new Promise<void>((resolve) => {
-            const t = setTimeout(resolve, PROGRESS_STALL_MS);
-            this.progressWaiter = () => {
-              clearTimeout(t);
-              resolve();
-            };
-          });
-          this.progressWaiter = undefined;
-          if (this.peerProgress === before) {
-            written = i + 1 - this.peerProgress - RESYNC_WINDOW / 2;
-            if (this.peerProgress === 0) paced = false;
-          }
-        }
+        await this.sendData(r.payloads[i]!);
+        if ((i + 1) % RESYNC_SLICE === 0) await yieldToLoop(); // adverts, checks and /healthz run between slices
       }
     });
     this.m.records.inc({ direction: 'sent' }, r.records);
@@ -230,13 +282,23 @@ export class SyncEngine {
       };
       const progress = () => {
         clearTimeout(t);
-        t = setTimeout(() => finish(false), timeoutMs);
+        t = setTimeout(() => {
+          // Part of an answer came, then silence: its end was lost on the way. Ask again (bounded).
+          if ((this.resyncBegun || this.resyncRecords > 0) && ++this.resyncAttempts < RESYNC_ATTEMPTS) {
+            this.d.log.warn({ received: this.resyncRecords, attempt: this.resyncAttempts + 1 }, 'resync stopped arriving: asking again');
+            progress();
+            void this.requestResync().catch(() => undefined);
+            return;
+          }
+          finish(false);
+        }, timeoutMs);
       };
       const cap = setTimeout(() => finish(false), Math.max(timeoutMs, RESYNC_WAIT_CAP_MS));
       progress();
       this.resyncProgress = progress;
       this.resyncEnded.push(() => finish(true));
     });
+    this.resyncAttempts = 0;
     await this.requestResync();
     return done;
   }
@@ -260,22 +322,44 @@ export class SyncEngine {
   async onFrame(f: Frame): Promise<void> {
     switch (f.type) {
       case FrameType.DATA:
-        return this.install(f.payload);
+        return this.install(f);
       case FrameType.RESYNC_REQUEST:
-        if (this.active) await this.sendFullTable();
+        this.peerAlive(true); // a peer that asks reports its progress: pace the answer
+        if (!this.active) return;
+        await this.d.channel.send(FrameType.RESYNC_BEGIN, Buffer.alloc(0));
+        // A repeated request while an answer waits to start is served by that answer.
+        if (this.answerWaiting) return;
+        this.answerWaiting = true;
+        await this.sendFullTable();
+        return;
+      case FrameType.RESYNC_BEGIN:
+        this.resyncBegun = true;
+        this.resyncProgress?.();
         return;
       case FrameType.RESYNC_END: {
         if (f.payload.length < 8) return this.drop('bad_records');
-        this.resyncEnded.splice(0).forEach((w) => w());
+        const announced = f.payload.readUInt32BE(4);
         const ack = Buffer.alloc(4);
         ack.writeUInt32BE(f.payload.readUInt32BE(0), 0);
         this.m.resyncs.inc({ role: 'receiver' });
         await this.d.channel.send(FrameType.RESYNC_ACK, ack);
+        // Frames lost on the way (counted as drops `lost`) left records out: ask again, a bounded
+        // number of times, rather than start the election without them.
+        if (this.resyncEnded.length && this.resyncRecords < announced && ++this.resyncAttempts < RESYNC_ATTEMPTS) {
+          this.d.log.warn({ received: this.resyncRecords, announced, attempt: this.resyncAttempts + 1 }, 'resync arrived incomplete: asking again');
+          this.resyncProgress?.();
+          await this.requestResync();
+          return;
+        }
+        this.resyncEnded.splice(0).forEach((w) => w());
         return;
       }
       case FrameType.RESYNC_PROGRESS: {
-        if (f.payload.length < 4) return this.drop('bad_records');
-        this.peerProgress = Math.max(this.peerProgress, f.payload.readUInt32BE(0));
+        if (f.payload.length < 12) return this.drop('bad_records');
+        const seq = f.payload.readBigUInt64BE(0);
+        this.peerWindow = Math.max(PROGRESS_EVERY * 2, Math.min(WINDOW_CAP, f.payload.readUInt32BE(8)));
+        this.peerAlive(false);
+        while (this.inFlight.length && this.inFlight[0]! <= seq) this.inFlight.shift();
         this.progressWaiter?.();
         return;
       }
@@ -293,11 +377,12 @@ export class SyncEngine {
     }
   }
 
-  drop(reason: DropReason | 'bad_records' | 'inject_error'): void {
-    this.m.drops.inc({ reason });
+  drop(reason: DropReason | 'bad_records' | 'inject_error', count = 1): void {
+    this.m.drops.inc({ reason }, count);
   }
 
-  private async install(data: Buffer): Promise<void> {
+  private async install(f: Frame): Promise<void> {
+    const data = f.payload;
     if (data.length < DATA_STAMP_LEN) return this.drop('bad_records');
     const sight = Number(data.readBigUInt64BE(0));
     const payload = data.subarray(DATA_STAMP_LEN);
@@ -305,19 +390,17 @@ export class SyncEngine {
     if (!r.ok) return this.drop('bad_records');
     if (sight === 0) {
       this.resyncProgress?.(); // a full-resync message: the table is still arriving
-      if (++this.resyncReceived % PROGRESS_EVERY === 0) {
-        const n = Buffer.alloc(4);
-        n.writeUInt32BE(this.resyncReceived >>> 0, 0);
-        void this.d.channel.send(FrameType.RESYNC_PROGRESS, n).catch(() => undefined);
-      }
+      this.resyncRecords += r.message.conns.length;
     }
     const msg = Buffer.from(payload);
     msg[1] = this.d.syncid; // the local backup daemon ignores other sync ids
     try {
       await this.d.inject(msg);
     } catch {
-      return this.drop('inject_error');
+      this.drop('inject_error');
+      return this.reportHanded(f.seq);
     }
+    this.reportHanded(f.seq);
     const now = this.d.now();
     for (const c of r.message.conns) {
       const k = `${c.protocol}|${Buffer.from(c.caddr).toString('hex')}|${c.cport}|${Buffer.from(c.vaddr).toString('hex')}|${c.vport}|${c.flags & 0x1000 ? 't' : ''}`;
@@ -327,6 +410,19 @@ export class SyncEngine {
     if (++this.installs % 64 === 0) this.expirePeer(now);
     this.m.peerConns.set(this.fromPeer.size);
     this.m.records.inc({ direction: 'received' }, r.message.conns.length);
+  }
+
+  /**
+   * Flow control, receiver side: every PROGRESS_EVERY DATA frames handed to the kernel (or given
+   * up), tell the sender the last one's sequence and our window. Reporting after the hand-over, not
+   * at arrival, lets the kernel backup daemon's pace (adapters.ts LoopbackInjector) reach the sender.
+   */
+  private reportHanded(seq: bigint): void {
+    if (++this.handed % PROGRESS_EVERY !== 0) return;
+    const p = Buffer.alloc(12);
+    p.writeBigUInt64BE(seq, 0);
+    p.writeUInt32BE(this.d.channel.receiveWindow, 8);
+    void this.d.channel.send(FrameType.RESYNC_PROGRESS, p).catch(() => undefined);
   }
 
   private skewWarned = false;

@@ -137,7 +137,7 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
       peers: s.peers.map((address) => ({ address, port: s.port })),
       epoch: BigInt(Date.now()),
       onFrame: (f) => void eng?.onFrame(f).catch((e) => log.warn({ err: errorMessage(e) }, 'sync frame handling failed')),
-      onDrop: (r) => eng?.drop(r),
+      onDrop: (r, n) => eng?.drop(r, n),
     });
     const ch = channel;
     const inj = injector;

@@ -44,11 +44,19 @@ export enum FrameType {
   /** The peer installed a resync: payload u32 resync id. */
   RESYNC_ACK = 4,
   /**
-   * Flow control of a full resync: payload u32, the resync messages received since this director's
-   * RESYNC_REQUEST (sent every 8). The sender keeps at most a window of unacknowledged messages in
-   * flight, so a fast sender does not overflow the receiver's UDP socket buffer.
+   * Flow control of DATA frames (a full resync's and a poll's alike): payload u64, the sequence of
+   * the last DATA frame the sender of this report handed to its kernel, and u32, the DATA frames its
+   * UDP socket can hold (its window). Sent every 8 DATA frames handed over. The sender keeps at most
+   * a window of unreported DATA frames in flight, so a large table (a resync, or the first read after
+   * becoming active) does not overflow the receiver's socket or its kernel backup daemon's.
    */
   RESYNC_PROGRESS = 5,
+  /**
+   * The active director received a RESYNC_REQUEST and prepares its answer (payload empty): sent at
+   * once, so the asker knows an answer is coming even when preparing it (a table worker busy with
+   * a large read) takes longer than its resync_timeout of silence.
+   */
+  RESYNC_BEGIN = 6,
 }
 
 export interface SyncKey {
@@ -65,7 +73,8 @@ export interface Frame {
   readonly payload: Buffer;
 }
 
-export type DropReason = 'malformed' | 'unknown_key' | 'bad_mac' | 'replay' | 'stale_epoch' | 'own';
+/** lost: frames missing from a sender's sequence (dropped on the way or by this socket's full buffer), counted at the next one that arrives. */
+export type DropReason = 'malformed' | 'unknown_key' | 'bad_mac' | 'replay' | 'stale_epoch' | 'own' | 'lost';
 
 export type OpenResult = { ok: true; frame: Frame } | { ok: false; reason: DropReason };
 
@@ -170,6 +179,16 @@ export class ReplayGuard {
       if (p.seen.size > 2 * REPLAY_WINDOW) for (const s of p.seen) if (s <= floor) p.seen.delete(s);
     }
     return 'fresh';
+  }
+
+  /**
+   * Frames of a node's current epoch skipped between the highest sequence accepted so far and this
+   * one (lost, or reordered: on one segment almost always lost). Call before accept().
+   */
+  gapBefore(node: number, epoch: bigint, seq: bigint): number {
+    const p = this.peers.get(node);
+    if (!p || epoch !== p.epoch || seq <= p.highest + 1n) return 0;
+    return Number(seq - p.highest - 1n);
   }
 
   /** The epoch last accepted from a node (a new one means the peer restarted). */

@@ -69,3 +69,15 @@ test('key files: one or two keys, hex/base64/raw, too short or too many refused 
     assert.throws(() => parseKeys(bad), (e) => isLvsdError(e, 'SYNC_KEY'));
   }
 });
+
+test('replay guard: frames missing from a sender\'s sequence are reported as a gap (counted lost), a new epoch starts over', () => {
+  const g = new ReplayGuard();
+  assert.equal(g.gapBefore(7, 1n, 1n), 0, 'first frame from a node');
+  g.accept(7, 1n, 1n);
+  assert.equal(g.gapBefore(7, 1n, 2n), 0);
+  g.accept(7, 1n, 2n);
+  assert.equal(g.gapBefore(7, 1n, 6n), 3, 'seq 3, 4, 5 missing');
+  g.accept(7, 1n, 6n);
+  assert.equal(g.gapBefore(7, 1n, 4n), 0, 'a late one is no new gap');
+  assert.equal(g.gapBefore(7, 2n, 1n), 0, 'a restarted sender');
+});
