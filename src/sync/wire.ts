@@ -45,10 +45,10 @@ export enum FrameType {
   RESYNC_ACK = 4,
   /**
    * Flow control of DATA frames (a full resync's and a poll's alike): payload u64, the sequence of
-   * the last DATA frame the sender of this report handed to its kernel, and u32, the DATA frames its
-   * UDP socket can hold (its window). Sent every 8 DATA frames handed over. The sender keeps at most
-   * a window of unreported DATA frames in flight, so a large table (a resync, or the first read after
-   * becoming active) does not overflow the receiver's socket or its kernel backup daemon's.
+   * the last DATA frame the sender of this report read from its socket, and u32, the DATA frames its
+   * UDP socket can hold (its window). Sent every 8 DATA frames read. The sender keeps at most a
+   * window of unreported DATA frames in flight, so a large table (a resync, or the first read after
+   * becoming active) does not overflow the receiver's socket.
    */
   RESYNC_PROGRESS = 5,
   /**
