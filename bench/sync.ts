@@ -14,12 +14,19 @@
  *  - CPU: utime+stime of a's and b's lvsd (/proc/<pid>/stat) over the high-rate window (generation
  *    start to 1 s after its end), as % of one core;
  *  - full resync (lvsd mode; the kernel channel has none), for each size of --resync in turn: that many established TCP entries are
- *    installed in a's kernel (through its backup daemon on lo), then b "dies" and comes back as a
- *    fresh host (new namespace, same address, empty table) and asks for the table at start. Figures:
- *    a's lvsd_sync_resync_duration_seconds (request → acknowledgement), b's request → RESYNC_END
- *    (its log), and b's start → every entry in b's kernel (table polls, includes node's start);
- *    a's longest event-loop stall (lvsd_event_loop_lag_seconds{quantile="1"}) over 10 s of holding
- *    the table (its table worker reading it) and over the resync, and a's table-read time then.
+ *    installed in a's kernel (through its backup daemon on lo), then b "dies" (its namespace is
+ *    deleted: a dead host's entries would otherwise stay in the connection hash the guest's
+ *    namespaces share and slow every read of a's table) and comes back as a fresh host (new
+ *    namespace, same address, empty table) and asks for the table at start. Figures: a's
+ *    lvsd_sync_resync_duration_seconds (request → acknowledgement), b's request → RESYNC_END (its
+ *    log), and b's start → every entry in b's kernel (counted by the kernel per real server over
+ *    netlink, bench/support/conn-count.ts, every 100 ms; includes node's start), beside the
+ *    reference of the same run: the time the same entries took to reach a's kernel fed straight to
+ *    its backup daemon by a local process (the kernel's own install path, no lvsd, no wire);
+ *    b's frames lost, socket and daemon drops; a's longest event-loop stall
+ *    (lvsd_event_loop_lag_seconds{quantile="1"}) over 10 s of holding the table and over the
+ *    resync, a's table-read time then, b's takeovers while a was filled and held, and the longest
+ *    stall of a probe process of the guest's own (sync-load.ts probe) in the same windows.
  * Every loop is bounded in count and time; nothing leaves the guest. The guest is one UML CPU that
  * the client, both daemons, both kernels' sync work and this poller share: read the figures as an
  * upper bound of what two real directors would show.
@@ -30,11 +37,15 @@ import { tmpdir, loadavg } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Topology, pidsIn, type Netns, type Running } from '../src/lab/netns.js';
+import { Topology, pidsIn, run, type Netns, type Running } from '../src/lab/netns.js';
 import { lvsdBin } from '../test/support/proc.js';
 import { writeSyncDirectorConfig } from './support/sync-director.js';
+import { activeConns, distinctInjected, guestConnSlab } from './support/conn-count.js';
 
 const VIP = '192.0.2.100';
+/** The TCP service and real server of the injected entries (bench/support/sync-load.ts inject). */
+const VS80 = `${VIP}:80`;
+const RS80 = '192.0.2.11:80';
 const UDP_PORT = 5353;
 const KEY = 'hex:' + 'b0a7'.repeat(12);
 const SYNCID = 42;
@@ -183,11 +194,6 @@ async function visibility(cl: Netns, a: Netns, b: Netns, rate: number, seconds: 
   };
 }
 
-async function tableCount(pid: number, re: RegExp): Promise<number> {
-  const text = await readFile(`/proc/${pid}/net/ip_vs_conn`, 'latin1');
-  return (text.match(re) ?? []).length;
-}
-
 async function scrape(ns: Netns, port: number): Promise<string> {
   return (await ns.exec(['curl', '-s', `http://127.0.0.1:${port}/metrics`], { via: 'nsenter', check: false })).stdout;
 }
@@ -231,8 +237,19 @@ function rcvbufErrors(pid: number): number {
 interface Resync {
   entries: number;
   inA: number;
-  /** Messages a's kernel daemon dropped while the bench filled its table. */
+  /** Messages a's kernel daemon dropped while the bench filled its table, and how long filling it took (the kernel's install fed directly from a local process: the reference for the resync). */
   injectDrops: number;
+  injectMs: number;
+  /** One read of a's table while the injected records were being installed, and one after: injected lines and distinct ones (small sizes only: each read is O(n²)). */
+  repeatsDuring?: { lines: number; distinct: number };
+  repeatsAfter?: { lines: number; distinct: number };
+  /** b's takeovers while a was being filled and held the table; the guest probe's and a's longest stall then. */
+  bTakeovers: number;
+  probeMaxFillMs: number;
+  probeMaxResyncMs: number;
+  lostB: number;
+  /** Distinct injected entries in b's table at the end (one read). */
+  distinctB: number;
   /** a's table worker over 10 s holding the table: reads and their mean (read + parse + diff + encode). */
   aReads: number;
   aReadMeanMs: number;
@@ -266,8 +283,8 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
       runs.push([name, r]);
       return r;
     };
-    start(a, 'a', 150, 19671);
-    start(b, 'b', 100, 19672);
+    const aRun = start(a, 'a', 150, 19671);
+    let victimRun = start(b, 'b', 100, 19672);
     const sh = (ns: Netns, argv: string[]) => ns.exec(argv, { via: 'nsenter', check: false });
     await until(async () => ((await sh(a, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout.includes(`${VIP}/24`) ? true : undefined), 'a to become master', 120_000, 500);
     // b's sync is up once its backup daemon runs (kernel: on eth0; lvsd: on lo, after its resync request).
@@ -286,29 +303,45 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
     const resyncs: Resync[] = [];
     let victim = b;
     for (const [k, size] of (mode === 'lvsd' ? o.resync : []).entries()) {
-      const aPid = lvsdPid(a);
-      const reT = /^TCP CB0071/gm;
+      // Stalls of the whole guest (a probe process of its own) while a is filled, holds and resyncs.
+      const probe = a.start([process.execPath, LOAD, 'probe', '600']);
+      const bOut0 = victimRun.output().length;
+      const tFill = wall();
       const inj = a.start([process.execPath, LOAD, 'inject', String(size), String(SYNCID)]);
+      // (b) of the issue: lines of a table read while it changes (small sizes: each read is O(n²)).
+      const repeatsDuring = size <= 20_000 ? await until(async () => ((await activeConns(a, VS80, RS80)) > size / 4 ? true : undefined), 'filling', 60_000, 100).then(() => distinctInjected(a)).catch(() => undefined) : undefined;
       await Promise.race([inj.exited, sleep(150_000)]);
-      const injected = JSON.parse(inj.output().trim().split('\n').pop() || '{}') as { daemonDrops?: number };
+      const injected = JSON.parse(inj.output().trim().split('\n').pop() || '{}') as { daemonDrops?: number; seconds?: number };
+      // Counted by the kernel per real server (netlink), not by reading the O(n²) table.
       const inA = await until(async () => {
-        const n = await tableCount(aPid, reT);
+        const n = await activeConns(a, VS80, RS80);
         return n >= size ? n : undefined;
-      }, `${size} entries in a's kernel`, 90_000, 1000).catch(async () => tableCount(aPid, reT));
+      }, `${size} entries in a's kernel`, 90_000, 500).catch(async () => activeConns(a, VS80, RS80));
+      const repeatsAfter = size <= 20_000 ? await distinctInjected(a) : undefined;
       // a holds the large table and reads it in its table worker: a's event loop over 10 s of that.
       const aSteady0 = await scrape(a, 19671);
       await sleep(10_000);
       const aSteady1 = await scrape(a, 19671);
+      const tHeld = wall();
+      const bTakeovers = (victimRun.output().slice(bOut0).match(/"to":"MASTER"/g) ?? []).length;
       // The victim dies (a crashed host) and returns as a fresh one: empty table, asks for a's at start.
       const sum0 = sample(aSteady1, 'lvsd_sync_resync_duration_seconds_sum');
-      const backlog0 = softnetDrops();
       victim.crash();
       await sh(victim, ['ip', 'link', 'set', 'eth0', 'down']);
+      // A dead host's table is gone; in the guest its entries would stay in the one connection hash
+      // all namespaces share and slow every read of a's table: delete its namespace, wait for the flush.
+      await run('ip', ['netns', 'del', victim.name], { check: false });
+      await until(async () => {
+        const n = guestConnSlab(await readFile('/proc/slabinfo', 'latin1').catch(() => ''));
+        return n === undefined || n <= inA + 2000 ? true : undefined;
+      }, "the dead director's entries to be flushed", 90_000, 500).catch(() => undefined);
+      const backlog0 = softnetDrops();
       const fresh = await topo.member(`b${k + 2}`, ['192.0.2.3/24']);
       const apiPort = 19673 + k;
       const t0 = wall();
       const rb = start(fresh, 'b', 100, apiPort);
       victim = fresh;
+      victimRun = rb;
       const bPid = await until(async () => {
         try {
           return lvsdPid(fresh);
@@ -318,9 +351,10 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
       }, "b's lvsd", 30_000, 100);
       let inB = 0;
       const kernelMs = await until(async () => {
-        inB = await tableCount(bPid, reT).catch(() => 0);
+        inB = await activeConns(fresh, VS80, RS80);
         return inB >= inA ? wall() - t0 : undefined;
-      }, `${inA} entries in b's kernel`, 60_000, 250).catch(() => NaN);
+      }, `${inA} entries in b's kernel`, 120_000, 100).catch(() => NaN);
+      const tResynced = wall();
       await until(async () => (/peer table received|no active peer answered/.test(rb.output()) ? true : undefined), "b's resync log", 15_000, 200).catch(() => undefined);
       const endMs = Number(/"received":true,"ms":(\d+)/.exec(rb.output())?.[1] ?? NaN);
       const aText = await until(async () => {
@@ -328,11 +362,22 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
         return sample(t, 'lvsd_sync_resync_duration_seconds_sum') > sum0 ? t : undefined;
       }, "a's resync acknowledgement", 15_000, 500).catch(async () => scrape(a, 19671));
       const bText = await scrape(fresh, apiPort);
+      const distinctB = size <= 20_000 ? (await distinctInjected(fresh)).distinct : NaN;
+      probe.child.kill('SIGTERM');
+      await Promise.race([probe.exited, sleep(5000)]);
+      const late = (JSON.parse(probe.output().trim().split('\n').pop() || '{"late":[]}') as { late: Array<[number, number]> }).late;
+      const maxIn = (from: number, to: number) => Math.max(0, ...late.filter(([t]) => t >= from && t <= to).map(([, l]) => l));
       const d = (t0: string, t1: string, series: string) => sample(t1, series) - sample(t0, series);
       resyncs.push({
         entries: size,
         inA,
         injectDrops: injected.daemonDrops ?? NaN,
+        injectMs: (injected.seconds ?? NaN) * 1000,
+        ...(repeatsDuring ? { repeatsDuring } : {}),
+        ...(repeatsAfter ? { repeatsAfter } : {}),
+        bTakeovers,
+        probeMaxFillMs: maxIn(tFill, tHeld),
+        probeMaxResyncMs: maxIn(t0, tResynced),
         aReadMeanMs: (1000 * d(aSteady0, aSteady1, 'lvsd_sync_table_read_seconds_sum')) / d(aSteady0, aSteady1, 'lvsd_sync_table_read_seconds_count'),
         aReads: d(aSteady0, aSteady1, 'lvsd_sync_table_read_seconds_count'),
         aLagMaxSteadyMs: 1000 * sample(aSteady1, 'lvsd_event_loop_lag_seconds{quantile="1"}'),
@@ -341,11 +386,13 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
         endMs,
         kernelMs,
         inB,
+        distinctB,
         rcvbufErrorsB: rcvbufErrors(bPid),
+        lostB: sample(bText, 'lvsd_sync_dropped_total{reason="lost"}') || 0,
         receivedB: sample(bText, 'lvsd_sync_records_total{direction="received"}'),
         kernelQueueDropsB: sample(bText, 'lvsd_sync_dropped_total{reason="kernel_queue"}') || 0,
         backlogDrops: softnetDrops() - backlog0,
-        log: rb.output().split('\n').filter((l) => /resync|peer table|no active peer|full table/.test(l)).map((l) => l.slice(0, 300)),
+        log: [...rb.output().split('\n'), ...aRun.output().split('\n').slice(-400)].filter((l) => /resync|peer table|no active peer|full table|unpaced/.test(l)).map((l) => l.slice(0, 300)),
       });
     }
     return { low, high, resyncs };
@@ -382,8 +429,12 @@ async function main(): Promise<void> {
     process.stdout.write(`${m.padEnd(7)} CPU at ${r.high.rate}/s: a (sender) ${r1(r.high.cpuA!)} % of a core, b (receiver) ${r1(r.high.cpuB!)} %, kernel sync threads ${r1(r.high.cpuKernel!)} %\n`);
     for (const x of r.resyncs)
       process.stdout.write(
-        `${m.padEnd(7)} resync of ${x.inA} entries: request→ack ${r1(x.ackMs)} ms (a's metric), request→RESYNC_END ${x.endMs} ms (b's log), b start→all in b's kernel ${r1(x.kernelMs)} ms (${x.inB} there; b received ${x.receivedB} records, UDP rcvbuf drops in b ${x.rcvbufErrorsB}, b's kernel daemon drops ${x.kernelQueueDropsB}, guest input-backlog drops ${x.backlogDrops})\n` +
-          `        a holding them: ${x.aReads} table reads in 10 s, mean ${r1(x.aReadMeanMs)} ms; a's longest event-loop stall ${r1(x.aLagMaxSteadyMs)} ms then, ${r1(x.aLagMaxResyncMs)} ms during the resync (filling a: ${x.injectDrops} daemon drops)\n${x.log.map((l) => `        ${l}`).join('\n')}\n`,
+        `${m.padEnd(7)} resync of ${x.inA} entries: request→ack ${r1(x.ackMs)} ms (a's metric), request→RESYNC_END ${x.endMs} ms (b's log), b start→all in b's kernel ${r1(x.kernelMs)} ms (${x.inB} there, ${x.distinctB} distinct in its table; b received ${x.receivedB} records, frames lost ${x.lostB}, UDP rcvbuf drops in b ${x.rcvbufErrorsB}, b's kernel daemon drops ${x.kernelQueueDropsB}, guest input-backlog drops ${x.backlogDrops})\n` +
+          `        reference: the same entries fed straight into a's kernel daemon by a local process took ${r1(x.injectMs)} ms (${x.injectDrops} daemon drops); ratio b start→all / that ${(x.kernelMs / x.injectMs).toFixed(2)}\n` +
+          `        a holding them: ${x.aReads} table reads in 10 s, mean ${r1(x.aReadMeanMs)} ms; a's longest event-loop stall ${r1(x.aLagMaxSteadyMs)} ms then, ${r1(x.aLagMaxResyncMs)} ms during the resync\n` +
+          `        stalls: b took over ${x.bTakeovers} time(s) while a was filled and held; guest probe's longest stall then ${x.probeMaxFillMs} ms, during the resync ${x.probeMaxResyncMs} ms\n` +
+          (x.repeatsDuring ? `        a's table read while filling: ${x.repeatsDuring.lines} injected lines, ${x.repeatsDuring.distinct} distinct; after: ${x.repeatsAfter?.lines} lines, ${x.repeatsAfter?.distinct} distinct\n` : '') +
+          `${x.log.map((l) => `        ${l}`).join('\n')}\n`,
       );
   }
   if (out.kernel && out.lvsd) {

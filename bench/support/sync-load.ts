@@ -14,7 +14,11 @@
  *     server 192.0.2.11:80, DR, timeout 900 s) into this namespace's kernel by sending kernel sync
  *     v1 messages to its backup daemon on lo (src/sync/adapters.ts LoopbackInjector), paced by the
  *     daemon's receive queue (LoopbackInjector) so its socket does not overflow. Prints one JSON line: messages, seconds.
- * Bounded: COUNT ≤ 200,000 and a 120 s deadline in both modes.
+ *   node sync-load.js probe SECONDS
+ *     A guest-wide stall probe: a 10 ms timer in its own process; prints one JSON line with every
+ *     wake-up later than 100 ms (wall-clock ms of the wake, lateness ms). When the daemons' event
+ *     loops and this probe are late at the same moments, the whole guest stalled, not one process.
+ * Bounded: COUNT ≤ 200,000 and a 120 s deadline in the first two modes, SECONDS ≤ 600 in the probe.
  */
 import { RawIpSocket } from '../../src/election/rawip.js';
 import { LoopbackInjector } from '../../src/sync/adapters.js';
@@ -85,6 +89,20 @@ async function inject(count: number, syncid: number): Promise<void> {
   process.stdout.write(JSON.stringify({ messages: msgs.length, seconds: (performance.now() - t0) / 1000, daemonDrops: drops }) + '\n');
 }
 
+async function probe(seconds: number): Promise<void> {
+  const late: Array<[number, number]> = [];
+  const end = performance.now() + seconds * 1000;
+  let stop = false;
+  process.on('SIGTERM', () => (stop = true));
+  while (!stop && performance.now() < end) {
+    const t = performance.now();
+    await sleep(10);
+    const l = performance.now() - t - 10;
+    if (l > 100) late.push([Math.round(wall()), Math.round(l)]);
+  }
+  process.stdout.write(JSON.stringify({ late }) + '\n');
+}
+
 const [mode, ...a] = process.argv.slice(2);
 const n = (s: string | undefined, max: number) => {
   const x = Number(s);
@@ -93,4 +111,5 @@ const n = (s: string | undefined, max: number) => {
 };
 if (mode === 'flows') await flows(a[0]!, n(a[1], 65535), n(a[2], 100_000), n(a[3], 200_000), Math.max(1, n(a[4], 200_000)), n(a[5], 65535), n(a[6], 120));
 else if (mode === 'inject') await inject(n(a[0], 200_000), n(a[1], 255));
-else throw new Error('usage: sync-load.js flows VIP PORT RATE COUNT SAMPLE SPORT_BASE SECONDS | inject COUNT SYNCID');
+else if (mode === 'probe') await probe(n(a[0], 600));
+else throw new Error('usage: sync-load.js flows VIP PORT RATE COUNT SAMPLE SPORT_BASE SECONDS | inject COUNT SYNCID | probe SECONDS');
