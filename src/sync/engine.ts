@@ -95,7 +95,7 @@ const PROGRESS_STALL_MS = 1000;
  */
 const STALLS_TO_UNPACE = 5;
 /** A resync that arrived with fewer records than its RESYNC_END announced is asked for again, this many times at most. */
-const RESYNC_ATTEMPTS = 3;
+const RESYNC_ATTEMPTS = 5;
 /** Largest window honoured, whatever the peer advertises (channel.ts WINDOW_MAX). */
 const WINDOW_CAP = 256;
 
