@@ -82,20 +82,24 @@ export class LoopbackInjector {
    * Resolves once the message is handed to lo; rejects when MAX_PENDING messages already wait.
    * The chain orders the sends and the queue checks; it does not wait for each send's completion
    * (a loop turn each): the sends between two checks go out back to back, in order (libuv queues
-   * a socket's sends in order).
+   * a socket's sends in order). The queue check runs after every CHECK_EVERY-th message, not
+   * before it: a lone message (a new connection at a low rate) never waits for a read of
+   * /proc/net/udp, only the ones queued behind it.
    */
   send(message: Buffer): Promise<void> {
     if (this.pending >= MAX_PENDING) return Promise.reject(new Error('hand-over queue full'));
     this.pending++;
     let sent!: Promise<void>;
-    const issued = this.chain.then(async () => {
-      if (++this.sinceCheck >= CHECK_EVERY) {
-        this.sinceCheck = 0;
-        await this.drain();
-      }
+    const issued = this.chain.then(() => {
       sent = new Promise<void>((resolve, reject) => this.sock.send(message, SYNC_PORT, SYNC_GROUP_V4, (e) => (e ? reject(e) : resolve())));
     });
-    this.chain = issued.catch(() => undefined);
+    this.chain = issued
+      .then(async () => {
+        if (++this.sinceCheck < CHECK_EVERY) return;
+        this.sinceCheck = 0;
+        await this.drain();
+      })
+      .catch(() => undefined);
     return issued.then(() => sent).finally(() => this.pending--);
   }
 

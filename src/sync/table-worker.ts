@@ -10,7 +10,7 @@
  * flight, so a slow read cannot pile up reads behind it (see nextDelay for the period).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { readFile } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { diffTable, parseConnTable, toSyncConn, type ConnEntry, type SentState } from './conntable.js';
 import { encodeMessages } from './codec.js';
 import { serviceLookup } from './lookup.js';
@@ -33,17 +33,64 @@ const fullWaiting: number[] = [];
 const post = (ev: TableEvent) => port.postMessage(ev);
 
 /**
- * Pause before the next read. Normally poll_interval minus the read's own time (a read every
- * poll_interval). When a read takes longer than poll_interval, the pause is as long as the read
- * itself: reads never overlap (one at a time), no timer backlog builds (the next one is armed only
- * after a read ends) and this thread keeps at most about half a core busy, whatever the table size.
+ * A read that takes less than this share of the period is followed sooner than poll_interval: the
+ * pause after it is its own duration × (1/READ_SHARE − 1), so cheap reads (a small table) come more
+ * often while the thread stays below this share of a core: a read of 0.3 ms (a small table on a
+ * real host) is followed after 10 ms (MIN_PAUSE_MS), one of 4 ms after 36 ms, one of 5 ms or more
+ * after poll_interval (50 ms by default) as before.
+ */
+const READ_SHARE = 0.1;
+/** Shortest pause between reads: an idle director's worker reads a small table at most ~100 times a second. */
+const MIN_PAUSE_MS = 10;
+
+/**
+ * Pause before the next read. poll_interval is the longest period (read start to read start) while
+ * a read is shorter than it; a cheap read is followed sooner (READ_SHARE), since half a period is,
+ * on average, the time a new connection waits for the read that shows it. When a read takes longer
+ * than poll_interval, the pause is as long as the read itself: reads never overlap (one at a time),
+ * no timer backlog builds (the next one is armed only after a read ends) and this thread keeps at
+ * most about half a core busy, whatever the table size.
  * The size matters: the kernel prints /proc/net/ip_vs_conn through seq_file a page (~50 entries)
  * per read() call, and every call walks the connection hash from its first bucket to the resume
  * position (ip_vs_conn_seq_start → ip_vs_conn_array), so a full read costs O(n²) kernel time:
  * seconds at 100,000 entries, during which a new connection waits (lvsd_sync_table_read_seconds).
  */
-function nextDelay(readMs: number): number {
-  return readMs > cfg.pollMs ? readMs : cfg.pollMs - readMs;
+function nextDelay(readMs: number, pollMs: number): number {
+  const ceiling = readMs > pollMs ? readMs : pollMs - readMs;
+  return Math.min(ceiling, Math.max(MIN_PAUSE_MS, readMs * (1 / READ_SHARE - 1)));
+}
+
+/** Longest stretch of read() calls before this thread's loop runs (a resync asked meanwhile is answered from the snapshot). */
+const SLICE_MS = 10;
+const chunk = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * One table file's text, by synchronous read() calls in slices of SLICE_MS. Synchronous, not
+ * fs.promises.readFile: in the lab guest each of readFile's steps (open, fstat, read…, close) is a
+ * hop to libuv's thread pool and back, and those hops, not the kernel's work, were most of a small
+ * table's read (bench/results/sync.md, 2026-12-04). Sliced, because a large table takes
+ * thousands of read() calls (seq_file returns a page per call) and this thread must still answer
+ * a resync from the snapshot meanwhile.
+ */
+async function readText(path: string): Promise<string> {
+  const fd = openSync(path, 'r');
+  try {
+    const parts: string[] = [];
+    let pos = 0;
+    let slice = performance.now();
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunk.length, pos);
+      if (n === 0) return parts.join('');
+      parts.push(chunk.toString('latin1', 0, n));
+      pos += n;
+      if (performance.now() - slice > SLICE_MS) {
+        await new Promise((r) => setImmediate(r));
+        slice = performance.now();
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** One read of every table file: entries, plus lines that could not be parsed (counted, never thrown). */
@@ -53,8 +100,7 @@ async function read(): Promise<{ entries: ConnEntry[]; skipped: number; sight: n
   const entries: ConnEntry[] = [];
   let skipped = 0;
   for (const p of cfg.paths) {
-    // Asynchronous (libuv's pool): this thread's loop stays free to answer a resync from the snapshot meanwhile.
-    const r = parseConnTable(await readFile(p, 'latin1'));
+    const r = parseConnTable(await readText(p));
     for (const e of r.entries) entries.push(e);
     skipped += r.skipped;
   }
@@ -82,7 +128,7 @@ async function poll(id: number | undefined): Promise<void> {
     const payloads = encode(changed, r.sight);
     const ms = performance.now() - t0;
     post({ ev: 'poll', id, sight: r.sight, payloads, records: changed.length, readMs: ms, skipped: r.skipped });
-    if (active && id === undefined) arm(nextDelay(ms));
+    if (active && id === undefined) arm(nextDelay(ms, cfg.pollMs));
   } catch (e) {
     post({ ev: 'poll', id, sight: 0, payloads: [], records: 0, readMs: 0, skipped: 0, error: (e as Error).message });
     if (active && id === undefined) arm(cfg.pollMs);
