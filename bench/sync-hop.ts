@@ -5,8 +5,9 @@
  * Two namespaces on one bridge (192.0.2.2, 192.0.2.3). b runs a node UDP echo; a sends COUNT
  * datagrams INTERVAL ms apart (10/s by default, the bench's low rate), each carrying its send time;
  * b notes the one-way delay (same guest clock) and echoes. Printed: one-way a→b and round trip
- * p50/p95/max, the lateness of a 50 ms setTimeout (sync.poll_interval) and the time of one
- * readFile of a small /proc file, both in a's namespace's process (this one: the same guest CPU).
+ * p50/p95/max, the lateness of a 50 ms setTimeout (sync.poll_interval) and the time of one read
+ * of a's (empty) /proc/net/ip_vs_conn, by fs.promises.readFile (thread-pool hops) and by
+ * synchronous calls (the table worker's way), all in a process in a's namespace (the same guest CPU).
  * Bounded: COUNT ≤ 1,000, 60 s.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -46,18 +47,20 @@ async function main(): Promise<void> {
     for (let i = 0; i < 100 && !echo.output().includes('ready'); i++) await sleep(100);
     // The client runs in a's namespace through the same mechanism (a child node process).
     const CLIENT = `const s=require('dgram').createSocket('udp4');const w=()=>performance.timeOrigin+performance.now();
-const one=[],rtt=[],tl=[],rd=[];let sent=0;const fs=require('fs/promises');
+const one=[],rtt=[],tl=[],rd=[],rs=[];let sent=0;const fs=require('fs/promises');const fss=require('fs');const buf=Buffer.alloc(65536);
+const rsync=(p)=>{const fd=fss.openSync(p,'r');let t='',pos=0,n;while((n=fss.readSync(fd,buf,0,buf.length,pos))>0){t+=buf.toString('latin1',0,n);pos+=n}fss.closeSync(fd);return t};
 s.on('message',(m)=>{rtt.push(w()-m.readDoubleBE(0));one.push(m.readDoubleBE(8))});
 s.bind(0,'192.0.2.2',async()=>{for(let i=0;i<${count};i++){const b=Buffer.alloc(8);b.writeDoubleBE(w());s.send(b,7777,'192.0.2.3');
 const t=performance.now();await new Promise(r=>setTimeout(r,50));tl.push(performance.now()-t-50);
 const t2=performance.now();await fs.readFile('/proc/net/ip_vs_conn','latin1').catch(()=>fs.readFile('/proc/net/udp','latin1'));rd.push(performance.now()-t2);
+const t3=performance.now();rsync('/proc/net/ip_vs_conn');rs.push(performance.now()-t3);
 await new Promise(r=>setTimeout(r,Math.max(0,${interval}-50)))}
-await new Promise(r=>setTimeout(r,1000));console.log(JSON.stringify({one,rtt,tl,rd}));process.exit(0)});`;
+await new Promise(r=>setTimeout(r,1000));console.log(JSON.stringify({one,rtt,tl,rd,rs}));process.exit(0)});`;
     const cl = a.start([process.execPath, '-e', CLIENT]);
     const exit = await Promise.race([cl.exited, sleep(60_000).then(() => ({ code: -1 }))]);
     if (exit.code !== 0) throw new Error(`client failed: ${cl.output().slice(-1000)}`);
-    const r = JSON.parse(cl.output().trim().split('\n').pop()!) as { one: number[]; rtt: number[]; tl: number[]; rd: number[] };
-    process.stdout.write(`node dgram a→b one-way: ${fmt(r.one)}\nround trip: ${fmt(r.rtt)}\nsetTimeout(50) late by: ${fmt(r.tl)}\nreadFile of a small /proc file: ${fmt(r.rd)}\n`);
+    const r = JSON.parse(cl.output().trim().split('\n').pop()!) as { one: number[]; rtt: number[]; tl: number[]; rd: number[]; rs: number[] };
+    process.stdout.write(`node dgram a→b one-way: ${fmt(r.one)}\nround trip: ${fmt(r.rtt)}\nsetTimeout(50) late by: ${fmt(r.tl)}\n/proc/net/ip_vs_conn (empty) by fs.promises.readFile: ${fmt(r.rd)}\nthe same by openSync/readSync/closeSync (the table worker's read): ${fmt(r.rs)}\n`);
   } finally {
     await topo.destroy();
   }

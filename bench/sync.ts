@@ -124,25 +124,43 @@ interface Visibility {
   flows: number;
   samples: number;
   seen: number;
-  p50: number;
-  p95: number;
-  max: number;
+  /**
+   * Visible in b's table between `lower` and `upper` after it was sent: upper = end of the bench's
+   * first read of b's table that shows it, lower = start of the read before (which did not). The
+   * bench's own read period is the width; mid is their midpoint.
+   */
+  upper: { p50: number; p95: number; max: number; mean: number };
+  lower: { p50: number; p95: number; max: number; mean: number };
+  mid: { p50: number; p95: number; mean: number };
+  /** The bench's reads of b's table: mean duration and mean period (start to start). */
   pollMs: number;
+  pollPeriodMs: number;
+  /** Entries in a's / b's table at the end. */
+  tableA: number;
+  tableB: number;
+  /** Seconds of the CPU window (generation start to 1 s after its end). */
+  windowS: number;
   cpuA?: number;
   cpuB?: number;
   cpuKernel?: number;
 }
 
+const stats = (xs: number[]) => ({ p50: q(xs, 0.5), p95: q(xs, 0.95), max: Math.max(...xs), mean: xs.reduce((x, y) => x + y, 0) / Math.max(1, xs.length) });
+
+/** The load of one phase: real UDP flows from the client, or the same connections injected into a's kernel. */
+type Generator = { kind: 'flows'; ns: Netns } | { kind: 'inject'; ns: Netns };
+
 /**
- * COUNT flows at RATE from the client; b's table is read in a loop until every sampled flow is there
- * or 15 s after the client finished. Latency = first read showing the flow − its first datagram.
+ * COUNT flows at RATE; b's table is read in a loop until every sampled flow is there or 15 s after
+ * the generator finished. Each flow's visibility is bracketed by two consecutive reads (Visibility).
  */
-async function visibility(cl: Netns, a: Netns, b: Netns, rate: number, seconds: number, base: number): Promise<Visibility> {
+async function visibility(gen: Generator, a: Netns, b: Netns, rate: number, seconds: number, base: number): Promise<Visibility> {
   const count = Math.max(1, Math.round(rate * seconds));
+  if (base + count > 65535) throw new Error(`source ports ${base}+${count} run past 65535`);
   const sample = Math.max(1, Math.floor(count / 500));
   const want = new Set<string>();
   for (let i = 0; i < count; i += sample) want.add((base + i).toString(16).toUpperCase().padStart(4, '0'));
-  const seenAt = new Map<string, number>();
+  const seenAt = new Map<string, [number, number]>();
   const bPid = lvsdPid(b);
   const aPid = lvsdPid(a);
   const re = /^UDP C0000232 ([0-9A-F]{4}) C0000264/gm;
@@ -150,44 +168,68 @@ async function visibility(cl: Netns, a: Netns, b: Netns, rate: number, seconds: 
   let readMs = 0;
   let genDone = 0;
   let stop = false;
+  let first = 0;
+  let lastStart = 0;
+  let prevStart = 0;
   const poller = (async () => {
     while (!stop) {
       const t0 = performance.now();
-      const text = await readFile(`/proc/${bPid}/net/ip_vs_conn`, 'latin1');
+      const start = wall();
+      // Synchronous: this process has nothing else to do meanwhile, and it spares the thread-pool hops.
+      const text = readFileSync(`/proc/${bPid}/net/ip_vs_conn`, 'latin1');
       const t = wall();
+      if (!first) first = start;
+      lastStart = start;
       reads++;
       readMs += performance.now() - t0;
-      for (const m of text.matchAll(re)) if (want.has(m[1]!) && !seenAt.has(m[1]!)) seenAt.set(m[1]!, t);
+      for (const m of text.matchAll(re)) if (want.has(m[1]!) && !seenAt.has(m[1]!)) seenAt.set(m[1]!, [prevStart || start, t]);
+      prevStart = start;
       if (seenAt.size === want.size || (genDone && Date.now() - genDone > 15000)) return;
-      await sleep(20); // the guest has one CPU: this loop must not starve the daemons it measures
+      // The guest has one CPU: this loop must not starve the daemons it measures. Reading b's table
+      // costs O(n²) in the kernel (seq_file), so the pause grows with the read: this loop takes at most a third of the CPU.
+      await sleep(Math.max(10, 2 * (performance.now() - t0)));
     }
   })();
   const cpu0 = { a: cpuSeconds(aPid), b: cpuSeconds(bPid), k: kthreadSeconds(), t: performance.now() };
-  const gen = cl.start([process.execPath, LOAD, 'flows', VIP, String(UDP_PORT), String(rate), String(count), String(sample), String(base), String(seconds)]);
-  const exit = await Promise.race([gen.exited, sleep(150_000).then(() => ({ code: -1, signal: null }))]);
-  if (exit.code !== 0) throw new Error(`load generator failed (${exit.code}): ${gen.output().slice(-1500)}`);
+  const argv =
+    gen.kind === 'flows'
+      ? [process.execPath, LOAD, 'flows', VIP, String(UDP_PORT), String(rate), String(count), String(sample), String(base), String(seconds)]
+      : [process.execPath, LOAD, 'inject-flows', String(rate), String(count), String(SYNCID), String(sample), String(base), String(seconds)];
+  const g = gen.ns.start(argv);
+  const exit = await Promise.race([g.exited, sleep(150_000).then(() => ({ code: -1, signal: null }))]);
+  if (exit.code !== 0) throw new Error(`load generator failed (${exit.code}): ${g.output().slice(-1500)}`);
   genDone = Date.now();
   await sleep(1000);
   const cpu1 = { a: cpuSeconds(aPid), b: cpuSeconds(bPid), k: kthreadSeconds(), t: performance.now() };
   await poller;
   stop = true;
-  const res = JSON.parse(gen.output().trim().split('\n').pop()!) as { sent: number; rate: number; samples: Array<[number, number]> };
-  const lat: number[] = [];
+  const res = JSON.parse(g.output().trim().split('\n').pop()!) as { sent: number; rate: number; samples: Array<[number, number]> };
+  const up: number[] = [];
+  const lo: number[] = [];
+  const mid: number[] = [];
   for (const [sport, t] of res.samples) {
     const s = seenAt.get(sport.toString(16).toUpperCase().padStart(4, '0'));
-    if (s !== undefined) lat.push(s - t);
+    if (s === undefined) continue;
+    up.push(s[1] - t);
+    lo.push(Math.max(0, s[0] - t));
+    mid.push((Math.max(0, s[0] - t) + (s[1] - t)) / 2);
   }
   const win = (cpu1.t - cpu0.t) / 1000;
+  const m = stats(mid);
   return {
     rate,
     achieved: res.rate,
     flows: res.sent,
     samples: res.samples.length,
-    seen: lat.length,
-    p50: q(lat, 0.5),
-    p95: q(lat, 0.95),
-    max: Math.max(...lat),
+    seen: up.length,
+    upper: stats(up),
+    lower: stats(lo),
+    mid: { p50: m.p50, p95: m.p95, mean: m.mean },
     pollMs: readMs / Math.max(1, reads),
+    pollPeriodMs: reads > 1 ? (lastStart - first) / (reads - 1) : NaN,
+    tableA: await tableCount(aPid, /^UDP /gm),
+    tableB: await tableCount(bPid, /^UDP /gm),
+    windowS: win,
     cpuA: (100 * (cpu1.a - cpu0.a)) / win,
     cpuB: (100 * (cpu1.b - cpu0.b)) / win,
     cpuKernel: (100 * (cpu1.k - cpu0.k)) / win,
@@ -207,7 +249,7 @@ async function metric(ns: Netns, port: number, name: string): Promise<number> {
 
 const LE = ['0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf'];
 /** b's staleness histogram and a's table reads between two scrapes: mean, and the bucket holding the p95. */
-function channelFigures(b0: string, b1: string, a0: string, a1: string) {
+function channelFigures(b0: string, b1: string, a0: string, a1: string, seconds: number) {
   const d = (t0: string, t1: string, s: string) => sample(t1, s) - sample(t0, s);
   const n = d(b0, b1, 'lvsd_sync_staleness_seconds_count');
   const le95 = LE.find((le) => d(b0, b1, `lvsd_sync_staleness_seconds_bucket{le="${le}"}`) >= 0.95 * n);
@@ -218,6 +260,8 @@ function channelFigures(b0: string, b1: string, a0: string, a1: string) {
     stalenessP95LeS: le95 ?? 'n/a',
     tableReads: reads,
     tableReadMeanMs: (1000 * d(a0, a1, 'lvsd_sync_table_read_seconds_sum')) / reads,
+    /** a's read period (start to start), mean over the phase: a new connection waits half of it on average for the read that shows it. */
+    tablePeriodMs: (1000 * seconds) / reads,
     drops: d(b0, b1, 'lvsd_sync_dropped_total{reason="bad_mac"}') || 0,
   };
 }
@@ -268,7 +312,7 @@ interface Resync {
   log: string[];
 }
 
-async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; high: number; highS: number; resync: number[] }) {
+async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; high: number; highS: number; inject: number; injectS: number; resync: number[] }) {
   const topo = new Topology();
   const dir = mkdtempSync(join(tmpdir(), `lvsd-syncbench-${mode}-`));
   writeFileSync(join(dir, 'sync.key'), KEY + '\n');
@@ -291,15 +335,21 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
     await until(async () => ((await sh(b, ['ipvsadm', '-L', '--daemon'])).stdout.includes('backup') ? true : undefined), "b's backup sync daemon", 120_000, 500);
     await until(async () => ((await sh(a, ['ipvsadm', '-Ln'])).stdout.includes(`${VIP}:${UDP_PORT}`) ? true : undefined), "a's virtual servers", 60_000, 500);
     await sleep(4000); // b's start (resync wait, election start) settles
-    const phase = async (rate: number, seconds: number, base: number) => {
+    const phase = async (gen: Generator, rate: number, seconds: number, base: number) => {
       const [a0, b0] = mode === 'lvsd' ? [await scrape(a, 19671), await scrape(b, 19672)] : ['', ''];
+      const t0 = performance.now();
       const e0 = rcvbufErrors(lvsdPid(b));
-      const v = await visibility(cl, a, b, rate, seconds, base);
+      const v = await visibility(gen, a, b, rate, seconds, base);
       const rcvbuf = rcvbufErrors(lvsdPid(b)) - e0;
-      return { ...v, rcvbufErrorsB: rcvbuf, ...(mode === 'lvsd' ? { channel: channelFigures(b0, await scrape(b, 19672), a0, await scrape(a, 19671)) } : {}) };
+      const a1 = mode === 'lvsd' ? await scrape(a, 19671) : '';
+      const s = (performance.now() - t0) / 1000;
+      return { ...v, rcvbufErrorsB: rcvbuf, ...(mode === 'lvsd' ? { channel: channelFigures(b0, await scrape(b, 19672), a0, a1, s) } : {}) };
     };
-    const low = await phase(o.low, o.lowS, 2000);
-    const high = await phase(o.high, o.highS, 10000);
+    const low = await phase({ kind: 'flows', ns: cl }, o.low, o.lowS, 2000);
+    const high = await phase({ kind: 'flows', ns: cl }, o.high, o.highS, 10000);
+    // lvsd mode only: the kernel channel sends a connection from the packet path (ip_vs_in →
+    // ip_vs_sync_conn), never one installed through a's backup daemon.
+    const injected = mode === 'lvsd' && o.inject > 0 ? await phase({ kind: 'inject', ns: a }, o.inject, o.injectS, 40000) : undefined;
     const resyncs: Resync[] = [];
     let victim = b;
     for (const [k, size] of (mode === 'lvsd' ? o.resync : []).entries()) {
@@ -395,7 +445,7 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
         log: [...rb.output().split('\n'), ...aRun.output().split('\n').slice(-400)].filter((l) => /resync|peer table|no active peer|full table|unpaced/.test(l)).map((l) => l.slice(0, 300)),
       });
     }
-    return { low, high, resyncs };
+    return { low, high, injected, resyncs };
   } catch (e) {
     for (const [n, r] of runs) process.stderr.write(`--- ${mode} ${n} ---\n${r.output().slice(-3000)}\n`);
     throw e;
@@ -411,7 +461,7 @@ async function main(): Promise<void> {
     process.exitCode = 69;
     return;
   }
-  const o = { low: num('low-rate', 10, 1000), lowS: num('low-seconds', 10, 60), high: num('high-rate', 5000, 20000), highS: num('high-seconds', 4, 10), resync: arg('resync', '10000,100000').split(',').filter(Boolean).map((x) => Math.min(200_000, Math.max(0, Number(x)))).filter((x) => x > 0) };
+  const o = { low: num('low-rate', 10, 1000), lowS: num('low-seconds', 10, 60), high: num('high-rate', 5000, 20000), highS: num('high-seconds', 4, 10), inject: num('inject-rate', 5000, 20000), injectS: num('inject-seconds', 4, 5), resync: arg('resync', '10000,100000').split(',').filter(Boolean).map((x) => Math.min(200_000, Math.max(0, Number(x)))).filter((x) => x > 0) };
   const modes = arg('modes', 'kernel,lvsd').split(',') as Array<'kernel' | 'lvsd'>;
   const t0 = Date.now();
   const out: Record<string, Awaited<ReturnType<typeof runMode>>> = {};
@@ -420,13 +470,21 @@ async function main(): Promise<void> {
     process.stdout.write(`${m}: ${JSON.stringify(out[m])}\n`);
   }
   type Phase = Visibility & { rcvbufErrorsB: number; channel?: ReturnType<typeof channelFigures> };
+  const ms = (x: { p50: number; p95: number; max?: number }) => `${r1(x.p50)} / ${r1(x.p95)}${x.max === undefined ? '' : ` / ${r1(x.max)}`}`;
   const row = (name: string, v: Phase) =>
-    `${name.padEnd(7)} ${String(v.rate).padStart(5)}/s achieved ${r1(v.achieved)}/s, ${v.flows} flows, ${v.seen}/${v.samples} sampled seen: p50 ${r1(v.p50)} ms, p95 ${r1(v.p95)} ms, max ${r1(v.max)} ms (b's table read ${r1(v.pollMs)} ms; b's UDP rcvbuf drops ${v.rcvbufErrorsB})` +
-    (v.channel ? `\n        channel: ${v.channel.records} records, staleness mean ${r1(v.channel.stalenessMeanMs)} ms, p95 ≤ ${v.channel.stalenessP95LeS} s; a's table reads ${v.channel.tableReads}, mean ${r1(v.channel.tableReadMeanMs)} ms` : '');
+    `${name.padEnd(7)} ${String(v.rate).padStart(5)}/s achieved ${r1(v.achieved)}/s, ${v.flows} flows, ${v.seen}/${v.samples} sampled seen; visible in b's table after (p50 / p95 / max, ms): at most ${ms(v.upper)}, at least ${ms(v.lower)}, midpoint ${ms(v.mid)} (mean ${r1(v.mid.mean)})\n` +
+    `        bench's reads of b's table: ${r1(v.pollMs)} ms each, one every ${r1(v.pollPeriodMs)} ms; tables at the end: a ${v.tableA}, b ${v.tableB} UDP entries; b's UDP rcvbuf drops ${v.rcvbufErrorsB}` +
+    (v.channel
+      ? `\n        stages (means): a's read period ${r1(v.channel.tablePeriodMs)} ms (half of it waited on average), a's read+parse+diff+encode ${r1(v.channel.tableReadMeanMs)} ms (${v.channel.tableReads} reads), a's read start → b's hand-over (staleness) ${r1(v.channel.stalenessMeanMs)} ms (p95 ≤ ${v.channel.stalenessP95LeS} s, ${v.channel.records} records); ` +
+        `rest (b's kernel install + scheduling) ≈ ${r1(v.mid.mean - v.channel.tablePeriodMs / 2 - v.channel.stalenessMeanMs)} ms`
+      : '');
   process.stdout.write(`\nguest load average ${loadavg().map(r1).join(' ')}, ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+  const cpu = (m: string, v: Phase, what: string) =>
+    `${m.padEnd(7)} CPU at ${what} (${r1(v.windowS)} s window): a (sender) ${r1(v.cpuA!)} % of a core, b (receiver) ${r1(v.cpuB!)} %, kernel sync threads ${r1(v.cpuKernel!)} %\n`;
   for (const [m, r] of Object.entries(out)) {
     process.stdout.write(`${row(m, r.low)}\n${row(m, r.high)}\n`);
-    process.stdout.write(`${m.padEnd(7)} CPU at ${r.high.rate}/s: a (sender) ${r1(r.high.cpuA!)} % of a core, b (receiver) ${r1(r.high.cpuB!)} %, kernel sync threads ${r1(r.high.cpuKernel!)} %\n`);
+    process.stdout.write(cpu(m, r.high, `${r1(r.high.achieved)}/s of client flows`));
+    if (r.injected) process.stdout.write(`${row(`${m} inj`, r.injected)}\n${cpu(m, r.injected, `${r1(r.injected.achieved)}/s injected into a's kernel`)}`);
     for (const x of r.resyncs)
       process.stdout.write(
         `${m.padEnd(7)} resync of ${x.inA} entries: request→ack ${r1(x.ackMs)} ms (a's metric), request→RESYNC_END ${x.endMs} ms (b's log), b start→all in b's kernel ${r1(x.kernelMs)} ms (${x.inB} there, ${x.distinctB} distinct in its table; b received ${x.receivedB} records, frames lost ${x.lostB}, UDP rcvbuf drops in b ${x.rcvbufErrorsB}, b's kernel daemon drops ${x.kernelQueueDropsB}, guest input-backlog drops ${x.backlogDrops})\n` +
@@ -440,7 +498,9 @@ async function main(): Promise<void> {
   if (out.kernel && out.lvsd) {
     const k = out.kernel;
     const l = out.lvsd;
-    process.stdout.write(`ratios lvsd/kernel: p95 at ${o.low}/s ${(l.low.p95 / k.low.p95).toFixed(3)}, p95 at ${o.high}/s ${(l.high.p95 / k.high.p95).toFixed(3)}, sender CPU ${(l.high.cpuA! / k.high.cpuA!).toFixed(2)}\n`);
+    process.stdout.write(
+      `ratios lvsd/kernel (upper bounds): p95 at ${o.low}/s ${(l.low.upper.p95 / k.low.upper.p95).toFixed(3)}, p95 at the high rate ${(l.high.upper.p95 / k.high.upper.p95).toFixed(3)} (achieved lvsd ${r1(l.high.achieved)}/s, kernel ${r1(k.high.achieved)}/s), sender CPU ${(l.high.cpuA! / k.high.cpuA!).toFixed(2)}\n`,
+    );
   }
   const json = arg('json', '');
   if (json) writeFileSync(json, JSON.stringify({ options: o, load: loadavg(), results: out }, null, 2));

@@ -18,7 +18,16 @@
  *     A guest-wide stall probe: a 10 ms timer in its own process; prints one JSON line with every
  *     wake-up later than 100 ms (wall-clock ms of the wake, lateness ms). When the daemons' event
  *     loops and this probe are late at the same moments, the whole guest stalled, not one process.
- * Bounded: COUNT ≤ 200,000 and a 120 s deadline in the first two modes, SECONDS ≤ 600 in the probe.
+ *   node sync-load.js inject-flows RATE COUNT SYNCID SAMPLE SPORT_BASE SECONDS
+ *     New UDP connections at RATE per second made the cheap way: installed into this namespace's
+ *     kernel (the active director's) through its backup daemon on lo, as `flows` would have them
+ *     (client 192.0.2.50:SPORT_BASE+i → 192.0.2.100:5353, real server 192.0.2.11, DR, 300 s).
+ *     Every ~2 ms one message carries the connections due by then, so at 5,000/s about 10 share a
+ *     message where `flows` needs 15,000 sendto()s a second, more than the guest's one CPU can make
+ *     beside the directors. What the channel sees is the same: a new entry in the active
+ *     director's table. Prints the same JSON line as `flows` (the send time of each sampled
+ *     connection is that of its message).
+ * Bounded: COUNT ≤ 200,000 and a 120 s deadline in the inject modes and flows, SECONDS ≤ 600 in the probe.
  */
 import { RawIpSocket } from '../../src/election/rawip.js';
 import { LoopbackInjector } from '../../src/sync/adapters.js';
@@ -103,6 +112,34 @@ async function probe(seconds: number): Promise<void> {
   process.stdout.write(JSON.stringify({ late }) + '\n');
 }
 
+async function injectFlows(rate: number, count: number, syncid: number, sample: number, base: number, seconds: number): Promise<void> {
+  const v = parseIp('192.0.2.100')!.bytes;
+  const c = parseIp('192.0.2.50')!.bytes;
+  const d = parseIp('192.0.2.11')!.bytes;
+  let drops = 0;
+  const inj = await LoopbackInjector.open((n) => (drops += n));
+  const samples: Array<[number, number]> = [];
+  let i = 0;
+  const t0 = performance.now();
+  const limit = Math.min(DEADLINE_MS, seconds * 1000);
+  while (i < count && performance.now() - t0 < limit) {
+    // What is due now, never more than 50 ms' worth at once (a late wake-up of this loop in the
+    // guest does not cap the rate as flows()' 10 ms would: a message costs one sendto, not 30).
+    const due = Math.min(count, Math.floor(((performance.now() - t0) * rate) / 1000) + 1, i + Math.ceil(rate / 20));
+    const conns: SyncConn[] = [];
+    const at = wall();
+    for (; i < due; i++) {
+      conns.push({ family: 4, protocol: 17, flags: ConnFlags.DROUTE | ConnFlags.NOOUTPUT | ConnFlags.INACTIVE, state: 0, cport: base + i, vport: 5353, dport: 5353, fwmark: 0, timeout: 300, caddr: c, vaddr: v, daddr: d });
+      if (i % sample === 0) samples.push([base + i, at]);
+    }
+    for (const m of encodeMessages(syncid, conns, DEFAULT_FRAME_PAYLOAD)) await inj.send(m);
+    await sleep(2);
+  }
+  const took = (performance.now() - t0) / 1000;
+  await inj.close();
+  process.stdout.write(JSON.stringify({ sent: i, seconds: took, rate: i / took, daemonDrops: drops, samples }) + '\n');
+}
+
 const [mode, ...a] = process.argv.slice(2);
 const n = (s: string | undefined, max: number) => {
   const x = Number(s);
@@ -112,4 +149,5 @@ const n = (s: string | undefined, max: number) => {
 if (mode === 'flows') await flows(a[0]!, n(a[1], 65535), n(a[2], 100_000), n(a[3], 200_000), Math.max(1, n(a[4], 200_000)), n(a[5], 65535), n(a[6], 120));
 else if (mode === 'inject') await inject(n(a[0], 200_000), n(a[1], 255));
 else if (mode === 'probe') await probe(n(a[0], 600));
-else throw new Error('usage: sync-load.js flows VIP PORT RATE COUNT SAMPLE SPORT_BASE SECONDS | inject COUNT SYNCID | probe SECONDS');
+else if (mode === 'inject-flows') await injectFlows(n(a[0], 100_000), n(a[1], 60_000), n(a[2], 255), Math.max(1, n(a[3], 60_000)), n(a[4], 65535), n(a[5], 120));
+else throw new Error('usage: sync-load.js flows VIP PORT RATE COUNT SAMPLE SPORT_BASE SECONDS | inject COUNT SYNCID | inject-flows RATE COUNT SYNCID SAMPLE SPORT_BASE SECONDS | probe SECONDS');
