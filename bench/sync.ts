@@ -1,7 +1,8 @@
 /**
  * Connection sync, kernel channel vs lvsd channel, in one run on the real kernel (issue 18):
  *   bin/lvsd lab exec --mem 2048M -- node dist/bench/sync.js [--low-rate 10] [--low-seconds 10]
- *     [--high-rate 5000] [--high-seconds 4] [--resync 10000,100000] [--modes kernel,lvsd] [--json FILE]
+ *     [--high-rate 5000] [--high-seconds 4] [--inject-rate 5000] [--inject-seconds 4]
+ *     [--resync 10000,100000] [--modes kernel,lvsd] [--json FILE]
  *
  * Per mode, fresh namespaces on one bridge: directors a (192.0.2.2, priority 150: master) and b
  * (192.0.2.3), both `lvsd run` with `sync.channel` = the mode, a client c (192.0.2.50) and two real
@@ -9,9 +10,22 @@
  * UDP "connections" to the VIP (3 datagrams each, from a fresh source port: the kernel's master
  * daemon sends a UDP connection at its 3rd packet) at a steady rate; this process reads b's kernel
  * table (/proc/<pid of b's lvsd>/net/ip_vs_conn) in a loop and notes when each sampled flow appears.
- *  - visibility: sent (client's wall clock) → seen in b's table (same guest clock), p50/p95/max, at
- *    the low and the high rate; the achieved rate is printed (the client is paced, not assumed);
- *  - CPU: utime+stime of a's and b's lvsd (/proc/<pid>/stat) over the high-rate window (generation
+ *  - visibility: sent (generator's wall clock) → in b's table (same guest clock), p50/p95/max, at
+ *    the low and the high rate; the achieved rate is printed (the generator is paced, not assumed).
+ *    The bench sees b's table only when it reads it, so each flow is bracketed: visible at most at
+ *    the end of the first read that shows it, at least at the start of the read before (which did
+ *    not); both bounds and their midpoint are printed with the bench's own read period. Its pause
+ *    between reads grows with the read (≤ a third of the guest CPU): b's table costs O(n²) to read.
+ *  - stages (lvsd mode, means over the phase, from the daemons' metrics): a's read period (a new
+ *    connection waits half of it on average), a's read, a's read start → b's hand-over to its
+ *    kernel (lvsd_sync_staleness_seconds), and the rest (b's kernel install, scheduling);
+ *  - injected load (lvsd mode): the same UDP connections, installed into a's kernel through its
+ *    backup daemon on lo (sync-load.js inject-flows) instead of by packets: one sendto per ~10
+ *    connections instead of 3 per connection, so the generator no longer takes the guest's CPU
+ *    from the directors it measures. For the channel the event is the same (a new entry in a's
+ *    table); the kernel channel cannot be measured this way (its master daemon sends only from
+ *    the packet path, ip_vs_in → ip_vs_sync_conn);
+ *  - CPU: utime+stime of a's and b's lvsd (/proc/<pid>/stat) over each phase's window (generation
  *    start to 1 s after its end), as % of one core;
  *  - full resync (lvsd mode; the kernel channel has none), for each size of --resync in turn: that many established TCP entries are
  *    installed in a's kernel (through its backup daemon on lo), then b "dies" (its namespace is
