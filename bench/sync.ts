@@ -250,6 +250,12 @@ async function visibility(gen: Generator, a: Netns, b: Netns, rate: number, seco
   };
 }
 
+/** Entries of one protocol in a director's kernel table (the number the stages were measured at). */
+async function tableCount(pid: number, re: RegExp): Promise<number> {
+  const text = await readFile(`/proc/${pid}/net/ip_vs_conn`, 'latin1');
+  return (text.match(re) ?? []).length;
+}
+
 async function scrape(ns: Netns, port: number): Promise<string> {
   return (await ns.exec(['curl', '-s', `http://127.0.0.1:${port}/metrics`], { via: 'nsenter', check: false })).stdout;
 }
