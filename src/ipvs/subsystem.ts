@@ -16,7 +16,7 @@ import type { Subsystem, SubsystemDeps } from '../core/subsystem.js';
 import type { TimerHandle } from '../core/clock.js';
 import { errorMessage, isLvsdError } from '../core/errors.js';
 import { entryFromConfig, type HealthView, type RsHealth } from './desired.js';
-import { declaredRealServers, registerTableMetrics, stopTableMetrics } from './table-metrics.js';
+import { declaredRealServers, primeTableMetrics, registerTableMetrics, stopTableMetrics } from './table-metrics.js';
 import { kernelTableReader } from './table-reader.js';
 import { ipvsMetrics } from './metrics.js';
 import { Reconciler, type ReconcileReason, type ReconcileResult } from './reconciler.js';
@@ -285,6 +285,8 @@ export function createIpvsSubsystem(deps: SubsystemDeps, opts: IpvsSubsystemOpti
       pendingFull = 'start';
       await drain();
       scheduleDrift();
+      // The table-metrics worker gets the virtual servers' names now, not at the first scrape.
+      void primeTableMetrics(deps.registry);
     },
     async reload(next, prev, diff) {
       cfg = next;
@@ -300,6 +302,7 @@ export function createIpvsSubsystem(deps: SubsystemDeps, opts: IpvsSubsystemOpti
         for (const rs of [...m.keys()]) if (!keys.has(rs)) m.delete(rs);
       }
       if (!(await ensureDataplane())) return;
+      void primeTableMetrics(deps.registry); // the new names, before the next scrape needs them
       const ipvsGlobalChanged = JSON.stringify(prev.global.ipvs) !== JSON.stringify(next.global.ipvs);
       const vsd = diff.virtual_servers;
       if (!ipvsGlobalChanged && !vsd.added.length && !vsd.removed.length && !vsd.changed.length) return;

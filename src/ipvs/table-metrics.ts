@@ -102,8 +102,11 @@ function declaredService(v: VirtualServerConfig): DeclaredService {
   return { key: v.key, name: v.name, rs, weights };
 }
 
-/** Declared services per message to the worker: a slice is cloned in well under a millisecond. */
-const DECLARED_SLICE = 500;
+/**
+ * Declared services per message to the worker: cloning 500 took 2–14 ms on the loaded host (load 5),
+ * several times that in the lab guest; 100 keep a slice to a few ms there.
+ */
+const DECLARED_SLICE = 100;
 
 const STATUS_FAMILIES: readonly MetricDoc[] = [
   { name: 'lvsd_ipvs_table_read_success', type: 'gauge', labels: [], help: "1 when this scrape's per virtual/real server series come from a complete read of the kernel table, 0 when that read failed (the series are left out; lvsd_ipvs_table_read_errors_total says why)" },
@@ -160,32 +163,60 @@ class Read {
 class TableWorker {
   private worker: Worker | undefined;
   private specKey = '';
-  /** The declared list the worker has (by identity: the running configuration's). */
+  /** The declared list the worker has or is being sent (by identity: the running configuration's)… */
   private sent: readonly VirtualServerConfig[] | undefined;
+  /** …and the sending of it (resolved once posted whole). */
+  private sending: Promise<void> = Promise.resolve();
   private running: { id: number; read: Read; t0: number } | undefined;
   private next = 0;
 
   constructor(private readonly onEnd: (r: Read) => void) {}
 
-  /** Starts `read` in the worker (a new worker if there is none or the reader changed). */
-  async start(read: Read, spec: TableReaderSpec, declared: readonly VirtualServerConfig[], capped: boolean): Promise<void> {
+  /** The worker for `spec` (a new one if there is none or the reader changed). */
+  private async ensure(spec: TableReaderSpec): Promise<Worker> {
     const key = JSON.stringify(spec);
     if (this.worker && key !== this.specKey) await this.stop();
-    const w = this.worker ?? this.spawn(spec, key);
+    return this.worker ?? this.spawn(spec, key);
+  }
+
+  /**
+   * Sends `declared` to the worker `w` unless it has that list already (or is being sent it). Sends
+   * never interleave: a list is sent whole, in slices with a turn of the loop between them (10,000
+   * services are ~110,000 strings to clone), after any list still being sent. Resolves once it is all
+   * posted, or the worker is gone.
+   */
+  private declare(w: Worker, declared: readonly VirtualServerConfig[]): Promise<void> {
+    if (declared === this.sent) return this.sending;
+    this.sent = declared;
+    this.sending = this.sending.then(async () => {
+      for (let i = 0; i < declared.length || i === 0; i += DECLARED_SLICE) {
+        if (i > 0) await yieldToLoop();
+        if (this.worker !== w) return; // it died or was stopped meanwhile
+        const services = declared.slice(i, i + DECLARED_SLICE).map(declaredService);
+        w.postMessage({ op: 'declared', first: i === 0, last: i + DECLARED_SLICE >= declared.length, services } satisfies TableWorkerRequest);
+      }
+    });
+    return this.sending;
+  }
+
+  /**
+   * Starts the worker and sends it `declared` now (lvsd's start and each reload), so that the first
+   * scrape after them does neither: at 10,000 services these were that scrape's longest stall of the
+   * event loop (608 ms in the lab guest; bench/results/scrape.md).
+   */
+  async prime(spec: TableReaderSpec, declared: readonly VirtualServerConfig[]): Promise<void> {
+    await this.declare(await this.ensure(spec), declared);
+  }
+
+  /** Starts `read` in the worker, after the declared services if they changed. */
+  async start(read: Read, spec: TableReaderSpec, declared: readonly VirtualServerConfig[], capped: boolean): Promise<void> {
+    const w = await this.ensure(spec);
     const id = ++this.next;
     this.running = { id, read, t0: performance.now() };
     read.worker = w;
     w.ref(); // a scrape is waiting for this read: the process stays up until it ends
-    if (declared !== this.sent) {
-      this.sent = declared;
-      // In slices with a turn of the loop between them: 10,000 services are ~110,000 strings to clone.
-      for (let i = 0; i < declared.length || i === 0; i += DECLARED_SLICE) {
-        if (i > 0) await yieldToLoop();
-        if (this.worker !== w) return; // it died meanwhile (the read already ended as failed)
-        const services = declared.slice(i, i + DECLARED_SLICE).map(declaredService);
-        w.postMessage({ op: 'declared', first: i === 0, last: i + DECLARED_SLICE >= declared.length, services } satisfies TableWorkerRequest);
-      }
-    }
+    await this.declare(w, declared);
+    if (this.worker !== w) return; // it died meanwhile (the read already ended as failed)
     w.postMessage({ op: 'read', id, capped } satisfies TableWorkerRequest);
   }
 
@@ -195,6 +226,7 @@ class TableWorker {
     this.worker = w;
     this.specKey = key;
     this.sent = undefined;
+    this.sending = Promise.resolve();
     let why: string | undefined;
     /** This worker's slabs (table-worker.ts), as Buffers over the shared memory, by index. */
     const slabs: Buffer[] = [];
@@ -370,6 +402,21 @@ export function registerTableMetrics(registry: Registry, source: TableMetricsSou
       }
     },
   });
+}
+
+/**
+ * Starts the table-metrics worker of `registry` and sends it the running configuration's virtual
+ * servers (the IPVS subsystem's start and reload), when the table metrics are on and there is a
+ * table to read; the next scrape then finds both done. The idle worker holds no socket and does not
+ * keep the process alive. Never rejects: a worker that cannot start is the next scrape's failure.
+ */
+export async function primeTableMetrics(registry: Registry): Promise<void> {
+  const st = registryState.get(registry);
+  if (!st || st.stopped) return;
+  if (!(st.source.settings?.() ?? DEFAULT_TABLE_METRICS).enabled) return;
+  const spec = st.source.reader();
+  if (!spec) return;
+  await st.worker.prime(spec, st.source.declared()).catch(() => undefined);
 }
 
 /**

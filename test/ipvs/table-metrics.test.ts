@@ -10,6 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
@@ -19,7 +20,7 @@ import { Gauge, Registry } from 'prom-client';
 import { ManualClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/log.js';
 import type { VirtualServerConfig } from '../../src/config/model.js';
-import { registerTableMetrics, stopTableMetrics, type TableMetricsSettings } from '../../src/ipvs/table-metrics.js';
+import { primeTableMetrics, registerTableMetrics, stopTableMetrics, type TableMetricsSettings, type TableWorkerRequest } from '../../src/ipvs/table-metrics.js';
 import { scrape, scrapeText } from '../../src/metrics/exposition.js';
 import { ApiServer } from '../../src/metrics/http.js';
 import { parsePrometheus, sampleValue } from '../support/prom.js';
@@ -39,7 +40,7 @@ function harness(n: number, d: number, o: HarnessOptions = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-tm-'));
   const log = join(dir, 'reads');
   const vss = cfgOf(vsYaml(n, d)).virtual_servers;
-  const declared = o.declared ? o.declared(vss) : vss;
+  let declared = o.declared ? o.declared(vss) : vss;
   const registry = new Registry();
   const clock = new ManualClock();
   const errors: string[] = [];
@@ -56,6 +57,8 @@ function harness(n: number, d: number, o: HarnessOptions = {}) {
     errors,
     reads,
     file: (name: string) => join(dir, name),
+    /** A reload: the running configuration's virtual servers are now `vss`. */
+    declare: (vss: readonly VirtualServerConfig[]) => (declared = vss),
     tick: (ms: number) => clock.advance(ms),
     close: async () => {
       await stopTableMetrics(registry);
@@ -203,6 +206,49 @@ test('the table is read and its text written in a worker thread; the text comes 
   const reads = h.reads();
   assert.equal(reads.length, 1);
   assert.match(reads[0]!, /^[1-9]\d* false$/, 'read off the main thread');
+}));
+
+/** The ops of the messages this process posts to worker threads while `f` runs (what crosses to the table-metrics worker). */
+async function postedOps(f: () => Promise<void>): Promise<string[]> {
+  const ops: string[] = [];
+  const post = Worker.prototype.postMessage;
+  Worker.prototype.postMessage = function (this: Worker, m: TableWorkerRequest, ...rest: unknown[]) {
+    ops.push(m.op === 'declared' ? `declared:${m.services.length}${m.last ? ':last' : ''}` : m.op);
+    return (post as (...a: unknown[]) => void).call(this, m, ...rest);
+  } as typeof post;
+  try {
+    await f();
+  } finally {
+    Worker.prototype.postMessage = post;
+  }
+  return ops;
+}
+
+test('primed at start and reload, the worker has the virtual servers before the first scrape, which then only asks for the read', () => using(harness(250, 2), async (h) => {
+  // Start: the worker gets the 250 services (in slices), no read.
+  const primed = await postedOps(() => primeTableMetrics(h.registry));
+  assert.deepEqual(primed, ['declared:100', 'declared:100', 'declared:50:last']);
+  assert.equal(h.reads().length, 0, 'priming reads nothing');
+  // The first scrape sends the worker nothing but the read, and is labelled with the configured names.
+  let text = '';
+  const first = await postedOps(async () => { text = await scrapeText(h.registry); });
+  assert.deepEqual(first.filter((op) => op !== 'recycle'), ['read']);
+  assert.equal(sampleValue(parsePrometheus(text), 'lvsd_ipvs_real_server_weight', { virtual_server: 'vs249', service: 'tcp/192.0.2.4:1057', real_server: '198.51.100.2:80' }), 2);
+  // A reload renames every service; a scrape started before the priming has posted the whole new list
+  // gets its read after the last slice, and the new names throughout.
+  h.declare(cfgOf(vsYaml(250, 2).replace(/name: vs/g, 'name: web')).virtual_servers);
+  h.tick(1000);
+  const reload = await postedOps(async () => {
+    const p = primeTableMetrics(h.registry);
+    text = await scrapeText(h.registry);
+    await p;
+  });
+  assert.deepEqual(reload.filter((op) => op !== 'recycle'), ['declared:100', 'declared:100', 'declared:50:last', 'read']);
+  const names = new Set(tableSeries(text).map((s) => s.labels.virtual_server));
+  assert.equal(names.size, 250);
+  assert.ok([...names].every((n) => n?.startsWith('web')), 'no series under a name of the previous configuration');
+  // Priming again with the same configuration sends nothing.
+  assert.deepEqual(await postedOps(() => primeTableMetrics(h.registry)), []);
 }));
 
 test('scrapes within the cache time or while a read is running share one read; a later one reads again', () => using(harness(3, 2), async (h) => {
