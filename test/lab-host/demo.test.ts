@@ -4,7 +4,8 @@
  * It checks effects, never durations: requests spread over the three real servers; the dead real
  * server left the kernel table (the `lvsd ipvs show` printed after its death lacks it) and no request
  * sent after its death failed; it came back; the VIP moved to director-b and every long-lived
- * connection director-b's kernel knew by sync carried on; the VIP moved back to director-a; the
+ * connection director-b's kernel knew by sync carried on (but for those on a real server director-b's
+ * own checks had taken out of its table: counted, named and narrated); the VIP moved back to director-a; the
  * cluster still serves afterwards. The failback's kept count is printed by the demo as measured
  * (kernel-mode sync loses connections there, issue 18): this test requires the count, not a value.
  */
@@ -40,18 +41,29 @@ function num(text: string, re: RegExp, what: string): number[] {
   return m.slice(1).map(Number);
 }
 
-test('lvsd demo plays the whole story on the real kernel and its summary shows it', { skip, timeout: 900_000 }, async () => {
+test('lvsd demo plays the whole story on the real kernel and its summary shows it', { skip, timeout: 900_000 }, async (t) => {
   const { code, out } = await runDemo();
   assert.equal(code, 0, out);
   try {
-    check(out);
+    check(out, t);
   } catch (e) {
     (e as Error).message += `\n--- the demo's output:\n${out}`;
     throw e;
   }
 });
 
-function check(out: string): void {
+/**
+ * A move's row: the real servers the new master's own checks took out of its table during the move,
+ * and how many of the connections that ended were on them ("by server: rs2 6; rs2 taken out by ...").
+ */
+function takenOutBy(moveRow: string, director: string): { takenOut: string[]; excused: number } {
+  const takenOut = new RegExp(`; ([\\w, ]+) taken out by ${director}'s own checks\\)`).exec(moveRow)?.[1]?.split(', ') ?? [];
+  const ended: Record<string, number> = {};
+  for (const m of /; by server: ([^;)]*)/.exec(moveRow)?.[1]?.matchAll(/(\S+) (\d+)/g) ?? []) ended[m[1]!] = Number(m[2]);
+  return { takenOut, excused: takenOut.reduce((n, s) => n + (ended[s] ?? 0), 0) };
+}
+
+function check(out: string, t: { diagnostic(message: string): void }): void {
   assert.match(out, /Summary \(connection sync: \w+ mode;/);
 
   // Narrated live from the guest: the steps, and the kernel tables lvsd programmed.
@@ -87,13 +99,20 @@ function check(out: string): void {
   assert.ok(sent! > 0);
   assert.match(death, /out of the table in [\d.]+ s, back in [\d.]+ s/);
 
-  // 4. Failover: the VIP moved; every connection director-b knew by sync was kept.
+  // 4. Failover: the VIP moved; every connection director-b knew by sync carried on, except those on
+  // a real server director-b's own health checks had taken out of its table during the move (its
+  // checks run on its own, and a loaded machine can time them out): with expire_nodest_conn the
+  // kernel drops such a connection at its next packet, synced or not. The row names those servers
+  // and the narration gives the checks' reasons; no other connection may end.
   const fo = row(out, 'director-a crashes');
   assert.match(fo, /VIP on director-b [\d.]+ s after the crash/);
   const [kept, held, knew] = num(fo, /\s(\d+) of (\d+) \((\d+) synced/, 'failover');
   assert.equal(held, 24);
   assert.ok(knew! > 0, `director-b's kernel learned connections by sync: ${fo}`);
-  assert.ok(kept! >= knew!, `the connections director-b knew carried on: ${fo}`);
+  assert.match(out, /director-b's own health checks since step 3: /, 'the failover narrates director-b\'s checks');
+  const { excused, takenOut } = takenOutBy(fo, 'director-b');
+  if (excused) t.diagnostic(`failover: ${excused} synced connection(s) ended on ${takenOut.join(', ')}, which director-b's own checks had taken out of its table`);
+  assert.ok(kept! + excused >= knew!, `the connections director-b knew carried on, but for ${excused} on a real server its checks took out: ${fo}`);
 
   // 5. Failback: the VIP moved back; the kept count is reported (whatever it is).
   const fb = row(out, 'director-a returns');

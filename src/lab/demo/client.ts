@@ -49,6 +49,10 @@ export interface HoldReply {
   answered: number;
   /** Held connections per real server (the server that answered its first request). */
   byServer: Record<string, number>;
+  /** Of the ended (broken) connections: how many per real server ("?" if it never answered). */
+  brokenByServer: Record<string, number>;
+  /** The ended connections (client port, real server, error), to look them up in a kernel's table. */
+  ended: Array<{ port: number; server: string; error: string }>;
   /** Longest wait for an answer on any held connection (a failover shows here). */
   longestWaitMs: number;
   /** Answers that came from another server than the connection's first (must stay 0: one TCP connection, one server). */
@@ -124,7 +128,7 @@ function startStream(everyMs: number): void {
   };
 }
 
-interface Held { sock: Socket; server?: string; answered: number; state: 'open' | 'broken'; error?: string; sentAt?: number; longestWaitMs: number; switched: number }
+interface Held { sock: Socket; port?: number; server?: string; answered: number; state: 'open' | 'broken'; error?: string; sentAt?: number; longestWaitMs: number; switched: number }
 const held: Held[] = [];
 
 function hold(n: number, everyMs: number): void {
@@ -144,7 +148,10 @@ function hold(n: number, everyMs: number): void {
       h.sock.destroy();
     };
     h.sock.setTimeout(20_000, () => broke('TIMEOUT'));
-    h.sock.on('connect', send);
+    h.sock.on('connect', () => {
+      h.port = h.sock.localPort; // kept: a destroyed socket no longer has it
+      send();
+    });
     h.sock.on('error', (e: NodeJS.ErrnoException) => broke(e.code ?? 'ERROR'));
     h.sock.on('close', () => broke('CLOSED'));
     h.sock.on('data', (d: Buffer) => {
@@ -170,13 +177,15 @@ function hold(n: number, everyMs: number): void {
 
 /** The held connections' state; `resetWait` starts a new longest-wait measurement after it. */
 function holdReport(resetWait: boolean): HoldReply {
-  const r: HoldReply = { open: 0, broken: 0, errors: {}, answered: 0, byServer: {}, longestWaitMs: 0, switched: 0 };
+  const r: HoldReply = { open: 0, broken: 0, errors: {}, answered: 0, byServer: {}, brokenByServer: {}, ended: [], longestWaitMs: 0, switched: 0 };
   const now = Date.now();
   for (const h of held) {
     if (h.state === 'open') r.open++;
     else {
       r.broken++;
       inc(r.errors, h.error ?? 'ERROR');
+      inc(r.brokenByServer, h.server ?? '?');
+      r.ended.push({ port: h.port ?? 0, server: h.server ?? '?', error: h.error ?? 'ERROR' });
     }
     r.answered += h.answered;
     if (h.server) inc(r.byServer, h.server);

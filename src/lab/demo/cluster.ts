@@ -139,10 +139,22 @@ export class Director {
 
   /** How many of these client ports have an entry in this director's kernel connection table (ipvsadm -Lnc). */
   async knows(clientPorts: readonly number[]): Promise<number> {
-    const out = (await this.ns.exec(['ipvsadm', '-Lnc'], { via: 'nsenter' })).stdout;
-    const seen = new Set<number>();
-    for (const m of out.matchAll(/\s192\.0\.2\.50:(\d+)\s+192\.0\.2\.100:80\s/g)) seen.add(Number(m[1]));
+    const seen = await this.entries();
     return clientPorts.filter((p) => seen.has(p)).length;
+  }
+
+  /** The kernel's entries for the client's connections to the VIP (ipvsadm -Lnc): client port → state and real server. */
+  async entries(): Promise<Map<number, { state: string; dest: string }>> {
+    const out = (await this.ns.exec(['ipvsadm', '-Lnc'], { via: 'nsenter' })).stdout;
+    const m = new Map<number, { state: string; dest: string }>();
+    for (const e of out.matchAll(/\s(\S+)\s+192\.0\.2\.50:(\d+)\s+192\.0\.2\.100:80\s+(\S+):\d+/g)) m.set(Number(e[2]), { state: e[1]!, dest: e[3]! });
+    return m;
+  }
+
+  /** The real servers (addresses) of the VIP's virtual server in this director's kernel table now (ipvsadm -Ln). */
+  async kernelRealServers(): Promise<string[]> {
+    const out = (await this.ns.exec(['ipvsadm', '-Ln', '-t', `${VIP}:${PORT}`], { via: 'nsenter', check: false })).stdout;
+    return [...out.matchAll(/->\s+(\d+\.\d+\.\d+\.\d+):\d+/g)].map((e) => e[1]!);
   }
 }
 

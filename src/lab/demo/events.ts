@@ -44,6 +44,14 @@ export interface Move {
   kept: number;
   /** Why the others ended, by error code (ECONNRESET: the new master did not know the connection). */
   errors: Record<string, number>;
+  /** The ended ones by real server (the one that answered the connection). */
+  endedByServer: Record<string, number>;
+  /**
+   * Real servers the new master's own health checks had out of its kernel table at some moment
+   * of the move (a "real server down" in its log, or absent when it took over): a connection on
+   * one of them is dropped at its next packet (expire_nodest_conn), synced or not.
+   */
+  takenOut: string[];
   /** Longest wait for an answer on a held connection during the move. */
   longestWaitMs: number;
   /** Connections the new master's kernel knew from sync just before the move. */

@@ -29,9 +29,18 @@ export function narrate(e: Stamped, elapsedMs: number): string[] {
   }
 }
 
+/**
+ * A move's row. Its connections column: kept of held, how many the new master's kernel knew by sync,
+ * how many ended (why, and on which real server), and the real servers the new master's own checks
+ * took out of its table during the move — the one reason a synced connection may end (demo.test.ts).
+ */
 function moveRow(label: string, m: Move): string[] {
   const lost = m.held - m.kept;
-  const notes = [...(m.syncedBefore !== undefined ? [`${m.syncedBefore} synced`] : []), ...(lost ? [`${lost} ended: ${counts(m.errors)}`] : [])];
+  const notes = [
+    ...(m.syncedBefore !== undefined ? [`${m.syncedBefore} synced`] : []),
+    ...(lost ? [`${lost} ended: ${counts(m.errors)}`, `by server: ${counts(m.endedByServer)}`] : []),
+    ...(m.takenOut.length ? [`${m.takenOut.join(', ')} taken out by ${m.to}'s own checks`] : []),
+  ];
   return [label, '-', secs(m.longestWaitMs), `${m.kept} of ${m.held}${notes.length ? ` (${notes.join('; ')})` : ''}`, m.vipMovedAfterMs === undefined ? `VIP not on ${m.to}` : `VIP on ${m.to} ${secs(m.vipMovedAfterMs)} after ${m.timedFrom}`];
 }
 

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Topology } from '../netns.js';
 import { buildCluster, VIP, type Director, type LogLine } from './cluster.js';
+import type { RealServer } from '../topologies.js';
 import type { BurstReply, HoldReply, StreamReply } from './client.js';
 import { encode, type DemoEvent, type DemoSummary, type Move } from './events.js';
 
@@ -44,10 +45,78 @@ const isTransition = (to: string) => (l: LogLine) => l.to === to && typeof l.msg
 const rsEvent = (addr: string, to: 'up' | 'down') => (l: LogLine) => l.msg === `real server ${to}` && String(l.real_server ?? '').startsWith(`${addr}:`);
 const reconciled = (l: LogLine) => l.msg === 'IPVS table reconciled';
 
-function diffErrors(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+function diffCounts(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) > 0) out[k] = v - (before[k] ?? 0);
   return out;
+}
+
+/** A real server's name ("rs2") from its address, for the narration. */
+const nameOf = (rss: readonly RealServer[]) => (addr: string) => rss.find((r) => r.address === addr)?.name ?? addr;
+
+/**
+ * What director `d`'s own health checks did from its log line `from` on: each real server down/up
+ * line with its reason, timed from `t0` ("the crash", ...), and the real servers they took out of its
+ * kernel table at some moment in that span (a "down" line, or absent from `inTable`, its table read
+ * when it took over). With expire_nodest_conn=1 (tuneDirector) the kernel drops a connection whose
+ * real server is no longer in the table at its next packet, and the client's retry gets a reset from
+ * the director's own stack (it holds the VIP): those connections cannot survive the move.
+ */
+function checksSince(d: Director, from: number, t0: { at: number; what: string }, inTable: readonly string[] | undefined, rss: readonly RealServer[]): { lines: string[]; takenOut: string[] } {
+  const rsName = nameOf(rss);
+  const takenOut = new Set<string>();
+  const lines: string[] = [];
+  for (const l of d.log.slice(from)) {
+    if (l.msg !== 'real server down' && l.msg !== 'real server up') continue;
+    const name = rsName(String(l.real_server ?? '').split(':')[0]!);
+    if (l.msg === 'real server down') takenOut.add(name);
+    const dt = l.time - t0.at;
+    lines.push(`${name} ${l.to} ${secs(Math.abs(dt))} ${dt < 0 ? 'before' : 'after'} ${t0.what} (${String(l.reason ?? '')})`);
+  }
+  for (const r of rss) if (inTable !== undefined && !inTable.includes(r.address)) takenOut.add(r.name);
+  return { lines, takenOut: [...takenOut].sort() };
+}
+
+/**
+ * Narrated lines about a move: the new master's own checks, its table when it took over, and which
+ * connections ended where — with their entries in its kernel. Connections that ended on a real
+ * server its checks did not take out have no known reason; for them it tells where their packets
+ * could have gone: the new master's ARP entry for that real server against the server's MAC, and
+ * whether the real server still holds their sockets (if it does, the reset did not come from it).
+ */
+async function tellMove(d: Director, since: string, checks: { lines: string[]; takenOut: string[] }, inTable: readonly string[] | undefined, rss: readonly RealServer[], endedByServer: Record<string, number>, ended: HoldReply['ended']): Promise<void> {
+  const rsName = nameOf(rss);
+  say(`${d.label}'s own health checks ${since}: ${checks.lines.length ? checks.lines.join('; ') : 'no real server went down or up'}`);
+  say(`${d.label}'s kernel table when it took over: ${inTable === undefined ? 'not read' : inTable.map(rsName).join(', ') || 'no real server'}`);
+  if (!ended.length) return;
+  const entries = await entriesOf(d, ended, rsName);
+  say(`the connections that ended, by real server: ${counts(endedByServer)}${entries ? `; ${d.label}'s kernel entries for them now: ${entries}` : ''}`);
+  const excused = checks.takenOut.reduce((n, s) => n + (endedByServer[s] ?? 0), 0);
+  if (excused) say(`${excused} of them were on ${checks.takenOut.join(', ')}, which ${d.label}'s own checks had taken out of its table (expire_nodest_conn drops a connection whose real server is gone; the client gets a reset)`);
+  for (const rs of rss) {
+    const ports = ended.filter((e) => e.server === rs.name).map((e) => e.port);
+    if (!ports.length || checks.takenOut.includes(rs.name)) continue;
+    const [neigh, mac, ss] = await Promise.all([
+      d.ns.neigh(rs.address).catch(() => undefined),
+      rs.ns.mac().catch(() => undefined),
+      rs.ns.exec(['ss', '-Htn', 'state', 'established', '( sport = :80 )'], { via: 'nsenter', check: false }).catch(() => undefined),
+    ]);
+    const kept = ss ? ports.filter((p) => new RegExp(`192\\.0\\.2\\.50:${p}\\b`).test(ss.stdout)).length : '?';
+    say(`no known reason for the ${ports.length} on ${rs.name}: ${d.label}'s ARP entry for it ${neigh ?? 'none'} (its MAC ${mac ?? '?'}); ${rs.name} still holds ${kept} of their sockets`);
+  }
+}
+
+/** The kernel entries of the ended connections, counted by "STATE -> real server" (or "no entry"). */
+async function entriesOf(d: Director, ended: HoldReply['ended'], rsName: (addr: string) => string): Promise<string | undefined> {
+  const m = await d.entries().catch(() => undefined);
+  if (!m) return undefined;
+  const c: Record<string, number> = {};
+  for (const e of ended) {
+    const k = m.get(e.port);
+    const key = k ? `${k.state} -> ${rsName(k.dest)}` : 'no entry';
+    c[key] = (c[key] ?? 0) + 1;
+  }
+  return counts(c);
 }
 
 /** How many of the held connections `d`'s kernel knows, polled until all or `ms`. */
@@ -133,6 +202,7 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   if (st.slowestMs > 900) say('(a slow request is a SYN sent to the dead server just before its removal: the client\'s TCP retried it and the director, with expire_nodest_conn, sent the retry to a live server)');
 
   step('3. The client opens 24 long-lived connections');
+  const fromB3 = b.log.length;
   const { ports } = await client.ask<{ ports: number[] }>({ cmd: 'hold', n: 24, everyMs: 300 });
   // Until every connection has had its first answer (each then knows its real server).
   let h0 = await client.ask<HoldReply>({ cmd: 'report', resetWait: true });
@@ -151,6 +221,7 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   await a.ns.ip('link', 'set', 'eth0', 'down');
   say('director-a: SIGKILL to every process and its link cut — a host that dies, no goodbye advert');
   const mb = await b.wait(isTransition('MASTER'), 60_000, fromB);
+  const bTable = mb ? await b.kernelRealServers().catch(() => undefined) : undefined;
   const failoverMs = mb ? mb.time - crashAt : undefined;
   say(mb ? `director-b: VRRP BACKUP -> MASTER (${mb.reason}) ${secs(failoverMs)} after the crash; it takes the VIP and sends gratuitous ARP` : 'director-b did not take over');
   await sleep(2500);
@@ -158,9 +229,12 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   const mac = await b.ns.mac().catch(() => '?');
   const neigh = await lab.client.neigh(VIP).catch(() => undefined);
   say(`the client's ARP entry for ${VIP}: ${neigh ?? 'none'}${neigh === mac ? ' = director-b (moved by its gratuitous ARP)' : ''}`);
-  say(`long-lived connections: ${h1.open} of ${h0.open} carry on${h1.broken - h0.broken ? `, ${h1.broken - h0.broken} ended (${counts(diffErrors(h1.errors, h0.errors))})` : ''}; longest wait for an answer ${secs(h1.longestWaitMs)}`);
+  say(`long-lived connections: ${h1.open} of ${h0.open} carry on${h1.broken - h0.broken ? `, ${h1.broken - h0.broken} ended (${counts(diffCounts(h1.errors, h0.errors))})` : ''}; longest wait for an answer ${secs(h1.longestWaitMs)}`);
+  const endedB = diffCounts(h1.brokenByServer, h0.brokenByServer);
+  const bChecks = checksSince(b, fromB3, { at: crashAt, what: 'the crash' }, bTable, lab.realServers);
+  await tellMove(b, 'since step 3', bChecks, bTable, lab.realServers, endedB, h1.ended.filter((e) => !h0.ended.some((x) => x.port === e.port)));
   emit({ ev: 'show', title: 'director-b: lvsd ipvs show (the new master)', text: await b.ipvsShow() });
-  const failover: Move = { from: 'director-a', to: 'director-b', timedFrom: 'the crash', held: h0.open, kept: h1.open, errors: diffErrors(h1.errors, h0.errors), longestWaitMs: h1.longestWaitMs, syncedBefore: syncedB };
+  const failover: Move = { from: 'director-a', to: 'director-b', timedFrom: 'the crash', held: h0.open, kept: h1.open, errors: diffCounts(h1.errors, h0.errors), endedByServer: endedB, takenOut: bChecks.takenOut, longestWaitMs: h1.longestWaitMs, syncedBefore: syncedB };
   if (failoverMs !== undefined) failover.vipMovedAfterMs = failoverMs;
 
   step('5. director-a comes back (rebooted: empty kernel tables) and takes over again');
@@ -175,6 +249,7 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   // the guest takes from one second to a minute, depending on how loaded the machine is.
   const ba2 = await a.wait(isTransition('BACKUP'), 180_000, fromA3);
   const ma2 = await a.wait(isTransition('MASTER'), 180_000, fromA3);
+  const aTable = ma2 ? await a.kernelRealServers().catch(() => undefined) : undefined;
   const syncedA = await a.knows(ports).catch(() => undefined);
   const failbackMs = ma2 && ba2 ? ma2.time - ba2.time : undefined;
   say(ma2 ? `director-a: VRRP INIT -> BACKUP, then BACKUP -> MASTER (${ma2.reason}) ${secs(failbackMs)} later; it takes the VIP back` : 'director-a did not take over again');
@@ -182,8 +257,11 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   if (bb2) say(`director-b: VRRP MASTER -> BACKUP (${bb2.reason})`);
   await sleep(2500);
   const h2 = await client.ask<HoldReply>({ cmd: 'report', resetWait: true });
-  say(`long-lived connections: ${h2.open} of ${h1.open} carry on${h2.broken - h1.broken ? `, ${h2.broken - h1.broken} ended (${counts(diffErrors(h2.errors, h1.errors))})` : ''}; director-a's kernel knew ${syncedA ?? '?'} of them when it took over`);
-  const failback: Move = { from: 'director-b', to: 'director-a', timedFrom: 'its election started', held: h1.open, kept: h2.open, errors: diffErrors(h2.errors, h1.errors), longestWaitMs: h2.longestWaitMs };
+  say(`long-lived connections: ${h2.open} of ${h1.open} carry on${h2.broken - h1.broken ? `, ${h2.broken - h1.broken} ended (${counts(diffCounts(h2.errors, h1.errors))})` : ''}; director-a's kernel knew ${syncedA ?? '?'} of them when it took over`);
+  const endedA = diffCounts(h2.brokenByServer, h1.brokenByServer);
+  const aChecks = checksSince(a, fromA3, { at: ma2?.time ?? Date.now(), what: 'its takeover' }, aTable, lab.realServers);
+  await tellMove(a, 'since its start', aChecks, aTable, lab.realServers, endedA, h2.ended.filter((e) => !h1.ended.some((x) => x.port === e.port)));
+  const failback: Move = { from: 'director-b', to: 'director-a', timedFrom: 'its election started', held: h1.open, kept: h2.open, errors: diffCounts(h2.errors, h1.errors), endedByServer: endedA, takenOut: aChecks.takenOut, longestWaitMs: h2.longestWaitMs };
   if (failbackMs !== undefined) failback.vipMovedAfterMs = failbackMs;
   if (syncedA !== undefined) failback.syncedBefore = syncedA;
   const after = await client.ask<BurstReply>({ cmd: 'burst', n: 15 });
