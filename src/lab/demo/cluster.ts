@@ -137,10 +137,10 @@ export class Director {
     return (await this.ns.exec([process.execPath, lvsdBin, 'ipvs', 'show'], { timeoutMs: 60_000, via: 'nsenter' })).stdout.trimEnd();
   }
 
-  /** How many of these client ports have an entry in this director's kernel connection table (ipvsadm -Lnc). */
-  async knows(clientPorts: readonly number[]): Promise<number> {
+  /** Which of these client ports have an entry in this director's kernel connection table (ipvsadm -Lnc). */
+  async knows(clientPorts: readonly number[]): Promise<Set<number>> {
     const seen = await this.entries();
-    return clientPorts.filter((p) => seen.has(p)).length;
+    return new Set(clientPorts.filter((p) => seen.has(p)));
   }
 
   /** The kernel's entries for the client's connections to the VIP (ipvsadm -Lnc): client port → state and real server. */

@@ -44,8 +44,10 @@ export interface Move {
   kept: number;
   /** Why the others ended, by error code (ECONNRESET: the new master did not know the connection). */
   errors: Record<string, number>;
-  /** The ended ones by real server (the one that answered the connection). */
+  /** The ended ones the new master's kernel knew (synced), by real server (the one that answered the connection). */
   endedByServer: Record<string, number>;
+  /** The ended ones the new master's kernel did not know. */
+  endedUnsynced: number;
   /**
    * Real servers the new master's own health checks had out of its kernel table at some moment
    * of the move (a "real server down" in its log, or absent when it took over): a connection on

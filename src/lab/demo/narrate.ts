@@ -38,7 +38,7 @@ function moveRow(label: string, m: Move): string[] {
   const lost = m.held - m.kept;
   const notes = [
     ...(m.syncedBefore !== undefined ? [`${m.syncedBefore} synced`] : []),
-    ...(lost ? [`${lost} ended: ${counts(m.errors)}`, `by server: ${counts(m.endedByServer)}`] : []),
+    ...(lost ? [`${lost} ended: ${counts(m.errors)}`, `synced ones by server: ${counts(m.endedByServer) || 'none'}`, `not synced: ${m.endedUnsynced}`] : []),
     ...(m.takenOut.length ? [`${m.takenOut.join(', ')} taken out by ${m.to}'s own checks`] : []),
   ];
   return [label, '-', secs(m.longestWaitMs), `${m.kept} of ${m.held}${notes.length ? ` (${notes.join('; ')})` : ''}`, m.vipMovedAfterMs === undefined ? `VIP not on ${m.to}` : `VIP on ${m.to} ${secs(m.vipMovedAfterMs)} after ${m.timedFrom}`];

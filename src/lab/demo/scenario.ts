@@ -119,16 +119,30 @@ async function entriesOf(d: Director, ended: HoldReply['ended'], rsName: (addr: 
   return counts(c);
 }
 
-/** How many of the held connections `d`'s kernel knows, polled until all or `ms`. */
-async function syncedOn(d: Director, ports: readonly number[], ms: number): Promise<number> {
+/** Which of the held connections (client ports) `d`'s kernel knows, polled until all or `ms`. */
+async function syncedOn(d: Director, ports: readonly number[], ms: number): Promise<Set<number>> {
   const end = Date.now() + ms;
-  let n = 0;
+  let known = new Set<number>();
   while (Date.now() < end) {
-    n = await d.knows(ports).catch(() => n);
-    if (n >= ports.length) break;
+    known = await d.knows(ports).catch(() => known);
+    if (known.size >= ports.length) break;
     await sleep(500);
   }
-  return n;
+  return known;
+}
+
+/**
+ * The connections that ended during a move, split by whether the new master's kernel knew them
+ * (`known`: its synced ones): the synced ones by real server, and how many it did not know.
+ */
+function endedSplit(ended: HoldReply['ended'], known: ReadonlySet<number>): { endedByServer: Record<string, number>; endedUnsynced: number } {
+  const endedByServer: Record<string, number> = {};
+  let endedUnsynced = 0;
+  for (const e of ended) {
+    if (known.has(e.port)) endedByServer[e.server] = (endedByServer[e.server] ?? 0) + 1;
+    else endedUnsynced++;
+  }
+  return { endedByServer, endedUnsynced };
 }
 
 async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
@@ -212,7 +226,7 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   }
   say(`${h0.open} keep-alive connections open, each sending a request every 0.3 s; by server: ${counts(h0.byServer)}`);
   const syncedB = await syncedOn(b, ports, 30_000);
-  say(`director-b's kernel knows ${syncedB} of the ${ports.length} (ipvsadm -Lnc), sent by director-a's lvsd`);
+  say(`director-b's kernel knows ${syncedB.size} of the ${ports.length} (ipvsadm -Lnc), sent by director-a's lvsd`);
 
   step('4. The master director crashes');
   const fromB = b.log.length;
@@ -232,9 +246,10 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   say(`long-lived connections: ${h1.open} of ${h0.open} carry on${h1.broken - h0.broken ? `, ${h1.broken - h0.broken} ended (${counts(diffCounts(h1.errors, h0.errors))})` : ''}; longest wait for an answer ${secs(h1.longestWaitMs)}`);
   const endedB = diffCounts(h1.brokenByServer, h0.brokenByServer);
   const bChecks = checksSince(b, fromB3, { at: crashAt, what: 'the crash' }, bTable, lab.realServers);
-  await tellMove(b, 'since step 3', bChecks, bTable, lab.realServers, endedB, h1.ended.filter((e) => !h0.ended.some((x) => x.port === e.port)));
+  const endedFo = h1.ended.filter((e) => !h0.ended.some((x) => x.port === e.port));
+  await tellMove(b, 'since step 3', bChecks, bTable, lab.realServers, endedB, endedFo);
   emit({ ev: 'show', title: 'director-b: lvsd ipvs show (the new master)', text: await b.ipvsShow() });
-  const failover: Move = { from: 'director-a', to: 'director-b', timedFrom: 'the crash', held: h0.open, kept: h1.open, errors: diffCounts(h1.errors, h0.errors), endedByServer: endedB, takenOut: bChecks.takenOut, longestWaitMs: h1.longestWaitMs, syncedBefore: syncedB };
+  const failover: Move = { from: 'director-a', to: 'director-b', timedFrom: 'the crash', held: h0.open, kept: h1.open, errors: diffCounts(h1.errors, h0.errors), ...endedSplit(endedFo, syncedB), takenOut: bChecks.takenOut, longestWaitMs: h1.longestWaitMs, syncedBefore: syncedB.size };
   if (failoverMs !== undefined) failover.vipMovedAfterMs = failoverMs;
 
   step('5. director-a comes back (rebooted: empty kernel tables) and takes over again');
@@ -244,26 +259,29 @@ async function scenario(work: string, topo: Topology): Promise<DemoSummary> {
   a.start();
   say('director-a: lvsd run starts; before its election it asks director-b for its whole connection table');
   const got = await a.wait((l) => l.msg === 'peer table received' || l.msg === 'no active peer answered the resync request', 180_000, fromA3);
-  if (got) say(got.msg === 'peer table received' ? `director-a: director-b's whole table received (${String(got.received)} connections) — now its election starts (priority 150 > 100)` : 'director-a: no answer to its resync request');
+  if (got) say(got.msg === 'peer table received' ? `director-a: director-b's whole table received after ${secs(typeof got.ms === 'number' ? got.ms : undefined)} — now its election starts (priority 150 > 100)` : 'director-a: no answer to its resync request');
   // Timed from its election's start (INIT -> BACKUP), not from the process start: a node start in
   // the guest takes from one second to a minute, depending on how loaded the machine is.
   const ba2 = await a.wait(isTransition('BACKUP'), 180_000, fromA3);
   const ma2 = await a.wait(isTransition('MASTER'), 180_000, fromA3);
-  const aTable = ma2 ? await a.kernelRealServers().catch(() => undefined) : undefined;
+  // What director-a's kernel held when it took over: read at once (its own checks may take a real
+  // server out, and its connections with it, a moment later).
   const syncedA = await a.knows(ports).catch(() => undefined);
+  const aTable = ma2 ? await a.kernelRealServers().catch(() => undefined) : undefined;
   const failbackMs = ma2 && ba2 ? ma2.time - ba2.time : undefined;
   say(ma2 ? `director-a: VRRP INIT -> BACKUP, then BACKUP -> MASTER (${ma2.reason}) ${secs(failbackMs)} later; it takes the VIP back` : 'director-a did not take over again');
   const bb2 = await b.wait(isTransition('BACKUP'), 30_000, fromB2);
   if (bb2) say(`director-b: VRRP MASTER -> BACKUP (${bb2.reason})`);
   await sleep(2500);
   const h2 = await client.ask<HoldReply>({ cmd: 'report', resetWait: true });
-  say(`long-lived connections: ${h2.open} of ${h1.open} carry on${h2.broken - h1.broken ? `, ${h2.broken - h1.broken} ended (${counts(diffCounts(h2.errors, h1.errors))})` : ''}; director-a's kernel knew ${syncedA ?? '?'} of them when it took over`);
+  say(`long-lived connections: ${h2.open} of ${h1.open} carry on${h2.broken - h1.broken ? `, ${h2.broken - h1.broken} ended (${counts(diffCounts(h2.errors, h1.errors))})` : ''}; director-a's kernel knew ${syncedA?.size ?? '?'} of them when it took over`);
   const endedA = diffCounts(h2.brokenByServer, h1.brokenByServer);
   const aChecks = checksSince(a, fromA3, { at: ma2?.time ?? Date.now(), what: 'its takeover' }, aTable, lab.realServers);
-  await tellMove(a, 'since its start', aChecks, aTable, lab.realServers, endedA, h2.ended.filter((e) => !h1.ended.some((x) => x.port === e.port)));
-  const failback: Move = { from: 'director-b', to: 'director-a', timedFrom: 'its election started', held: h1.open, kept: h2.open, errors: diffCounts(h2.errors, h1.errors), endedByServer: endedA, takenOut: aChecks.takenOut, longestWaitMs: h2.longestWaitMs };
+  const endedFb = h2.ended.filter((e) => !h1.ended.some((x) => x.port === e.port));
+  await tellMove(a, 'since its start', aChecks, aTable, lab.realServers, endedA, endedFb);
+  const failback: Move = { from: 'director-b', to: 'director-a', timedFrom: 'its election started', held: h1.open, kept: h2.open, errors: diffCounts(h2.errors, h1.errors), ...endedSplit(endedFb, syncedA ?? new Set()), takenOut: aChecks.takenOut, longestWaitMs: h2.longestWaitMs };
   if (failbackMs !== undefined) failback.vipMovedAfterMs = failbackMs;
-  if (syncedA !== undefined) failback.syncedBefore = syncedA;
+  if (syncedA !== undefined) failback.syncedBefore = syncedA.size;
   const after = await client.ask<BurstReply>({ cmd: 'burst', n: 15 });
   say(`15 new requests after the failback: ${counts(after.byServer)}; failed: ${after.failed}`);
   await client.ask({ cmd: 'quit' }, 2000).catch(() => undefined);
