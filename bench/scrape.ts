@@ -13,8 +13,12 @@
  * the idle loop's own largest gap over 2 s is printed too (the noise floor of the same run).
  * Peers, in the same run: in the lab, `ipvsadm -Ln --stats --exact` + `ipvsadm -Ln` (what an
  * operator without lvsd runs for the same figures), from a table restored with `ipvsadm -R`; on the
- * host (no IPVS there), the same series through prom-client gauges (what the table metrics were
- * before they got their own exposition), once. Goals: a scrape under 1 s, no stall over 20 ms.
+ * host (no IPVS there: the worker decodes the kernel's replies for the table with lvsd's decoder,
+ * bench/support/big-table-reader.ts), the same series through prom-client gauges (what the table
+ * metrics were before they got their own exposition), once, after lvsd's scrapes. Before the scrapes
+ * the worker is primed as the daemon's start does. The main thread's own CPU time (schedstat) is
+ * printed too: on a loaded host it separates lvsd holding the loop from waiting for a CPU.
+ * Goals: a scrape under 1 s, no stall over 20 ms.
  * Nothing leaves the guest or loopback.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
