@@ -170,3 +170,40 @@ test('a round trip through encode/decode keeps every service and dest field', ()
     { numRuns: 300 },
   );
 });
+
+test('a destination reply\'s counters: 64-bit stats preferred and read whole (above 2^32, bytes above 2^53), 32-bit stats when the kernel sends only those', () => {
+  const u64 = (v: bigint) => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(v);
+    return b;
+  };
+  // As ip_vs_genl_fill_stats{,64} write them (net/netfilter/ipvs/ip_vs_ctl.c): bytes are u64 in both.
+  const reply = (with64: boolean) => {
+    const w = new g.AttrWriter(512, g.GENL_HDRLEN);
+    w.nest(g.IPVS_CMD_ATTR.DEST, () => {
+      w.u16(g.DEST_ATTR.ADDR_FAMILY, 2).bytes(g.DEST_ATTR.ADDR, Buffer.from([198, 51, 100, 7, ...new Array(12).fill(0)])).be16(g.DEST_ATTR.PORT, 8080);
+      w.u32(g.DEST_ATTR.FWD_METHOD, 0).u32(g.DEST_ATTR.WEIGHT, 3).u32(g.DEST_ATTR.ACTIVE_CONNS, 5).u32(g.DEST_ATTR.INACT_CONNS, 6);
+      w.nest(g.DEST_ATTR.STATS, () => {
+        w.u32(g.STATS_ATTR.CONNS, 7).u32(g.STATS_ATTR.INPKTS, 8).u32(g.STATS_ATTR.OUTPKTS, 9).bytes(g.STATS_ATTR.INBYTES, u64(10n)).bytes(g.STATS_ATTR.OUTBYTES, u64(11n)).u32(g.STATS_ATTR.CPS, 12);
+      });
+      if (with64) {
+        w.nest(g.DEST_ATTR.STATS64, () => {
+          w.bytes(g.STATS_ATTR.CONNS, u64(0x1_0000_0007n)).bytes(g.STATS_ATTR.INPKTS, u64(8n)).bytes(g.STATS_ATTR.OUTPKTS, u64(9n));
+          w.bytes(g.STATS_ATTR.INBYTES, u64(0x20_0000_0000_0001n)).bytes(g.STATS_ATTR.OUTBYTES, u64(0xffff_ffff_ffff_ffffn)).bytes(g.STATS_ATTR.CPS, u64(12n));
+        });
+      }
+    });
+    const b = Buffer.from(w.finish());
+    b[0] = g.IPVS_CMD.NEW_DEST;
+    b[1] = g.IPVS_GENL_VERSION;
+    return b;
+  };
+  const d64 = g.decodeDestReply(reply(true), 4);
+  assert.equal(d64.addr, '198.51.100.7');
+  assert.equal(d64.port, 8080);
+  assert.equal(d64.active_conns, 5);
+  assert.equal(d64.inact_conns, 6);
+  assert.equal(d64.persist_conns, undefined, 'absent in the reply: absent in the result');
+  assert.deepEqual(d64.stats, { conns: 0x1_0000_0007, inpkts: 8, outpkts: 9, inbytes: 0x20_0000_0000_0001n, outbytes: 0xffff_ffff_ffff_ffffn, cps: 12, inpps: 0, outpps: 0, inbps: 0, outbps: 0 });
+  assert.deepEqual(g.decodeDestReply(reply(false), 4).stats, { conns: 7, inpkts: 8, outpkts: 9, inbytes: 10n, outbytes: 11n, cps: 12, inpps: 0, outpps: 0, inbps: 0, outbps: 0 });
+});
