@@ -75,6 +75,8 @@ function moveConnections(moveRow: string, director: string) {
  */
 function syncedCarriedOn(moveRow: string, director: string, t: { diagnostic(message: string): void }) {
   const m = moveConnections(moveRow, director);
+  // The row in the test's own output, passed or not: the figures of every CI run stay on record.
+  t.diagnostic(`${director} takes over: ${moveRow.trim().replace(/\s{2,}/g, ' | ')}`);
   const sum = (o: Record<string, number>) => Object.values(o).reduce((x, y) => x + y, 0);
   assert.equal(m.kept + sum(m.endedSynced) + m.unsynced, m.held, `kept + ended = held: ${moveRow}`);
   const unexplained = Object.entries(m.endedSynced).filter(([rs]) => !m.takenOut.includes(rs));
