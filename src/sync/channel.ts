@@ -143,6 +143,11 @@ export class SyncChannel {
     this.opts.onFrame(f, from);
   }
 
+  /** The local port bound (ChannelOptions.port 0 lets the kernel pick a free one). */
+  get localPort(): number {
+    return this.sock.address().port;
+  }
+
   /** Epoch last accepted from a node. */
   peerEpoch(node: number): bigint | undefined {
     return this.guard.epochOf(node);

@@ -5,7 +5,9 @@
  * through the kernel's backup sync daemon listening on `lo` (a version-1 message sent to
  * 224.0.0.81:8848 via lo is installed like one from a master daemon: verified on the lab kernel).
  * A director that (re)starts asks for the whole table (RESYNC_REQUEST); the active one answers with
- * every entry, then RESYNC_END, which the asker acknowledges.
+ * every entry in numbered RESYNC_DATA frames, then RESYNC_END; the asker names the frames it lacks
+ * (RESYNC_MISSING), the sender resends only those (resend.ts), and the asker acknowledges once it
+ * holds them all.
  *
  * Everything that touches the outside (the /proc read, the channel, the kernel socket, timers) is
  * injected; the daemon wires the real ones (subsystem.ts).
@@ -14,6 +16,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import { decodeMessage, type SyncConn } from './codec.js';
 import { FrameType, DATA_STAMP_LEN, type DropReason, type Frame } from './wire.js';
+import { decodeMissing, encodeMissing, indicesOf, missingRanges, RESYNC_DATA_HEADER_LEN, type IndexRange } from './resend.js';
 import { peerTimeoutSeconds } from './show.js';
 import type { PollResult, TableSource } from './source.js';
 import { yieldToLoop } from '../core/clock.js';
@@ -50,6 +53,8 @@ export interface EngineMetrics {
   records: Counter<'direction'>;
   drops: Counter<'reason'>;
   resyncs: Counter<'role'>;
+  resent: Counter;
+  missingAsks: Counter;
   resyncSeconds: Histogram;
   peerConns: Gauge;
   polls: Histogram;
@@ -62,6 +67,8 @@ export function engineMetrics(registry: Registry): EngineMetrics {
     records: get('lvsd_sync_records_total', () => new Counter({ name: 'lvsd_sync_records_total', help: 'Connection records sent to / received from the peer director, and installed into the local kernel.', labelNames: ['direction'], registers: [registry] })),
     drops: get('lvsd_sync_dropped_total', () => new Counter({ name: 'lvsd_sync_dropped_total', help: 'Sync datagrams dropped, by reason (malformed, unknown_key, bad_mac, replay, stale_epoch, own, bad_records, inject_error; lost: frames missing from the peer\'s sequence, dropped on the way or by this director\'s full socket; kernel_queue: messages the local kernel backup daemon dropped, its socket full; table_line: a line of the local /proc connection table that could not be parsed).', labelNames: ['reason'], registers: [registry] })),
     resyncs: get('lvsd_sync_resyncs_total', () => new Counter({ name: 'lvsd_sync_resyncs_total', help: 'Full resyncs, as sender or receiver.', labelNames: ['role'], registers: [registry] })),
+    resent: get('lvsd_sync_resync_resent_frames_total', () => new Counter({ name: 'lvsd_sync_resync_resent_frames_total', help: 'Frames of a full-resync answer resent because the peer named them missing (RESYNC_MISSING), on the sender.', registers: [registry] })),
+    missingAsks: get('lvsd_sync_resync_missing_requests_total', () => new Counter({ name: 'lvsd_sync_resync_missing_requests_total', help: 'Requests for the missing frames of a full-resync answer (RESYNC_MISSING) sent by this director, the asker.', registers: [registry] })),
     resyncSeconds: get('lvsd_sync_resync_duration_seconds', () => new Histogram({ name: 'lvsd_sync_resync_duration_seconds', help: 'Time from a resync request to its acknowledgement (sender side).', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers: [registry] })),
     peerConns: get('lvsd_sync_peer_connections', () => new Gauge({ name: 'lvsd_sync_peer_connections', help: 'Connections known from the peer (distinct records received and not expired by their timeout).', registers: [registry] })),
     staleness: get('lvsd_sync_staleness_seconds', () => new Histogram({ name: 'lvsd_sync_staleness_seconds', help: "Per record received: time from the active director's table read that first showed it (new connection, state change) to its hand-over to this director's kernel. Compares the two directors' wall clocks (NTP-synced assumed; a negative difference counts as 0). Full-resync records are not counted.", buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] })),
@@ -94,7 +101,10 @@ const PROGRESS_STALL_MS = 1000;
  * still reports keeps the pacing: each stall only writes off half the window.
  */
 const STALLS_TO_UNPACE = 5;
-/** A resync that arrived with fewer records than its RESYNC_END announced is asked for again, this many times at most. */
+/**
+ * Requests in a row that brought nothing new (a RESYNC_MISSING after which no missing frame
+ * arrived, or a RESYNC_REQUEST nobody answered) before the asker gives up.
+ */
 const RESYNC_ATTEMPTS = 5;
 /** Largest window honoured, whatever the peer advertises (channel.ts WINDOW_MAX). */
 const WINDOW_CAP = 256;
@@ -155,7 +165,7 @@ export class SyncEngine {
    * waits for its next report. Every DATA frame goes through here (polls and resyncs alike), so the
    * first read after becoming active, which sends the whole table, is paced like a resync.
    */
-  private async sendData(payload: Buffer): Promise<void> {
+  private async sendData(payload: Buffer, type: FrameType.DATA | FrameType.RESYNC_DATA = FrameType.DATA): Promise<void> {
     while (!this.unpaced && this.inFlight.length >= this.peerWindow) {
       const before = this.inFlight.length;
       await new Promise<void>((resolve) => {
@@ -170,7 +180,7 @@ export class SyncEngine {
       if (++this.stalls >= STALLS_TO_UNPACE) this.paceOff();
       else this.inFlight.splice(0, Math.ceil(before / 2));
     }
-    const seq = await this.d.channel.send(FrameType.DATA, payload);
+    const seq = await this.d.channel.send(type, payload);
     if (!this.unpaced) this.inFlight.push(seq);
   }
 
@@ -208,9 +218,20 @@ export class SyncEngine {
   private sending: Promise<void> = Promise.resolve();
   /** Receiver: DATA frames read (a report every PROGRESS_EVERY). */
   private handed = 0;
-  /** Receiver: resync records received since the last request, and requests made for the current wait. */
-  private resyncRecords = 0;
+  /**
+   * Receiver: the answer being received (the newest one seen: its sender's epoch and resync id),
+   * the frame indices held, its size once RESYNC_END told it, and whether a frame new to it
+   * arrived since the last RESYNC_MISSING (progress).
+   */
+  private receipt: { epoch: bigint; id: number; held: Set<number>; frames: number | undefined; records: number; fresh: boolean } | undefined;
+  /** Receiver: requests in a row that brought nothing new (RESYNC_ATTEMPTS). */
   private resyncAttempts = 0;
+  /**
+   * Sender: the frames of the latest answer, kept until the asker acknowledges it or a new answer
+   * replaces it, for resends. One answer at most: ~1.4 KB per 38 entries (the payloads the table
+   * worker encoded), about 3.7 MB for 100,000 entries.
+   */
+  private answer: { id: number; payloads: readonly Buffer[]; records: number } | undefined;
   /** Receiver: the active peer announced its answer (RESYNC_BEGIN). Sender: an answer is being prepared. */
   private resyncBegun = false;
   private answerWaiting = false;
@@ -224,7 +245,7 @@ export class SyncEngine {
 
   /** Ask the active peer for its whole table (at start, and when the peer is seen to restart). */
   async requestResync(): Promise<void> {
-    this.resyncRecords = 0;
+    this.receipt = undefined;
     this.resyncBegun = false;
     await this.d.channel.send(FrameType.RESYNC_REQUEST, Buffer.alloc(0));
   }
@@ -242,20 +263,45 @@ export class SyncEngine {
     }
     if (r.error) this.d.log.warn({ err: r.error }, 'cannot read the connection table for a resync: sending an empty one');
     if (r.skipped) this.m.drops.inc({ reason: 'table_line' }, r.skipped);
-    await this.exclusive(async () => {
-      for (let i = 0; i < r.payloads.length; i++) {
-        await this.sendData(r.payloads[i]!);
-        if ((i + 1) % RESYNC_SLICE === 0) await yieldToLoop(); // adverts, checks and /healthz run between slices
-      }
-    });
+    const answer = { id, payloads: r.payloads, records: r.records };
+    this.answer = answer;
+    await this.sendAnswer(answer, r.payloads.map((_, i) => i));
     this.m.records.inc({ direction: 'sent' }, r.records);
-    const end = Buffer.alloc(8);
-    end.writeUInt32BE(id, 0);
-    end.writeUInt32BE(r.records, 4);
-    await this.d.channel.send(FrameType.RESYNC_END, end);
     this.m.resyncs.inc({ role: 'sender' });
-    this.d.log.info({ id, records: r.records, read_ms: Math.round(r.readMs) }, 'full table sent to the peer');
+    this.d.log.info({ id, records: r.records, frames: r.payloads.length, read_ms: Math.round(r.readMs) }, 'full table sent to the peer');
     return id;
+  }
+
+  /**
+   * Sends frames `indices` of an answer as RESYNC_DATA (paced, never interleaved with a poll's
+   * frames), then its RESYNC_END. The worker's payload starts with an 8-byte sight stamp (0 in a
+   * full read): a copy carries the answer id and the frame index in its place.
+   */
+  private async sendAnswer(a: { id: number; payloads: readonly Buffer[]; records: number }, indices: readonly number[]): Promise<void> {
+    await this.exclusive(async () => {
+      for (let k = 0; k < indices.length; k++) {
+        const i = indices[k]!;
+        const p = Buffer.from(a.payloads[i]!);
+        p.writeUInt32BE(a.id, 0);
+        p.writeUInt32BE(i, 4);
+        await this.sendData(p, FrameType.RESYNC_DATA);
+        if ((k + 1) % RESYNC_SLICE === 0) await yieldToLoop(); // adverts, checks and /healthz run between slices
+      }
+      const end = Buffer.alloc(12);
+      end.writeUInt32BE(a.id, 0);
+      end.writeUInt32BE(a.records, 4);
+      end.writeUInt32BE(a.payloads.length, 8);
+      await this.d.channel.send(FrameType.RESYNC_END, end);
+    });
+  }
+
+  /** A RESYNC_REQUEST, or a RESYNC_MISSING for an answer this director no longer holds: a whole new answer. */
+  private async answerRequest(): Promise<void> {
+    await this.d.channel.send(FrameType.RESYNC_BEGIN, Buffer.alloc(0));
+    // A repeated request while an answer waits to start is served by that answer.
+    if (this.answerWaiting) return;
+    this.answerWaiting = true;
+    await this.sendFullTable();
   }
 
   private readonly ackWaiters = new Map<number, () => void>();
@@ -283,11 +329,18 @@ export class SyncEngine {
       const progress = () => {
         clearTimeout(t);
         t = setTimeout(() => {
-          // Part of an answer came, then silence: its end was lost on the way. Ask again (bounded).
-          if ((this.resyncBegun || this.resyncRecords > 0) && ++this.resyncAttempts < RESYNC_ATTEMPTS) {
-            this.d.log.warn({ received: this.resyncRecords, attempt: this.resyncAttempts + 1 }, 'resync stopped arriving: asking again');
+          // An answer was announced or part of it came, then silence: ask for what is missing (its
+          // frames after the last one held, too: RESYNC_END may be lost), or, if no frame of it
+          // came at all, for the table again. Bounded: RESYNC_ATTEMPTS requests that bring nothing.
+          if ((this.resyncBegun || this.receipt) && this.resyncAttempts < RESYNC_ATTEMPTS) {
             progress();
-            void this.requestResync().catch(() => undefined);
+            if (this.receipt) {
+              void this.askMissing('resync stopped arriving').catch(() => undefined);
+            } else {
+              this.resyncAttempts++;
+              this.d.log.warn({ attempt: this.resyncAttempts + 1 }, 'resync announced but no frame of it arrived: asking again');
+              void this.requestResync().catch(() => undefined);
+            }
             return;
           }
           finish(false);
@@ -323,34 +376,46 @@ export class SyncEngine {
     switch (f.type) {
       case FrameType.DATA:
         return this.install(f);
+      case FrameType.RESYNC_DATA:
+        return this.installAnswer(f);
       case FrameType.RESYNC_REQUEST:
         this.peerAlive(true); // a peer that asks reports its progress: pace the answer
         if (!this.active) return;
-        await this.d.channel.send(FrameType.RESYNC_BEGIN, Buffer.alloc(0));
-        // A repeated request while an answer waits to start is served by that answer.
-        if (this.answerWaiting) return;
-        this.answerWaiting = true;
-        await this.sendFullTable();
-        return;
+        return this.answerRequest();
+      case FrameType.RESYNC_MISSING: {
+        const r = decodeMissing(f.payload);
+        if (!r.ok) return this.drop('bad_records');
+        this.peerAlive(false);
+        if (!this.active) return;
+        const a = this.answer;
+        if (!a || a.id !== r.missing.id) return this.answerRequest();
+        const indices = indicesOf(r.missing.ranges, a.payloads.length);
+        this.m.resent.inc(indices.length);
+        this.d.log.info({ id: a.id, frames: indices.length, ranges: r.missing.ranges.length }, 'resending the frames of a resync the peer lacks');
+        return this.sendAnswer(a, indices);
+      }
       case FrameType.RESYNC_BEGIN:
         this.resyncBegun = true;
         this.resyncProgress?.();
         return;
       case FrameType.RESYNC_END: {
-        if (f.payload.length < 8) return this.drop('bad_records');
-        const announced = f.payload.readUInt32BE(4);
-        const ack = Buffer.alloc(4);
-        ack.writeUInt32BE(f.payload.readUInt32BE(0), 0);
-        this.m.resyncs.inc({ role: 'receiver' });
-        await this.d.channel.send(FrameType.RESYNC_ACK, ack);
-        // Frames lost on the way (counted as drops `lost`) left records out: ask again, a bounded
-        // number of times, rather than start the election without them.
-        if (this.resyncEnded.length && this.resyncRecords < announced && ++this.resyncAttempts < RESYNC_ATTEMPTS) {
-          this.d.log.warn({ received: this.resyncRecords, announced, attempt: this.resyncAttempts + 1 }, 'resync arrived incomplete: asking again');
-          this.resyncProgress?.();
-          await this.requestResync();
+        if (f.payload.length < 12) return this.drop('bad_records');
+        const id = f.payload.readUInt32BE(0);
+        const rc = this.receiptFor(f.epoch, id);
+        if (!rc) return; // the end of an older answer than the one being received
+        rc.frames = f.payload.readUInt32BE(8);
+        this.resyncProgress?.();
+        if (rc.held.size < rc.frames) {
+          // Frames lost on the way (counted as drops `lost`): ask for those only, a bounded number
+          // of times in a row without progress, rather than start the election without them.
+          if (this.resyncAttempts < RESYNC_ATTEMPTS) await this.askMissing('resync arrived incomplete');
           return;
         }
+        const ack = Buffer.alloc(4);
+        ack.writeUInt32BE(id, 0);
+        this.m.resyncs.inc({ role: 'receiver' });
+        this.d.log.info({ id, records: rc.records, frames: rc.frames }, 'resync complete');
+        await this.d.channel.send(FrameType.RESYNC_ACK, ack);
         this.resyncEnded.splice(0).forEach((w) => w());
         return;
       }
@@ -369,6 +434,7 @@ export class SyncEngine {
         const t0 = this.pendingResync.get(id);
         if (t0 === undefined) return;
         this.pendingResync.delete(id);
+        if (this.answer?.id === id) this.answer = undefined; // the asker holds it all: no resend will be asked for
         this.m.resyncSeconds.observe((this.d.now() - t0) / 1000);
         this.ackWaiters.get(id)?.();
         this.ackWaiters.delete(id);
@@ -388,11 +454,58 @@ export class SyncEngine {
     const payload = data.subarray(DATA_STAMP_LEN);
     const r = decodeMessage(payload);
     if (!r.ok) return this.drop('bad_records');
-    if (sight === 0) {
-      this.resyncProgress?.(); // a full-resync message: the table is still arriving
-      this.resyncRecords += r.message.conns.length;
-    }
     this.reportArrived(f.seq);
+    await this.handOver(payload, r.message.conns, sight);
+  }
+
+  /**
+   * The answer being received for a frame of resync `id` from the peer's run `epoch`: a newer one
+   * (a new answer, or a restarted sender) replaces the current one; undefined for an older one.
+   */
+  private receiptFor(epoch: bigint, id: number): NonNullable<SyncEngine['receipt']> | undefined {
+    const rc = this.receipt;
+    if (rc && (epoch < rc.epoch || (epoch === rc.epoch && id < rc.id))) return undefined;
+    if (rc && rc.epoch === epoch && rc.id === id) return rc;
+    this.receipt = { epoch, id, held: new Set(), frames: undefined, records: 0, fresh: true };
+    return this.receipt;
+  }
+
+  /** A frame of a full-resync answer: installed once per index (a resend of one already held is skipped). */
+  private async installAnswer(f: Frame): Promise<void> {
+    const data = f.payload;
+    if (data.length < RESYNC_DATA_HEADER_LEN) return this.drop('bad_records');
+    const payload = data.subarray(RESYNC_DATA_HEADER_LEN);
+    const r = decodeMessage(payload);
+    if (!r.ok) return this.drop('bad_records');
+    this.reportArrived(f.seq);
+    this.resyncProgress?.(); // the table is still arriving
+    const rc = this.receiptFor(f.epoch, data.readUInt32BE(0));
+    const index = data.readUInt32BE(4);
+    if (rc) {
+      if (rc.held.has(index)) return;
+      rc.held.add(index);
+      rc.records += r.message.conns.length;
+      rc.fresh = true;
+    }
+    await this.handOver(payload, r.message.conns, 0);
+  }
+
+  /** Names the frames of the current answer this director lacks (RESYNC_MISSING). */
+  private async askMissing(why: string): Promise<void> {
+    const rc = this.receipt;
+    if (!rc) return;
+    // A request after which nothing new arrived counts towards giving up; progress starts over.
+    if (rc.fresh) this.resyncAttempts = 0;
+    else this.resyncAttempts++;
+    rc.fresh = false;
+    const ranges: IndexRange[] = missingRanges(rc.held, rc.frames);
+    this.m.missingAsks.inc();
+    this.d.log.warn({ id: rc.id, held: rc.held.size, frames: rc.frames, ranges: ranges.length, attempt: this.resyncAttempts + 1 }, `${why}: asking for the missing frames`);
+    await this.d.channel.send(FrameType.RESYNC_MISSING, encodeMissing({ id: rc.id, ranges }));
+  }
+
+  /** Hands one sync message to the local kernel and keeps its records for the gauge and `sync show`. */
+  private async handOver(payload: Buffer, conns: readonly SyncConn[], sight: number): Promise<void> {
     const msg = Buffer.from(payload);
     msg[1] = this.d.syncid; // the local backup daemon ignores other sync ids
     try {
@@ -401,14 +514,14 @@ export class SyncEngine {
       return this.drop('inject_error');
     }
     const now = this.d.now();
-    for (const c of r.message.conns) {
+    for (const c of conns) {
       const k = `${c.protocol}|${Buffer.from(c.caddr).toString('hex')}|${c.cport}|${Buffer.from(c.vaddr).toString('hex')}|${c.vport}|${c.flags & 0x1000 ? 't' : ''}`;
       this.fromPeer.set(k, { conn: c, until: now + peerTimeoutSeconds(c) * 1000 });
     }
-    if (sight > 0) this.observeStaleness(sight, r.message.conns.length);
+    if (sight > 0) this.observeStaleness(sight, conns.length);
     if (++this.installs % 64 === 0) this.expirePeer(now);
     this.m.peerConns.set(this.fromPeer.size);
-    this.m.records.inc({ direction: 'received' }, r.message.conns.length);
+    this.m.records.inc({ direction: 'received' }, conns.length);
   }
 
   /**

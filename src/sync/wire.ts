@@ -21,8 +21,13 @@ import { readFileSync } from 'node:fs';
 import { LvsdError } from '../core/errors.js';
 
 export const FRAME_MAGIC = 0x4c565359; // "LVSY"
-/** 2: DATA carries the sight time (version 1 had the bare v1 message). */
-export const FRAME_VERSION = 2;
+/**
+ * 2: DATA carries the sight time (version 1 had the bare v1 message). 3: a full-resync answer is
+ * sent as numbered RESYNC_DATA frames and its missing frames are asked for (RESYNC_MISSING); a
+ * version-2 peer would not understand either, so its frames are refused (malformed) rather than
+ * half-understood.
+ */
+export const FRAME_VERSION = 3;
 export const FRAME_HEADER_LEN = 32;
 export const MAC_LEN = 32;
 export const FRAME_OVERHEAD = FRAME_HEADER_LEN + MAC_LEN;
@@ -39,9 +44,12 @@ export enum FrameType {
   DATA = 1,
   /** A peer (re)joined and asks for the whole table. Payload empty. */
   RESYNC_REQUEST = 2,
-  /** A full resync is complete: payload u32 resync id, u32 record count. */
+  /**
+   * The last frame of a full-resync answer was sent (again, after a resend): payload u32 resync
+   * id, u32 record count, u32 frame count (RESYNC_DATA indices 0..count-1).
+   */
   RESYNC_END = 3,
-  /** The peer installed a resync: payload u32 resync id. */
+  /** The peer holds every frame of a resync: payload u32 resync id. */
   RESYNC_ACK = 4,
   /**
    * Flow control of DATA frames (a full resync's and a poll's alike): payload u64, the sequence of
@@ -57,6 +65,19 @@ export enum FrameType {
    * a large read) takes longer than its resync_timeout of silence.
    */
   RESYNC_BEGIN = 6,
+  /**
+   * One frame of a full-resync answer: payload u32 resync id, u32 frame index (from 0), then a
+   * kernel sync v1 message. Paced like DATA (RESYNC_PROGRESS counts both). A resend of a frame is a
+   * new frame (new sequence number, new MAC) with the same id and index (resend.ts says why).
+   */
+  RESYNC_DATA = 7,
+  /**
+   * The asker lacks frames of a resync answer: payload u32 resync id, u16 n, n × (u32 first,
+   * u32 last) inclusive index ranges, last = 0xffffffff for "to the end" (resend.ts). Sent when
+   * RESYNC_END shows gaps, or when the answer stops arriving. The sender resends those frames,
+   * then RESYNC_END again; if it no longer holds that answer it sends a whole new one.
+   */
+  RESYNC_MISSING = 8,
 }
 
 export interface SyncKey {

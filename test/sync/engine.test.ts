@@ -67,7 +67,7 @@ function pair() {
 function pairLinked(p: ReturnType<typeof pair>, reports: boolean) {
   const link = { progress: 0 };
   p.hooks.toB = (f) => {
-    if (f.type === FrameType.DATA) void p.b.onFrame(f);
+    if (f.type === FrameType.DATA || f.type === FrameType.RESYNC_DATA) void p.b.onFrame(f);
   };
   p.hooks.toA = (f) => {
     if (!reports) return;
@@ -107,9 +107,9 @@ test('full-resync records are not observed; a sender clock ahead counts as 0; a 
   const p = pair();
   p.setTable(HEAD + line(2000) + line(2001));
   await p.a.sendFullTable(); // no read yet: the answer waits for the first one (whose changes go out as usual)
-  const data = p.frames.filter((f) => f.type === FrameType.DATA && f.payload.readBigUInt64BE(0) === 0n);
+  const data = p.frames.filter((f) => f.type === FrameType.RESYNC_DATA);
   assert.equal(data.length, 1);
-  assert.equal(Number(data[0]!.payload.readBigUInt64BE(0)), 0, 'resync records carry no sight time');
+  assert.equal(data[0]!.payload.readUInt32BE(4), 0, 'resync frames carry their index, not a sight time');
   await p.b.onFrame(data[0]!);
   assert.equal(p.injected.length, 1, 'installed all the same');
   assert.equal(await count(p.b), 0);
@@ -156,7 +156,7 @@ test('a resync still arriving is not given up on: resync_timeout counts silence 
   const p = pair();
   p.setTable(HEAD + line(5000) + line(5001));
   await p.a.sendFullTable();
-  const [data, end] = [p.frames.find((f) => f.type === FrameType.DATA && f.payload.readBigUInt64BE(0) === 0n)!, p.frames.find((f) => f.type === FrameType.RESYNC_END)!];
+  const [data, end] = [p.frames.find((f) => f.type === FrameType.RESYNC_DATA)!, p.frames.find((f) => f.type === FrameType.RESYNC_END)!];
   let settled: boolean | undefined;
   const waiting = p.b.resyncFromPeer(3000).then((ok) => (settled = ok));
   // Sixteen resync messages, 250 ms apart: 4 s in all, more than the 3 s timeout, never 3 s of silence
@@ -219,30 +219,43 @@ test('every DATA frame is paced by the peer\'s reports: a large first read never
   await p.close();
 });
 
-test('a resync that lost frames on the way is asked for again, and then arrives whole', async () => {
-  const rows = Array.from({ length: 400 }, (_, i) => line(30000 + i)).join('');
+test('a resync that lost frames on the way: only those frames are asked for and resent, and it arrives whole', async () => {
+  const rows = Array.from({ length: 2000 }, (_, i) => line(30000 + i)).join('');
   const p = pair();
   p.setTable(HEAD + rows);
   p.a.setActive(true, 'test'); // the first read sends everything (not to b yet: no link)
   while (!p.frames.some((f) => f.type === FrameType.DATA)) await new Promise((r) => setTimeout(r, 10));
-  let dropped = 0;
+  // The first answer loses frames 1, 5, 6 and 7, and its RESYNC_END; the resend of 6 is lost too.
+  const lose = new Map([[1, 1], [5, 1], [6, 2], [7, 1]]);
+  let endsLost = 0;
+  const sentIdx: number[] = [];
   p.hooks.toB = (f) => {
-    // The first answer loses its second message.
-    if (f.type === FrameType.DATA && f.payload.readBigUInt64BE(0) === 0n && dropped === 0 && p.injected.length === 1) {
-      dropped++;
-      return;
+    if (f.type === FrameType.RESYNC_DATA) {
+      const i = f.payload.readUInt32BE(4);
+      sentIdx.push(i);
+      const left = lose.get(i) ?? 0;
+      if (left > 0) return void lose.set(i, left - 1);
     }
+    if (f.type === FrameType.RESYNC_END && endsLost++ === 0) return;
     void p.b.onFrame(f);
   };
   p.hooks.toA = (f) => void p.a.onFrame(f);
-  assert.equal(await p.b.resyncFromPeer(3000), true);
-  assert.equal(dropped, 1);
+  assert.equal(await p.b.resyncFromPeer(1000), true);
+  const frames = Math.ceil(2000 / 38);
+  assert.deepEqual(sentIdx.slice(0, frames), Array.from({ length: frames }, (_, i) => i), 'the answer, once');
+  const resent = sentIdx.slice(frames);
+  assert.deepEqual([...new Set(resent)].sort((x, y) => x - y), [1, 5, 6, 7], `only the lost frames were resent: ${resent}`);
+  assert.equal(resent.filter((i) => i === 6).length, 2, 'frame 6, lost twice, was resent twice');
   const keys = new Set<number>();
   for (const m of p.injected) {
     const r = decodeMessage(m);
     if (r.ok) for (const c of r.message.conns) keys.add(c.cport);
   }
-  assert.equal(keys.size, 400, 'every connection reached b\'s kernel after the second answer');
-  assert.equal((await p.a.m.resyncs.get()).values.find((v) => v.labels.role === 'sender')?.value, 2, 'a answered twice');
+  assert.equal(keys.size, 2000, "every connection reached b's kernel");
+  const value = async (c: { get(): Promise<{ values: Array<{ value: number; labels: Record<string, unknown> }> }> }, role?: string) =>
+    (await c.get()).values.find((v) => role === undefined || v.labels.role === role)?.value ?? 0;
+  assert.equal(await value(p.a.m.resyncs, 'sender'), 1, 'a answered once');
+  assert.equal(await value(p.a.m.resent), resent.length);
+  assert.ok((await value(p.b.m.missingAsks)) >= 2, 'b asked for the missing frames (after the silence, and after the resend lost frame 6 again)');
   await p.close();
 });

@@ -1,0 +1,92 @@
+/**
+ * Targeted retransmission of a full-resync answer (pure): the answer's frames are numbered
+ * (RESYNC_DATA: answer id, frame index), the receiver keeps which indices it holds and names the
+ * missing ones as index ranges (RESYNC_MISSING), the sender resends only those.
+ *
+ * Why numbered indices and not the channel's sequence numbers: a resent frame is a new frame with a
+ * new channel sequence number and a new MAC, so the replay guard (wire.ts) treats it like any other
+ * frame and needs no exception. Resending a frame under its old sequence number would have needed
+ * one: a gap older than the guard's window (1,024 frames; a 100,000-entry answer is ~2,700) is
+ * refused as a replay, and widening the window for it would let old frames in. The index inside the
+ * authenticated payload tells the receiver which hole the new frame fills; a frame it already holds
+ * (the original arrived late after all) is skipped, so a duplicate installs nothing twice.
+ */
+
+/** Bytes in front of the sync v1 message in a RESYNC_DATA frame: u32 answer id, u32 frame index. */
+export const RESYNC_DATA_HEADER_LEN = 8;
+/** An open range's last index: "from first to the end of the answer" (the RESYNC_END was not seen). */
+export const OPEN_END = 0xffffffff;
+/**
+ * Ranges named in one RESYNC_MISSING: 4 + 2 + 160 × 8 = 1,286 bytes, inside a frame that fits a
+ * 1500-byte MTU (channel.ts DEFAULT_FRAME_PAYLOAD, 1,380). More gaps are named in the next round.
+ */
+export const MISSING_RANGES_MAX = 160;
+
+/** Inclusive range of frame indices. */
+export interface IndexRange {
+  readonly first: number;
+  readonly last: number;
+}
+
+export interface Missing {
+  readonly id: number;
+  readonly ranges: readonly IndexRange[];
+}
+
+export type MissingDecode = { ok: true; missing: Missing } | { ok: false; why: string };
+
+/** RESYNC_MISSING payload: u32 answer id, u16 range count, then per range u32 first, u32 last. */
+export function encodeMissing(m: Missing): Buffer {
+  if (m.ranges.length > MISSING_RANGES_MAX) throw new RangeError(`${m.ranges.length} ranges: at most ${MISSING_RANGES_MAX}`);
+  const b = Buffer.alloc(6 + 8 * m.ranges.length);
+  b.writeUInt32BE(m.id >>> 0, 0);
+  b.writeUInt16BE(m.ranges.length, 4);
+  m.ranges.forEach((r, i) => {
+    b.writeUInt32BE(r.first >>> 0, 6 + 8 * i);
+    b.writeUInt32BE(r.last >>> 0, 10 + 8 * i);
+  });
+  return b;
+}
+
+/** Never throws: a payload of the wrong length, too many ranges or a reversed range is an error value. */
+export function decodeMissing(b: Uint8Array): MissingDecode {
+  if (b.length < 6) return { ok: false, why: `${b.length} bytes: shorter than the 6-byte header` };
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const n = v.getUint16(4);
+  if (n > MISSING_RANGES_MAX) return { ok: false, why: `${n} ranges: at most ${MISSING_RANGES_MAX}` };
+  if (b.length !== 6 + 8 * n) return { ok: false, why: `${n} ranges need ${6 + 8 * n} bytes, got ${b.length}` };
+  const ranges: IndexRange[] = [];
+  for (let i = 0; i < n; i++) {
+    const first = v.getUint32(6 + 8 * i);
+    const last = v.getUint32(10 + 8 * i);
+    if (last < first) return { ok: false, why: `range ${i} is reversed (${first}..${last})` };
+    ranges.push({ first, last });
+  }
+  return { ok: true, missing: { id: v.getUint32(0), ranges } };
+}
+
+/**
+ * The indices missing from an answer, as at most `max` ranges, lowest first. `held` are the indices
+ * received (any order); `frames` is the answer's size when its RESYNC_END arrived, else undefined:
+ * then everything after the highest index held is missing too (an open range, OPEN_END).
+ */
+export function missingRanges(held: Iterable<number>, frames: number | undefined, max = MISSING_RANGES_MAX): IndexRange[] {
+  const sorted = [...held].sort((x, y) => x - y);
+  const out: IndexRange[] = [];
+  let next = 0;
+  for (const i of sorted) {
+    if (frames !== undefined && i >= frames) break;
+    if (i > next) out.push({ first: next, last: i - 1 });
+    next = Math.max(next, i + 1);
+  }
+  if (frames === undefined) out.push({ first: next, last: OPEN_END });
+  else if (next < frames) out.push({ first: next, last: frames - 1 });
+  return out.slice(0, max);
+}
+
+/** The indices of `ranges` inside an answer of `frames` frames, in order, each once. */
+export function indicesOf(ranges: readonly IndexRange[], frames: number): number[] {
+  const want = new Set<number>();
+  for (const r of ranges) for (let i = r.first; i <= Math.min(r.last, frames - 1); i++) want.add(i);
+  return [...want].sort((x, y) => x - y);
+}
