@@ -312,6 +312,9 @@ interface Resync {
   probeMaxFillMs: number;
   probeMaxResyncMs: number;
   lostB: number;
+  /** Frames of the answer a resent because b named them missing, and b's requests for them. */
+  resentA: number;
+  missingAsksB: number;
   /** Distinct injected entries in b's table at the end (one read). */
   distinctB: number;
   /** a's table worker over 10 s holding the table: reads and their mean (read + parse + diff + encode). */
@@ -459,6 +462,8 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
         distinctB,
         rcvbufErrorsB: rcvbufErrors(bPid),
         lostB: sample(bText, 'lvsd_sync_dropped_total{reason="lost"}') || 0,
+        resentA: sample(aText, 'lvsd_sync_resync_resent_frames_total') || 0,
+        missingAsksB: sample(bText, 'lvsd_sync_resync_missing_requests_total') || 0,
         receivedB: sample(bText, 'lvsd_sync_records_total{direction="received"}'),
         kernelQueueDropsB: sample(bText, 'lvsd_sync_dropped_total{reason="kernel_queue"}') || 0,
         backlogDrops: softnetDrops() - backlog0,
@@ -507,7 +512,7 @@ async function main(): Promise<void> {
     if (r.injected) process.stdout.write(`${row(`${m} inj`, r.injected)}\n${cpu(m, r.injected, `${r1(r.injected.achieved)}/s injected into a's kernel`)}`);
     for (const x of r.resyncs)
       process.stdout.write(
-        `${m.padEnd(7)} resync of ${x.inA} entries: request→ack ${r1(x.ackMs)} ms (a's metric), request→RESYNC_END ${x.endMs} ms (b's log), b start→all in b's kernel ${r1(x.kernelMs)} ms (${x.inB} there, ${x.distinctB} distinct in its table; b received ${x.receivedB} records, frames lost ${x.lostB}, UDP rcvbuf drops in b ${x.rcvbufErrorsB}, b's kernel daemon drops ${x.kernelQueueDropsB}, guest input-backlog drops ${x.backlogDrops})\n` +
+        `${m.padEnd(7)} resync of ${x.inA} entries: request→ack ${r1(x.ackMs)} ms (a's metric), request→RESYNC_END ${x.endMs} ms (b's log), b start→all in b's kernel ${r1(x.kernelMs)} ms (${x.inB} there, ${x.distinctB} distinct in its table; b received ${x.receivedB} records, frames lost ${x.lostB}, resent ${x.resentA} (b asked ${x.missingAsksB} times), UDP rcvbuf drops in b ${x.rcvbufErrorsB}, b's kernel daemon drops ${x.kernelQueueDropsB}, guest input-backlog drops ${x.backlogDrops})\n` +
           `        reference: the same entries fed straight into a's kernel daemon by a local process took ${r1(x.injectMs)} ms (${x.injectDrops} daemon drops); ratio b start→all / that ${(x.kernelMs / x.injectMs).toFixed(2)}\n` +
           `        a holding them: ${x.aReads} table reads in 10 s, mean ${r1(x.aReadMeanMs)} ms; a's longest event-loop stall ${r1(x.aLagMaxSteadyMs)} ms then, ${r1(x.aLagMaxResyncMs)} ms during the resync\n` +
           `        stalls: b took over ${x.bTakeovers} time(s) while a was filled and held; guest probe's longest stall then ${x.probeMaxFillMs} ms, during the resync ${x.probeMaxResyncMs} ms\n` +
