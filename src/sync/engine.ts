@@ -14,7 +14,7 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
-import { decodeMessage, type SyncConn } from './codec.js';
+import { decodeMessage, encodeMessage, type SyncConn } from './codec.js';
 import { FrameType, DATA_STAMP_LEN, type DropReason, type Frame } from './wire.js';
 import { decodeMissing, encodeMissing, indicesOf, missingRanges, RESYNC_DATA_HEADER_LEN, type IndexRange } from './resend.js';
 import { peerTimeoutSeconds } from './show.js';
@@ -74,6 +74,18 @@ export function engineMetrics(registry: Registry): EngineMetrics {
     staleness: get('lvsd_sync_staleness_seconds', () => new Histogram({ name: 'lvsd_sync_staleness_seconds', help: "Per record received: time from the active director's table read that first showed it (new connection, state change) to its hand-over to this director's kernel. Compares the two directors' wall clocks (NTP-synced assumed; a negative difference counts as 0). Full-resync records are not counted.", buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] })),
     polls: get('lvsd_sync_table_read_seconds', () => new Histogram({ name: 'lvsd_sync_table_read_seconds', help: 'Time to read, parse, diff and encode the kernel connection table on the active director (in the table worker thread, off the event loop).', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] })),
   };
+}
+
+/** A connection's identity in the peer's table (a template and its connection differ by the flag). */
+const connKey = (c: SyncConn): string =>
+  `${c.protocol}|${Buffer.from(c.caddr).toString('hex')}|${c.cport}|${Buffer.from(c.vaddr).toString('hex')}|${c.vport}|${c.flags & 0x1000 ? 't' : ''}`;
+
+/** A full-resync answer the sender keeps for resends; `sent`: frames of it sent once so far. */
+interface Answer {
+  readonly id: number;
+  readonly payloads: readonly Buffer[];
+  readonly records: number;
+  sent: number;
 }
 
 /** Longest wait for a peer's full table that is still arriving (resyncFromPeer). */
@@ -223,7 +235,19 @@ export class SyncEngine {
    * the frame indices held, its size once RESYNC_END told it, and whether a frame new to it
    * arrived since the last RESYNC_MISSING (progress).
    */
-  private receipt: { epoch: bigint; id: number; held: Set<number>; frames: number | undefined; records: number; fresh: boolean } | undefined;
+  private receipt:
+    | {
+        epoch: bigint;
+        id: number;
+        held: Set<number>;
+        frames: number | undefined;
+        records: number;
+        fresh: boolean;
+        acked: boolean;
+        /** Connections a poll's DATA frame updated since this answer began: newer than the answer's copy. */
+        polled: Set<string>;
+      }
+    | undefined;
   /** Receiver: requests in a row that brought nothing new (RESYNC_ATTEMPTS). */
   private resyncAttempts = 0;
   /**
@@ -231,7 +255,7 @@ export class SyncEngine {
    * replaces it, for resends. One answer at most: ~1.4 KB per 38 entries (the payloads the table
    * worker encoded), about 3.7 MB for 100,000 entries.
    */
-  private answer: { id: number; payloads: readonly Buffer[]; records: number } | undefined;
+  private answer: Answer | undefined;
   /** Receiver: the active peer announced its answer (RESYNC_BEGIN). Sender: an answer is being prepared. */
   private resyncBegun = false;
   private answerWaiting = false;
@@ -263,9 +287,9 @@ export class SyncEngine {
     }
     if (r.error) this.d.log.warn({ err: r.error }, 'cannot read the connection table for a resync: sending an empty one');
     if (r.skipped) this.m.drops.inc({ reason: 'table_line' }, r.skipped);
-    const answer = { id, payloads: r.payloads, records: r.records };
+    const answer: Answer = { id, payloads: r.payloads, records: r.records, sent: 0 };
     this.answer = answer;
-    await this.sendAnswer(answer, r.payloads.map((_, i) => i));
+    await this.sendAnswer(answer, r.payloads.map((_, i) => i), true);
     this.m.records.inc({ direction: 'sent' }, r.records);
     this.m.resyncs.inc({ role: 'sender' });
     this.d.log.info({ id, records: r.records, frames: r.payloads.length, read_ms: Math.round(r.readMs) }, 'full table sent to the peer');
@@ -277,7 +301,7 @@ export class SyncEngine {
    * frames), then its RESYNC_END. The worker's payload starts with an 8-byte sight stamp (0 in a
    * full read): a copy carries the answer id and the frame index in its place.
    */
-  private async sendAnswer(a: { id: number; payloads: readonly Buffer[]; records: number }, indices: readonly number[]): Promise<void> {
+  private async sendAnswer(a: Answer, indices: readonly number[], first = false): Promise<void> {
     await this.exclusive(async () => {
       for (let k = 0; k < indices.length; k++) {
         const i = indices[k]!;
@@ -285,6 +309,7 @@ export class SyncEngine {
         p.writeUInt32BE(a.id, 0);
         p.writeUInt32BE(i, 4);
         await this.sendData(p, FrameType.RESYNC_DATA);
+        if (first) a.sent = i + 1;
         if ((k + 1) % RESYNC_SLICE === 0) await yieldToLoop(); // adverts, checks and /healthz run between slices
       }
       const end = Buffer.alloc(12);
@@ -389,7 +414,9 @@ export class SyncEngine {
         if (!this.active) return;
         const a = this.answer;
         if (!a || a.id !== r.missing.id) return this.answerRequest();
-        const indices = indicesOf(r.missing.ranges, a.payloads.length);
+        // Only frames already sent once: the rest of an answer still being sent (the asker's silence
+        // was the sender's stall, and it named an open tail) comes in order anyway.
+        const indices = indicesOf(r.missing.ranges, a.sent);
         this.m.resent.inc(indices.length);
         this.d.log.info({ id: a.id, frames: indices.length, ranges: r.missing.ranges.length }, 'resending the frames of a resync the peer lacks');
         return this.sendAnswer(a, indices);
@@ -413,8 +440,11 @@ export class SyncEngine {
         }
         const ack = Buffer.alloc(4);
         ack.writeUInt32BE(id, 0);
-        this.m.resyncs.inc({ role: 'receiver' });
-        this.d.log.info({ id, records: rc.records, frames: rc.frames }, 'resync complete');
+        if (!rc.acked) {
+          rc.acked = true;
+          this.m.resyncs.inc({ role: 'receiver' });
+          this.d.log.info({ id, records: rc.records, frames: rc.frames }, 'resync complete');
+        }
         await this.d.channel.send(FrameType.RESYNC_ACK, ack);
         this.resyncEnded.splice(0).forEach((w) => w());
         return;
@@ -466,7 +496,7 @@ export class SyncEngine {
     const rc = this.receipt;
     if (rc && (epoch < rc.epoch || (epoch === rc.epoch && id < rc.id))) return undefined;
     if (rc && rc.epoch === epoch && rc.id === id) return rc;
-    this.receipt = { epoch, id, held: new Set(), frames: undefined, records: 0, fresh: true };
+    this.receipt = { epoch, id, held: new Set(), frames: undefined, records: 0, fresh: true, acked: false, polled: new Set() };
     return this.receipt;
   }
 
@@ -481,13 +511,25 @@ export class SyncEngine {
     this.resyncProgress?.(); // the table is still arriving
     const rc = this.receiptFor(f.epoch, data.readUInt32BE(0));
     const index = data.readUInt32BE(4);
+    let conns = r.message.conns;
+    let msg: Buffer = payload;
     if (rc) {
       if (rc.held.has(index)) return;
       rc.held.add(index);
-      rc.records += r.message.conns.length;
+      rc.records += conns.length;
       rc.fresh = true;
+      // A resent frame carries the state of the answer's read; a poll since may have sent a newer
+      // one (a state change, a closed connection): the answer's copy must not overwrite it.
+      if (rc.polled.size) {
+        const newer = conns.filter((c) => !rc.polled.has(connKey(c)));
+        if (newer.length < conns.length) {
+          if (newer.length === 0) return;
+          conns = newer;
+          msg = encodeMessage({ syncid: payload[1]!, conns });
+        }
+      }
     }
-    await this.handOver(payload, r.message.conns, 0);
+    await this.handOver(msg, conns, 0);
   }
 
   /** Names the frames of the current answer this director lacks (RESYNC_MISSING). */
@@ -514,9 +556,11 @@ export class SyncEngine {
       return this.drop('inject_error');
     }
     const now = this.d.now();
+    const rc = sight > 0 && this.receipt && !this.receipt.acked ? this.receipt : undefined;
     for (const c of conns) {
-      const k = `${c.protocol}|${Buffer.from(c.caddr).toString('hex')}|${c.cport}|${Buffer.from(c.vaddr).toString('hex')}|${c.vport}|${c.flags & 0x1000 ? 't' : ''}`;
+      const k = connKey(c);
       this.fromPeer.set(k, { conn: c, until: now + peerTimeoutSeconds(c) * 1000 });
+      rc?.polled.add(k);
     }
     if (sight > 0) this.observeStaleness(sight, conns.length);
     if (++this.installs % 64 === 0) this.expirePeer(now);

@@ -44,14 +44,19 @@ test('a full resync through a relay that drops chosen frames: every entry arrive
   const seen = new Map<number, number>(); // answer frame index → passes through the relay
   let dropped = 0;
   const ports = { a: 0, b: 0 };
+  // A's first read (before B exists) may still wait in the relay's socket when B starts: passed on
+  // from A's first answer to B's request (RESYNC_BEGIN) on.
+  let answering = false;
   fromA.on('message', (m) => {
+    if (m[5] === FrameType.RESYNC_BEGIN) answering = true;
+    if (!answering) return;
     if (m[5] === FrameType.RESYNC_DATA) {
       const index = m.readUInt32BE(FRAME_HEADER_LEN + 4);
       const n = (seen.get(index) ?? 0) + 1;
       seen.set(index, n);
       if (n === 1 && DROP.includes(index)) return void dropped++;
     }
-    if (ports.b) fromA.send(m, ports.b, '127.0.0.1');
+    fromA.send(m, ports.b, '127.0.0.1');
   });
   fromB.on('message', (m) => fromB.send(m, ports.a, '127.0.0.1'));
 

@@ -16,7 +16,7 @@ import { WorkerTableSource } from '../../src/sync/source.js';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeMessage } from '../../src/sync/codec.js';
+import { decodeMessage, encodeMessage } from '../../src/sync/codec.js';
 import { FrameType, DATA_STAMP_LEN, type Frame } from '../../src/sync/wire.js';
 
 const HEAD = 'Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n';
@@ -257,5 +257,42 @@ test('a resync that lost frames on the way: only those frames are asked for and 
   assert.equal(await value(p.a.m.resyncs, 'sender'), 1, 'a answered once');
   assert.equal(await value(p.a.m.resent), resent.length);
   assert.ok((await value(p.b.m.missingAsks)) >= 2, 'b asked for the missing frames (after the silence, and after the resend lost frame 6 again)');
+  await p.close();
+});
+
+test("a resent answer frame does not overwrite a newer state a poll sent meanwhile", async () => {
+  const p = pair();
+  const conn = (cport: number, state: number) => ({ family: 4 as const, protocol: 6, flags: 3, state, cport, vport: 80, dport: 80, fwmark: 0, timeout: 0, caddr: Uint8Array.from([192, 0, 2, 50]), vaddr: Uint8Array.from([192, 0, 2, 100]), daddr: Uint8Array.from([192, 0, 2, 11]) });
+  let seq = 100n;
+  const frame = (type: FrameType, payload: Buffer): Frame => ({ type, payload, node: 1, epoch: 1n, seq: ++seq, keyId: 0 });
+  const answerFrame = (index: number, conns: ReturnType<typeof conn>[]) => {
+    const h = Buffer.alloc(8);
+    h.writeUInt32BE(7, 0);
+    h.writeUInt32BE(index, 4);
+    return frame(FrameType.RESYNC_DATA, Buffer.concat([h, encodeMessage({ syncid: 42, conns })]));
+  };
+  const end = Buffer.alloc(12);
+  end.writeUInt32BE(7, 0);
+  end.writeUInt32BE(3, 4);
+  end.writeUInt32BE(2, 8);
+  const toA: Frame[] = [];
+  p.hooks.toA = (f) => void toA.push(f);
+  const waiting = p.b.resyncFromPeer(3000);
+  await p.b.onFrame(answerFrame(1, [conn(3, 1)])); // frame 0 (connections 1 and 2, SYN_RECV) is lost
+  const stamp = Buffer.alloc(8);
+  stamp.writeBigUInt64BE(BigInt(p.wall.b));
+  await p.b.onFrame(frame(FrameType.DATA, Buffer.concat([stamp, encodeMessage({ syncid: 42, conns: [conn(1, 1)] })]))); // a poll: 1 is ESTABLISHED now
+  await p.b.onFrame(frame(FrameType.RESYNC_END, end));
+  const missing = toA.find((f) => f.type === FrameType.RESYNC_MISSING);
+  assert.ok(missing, 'b named the missing frame');
+  await p.b.onFrame(answerFrame(0, [conn(1, 3), conn(2, 3)])); // its resend: the answer's older copy of 1
+  await p.b.onFrame(frame(FrameType.RESYNC_END, end));
+  assert.equal(await waiting, true);
+  const installed = p.injected.flatMap((m) => {
+    const r = decodeMessage(m);
+    return r.ok ? r.message.conns.map((c) => `${c.cport}:${c.state}`) : [];
+  });
+  assert.deepEqual(installed, ['3:1', '1:1', '2:3'], "the resend installed 2 but not the answer's older state of 1");
+  assert.ok(toA.some((f) => f.type === FrameType.RESYNC_ACK), 'and b acknowledged the whole answer');
   await p.close();
 });
