@@ -9,7 +9,6 @@ import type { Registry } from 'prom-client';
 import { scrape } from './exposition.js';
 import { parseEndpoint } from '../core/address.js';
 import { LvsdError } from '../core/errors.js';
-import { yieldToLoop } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 
 export interface ApiHandlers {
@@ -100,20 +99,9 @@ export class ApiServer {
       return;
     }
     try {
-      let since = performance.now();
       for (let c = first; !c.done; c = await chunks.next()) {
         if (res.destroyed) break;
-        if (!res.write(c.value)) {
-          await drained(res);
-          since = performance.now();
-        } else if (performance.now() - since > WRITE_TURN_MS) {
-          // A socket that takes every write at once (a fast reader on loopback) and chunks already
-          // there (awaited as microtasks) would keep this loop in one turn of the event loop for the
-          // whole body: in the lab guest, where each 64 kB write is milliseconds of kernel work, a
-          // 10,000 × 10 scrape held it for 1.7 s (bench/results/scrape.md).
-          await yieldToLoop();
-          since = performance.now();
-        }
+        if (!res.write(c.value)) await drained(res);
       }
       res.end();
       await finished(res).catch(() => undefined); // a client that went away: nothing left to write
@@ -125,9 +113,6 @@ export class ApiServer {
     }
   }
 }
-
-/** The longest the /metrics write loop runs before it gives the event loop a turn. */
-const WRITE_TURN_MS = 5;
 
 /** Resolves when `res` can take more, or is closed. */
 function drained(res: ServerResponse): Promise<void> {
