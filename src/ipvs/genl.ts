@@ -614,10 +614,6 @@ function statsOf(a: AttrIndex, t32: number, t64: number): IpvsStats | undefined 
   return r32 ? decodeStatsAt(a.bytes, r32[0], r32[1], false) : undefined;
 }
 
-export function decodeStats(b: Buffer | undefined, is64: boolean): IpvsStats | undefined {
-  return b ? decodeStatsAt(b, 0, b.length, is64) : undefined;
-}
-
 /** The nested IPVS_CMD_ATTR_SERVICE of a GET_SERVICE reply (or request). */
 export function decodeServiceAttrs(nest: Buffer, start = 0, end = nest.length): IpvsService {
   const a = svcIndex.index(nest, start, end);
