@@ -243,71 +243,20 @@ export function parseErrorPayload(p: Buffer): { errno: number; seq?: number } {
   return seq === undefined ? { errno: -err } : { errno: -err, seq };
 }
 
-export type Attrs = Map<number, Buffer>;
-
-/** Parse attributes in [start, end) of buf; the last of a repeated type wins. */
-export function parseAttrs(buf: Buffer, start = 0, end = buf.length): Attrs {
-  const m: Attrs = new Map();
-  let off = start;
-  while (off + 4 <= end) {
-    const len = buf.readUInt16LE(off);
-    const type = buf.readUInt16LE(off + 2) & NLA_TYPE_MASK;
-    if (len < 4 || off + len > end) throw decodeError(`attribute type ${type} length ${len} at offset ${off} overruns ${end}`);
-    m.set(type, buf.subarray(off + 4, off + len));
-    off += (len + 3) & ~3;
-  }
-  return m;
-}
-
-export interface GenlMessage {
-  readonly cmd: number;
-  readonly version: number;
-  readonly attrs: Attrs;
-}
-
-export function parseGenl(payload: Buffer): GenlMessage {
-  if (payload.length < GENL_HDRLEN) throw decodeError('generic netlink payload shorter than its header');
-  return { cmd: payload[0]!, version: payload[1]!, attrs: parseAttrs(payload, GENL_HDRLEN) };
-}
-
-function need(a: Attrs, type: number, what: string): Buffer {
-  const v = a.get(type);
-  if (!v) throw decodeError(`missing ${what}`);
-  return v;
-}
-function rdU8(b: Buffer, what: string): number {
-  if (b.length < 1) throw decodeError(`${what}: expected 1 byte`);
-  return b.readUInt8(0);
-}
-function rdU16(b: Buffer, what: string): number {
-  if (b.length < 2) throw decodeError(`${what}: expected 2 bytes, got ${b.length}`);
-  return b.readUInt16LE(0);
-}
-function rdU32(b: Buffer, what: string): number {
-  if (b.length < 4) throw decodeError(`${what}: expected 4 bytes, got ${b.length}`);
-  return b.readUInt32LE(0);
-}
-function rdStr(b: Buffer): string {
-  const z = b.indexOf(0);
-  return b.subarray(0, z < 0 ? b.length : z).toString('latin1');
-}
-function opt<T>(a: Attrs, type: number, rd: (b: Buffer, w: string) => T, what: string): T | undefined {
-  const v = a.get(type);
-  return v ? rd(v, what) : undefined;
-}
-
 // ------------------------------------------------------------------ family resolution
 export function encodeGetFamily(seq: number, pid: number, name = IPVS_GENL_NAME): Buffer {
   return genlMessage({ type: GENL_ID_CTRL, flags: NLM_F_REQUEST | NLM_F_ACK, seq, pid }, CTRL_CMD_GETFAMILY, 1, (w) => w.str(CTRL_ATTR_FAMILY_NAME, name));
 }
 
 export function decodeFamily(payload: Buffer): { id: number; name: string; version: number; maxattr: number } {
-  const g = parseGenl(payload);
+  const a = genlAttrs(ctrlIndex, payload);
+  a.need(CTRL_ATTR_FAMILY_ID, 'CTRL_ATTR_FAMILY_ID');
+  a.need(CTRL_ATTR_FAMILY_NAME, 'CTRL_ATTR_FAMILY_NAME');
   return {
-    id: rdU16(need(g.attrs, CTRL_ATTR_FAMILY_ID, 'CTRL_ATTR_FAMILY_ID'), 'family id'),
-    name: rdStr(need(g.attrs, CTRL_ATTR_FAMILY_NAME, 'CTRL_ATTR_FAMILY_NAME')),
-    version: opt(g.attrs, CTRL_ATTR_VERSION, rdU32, 'version') ?? 0,
-    maxattr: opt(g.attrs, CTRL_ATTR_MAXATTR, rdU32, 'maxattr') ?? 0,
+    id: a.u16(CTRL_ATTR_FAMILY_ID, 'family id')!,
+    name: a.str(CTRL_ATTR_FAMILY_NAME),
+    version: a.u32(CTRL_ATTR_VERSION, 'version') ?? 0,
+    maxattr: a.u32(CTRL_ATTR_MAXATTR, 'maxattr') ?? 0,
   };
 }
 
@@ -482,19 +431,12 @@ function family(v: number, what: string): 4 | 6 {
   if (!f) throw decodeError(`${what}: unknown address family ${v}`);
   return f;
 }
-function addrOf(b: Buffer, fam: 4 | 6, what: string): string {
-  const n = fam === 4 ? 4 : 16;
-  if (b.length < n) throw decodeError(`${what}: ${b.length} address bytes for IPv${fam}`);
-  if (fam === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-  return bytesToIp(b.subarray(0, n)).text;
-}
-
 /**
  * Where each attribute of one nest lies, read in place: for type t (≤ the index's max) the value is
  * buf[at[2t], at[2t + 1]), -1 when absent; the last of a repeated type wins, and an attribute that
- * overruns the nest is an error, as in parseAttrs. The dump replies of a large table are decoded
- * through it: parseAttrs' Map and one Buffer view per attribute (3 million views for the 110,000
- * replies of 10,000 services × 10 real servers) were most of that table's decode and its garbage
+ * overruns the nest is an error. It is the one attribute reader of every reply: for the dump replies
+ * of a large table, a Map and one Buffer view per attribute (3 million views for the 110,000 replies
+ * of 10,000 services × 10 real servers) were most of the decode and its garbage
  * (bench/results/scrape.md). One index per nesting level, reused: decoding is synchronous.
  */
 class AttrIndex {
@@ -693,17 +635,25 @@ export function decodeDestAttrs(nest: Buffer, svcFamily: 4 | 6, start = 0, end =
   return d;
 }
 
-const replyIndex = new AttrIndex(IPVS_CMD_ATTR.DEST);
+const replyIndex = new AttrIndex(IPVS_CMD_ATTR.TIMEOUT_UDP);
+const ctrlIndex = new AttrIndex(CTRL_ATTR_MAXATTR);
+const infoIndex = new AttrIndex(INFO_ATTR.CONN_TAB_SIZE);
+const daemonIndex = new AttrIndex(DAEMON_ATTR.MCAST_TTL);
+
+/** The top-level attributes of a reply payload (genl header + attrs), indexed in `a`. */
+function genlAttrs(a: AttrIndex, payload: Buffer): AttrIndex {
+  if (payload.length < GENL_HDRLEN) throw decodeError('generic netlink payload shorter than its header');
+  return a.index(payload, GENL_HDRLEN);
+}
 
 /** [start, end) of the nested attribute `t` of a reply payload (genl header + attrs). */
 function replyNest(payload: Buffer, t: number, what: string): [number, number] {
-  if (payload.length < GENL_HDRLEN) throw decodeError('generic netlink payload shorter than its header');
-  const r = replyIndex.index(payload, GENL_HDRLEN).range(t);
+  const r = genlAttrs(replyIndex, payload).range(t);
   if (!r) throw decodeError(`missing ${what}`);
   return r;
 }
 
-/** A GET_SERVICE reply message payload (genl header + attrs). */
+/** A GET_SERVICE reply message payload (genl header + attrs); also reads a request's service. */
 export function decodeServiceReply(payload: Buffer): IpvsService {
   const [s, e] = replyNest(payload, IPVS_CMD_ATTR.SERVICE, 'IPVS_CMD_ATTR_SERVICE');
   return decodeServiceAttrs(payload, s, e);
@@ -713,34 +663,37 @@ export function decodeDestReply(payload: Buffer, svcFamily: 4 | 6): IpvsDest {
   return decodeDestAttrs(payload, svcFamily, s, e);
 }
 export function decodeInfoReply(payload: Buffer): IpvsInfo {
-  const g = parseGenl(payload);
-  return {
-    version: rdU32(need(g.attrs, INFO_ATTR.VERSION, 'IPVS_INFO_ATTR_VERSION'), 'version'),
-    connTabSize: rdU32(need(g.attrs, INFO_ATTR.CONN_TAB_SIZE, 'IPVS_INFO_ATTR_CONN_TAB_SIZE'), 'size'),
-  };
+  const a = genlAttrs(infoIndex, payload);
+  a.need(INFO_ATTR.VERSION, 'IPVS_INFO_ATTR_VERSION');
+  a.need(INFO_ATTR.CONN_TAB_SIZE, 'IPVS_INFO_ATTR_CONN_TAB_SIZE');
+  return { version: a.u32(INFO_ATTR.VERSION, 'version')!, connTabSize: a.u32(INFO_ATTR.CONN_TAB_SIZE, 'size')! };
 }
 export function decodeTimeoutsReply(payload: Buffer): IpvsTimeouts {
-  const g = parseGenl(payload);
+  const a = genlAttrs(replyIndex, payload);
   return {
-    tcp: opt(g.attrs, IPVS_CMD_ATTR.TIMEOUT_TCP, rdU32, 'tcp') ?? 0,
-    tcp_fin: opt(g.attrs, IPVS_CMD_ATTR.TIMEOUT_TCP_FIN, rdU32, 'tcp_fin') ?? 0,
-    udp: opt(g.attrs, IPVS_CMD_ATTR.TIMEOUT_UDP, rdU32, 'udp') ?? 0,
+    tcp: a.u32(IPVS_CMD_ATTR.TIMEOUT_TCP, 'tcp') ?? 0,
+    tcp_fin: a.u32(IPVS_CMD_ATTR.TIMEOUT_TCP_FIN, 'tcp_fin') ?? 0,
+    udp: a.u32(IPVS_CMD_ATTR.TIMEOUT_UDP, 'udp') ?? 0,
   };
 }
 export function decodeDaemonReply(payload: Buffer): IpvsDaemon {
-  const g = parseGenl(payload);
-  const a = parseAttrs(need(g.attrs, IPVS_CMD_ATTR.DAEMON, 'IPVS_CMD_ATTR_DAEMON'));
-  const st = rdU32(need(a, DAEMON_ATTR.STATE, 'state'), 'state');
-  const g4 = a.get(DAEMON_ATTR.MCAST_GROUP);
-  const g6 = a.get(DAEMON_ATTR.MCAST_GROUP6);
-  const group = g4 && g4.length >= 4 && g4.readUInt32BE(0) !== 0 ? addrOf(g4, 4, 'group') : g6 && g6.length >= 16 && g6.some((x) => x !== 0) ? addrOf(g6, 6, 'group6') : undefined;
-  const maxlen = opt(a, DAEMON_ATTR.SYNC_MAXLEN, rdU16, 'maxlen');
-  const port = opt(a, DAEMON_ATTR.MCAST_PORT, rdU16, 'port');
-  const ttl = opt(a, DAEMON_ATTR.MCAST_TTL, rdU8, 'ttl');
+  const [s, e] = replyNest(payload, IPVS_CMD_ATTR.DAEMON, 'IPVS_CMD_ATTR_DAEMON');
+  const a = daemonIndex.index(payload, s, e);
+  for (const [t, what] of [[DAEMON_ATTR.STATE, 'state'], [DAEMON_ATTR.MCAST_IFN, 'mcast ifn'], [DAEMON_ATTR.SYNC_ID, 'sync id']] as const) a.need(t, what);
+  const st = a.u32(DAEMON_ATTR.STATE, 'state')!;
+  // An unset group reads as zeros: the kernel reports both families' attributes.
+  const set = (t: number, n: number) => {
+    const r = a.range(t);
+    return r !== undefined && r[1] - r[0] >= n && payload.subarray(r[0], r[0] + n).some((x) => x !== 0);
+  };
+  const group = set(DAEMON_ATTR.MCAST_GROUP, 4) ? a.addr(DAEMON_ATTR.MCAST_GROUP, 4, 'group') : set(DAEMON_ATTR.MCAST_GROUP6, 16) ? a.addr(DAEMON_ATTR.MCAST_GROUP6, 6, 'group6') : undefined;
+  const maxlen = a.u16(DAEMON_ATTR.SYNC_MAXLEN, 'maxlen');
+  const port = a.u16(DAEMON_ATTR.MCAST_PORT, 'port');
+  const ttl = a.u8(DAEMON_ATTR.MCAST_TTL, 'ttl');
   return {
     state: st & STATE_MASTER ? 'master' : 'backup',
-    mcast_ifn: rdStr(need(a, DAEMON_ATTR.MCAST_IFN, 'mcast ifn')),
-    syncid: rdU32(need(a, DAEMON_ATTR.SYNC_ID, 'sync id'), 'sync id'),
+    mcast_ifn: a.str(DAEMON_ATTR.MCAST_IFN),
+    syncid: a.u32(DAEMON_ATTR.SYNC_ID, 'sync id')!,
     ...(maxlen !== undefined ? { maxlen } : {}),
     ...(group ? { mcast_group: group } : {}),
     ...(port !== undefined ? { mcast_port: port } : {}),

@@ -95,7 +95,7 @@ function decodeListCapture(): { table: IpvsTableEntry[]; info: { version: number
     if (reqCmd === g.IPVS_CMD.GET_INFO) info = g.decodeInfoReply(payload);
     else if (reqCmd === g.IPVS_CMD.GET_SERVICE) table.push({ service: g.decodeServiceReply(payload), dests: [] });
     else if (reqCmd === g.IPVS_CMD.GET_DEST) {
-      const q = g.decodeServiceAttrs(g.parseGenl(lastReq!.subarray(16)).attrs.get(g.IPVS_CMD_ATTR.SERVICE)!);
+      const q = g.decodeServiceReply(lastReq!.subarray(16));
       const e = table.find((t) => t.service.fwmark === q.fwmark && t.service.addr === q.addr && t.service.port === q.port && t.service.protocol === q.protocol);
       assert.ok(e);
       (e.dests as IpvsDest[]).push(g.decodeDestReply(payload, e.service.family));
