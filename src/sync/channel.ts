@@ -7,7 +7,7 @@
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { LvsdError } from '../core/errors.js';
-import { openFrame, ReplayGuard, sealFrame, FRAME_OVERHEAD, DATA_STAMP_LEN, type DropReason, type Frame, type FrameType, type SyncKey } from './wire.js';
+import { openFrame, ReplayGuard, sealFrame, FRAME_OVERHEAD, DATA_STAMP_LEN, type DropReason, type Frame, type FrameType, type SeqRange, type SyncKey } from './wire.js';
 
 export const SYNC_MULTICAST_GROUP = '224.0.0.81';
 
@@ -28,7 +28,8 @@ export interface ChannelOptions {
   readonly peers: readonly Endpoint[];
   /** Epoch of this run (ms since the Unix epoch at start: larger after a restart). */
   readonly epoch: bigint;
-  readonly onFrame: (f: Frame, from: Endpoint) => void;
+  /** A fresh frame; `lost`: the sender's sequence numbers it skipped (also counted: onDrop 'lost'). */
+  readonly onFrame: (f: Frame, from: Endpoint, lost?: SeqRange) => void;
   readonly onDrop: (reason: DropReason, count?: number) => void;
 }
 
@@ -136,11 +137,10 @@ export class SyncChannel {
     if (!r.ok) return this.opts.onDrop(r.reason);
     const f = r.frame;
     if (f.node === this.opts.node) return this.opts.onDrop('own');
-    const gap = this.guard.gapBefore(f.node, f.epoch, f.seq);
-    const fresh = this.guard.accept(f.node, f.epoch, f.seq);
-    if (fresh !== 'fresh') return this.opts.onDrop(fresh);
-    if (gap) this.opts.onDrop('lost', gap);
-    this.opts.onFrame(f, from);
+    const v = this.guard.accept(f.node, f.epoch, f.seq);
+    if (v.verdict !== 'fresh') return this.opts.onDrop(v.verdict);
+    if (v.lost) this.opts.onDrop('lost', Number(v.lost.last - v.lost.first + 1n));
+    this.opts.onFrame(f, from, v.lost);
   }
 
   /** The local port bound (ChannelOptions.port 0 lets the kernel pick a free one). */

@@ -169,11 +169,28 @@ export function openFrame(keys: readonly SyncKey[], b: Buffer): OpenResult {
 /** Window of sequence numbers remembered below the highest seen (RFC 4303 uses ≥ 32; datagrams reorder little on one segment). */
 export const REPLAY_WINDOW = 1024;
 
+const FRESH: Verdict = { verdict: 'fresh' };
+const REPLAY: Verdict = { verdict: 'replay' };
+const STALE_EPOCH: Verdict = { verdict: 'stale_epoch' };
+
 interface PeerWindow {
   epoch: bigint;
   highest: bigint;
   seen: Set<bigint>;
 }
+
+/** Inclusive range of a sender's sequence numbers. */
+export interface SeqRange {
+  readonly first: bigint;
+  readonly last: bigint;
+}
+
+/**
+ * The replay guard's answer for one frame: fresh (to be handled) or why not. A fresh frame that
+ * skips sequence numbers of the sender's current epoch names them (`lost`): frames missing between
+ * the highest accepted so far and this one (lost, or reordered: on one segment almost always lost).
+ */
+export type Verdict = { readonly verdict: 'fresh'; readonly lost?: SeqRange } | { readonly verdict: 'replay' | 'stale_epoch' };
 
 /**
  * Anti-replay state per sender node. A frame is fresh when its epoch is the sender's current one and
@@ -183,33 +200,23 @@ interface PeerWindow {
 export class ReplayGuard {
   private readonly peers = new Map<number, PeerWindow>();
 
-  /** Checks and records (only when fresh). */
-  accept(node: number, epoch: bigint, seq: bigint): 'fresh' | 'replay' | 'stale_epoch' {
+  /** Checks and records (only when fresh), in one call: the verdict and the gap the frame reveals. */
+  accept(node: number, epoch: bigint, seq: bigint): Verdict {
     const p = this.peers.get(node);
     if (!p || epoch > p.epoch) {
       this.peers.set(node, { epoch, highest: seq, seen: new Set([seq]) });
-      return 'fresh';
+      return FRESH;
     }
-    if (epoch < p.epoch) return 'stale_epoch';
-    if (seq + BigInt(REPLAY_WINDOW) <= p.highest) return 'replay';
-    if (p.seen.has(seq)) return 'replay';
+    if (epoch < p.epoch) return STALE_EPOCH;
+    if (seq + BigInt(REPLAY_WINDOW) <= p.highest) return REPLAY;
+    if (p.seen.has(seq)) return REPLAY;
     p.seen.add(seq);
-    if (seq > p.highest) {
-      p.highest = seq;
-      const floor = seq - BigInt(REPLAY_WINDOW);
-      if (p.seen.size > 2 * REPLAY_WINDOW) for (const s of p.seen) if (s <= floor) p.seen.delete(s);
-    }
-    return 'fresh';
-  }
-
-  /**
-   * Frames of a node's current epoch skipped between the highest sequence accepted so far and this
-   * one (lost, or reordered: on one segment almost always lost). Call before accept().
-   */
-  gapBefore(node: number, epoch: bigint, seq: bigint): number {
-    const p = this.peers.get(node);
-    if (!p || epoch !== p.epoch || seq <= p.highest + 1n) return 0;
-    return Number(seq - p.highest - 1n);
+    if (seq <= p.highest) return FRESH;
+    const lost = seq > p.highest + 1n ? { first: p.highest + 1n, last: seq - 1n } : undefined;
+    p.highest = seq;
+    const floor = seq - BigInt(REPLAY_WINDOW);
+    if (p.seen.size > 2 * REPLAY_WINDOW) for (const s of p.seen) if (s <= floor) p.seen.delete(s);
+    return lost ? { verdict: 'fresh', lost } : FRESH;
   }
 
   /** The epoch last accepted from a node (a new one means the peer restarted). */

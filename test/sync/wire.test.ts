@@ -48,17 +48,17 @@ test('property: changing any byte of a sealed frame makes it rejected', () => {
 
 test('replay guard: duplicates and old epochs are refused; a new epoch resets the window', () => {
   const g = new ReplayGuard();
-  assert.equal(g.accept(1, 10n, 1n), 'fresh');
-  assert.equal(g.accept(1, 10n, 3n), 'fresh');
-  assert.equal(g.accept(1, 10n, 2n), 'fresh', 'reordered inside the window');
-  assert.equal(g.accept(1, 10n, 2n), 'replay');
-  assert.equal(g.accept(1, 10n, 3n), 'replay');
-  assert.equal(g.accept(1, 9n, 100n), 'stale_epoch');
-  assert.equal(g.accept(2, 9n, 1n), 'fresh', 'windows are per sender');
-  assert.equal(g.accept(1, 10n, BigInt(REPLAY_WINDOW) + 10n), 'fresh');
-  assert.equal(g.accept(1, 10n, 4n), 'replay', 'below the window');
-  assert.equal(g.accept(1, 11n, 1n), 'fresh', 'restarted sender');
-  assert.equal(g.accept(1, 10n, 5000n), 'stale_epoch');
+  assert.equal(g.accept(1, 10n, 1n).verdict, 'fresh');
+  assert.equal(g.accept(1, 10n, 3n).verdict, 'fresh');
+  assert.equal(g.accept(1, 10n, 2n).verdict, 'fresh', 'reordered inside the window');
+  assert.equal(g.accept(1, 10n, 2n).verdict, 'replay');
+  assert.equal(g.accept(1, 10n, 3n).verdict, 'replay');
+  assert.equal(g.accept(1, 9n, 100n).verdict, 'stale_epoch');
+  assert.equal(g.accept(2, 9n, 1n).verdict, 'fresh', 'windows are per sender');
+  assert.equal(g.accept(1, 10n, BigInt(REPLAY_WINDOW) + 10n).verdict, 'fresh');
+  assert.equal(g.accept(1, 10n, 4n).verdict, 'replay', 'below the window');
+  assert.equal(g.accept(1, 11n, 1n).verdict, 'fresh', 'restarted sender');
+  assert.equal(g.accept(1, 10n, 5000n).verdict, 'stale_epoch');
   assert.equal(g.epochOf(1), 11n);
 });
 
@@ -70,14 +70,14 @@ test('key files: one or two keys, hex/base64/raw, too short or too many refused 
   }
 });
 
-test('replay guard: frames missing from a sender\'s sequence are reported as a gap (counted lost), a new epoch starts over', () => {
+test('replay guard: one call gives the verdict and the sequence numbers a fresh frame skipped (counted lost); a new epoch starts over', () => {
   const g = new ReplayGuard();
-  assert.equal(g.gapBefore(7, 1n, 1n), 0, 'first frame from a node');
-  g.accept(7, 1n, 1n);
-  assert.equal(g.gapBefore(7, 1n, 2n), 0);
-  g.accept(7, 1n, 2n);
-  assert.equal(g.gapBefore(7, 1n, 6n), 3, 'seq 3, 4, 5 missing');
-  g.accept(7, 1n, 6n);
-  assert.equal(g.gapBefore(7, 1n, 4n), 0, 'a late one is no new gap');
-  assert.equal(g.gapBefore(7, 2n, 1n), 0, 'a restarted sender');
+  assert.deepEqual(g.accept(7, 1n, 1n), { verdict: 'fresh' }, 'first frame from a node');
+  assert.deepEqual(g.accept(7, 1n, 2n), { verdict: 'fresh' });
+  assert.deepEqual(g.accept(7, 1n, 6n), { verdict: 'fresh', lost: { first: 3n, last: 5n } }, 'seq 3, 4, 5 missing');
+  assert.deepEqual(g.accept(7, 1n, 4n), { verdict: 'fresh' }, 'a late one is no new gap');
+  assert.deepEqual(g.accept(7, 1n, 4n), { verdict: 'replay' }, 'nor is its duplicate');
+  assert.deepEqual(g.accept(7, 1n, 7n), { verdict: 'fresh' });
+  assert.deepEqual(g.accept(7, 2n, 5n), { verdict: 'fresh' }, 'a restarted sender: no gap against its old run');
+  assert.deepEqual(g.accept(7, 1n, 9n), { verdict: 'stale_epoch' }, 'a stale epoch reveals no gap');
 });
