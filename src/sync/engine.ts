@@ -7,7 +7,9 @@
  * A director that (re)starts asks for the whole table (RESYNC_REQUEST); the active one answers with
  * every entry in numbered RESYNC_DATA frames, then RESYNC_END; the asker names the frames it lacks
  * (RESYNC_MISSING), the sender resends only those (resend.ts), and the asker acknowledges once it
- * holds them all.
+ * holds them all. A lost ordinary DATA frame (a poll's changes) is named by the receiver from the gap in
+ * the sender's sequence numbers (DATA_MISSING; a quiet sender's DATA_TAIL reveals a lost last frame);
+ * the sender's table worker then sends those frames' connections again, in their current state.
  *
  * Everything that touches the outside (the /proc read, the channel, the kernel socket, timers) is
  * injected; the daemon wires the real ones (subsystem.ts).
@@ -15,8 +17,8 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import { decodeMessage, encodeMessage, type SyncConn } from './codec.js';
-import { FrameType, DATA_STAMP_LEN, type DropReason, type Frame } from './wire.js';
-import { decodeMissing, encodeMissing, indicesOf, missingRanges, RESYNC_DATA_HEADER_LEN, type IndexRange } from './resend.js';
+import { FrameType, DATA_STAMP_LEN, type DropReason, type Frame, type SeqRange } from './wire.js';
+import { decodeDataMissing, decodeMissing, encodeDataMissing, encodeMissing, indicesOf, mergeRanges, missingRanges, SentRing, DATA_MISSING_RANGES_MAX, RESYNC_DATA_HEADER_LEN, type IndexRange } from './resend.js';
 import { peerTimeoutSeconds } from './show.js';
 import type { PollResult, TableSource } from './source.js';
 import { yieldToLoop } from '../core/clock.js';
@@ -55,6 +57,10 @@ export interface EngineMetrics {
   resyncs: Counter<'role'>;
   resent: Counter;
   missingAsks: Counter;
+  dataAsked: Counter;
+  dataLost: Counter;
+  dataResent: Counter;
+  dataUnavailable: Counter;
   resyncSeconds: Histogram;
   peerConns: Gauge;
   polls: Histogram;
@@ -69,6 +75,10 @@ export function engineMetrics(registry: Registry): EngineMetrics {
     resyncs: get('lvsd_sync_resyncs_total', () => new Counter({ name: 'lvsd_sync_resyncs_total', help: 'Full resyncs, as sender or receiver.', labelNames: ['role'], registers: [registry] })),
     resent: get('lvsd_sync_resync_resent_frames_total', () => new Counter({ name: 'lvsd_sync_resync_resent_frames_total', help: 'Frames of a full-resync answer resent because the peer named them missing (RESYNC_MISSING), on the sender.', registers: [registry] })),
     missingAsks: get('lvsd_sync_resync_missing_requests_total', () => new Counter({ name: 'lvsd_sync_resync_missing_requests_total', help: 'Requests for the missing frames of a full-resync answer (RESYNC_MISSING) sent by this director, the asker.', registers: [registry] })),
+    dataAsked: get('lvsd_sync_data_missing_asked_total', () => new Counter({ name: 'lvsd_sync_data_missing_asked_total', help: "Sequence numbers of the peer's frames this director, the receiver, named missing (DATA_MISSING) after seeing a gap; of any frame type (only the sender knows which were DATA frames).", registers: [registry] })),
+    dataLost: get('lvsd_sync_data_missing_frames_total', () => new Counter({ name: 'lvsd_sync_data_missing_frames_total', help: "This director's DATA frames the peer named missing (DATA_MISSING) and still held: their connections go again with the next table read, on the sender.", registers: [registry] })),
+    dataResent: get('lvsd_sync_data_resent_connections_total', () => new Counter({ name: 'lvsd_sync_data_resent_connections_total', help: 'Records of DATA frames the peer lost whose connections the table worker was told to send again, in their state at its next read (a connection gone from the table by then is not sent), on the sender.', registers: [registry] })),
+    dataUnavailable: get('lvsd_sync_data_resend_unavailable_total', () => new Counter({ name: 'lvsd_sync_data_resend_unavailable_total', help: 'Sequence numbers the peer named missing that were older than the DATA frames this director still holds (1,024 frames, 2 MiB): their connections are not sent again unless they change, on the sender.', registers: [registry] })),
     resyncSeconds: get('lvsd_sync_resync_duration_seconds', () => new Histogram({ name: 'lvsd_sync_resync_duration_seconds', help: 'Time from a resync request to its acknowledgement (sender side).', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers: [registry] })),
     peerConns: get('lvsd_sync_peer_connections', () => new Gauge({ name: 'lvsd_sync_peer_connections', help: 'Connections known from the peer (distinct records received and not expired by their timeout).', registers: [registry] })),
     staleness: get('lvsd_sync_staleness_seconds', () => new Histogram({ name: 'lvsd_sync_staleness_seconds', help: "Per record received: time from the active director's table read that first showed it (new connection, state change) to its hand-over to this director's kernel. Compares the two directors' wall clocks (NTP-synced assumed; a negative difference counts as 0). Full-resync records are not counted.", buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] })),
@@ -120,6 +130,26 @@ const STALLS_TO_UNPACE = 5;
 const RESYNC_ATTEMPTS = 5;
 /** Largest window honoured, whatever the peer advertises (channel.ts WINDOW_MAX). */
 const WINDOW_CAP = 256;
+/**
+ * Recent DATA frames kept for DATA_MISSING (sender), by count and bytes. A gap is seen at the next
+ * frame that arrives and named within DATA_MISSING_DELAY_MS, so the ask comes back while the
+ * sender has sent at most about a window more (WINDOW_CAP: the pacing keeps no more unreported
+ * in flight); 1,024 frames are four such windows, and the count binds first: a payload is at most
+ * ~1.4 KB (channel.ts DEFAULT_FRAME_PAYLOAD), so ~1.4 MB; 2 MiB bounds larger ones. Unpaced (no
+ * peer reports) nothing bounds what is sent meanwhile: older frames are counted unavailable.
+ */
+const RING_FRAMES = 1024;
+const RING_BYTES = 2 * 1024 * 1024;
+/** Gaps seen within this long go out in one DATA_MISSING (a burst of losses reveals several). */
+const DATA_MISSING_DELAY_MS = 20;
+/** Ranges waiting for a DATA_MISSING at most (4 frames' worth); more are left counted as lost. */
+const DATA_MISSING_PENDING_MAX = 4 * DATA_MISSING_RANGES_MAX;
+/**
+ * A burst of DATA frames is over when no DATA frame was sent for one to two of these; if nothing
+ * else was sent since its last frame, a DATA_TAIL reveals that frame's number (a lost last frame
+ * is then a gap the receiver names). At most one per burst: a quiet sender sends none.
+ */
+const TAIL_MS = 200;
 
 export class SyncEngine {
   private active = false;
@@ -192,8 +222,84 @@ export class SyncEngine {
       if (++this.stalls >= STALLS_TO_UNPACE) this.paceOff();
       else this.inFlight.splice(0, Math.ceil(before / 2));
     }
-    const seq = await this.d.channel.send(type, payload);
+    const seq = await this.send(type, payload);
     if (!this.unpaced) this.inFlight.push(seq);
+    if (type === FrameType.DATA) {
+      this.ring.add(seq, Buffer.from(payload)); // a copy: a view would keep the worker message's whole buffer
+      this.lastDataSeq = seq;
+      this.dataRecent = true;
+      if (!this.tailTimer && !this.closed) this.armTail();
+    }
+  }
+
+  /** Every frame this engine sends: the highest number sent is what DATA_TAIL compares with. */
+  private async send(type: FrameType, payload: Buffer): Promise<bigint> {
+    const seq = await this.d.channel.send(type, payload);
+    if (seq > this.lastSeq) this.lastSeq = seq;
+    return seq;
+  }
+
+  /** Sender: recent DATA payloads by sequence number (DATA_MISSING). */
+  private readonly ring = new SentRing(RING_FRAMES, RING_BYTES);
+  private lastSeq = 0n;
+  private lastDataSeq = 0n;
+  /** A DATA frame was sent since the tail timer last looked. */
+  private dataRecent = false;
+  private tailTimer: NodeJS.Timeout | undefined;
+  private unavailableWarned = false;
+
+  private armTail(): void {
+    this.tailTimer = setTimeout(() => {
+      this.tailTimer = undefined;
+      if (this.closed) return;
+      if (this.dataRecent) {
+        this.dataRecent = false; // still sending: look again
+        return this.armTail();
+      }
+      if (this.lastSeq === this.lastDataSeq) void this.send(FrameType.DATA_TAIL, Buffer.alloc(0)).catch(() => undefined);
+    }, TAIL_MS);
+    this.tailTimer.unref?.();
+  }
+
+  /** Receiver: ranges of the peer's sequence seen missing, waiting for the next DATA_MISSING. */
+  private missingPending: SeqRange[] = [];
+  private missingTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Receiver: a gap in the peer's sequence numbers (the channel's replay guard saw it): name it. Not
+   * while this director is active: the peer then sends no DATA frames (its lost frames were control
+   * frames), and a peer that was active until now is superseded by this director's own first read.
+   */
+  private noteLost(lost: SeqRange): void {
+    if (this.closed || this.active || this.missingPending.length >= DATA_MISSING_PENDING_MAX) return;
+    this.missingPending.push(lost);
+    this.missingTimer ??= setTimeout(() => {
+      this.missingTimer = undefined;
+      const ranges = mergeRanges(this.missingPending.splice(0));
+      for (let i = 0; i < ranges.length && !this.closed; i += DATA_MISSING_RANGES_MAX) {
+        const part = ranges.slice(i, i + DATA_MISSING_RANGES_MAX);
+        this.m.dataAsked.inc(part.reduce((n, r) => n + Number(r.last - r.first + 1n), 0));
+        void this.send(FrameType.DATA_MISSING, encodeDataMissing(part)).catch(() => undefined);
+      }
+    }, DATA_MISSING_DELAY_MS);
+    this.missingTimer.unref?.();
+  }
+
+  /** Sender: the peer names sequence numbers it lacks; the connections of those DATA frames go again with the next read. */
+  private resendLost(ranges: readonly SeqRange[]): void {
+    const { payloads, unavailable } = this.ring.take(ranges);
+    if (unavailable) {
+      this.m.dataUnavailable.inc(unavailable);
+      if (!this.unavailableWarned) this.d.log.warn({ frames: unavailable }, 'the peer lost sync frames older than those kept for a resend: their connections reach it only when they change');
+      this.unavailableWarned = true;
+    }
+    if (!payloads.length) return;
+    let conns = 0;
+    for (const p of payloads) conns += p.length > DATA_STAMP_LEN + 4 ? p[DATA_STAMP_LEN + 4]! : 0; // v1 header byte 4: record count
+    this.m.dataLost.inc(payloads.length);
+    this.m.dataResent.inc(conns);
+    this.d.log.info({ frames: payloads.length, connections: conns }, 'the peer lost sync frames: their connections go again with the next read');
+    this.source.forget(payloads);
   }
 
   private paceOff(): void {
@@ -271,7 +377,7 @@ export class SyncEngine {
   async requestResync(): Promise<void> {
     this.receipt = undefined;
     this.resyncBegun = false;
-    await this.d.channel.send(FrameType.RESYNC_REQUEST, Buffer.alloc(0));
+    await this.send(FrameType.RESYNC_REQUEST, Buffer.alloc(0));
   }
 
   /** Sends the whole table, then RESYNC_END; resolves with the resync id (acknowledged later). */
@@ -316,13 +422,13 @@ export class SyncEngine {
       end.writeUInt32BE(a.id, 0);
       end.writeUInt32BE(a.records, 4);
       end.writeUInt32BE(a.payloads.length, 8);
-      await this.d.channel.send(FrameType.RESYNC_END, end);
+      await this.send(FrameType.RESYNC_END, end);
     });
   }
 
   /** A RESYNC_REQUEST, or a RESYNC_MISSING for an answer this director no longer holds: a whole new answer. */
   private async answerRequest(): Promise<void> {
-    await this.d.channel.send(FrameType.RESYNC_BEGIN, Buffer.alloc(0));
+    await this.send(FrameType.RESYNC_BEGIN, Buffer.alloc(0));
     // A repeated request while an answer waits to start is served by that answer.
     if (this.answerWaiting) return;
     this.answerWaiting = true;
@@ -396,8 +502,9 @@ export class SyncEngine {
     });
   }
 
-  /** A verified frame from the peer. */
-  async onFrame(f: Frame): Promise<void> {
+  /** A verified frame from the peer; `lost`: the peer's sequence numbers it skipped (the channel's replay guard). */
+  async onFrame(f: Frame, lost?: SeqRange): Promise<void> {
+    if (lost) this.noteLost(lost);
     switch (f.type) {
       case FrameType.DATA:
         return this.install(f);
@@ -421,6 +528,15 @@ export class SyncEngine {
         this.d.log.info({ id: a.id, frames: indices.length, ranges: r.missing.ranges.length }, 'resending the frames of a resync the peer lacks');
         return this.sendAnswer(a, indices);
       }
+      case FrameType.DATA_MISSING: {
+        const r = decodeDataMissing(f.payload);
+        if (!r.ok) return this.drop('bad_records');
+        // Passive: the director that is active now sends its whole table at its first read anyway.
+        if (this.active) this.resendLost(r.ranges);
+        return;
+      }
+      case FrameType.DATA_TAIL:
+        return; // its sequence number was all it carried (the channel saw any gap before it)
       case FrameType.RESYNC_BEGIN:
         this.resyncBegun = true;
         this.resyncProgress?.();
@@ -445,7 +561,7 @@ export class SyncEngine {
           this.m.resyncs.inc({ role: 'receiver' });
           this.d.log.info({ id, records: rc.records, frames: rc.frames }, 'resync complete');
         }
-        await this.d.channel.send(FrameType.RESYNC_ACK, ack);
+        await this.send(FrameType.RESYNC_ACK, ack);
         this.resyncEnded.splice(0).forEach((w) => w());
         return;
       }
@@ -543,7 +659,7 @@ export class SyncEngine {
     const ranges: IndexRange[] = missingRanges(rc.held, rc.frames);
     this.m.missingAsks.inc();
     this.d.log.warn({ id: rc.id, held: rc.held.size, frames: rc.frames, ranges: ranges.length, attempt: this.resyncAttempts + 1 }, `${why}: asking for the missing frames`);
-    await this.d.channel.send(FrameType.RESYNC_MISSING, encodeMissing({ id: rc.id, ranges }));
+    await this.send(FrameType.RESYNC_MISSING, encodeMissing({ id: rc.id, ranges }));
   }
 
   /** Hands one sync message to the local kernel and keeps its records for the gauge and `sync show`. */
@@ -581,7 +697,7 @@ export class SyncEngine {
     const p = Buffer.alloc(12);
     p.writeBigUInt64BE(seq, 0);
     p.writeUInt32BE(this.d.channel.receiveWindow, 8);
-    void this.d.channel.send(FrameType.RESYNC_PROGRESS, p).catch(() => undefined);
+    void this.send(FrameType.RESYNC_PROGRESS, p).catch(() => undefined);
   }
 
   private skewWarned = false;
@@ -611,6 +727,8 @@ export class SyncEngine {
   async close(): Promise<void> {
     this.closed = true;
     this.active = false;
+    clearTimeout(this.tailTimer);
+    clearTimeout(this.missingTimer);
     await this.source.close();
   }
 

@@ -12,6 +12,8 @@
  * (the original arrived late after all) is skipped, so a duplicate installs nothing twice.
  */
 
+import type { SeqRange } from './wire.js';
+
 /** Bytes in front of the sync v1 message in a RESYNC_DATA frame: u32 answer id, u32 frame index. */
 export const RESYNC_DATA_HEADER_LEN = 8;
 /** An open range's last index: "from first to the end of the answer" (the RESYNC_END was not seen). */
@@ -89,4 +91,115 @@ export function indicesOf(ranges: readonly IndexRange[], frames: number): number
   const want = new Set<number>();
   for (const r of ranges) for (let i = r.first; i <= Math.min(r.last, frames - 1); i++) want.add(i);
   return [...want].sort((x, y) => x - y);
+}
+
+/*
+ * Lost ordinary DATA frames (a poll's changes). The receiver sees a gap in the sender's sequence
+ * numbers (wire.ts ReplayGuard) and names them (DATA_MISSING: u64 ranges, since these are channel
+ * sequence numbers, not answer indices). The sender does not resend the old payloads: a later frame
+ * may already have carried a newer state of the same connection, and resending the older one would
+ * put it back at the peer. It looks the lost frames up in a ring of its recent DATA payloads and has
+ * its table worker forget their connections, so its next read sends their current state (one path
+ * for sending state: the poll). The receiver cannot tell which of the missing numbers were DATA
+ * frames (a lost RESYNC_PROGRESS or RESYNC_DATA leaves the same gap): it names them all, and the
+ * sender acts on those its ring holds.
+ */
+
+/** Ranges named in one DATA_MISSING: 2 + 80 × 16 = 1,282 bytes, inside DEFAULT_FRAME_PAYLOAD (1,380). */
+export const DATA_MISSING_RANGES_MAX = 80;
+
+export type DataMissingDecode = { ok: true; ranges: SeqRange[] } | { ok: false; why: string };
+
+/** DATA_MISSING payload: u16 range count, then per range u64 first, u64 last (inclusive). */
+export function encodeDataMissing(ranges: readonly SeqRange[]): Buffer {
+  if (ranges.length > DATA_MISSING_RANGES_MAX) throw new RangeError(`${ranges.length} ranges: at most ${DATA_MISSING_RANGES_MAX}`);
+  const b = Buffer.alloc(2 + 16 * ranges.length);
+  b.writeUInt16BE(ranges.length, 0);
+  ranges.forEach((r, i) => {
+    b.writeBigUInt64BE(BigInt.asUintN(64, r.first), 2 + 16 * i);
+    b.writeBigUInt64BE(BigInt.asUintN(64, r.last), 10 + 16 * i);
+  });
+  return b;
+}
+
+/** Never throws: a payload of the wrong length, too many ranges or a reversed range is an error value. */
+export function decodeDataMissing(b: Uint8Array): DataMissingDecode {
+  if (b.length < 2) return { ok: false, why: `${b.length} bytes: shorter than the 2-byte header` };
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const n = v.getUint16(0);
+  if (n > DATA_MISSING_RANGES_MAX) return { ok: false, why: `${n} ranges: at most ${DATA_MISSING_RANGES_MAX}` };
+  if (b.length !== 2 + 16 * n) return { ok: false, why: `${n} ranges need ${2 + 16 * n} bytes, got ${b.length}` };
+  const ranges: SeqRange[] = [];
+  for (let i = 0; i < n; i++) {
+    const first = v.getBigUint64(2 + 16 * i);
+    const last = v.getBigUint64(10 + 16 * i);
+    if (last < first) return { ok: false, why: `range ${i} is reversed (${first}..${last})` };
+    ranges.push({ first, last });
+  }
+  return { ok: true, ranges };
+}
+
+/** Ranges sorted, overlapping and adjacent ones joined (so nothing is counted or named twice). */
+export function mergeRanges(ranges: readonly SeqRange[]): SeqRange[] {
+  const sorted = [...ranges].sort((x, y) => (x.first < y.first ? -1 : x.first > y.first ? 1 : 0));
+  const out: SeqRange[] = [];
+  for (const r of sorted) {
+    const top = out.at(-1);
+    if (top && r.first <= top.last + 1n) {
+      if (r.last > top.last) out[out.length - 1] = { first: top.first, last: r.last };
+    } else out.push(r);
+  }
+  return out;
+}
+
+/**
+ * The sender's recent DATA payloads by sequence number, oldest evicted first once either bound is
+ * passed. `take` hands back (and removes) the payloads of the named numbers it holds, and counts
+ * the named numbers at or below the newest evicted one as unavailable: they may have been DATA
+ * frames it no longer holds (or other frames: below the ring it cannot tell). Numbers above that
+ * and not held were not DATA frames (RESYNC_DATA, control frames) and are ignored.
+ */
+export class SentRing {
+  private readonly frames = new Map<bigint, Buffer>();
+  private held = 0;
+  private evictedUpTo = 0n;
+
+  constructor(
+    private readonly maxFrames: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  /** Sequence numbers are added in increasing order (the channel numbers frames as it sends them). */
+  add(seq: bigint, payload: Buffer): void {
+    this.frames.set(seq, payload);
+    this.held += payload.length;
+    while (this.frames.size > this.maxFrames || this.held > this.maxBytes) {
+      const [s, p] = this.frames.entries().next().value as [bigint, Buffer];
+      this.frames.delete(s);
+      this.held -= p.length;
+      this.evictedUpTo = s;
+    }
+  }
+
+  take(ranges: readonly SeqRange[]): { payloads: Buffer[]; unavailable: number } {
+    const merged = mergeRanges(ranges);
+    const payloads: Buffer[] = [];
+    for (const [s, p] of this.frames) {
+      if (!merged.some((r) => r.first <= s && s <= r.last)) continue;
+      payloads.push(p);
+      this.frames.delete(s);
+      this.held -= p.length;
+    }
+    let unavailable = 0n;
+    for (const r of merged) if (r.first <= this.evictedUpTo) unavailable += (r.last < this.evictedUpTo ? r.last : this.evictedUpTo) - r.first + 1n;
+    return { payloads, unavailable: Number(unavailable) };
+  }
+
+  get size(): number {
+    return this.frames.size;
+  }
+
+  get bytes(): number {
+    return this.held;
+  }
 }

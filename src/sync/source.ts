@@ -24,7 +24,12 @@ export type TableRequest =
   /** One read now (graceful stop, tests), answered by a 'poll' event with this id. */
   | { op: 'poll'; id: number }
   /** The whole table from the latest complete read (a resync), answered by a 'full' event. */
-  | { op: 'full'; id: number };
+  | { op: 'full'; id: number }
+  /**
+   * DATA payloads the peer lost (DATA_MISSING): the worker forgets their connections in its
+   * sent-map, so its next read sends their current state (no answer).
+   */
+  | { op: 'forget'; payloads: Uint8Array[] };
 
 interface Answer {
   /** DATA payloads: 8-byte sight stamp (wall-clock ms of the read; 0 in a resync) + one sync v1 message. */
@@ -49,6 +54,8 @@ export interface TableSource {
   pollNow(): Promise<PollResult>;
   /** The whole table, from the latest complete read (one read first if none completed yet). */
   full(): Promise<PollResult>;
+  /** The connections of these DATA payloads go again with the next read, in their state then. */
+  forget(payloads: readonly Buffer[]): void;
   close(): Promise<void>;
 }
 
@@ -104,6 +111,10 @@ export class WorkerTableSource implements TableSource {
 
   setServices(services: DeclaredServices): void {
     if (!this.closed) this.worker.postMessage({ op: 'services', services } satisfies TableRequest);
+  }
+
+  forget(payloads: readonly Buffer[]): void {
+    if (!this.closed && payloads.length) this.worker.postMessage({ op: 'forget', payloads: [...payloads] } satisfies TableRequest);
   }
 
   pollNow(): Promise<PollResult> {

@@ -136,7 +136,7 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
       ...(local ? { localAddress: local } : {}),
       peers: s.peers.map((address) => ({ address, port: s.port })),
       epoch: BigInt(Date.now()),
-      onFrame: (f) => void eng?.onFrame(f).catch((e) => log.warn({ err: errorMessage(e) }, 'sync frame handling failed')),
+      onFrame: (f, _from, lost) => void eng?.onFrame(f, lost).catch((e) => log.warn({ err: errorMessage(e) }, 'sync frame handling failed')),
       onDrop: (r, n) => eng?.drop(r, n),
     });
     const ch = channel;

@@ -11,8 +11,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { diffTable, parseConnTable, toSyncConn, type ConnEntry, type SentState } from './conntable.js';
-import { encodeMessages } from './codec.js';
+import { connKey, diffTable, parseConnTable, toSyncConn, type ConnEntry, type SentState } from './conntable.js';
+import { ConnFlags, decodeMessage, encodeMessages } from './codec.js';
 import { serviceLookup } from './lookup.js';
 import { DATA_STAMP_LEN } from './wire.js';
 import type { TableRequest, TableEvent, TableWorkerData } from './source.js';
@@ -154,6 +154,20 @@ function full(id: number): void {
   post({ ev: 'full', id, payloads: encode(snapshot, 0), records: snapshot.length, readMs: 0, skipped: 0 });
 }
 
+/**
+ * The peer lost the DATA frames with these payloads (DATA_MISSING): their connections leave the
+ * sent-map, so the next read's diff sends them as new, in their state then. A connection gone from
+ * the table meanwhile is not sent (nothing to tell: the peer's copy expires by its timeout).
+ * Applied to whichever sent-map is current: a read in progress diffs against it when it ends.
+ */
+function forget(payloads: readonly Uint8Array[]): void {
+  for (const p of payloads) {
+    const r = decodeMessage(p.subarray(DATA_STAMP_LEN));
+    if (!r.ok) continue;
+    for (const c of r.message.conns) sent.delete(connKey({ ...c, template: (c.flags & ConnFlags.TEMPLATE) !== 0 }));
+  }
+}
+
 function arm(ms: number): void {
   if (timer) clearTimeout(timer);
   timer = setTimeout(() => {
@@ -183,6 +197,8 @@ function handle(m: TableRequest): void {
       return void poll(m.id);
     case 'full':
       return full(m.id);
+    case 'forget':
+      return forget(m.payloads);
   }
 }
 

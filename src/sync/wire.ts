@@ -25,9 +25,10 @@ export const FRAME_MAGIC = 0x4c565359; // "LVSY"
  * 2: DATA carries the sight time (version 1 had the bare v1 message). 3: a full-resync answer is
  * sent as numbered RESYNC_DATA frames and its missing frames are asked for (RESYNC_MISSING); a
  * version-2 peer would not understand either, so its frames are refused (malformed) rather than
- * half-understood.
+ * half-understood. 4: lost DATA frames are named (DATA_MISSING) and a burst of DATA frames ends
+ * with DATA_TAIL; a version-3 peer would count both as malformed, so the version says it.
  */
-export const FRAME_VERSION = 3;
+export const FRAME_VERSION = 4;
 export const FRAME_HEADER_LEN = 32;
 export const MAC_LEN = 32;
 export const FRAME_OVERHEAD = FRAME_HEADER_LEN + MAC_LEN;
@@ -78,6 +79,20 @@ export enum FrameType {
    * then RESYNC_END again; if it no longer holds that answer it sends a whole new one.
    */
   RESYNC_MISSING = 8,
+  /**
+   * The receiver saw a gap in the sender's sequence numbers (wire.ts ReplayGuard: frames lost on
+   * the way or by its full socket): payload u16 n, n × (u64 first, u64 last) inclusive ranges of
+   * the missing sequence numbers, whatever their type (the receiver cannot tell). The sender looks
+   * them up among its recent DATA frames and has its table worker send those frames' connections
+   * again with its next read, in their current state (not the old payload: resend.ts says why).
+   */
+  DATA_MISSING = 9,
+  /**
+   * Payload empty. Sent once a burst of DATA frames has gone quiet (0.2–0.4 s without another
+   * frame): its sequence number shows the receiver the burst's last number, so a lost last DATA
+   * frame is a gap too (named in DATA_MISSING) and not only seen at the sender's next frame.
+   */
+  DATA_TAIL = 10,
 }
 
 export interface SyncKey {

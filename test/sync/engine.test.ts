@@ -17,7 +17,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeMessage, encodeMessage } from '../../src/sync/codec.js';
-import { FrameType, DATA_STAMP_LEN, type Frame } from '../../src/sync/wire.js';
+import { FrameType, DATA_STAMP_LEN, ReplayGuard, type Frame } from '../../src/sync/wire.js';
 
 const HEAD = 'Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n';
 const line = (cport: number) => `TCP C0000232 ${cport.toString(16).toUpperCase().padStart(4, '0')} C0000264 0050 C000020B 0050 ESTABLISHED     898\n`;
@@ -30,7 +30,7 @@ function pair() {
   const injected: Buffer[] = [];
   const frames: Frame[] = [];
   const log = silentLogger;
-  let seq = 0n;
+  const seqs = { a: 0n, b: 0n };
   const mk = (side: 'a' | 'b', deliver: (f: Frame) => void) =>
     new SyncEngine({
       log,
@@ -38,7 +38,7 @@ function pair() {
       openSource: (onChanges, onError) => new WorkerTableSource({ paths: [file], syncid: 42, maxMessage: 1380, pollMs: 50, services: [] }, onChanges, onError),
       channel: {
         send: async (type: FrameType, payload: Buffer) => {
-          const s = ++seq;
+          const s = ++seqs[side];
           deliver({ type, payload, node: side === 'a' ? 1 : 2, epoch: 1n, seq: s, keyId: 0 });
           return s;
         },
@@ -294,5 +294,76 @@ test("a resent answer frame does not overwrite a newer state a poll sent meanwhi
   });
   assert.deepEqual(installed, ['3:1', '1:1', '2:3'], "the resend installed 2 but not the answer's older state of 1");
   assert.ok(toA.some((f) => f.type === FrameType.RESYNC_ACK), 'and b acknowledged the whole answer');
+  await p.close();
+});
+
+/**
+ * a's frames reach b through a replay guard like the channel's (it names the gaps), except the DATA
+ * frames `lose` picks; b's frames reach a. a first asks for a resync (as a starting director does,
+ * nobody answers: b is passive), so b has heard from a before a's DATA frames.
+ */
+async function lossyLink(p: ReturnType<typeof pair>, lose: (f: Frame) => boolean) {
+  const guard = new ReplayGuard();
+  const lostFrames: Frame[] = [];
+  p.hooks.toB = (f) => {
+    if (f.type === FrameType.DATA && lose(f)) return void lostFrames.push(f);
+    const v = guard.accept(f.node, f.epoch, f.seq);
+    if (v.verdict === 'fresh') void p.b.onFrame(f, v.lost);
+  };
+  p.hooks.toA = (f) => void p.a.onFrame(f);
+  await p.a.requestResync();
+  return lostFrames;
+}
+
+/** The states b's kernel was handed for a client port, in order. */
+const statesAtB = (p: ReturnType<typeof pair>, cport: number) =>
+  p.injected.flatMap((m) => {
+    const r = decodeMessage(m);
+    return r.ok ? r.message.conns.filter((c) => c.cport === cport).map((c) => c.state) : [];
+  });
+const until = async (what: string, ok: () => boolean) => {
+  for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(ok(), what);
+};
+const total = async (c: { get(): Promise<{ values: Array<{ value: number }> }> }) => (await c.get()).values[0]?.value ?? 0;
+
+test('a lost last DATA frame: DATA_TAIL reveals it, b names it, and its connection arrives afterwards in its current state', async () => {
+  const p = pair();
+  p.setTable(HEAD + line(1001));
+  let n = 0;
+  const lost = await lossyLink(p, () => n++ === 0);
+  p.a.setActive(true, 'test');
+  await until('the connection reached b', () => statesAtB(p, 1001).length > 0);
+  assert.equal(lost.length, 1, "a's only DATA frame was lost");
+  assert.deepEqual(statesAtB(p, 1001), [1], 'ESTABLISHED, once');
+  assert.ok(p.frames.some((f) => f.type === FrameType.DATA_TAIL), 'a ended its burst with DATA_TAIL (nothing else would have shown the loss)');
+  assert.equal(await total(p.b.m.dataAsked), 1, 'b named one sequence number');
+  assert.equal(await total(p.a.m.dataLost), 1, 'a held that DATA frame');
+  assert.equal(await total(p.a.m.dataResent), 1, 'and had its one connection sent again');
+  assert.equal(await total(p.a.m.dataUnavailable), 0);
+  await p.close();
+});
+
+test('a lost DATA frame whose connection changed since: b ends with the newer state, never the lost older one', async () => {
+  const p = pair();
+  const synRecv = (cport: number) => line(cport).replace('ESTABLISHED', 'SYN_RECV   ');
+  p.setTable(HEAD + synRecv(1002) + line(1003));
+  let n = 0;
+  const lost = await lossyLink(p, () => {
+    if (n++ > 0) return false;
+    p.setTable(HEAD + line(1002) + line(1003)); // 1002 is ESTABLISHED by the next read
+    return true;
+  });
+  p.a.setActive(true, 'test');
+  await until('the newer state reached b', () => statesAtB(p, 1002).includes(1) && statesAtB(p, 1003).length > 0);
+  assert.equal(lost.length, 1);
+  const first = decodeMessage(lost[0]!.payload.subarray(DATA_STAMP_LEN));
+  assert.ok(first.ok && first.message.conns.some((c) => c.cport === 1002 && c.state === 3), 'the lost frame carried SYN_RECV');
+  const states = statesAtB(p, 1002);
+  assert.ok(!states.includes(3), `the lost SYN_RECV was never handed to b: ${states}`);
+  assert.equal(states.at(-1), 1, 'b ends with ESTABLISHED');
+  assert.deepEqual(statesAtB(p, 1003), [1], '1003 (unchanged, in the lost frame only) arrived with the resend');
+  assert.equal(await total(p.a.m.dataLost), 1);
+  assert.equal(await total(p.a.m.dataResent), 2, 'both connections of the lost frame');
   await p.close();
 });
