@@ -21,9 +21,10 @@
  * Goals: a scrape under 1 s, no stall over 20 ms.
  * Nothing leaves the guest or loopback.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance as perf } from 'node:perf_hooks';
 import { Counter, Gauge, Registry } from 'prom-client';
@@ -40,7 +41,7 @@ const r1 = (x: number) => Math.round(x * 10) / 10;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Watch { ms: number; cpuMs: number; maxGapMs: number; histMaxMs: number; maxBusyMs: number; mainCpuMs: number; maxMainCpuMs: number }
+interface Watch { ms: number; cpuMs: number; maxGapMs: number; histMaxMs: number; maxBusyMs: number; mainCpuMs: number; maxMainCpuMs: number; mainUserMs: number; mainSysMs: number; maxTickUserMs: number; maxTickSysMs: number }
 
 /**
  * Ticker period. 5 ms resolves the 20 ms goal; a 1 ms ticker (until the worker thread) woke the main
@@ -60,7 +61,10 @@ async function withLoopWatch<T>(fn: () => Promise<T>): Promise<Watch & { value: 
   let last = performance.now();
   let lastElu = perf.eventLoopUtilization();
   const main0 = mainThreadCpuMs();
+  const times0 = mainThreadTimes();
   let lastCpu = main0;
+  let lastTimes = times0;
+  let maxTimes = [0, 0];
   let maxGap = 0;
   let maxBusy = 0;
   let maxCpu = 0;
@@ -70,7 +74,12 @@ async function withLoopWatch<T>(fn: () => Promise<T>): Promise<Watch & { value: 
     const c = mainThreadCpuMs();
     maxGap = Math.max(maxGap, now - last);
     maxBusy = Math.max(maxBusy, elu.active - lastElu.active);
-    maxCpu = Math.max(maxCpu, c - lastCpu);
+    const t = mainThreadTimes();
+    if (c - lastCpu > maxCpu) {
+      maxCpu = c - lastCpu;
+      maxTimes = [t[0] - lastTimes[0], t[1] - lastTimes[1]];
+    }
+    lastTimes = t;
     last = now;
     lastElu = elu;
     lastCpu = c;
@@ -85,7 +94,11 @@ async function withLoopWatch<T>(fn: () => Promise<T>): Promise<Watch & { value: 
   tick();
   clearInterval(timer);
   h.disable();
-  return { value, ms, cpuMs: (cpu.user + cpu.system) / 1000, maxGapMs: maxGap, histMaxMs: h.max / 1e6, maxBusyMs: maxBusy, mainCpuMs: mainThreadCpuMs() - main0, maxMainCpuMs: maxCpu };
+  const times = mainThreadTimes();
+  return {
+    value, ms, cpuMs: (cpu.user + cpu.system) / 1000, maxGapMs: maxGap, histMaxMs: h.max / 1e6, maxBusyMs: maxBusy, mainCpuMs: mainThreadCpuMs() - main0, maxMainCpuMs: maxCpu,
+    mainUserMs: times[0] - times0[0], mainSysMs: times[1] - times0[1], maxTickUserMs: maxTimes[0]!, maxTickSysMs: maxTimes[1]!,
+  };
 }
 
 /**
@@ -101,36 +114,82 @@ function mainThreadCpuMs(): number {
 }
 
 /**
- * GET /metrics with curl (a separate process), its output read by awk in another: table series are
- * counted and the worker's read time (lvsd_ipvs_table_read_seconds, at the end of the body) picked
- * out there, so the figures are the server's alone. Spawned before the watch starts (a fork holds
- * the loop, expensively in the lab, and is not the scrape's).
+ * utime and stime of the main thread alone (ms; fields 14 and 15 of /proc/thread-self/stat, in
+ * USER_HZ = 100 ticks, so 10 ms steps): in the lab guest the kernel's work of a write to a loopback
+ * socket (the receiver's side included) is charged to the writer as system time.
  */
-function curlScrape(url: string): () => Promise<{ bytes: number; series: number; readMs: number }> {
-  const awk = '/^lvsd_ipvs_(virtual|real)_server_/ { n++ } /^lvsd_ipvs_table_read_seconds / { s = $2 } /^lvsd_ipvs_table_read_success / { ok = $2 } END { print n + 0, s + 0, ok + 0 }';
-  const c = spawn('bash', ['-c', 'set -o pipefail; curl -sS --fail -w "%{stderr}%{size_download}\\n" "$1" | LC_ALL=C awk "$2"', 'scrape', url, awk], { stdio: ['ignore', 'pipe', 'pipe'] });
-  return () => new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    c.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    c.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    c.on('error', reject);
-    c.on('close', (code) => {
-      const bytes = Number(/(\d+)\s*$/.exec(err)?.[1]);
-      const [series, seconds, ok] = out.trim().split(' ').map(Number);
-      if (code === 0 && Number.isFinite(bytes) && ok === 1) resolve({ bytes, series: series!, readMs: seconds! * 1000 });
-      else reject(new Error(`curl | awk exited ${code} (read success ${ok}): ${err}`));
-    });
-  });
+const statFd = openSync('/proc/thread-self/stat', 'r');
+const statBuf2 = Buffer.alloc(1024);
+function mainThreadTimes(): [number, number] {
+  const s = statBuf2.toString('latin1', 0, readSync(statFd, statBuf2, 0, statBuf2.length, 0));
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return [Number(f[11]) * 10, Number(f[12]) * 10];
 }
 
-function timed(cmd: string, args: string[]): { ms: number; bytes: number } {
-  const t0 = performance.now();
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 512 << 20 });
-  const ms = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-  return { ms, bytes: Buffer.byteLength(r.stdout) };
+/**
+ * The processes the bench runs while it measures (curl and awk for a scrape, ipvsadm for the peer)
+ * are started by one shell, itself started once before the table metrics exist. Spawning them from
+ * this process forked it at every scrape: after a fork every page of the process is copy-on-write,
+ * so the worker's next text paid a page fault per 4 kB of its 126 MB of chunk memory (its text CPU
+ * 0.84 s instead of 0.28 s on the host, 2026-12-04 16:06) — a cost of the bench, not of a scrape
+ * by Prometheus, which forks nothing in lvsd.
+ */
+class Runner {
+  private readonly sh: ChildProcessByStdio<Writable, Readable, null>;
+  private buf = '';
+  private waiting: Array<(line: string) => void> = [];
+  constructor() {
+    const awk = '/^lvsd_ipvs_(virtual|real)_server_/ { n++ } /^lvsd_ipvs_table_read_seconds / { s = $2 } /^lvsd_ipvs_table_read_success / { ok = $2 } END { print n + 0, s + 0, ok + 0 }';
+    // One request per line: `scrape URL` → `scrape RC BYTES SERIES SECONDS OK`; `peer` → `peer US US BYTES BYTES`
+    // (ipvsadm -Ln --stats --exact, then ipvsadm -Ln, timed in the shell with $EPOCHREALTIME).
+    const script = `
+      err=$(mktemp); trap 'rm -f "$err"' EXIT
+      us() { local t=\${EPOCHREALTIME/./}; echo $((10#$t)); }
+      while read -r op arg; do
+        case $op in
+          scrape) r=$(set -o pipefail; curl -sS --fail -w '%{stderr}%{size_download}\n' "$arg" 2>"$err" | LC_ALL=C awk "$AWK"); rc=$?
+                  echo "scrape $rc $(tail -n 1 "$err" | tr -dc 0-9) $r" ;;
+          peer) t0=$(us); a=$(ipvsadm -Ln --stats --exact | wc -c); t1=$(us); b=$(ipvsadm -Ln | wc -c); t2=$(us)
+                echo "peer $((t1 - t0)) $((t2 - t1)) $a $b" ;;
+        esac
+      done`;
+    this.sh = spawn('bash', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, AWK: awk } });
+    this.sh.stdout.on('data', (b: Buffer) => {
+      this.buf += b.toString();
+      for (let i; (i = this.buf.indexOf('\n')) >= 0;) {
+        const line = this.buf.slice(0, i);
+        this.buf = this.buf.slice(i + 1);
+        this.waiting.shift()?.(line);
+      }
+    });
+  }
+  private ask(req: string): Promise<string[]> {
+    return new Promise((resolve) => {
+      this.waiting.push((l) => resolve(l.trim().split(/\s+/)));
+      this.sh.stdin.write(`${req}\n`);
+    });
+  }
+  /**
+   * GET /metrics with curl, its output read by awk: table series are counted and the worker's read
+   * time (lvsd_ipvs_table_read_seconds, at the end of the body) picked out there, so the figures are
+   * the server's alone.
+   */
+  async scrape(url: string): Promise<{ bytes: number; series: number; readMs: number }> {
+    const [, rc, bytes, series, seconds, ok] = (await this.ask(`scrape ${url}`)).map(Number);
+    if (rc !== 0 || !Number.isFinite(bytes) || ok !== 1) throw new Error(`curl | awk exited ${rc} (read success ${ok})`);
+    return { bytes: bytes!, series: series!, readMs: seconds! * 1000 };
+  }
+  /** `ipvsadm -Ln --stats --exact` + `ipvsadm -Ln` (the lab's peer): time and output size. */
+  async peer(): Promise<{ ms: number; bytes: number }> {
+    const [, a, b, x, y] = (await this.ask('peer')).map(Number);
+    return { ms: (a! + b!) / 1000, bytes: x! + y! };
+  }
+  close(): void {
+    this.sh.stdin.end();
+  }
 }
+
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').trim();
 
 /** The same series through prom-client (the host run's peer): label objects, one registry. */
 async function promClientScrape(table: IpvsTable, names: Map<string, string>): Promise<{ ms: number; bytes: number }> {
@@ -204,6 +263,7 @@ async function main(): Promise<void> {
   const n = Number(a0 ?? 10000);
   const d = Number(a1 ?? 10);
   const scrapes = Math.min(10, Math.max(1, Number(a2 ?? 2)));
+  const runner = new Runner();
   const cfg = bigConfig(n, d);
 
   let readers: Array<{ what: string; spec: TableReaderSpec }>;
@@ -235,7 +295,7 @@ async function main(): Promise<void> {
   // As the daemon's start does (src/ipvs/subsystem.ts): the worker started and sent the declared
   // services before any scrape. Watched like a scrape: it runs on the same loop.
   const prime = await withLoopWatch(() => primeTableMetrics(registry));
-  process.stdout.write(`priming (worker start + ${n} declared services): ${r1(prime.ms)} ms, main loop busy at most ${r1(prime.maxBusyMs)} ms between two ${TICK_MS} ms ticks (longest gap ${r1(prime.maxGapMs)} ms; main thread CPU ${r1(prime.mainCpuMs)} ms, at most ${r1(prime.maxMainCpuMs)} ms between two ticks); load ${execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).trim()}\n`);
+  process.stdout.write(`priming (worker start + ${n} declared services): ${r1(prime.ms)} ms, main loop busy at most ${r1(prime.maxBusyMs)} ms between two ${TICK_MS} ms ticks (longest gap ${r1(prime.maxGapMs)} ms; main thread CPU ${r1(prime.mainCpuMs)} ms, at most ${r1(prime.maxMainCpuMs)} ms between two ticks); load ${loadavg()}\n`);
 
   type Row = Watch & { reader: string; readMs: number; series: number; bytes: number; floorMs: number; loadavg: string; peerMs?: number };
   const lv: Row[] = [];
@@ -244,30 +304,27 @@ async function main(): Promise<void> {
     reader = r;
     for (let i = 0; i < scrapes; i++) {
       const floorMs = await noiseFloor(2000);
-      const s = await withLoopWatch(curlScrape(url));
-      const loadavg = execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).trim();
-      let p: { ms: number; bytes: number } | undefined;
-      if (!host) {
-        const st = timed('ipvsadm', ['-Ln', '--stats', '--exact']);
-        const ls = timed('ipvsadm', ['-Ln']);
-        p = { ms: st.ms + ls.ms, bytes: st.bytes + ls.bytes };
-      }
+      const s = await withLoopWatch(() => runner.scrape(url));
+      const load = loadavg();
+      const p = host ? undefined : await runner.peer();
       if (p) peer.push(p);
-      lv.push({ ...s, reader: r.what, readMs: s.value.readMs, series: s.value.series, bytes: s.value.bytes, floorMs, loadavg, ...(p ? { peerMs: p.ms } : {}) });
-      process.stdout.write(`${r.what}, scrape ${i + 1}: lvsd ${r1(s.ms)} ms, process CPU ${r1(s.cpuMs)} ms, both threads (worker's read + text ${r1(s.value.readMs)} ms; ${s.value.series} series, ${(s.value.bytes / 1e6).toFixed(1)} MB), longest loop stall ${r1(s.maxGapMs)} ms (histogram max ${r1(s.histMaxMs)} ms, main loop busy at most ${r1(s.maxBusyMs)} ms between two ${TICK_MS} ms ticks; idle loop's longest gap just before ${r1(floorMs)} ms; main thread CPU ${r1(s.mainCpuMs)} ms, at most ${r1(s.maxMainCpuMs)} ms between two ticks)${p ? `; ${host ? 'prom-client, same series' : 'ipvsadm --stats + -Ln'} ${r1(p.ms)} ms` : ''}; load ${loadavg}\n`);
+      lv.push({ ...s, reader: r.what, readMs: s.value.readMs, series: s.value.series, bytes: s.value.bytes, floorMs, loadavg: load, ...(p ? { peerMs: p.ms } : {}) });
+      process.stdout.write(`${r.what}, scrape ${i + 1}: lvsd ${r1(s.ms)} ms, process CPU ${r1(s.cpuMs)} ms, both threads (worker's read + text ${r1(s.value.readMs)} ms; ${s.value.series} series, ${(s.value.bytes / 1e6).toFixed(1)} MB), longest loop stall ${r1(s.maxGapMs)} ms (histogram max ${r1(s.histMaxMs)} ms, main loop busy at most ${r1(s.maxBusyMs)} ms between two ${TICK_MS} ms ticks; idle loop's longest gap just before ${r1(floorMs)} ms; main thread CPU ${r1(s.mainCpuMs)} ms (user ${s.mainUserMs}, system ${s.mainSysMs}), at most ${r1(s.maxMainCpuMs)} ms between two ticks (user ${s.maxTickUserMs}, system ${s.maxTickSysMs}))${p ? `; ${host ? 'prom-client, same series' : 'ipvsadm --stats + -Ln'} ${r1(p.ms)} ms` : ''}; load ${load}\n`);
     }
   }
   await api.close();
   await stopTableMetrics(registry);
   await close();
   closeSync(schedstat);
+  closeSync(statFd);
+  runner.close();
   if (host) {
     // The peer after lvsd's scrapes: its ~1,000,000 label objects left the main thread a heap whose
     // collection stalled the next scrape's loop by 0.2 s when it ran between them.
-    const loadavg = execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).trim();
+    const load = loadavg();
     const p = await promClientScrape(bigTable(n, d), new Map(cfg.virtual_servers.map((v) => [v.key, v.name])));
     peer.push(p);
-    process.stdout.write(`prom-client, same series: ${r1(p.ms)} ms; load ${loadavg}\n`);
+    process.stdout.write(`prom-client, same series: ${r1(p.ms)} ms; load ${load}\n`);
   }
   const expectSeries = n * 7 + n * d * 9; // 7 series per service, 9 per real server (see table-text.ts)
   if (lv.some((x) => x.series !== expectSeries)) throw new Error(`expected ${expectSeries} series per scrape, got ${lv.map((x) => x.series).join(', ')}`);
@@ -284,7 +341,7 @@ async function main(): Promise<void> {
       priming: { ms: r1(prime.ms), maxLoopBusyBetweenTicksMs: r1(prime.maxBusyMs), maxMainThreadCpuBetweenTicksMs: r1(prime.maxMainCpuMs) },
       lvsd: {
         ms: rows.map((x) => r1(x.ms)), readMs: rows.map((x) => r1(x.readMs)), processCpuMs: rows.map((x) => r1(x.cpuMs)),
-        maxLoopStallMs: r1(Math.max(...rows.map((x) => x.maxGapMs))), maxLoopBusyBetweenTicksMs: r1(Math.max(...rows.map((x) => x.maxBusyMs))), mainThreadCpuMs: rows.map((x) => r1(x.mainCpuMs)), maxMainThreadCpuBetweenTicksMs: r1(Math.max(...rows.map((x) => x.maxMainCpuMs))), idleLoopMaxGapMs: r1(Math.max(...rows.map((x) => x.floorMs))),
+        maxLoopStallMs: r1(Math.max(...rows.map((x) => x.maxGapMs))), maxLoopBusyBetweenTicksMs: r1(Math.max(...rows.map((x) => x.maxBusyMs))), mainThreadCpuMs: rows.map((x) => r1(x.mainCpuMs)), mainThreadUserMs: rows.map((x) => x.mainUserMs), mainThreadSysMs: rows.map((x) => x.mainSysMs), maxTickUserSysMs: rows.map((x) => [x.maxTickUserMs, x.maxTickSysMs]), maxMainThreadCpuBetweenTicksMs: r1(Math.max(...rows.map((x) => x.maxMainCpuMs))), idleLoopMaxGapMs: r1(Math.max(...rows.map((x) => x.floorMs))),
         series: rows[0]!.series, bytes: rows[0]!.bytes,
       },
       peer: { what: host ? 'prom-client' : 'ipvsadm -Ln --stats --exact + -Ln', ms: host ? [r1(peerMedian)] : rows.map((x) => r1(x.peerMs!)) },

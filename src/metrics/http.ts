@@ -9,6 +9,7 @@ import type { Registry } from 'prom-client';
 import { scrape } from './exposition.js';
 import { parseEndpoint } from '../core/address.js';
 import { LvsdError } from '../core/errors.js';
+import { yieldToLoop } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 
 export interface ApiHandlers {
@@ -99,9 +100,22 @@ export class ApiServer {
       return;
     }
     try {
+      let written = 0;
       for (let c = first; !c.done; c = await chunks.next()) {
         if (res.destroyed) break;
         if (!res.write(c.value)) await drained(res);
+        written += c.value.length;
+        if (written >= WRITE_TURN_BYTES) {
+          // A write the kernel takes at once completes in the same turn ('drain' is a nextTick) and
+          // chunks already there are awaited as microtasks: with a fast reader on loopback and the
+          // table worker ahead of the socket, this loop wrote 577 chunks (36 MB, 131 ms of CPU) in
+          // one turn of the event loop in a first scrape at 10,000 × 10 on the host
+          // (bench/results/scrape.md, 2026-12-04 16:00). A turn per WRITE_TURN_BYTES bounds that by
+          // bytes, whatever the reader does. (39cbc68 yielded after 5 ms counted from the last
+          // 'drain', which comes in the same turn: it never yielded.)
+          await yieldToLoop();
+          written = 0;
+        }
       }
       res.end();
       await finished(res).catch(() => undefined); // a client that went away: nothing left to write
@@ -113,6 +127,13 @@ export class ApiServer {
     }
   }
 }
+
+/**
+ * Bytes the /metrics write loop writes before it gives the event loop a turn: four of the table
+ * worker's 64 kB chunks, a fraction of a millisecond of kernel work on the host (a few ms in the UML
+ * lab guest); 500 turns for a 126 MB body cost nothing measurable.
+ */
+const WRITE_TURN_BYTES = 256 * 1024;
 
 /** Resolves when `res` can take more, or is closed. */
 function drained(res: ServerResponse): Promise<void> {
