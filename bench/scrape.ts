@@ -41,7 +41,7 @@ const r1 = (x: number) => Math.round(x * 10) / 10;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Watch { ms: number; cpuMs: number; maxGapMs: number; histMaxMs: number; maxBusyMs: number; mainCpuMs: number; maxMainCpuMs: number; mainUserMs: number; mainSysMs: number; maxTickUserMs: number; maxTickSysMs: number }
+interface Watch { ms: number; cpuMs: number; maxGapMs: number; histMaxMs: number; maxBusyMs: number; mainCpuMs: number; maxMainCpuMs: number; mainUserMs: number; mainSysMs: number }
 
 /**
  * Ticker period. 5 ms resolves the 20 ms goal; a 1 ms ticker (until the worker thread) woke the main
@@ -63,8 +63,6 @@ async function withLoopWatch<T>(fn: () => Promise<T>): Promise<Watch & { value: 
   const main0 = mainThreadCpuMs();
   const times0 = mainThreadTimes();
   let lastCpu = main0;
-  let lastTimes = times0;
-  let maxTimes = [0, 0];
   let maxGap = 0;
   let maxBusy = 0;
   let maxCpu = 0;
@@ -74,12 +72,7 @@ async function withLoopWatch<T>(fn: () => Promise<T>): Promise<Watch & { value: 
     const c = mainThreadCpuMs();
     maxGap = Math.max(maxGap, now - last);
     maxBusy = Math.max(maxBusy, elu.active - lastElu.active);
-    const t = mainThreadTimes();
-    if (c - lastCpu > maxCpu) {
-      maxCpu = c - lastCpu;
-      maxTimes = [t[0] - lastTimes[0], t[1] - lastTimes[1]];
-    }
-    lastTimes = t;
+    maxCpu = Math.max(maxCpu, c - lastCpu);
     last = now;
     lastElu = elu;
     lastCpu = c;
@@ -97,7 +90,7 @@ async function withLoopWatch<T>(fn: () => Promise<T>): Promise<Watch & { value: 
   const times = mainThreadTimes();
   return {
     value, ms, cpuMs: (cpu.user + cpu.system) / 1000, maxGapMs: maxGap, histMaxMs: h.max / 1e6, maxBusyMs: maxBusy, mainCpuMs: mainThreadCpuMs() - main0, maxMainCpuMs: maxCpu,
-    mainUserMs: times[0] - times0[0], mainSysMs: times[1] - times0[1], maxTickUserMs: maxTimes[0]!, maxTickSysMs: maxTimes[1]!,
+    mainUserMs: times[0] - times0[0], mainSysMs: times[1] - times0[1],
   };
 }
 
@@ -114,9 +107,11 @@ function mainThreadCpuMs(): number {
 }
 
 /**
- * utime and stime of the main thread alone (ms; fields 14 and 15 of /proc/thread-self/stat, in
- * USER_HZ = 100 ticks, so 10 ms steps): in the lab guest the kernel's work of a write to a loopback
- * socket (the receiver's side included) is charged to the writer as system time.
+ * utime and stime of the main thread alone over a scrape (ms; fields 14 and 15 of
+ * /proc/thread-self/stat, in USER_HZ = 100 ticks), read before and after, not per tick: every read
+ * of /proc is a trap in the lab guest, where the 5 ms ticker's reads alone cost the main thread
+ * ~2 ms of CPU per tick (2026-12-04 16:25). In that guest the split says little: a thread doing
+ * nothing but those reads shows 99% user time.
  */
 const statFd = openSync('/proc/thread-self/stat', 'r');
 const statBuf2 = Buffer.alloc(1024);
@@ -309,7 +304,7 @@ async function main(): Promise<void> {
       const p = host ? undefined : await runner.peer();
       if (p) peer.push(p);
       lv.push({ ...s, reader: r.what, readMs: s.value.readMs, series: s.value.series, bytes: s.value.bytes, floorMs, loadavg: load, ...(p ? { peerMs: p.ms } : {}) });
-      process.stdout.write(`${r.what}, scrape ${i + 1}: lvsd ${r1(s.ms)} ms, process CPU ${r1(s.cpuMs)} ms, both threads (worker's read + text ${r1(s.value.readMs)} ms; ${s.value.series} series, ${(s.value.bytes / 1e6).toFixed(1)} MB), longest loop stall ${r1(s.maxGapMs)} ms (histogram max ${r1(s.histMaxMs)} ms, main loop busy at most ${r1(s.maxBusyMs)} ms between two ${TICK_MS} ms ticks; idle loop's longest gap just before ${r1(floorMs)} ms; main thread CPU ${r1(s.mainCpuMs)} ms (user ${s.mainUserMs}, system ${s.mainSysMs}), at most ${r1(s.maxMainCpuMs)} ms between two ticks (user ${s.maxTickUserMs}, system ${s.maxTickSysMs}))${p ? `; ${host ? 'prom-client, same series' : 'ipvsadm --stats + -Ln'} ${r1(p.ms)} ms` : ''}; load ${load}\n`);
+      process.stdout.write(`${r.what}, scrape ${i + 1}: lvsd ${r1(s.ms)} ms, process CPU ${r1(s.cpuMs)} ms, both threads (worker's read + text ${r1(s.value.readMs)} ms; ${s.value.series} series, ${(s.value.bytes / 1e6).toFixed(1)} MB), longest loop stall ${r1(s.maxGapMs)} ms (histogram max ${r1(s.histMaxMs)} ms, main loop busy at most ${r1(s.maxBusyMs)} ms between two ${TICK_MS} ms ticks; idle loop's longest gap just before ${r1(floorMs)} ms; main thread CPU ${r1(s.mainCpuMs)} ms (user ${s.mainUserMs}, system ${s.mainSysMs}), at most ${r1(s.maxMainCpuMs)} ms between two ticks)${p ? `; ${host ? 'prom-client, same series' : 'ipvsadm --stats + -Ln'} ${r1(p.ms)} ms` : ''}; load ${load}\n`);
     }
   }
   await api.close();
@@ -341,7 +336,7 @@ async function main(): Promise<void> {
       priming: { ms: r1(prime.ms), maxLoopBusyBetweenTicksMs: r1(prime.maxBusyMs), maxMainThreadCpuBetweenTicksMs: r1(prime.maxMainCpuMs) },
       lvsd: {
         ms: rows.map((x) => r1(x.ms)), readMs: rows.map((x) => r1(x.readMs)), processCpuMs: rows.map((x) => r1(x.cpuMs)),
-        maxLoopStallMs: r1(Math.max(...rows.map((x) => x.maxGapMs))), maxLoopBusyBetweenTicksMs: r1(Math.max(...rows.map((x) => x.maxBusyMs))), mainThreadCpuMs: rows.map((x) => r1(x.mainCpuMs)), mainThreadUserMs: rows.map((x) => x.mainUserMs), mainThreadSysMs: rows.map((x) => x.mainSysMs), maxTickUserSysMs: rows.map((x) => [x.maxTickUserMs, x.maxTickSysMs]), maxMainThreadCpuBetweenTicksMs: r1(Math.max(...rows.map((x) => x.maxMainCpuMs))), idleLoopMaxGapMs: r1(Math.max(...rows.map((x) => x.floorMs))),
+        maxLoopStallMs: r1(Math.max(...rows.map((x) => x.maxGapMs))), maxLoopBusyBetweenTicksMs: r1(Math.max(...rows.map((x) => x.maxBusyMs))), mainThreadCpuMs: rows.map((x) => r1(x.mainCpuMs)), mainThreadUserMs: rows.map((x) => x.mainUserMs), mainThreadSysMs: rows.map((x) => x.mainSysMs), maxMainThreadCpuBetweenTicksMs: r1(Math.max(...rows.map((x) => x.maxMainCpuMs))), idleLoopMaxGapMs: r1(Math.max(...rows.map((x) => x.floorMs))),
         series: rows[0]!.series, bytes: rows[0]!.bytes,
       },
       peer: { what: host ? 'prom-client' : 'ipvsadm -Ln --stats --exact + -Ln', ms: host ? [r1(peerMedian)] : rows.map((x) => r1(x.peerMs!)) },
