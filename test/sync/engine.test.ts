@@ -322,7 +322,7 @@ const statesAtB = (p: ReturnType<typeof pair>, cport: number) =>
     return r.ok ? r.message.conns.filter((c) => c.cport === cport).map((c) => c.state) : [];
   });
 const until = async (what: string, ok: () => boolean) => {
-  for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 1000 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(ok(), what);
 };
 const total = async (c: { get(): Promise<{ values: Array<{ value: number }> }> }) => (await c.get()).values[0]?.value ?? 0;
