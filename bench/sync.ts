@@ -54,7 +54,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Topology, pidsIn, run, type Netns, type Running } from '../src/lab/netns.js';
 import { lvsdBin } from '../test/support/proc.js';
 import { writeSyncDirectorConfig } from './support/sync-director.js';
-import { activeConns, distinctInjected, guestConnSlab } from './support/conn-count.js';
+import { activeConns, destConns, distinctInjected, guestConnSlab } from './support/conn-count.js';
+import { backupDaemonQueue } from '../src/sync/adapters.js';
 
 const VIP = '192.0.2.100';
 /** The TCP service and real server of the injected entries (bench/support/sync-load.ts inject). */
@@ -317,6 +318,13 @@ interface Resync {
   missingAsksB: number;
   /** Distinct injected entries in b's table at the end (one read). */
   distinctB: number;
+  /** Over the wait, every 5 s: [ms since b's start, b's ActiveConn, records b's lvsd handed to its kernel, bytes queued at b's kernel daemon]; after the table read: active and inactive. */
+  inBSeries: Array<[number, number, number, number]>;
+  afterB: { ms: number; active: number; inactive: number };
+  /** b's log "peer table received" → all in b's kernel (the counter): b's install tail. */
+  bTableToKernelMs: number;
+  /** a's answer (its log line): request → ready in a's main thread, of it the worker (encode included), the snapshot's age; waiting behind earlier sends; its own frames. */
+  answer: { readyMs: number; workerMs: number; encodeMs: number; snapshotAgeMs: number; queuedMs: number; sendMs: number };
   /** a's table worker over 10 s holding the table: reads and their mean (read + parse + diff + encode). */
   aReads: number;
   aReadMeanMs: number;
@@ -423,8 +431,18 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
         }
       }, "b's lvsd", 30_000, 100);
       let inB = 0;
+      // Every 5 s of the wait: ms since b's start, b's kernel counter (ActiveConn), the records b's
+      // lvsd handed to its kernel (lvsd_sync_records_total received: counted once sent to lo) and
+      // the bytes waiting in b's kernel backup daemon's socket: which of the two is behind.
+      const inBSeries: Array<[number, number, number, number]> = [];
       const kernelMs = await until(async () => {
         inB = await activeConns(fresh, VS80, RS80);
+        const last = inBSeries[inBSeries.length - 1];
+        if (!last || wall() - t0 - last[0] >= 5000) {
+          const handed = sample(await scrape(fresh, apiPort), 'lvsd_sync_records_total{direction="received"}');
+          const queued = backupDaemonQueue(readFileSync(`/proc/${bPid}/net/udp`, 'latin1'))?.queued ?? NaN;
+          inBSeries.push([Math.round(wall() - t0), inB, handed, queued]);
+        }
         return inB >= inA ? wall() - t0 : undefined;
       }, `${inA} entries in b's kernel`, 120_000, 100).catch(() => NaN);
       const tResynced = wall();
@@ -436,6 +454,19 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
       }, "a's resync acknowledgement", 15_000, 500).catch(async () => scrape(a, 19671));
       const bText = await scrape(fresh, apiPort);
       const distinctB = size <= 20_000 ? (await distinctInjected(fresh)).distinct : NaN;
+      // The counter again after that read (which takes seconds): did it still move (the wait ended
+      // early), or do entries of the table sit outside ActiveConn (InActConn, or bound to no real server)?
+      const afterB = { ms: Math.round(wall() - t0), ...(await destConns(fresh, VS80, RS80)) };
+      // Stages from the logs (pino "time", the guest's one clock): b's table complete → all in b's kernel.
+      const logTime = (out: string, re: RegExp) => {
+        const l = out.split('\n').find((x) => re.test(x));
+        // pino's "time": epoch ms, or an ISO string (the daemon's log format).
+        const m = l ? /"time":(?:(\d+)|"([^"]+)")/.exec(l) : null;
+        return m ? (m[1] ? Number(m[1]) : Date.parse(m[2]!)) : NaN;
+      };
+      const bTableAt = logTime(rb.output(), /peer table received|no active peer answered/);
+      const aAnswer = aRun.output().split('\n').filter((l) => l.includes('full table sent to the peer')).pop() ?? '';
+      const aField = (k: string) => Number(new RegExp(`"${k}":(\\d+)`).exec(aAnswer)?.[1] ?? NaN);
       probe.child.kill('SIGTERM');
       await Promise.race([probe.exited, sleep(5000)]);
       const late = (JSON.parse(probe.output().trim().split('\n').pop() || '{"late":[]}') as { late: Array<[number, number]> }).late;
@@ -460,6 +491,10 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
         kernelMs,
         inB,
         distinctB,
+        inBSeries,
+        afterB,
+        bTableToKernelMs: Number.isFinite(kernelMs) ? t0 + kernelMs - bTableAt : NaN,
+        answer: { readyMs: aField('ready_ms'), workerMs: aField('worker_ms'), encodeMs: aField('encode_ms'), snapshotAgeMs: aField('snapshot_age_ms'), queuedMs: aField('queued_ms'), sendMs: aField('send_ms') },
         rcvbufErrorsB: rcvbufErrors(bPid),
         lostB: sample(bText, 'lvsd_sync_dropped_total{reason="lost"}') || 0,
         resentA: sample(aText, 'lvsd_sync_resync_resent_frames_total') || 0,
@@ -513,6 +548,8 @@ async function main(): Promise<void> {
     for (const x of r.resyncs)
       process.stdout.write(
         `${m.padEnd(7)} resync of ${x.inA} entries: request→ack ${r1(x.ackMs)} ms (a's metric), request→RESYNC_END ${x.endMs} ms (b's log), b start→all in b's kernel ${r1(x.kernelMs)} ms (${x.inB} there, ${x.distinctB} distinct in its table; b received ${x.receivedB} records, frames lost ${x.lostB}, resent ${x.resentA} (b asked ${x.missingAsksB} times), UDP rcvbuf drops in b ${x.rcvbufErrorsB}, b's kernel daemon drops ${x.kernelQueueDropsB}, guest input-backlog drops ${x.backlogDrops})\n` +
+          `        stages: a's answer ready ${x.answer.readyMs} ms after the request (worker ${x.answer.workerMs} ms of which encode ${x.answer.encodeMs} ms, from a read ${x.answer.snapshotAgeMs} ms old), waited ${x.answer.queuedMs} ms behind earlier sends, its frames ${x.answer.sendMs} ms; b's table complete → all in b's kernel ${r1(x.bTableToKernelMs)} ms\n` +
+          `        b during the wait (ms since b's start: ActiveConn / records handed to its kernel / bytes in its daemon's socket): ${x.inBSeries.map(([t, n, h, qd]) => `${t}: ${n}/${h}/${qd}`).join(', ')}; after the table read (${x.afterB.ms} ms): ActiveConn ${x.afterB.active}, InActConn ${x.afterB.inactive}\n` +
           `        reference: the same entries fed straight into a's kernel daemon by a local process took ${r1(x.injectMs)} ms (${x.injectDrops} daemon drops); ratio b start→all / that ${(x.kernelMs / x.injectMs).toFixed(2)}\n` +
           `        a holding them: ${x.aReads} table reads in 10 s, mean ${r1(x.aReadMeanMs)} ms; a's longest event-loop stall ${r1(x.aLagMaxSteadyMs)} ms then, ${r1(x.aLagMaxResyncMs)} ms during the resync\n` +
           `        stalls: b took over ${x.bTakeovers} time(s) while a was filled and held; guest probe's longest stall then ${x.probeMaxFillMs} ms, during the resync ${x.probeMaxResyncMs} ms\n` +

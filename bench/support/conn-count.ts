@@ -15,12 +15,21 @@ import type { Netns } from '../../src/lab/netns.js';
 
 /** ActiveConn of real server `rs` (ADDR:PORT) under TCP virtual service `vs`, or 0 when absent. */
 export async function activeConns(ns: Netns, vs: string, rs: string): Promise<number> {
+  return (await destConns(ns, vs, rs)).active;
+}
+
+/**
+ * ActiveConn and InActConn of real server `rs` under TCP virtual service `vs` (0 when absent). A
+ * connection the kernel holds but bound to no real server (its service or real server did not
+ * exist when it was installed: ip_vs_proc_conn leaves it unbound) is in neither.
+ */
+export async function destConns(ns: Netns, vs: string, rs: string): Promise<{ active: number; inactive: number }> {
   const out = (await ns.exec(['ipvsadm', '-Ln', '-t', vs], { via: 'nsenter', check: false })).stdout;
   for (const l of out.split('\n')) {
     const f = l.trim().split(/\s+/);
-    if (f[0] === '->' && f[1] === rs) return Number(f[4]) || 0;
+    if (f[0] === '->' && f[1] === rs) return { active: Number(f[4]) || 0, inactive: Number(f[5]) || 0 };
   }
-  return 0;
+  return { active: 0, inactive: 0 };
 }
 
 /**

@@ -96,6 +96,8 @@ interface Answer {
   readonly payloads: readonly Buffer[];
   readonly records: number;
   sent: number;
+  /** When its first frame went out (after the sends queued before it): logged with the resync. */
+  began?: number;
 }
 
 /** Longest wait for a peer's full table that is still arriving (resyncFromPeer). */
@@ -383,7 +385,8 @@ export class SyncEngine {
   /** Sends the whole table, then RESYNC_END; resolves with the resync id (acknowledged later). */
   async sendFullTable(): Promise<number> {
     const id = ++this.resyncId;
-    this.pendingResync.set(id, this.d.now());
+    const asked = this.d.now();
+    this.pendingResync.set(id, asked);
     // The worker's latest complete read (no extra read of a large table; table-worker.ts full()).
     let r: PollResult;
     try {
@@ -391,6 +394,7 @@ export class SyncEngine {
     } finally {
       this.answerWaiting = false;
     }
+    const ready = this.d.now();
     if (r.error) this.d.log.warn({ err: r.error }, 'cannot read the connection table for a resync: sending an empty one');
     if (r.skipped) this.m.drops.inc({ reason: 'table_line' }, r.skipped);
     const answer: Answer = { id, payloads: r.payloads, records: r.records, sent: 0 };
@@ -398,7 +402,13 @@ export class SyncEngine {
     await this.sendAnswer(answer, r.payloads.map((_, i) => i), true);
     this.m.records.inc({ direction: 'sent' }, r.records);
     this.m.resyncs.inc({ role: 'sender' });
-    this.d.log.info({ id, records: r.records, frames: r.payloads.length, read_ms: Math.round(r.readMs) }, 'full table sent to the peer');
+    // Where an answer's time went: the worker (worker_ms; snapshot_age_ms: how old the read it was made from),
+    // the hand-over to this thread (ready_ms includes worker_ms), the sends queued before it (queued_ms), its own frames (send_ms).
+    const began = answer.began ?? ready;
+    this.d.log.info(
+      { id, records: r.records, frames: r.payloads.length, ready_ms: Math.round(ready - asked), worker_ms: r.workerMs, encode_ms: r.encodeMs, snapshot_age_ms: r.snapshotAgeMs, queued_ms: Math.round(began - ready), send_ms: Math.round(this.d.now() - began) },
+      'full table sent to the peer',
+    );
     return id;
   }
 
@@ -409,6 +419,7 @@ export class SyncEngine {
    */
   private async sendAnswer(a: Answer, indices: readonly number[], first = false): Promise<void> {
     await this.exclusive(async () => {
+      if (first) a.began = this.d.now();
       for (let k = 0; k < indices.length; k++) {
         const i = indices[k]!;
         const p = Buffer.from(a.payloads[i]!);

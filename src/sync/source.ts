@@ -23,8 +23,8 @@ export type TableRequest =
   | { op: 'services'; services: DeclaredServices }
   /** One read now (graceful stop, tests), answered by a 'poll' event with this id. */
   | { op: 'poll'; id: number }
-  /** The whole table from the latest complete read (a resync), answered by a 'full' event. */
-  | { op: 'full'; id: number }
+  /** The whole table from the latest complete read (a resync), answered by a 'full' event. at: Date.now() when asked. */
+  | { op: 'full'; id: number; at: number }
   /**
    * DATA payloads the peer lost (DATA_MISSING): the worker forgets their connections in its
    * sent-map, so its next read sends their current state (no answer).
@@ -39,6 +39,14 @@ interface Answer {
   /** Lines of the table that could not be parsed (counted, then skipped). */
   skipped: number;
   error?: string;
+  /**
+   * A 'full' answer only (logged with the resync, so a slow answer says where it waited): ms from
+   * the request to the worker's answer, of which encoding it, and the age of the read it was made
+   * from (end of that read → answer).
+   */
+  workerMs?: number;
+  encodeMs?: number;
+  snapshotAgeMs?: number;
 }
 /** worker → main: a poll's changes (id: answer to a 'poll' request; none for the worker's own period). */
 export type TableEvent = ({ ev: 'poll'; id: number | undefined; sight: number } & Answer) | ({ ev: 'full'; id: number } & Answer);
@@ -101,7 +109,7 @@ export class WorkerTableSource implements TableSource {
     const id = ++this.next;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.worker.postMessage({ op, id } satisfies TableRequest);
+      this.worker.postMessage((op === 'full' ? { op, id, at: Date.now() } : { op, id }) satisfies TableRequest);
     });
   }
 

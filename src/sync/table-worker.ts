@@ -27,8 +27,10 @@ let timer: NodeJS.Timeout | undefined;
 let reading: Promise<void> | undefined;
 /** The latest complete read's entries: a resync is answered from it at once, not from a new read. */
 let snapshot: ConnEntry[] | undefined;
-/** Resyncs asked before the first read completed. */
-const fullWaiting: number[] = [];
+/** When that read ended (Date.now()): the answer's age is logged with the resync. */
+let snapshotAt = 0;
+/** Resyncs asked before the first read completed: id and when asked. */
+const fullWaiting: Array<[number, number]> = [];
 
 const post = (ev: TableEvent) => port.postMessage(ev);
 
@@ -125,6 +127,7 @@ async function poll(id: number | undefined): Promise<void> {
     const { changed, next, unique } = diffTable(sent, r.entries, performance.now());
     sent = next;
     snapshot = unique;
+    snapshotAt = Date.now();
     const payloads = encode(changed, r.sight);
     const ms = performance.now() - t0;
     post({ ev: 'poll', id, sight: r.sight, payloads, records: changed.length, readMs: ms, skipped: r.skipped });
@@ -135,7 +138,7 @@ async function poll(id: number | undefined): Promise<void> {
   } finally {
     reading = undefined;
     done();
-    for (const f of fullWaiting.splice(0)) full(f);
+    for (const [f, at] of fullWaiting.splice(0)) full(f, at);
   }
 }
 
@@ -144,14 +147,18 @@ async function poll(id: number | undefined): Promise<void> {
  * table is under way; the sent-map already holds every entry of that read, and whatever changed
  * since goes out with the next poll. Before any read completed, the answer waits for one.
  */
-function full(id: number): void {
+function full(id: number, at: number): void {
   if (!snapshot) {
-    fullWaiting.push(id);
+    fullWaiting.push([id, at]);
     if (!reading) void poll(undefined);
     return;
   }
   // Sight 0: full-resync records are not fresh sightings (the receiver does not observe staleness for them).
-  post({ ev: 'full', id, payloads: encode(snapshot, 0), records: snapshot.length, readMs: 0, skipped: 0 });
+  const t0 = performance.now();
+  const payloads = encode(snapshot, 0);
+  const encodeMs = Math.round(performance.now() - t0);
+  const now = Date.now();
+  post({ ev: 'full', id, payloads, records: snapshot.length, readMs: 0, skipped: 0, workerMs: now - at, encodeMs, snapshotAgeMs: now - snapshotAt });
 }
 
 /**
@@ -196,7 +203,7 @@ function handle(m: TableRequest): void {
     case 'poll':
       return void poll(m.id);
     case 'full':
-      return full(m.id);
+      return full(m.id, m.at);
     case 'forget':
       return forget(m.payloads);
   }
