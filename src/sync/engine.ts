@@ -550,6 +550,12 @@ export class SyncEngine {
         return; // its sequence number was all it carried (the channel saw any gap before it)
       case FrameType.RESYNC_BEGIN:
         this.resyncBegun = true;
+        // The peer is alive and preparing the answer (it answers every repeated request so): that
+        // request brought something, so the count of requests that brought nothing starts over.
+        // Preparing a large table's answer can outlast RESYNC_ATTEMPTS silences (100,000 entries in
+        // the lab: 36 s, while the table worker finished parsing a read; bench/results/sync.md
+        // 16:23 run); RESYNC_WAIT_CAP_MS still bounds the whole wait.
+        this.resyncAttempts = 0;
         this.resyncProgress?.();
         return;
       case FrameType.RESYNC_END: {

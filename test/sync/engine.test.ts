@@ -174,6 +174,31 @@ test('a resync still arriving is not given up on: resync_timeout counts silence 
   await p.close();
 });
 
+test('an answer still being prepared is waited for: every RESYNC_BEGIN starts the count of unanswered requests over', async () => {
+  const p = pair();
+  p.setTable(HEAD + line(5000) + line(5001));
+  await p.a.sendFullTable();
+  const [data, end] = [p.frames.find((f) => f.type === FrameType.RESYNC_DATA)!, p.frames.find((f) => f.type === FrameType.RESYNC_END)!];
+  // a's table worker is busy (a large read being parsed): each request b sends is answered with
+  // RESYNC_BEGIN only, no frame of the answer yet.
+  let requests = 0;
+  p.hooks.toA = (f) => {
+    if (f.type !== FrameType.RESYNC_REQUEST) return;
+    requests++;
+    void p.b.onFrame({ type: FrameType.RESYNC_BEGIN, payload: Buffer.alloc(0), node: 1, epoch: 1n, seq: BigInt(1000 + requests), keyId: 0 });
+  };
+  let settled: boolean | undefined;
+  const waiting = p.b.resyncFromPeer(100).then((ok) => (settled = ok));
+  // More silences than the five requests in a row that bring nothing (RESYNC_ATTEMPTS): still waiting.
+  for (let i = 0; i < 600 && requests < 9 && settled === undefined; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(settled, undefined, `still waiting after ${requests} requests, each answered by RESYNC_BEGIN`);
+  assert.ok(requests >= 9, `b asked again at each silence (${requests} requests)`);
+  await p.b.onFrame(data);
+  await p.b.onFrame(end);
+  assert.equal(await waiting, true, 'the answer, once ready, is received');
+  await p.close();
+});
+
 test('a full resync larger than the flow-control window arrives whole; without progress reports it still completes', async () => {
   const rows = Array.from({ length: 6000 }, (_, i) => line(10000 + i)).join('');
   for (const reports of [true, false]) {
