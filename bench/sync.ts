@@ -37,7 +37,12 @@
  *    netlink, bench/support/conn-count.ts, every 100 ms; includes node's start), beside the
  *    reference of the same run: the time the same entries took to reach a's kernel fed straight to
  *    its backup daemon by a local process (the kernel's own install path, no lvsd, no wire);
- *    b's frames lost, socket and daemon drops; a's longest event-loop stall
+ *    b's frames lost, socket and daemon drops; the answer's stages from a's log line (request →
+ *    ready: the worker, of it the encoding, the age of the read it came from; queued behind earlier
+ *    sends; its frames) and b's "table received" → all in b's kernel; every 5 s of the wait b's
+ *    counter, the records b's lvsd had handed to its kernel and the bytes in its kernel daemon's
+ *    socket (which of the two is behind), and ActiveConn + InActConn after the final table read;
+ *    a's longest event-loop stall
  *    (lvsd_event_loop_lag_seconds{quantile="1"}) over 10 s of holding the table and over the
  *    resync, a's table-read time then, b's takeovers while a was filled and held, and the longest
  *    stall of a probe process of the guest's own (sync-load.ts probe) in the same windows.
