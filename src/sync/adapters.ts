@@ -4,7 +4,7 @@
  * flag, an interface's IPv4 address.
  */
 import dgram from 'node:dgram';
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { endianness, networkInterfaces } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRtNetlink } from 'netlink';
@@ -107,7 +107,17 @@ export class LoopbackInjector {
   private async drain(): Promise<void> {
     const end = performance.now() + DRAIN_LIMIT_MS;
     for (;;) {
-      const q = backupDaemonQueue(await readFile(this.procNetUdp, 'latin1').catch(() => ''));
+      // Synchronous: a few KB of this namespace's sockets, one read() or two. fs.promises.readFile is
+      // five thread-pool hops (open, fstat, read, read, close) once per 16 messages: in the busy lab
+      // guest those hops held a resync's hand-over back (5.3-12.4 s after the answer; 1.3-2.5 s with
+      // this read, same host load; bench/results/sync.md 2026-12-04 16:58-17:20).
+      let text = '';
+      try {
+        text = readFileSync(this.procNetUdp, 'latin1');
+      } catch {
+        /* no /proc: nothing to pace against */
+      }
+      const q = backupDaemonQueue(text);
       if (!q) return; // no daemon socket seen: nothing to pace against (its absence shows in the kernel table)
       if (this.drops !== undefined && q.drops > this.drops) this.onDrops(q.drops - this.drops);
       this.drops = q.drops;
