@@ -8,17 +8,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import { mkdtempSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Registry } from 'prom-client';
-import { silentLogger } from '../../src/core/log.js';
-import { SyncEngine } from '../../src/sync/engine.js';
-import { SyncChannel, DEFAULT_FRAME_PAYLOAD } from '../../src/sync/channel.js';
-import { WorkerTableSource } from '../../src/sync/source.js';
 import { decodeMessage } from '../../src/sync/codec.js';
-import { FrameType, FRAME_HEADER_LEN, MAC_LEN, DATA_STAMP_LEN, makeKey, type Frame } from '../../src/sync/wire.js';
+import { FrameType, FRAME_HEADER_LEN, MAC_LEN, DATA_STAMP_LEN, makeKey } from '../../src/sync/wire.js';
+import { RelayPair } from './support/relay-pair.js';
 
 const ENTRIES = 500; // 14 DATA frames of 38 records (the last one 6)
 const HEAD = 'Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n';
@@ -27,58 +22,28 @@ const line = (i: number) => `TCP C0000232 ${(10000 + i).toString(16).toUpperCase
 const DROP = [76, 190, 494, 500];
 const key = makeKey(Buffer.from('a shared sync key for the data resend test'));
 
-async function udp(): Promise<dgram.Socket> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  return s;
-}
-
 test('lost DATA frames through a dropping relay: every connection of a dropped frame arrives, a dropped last frame too', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-dataresend-'));
   const file = join(dir, 'ip_vs_conn');
   writeFileSync(file, HEAD + Array.from({ length: ENTRIES }, (_, i) => line(i)).join(''));
-  const fromA = await udp();
-  const fromB = await udp();
   const seen = new Map<number, number>(); // first record's index → passes of a DATA frame starting with it
   const dropped: number[] = [];
   let tails = 0;
-  const ports = { a: 0, b: 0 };
-  fromA.on('message', (m) => {
+  const pair = await RelayPair.open(file, key, (m) => {
     if (m[5] === FrameType.DATA_TAIL) tails++;
     if (m[5] === FrameType.DATA) {
       const r = decodeMessage(m.subarray(FRAME_HEADER_LEN + DATA_STAMP_LEN, m.length - MAC_LEN));
       const first = r.ok ? r.message.conns[0]!.cport - 10000 : -1;
       const n = (seen.get(first) ?? 0) + 1;
       seen.set(first, n);
-      if (n === 1 && DROP.includes(first)) return void dropped.push(first);
+      if (n === 1 && DROP.includes(first)) {
+        dropped.push(first);
+        return false;
+      }
     }
-    fromA.send(m, ports.b, '127.0.0.1');
+    return true;
   });
-  fromB.on('message', (m) => fromB.send(m, ports.a, '127.0.0.1'));
-
-  const engines: SyncEngine[] = [];
-  const channels: SyncChannel[] = [];
-  const injected: Buffer[] = [];
-  const lost = { n: 0 };
-  const mk = async (node: number, relay: dgram.Socket, inject: (m: Buffer) => void) => {
-    let eng: SyncEngine | undefined;
-    const ch = await SyncChannel.open({
-      node, keys: [key], port: 0, localAddress: '127.0.0.1', peers: [{ address: '127.0.0.1', port: relay.address().port }], epoch: BigInt(Date.now()),
-      onFrame: (f: Frame, _from, gap) => void eng?.onFrame(f, gap),
-      onDrop: (r, n = 1) => {
-        if (r === 'lost') lost.n += n;
-        eng?.drop(r, n);
-      },
-    });
-    eng = new SyncEngine({
-      log: silentLogger, registry: new Registry(),
-      openSource: (onChanges, onError) => new WorkerTableSource({ paths: [file], syncid: 42, maxMessage: DEFAULT_FRAME_PAYLOAD, pollMs: 50, services: [] }, onChanges, onError),
-      channel: ch, inject: async (m) => inject(m), now: () => performance.now(), wallNow: () => Date.now(), syncid: 42,
-    });
-    engines.push(eng);
-    channels.push(ch);
-    return { eng, ch };
-  };
+  const { injected, lost } = pair;
   const held = () => {
     const ports = new Set<number>();
     for (const m of injected) {
@@ -93,10 +58,8 @@ test('lost DATA frames through a dropping relay: every connection of a dropped f
   };
   const total = async (c: { get(): Promise<{ values: Array<{ value: number }> }> }) => (await c.get()).values[0]?.value ?? 0;
   try {
-    const a = await mk(1, fromA, () => undefined);
-    const b = await mk(2, fromB, (m) => void injected.push(m));
-    ports.a = a.ch.localPort;
-    ports.b = b.ch.localPort;
+    const a = await pair.director('a');
+    const b = await pair.director('b');
     // A starts as a director does: it asks for the table (b is passive: no answer), so b has heard
     // from it before its DATA frames; then it becomes active and its first read sends everything.
     await a.eng.requestResync();
@@ -120,10 +83,7 @@ test('lost DATA frames through a dropping relay: every connection of a dropped f
     const refused = (await b.eng.m.drops.get()).values.filter((v) => v.labels.reason === 'replay' || v.labels.reason === 'bad_mac' || v.labels.reason === 'bad_records');
     assert.deepEqual(refused, [], 'nothing refused');
   } finally {
-    for (const e of engines) await e.close();
-    for (const c of channels) await c.close();
-    fromA.close();
-    fromB.close();
+    await pair.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -8,17 +8,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Registry } from 'prom-client';
-import { silentLogger } from '../../src/core/log.js';
-import { SyncEngine } from '../../src/sync/engine.js';
-import { SyncChannel, DEFAULT_FRAME_PAYLOAD } from '../../src/sync/channel.js';
-import { WorkerTableSource } from '../../src/sync/source.js';
 import { decodeMessage } from '../../src/sync/codec.js';
-import { FrameType, FRAME_HEADER_LEN, makeKey, type Frame } from '../../src/sync/wire.js';
+import { FrameType, FRAME_HEADER_LEN, makeKey } from '../../src/sync/wire.js';
+import { RelayPair } from './support/relay-pair.js';
 
 const ENTRIES = 5000;
 const HEAD = 'Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n';
@@ -28,71 +23,38 @@ const line = (i: number) =>
 const DROP = [0, 1, 2, 17, 40, 41, 99, 131];
 const key = makeKey(Buffer.from('a shared sync key for the resend test'));
 
-async function udp(): Promise<dgram.Socket> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  return s;
-}
-
 test('a full resync through a relay that drops chosen frames: every entry arrives, only those frames are resent', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-resend-'));
   const file = join(dir, 'ip_vs_conn');
   writeFileSync(file, HEAD + Array.from({ length: ENTRIES }, (_, i) => line(i)).join(''));
-  // Relay: fromA receives what A sends and passes it to B; fromB the other way.
-  const fromA = await udp();
-  const fromB = await udp();
   const seen = new Map<number, number>(); // answer frame index → passes through the relay
   let dropped = 0;
-  const ports = { a: 0, b: 0 };
   // A's first read (before B exists) may still wait in the relay's socket when B starts: passed on
   // from A's first answer to B's request (RESYNC_BEGIN) on.
   let answering = false;
-  fromA.on('message', (m) => {
+  const pair = await RelayPair.open(file, key, (m) => {
     if (m[5] === FrameType.RESYNC_BEGIN) answering = true;
-    if (!answering) return;
+    if (!answering) return false;
     if (m[5] === FrameType.RESYNC_DATA) {
       const index = m.readUInt32BE(FRAME_HEADER_LEN + 4);
       const n = (seen.get(index) ?? 0) + 1;
       seen.set(index, n);
-      if (n === 1 && DROP.includes(index)) return void dropped++;
+      if (n === 1 && DROP.includes(index)) {
+        dropped++;
+        return false;
+      }
     }
-    fromA.send(m, ports.b, '127.0.0.1');
+    return true;
   });
-  fromB.on('message', (m) => fromB.send(m, ports.a, '127.0.0.1'));
-
-  const engines: SyncEngine[] = [];
-  const channels: SyncChannel[] = [];
-  const injected: Buffer[] = [];
-  const lost = { n: 0 };
-  const mk = async (node: number, relay: dgram.Socket, inject: (m: Buffer) => void) => {
-    let eng: SyncEngine | undefined;
-    const ch = await SyncChannel.open({
-      node, keys: [key], port: 0, localAddress: '127.0.0.1', peers: [{ address: '127.0.0.1', port: relay.address().port }], epoch: BigInt(Date.now()),
-      onFrame: (f: Frame) => void eng?.onFrame(f),
-      onDrop: (r, n = 1) => {
-        if (r === 'lost') lost.n += n;
-        eng?.drop(r, n);
-      },
-    });
-    eng = new SyncEngine({
-      log: silentLogger, registry: new Registry(),
-      openSource: (onChanges, onError) => new WorkerTableSource({ paths: [file], syncid: 42, maxMessage: DEFAULT_FRAME_PAYLOAD, pollMs: 50, services: [] }, onChanges, onError),
-      channel: ch, inject: async (m) => inject(m), now: () => performance.now(), wallNow: () => Date.now(), syncid: 42,
-    });
-    engines.push(eng);
-    channels.push(ch);
-    return { eng, ch };
-  };
+  const { injected, lost } = pair;
   try {
     // A reads its table once before B exists (its first read's frames go nowhere), then B starts and asks.
-    const a = await mk(1, fromA, () => undefined);
-    ports.a = a.ch.localPort;
+    const a = await pair.director('a');
     a.eng.setActive(true, 'test');
     const sent = async () => (await a.eng.m.records.get()).values.find((v) => v.labels.direction === 'sent')?.value ?? 0;
     for (let i = 0; i < 600 && (await sent()) < ENTRIES; i++) await new Promise((r) => setTimeout(r, 100));
     assert.equal(await sent(), ENTRIES, "A's first read sent its table (to nobody)");
-    const b = await mk(2, fromB, (m) => void injected.push(m));
-    ports.b = b.ch.localPort;
+    const b = await pair.director('b');
     assert.equal(await b.eng.resyncFromPeer(3000), true, 'the table arrived');
 
     const frames = Math.max(...seen.keys()) + 1;
@@ -116,10 +78,7 @@ test('a full resync through a relay that drops chosen frames: every entry arrive
     const records = injected.reduce((n, m) => n + m[4]!, 0);
     assert.equal(records, ENTRIES, 'each once: no frame installed twice');
   } finally {
-    for (const e of engines) await e.close();
-    for (const c of channels) await c.close();
-    fromA.close();
-    fromB.close();
+    await pair.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
