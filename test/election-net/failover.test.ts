@@ -184,11 +184,17 @@ test('lvsd takeover through the one-call path: VIP added, GARP round, advert, re
     // loaded machine only makes the gap longer (the Adver_Timer cannot fire early).
     const adverts = seen.filter((g) => g[0] === 'advert').map((g) => Number(g[2]));
     assert.ok(adverts.length >= 2 && adverts[1]! - adverts[0]! > 0.08, `b's adverts after the takeover at ${adverts.map((t) => (t - adverts[0]!).toFixed(4)).join(', ')} s`);
-    // Adverts counted vs seen by the sniffer around the scrape (which takes a few advert intervals).
-    const advertsSeen = () => sn.output().split('\n').filter((l) => l.startsWith(`advert ${macB} `)).length;
-    const seenBefore = advertsSeen();
+    // Adverts counted vs seen on the wire around the scrape (which takes a few advert intervals),
+    // by the sniffer's kernel receive stamps (CLOCK_REALTIME, as Date.now()), not by what it has
+    // printed so far: on a loaded machine the sniffer's output lags the wire by several adverts.
+    const advertStamps = () => sn.output().split('\n').filter((l) => l.startsWith(`advert ${macB} `)).map((l) => Number(l.split(' ')[2]));
+    const t0 = Date.now() / 1000;
     const after = await apiGet(b, '/metrics');
-    const seenAfter = advertsSeen();
+    const t1 = Date.now() / 1000;
+    // Everything up to t1 is printed once an advert stamped later is (the sniffer prints in order).
+    await waitFor(() => (advertStamps().some((t) => t > t1) ? true : undefined), 'the sniffer to print an advert sent after the scrape', 30_000, 20);
+    const seenBefore = advertStamps().filter((t) => t <= t0).length;
+    const seenAfter = advertStamps().filter((t) => t <= t1).length;
     assert.equal(metricValue(after, 'lvsd_vrrp_garp_sent_total') - (metricValue(before, 'lvsd_vrrp_garp_sent_total') || 0), 3, 'GARPs counted');
     const sent = metricValue(after, 'lvsd_vrrp_adverts_sent_total');
     assert.ok(sent >= seenBefore - 1 && sent <= seenAfter + 1, `adverts counted ${sent}, seen ${seenBefore}..${seenAfter}`);
