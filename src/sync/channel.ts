@@ -116,6 +116,11 @@ export class SyncChannel {
     return Math.max(WINDOW_MIN, Math.min(WINDOW_MAX, Math.floor(bytes / DATAGRAM_TRUESIZE)));
   }
 
+  /** The sequence number of the last frame sent (0 before the first). */
+  get lastSeq(): bigint {
+    return this.seq;
+  }
+
   /** Seals and sends one frame to every target; resolves with its sequence number once handed to the kernel. */
   async send(type: FrameType, payload: Buffer): Promise<bigint> {
     if (this.closed) return 0n;

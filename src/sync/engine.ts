@@ -28,6 +28,8 @@ export interface FrameSender {
   send(type: FrameType, payload: Buffer): Promise<bigint>;
   /** DATA frames this director's socket can hold: advertised to the sender (RESYNC_PROGRESS). */
   readonly receiveWindow: number;
+  /** The sequence number of the last frame sent (DATA_TAIL compares it with the last DATA frame's). */
+  readonly lastSeq: bigint;
 }
 
 export interface EngineDeps {
@@ -224,7 +226,7 @@ export class SyncEngine {
       if (++this.stalls >= STALLS_TO_UNPACE) this.paceOff();
       else this.inFlight.splice(0, Math.ceil(before / 2));
     }
-    const seq = await this.send(type, payload);
+    const seq = await this.d.channel.send(type, payload);
     if (!this.unpaced) this.inFlight.push(seq);
     if (type === FrameType.DATA) {
       this.ring.add(seq, Buffer.from(payload)); // a copy: a view would keep the worker message's whole buffer
@@ -234,16 +236,8 @@ export class SyncEngine {
     }
   }
 
-  /** Every frame this engine sends: the highest number sent is what DATA_TAIL compares with. */
-  private async send(type: FrameType, payload: Buffer): Promise<bigint> {
-    const seq = await this.d.channel.send(type, payload);
-    if (seq > this.lastSeq) this.lastSeq = seq;
-    return seq;
-  }
-
   /** Sender: recent DATA payloads by sequence number (DATA_MISSING). */
   private readonly ring = new SentRing(RING_FRAMES, RING_BYTES);
-  private lastSeq = 0n;
   private lastDataSeq = 0n;
   /** A DATA frame was sent since the tail timer last looked. */
   private dataRecent = false;
@@ -258,7 +252,7 @@ export class SyncEngine {
         this.dataRecent = false; // still sending: look again
         return this.armTail();
       }
-      if (this.lastSeq === this.lastDataSeq) void this.send(FrameType.DATA_TAIL, Buffer.alloc(0)).catch(() => undefined);
+      if (this.d.channel.lastSeq === this.lastDataSeq) void this.d.channel.send(FrameType.DATA_TAIL, Buffer.alloc(0)).catch(() => undefined);
     }, TAIL_MS);
     this.tailTimer.unref?.();
   }
@@ -281,7 +275,7 @@ export class SyncEngine {
       for (let i = 0; i < ranges.length && !this.closed; i += DATA_MISSING_RANGES_MAX) {
         const part = ranges.slice(i, i + DATA_MISSING_RANGES_MAX);
         this.m.dataAsked.inc(part.reduce((n, r) => n + Number(r.last - r.first + 1n), 0));
-        void this.send(FrameType.DATA_MISSING, encodeDataMissing(part)).catch(() => undefined);
+        void this.d.channel.send(FrameType.DATA_MISSING, encodeDataMissing(part)).catch(() => undefined);
       }
     }, DATA_MISSING_DELAY_MS);
     this.missingTimer.unref?.();
@@ -379,7 +373,7 @@ export class SyncEngine {
   async requestResync(): Promise<void> {
     this.receipt = undefined;
     this.resyncBegun = false;
-    await this.send(FrameType.RESYNC_REQUEST, Buffer.alloc(0));
+    await this.d.channel.send(FrameType.RESYNC_REQUEST, Buffer.alloc(0));
   }
 
   /** Sends the whole table, then RESYNC_END; resolves with the resync id (acknowledged later). */
@@ -433,13 +427,13 @@ export class SyncEngine {
       end.writeUInt32BE(a.id, 0);
       end.writeUInt32BE(a.records, 4);
       end.writeUInt32BE(a.payloads.length, 8);
-      await this.send(FrameType.RESYNC_END, end);
+      await this.d.channel.send(FrameType.RESYNC_END, end);
     });
   }
 
   /** A RESYNC_REQUEST, or a RESYNC_MISSING for an answer this director no longer holds: a whole new answer. */
   private async answerRequest(): Promise<void> {
-    await this.send(FrameType.RESYNC_BEGIN, Buffer.alloc(0));
+    await this.d.channel.send(FrameType.RESYNC_BEGIN, Buffer.alloc(0));
     // A repeated request while an answer waits to start is served by that answer.
     if (this.answerWaiting) return;
     this.answerWaiting = true;
@@ -578,7 +572,7 @@ export class SyncEngine {
           this.m.resyncs.inc({ role: 'receiver' });
           this.d.log.info({ id, records: rc.records, frames: rc.frames }, 'resync complete');
         }
-        await this.send(FrameType.RESYNC_ACK, ack);
+        await this.d.channel.send(FrameType.RESYNC_ACK, ack);
         this.resyncEnded.splice(0).forEach((w) => w());
         return;
       }
@@ -676,7 +670,7 @@ export class SyncEngine {
     const ranges: IndexRange[] = missingRanges(rc.held, rc.frames);
     this.m.missingAsks.inc();
     this.d.log.warn({ id: rc.id, held: rc.held.size, frames: rc.frames, ranges: ranges.length, attempt: this.resyncAttempts + 1 }, `${why}: asking for the missing frames`);
-    await this.send(FrameType.RESYNC_MISSING, encodeMissing({ id: rc.id, ranges }));
+    await this.d.channel.send(FrameType.RESYNC_MISSING, encodeMissing({ id: rc.id, ranges }));
   }
 
   /** Hands one sync message to the local kernel and keeps its records for the gauge and `sync show`. */
@@ -714,7 +708,7 @@ export class SyncEngine {
     const p = Buffer.alloc(12);
     p.writeBigUInt64BE(seq, 0);
     p.writeUInt32BE(this.d.channel.receiveWindow, 8);
-    void this.send(FrameType.RESYNC_PROGRESS, p).catch(() => undefined);
+    void this.d.channel.send(FrameType.RESYNC_PROGRESS, p).catch(() => undefined);
   }
 
   private skewWarned = false;

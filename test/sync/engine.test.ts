@@ -43,6 +43,9 @@ function pair() {
           return s;
         },
         receiveWindow: 24,
+        get lastSeq() {
+          return seqs[side];
+        },
       },
       inject: async (m) => void injected.push(m),
       now: () => wall[side],
