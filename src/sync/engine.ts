@@ -18,7 +18,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import { decodeMessage, encodeMessage, type SyncConn } from './codec.js';
 import { FrameType, DATA_STAMP_LEN, type DropReason, type Frame, type SeqRange } from './wire.js';
-import { decodeDataMissing, decodeMissing, encodeDataMissing, encodeMissing, indicesOf, mergeRanges, missingRanges, SentRing, DATA_MISSING_RANGES_MAX, RESYNC_DATA_HEADER_LEN, type IndexRange } from './resend.js';
+import { decodeDataMissing, decodeMissing, encodeDataMissing, encodeMissing, indicesOf, missingRanges, MissingNames, SentRing, DATA_MISSING_RANGES_MAX, RESYNC_DATA_HEADER_LEN, type IndexRange } from './resend.js';
 import { peerTimeoutSeconds } from './show.js';
 import type { PollResult, TableSource } from './source.js';
 import { yieldToLoop } from '../core/clock.js';
@@ -77,10 +77,10 @@ export function engineMetrics(registry: Registry): EngineMetrics {
     resyncs: get('lvsd_sync_resyncs_total', () => new Counter({ name: 'lvsd_sync_resyncs_total', help: 'Full resyncs, as sender or receiver.', labelNames: ['role'], registers: [registry] })),
     resent: get('lvsd_sync_resync_resent_frames_total', () => new Counter({ name: 'lvsd_sync_resync_resent_frames_total', help: 'Frames of a full-resync answer resent because the peer named them missing (RESYNC_MISSING), on the sender.', registers: [registry] })),
     missingAsks: get('lvsd_sync_resync_missing_requests_total', () => new Counter({ name: 'lvsd_sync_resync_missing_requests_total', help: 'Requests for the missing frames of a full-resync answer (RESYNC_MISSING) sent by this director, the asker.', registers: [registry] })),
-    dataAsked: get('lvsd_sync_data_missing_asked_total', () => new Counter({ name: 'lvsd_sync_data_missing_asked_total', help: "Sequence numbers of the peer's frames this director, the receiver, named missing (DATA_MISSING) after seeing a gap; of any frame type (only the sender knows which were DATA frames).", registers: [registry] })),
+    dataAsked: get('lvsd_sync_data_missing_asked_total', () => new Counter({ name: 'lvsd_sync_data_missing_asked_total', help: "Sequence numbers of the peer's frames this director, the receiver, named missing (DATA_MISSING) after seeing a gap; of any frame type (only the sender knows which were DATA frames). Each counted once, though a gap is named in every DATA_MISSING for 1.5 s (at least three).", registers: [registry] })),
     dataLost: get('lvsd_sync_data_missing_frames_total', () => new Counter({ name: 'lvsd_sync_data_missing_frames_total', help: "This director's DATA frames the peer named missing (DATA_MISSING) and still held: their connections go again with the next table read, on the sender.", registers: [registry] })),
     dataResent: get('lvsd_sync_data_resent_connections_total', () => new Counter({ name: 'lvsd_sync_data_resent_connections_total', help: 'Records of DATA frames the peer lost whose connections the table worker was told to send again, in their state at its next read (a connection gone from the table by then is not sent), on the sender.', registers: [registry] })),
-    dataUnavailable: get('lvsd_sync_data_resend_unavailable_total', () => new Counter({ name: 'lvsd_sync_data_resend_unavailable_total', help: 'Sequence numbers the peer named missing that were older than the DATA frames this director still holds (1,024 frames, 2 MiB): their connections are not sent again unless they change, on the sender.', registers: [registry] })),
+    dataUnavailable: get('lvsd_sync_data_resend_unavailable_total', () => new Counter({ name: 'lvsd_sync_data_resend_unavailable_total', help: 'DATA frames the peer named missing that this director no longer held (it keeps 1,024 frames, 2 MiB), each counted once: their connections are not sent again unless they change, on the sender. Numbers older than the last 4,096 evicted DATA frames are counted whatever they were (an upper bound there).', registers: [registry] })),
     resyncSeconds: get('lvsd_sync_resync_duration_seconds', () => new Histogram({ name: 'lvsd_sync_resync_duration_seconds', help: 'Time from a resync request to its acknowledgement (sender side).', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers: [registry] })),
     peerConns: get('lvsd_sync_peer_connections', () => new Gauge({ name: 'lvsd_sync_peer_connections', help: 'Connections known from the peer (distinct records received and not expired by their timeout).', registers: [registry] })),
     staleness: get('lvsd_sync_staleness_seconds', () => new Histogram({ name: 'lvsd_sync_staleness_seconds', help: "Per record received: time from the active director's table read that first showed it (new connection, state change) to its hand-over to this director's kernel. Compares the two directors' wall clocks (NTP-synced assumed; a negative difference counts as 0). Full-resync records are not counted.", buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] })),
@@ -136,24 +136,43 @@ const RESYNC_ATTEMPTS = 5;
 const WINDOW_CAP = 256;
 /**
  * Recent DATA frames kept for DATA_MISSING (sender), by count and bytes. A gap is seen at the next
- * frame that arrives and named within DATA_MISSING_DELAY_MS, so the ask comes back while the
- * sender has sent at most about a window more (WINDOW_CAP: the pacing keeps no more unreported
- * in flight); 1,024 frames are four such windows, and the count binds first: a payload is at most
- * ~1.4 KB (channel.ts DEFAULT_FRAME_PAYLOAD), so ~1.4 MB; 2 MiB bounds larger ones. Unpaced (no
- * peer reports) nothing bounds what is sent meanwhile: older frames are counted unavailable.
+ * frame that arrives and named within 20 ms, so the ask comes back while the sender has sent at
+ * most about a window more (WINDOW_CAP: the pacing keeps no more unreported in flight); 1,024
+ * frames are four such windows, and the count binds first: a payload is at most ~1.4 KB (channel.ts
+ * DEFAULT_FRAME_PAYLOAD), so ~1.4 MB; 2 MiB bounds larger ones. A repeat (the first ask lost) comes
+ * 0.5 s or 1.5 s later: at 5,000 new connections a second, ~200 frames later. Unpaced (no peer
+ * reports) nothing bounds what is sent meanwhile: older frames are counted unavailable.
  */
 const RING_FRAMES = 1024;
 const RING_BYTES = 2 * 1024 * 1024;
-/** Gaps seen within this long go out in one DATA_MISSING (a burst of losses reveals several). */
-const DATA_MISSING_DELAY_MS = 20;
-/** Ranges waiting for a DATA_MISSING at most (4 frames' worth); more are left counted as lost. */
+/**
+ * Gaps pending a DATA_MISSING at most (4 frames' worth; each is named until 1.5 s after it was seen:
+ * resend.ts DATA_MISSING_SENDS_MS); more are left counted as lost.
+ */
 const DATA_MISSING_PENDING_MAX = 4 * DATA_MISSING_RANGES_MAX;
 /**
  * A burst of DATA frames is over when no DATA frame was sent for one to two of these; if nothing
  * else was sent since its last frame, a DATA_TAIL reveals that frame's number (a lost last frame
- * is then a gap the receiver names). At most one per burst: a quiet sender sends none.
+ * is then a gap the receiver names).
  */
 const TAIL_MS = 200;
+/**
+ * The quiet period's second look, this long after the first: unless a DATA frame came meanwhile,
+ * the burst's last DATA frame is followed by TAIL_FRAMES frames of any kind, DATA_TAIL filling in
+ * (none when other frames were sent anyway). One DATA_TAIL only covered one loss: a lost last frame
+ * whose DATA_TAIL was lost too stayed hidden until the sender's next frame, minutes on an idle
+ * director. A second one, a second later (past the loss that took the first when it was a burst
+ * of loss: the peer's socket full while it hands a large read to its kernel, a congested queue),
+ * makes that two losses in a row. Not periodic: at most two per burst, then an idle director sends
+ * nothing, so three losses in a row stay hidden until its next frame (counted `lost` then).
+ */
+const TAIL_AGAIN_MS = 1000;
+const TAIL_FRAMES = 2;
+/**
+ * The clock of the DATA_MISSING schedule: the monotonic one setTimeout runs on (deps.now may be a
+ * test's frozen clock for the staleness figures).
+ */
+const mono = (): number => performance.now();
 
 export class SyncEngine {
   private active = false;
@@ -232,7 +251,8 @@ export class SyncEngine {
       this.ring.add(seq, Buffer.from(payload)); // a copy: a view would keep the worker message's whole buffer
       this.lastDataSeq = seq;
       this.dataRecent = true;
-      if (!this.tailTimer && !this.closed) this.armTail();
+      // A new burst during the quiet period's second look: its own first look comes TAIL_MS after it.
+      if ((!this.tailTimer || this.tailStep > 0) && !this.closed) this.armTail(0);
     }
   }
 
@@ -242,23 +262,32 @@ export class SyncEngine {
   /** A DATA frame was sent since the tail timer last looked. */
   private dataRecent = false;
   private tailTimer: NodeJS.Timeout | undefined;
+  /** Which look at the quiet period the tail timer is for: 0 (TAIL_MS) or 1 (TAIL_AGAIN_MS). */
+  private tailStep = 0;
   private unavailableWarned = false;
 
-  private armTail(): void {
+  /**
+   * Look `step` at a burst's quiet period: still sending, look again; else make sure step + 1 frames
+   * (of at most TAIL_FRAMES) followed its last DATA frame, sending a DATA_TAIL if fewer did.
+   */
+  private armTail(step: number): void {
+    clearTimeout(this.tailTimer);
+    this.tailStep = step;
     this.tailTimer = setTimeout(() => {
       this.tailTimer = undefined;
       if (this.closed) return;
       if (this.dataRecent) {
         this.dataRecent = false; // still sending: look again
-        return this.armTail();
+        return this.armTail(0);
       }
-      if (this.d.channel.lastSeq === this.lastDataSeq) void this.d.channel.send(FrameType.DATA_TAIL, Buffer.alloc(0)).catch(() => undefined);
-    }, TAIL_MS);
+      if (this.d.channel.lastSeq - this.lastDataSeq < BigInt(step + 1)) void this.d.channel.send(FrameType.DATA_TAIL, Buffer.alloc(0)).catch(() => undefined);
+      if (step + 1 < TAIL_FRAMES) this.armTail(step + 1);
+    }, step === 0 ? TAIL_MS : TAIL_AGAIN_MS);
     this.tailTimer.unref?.();
   }
 
-  /** Receiver: ranges of the peer's sequence seen missing, waiting for the next DATA_MISSING. */
-  private missingPending: SeqRange[] = [];
+  /** Receiver: the peer's gaps, named (DATA_MISSING) on a schedule (resend.ts MissingNames). */
+  private readonly missingNames = new MissingNames(DATA_MISSING_PENDING_MAX);
   private missingTimer: NodeJS.Timeout | undefined;
 
   /**
@@ -267,18 +296,30 @@ export class SyncEngine {
    * frames), and a peer that was active until now is superseded by this director's own first read.
    */
   private noteLost(lost: SeqRange): void {
-    if (this.closed || this.active || this.missingPending.length >= DATA_MISSING_PENDING_MAX) return;
-    this.missingPending.push(lost);
-    this.missingTimer ??= setTimeout(() => {
-      this.missingTimer = undefined;
-      const ranges = mergeRanges(this.missingPending.splice(0));
-      for (let i = 0; i < ranges.length && !this.closed; i += DATA_MISSING_RANGES_MAX) {
-        const part = ranges.slice(i, i + DATA_MISSING_RANGES_MAX);
-        this.m.dataAsked.inc(part.reduce((n, r) => n + Number(r.last - r.first + 1n), 0));
-        void this.d.channel.send(FrameType.DATA_MISSING, encodeDataMissing(part)).catch(() => undefined);
-      }
-    }, DATA_MISSING_DELAY_MS);
+    if (this.closed || this.active) return;
+    if (this.missingNames.note(lost, mono())) this.armMissing();
+  }
+
+  private armMissing(): void {
+    const due = this.missingNames.nextDue();
+    clearTimeout(this.missingTimer);
+    this.missingTimer = undefined;
+    if (due === undefined || this.closed) return;
+    this.missingTimer = setTimeout(() => this.sendMissing(), Math.max(0, Math.ceil(due - mono())));
     this.missingTimer.unref?.();
+  }
+
+  /** The pending gaps, when a send is due: every one, in as many DATA_MISSING frames as they need. */
+  private sendMissing(): void {
+    this.missingTimer = undefined;
+    if (this.closed) return;
+    if (this.active) return this.missingNames.clear(); // see noteLost
+    const { ranges, fresh } = this.missingNames.take(mono());
+    this.m.dataAsked.inc(fresh); // each number once, however often it is named
+    for (let i = 0; i < ranges.length; i += DATA_MISSING_RANGES_MAX) {
+      void this.d.channel.send(FrameType.DATA_MISSING, encodeDataMissing(ranges.slice(i, i + DATA_MISSING_RANGES_MAX))).catch(() => undefined);
+    }
+    this.armMissing();
   }
 
   /** Sender: the peer names sequence numbers it lacks; the connections of those DATA frames go again with the next read. */

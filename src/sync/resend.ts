@@ -153,20 +153,99 @@ export function mergeRanges(ranges: readonly SeqRange[]): SeqRange[] {
 }
 
 /**
+ * When the receiver sends a DATA_MISSING, relative to the sight of a gap: first after 20 ms (gaps seen
+ * together go in one frame), then again after 0.5 s and 1.5 s. The receiver cannot tell whether its
+ * DATA_MISSING arrived (the answer is the connections' current state in new DATA frames, not a reply
+ * it could match), so it repeats unconditionally, a bounded number of times: a lost DATA_MISSING no
+ * longer leaves the gap's connections unknown to the peer until they change. Spaced, so the loss
+ * that took the first one (the sender's full socket while it sends a burst, a congested queue) has
+ * passed by the next. The sender answers each sequence number at most once (SentRing.take removes
+ * it), so a repeat whose first copy arrived costs two small frames and nothing at the sender.
+ */
+export const DATA_MISSING_SENDS_MS: readonly number[] = [20, 500, 1500];
+
+/**
+ * The receiver's gaps waiting to be named (pure: time is passed in). Every DATA_MISSING names every
+ * pending gap, until the gap's last scheduled send: so a gap's copies are consecutive DATA_MISSING
+ * frames, never only every other one (a loss pattern that takes every k-th frame, k ≥ 2, cannot take
+ * them all), and a burst of gaps costs one frame per send time, not one per gap.
+ */
+export class MissingNames {
+  private entries: Array<{ range: SeqRange; seen: number; sends: number; named: boolean }> = [];
+
+  constructor(
+    private readonly max: number,
+    private readonly schedule: readonly number[] = DATA_MISSING_SENDS_MS,
+  ) {}
+
+  /** A gap seen at `now`; false when `max` gaps are pending already (it stays counted as lost only). */
+  note(range: SeqRange, now: number): boolean {
+    if (this.entries.length >= this.max) return false;
+    this.entries.push({ range, seen: now, sends: 0, named: false });
+    return true;
+  }
+
+  /** When the next DATA_MISSING is due; undefined when no gap is pending. */
+  nextDue(): number | undefined {
+    let due: number | undefined;
+    for (const e of this.entries) {
+      const t = e.seen + this.schedule[e.sends]!;
+      if (due === undefined || t < due) due = t;
+    }
+    return due;
+  }
+
+  /**
+   * At `now`: if a send is due, every pending gap (merged: ranges to name), and how many sequence
+   * numbers are named for the first time (`fresh`); gaps past their last send are then dropped.
+   * Nothing due: no ranges. A gap is named at each of its schedule's times and in every frame between.
+   */
+  take(now: number): { ranges: SeqRange[]; fresh: number } {
+    if (!this.entries.some((e) => e.seen + this.schedule[e.sends]! <= now)) return { ranges: [], fresh: 0 };
+    let fresh = 0n;
+    for (const e of this.entries) {
+      if (!e.named) fresh += e.range.last - e.range.first + 1n;
+      e.named = true;
+      // By time, not by copies sent: a gap named in a frame another gap's schedule made is still
+      // named again at its own later times (so its copies stay spread over 1.5 s). Its first time
+      // is only the wait for gaps seen together: any frame naming it serves.
+      e.sends = Math.max(1, this.schedule.filter((t) => e.seen + t <= now).length);
+    }
+    const ranges = mergeRanges(this.entries.map((e) => e.range));
+    this.entries = this.entries.filter((e) => e.sends < this.schedule.length);
+    return { ranges, fresh: Number(fresh) };
+  }
+
+  clear(): void {
+    this.entries = [];
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+}
+
+/**
  * The sender's recent DATA payloads by sequence number, oldest evicted first once either bound is
- * passed. `take` hands back (and removes) the payloads of the named numbers it holds, and counts
- * the named numbers at or below the newest evicted one as unavailable: they may have been DATA
- * frames it no longer holds (or other frames: below the ring it cannot tell). Numbers above that
- * and not held were not DATA frames (RESYNC_DATA, control frames) and are ignored.
+ * passed. `take` hands back (and removes) the payloads of the named numbers it holds: each number is
+ * answered at most once, so a repeated DATA_MISSING takes nothing again. The numbers of DATA frames
+ * evicted before they were named are remembered (up to `maxGone`, a bigint each): named later, they
+ * are counted unavailable, once. Only numbers below those it remembers are counted unavailable
+ * whatever they were (they may have been other frames: an upper bound, for asks that come back
+ * thousands of DATA frames late). Other numbers not held were no DATA frames (RESYNC_DATA, control
+ * frames) or were answered already, and are ignored.
  */
 export class SentRing {
   private readonly frames = new Map<bigint, Buffer>();
+  private readonly gone = new Set<bigint>();
   private held = 0;
-  private evictedUpTo = 0n;
+  /** Numbers at or below this one are no longer known: DATA frames or not. */
+  private forgottenUpTo = 0n;
 
   constructor(
     private readonly maxFrames: number,
     private readonly maxBytes: number,
+    private readonly maxGone = 4 * maxFrames,
   ) {}
 
   /** Sequence numbers are added in increasing order (the channel numbers frames as it sends them). */
@@ -177,21 +256,33 @@ export class SentRing {
       const [s, p] = this.frames.entries().next().value as [bigint, Buffer];
       this.frames.delete(s);
       this.held -= p.length;
-      this.evictedUpTo = s;
+      this.gone.add(s);
+    }
+    while (this.gone.size > this.maxGone) {
+      const s = this.gone.values().next().value as bigint;
+      this.gone.delete(s);
+      this.forgottenUpTo = s;
     }
   }
 
   take(ranges: readonly SeqRange[]): { payloads: Buffer[]; unavailable: number } {
     const merged = mergeRanges(ranges);
+    const named = (s: bigint) => merged.some((r) => r.first <= s && s <= r.last);
     const payloads: Buffer[] = [];
     for (const [s, p] of this.frames) {
-      if (!merged.some((r) => r.first <= s && s <= r.last)) continue;
+      if (!named(s)) continue;
       payloads.push(p);
       this.frames.delete(s);
       this.held -= p.length;
     }
     let unavailable = 0n;
-    for (const r of merged) if (r.first <= this.evictedUpTo) unavailable += (r.last < this.evictedUpTo ? r.last : this.evictedUpTo) - r.first + 1n;
+    for (const s of this.gone) {
+      if (!named(s)) continue;
+      unavailable++;
+      this.gone.delete(s);
+    }
+    const floor = this.forgottenUpTo;
+    for (const r of merged) if (r.first <= floor) unavailable += (r.last < floor ? r.last : floor) - r.first + 1n;
     return { payloads, unavailable: Number(unavailable) };
   }
 

@@ -85,12 +85,15 @@ export enum FrameType {
    * the missing sequence numbers, whatever their type (the receiver cannot tell). The sender looks
    * them up among its recent DATA frames and has its table worker send those frames' connections
    * again with its next read, in their current state (not the old payload: resend.ts says why).
+   * A gap is named in every DATA_MISSING for 1.5 s (at 20 ms, 0.5 s and 1.5 s at least), in case
+   * one is lost; the sender acts on each number once.
    */
   DATA_MISSING = 9,
   /**
    * Payload empty. Sent once a burst of DATA frames has gone quiet (0.2–0.4 s without another
-   * frame): its sequence number shows the receiver the burst's last number, so a lost last DATA
-   * frame is a gap too (named in DATA_MISSING) and not only seen at the sender's next frame.
+   * frame) and again a second later, each unless other frames were sent after the burst anyway:
+   * its sequence number shows the receiver the burst's last number, so a lost last DATA frame is a
+   * gap too (named in DATA_MISSING) and not only seen at the sender's next frame.
    */
   DATA_TAIL = 10,
 }

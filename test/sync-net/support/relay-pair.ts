@@ -1,6 +1,7 @@
 /**
  * Two sync engines with their real channels and table workers on loopback, A's frames passed to B
- * through a relay that may drop them (the tests' loss on the way), B's frames passed back unchanged.
+ * through a relay that may drop them (the tests' loss on the way), B's frames passed back (dropped
+ * too if the test says so).
  * Each table worker reads `file` (in /proc/net/ip_vs_conn's format); B's hand-overs to its kernel are
  * collected in `injected` (the real kernel path: the lab tests), A's are discarded.
  */
@@ -38,13 +39,15 @@ export class RelayPair {
     private readonly fromB: dgram.Socket,
   ) {}
 
-  /** `pass(frame)`: whether the relay passes a frame A sent (false: dropped on the way). */
-  static async open(file: string, key: SyncKey, pass: (m: Buffer) => boolean): Promise<RelayPair> {
+  /** `pass(frame)`: whether the relay passes a frame A sent (false: dropped on the way); `passBack`: one B sent (all, if not given). */
+  static async open(file: string, key: SyncKey, pass: (m: Buffer) => boolean, passBack: (m: Buffer) => boolean = () => true): Promise<RelayPair> {
     const p = new RelayPair(file, key, await udp(), await udp());
     p.fromA.on('message', (m) => {
       if (pass(m)) p.fromA.send(m, p.ports.b, '127.0.0.1');
     });
-    p.fromB.on('message', (m) => p.fromB.send(m, p.ports.a, '127.0.0.1'));
+    p.fromB.on('message', (m) => {
+      if (passBack(m)) p.fromB.send(m, p.ports.a, '127.0.0.1');
+    });
     return p;
   }
 
