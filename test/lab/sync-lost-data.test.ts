@@ -7,6 +7,13 @@
  * bursts of DATA frames and loses some inside bursts and some as their last frame. Every connection
  * must reach B's kernel: before (h-dataresend) a lost frame's connections never reached it unless
  * they changed again. A's and B's metrics show the losses were named (DATA_MISSING) and answered.
+ *
+ * B's egress loses every other DATA_MISSING (sync frame type 9, the same u32 match; a tc gact
+ * action dropping deterministically every 2nd): before h-missing a lost DATA_MISSING was not
+ * repeated and its gap's connections never reached B. Deterministic rather than netem's random
+ * loss: a gap is named in at least three consecutive DATA_MISSING frames, so every-other loss
+ * cannot take them all, while a random loss of q takes all three with q³ per gap (with ~45 gaps a
+ * run, a test that would fail now and then by design).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -72,6 +79,13 @@ test('channel lvsd: DATA frames lost on the way are named and their connections 
       'tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip protocol 17 0xff match ip dport 8848 0xffff match u8 1 0xff at 33 flowid 1:4',
     ].join(' && ')], { via: 'nsenter', check: false });
     assert.equal(tc.code, 0, `tc: ${tc.stdout}${tc.stderr}`);
+    // B's DATA_MISSING frames (type 9) to A's port 8848: every 2nd dropped.
+    const tcB = await b.exec(['sh', '-c', [
+      `${modprobe} sch_prio; ${modprobe} cls_u32; ${modprobe} act_gact; true`,
+      'tc qdisc add dev eth0 root handle 1: prio',
+      'tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip protocol 17 0xff match ip dport 8848 0xffff match u8 9 0xff at 33 action gact pass random determ drop 2',
+    ].join(' && ')], { via: 'nsenter', check: false });
+    assert.equal(tcB.code, 0, `tc on B: ${tcB.stdout}${tcB.stderr}`);
 
     const inj = a.start([process.execPath, LOAD, 'inject-flows', String(RATE), String(COUNT), '42', String(COUNT), String(BASE), '60']);
     outputs.push(['inject-flows', () => inj.output()]);
@@ -86,10 +100,14 @@ test('channel lvsd: DATA frames lost on the way are named and their connections 
 
     const stats = await sh(a, 'tc -s qdisc show dev eth0');
     const netemDrops = Number(/qdisc netem 40:[\s\S]*?dropped (\d+)/.exec(stats)?.[1] ?? 0);
+    // The gact action's own counters: "Sent N bytes P pkt (dropped D, ...)".
+    const statsB = await sh(b, 'tc -s filter show dev eth0 parent 1:');
+    const missingDropped = Number(/gact[\s\S]*?dropped (\d+)/.exec(statsB)?.[1] ?? 0);
     const ma = await sh(a, 'curl -s http://127.0.0.1:19691/metrics');
     const mb = await sh(b, 'curl -s http://127.0.0.1:19692/metrics');
     const figures = {
       netemDrops,
+      missingDropped,
       lostAtB: Number(/^lvsd_sync_dropped_total\{reason="lost"\} (\S+)$/m.exec(mb)?.[1] ?? 0),
       askedByB: metric(mb, 'lvsd_sync_data_missing_asked_total'),
       heldByA: metric(ma, 'lvsd_sync_data_missing_frames_total'),
@@ -99,6 +117,7 @@ test('channel lvsd: DATA frames lost on the way are named and their connections 
     };
     t.diagnostic(`every one of ${COUNT} connections in B's kernel; ${JSON.stringify(figures)}`);
     assert.ok(netemDrops > 0, `the link dropped DATA frames: ${stats}`);
+    assert.ok(missingDropped > 0, `B's link dropped DATA_MISSING frames: ${statsB}`);
     assert.ok(figures.heldByA > 0 && figures.resentByA > 0, `A answered B's DATA_MISSING: ${JSON.stringify(figures)}`);
     assert.equal(figures.unavailableAtA, 0);
   } finally {
