@@ -465,7 +465,7 @@ class AttrIndex {
     return this.at[2 * t]! >= 0;
   }
   /** Start of the value of `t`, checked to hold `n` bytes; -1 when absent. */
-  private start(t: number, n: number, what: string): number {
+  start(t: number, n: number, what: string): number {
     const s = this.at[2 * t]!;
     if (s < 0) return -1;
     const len = this.at[2 * t + 1]! - s;
@@ -536,25 +536,61 @@ const svcIndex = new AttrIndex(SVC_ATTR.STATS64);
 const destIndex = new AttrIndex(DEST_ATTR.TUN_FLAGS);
 const statsIndex = new AttrIndex(STATS_ATTR.OUTBPS);
 
-/** IPVS_*_ATTR_STATS (u32 counters, u64 bytes) or _STATS64 (all u64) in [start, end) of buf. */
-function decodeStatsAt(buf: Buffer, start: number, end: number, is64: boolean): IpvsStats {
-  const a = statsIndex.index(buf, start, end);
-  const n = is64 ? a.u64n : a.u32;
+/**
+ * The counters of one IPVS_*_ATTR_STATS / _STATS64 nest, read into a reused record: the byte
+ * counters as their two 32-bit halves (exact whatever their size; a number only below 2^53). The
+ * readers of a large table (the table metrics' text) take the values from here without an object or
+ * a BigInt per counter; statsObject() makes the model's IpvsStats of them.
+ */
+export class StatsRecord {
+  conns = 0; inpkts = 0; outpkts = 0;
+  inLo = 0; inHi = 0; outLo = 0; outHi = 0;
+  cps = 0; inpps = 0; outpps = 0; inbps = 0; outbps = 0;
+}
+
+/** A u64 from its halves. */
+export const u64Of = (lo: number, hi: number): bigint => (hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo));
+
+export function statsObject(r: StatsRecord): IpvsStats {
   return {
-    conns: n.call(a, STATS_ATTR.CONNS, 'conns') ?? 0, inpkts: n.call(a, STATS_ATTR.INPKTS, 'inpkts') ?? 0, outpkts: n.call(a, STATS_ATTR.OUTPKTS, 'outpkts') ?? 0,
-    inbytes: a.u64(STATS_ATTR.INBYTES, 'inbytes') ?? 0n, outbytes: a.u64(STATS_ATTR.OUTBYTES, 'outbytes') ?? 0n,
-    cps: n.call(a, STATS_ATTR.CPS, 'cps') ?? 0, inpps: n.call(a, STATS_ATTR.INPPS, 'inpps') ?? 0, outpps: n.call(a, STATS_ATTR.OUTPPS, 'outpps') ?? 0,
-    inbps: n.call(a, STATS_ATTR.INBPS, 'inbps') ?? 0, outbps: n.call(a, STATS_ATTR.OUTBPS, 'outbps') ?? 0,
+    conns: r.conns, inpkts: r.inpkts, outpkts: r.outpkts, inbytes: u64Of(r.inLo, r.inHi), outbytes: u64Of(r.outLo, r.outHi),
+    cps: r.cps, inpps: r.inpps, outpps: r.outpps, inbps: r.inbps, outbps: r.outbps,
   };
 }
 
-/** The stats of the nest indexed in `a`: the 64-bit ones when the kernel sent them. */
-function statsOf(a: AttrIndex, t32: number, t64: number): IpvsStats | undefined {
-  const r64 = a.range(t64);
-  if (r64) return decodeStatsAt(a.bytes, r64[0], r64[1], true);
-  const r32 = a.range(t32);
-  return r32 ? decodeStatsAt(a.bytes, r32[0], r32[1], false) : undefined;
+/** IPVS_*_ATTR_STATS (u32 counters, u64 bytes) or _STATS64 (all u64) in [start, end) of buf, into `r`. */
+function readStatsAt(buf: Buffer, start: number, end: number, is64: boolean, r: StatsRecord): void {
+  const a = statsIndex.index(buf, start, end);
+  const n = is64 ? a.u64n : a.u32;
+  r.conns = n.call(a, STATS_ATTR.CONNS, 'conns') ?? 0;
+  r.inpkts = n.call(a, STATS_ATTR.INPKTS, 'inpkts') ?? 0;
+  r.outpkts = n.call(a, STATS_ATTR.OUTPKTS, 'outpkts') ?? 0;
+  let s = a.start(STATS_ATTR.INBYTES, 8, 'inbytes');
+  r.inLo = s < 0 ? 0 : buf.readUInt32LE(s);
+  r.inHi = s < 0 ? 0 : buf.readUInt32LE(s + 4);
+  s = a.start(STATS_ATTR.OUTBYTES, 8, 'outbytes');
+  r.outLo = s < 0 ? 0 : buf.readUInt32LE(s);
+  r.outHi = s < 0 ? 0 : buf.readUInt32LE(s + 4);
+  r.cps = n.call(a, STATS_ATTR.CPS, 'cps') ?? 0;
+  r.inpps = n.call(a, STATS_ATTR.INPPS, 'inpps') ?? 0;
+  r.outpps = n.call(a, STATS_ATTR.OUTPPS, 'outpps') ?? 0;
+  r.inbps = n.call(a, STATS_ATTR.INBPS, 'inbps') ?? 0;
+  r.outbps = n.call(a, STATS_ATTR.OUTBPS, 'outbps') ?? 0;
 }
+
+/** The stats of the nest indexed in `a` into `r` (the 64-bit ones when the kernel sent them); false when it sent none. */
+function readStatsOf(a: AttrIndex, t32: number, t64: number, r: StatsRecord): boolean {
+  const r64 = a.range(t64);
+  if (r64) readStatsAt(a.bytes, r64[0], r64[1], true, r);
+  else {
+    const r32 = a.range(t32);
+    if (!r32) return false;
+    readStatsAt(a.bytes, r32[0], r32[1], false, r);
+  }
+  return true;
+}
+
+const svcStats = new StatsRecord();
 
 /** The nested IPVS_CMD_ATTR_SERVICE of a GET_SERVICE reply (or request). */
 export function decodeServiceAttrs(nest: Buffer, start = 0, end = nest.length): IpvsService {
@@ -582,7 +618,7 @@ export function decodeServiceAttrs(nest: Buffer, start = 0, end = nest.length): 
   const timeout = a.u32(SVC_ATTR.TIMEOUT, 'timeout') ?? 0;
   const scheduler = a.str(SVC_ATTR.SCHED_NAME);
   const pe_name = a.str(SVC_ATTR.PE_NAME);
-  const stats = statsOf(a, SVC_ATTR.STATS, SVC_ATTR.STATS64);
+  const stats = readStatsOf(a, SVC_ATTR.STATS, SVC_ATTR.STATS64, svcStats) ? statsObject(svcStats) : undefined;
   return {
     family: fam,
     protocol,
@@ -598,8 +634,34 @@ export function decodeServiceAttrs(nest: Buffer, start = 0, end = nest.length): 
   };
 }
 
-/** The nested IPVS_CMD_ATTR_DEST of a GET_DEST reply. `svcFamily` is used when no ADDR_FAMILY (old kernels). */
-export function decodeDestAttrs(nest: Buffer, svcFamily: 4 | 6, start = 0, end = nest.length): IpvsDest {
+/**
+ * One destination of a GET_DEST reply, read into a reused record (no object, string or BigInt per
+ * field but the address text): the one reader of destination replies. decodeDestAttrs() makes the
+ * model's IpvsDest of it (lvsd ipvs show, the reconciler); the table metrics' worker takes the values
+ * straight from it — at 10,000 × 10 the 100,000 destination and stats objects and 200,000 BigInts per
+ * read, and the collection of them, were most of the worker's time (bench/results/scrape.md).
+ */
+export class DestRecord {
+  addr = '';
+  port = 0;
+  family: 4 | 6 = 4;
+  fwd: FwdMethod = 'nat';
+  weight = 0;
+  u_threshold = 0;
+  l_threshold = 0;
+  tun_type: TunType = 'ipip';
+  tun_port = 0;
+  tun_flags = 0;
+  /** -1: not in the reply (the kernel's values are unsigned). */
+  active_conns = -1;
+  inact_conns = -1;
+  persist_conns = -1;
+  hasStats = false;
+  readonly stats = new StatsRecord();
+}
+
+/** The nested IPVS_CMD_ATTR_DEST in [start, end) of `nest` into `d`. `svcFamily` is used when no ADDR_FAMILY (old kernels). */
+export function readDestAttrs(nest: Buffer, svcFamily: 4 | 6, start: number, end: number, d: DestRecord): void {
   const a = destIndex.index(nest, start, end);
   const afv = a.u16(DEST_ATTR.ADDR_FAMILY, 'dest af');
   const fam = afv !== undefined ? family(afv, 'dest') : svcFamily;
@@ -610,28 +672,42 @@ export function decodeDestAttrs(nest: Buffer, svcFamily: 4 | 6, start = 0, end =
   const tunNum = a.u8(DEST_ATTR.TUN_TYPE, 'tun type') ?? 0;
   const tun = TUN_NAME.get(tunNum);
   if (!tun) throw decodeError(`dest: unknown tunnel type ${tunNum}`);
-  const active = a.u32(DEST_ATTR.ACTIVE_CONNS, 'active');
-  const inact = a.u32(DEST_ATTR.INACT_CONNS, 'inact');
-  const persist = a.u32(DEST_ATTR.PERSIST_CONNS, 'persist');
+  d.active_conns = a.u32(DEST_ATTR.ACTIVE_CONNS, 'active') ?? -1;
+  d.inact_conns = a.u32(DEST_ATTR.INACT_CONNS, 'inact') ?? -1;
+  d.persist_conns = a.u32(DEST_ATTR.PERSIST_CONNS, 'persist') ?? -1;
   a.need(DEST_ATTR.ADDR, 'IPVS_DEST_ATTR_ADDR');
-  const addr = a.addr(DEST_ATTR.ADDR, fam, 'dest address');
+  d.addr = a.addr(DEST_ATTR.ADDR, fam, 'dest address');
   a.need(DEST_ATTR.PORT, 'IPVS_DEST_ATTR_PORT');
-  const port = a.be16(DEST_ATTR.PORT, 'dest port')!;
+  d.port = a.be16(DEST_ATTR.PORT, 'dest port')!;
   a.need(DEST_ATTR.WEIGHT, 'IPVS_DEST_ATTR_WEIGHT');
   // The kernel's weight is an int; never negative in practice (it rejects < 0 on input).
-  const weight = a.u32(DEST_ATTR.WEIGHT, 'weight')! | 0;
-  const u_threshold = a.u32(DEST_ATTR.U_THRESH, 'u_thresh') ?? 0;
-  const l_threshold = a.u32(DEST_ATTR.L_THRESH, 'l_thresh') ?? 0;
-  const tun_port = a.be16(DEST_ATTR.TUN_PORT, 'tun port') ?? 0;
-  const tun_flags = a.u16(DEST_ATTR.TUN_FLAGS, 'tun flags') ?? 0;
-  const stats = statsOf(a, DEST_ATTR.STATS, DEST_ATTR.STATS64);
+  d.weight = a.u32(DEST_ATTR.WEIGHT, 'weight')! | 0;
+  d.u_threshold = a.u32(DEST_ATTR.U_THRESH, 'u_thresh') ?? 0;
+  d.l_threshold = a.u32(DEST_ATTR.L_THRESH, 'l_thresh') ?? 0;
+  d.tun_port = a.be16(DEST_ATTR.TUN_PORT, 'tun port') ?? 0;
+  d.tun_flags = a.u16(DEST_ATTR.TUN_FLAGS, 'tun flags') ?? 0;
+  d.family = fam;
+  d.fwd = fwd;
+  d.tun_type = tun;
+  d.hasStats = readStatsOf(a, DEST_ATTR.STATS, DEST_ATTR.STATS64, d.stats);
+}
+
+const destScratch = new DestRecord();
+
+/** The nested IPVS_CMD_ATTR_DEST of a GET_DEST reply. `svcFamily` is used when no ADDR_FAMILY (old kernels). */
+export function decodeDestAttrs(nest: Buffer, svcFamily: 4 | 6, start = 0, end = nest.length): IpvsDest {
+  const r = destScratch;
+  readDestAttrs(nest, svcFamily, start, end, r);
   // Optional fields assigned, not spread in: four spread objects per destination were a measurable
   // share of a large table's decode.
-  const d: { -readonly [K in keyof IpvsDest]: IpvsDest[K] } = { addr, port, family: fam, fwd, weight, u_threshold, l_threshold, tun_type: tun, tun_port, tun_flags };
-  if (active !== undefined) d.active_conns = active;
-  if (inact !== undefined) d.inact_conns = inact;
-  if (persist !== undefined) d.persist_conns = persist;
-  if (stats) d.stats = stats;
+  const d: { -readonly [K in keyof IpvsDest]: IpvsDest[K] } = {
+    addr: r.addr, port: r.port, family: r.family, fwd: r.fwd, weight: r.weight, u_threshold: r.u_threshold, l_threshold: r.l_threshold,
+    tun_type: r.tun_type, tun_port: r.tun_port, tun_flags: r.tun_flags,
+  };
+  if (r.active_conns >= 0) d.active_conns = r.active_conns;
+  if (r.inact_conns >= 0) d.inact_conns = r.inact_conns;
+  if (r.persist_conns >= 0) d.persist_conns = r.persist_conns;
+  if (r.hasStats) d.stats = statsObject(r.stats);
   return d;
 }
 
@@ -661,6 +737,11 @@ export function decodeServiceReply(payload: Buffer): IpvsService {
 export function decodeDestReply(payload: Buffer, svcFamily: 4 | 6): IpvsDest {
   const [s, e] = replyNest(payload, IPVS_CMD_ATTR.DEST, 'IPVS_CMD_ATTR_DEST');
   return decodeDestAttrs(payload, svcFamily, s, e);
+}
+/** A GET_DEST reply message payload into `d` (readDestAttrs). */
+export function readDestReply(payload: Buffer, svcFamily: 4 | 6, d: DestRecord): void {
+  const [s, e] = replyNest(payload, IPVS_CMD_ATTR.DEST, 'IPVS_CMD_ATTR_DEST');
+  readDestAttrs(payload, svcFamily, s, e, d);
 }
 export function decodeInfoReply(payload: Buffer): IpvsInfo {
   const a = genlAttrs(infoIndex, payload);

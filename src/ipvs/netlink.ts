@@ -70,6 +70,14 @@ interface Chunk {
   done(): void;
 }
 
+/** Where NetlinkDataplane.dumpInto puts a table as it reads it. */
+export interface DumpSink {
+  /** Every service of the table, in the kernel's order (called once, first). */
+  services(list: readonly IpvsService[]): void;
+  /** The payloads (genl header + attributes) of the GET_DEST replies of services[i]: once per service, in no set order. */
+  destReplies(i: number, replies: readonly Buffer[]): void;
+}
+
 export interface NetlinkDataplaneOptions {
   /** Ops per sendmsg (default 128). */
   readonly chunk?: number;
@@ -281,8 +289,12 @@ export class NetlinkDataplane implements Dataplane {
   }
 
   async listDests(s: IpvsServiceId): Promise<IpvsDest[]> {
-    const r = await this.request((seq) => g.encodeGetDests(this.hdr(seq), s), true);
-    return this.payloads(r).map((p) => g.decodeDestReply(p, s.family));
+    return (await this.destReplies(s)).map((p) => g.decodeDestReply(p, s.family));
+  }
+
+  /** The GET_DEST dump of one service: its reply payloads, undecoded. */
+  private async destReplies(s: IpvsServiceId): Promise<Buffer[]> {
+    return this.payloads(await this.request((seq) => g.encodeGetDests(this.hdr(seq), s), true));
   }
 
   /**
@@ -293,20 +305,38 @@ export class NetlinkDataplane implements Dataplane {
     return NetlinkDataplane.dumpOn([this]);
   }
 
+  /** The whole table read through `dps` as the model's objects (NetlinkDataplane.dumpInto). */
+  static async dumpOn(dps: readonly NetlinkDataplane[]): Promise<IpvsTable> {
+    const out: IpvsTableEntry[] = [];
+    await NetlinkDataplane.dumpInto(dps, {
+      services: (list) => list.forEach((service, i) => (out[i] = { service, dests: [] })),
+      destReplies: (i, replies) => {
+        const service = out[i]!.service;
+        out[i] = { service, dests: replies.map((p) => g.decodeDestReply(p, service.family)) };
+      },
+    });
+    return out;
+  }
+
   /**
-   * The whole table read through `dps` (one or more sockets of the same process). Kernel facts
+   * The whole table read through `dps` (one or more sockets of the same process) into `sink`: the
+   * services, decoded, then each service's destination replies as they come, undecoded (the sink
+   * decodes them as it needs: objects for dumpOn, values straight into the text's columns for the
+   * table metrics, src/ipvs/table-text.ts). Kernel facts
    * (net/netfilter/ipvs/ip_vs_ctl.c, Linux 6.1): ip_vs_genl_dump_dests() needs IPVS_CMD_ATTR_SERVICE
    * to find one service (without it the dump ends empty) — there is no dump of every destination, and
    * a service reply carries none; the sockopt interface is per service too (IP_VS_SO_GET_DESTS), and
    * /proc/net/ip_vs has no per-destination counters. One socket runs one dump at a time
    * (netlink_dump_start() answers EBUSY while one is running), so the N destination dumps are shared
-   * out over the sockets, each socket running its share one after the other.
+   * out over the sockets, each socket running its share one after the other (so with several sockets
+   * the services' replies reach the sink in no set order).
    * Decoding yields to the event loop every DECODE_SLICE reply messages: the service dump of a
    * 10,000-service table is 10,000 messages, decoded in slices, never in one go.
-   * On the first failure no socket starts another dump, and the error is thrown once every socket's
-   * dump in progress has ended (a socket is never left mid-dump for the next read to find busy).
+   * On the first failure (of a dump, or thrown by the sink) no socket starts another dump, and the
+   * error is thrown once every socket's dump in progress has ended (a socket is never left mid-dump
+   * for the next read to find busy).
    */
-  static async dumpOn(dps: readonly NetlinkDataplane[]): Promise<IpvsTable> {
+  static async dumpInto(dps: readonly NetlinkDataplane[], sink: DumpSink): Promise<void> {
     const first = dps[0]!;
     const replies = await first.request((seq) => g.encodeGetServices(first.hdr(seq)), true);
     const services: IpvsService[] = [];
@@ -314,21 +344,20 @@ export class NetlinkDataplane implements Dataplane {
       if (i % DECODE_SLICE === DECODE_SLICE - 1) await yieldToLoop();
       services.push(g.decodeServiceReply(replies[i]!));
     }
-    const out: IpvsTableEntry[] = new Array(services.length);
+    sink.services(services);
     let next = 0;
     let failure: { e: unknown } | undefined;
     await Promise.all(dps.map(async (dp) => {
       while (!failure && next < services.length) {
         const i = next++;
         try {
-          out[i] = { service: services[i]!, dests: await dp.listDests(services[i]!) };
+          sink.destReplies(i, await dp.destReplies(services[i]!));
         } catch (e) {
           failure ??= { e };
         }
       }
     }));
     if (failure) throw failure.e;
-    return out;
   }
 
   private async one(op: IpvsOp): Promise<void> {

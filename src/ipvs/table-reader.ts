@@ -2,13 +2,14 @@
  * How the table-metrics worker (./table-worker.ts) reads the table: a module exporting
  * `openTableReader(options)`, named by URL because a worker thread cannot be handed an object. The
  * daemon's is this module (the kernel through generic netlink); tests and the host benchmark name
- * their own (a table from memory), and everything after the read is the same code.
+ * their own (the kernel's reply messages for a table held in memory), and everything after the
+ * replies — their decoding included — is the same code.
  */
-import type { IpvsTable } from './model.js';
-import { NetlinkDataplane } from './netlink.js';
+import { NetlinkDataplane, type DumpSink } from './netlink.js';
 
 export interface TableReader {
-  read(): Promise<IpvsTable>;
+  /** One read of the table into `sink`, as NetlinkDataplane.dumpInto does: the services, then each one's destination replies. */
+  read(sink: DumpSink): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -44,7 +45,7 @@ export async function openTableReader(opts: KernelReaderOptions = {}): Promise<T
     throw e;
   }
   return {
-    read: () => NetlinkDataplane.dumpOn(dps),
+    read: (sink) => NetlinkDataplane.dumpInto(dps, sink),
     close: async () => {
       await Promise.all(dps.map((d) => d.close()));
     },

@@ -4,15 +4,18 @@
  * (./table-worker.ts), never on the daemon's event loop: at 10,000 services × 10 real servers it is
  * 970,000 series and ~126 MB, seconds of CPU in the lab guest (bench/results/scrape.md).
  *
- * Label text is built once per declared service and real server (as bytes, kept while the
- * configuration is the same), series are written straight into Buffers of CHUNK_BYTES (no string per
- * line), and each full Buffer is handed on as it is: the main thread writes it to the HTTP response.
- * Counters are the kernel's own running totals, written as read (a service or real server that left
- * the table has no series).
+ * The read goes straight into columns of numbers (TableColumns, a DumpSink: the kernel's destination
+ * replies are read in place, no object per real server); label text is built once per declared
+ * service and real server (as bytes, kept while the configuration is the same); series are written
+ * straight into Buffers of CHUNK_BYTES (no string per line), and each full Buffer is handed on as it
+ * is: the main thread writes it to the HTTP response. Counters are the kernel's own running totals,
+ * written as read (a service or real server that left the table has no series).
  */
 import type { MetricDoc } from '../metrics/catalogue.js';
 import { escapeLabelValue, familyHeader } from '../metrics/exposition.js';
-import { destKey, serviceKey, type IpvsDest, type IpvsTable, type IpvsTableEntry } from './model.js';
+import { DestRecord, readDestReply } from './genl.js';
+import { endpoint, serviceKey, type IpvsService } from './model.js';
+import type { DumpSink } from './netlink.js';
 
 /**
  * What the text needs of one declared virtual server, in a form that crosses to the worker thread
@@ -32,37 +35,46 @@ export interface DeclaredService {
 /** Bytes per chunk: one Buffer of its own (transferable to the main thread, written to the socket as is). */
 export const CHUNK_BYTES = 64 * 1024;
 
-type Value = number | bigint | undefined;
-interface Family<R> extends MetricDoc {
+/**
+ * A family's values are columns of TableColumns: `col` for one series per row, `dir` for the in and
+ * out series of a `direction` family.
+ */
+interface Family extends MetricDoc {
   readonly type: 'counter' | 'gauge';
-  /** One value per row (`configured`: the real server's configured weight)… */
-  readonly value?: (r: R, configured: number | undefined) => Value;
-  /** …or the in and out values of a `direction` family. */
-  readonly dir?: readonly [(r: R) => Value, (r: R) => Value];
-  /** No series for a row without a value (instead of 0). */
+  readonly col?: number;
+  readonly dir?: readonly [number, number];
+  /** No series for a row whose value is NONE. */
   readonly optional?: true;
 }
 
+/** Columns of a virtual server's row (the kernel's values; 0 where it sent none). */
+const V = { CONNS: 0, INPKTS: 1, OUTPKTS: 2, INBYTES: 3, OUTBYTES: 4, ACTIVE: 5, INACT: 6 } as const;
+const V_COLS = 7;
+/** Columns of a real server's row. */
+const R = { ACTIVE: 0, INACT: 1, CONNS: 2, INPKTS: 3, OUTPKTS: 4, INBYTES: 5, OUTBYTES: 6, WEIGHT: 7, CONFIGURED: 8 } as const;
+const R_COLS = 9;
+/** No value, so no series: the configured weight of a real server the configuration does not name. */
+const NONE = -1;
+
 const VS = ['virtual_server', 'service'];
 const RS = ['virtual_server', 'service', 'real_server'];
-const sum = (ds: readonly IpvsDest[], f: (d: IpvsDest) => number | undefined) => ds.reduce((s, d) => s + (f(d) ?? 0), 0);
 
-const VS_FAMILIES: ReadonlyArray<Family<IpvsTableEntry>> = [
-  { name: 'lvsd_ipvs_virtual_server_connections_total', type: 'counter', labels: VS, help: 'Connections scheduled by the virtual server (kernel counter)', value: (e) => e.service.stats?.conns },
-  { name: 'lvsd_ipvs_virtual_server_packets_total', type: 'counter', labels: [...VS, 'direction'], help: 'Packets through the virtual server by direction (in: from clients, out: replies through the director; 0 for DR/TUN)', dir: [(e) => e.service.stats?.inpkts, (e) => e.service.stats?.outpkts] },
-  { name: 'lvsd_ipvs_virtual_server_bytes_total', type: 'counter', labels: [...VS, 'direction'], help: 'Bytes through the virtual server by direction', dir: [(e) => e.service.stats?.inbytes, (e) => e.service.stats?.outbytes] },
-  { name: 'lvsd_ipvs_virtual_server_active_connections', type: 'gauge', labels: VS, help: 'Active (established) connections of the virtual server: the sum over its real servers', value: (e) => sum(e.dests, (d) => d.active_conns) },
-  { name: 'lvsd_ipvs_virtual_server_inactive_connections', type: 'gauge', labels: VS, help: 'Inactive connections of the virtual server (not established, or closing): the sum over its real servers', value: (e) => sum(e.dests, (d) => d.inact_conns) },
+const VS_FAMILIES: readonly Family[] = [
+  { name: 'lvsd_ipvs_virtual_server_connections_total', type: 'counter', labels: VS, help: 'Connections scheduled by the virtual server (kernel counter)', col: V.CONNS },
+  { name: 'lvsd_ipvs_virtual_server_packets_total', type: 'counter', labels: [...VS, 'direction'], help: 'Packets through the virtual server by direction (in: from clients, out: replies through the director; 0 for DR/TUN)', dir: [V.INPKTS, V.OUTPKTS] },
+  { name: 'lvsd_ipvs_virtual_server_bytes_total', type: 'counter', labels: [...VS, 'direction'], help: 'Bytes through the virtual server by direction', dir: [V.INBYTES, V.OUTBYTES] },
+  { name: 'lvsd_ipvs_virtual_server_active_connections', type: 'gauge', labels: VS, help: 'Active (established) connections of the virtual server: the sum over its real servers', col: V.ACTIVE },
+  { name: 'lvsd_ipvs_virtual_server_inactive_connections', type: 'gauge', labels: VS, help: 'Inactive connections of the virtual server (not established, or closing): the sum over its real servers', col: V.INACT },
 ];
-const RS_FAMILIES: ReadonlyArray<Family<IpvsDest>> = [
-  { name: 'lvsd_ipvs_real_server_active_connections', type: 'gauge', labels: RS, help: 'Active (established) connections of the real server in the kernel', value: (d) => d.active_conns ?? 0 },
-  { name: 'lvsd_ipvs_real_server_inactive_connections', type: 'gauge', labels: RS, help: 'Inactive connections of the real server in the kernel', value: (d) => d.inact_conns ?? 0 },
-  { name: 'lvsd_ipvs_real_server_connections_total', type: 'counter', labels: RS, help: 'Connections scheduled to the real server (kernel counter)', value: (d) => d.stats?.conns },
-  { name: 'lvsd_ipvs_real_server_packets_total', type: 'counter', labels: [...RS, 'direction'], help: 'Packets to and from the real server by direction', dir: [(d) => d.stats?.inpkts, (d) => d.stats?.outpkts] },
-  { name: 'lvsd_ipvs_real_server_bytes_total', type: 'counter', labels: [...RS, 'direction'], help: 'Bytes to and from the real server by direction', dir: [(d) => d.stats?.inbytes, (d) => d.stats?.outbytes] },
-  { name: 'lvsd_ipvs_real_server_weight', type: 'gauge', labels: RS, help: 'Weight of the real server in the kernel (effective: 0 while inhibited, lowered by dynamic weights)', value: (d) => d.weight },
+const RS_FAMILIES: readonly Family[] = [
+  { name: 'lvsd_ipvs_real_server_active_connections', type: 'gauge', labels: RS, help: 'Active (established) connections of the real server in the kernel', col: R.ACTIVE },
+  { name: 'lvsd_ipvs_real_server_inactive_connections', type: 'gauge', labels: RS, help: 'Inactive connections of the real server in the kernel', col: R.INACT },
+  { name: 'lvsd_ipvs_real_server_connections_total', type: 'counter', labels: RS, help: 'Connections scheduled to the real server (kernel counter)', col: R.CONNS },
+  { name: 'lvsd_ipvs_real_server_packets_total', type: 'counter', labels: [...RS, 'direction'], help: 'Packets to and from the real server by direction', dir: [R.INPKTS, R.OUTPKTS] },
+  { name: 'lvsd_ipvs_real_server_bytes_total', type: 'counter', labels: [...RS, 'direction'], help: 'Bytes to and from the real server by direction', dir: [R.INBYTES, R.OUTBYTES] },
+  { name: 'lvsd_ipvs_real_server_weight', type: 'gauge', labels: RS, help: 'Weight of the real server in the kernel (effective: 0 while inhibited, lowered by dynamic weights)', col: R.WEIGHT },
   // No series for a real server the configuration does not name (one added by hand).
-  { name: 'lvsd_ipvs_real_server_configured_weight', type: 'gauge', labels: RS, help: 'Weight of the real server in the configuration', value: (_d, configured) => configured, optional: true },
+  { name: 'lvsd_ipvs_real_server_configured_weight', type: 'gauge', labels: RS, help: 'Weight of the real server in the configuration', col: R.CONFIGURED, optional: true },
 ];
 
 /** The families of the table text (name, type, labels, help), for the catalogue. */
@@ -81,12 +93,6 @@ interface ServiceLabels {
   readonly labels: Buffer;
   readonly rs: Map<string, RsLabels>;
 }
-/** A service of the table, declared, with its label text and its destinations' (same order). */
-interface VsRow {
-  readonly labels: Buffer;
-  readonly entry: IpvsTableEntry;
-  readonly rs: readonly RsLabels[];
-}
 
 /**
  * Label text of one declared configuration, built on a read's first sight of a service and reused by
@@ -100,6 +106,7 @@ export class LabelText {
     this.byKey = new Map(declared.map((v) => [v.key, v]));
   }
 
+  /** A declared service's labels; undefined for a service the configuration does not declare (not lvsd's business). */
   service(key: string): ServiceLabels | undefined {
     const hit = this.built.get(key);
     if (hit) return hit;
@@ -112,25 +119,137 @@ export class LabelText {
     this.built.set(key, out);
     return out;
   }
-
-  /** The rows of the declared services found in the table (a table lvsd does not manage is not its business). */
-  rows(table: IpvsTable): VsRow[] {
-    const rows: VsRow[] = [];
-    for (const entry of table) {
-      const sl = this.service(serviceKey(entry.service));
-      if (!sl) continue;
-      const rs = entry.dests.map((d) => {
-        const k = destKey(d);
-        // A real server the configuration does not name (added by hand): labelled, no configured weight.
-        return sl.rs.get(k) ?? { labels: Buffer.from(`${sl.text},${q('real_server', k)}`), configured: undefined };
-      });
-      rows.push({ labels: sl.labels, entry, rs });
-    }
-    return rows;
-  }
 }
 
 const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * One read, as it comes (a DumpSink), in what the text needs: per declared service found in the table
+ * a row of numbers and its label text, per real server the same, in Float64Arrays reused across
+ * reads. Destination replies are read straight into the columns (readDestReply into one reused
+ * DestRecord): at 10,000 × 10 the IpvsDest and stats objects, BigInts and their collection were most
+ * of the worker's time per read (bench/results/scrape.md, 2026-12-04 18:50). A counter of 2^53 or
+ * more (bytes) is NaN in its column and exact in `big`.
+ */
+export class TableColumns implements DumpSink {
+  private labels = new LabelText([]);
+  private list: readonly IpvsService[] = [];
+  private svcLabels: Array<ServiceLabels | undefined> = [];
+  /** Row of services[i], or -1 (not declared: no series). */
+  private rowOf = new Int32Array(0);
+  rows = 0;
+  vs = new Float64Array(0);
+  vsLabels: Buffer[] = [];
+  /** Row r's real servers are rs rows [destStart[r], destEnd[r]). */
+  destStart = new Int32Array(0);
+  destEnd = new Int32Array(0);
+  dests = 0;
+  rs = new Float64Array(0);
+  rsLabels: Buffer[] = [];
+  /** Exact values of the NaN cells of vs and rs, by index. */
+  readonly vsBig = new Map<number, bigint>();
+  readonly rsBig = new Map<number, bigint>();
+  private readonly rec = new DestRecord();
+
+  /** Ready for a new read, labelled from `labels`. */
+  reset(labels: LabelText): void {
+    this.labels = labels;
+    this.list = [];
+    this.rows = 0;
+    this.dests = 0;
+    this.vsBig.clear();
+    this.rsBig.clear();
+  }
+
+  services(list: readonly IpvsService[]): void {
+    this.list = list;
+    const n = list.length;
+    if (this.rowOf.length < n) {
+      this.rowOf = new Int32Array(n);
+      this.destStart = new Int32Array(n);
+      this.destEnd = new Int32Array(n);
+      this.vs = new Float64Array(n * V_COLS);
+    }
+    this.svcLabels.length = n;
+    for (let i = 0; i < n; i++) {
+      const s = list[i]!;
+      const sl = (this.svcLabels[i] = this.labels.service(serviceKey(s)));
+      if (!sl) {
+        this.rowOf[i] = -1;
+        continue;
+      }
+      const row = this.rows++;
+      this.rowOf[i] = row;
+      this.vsLabels[row] = sl.labels;
+      this.destStart[row] = this.destEnd[row] = 0;
+      const o = row * V_COLS;
+      const st = s.stats;
+      this.vs[o + V.CONNS] = st?.conns ?? 0;
+      this.vs[o + V.INPKTS] = st?.inpkts ?? 0;
+      this.vs[o + V.OUTPKTS] = st?.outpkts ?? 0;
+      this.vs[o + V.INBYTES] = this.exact(this.vsBig, o + V.INBYTES, st?.inbytes ?? 0n);
+      this.vs[o + V.OUTBYTES] = this.exact(this.vsBig, o + V.OUTBYTES, st?.outbytes ?? 0n);
+      this.vs[o + V.ACTIVE] = 0;
+      this.vs[o + V.INACT] = 0;
+    }
+  }
+
+  destReplies(i: number, replies: readonly Buffer[]): void {
+    const row = this.rowOf[i]!;
+    if (row < 0) return;
+    const family = this.list[i]!.family;
+    const sl = this.svcLabels[i]!;
+    const need = (this.dests + replies.length) * R_COLS;
+    if (this.rs.length < need) {
+      const grown = new Float64Array(Math.max(need, 2 * this.rs.length));
+      grown.set(this.rs.subarray(0, this.dests * R_COLS));
+      this.rs = grown;
+    }
+    const rs = this.rs;
+    const d = this.rec;
+    const st = d.stats;
+    const v = row * V_COLS;
+    this.destStart[row] = this.dests;
+    let sumActive = 0;
+    let sumInact = 0;
+    for (let j = 0; j < replies.length; j++) {
+      readDestReply(replies[j]!, family, d);
+      const k = this.dests++;
+      const key = endpoint(d.addr, d.port);
+      // A real server the configuration does not name (added by hand): labelled, no configured weight.
+      const rl = sl.rs.get(key);
+      this.rsLabels[k] = rl ? rl.labels : Buffer.from(`${sl.text},${q('real_server', key)}`);
+      const o = k * R_COLS;
+      const active = d.active_conns < 0 ? 0 : d.active_conns;
+      const inact = d.inact_conns < 0 ? 0 : d.inact_conns;
+      rs[o + R.ACTIVE] = active;
+      rs[o + R.INACT] = inact;
+      sumActive += active;
+      sumInact += inact;
+      if (d.hasStats) {
+        rs[o + R.CONNS] = st.conns;
+        rs[o + R.INPKTS] = st.inpkts;
+        rs[o + R.OUTPKTS] = st.outpkts;
+        rs[o + R.INBYTES] = st.inHi < 0x20_0000 ? st.inHi * 0x1_0000_0000 + st.inLo : this.exact(this.rsBig, o + R.INBYTES, (BigInt(st.inHi) << 32n) | BigInt(st.inLo));
+        rs[o + R.OUTBYTES] = st.outHi < 0x20_0000 ? st.outHi * 0x1_0000_0000 + st.outLo : this.exact(this.rsBig, o + R.OUTBYTES, (BigInt(st.outHi) << 32n) | BigInt(st.outLo));
+      } else {
+        rs[o + R.CONNS] = rs[o + R.INPKTS] = rs[o + R.OUTPKTS] = rs[o + R.INBYTES] = rs[o + R.OUTBYTES] = 0;
+      }
+      rs[o + R.WEIGHT] = d.weight;
+      rs[o + R.CONFIGURED] = rl?.configured ?? NONE;
+    }
+    this.destEnd[row] = this.dests;
+    this.vs[v + V.ACTIVE] = sumActive;
+    this.vs[v + V.INACT] = sumInact;
+  }
+
+  /** A counter as a number while exact, else NaN with the value kept in `big`. */
+  private exact(big: Map<number, bigint>, at: number, v: bigint): number {
+    if (v >= 0n && v <= MAX_EXACT) return Number(v);
+    big.set(at, v);
+    return NaN;
+  }
+}
 
 /**
  * Text written straight into Buffers of CHUNK_BYTES: the label text of a row is bytes cached across
@@ -157,32 +276,21 @@ class ChunkWriter {
     this.pos = 0;
     return full;
   }
-  /** `open labels close value\n`, room made beforehand. */
-  line(open: Buffer, labels: Buffer, close: Buffer, v: Value): void {
+  /** `open labels close value\n`, room made beforehand; `exact` is the value when `v` is NaN. */
+  line(open: Buffer, labels: Buffer, close: Buffer, v: number, exact: Map<number, bigint>, at: number): void {
     // TypedArray.set: Buffer.copy's argument checks cost more than these short copies.
     this.buf.set(open, this.pos);
     this.buf.set(labels, this.pos + open.length);
     this.buf.set(close, this.pos + open.length + labels.length);
     this.pos += open.length + labels.length + close.length;
-    this.value(v);
+    // Integers exactly (a u64 counter too), other numbers as JS prints them.
+    if (Number.isSafeInteger(v) && v >= 0) this.uint(v);
+    else this.pos += this.buf.write(v !== v ? String(exact.get(at) ?? v) : String(v), this.pos, 'latin1');
     this.buf[this.pos++] = 0x0a;
   }
   bytes(b: Buffer): void {
     this.buf.set(b, this.pos);
     this.pos += b.length;
-  }
-  /** A value as Prometheus text: integers exactly (a u64 counter too), other numbers as JS prints them. */
-  private value(v: Value): void {
-    if (typeof v === 'bigint') {
-      if (v >= 0n && v <= MAX_EXACT) this.uint(Number(v));
-      else this.pos += this.buf.write(v.toString(), this.pos, 'latin1');
-    } else if (v === undefined) {
-      this.buf[this.pos++] = 0x30;
-    } else if (Number.isSafeInteger(v) && v >= 0) {
-      this.uint(v);
-    } else {
-      this.pos += this.buf.write(String(v), this.pos, 'latin1');
-    }
   }
   private uint(v: number): void {
     let digits = 1;
@@ -206,29 +314,11 @@ const DIR_IN = enc(',direction="in"} ');
 const DIR_OUT = enc(',direction="out"} ');
 
 /** A family's constant bytes: its HELP/TYPE header and `name{`. */
-function familyBytes<R>(f: Family<R>): { header: Buffer; open: Buffer } {
+function familyBytes(f: Family): { header: Buffer; open: Buffer } {
   return { header: enc(familyHeader(f)), open: enc(`${f.name}{`) };
 }
 const VS_BYTES = VS_FAMILIES.map(familyBytes);
 const RS_BYTES = RS_FAMILIES.map(familyBytes);
-
-/**
- * Writes one row's line(s) of family `f`: `name{labels} value`, or for a `direction` family
- * `name{labels,direction="in"} value` and the same with "out". Returns a chunk that filled up first.
- */
-function rowText<R>(w: ChunkWriter, f: Family<R>, open: Buffer, r: R, labels: Buffer, configured: number | undefined): Buffer | undefined {
-  if (f.dir) {
-    const full = w.room(2 * (open.length + labels.length + DIR_OUT.length + VALUE_MAX + 1));
-    w.line(open, labels, DIR_IN, f.dir[0](r));
-    w.line(open, labels, DIR_OUT, f.dir[1](r));
-    return full;
-  }
-  const v = f.value!(r, configured);
-  if (v === undefined && f.optional) return undefined;
-  const full = w.room(open.length + labels.length + CLOSE.length + VALUE_MAX + 1);
-  w.line(open, labels, CLOSE, v);
-  return full;
-}
 
 /**
  * A chunk's memory: a Buffer of its own (allocUnsafeSlow, never a slice of the shared pool), so its
@@ -237,33 +327,55 @@ function rowText<R>(w: ChunkWriter, f: Family<R>, open: Buffer, r: R, labels: Bu
 export const newChunk = (): Buffer => Buffer.allocUnsafeSlow(CHUNK_BYTES);
 
 /**
+ * Family `f`'s lines for rows [from, to) of `cols` (`stride` columns a row, `labels[r]` each row's
+ * label text, `big` the exact values of its NaN cells): `name{labels} value`, or for a `direction` family
+ * `name{labels,direction="in"} value` and the same with "out".
+ */
+function familyRows(w: ChunkWriter, emit: (chunk: Buffer) => void, f: Family, open: Buffer, cols: Float64Array, stride: number, labels: readonly Buffer[], from: number, to: number, big: Map<number, bigint>): void {
+  let full: Buffer | undefined;
+  if (f.dir) {
+    const [ci, co] = f.dir;
+    for (let r = from; r < to; r++) {
+      const l = labels[r]!;
+      if ((full = w.room(2 * (open.length + l.length + DIR_OUT.length + VALUE_MAX + 1)))) emit(full);
+      const o = r * stride;
+      w.line(open, l, DIR_IN, cols[o + ci]!, big, o + ci);
+      w.line(open, l, DIR_OUT, cols[o + co]!, big, o + co);
+    }
+    return;
+  }
+  const c = f.col!;
+  for (let r = from; r < to; r++) {
+    const v = cols[r * stride + c]!;
+    if (v === NONE && f.optional) continue;
+    const l = labels[r]!;
+    if ((full = w.room(open.length + l.length + CLOSE.length + VALUE_MAX + 1))) emit(full);
+    w.line(open, l, CLOSE, v, big, r * stride + c);
+  }
+}
+
+/**
  * The whole text of one read, family after family, handed to `emit` in whole-line chunks of at most
  * CHUNK_BYTES, each written into memory from `alloc` (a chunk of CHUNK_BYTES). `capped`: the
- * per-real-server series are left out (their headers stay). Plain loops, no generator per row: an
- * iterator result per row was most of the garbage (a million per scrape).
+ * per-real-server series are left out (their headers stay). Plain loops over the columns: no object,
+ * iterator result or string per series.
  */
-export function writeTableText(rows: readonly VsRow[], capped: boolean, emit: (chunk: Buffer) => void, alloc: () => Buffer = newChunk): void {
+export function writeTableText(t: TableColumns, capped: boolean, emit: (chunk: Buffer) => void, alloc: () => Buffer = newChunk): void {
   const w = new ChunkWriter(alloc);
   let full: Buffer | undefined;
   for (let i = 0; i < VS_FAMILIES.length; i++) {
-    const f = VS_FAMILIES[i]!;
     const b = VS_BYTES[i]!;
     if ((full = w.room(b.header.length))) emit(full);
     w.bytes(b.header);
-    for (const r of rows) if ((full = rowText(w, f, b.open, r.entry, r.labels, undefined))) emit(full);
+    familyRows(w, emit, VS_FAMILIES[i]!, b.open, t.vs, V_COLS, t.vsLabels, 0, t.rows, t.vsBig);
   }
   for (let i = 0; i < RS_FAMILIES.length; i++) {
-    const f = RS_FAMILIES[i]!;
     const b = RS_BYTES[i]!;
     if ((full = w.room(b.header.length))) emit(full);
     w.bytes(b.header);
     if (capped) continue;
-    for (const r of rows) {
-      const ds = r.entry.dests;
-      for (let j = 0; j < ds.length; j++) {
-        if ((full = rowText(w, f, b.open, ds[j]!, r.rs[j]!.labels, r.rs[j]!.configured))) emit(full);
-      }
-    }
+    // Row by row: with several netlink sockets the rows' real servers were stored in no set order.
+    for (let r = 0; r < t.rows; r++) familyRows(w, emit, RS_FAMILIES[i]!, b.open, t.rs, R_COLS, t.rsLabels, t.destStart[r]!, t.destEnd[r]!, t.rsBig);
   }
   if ((full = w.take())) emit(full);
 }

@@ -11,7 +11,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage } from '../core/errors.js';
-import { CHUNK_BYTES, LabelText, writeTableText, type DeclaredService } from './table-text.js';
+import { CHUNK_BYTES, LabelText, TableColumns, writeTableText, type DeclaredService } from './table-text.js';
 import type { TableReader } from './table-reader.js';
 import type { TableChunk, TableWorkerData, TableWorkerEvent, TableWorkerRequest } from './table-metrics.js';
 
@@ -31,6 +31,8 @@ let closing = false;
 /** The declared services being received (they come in slices) and the label text of the latest complete list. */
 let receiving: DeclaredService[] = [];
 let labels = new LabelText([]);
+/** The read's values, reused by every read (./table-text.ts). */
+const columns = new TableColumns();
 let chain: Promise<void> = Promise.resolve();
 /**
  * Chunk memory: slabs of CHUNK_BYTES in SharedArrayBuffers, each announced to the main thread once and
@@ -68,14 +70,14 @@ async function open(): Promise<TableReader> {
 async function read(id: number, capped: boolean): Promise<void> {
   if (closing) return;
   const t0 = performance.now();
-  let table;
   let r: TableReader | undefined;
   try {
     // Fresh sockets per read (a few ms against the seconds a large table takes): nothing a failed
     // read left behind carries over, and none is open between reads.
     r = reading = await open();
     if (closing) throw new Error('the table-metrics worker is closing');
-    table = await r.read();
+    columns.reset(labels);
+    await r.read(columns);
   } catch (e) {
     const code = (e as { errno?: string }).errno ?? (e as { code?: string }).code ?? 'EIO';
     post({ ev: 'failed', id, code: String(code), message: errorMessage(e) });
@@ -91,7 +93,7 @@ async function read(id: number, capped: boolean): Promise<void> {
     fresh = [];
     batch = [];
   };
-  writeTableText(labels.rows(table), capped, (c) => {
+  writeTableText(columns, capped, (c) => {
     const slab = slabIndex.get(c.buffer);
     // A chunk outside the slabs (one line longer than CHUNK_BYTES: a label that long) goes as a copy.
     batch.push(slab === undefined ? { bytes: c } : { slab, length: c.length });

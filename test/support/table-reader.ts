@@ -1,7 +1,8 @@
 /**
  * A table reader for the table-metrics worker (src/ipvs/table-reader.ts's contract) that serves a
- * fixture table from memory, for host tests without IPVS: everything after the read (worker thread,
- * text, HTTP) is the daemon's code. Files make its behaviour visible and steerable across threads:
+ * fixture table from memory, for host tests without IPVS, as the kernel's reply messages
+ * (./ipvs-replies.ts): everything after the socket reads (decoding, worker thread, text, HTTP) is the
+ * daemon's code. Files make its behaviour visible and steerable across threads:
  * `log` gets one line per read (`<threadId> <isMainThread>`); while `failFile` exists a read fails
  * as a netlink request would; while `crashFile` exists a read ends the worker thread (exit code 3);
  * while `hangFile` exists a read waits until the reader is closed (a dump the kernel never ends).
@@ -13,6 +14,7 @@ import { appendFileSync, existsSync } from 'node:fs';
 import { isMainThread, threadId } from 'node:worker_threads';
 import { DataplaneError, makeDest, makeService, type IpvsStats, type IpvsTable } from '../../src/ipvs/model.js';
 import type { TableReader } from '../../src/ipvs/table-reader.js';
+import { feedSink, tableReplies } from './ipvs-replies.js';
 
 export interface FixtureReaderOptions {
   /** Virtual servers "vs0".."vsN-1" (see fixtureTable)… */
@@ -68,7 +70,7 @@ export async function openTableReader(o: FixtureReaderOptions): Promise<TableRea
   let closed!: () => void;
   const closing = new Promise<void>((resolve) => (closed = resolve));
   return {
-    read: async () => {
+    read: async (sink) => {
       if (o.log) appendFileSync(o.log, `${threadId} ${isMainThread}\n`);
       if (o.crashFile && existsSync(o.crashFile)) process.exit(3);
       if (o.failFile && existsSync(o.failFile)) throw new DataplaneError('ETIMEDOUT', 'no answer from the kernel to request 7');
@@ -76,7 +78,7 @@ export async function openTableReader(o: FixtureReaderOptions): Promise<TableRea
         await closing;
         throw new DataplaneError('EBADF', 'netlink dataplane closed');
       }
-      return fixtureTable(o, o.vary ? reads++ : 0);
+      feedSink(tableReplies(fixtureTable(o, o.vary ? reads++ : 0)), sink);
     },
     close: async () => {
       sock?.close();
