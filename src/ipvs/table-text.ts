@@ -92,6 +92,17 @@ interface ServiceLabels {
   readonly text: string;
   readonly labels: Buffer;
   readonly rs: Map<string, RsLabels>;
+  /** The IPv4 real servers' also by address (as a u32) × 65536 + port: found without making their key text. */
+  readonly rs4: Map<number, RsLabels>;
+}
+
+/** `a.b.c.d:port` → the address as a u32 × 65536 + port; undefined for anything else. */
+function v4Key(key: string): number | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3}):(\d{1,5})$/.exec(key);
+  if (!m) return undefined;
+  const [a, b, c, d, port] = m.slice(1).map(Number) as [number, number, number, number, number];
+  if (a > 255 || b > 255 || c > 255 || d > 255 || port > 65535) return undefined;
+  return (a * 0x100_0000 + b * 0x1_0000 + c * 0x100 + d) * 0x1_0000 + port;
 }
 
 /**
@@ -114,8 +125,14 @@ export class LabelText {
     if (!vs) return undefined;
     const text = `${q('virtual_server', vs.name)},${q('service', key)}`;
     const rs = new Map<string, RsLabels>();
-    vs.rs.forEach((k, i) => rs.set(k, { labels: Buffer.from(`${text},${q('real_server', k)}`), configured: vs.weights[i] }));
-    const out = { text, labels: Buffer.from(text), rs };
+    const rs4 = new Map<number, RsLabels>();
+    vs.rs.forEach((k, i) => {
+      const l = { labels: Buffer.from(`${text},${q('real_server', k)}`), configured: vs.weights[i] };
+      rs.set(k, l);
+      const k4 = v4Key(k);
+      if (k4 !== undefined) rs4.set(k4, l);
+    });
+    const out = { text, labels: Buffer.from(text), rs, rs4 };
     this.built.set(key, out);
     return out;
   }
@@ -215,10 +232,9 @@ export class TableColumns implements DumpSink {
     for (let j = 0; j < replies.length; j++) {
       readDestReply(replies[j]!, family, d);
       const k = this.dests++;
-      const key = endpoint(d.addr, d.port);
+      const rl = d.addr4 >= 0 ? sl.rs4.get(d.addr4 * 0x1_0000 + d.port) : sl.rs.get(endpoint(d.addr, d.port));
       // A real server the configuration does not name (added by hand): labelled, no configured weight.
-      const rl = sl.rs.get(key);
-      this.rsLabels[k] = rl ? rl.labels : Buffer.from(`${sl.text},${q('real_server', key)}`);
+      this.rsLabels[k] = rl ? rl.labels : Buffer.from(`${sl.text},${q('real_server', endpoint(d.addr, d.port))}`);
       const o = k * R_COLS;
       const active = d.active_conns < 0 ? 0 : d.active_conns;
       const inact = d.inact_conns < 0 ? 0 : d.inact_conns;
