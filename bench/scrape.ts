@@ -198,6 +198,43 @@ class Runner {
   }
 }
 
+/**
+ * An idle process doing the same tick as withLoopWatch (bench/support/tick-control.ts), started
+ * before the table metrics exist (a small fork): its record over a scrape is the floor the main
+ * thread's figures are read against, at the same moment on the same machine.
+ */
+class Control {
+  private readonly p: ChildProcessByStdio<Writable, Readable, null>;
+  private waiting: Array<(line: string) => void> = [];
+  private buf = '';
+  constructor(tickMs: number) {
+    this.p = spawn(process.execPath, [new URL('./support/tick-control.js', import.meta.url).pathname, String(tickMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.p.stdout.on('data', (b: Buffer) => {
+      this.buf += b.toString();
+      for (let i; (i = this.buf.indexOf('\n')) >= 0;) {
+        const line = this.buf.slice(0, i);
+        this.buf = this.buf.slice(i + 1);
+        this.waiting.shift()?.(line);
+      }
+    });
+  }
+  async reset(): Promise<void> {
+    this.p.stdin.write('reset\n');
+  }
+  report(): Promise<{ maxGapMs: number; maxCpuMs: number }> {
+    return new Promise((resolve) => {
+      this.waiting.push((l) => {
+        const [g, c] = l.trim().split(' ').map(Number);
+        resolve({ maxGapMs: g!, maxCpuMs: c! });
+      });
+      this.p.stdin.write('report\n');
+    });
+  }
+  close(): void {
+    this.p.stdin.end();
+  }
+}
+
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').trim();
 
 /** The same series through prom-client (the host run's peer): label objects, one registry. */
@@ -273,6 +310,7 @@ async function main(): Promise<void> {
   const d = Number(a1 ?? 10);
   const scrapes = Math.min(10, Math.max(1, Number(a2 ?? 2)));
   const runner = new Runner();
+  const control = new Control(TICK_MS);
   const cfg = bigConfig(n, d);
 
   let readers: Array<{ what: string; spec: TableReaderSpec }>;
@@ -306,14 +344,16 @@ async function main(): Promise<void> {
   const prime = await withLoopWatch(() => primeTableMetrics(registry));
   process.stdout.write(`priming (worker start + ${n} declared services): ${r1(prime.ms)} ms, main loop busy at most ${r1(prime.maxBusyMs)} ms between two ${TICK_MS} ms ticks (longest gap ${r1(prime.maxGapMs)} ms; main thread CPU ${r1(prime.mainCpuMs)} ms, at most ${r1(prime.maxMainCpuMs)} ms between two ticks); load ${loadavg()}\n`);
 
-  type Row = Watch & { reader: string; readMs: number; series: number; bytes: number; floorMs: number; loadavg: string; peerMs?: number; discard?: Watch };
+  type Row = Watch & { reader: string; readMs: number; series: number; bytes: number; floorMs: number; loadavg: string; peerMs?: number; discard?: Watch; ctl: { maxGapMs: number; maxCpuMs: number } };
   const lv: Row[] = [];
   const peer: Array<{ ms: number; bytes: number }> = [];
   for (const r of readers) {
     reader = r;
     for (let i = 0; i < scrapes; i++) {
       const floorMs = await noiseFloor(2000);
+      await control.reset();
       const s = await withLoopWatch(() => runner.scrape(url));
+      const ctl = await control.report();
       const load = loadavg();
       const p = host ? undefined : await runner.peer();
       if (p) peer.push(p);
@@ -321,8 +361,8 @@ async function main(): Promise<void> {
       const x = host ? await withLoopWatch(() => runner.discard(url)) : undefined;
       // (The rest of the body — the read's time, process metrics — differs by a few bytes between two scrapes.)
       if (x && Math.abs(x.value.bytes - s.value.bytes) > 4096) throw new Error(`discarded scrape: ${x.value.bytes} bytes, counted scrape ${s.value.bytes}`);
-      lv.push({ ...s, reader: r.what, readMs: s.value.readMs, series: s.value.series, bytes: s.value.bytes, floorMs, loadavg: load, ...(p ? { peerMs: p.ms } : {}), ...(x ? { discard: x } : {}) });
-      process.stdout.write(`${r.what}, scrape ${i + 1}: lvsd ${r1(s.ms)} ms, process CPU ${r1(s.cpuMs)} ms, both threads (worker's read + text ${r1(s.value.readMs)} ms; ${s.value.series} series, ${(s.value.bytes / 1e6).toFixed(1)} MB), longest loop stall ${r1(s.maxGapMs)} ms (histogram max ${r1(s.histMaxMs)} ms, main loop busy at most ${r1(s.maxBusyMs)} ms between two ${TICK_MS} ms ticks; idle loop's longest gap just before ${r1(floorMs)} ms; main thread CPU ${r1(s.mainCpuMs)} ms (user ${s.mainUserMs}, system ${s.mainSysMs}), at most ${r1(s.maxMainCpuMs)} ms between two ticks)${p ? `; ${host ? 'prom-client, same series' : 'ipvsadm --stats + -Ln'} ${r1(p.ms)} ms` : ''}; load ${load}\n`);
+      lv.push({ ...s, reader: r.what, readMs: s.value.readMs, series: s.value.series, bytes: s.value.bytes, floorMs, loadavg: load, ctl, ...(p ? { peerMs: p.ms } : {}), ...(x ? { discard: x } : {}) });
+      process.stdout.write(`${r.what}, scrape ${i + 1}: lvsd ${r1(s.ms)} ms, process CPU ${r1(s.cpuMs)} ms, both threads (worker's read + text ${r1(s.value.readMs)} ms; ${s.value.series} series, ${(s.value.bytes / 1e6).toFixed(1)} MB), longest loop stall ${r1(s.maxGapMs)} ms (histogram max ${r1(s.histMaxMs)} ms, main loop busy at most ${r1(s.maxBusyMs)} ms between two ${TICK_MS} ms ticks; idle loop's longest gap just before ${r1(floorMs)} ms; main thread CPU ${r1(s.mainCpuMs)} ms (user ${s.mainUserMs}, system ${s.mainSysMs}), at most ${r1(s.maxMainCpuMs)} ms between two ticks; idle control process at the same time: at most ${ctl.maxCpuMs} ms CPU between two ticks, longest gap ${ctl.maxGapMs} ms)${p ? `; ${host ? 'prom-client, same series' : 'ipvsadm --stats + -Ln'} ${r1(p.ms)} ms` : ''}; load ${load}\n`);
       if (x) process.stdout.write(`${r.what}, scrape ${i + 1} again, body to /dev/null: lvsd ${r1(x.ms)} ms, process CPU ${r1(x.cpuMs)} ms, main thread CPU ${r1(x.mainCpuMs)} ms, at most ${r1(x.maxMainCpuMs)} ms between two ticks (main loop busy at most ${r1(x.maxBusyMs)} ms); load ${loadavg()}\n`);
     }
   }
@@ -332,6 +372,7 @@ async function main(): Promise<void> {
   closeSync(schedstat);
   closeSync(statFd);
   runner.close();
+  control.close();
   if (host) {
     // The peer after lvsd's scrapes: its ~1,000,000 label objects left the main thread a heap whose
     // collection stalled the next scrape's loop by 0.2 s when it ran between them.
@@ -355,7 +396,7 @@ async function main(): Promise<void> {
       priming: { ms: r1(prime.ms), maxLoopBusyBetweenTicksMs: r1(prime.maxBusyMs), maxMainThreadCpuBetweenTicksMs: r1(prime.maxMainCpuMs) },
       lvsd: {
         ms: rows.map((x) => r1(x.ms)), ...(host ? { discardedMs: rows.map((x) => r1(x.discard!.ms)), discardedMaxMainThreadCpuBetweenTicksMs: r1(Math.max(...rows.map((x) => x.discard!.maxMainCpuMs))) } : {}), readMs: rows.map((x) => r1(x.readMs)), processCpuMs: rows.map((x) => r1(x.cpuMs)),
-        maxLoopStallMs: r1(Math.max(...rows.map((x) => x.maxGapMs))), maxLoopBusyBetweenTicksMs: r1(Math.max(...rows.map((x) => x.maxBusyMs))), mainThreadCpuMs: rows.map((x) => r1(x.mainCpuMs)), mainThreadUserMs: rows.map((x) => x.mainUserMs), mainThreadSysMs: rows.map((x) => x.mainSysMs), maxMainThreadCpuBetweenTicksMs: r1(Math.max(...rows.map((x) => x.maxMainCpuMs))), idleLoopMaxGapMs: r1(Math.max(...rows.map((x) => x.floorMs))),
+        maxLoopStallMs: r1(Math.max(...rows.map((x) => x.maxGapMs))), maxLoopBusyBetweenTicksMs: r1(Math.max(...rows.map((x) => x.maxBusyMs))), mainThreadCpuMs: rows.map((x) => r1(x.mainCpuMs)), mainThreadUserMs: rows.map((x) => x.mainUserMs), mainThreadSysMs: rows.map((x) => x.mainSysMs), maxMainThreadCpuBetweenTicksMs: r1(Math.max(...rows.map((x) => x.maxMainCpuMs))), controlMaxCpuBetweenTicksMs: rows.map((x) => x.ctl.maxCpuMs), controlMaxGapMs: rows.map((x) => x.ctl.maxGapMs), idleLoopMaxGapMs: r1(Math.max(...rows.map((x) => x.floorMs))),
         series: rows[0]!.series, bytes: rows[0]!.bytes,
       },
       peer: { what: host ? 'prom-client' : 'ipvsadm -Ln --stats --exact + -Ln', ms: host ? [r1(peerMedian)] : rows.map((x) => r1(x.peerMs!)) },
