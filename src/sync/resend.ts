@@ -226,6 +226,19 @@ export class MissingNames {
 }
 
 /**
+ * Membership in sorted, disjoint ranges for numbers asked in increasing order (the ring's maps keep
+ * their numbers in sending order): one walk, O(numbers + ranges), not numbers × ranges (a ring of
+ * 5,000 numbers, 80 ranges per DATA_MISSING, several a second while a resync loses frames).
+ */
+function inRanges(merged: readonly SeqRange[]): (s: bigint) => boolean {
+  let i = 0;
+  return (s) => {
+    while (i < merged.length && merged[i]!.last < s) i++;
+    return i < merged.length && merged[i]!.first <= s;
+  };
+}
+
+/**
  * The sender's recent DATA payloads by sequence number, oldest evicted first once either bound is
  * passed. `take` hands back (and removes) the payloads of the named numbers it holds: each number is
  * answered at most once, so a repeated DATA_MISSING takes nothing again. The numbers of DATA frames
@@ -267,8 +280,8 @@ export class SentRing {
 
   take(ranges: readonly SeqRange[]): { payloads: Buffer[]; unavailable: number } {
     const merged = mergeRanges(ranges);
-    const named = (s: bigint) => merged.some((r) => r.first <= s && s <= r.last);
     const payloads: Buffer[] = [];
+    let named = inRanges(merged);
     for (const [s, p] of this.frames) {
       if (!named(s)) continue;
       payloads.push(p);
@@ -276,6 +289,7 @@ export class SentRing {
       this.held -= p.length;
     }
     let unavailable = 0n;
+    named = inRanges(merged);
     for (const s of this.gone) {
       if (!named(s)) continue;
       unavailable++;
