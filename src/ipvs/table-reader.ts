@@ -21,7 +21,7 @@ export interface TableReaderSpec {
 
 /**
  * Netlink sockets the worker reads the table through: the destination dumps are shared out over
- * them (NetlinkDataplane.dumpOn). One: in the lab at 10,000 × 10, four sockets made the read no
+ * them (NetlinkDataplane.dumpInto). One: in the lab at 10,000 × 10, four sockets made the read no
  * faster (229 s against 140–171 s with one, ipvsadm 127–203 s in the same run; bench/results/scrape.md).
  */
 export const DEFAULT_TABLE_SOCKETS = 1;
