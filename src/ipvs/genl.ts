@@ -495,10 +495,6 @@ class AttrIndex {
     const s = this.start(t, 4, what);
     return s < 0 ? undefined : this.buf.readUInt32BE(s);
   }
-  u64(t: number, what: string): bigint | undefined {
-    const s = this.start(t, 8, what);
-    return s < 0 ? undefined : this.buf.readBigUInt64LE(s);
-  }
   /** A u64 as a number (counters other than bytes: exact far beyond any real count). */
   u64n(t: number, what: string): number | undefined {
     const s = this.start(t, 8, what);
