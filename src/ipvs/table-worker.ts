@@ -1,8 +1,9 @@
 /**
- * The table-metrics worker thread (node:worker_threads): reads the IPVS table, turns it into the
- * Prometheus text of the per virtual / real server series (./table-text.ts) and hands the text to
- * the main thread in 64 kB Buffers, transferred (not copied). The daemon's event loop only forwards
- * those Buffers to the HTTP response: the 10,001 netlink dumps of a 10,000 × 10 table, their
+ * The table-metrics worker thread (node:worker_threads): reads the IPVS table straight into the
+ * columns the text is written from, turns them into the Prometheus text of the per virtual / real
+ * server series (./table-text.ts) and hands the text to the main thread in 64 kB slabs of shared
+ * memory (named by index, never copied). The daemon's event loop only forwards those slabs to the
+ * HTTP response: the 10,001 netlink dumps of a 10,000 × 10 table, their
  * parsing, the garbage they leave and 126 MB of formatting all happen on this thread's loop and heap
  * (a garbage-collector pause here does not pause VRRP).
  *
