@@ -64,32 +64,68 @@ function addrId(a: Uint8Array): string {
   return a.length === 4 ? String(((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0) : Buffer.from(a).toString('hex');
 }
 
+/** One line of the table (not the header): its entry, or undefined if it cannot be read. */
+function parseLine(l: string): ConnEntry | undefined {
+  const f = l.split(/\s+/);
+  const protocol = PROTO[f[0]!];
+  const caddr = hexAddr(f[1] ?? '');
+  const vaddr = hexAddr(f[3] ?? '');
+  const daddr = hexAddr(f[5] ?? '');
+  const name = f[7] ?? '';
+  const expires = Number(f[8]);
+  if (protocol === undefined || !caddr || !vaddr || !daddr || caddr.length !== vaddr.length || !Number.isFinite(expires)) return undefined;
+  const cport = parseInt(f[2]!, 16);
+  const template = cport === 0 && (name === 'ASSURED' || name === 'NONE');
+  const table = template ? TEMPLATE_STATES : protocol === 6 ? TCP_STATES : protocol === 132 ? SCTP_STATES : protocol === 17 ? UDP_STATES : ['NONE'];
+  const state = Math.max(0, table.indexOf(name));
+  return { family: caddr.length === 16 ? 6 : 4, protocol, caddr, cport, vaddr, vport: parseInt(f[4]!, 16), daddr, dport: parseInt(f[6]!, 16), state, stateName: name, template, expires };
+}
+
+/**
+ * Parses one table file's text in pieces as they are read (the table worker parses each read()
+ * call's page as it comes, so that a large table's parse is sliced with its read): push() returns
+ * the entries of the complete lines so far, end() those of a last line without a newline. The first
+ * line is the header. Lines it cannot read are skipped and counted.
+ */
+export class ConnTableParser {
+  private carry = '';
+  private header = true;
+  skipped = 0;
+
+  push(text: string): ConnEntry[] {
+    const lines = (this.carry + text).split('\n');
+    this.carry = lines.pop()!;
+    return this.lines(lines);
+  }
+
+  end(): ConnEntry[] {
+    const last = this.carry;
+    this.carry = '';
+    return this.lines([last]);
+  }
+
+  private lines(lines: readonly string[]): ConnEntry[] {
+    const entries: ConnEntry[] = [];
+    for (const l of lines) {
+      if (this.header) {
+        this.header = false;
+        continue;
+      }
+      if (!l) continue;
+      const e = parseLine(l);
+      if (e) entries.push(e);
+      else this.skipped++;
+    }
+    return entries;
+  }
+}
+
 /** Parses /proc/net/ip_vs_conn; lines it cannot read are skipped and counted. */
 export function parseConnTable(text: string): { entries: ConnEntry[]; skipped: number } {
-  const entries: ConnEntry[] = [];
-  let skipped = 0;
-  const lines = text.split('\n');
-  for (let i = 1; i < lines.length; i++) {
-    const l = lines[i]!;
-    if (!l) continue;
-    const f = l.split(/\s+/);
-    const protocol = PROTO[f[0]!];
-    const caddr = hexAddr(f[1] ?? '');
-    const vaddr = hexAddr(f[3] ?? '');
-    const daddr = hexAddr(f[5] ?? '');
-    const name = f[7] ?? '';
-    const expires = Number(f[8]);
-    if (protocol === undefined || !caddr || !vaddr || !daddr || caddr.length !== vaddr.length || !Number.isFinite(expires)) {
-      skipped++;
-      continue;
-    }
-    const cport = parseInt(f[2]!, 16);
-    const template = cport === 0 && (name === 'ASSURED' || name === 'NONE');
-    const table = template ? TEMPLATE_STATES : protocol === 6 ? TCP_STATES : protocol === 132 ? SCTP_STATES : protocol === 17 ? UDP_STATES : ['NONE'];
-    const state = Math.max(0, table.indexOf(name));
-    entries.push({ family: caddr.length === 16 ? 6 : 4, protocol, caddr, cport, vaddr, vport: parseInt(f[4]!, 16), daddr, dport: parseInt(f[6]!, 16), state, stateName: name, template, expires });
-  }
-  return { entries, skipped };
+  const p = new ConnTableParser();
+  const entries = p.push(text);
+  for (const e of p.end()) entries.push(e);
+  return { entries, skipped: p.skipped };
 }
 
 /** Identity of a connection in the kernel's table (the tuple ip_vs_conn_in_get hashes). */
@@ -148,38 +184,66 @@ export interface SentState {
   readonly expires: number;
 }
 
+/** A sent state that matches no entry: the connection goes again with the read that next shows it. */
+const FORGOTTEN: SentState = { dest: '', state: -1, at: 0, expires: 0 };
+
 /**
  * Entries the peer must hear about now: new ones, a changed state or real server, and ones whose
  * expiry on this director has moved past what the peer holds by more than half their lifetime
  * (a busy connection: the kernel refreshes its timer on every packet, the peer's copy would run out
- * first). Idle connections are not resent: both copies age alike. Returns the new sent-map too
- * (entries gone from the table are forgotten), the read's entries without repeated lines, and how
- * many lines repeated.
+ * first). Idle connections are not resent: both copies age alike. Built entry by entry as a read
+ * parses them (the table worker adds each page's entries as it comes); `next` is the new sent-map
+ * (entries gone from the table are forgotten), `unique` the read's entries without repeated lines,
+ * `repeated` how many lines repeated.
  */
-export function diffTable(prev: ReadonlyMap<string, SentState>, entries: readonly ConnEntry[], nowMs: number): { changed: ConnEntry[]; next: Map<string, SentState>; unique: ConnEntry[]; repeated: number } {
-  const next = new Map<string, SentState>();
-  const changed: ConnEntry[] = [];
-  const unique: ConnEntry[] = [];
-  let repeated = 0;
-  for (const e of entries) {
+export class TableDiff {
+  readonly changed: ConnEntry[] = [];
+  readonly next = new Map<string, SentState>();
+  readonly unique: ConnEntry[] = [];
+  repeated = 0;
+
+  constructor(private prev: ReadonlyMap<string, SentState>) {}
+
+  add(e: ConnEntry, nowMs: number): void {
     const k = connKey(e);
     // The same connection twice in one read: seq_file resumes each read() call at an entry
     // *position* (ip_vs_conn_seq_start walks the hash to the n-th entry), so entries inserted
     // before that position while the table is read shift it back and lines repeat (deleted ones
     // make lines skip). Counted once.
-    if (next.has(k)) {
-      repeated++;
-      continue;
+    if (this.next.has(k)) {
+      this.repeated++;
+      return;
     }
-    unique.push(e);
+    this.unique.push(e);
     const dest = destId(e);
-    const p = prev.get(k);
+    const p = this.prev.get(k);
     const peerExpiry = p ? p.at / 1000 + p.expires : 0;
     const ourExpiry = nowMs / 1000 + e.expires;
     if (!p || p.dest !== dest || p.state !== e.state || ourExpiry - peerExpiry > Math.max(5, p.expires / 2)) {
-      changed.push(e);
-      next.set(k, { dest, state: e.state, at: nowMs, expires: e.expires });
-    } else next.set(k, p);
+      this.changed.push(e);
+      this.next.set(k, { dest, state: e.state, at: nowMs, expires: e.expires });
+    } else this.next.set(k, p);
   }
-  return { changed, next, unique, repeated };
+
+  /**
+   * While the read is under way, the peer lost what it was told of connection k (the caller deletes
+   * it from the map this diff started from too, for the entries still to come): one this read
+   * already showed goes again with the next read, whatever this one decided.
+   */
+  forget(k: string): void {
+    if (this.next.has(k)) this.next.set(k, FORGOTTEN);
+  }
+
+  /** The same for every connection (the peer may know nothing: a new active period). */
+  forgetAll(): void {
+    this.prev = new Map();
+    for (const k of this.next.keys()) this.next.set(k, FORGOTTEN);
+  }
+}
+
+/** TableDiff of a whole read at once. */
+export function diffTable(prev: ReadonlyMap<string, SentState>, entries: readonly ConnEntry[], nowMs: number): { changed: ConnEntry[]; next: Map<string, SentState>; unique: ConnEntry[]; repeated: number } {
+  const d = new TableDiff(prev);
+  for (const e of entries) d.add(e, nowMs);
+  return { changed: d.changed, next: d.next, unique: d.unique, repeated: d.repeated };
 }

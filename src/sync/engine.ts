@@ -102,10 +102,23 @@ interface Answer {
   began?: number;
 }
 
+/** One frame of the send queue; paced (sendData) unless `paced` is false; `sent` runs once it is handed to the socket. */
+type OutFrame =
+  | { readonly type: FrameType.DATA | FrameType.RESYNC_DATA; readonly payload: Buffer; readonly paced?: true; readonly sent?: () => void }
+  | { readonly type: FrameType.RESYNC_END; readonly payload: Buffer; readonly paced: false; readonly sent?: undefined };
+
+/** A job of the send queue (SyncEngine.queue): `next` gives its frames one at a time, undefined at its end. */
+interface SendJob {
+  readonly urgent: boolean;
+  readonly next: () => OutFrame | undefined;
+  readonly resolve: () => void;
+  readonly reject: (e: Error) => void;
+}
+
 /** Longest wait for a peer's full table that is still arriving (resyncFromPeer). */
 export const RESYNC_WAIT_CAP_MS = 60_000;
 
-/** Frames sent before the resync sender lets timers and I/O run (a 100k table is ~2,700 frames). */
+/** Frames sent before the send queue lets timers and I/O run (a 100k table is ~2,700 frames). */
 const RESYNC_SLICE = 8;
 /** The receiver reports the last DATA frame it read every this many (RESYNC_PROGRESS). */
 export const PROGRESS_EVERY = 8;
@@ -364,13 +377,68 @@ export class SyncEngine {
     this.m.polls.observe(r.readMs / 1000);
     if (r.skipped) this.m.drops.inc({ reason: 'table_line' }, r.skipped);
     if (this.closed) return;
-    await this.exclusive(async () => {
-      for (const p of r.payloads) await this.sendData(p);
-    });
+    let i = 0;
+    await this.enqueue(false, () => (i < r.payloads.length ? { type: FrameType.DATA, payload: r.payloads[i++]! } : undefined));
     if (r.records) this.m.records.inc({ direction: 'sent' }, r.records);
   }
 
-  private sending: Promise<void> = Promise.resolve();
+  /**
+   * The send queue of DATA and RESYNC_DATA frames (control frames go at once): jobs, each a series
+   * of frames sent in its order, one frame at a time. A resync answer's job (`urgent`, and its
+   * resends) goes before the frames every queued poll has left: the restarted peer waits for the
+   * answer, and the polls queued before it are older than the read it was made from (the worker
+   * answers from its latest complete read, and posts each read's changes before it can answer from
+   * it), so they tell the peer nothing the answer lacks; they are still all sent, after it (a change
+   * the answer's read saw is in both). A poll queued after an answer is newer than it and goes
+   * after it, in order. The receiver keeps a poll's state over the answer's copy whichever comes
+   * second (installAnswer: receipt.polled), so an older poll frame arriving after the answer is
+   * corrected by the newer ones that follow it, never the other way round.
+   */
+  private readonly queue: SendJob[] = [];
+  private pumping = false;
+
+  /** Queues a job; resolves once its last frame is handed to the socket. */
+  private enqueue(urgent: boolean, next: SendJob['next']): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ urgent, next, resolve, reject });
+      void this.pump();
+    });
+  }
+
+  /** Sends the queue's frames, the first urgent job's first, until it is empty. One pump at a time. */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      let sent = 0;
+      for (;;) {
+        const job = this.queue.find((j) => j.urgent) ?? this.queue[0];
+        if (!job) return;
+        let f: OutFrame | undefined;
+        try {
+          f = this.closed ? undefined : job.next();
+          if (f) {
+            if (f.paced === false) await this.d.channel.send(f.type, f.payload);
+            else await this.sendData(f.payload, f.type);
+            f.sent?.();
+          }
+        } catch (e) {
+          this.queue.splice(this.queue.indexOf(job), 1);
+          job.reject(e as Error);
+          continue;
+        }
+        if (!f) {
+          this.queue.splice(this.queue.indexOf(job), 1);
+          job.resolve();
+          continue;
+        }
+        if (++sent % RESYNC_SLICE === 0) await yieldToLoop(); // adverts, checks and /healthz run between slices
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
   /** Receiver: DATA frames read (a report every PROGRESS_EVERY). */
   private handed = 0;
   /**
@@ -402,13 +470,6 @@ export class SyncEngine {
   /** Receiver: the active peer announced its answer (RESYNC_BEGIN). Sender: an answer is being prepared. */
   private resyncBegun = false;
   private answerWaiting = false;
-
-  /** Runs fn after every send queued before it: a resync's frames and a poll's never interleave. */
-  private exclusive(fn: () => Promise<void>): Promise<void> {
-    const p = this.sending.then(fn);
-    this.sending = p.catch(() => undefined);
-    return p;
-  }
 
   /** Ask the active peer for its whole table (at start, and when the peer is seen to restart). */
   async requestResync(): Promise<void> {
@@ -448,27 +509,29 @@ export class SyncEngine {
   }
 
   /**
-   * Sends frames `indices` of an answer as RESYNC_DATA (paced, never interleaved with a poll's
-   * frames), then its RESYNC_END. The worker's payload starts with an 8-byte sight stamp (0 in a
-   * full read): a copy carries the answer id and the frame index in its place.
+   * Queues frames `indices` of an answer as RESYNC_DATA (paced, ahead of the polls' frames: see
+   * queue), then its RESYNC_END; resolves once they are sent. The worker's payload starts with an
+   * 8-byte sight stamp (0 in a full read): a copy carries the answer id and the frame index in its
+   * place.
    */
-  private async sendAnswer(a: Answer, indices: readonly number[], first = false): Promise<void> {
-    await this.exclusive(async () => {
-      if (first) a.began = this.d.now();
-      for (let k = 0; k < indices.length; k++) {
-        const i = indices[k]!;
-        const p = Buffer.from(a.payloads[i]!);
-        p.writeUInt32BE(a.id, 0);
-        p.writeUInt32BE(i, 4);
-        await this.sendData(p, FrameType.RESYNC_DATA);
-        if (first) a.sent = i + 1;
-        if ((k + 1) % RESYNC_SLICE === 0) await yieldToLoop(); // adverts, checks and /healthz run between slices
+  private sendAnswer(a: Answer, indices: readonly number[], first = false): Promise<void> {
+    let k = 0;
+    return this.enqueue(true, () => {
+      if (k > indices.length) return undefined;
+      if (k === indices.length) {
+        k++;
+        const end = Buffer.alloc(12);
+        end.writeUInt32BE(a.id, 0);
+        end.writeUInt32BE(a.records, 4);
+        end.writeUInt32BE(a.payloads.length, 8);
+        return { type: FrameType.RESYNC_END, payload: end, paced: false };
       }
-      const end = Buffer.alloc(12);
-      end.writeUInt32BE(a.id, 0);
-      end.writeUInt32BE(a.records, 4);
-      end.writeUInt32BE(a.payloads.length, 8);
-      await this.d.channel.send(FrameType.RESYNC_END, end);
+      if (first && k === 0) a.began = this.d.now();
+      const i = indices[k++]!;
+      const p = Buffer.from(a.payloads[i]!);
+      p.writeUInt32BE(a.id, 0);
+      p.writeUInt32BE(i, 4);
+      return { type: FrameType.RESYNC_DATA, payload: p, sent: first ? () => (a.sent = i + 1) : undefined };
     });
   }
 

@@ -9,7 +9,12 @@ import type { ClusterConfig } from '../config/index.js';
 import type { ConnEntry, ServiceFacts, ServiceLookup } from './conntable.js';
 
 const PROTO = { tcp: 6, udp: 17, sctp: 132 } as const;
-const hex = (s: string | undefined) => (s ? Buffer.from(parseIp(s)?.bytes ?? []).toString('hex') : '');
+/**
+ * An address as a map key: IPv4 as its 32-bit value, without a Buffer (this runs twice per entry of
+ * a resync answer: Buffer + hex for 100,000 entries was most of the answer's encoding).
+ */
+const addrKey = (a: Uint8Array): string => (a.length === 4 ? String(((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0) : Buffer.from(a).toString('hex'));
+const hex = (s: string | undefined) => (s ? addrKey(parseIp(s)?.bytes ?? new Uint8Array(0)) : '');
 
 /** The declared virtual servers (plain data: also posted to the table worker). */
 export type DeclaredServices = ClusterConfig['virtual_servers'];
@@ -30,8 +35,8 @@ export function serviceLookup(cfg: { readonly virtual_servers: DeclaredServices 
     }
   }
   return (e: ConnEntry) => {
-    const d = Buffer.from(e.daddr).toString('hex');
-    const v = Buffer.from(e.vaddr).toString('hex');
+    const d = addrKey(e.daddr);
+    const v = addrKey(e.vaddr);
     const direct = byTuple.get(`${e.protocol}|${v}|${e.vport}|${d}`) ?? byTuple.get(`${e.protocol}|${v}|0|${d}`);
     if (direct) return direct;
     const marks = byDest.get(d);

@@ -88,10 +88,11 @@ export class WorkerTableSource implements TableSource {
       const r = asBuffers(ev);
       const w = ev.id === undefined ? undefined : this.waiting.get(ev.id);
       if (ev.id !== undefined) this.waiting.delete(ev.id);
-      // Reads are handled one after the other, a resync's among them, so frames leave in the order
-      // the reads saw the table (an older read's frames never overtake a newer one's).
+      // A resync's answer at once: the engine sends it ahead of the polls' frames it has queued
+      // (engine.ts, queue). The polls are handled one after the other, so their frames leave in the
+      // order the reads saw the table (an older read's frames never overtake a newer one's).
       if (ev.ev === 'full') {
-        chain = chain.then(() => w?.resolve(r));
+        w?.resolve(r);
         return;
       }
       chain = chain.then(() => this.onChanges(r, ev.sight)).catch((e: Error) => this.onError(e));

@@ -11,7 +11,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { connKey, diffTable, parseConnTable, toSyncConn, type ConnEntry, type SentState } from './conntable.js';
+import { connKey, ConnTableParser, TableDiff, toSyncConn, type ConnEntry, type SentState } from './conntable.js';
 import { ConnFlags, decodeMessage, encodeMessages } from './codec.js';
 import { serviceLookup } from './lookup.js';
 import { DATA_STAMP_LEN } from './wire.js';
@@ -25,6 +25,8 @@ let active = false;
 let timer: NodeJS.Timeout | undefined;
 /** The read in progress: reads never overlap (a poll asked meanwhile waits for it and reads again). */
 let reading: Promise<void> | undefined;
+/** Its diff, built as the read goes (forget() and a new active period reach into it). */
+let diffing: TableDiff | undefined;
 /** The latest complete read's entries: a resync is answered from it at once, not from a new read. */
 let snapshot: ConnEntry[] | undefined;
 /** When that read ended (Date.now()): the answer's age is logged with the resync. */
@@ -62,28 +64,32 @@ function nextDelay(readMs: number, pollMs: number): number {
   return Math.min(ceiling, Math.max(MIN_PAUSE_MS, readMs * (1 / READ_SHARE - 1)));
 }
 
-/** Longest stretch of read() calls before this thread's loop runs (a resync asked meanwhile is answered from the snapshot). */
+/**
+ * Longest stretch of this thread's work on a read (read() calls, parsing and diffing their text)
+ * before its loop runs: a resync asked meanwhile is answered from the snapshot within about this.
+ */
 const SLICE_MS = 10;
 const chunk = Buffer.allocUnsafe(64 * 1024);
 
 /**
- * One table file's text, by synchronous read() calls in slices of SLICE_MS. Synchronous, not
- * fs.promises.readFile: in the lab guest each of readFile's steps (open, fstat, read…, close) is a
- * hop to libuv's thread pool and back, and those hops, not the kernel's work, were most of a small
- * table's read (bench/results/sync.md, 2026-12-04). Sliced, because a large table takes
- * thousands of read() calls (seq_file returns a page per call) and this thread must still answer
- * a resync from the snapshot meanwhile.
+ * One table file, by synchronous read() calls, each call's text handed to onText as it comes,
+ * in slices of SLICE_MS. Synchronous, not fs.promises.readFile: in the lab guest each of
+ * readFile's steps (open, fstat, read…, close) is a hop to libuv's thread pool and back, and those
+ * hops, not the kernel's work, were most of a small table's read (bench/results/sync.md,
+ * 2026-12-04). Sliced, and parsed and diffed per call (onText), because a large table takes
+ * thousands of read() calls (seq_file returns a page per call) and their parse and diff seconds
+ * more (~18 s for 100,000 entries in the guest when they were one step after the read), and this
+ * thread must answer a resync from the snapshot meanwhile.
  */
-async function readText(path: string): Promise<string> {
+async function readSliced(path: string, onText: (text: string) => void): Promise<void> {
   const fd = openSync(path, 'r');
   try {
-    const parts: string[] = [];
     let pos = 0;
     let slice = performance.now();
     for (;;) {
       const n = readSync(fd, chunk, 0, chunk.length, pos);
-      if (n === 0) return parts.join('');
-      parts.push(chunk.toString('latin1', 0, n));
+      if (n === 0) return;
+      onText(chunk.toString('latin1', 0, n));
       pos += n;
       if (performance.now() - slice > SLICE_MS) {
         await new Promise((r) => setImmediate(r));
@@ -95,18 +101,25 @@ async function readText(path: string): Promise<string> {
   }
 }
 
-/** One read of every table file: entries, plus lines that could not be parsed (counted, never thrown). */
-async function read(): Promise<{ entries: ConnEntry[]; skipped: number; sight: number }> {
+/**
+ * One read of every table file, diffed with `sent` as it goes: the changes, the read's entries,
+ * and lines that could not be parsed (counted, never thrown).
+ */
+async function read(diff: TableDiff): Promise<{ skipped: number; sight: number }> {
   // Taken before the read: an entry the read shows existed by its end, so this errs towards more staleness.
   const sight = Date.now();
-  const entries: ConnEntry[] = [];
   let skipped = 0;
   for (const p of cfg.paths) {
-    const r = parseConnTable(await readText(p));
-    for (const e of r.entries) entries.push(e);
-    skipped += r.skipped;
+    const parser = new ConnTableParser();
+    const add = (entries: readonly ConnEntry[]) => {
+      const now = performance.now();
+      for (const e of entries) diff.add(e, now);
+    };
+    await readSliced(p, (text) => add(parser.push(text)));
+    add(parser.end());
+    skipped += parser.skipped;
   }
-  return { entries, skipped, sight };
+  return { skipped, sight };
 }
 
 function encode(entries: readonly ConnEntry[], sight: number): Uint8Array[] {
@@ -123,20 +136,23 @@ async function poll(id: number | undefined): Promise<void> {
   reading = new Promise((r) => (done = r));
   try {
     const t0 = performance.now();
-    const r = await read();
-    const { changed, next, unique } = diffTable(sent, r.entries, performance.now());
-    sent = next;
-    snapshot = unique;
+    const diff = (diffing = new TableDiff(sent));
+    const r = await read(diff);
+    // The sent-map and the snapshot change together, here, in one step: an answer made from the
+    // snapshot is what the sent-map says the peer was told (a read in progress changes neither).
+    sent = diff.next;
+    snapshot = diff.unique;
     snapshotAt = Date.now();
-    const payloads = encode(changed, r.sight);
+    const payloads = encode(diff.changed, r.sight);
     const ms = performance.now() - t0;
-    post({ ev: 'poll', id, sight: r.sight, payloads, records: changed.length, readMs: ms, skipped: r.skipped });
+    post({ ev: 'poll', id, sight: r.sight, payloads, records: diff.changed.length, readMs: ms, skipped: r.skipped });
     if (active && id === undefined) arm(nextDelay(ms, cfg.pollMs));
   } catch (e) {
     post({ ev: 'poll', id, sight: 0, payloads: [], records: 0, readMs: 0, skipped: 0, error: (e as Error).message });
     if (active && id === undefined) arm(cfg.pollMs);
   } finally {
     reading = undefined;
+    diffing = undefined;
     done();
     for (const [f, at] of fullWaiting.splice(0)) full(f, at);
   }
@@ -165,13 +181,18 @@ function full(id: number, at: number): void {
  * The peer lost the DATA frames with these payloads (DATA_MISSING): their connections leave the
  * sent-map, so the next read's diff sends them as new, in their state then. A connection gone from
  * the table meanwhile is not sent (nothing to tell: the peer's copy expires by its timeout).
- * Applied to whichever sent-map is current: a read in progress diffs against it when it ends.
+ * A read in progress diffs against the same map (entries it has yet to show) and forgets those it
+ * already showed in the map it builds.
  */
 function forget(payloads: readonly Uint8Array[]): void {
   for (const p of payloads) {
     const r = decodeMessage(p.subarray(DATA_STAMP_LEN));
     if (!r.ok) continue;
-    for (const c of r.message.conns) sent.delete(connKey({ ...c, template: (c.flags & ConnFlags.TEMPLATE) !== 0 }));
+    for (const c of r.message.conns) {
+      const k = connKey({ ...c, template: (c.flags & ConnFlags.TEMPLATE) !== 0 });
+      sent.delete(k);
+      diffing?.forget(k);
+    }
   }
 }
 
@@ -189,8 +210,11 @@ function handle(m: TableRequest): void {
       if (m.on === active) return;
       active = m.on;
       if (active) {
-        // The first read after becoming active sends everything (the peer may know nothing).
+        // The first read after becoming active sends everything (the peer may know nothing); a
+        // read under way still sends what it diffed against the old map, and its map is
+        // forgotten so that the next read sends every entry.
         sent = new Map();
+        diffing?.forgetAll();
         arm(0);
       } else if (timer) {
         clearTimeout(timer);

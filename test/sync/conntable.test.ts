@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConnTable, diffTable, toSyncConn, connKey } from '../../src/sync/conntable.js';
+import { parseConnTable, diffTable, toSyncConn, connKey, ConnTableParser, TableDiff } from '../../src/sync/conntable.js';
 import { decodeMessage } from '../../src/sync/codec.js';
 import { serviceLookup } from '../../src/sync/lookup.js';
 import { parseConfigText } from '../../src/config/load.js';
@@ -101,4 +101,34 @@ test('diff: a line repeated in one read (seq_file resumed at a shifted position)
   assert.equal(d.changed.length, entries.length, 'each connection sent once');
   assert.equal(d.unique.length, entries.length, 'the resync snapshot holds each once');
   assert.equal(d.repeated, 2);
+});
+
+test('parse in pieces: any split of the text into pushes gives the same entries and skipped lines as one parse', () => {
+  const text = PROC + 'TCP ZZZZ garbage\n' + PROC.split('\n').slice(1).join('\n');
+  const whole = parseConnTable(text);
+  for (const size of [1, 7, 64, 1000]) {
+    const p = new ConnTableParser();
+    const entries = [];
+    for (let i = 0; i < text.length; i += size) entries.push(...p.push(text.slice(i, i + size)));
+    entries.push(...p.end());
+    assert.deepEqual(entries, whole.entries, `pieces of ${size} characters`);
+    assert.equal(p.skipped, whole.skipped);
+  }
+});
+
+test('diff under way: a connection forgotten (the peer lost it) after the read passed it goes with the next read; forgetAll sends everything next', () => {
+  const { entries } = parseConnTable(PROC);
+  const first = diffTable(new Map(), entries, 1000);
+  const d = new TableDiff(first.next);
+  d.add(entries[0]!, 2000);
+  d.forget(connKey(entries[0]!));
+  for (const e of entries.slice(1)) d.add(e, 2000);
+  assert.equal(d.changed.length, 0, 'nothing changed in this read');
+  assert.deepEqual(diffTable(d.next, entries, 3000).changed, [entries[0]], 'the forgotten one goes with the next read');
+  const all = new TableDiff(first.next);
+  all.add(entries[0]!, 2000);
+  all.forgetAll();
+  for (const e of entries.slice(1)) all.add(e, 2000);
+  assert.equal(all.changed.length, entries.length - 1, 'entries after forgetAll go with this read');
+  assert.deepEqual(diffTable(all.next, entries, 3000).changed, [entries[0]], 'the one before it with the next read: every entry reaches the peer');
 });

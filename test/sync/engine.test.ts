@@ -12,11 +12,11 @@ import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { silentLogger } from '../../src/core/log.js';
 import { SyncEngine } from '../../src/sync/engine.js';
-import { WorkerTableSource } from '../../src/sync/source.js';
+import { WorkerTableSource, type PollResult, type TableSource } from '../../src/sync/source.js';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeMessage, encodeMessage } from '../../src/sync/codec.js';
+import { decodeMessage, encodeMessage, encodeMessages } from '../../src/sync/codec.js';
 import { FrameType, DATA_STAMP_LEN, ReplayGuard, type Frame } from '../../src/sync/wire.js';
 
 const HEAD = 'Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n';
@@ -393,5 +393,117 @@ test('a lost DATA frame whose connection changed since: b ends with the newer st
   assert.deepEqual(statesAtB(p, 1003), [1], '1003 (unchanged, in the lost frame only) arrived with the resend');
   assert.equal(await total(p.a.m.dataLost), 1);
   assert.equal(await total(p.a.m.dataResent), 2, 'both connections of the lost frame');
+  await p.close();
+});
+
+/**
+ * Two engines joined in memory; a's table source is scripted (the test hands it polls and the
+ * answer), so the order of a's send queue is what is observed. a's frames are held on the way
+ * while `hold` is set (b reports nothing meanwhile: a's window fills and its poll waits).
+ */
+function scriptedPair() {
+  let onChanges!: (r: PollResult) => Promise<void>;
+  let answer!: (r: PollResult) => void;
+  const wire: Frame[] = [];
+  const held: Frame[] = [];
+  const injected: Buffer[] = [];
+  const link = { hold: true };
+  const seqs = { a: 0n, b: 0n };
+  const source = (side: 'a' | 'b') => (cb: (r: PollResult) => Promise<void>): TableSource => {
+    if (side === 'a') onChanges = cb;
+    return {
+      setActive: () => undefined,
+      setServices: () => undefined,
+      pollNow: () => Promise.reject(new Error('scripted')),
+      full: () => new Promise((r) => (answer = r)),
+      forget: () => undefined,
+      close: async () => undefined,
+    };
+  };
+  const mk = (side: 'a' | 'b', deliver: (f: Frame) => void) =>
+    new SyncEngine({
+      log: silentLogger,
+      registry: new Registry(),
+      openSource: source(side),
+      channel: {
+        send: async (type: FrameType, payload: Buffer) => {
+          const s = ++seqs[side];
+          deliver({ type, payload, node: side === 'a' ? 1 : 2, epoch: 1n, seq: s, keyId: 0 });
+          return s;
+        },
+        receiveWindow: 24,
+        get lastSeq() {
+          return seqs[side];
+        },
+      },
+      inject: async (m) => void injected.push(m),
+      now: () => Date.now(),
+      wallNow: () => Date.now(),
+      syncid: 42,
+    });
+  const b = mk('b', (f) => void a.onFrame(f));
+  const a: SyncEngine = mk('a', (f) => {
+    wire.push(f);
+    if (link.hold) held.push(f);
+    else void b.onFrame(f);
+  });
+  const release = () => {
+    link.hold = false;
+    for (const f of held.splice(0)) void b.onFrame(f);
+  };
+  return { a, b, wire, injected, release, poll: (r: PollResult) => onChanges(r), answer: (r: PollResult) => answer(r), close: async () => (await a.close(), await b.close()) };
+}
+
+/** A poll's or an answer's payloads: sight stamp + sync v1 messages of these (cport, state) connections. */
+function payloadsOf(conns: ReadonlyArray<[number, number]>, sight: number): PollResult {
+  const stamp = Buffer.alloc(DATA_STAMP_LEN);
+  stamp.writeBigUInt64BE(BigInt(sight));
+  const recs = conns.map(([cport, state]) => ({ family: 4 as const, protocol: 6, flags: state === 1 ? 0 : 0x100, state, cport, vport: 80, dport: 80, fwmark: 0, timeout: 0, caddr: Uint8Array.from([198, 51, 100, 7]), vaddr: Uint8Array.from([192, 0, 2, 100]), daddr: Uint8Array.from([192, 0, 2, 11]) }));
+  const payloads = encodeMessages(42, recs, 1380).map((m) => Buffer.concat([stamp, m]));
+  return { payloads, records: recs.length, readMs: 1, skipped: 0 };
+}
+
+test("a resync's answer goes ahead of the frames queued polls have left; those still all go, after it; b ends with a's current state, not the older one a queued poll carried", async () => {
+  const p = scriptedPair();
+  p.a.setActive(true, 'test');
+  const EST = 1;
+  const SYN_RECV = 3;
+  // Read 1: 3,000 connections; the last one, 9999, is SYN_RECV. b reports nothing yet: a sends a
+  // window of its frames and waits.
+  const read1 = Array.from({ length: 3000 }, (_, i): [number, number] => [10_000 + i, EST]);
+  read1[2999] = [9999, SYN_RECV];
+  const poll1 = payloadsOf(read1, Date.now());
+  const sent1 = p.poll(poll1);
+  // Read 2: 9999 is ESTABLISHED now (queued behind read 1).
+  const sent2 = p.poll(payloadsOf([[9999, EST]], Date.now()));
+  await until('a sent its window of read 1', () => p.wire.filter((f) => f.type === FrameType.DATA).length >= 24);
+  // b restarts and asks; a answers from read 2 (its latest complete read): 9999 ESTABLISHED.
+  const got = p.b.resyncFromPeer(5000);
+  await until('a announced its answer', () => p.wire.some((f) => f.type === FrameType.RESYNC_BEGIN));
+  const asked = p.wire.length;
+  const snapshot = read1.map(([c]): [number, number] => [c, EST]);
+  p.answer({ ...payloadsOf(snapshot, 0), workerMs: 0, encodeMs: 0, snapshotAgeMs: 0 });
+  p.release();
+  assert.equal(await got, true, 'b received the whole answer');
+  await sent1;
+  await sent2;
+
+  const after = p.wire.slice(asked).filter((f) => f.type === FrameType.DATA || f.type === FrameType.RESYNC_DATA || f.type === FrameType.RESYNC_END);
+  const firstAnswer = after.findIndex((f) => f.type === FrameType.RESYNC_DATA);
+  const end = after.findIndex((f) => f.type === FrameType.RESYNC_END);
+  assert.ok(firstAnswer <= 1, `at most the one poll frame already taken went before the answer (${firstAnswer})`);
+  assert.ok(after.slice(firstAnswer, end).every((f) => f.type === FrameType.RESYNC_DATA), 'no poll frame inside the answer');
+  assert.equal(end - firstAnswer, p.wire.filter((f) => f.type === FrameType.RESYNC_DATA).length, 'the whole answer, once');
+  const dataFrames = p.wire.filter((f) => f.type === FrameType.DATA).length;
+  assert.equal(dataFrames, poll1.payloads.length + 1, "every poll frame was sent all the same (read 1's and read 2's)");
+  assert.ok(after.slice(end).filter((f) => f.type === FrameType.DATA).length > 0, 'the rest of the polls after the answer');
+
+  // b's kernel: the answer's ESTABLISHED, then read 1's older SYN_RECV (queued before the answer),
+  // then read 2's ESTABLISHED: it ends with a's current state.
+  const states = p.injected.flatMap((m) => {
+    const r = decodeMessage(m);
+    return r.ok ? r.message.conns.filter((c) => c.cport === 9999).map((c) => c.state) : [];
+  });
+  assert.deepEqual(states, [EST, SYN_RECV, EST], `9999 at b: ${states}`);
   await p.close();
 });
