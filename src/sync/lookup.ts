@@ -10,34 +10,45 @@ import type { ConnEntry, ServiceFacts, ServiceLookup } from './conntable.js';
 
 const PROTO = { tcp: 6, udp: 17, sctp: 132 } as const;
 /**
- * An address as a map key: IPv4 as its 32-bit value, without a Buffer (this runs twice per entry of
- * a resync answer: Buffer + hex for 100,000 entries was most of the answer's encoding).
+ * An address as a map key: IPv4 as its 32-bit value, IPv6 as hex. This runs twice per entry of
+ * every read's changes and of a resync answer; with string keys built per entry (Buffer + hex,
+ * then a template) the lookup was most of encoding a 100,000-entry answer (~250 ms of ~350 ms on
+ * the dev host, ~4 s in the lab guest); numbers in nested maps take ~10 ms.
  */
-const addrKey = (a: Uint8Array): string => (a.length === 4 ? String(((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0) : Buffer.from(a).toString('hex'));
-const hex = (s: string | undefined) => (s ? addrKey(parseIp(s)?.bytes ?? new Uint8Array(0)) : '');
+const addrKey = (a: Uint8Array): number | string => (a.length === 4 ? ((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0 : Buffer.from(a).toString('hex'));
+const keyOf = (s: string | undefined): number | string => (s ? addrKey(parseIp(s)?.bytes ?? new Uint8Array(0)) : '');
+/** Protocol and port in one number. */
+const protoPort = (protocol: number, port: number) => protocol * 65536 + port;
 
 /** The declared virtual servers (plain data: also posted to the table worker). */
 export type DeclaredServices = ClusterConfig['virtual_servers'];
 
 export function serviceLookup(cfg: { readonly virtual_servers: DeclaredServices }): ServiceLookup {
-  const byTuple = new Map<string, ServiceFacts>();
-  const byDest = new Map<string, ServiceFacts[]>();
+  /** virtual address → protocol and port → real server address → facts. */
+  const byTuple = new Map<number | string, Map<number, Map<number | string, ServiceFacts>>>();
+  const byDest = new Map<number | string, ServiceFacts[]>();
   for (const vs of cfg.virtual_servers) {
     const persistence = vs.persistence?.timeout ?? 0;
     for (const rs of vs.real_servers) {
       const facts: ServiceFacts = { forwarding: rs.forwarding, fwmark: vs.fwmark ?? 0, persistence };
       if (vs.fwmark !== undefined) {
-        const k = hex(rs.address);
+        const k = keyOf(rs.address);
         byDest.set(k, [...(byDest.get(k) ?? []), facts]);
       } else {
-        byTuple.set(`${PROTO[vs.protocol]}|${hex(vs.address)}|${vs.port}|${hex(rs.address)}`, facts);
+        const v = keyOf(vs.address);
+        const ports = byTuple.get(v) ?? new Map<number, Map<number | string, ServiceFacts>>();
+        byTuple.set(v, ports);
+        const pp = protoPort(PROTO[vs.protocol], vs.port ?? 0);
+        const dests = ports.get(pp) ?? new Map<number | string, ServiceFacts>();
+        ports.set(pp, dests);
+        dests.set(keyOf(rs.address), facts);
       }
     }
   }
   return (e: ConnEntry) => {
     const d = addrKey(e.daddr);
-    const v = addrKey(e.vaddr);
-    const direct = byTuple.get(`${e.protocol}|${v}|${e.vport}|${d}`) ?? byTuple.get(`${e.protocol}|${v}|0|${d}`);
+    const ports = byTuple.get(addrKey(e.vaddr));
+    const direct = ports && (ports.get(protoPort(e.protocol, e.vport))?.get(d) ?? ports.get(protoPort(e.protocol, 0))?.get(d));
     if (direct) return direct;
     const marks = byDest.get(d);
     return marks && marks.length === 1 ? marks[0] : undefined;
