@@ -39,7 +39,9 @@
  *    its backup daemon by a local process (the kernel's own install path, no lvsd, no wire);
  *    b's frames lost, socket and daemon drops; the answer's stages from a's log line (request →
  *    ready: the worker, of it the encoding, the age of the read it came from; queued behind earlier
- *    sends; its frames) and b's "table received" → all in b's kernel; every 5 s of the wait b's
+ *    sends; its frames) and b's "table received" → all in b's kernel; b's start step by step
+ *    (its process created, from /proc/PID/stat; then its log lines: node's start and lvsd's modules
+ *    loaded, the configuration loaded, each subsystem started, the request sent); every 5 s of the wait b's
  *    counter, the records b's lvsd had handed to its kernel and the bytes in its kernel daemon's
  *    socket (which of the two is behind), and ActiveConn + InActConn after the final table read;
  *    a's longest event-loop stall
@@ -116,6 +118,38 @@ function cpuSeconds(pid: number): number {
   const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
   const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/**
+ * When a process was created, as wall-clock ms of this guest: its start time in /proc/PID/stat
+ * (clock ticks since boot, USER_HZ 100) placed against /proc/uptime read now (both 10 ms steps).
+ */
+function execWall(pid: number): number {
+  const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const ticks = Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[19]);
+  const up = Number(readFileSync('/proc/uptime', 'latin1').split(' ')[0]);
+  return wall() - up * 1000 + ticks * 10;
+}
+
+/**
+ * A daemon's log lines up to the first one matching `until` (included), as [ms since t0, message
+ * and the fields that say which step]: its start, step by step (pino "time", this guest's clock).
+ */
+function timeline(out: string, t0: number, until: RegExp): Array<[number, string]> {
+  const rows: Array<[number, string]> = [];
+  for (const l of out.split('\n')) {
+    let j: Record<string, unknown>;
+    try {
+      j = JSON.parse(l) as Record<string, unknown>;
+    } catch {
+      continue;
+    }
+    const at = typeof j.time === 'number' ? j.time : Date.parse(String(j.time));
+    const extra = ['name', 'what', 'op', 'state', 'ms', 'node_ms', 'modules_ms', 'to'].filter((k) => j[k] !== undefined).map((k) => `${k}=${JSON.stringify(j[k])}`);
+    rows.push([Math.round(at - t0), `${String(j.msg)}${extra.length ? ` (${extra.join(' ')})` : ''}`]);
+    if (until.test(String(j.msg))) break;
+  }
+  return rows;
 }
 
 /** CPU seconds of the kernel's IPVS sync threads (ipvs-m:*, ipvs-b:*: kernel mode's sender and receivers, lvsd mode's lo receivers). */
@@ -326,6 +360,8 @@ interface Resync {
   /** Over the wait, every 5 s: [ms since b's start, b's ActiveConn, records b's lvsd handed to its kernel, bytes queued at b's kernel daemon]; after the table read: active and inactive. */
   inBSeries: Array<[number, number, number, number]>;
   afterB: { ms: number; active: number; inactive: number };
+  /** b's start: its process created (ms after the bench started it), its log lines to the table's arrival ([ms since the bench started it, line]). */
+  bStart: { execMs: number; lines: Array<[number, string]> };
   /** b's log "peer table received" → all in b's kernel (the counter): b's install tail. */
   bTableToKernelMs: number;
   /** a's answer (its log line): request → ready in a's main thread, of it the worker (encode included), the snapshot's age; waiting behind earlier sends; its own frames. */
@@ -435,6 +471,7 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
           return undefined;
         }
       }, "b's lvsd", 30_000, 100);
+      const bExecMs = Math.round(execWall(rb.child.pid!) - t0);
       let inB = 0;
       // Every 5 s of the wait: ms since b's start, b's kernel counter (ActiveConn), the records b's
       // lvsd handed to its kernel (lvsd_sync_records_total received: counted once sent to lo) and
@@ -498,6 +535,7 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
         distinctB,
         inBSeries,
         afterB,
+        bStart: { execMs: bExecMs, lines: timeline(rb.output(), t0, /peer table received|no active peer answered/) },
         bTableToKernelMs: Number.isFinite(kernelMs) ? t0 + kernelMs - bTableAt : NaN,
         answer: { readyMs: aField('ready_ms'), workerMs: aField('worker_ms'), encodeMs: aField('encode_ms'), snapshotAgeMs: aField('snapshot_age_ms'), queuedMs: aField('queued_ms'), sendMs: aField('send_ms') },
         rcvbufErrorsB: rcvbufErrors(bPid),
@@ -555,6 +593,7 @@ async function main(): Promise<void> {
         `${m.padEnd(7)} resync of ${x.inA} entries: request→ack ${r1(x.ackMs)} ms (a's metric), request→RESYNC_END ${x.endMs} ms (b's log), b start→all in b's kernel ${r1(x.kernelMs)} ms (${x.inB} there, ${x.distinctB} distinct in its table; b received ${x.receivedB} records, frames lost ${x.lostB}, resent ${x.resentA} (b asked ${x.missingAsksB} times), UDP rcvbuf drops in b ${x.rcvbufErrorsB}, b's kernel daemon drops ${x.kernelQueueDropsB}, guest input-backlog drops ${x.backlogDrops})\n` +
           `        stages: a's answer ready ${x.answer.readyMs} ms after the request (worker ${x.answer.workerMs} ms of which encode ${x.answer.encodeMs} ms, from a read ${x.answer.snapshotAgeMs} ms old), waited ${x.answer.queuedMs} ms behind earlier sends, its frames ${x.answer.sendMs} ms; b's table complete → all in b's kernel ${r1(x.bTableToKernelMs)} ms\n` +
           `        b during the wait (ms since b's start: ActiveConn / records handed to its kernel / bytes in its daemon's socket): ${x.inBSeries.map(([t, n, h, qd]) => `${t}: ${n}/${h}/${qd}`).join(', ')}; after the table read (${x.afterB.ms} ms): ActiveConn ${x.afterB.active}, InActConn ${x.afterB.inactive}\n` +
+          `        b's start (ms since the bench started it): process created +${x.bStart.execMs}; ${x.bStart.lines.map(([t, l]) => `+${t} ${l}`).join('; ')}\n` +
           `        reference: the same entries fed straight into a's kernel daemon by a local process took ${r1(x.injectMs)} ms (${x.injectDrops} daemon drops); ratio b start→all / that ${(x.kernelMs / x.injectMs).toFixed(2)}\n` +
           `        a holding them: ${x.aReads} table reads in 10 s, mean ${r1(x.aReadMeanMs)} ms; a's longest event-loop stall ${r1(x.aLagMaxSteadyMs)} ms then, ${r1(x.aLagMaxResyncMs)} ms during the resync\n` +
           `        stalls: b took over ${x.bTakeovers} time(s) while a was filled and held; guest probe's longest stall then ${x.probeMaxFillMs} ms, during the resync ${x.probeMaxResyncMs} ms\n` +

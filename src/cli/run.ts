@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Daemon } from '../daemon/daemon.js';
 import { defaultSubsystems } from '../daemon/subsystems.js';
 import { ConfigError, errorLines, formatDiagnostic, omittedNote } from '../config/index.js';
@@ -44,6 +45,10 @@ export async function main(argv: string[]): Promise<number> {
   const forcedLevel = o['log-level'];
   const { logger, setRouterId } = createDaemonLogger({ level: forcedLevel ?? 'info', ...(format ? { format: format as LogFormat } : {}) });
   const log = logger as unknown as Logger;
+  // How long node took to start and to load lvsd's modules, ms since the process began (a slow
+  // start is told apart from a slow configuration or subsystem, which are logged as they complete).
+  const boot = performance.nodeTiming;
+  log.info({ node_ms: Math.round(boot.bootstrapComplete), modules_ms: Math.round(performance.now()) }, 'lvsd starting');
   const stateDir = o['state-dir'];
   const listen = o.listen;
   const daemon = new Daemon({

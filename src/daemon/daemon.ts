@@ -77,7 +77,9 @@ export class Daemon {
    */
   async start(): Promise<void> {
     // Off the event loop, as at SIGHUP: one way to load, bounded in time and memory.
+    const t0 = this.clock.now();
     const loaded = await loadConfigOffThread(this.opts.configFile);
+    this.log.info({ ms: Math.round(this.clock.now() - t0) }, 'configuration loaded');
     for (const w of loaded.warnings) this.log.warn({ diagnostic: formatDiagnostic(w) }, 'config warning');
     this.loaded = loaded;
     this.opts.setLogLevel?.(loaded.config.global.log_level);

@@ -593,6 +593,7 @@ export class SyncEngine {
     });
     this.resyncAttempts = 0;
     await this.requestResync();
+    this.d.log.info('asked the peer for its table');
     return done;
   }
 
