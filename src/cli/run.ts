@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Daemon } from '../daemon/daemon.js';
 import { defaultSubsystems } from '../daemon/subsystems.js';
-import { ConfigError, errorLines, formatDiagnostic, omittedNote } from '../config/index.js';
+import { ConfigError, errorLines, formatDiagnostic, omittedNote } from '../config/errors.js';
 import { isLvsdError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { parseCommandLine, CONFIG_OPTION, UsageError } from './args.js';

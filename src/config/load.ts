@@ -3,62 +3,15 @@ import { lookupUser, scriptSecurityProblem } from '../core/scripts.js';
 import { hostname } from 'node:os';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import type { z } from 'zod';
-import { errorMessage, LvsdError } from '../core/errors.js';
+import { errorMessage } from '../core/errors.js';
 import { clusterConfig, CHECK_TYPES, healthCheck } from './schema.js';
 import { buildModel, type ClusterConfig } from './model.js';
 import { parseWithPositions, YamlSyntaxError, type Located, type SourceMap } from './positions.js';
 import { semanticChecks } from './semantic.js';
 import { ConfigReadError, readConfigText } from './read.js';
 
-export type Severity = 'error' | 'warning';
-
-export interface Diagnostic {
-  readonly severity: Severity;
-  readonly file: string;
-  readonly line: number;
-  readonly column: number;
-  /** "virtual_servers[1].real_servers[0].weight" ("" for the document root). */
-  readonly path: string;
-  readonly message: string;
-}
-
-export function formatDiagnostic(d: Diagnostic): string {
-  const where = d.path ? ` ${d.path}:` : '';
-  return `${d.file}:${d.line}:${d.column}: ${d.severity}:${where} ${d.message}`;
-}
-
-/**
- * Errors shown per load; the rest are counted. A file with 10,000 mistakes needs the first few
- * fixed (usually one cause), and a reload's log line must stay readable.
- */
-export const MAX_ERRORS_SHOWN = 50;
-
-export type ConfigErrorCode = 'CONFIG_SYNTAX' | 'CONFIG_SCHEMA' | 'CONFIG_SEMANTIC' | 'CONFIG_IO' | 'CONFIG_TIMEOUT' | 'CONFIG_WORKER';
-
-export class ConfigError extends LvsdError {
-  /**
-   * @param diagnostics the errors shown (at most MAX_ERRORS_SHOWN) and the warnings
-   * @param omitted errors found but not shown
-   */
-  constructor(readonly diagnostics: readonly Diagnostic[], code: ConfigErrorCode, readonly omitted = 0, options?: { cause?: unknown }) {
-    const lines = diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
-    const more = omittedNote(omitted);
-    super(code, (more ? [...lines, more] : lines).join('\n'), options);
-    this.name = 'ConfigError';
-  }
-}
-
-/** "… and 9,950 more errors", or undefined when every error is shown. */
-export function omittedNote(omitted: number): string | undefined {
-  return omitted > 0 ? `… and ${omitted.toLocaleString('en-US')} more error${omitted === 1 ? '' : 's'}` : undefined;
-}
-
-/** Every error line of a ConfigError for a log or a terminal, the count of the unshown ones last. */
-export function errorLines(e: ConfigError): string[] {
-  const lines = e.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
-  const more = omittedNote(e.omitted);
-  return more ? [...lines, more] : lines;
-}
+export * from './errors.js';
+import { ConfigError, MAX_ERRORS_SHOWN, type Diagnostic } from './errors.js';
 
 export interface LoadedConfig {
   readonly file: string;

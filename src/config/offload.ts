@@ -7,7 +7,8 @@
  * rejected configuration. `lvsd run`, the SIGHUP reload and `lvsd check-config` all load through here.
  */
 import { Worker } from 'node:worker_threads';
-import { ConfigError, type ConfigErrorCode, type Diagnostic, type LoadedConfig, type LoadOptions } from './load.js';
+import { ConfigError, type ConfigErrorCode, type Diagnostic } from './errors.js';
+import type { LoadedConfig, LoadOptions } from './load.js';
 import { deepFreeze } from './model.js';
 
 export type WorkerReply =

@@ -10,7 +10,11 @@ import { SystemClock, type Clock } from '../core/clock.js';
 import { errorMessage, isLvsdError, LvsdError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Subsystem, SubsystemDeps, SubsystemHealth } from '../core/subsystem.js';
-import { ConfigError, diffConfig, errorLines, formatDiagnostic, loadConfigOffThread, type ClusterConfig, type ConfigDiff, type LoadedConfig } from '../config/index.js';
+// Not config/index.js: the schema, the YAML parser and zod load on the loader's worker thread only.
+import { ConfigError, errorLines, formatDiagnostic } from '../config/errors.js';
+import { diffConfig, type ConfigDiff } from '../config/diff.js';
+import { loadConfigOffThread } from '../config/offload.js';
+import type { ClusterConfig, LoadedConfig } from '../config/index.js';
 import { createCoreMetrics, type CoreMetrics } from '../metrics/registry.js';
 import { ApiServer } from '../metrics/http.js';
 import { DirectorLock } from './lock.js';

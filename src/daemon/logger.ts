@@ -11,8 +11,16 @@
  */
 import { hostname } from 'node:os';
 import { fstatSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { pino, type Logger as PinoLogger, type StreamEntry, type Level } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
+
+/**
+ * pino-pretty and its dependencies (~40 modules) are loaded only for the `pretty` format: a daemon
+ * under systemd logs JSON, and every module costs its start time (seconds in the lab guest, where
+ * each file read goes through hostfs). Synchronously (it is CommonJS), so the logger exists at once.
+ */
+const loadPretty = (): typeof PinoPretty => createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
 
 export type LogFormat = 'json' | 'pretty';
 export const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty'];
@@ -63,7 +71,7 @@ export function createDaemonLogger(opts: { level: string; format?: LogFormat; en
     (['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const).map((level) => ({ level, stream: make(level === 'warn' || level === 'error' || level === 'fatal' ? 2 : 1, level) }));
   const streams =
     format === 'pretty'
-      ? split((fd) => pretty({ destination: fd, sync: true, colorize: fd === 1 ? process.stdout.isTTY === true : process.stderr.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,host,hostname' }))
+      ? split((fd) => loadPretty()({ destination: fd, sync: true, colorize: fd === 1 ? process.stdout.isTTY === true : process.stderr.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,host,hostname' }))
       : split((fd, level) => destination(fd, level, isJournal(fd, env)));
   const logger = pino(options, pino.multistream(streams, { dedupe: true, levels: pino.levels.values }));
   return {

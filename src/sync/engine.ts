@@ -37,7 +37,8 @@ export interface EngineDeps {
   readonly registry: Registry;
   /**
    * Opens the kernel-table source (a worker thread reading /proc/net/ip_vs_conn: source.ts); it
-   * calls onChanges with the DATA payloads of every read, in order.
+   * calls onChanges with the DATA payloads of every read, in order. Called once, when the source is
+   * first needed (first activation), not at construction: it reads the declared services then.
    */
   readonly openSource: (onChanges: (r: PollResult) => Promise<void>, onError: (e: Error) => void) => TableSource;
   readonly channel: FrameSender;
@@ -189,7 +190,8 @@ const mono = (): number => performance.now();
 
 export class SyncEngine {
   private active = false;
-  private readonly source: TableSource;
+  /** Opened at first use (reader): a passive director reads no table. */
+  private source: TableSource | undefined;
   private readFailing: string | undefined;
   private resyncId = 0;
   private readonly pendingResync = new Map<number, number>();
@@ -201,10 +203,20 @@ export class SyncEngine {
 
   constructor(private readonly d: EngineDeps) {
     this.m = engineMetrics(d.registry);
-    this.source = d.openSource(
+  }
+
+  /**
+   * The table source, opened the first time it is needed: when this director first becomes active
+   * (or is asked for a read). Not at construction: a restarted director is passive and asks for the
+   * peer's table first, and the reader's thread (its start, ~1 s of the one CPU in the lab guest)
+   * would only compete with that; on a real director it is tens of ms before the first read.
+   */
+  private get reader(): TableSource {
+    this.source ??= this.d.openSource(
       (r) => this.onRead(r),
-      (e) => d.log.error({ err: e.message }, 'connection table worker failed'),
+      (e) => this.d.log.error({ err: e.message }, 'connection table worker failed'),
     );
+    return this.source;
   }
 
   /** Active: read the table and send changes. The first poll after becoming active sends everything. */
@@ -212,12 +224,13 @@ export class SyncEngine {
     if (active === this.active || this.closed) return;
     this.d.log.info({ from: this.active ? 'active' : 'passive', to: active ? 'active' : 'passive', reason }, 'sync source');
     this.active = active;
-    this.source.setActive(active);
+    if (active) this.reader.setActive(true);
+    else this.source?.setActive(false);
   }
 
   /** The declared virtual servers changed (reload): forwarding, fwmark and persistence come from them. */
   setServices(services: Parameters<TableSource['setServices']>[0]): void {
-    this.source.setServices(services);
+    this.source?.setServices(services); // a source opened later is opened with the current ones (EngineDeps.openSource)
   }
 
   get isActive(): boolean {
@@ -226,7 +239,7 @@ export class SyncEngine {
 
   /** One read of the table now; resolves with the number of records sent, once their frames are handed to the socket. */
   async poll(): Promise<number> {
-    return (await this.source.pollNow()).records;
+    return (await this.reader.pollNow()).records;
   }
 
   /** DATA frames sent and not yet reported read by the peer, oldest first (their sequence numbers). */
@@ -349,7 +362,7 @@ export class SyncEngine {
     this.m.dataLost.inc(payloads.length);
     this.m.dataResent.inc(conns);
     this.d.log.info({ frames: payloads.length, connections: conns }, 'the peer lost sync frames: their connections go again with the next read');
-    this.source.forget(payloads);
+    this.source?.forget(payloads);
   }
 
   private paceOff(): void {
@@ -486,7 +499,7 @@ export class SyncEngine {
     // The worker's latest complete read (no extra read of a large table; table-worker.ts full()).
     let r: PollResult;
     try {
-      r = await this.source.full();
+      r = await this.reader.full();
     } finally {
       this.answerWaiting = false;
     }
@@ -845,7 +858,7 @@ export class SyncEngine {
     this.active = false;
     clearTimeout(this.tailTimer);
     clearTimeout(this.missingTimer);
-    await this.source.close();
+    await this.source?.close();
   }
 
   /** Sends whatever changed since the last poll (graceful stop: nothing opened just before is lost). */

@@ -151,7 +151,8 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
     eng = new SyncEngine({
       log,
       registry: deps.registry,
-      openSource: (onChanges, onError) => new WorkerTableSource(data, onChanges, onError),
+      // Opened at the first activation, maybe after reloads: the services are read then.
+      openSource: (onChanges, onError) => new WorkerTableSource({ ...data, services: cfg?.virtual_servers ?? data.services }, onChanges, onError),
       channel: ch,
       inject: (m) => inj.send(m),
       now: () => deps.clock.now(),
