@@ -152,6 +152,13 @@ function timeline(out: string, t0: number, until: RegExp): Array<[number, string
   return rows;
 }
 
+/** The guest's CPU seconds so far (/proc/stat's first line, USER_HZ 100): busy (all but idle and iowait) and idle. */
+function guestCpu(): { busy: number; idle: number } {
+  const f = readFileSync('/proc/stat', 'latin1').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  return { busy: (f.reduce((x, y) => x + y, 0) - idle) / 100, idle: idle / 100 };
+}
+
 /** CPU seconds of the kernel's IPVS sync threads (ipvs-m:*, ipvs-b:*: kernel mode's sender and receivers, lvsd mode's lo receivers). */
 function kthreadSeconds(): number {
   let sum = 0;
@@ -362,6 +369,8 @@ interface Resync {
   afterB: { ms: number; active: number; inactive: number };
   /** b's start: its process created (ms after the bench started it), its log lines to the table's arrival ([ms since the bench started it, line]). */
   bStart: { execMs: number; lines: Array<[number, string]> };
+  /** CPU seconds from b's start to the bench seeing b's request (ms after b's start): b's process, a's, the guest's busy and idle. */
+  startCpu?: { ms: number; b: number; a: number; busy: number; idle: number };
   /** b's log "peer table received" → all in b's kernel (the counter): b's install tail. */
   bTableToKernelMs: number;
   /** a's answer (its log line): request → ready in a's main thread, of it the worker (encode included), the snapshot's age; waiting behind earlier sends; its own frames. */
@@ -460,6 +469,8 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
       const backlog0 = softnetDrops();
       const fresh = await topo.member(`b${k + 2}`, ['192.0.2.3/24']);
       const apiPort = 19673 + k;
+      const aPid = lvsdPid(a);
+      const cpuAt0 = { a: cpuSeconds(aPid), guest: guestCpu() };
       const t0 = wall();
       const rb = start(fresh, 'b', 100, apiPort);
       victim = fresh;
@@ -477,7 +488,13 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
       // lvsd handed to its kernel (lvsd_sync_records_total received: counted once sent to lo) and
       // the bytes waiting in b's kernel backup daemon's socket: which of the two is behind.
       const inBSeries: Array<[number, number, number, number]> = [];
+      // Where the guest's one CPU went from b's start to its request: b's own (all its threads), a's, all.
+      let startCpu: Resync['startCpu'];
       const kernelMs = await until(async () => {
+        if (!startCpu && /asked the peer for its table/.test(rb.output())) {
+          const g = guestCpu();
+          startCpu = { ms: Math.round(wall() - t0), b: cpuSeconds(bPid), a: cpuSeconds(aPid) - cpuAt0.a, busy: g.busy - cpuAt0.guest.busy, idle: g.idle - cpuAt0.guest.idle };
+        }
         inB = await activeConns(fresh, VS80, RS80);
         const last = inBSeries[inBSeries.length - 1];
         if (!last || wall() - t0 - last[0] >= 5000) {
@@ -535,6 +552,7 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
         distinctB,
         inBSeries,
         afterB,
+        startCpu,
         bStart: { execMs: bExecMs, lines: timeline(rb.output(), t0, /peer table received|no active peer answered/) },
         bTableToKernelMs: Number.isFinite(kernelMs) ? t0 + kernelMs - bTableAt : NaN,
         answer: { readyMs: aField('ready_ms'), workerMs: aField('worker_ms'), encodeMs: aField('encode_ms'), snapshotAgeMs: aField('snapshot_age_ms'), queuedMs: aField('queued_ms'), sendMs: aField('send_ms') },
@@ -594,6 +612,7 @@ async function main(): Promise<void> {
           `        stages: a's answer ready ${x.answer.readyMs} ms after the request (worker ${x.answer.workerMs} ms of which encode ${x.answer.encodeMs} ms, from a read ${x.answer.snapshotAgeMs} ms old), waited ${x.answer.queuedMs} ms behind earlier sends, its frames ${x.answer.sendMs} ms; b's table complete → all in b's kernel ${r1(x.bTableToKernelMs)} ms\n` +
           `        b during the wait (ms since b's start: ActiveConn / records handed to its kernel / bytes in its daemon's socket): ${x.inBSeries.map(([t, n, h, qd]) => `${t}: ${n}/${h}/${qd}`).join(', ')}; after the table read (${x.afterB.ms} ms): ActiveConn ${x.afterB.active}, InActConn ${x.afterB.inactive}\n` +
           `        b's start (ms since the bench started it): process created +${x.bStart.execMs}; ${x.bStart.lines.map(([t, l]) => `+${t} ${l}`).join('; ')}\n` +
+          (x.startCpu ? `        CPU from b's start to its request (seen at +${x.startCpu.ms} ms): b ${r1(x.startCpu.b)} s, a ${r1(x.startCpu.a)} s, the guest busy ${r1(x.startCpu.busy)} s, idle ${r1(x.startCpu.idle)} s\n` : '') +
           `        reference: the same entries fed straight into a's kernel daemon by a local process took ${r1(x.injectMs)} ms (${x.injectDrops} daemon drops); ratio b start→all / that ${(x.kernelMs / x.injectMs).toFixed(2)}\n` +
           `        a holding them: ${x.aReads} table reads in 10 s, mean ${r1(x.aReadMeanMs)} ms; a's longest event-loop stall ${r1(x.aLagMaxSteadyMs)} ms then, ${r1(x.aLagMaxResyncMs)} ms during the resync\n` +
           `        stalls: b took over ${x.bTakeovers} time(s) while a was filled and held; guest probe's longest stall then ${x.probeMaxFillMs} ms, during the resync ${x.probeMaxResyncMs} ms\n` +
