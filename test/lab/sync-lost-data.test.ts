@@ -92,32 +92,48 @@ test('channel lvsd: DATA frames lost on the way are named and their connections 
     assert.equal((await inj.exited).code, 0, `inject-flows${dump()}`);
     const inA = await until(async () => ((await held(a)) >= COUNT ? held(a) : undefined), () => `${COUNT} connections in A's kernel${dump()}`, 60_000);
     assert.equal(inA, COUNT);
-    let last = 0;
-    await until(async () => {
-      last = await held(b);
-      return last >= COUNT ? true : undefined;
-    }, () => `all ${COUNT} connections in B's kernel (has ${last})${dump()}`, 60_000);
-
-    const stats = await sh(a, 'tc -s qdisc show dev eth0');
-    const netemDrops = Number(/qdisc netem 40:[\s\S]*?dropped (\d+)/.exec(stats)?.[1] ?? 0);
-    // The gact action's own counters: "Sent N bytes P pkt (dropped D, ...)".
-    const statsB = await sh(b, 'tc -s filter show dev eth0 parent 1:');
-    const missingDropped = Number(/gact[\s\S]*?dropped (\d+)/.exec(statsB)?.[1] ?? 0);
-    const ma = await sh(a, 'curl -s http://127.0.0.1:19691/metrics');
-    const mb = await sh(b, 'curl -s http://127.0.0.1:19692/metrics');
-    const figures = {
-      netemDrops,
-      missingDropped,
-      lostAtB: Number(/^lvsd_sync_dropped_total\{reason="lost"\} (\S+)$/m.exec(mb)?.[1] ?? 0),
-      askedByB: metric(mb, 'lvsd_sync_data_missing_asked_total'),
-      heldByA: metric(ma, 'lvsd_sync_data_missing_frames_total'),
-      resentByA: metric(ma, 'lvsd_sync_data_resent_connections_total'),
-      unavailableAtA: metric(ma, 'lvsd_sync_data_resend_unavailable_total'),
-      sentByA: Number(/^lvsd_sync_records_total\{direction="sent"\} (\S+)$/m.exec(ma)?.[1] ?? 0),
+    /** The links' drop counters and both daemons' loss and resend counters. */
+    const figuresNow = async () => {
+      const stats = await sh(a, 'tc -s qdisc show dev eth0');
+      const netemDrops = Number(/qdisc netem 40:[\s\S]*?dropped (\d+)/.exec(stats)?.[1] ?? 0);
+      // The gact action's own counters: "Sent N bytes P pkt (dropped D, ...)".
+      const statsB = await sh(b, 'tc -s filter show dev eth0 parent 1:');
+      const missingDropped = Number(/gact[\s\S]*?dropped (\d+)/.exec(statsB)?.[1] ?? 0);
+      const ma = await sh(a, 'curl -s http://127.0.0.1:19691/metrics');
+      const mb = await sh(b, 'curl -s http://127.0.0.1:19692/metrics');
+      const figures = {
+        netemDrops,
+        missingDropped,
+        lostAtB: Number(/^lvsd_sync_dropped_total\{reason="lost"\} (\S+)$/m.exec(mb)?.[1] ?? 0),
+        kernelQueueAtB: Number(/^lvsd_sync_dropped_total\{reason="kernel_queue"\} (\S+)$/m.exec(mb)?.[1] ?? 0),
+        injectErrorAtB: Number(/^lvsd_sync_dropped_total\{reason="inject_error"\} (\S+)$/m.exec(mb)?.[1] ?? 0),
+        askedByB: metric(mb, 'lvsd_sync_data_missing_asked_total'),
+        heldByA: metric(ma, 'lvsd_sync_data_missing_frames_total'),
+        resentByA: metric(ma, 'lvsd_sync_data_resent_connections_total'),
+        unavailableAtA: metric(ma, 'lvsd_sync_data_resend_unavailable_total'),
+        sentByA: Number(/^lvsd_sync_records_total\{direction="sent"\} (\S+)$/m.exec(ma)?.[1] ?? 0),
+      };
+      return figures;
     };
+    let last = 0;
+    try {
+      await until(async () => {
+        last = await held(b);
+        return last >= COUNT ? true : undefined;
+      }, () => `all ${COUNT} connections in B's kernel (has ${last})`, 60_000);
+    } catch (e) {
+      // What a failure needs to be explained: the counters of both sides and which ports B lacks
+      // (and whether A still holds them), not only the daemons' logs.
+      const ports = async (ns: Netns) => new Set([...(await sh(ns, 'ipvsadm -Lnc')).matchAll(/192\.0\.2\.50:(\d+)\s+192\.0\.2\.100:5353/g)].map((m) => m[1]));
+      const [pa, pb] = [await ports(a), await ports(b)];
+      const lacking = [...pa].filter((p) => !pb.has(p));
+      throw new Error(`${(e as Error).message}; B lacks ports ${lacking.join(',')} (A holds ${pa.size}); ${JSON.stringify(await figuresNow())}${dump()}`);
+    }
+
+    const figures = await figuresNow();
     t.diagnostic(`every one of ${COUNT} connections in B's kernel; ${JSON.stringify(figures)}`);
-    assert.ok(netemDrops > 0, `the link dropped DATA frames: ${stats}`);
-    assert.ok(missingDropped > 0, `B's link dropped DATA_MISSING frames: ${statsB}`);
+    assert.ok(figures.netemDrops > 0, `the link dropped DATA frames: ${JSON.stringify(figures)}`);
+    assert.ok(figures.missingDropped > 0, `B's link dropped DATA_MISSING frames: ${JSON.stringify(figures)}`);
     assert.ok(figures.heldByA > 0 && figures.resentByA > 0, `A answered B's DATA_MISSING: ${JSON.stringify(figures)}`);
     assert.equal(figures.unavailableAtA, 0);
   } finally {
