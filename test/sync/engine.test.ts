@@ -22,6 +22,19 @@ import { FrameType, DATA_STAMP_LEN, ReplayGuard, type Frame } from '../../src/sy
 const HEAD = 'Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n';
 const line = (cport: number) => `TCP C0000232 ${cport.toString(16).toUpperCase().padStart(4, '0')} C0000264 0050 C000020B 0050 ESTABLISHED     898\n`;
 
+/** A channel between two engines in one process: each frame, numbered per side, straight to `deliver`. */
+const directChannel = (side: 'a' | 'b', seqs: { a: bigint; b: bigint }, deliver: (f: Frame) => void) => ({
+  send: async (type: FrameType, payload: Buffer) => {
+    const s = ++seqs[side];
+    deliver({ type, payload, node: side === 'a' ? 1 : 2, epoch: 1n, seq: s, keyId: 0 });
+    return s;
+  },
+  receiveWindow: 24,
+  get lastSeq() {
+    return seqs[side];
+  },
+});
+
 function pair() {
   const wall = { a: 1_700_000_000_000, b: 1_700_000_000_000 };
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-engine-'));
@@ -36,17 +49,7 @@ function pair() {
       log,
       registry: new Registry(),
       openSource: (onChanges, onError) => new WorkerTableSource({ paths: [file], syncid: 42, maxMessage: 1380, pollMs: 50, services: [] }, onChanges, onError),
-      channel: {
-        send: async (type: FrameType, payload: Buffer) => {
-          const s = ++seqs[side];
-          deliver({ type, payload, node: side === 'a' ? 1 : 2, epoch: 1n, seq: s, keyId: 0 });
-          return s;
-        },
-        receiveWindow: 24,
-        get lastSeq() {
-          return seqs[side];
-        },
-      },
+      channel: directChannel(side, seqs, deliver),
       inject: async (m) => void injected.push(m),
       now: () => wall[side],
       wallNow: () => wall[side],
@@ -425,17 +428,7 @@ function scriptedPair() {
       log: silentLogger,
       registry: new Registry(),
       openSource: source(side),
-      channel: {
-        send: async (type: FrameType, payload: Buffer) => {
-          const s = ++seqs[side];
-          deliver({ type, payload, node: side === 'a' ? 1 : 2, epoch: 1n, seq: s, keyId: 0 });
-          return s;
-        },
-        receiveWindow: 24,
-        get lastSeq() {
-          return seqs[side];
-        },
-      },
+      channel: directChannel(side, seqs, deliver),
       inject: async (m) => void injected.push(m),
       now: () => Date.now(),
       wallNow: () => Date.now(),
