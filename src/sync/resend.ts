@@ -171,7 +171,7 @@ export const DATA_MISSING_SENDS_MS: readonly number[] = [20, 500, 1500];
  * them all), and a burst of gaps costs one frame per send time, not one per gap.
  */
 export class MissingNames {
-  private entries: Array<{ range: SeqRange; seen: number; sends: number; named: boolean }> = [];
+  private entries: Array<{ range: SeqRange; seen: number; sends: number; last: number; named: boolean }> = [];
 
   constructor(
     private readonly max: number,
@@ -181,15 +181,27 @@ export class MissingNames {
   /** A gap seen at `now`; false when `max` gaps are pending already (it stays counted as lost only). */
   note(range: SeqRange, now: number): boolean {
     if (this.entries.length >= this.max) return false;
-    this.entries.push({ range, seen: now, sends: 0, named: false });
+    this.entries.push({ range, seen: now, sends: 0, last: now, named: false });
     return true;
+  }
+
+  /**
+   * When gap e's next copy is due: its schedule's next time, and never sooner after its previous
+   * copy than the schedule spaces them. A look that came late (a loaded event loop: timers fired
+   * seconds late in the lab guest) then still leaves the gap its three copies, spread as
+   * scheduled from the late one; counting the times that had passed instead named it once, and
+   * the lab test's every-other-DATA_MISSING loss then left connections unknown to the peer.
+   */
+  private due(e: { seen: number; sends: number; last: number }): number {
+    const at = e.seen + this.schedule[e.sends]!;
+    return e.sends === 0 ? at : Math.max(at, e.last + this.schedule[e.sends]! - this.schedule[e.sends - 1]!);
   }
 
   /** When the next DATA_MISSING is due; undefined when no gap is pending. */
   nextDue(): number | undefined {
     let due: number | undefined;
     for (const e of this.entries) {
-      const t = e.seen + this.schedule[e.sends]!;
+      const t = this.due(e);
       if (due === undefined || t < due) due = t;
     }
     return due;
@@ -197,19 +209,21 @@ export class MissingNames {
 
   /**
    * At `now`: if a send is due, every pending gap (merged: ranges to name), and how many sequence
-   * numbers are named for the first time (`fresh`); gaps past their last send are then dropped.
-   * Nothing due: no ranges. A gap is named at each of its schedule's times and in every frame between.
+   * numbers are named for the first time (`fresh`); gaps named their schedule's number of times are
+   * then dropped. Nothing due: no ranges. A gap is named in every frame while it is pending; a copy
+   * counts towards its schedule when its own time had come (its first: any frame, as its first time is
+   * only the wait for gaps seen together), so its copies stay spread over its schedule.
    */
   take(now: number): { ranges: SeqRange[]; fresh: number } {
-    if (!this.entries.some((e) => e.seen + this.schedule[e.sends]! <= now)) return { ranges: [], fresh: 0 };
+    if (!this.entries.some((e) => this.due(e) <= now)) return { ranges: [], fresh: 0 };
     let fresh = 0n;
     for (const e of this.entries) {
       if (!e.named) fresh += e.range.last - e.range.first + 1n;
       e.named = true;
-      // By time, not by copies sent: a gap named in a frame another gap's schedule made is still
-      // named again at its own later times (so its copies stay spread over 1.5 s). Its first time
-      // is only the wait for gaps seen together: any frame naming it serves.
-      e.sends = Math.max(1, this.schedule.filter((t) => e.seen + t <= now).length);
+      if (e.sends === 0 || this.due(e) <= now) {
+        e.sends++;
+        e.last = now;
+      }
     }
     const ranges = mergeRanges(this.entries.map((e) => e.range));
     this.entries = this.entries.filter((e) => e.sends < this.schedule.length);
