@@ -219,6 +219,16 @@ export class SyncEngine {
     return this.source;
   }
 
+  /**
+   * Opens the table reader (a worker thread) while passive. The daemon calls it once its start's
+   * resync request is out: the request does not wait for the thread's start (issue 18: a restarted
+   * director's start), and a later BACKUP → MASTER step does not pay it either (a Worker's
+   * construction is ~5–7 ms of the main thread on the host, in the tick that then adds the VIPs).
+   */
+  openReader(): void {
+    if (!this.closed) this.reader.setActive(this.active);
+  }
+
   /** Active: read the table and send changes. The first poll after becoming active sends everything. */
   setActive(active: boolean, reason: string): void {
     if (active === this.active || this.closed) return;

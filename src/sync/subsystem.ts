@@ -168,6 +168,8 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
     const t0 = deps.clock.now();
     const got = await eng.resyncFromPeer(s.resync_timeout * 1000);
     log.info({ received: got, ms: Math.round(deps.clock.now() - t0) }, got ? 'peer table received' : 'no active peer answered the resync request');
+    // Before the election starts, so that no failover's first tick starts the table worker.
+    eng.openReader();
   }
   let relookup: (() => void) | undefined;
 

@@ -1,9 +1,10 @@
 /**
  * A restarted director's engine, in the order things happen (issue 18: the restarted director's
  * start before its resync request): it is passive and asks for the peer's table without opening
- * its table reader (a worker thread, whose start only competed with the resync); the reader is
- * opened when the director first becomes active, once, and a director that never became active
- * closes without ever having opened one. Steps are recorded as events, not timed.
+ * its table reader (a worker thread, whose start only competed with the resync); the daemon opens
+ * the reader after that (openReader), before the election starts, so no BACKUP → MASTER step pays
+ * a worker's start; an engine nobody opened a reader for opens it at its first activation, and one
+ * never opened closes without one. Steps are recorded as events, not timed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -50,17 +51,19 @@ function engine() {
   return { eng, events };
 }
 
-test('a restarted, passive director asks for the peer table without opening its table reader; its first activation opens it, once', async () => {
+test('a restarted, passive director asks for the peer table before opening its table reader; the reader is opened once, passive, before any activation', async () => {
   const { eng, events } = engine();
   eng.setActive(false, 'start');
   // No peer answers: the wait ends after the (short) silence; only the order of events is checked.
   assert.equal(await eng.resyncFromPeer(1), false);
   assert.deepEqual(events, ['sent RESYNC_REQUEST']);
+  eng.openReader(); // as the sync subsystem's start does, before the election starts
+  assert.deepEqual(events, ['sent RESYNC_REQUEST', 'reader opened', 'reader passive']);
   eng.setActive(true, 'vrrp BACKUP->MASTER');
   eng.setActive(false, 'vrrp MASTER->BACKUP');
   eng.setActive(true, 'vrrp BACKUP->MASTER');
   await eng.close();
-  assert.deepEqual(events, ['sent RESYNC_REQUEST', 'reader opened', 'reader active', 'reader passive', 'reader active', 'reader closed']);
+  assert.deepEqual(events, ['sent RESYNC_REQUEST', 'reader opened', 'reader passive', 'reader active', 'reader passive', 'reader active', 'reader closed']);
 });
 
 test('a director that never became active closes without having opened a table reader', async () => {
