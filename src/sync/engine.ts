@@ -38,7 +38,8 @@ export interface EngineDeps {
   /**
    * Opens the kernel-table source (a worker thread reading /proc/net/ip_vs_conn: source.ts); it
    * calls onChanges with the DATA payloads of every read, in order. Called once, when the source is
-   * first needed (first activation), not at construction: it reads the declared services then.
+   * first needed (openReader after the start's resync, or a first activation before it), not at
+   * construction: it reads the declared services then.
    */
   readonly openSource: (onChanges: (r: PollResult) => Promise<void>, onError: (e: Error) => void) => TableSource;
   readonly channel: FrameSender;

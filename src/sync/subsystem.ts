@@ -151,7 +151,7 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
     eng = new SyncEngine({
       log,
       registry: deps.registry,
-      // Opened at the first activation, maybe after reloads: the services are read then.
+      // Opened after the start's resync (openReader below) or at an activation before it: the services are read then.
       openSource: (onChanges, onError) => new WorkerTableSource({ ...data, services: cfg?.virtual_servers ?? data.services }, onChanges, onError),
       channel: ch,
       inject: (m) => inj.send(m),
