@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs the whole test suite: every compiled test file under dist/test (host: unit tests, loopback
-// servers, network namespaces), then the real-kernel suite (dist/test/lab) inside the UML lab.
+// servers, network namespaces), then the real-kernel suite (dist/test/lab) inside the UML lab, then
+// the tests of several real kernels (dist/test/lab/pair: run on the host, each boots its own guests).
 // Usage: node scripts/test.mjs [--only host|lab] [filter-substring]
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -25,7 +26,9 @@ const all = walk(join(root, 'dist', 'test')).sort();
 const pick = (xs) => (filter ? xs.filter((f) => f.includes(filter)) : xs);
 const labDir = join(root, 'dist', 'test', 'lab') + '/';
 const host = pick(all.filter((f) => !f.startsWith(labDir)));
-const lab = pick(all.filter((f) => f.startsWith(labDir)));
+const pairDir = labDir + 'pair/';
+const lab = pick(all.filter((f) => f.startsWith(labDir) && !f.startsWith(pairDir)));
+const pair = pick(all.filter((f) => f.startsWith(pairDir)));
 
 let failed = false;
 if (only !== 'lab' && host.length) {
@@ -38,6 +41,10 @@ if (only !== 'host' && lab.length) {
   // The guest lives at most an hour (lab exec's default is 30 min; the suite takes ~15 min quiet).
   // 600 s a file: the sync pair test starts lvsd four times, ~60 s each in the guest on a loaded machine.
   const r = spawnSync(join(root, 'bin', 'lvsd'), ['lab', 'exec', '--timeout', '3600', '--', process.execPath, '--test', '--test-concurrency=1', '--test-timeout=600000', ...lab], { stdio: 'inherit', cwd: root });
+  if (r.status !== 0) failed = true;
+}
+if (only !== 'host' && pair.length) {
+  const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=900000', ...pair], { stdio: 'inherit', cwd: root });
   if (r.status !== 0) failed = true;
 }
 process.exit(failed ? 1 : 0);

@@ -47,6 +47,21 @@ const PASS_ENV = ['PATH', 'HOME', 'TERM', 'LANG', 'LC_ALL', 'TZ', 'CI', 'FORCE_C
 export const LAB_UNAVAILABLE_EXIT = 69; // EX_UNAVAILABLE
 export const LAB_FAILED_EXIT = 70; // EX_SOFTWARE: the guest did not report a status
 export const LAB_TIMEOUT_EXIT = 124; // like timeout(1)
+export const LAB_KILLED_EXIT = 137; // like a SIGKILLed process: the caller aborted the guest (opts.signal)
+
+/**
+ * A guest's one network device (labPair): eth0 on a user-space switch (uml_switch) that listens on a
+ * unix socket in a folder labPair made. UML's daemon transport only talks to that socket (its data
+ * socket is in the abstract unix namespace): no device of the host's network is involved.
+ */
+export interface LabLink {
+  /** The switch's control socket. */
+  socket: string;
+  /** eth0's MAC address (a locally administered one: 02:...). */
+  mac: string;
+  /** Addresses (CIDR) put on eth0 at boot, before the command starts. */
+  addrs: readonly string[];
+}
 
 export interface LabOptions {
   /** Guest memory, UML syntax (e.g. "1024M"). Default 1024M. */
@@ -68,6 +83,10 @@ export interface LabOptions {
   install?: boolean;
   /** Progress/diagnostic messages of the lab itself (default: to stderr). */
   log?: (msg: string) => void;
+  /** eth0 on a lab switch (labPair); without it the guest has no network device but lo. */
+  link?: LabLink;
+  /** Aborting kills the guest at once (SIGKILL to its processes: a host losing power); code 137. */
+  signal?: AbortSignal;
 }
 
 export interface LabResult {
@@ -211,7 +230,7 @@ echo "$INIT_UP" > /run/lvsd-job/init-uptime
 echo "$J/modprobe" > /proc/sys/kernel/modprobe
 ${M} -a ${REQUIRED_MODULES.join(' ')} 2>/dev/tty1 || fail "loading kernel modules failed"
 ${M} -q -a ${OPTIONAL_MODULES.join(' ')} 2>/dev/null
-ip link set lo up
+ip -batch "$J/ip.batch" 2>/dev/tty1 || fail "configuring the guest's network devices failed"
 read READY_UP _ < /proc/uptime
 echo "$READY_UP" > /run/lvsd-job/ready-uptime
 if cd ${q(s.cwd)}; then
@@ -242,6 +261,25 @@ umount /run/lvsd-job 2>/dev/null
 poweroff -f > /dev/null 2>&1
 echo o > /proc/sysrq-trigger
 `;
+}
+
+/** What the guest's init gives `ip -batch`: lo up; with a link, eth0 up with its addresses. */
+export function ipBatch(link: LabLink | undefined): string {
+  const lines = ['link set lo up'];
+  if (link) {
+    // No duplicate-address detection on the lab segment: IPv6 addresses are usable at once.
+    lines.push('link set eth0 up', ...link.addrs.map((a) => `addr add ${a} dev eth0${a.includes(':') ? ' nodad' : ''}`));
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The kernel argument that gives the guest eth0 on the switch (UML's daemon transport). */
+export function linkArg(link: LabLink): string {
+  if (!/^(02|06|0a|0e)(:[0-9a-f]{2}){5}$/i.test(link.mac)) throw new LvsdError('LAB_USAGE', `bad MAC "${link.mac}" (a locally administered unicast one, e.g. 02:00:00:00:00:01)`);
+  // The kernel splits the device spec at commas; a path with one would be misread.
+  if (!/^\/[A-Za-z0-9_./+-]+$/.test(link.socket)) throw new LvsdError('LAB_USAGE', `bad switch socket path "${link.socket}"`);
+  for (const a of link.addrs) if (!/^[0-9a-fA-F.:]+\/[0-9]{1,3}$/.test(a)) throw new LvsdError('LAB_USAGE', `bad address "${a}" (CIDR, e.g. 192.0.2.2/24)`);
+  return `eth0=daemon,${link.mac},unix,${link.socket}`;
 }
 
 /** Turns \r\n into \n across chunk boundaries (the guest's tty may still add \r). */
@@ -286,6 +324,7 @@ export async function labRun(argv: readonly string[], opts: LabOptions = {}): Pr
   for (const bad of ['/proc', '/sys', '/dev', '/run']) {
     if (under(cwd, bad)) throw new LvsdError('LAB_USAGE', `the lab cannot run in ${cwd}: ${bad} is replaced inside the guest`);
   }
+  const linkSpec = opts.link ? linkArg(opts.link) : undefined;
   const rw = (opts.rw ?? []).map((d) => resolve(d));
   for (const d of rw) {
     if (!existsSync(d) || !statSync(d).isDirectory()) throw new LvsdError('LAB_USAGE', `--rw ${d}: not a folder`);
@@ -308,6 +347,7 @@ export async function labRun(argv: readonly string[], opts: LabOptions = {}): Pr
   const stderr = opts.stderr ?? process.stderr;
   const isTty = (w: Writable) => (w as Writable & { isTTY?: boolean }).isTTY === true;
   writeFileSync(join(job, 'fstab'), fstab({ job, mountTmp, rw }));
+  writeFileSync(join(job, 'ip.batch'), ipBatch(opts.link));
   writeFileSync(
     init,
     initScript({ job, modTree, cwd, argv, env: guestEnv(opts.env ?? process.env, { ...jobEnv(job), ...opts.setEnv }), mountTmp, rw, pipeOut: !isTty(stdout), pipeErr: !isTty(stderr) }),
@@ -324,6 +364,7 @@ export async function labRun(argv: readonly string[], opts: LabOptions = {}): Pr
     'con=null', 'con0=null,fd:1', 'con1=null,fd:2', 'ssl=null',
     // UML's per-instance control folder goes into the job folder (removed with it).
     `uml_dir=${join(job, 'uml')}`,
+    ...(linkSpec ? [linkSpec] : []),
   ];
   let child: ChildProcess;
   try {
@@ -385,11 +426,19 @@ export async function labRun(argv: readonly string[], opts: LabOptions = {}): Pr
     timedOut = true;
     killGroup();
   }, timeoutSec * 1000);
+  let aborted = false;
+  const onAbort = (): void => {
+    aborted = true;
+    killGroup();
+  };
+  if (opts.signal?.aborted) onAbort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
   const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; err?: Error }>((res) => {
     child.on('error', (err) => res({ code: null, signal: null, err }));
     child.on('exit', (code, signal) => res({ code, signal }));
   });
   clearTimeout(timer);
+  opts.signal?.removeEventListener('abort', onAbort);
   // UML may leave guest-process helpers behind if it died abnormally: the group goes too.
   killGroup();
   let grace: NodeJS.Timeout | undefined;
@@ -415,7 +464,10 @@ export async function labRun(argv: readonly string[], opts: LabOptions = {}): Pr
   const res: LabResult = { code: 0, totalMs: Date.now() - t0 };
   if (initMs !== undefined) res.initMs = initMs;
   if (readyMs !== undefined) res.readyMs = readyMs;
-  if (timedOut) {
+  if (aborted) {
+    res.code = LAB_KILLED_EXIT;
+    res.error = 'the guest was killed (aborted by its caller)';
+  } else if (timedOut) {
     res.code = LAB_TIMEOUT_EXIT;
     res.error = `the guest was killed after the ${timeoutSec} s timeout`;
   } else if (status !== undefined && /^[0-9]+$/.test(status)) {
@@ -428,4 +480,80 @@ export async function labRun(argv: readonly string[], opts: LabOptions = {}): Pr
   }
   if (res.error) log(`lvsd lab: ${res.error}`);
   return res;
+}
+
+export const UML_SWITCH = '/usr/bin/uml_switch';
+
+/** One guest of labPair: its name, its command and eth0's addresses; the rest as for labRun. */
+export interface PairGuest extends Omit<LabOptions, 'link' | 'install' | 'log'> {
+  name: string;
+  argv: readonly string[];
+  /** eth0's addresses (CIDR), set at boot; may be empty (the command configures eth0 itself). */
+  addrs: readonly string[];
+}
+
+/**
+ * Several guests, each its own kernel (and its own CPU: each UML guest is a host process), on one
+ * Ethernet segment: every guest's eth0 plugs into a uml_switch (Debian package uml-utilities) that
+ * listens on a unix socket in a private folder this function makes and removes. The switch runs
+ * WITHOUT -tap, so the segment reaches nothing but the guests: no host network device is involved.
+ * The guests boot at the same time; resolves when every one has stopped, with each one's LabResult
+ * (a guest aborted through its `signal` reports 137). Guest i gets MAC 02:00:00:00:00:<i+1>.
+ * With `primary`, that guest's end ends the lab: the others are killed (137) once it stops.
+ */
+export async function labPair(guests: readonly PairGuest[], opts: { primary?: string; install?: boolean; log?: (msg: string) => void } = {}): Promise<Record<string, LabResult>> {
+  const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+  const names = guests.map((g) => g.name);
+  if (guests.length < 2 || guests.length > 8) throw new LvsdError('LAB_USAGE', `a pair lab has 2 to 8 guests, not ${guests.length}`);
+  if (new Set(names).size !== names.length || names.some((n) => !/^[A-Za-z0-9_-]{1,20}$/.test(n))) throw new LvsdError('LAB_USAGE', `guest names must be distinct words: ${names.join(', ')}`);
+  if (opts.primary !== undefined && !names.includes(opts.primary)) throw new LvsdError('LAB_USAGE', `primary guest "${opts.primary}" is not one of ${names.join(', ')}`);
+  const fail = (error: string): Record<string, LabResult> => {
+    log(`lvsd lab: ${error}`);
+    return Object.fromEntries(names.map((n) => [n, { code: LAB_UNAVAILABLE_EXIT, error, totalMs: 0 }]));
+  };
+  try {
+    ensureKernel({ ...(opts.install !== undefined ? { install: opts.install } : {}), log });
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  if (!existsSync(UML_SWITCH)) return fail(`a lab of several guests needs uml_switch (${UML_SWITCH} is missing); install it as root: apt-get install -y uml-utilities`);
+  const base = existsSync('/var/tmp') ? '/var/tmp' : '/tmp';
+  const dir = mkdtempSync(join(base, 'lvsd-pair-'));
+  chmodSync(dir, 0o700);
+  const socket = join(dir, 'switch.ctl');
+  let sw: ChildProcess | undefined;
+  const stop = (): void => {
+    if (sw?.pid !== undefined && sw.exitCode === null && sw.signalCode === null) {
+      try {
+        process.kill(sw.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.on('exit', stop);
+  try {
+    let swOut = '';
+    // stdin /dev/null: the switch then takes no commands; it serves until killed.
+    sw = spawn(UML_SWITCH, ['-unix', socket], { stdio: ['ignore', 'pipe', 'pipe'] });
+    sw.stdout!.on('data', (d: Buffer) => (swOut += d.toString()));
+    sw.stderr!.on('data', (d: Buffer) => (swOut += d.toString()));
+    const up = Date.now() + 5000;
+    while (!existsSync(socket) && sw.exitCode === null && Date.now() < up) await new Promise((r) => setTimeout(r, 20));
+    if (!existsSync(socket)) return fail(`uml_switch did not start: ${swOut.trim() || `no ${socket} after 5 s`}`);
+    const others = new AbortController();
+    const runs = guests.map(async ({ name, argv, addrs, signal, ...o }, i): Promise<[string, LabResult]> => {
+      const mac = `02:00:00:00:00:${(i + 1).toString(16).padStart(2, '0')}`;
+      const primary = name === opts.primary;
+      const sig = opts.primary === undefined || primary ? signal : signal ? AbortSignal.any([signal, others.signal]) : others.signal;
+      const r = await labRun(argv, { ...o, ...(sig ? { signal: sig } : {}), log: (m) => log(`${name}: ${m}`), link: { socket, mac, addrs } }).catch((e: unknown) => ({ code: LAB_FAILED_EXIT, error: String(e), totalMs: 0 }));
+      if (primary) others.abort();
+      return [name, r];
+    });
+    return Object.fromEntries(await Promise.all(runs));
+  } finally {
+    process.removeListener('exit', stop);
+    stop();
+  }
 }
