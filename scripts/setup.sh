@@ -5,11 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: the real peers and tools the tests use (keepalived, ipvsadm, tshark, arping),
-# the user-mode-linux kernel that provides a real IPVS kernel (the lab), namespace tooling, the
+# the user-mode-linux kernel that provides a real IPVS kernel (the lab) and uml_switch (uml-utilities:
+# the private segment between the guests of a lab pair, unix sockets only), namespace tooling, the
 # toolchain for the AF_PACKET addon, prometheus (promtool and a server that evaluates the alert
 # rules in deploy/prometheus against a real daemon), and docker-compose (validates
 # docker-compose.yml; no engine).
-PKGS=(kmod iproute2 iputils-ping iputils-arping nftables keepalived ipvsadm user-mode-linux tshark strace
+PKGS=(kmod iproute2 iputils-ping iputils-arping nftables keepalived ipvsadm user-mode-linux uml-utilities tshark strace
       dnsutils openssl procps python3 make g++ curl prometheus docker-compose)
 missing=()
 for p in "${PKGS[@]}"; do
