@@ -7,6 +7,8 @@
  *
  * HTTP with JSON bodies, POST only:
  *   /ping                      → {} (the agent is up)
+ *   /time                      → {wall}: this guest's wall clock (ms, sub-ms) when it answered;
+ *                              with the caller's clock before and after, bounds the skew between guests
  *   /exec {argv, timeoutMs?}   run a command to its end → {code, stdout, stderr}
  *   /spawn {argv}              start a background command → {id}
  *   /output {id}               its output so far → {stdout, stderr, code (null while it runs)}
@@ -41,6 +43,21 @@ export async function agent<T = Record<string, unknown>>(host: string, path: str
   const text = await r.text();
   if (r.status !== 200) throw new Error(`agent ${host}${path}: ${r.status} ${text}`);
   return JSON.parse(text) as T;
+}
+
+/**
+ * The offset of an agent's clock from ours (its wall − ours, ms), from the quickest of `n` /time
+ * round trips: the true offset is within ±rtt/2 of the estimate (NTP's reasoning, RFC 5905 §8).
+ */
+export async function clockOffset(host: string, n = 20): Promise<{ offsetMs: number; rttMs: number }> {
+  let best = { offsetMs: NaN, rttMs: Infinity };
+  for (let i = 0; i < n; i++) {
+    const t1 = performance.timeOrigin + performance.now();
+    const { wall } = await agent<{ wall: number }>(host, '/time');
+    const t3 = performance.timeOrigin + performance.now();
+    if (t3 - t1 < best.rttMs) best = { offsetMs: wall - (t1 + t3) / 2, rttMs: t3 - t1 };
+  }
+  return best;
 }
 
 /** Keeps the last `max` characters (a daemon's log may grow for the whole run). */
@@ -107,6 +124,8 @@ function serve(address: string, port: number, maxSeconds: number): void {
       }
       case '/ping':
         return reply(res, 200, {});
+      case '/time':
+        return reply(res, 200, { wall: performance.timeOrigin + performance.now() });
       case '/poweroff':
         reply(res, 200, {});
         res.on('finish', () => setTimeout(() => writeFileSync('/proc/sysrq-trigger', 'o'), 50));

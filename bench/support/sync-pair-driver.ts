@@ -1,0 +1,154 @@
+/**
+ * The driver of bench/sync-pair.ts, run as the command of guest c of a three-guest lab (labPair):
+ * directors a (192.0.2.2) and b (192.0.2.3) are guests of their own running the lab agent; c holds
+ * the client (192.0.2.50) and two DR real servers (192.0.2.11, .12: no VIP on lo, they drop the
+ * flows), macvlans of c's eth0 in namespaces, and keeps 192.0.2.60 to call the agents.
+ *
+ *   node sync-pair-driver.js CONFIG_A CONFIG_B PHASES
+ *     PHASES: RATE:SECONDS[,RATE:SECONDS...]
+ *
+ * Starts `lvsd run` in a and b, waits for a to be master and b's backup daemon, then per phase:
+ * b's table poller (table-poller.js, in b's guest, b's clock), the UDP flow generator
+ * (sync-load.js flows, in c's client namespace, c's clock), and CPU counters read in a and b before
+ * and after (lvsd's utime+stime, the kernel's ipvs-* threads, the guest's busy time). Send → visible
+ * in b = b's time − (c's time + offset), the offset of b's clock from c's measured with /time round
+ * trips before and after the phases (bounded by half the quickest round trip). Prints "RESULT " and
+ * one JSON line, or "FAIL " and the reason (exit 1).
+ */
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Topology, run } from '../../src/lab/netns.js';
+import { agent, clockOffset } from '../../src/lab/pair-agent.js';
+import { lvsdBin } from '../../test/support/proc.js';
+
+const VIP = '192.0.2.100';
+const A = '192.0.2.2';
+const B = '192.0.2.3';
+const UDP_PORT = 5353;
+const here = dirname(fileURLToPath(import.meta.url));
+const LOAD = join(here, 'sync-load.js');
+const POLLER = join(here, 'table-poller.js');
+const t0 = Date.now();
+const say = (m: string) => process.stdout.write(`[c +${Math.round((Date.now() - t0) / 1000)}s] ${m}\n`);
+const exec = async (host: string, argv: string[]) => (await agent<{ code: number; stdout: string; stderr: string }>(host, '/exec', { argv })).stdout;
+
+async function until<T>(fn: () => Promise<T | undefined>, what: string, ms: number, step = 1000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(step);
+  }
+}
+
+/** CPU seconds (USER_HZ 100) in a director's guest: its lvsd, its ipvs-* kernel threads, the whole guest busy. */
+async function cpu(host: string, pid: number): Promise<{ lvsd: number; kthreads: number; busy: number; at: number }> {
+  const text = await exec(host, ['sh', '-c', `head -1 /proc/stat; echo; cat /proc/${pid}/stat; echo; cat /proc/[0-9]*/stat 2>/dev/null | grep '(ipvs-' ; true`]);
+  const [statLine, ...rest] = text.split('\n');
+  const f = statLine!.trim().split(/\s+/).slice(1).map(Number);
+  const busy = (f.reduce((x, y) => x + y, 0) - (f[3] ?? 0) - (f[4] ?? 0)) / 100;
+  const ticks = (l: string) => {
+    const g = l.slice(l.lastIndexOf(')') + 2).split(' ');
+    return (Number(g[11]) + Number(g[12])) / 100;
+  };
+  const procs = rest.filter((l) => l.includes(') '));
+  const own = procs.find((l) => l.startsWith(`${pid} (`));
+  return { lvsd: own ? ticks(own) : NaN, kthreads: procs.filter((l) => l.includes('(ipvs-')).reduce((s, l) => s + ticks(l), 0), busy, at: Date.now() };
+}
+
+const q = (xs: number[], p: number) => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length ? s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]! : NaN;
+};
+const stats = (xs: number[]) => ({ p50: q(xs, 0.5), p95: q(xs, 0.95), max: xs.length ? Math.max(...xs) : NaN });
+
+async function main(cfgA: string, cfgB: string, phases: Array<[number, number]>): Promise<unknown> {
+  const topo = new Topology();
+  try {
+    const member = async (name: string, addr: string) => {
+      const ns = await topo.netns(name);
+      await run('ip', ['link', 'add', `mv-${name}`, 'link', 'eth0', 'type', 'macvlan', 'mode', 'bridge']);
+      await run('ip', ['link', 'set', `mv-${name}`, 'netns', ns.name, 'name', 'eth0']);
+      await ns.ipBatch(['link set eth0 up', `addr add ${addr} dev eth0`]);
+      return ns;
+    };
+    const cl = await member('cl', '192.0.2.50/24');
+    await member('rs0', '192.0.2.11/24');
+    await member('rs1', '192.0.2.12/24');
+    for (const h of [A, B]) await until(async () => ((await agent(h, '/ping', {}, undefined, 5000)) ? true : undefined), `the agent on ${h}`, 240_000);
+    const pid: Record<string, number> = {};
+    for (const [h, c] of [[A, cfgA], [B, cfgB]] as const) pid[h] = (await agent<{ pid: number }>(h, '/spawn', { argv: [lvsdBin, 'run', '-c', c] })).pid;
+    await until(async () => ((await exec(A, ['ip', '-o', '-4', 'addr', 'show', 'dev', 'eth0'])).includes(`${VIP}/`) ? true : undefined), 'a to become master', 240_000);
+    await until(async () => ((await exec(B, ['ipvsadm', '-L', '--daemon'])).includes('backup') ? true : undefined), "b's backup sync daemon", 240_000);
+    await until(async () => ((await exec(A, ['ipvsadm', '-Ln'])).includes(`${VIP}:${UDP_PORT}`) ? true : undefined), "a's virtual servers", 60_000);
+    await sleep(4000); // b's start (resync wait, election start) settles
+    say('a is master, b runs its backup daemon');
+    const skewBefore = await clockOffset(B);
+    const skewA = await clockOffset(A);
+    say(`clock of b − clock of c: ${skewBefore.offsetMs.toFixed(2)} ms ± ${(skewBefore.rttMs / 2).toFixed(2)}; of a: ${skewA.offsetMs.toFixed(2)} ± ${(skewA.rttMs / 2).toFixed(2)}`);
+    const out: unknown[] = [];
+    let base = 2000;
+    for (const [rate, seconds] of phases) {
+      const count = Math.max(1, Math.round(rate * seconds));
+      if (base + count > 65535) throw new Error(`source ports ${base}+${count} run past 65535`);
+      const sample = Math.max(1, Math.floor(count / 500));
+      const poller = (await agent<{ id: number }>(B, '/spawn', { argv: [process.execPath, POLLER, String(base), String(count), String(sample), String(seconds + 25)] })).id;
+      const [a0, b0] = [await cpu(A, pid[A]!), await cpu(B, pid[B]!)];
+      const g = cl.start([process.execPath, LOAD, 'flows', VIP, String(UDP_PORT), String(rate), String(count), String(sample), String(base), String(seconds)]);
+      const exit = await Promise.race([g.exited, sleep(150_000).then(() => ({ code: -1 }))]);
+      if (exit.code !== 0) throw new Error(`load generator failed (${exit.code}): ${g.output().slice(-1500)}`);
+      await sleep(1000);
+      const [a1, b1] = [await cpu(A, pid[A]!), await cpu(B, pid[B]!)];
+      const polled = await until(async () => {
+        const o = await agent<{ stdout: string; stderr: string; code: number | null }>(B, '/output', { id: poller });
+        if (o.code === null) return undefined;
+        if (o.code !== 0) throw new Error(`poller: ${o.stderr}`);
+        return JSON.parse(o.stdout.trim()) as { want: number; seen: Record<string, [number, number]>; reads: number; readMs: number; periodMs: number; table: number };
+      }, "b's poller", 60_000, 500);
+      const gen = JSON.parse(g.output().trim().split('\n').pop()!) as { sent: number; rate: number; samples: Array<[number, number]> };
+      const off = skewBefore.offsetMs;
+      const up: number[] = [];
+      const lo: number[] = [];
+      for (const [sport, t] of gen.samples) {
+        const s = polled.seen[sport.toString(16).toUpperCase().padStart(4, '0')];
+        if (!s) continue;
+        up.push(s[1] - off - t);
+        lo.push(Math.max(0, s[0] - off - t));
+      }
+      const win = (a1.at - a0.at) / 1000;
+      const pct = (x1: number, x0: number, w: number) => Math.round((1000 * (x1 - x0)) / w) / 10;
+      const r = {
+        rate, seconds, achieved: Math.round(gen.rate), flows: gen.sent, samples: gen.samples.length, seen: up.length,
+        upperMs: stats(up), lowerMs: stats(lo), midMs: stats(up.map((u, i) => (u + lo[i]!) / 2)),
+        pollReadMs: polled.readMs, pollPeriodMs: polled.periodMs, tableB: polled.table,
+        windowS: win,
+        cpuPct: { lvsdA: pct(a1.lvsd, a0.lvsd, win), lvsdB: pct(b1.lvsd, b0.lvsd, (b1.at - b0.at) / 1000), kthreadsA: pct(a1.kthreads, a0.kthreads, win), kthreadsB: pct(b1.kthreads, b0.kthreads, (b1.at - b0.at) / 1000), guestA: pct(a1.busy, a0.busy, win), guestB: pct(b1.busy, b0.busy, (b1.at - b0.at) / 1000) },
+      };
+      say(`phase ${rate}/s: achieved ${r.achieved}/s, seen ${r.seen}/${r.samples}, upper p50/p95 ${r.upperMs.p50.toFixed(1)}/${r.upperMs.p95.toFixed(1)} ms, cpu ${JSON.stringify(r.cpuPct)}`);
+      out.push(r);
+      base += count + 1000;
+      await sleep(2000);
+    }
+    const skewAfter = await clockOffset(B);
+    await agent(A, '/exit').catch(() => undefined);
+    await agent(B, '/exit').catch(() => undefined);
+    return { skewBefore, skewAfter, skewA, phases: out };
+  } finally {
+    await topo.destroy();
+  }
+}
+
+const [cfgA, cfgB, spec] = process.argv.slice(2);
+const phases = (spec ?? '').split(',').filter(Boolean).map((p) => p.split(':').map(Number) as [number, number]);
+main(cfgA!, cfgB!, phases).then(
+  (r) => {
+    process.stdout.write(`RESULT ${JSON.stringify(r)}\n`);
+    process.exit(0);
+  },
+  (e: unknown) => {
+    process.stdout.write(`FAIL ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,90 @@
+/**
+ * New-connection sync latency across a REAL pair (issue 18): each director in its own UML guest
+ * (its own kernel and CPU), the client and real servers in a third, on a private segment (labPair).
+ * Kernel channel and lvsd channel in the same run, each on freshly booted guests. Runs on the host:
+ *   flock -w 1200 /work/wt/lab.lock node dist/bench/sync-pair.js [--phases 10:10,1000:4,5000:4]
+ *     [--modes kernel,lvsd] [--json FILE]
+ * Per phase: RATE new UDP flows/s for SECONDS from the client (3 datagrams each, a fresh source
+ * port; the kernel master daemon sends a UDP connection at its 3rd packet); b's guest reads its
+ * kernel table and notes when each sampled flow appears (bench/support/table-poller.ts); the time
+ * from send (c's clock) to visible in b (b's clock, corrected by the measured offset) is printed as
+ * upper bound (end of the read that showed it), lower bound (start of the read before) and their
+ * midpoint; CPU of each director's lvsd, its ipvs-* kernel threads and its whole guest over the
+ * phase. See bench/support/sync-pair-driver.ts. The host has 2 cores for 3 guests and the uml_switch.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PassThrough } from 'node:stream';
+import { labPair } from '../src/lab/uml.js';
+import { AGENT_PORT } from '../src/lab/pair-agent.js';
+import { writeSyncDirectorConfig } from './support/sync-director.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const VIP = '192.0.2.100';
+const KEY = 'hex:' + 'b0a7'.repeat(12);
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : dflt;
+}
+
+async function runMode(mode: 'kernel' | 'lvsd', phases: string, dir: string): Promise<Record<string, unknown>> {
+  const cfg = (name: string, prio: number) =>
+    writeSyncDirectorConfig(dir, {
+      name: `${name}-${mode}`, prio, port: 19691, vip: VIP, channel: mode, syncId: 42,
+      keyFile: mode === 'lvsd' ? join(dir, 'sync.key') : undefined,
+      virtualServers: [
+        `{ address: ${VIP}, port: 5353, protocol: udp, scheduler: rr, forwarding: dr, real_servers: [{ address: 192.0.2.11 }, { address: 192.0.2.12 }] }`,
+        `{ address: ${VIP}, port: 80, scheduler: rr, forwarding: dr, real_servers: [{ address: 192.0.2.11 }, { address: 192.0.2.12 }] }`,
+      ],
+    });
+  const [ca, cb] = [cfg('a', 150), cfg('b', 100)];
+  let out = '';
+  const sink = new PassThrough();
+  sink.on('data', (d: Buffer) => {
+    out += d.toString();
+    process.stderr.write(d);
+  });
+  const quiet = () => new PassThrough().resume();
+  const agentArgv = (addr: string) => [process.execPath, join(root, 'dist', 'src', 'lab', 'pair-agent.js'), addr, String(AGENT_PORT), '840'];
+  const common = { cwd: root, rw: [dir], timeoutSec: 870, mem: '1024M' };
+  const t0 = Date.now();
+  const res = await labPair([
+    { name: 'a', addrs: ['192.0.2.2/24'], argv: agentArgv('192.0.2.2'), stdout: quiet(), stderr: quiet(), ...common },
+    { name: 'b', addrs: ['192.0.2.3/24'], argv: agentArgv('192.0.2.3'), stdout: quiet(), stderr: quiet(), ...common },
+    { name: 'c', addrs: ['192.0.2.60/24'], argv: [process.execPath, join(here, 'support', 'sync-pair-driver.js'), ca, cb, phases], stdout: sink, stderr: sink, ...common },
+  ], { primary: 'c' });
+  const line = out.split('\n').find((l) => l.startsWith('RESULT '));
+  if (res.c!.code !== 0 || !line) throw new Error(`${mode}: the driver failed (${res.c!.code}): ${out.slice(-3000)}`);
+  return { mode, totalS: Math.round((Date.now() - t0) / 1000), ...(JSON.parse(line.slice(7)) as Record<string, unknown>) };
+}
+
+const modes = arg('modes', 'kernel,lvsd').split(',') as Array<'kernel' | 'lvsd'>;
+const phases = arg('phases', '10:10,1000:4,5000:4');
+if (!/^[0-9]+:[0-9]+(,[0-9]+:[0-9]+)*$/.test(phases)) throw new Error(`--phases RATE:SECONDS,...: "${phases}"`);
+const dir = mkdtempSync(join('/var/tmp', 'lvsd-syncpair-'));
+try {
+  writeFileSync(join(dir, 'sync.key'), KEY + '\n');
+  const start = { utc: new Date().toISOString(), load: loadavg().map((x) => x.toFixed(2)).join(' ') };
+  const results = [];
+  for (const m of modes) results.push(await runMode(m, phases, dir));
+  const end = { utc: new Date().toISOString(), load: loadavg().map((x) => x.toFixed(2)).join(' ') };
+  type Ph = { rate: number; achieved: number; seen: number; samples: number; upperMs: { p50: number; p95: number; max: number }; lowerMs: { p50: number; p95: number }; midMs: { p50: number; p95: number }; pollPeriodMs: number; cpuPct: Record<string, number> };
+  console.log(`sync-pair: start ${start.utc} load ${start.load}; end ${end.utc} load ${end.load}`);
+  for (const r of results as Array<{ mode: string; skewBefore: { offsetMs: number; rttMs: number }; skewAfter: { offsetMs: number; rttMs: number }; phases: Ph[] }>) {
+    console.log(`${r.mode}: clock b−c ${r.skewBefore.offsetMs.toFixed(2)} ± ${(r.skewBefore.rttMs / 2).toFixed(2)} ms before, ${r.skewAfter.offsetMs.toFixed(2)} ± ${(r.skewAfter.rttMs / 2).toFixed(2)} after`);
+    for (const p of r.phases) {
+      console.log(`  ${p.rate}/s (achieved ${p.achieved}): seen ${p.seen}/${p.samples}; send→visible in b p50/p95 ms: upper ${p.upperMs.p50.toFixed(1)}/${p.upperMs.p95.toFixed(1)} (max ${p.upperMs.max.toFixed(1)}), lower ${p.lowerMs.p50.toFixed(1)}/${p.lowerMs.p95.toFixed(1)}, mid ${p.midMs.p50.toFixed(1)}/${p.midMs.p95.toFixed(1)}; b's read period ${p.pollPeriodMs.toFixed(1)} ms; CPU % ${JSON.stringify(p.cpuPct)}`);
+    }
+  }
+  const k = results.find((r) => r.mode === 'kernel') as { phases: Ph[] } | undefined;
+  const l = results.find((r) => r.mode === 'lvsd') as { phases: Ph[] } | undefined;
+  if (k && l) for (const [i, p] of l.phases.entries()) console.log(`  ratio lvsd/kernel at ${p.rate}/s: upper p95 ${(p.upperMs.p95 / k.phases[i]!.upperMs.p95).toFixed(2)}, mid p50 ${(p.midMs.p50 / k.phases[i]!.midMs.p50).toFixed(2)}`);
+  const json = arg('json', '');
+  if (json) writeFileSync(json, JSON.stringify({ start, end, phases, results }, null, 2));
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
