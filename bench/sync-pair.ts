@@ -3,7 +3,9 @@
  * (its own kernel and CPU), the client and real servers in a third, on a private segment (labPair).
  * Kernel channel and lvsd channel in the same run, each on freshly booted guests. Runs on the host:
  *   flock -w 1200 /work/wt/lab.lock node dist/bench/sync-pair.js [--phases 10:10,1000:4,5000:4]
- *     [--modes kernel,lvsd] [--json FILE]
+ *     [--inject i5000:4] [--modes kernel,lvsd] [--json FILE]
+ * (--inject: phases of the lvsd mode only, the flows installed into a's kernel through its backup
+ * daemon on lo instead of sent by the client: the kernel channel sends only from the packet path.)
  * Per phase: RATE new UDP flows/s for SECONDS from the client (3 datagrams each, a fresh source
  * port; the kernel master daemon sends a UDP connection at its 3rd packet); b's guest reads its
  * kernel table and notes when each sampled flow appears (bench/support/table-poller.ts); the time
@@ -64,25 +66,27 @@ async function runMode(mode: 'kernel' | 'lvsd', phases: string, dir: string): Pr
 
 const modes = arg('modes', 'kernel,lvsd').split(',') as Array<'kernel' | 'lvsd'>;
 const phases = arg('phases', '10:10,1000:4,5000:4');
+const inject = arg('inject', '');
 if (!/^[0-9]+:[0-9]+(,[0-9]+:[0-9]+)*$/.test(phases)) throw new Error(`--phases RATE:SECONDS,...: "${phases}"`);
+if (inject && !/^i[0-9]+:[0-9]+(,i[0-9]+:[0-9]+)*$/.test(inject)) throw new Error(`--inject iRATE:SECONDS,...: "${inject}"`);
 const dir = mkdtempSync(join('/var/tmp', 'lvsd-syncpair-'));
 try {
   writeFileSync(join(dir, 'sync.key'), KEY + '\n');
   const start = { utc: new Date().toISOString(), load: loadavg().map((x) => x.toFixed(2)).join(' ') };
   const results = [];
-  for (const m of modes) results.push(await runMode(m, phases, dir));
+  for (const m of modes) results.push(await runMode(m, m === 'lvsd' && inject ? `${phases},${inject}` : phases, dir));
   const end = { utc: new Date().toISOString(), load: loadavg().map((x) => x.toFixed(2)).join(' ') };
-  type Ph = { rate: number; achieved: number; seen: number; samples: number; upperMs: { p50: number; p95: number; max: number }; lowerMs: { p50: number; p95: number }; midMs: { p50: number; p95: number }; pollPeriodMs: number; cpuPct: Record<string, number> };
+  type Ph = { kind: string; inA: number; rcvbufErrorsB: number; rate: number; achieved: number; seen: number; samples: number; upperMs: { p50: number; p95: number; max: number }; lowerMs: { p50: number; p95: number }; midMs: { p50: number; p95: number }; pollPeriodMs: number; cpuPct: Record<string, number> };
   console.log(`sync-pair: start ${start.utc} load ${start.load}; end ${end.utc} load ${end.load}`);
   for (const r of results as Array<{ mode: string; skewBefore: { offsetMs: number; rttMs: number }; skewAfter: { offsetMs: number; rttMs: number }; phases: Ph[] }>) {
     console.log(`${r.mode}: clock b−c ${r.skewBefore.offsetMs.toFixed(2)} ± ${(r.skewBefore.rttMs / 2).toFixed(2)} ms before, ${r.skewAfter.offsetMs.toFixed(2)} ± ${(r.skewAfter.rttMs / 2).toFixed(2)} after`);
     for (const p of r.phases) {
-      console.log(`  ${p.rate}/s (achieved ${p.achieved}): seen ${p.seen}/${p.samples}; send→visible in b p50/p95 ms: upper ${p.upperMs.p50.toFixed(1)}/${p.upperMs.p95.toFixed(1)} (max ${p.upperMs.max.toFixed(1)}), lower ${p.lowerMs.p50.toFixed(1)}/${p.lowerMs.p95.toFixed(1)}, mid ${p.midMs.p50.toFixed(1)}/${p.midMs.p95.toFixed(1)}; b's read period ${p.pollPeriodMs.toFixed(1)} ms; CPU % ${JSON.stringify(p.cpuPct)}`);
+      console.log(`  ${p.kind} ${p.rate}/s (achieved ${p.achieved}): seen ${p.seen}/${p.samples} (in a's table ${p.inA}; b's UDP rcvbuf errors ${p.rcvbufErrorsB}); send→visible in b p50/p95 ms: upper ${p.upperMs.p50.toFixed(1)}/${p.upperMs.p95.toFixed(1)} (max ${p.upperMs.max.toFixed(1)}), lower ${p.lowerMs.p50.toFixed(1)}/${p.lowerMs.p95.toFixed(1)}, mid ${p.midMs.p50.toFixed(1)}/${p.midMs.p95.toFixed(1)}; b's read period ${p.pollPeriodMs.toFixed(1)} ms; CPU % ${JSON.stringify(p.cpuPct)}`);
     }
   }
   const k = results.find((r) => r.mode === 'kernel') as { phases: Ph[] } | undefined;
   const l = results.find((r) => r.mode === 'lvsd') as { phases: Ph[] } | undefined;
-  if (k && l) for (const [i, p] of l.phases.entries()) console.log(`  ratio lvsd/kernel at ${p.rate}/s: upper p95 ${(p.upperMs.p95 / k.phases[i]!.upperMs.p95).toFixed(2)}, mid p50 ${(p.midMs.p50 / k.phases[i]!.midMs.p50).toFixed(2)}`);
+  if (k && l) for (const [i, p] of l.phases.entries()) if (k.phases[i]) console.log(`  ratio lvsd/kernel at ${p.rate}/s: upper p95 ${(p.upperMs.p95 / k.phases[i]!.upperMs.p95).toFixed(2)}, mid p50 ${(p.midMs.p50 / k.phases[i]!.midMs.p50).toFixed(2)}`);
   const json = arg('json', '');
   if (json) writeFileSync(json, JSON.stringify({ start, end, phases, results }, null, 2));
 } finally {

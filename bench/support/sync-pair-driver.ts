@@ -5,7 +5,9 @@
  * flows), macvlans of c's eth0 in namespaces, and keeps 192.0.2.60 to call the agents.
  *
  *   node sync-pair-driver.js CONFIG_A CONFIG_B PHASES
- *     PHASES: RATE:SECONDS[,RATE:SECONDS...]
+ *     PHASES: RATE:SECONDS[,RATE:SECONDS...]; a phase "iRATE:SECONDS" injects the flows into a's
+ *     kernel instead (sync-load.js inject-flows in a's guest, through its backup daemon on lo: the
+ *     lvsd channel only; a's clock, corrected by its offset), to reach rates c cannot generate
  *
  * Starts `lvsd run` in a and b, waits for a to be master and b's backup daemon, then per phase:
  * b's table poller (table-poller.js, in b's guest, b's clock), the UDP flow generator
@@ -64,7 +66,24 @@ const q = (xs: number[], p: number) => {
 };
 const stats = (xs: number[]) => ({ p50: q(xs, 0.5), p95: q(xs, 0.95), max: xs.length ? Math.max(...xs) : NaN });
 
-async function main(cfgA: string, cfgB: string, phases: Array<[number, number]>): Promise<unknown> {
+/** UDP datagrams a guest's kernel dropped for full receive buffers (/proc/net/snmp, Udp RcvbufErrors). */
+async function rcvbufErrors(host: string): Promise<number> {
+  const lines = (await exec(host, ['cat', '/proc/net/snmp'])).split('\n').filter((l) => l.startsWith('Udp:'));
+  return Number(lines[1]!.split(/\s+/)[lines[0]!.split(/\s+/).indexOf('RcvbufErrors')]);
+}
+
+/** Runs a background command in a guest to its end; its stdout. */
+async function runIn(host: string, argv: string[], ms: number): Promise<string> {
+  const id = (await agent<{ id: number }>(host, '/spawn', { argv })).id;
+  return until(async () => {
+    const o = await agent<{ stdout: string; stderr: string; code: number | null }>(host, '/output', { id });
+    if (o.code === null) return undefined;
+    if (o.code !== 0) throw new Error(`${argv.join(' ')} in ${host}: exit ${o.code}: ${o.stderr.slice(-1500)}`);
+    return o.stdout;
+  }, `${argv[1]} in ${host}`, ms, 500);
+}
+
+async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, number]>): Promise<unknown> {
   const topo = new Topology();
   try {
     const member = async (name: string, addr: string) => {
@@ -90,15 +109,22 @@ async function main(cfgA: string, cfgB: string, phases: Array<[number, number]>)
     say(`clock of b − clock of c: ${skewBefore.offsetMs.toFixed(2)} ms ± ${(skewBefore.rttMs / 2).toFixed(2)}; of a: ${skewA.offsetMs.toFixed(2)} ± ${(skewA.rttMs / 2).toFixed(2)}`);
     const out: unknown[] = [];
     let base = 2000;
-    for (const [rate, seconds] of phases) {
+    for (const [inject, rate, seconds] of phases) {
       const count = Math.max(1, Math.round(rate * seconds));
       if (base + count > 65535) throw new Error(`source ports ${base}+${count} run past 65535`);
       const sample = Math.max(1, Math.floor(count / 500));
       const poller = (await agent<{ id: number }>(B, '/spawn', { argv: [process.execPath, POLLER, String(base), String(count), String(sample), String(seconds + 25)] })).id;
       const [a0, b0] = [await cpu(A, pid[A]!), await cpu(B, pid[B]!)];
-      const g = cl.start([process.execPath, LOAD, 'flows', VIP, String(UDP_PORT), String(rate), String(count), String(sample), String(base), String(seconds)]);
-      const exit = await Promise.race([g.exited, sleep(150_000).then(() => ({ code: -1 }))]);
-      if (exit.code !== 0) throw new Error(`load generator failed (${exit.code}): ${g.output().slice(-1500)}`);
+      const rcv0 = await rcvbufErrors(B);
+      let genOut: string;
+      if (inject) {
+        genOut = await runIn(A, [process.execPath, LOAD, 'inject-flows', String(rate), String(count), '42', String(sample), String(base), String(seconds)], 150_000);
+      } else {
+        const g = cl.start([process.execPath, LOAD, 'flows', VIP, String(UDP_PORT), String(rate), String(count), String(sample), String(base), String(seconds)]);
+        const exit = await Promise.race([g.exited, sleep(150_000).then(() => ({ code: -1 }))]);
+        if (exit.code !== 0) throw new Error(`load generator failed (${exit.code}): ${g.output().slice(-1500)}`);
+        genOut = g.output();
+      }
       await sleep(1000);
       const [a1, b1] = [await cpu(A, pid[A]!), await cpu(B, pid[B]!)];
       const polled = await until(async () => {
@@ -107,8 +133,12 @@ async function main(cfgA: string, cfgB: string, phases: Array<[number, number]>)
         if (o.code !== 0) throw new Error(`poller: ${o.stderr}`);
         return JSON.parse(o.stdout.trim()) as { want: number; seen: Record<string, [number, number]>; reads: number; readMs: number; periodMs: number; table: number };
       }, "b's poller", 60_000, 500);
-      const gen = JSON.parse(g.output().trim().split('\n').pop()!) as { sent: number; rate: number; samples: Array<[number, number]> };
-      const off = skewBefore.offsetMs;
+      const rcvbufB = (await rcvbufErrors(B)) - rcv0;
+      // The sampled flows in a's own table (one read, after b's poller finished).
+      const inA = Object.keys((JSON.parse((await runIn(A, [process.execPath, POLLER, String(base), String(count), String(sample), '1'], 60_000)).trim()) as { seen: object }).seen).length;
+      const gen = JSON.parse(genOut.trim().split('\n').pop()!) as { sent: number; rate: number; samples: Array<[number, number]> };
+      // Sent by c's clock: c's samples as they are; a's (injected) minus a's offset from c.
+      const off = skewBefore.offsetMs - (inject ? skewA.offsetMs : 0);
       const up: number[] = [];
       const lo: number[] = [];
       for (const [sport, t] of gen.samples) {
@@ -120,13 +150,13 @@ async function main(cfgA: string, cfgB: string, phases: Array<[number, number]>)
       const win = (a1.at - a0.at) / 1000;
       const pct = (x1: number, x0: number, w: number) => Math.round((1000 * (x1 - x0)) / w) / 10;
       const r = {
-        rate, seconds, achieved: Math.round(gen.rate), flows: gen.sent, samples: gen.samples.length, seen: up.length,
+        kind: inject ? 'injected into a' : 'client flows', rate, seconds, achieved: Math.round(gen.rate), flows: gen.sent, samples: gen.samples.length, seen: up.length, inA, rcvbufErrorsB: rcvbufB,
         upperMs: stats(up), lowerMs: stats(lo), midMs: stats(up.map((u, i) => (u + lo[i]!) / 2)),
         pollReadMs: polled.readMs, pollPeriodMs: polled.periodMs, tableB: polled.table,
         windowS: win,
         cpuPct: { lvsdA: pct(a1.lvsd, a0.lvsd, win), lvsdB: pct(b1.lvsd, b0.lvsd, (b1.at - b0.at) / 1000), kthreadsA: pct(a1.kthreads, a0.kthreads, win), kthreadsB: pct(b1.kthreads, b0.kthreads, (b1.at - b0.at) / 1000), guestA: pct(a1.busy, a0.busy, win), guestB: pct(b1.busy, b0.busy, (b1.at - b0.at) / 1000) },
       };
-      say(`phase ${rate}/s: achieved ${r.achieved}/s, seen ${r.seen}/${r.samples}, upper p50/p95 ${r.upperMs.p50.toFixed(1)}/${r.upperMs.p95.toFixed(1)} ms, cpu ${JSON.stringify(r.cpuPct)}`);
+      say(`phase ${inject ? 'injected ' : ''}${rate}/s: achieved ${r.achieved}/s, seen ${r.seen}/${r.samples} (in a ${inA}), b rcvbuf errors ${rcvbufB}, upper p50/p95 ${r.upperMs.p50.toFixed(1)}/${r.upperMs.p95.toFixed(1)} ms, cpu ${JSON.stringify(r.cpuPct)}`);
       out.push(r);
       base += count + 1000;
       await sleep(2000);
@@ -141,7 +171,10 @@ async function main(cfgA: string, cfgB: string, phases: Array<[number, number]>)
 }
 
 const [cfgA, cfgB, spec] = process.argv.slice(2);
-const phases = (spec ?? '').split(',').filter(Boolean).map((p) => p.split(':').map(Number) as [number, number]);
+const phases = (spec ?? '').split(',').filter(Boolean).map((p): [boolean, number, number] => {
+  const [r, sec] = p.replace(/^i/, '').split(':').map(Number);
+  return [p.startsWith('i'), r!, sec!];
+});
 main(cfgA!, cfgB!, phases).then(
   (r) => {
     process.stdout.write(`RESULT ${JSON.stringify(r)}\n`);
