@@ -1,7 +1,7 @@
 /**
  * Scrape cost of the per virtual / real server metrics (issue 20).
- *   lab (real kernel):  bin/lvsd lab exec --mem 2048M -- node dist/bench/scrape.js [--sockets 1,4] [SERVICES] [DESTS] [SCRAPES]
- *   host (our share):   node dist/bench/scrape.js --host [SERVICES] [DESTS] [SCRAPES]
+ *   lab (real kernel):  bin/lvsd lab exec --mem 2048M -- node dist/bench/scrape.js [--sockets=1,4] [--no-peer] [--trace-turns[=MS]] [SERVICES] [DESTS] [SCRAPES]
+ *   host (our share):   node dist/bench/scrape.js --host [--no-peer] [--trace-turns[=MS]] [SERVICES] [DESTS] [SCRAPES]
  * With SERVICES × DESTS (default 10,000 × 10), GET /metrics is served by lvsd's own ApiServer on
  * loopback with the table metrics the daemon registers (src/ipvs/table-metrics.ts: kernel read and
  * text in a worker thread) and read by curl (another process, as Prometheus is), SCRAPES times
@@ -20,6 +20,8 @@
  * printed too: on a loaded host it separates lvsd holding the loop from waiting for a CPU.
  * On the host each scrape is followed by the same scrape with the body discarded (curl > /dev/null:
  * the reader's own share of the 2 cores made smaller).
+ * --no-peer leaves the peer out (diagnosis runs). --trace-turns[=MS] also prints every tick that held over MS
+ * (default 20) ms of main-thread CPU with what ran in it: worker messages, HTTP writes, garbage collections.
  * Goals: a scrape under 1 s, no stall over 20 ms.
  * Nothing leaves the guest or loopback.
  */
@@ -38,8 +40,10 @@ import { DEFAULT_TABLE_SOCKETS, kernelTableReader, type TableReaderSpec } from '
 import { SystemClock } from '../src/core/clock.js';
 import { ApiServer } from '../src/metrics/http.js';
 import { bigConfig, bigTable, restoreText } from './support/big-table.js';
+import { TurnTrace } from './support/turn-trace.js';
 
 const r1 = (x: number) => Math.round(x * 10) / 10;
+const r2 = (x: number) => Math.round(x * 100) / 100;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -75,6 +79,7 @@ async function withLoopWatch<T>(fn: () => Promise<T>): Promise<Watch & { value: 
     maxGap = Math.max(maxGap, now - last);
     maxBusy = Math.max(maxBusy, elu.active - lastElu.active);
     maxCpu = Math.max(maxCpu, c - lastCpu);
+    trace?.tick(last, now, c - lastCpu);
     last = now;
     lastElu = elu;
     lastCpu = c;
@@ -102,6 +107,9 @@ async function withLoopWatch<T>(fn: () => Promise<T>): Promise<Watch & { value: 
  * above it leaves out time the thread waited for a CPU: on a loaded host that is most of a gap.
  */
 const schedstat = openSync('/proc/thread-self/schedstat', 'r');
+/** --trace-turns: what ran in each tick (./support/turn-trace.ts); ticks over TRACE_OVER_MS of CPU are printed at the end. */
+let trace: TurnTrace | undefined;
+let traceOverMs = 20;
 const statBuf = Buffer.alloc(128);
 function mainThreadCpuMs(): number {
   const n = readSync(schedstat, statBuf, 0, statBuf.length, 0);
@@ -293,12 +301,18 @@ async function noiseFloor(ms: number): Promise<number> {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const host = args[0] === '--host';
-  if (host) args.shift();
+  let host = false;
+  let noPeer = false;
   let sockets = [DEFAULT_TABLE_SOCKETS];
-  if (args[0] === '--sockets') {
-    sockets = args[1]!.split(',').map(Number).filter((k) => k >= 1 && k <= 16);
-    args.splice(0, 2);
+  while (args[0]?.startsWith('--')) {
+    const [flag, value] = args.shift()!.split('=') as [string, string | undefined];
+    if (flag === '--host') host = true;
+    else if (flag === '--no-peer') noPeer = true;
+    else if (flag === '--trace-turns') {
+      traceOverMs = Number(value ?? 20);
+      trace = new TurnTrace(mainThreadCpuMs);
+    } else if (flag === '--sockets') sockets = (value ?? args.shift()!).split(',').map(Number).filter((k) => k >= 1 && k <= 16);
+    else throw new Error(`unknown option ${flag}`);
   }
   if (!host && !process.env.LVSD_IN_LAB) {
     process.stderr.write('run inside the lab: bin/lvsd lab exec --mem 2048M -- node dist/bench/scrape.js (or --host for our share alone)\n');
@@ -341,6 +355,7 @@ async function main(): Promise<void> {
   const url = `http://${api.address}/metrics`;
   // As the daemon's start does (src/ipvs/subsystem.ts): the worker started and sent the declared
   // services before any scrape. Watched like a scrape: it runs on the same loop.
+  trace?.mark('priming');
   const prime = await withLoopWatch(() => primeTableMetrics(registry));
   process.stdout.write(`priming (worker start + ${n} declared services): ${r1(prime.ms)} ms, main loop busy at most ${r1(prime.maxBusyMs)} ms between two ${TICK_MS} ms ticks (longest gap ${r1(prime.maxGapMs)} ms; main thread CPU ${r1(prime.mainCpuMs)} ms, at most ${r1(prime.maxMainCpuMs)} ms between two ticks); load ${loadavg()}\n`);
 
@@ -350,14 +365,17 @@ async function main(): Promise<void> {
   for (const r of readers) {
     reader = r;
     for (let i = 0; i < scrapes; i++) {
+      trace?.mark('idle loop before a scrape');
       const floorMs = await noiseFloor(2000);
       await control.reset();
+      trace?.mark(`scrape ${i + 1}`);
       const s = await withLoopWatch(() => runner.scrape(url));
       const ctl = await control.report();
       const load = loadavg();
-      const p = host ? undefined : await runner.peer();
+      const p = host || noPeer ? undefined : await runner.peer();
       if (p) peer.push(p);
       // On the host, the same scrape once more with the body discarded (curl > /dev/null).
+      trace?.mark(`scrape ${i + 1} again`);
       const x = host ? await withLoopWatch(() => runner.discard(url)) : undefined;
       // (The rest of the body — the read's time, process metrics — differs by a few bytes between two scrapes.)
       if (x && Math.abs(x.value.bytes - s.value.bytes) > 4096) throw new Error(`discarded scrape: ${x.value.bytes} bytes, counted scrape ${s.value.bytes}`);
@@ -366,6 +384,7 @@ async function main(): Promise<void> {
       if (x) process.stdout.write(`${r.what}, scrape ${i + 1} again, body to /dev/null: lvsd ${r1(x.ms)} ms, process CPU ${r1(x.cpuMs)} ms, main thread CPU ${r1(x.mainCpuMs)} ms, at most ${r1(x.maxMainCpuMs)} ms between two ticks (main loop busy at most ${r1(x.maxBusyMs)} ms); load ${loadavg()}\n`);
     }
   }
+  if (trace) process.stdout.write(trace.report(traceOverMs));
   await api.close();
   await stopTableMetrics(registry);
   await close();
@@ -373,7 +392,7 @@ async function main(): Promise<void> {
   closeSync(statFd);
   runner.close();
   control.close();
-  if (host) {
+  if (host && !noPeer) {
     // The peer after lvsd's scrapes: its ~1,000,000 label objects left the main thread a heap whose
     // collection stalled the next scrape's loop by 0.2 s when it ran between them.
     const load = loadavg();
@@ -384,7 +403,7 @@ async function main(): Promise<void> {
   const expectSeries = n * 7 + n * d * 9; // 7 series per service, 9 per real server (see table-text.ts)
   if (lv.some((x) => x.series !== expectSeries)) throw new Error(`expected ${expectSeries} series per scrape, got ${lv.map((x) => x.series).join(', ')}`);
 
-  const peerMedian = median(peer.map((x) => x.ms));
+  const peerMedian = peer.length ? median(peer.map((x) => x.ms)) : NaN;
   for (const r of readers) {
     const rows = lv.filter((x) => x.reader === r.what);
     const out = {
@@ -400,9 +419,9 @@ async function main(): Promise<void> {
         series: rows[0]!.series, bytes: rows[0]!.bytes,
       },
       peer: { what: host ? 'prom-client' : 'ipvsadm -Ln --stats --exact + -Ln', ms: host ? [r1(peerMedian)] : rows.map((x) => r1(x.peerMs!)) },
-      ratio: r1(median(rows.map((x) => x.ms)) / (host ? peerMedian : median(rows.map((x) => x.peerMs!)))),
+      ratio: r2(median(rows.map((x) => x.ms)) / (host ? peerMedian : median(rows.map((x) => x.peerMs!)))),
     };
-    process.stdout.write(`${r.what}: lvsd scrape median ${r1(median(rows.map((x) => x.ms)))} ms (goal < 1000), longest loop stall ${out.lvsd.maxLoopStallMs} ms (goal ≤ 20; idle loop ${out.lvsd.idleLoopMaxGapMs} ms) vs ${out.peer.what} → ratio ${out.ratio}\n`);
+    process.stdout.write(`${r.what}: lvsd scrape median ${r1(median(rows.map((x) => x.ms)))} ms (goal < 1000), longest loop stall ${out.lvsd.maxLoopStallMs} ms (goal ≤ 20; idle loop ${out.lvsd.idleLoopMaxGapMs} ms)${noPeer ? '' : ` vs ${out.peer.what} → ratio ${out.ratio}`}\n`);
     process.stdout.write(JSON.stringify(out) + '\n');
   }
 }
