@@ -47,6 +47,9 @@ function threadStat(): number[] {
   return [Number(f[7]), Number(f[9]), Number(f[11]), Number(f[12]), Number(nv?.[1] ?? 0)];
 }
 
+/** performance.now() + this = CLOCK_MONOTONIC in ms (process.hrtime's clock; perf record -k mono), to find a slow tick in a profile. */
+const MONO_OFFSET_MS = Number(process.hrtime.bigint()) / 1e6 - performance.now();
+
 export class TurnTrace {
   readonly events: TraceEvent[] = [];
   readonly ticks: Tick[] = [];
@@ -119,11 +122,15 @@ export class TurnTrace {
     const out: string[] = [];
     let ei = 0;
     let step = '';
+    let stepAt = 0;
     for (const k of this.ticks) {
       const inside: TraceEvent[] = [];
       while (ei < this.events.length && this.events[ei]!.t <= k.t) {
         const e = this.events[ei++]!;
-        if (e.cpu < 0) step = e.what;
+        if (e.cpu < 0) {
+          step = e.what;
+          stepAt = e.t;
+        }
         else if (e.t > k.from) inside.push(e);
       }
       if (k.cpu <= overMs) continue;
@@ -144,7 +151,7 @@ export class TurnTrace {
       const accounted = inside.reduce((a, e) => a + e.ms, 0);
       const top = [...inside].sort((a, b) => b.ms - a.ms).slice(0, 4);
       out.push(
-        `slow tick (${step}) at ${(k.t / 1000).toFixed(3)} s: ${k.cpu.toFixed(1)} ms CPU over ${(k.t - k.from).toFixed(1)} ms wall; ` +
+        `slow tick (${step}, +${((k.t - stepAt) / 1000).toFixed(3)} s) at ${(k.t / 1000).toFixed(3)} s (CLOCK_MONOTONIC ${((k.from + MONO_OFFSET_MS) / 1000).toFixed(3)}–${((k.t + MONO_OFFSET_MS) / 1000).toFixed(3)} s): ${k.cpu.toFixed(1)} ms CPU over ${(k.t - k.from).toFixed(1)} ms wall; ` +
           `${[...byKind].map(([w, s]) => `${s.n} × ${w} ${s.ms.toFixed(1)} ms wall (${s.cpu.toFixed(1)} ms CPU)`).join(', ') || 'no traced event'}; outside them ${(k.t - k.from - accounted).toFixed(1)} ms wall; ` +
           `longest: ${top.map((e) => `${e.what} ${e.ms.toFixed(1)} ms`).join(', ') || '—'}; ` +
           `gc: ${gcs.map((g) => `${g.kind} ${g.ms.toFixed(1)} ms at +${(g.t - k.from).toFixed(1)}`).join(', ') || 'none'}` +
