@@ -19,6 +19,8 @@ export interface SyncDirector {
   virtualServers: string[];
   /** The channel's key file (channel lvsd). */
   keyFile?: string;
+  /** sync.poll_interval (ms; the default otherwise). */
+  pollInterval?: number;
 }
 
 /** Writes the director's config into dir and returns its path. */
@@ -38,7 +40,7 @@ ${d.virtualServers.map((vs) => `  - ${vs}\n`).join('')}sync:
   interface: eth0
   channel: ${d.channel}
   sync_id: ${d.syncId}
-${d.keyFile ? `  key_file: ${d.keyFile}\n` : ''}`,
+${d.keyFile ? `  key_file: ${d.keyFile}\n` : ''}${d.pollInterval ? `  poll_interval: ${d.pollInterval}\n` : ''}`,
   );
   return file;
 }

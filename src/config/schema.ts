@@ -439,7 +439,7 @@ export const sync = z.strictObject({
   key_file: z.string().min(1).optional(),
   /** channel lvsd: the peer directors' addresses (unicast, IPv4 or IPv6); empty → multicast to 224.0.0.81 on `interface`. */
   peers: z.array(ipAddress).default([]),
-  /** channel lvsd: the longest period between the active director's reads of its connection table, in milliseconds (in a worker thread; a cheap read is followed sooner, after 9× its duration and at least 10 ms; a read slower than this waits as long as it took before the next). */
+  /** channel lvsd: the longest period between the active director's reads of its connection table, in milliseconds (in a worker thread; a cheap read is followed sooner, after 9× its duration and at least 10 ms; a read slower than this waits as long as it took before the next; while the kernel stream runs, 4× as long). */
   poll_interval: z.number().int().min(10).max(5000).default(50),
   /** channel lvsd: at start, how long the wait for the active peer's table before the election starts may stay silent (seconds): each message of a table still arriving restarts it (60 s at most in all). */
   resync_timeout: z.number().min(0).max(60).default(3),

@@ -200,7 +200,15 @@ export class TableDiff {
   readonly changed: ConnEntry[] = [];
   readonly next = new Map<string, SentState>();
   readonly unique: ConnEntry[] = [];
+  /** The keys of `unique`, index for index (an answer from the snapshot overlays the stream's newer entries by them). */
+  readonly uniqueKeys: string[] = [];
   repeated = 0;
+  /**
+   * Entries the kernel stream sent while this read was under way (stream()): `passed` when the read
+   * had already shown the connection (its line in `unique` is older), otherwise the read has not
+   * shown it yet and decides by this state when it does.
+   */
+  private readonly streamed = new Map<string, { e: ConnEntry; s: SentState; passed: boolean }>();
 
   constructor(private prev: ReadonlyMap<string, SentState>) {}
 
@@ -215,8 +223,12 @@ export class TableDiff {
       return;
     }
     this.unique.push(e);
+    this.uniqueKeys.push(k);
     const dest = destId(e);
-    const p = this.prev.get(k);
+    const st = this.streamed.get(k);
+    // The stream told the peer after this read began: the read's line is newer and decides from there.
+    if (st) this.streamed.delete(k);
+    const p = st?.s ?? this.prev.get(k);
     const peerExpiry = p ? p.at / 1000 + p.expires : 0;
     const ourExpiry = nowMs / 1000 + e.expires;
     if (!p || p.dest !== dest || p.state !== e.state || ourExpiry - peerExpiry > Math.max(5, p.expires / 2)) {
@@ -232,13 +244,115 @@ export class TableDiff {
    */
   forget(k: string): void {
     if (this.next.has(k)) this.next.set(k, FORGOTTEN);
+    this.streamed.delete(k);
   }
 
   /** The same for every connection (the peer may know nothing: a new active period). */
   forgetAll(): void {
     this.prev = new Map();
     for (const k of this.next.keys()) this.next.set(k, FORGOTTEN);
+    this.streamed.clear();
   }
+
+  /** What the peer was told of connection k, as far as this read knows (the stream's news first). */
+  current(k: string): SentState | undefined {
+    return this.streamed.get(k)?.s ?? this.next.get(k) ?? this.prev.get(k);
+  }
+
+  /** The kernel stream sent entry e (key k) as s while this read was under way (mergeStream). */
+  stream(k: string, e: ConnEntry, s: SentState): void {
+    const passed = this.next.has(k);
+    if (passed) this.next.set(k, s);
+    this.streamed.set(k, { e, s, passed });
+  }
+
+  /**
+   * At the read's end: what the stream sent meanwhile stays in the sent-map and in the snapshot (a
+   * connection the stream showed after the read had passed its place in the hash, or whose line the
+   * read showed before the stream's newer state), so the next read does not send it again and a
+   * resync answer from this snapshot holds what the peer was told.
+   */
+  finish(): void {
+    if (!this.streamed.size) return;
+    const passed = new Map<string, ConnEntry>();
+    for (const [k, v] of this.streamed) {
+      if (v.passed) passed.set(k, v.e);
+      else {
+        this.next.set(k, v.s);
+        this.unique.push(v.e);
+        this.uniqueKeys.push(k);
+      }
+    }
+    this.streamed.clear();
+    if (passed.size) for (let i = 0; i < this.uniqueKeys.length; i++) this.unique[i] = passed.get(this.uniqueKeys[i]!) ?? this.unique[i]!;
+  }
+}
+
+/**
+ * A record of the kernel's master sync daemon (the stream, table-worker.ts) as a table entry: the
+ * same identity, real server and state the /proc line of that connection shows. `expires` is the
+ * record's timeout: the kernel sends the state's full timeout (cp->timeout), which is what a /proc
+ * line of a connection that just saw a packet shows.
+ */
+export function streamEntry(c: SyncConn): ConnEntry {
+  const template = (c.flags & ConnFlags.TEMPLATE) !== 0;
+  return {
+    family: c.family,
+    protocol: c.protocol,
+    caddr: c.caddr,
+    cport: c.cport,
+    vaddr: c.vaddr,
+    vport: c.vport,
+    daddr: c.daddr,
+    dport: c.dport,
+    state: c.state,
+    stateName: stateName(c.protocol, template, c.state),
+    template,
+    expires: c.timeout,
+  };
+}
+
+/**
+ * The stream's entries against what the peer was told (the sent-map and the read under way, if
+ * any): those to send now, a new connection or a changed state or real server; the sent-map (and
+ * the read) then hold them, so neither the next read nor a repeat of the kernel's record sends
+ * them twice. An entry already told in the same state is left to the reads (its expiry refresh
+ * included: the kernel resends a busy connection every 50th packet, the read's rule decides).
+ */
+export function mergeStream(sent: Map<string, SentState>, diff: TableDiff | undefined, entries: readonly ConnEntry[], nowMs: number): { changed: ConnEntry[]; unchanged: number } {
+  const changed: ConnEntry[] = [];
+  let unchanged = 0;
+  for (const e of entries) {
+    const k = connKey(e);
+    const dest = destId(e);
+    const p = diff ? diff.current(k) : sent.get(k);
+    if (p && p.dest === dest && p.state === e.state) {
+      unchanged++;
+      continue;
+    }
+    const s: SentState = { dest, state: e.state, at: nowMs, expires: e.expires };
+    sent.set(k, s);
+    diff?.stream(k, e, s);
+    changed.push(e);
+  }
+  return { changed, unchanged };
+}
+
+/**
+ * A snapshot (entries and their keys, TableDiff.unique/uniqueKeys) with the stream's entries since
+ * laid over it: an entry of the overlay replaces the snapshot's line of that connection, or is added.
+ */
+export function withOverlay(entries: readonly ConnEntry[], keys: readonly string[], overlay: ReadonlyMap<string, ConnEntry>): ConnEntry[] {
+  if (!overlay.size) return [...entries];
+  const used = new Set<string>();
+  const out = entries.map((e, i) => {
+    const o = overlay.get(keys[i]!);
+    if (!o) return e;
+    used.add(keys[i]!);
+    return o;
+  });
+  for (const [k, e] of overlay) if (!used.has(k)) out.push(e);
+  return out;
 }
 
 /** TableDiff of a whole read at once. */

@@ -41,7 +41,7 @@ export interface EngineDeps {
    * first needed (openReader after the start's resync, or a first activation before it), not at
    * construction: it reads the declared services then.
    */
-  readonly openSource: (onChanges: (r: PollResult) => Promise<void>, onError: (e: Error) => void) => TableSource;
+  readonly openSource: (onChanges: (r: PollResult) => Promise<void>, onError: (e: Error) => void, onStreamState: (up: boolean, error?: string) => void) => TableSource;
   readonly channel: FrameSender;
   /** Sends one sync v1 message to the local kernel's backup daemon. */
   readonly inject: (message: Buffer) => Promise<void>;
@@ -69,13 +69,15 @@ export interface EngineMetrics {
   peerConns: Gauge;
   polls: Histogram;
   staleness: Histogram;
+  streamRecords: Counter<'outcome'>;
+  streamUp: Gauge;
 }
 
 export function engineMetrics(registry: Registry): EngineMetrics {
   const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
   return {
     records: get('lvsd_sync_records_total', () => new Counter({ name: 'lvsd_sync_records_total', help: 'Connection records sent to / received from the peer director, and installed into the local kernel.', labelNames: ['direction'], registers: [registry] })),
-    drops: get('lvsd_sync_dropped_total', () => new Counter({ name: 'lvsd_sync_dropped_total', help: 'Sync datagrams dropped, by reason (malformed, unknown_key, bad_mac, replay, stale_epoch, own, bad_records, inject_error; lost: frames missing from the peer\'s sequence, dropped on the way or by this director\'s full socket; kernel_queue: messages the local kernel backup daemon dropped, its socket full; table_line: a line of the local /proc connection table that could not be parsed).', labelNames: ['reason'], registers: [registry] })),
+    drops: get('lvsd_sync_dropped_total', () => new Counter({ name: 'lvsd_sync_dropped_total', help: 'Sync datagrams dropped, by reason (malformed, unknown_key, bad_mac, replay, stale_epoch, own, bad_records, inject_error; lost: frames missing from the peer\'s sequence, dropped on the way or by this director\'s full socket; kernel_queue: messages the local kernel backup daemon dropped, its socket full; table_line: a line of the local /proc connection table that could not be parsed; stream: a datagram on the kernel stream port that is not a v1 message of the local master daemon: a source address not of this host, another syncid, malformed).', labelNames: ['reason'], registers: [registry] })),
     resyncs: get('lvsd_sync_resyncs_total', () => new Counter({ name: 'lvsd_sync_resyncs_total', help: 'Full resyncs, as sender or receiver.', labelNames: ['role'], registers: [registry] })),
     resent: get('lvsd_sync_resync_resent_frames_total', () => new Counter({ name: 'lvsd_sync_resync_resent_frames_total', help: 'Frames of a full-resync answer resent because the peer named them missing (RESYNC_MISSING), on the sender.', registers: [registry] })),
     missingAsks: get('lvsd_sync_resync_missing_requests_total', () => new Counter({ name: 'lvsd_sync_resync_missing_requests_total', help: 'Requests for the missing frames of a full-resync answer (RESYNC_MISSING) sent by this director, the asker.', registers: [registry] })),
@@ -85,7 +87,9 @@ export function engineMetrics(registry: Registry): EngineMetrics {
     dataUnavailable: get('lvsd_sync_data_resend_unavailable_total', () => new Counter({ name: 'lvsd_sync_data_resend_unavailable_total', help: 'DATA frames the peer named missing that this director no longer held (it keeps 1,024 frames, 2 MiB), each counted once: their connections are not sent again unless they change, on the sender. Numbers older than the last 4,096 evicted DATA frames are counted whatever they were (an upper bound there).', registers: [registry] })),
     resyncSeconds: get('lvsd_sync_resync_duration_seconds', () => new Histogram({ name: 'lvsd_sync_resync_duration_seconds', help: 'Time from a resync request to its acknowledgement (sender side).', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10], registers: [registry] })),
     peerConns: get('lvsd_sync_peer_connections', () => new Gauge({ name: 'lvsd_sync_peer_connections', help: 'Connections known from the peer (distinct records received and not expired by their timeout).', registers: [registry] })),
-    staleness: get('lvsd_sync_staleness_seconds', () => new Histogram({ name: 'lvsd_sync_staleness_seconds', help: "Per record received: time from the active director's table read that first showed it (new connection, state change) to its hand-over to this director's kernel. Compares the two directors' wall clocks (NTP-synced assumed; a negative difference counts as 0). Full-resync records are not counted.", buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] })),
+    staleness: get('lvsd_sync_staleness_seconds', () => new Histogram({ name: 'lvsd_sync_staleness_seconds', help: "Per record received: time from the active director's table read or kernel stream record that first showed it (new connection, state change) to its hand-over to this director's kernel. Compares the two directors' wall clocks (NTP-synced assumed; a negative difference counts as 0). Full-resync records are not counted.", buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] })),
+    streamRecords: get('lvsd_sync_stream_records_total', () => new Counter({ name: 'lvsd_sync_stream_records_total', help: "Records of the kernel stream (the kernel's master sync daemon on lo, while this director is active) by outcome: sent (a new connection or a changed state or real server, sent to the peer at once) or known (the peer had been told that state already, by the stream or a table read).", labelNames: ['outcome'], registers: [registry] })),
+    streamUp: get('lvsd_sync_stream_up', () => new Gauge({ name: 'lvsd_sync_stream_up', help: "1 while the kernel stream runs (the kernel's master sync daemon on lo and lvsd's socket on its port, active director, channel lvsd): new connections reach the peer without waiting for a table read, and the reads are spaced out. 0: the table reads only.", registers: [registry] })),
     polls: get('lvsd_sync_table_read_seconds', () => new Histogram({ name: 'lvsd_sync_table_read_seconds', help: 'Time to read, parse, diff and encode the kernel connection table on the active director (in the table worker thread, off the event loop).', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] })),
   };
 }
@@ -213,10 +217,14 @@ export class SyncEngine {
    * would only compete with that; on a real director it is tens of ms before the first read.
    */
   private get reader(): TableSource {
-    this.source ??= this.d.openSource(
-      (r) => this.onRead(r),
-      (e) => this.d.log.error({ err: e.message }, 'connection table worker failed'),
-    );
+    if (!this.source) {
+      this.source = this.d.openSource(
+        (r) => this.onRead(r),
+        (e) => this.d.log.error({ err: e.message }, 'connection table worker failed'),
+        (up, error) => this.onStreamState(up, error),
+      );
+      if (this.streamPort) this.source.setStream(this.streamPort);
+    }
     return this.source;
   }
 
@@ -237,6 +245,20 @@ export class SyncEngine {
     this.active = active;
     if (active) this.reader.setActive(true);
     else this.source?.setActive(false);
+  }
+
+  /** The kernel's master sync daemon on lo sends to this port (0: it does not run): see table-worker.ts. */
+  private streamPort = 0;
+  setStream(port: number): void {
+    if (port === this.streamPort || this.closed) return;
+    this.streamPort = port;
+    this.source?.setStream(port);
+  }
+
+  private onStreamState(up: boolean, error?: string): void {
+    this.m.streamUp.set(up ? 1 : 0);
+    if (error) this.d.log.warn({ err: error }, 'kernel stream socket failed: new connections wait for the table reads');
+    else this.d.log.info({ port: this.streamPort }, up ? 'kernel stream up' : 'kernel stream down');
   }
 
   /** The declared virtual servers changed (reload): forwarding, fwmark and persistence come from them. */
@@ -396,9 +418,15 @@ export class SyncEngine {
       this.readFailing = r.error;
       return;
     }
-    if (this.readFailing) this.d.log.info('connection table readable again');
-    this.readFailing = undefined;
-    this.m.polls.observe(r.readMs / 1000);
+    if (r.stream) {
+      if (r.stream.dropped) this.drop('stream', r.stream.dropped);
+      if (r.stream.unchanged) this.m.streamRecords.inc({ outcome: 'known' }, r.stream.unchanged);
+      if (r.records) this.m.streamRecords.inc({ outcome: 'sent' }, r.records);
+    } else {
+      if (this.readFailing) this.d.log.info('connection table readable again');
+      this.readFailing = undefined;
+      this.m.polls.observe(r.readMs / 1000);
+    }
     if (r.skipped) this.m.drops.inc({ reason: 'table_line' }, r.skipped);
     if (this.closed) return;
     let i = 0;
@@ -729,7 +757,7 @@ export class SyncEngine {
     }
   }
 
-  drop(reason: DropReason | 'bad_records' | 'inject_error', count = 1): void {
+  drop(reason: DropReason | 'bad_records' | 'inject_error' | 'stream', count = 1): void {
     this.m.drops.inc({ reason }, count);
   }
 
@@ -870,6 +898,7 @@ export class SyncEngine {
     clearTimeout(this.tailTimer);
     clearTimeout(this.missingTimer);
     await this.source?.close();
+    this.m.streamUp.set(0);
   }
 
   /** Sends whatever changed since the last poll (graceful stop: nothing opened just before is lost). */

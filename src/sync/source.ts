@@ -17,9 +17,17 @@ export interface TableWorkerData {
   readonly services: DeclaredServices;
 }
 
+/** The group the kernel stream (the master sync daemon on lo, table-worker.ts) is multicast to. */
+export const STREAM_GROUP = '224.0.0.81';
+
 /** main → worker */
 export type TableRequest =
   | { op: 'active'; on: boolean }
+  /**
+   * The kernel's master sync daemon runs on lo sending to STREAM_GROUP:port (0: it does not): the
+   * worker listens there while active and spaces its reads out while it does.
+   */
+  | { op: 'stream'; port: number }
   | { op: 'services'; services: DeclaredServices }
   /** One read now (graceful stop, tests), answered by a 'poll' event with this id. */
   | { op: 'poll'; id: number }
@@ -48,15 +56,25 @@ interface Answer {
   encodeMs?: number;
   snapshotAgeMs?: number;
 }
-/** worker → main: a poll's changes (id: answer to a 'poll' request; none for the worker's own period). */
-export type TableEvent = ({ ev: 'poll'; id: number | undefined; sight: number } & Answer) | ({ ev: 'full'; id: number } & Answer);
+/**
+ * worker → main: a poll's changes (id: answer to a 'poll' request; none for the worker's own
+ * period); the stream's changes (the records of one loop turn of the worker: `unchanged` records
+ * the peer had been told already, `dropped` datagrams refused); the stream socket's state.
+ */
+export type TableEvent =
+  | ({ ev: 'poll'; id: number | undefined; sight: number } & Answer)
+  | ({ ev: 'stream'; id: undefined; sight: number; unchanged: number; dropped: number } & Answer)
+  | ({ ev: 'full'; id: number } & Answer)
+  | { ev: 'streamState'; up: boolean; error?: string };
 
-export type PollResult = Answer & { payloads: Buffer[] };
+export type PollResult = Answer & { payloads: Buffer[]; stream?: { unchanged: number; dropped: number } };
 
 /** What the engine needs from the table source (WorkerTableSource is the mechanism). */
 export interface TableSource {
   /** Active: read every poll interval and report changes through onChanges. */
   setActive(on: boolean): void;
+  /** The kernel's master sync daemon runs on lo, sending to this port (0: not running). */
+  setStream(port: number): void;
   setServices(services: DeclaredServices): void;
   /** One read now; resolves once onChanges has handled it. */
   pollNow(): Promise<PollResult>;
@@ -80,12 +98,15 @@ export class WorkerTableSource implements TableSource {
     data: TableWorkerData,
     private readonly onChanges: (r: PollResult, sight: number) => Promise<void>,
     private readonly onError: (e: Error) => void,
+    private readonly onStreamState: (up: boolean, error?: string) => void = () => undefined,
   ) {
     this.worker = new Worker(new URL('./table-worker.js', import.meta.url), { workerData: data });
     this.worker.unref();
     let chain: Promise<void> = Promise.resolve();
     this.worker.on('message', (ev: TableEvent) => {
+      if (ev.ev === 'streamState') return this.onStreamState(ev.up, ev.error);
       const r = asBuffers(ev);
+      if (ev.ev === 'stream') r.stream = { unchanged: ev.unchanged, dropped: ev.dropped };
       const w = ev.id === undefined ? undefined : this.waiting.get(ev.id);
       if (ev.id !== undefined) this.waiting.delete(ev.id);
       // A resync's answer at once: the engine sends it ahead of the polls' frames it has queued
@@ -116,6 +137,10 @@ export class WorkerTableSource implements TableSource {
 
   setActive(on: boolean): void {
     if (!this.closed) this.worker.postMessage({ op: 'active', on } satisfies TableRequest);
+  }
+
+  setStream(port: number): void {
+    if (!this.closed) this.worker.postMessage({ op: 'stream', port } satisfies TableRequest);
   }
 
   setServices(services: DeclaredServices): void {

@@ -16,7 +16,7 @@ import { planSync, wantedDaemons, type DaemonSpec, type SyncOp } from './plan.js
 import { SyncEngine, engineMetrics } from './engine.js';
 import { SyncChannel, DEFAULT_FRAME_PAYLOAD } from './channel.js';
 import { loadKeys, nodeIdOf, type SyncKey } from './wire.js';
-import { WorkerTableSource } from './source.js';
+import { WorkerTableSource, STREAM_GROUP } from './source.js';
 import { peerConnRow, sortRows } from './show.js';
 
 /** The part of the IPVS dataplane the sync subsystem needs (NetlinkDataplane satisfies it). */
@@ -43,6 +43,15 @@ export interface SyncSubsystemOptions {
   open: () => Promise<SyncDaemonControl>;
   /** Needed for channel lvsd. */
   lvsd?: LvsdSyncAdapters;
+}
+
+/**
+ * The kernel stream's master daemon (channel lvsd, active director; table-worker.ts): on lo, to
+ * 224.0.0.81 at a port next to sync.port's (the backup daemon on lo listens at 8848), sync_maxlen 1
+ * so that every record leaves in its own buffer (ip_vs_sync.c clamps a master's maxlen to ≥ 1).
+ */
+export function streamDaemon(syncid: number, port: number): DaemonSpec {
+  return { state: 'master', mcast_ifn: 'lo', syncid, maxlen: 1, mcast_group: STREAM_GROUP, mcast_port: port === 8849 ? 8850 : 8849, mcast_ttl: 1 };
 }
 
 export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOptions): Subsystem<ClusterConfig, ConfigDiff> {
@@ -76,8 +85,11 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
   const wanted = (): DaemonSpec[] => {
     const s = cfg?.sync;
     if (!s) return [];
-    // Channel lvsd: one backup daemon on lo, in every role; records arrive through it.
-    if (s.channel === 'lvsd') return [{ state: 'backup', mcast_ifn: 'lo', syncid: s.sync_id }];
+    // Channel lvsd: one backup daemon on lo, in every role; records arrive through it. On the
+    // active director, once the channel runs (lo is multicast then), also a master daemon on lo:
+    // the kernel stream of new connections (table-worker.ts), sent to lvsd's own port on lo only
+    // (TTL 1, lo), never to the network.
+    if (s.channel === 'lvsd') return [{ state: 'backup', mcast_ifn: 'lo', syncid: s.sync_id }, ...(engine && activeWanted() ? [streamDaemon(s.sync_id, s.port)] : [])];
     const w = wantedDaemons(s.mode, vrrpState);
     const base = { mcast_ifn: s.interface, syncid: s.sync_id, mcast_group: s.group, mcast_port: s.port, mcast_ttl: s.ttl, ...(s.maxlen ? { maxlen: s.maxlen } : {}) };
     return [...(w.master ? [{ state: 'master' as const, ...base }] : []), ...(w.backup ? [{ state: 'backup' as const, ...base }] : [])];
@@ -96,14 +108,21 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
         log.error({ err: lastError }, 'cannot read the kernel sync daemons');
         return;
       }
+      const lvsdChannel = cfg?.sync?.channel === 'lvsd';
       for (const op of ops) {
+        const state = op.op === 'stop' ? op.state : op.daemon.state;
         try {
           if (op.op === 'stop') await ctl.delDaemon(op.state);
           else await ctl.newDaemon(op.daemon);
           changes.inc({ op: op.op, result: 'ok' });
-          log.info({ op: op.op, state: op.op === 'stop' ? op.state : op.daemon.state, reason }, 'sync daemon changed');
+          log.info({ op: op.op, state, reason }, 'sync daemon changed');
         } catch (e) {
           changes.inc({ op: op.op, result: 'error' });
+          if (lvsdChannel && state === 'master') {
+            // The kernel stream is a speed-up, not a need: without it the table reads send everything.
+            log.warn({ op, err: errorMessage(e) }, 'kernel stream daemon change failed: new connections wait for the table reads');
+            continue;
+          }
           lastError = failing = errorMessage(e);
           log.error({ op, err: lastError }, 'sync daemon change failed');
         }
@@ -115,6 +134,10 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
       }
       running.set({ state: 'master' }, current.some((d) => d.state === 'master') ? 1 : 0);
       running.set({ state: 'backup' }, current.some((d) => d.state === 'backup') ? 1 : 0);
+      if (lvsdChannel && cfg?.sync) {
+        const want = streamDaemon(cfg.sync.sync_id, cfg.sync.port);
+        engine?.setStream(current.some((d) => d.state === 'master' && d.mcast_ifn === 'lo' && d.mcast_port === want.mcast_port) ? want.mcast_port! : 0);
+      }
     });
     return chain;
   };
@@ -152,7 +175,7 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
       log,
       registry: deps.registry,
       // Opened after the start's resync (openReader below) or at an activation before it: the services are read then.
-      openSource: (onChanges, onError) => new WorkerTableSource({ ...data, services: cfg?.virtual_servers ?? data.services }, onChanges, onError),
+      openSource: (onChanges, onError, onStreamState) => new WorkerTableSource({ ...data, services: cfg?.virtual_servers ?? data.services }, onChanges, onError, onStreamState),
       channel: ch,
       inject: (m) => inj.send(m),
       now: () => deps.clock.now(),
@@ -170,6 +193,8 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
     log.info({ received: got, ms: Math.round(deps.clock.now() - t0) }, got ? 'peer table received' : 'no active peer answered the resync request');
     // Before the election starts, so that no failover's first tick starts the table worker.
     eng.openReader();
+    // The kernel stream's master daemon, if this director is active already (modes master/both).
+    void converge('stream');
   }
   let relookup: (() => void) | undefined;
 

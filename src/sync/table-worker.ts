@@ -11,11 +11,13 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { connKey, ConnTableParser, TableDiff, toSyncConn, type ConnEntry, type SentState } from './conntable.js';
+import { createSocket, type Socket } from 'node:dgram';
+import { networkInterfaces } from 'node:os';
+import { connKey, ConnTableParser, mergeStream, streamEntry, TableDiff, toSyncConn, withOverlay, type ConnEntry, type SentState } from './conntable.js';
 import { ConnFlags, decodeMessage, encodeMessages } from './codec.js';
 import { serviceLookup } from './lookup.js';
 import { DATA_STAMP_LEN } from './wire.js';
-import type { TableRequest, TableEvent, TableWorkerData } from './source.js';
+import { STREAM_GROUP, type TableRequest, type TableEvent, type TableWorkerData } from './source.js';
 
 const cfg = workerData as TableWorkerData;
 const port = parentPort!;
@@ -29,6 +31,10 @@ let reading: Promise<void> | undefined;
 let diffing: TableDiff | undefined;
 /** The latest complete read's entries: a resync is answered from it at once, not from a new read. */
 let snapshot: ConnEntry[] | undefined;
+/** Their keys, index for index (TableDiff.uniqueKeys). */
+let snapshotKeys: string[] = [];
+/** Entries the kernel stream sent since the snapshot's read completed: a resync answer lays them over the snapshot. */
+let overlay = new Map<string, ConnEntry>();
 /** When that read ended (Date.now()): the answer's age is logged with the resync. */
 let snapshotAt = 0;
 /** Resyncs asked before the first read completed: id and when asked. */
@@ -62,6 +68,135 @@ const MIN_PAUSE_MS = 10;
 function nextDelay(readMs: number, pollMs: number): number {
   const ceiling = readMs > pollMs ? readMs : pollMs - readMs;
   return Math.min(ceiling, Math.max(MIN_PAUSE_MS, readMs * (1 / READ_SHARE - 1)));
+}
+
+/**
+ * While the kernel stream runs (below), a read slower than poll_interval is followed after this
+ * many times its duration instead of once: the stream brings new connections and state changes
+ * within tens of ms, so such reads are left with what it cannot see (connections before their 3rd
+ * packet, expiry, removals, the snapshot for a resync) and the O(n²) read of a large table takes at
+ * most a fifth of this thread's time instead of about half. Cheap reads keep their period: with a
+ * small table a read shows a new connection sooner than the stream at a low rate (a record waits
+ * for the next connection, ~100 ms at 10/s; bench/results/sync.md, 22:10).
+ */
+const STREAM_PAUSE_FACTOR = 4;
+function streamDelay(readMs: number, pollMs: number): number {
+  return readMs > pollMs ? readMs * STREAM_PAUSE_FACTOR : nextDelay(readMs, pollMs);
+}
+
+/**
+ * The kernel stream: the kernel's master sync daemon, started on lo by the sync subsystem while
+ * this director is active (channel lvsd), multicasts every connection at its 3rd packet and at
+ * every state change (ip_vs_sync.c, ip_vs_sync_conn; sync_threshold 3); with sync_maxlen 1 each
+ * buffer holds one record and the next record queues it at once (ip_vs_sync_buff_create: a buffer
+ * of max(record + header, maxlen) bytes), so a record leaves within the master thread's 20 ms
+ * wake-up (IPVS_SYNC_SEND_DELAY) of the next one; only the last before a pause waits for the 2 s
+ * flush (IPVS_SYNC_FLUSH_TIME). The master's socket has IP_MULTICAST_LOOP off, but lo delivers
+ * what is sent out of it: this socket, joined to the group on lo, receives every record (lab,
+ * bench/sync-kstream.ts). Records are merged into the same sent-map as the reads (mergeStream), so a
+ * connection goes to the peer once per state, by whichever source saw it first.
+ */
+let stream: Socket | undefined;
+/** The subsystem's word that the master daemon runs (0: no stream, reads only). */
+let streamPort = 0;
+/** The socket is bound and joined: the reads may be spaced out. */
+let streamUp = false;
+/**
+ * Stream entries waiting to be merged and sent together: the first arms STREAM_BATCH_MS, a frame's
+ * worth (STREAM_BATCH_RECORDS) goes at once. One record per DATA frame (the kernel sends one per
+ * datagram) cost the peer a frame, a MAC check and a hand-over to its kernel per connection: at
+ * ~560 connections/s in the lab the peer fell seconds behind (bench/results/sync.md, 22:17); the
+ * reads had batched ~30 records per frame.
+ */
+let pending: ConnEntry[] = [];
+let pendingDrops = 0;
+let flushTimer: NodeJS.Timeout | undefined;
+const STREAM_BATCH_MS = 10;
+/** IPv4 records (36 bytes) in one message of the channel's size (8-byte header). */
+const STREAM_BATCH_RECORDS = Math.max(1, Math.floor((cfg.maxMessage - 8) / 36));
+
+function flushStream(): void {
+  if (flushTimer) clearTimeout(flushTimer);
+  flushTimer = undefined;
+  const entries = pending;
+  const dropped = pendingDrops;
+  pending = [];
+  pendingDrops = 0;
+  if (!active) return;
+  const sight = Date.now();
+  const m = mergeStream(sent, diffing, entries, sight);
+  for (const e of m.changed) overlay.set(connKey(e), e);
+  post({ ev: 'stream', id: undefined, sight, payloads: encode(m.changed, sight), records: m.changed.length, unchanged: m.unchanged, dropped, readMs: 0, skipped: 0 });
+}
+
+/** This host's IPv4 addresses, refreshed at most once a second when a datagram comes from another. */
+let localAddrs = new Set<string>();
+let localAt = -Infinity;
+function isLocal(a: string): boolean {
+  if (localAddrs.has(a)) return true;
+  if (performance.now() - localAt < 1000) return false;
+  localAt = performance.now();
+  localAddrs = new Set(['127.0.0.1']);
+  for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) if (i.family === 'IPv4') localAddrs.add(i.address);
+  return localAddrs.has(a);
+}
+
+/**
+ * One datagram of the stream port. Only the local kernel's master daemon sends there. Its source
+ * address is one of this host's, not 127.0.0.1: the master binds its socket to an address
+ * inet_select_addr picks for lo with universe scope, i.e. one of another interface (lab: the
+ * director's eth0 address). A datagram from the network cannot carry a local source address (a
+ * martian, dropped by the kernel: fib_validate_source, accept_local 0). A datagram from another
+ * source, of another syncid, or that is not a valid v1 message is counted as a drop (reason
+ * "stream") and ignored.
+ */
+function onStream(buf: Buffer, from: string): void {
+  const r = isLocal(from) ? decodeMessage(buf) : undefined;
+  if (!r?.ok || r.message.syncid !== (cfg.syncid & 0xff)) pendingDrops++;
+  else for (const c of r.message.conns) pending.push(streamEntry(c));
+  if (pending.length >= STREAM_BATCH_RECORDS) flushStream();
+  else flushTimer ??= setTimeout(flushStream, STREAM_BATCH_MS);
+}
+
+function openStream(): void {
+  if (stream || !streamPort || !active) return;
+  const sock = createSocket({ type: 'udp4', reuseAddr: true });
+  stream = sock;
+  sock.on('message', (buf, rinfo) => onStream(buf, rinfo.address));
+  sock.on('error', (e) => {
+    post({ ev: 'streamState', up: false, error: e.message });
+    closeStream();
+  });
+  sock.bind(streamPort, STREAM_GROUP, () => {
+    try {
+      sock.addMembership(STREAM_GROUP, '127.0.0.1');
+      // A burst of one-record datagrams costs ~1 KiB of buffer each (skb truesize): ask for room.
+      sock.setRecvBufferSize(4 * 1024 * 1024);
+    } catch (e) {
+      if (stream !== sock) return;
+      post({ ev: 'streamState', up: false, error: (e as Error).message });
+      closeStream();
+      return;
+    }
+    if (stream !== sock) return;
+    streamUp = true;
+    post({ ev: 'streamState', up: true });
+  });
+}
+
+function closeStream(): void {
+  const sock = stream;
+  stream = undefined;
+  if (streamUp) post({ ev: 'streamState', up: false });
+  streamUp = false;
+  pending = [];
+  if (flushTimer) clearTimeout(flushTimer);
+  flushTimer = undefined;
+  try {
+    sock?.close();
+  } catch {
+    /* closed already */
+  }
 }
 
 /**
@@ -138,15 +273,19 @@ async function poll(id: number | undefined): Promise<void> {
     const t0 = performance.now();
     const diff = (diffing = new TableDiff(sent));
     const r = await read(diff);
+    diff.finish();
     // The sent-map and the snapshot change together, here, in one step: an answer made from the
-    // snapshot is what the sent-map says the peer was told (a read in progress changes neither).
+    // snapshot is what the sent-map says the peer was told (a read in progress changes neither;
+    // what the stream sent meanwhile is in both, TableDiff.finish).
     sent = diff.next;
     snapshot = diff.unique;
+    snapshotKeys = diff.uniqueKeys;
+    overlay = new Map();
     snapshotAt = Date.now();
     const payloads = encode(diff.changed, r.sight);
     const ms = performance.now() - t0;
     post({ ev: 'poll', id, sight: r.sight, payloads, records: diff.changed.length, readMs: ms, skipped: r.skipped });
-    if (active && id === undefined) arm(nextDelay(ms, cfg.pollMs));
+    if (active && id === undefined) arm(streamUp ? streamDelay(ms, cfg.pollMs) : nextDelay(ms, cfg.pollMs));
   } catch (e) {
     post({ ev: 'poll', id, sight: 0, payloads: [], records: 0, readMs: 0, skipped: 0, error: (e as Error).message });
     if (active && id === undefined) arm(cfg.pollMs);
@@ -171,10 +310,11 @@ function full(id: number, at: number): void {
   }
   // Sight 0: full-resync records are not fresh sightings (the receiver does not observe staleness for them).
   const t0 = performance.now();
-  const payloads = encode(snapshot, 0);
+  const entries = overlay.size ? withOverlay(snapshot, snapshotKeys, overlay) : snapshot;
+  const payloads = encode(entries, 0);
   const encodeMs = Math.round(performance.now() - t0);
   const now = Date.now();
-  post({ ev: 'full', id, payloads, records: snapshot.length, readMs: 0, skipped: 0, workerMs: now - at, encodeMs, snapshotAgeMs: now - snapshotAt });
+  post({ ev: 'full', id, payloads, records: entries.length, readMs: 0, skipped: 0, workerMs: now - at, encodeMs, snapshotAgeMs: now - snapshotAt });
 }
 
 /**
@@ -214,12 +354,21 @@ function handle(m: TableRequest): void {
         // read under way still sends what it diffed against the old map, and its map is
         // forgotten so that the next read sends every entry.
         sent = new Map();
+        overlay = new Map();
         diffing?.forgetAll();
         arm(0);
-      } else if (timer) {
-        clearTimeout(timer);
+        openStream();
+      } else {
+        if (timer) clearTimeout(timer);
         timer = undefined;
+        closeStream();
       }
+      return;
+    case 'stream':
+      if (m.port === streamPort) return;
+      closeStream();
+      streamPort = m.port;
+      openStream();
       return;
     case 'services':
       lookup = serviceLookup({ virtual_servers: m.services });

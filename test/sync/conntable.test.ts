@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConnTable, diffTable, toSyncConn, connKey, ConnTableParser, TableDiff } from '../../src/sync/conntable.js';
+import { parseConnTable, diffTable, toSyncConn, connKey, destId, ConnTableParser, TableDiff, streamEntry, mergeStream, withOverlay, type SentState } from '../../src/sync/conntable.js';
 import { decodeMessage } from '../../src/sync/codec.js';
 import { serviceLookup } from '../../src/sync/lookup.js';
 import { parseConfigText } from '../../src/config/load.js';
@@ -131,4 +131,90 @@ test('diff under way: a connection forgotten (the peer lost it) after the read p
   for (const e of entries.slice(1)) all.add(e, 2000);
   assert.equal(all.changed.length, entries.length - 1, 'entries after forgetAll go with this read');
   assert.deepEqual(diffTable(all.next, entries, 3000).changed, [entries[0]], 'the one before it with the next read: every entry reaches the peer');
+});
+
+/** The kernel master daemon's records of the fixtures (the same connections as PROC). */
+const kernelRecords = () =>
+  ['01', '02'].flatMap((n) => {
+    const r = decodeMessage(readFileSync(join(fixtures, `kernel-master-${n}.bin`)));
+    assert.ok(r.ok);
+    return r.ok ? r.message.conns : [];
+  });
+
+test('stream: a kernel master record is the same connection, real server and state as its /proc line', () => {
+  const lines = parseConnTable(PROC).entries;
+  const stream = kernelRecords().map(streamEntry);
+  for (const e of lines) {
+    const s = stream.find((x) => connKey(x) === connKey(e) && x.state === e.state);
+    assert.ok(s, `the kernel sent ${e.protocol}/${e.cport}/${e.vport} ${e.stateName}`);
+    assert.equal(destId(s), destId(e));
+    assert.equal(s.stateName, e.stateName);
+    assert.equal(s.template, e.template);
+  }
+});
+
+test('stream merge: a new or changed connection is sent once, whichever source sees it first; a repeat of the kernel is not', () => {
+  const lines = parseConnTable(PROC).entries;
+  const est = lines[0]!; // TCP ESTABLISHED
+  const sent = diffTable(new Map(), lines.slice(1), 1000).next;
+  // The stream sees the new connection first: sent now; the next read does not send it again.
+  const m1 = mergeStream(sent, undefined, [est], 1100);
+  assert.deepEqual(m1.changed, [est]);
+  const m2 = mergeStream(sent, undefined, [est], 1200);
+  assert.deepEqual([m2.changed.length, m2.unchanged], [0, 1], 'the kernel resends at every 50th packet: known');
+  const read = diffTable(sent, lines, 1300);
+  assert.equal(read.changed.length, 0, 'the read finds nothing new');
+  // A state change seen by the read first: the stream's record of the same state is known.
+  const fin = { ...est, state: 4, stateName: 'FIN_WAIT', expires: 120 };
+  const read2 = diffTable(read.next, [fin, ...lines.slice(1)], 1400);
+  assert.deepEqual(read2.changed, [fin]);
+  assert.equal(mergeStream(read2.next, undefined, [fin], 1500).changed.length, 0);
+});
+
+test('stream merge during a read: before the read reaches the connection, after it passed it, and a new one it never shows', () => {
+  const lines = parseConnTable(PROC).entries;
+  const sent = new Map<string, SentState>(diffTable(new Map(), lines, 1000).next);
+  const est = lines[0]!;
+  const fin = { ...est, state: 4, stateName: 'FIN_WAIT', expires: 120 };
+  const udp = lines[3]!;
+  const fresh = { ...udp, cport: 4242 };
+  const d = new TableDiff(sent);
+  // The read shows the first two lines (still ESTABLISHED), then the stream says FIN_WAIT of the
+  // first (passed), and tells a UDP connection the read has not reached, and a new one.
+  d.add(lines[0]!, 2000);
+  d.add(lines[1]!, 2000);
+  const udpChanged = { ...udp, daddr: Uint8Array.of(192, 0, 2, 12) };
+  const m = mergeStream(sent, d, [fin, udpChanged, fresh], 2100);
+  assert.equal(m.changed.length, 3);
+  // The read's line of the UDP connection, older than the stream's: what the peer was told was
+  // the stream's real server, so the read sends the line's (a change again, by this read's word).
+  for (const e of lines.slice(2)) d.add(e, 2200);
+  d.finish();
+  assert.equal(d.changed.length, 1, "the read's line of the UDP connection differs from the stream's");
+  assert.equal(d.next.get(connKey(est))!.state, 4, 'the sent-map keeps the stream state of a passed connection');
+  assert.ok(d.next.has(connKey(fresh)), 'and a connection the read never showed');
+  assert.equal(d.unique.find((e) => connKey(e) === connKey(est))!.state, 4, 'the snapshot holds the stream state');
+  assert.ok(d.unique.some((e) => connKey(e) === connKey(fresh)));
+  assert.equal(d.unique.length, d.uniqueKeys.length);
+  // The next read of the same table sends nothing of what the stream sent.
+  assert.equal(diffTable(d.next, [fin, ...lines.slice(1), fresh], 3000).changed.length, 0);
+  // A connection the peer lost after the stream sent it goes again with the next read.
+  const d2 = new TableDiff(d.next);
+  const other = { ...udp, cport: 4343 };
+  mergeStream(d.next, d2, [other], 3100);
+  d2.forget(connKey(other));
+  d2.finish();
+  assert.ok(!d2.next.has(connKey(other)), 'forgotten: not kept as sent');
+});
+
+test('overlay: the stream since the snapshot replaces or adds entries of a resync answer', () => {
+  const lines = parseConnTable(PROC).entries;
+  const keys = lines.map((e) => connKey(e));
+  const fin = { ...lines[0]!, state: 4, stateName: 'FIN_WAIT', expires: 120 };
+  const fresh = { ...lines[3]!, cport: 4242 };
+  const out = withOverlay(lines, keys, new Map([[connKey(fin), fin], [connKey(fresh), fresh]]));
+  assert.equal(out.length, lines.length + 1);
+  assert.equal(out[0], fin);
+  assert.equal(out[out.length - 1], fresh);
+  assert.deepEqual(withOverlay(lines, keys, new Map()), lines);
 });

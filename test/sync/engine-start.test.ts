@@ -21,6 +21,7 @@ function engine() {
   const source: TableSource = {
     setActive: (on) => void events.push(`reader ${on ? 'active' : 'passive'}`),
     setServices: () => undefined,
+    setStream: () => undefined,
     pollNow: async () => empty,
     full: async () => empty,
     forget: () => undefined,

@@ -417,6 +417,7 @@ function scriptedPair() {
     return {
       setActive: () => undefined,
       setServices: () => undefined,
+      setStream: () => undefined,
       pollNow: () => Promise.reject(new Error('scripted')),
       full: () => new Promise((r) => (answer = r)),
       forget: () => undefined,
