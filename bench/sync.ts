@@ -2,7 +2,7 @@
  * Connection sync, kernel channel vs lvsd channel, in one run on the real kernel (issue 18):
  *   bin/lvsd lab exec --mem 2048M -- node dist/bench/sync.js [--low-rate 10] [--low-seconds 10]
  *     [--high-rate 5000] [--high-seconds 4] [--inject-rate 5000] [--inject-seconds 4]
- *     [--resync 10000,100000] [--modes kernel,lvsd] [--json FILE]
+ *     [--resync 10000,100000] [--modes kernel,lvsd] [--prefill N] [--json FILE]
  *
  * Per mode, fresh namespaces on one bridge: directors a (192.0.2.2, priority 150: master) and b
  * (192.0.2.3), both `lvsd run` with `sync.channel` = the mode, a client c (192.0.2.50) and two real
@@ -48,6 +48,9 @@
  *    (lvsd_event_loop_lag_seconds{quantile="1"}) over 10 s of holding the table and over the
  *    resync, a's table-read time then, b's takeovers while a was filled and held, and the longest
  *    stall of a probe process of the guest's own (sync-load.ts probe) in the same windows.
+ *  - --prefill N: before the phases, N established TCP entries are installed in a's kernel (through
+ *    its backup daemon on lo) and the bench waits until b's kernel holds them: the phases then run
+ *    beside a large table, whose reads take seconds (what the kernel stream of channel lvsd is for).
  * Every loop is bounded in count and time; nothing leaves the guest. The guest is one UML CPU that
  * the client, both daemons, both kernels' sync work and this poller share: read the figures as an
  * upper bound of what two real directors would show.
@@ -393,7 +396,7 @@ interface Resync {
   log: string[];
 }
 
-async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; high: number; highS: number; inject: number; injectS: number; resync: number[] }) {
+async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; high: number; highS: number; inject: number; injectS: number; resync: number[]; prefill: number }) {
   const topo = new Topology();
   const dir = mkdtempSync(join(tmpdir(), `lvsd-syncbench-${mode}-`));
   writeFileSync(join(dir, 'sync.key'), KEY + '\n');
@@ -416,6 +419,13 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
     await until(async () => ((await sh(b, ['ipvsadm', '-L', '--daemon'])).stdout.includes('backup') ? true : undefined), "b's backup sync daemon", 120_000, 500);
     await until(async () => ((await sh(a, ['ipvsadm', '-Ln'])).stdout.includes(`${VIP}:${UDP_PORT}`) ? true : undefined), "a's virtual servers", 60_000, 500);
     await sleep(4000); // b's start (resync wait, election start) settles
+    if (o.prefill > 0) {
+      const inj = a.start([process.execPath, LOAD, 'inject', String(o.prefill), String(SYNCID)]);
+      await Promise.race([inj.exited, sleep(150_000)]);
+      // b gets them from a (channel lvsd: a's reads; kernel: never, they came through a's backup daemon).
+      const inB = await until(async () => ((await activeConns(mode === 'lvsd' ? b : a, VS80, RS80)) >= o.prefill ? true : undefined), `${o.prefill} prefilled entries`, 300_000, 1000).then(() => true, () => false);
+      console.error(`prefilled ${o.prefill} entries in a (${mode === 'lvsd' ? (inB ? 'all in b' : 'NOT all in b') : inB ? 'held' : 'not all held'})`);
+    }
     const phase = async (gen: Generator, rate: number, seconds: number, base: number) => {
       const [a0, b0] = mode === 'lvsd' ? [await scrape(a, 19671), await scrape(b, 19672)] : ['', ''];
       const t0 = performance.now();
@@ -587,7 +597,7 @@ async function main(): Promise<void> {
     process.exitCode = 69;
     return;
   }
-  const o = { low: num('low-rate', 10, 1000), lowS: num('low-seconds', 10, 60), high: num('high-rate', 5000, 20000), highS: num('high-seconds', 4, 10), inject: num('inject-rate', 5000, 20000), injectS: num('inject-seconds', 4, 5), resync: arg('resync', '10000,100000').split(',').filter(Boolean).map((x) => Math.min(200_000, Math.max(0, Number(x)))).filter((x) => x > 0) };
+  const o = { low: num('low-rate', 10, 1000), lowS: num('low-seconds', 10, 60), high: num('high-rate', 5000, 20000), highS: num('high-seconds', 4, 10), inject: num('inject-rate', 5000, 20000), injectS: num('inject-seconds', 4, 5), prefill: num('prefill', 0, 200_000), resync: arg('resync', '10000,100000').split(',').filter(Boolean).map((x) => Math.min(200_000, Math.max(0, Number(x)))).filter((x) => x > 0) };
   const modes = arg('modes', 'kernel,lvsd').split(',') as Array<'kernel' | 'lvsd'>;
   const t0 = Date.now();
   const out: Record<string, Awaited<ReturnType<typeof runMode>>> = {};
