@@ -12,6 +12,7 @@
  *   receiving kernel use its own per-state timeout, and a template (client port 0, state NONE or
  *   ASSURED) carries its service's persistence timeout.
  */
+import { endianness } from 'node:os';
 import { ConnFlags, type SyncConn } from './codec.js';
 
 export interface ConnEntry {
@@ -360,4 +361,23 @@ export function diffTable(prev: ReadonlyMap<string, SentState>, entries: readonl
   const d = new TableDiff(prev);
   for (const e of entries) d.add(e, nowMs);
   return { changed: d.changed, next: d.next, unique: d.unique, repeated: d.repeated };
+}
+
+/**
+ * Datagrams the kernel dropped for the IPv4 UDP sockets bound to group:port, summed: the last
+ * column ("drops", sk_drops: counted when a socket's receive buffer is full) of their
+ * /proc/net/udp lines (udp4_format_sock). The local address there is the address's 4 bytes printed
+ * as one host-order hex word (on a little-endian machine 224.0.0.81 is 510000E0), the port in hex.
+ */
+export function udpDrops(text: string, group: string, port: number, littleEndian = endianness() === 'LE'): number {
+  const b = group.split('.').map((x) => Number(x).toString(16).toUpperCase().padStart(2, '0'));
+  const want = `${(littleEndian ? b.reverse() : b).join('')}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  let drops = 0;
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 13 || f[1] !== want) continue;
+    const n = Number(f[f.length - 1]);
+    if (Number.isFinite(n)) drops += n;
+  }
+  return drops;
 }

@@ -77,7 +77,7 @@ export function engineMetrics(registry: Registry): EngineMetrics {
   const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
   return {
     records: get('lvsd_sync_records_total', () => new Counter({ name: 'lvsd_sync_records_total', help: 'Connection records sent to / received from the peer director, and installed into the local kernel.', labelNames: ['direction'], registers: [registry] })),
-    drops: get('lvsd_sync_dropped_total', () => new Counter({ name: 'lvsd_sync_dropped_total', help: 'Sync datagrams dropped, by reason (malformed, unknown_key, bad_mac, replay, stale_epoch, own, bad_records, inject_error; lost: frames missing from the peer\'s sequence, dropped on the way or by this director\'s full socket; kernel_queue: messages the local kernel backup daemon dropped, its socket full; table_line: a line of the local /proc connection table that could not be parsed; stream: a datagram on the kernel stream port that is not a v1 message of the local master daemon: a source address not of this host, another syncid, malformed).', labelNames: ['reason'], registers: [registry] })),
+    drops: get('lvsd_sync_dropped_total', () => new Counter({ name: 'lvsd_sync_dropped_total', help: 'Sync datagrams dropped, by reason (malformed, unknown_key, bad_mac, replay, stale_epoch, own, bad_records, inject_error; lost: frames missing from the peer\'s sequence, dropped on the way or by this director\'s full socket; kernel_queue: messages the local kernel backup daemon dropped, its socket full; table_line: a line of the local /proc connection table that could not be parsed; stream: a datagram on the kernel stream port that is not a v1 message of the local master daemon: a source address not of this host, another syncid, malformed; stream_overflow: kernel stream records lost because the receive buffer of the stream socket was full, as the kernel counts them for it: the next table read is not spaced out and sends them).', labelNames: ['reason'], registers: [registry] })),
     resyncs: get('lvsd_sync_resyncs_total', () => new Counter({ name: 'lvsd_sync_resyncs_total', help: 'Full resyncs, as sender or receiver.', labelNames: ['role'], registers: [registry] })),
     resent: get('lvsd_sync_resync_resent_frames_total', () => new Counter({ name: 'lvsd_sync_resync_resent_frames_total', help: 'Frames of a full-resync answer resent because the peer named them missing (RESYNC_MISSING), on the sender.', registers: [registry] })),
     missingAsks: get('lvsd_sync_resync_missing_requests_total', () => new Counter({ name: 'lvsd_sync_resync_missing_requests_total', help: 'Requests for the missing frames of a full-resync answer (RESYNC_MISSING) sent by this director, the asker.', registers: [registry] })),
@@ -420,6 +420,7 @@ export class SyncEngine {
     }
     if (r.stream) {
       if (r.stream.dropped) this.drop('stream', r.stream.dropped);
+      if (r.stream.overflow) this.drop('stream_overflow', r.stream.overflow);
       if (r.stream.unchanged) this.m.streamRecords.inc({ outcome: 'known' }, r.stream.unchanged);
       if (r.records) this.m.streamRecords.inc({ outcome: 'sent' }, r.records);
     } else {
@@ -757,7 +758,7 @@ export class SyncEngine {
     }
   }
 
-  drop(reason: DropReason | 'bad_records' | 'inject_error' | 'stream', count = 1): void {
+  drop(reason: DropReason | 'bad_records' | 'inject_error' | 'stream' | 'stream_overflow', count = 1): void {
     this.m.drops.inc({ reason }, count);
   }
 

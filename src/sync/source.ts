@@ -63,11 +63,11 @@ interface Answer {
  */
 export type TableEvent =
   | ({ ev: 'poll'; id: number | undefined; sight: number } & Answer)
-  | ({ ev: 'stream'; id: undefined; sight: number; unchanged: number; dropped: number } & Answer)
+  | ({ ev: 'stream'; id: undefined; sight: number; unchanged: number; dropped: number; overflow: number } & Answer)
   | ({ ev: 'full'; id: number } & Answer)
   | { ev: 'streamState'; up: boolean; error?: string };
 
-export type PollResult = Answer & { payloads: Buffer[]; stream?: { unchanged: number; dropped: number } };
+export type PollResult = Answer & { payloads: Buffer[]; stream?: { unchanged: number; dropped: number; overflow: number } };
 
 /** What the engine needs from the table source (WorkerTableSource is the mechanism). */
 export interface TableSource {
@@ -106,7 +106,7 @@ export class WorkerTableSource implements TableSource {
     this.worker.on('message', (ev: TableEvent) => {
       if (ev.ev === 'streamState') return this.onStreamState(ev.up, ev.error);
       const r = asBuffers(ev);
-      if (ev.ev === 'stream') r.stream = { unchanged: ev.unchanged, dropped: ev.dropped };
+      if (ev.ev === 'stream') r.stream = { unchanged: ev.unchanged, dropped: ev.dropped, overflow: ev.overflow };
       const w = ev.id === undefined ? undefined : this.waiting.get(ev.id);
       if (ev.id !== undefined) this.waiting.delete(ev.id);
       // A resync's answer at once: the engine sends it ahead of the polls' frames it has queued
