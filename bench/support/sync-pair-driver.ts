@@ -20,7 +20,7 @@
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Topology, run } from '../../src/lab/netns.js';
+import { Topology } from '../../src/lab/netns.js';
 import { agent, clockOffset } from '../../src/lab/pair-agent.js';
 import { lvsdBin } from '../../test/support/proc.js';
 
@@ -86,16 +86,9 @@ async function runIn(host: string, argv: string[], ms: number): Promise<string> 
 async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, number]>): Promise<unknown> {
   const topo = new Topology();
   try {
-    const member = async (name: string, addr: string) => {
-      const ns = await topo.netns(name);
-      await run('ip', ['link', 'add', `mv-${name}`, 'link', 'eth0', 'type', 'macvlan', 'mode', 'bridge']);
-      await run('ip', ['link', 'set', `mv-${name}`, 'netns', ns.name, 'name', 'eth0']);
-      await ns.ipBatch(['link set eth0 up', `addr add ${addr} dev eth0`]);
-      return ns;
-    };
-    const cl = await member('cl', '192.0.2.50/24');
-    await member('rs0', '192.0.2.11/24');
-    await member('rs1', '192.0.2.12/24');
+    const cl = await topo.macvlanMember('cl', '192.0.2.50/24');
+    await topo.macvlanMember('rs0', '192.0.2.11/24');
+    await topo.macvlanMember('rs1', '192.0.2.12/24');
     for (const h of [A, B]) await until(async () => ((await agent(h, '/ping', {}, undefined, 5000)) ? true : undefined), `the agent on ${h}`, 240_000);
     const pid: Record<string, number> = {};
     for (const [h, c] of [[A, cfgA], [B, cfgB]] as const) pid[h] = (await agent<{ pid: number }>(h, '/spawn', { argv: [lvsdBin, 'run', '-c', c] })).pid;

@@ -410,6 +410,20 @@ export class Topology {
   }
 
   /**
+   * A namespace `name` whose eth0 is a macvlan (bridge mode) of this host's interface `parent`, with
+   * `addr` (CIDR): it sits on the parent's segment beside the host's own address. A guest of a lab
+   * pair keeps its eth0 address this way to reach the other guests (moving eth0 itself into a
+   * namespace would take the address with it).
+   */
+  async macvlanMember(name: string, addr: string, parent = 'eth0'): Promise<Netns> {
+    const ns = await this.netns(name);
+    await run('ip', ['link', 'add', `mv-${name}`, 'link', parent, 'type', 'macvlan', 'mode', 'bridge']);
+    await run('ip', ['link', 'set', `mv-${name}`, 'netns', ns.name, 'name', 'eth0']);
+    await ns.ipBatch(['link set eth0 up', `addr add ${addr} dev eth0`]);
+    return ns;
+  }
+
+  /**
    * Interface `ifname` of `ns` on the segment `bridge` (a bridge in the switch namespace, made on
    * first use), with `addrs` (CIDR) on it. IPv6 duplicate-address detection is off for it (set as the
    * namespace's default before the interface arrives), so its link-local address is usable at once.

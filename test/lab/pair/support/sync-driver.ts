@@ -13,7 +13,7 @@
  * at once (no goodbye); b takes the VIP; every connection still answers, now through b.
  */
 import { join } from 'node:path';
-import { Topology, run } from '../../../../src/lab/netns.js';
+import { Topology } from '../../../../src/lab/netns.js';
 import { agent } from '../../../../src/lab/pair-agent.js';
 import { lvsdBin } from '../../../support/proc.js';
 import { ECHO_SERVER, lines } from '../../support/echo.js';
@@ -63,16 +63,9 @@ async function main(dir: string): Promise<void> {
     // The client and the real servers sit on the segment through macvlans of c's eth0 (bridge mode:
     // they reach each other directly and everything else over the segment), each in a namespace;
     // this process keeps c's own address (192.0.2.60) to call the agents.
-    const member = async (name: string, addr: string) => {
-      const ns = await topo.netns(name);
-      await run('ip', ['link', 'add', `mv-${name}`, 'link', 'eth0', 'type', 'macvlan', 'mode', 'bridge']);
-      await run('ip', ['link', 'set', `mv-${name}`, 'netns', ns.name, 'name', 'eth0']);
-      await ns.ipBatch(['link set eth0 up', `addr add ${addr} dev eth0`]);
-      return ns;
-    };
-    const cl = await member('cl', '192.0.2.50/24');
+    const cl = await topo.macvlanMember('cl', '192.0.2.50/24');
     for (const [i, addr] of ['11', '12'].entries()) {
-      const rs = await member(`rs${i}`, `192.0.2.${addr}/24`);
+      const rs = await topo.macvlanMember(`rs${i}`, `192.0.2.${addr}/24`);
       await rs.sysctls({ 'net.ipv4.conf.all.arp_ignore': '1', 'net.ipv4.conf.all.arp_announce': '2' });
       await rs.addr('lo', `${VIP}/32`);
       rs.spawn([process.execPath, '-e', ECHO_SERVER, `rs${i}`, '80']);
