@@ -145,9 +145,16 @@ function streamDropsNow(): number | undefined {
     return undefined;
   }
 }
-/** Records the stream lost since the last look (0 without a stream), reported to the main thread. */
+/**
+ * Records the stream lost since the last look (0 without a stream), reported to the main thread.
+ * At most one look per half OVERFLOW_LOOK_MS: with a small table a read ends every 10–20 ms, and
+ * reading /proc/net/udp after each would cost more than the read; drops not looked at yet are
+ * counted by the next look (the kernel's count only grows).
+ */
+let lookedAt = -Infinity;
 function streamOverflow(): number {
-  if (!streamUp) return 0;
+  if (!streamUp || performance.now() - lookedAt < OVERFLOW_LOOK_MS / 2) return 0;
+  lookedAt = performance.now();
   const n = streamDropsNow();
   if (n === undefined) return 0;
   const lost = Math.max(0, n - streamDropsSeen);
