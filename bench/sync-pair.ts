@@ -3,7 +3,9 @@
  * (its own kernel and CPU), the client and real servers in a third, on a private segment (labPair).
  * Kernel channel and lvsd channel in the same run, each on freshly booted guests. Runs on the host:
  *   flock -w 1200 /work/wt/lab.lock node dist/bench/sync-pair.js [--phases 10:10,1000:4,5000:4]
- *     [--inject i5000:4] [--modes kernel,lvsd] [--json FILE]
+ *     [--inject i5000:4] [--modes kernel,lvsd] [--json FILE] [--cpu-prof DIR]
+ * (--cpu-prof: a's lvsd of each mode runs under `node --cpu-prof`, its profiles and its worker
+ * threads' kept in DIR/MODE; bench/support/cpu-prof-top.ts summarizes them.)
  * (--inject: phases of the lvsd mode only, the flows installed into a's kernel through its backup
  * daemon on lo instead of sent by the client: the kernel channel sends only from the packet path.)
  * Per phase: RATE new UDP flows/s for SECONDS from the client (3 datagrams each, a fresh source
@@ -14,9 +16,9 @@
  * midpoint; CPU of each director's lvsd, its ipvs-* kernel threads and its whole guest over the
  * phase. See bench/support/sync-pair-driver.ts. The host has 2 cores for 3 guests and the uml_switch.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PassThrough } from 'node:stream';
 import { labPair } from '../src/lab/uml.js';
@@ -33,7 +35,7 @@ function arg(name: string, dflt: string): string {
   return i >= 0 ? process.argv[i + 1]! : dflt;
 }
 
-async function runMode(mode: 'kernel' | 'lvsd', phases: string, dir: string): Promise<Record<string, unknown>> {
+async function runMode(mode: 'kernel' | 'lvsd', phases: string, dir: string, prof: string): Promise<Record<string, unknown>> {
   const cfg = (name: string, prio: number) =>
     writeSyncDirectorConfig(dir, {
       name: `${name}-${mode}`, prio, port: 19691, vip: VIP, channel: mode, syncId: 42,
@@ -52,12 +54,14 @@ async function runMode(mode: 'kernel' | 'lvsd', phases: string, dir: string): Pr
   });
   const quiet = () => new PassThrough().resume();
   const agentArgv = (addr: string) => [process.execPath, join(root, 'dist', 'src', 'lab', 'pair-agent.js'), addr, String(AGENT_PORT), '840'];
-  const common = { cwd: root, rw: [dir], timeoutSec: 870, mem: '1024M' };
+  const profDir = prof ? join(prof, mode) : '';
+  if (profDir) mkdirSync(profDir, { recursive: true });
+  const common = { cwd: root, rw: profDir ? [dir, profDir] : [dir], timeoutSec: 870, mem: '1024M' };
   const t0 = Date.now();
   const res = await labPair([
     { name: 'a', addrs: ['192.0.2.2/24'], argv: agentArgv('192.0.2.2'), stdout: quiet(), stderr: quiet(), ...common },
     { name: 'b', addrs: ['192.0.2.3/24'], argv: agentArgv('192.0.2.3'), stdout: quiet(), stderr: quiet(), ...common },
-    { name: 'c', addrs: ['192.0.2.60/24'], argv: [process.execPath, join(here, 'support', 'sync-pair-driver.js'), ca, cb, phases], stdout: sink, stderr: sink, ...common },
+    { name: 'c', addrs: ['192.0.2.60/24'], argv: [process.execPath, join(here, 'support', 'sync-pair-driver.js'), ca, cb, phases, ...(profDir ? [profDir] : [])], stdout: sink, stderr: sink, ...common },
   ], { primary: 'c' });
   const line = out.split('\n').find((l) => l.startsWith('RESULT '));
   if (res.c!.code !== 0 || !line) throw new Error(`${mode}: the driver failed (${res.c!.code}): ${out.slice(-3000)}`);
@@ -74,14 +78,15 @@ try {
   writeFileSync(join(dir, 'sync.key'), KEY + '\n');
   const start = { utc: new Date().toISOString(), load: loadavg().map((x) => x.toFixed(2)).join(' ') };
   const results = [];
-  for (const m of modes) results.push(await runMode(m, m === 'lvsd' && inject ? `${phases},${inject}` : phases, dir));
+  const prof = arg('cpu-prof', '') && resolve(arg('cpu-prof', ''));
+  for (const m of modes) results.push(await runMode(m, m === 'lvsd' && inject ? `${phases},${inject}` : phases, dir, prof));
   const end = { utc: new Date().toISOString(), load: loadavg().map((x) => x.toFixed(2)).join(' ') };
-  type Ph = { kind: string; inA: number; rcvbufErrorsB: number; rate: number; achieved: number; seen: number; samples: number; upperMs: { p50: number; p95: number; max: number }; lowerMs: { p50: number; p95: number }; midMs: { p50: number; p95: number }; pollPeriodMs: number; cpuPct: Record<string, number> };
+  type Ph = { lvsdA?: unknown; kind: string; inA: number; rcvbufErrorsB: number; rate: number; achieved: number; seen: number; samples: number; upperMs: { p50: number; p95: number; max: number }; lowerMs: { p50: number; p95: number }; midMs: { p50: number; p95: number }; pollPeriodMs: number; cpuPct: Record<string, number> };
   console.log(`sync-pair: start ${start.utc} load ${start.load}; end ${end.utc} load ${end.load}`);
   for (const r of results as Array<{ mode: string; skewBefore: { offsetMs: number; rttMs: number }; skewAfter: { offsetMs: number; rttMs: number }; phases: Ph[] }>) {
     console.log(`${r.mode}: clock b−c ${r.skewBefore.offsetMs.toFixed(2)} ± ${(r.skewBefore.rttMs / 2).toFixed(2)} ms before, ${r.skewAfter.offsetMs.toFixed(2)} ± ${(r.skewAfter.rttMs / 2).toFixed(2)} after`);
     for (const p of r.phases) {
-      console.log(`  ${p.kind} ${p.rate}/s (achieved ${p.achieved}): seen ${p.seen}/${p.samples} (in a's table ${p.inA}; b's UDP rcvbuf errors ${p.rcvbufErrorsB}); send→visible in b p50/p95 ms: upper ${p.upperMs.p50.toFixed(1)}/${p.upperMs.p95.toFixed(1)} (max ${p.upperMs.max.toFixed(1)}), lower ${p.lowerMs.p50.toFixed(1)}/${p.lowerMs.p95.toFixed(1)}, mid ${p.midMs.p50.toFixed(1)}/${p.midMs.p95.toFixed(1)}; b's read period ${p.pollPeriodMs.toFixed(1)} ms; CPU % ${JSON.stringify(p.cpuPct)}`);
+      console.log(`  ${p.kind} ${p.rate}/s (achieved ${p.achieved}): seen ${p.seen}/${p.samples} (in a's table ${p.inA}; b's UDP rcvbuf errors ${p.rcvbufErrorsB}); send→visible in b p50/p95 ms: upper ${p.upperMs.p50.toFixed(1)}/${p.upperMs.p95.toFixed(1)} (max ${p.upperMs.max.toFixed(1)}), lower ${p.lowerMs.p50.toFixed(1)}/${p.lowerMs.p95.toFixed(1)}, mid ${p.midMs.p50.toFixed(1)}/${p.midMs.p95.toFixed(1)}; b's read period ${p.pollPeriodMs.toFixed(1)} ms; CPU % ${JSON.stringify(p.cpuPct)}; a's lvsd user/sys and by thread % ${JSON.stringify(p.lvsdA)}`);
     }
   }
   const k = results.find((r) => r.mode === 'kernel') as { phases: Ph[] } | undefined;

@@ -4,7 +4,7 @@
  * the client (192.0.2.50) and two DR real servers (192.0.2.11, .12: no VIP on lo, they drop the
  * flows), macvlans of c's eth0 in namespaces, and keeps 192.0.2.60 to call the agents.
  *
- *   node sync-pair-driver.js CONFIG_A CONFIG_B PHASES
+ *   node sync-pair-driver.js CONFIG_A CONFIG_B PHASES [PROF_DIR]
  *     PHASES: RATE:SECONDS[,RATE:SECONDS...]; a phase "iRATE:SECONDS" injects the flows into a's
  *     kernel instead (sync-load.js inject-flows in a's guest, through its backup daemon on lo: the
  *     lvsd channel only; a's clock, corrected by its offset), to reach rates c cannot generate
@@ -16,6 +16,9 @@
  * in b = b's time − (c's time + offset), the offset of b's clock from c's measured with /time round
  * trips before and after the phases (bounded by half the quickest round trip). Prints "RESULT " and
  * one JSON line, or "FAIL " and the reason (exit 1).
+ * a's lvsd CPU is also split into user and system time and by thread (/proc/PID/task/TID/stat:
+ * the main thread, and the others by name and id: the table worker is a thread of its own). With
+ * PROF_DIR (a folder a's guest can write), a's lvsd runs under `node --cpu-prof` and is stopped with SIGTERM after the phases, so it and its worker threads write their profiles.
  */
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,19 +48,42 @@ async function until<T>(fn: () => Promise<T | undefined>, what: string, ms: numb
   }
 }
 
-/** CPU seconds (USER_HZ 100) in a director's guest: its lvsd, its ipvs-* kernel threads, the whole guest busy. */
-async function cpu(host: string, pid: number): Promise<{ lvsd: number; kthreads: number; busy: number; at: number }> {
-  const text = await exec(host, ['sh', '-c', `head -1 /proc/stat; echo; cat /proc/${pid}/stat; echo; cat /proc/[0-9]*/stat 2>/dev/null | grep '(ipvs-' ; true`]);
+type Cpu = { lvsd: number; user: number; sys: number; threads: Record<string, [number, number]>; kthreads: number; busy: number; at: number };
+/**
+ * CPU seconds (USER_HZ 100) in a director's guest: its lvsd (user + system, and per thread:
+ * "main" or "NAME/TID" → [user, system]), its ipvs-* kernel threads, the whole guest busy.
+ */
+async function cpu(host: string, pid: number): Promise<Cpu> {
+  const text = await exec(host, ['sh', '-c', `head -1 /proc/stat; echo; cat /proc/${pid}/stat; echo; cat /proc/[0-9]*/stat 2>/dev/null | grep '(ipvs-' ; echo; cat /proc/${pid}/task/*/stat 2>/dev/null | sed 's/^/T /'; true`]);
   const [statLine, ...rest] = text.split('\n');
   const f = statLine!.trim().split(/\s+/).slice(1).map(Number);
   const busy = (f.reduce((x, y) => x + y, 0) - (f[3] ?? 0) - (f[4] ?? 0)) / 100;
-  const ticks = (l: string) => {
+  const us = (l: string): [number, number] => {
     const g = l.slice(l.lastIndexOf(')') + 2).split(' ');
-    return (Number(g[11]) + Number(g[12])) / 100;
+    return [Number(g[11]) / 100, Number(g[12]) / 100];
   };
-  const procs = rest.filter((l) => l.includes(') '));
+  const ticks = (l: string) => us(l)[0] + us(l)[1];
+  const procs = rest.filter((l) => l.includes(') ') && !l.startsWith('T '));
   const own = procs.find((l) => l.startsWith(`${pid} (`));
-  return { lvsd: own ? ticks(own) : NaN, kthreads: procs.filter((l) => l.includes('(ipvs-')).reduce((s, l) => s + ticks(l), 0), busy, at: Date.now() };
+  const threads: Record<string, [number, number]> = {};
+  for (const l of rest.filter((x) => x.startsWith('T ') && x.includes(') '))) {
+    const tid = Number(l.slice(2, l.indexOf(' (')));
+    threads[tid === pid ? 'main' : `${l.slice(l.indexOf('(') + 1, l.lastIndexOf(')'))}/${tid}`] = us(l);
+  }
+  const [user, sys] = own ? us(own) : [NaN, NaN];
+  return { lvsd: own ? ticks(own) : NaN, user, sys, threads, kthreads: procs.filter((l) => l.includes('(ipvs-')).reduce((s, l) => s + ticks(l), 0), busy, at: Date.now() };
+}
+
+/** a's lvsd over a phase, % of its guest's CPU: user, system, and per thread [user, system] (threads under 0.5 % left out). */
+function split(c1: Cpu, c0: Cpu): { userPct: number; sysPct: number; threadsPct: Record<string, [number, number]> } {
+  const w = (c1.at - c0.at) / 1000;
+  const pct = (x: number) => Math.round((1000 * x) / w) / 10;
+  const threadsPct: Record<string, [number, number]> = {};
+  for (const [k, [u, s]] of Object.entries(c1.threads)) {
+    const [u0, s0] = c0.threads[k] ?? [0, 0];
+    if (pct(u - u0 + s - s0) >= 0.5) threadsPct[k] = [pct(u - u0), pct(s - s0)];
+  }
+  return { userPct: pct(c1.user - c0.user), sysPct: pct(c1.sys - c0.sys), threadsPct };
 }
 
 const q = (xs: number[], p: number) => {
@@ -83,7 +109,7 @@ async function runIn(host: string, argv: string[], ms: number): Promise<string> 
   }, `${argv[1]} in ${host}`, ms, 500);
 }
 
-async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, number]>): Promise<unknown> {
+async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, number]>, profDir: string | undefined): Promise<unknown> {
   const topo = new Topology();
   try {
     const cl = await topo.macvlanMember('cl', '192.0.2.50/24');
@@ -91,7 +117,13 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
     await topo.macvlanMember('rs1', '192.0.2.12/24');
     for (const h of [A, B]) await until(async () => ((await agent(h, '/ping', {}, undefined, 5000)) ? true : undefined), `the agent on ${h}`, 240_000);
     const pid: Record<string, number> = {};
-    for (const [h, c] of [[A, cfgA], [B, cfgB]] as const) pid[h] = (await agent<{ pid: number }>(h, '/spawn', { argv: [lvsdBin, 'run', '-c', c] })).pid;
+    const bgId: Record<string, number> = {};
+    for (const [h, c] of [[A, cfgA], [B, cfgB]] as const) {
+      // Profiled: node's own flags (Node 20 refuses --cpu-prof in NODE_OPTIONS); worker threads inherit them.
+      const prof = h === A && profDir ? [process.execPath, '--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+      const r = await agent<{ pid: number; id: number }>(h, '/spawn', { argv: [...prof, lvsdBin, 'run', '-c', c] });
+      [pid[h], bgId[h]] = [r.pid, r.id];
+    }
     await until(async () => ((await exec(A, ['ip', '-o', '-4', 'addr', 'show', 'dev', 'eth0'])).includes(`${VIP}/`) ? true : undefined), 'a to become master', 240_000);
     await until(async () => ((await exec(B, ['ipvsadm', '-L', '--daemon'])).includes('backup') ? true : undefined), "b's backup sync daemon", 240_000);
     await until(async () => ((await exec(A, ['ipvsadm', '-Ln'])).includes(`${VIP}:${UDP_PORT}`) ? true : undefined), "a's virtual servers", 60_000);
@@ -147,14 +179,20 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
         upperMs: stats(up), lowerMs: stats(lo), midMs: stats(up.map((u, i) => (u + lo[i]!) / 2)),
         pollReadMs: polled.readMs, pollPeriodMs: polled.periodMs, tableB: polled.table,
         windowS: win,
+        lvsdA: split(a1, a0),
         cpuPct: { lvsdA: pct(a1.lvsd, a0.lvsd, win), lvsdB: pct(b1.lvsd, b0.lvsd, (b1.at - b0.at) / 1000), kthreadsA: pct(a1.kthreads, a0.kthreads, win), kthreadsB: pct(b1.kthreads, b0.kthreads, (b1.at - b0.at) / 1000), guestA: pct(a1.busy, a0.busy, win), guestB: pct(b1.busy, b0.busy, (b1.at - b0.at) / 1000) },
       };
-      say(`phase ${inject ? 'injected ' : ''}${rate}/s: achieved ${r.achieved}/s, seen ${r.seen}/${r.samples} (in a ${inA}), b rcvbuf errors ${rcvbufB}, upper p50/p95 ${r.upperMs.p50.toFixed(1)}/${r.upperMs.p95.toFixed(1)} ms, cpu ${JSON.stringify(r.cpuPct)}`);
+      say(`phase ${inject ? 'injected ' : ''}${rate}/s: achieved ${r.achieved}/s, seen ${r.seen}/${r.samples} (in a ${inA}), b rcvbuf errors ${rcvbufB}, upper p50/p95 ${r.upperMs.p50.toFixed(1)}/${r.upperMs.p95.toFixed(1)} ms, cpu ${JSON.stringify(r.cpuPct)}; a's lvsd ${JSON.stringify(r.lvsdA)}`);
       out.push(r);
       base += count + 1000;
       await sleep(2000);
     }
     const skewAfter = await clockOffset(B);
+    if (profDir) {
+      // SIGTERM, and its end awaited: node writes the profiles as it (and each worker) exits.
+      await agent(A, '/signal', { id: bgId[A], signal: 'SIGTERM' });
+      await until(async () => ((await agent<{ code: number | null }>(A, '/output', { id: bgId[A] })).code !== null ? true : undefined), "a's lvsd to stop", 30_000, 500);
+    }
     await agent(A, '/exit').catch(() => undefined);
     await agent(B, '/exit').catch(() => undefined);
     return { skewBefore, skewAfter, skewA, phases: out };
@@ -163,12 +201,12 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
   }
 }
 
-const [cfgA, cfgB, spec] = process.argv.slice(2);
+const [cfgA, cfgB, spec, profDir] = process.argv.slice(2);
 const phases = (spec ?? '').split(',').filter(Boolean).map((p): [boolean, number, number] => {
   const [r, sec] = p.replace(/^i/, '').split(':').map(Number);
   return [p.startsWith('i'), r!, sec!];
 });
-main(cfgA!, cfgB!, phases).then(
+main(cfgA!, cfgB!, phases, profDir).then(
   (r) => {
     process.stdout.write(`RESULT ${JSON.stringify(r)}\n`);
     process.exit(0);
