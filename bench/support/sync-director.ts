@@ -21,6 +21,8 @@ export interface SyncDirector {
   keyFile?: string;
   /** sync.poll_interval (ms; the default otherwise). */
   pollInterval?: number;
+  /** sync.stream_port (the default otherwise). */
+  streamPort?: number;
 }
 
 /** Writes the director's config into dir and returns its path. */
@@ -40,7 +42,7 @@ ${d.virtualServers.map((vs) => `  - ${vs}\n`).join('')}sync:
   interface: eth0
   channel: ${d.channel}
   sync_id: ${d.syncId}
-${d.keyFile ? `  key_file: ${d.keyFile}\n` : ''}${d.pollInterval ? `  poll_interval: ${d.pollInterval}\n` : ''}`,
+${d.keyFile ? `  key_file: ${d.keyFile}\n` : ''}${d.pollInterval ? `  poll_interval: ${d.pollInterval}\n` : ''}${d.streamPort !== undefined ? `  stream_port: ${d.streamPort}\n` : ''}`,
   );
   return file;
 }

@@ -441,6 +441,13 @@ export const sync = z.strictObject({
   peers: z.array(ipAddress).default([]),
   /** channel lvsd: the longest period between the active director's reads of its connection table, in milliseconds (in a worker thread; a cheap read is followed sooner, after 9× its duration and at least 10 ms; a read slower than this waits as long as it took before the next; while the kernel stream runs, 4× as long). */
   poll_interval: z.number().int().min(10).max(5000).default(50),
+  /**
+   * channel lvsd: the local port of the kernel stream (docs/sync.md "Two sources"): on the active
+   * director the kernel's master sync daemon on lo sends every new connection to 224.0.0.81 at this
+   * port, where lvsd reads it at once instead of waiting for a table read. Default 8849 (8850 when
+   * `port` is 8849). 0: no kernel stream; new connections wait for the table reads.
+   */
+  stream_port: z.number().int().min(0).max(65535).optional(),
   /** channel lvsd: at start, how long the wait for the active peer's table before the election starts may stay silent (seconds): each message of a table still arriving restarts it (60 s at most in all). */
   resync_timeout: z.number().min(0).max(60).default(3),
 });

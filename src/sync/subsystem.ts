@@ -47,11 +47,13 @@ export interface SyncSubsystemOptions {
 
 /**
  * The kernel stream's master daemon (channel lvsd, active director; table-worker.ts): on lo, to
- * 224.0.0.81 at a port next to sync.port's (the backup daemon on lo listens at 8848), sync_maxlen 1
- * so that every record leaves in its own buffer (ip_vs_sync.c clamps a master's maxlen to ≥ 1).
+ * 224.0.0.81 at `sync.stream_port` (default: a port next to sync.port's; the backup daemon on lo
+ * listens at 8848), sync_maxlen 1 so that every record leaves in its own buffer (ip_vs_sync.c
+ * clamps a master's maxlen to ≥ 1). Undefined when stream_port is 0: no stream, the reads only.
  */
-export function streamDaemon(syncid: number, port: number): DaemonSpec {
-  return { state: 'master', mcast_ifn: 'lo', syncid, maxlen: 1, mcast_group: STREAM_GROUP, mcast_port: port === 8849 ? 8850 : 8849, mcast_ttl: 1 };
+export function streamDaemon(s: { readonly sync_id: number; readonly port: number; readonly stream_port?: number | undefined }): DaemonSpec | undefined {
+  const port = s.stream_port ?? (s.port === 8849 ? 8850 : 8849);
+  return port ? { state: 'master', mcast_ifn: 'lo', syncid: s.sync_id, maxlen: 1, mcast_group: STREAM_GROUP, mcast_port: port, mcast_ttl: 1 } : undefined;
 }
 
 export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOptions): Subsystem<ClusterConfig, ConfigDiff> {
@@ -89,7 +91,10 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
     // active director, once the channel runs (lo is multicast then), also a master daemon on lo:
     // the kernel stream of new connections (table-worker.ts), sent to lvsd's own port on lo only
     // (TTL 1, lo), never to the network.
-    if (s.channel === 'lvsd') return [{ state: 'backup', mcast_ifn: 'lo', syncid: s.sync_id }, ...(engine && activeWanted() ? [streamDaemon(s.sync_id, s.port)] : [])];
+    if (s.channel === 'lvsd') {
+      const stream = engine && activeWanted() ? streamDaemon(s) : undefined;
+      return [{ state: 'backup', mcast_ifn: 'lo', syncid: s.sync_id }, ...(stream ? [stream] : [])];
+    }
     const w = wantedDaemons(s.mode, vrrpState);
     const base = { mcast_ifn: s.interface, syncid: s.sync_id, mcast_group: s.group, mcast_port: s.port, mcast_ttl: s.ttl, ...(s.maxlen ? { maxlen: s.maxlen } : {}) };
     return [...(w.master ? [{ state: 'master' as const, ...base }] : []), ...(w.backup ? [{ state: 'backup' as const, ...base }] : [])];
@@ -135,8 +140,8 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
       running.set({ state: 'master' }, current.some((d) => d.state === 'master') ? 1 : 0);
       running.set({ state: 'backup' }, current.some((d) => d.state === 'backup') ? 1 : 0);
       if (lvsdChannel && cfg?.sync) {
-        const want = streamDaemon(cfg.sync.sync_id, cfg.sync.port);
-        engine?.setStream(current.some((d) => d.state === 'master' && d.mcast_ifn === 'lo' && d.mcast_port === want.mcast_port) ? want.mcast_port! : 0);
+        const want = streamDaemon(cfg.sync);
+        engine?.setStream(want && current.some((d) => d.state === 'master' && d.mcast_ifn === 'lo' && d.mcast_port === want.mcast_port) ? want.mcast_port! : 0);
       }
     });
     return chain;

@@ -30,10 +30,12 @@ const LOAD = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 
 const COUNT = 20;
 const BASE = 30000;
 const TABLE = 30_000;
+/** sync.stream_port of both: not the default 8849, so the test also shows the key reaches the kernel. */
+const STREAM_PORT = 8851;
 
 const config = (dir: string, name: string, prio: number, port: number) =>
   writeSyncDirectorConfig(dir, {
-    name, prio, port, vip: VIP, channel: 'lvsd', syncId: 42, keyFile: `${dir}/sync.key`,
+    name, prio, port, vip: VIP, channel: 'lvsd', syncId: 42, keyFile: `${dir}/sync.key`, streamPort: STREAM_PORT,
     virtualServers: [
       `{ address: ${VIP}, port: 5353, protocol: udp, scheduler: rr, forwarding: dr, real_servers: [{ address: 192.0.2.11 }] }`,
       `{ address: ${VIP}, port: 80, scheduler: rr, forwarding: dr, real_servers: [{ address: 192.0.2.11 }] }`,
@@ -80,12 +82,12 @@ test('channel lvsd: the kernel stream brings connections to the peer while a lar
     await until(async () => (sample(await metricsA(), 'lvsd_sync_stream_up') === 1 ? true : undefined), () => `A's kernel stream up${dump()}`, 60_000);
     const daemonsA = await sh(a, 'ipvsadm -L --daemon');
     const daemonsB = await sh(b, 'ipvsadm -L --daemon');
-    assert.match(daemonsA, /master sync daemon \(mcast=lo, syncid=42, maxlen=1, group=224\.0\.0\.81, port=8849/, daemonsA);
+    assert.match(daemonsA, new RegExp(String.raw`master sync daemon \(mcast=lo, syncid=42, maxlen=1, group=224\.0\.0\.81, port=${STREAM_PORT}\b`), daemonsA);
     assert.doesNotMatch(daemonsB, /master/, `B is passive: no stream daemon\n${daemonsB}`);
 
     // A datagram on the stream port that is not the kernel's: sent from A itself (a local source,
     // so only the syncid tells it apart), a v1 header of syncid 7 and no record.
-    const bogus = `const s=require('dgram').createSocket('udp4');s.bind(0,'127.0.0.1',()=>{s.setMulticastInterface('127.0.0.1');s.setMulticastLoopback(true);s.send(Buffer.from([0,7,0,8,0,1,0,0]),8849,'224.0.0.81',()=>s.close())})`;
+    const bogus = `const s=require('dgram').createSocket('udp4');s.bind(0,'127.0.0.1',()=>{s.setMulticastInterface('127.0.0.1');s.setMulticastLoopback(true);s.send(Buffer.from([0,7,0,8,0,1,0,0]),${STREAM_PORT},'224.0.0.81',()=>s.close())})`;
     await a.exec([process.execPath, '-e', bogus], { via: 'nsenter' });
 
     // A large table: A's reads take about a second each and, with the stream up, come seconds apart.
