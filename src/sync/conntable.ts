@@ -176,17 +176,29 @@ export function toSyncConn(e: ConnEntry, facts: ServiceFacts | undefined): SyncC
   };
 }
 
-/** What the peer was last told about a connection. */
+/**
+ * What the peer was last told about a connection, and the connection itself as last read or
+ * streamed: the sent-map (table-worker.ts) is also what a resync is answered from (every
+ * connection read or streamed and still in the table at the latest read), so one map, not a
+ * second snapshot, holds what the peer should have.
+ */
 export interface SentState {
   readonly dest: string;
   readonly state: number;
   /** When it was sent (ms) and the expiry the entry had then (s). */
   readonly at: number;
   readonly expires: number;
+  readonly entry: ConnEntry;
 }
 
-/** A sent state that matches no entry: the connection goes again with the read that next shows it. */
-const FORGOTTEN: SentState = { dest: '', state: -1, at: 0, expires: 0 };
+/**
+ * The peer lost what it was told of this connection (DATA_MISSING): a state that matches no entry,
+ * so the next read or stream record that shows it sends it again; the connection stays in the map
+ * (a resync answer still holds it).
+ */
+export function forgotten(s: SentState): SentState {
+  return { ...s, dest: '', state: -1 };
+}
 
 /**
  * Entries the peer must hear about now: new ones, a changed state or real server, and ones whose
@@ -194,22 +206,19 @@ const FORGOTTEN: SentState = { dest: '', state: -1, at: 0, expires: 0 };
  * (a busy connection: the kernel refreshes its timer on every packet, the peer's copy would run out
  * first). Idle connections are not resent: both copies age alike. Built entry by entry as a read
  * parses them (the table worker adds each page's entries as it comes); `next` is the new sent-map
- * (entries gone from the table are forgotten), `unique` the read's entries without repeated lines,
+ * (entries gone from the table are forgotten; a line the read showed twice is one key),
  * `repeated` how many lines repeated.
  */
 export class TableDiff {
   readonly changed: ConnEntry[] = [];
   readonly next = new Map<string, SentState>();
-  readonly unique: ConnEntry[] = [];
-  /** The keys of `unique`, index for index (an answer from the snapshot overlays the stream's newer entries by them). */
-  readonly uniqueKeys: string[] = [];
   repeated = 0;
   /**
    * Entries the kernel stream sent while this read was under way (stream()): `passed` when the read
-   * had already shown the connection (its line in `unique` is older), otherwise the read has not
+   * had already shown the connection (its entry in `next` is replaced), otherwise the read has not
    * shown it yet and decides by this state when it does.
    */
-  private readonly streamed = new Map<string, { e: ConnEntry; s: SentState; passed: boolean }>();
+  private readonly streamed = new Map<string, { s: SentState; passed: boolean }>();
 
   constructor(private prev: ReadonlyMap<string, SentState>) {}
 
@@ -223,8 +232,6 @@ export class TableDiff {
       this.repeated++;
       return;
     }
-    this.unique.push(e);
-    this.uniqueKeys.push(k);
     const dest = destId(e);
     const st = this.streamed.get(k);
     // The stream told the peer after this read began: the read's line is newer and decides from there.
@@ -234,24 +241,25 @@ export class TableDiff {
     const ourExpiry = nowMs / 1000 + e.expires;
     if (!p || p.dest !== dest || p.state !== e.state || ourExpiry - peerExpiry > Math.max(5, p.expires / 2)) {
       this.changed.push(e);
-      this.next.set(k, { dest, state: e.state, at: nowMs, expires: e.expires });
+      this.next.set(k, { dest, state: e.state, at: nowMs, expires: e.expires, entry: e });
     } else this.next.set(k, p);
   }
 
   /**
-   * While the read is under way, the peer lost what it was told of connection k (the caller deletes
-   * it from the map this diff started from too, for the entries still to come): one this read
+   * While the read is under way, the peer lost what it was told of connection k (the caller marks
+   * it in the map this diff started from too, for the entries still to come): one this read
    * already showed goes again with the next read, whatever this one decided.
    */
   forget(k: string): void {
-    if (this.next.has(k)) this.next.set(k, FORGOTTEN);
+    const n = this.next.get(k);
+    if (n) this.next.set(k, forgotten(n));
     this.streamed.delete(k);
   }
 
   /** The same for every connection (the peer may know nothing: a new active period). */
   forgetAll(): void {
     this.prev = new Map();
-    for (const k of this.next.keys()) this.next.set(k, FORGOTTEN);
+    for (const [k, n] of this.next) this.next.set(k, forgotten(n));
     this.streamed.clear();
   }
 
@@ -260,32 +268,21 @@ export class TableDiff {
     return this.streamed.get(k)?.s ?? this.next.get(k) ?? this.prev.get(k);
   }
 
-  /** The kernel stream sent entry e (key k) as s while this read was under way (mergeStream). */
-  stream(k: string, e: ConnEntry, s: SentState): void {
+  /** The kernel stream sent s (key k) while this read was under way (mergeStream). */
+  stream(k: string, s: SentState): void {
     const passed = this.next.has(k);
     if (passed) this.next.set(k, s);
-    this.streamed.set(k, { e, s, passed });
+    this.streamed.set(k, { s, passed });
   }
 
   /**
-   * At the read's end: what the stream sent meanwhile stays in the sent-map and in the snapshot (a
-   * connection the stream showed after the read had passed its place in the hash, or whose line the
-   * read showed before the stream's newer state), so the next read does not send it again and a
-   * resync answer from this snapshot holds what the peer was told.
+   * At the read's end: what the stream sent meanwhile and the read had not shown stays in the
+   * sent-map (a connection the stream showed after the read had passed its place in the hash), so
+   * the next read does not send it again and a resync answer holds what the peer was told.
    */
   finish(): void {
-    if (!this.streamed.size) return;
-    const passed = new Map<string, ConnEntry>();
-    for (const [k, v] of this.streamed) {
-      if (v.passed) passed.set(k, v.e);
-      else {
-        this.next.set(k, v.s);
-        this.unique.push(v.e);
-        this.uniqueKeys.push(k);
-      }
-    }
+    for (const [k, v] of this.streamed) if (!v.passed) this.next.set(k, v.s);
     this.streamed.clear();
-    if (passed.size) for (let i = 0; i < this.uniqueKeys.length; i++) this.unique[i] = passed.get(this.uniqueKeys[i]!) ?? this.unique[i]!;
   }
 }
 
@@ -331,36 +328,28 @@ export function mergeStream(sent: Map<string, SentState>, diff: TableDiff | unde
       unchanged++;
       continue;
     }
-    const s: SentState = { dest, state: e.state, at: nowMs, expires: e.expires };
+    const s: SentState = { dest, state: e.state, at: nowMs, expires: e.expires, entry: e };
     sent.set(k, s);
-    diff?.stream(k, e, s);
+    diff?.stream(k, s);
     changed.push(e);
   }
   return { changed, unchanged };
 }
 
 /**
- * A snapshot (entries and their keys, TableDiff.unique/uniqueKeys) with the stream's entries since
- * laid over it: an entry of the overlay replaces the snapshot's line of that connection, or is added.
+ * The connections of a sent-map (a resync answer): each one's entry as last read or streamed, once.
  */
-export function withOverlay(entries: readonly ConnEntry[], keys: readonly string[], overlay: ReadonlyMap<string, ConnEntry>): ConnEntry[] {
-  if (!overlay.size) return [...entries];
-  const used = new Set<string>();
-  const out = entries.map((e, i) => {
-    const o = overlay.get(keys[i]!);
-    if (!o) return e;
-    used.add(keys[i]!);
-    return o;
-  });
-  for (const [k, e] of overlay) if (!used.has(k)) out.push(e);
+export function sentEntries(sent: ReadonlyMap<string, SentState>): ConnEntry[] {
+  const out: ConnEntry[] = [];
+  for (const s of sent.values()) out.push(s.entry);
   return out;
 }
 
 /** TableDiff of a whole read at once. */
-export function diffTable(prev: ReadonlyMap<string, SentState>, entries: readonly ConnEntry[], nowMs: number): { changed: ConnEntry[]; next: Map<string, SentState>; unique: ConnEntry[]; repeated: number } {
+export function diffTable(prev: ReadonlyMap<string, SentState>, entries: readonly ConnEntry[], nowMs: number): { changed: ConnEntry[]; next: Map<string, SentState>; repeated: number } {
   const d = new TableDiff(prev);
   for (const e of entries) d.add(e, nowMs);
-  return { changed: d.changed, next: d.next, unique: d.unique, repeated: d.repeated };
+  return { changed: d.changed, next: d.next, repeated: d.repeated };
 }
 
 /**

@@ -13,7 +13,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { createSocket, type Socket } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
-import { connKey, ConnTableParser, mergeStream, streamEntry, TableDiff, toSyncConn, udpDrops, withOverlay, type ConnEntry, type SentState } from './conntable.js';
+import { connKey, ConnTableParser, forgotten, mergeStream, sentEntries, streamEntry, TableDiff, toSyncConn, udpDrops, type ConnEntry, type SentState } from './conntable.js';
 import { ConnFlags, decodeMessage, encodeMessages } from './codec.js';
 import { serviceLookup } from './lookup.js';
 import { DATA_STAMP_LEN } from './wire.js';
@@ -22,6 +22,14 @@ import { STREAM_GROUP, type TableRequest, type TableEvent, type TableWorkerData 
 const cfg = workerData as TableWorkerData;
 const port = parentPort!;
 let lookup = serviceLookup({ virtual_servers: cfg.services });
+/**
+ * What the peer was told, connection by connection, with the connection as last read or streamed:
+ * the diff's base and the resync answer's only source (full()). A complete read replaces it with
+ * the connections that read showed (those gone from the table leave it) plus what the stream sent
+ * meanwhile; the stream adds to it between reads. So an answer holds everything this director knows
+ * and believes alive: the latest complete read and every stream record since, with no second copy
+ * of the table (until h-resync a snapshot of the latest read with the stream's entries laid over it).
+ */
 let sent = new Map<string, SentState>();
 let active = false;
 let timer: NodeJS.Timeout | undefined;
@@ -29,14 +37,10 @@ let timer: NodeJS.Timeout | undefined;
 let reading: Promise<void> | undefined;
 /** Its diff, built as the read goes (forget() and a new active period reach into it). */
 let diffing: TableDiff | undefined;
-/** The latest complete read's entries: a resync is answered from it at once, not from a new read. */
-let snapshot: ConnEntry[] | undefined;
-/** Their keys, index for index (TableDiff.uniqueKeys). */
-let snapshotKeys: string[] = [];
-/** Entries the kernel stream sent since the snapshot's read completed: a resync answer lays them over the snapshot. */
-let overlay = new Map<string, ConnEntry>();
-/** When that read ended (Date.now()): the answer's age is logged with the resync. */
-let snapshotAt = 0;
+/** A read completed since this director became active: until then the sent-map is not the table, and an answer waits. */
+let known = false;
+/** When the latest read ended (Date.now()): the age of what an answer holds beyond the stream is logged with the resync. */
+let knownAt = 0;
 /** Resyncs asked before the first read completed: id and when asked. */
 const fullWaiting: Array<[number, number]> = [];
 
@@ -74,7 +78,7 @@ function nextDelay(readMs: number, pollMs: number): number {
  * While the kernel stream runs (below), a read slower than poll_interval is followed after this
  * many times its duration instead of once: the stream brings new connections and state changes
  * within tens of ms, so such reads are left with what it cannot see (connections before their 3rd
- * packet, expiry, removals, the snapshot for a resync) and the O(n²) read of a large table takes at
+ * packet, expiry, removals, the confirmation of what a resync answer holds) and the O(n²) read of a large table takes at
  * most a fifth of this thread's time instead of about half. Cheap reads keep their period: with a
  * small table a read shows a new connection sooner than the stream at a low rate (a record waits
  * for the next connection, ~100 ms at 10/s; bench/results/sync.md, 22:10).
@@ -125,7 +129,6 @@ function flushStream(): void {
   if (!active) return;
   const sight = Date.now();
   const m = mergeStream(sent, diffing, entries, sight);
-  for (const e of m.changed) overlay.set(connKey(e), e);
   post({ ev: 'stream', id: undefined, sight, payloads: encode(m.changed, sight), records: m.changed.length, unchanged: m.unchanged, dropped, overflow: 0, readMs: 0, skipped: 0 });
 }
 
@@ -247,7 +250,7 @@ function closeStream(): void {
 
 /**
  * Longest stretch of this thread's work on a read (read() calls, parsing and diffing their text)
- * before its loop runs: a resync asked meanwhile is answered from the snapshot within about this.
+ * before its loop runs: a resync asked meanwhile is answered from the sent-map within about this.
  */
 const SLICE_MS = 10;
 const chunk = Buffer.allocUnsafe(64 * 1024);
@@ -260,7 +263,7 @@ const chunk = Buffer.allocUnsafe(64 * 1024);
  * 2026-12-04). Sliced, and parsed and diffed per call (onText), because a large table takes
  * thousands of read() calls (seq_file returns a page per call) and their parse and diff seconds
  * more (~18 s for 100,000 entries in the guest when they were one step after the read), and this
- * thread must answer a resync from the snapshot meanwhile.
+ * thread must answer a resync from the sent-map meanwhile.
  */
 async function readSliced(path: string, onText: (text: string) => void): Promise<void> {
   const fd = openSync(path, 'r');
@@ -322,14 +325,11 @@ async function poll(id: number | undefined): Promise<void> {
     const diff = (diffing = new TableDiff(sent));
     const r = await read(diff);
     diff.finish();
-    // The sent-map and the snapshot change together, here, in one step: an answer made from the
-    // snapshot is what the sent-map says the peer was told (a read in progress changes neither;
-    // what the stream sent meanwhile is in both, TableDiff.finish).
+    // The sent-map changes here, in one step, at the read's end (a read in progress leaves it as
+    // it was, plus the stream's records; what the stream sent meanwhile stays: TableDiff.finish).
     sent = diff.next;
-    snapshot = diff.unique;
-    snapshotKeys = diff.uniqueKeys;
-    overlay = new Map();
-    snapshotAt = Date.now();
+    known = true;
+    knownAt = Date.now();
     const payloads = encode(diff.changed, r.sight);
     const ms = performance.now() - t0;
     post({ ev: 'poll', id, sight: r.sight, payloads, records: diff.changed.length, readMs: ms, skipped: r.skipped });
@@ -348,29 +348,30 @@ async function poll(id: number | undefined): Promise<void> {
 }
 
 /**
- * The whole table from the latest read (a resync): answered at once, even while a read of a large
- * table is under way; the sent-map already holds every entry of that read, and whatever changed
- * since goes out with the next poll. Before any read completed, the answer waits for one.
+ * The whole table as this director knows it (a resync): the sent-map, answered at once, even while
+ * a read of a large table is under way (the latest complete read and the stream's records since;
+ * whatever that read finds new goes out with its poll, after the answer). Before a read completed
+ * in this active period, the answer waits for one.
  */
 function full(id: number, at: number): void {
-  if (!snapshot) {
+  if (!known) {
     fullWaiting.push([id, at]);
     if (!reading) void poll(undefined);
     return;
   }
   // Sight 0: full-resync records are not fresh sightings (the receiver does not observe staleness for them).
   const t0 = performance.now();
-  const entries = overlay.size ? withOverlay(snapshot, snapshotKeys, overlay) : snapshot;
+  const entries = sentEntries(sent);
   const payloads = encode(entries, 0);
   const encodeMs = Math.round(performance.now() - t0);
   const now = Date.now();
-  post({ ev: 'full', id, payloads, records: entries.length, readMs: 0, skipped: 0, workerMs: now - at, encodeMs, snapshotAgeMs: now - snapshotAt });
+  post({ ev: 'full', id, payloads, records: entries.length, readMs: 0, skipped: 0, workerMs: now - at, encodeMs, snapshotAgeMs: now - knownAt });
 }
 
 /**
  * The peer lost the DATA frames with these payloads (DATA_MISSING): their connections leave the
- * sent-map, so the next read's diff sends them as new, in their state then. A connection gone from
- * the table meanwhile is not sent (nothing to tell: the peer's copy expires by its timeout).
+ * sent-map (marked: the answer to a resync still holds them), so the next read's diff sends them
+ * as new, in their state then. A connection gone from the table meanwhile is not sent (nothing to tell: the peer's copy expires by its timeout).
  * A read in progress diffs against the same map (entries it has yet to show) and forgets those it
  * already showed in the map it builds.
  */
@@ -380,7 +381,11 @@ function forget(payloads: readonly Uint8Array[]): void {
     if (!r.ok) continue;
     for (const c of r.message.conns) {
       const k = connKey({ ...c, template: (c.flags & ConnFlags.TEMPLATE) !== 0 });
-      if (sent.delete(k)) repairDue = true;
+      const s = sent.get(k);
+      if (s) {
+        sent.set(k, forgotten(s));
+        repairDue = true;
+      }
       diffing?.forget(k);
     }
   }
@@ -411,7 +416,7 @@ function handle(m: TableRequest): void {
         // read under way still sends what it diffed against the old map, and its map is
         // forgotten so that the next read sends every entry.
         sent = new Map();
-        overlay = new Map();
+        known = false;
         diffing?.forgetAll();
         arm(0);
         openStream();

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConnTable, diffTable, toSyncConn, connKey, destId, ConnTableParser, TableDiff, streamEntry, mergeStream, withOverlay, type SentState } from '../../src/sync/conntable.js';
+import { parseConnTable, diffTable, toSyncConn, connKey, destId, ConnTableParser, TableDiff, streamEntry, mergeStream, sentEntries, forgotten, type SentState } from '../../src/sync/conntable.js';
 import { decodeMessage } from '../../src/sync/codec.js';
 import { serviceLookup } from '../../src/sync/lookup.js';
 import { parseConfigText } from '../../src/config/load.js';
@@ -99,7 +99,7 @@ test('diff: a line repeated in one read (seq_file resumed at a shifted position)
   const twice = [...entries, entries[0]!, entries[3]!];
   const d = diffTable(new Map(), twice, 1000);
   assert.equal(d.changed.length, entries.length, 'each connection sent once');
-  assert.equal(d.unique.length, entries.length, 'the resync snapshot holds each once');
+  assert.equal(sentEntries(d.next).length, entries.length, 'the resync answer (the sent-map) holds each once');
   assert.equal(d.repeated, 2);
 });
 
@@ -193,9 +193,10 @@ test('stream merge during a read: before the read reaches the connection, after 
   assert.equal(d.changed.length, 1, "the read's line of the UDP connection differs from the stream's");
   assert.equal(d.next.get(connKey(est))!.state, 4, 'the sent-map keeps the stream state of a passed connection');
   assert.ok(d.next.has(connKey(fresh)), 'and a connection the read never showed');
-  assert.equal(d.unique.find((e) => connKey(e) === connKey(est))!.state, 4, 'the snapshot holds the stream state');
-  assert.ok(d.unique.some((e) => connKey(e) === connKey(fresh)));
-  assert.equal(d.unique.length, d.uniqueKeys.length);
+  const answer = sentEntries(d.next);
+  assert.equal(answer.find((e) => connKey(e) === connKey(est))!.state, 4, 'the answer holds the stream state');
+  assert.ok(answer.some((e) => connKey(e) === connKey(fresh)));
+  assert.equal(answer.length, lines.length + 1);
   // The next read of the same table sends nothing of what the stream sent.
   assert.equal(diffTable(d.next, [fin, ...lines.slice(1), fresh], 3000).changed.length, 0);
   // A connection the peer lost after the stream sent it goes again with the next read.
@@ -207,14 +208,19 @@ test('stream merge during a read: before the read reaches the connection, after 
   assert.ok(!d2.next.has(connKey(other)), 'forgotten: not kept as sent');
 });
 
-test('overlay: the stream since the snapshot replaces or adds entries of a resync answer', () => {
+test('answer: the sent-map holds the latest read with the stream since (replaced or added), and keeps a connection the peer lost', () => {
   const lines = parseConnTable(PROC).entries;
-  const keys = lines.map((e) => connKey(e));
+  const sent = new Map<string, SentState>(diffTable(new Map(), lines, 1000).next);
   const fin = { ...lines[0]!, state: 4, stateName: 'FIN_WAIT', expires: 120 };
   const fresh = { ...lines[3]!, cport: 4242 };
-  const out = withOverlay(lines, keys, new Map([[connKey(fin), fin], [connKey(fresh), fresh]]));
+  mergeStream(sent, undefined, [fin, fresh], 1100);
+  const out = sentEntries(sent);
   assert.equal(out.length, lines.length + 1);
-  assert.equal(out[0], fin);
-  assert.equal(out[out.length - 1], fresh);
-  assert.deepEqual(withOverlay(lines, keys, new Map()), lines);
+  assert.equal(out.find((e) => connKey(e) === connKey(fin)), fin);
+  assert.ok(out.includes(fresh));
+  // The peer lost the frame of lines[1] (DATA_MISSING): still in the answer, sent again by the next read.
+  const k = connKey(lines[1]!);
+  sent.set(k, forgotten(sent.get(k)!));
+  assert.equal(sentEntries(sent).length, lines.length + 1);
+  assert.deepEqual(diffTable(sent, [fin, ...lines.slice(1), fresh], 1200).changed, [lines[1]]);
 });
