@@ -139,6 +139,8 @@ export interface AfPacketAddon {
   /** Raw IP socket (receive timestamps and packet info on; IPv6 also hop limit), polled on the event loop. */
   rawopen(family: 4 | 6, protocol: number, cb: RawRecvCallback): number;
   rawsend(fd: number, dst: Buffer, scopeId: number, payload: Buffer): number;
+  /** sendmmsg(2) of buffer's back-to-back `size`-byte payloads to dst; the count sent (stops at EAGAIN). */
+  rawsendmany(fd: number, dst: Buffer, scopeId: number, payloads: Buffer, size: number): number;
   /** Read what is waiting now through the socket's callback, synchronously; returns the count. */
   rawpoll(fd: number): number;
   rawclose(fd: number): void;

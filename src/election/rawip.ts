@@ -109,6 +109,14 @@ export class RawIpSocket {
     loadAfPacket().rawsend(this.open(), Buffer.from(dst), scopeId, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
   }
 
+  /**
+   * Back-to-back payloads of `size` bytes each, all to dst, in as few sendmmsg(2) calls as fit
+   * (256 a call); returns how many went (fewer when the socket's buffer filled: EAGAIN).
+   */
+  sendMany(dst: Uint8Array, scopeId: number, payloads: Buffer, size: number): number {
+    return loadAfPacket().rawsendmany(this.open(), Buffer.from(dst), scopeId, payloads, size);
+  }
+
   /** Deliver the datagrams waiting now, synchronously, through the handlers; returns how many. */
   poll(): number {
     return this.fd === undefined ? 0 : loadAfPacket().rawpoll(this.fd);

@@ -61,6 +61,8 @@ export interface LabLink {
   mac: string;
   /** Addresses (CIDR) put on eth0 at boot, before the command starts. */
   addrs: readonly string[];
+  /** The host network namespace the switch runs in (labPair's own): the kernel process joins it. */
+  netns?: string;
 }
 
 export interface LabOptions {
@@ -369,7 +371,10 @@ export async function labRun(argv: readonly string[], opts: LabOptions = {}): Pr
   let child: ChildProcess;
   try {
     // Own process group: UML runs guest processes as host child processes; we kill the group we made.
-    child = spawn(k.kernel, kernelArgs, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: job,
+    // In the switch's namespace (labPair) the data sockets, abstract ones, can reach each other;
+    // `ip netns exec` execs the kernel, so the pid (and group) stays the one spawned here.
+    const [cmd, args] = opts.link?.netns ? [IP, ['netns', 'exec', opts.link.netns, k.kernel, ...kernelArgs]] : [k.kernel, kernelArgs];
+    child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: job,
       // UML backs guest memory with a file in TMPDIR (default /dev/shm, a tmpfs); keep that default.
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
     });
@@ -483,6 +488,16 @@ export async function labRun(argv: readonly string[], opts: LabOptions = {}): Pr
 }
 
 export const UML_SWITCH = '/usr/bin/uml_switch';
+const IP = 'ip';
+/**
+ * Datagrams a unix socket of the lab's segment may hold unread. Each frame crosses the segment as
+ * one unix datagram (guest → switch → guest), and the host's default (net.unix.max_dgram_qlen, 10)
+ * made a guest's eth0 drop what a burst put beyond 10 frames: a client sending 15,000 datagrams/s
+ * got ~1 in 6 to the director (bench/results/sync.md, 2026-12-05). The sysctl is per network
+ * namespace and taken when a socket is made, so labPair runs the switch and the guests in a
+ * namespace of its own where it is raised; the host's stays as it is.
+ */
+export const LAB_DGRAM_QLEN = 512;
 
 /** One guest of labPair: its name, its command and eth0's addresses; the rest as for labRun. */
 export interface PairGuest extends Omit<LabOptions, 'link' | 'install' | 'log'> {
@@ -522,6 +537,21 @@ export async function labPair(guests: readonly PairGuest[], opts: { primary?: st
   chmodSync(dir, 0o700);
   const socket = join(dir, 'switch.ctl');
   let sw: ChildProcess | undefined;
+  // The segment's own network namespace (no device in it but lo: the sockets are unix ones), with a
+  // deeper datagram queue (LAB_DGRAM_QLEN). Without the right to make one, the host's namespace.
+  let netns: string | undefined = `lvsd-lab-${process.pid}-${dir.slice(-6).replace(/[^A-Za-z0-9]/g, 'x')}`;
+  try {
+    execFileSync(IP, ['netns', 'add', netns], { stdio: 'pipe' });
+    execFileSync(IP, ['netns', 'exec', netns, 'sysctl', '-qw', `net.unix.max_dgram_qlen=${LAB_DGRAM_QLEN}`], { stdio: 'pipe' });
+  } catch (e) {
+    log(`lvsd lab: the segment stays in the host's network namespace (unix datagram queue as the host has it): ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`);
+    try {
+      execFileSync(IP, ['netns', 'del', netns], { stdio: 'pipe' });
+    } catch {
+      /* was not made */
+    }
+    netns = undefined;
+  }
   const stop = (): void => {
     if (sw?.pid !== undefined && sw.exitCode === null && sw.signalCode === null) {
       try {
@@ -531,12 +561,31 @@ export async function labPair(guests: readonly PairGuest[], opts: { primary?: st
       }
     }
     rmSync(dir, { recursive: true, force: true });
+    if (netns) {
+      try {
+        execFileSync(IP, ['netns', 'del', netns], { stdio: 'pipe' });
+      } catch {
+        /* gone */
+      }
+      netns = undefined;
+    }
+  };
+  // SIGINT/SIGTERM: labRun's handlers kill the guests and end the process by the signal's default
+  // action, which runs no 'exit' handler: stop the switch and remove the namespace first (this
+  // handler is registered before the guests', so it runs first; it re-raises only if it is the last).
+  const onSignal = (sig: NodeJS.Signals): void => {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    stop();
+    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
   };
   process.on('exit', stop);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     let swOut = '';
     // stdin /dev/null: the switch then takes no commands; it serves until killed.
-    sw = spawn(UML_SWITCH, ['-unix', socket], { stdio: ['ignore', 'pipe', 'pipe'] });
+    sw = netns ? spawn(IP, ['netns', 'exec', netns, UML_SWITCH, '-unix', socket], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(UML_SWITCH, ['-unix', socket], { stdio: ['ignore', 'pipe', 'pipe'] });
     sw.stdout!.on('data', (d: Buffer) => (swOut += d.toString()));
     sw.stderr!.on('data', (d: Buffer) => (swOut += d.toString()));
     const up = Date.now() + 5000;
@@ -547,13 +596,15 @@ export async function labPair(guests: readonly PairGuest[], opts: { primary?: st
       const mac = `02:00:00:00:00:${(i + 1).toString(16).padStart(2, '0')}`;
       const primary = name === opts.primary;
       const sig = opts.primary === undefined || primary ? signal : signal ? AbortSignal.any([signal, others.signal]) : others.signal;
-      const r = await labRun(argv, { ...o, ...(sig ? { signal: sig } : {}), log: (m) => log(`${name}: ${m}`), link: { socket, mac, addrs } }).catch((e: unknown) => ({ code: LAB_FAILED_EXIT, error: String(e), totalMs: 0 }));
+      const r = await labRun(argv, { ...o, ...(sig ? { signal: sig } : {}), log: (m) => log(`${name}: ${m}`), link: { socket, mac, addrs, ...(netns ? { netns } : {}) } }).catch((e: unknown) => ({ code: LAB_FAILED_EXIT, error: String(e), totalMs: 0 }));
       if (primary) others.abort();
       return [name, r];
     });
     return Object.fromEntries(await Promise.all(runs));
   } finally {
     process.removeListener('exit', stop);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
     stop();
   }
 }
