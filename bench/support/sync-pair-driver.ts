@@ -20,6 +20,7 @@
  * the main thread, and the others by name and id: the table worker is a thread of its own). With
  * PROF_DIR (a folder a's guest can write), a's lvsd runs under `node --cpu-prof` and is stopped with SIGTERM after the phases, so it and its worker threads write their profiles.
  */
+import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -98,6 +99,24 @@ async function rcvbufErrors(host: string): Promise<number> {
   return Number(lines[1]!.split(/\s+/)[lines[0]!.split(/\s+/).indexOf('RcvbufErrors')]);
 }
 
+/** a's UDP virtual server's counters: connections and datagrams in (ipvsadm --exact: no K/M rounding). */
+async function vsStats(host: string): Promise<{ conns: number; inPkts: number }> {
+  const line = (await exec(host, ['ipvsadm', '-Ln', '--stats', '--exact', '-u', `${VIP}:${UDP_PORT}`])).split('\n').find((l) => l.startsWith('UDP'));
+  const f = line?.trim().split(/\s+/) ?? [];
+  return { conns: Number(f[2]), inPkts: Number(f[3]) };
+}
+
+/**
+ * This guest's (c's) busy CPU seconds (/proc/stat, USER_HZ 100): the generator's cost; and its eth0's
+ * tx_dropped: UML's daemon transport drops a frame the switch's socket cannot take (EAGAIN), and
+ * counts it there.
+ */
+function guestBusy(): { busy: number; txDropped: number; at: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const txDropped = Number(readFileSync('/sys/class/net/eth0/statistics/tx_dropped', 'utf8'));
+  return { busy: (f.reduce((x, y) => x + y, 0) - (f[3] ?? 0) - (f[4] ?? 0)) / 100, txDropped, at: Date.now() };
+}
+
 /** Runs a background command in a guest to its end; its stdout. */
 async function runIn(host: string, argv: string[], ms: number): Promise<string> {
   const id = (await agent<{ id: number }>(host, '/spawn', { argv })).id;
@@ -141,6 +160,7 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       const poller = (await agent<{ id: number }>(B, '/spawn', { argv: [process.execPath, POLLER, String(base), String(count), String(sample), String(seconds + 25)] })).id;
       const [a0, b0] = [await cpu(A, pid[A]!), await cpu(B, pid[B]!)];
       const rcv0 = await rcvbufErrors(B);
+      const [va0, c0] = [await vsStats(A), guestBusy()];
       let genOut: string;
       if (inject) {
         genOut = await runIn(A, [process.execPath, LOAD, 'inject-flows', String(rate), String(count), '42', String(sample), String(base), String(seconds)], 150_000);
@@ -150,8 +170,10 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
         if (exit.code !== 0) throw new Error(`load generator failed (${exit.code}): ${g.output().slice(-1500)}`);
         genOut = g.output();
       }
+      const c1 = guestBusy();
       await sleep(1000);
       const [a1, b1] = [await cpu(A, pid[A]!), await cpu(B, pid[B]!)];
+      const va1 = await vsStats(A);
       const polled = await until(async () => {
         const o = await agent<{ stdout: string; stderr: string; code: number | null }>(B, '/output', { id: poller });
         if (o.code === null) return undefined;
@@ -161,7 +183,11 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       const rcvbufB = (await rcvbufErrors(B)) - rcv0;
       // The sampled flows in a's own table (one read, after b's poller finished).
       const inA = Object.keys((JSON.parse((await runIn(A, [process.execPath, POLLER, String(base), String(count), String(sample), '1'], 60_000)).trim()) as { seen: object }).seen).length;
-      const gen = JSON.parse(genOut.trim().split('\n').pop()!) as { sent: number; rate: number; samples: Array<[number, number]> };
+      const gen = JSON.parse(genOut.trim().split('\n').pop()!) as { sent: number; seconds: number; rate: number; eagain?: number; sendCallMs?: object; cpuMs?: number; samples: Array<[number, number]> };
+      // What reached a: its UDP virtual server's new connections and datagrams over the phase
+      // (counted by IPVS itself), against what the client sent (3 datagrams a flow).
+      const reachedA = { flows: va1.conns - va0.conns, datagrams: va1.inPkts - va0.inPkts, flowsPerS: Math.round((va1.conns - va0.conns) / gen.seconds) };
+      const generator = { eagain: gen.eagain, sendCallMs: gen.sendCallMs, cpuPct: gen.cpuMs === undefined ? undefined : Math.round((1000 * gen.cpuMs) / (gen.seconds * 1000)) / 10, guestCPct: Math.round((1000 * 1000 * (c1.busy - c0.busy)) / (c1.at - c0.at)) / 10, txDroppedC: c1.txDropped - c0.txDropped };
       // Sent by c's clock: c's samples as they are; a's (injected) minus a's offset from c.
       const off = skewBefore.offsetMs - (inject ? skewA.offsetMs : 0);
       const up: number[] = [];
@@ -175,14 +201,14 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       const win = (a1.at - a0.at) / 1000;
       const pct = (x1: number, x0: number, w: number) => Math.round((1000 * (x1 - x0)) / w) / 10;
       const r = {
-        kind: inject ? 'injected into a' : 'client flows', rate, seconds, achieved: Math.round(gen.rate), flows: gen.sent, samples: gen.samples.length, seen: up.length, inA, rcvbufErrorsB: rcvbufB,
+        kind: inject ? 'injected into a' : 'client flows', rate, seconds, achieved: Math.round(gen.rate), flows: gen.sent, reachedA, generator, samples: gen.samples.length, seen: up.length, inA, rcvbufErrorsB: rcvbufB,
         upperMs: stats(up), lowerMs: stats(lo), midMs: stats(up.map((u, i) => (u + lo[i]!) / 2)),
         pollReadMs: polled.readMs, pollPeriodMs: polled.periodMs, tableB: polled.table,
         windowS: win,
         lvsdA: split(a1, a0),
         cpuPct: { lvsdA: pct(a1.lvsd, a0.lvsd, win), lvsdB: pct(b1.lvsd, b0.lvsd, (b1.at - b0.at) / 1000), kthreadsA: pct(a1.kthreads, a0.kthreads, win), kthreadsB: pct(b1.kthreads, b0.kthreads, (b1.at - b0.at) / 1000), guestA: pct(a1.busy, a0.busy, win), guestB: pct(b1.busy, b0.busy, (b1.at - b0.at) / 1000) },
       };
-      say(`phase ${inject ? 'injected ' : ''}${rate}/s: achieved ${r.achieved}/s, seen ${r.seen}/${r.samples} (in a ${inA}), b rcvbuf errors ${rcvbufB}, upper p50/p95 ${r.upperMs.p50.toFixed(1)}/${r.upperMs.p95.toFixed(1)} ms, cpu ${JSON.stringify(r.cpuPct)}; a's lvsd ${JSON.stringify(r.lvsdA)}`);
+      say(`phase ${inject ? 'injected ' : ''}${rate}/s: achieved ${r.achieved}/s (reached a ${reachedA.flowsPerS}/s: ${reachedA.flows} flows, ${reachedA.datagrams} datagrams; ${JSON.stringify(generator)}), seen ${r.seen}/${r.samples} (in a ${inA}), b rcvbuf errors ${rcvbufB}, upper p50/p95 ${r.upperMs.p50.toFixed(1)}/${r.upperMs.p95.toFixed(1)} ms, cpu ${JSON.stringify(r.cpuPct)}; a's lvsd ${JSON.stringify(r.lvsdA)}`);
       out.push(r);
       base += count + 1000;
       await sleep(2000);
