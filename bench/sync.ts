@@ -2,7 +2,7 @@
  * Connection sync, kernel channel vs lvsd channel, in one run on the real kernel (issue 18):
  *   bin/lvsd lab exec --mem 2048M -- node dist/bench/sync.js [--low-rate 10] [--low-seconds 10]
  *     [--high-rate 5000] [--high-seconds 4] [--inject-rate 5000] [--inject-seconds 4]
- *     [--resync 10000,100000] [--modes kernel,lvsd] [--prefill N] [--json FILE]
+ *     [--resync 10000,100000] [--know-seconds 300] [--modes kernel,lvsd] [--prefill N] [--json FILE]
  *
  * Per mode, fresh namespaces on one bridge: directors a (192.0.2.2, priority 150: master) and b
  * (192.0.2.3), both `lvsd run` with `sync.channel` = the mode, a client c (192.0.2.50) and two real
@@ -27,11 +27,14 @@
  *    the packet path, ip_vs_in → ip_vs_sync_conn);
  *  - CPU: utime+stime of a's and b's lvsd (/proc/<pid>/stat) over each phase's window (generation
  *    start to 1 s after its end), as % of one core;
- *  - full resync (lvsd mode; the kernel channel has none), for each size of --resync in turn: that many established TCP entries are
- *    installed in a's kernel (through its backup daemon on lo), then b "dies" (its namespace is
- *    deleted: a dead host's entries would otherwise stay in the connection hash the guest's
- *    namespaces share and slow every read of a's table) and comes back as a fresh host (new
- *    namespace, same address, empty table) and asks for the table at start. Figures: a's
+ *  - full resync (lvsd mode; the kernel channel has none), for each size of --resync in turn: b
+ *    "dies" (its namespace is deleted: a dead host's entries would otherwise stay in the connection
+ *    hash the guest's namespaces share and slow every read of a's table), that many established TCP
+ *    entries are installed in a's kernel (through its backup daemon on lo), the bench waits until
+ *    a's lvsd knows them (has sent them all: a read showed them; at most --know-seconds, 300) and
+ *    10 s more, then b comes back as a fresh host (new namespace, same address, empty table) and
+ *    asks for the table at start: what an operator meets when a peer returns to a director that
+ *    has held its table for a while. Figures: a's
  *    lvsd_sync_resync_duration_seconds (request → acknowledgement), b's request → RESYNC_END (its
  *    log), and b's start → every entry in b's kernel (counted by the kernel per real server over
  *    netlink, bench/support/conn-count.ts, every 100 ms; includes node's start), beside the
@@ -357,8 +360,10 @@ interface Resync {
   /** One read of a's table while the injected records were being installed, and one after: injected lines and distinct ones (small sizes only: each read is O(n²)). */
   repeatsDuring?: { lines: number; distinct: number };
   repeatsAfter?: { lines: number; distinct: number };
-  /** b's takeovers while a was being filled and held the table; the guest probe's and a's longest stall then. */
+  /** b's takeovers before it died; the guest probe's longest stall while a was filled and held the table. */
   bTakeovers: number;
+  /** ms from the fill's end (every entry in a's kernel) to a's lvsd having sent them all (it knows its table); NaN: not within --know-seconds. */
+  knownAfterMs: number;
   probeMaxFillMs: number;
   probeMaxResyncMs: number;
   lostB: number;
@@ -396,7 +401,7 @@ interface Resync {
   log: string[];
 }
 
-async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; high: number; highS: number; inject: number; injectS: number; resync: number[]; prefill: number }) {
+async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; high: number; highS: number; inject: number; injectS: number; resync: number[]; prefill: number; knowS: number }) {
   const topo = new Topology();
   const dir = mkdtempSync(join(tmpdir(), `lvsd-syncbench-${mode}-`));
   writeFileSync(join(dir, 'sync.key'), KEY + '\n');
@@ -444,9 +449,26 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
     const resyncs: Resync[] = [];
     let victim = b;
     for (const [k, size] of (mode === 'lvsd' ? o.resync : []).entries()) {
+      // The victim dies first (a crashed or rebooting host) and returns as a fresh one once a has
+      // filled and knows its table (an operator's case: the peer comes back to a director that has
+      // held its connections for a while). Dead before the fill, not after it: in the guest a live
+      // peer's copy of the table sits in the one connection hash all namespaces share, which
+      // doubles the cost of every read of a's table (O(n²) per read, bench/results/sync.md) and
+      // would have to be flushed before b returns; two real directors have two hashes.
+      const bTakeovers = (victimRun.output().match(/"to":"MASTER"/g) ?? []).length;
+      const aEntries0 = await tableCount(lvsdPid(a), /^[A-Z]+ /gm);
+      victim.crash();
+      await sh(victim, ['ip', 'link', 'set', 'eth0', 'down']);
+      // A dead host's table is gone; in the guest its entries would stay in the one connection hash
+      // all namespaces share and slow every read of a's table: delete its namespace, wait for the flush.
+      await run('ip', ['netns', 'del', victim.name], { check: false });
+      await until(async () => {
+        const n = guestConnSlab(await readFile('/proc/slabinfo', 'latin1').catch(() => ''));
+        return n === undefined || n <= aEntries0 + 2000 ? true : undefined;
+      }, "the dead director's entries to be flushed", 90_000, 500).catch(() => undefined);
       // Stalls of the whole guest (a probe process of its own) while a is filled, holds and resyncs.
-      const probe = a.start([process.execPath, LOAD, 'probe', '600']);
-      const bOut0 = victimRun.output().length;
+      const probe = a.start([process.execPath, LOAD, 'probe', '900']);
+      const sent0 = sample(await scrape(a, 19671), 'lvsd_sync_records_total{direction="sent"}') || 0;
       const tFill = wall();
       const inj = a.start([process.execPath, LOAD, 'inject', String(size), String(SYNCID)]);
       // (b) of the issue: lines of a table read while it changes (small sizes: each read is O(n²)).
@@ -458,24 +480,21 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
         const n = await activeConns(a, VS80, RS80);
         return n >= size ? n : undefined;
       }, `${size} entries in a's kernel`, 90_000, 500).catch(async () => activeConns(a, VS80, RS80));
+      const tFilled = wall();
       const repeatsAfter = size <= 20_000 ? await distinctInjected(a) : undefined;
+      // a knows its table once its lvsd has sent every entry (a read that showed them all, or the
+      // stream): its answer to b is then the whole table. The injected entries come through a's
+      // backup daemon, which the kernel stream does not repeat: a read must show them.
+      const knownAfter = await until(async () => {
+        const n = sample(await scrape(a, 19671), 'lvsd_sync_records_total{direction="sent"}') - sent0;
+        return n >= inA ? Math.round(wall() - tFilled) : undefined;
+      }, `a's lvsd to know its ${inA} entries`, o.knowS * 1000, 1000).catch(() => NaN);
       // a holds the large table and reads it in its table worker: a's event loop over 10 s of that.
       const aSteady0 = await scrape(a, 19671);
       await sleep(10_000);
       const aSteady1 = await scrape(a, 19671);
       const tHeld = wall();
-      const bTakeovers = (victimRun.output().slice(bOut0).match(/"to":"MASTER"/g) ?? []).length;
-      // The victim dies (a crashed host) and returns as a fresh one: empty table, asks for a's at start.
       const sum0 = sample(aSteady1, 'lvsd_sync_resync_duration_seconds_sum');
-      victim.crash();
-      await sh(victim, ['ip', 'link', 'set', 'eth0', 'down']);
-      // A dead host's table is gone; in the guest its entries would stay in the one connection hash
-      // all namespaces share and slow every read of a's table: delete its namespace, wait for the flush.
-      await run('ip', ['netns', 'del', victim.name], { check: false });
-      await until(async () => {
-        const n = guestConnSlab(await readFile('/proc/slabinfo', 'latin1').catch(() => ''));
-        return n === undefined || n <= inA + 2000 ? true : undefined;
-      }, "the dead director's entries to be flushed", 90_000, 500).catch(() => undefined);
       const backlog0 = softnetDrops();
       const fresh = await topo.member(`b${k + 2}`, ['192.0.2.3/24']);
       const apiPort = 19673 + k;
@@ -554,6 +573,7 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
         ...(repeatsDuring ? { repeatsDuring } : {}),
         ...(repeatsAfter ? { repeatsAfter } : {}),
         bTakeovers,
+        knownAfterMs: knownAfter,
         probeMaxFillMs: maxIn(tFill, tHeld),
         probeMaxResyncMs: maxIn(t0, tResynced),
         aReadMeanMs: (1000 * d(aSteady0, aSteady1, 'lvsd_sync_table_read_seconds_sum')) / d(aSteady0, aSteady1, 'lvsd_sync_table_read_seconds_count'),
@@ -597,7 +617,7 @@ async function main(): Promise<void> {
     process.exitCode = 69;
     return;
   }
-  const o = { low: num('low-rate', 10, 1000), lowS: num('low-seconds', 10, 60), high: num('high-rate', 5000, 20000), highS: num('high-seconds', 4, 10), inject: num('inject-rate', 5000, 20000), injectS: num('inject-seconds', 4, 5), prefill: num('prefill', 0, 200_000), resync: arg('resync', '10000,100000').split(',').filter(Boolean).map((x) => Math.min(200_000, Math.max(0, Number(x)))).filter((x) => x > 0) };
+  const o = { low: num('low-rate', 10, 1000), lowS: num('low-seconds', 10, 60), high: num('high-rate', 5000, 20000), highS: num('high-seconds', 4, 10), inject: num('inject-rate', 5000, 20000), injectS: num('inject-seconds', 4, 5), prefill: num('prefill', 0, 200_000), knowS: num('know-seconds', 300, 600), resync: arg('resync', '10000,100000').split(',').filter(Boolean).map((x) => Math.min(200_000, Math.max(0, Number(x)))).filter((x) => x > 0) };
   const modes = arg('modes', 'kernel,lvsd').split(',') as Array<'kernel' | 'lvsd'>;
   const t0 = Date.now();
   const out: Record<string, Awaited<ReturnType<typeof runMode>>> = {};
@@ -630,7 +650,7 @@ async function main(): Promise<void> {
           (x.startCpu ? `        CPU from b's start to its request (seen at +${x.startCpu.ms} ms): b ${r1(x.startCpu.b)} s, a ${r1(x.startCpu.a)} s, the guest busy ${r1(x.startCpu.busy)} s, idle ${r1(x.startCpu.idle)} s\n` : '') +
           `        reference: the same entries fed straight into a's kernel daemon by a local process took ${r1(x.injectMs)} ms (${x.injectDrops} daemon drops); ratio b start→all / that ${(x.kernelMs / x.injectMs).toFixed(2)}\n` +
           `        a holding them: ${x.aReads} table reads in 10 s, mean ${r1(x.aReadMeanMs)} ms; a's longest event-loop stall ${r1(x.aLagMaxSteadyMs)} ms then, ${r1(x.aLagMaxResyncMs)} ms during the resync\n` +
-          `        stalls: b took over ${x.bTakeovers} time(s) while a was filled and held; guest probe's longest stall then ${x.probeMaxFillMs} ms, during the resync ${x.probeMaxResyncMs} ms\n` +
+          `        a knew its table (its lvsd had sent every entry) ${r1(x.knownAfterMs)} ms after the fill ended; b took over ${x.bTakeovers} time(s) before it died; guest probe's longest stall while a was filled and held ${x.probeMaxFillMs} ms, during the resync ${x.probeMaxResyncMs} ms\n` +
           (x.repeatsDuring ? `        a's table read while filling: ${x.repeatsDuring.lines} injected lines, ${x.repeatsDuring.distinct} distinct; after: ${x.repeatsAfter?.lines} lines, ${x.repeatsAfter?.distinct} distinct\n` : '') +
           `${x.log.map((l) => `        ${l}`).join('\n')}\n`,
       );

@@ -24,11 +24,15 @@ import type { PollResult, TableSource } from './source.js';
 import { yieldToLoop } from '../core/clock.js';
 
 export interface FrameSender {
-  /** Resolves with the frame's sequence number once it is handed to the socket. */
+  /**
+   * Resolves with the frame's sequence number once it is handed to the socket. The number is
+   * assigned at the call (lastSeq holds it right after): the send queue issues a slice of frames
+   * back to back and waits for their hand-over together.
+   */
   send(type: FrameType, payload: Buffer): Promise<bigint>;
   /** DATA frames this director's socket can hold: advertised to the sender (RESYNC_PROGRESS). */
   readonly receiveWindow: number;
-  /** The sequence number of the last frame sent (DATA_TAIL compares it with the last DATA frame's). */
+  /** The sequence number of the last frame send() was called for (DATA_TAIL compares it with the last DATA frame's). */
   readonly lastSeq: bigint;
 }
 
@@ -285,11 +289,13 @@ export class SyncEngine {
   private progressWaiter: (() => void) | undefined;
 
   /**
-   * Sends one DATA frame, paced: while the peer is reporting and a window of frames is unreported,
+   * Issues one DATA frame, paced: while the peer is reporting and a window of frames is unreported,
    * waits for its next report. Every DATA frame goes through here (polls and resyncs alike), so the
-   * first read after becoming active, which sends the whole table, is paced like a resync.
+   * first read after becoming active, which sends the whole table, is paced like a resync. Resolves
+   * once the frame is issued, with its hand-over to the socket (the caller waits for a slice's
+   * hand-overs together: pump).
    */
-  private async sendData(payload: Buffer, type: FrameType.DATA | FrameType.RESYNC_DATA = FrameType.DATA): Promise<void> {
+  private async sendData(payload: Buffer, type: FrameType.DATA | FrameType.RESYNC_DATA = FrameType.DATA): Promise<{ handed: Promise<bigint> }> {
     while (!this.unpaced && this.inFlight.length >= this.peerWindow) {
       const before = this.inFlight.length;
       await new Promise<void>((resolve) => {
@@ -304,7 +310,8 @@ export class SyncEngine {
       if (++this.stalls >= STALLS_TO_UNPACE) this.paceOff();
       else this.inFlight.splice(0, Math.ceil(before / 2));
     }
-    const seq = await this.d.channel.send(type, payload);
+    const handed = this.d.channel.send(type, payload);
+    const seq = this.d.channel.lastSeq; // assigned at the call (FrameSender.send)
     if (!this.unpaced) this.inFlight.push(seq);
     if (type === FrameType.DATA) {
       this.ring.add(seq, Buffer.from(payload)); // a copy: a view would keep the worker message's whole buffer
@@ -313,6 +320,7 @@ export class SyncEngine {
       // A new burst during the quiet period's second look: its own first look comes TAIL_MS after it.
       if ((!this.tailTimer || this.tailStep > 0) && !this.closed) this.armTail(0);
     }
+    return { handed };
   }
 
   /** Sender: recent DATA payloads by sequence number (DATA_MISSING). */
@@ -458,10 +466,24 @@ export class SyncEngine {
     });
   }
 
-  /** Sends the queue's frames, the first urgent job's first, until it is empty. One pump at a time. */
+  /**
+   * Sends the queue's frames, the first urgent job's first, until it is empty. One pump at a time.
+   * The frames of a slice (RESYNC_SLICE) are issued back to back and their hand-overs to the socket
+   * awaited together: awaiting each one's (a loop turn per frame: libuv completes a datagram's send
+   * in its next turn) made the frames' pace the event loop's, ~1,100 frames/s on the dev host and
+   * ~115 in the lab guest (bench/results/sync.md, h-resync), the bound of a full resync once its
+   * answer was ready.
+   */
   private async pump(): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;
+    const issued: Array<Promise<unknown>> = [];
+    const handOver = async () => {
+      if (!issued.length) return;
+      const all = Promise.all(issued);
+      issued.length = 0;
+      await all;
+    };
     try {
       let sent = 0;
       for (;;) {
@@ -471,10 +493,12 @@ export class SyncEngine {
         try {
           f = this.closed ? undefined : job.next();
           if (f) {
-            if (f.paced === false) await this.d.channel.send(f.type, f.payload);
-            else await this.sendData(f.payload, f.type);
+            if (f.paced === false) {
+              await handOver(); // RESYNC_END after every frame of its answer
+              await this.d.channel.send(f.type, f.payload);
+            } else issued.push((await this.sendData(f.payload, f.type)).handed);
             f.sent?.();
-          }
+          } else await handOver(); // a job resolves once its frames are handed to the socket
         } catch (e) {
           this.queue.splice(this.queue.indexOf(job), 1);
           job.reject(e as Error);
@@ -485,10 +509,15 @@ export class SyncEngine {
           job.resolve();
           continue;
         }
-        if (++sent % RESYNC_SLICE === 0) await yieldToLoop(); // adverts, checks and /healthz run between slices
+        if (++sent % RESYNC_SLICE === 0) {
+          await handOver();
+          await yieldToLoop(); // adverts, checks and /healthz run between slices
+        }
       }
     } finally {
       this.pumping = false;
+      // Frames issued before a throw still go out; nothing waits for them.
+      void Promise.all(issued).catch(() => undefined);
     }
   }
 
