@@ -13,6 +13,8 @@
  * acknowledgement; records handed to B's "kernel"; frames lost, resent; both processes' CPU.
  * One process, one event loop for both engines (A's worker thread is its own): on a 2-core host
  * shared with other work read it as an upper bound of two directors' channel time.
+ * LVSD_BENCH_MARK=1 prints the resync's start and end as CLOCK_MONOTONIC µs on stderr (the clock of
+ * a --cpu-prof profile's timestamps), to cut the profile to the resync.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
@@ -93,8 +95,10 @@ async function once(file: string) {
   await new Promise((r) => setTimeout(r, 500)); // A's first read's last frames, if any, have gone by
   const cpu0 = process.cpuUsage();
   const asked = performance.now();
+  if (process.env.LVSD_BENCH_MARK) process.stderr.write(`mark start ${process.hrtime.bigint() / 1000n}\n`);
   const ok = await b.eng.resyncFromPeer(3000);
   const ended = performance.now();
+  if (process.env.LVSD_BENCH_MARK) process.stderr.write(`mark end ${process.hrtime.bigint() / 1000n}\n`);
   const ackSum = async () => (await a.eng.m.resyncSeconds.get()).values.find((v) => v.metricName === 'lvsd_sync_resync_duration_seconds_sum')?.value ?? 0;
   for (let i = 0; i < 200 && (await ackSum()) === 0; i++) await new Promise((r) => setTimeout(r, 10));
   const ackS = (await ackSum()) || NaN;

@@ -15,11 +15,15 @@
  *     durations (sendCallMs: the error bound of a sample's time), its own CPU time (cpuMs, user +
  *     system, so the kernel's sending work too), and the wall-clock send time (ms,
  *     sub-ms precision) of every SAMPLE-th flow (its batch's start plus its share of the call).
- *   node sync-load.js inject COUNT SYNCID
+ *   node sync-load.js inject COUNT SYNCID [STREAM_PORT]
  *     Installs COUNT established TCP connections (clients 203.0.113.0/24, VIP 192.0.2.100:80, real
  *     server 192.0.2.11:80, DR, timeout 900 s) into this namespace's kernel by sending kernel sync
  *     v1 messages to its backup daemon on lo (src/sync/adapters.ts LoopbackInjector), paced by the
- *     daemon's receive queue (LoopbackInjector) so its socket does not overflow. Prints one JSON line: messages, seconds.
+ *     daemon's receive queue (LoopbackInjector) so its socket does not overflow. With STREAM_PORT,
+ *     each message also goes to 224.0.0.81:STREAM_PORT out of lo, as the kernel's master daemon
+ *     streams connections made by traffic (their 3rd packet): the active lvsd's kernel stream
+ *     learns them as it would real ones (connections installed through the backup daemon are not
+ *     streamed by the kernel). Prints one JSON line: messages, seconds.
  *   node sync-load.js probe SECONDS
  *     A guest-wide stall probe: a 10 ms timer in its own process; prints one JSON line with every
  *     wake-up later than 100 ms (wall-clock ms of the wake, lateness ms). When the daemons' event
@@ -41,6 +45,7 @@ import { encodeMessages, ConnFlags, type SyncConn } from '../../src/sync/codec.j
 import { DEFAULT_FRAME_PAYLOAD } from '../../src/sync/channel.js';
 import { parseIp } from '../../src/core/address.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import dgram from 'node:dgram';
 
 const DEADLINE_MS = 120_000;
 /** flows: the shortest pause between two batches (5,000 flows/s: batches of ~25 flows, 75 datagrams). */
@@ -109,7 +114,7 @@ async function flows(vip: string, port: number, rate: number, count: number, sam
   process.stdout.write(JSON.stringify({ sent: i, seconds: took, rate: i / took, eagain: again, sendCallMs, cpuMs: (cpu.user + cpu.system) / 1000, samples }) + '\n');
 }
 
-async function inject(count: number, syncid: number): Promise<void> {
+async function inject(count: number, syncid: number, streamPort: number): Promise<void> {
   const conns: SyncConn[] = [];
   const v = parseIp('192.0.2.100')!.bytes;
   const d = parseIp('192.0.2.11')!.bytes;
@@ -121,9 +126,22 @@ async function inject(count: number, syncid: number): Promise<void> {
   let drops = 0;
   // The injector paces itself by the daemon's receive queue (the daemon drains it in its own thread).
   const inj = await LoopbackInjector.open((n) => (drops += n));
+  let stream: dgram.Socket | undefined;
+  if (streamPort) {
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    sock.setMulticastInterface('127.0.0.1');
+    sock.setMulticastLoopback(true);
+    sock.setMulticastTTL(1);
+    stream = sock;
+  }
   const t0 = performance.now();
-  for (let i = 0; i < msgs.length && performance.now() - t0 < DEADLINE_MS; i++) await inj.send(msgs[i]!);
+  for (let i = 0; i < msgs.length && performance.now() - t0 < DEADLINE_MS; i++) {
+    await inj.send(msgs[i]!);
+    if (stream) await new Promise<void>((r) => stream.send(msgs[i]!, streamPort, '224.0.0.81', () => r()));
+  }
   await inj.close();
+  stream?.close();
   process.stdout.write(JSON.stringify({ messages: msgs.length, seconds: (performance.now() - t0) / 1000, daemonDrops: drops }) + '\n');
 }
 
@@ -176,7 +194,7 @@ const n = (s: string | undefined, max: number) => {
   return x;
 };
 if (mode === 'flows') await flows(a[0]!, n(a[1], 65535), n(a[2], 100_000), n(a[3], 200_000), Math.max(1, n(a[4], 200_000)), n(a[5], 65535), n(a[6], 120));
-else if (mode === 'inject') await inject(n(a[0], 200_000), n(a[1], 255));
+else if (mode === 'inject') await inject(n(a[0], 200_000), n(a[1], 255), n(a[2] ?? '0', 65535));
 else if (mode === 'probe') await probe(n(a[0], 600));
 else if (mode === 'inject-flows') await injectFlows(n(a[0], 100_000), n(a[1], 60_000), n(a[2], 255), Math.max(1, n(a[3], 60_000)), n(a[4], 65535), n(a[5], 120));
 else throw new Error('usage: sync-load.js flows VIP PORT RATE COUNT SAMPLE SPORT_BASE SECONDS | inject COUNT SYNCID | inject-flows RATE COUNT SYNCID SAMPLE SPORT_BASE SECONDS | probe SECONDS');

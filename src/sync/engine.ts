@@ -98,9 +98,23 @@ export function engineMetrics(registry: Registry): EngineMetrics {
   };
 }
 
+/**
+ * An address as a key: an IPv4 address as its 32-bit number, without a Buffer (per record received:
+ * two Buffer copies and hex strings per record were a large part of a 100,000-record resync's
+ * receiving cost and its garbage, bench/sync-resync-host.ts).
+ */
+const addrKey = (a: Uint8Array): string | number =>
+  a.length === 4 ? ((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0 : Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
+
 /** A connection's identity in the peer's table (a template and its connection differ by the flag). */
-const connKey = (c: SyncConn): string =>
-  `${c.protocol}|${Buffer.from(c.caddr).toString('hex')}|${c.cport}|${Buffer.from(c.vaddr).toString('hex')}|${c.vport}|${c.flags & 0x1000 ? 't' : ''}`;
+const connKey = (c: SyncConn): string => `${c.protocol}|${addrKey(c.caddr)}|${c.cport}|${addrKey(c.vaddr)}|${c.vport}|${c.flags & 0x1000 ? 't' : ''}`;
+
+/**
+ * The peer's records are expired (lvsd_sync_peer_connections, `sync show`) at most this often while
+ * records arrive: a pass walks every record held, and one every 64 messages made a 100,000-record
+ * resync O(n²) (41 passes over up to 100,000 records; bench/sync-resync-host.ts, h-resync).
+ */
+const PEER_EXPIRE_MS = 1000;
 
 /** A full-resync answer the sender keeps for resends; `sent`: frames of it sent once so far. */
 interface Answer {
@@ -208,7 +222,8 @@ export class SyncEngine {
   private readonly fromPeer = new Map<string, { conn: SyncConn; until: number }>();
   readonly m: EngineMetrics;
   private closed = false;
-  private installs = 0;
+  /** When the peer's records were last expired (deps.now). */
+  private expiredAt = -Infinity;
 
   constructor(private readonly d: EngineDeps) {
     this.m = engineMetrics(d.registry);
@@ -877,7 +892,7 @@ export class SyncEngine {
       rc?.polled.add(k);
     }
     if (sight > 0) this.observeStaleness(sight, conns.length);
-    if (++this.installs % 64 === 0) this.expirePeer(now);
+    if (now - this.expiredAt >= PEER_EXPIRE_MS) this.expirePeer(now);
     this.m.peerConns.set(this.fromPeer.size);
     this.m.records.inc({ direction: 'received' }, conns.length);
   }
@@ -912,6 +927,7 @@ export class SyncEngine {
   }
 
   private expirePeer(now: number): void {
+    this.expiredAt = now;
     for (const [k, v] of this.fromPeer) if (v.until < now) this.fromPeer.delete(k);
   }
 
