@@ -694,23 +694,26 @@ static napi_value SetSockOpt(napi_env env, napi_callback_info info) {
 }
 
 /* rawsend(fd, dst: Buffer(4|16), scopeId, payload) -> bytes. Non-blocking; errors are thrown. */
-/* sendto() on a raw socket of ours: dst is 4 or 16 bytes (the socket's family). Bytes sent or -errno. */
-static ssize_t raw_sendto(int fd, int family, const void *dst, uint32_t scope, const void *data, size_t len) {
-  struct sockaddr_storage to;
-  socklen_t tolen;
-  memset(&to, 0, sizeof to);
+/* The destination of a raw socket of ours: dst is 4 or 16 bytes (the socket's family). Its length. */
+static socklen_t raw_dest(int family, const void *dst, uint32_t scope, struct sockaddr_storage *to) {
+  memset(to, 0, sizeof *to);
   if (family == 6) {
-    struct sockaddr_in6 *t6 = (struct sockaddr_in6 *)&to;
+    struct sockaddr_in6 *t6 = (struct sockaddr_in6 *)to;
     t6->sin6_family = AF_INET6;
     memcpy(&t6->sin6_addr, dst, 16);
     t6->sin6_scope_id = scope;
-    tolen = sizeof *t6;
-  } else {
-    struct sockaddr_in *t4 = (struct sockaddr_in *)&to;
-    t4->sin_family = AF_INET;
-    memcpy(&t4->sin_addr, dst, 4);
-    tolen = sizeof *t4;
+    return sizeof *t6;
   }
+  struct sockaddr_in *t4 = (struct sockaddr_in *)to;
+  t4->sin_family = AF_INET;
+  memcpy(&t4->sin_addr, dst, 4);
+  return sizeof *t4;
+}
+
+/* sendto() on a raw socket of ours. Bytes sent or -errno. */
+static ssize_t raw_sendto(int fd, int family, const void *dst, uint32_t scope, const void *data, size_t len) {
+  struct sockaddr_storage to;
+  socklen_t tolen = raw_dest(family, dst, scope, &to);
   ssize_t n = sendto(fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&to, tolen);
   return n < 0 ? -errno : n;
 }
@@ -758,20 +761,7 @@ static napi_value RawSendMany(napi_env env, napi_callback_info info) {
     return NULL;
   }
   struct sockaddr_storage to;
-  socklen_t tolen;
-  memset(&to, 0, sizeof to);
-  if (s->family == 6) {
-    struct sockaddr_in6 *t6 = (struct sockaddr_in6 *)&to;
-    t6->sin6_family = AF_INET6;
-    memcpy(&t6->sin6_addr, dst, 16);
-    t6->sin6_scope_id = (uint32_t)scope;
-    tolen = sizeof *t6;
-  } else {
-    struct sockaddr_in *t4 = (struct sockaddr_in *)&to;
-    t4->sin_family = AF_INET;
-    memcpy(&t4->sin_addr, dst, 4);
-    tolen = sizeof *t4;
-  }
+  socklen_t tolen = raw_dest(s->family, dst, (uint32_t)scope, &to);
   size_t total = len / (size_t)size, sent = 0;
   struct mmsghdr msgs[256];
   struct iovec iov[256];

@@ -10,19 +10,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { labPair, UML_KERNEL, UML_SWITCH, LAB_DGRAM_QLEN } from '../../../src/lab/uml.js';
+import { labPair, LAB_DGRAM_QLEN } from '../../../src/lab/uml.js';
 import { repoRoot } from '../../support/proc.js';
+import { pairSkip } from './support/skip.js';
 
-const skip =
-  process.env.LVSD_IN_LAB === '1'
-    ? 'boots its own guests: runs on the host (node scripts/test.mjs --only lab)'
-    : !existsSync(UML_KERNEL) ? `${UML_KERNEL} missing (apt-get install user-mode-linux)`
-      : !existsSync(UML_SWITCH) ? `${UML_SWITCH} missing (apt-get install uml-utilities)`
-        : process.getuid?.() !== 0 ? 'needs root' : false;
+const skip = pairSkip;
 
 const BURST = 100;
 const labNetns = () => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`lvsd-lab-${process.pid}-`));

@@ -11,20 +11,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { labPair, UML_KERNEL, UML_SWITCH } from '../../../src/lab/uml.js';
+import { labPair } from '../../../src/lab/uml.js';
 import { AGENT_PORT } from '../../../src/lab/pair-agent.js';
 import { writeSyncDirectorConfig } from '../../../bench/support/sync-director.js';
 import { repoRoot } from '../../support/proc.js';
+import { pairSkip } from './support/skip.js';
 
-const skip =
-  process.env.LVSD_IN_LAB === '1'
-    ? 'boots its own guests: runs on the host (node scripts/test.mjs --only lab)'
-    : !existsSync(UML_KERNEL) ? `${UML_KERNEL} missing (apt-get install user-mode-linux)`
-      : !existsSync(UML_SWITCH) ? `${UML_SWITCH} missing (apt-get install uml-utilities)`
-        : process.getuid?.() !== 0 ? 'needs root' : false;
+const skip = pairSkip;
 
 const VIP = '192.0.2.100';
 const KEY = 'hex:' + 'c0ffee'.repeat(8);
