@@ -82,12 +82,12 @@ try {
   const prof = arg('cpu-prof', '') && resolve(arg('cpu-prof', ''));
   for (const m of modes) results.push(await runMode(m, m === 'lvsd' && inject ? `${phases},${inject}` : phases, dir, prof));
   const end = { utc: new Date().toISOString(), load: loadavg().map((x) => x.toFixed(2)).join(' ') };
-  type Ph = { lvsdA?: unknown; kind: string; inA: number; rcvbufErrorsB: number; rate: number; achieved: number; seen: number; samples: number; upperMs: { p50: number; p95: number; max: number }; lowerMs: { p50: number; p95: number }; midMs: { p50: number; p95: number }; pollPeriodMs: number; cpuPct: Record<string, number> };
+  type Ph = { lvsdA?: unknown; readsA?: unknown; kind: string; inA: number; rcvbufErrorsB: number; rate: number; achieved: number; seen: number; samples: number; upperMs: { p50: number; p95: number; max: number }; lowerMs: { p50: number; p95: number }; midMs: { p50: number; p95: number }; pollPeriodMs: number; cpuPct: Record<string, number> };
   console.log(`sync-pair: start ${start.utc} load ${start.load}; end ${end.utc} load ${end.load}`);
   for (const r of results as Array<{ mode: string; skewBefore: { offsetMs: number; rttMs: number }; skewAfter: { offsetMs: number; rttMs: number }; phases: Ph[] }>) {
     console.log(`${r.mode}: clock b−c ${r.skewBefore.offsetMs.toFixed(2)} ± ${(r.skewBefore.rttMs / 2).toFixed(2)} ms before, ${r.skewAfter.offsetMs.toFixed(2)} ± ${(r.skewAfter.rttMs / 2).toFixed(2)} after`);
     for (const p of r.phases) {
-      console.log(`  ${p.kind} ${p.rate}/s (achieved ${p.achieved}): seen ${p.seen}/${p.samples} (in a's table ${p.inA}; b's UDP rcvbuf errors ${p.rcvbufErrorsB}); send→visible in b p50/p95 ms: upper ${p.upperMs.p50.toFixed(1)}/${p.upperMs.p95.toFixed(1)} (max ${p.upperMs.max.toFixed(1)}), lower ${p.lowerMs.p50.toFixed(1)}/${p.lowerMs.p95.toFixed(1)}, mid ${p.midMs.p50.toFixed(1)}/${p.midMs.p95.toFixed(1)}; b's read period ${p.pollPeriodMs.toFixed(1)} ms; CPU % ${JSON.stringify(p.cpuPct)}; a's lvsd user/sys and by thread % ${JSON.stringify(p.lvsdA)}`);
+      console.log(`  ${p.kind} ${p.rate}/s (achieved ${p.achieved}): seen ${p.seen}/${p.samples} (in a's table ${p.inA}; b's UDP rcvbuf errors ${p.rcvbufErrorsB}); send→visible in b p50/p95 ms: upper ${p.upperMs.p50.toFixed(1)}/${p.upperMs.p95.toFixed(1)} (max ${p.upperMs.max.toFixed(1)}), lower ${p.lowerMs.p50.toFixed(1)}/${p.lowerMs.p95.toFixed(1)}, mid ${p.midMs.p50.toFixed(1)}/${p.midMs.p95.toFixed(1)}; b's read period ${p.pollPeriodMs.toFixed(1)} ms; CPU % ${JSON.stringify(p.cpuPct)}; a's lvsd user/sys and by thread % ${JSON.stringify(p.lvsdA)}; a's reads ${JSON.stringify(p.readsA)}`);
     }
   }
   const k = results.find((r) => r.mode === 'kernel') as { phases: Ph[] } | undefined;

@@ -94,6 +94,17 @@ const q = (xs: number[], p: number) => {
 };
 const stats = (xs: number[]) => ({ p50: q(xs, 0.5), p95: q(xs, 0.95), max: xs.length ? Math.max(...xs) : NaN });
 
+/**
+ * a's table reads so far (lvsd_sync_table_read_seconds count and sum) and the stream's records
+ * (lvsd_sync_stream_records_total, all results), from its /metrics on the API port: how often the
+ * worker read, and how long, whatever the guest's CPU accounting under host load.
+ */
+async function readsOf(host: string, apiPort: number): Promise<{ reads: number; readS: number; streamRecords: number }> {
+  const text = await exec(host, ['curl', '-s', '--max-time', '10', `http://127.0.0.1:${apiPort}/metrics`]);
+  const sum = (re: RegExp) => text.split('\n').filter((l) => re.test(l)).reduce((t, l) => t + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  return { reads: sum(/^lvsd_sync_table_read_seconds_count /), readS: sum(/^lvsd_sync_table_read_seconds_sum /), streamRecords: sum(/^lvsd_sync_stream_records_total[ {]/) };
+}
+
 /** UDP datagrams a guest's kernel dropped for full receive buffers (/proc/net/snmp, Udp RcvbufErrors). */
 async function rcvbufErrors(host: string): Promise<number> {
   const lines = (await exec(host, ['cat', '/proc/net/snmp'])).split('\n').filter((l) => l.startsWith('Udp:'));
@@ -129,7 +140,7 @@ async function runIn(host: string, argv: string[], ms: number): Promise<string> 
   }, `${argv[1]} in ${host}`, ms, 500);
 }
 
-async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, number]>, profDir: string | undefined): Promise<unknown> {
+async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, number]>, profDir: string | undefined, apiPort: number): Promise<unknown> {
   const topo = new Topology();
   try {
     const cl = await topo.macvlanMember('cl', '192.0.2.50/24');
@@ -160,6 +171,7 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       const sample = Math.max(1, Math.floor(count / 500));
       const poller = (await agent<{ id: number }>(B, '/spawn', { argv: [process.execPath, POLLER, String(base), String(count), String(sample), String(seconds + 25)] })).id;
       const [a0, b0] = [await cpu(A, pid[A]!), await cpu(B, pid[B]!)];
+      const m0 = await readsOf(A, apiPort);
       const rcv0 = await rcvbufErrors(B);
       const [va0, c0] = [await vsStats(A), guestBusy()];
       let genOut: string;
@@ -174,6 +186,7 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       const c1 = guestBusy();
       await sleep(1000);
       const [a1, b1] = [await cpu(A, pid[A]!), await cpu(B, pid[B]!)];
+      const m1 = await readsOf(A, apiPort);
       const va1 = await vsStats(A);
       const polled = await until(async () => {
         const o = await agent<{ stdout: string; stderr: string; code: number | null }>(B, '/output', { id: poller });
@@ -207,9 +220,11 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
         pollReadMs: polled.readMs, pollPeriodMs: polled.periodMs, tableB: polled.table,
         windowS: win,
         lvsdA: split(a1, a0),
+        // a's table reads over the window: per second, and the share of the window spent reading.
+        readsA: { perS: Math.round((10 * (m1.reads - m0.reads)) / win) / 10, sharePct: Math.round((1000 * (m1.readS - m0.readS)) / win) / 10, streamRecords: m1.streamRecords - m0.streamRecords },
         cpuPct: { lvsdA: pct(a1.lvsd, a0.lvsd, win), lvsdB: pct(b1.lvsd, b0.lvsd, (b1.at - b0.at) / 1000), kthreadsA: pct(a1.kthreads, a0.kthreads, win), kthreadsB: pct(b1.kthreads, b0.kthreads, (b1.at - b0.at) / 1000), guestA: pct(a1.busy, a0.busy, win), guestB: pct(b1.busy, b0.busy, (b1.at - b0.at) / 1000) },
       };
-      say(`phase ${inject ? 'injected ' : ''}${rate}/s: achieved ${r.achieved}/s (reached a ${reachedA.flowsPerS}/s: ${reachedA.flows} flows, ${reachedA.datagrams} datagrams; ${JSON.stringify(generator)}), seen ${r.seen}/${r.samples} (in a ${inA}), b rcvbuf errors ${rcvbufB}, upper p50/p95 ${r.upperMs.p50.toFixed(1)}/${r.upperMs.p95.toFixed(1)} ms, cpu ${JSON.stringify(r.cpuPct)}; a's lvsd ${JSON.stringify(r.lvsdA)}`);
+      say(`phase ${inject ? 'injected ' : ''}${rate}/s: achieved ${r.achieved}/s (reached a ${reachedA.flowsPerS}/s: ${reachedA.flows} flows, ${reachedA.datagrams} datagrams; ${JSON.stringify(generator)}), seen ${r.seen}/${r.samples} (in a ${inA}), b rcvbuf errors ${rcvbufB}, upper p50/p95 ${r.upperMs.p50.toFixed(1)}/${r.upperMs.p95.toFixed(1)} ms, cpu ${JSON.stringify(r.cpuPct)}; a's lvsd ${JSON.stringify(r.lvsdA)}; a's reads ${JSON.stringify(r.readsA)}`);
       out.push(r);
       base += count + 1000;
       await sleep(2000);
@@ -229,11 +244,13 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
 }
 
 const [cfgA, cfgB, spec, profDir] = process.argv.slice(2);
+// The directors' API port (bench/sync-pair.ts writes both configs with it).
+const apiPort = Number(/listen: [0-9.]+:([0-9]+)/.exec(readFileSync(cfgA!, 'utf8'))?.[1]);
 const phases = (spec ?? '').split(',').filter(Boolean).map((p): [boolean, number, number] => {
   const [r, sec] = p.replace(/^i/, '').split(':').map(Number);
   return [p.startsWith('i'), r!, sec!];
 });
-main(cfgA!, cfgB!, phases, profDir).then(
+main(cfgA!, cfgB!, phases, profDir || undefined, apiPort).then(
   (r) => {
     process.stdout.write(`RESULT ${JSON.stringify(r)}\n`);
     process.exit(0);

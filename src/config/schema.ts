@@ -439,7 +439,7 @@ export const sync = z.strictObject({
   key_file: z.string().min(1).optional(),
   /** channel lvsd: the peer directors' addresses (unicast, IPv4 or IPv6); empty → multicast to 224.0.0.81 on `interface`. */
   peers: z.array(ipAddress).default([]),
-  /** channel lvsd: the longest period between the active director's reads of its connection table, in milliseconds (in a worker thread; a cheap read is followed sooner, after 9× its duration and at least 10 ms; a read slower than this waits as long as it took before the next; while the kernel stream runs, 4× as long). */
+  /** channel lvsd: the longest period between the active director's reads of its connection table, in milliseconds (in a worker thread; a cheap read is followed sooner, after 9× its duration and at least 10 ms; a read slower than this waits as long as it took before the next; while the kernel stream runs, a read is followed after 9× its duration whenever the stream brings records or the read is slower than this). */
   poll_interval: z.number().int().min(10).max(5000).default(50),
   /**
    * channel lvsd: the local port of the kernel stream (docs/sync.md "Two sources"): on the active

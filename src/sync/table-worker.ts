@@ -75,18 +75,28 @@ function nextDelay(readMs: number, pollMs: number): number {
 }
 
 /**
- * While the kernel stream runs (below), a read slower than poll_interval is followed after this
- * many times its duration instead of once: the stream brings new connections and state changes
- * within tens of ms, so such reads are left with what it cannot see (connections before their 3rd
- * packet, expiry, removals, the confirmation of what a resync answer holds) and the O(n²) read of a large table takes at
- * most a fifth of this thread's time instead of about half. Cheap reads keep their period: with a
- * small table a read shows a new connection sooner than the stream at a low rate (a record waits
- * for the next connection, ~100 ms at 10/s; bench/results/sync.md, 22:10).
+ * While the kernel stream runs (below) and brings records (BUSY_STREAM or more since the last read
+ * ended), or when a read is slower than poll_interval, a read is followed after 9× its own duration
+ * (READ_SHARE of this thread's time), poll_interval or not: the stream brings new connections and
+ * state changes within tens of ms, so the reads are left with what it cannot see (connections
+ * before their 3rd packet, expiry, removals, the confirmation of what a resync answer holds).
+ * poll_interval capped the period of reads between 5 ms and poll_interval long (a table of a few
+ * thousand entries in the lab guest) at poll_interval, so they took up to all of this thread's
+ * time: at ~1,000 new connections/s a's lvsd used 64 % of its UML guest against 27 % with the
+ * kernel channel, three quarters of the table worker's time parsing and diffing reads
+ * (bench/results/sync.md, 2026-12-05 01:17); reads slower than poll_interval were spaced 4×.
+ * A quiet stream (fewer records) keeps the period without the stream for reads up to
+ * poll_interval: the kernel holds its last record until the next one (~100 ms at 10/s), and a read
+ * shows that connection sooner (bench/results/sync.md, 2026-12-04 22:10); a read of 100 entries
+ * takes 20 ms and more in a loaded lab guest.
  */
-const STREAM_PAUSE_FACTOR = 4;
-function streamDelay(readMs: number, pollMs: number): number {
-  return readMs > pollMs ? readMs * STREAM_PAUSE_FACTOR : nextDelay(readMs, pollMs);
+function streamDelay(readMs: number, pollMs: number, records: number): number {
+  return records >= BUSY_STREAM || readMs > pollMs ? Math.max(MIN_PAUSE_MS, readMs * (1 / READ_SHARE - 1)) : nextDelay(readMs, pollMs);
 }
+/** Stream records since the last read ended from which the stream counts as busy: its held record waits for the next within a read's period. */
+const BUSY_STREAM = 2;
+/** Stream records received since the last read ended (all, sent or already known). */
+let streamSinceRead = 0;
 
 /**
  * The kernel stream: the kernel's master sync daemon, started on lo by the sync subsystem while
@@ -124,11 +134,14 @@ function flushStream(): void {
   flushTimer = undefined;
   const entries = pending;
   const dropped = pendingDrops;
+  streamSinceRead += entries.length;
   pending = [];
   pendingDrops = 0;
   if (!active) return;
   const sight = Date.now();
-  const m = mergeStream(sent, diffing, entries, sight);
+  // The sent-map's clock is performance.now(), as the reads' (TableDiff.add): a stream entry stamped
+  // with Date.now() looked ~1.7e9 s fresher than any read, so its expiry was never refreshed.
+  const m = mergeStream(sent, diffing, entries, performance.now());
   post({ ev: 'stream', id: undefined, sight, payloads: encode(m.changed, sight), records: m.changed.length, unchanged: m.unchanged, dropped, overflow: 0, readMs: 0, skipped: 0 });
 }
 
@@ -292,11 +305,13 @@ async function readSliced(path: string, onText: (text: string) => void): Promise
 async function read(diff: TableDiff): Promise<{ skipped: number; sight: number }> {
   // Taken before the read: an entry the read shows existed by its end, so this errs towards more staleness.
   const sight = Date.now();
+  // One clock reading per read, not per page: in the lab guest (UML) each is a trapped system
+  // call, and expiry is compared in seconds.
+  const now = performance.now();
   let skipped = 0;
   for (const p of cfg.paths) {
     const parser = new ConnTableParser();
     const add = (entries: readonly ConnEntry[]) => {
-      const now = performance.now();
       for (const e of entries) diff.add(e, now);
     };
     await readSliced(p, (text) => add(parser.push(text)));
@@ -335,7 +350,9 @@ async function poll(id: number | undefined): Promise<void> {
     post({ ev: 'poll', id, sight: r.sight, payloads, records: diff.changed.length, readMs: ms, skipped: r.skipped });
     // Records the stream lost during this read may lie behind its position, and frames the peer
     // lost meanwhile may hold connections it already showed: the next read is not spaced out.
-    if (active && id === undefined) arm(streamUp && !readSoon() ? streamDelay(ms, cfg.pollMs) : nextDelay(ms, cfg.pollMs));
+    const records = streamSinceRead;
+    streamSinceRead = 0;
+    if (active && id === undefined) arm(streamUp && !readSoon() ? streamDelay(ms, cfg.pollMs, records) : nextDelay(ms, cfg.pollMs));
   } catch (e) {
     post({ ev: 'poll', id, sight: 0, payloads: [], records: 0, readMs: 0, skipped: 0, error: (e as Error).message });
     if (active && id === undefined) arm(cfg.pollMs);
