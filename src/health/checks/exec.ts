@@ -24,6 +24,7 @@ export class ExecChecker implements Checker {
   }
   run(target: CheckTarget, signal?: AbortSignal): Promise<CheckResult> {
     let pid: number | undefined;
+    const timedOut = (): Omit<CheckResult, 'durationMs'> => ({ ok: false, reason: 'killed_timeout', detail: `killed after ${target.timeoutMs} ms${pid ? ` (pid ${pid})` : ''}` });
     return withDeadline(
       target.timeoutMs,
       signal,
@@ -40,13 +41,16 @@ export class ExecChecker implements Checker {
         }).then((r) => {
           pid = r.pid;
           if (r.error) return done({ ok: false, reason: 'spawn_error', detail: detailOf(r.error) });
+          // The runner's own timer may kill the group and its exit be seen before this deadline's
+          // timer runs (a loaded machine: CI, 2026-12-05): that exit is the timeout's, not the script's.
+          if (r.timedOut) return done(timedOut());
           const code = r.code;
           if (code === 0) return done({ ok: true, detail: 'exit 0' });
           if (code !== null && code >= 2 && this.o.dynamic_weight) return done({ ok: true, weight: code - 2, detail: `exit ${code}: weight ${code - 2}` });
           done({ ok: false, reason: 'exit_code', detail: code !== null ? `exit ${code}` : `signal ${r.signal}` });
         });
       },
-      () => ({ ok: false, reason: 'killed_timeout', detail: `killed after ${target.timeoutMs} ms${pid ? ` (pid ${pid})` : ''}` }),
+      timedOut,
     );
   }
 }
