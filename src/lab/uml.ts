@@ -373,7 +373,7 @@ export async function labRun(argv: readonly string[], opts: LabOptions = {}): Pr
     // Own process group: UML runs guest processes as host child processes; we kill the group we made.
     // In the switch's namespace (labPair) the data sockets, abstract ones, can reach each other;
     // `ip netns exec` execs the kernel, so the pid (and group) stays the one spawned here.
-    const [cmd, args] = opts.link?.netns ? [IP, ['netns', 'exec', opts.link.netns, k.kernel, ...kernelArgs]] : [k.kernel, kernelArgs];
+    const [cmd, args] = inNetns(opts.link?.netns, k.kernel, kernelArgs);
     child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: job,
       // UML backs guest memory with a file in TMPDIR (default /dev/shm, a tmpfs); keep that default.
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
@@ -499,6 +499,11 @@ const IP = 'ip';
  */
 export const LAB_DGRAM_QLEN = 512;
 
+/** A command run in host network namespace ns (`ip netns exec` execs it: the pid is the one spawned), or as it is without one. */
+function inNetns(ns: string | undefined, cmd: string, args: readonly string[]): [string, string[]] {
+  return ns ? [IP, ['netns', 'exec', ns, cmd, ...args]] : [cmd, [...args]];
+}
+
 /** One guest of labPair: its name, its command and eth0's addresses; the rest as for labRun. */
 export interface PairGuest extends Omit<LabOptions, 'link' | 'install' | 'log'> {
   name: string;
@@ -585,7 +590,7 @@ export async function labPair(guests: readonly PairGuest[], opts: { primary?: st
   try {
     let swOut = '';
     // stdin /dev/null: the switch then takes no commands; it serves until killed.
-    sw = netns ? spawn(IP, ['netns', 'exec', netns, UML_SWITCH, '-unix', socket], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(UML_SWITCH, ['-unix', socket], { stdio: ['ignore', 'pipe', 'pipe'] });
+    sw = spawn(...inNetns(netns, UML_SWITCH, ['-unix', socket]), { stdio: ['ignore', 'pipe', 'pipe'] });
     sw.stdout!.on('data', (d: Buffer) => (swOut += d.toString()));
     sw.stderr!.on('data', (d: Buffer) => (swOut += d.toString()));
     const up = Date.now() + 5000;
