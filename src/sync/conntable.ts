@@ -177,8 +177,8 @@ export function toSyncConn(e: ConnEntry, facts: ServiceFacts | undefined): SyncC
 }
 
 /**
- * What the peer was last told about a connection, and the connection itself as last read or
- * streamed: the sent-map (table-worker.ts) is also what a resync is answered from (every
+ * What the peer was last told about a connection, and the connection itself as then sent (a read
+ * that finds it unchanged keeps this entry, so its `expires` is of that moment): the sent-map (table-worker.ts) is also what a resync is answered from (every
  * connection read or streamed and still in the table at the latest read), so one map, not a
  * second snapshot, holds what the peer should have.
  */
