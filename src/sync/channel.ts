@@ -102,6 +102,14 @@ export class SyncChannel {
     if (keys.length) this.keys = keys;
   }
 
+  get node(): number {
+    return this.opts.node;
+  }
+
+  get epoch(): bigint {
+    return this.opts.epoch;
+  }
+
   /**
    * DATA frames this director's socket can hold (advertised to the sender in RESYNC_PROGRESS): its
    * receive buffer as granted by the kernel, divided by a datagram's truesize.

@@ -17,8 +17,8 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
 import { decodeMessage, encodeMessage, type SyncConn } from './codec.js';
-import { FrameType, DATA_STAMP_LEN, type DropReason, type Frame, type SeqRange } from './wire.js';
-import { decodeDataMissing, decodeMissing, encodeDataMissing, encodeMissing, indicesOf, missingRanges, MissingNames, SentRing, DATA_MISSING_RANGES_MAX, RESYNC_DATA_HEADER_LEN, type IndexRange } from './resend.js';
+import { FrameType, DATA_STAMP_LEN, FRAME_VERSION, type DropReason, type Frame, type SeqRange } from './wire.js';
+import { decodeDataMissing, decodeMissing, encodeDataMissing, encodeMissing, indicesOf, missingRanges, MissingNames, SentRing, DATA_MISSING_RANGES_MAX, RESYNC_DATA_HEADER_LEN, type IndexRange, type SeqOwner } from './resend.js';
 import { peerTimeoutSeconds } from './show.js';
 import type { PollResult, TableSource } from './source.js';
 import { yieldToLoop } from '../core/clock.js';
@@ -34,6 +34,9 @@ export interface FrameSender {
   readonly receiveWindow: number;
   /** The sequence number of the last frame send() was called for (DATA_TAIL compares it with the last DATA frame's). */
   readonly lastSeq: bigint;
+  /** This director's node id and the epoch of its run: whose sequence numbers a DATA_MISSING names. */
+  readonly node: number;
+  readonly epoch: bigint;
 }
 
 export interface EngineDeps {
@@ -81,7 +84,7 @@ export function engineMetrics(registry: Registry): EngineMetrics {
   const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
   return {
     records: get('lvsd_sync_records_total', () => new Counter({ name: 'lvsd_sync_records_total', help: 'Connection records sent to / received from the peer director, and installed into the local kernel.', labelNames: ['direction'], registers: [registry] })),
-    drops: get('lvsd_sync_dropped_total', () => new Counter({ name: 'lvsd_sync_dropped_total', help: 'Sync datagrams dropped, by reason (malformed, unknown_key, bad_mac, replay, stale_epoch, own, bad_records, inject_error; lost: frames missing from the peer\'s sequence, dropped on the way or by this director\'s full socket; kernel_queue: messages the local kernel backup daemon dropped, its socket full; table_line: a line of the local /proc connection table that could not be parsed; stream: a datagram on the kernel stream port that is not a v1 message of the local master daemon: a source address not of this host, another syncid, malformed; stream_overflow: kernel stream records lost because the receive buffer of the stream socket was full, as the kernel counts them for it: the next table read is not spaced out and sends them).', labelNames: ['reason'], registers: [registry] })),
+    drops: get('lvsd_sync_dropped_total', () => new Counter({ name: 'lvsd_sync_dropped_total', help: 'Sync datagrams dropped, by reason (malformed; version: a frame of another frame version, a peer running an lvsd release that speaks another; unknown_key, bad_mac, replay, stale_epoch, own, bad_records, inject_error; lost: frames missing from the peer\'s sequence, dropped on the way or by this director\'s full socket; kernel_queue: messages the local kernel backup daemon dropped, its socket full; table_line: a line of the local /proc connection table that could not be parsed; stream: a datagram on the kernel stream port that is not a v1 message of the local master daemon: a source address not of this host, another syncid, malformed; stream_overflow: kernel stream records lost because the receive buffer of the stream socket was full, as the kernel counts them for it: the next table read is not spaced out and sends them).', labelNames: ['reason'], registers: [registry] })),
     resyncs: get('lvsd_sync_resyncs_total', () => new Counter({ name: 'lvsd_sync_resyncs_total', help: 'Full resyncs, as sender or receiver.', labelNames: ['role'], registers: [registry] })),
     resent: get('lvsd_sync_resync_resent_frames_total', () => new Counter({ name: 'lvsd_sync_resync_resent_frames_total', help: 'Frames of a full-resync answer resent because the peer named them missing (RESYNC_MISSING), on the sender.', registers: [registry] })),
     missingAsks: get('lvsd_sync_resync_missing_requests_total', () => new Counter({ name: 'lvsd_sync_resync_missing_requests_total', help: 'Requests for the missing frames of a full-resync answer (RESYNC_MISSING) sent by this director, the asker.', registers: [registry] })),
@@ -368,22 +371,33 @@ export class SyncEngine {
     this.tailTimer.unref?.();
   }
 
-  /** Receiver: the peer's gaps, named (DATA_MISSING) on a schedule (resend.ts MissingNames). */
-  private readonly missingNames = new MissingNames(DATA_MISSING_PENDING_MAX);
+  /**
+   * Receiver: each sender's gaps, named (DATA_MISSING) on a schedule (resend.ts MissingNames), by
+   * node; a node's gaps of an earlier run are dropped when it starts a new one (its sequence starts
+   * again and its new run holds none of those frames).
+   */
+  private readonly missingNames = new Map<number, { epoch: bigint; names: MissingNames }>();
   private missingTimer: NodeJS.Timeout | undefined;
 
   /**
-   * Receiver: a gap in the peer's sequence numbers (the channel's replay guard saw it): name it. Not
-   * while this director is active: the peer then sends no DATA frames (its lost frames were control
-   * frames), and a peer that was active until now is superseded by this director's own first read.
+   * Receiver: a gap in the sequence numbers of `owner` (the channel's replay guard saw it): name it.
+   * Not while this director is active: the peer then sends no DATA frames (its lost frames were
+   * control frames), and a peer that was active until now is superseded by this director's own
+   * first read.
    */
-  private noteLost(lost: SeqRange): void {
+  private noteLost(owner: SeqOwner, lost: SeqRange): void {
     if (this.closed || this.active) return;
-    if (this.missingNames.note(lost, mono())) this.armMissing();
+    let m = this.missingNames.get(owner.node);
+    if (!m || m.epoch !== owner.epoch) this.missingNames.set(owner.node, (m = { epoch: owner.epoch, names: new MissingNames(DATA_MISSING_PENDING_MAX) }));
+    if (m.names.note(lost, mono())) this.armMissing();
   }
 
   private armMissing(): void {
-    const due = this.missingNames.nextDue();
+    let due: number | undefined;
+    for (const { names } of this.missingNames.values()) {
+      const t = names.nextDue();
+      if (t !== undefined && (due === undefined || t < due)) due = t;
+    }
     clearTimeout(this.missingTimer);
     this.missingTimer = undefined;
     if (due === undefined || this.closed) return;
@@ -396,10 +410,14 @@ export class SyncEngine {
     this.missingTimer = undefined;
     if (this.closed) return;
     if (this.active) return this.missingNames.clear(); // see noteLost
-    const { ranges, fresh } = this.missingNames.take(mono());
-    this.m.dataAsked.inc(fresh); // each number once, however often it is named
-    for (let i = 0; i < ranges.length; i += DATA_MISSING_RANGES_MAX) {
-      void this.d.channel.send(FrameType.DATA_MISSING, encodeDataMissing(ranges.slice(i, i + DATA_MISSING_RANGES_MAX))).catch(() => undefined);
+    const now = mono();
+    for (const [node, { epoch, names }] of this.missingNames) {
+      const { ranges, fresh } = names.take(now);
+      this.m.dataAsked.inc(fresh); // each number once, however often it is named
+      for (let i = 0; i < ranges.length; i += DATA_MISSING_RANGES_MAX) {
+        void this.d.channel.send(FrameType.DATA_MISSING, encodeDataMissing({ node, epoch }, ranges.slice(i, i + DATA_MISSING_RANGES_MAX))).catch(() => undefined);
+      }
+      if (!names.size) this.missingNames.delete(node);
     }
     this.armMissing();
   }
@@ -711,7 +729,7 @@ export class SyncEngine {
 
   /** A verified frame from the peer; `lost`: the peer's sequence numbers it skipped (the channel's replay guard). */
   async onFrame(f: Frame, lost?: SeqRange): Promise<void> {
-    if (lost) this.noteLost(lost);
+    if (lost) this.noteLost(f, lost);
     switch (f.type) {
       case FrameType.DATA:
         return this.install(f);
@@ -739,7 +757,8 @@ export class SyncEngine {
         const r = decodeDataMissing(f.payload);
         if (!r.ok) return this.drop('bad_records');
         // Passive: the director that is active now sends its whole table at its first read anyway.
-        if (this.active) this.resendLost(r.ranges);
+        // Another director's numbers, or those of this director's previous run: not its frames.
+        if (this.active && r.owner.node === this.d.channel.node && r.owner.epoch === this.d.channel.epoch) this.resendLost(r.ranges);
         return;
       }
       case FrameType.DATA_TAIL:
@@ -804,7 +823,13 @@ export class SyncEngine {
 
   drop(reason: DropReason | 'bad_records' | 'inject_error' | 'stream' | 'stream_overflow', count = 1): void {
     this.m.drops.inc({ reason }, count);
+    if (reason === 'version' && !this.versionWarned) {
+      this.versionWarned = true;
+      this.d.log.warn({ frameVersion: FRAME_VERSION }, 'sync frames of another frame version arrive and are dropped: is the peer running another lvsd release? Both directors need releases of the same frame version for sync (the first such datagram is logged; all are counted as reason "version")');
+    }
   }
+
+  private versionWarned = false;
 
   private async install(f: Frame): Promise<void> {
     const data = f.payload;

@@ -95,8 +95,8 @@ export function indicesOf(ranges: readonly IndexRange[], frames: number): number
 
 /*
  * Lost ordinary DATA frames (a poll's changes). The receiver sees a gap in the sender's sequence
- * numbers (wire.ts ReplayGuard) and names them (DATA_MISSING: u64 ranges, since these are channel
- * sequence numbers, not answer indices). The sender does not resend the old payloads: a later frame
+ * numbers (wire.ts ReplayGuard) and names them (DATA_MISSING: the sender's node and epoch, then
+ * u64 ranges, since these are channel sequence numbers, not answer indices). The sender does not resend the old payloads: a later frame
  * may already have carried a newer state of the same connection, and resending the older one would
  * put it back at the peer. It looks the lost frames up in a ring of its recent DATA payloads and has
  * its table worker forget their connections, so its next read sends their current state (one path
@@ -105,38 +105,55 @@ export function indicesOf(ranges: readonly IndexRange[], frames: number): number
  * sender acts on those its ring holds.
  */
 
-/** Ranges named in one DATA_MISSING: 2 + 80 × 16 = 1,282 bytes, inside DEFAULT_FRAME_PAYLOAD (1,380). */
+/** Ranges named in one DATA_MISSING: 14 + 80 × 16 = 1,294 bytes, inside DEFAULT_FRAME_PAYLOAD (1,380). */
 export const DATA_MISSING_RANGES_MAX = 80;
 
-export type DataMissingDecode = { ok: true; ranges: SeqRange[] } | { ok: false; why: string };
+/**
+ * Whose sequence numbers a DATA_MISSING names: the sender's node id and the epoch of its run. Only
+ * that director acts on it. Sequence numbers start again at every run and every director has its
+ * own: without the owner, a DATA_MISSING repeated after its sender restarted, or sent on a segment
+ * of more than two directors (multicast, or after a failover to a third), made another director
+ * resend its own, unrelated frames' connections.
+ */
+export interface SeqOwner {
+  readonly node: number;
+  readonly epoch: bigint;
+}
 
-/** DATA_MISSING payload: u16 range count, then per range u64 first, u64 last (inclusive). */
-export function encodeDataMissing(ranges: readonly SeqRange[]): Buffer {
+export type DataMissingDecode = { ok: true; owner: SeqOwner; ranges: SeqRange[] } | { ok: false; why: string };
+
+const DATA_MISSING_HEADER = 14;
+
+/** DATA_MISSING payload: u32 owner node, u64 owner epoch, u16 range count, then per range u64 first, u64 last (inclusive). */
+export function encodeDataMissing(owner: SeqOwner, ranges: readonly SeqRange[]): Buffer {
   if (ranges.length > DATA_MISSING_RANGES_MAX) throw new RangeError(`${ranges.length} ranges: at most ${DATA_MISSING_RANGES_MAX}`);
-  const b = Buffer.alloc(2 + 16 * ranges.length);
-  b.writeUInt16BE(ranges.length, 0);
+  const b = Buffer.alloc(DATA_MISSING_HEADER + 16 * ranges.length);
+  b.writeUInt32BE(owner.node >>> 0, 0);
+  b.writeBigUInt64BE(BigInt.asUintN(64, owner.epoch), 4);
+  b.writeUInt16BE(ranges.length, 12);
   ranges.forEach((r, i) => {
-    b.writeBigUInt64BE(BigInt.asUintN(64, r.first), 2 + 16 * i);
-    b.writeBigUInt64BE(BigInt.asUintN(64, r.last), 10 + 16 * i);
+    b.writeBigUInt64BE(BigInt.asUintN(64, r.first), DATA_MISSING_HEADER + 16 * i);
+    b.writeBigUInt64BE(BigInt.asUintN(64, r.last), DATA_MISSING_HEADER + 8 + 16 * i);
   });
   return b;
 }
 
 /** Never throws: a payload of the wrong length, too many ranges or a reversed range is an error value. */
 export function decodeDataMissing(b: Uint8Array): DataMissingDecode {
-  if (b.length < 2) return { ok: false, why: `${b.length} bytes: shorter than the 2-byte header` };
+  if (b.length < DATA_MISSING_HEADER) return { ok: false, why: `${b.length} bytes: shorter than the ${DATA_MISSING_HEADER}-byte header` };
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const n = v.getUint16(0);
+  const owner = { node: v.getUint32(0), epoch: v.getBigUint64(4) };
+  const n = v.getUint16(12);
   if (n > DATA_MISSING_RANGES_MAX) return { ok: false, why: `${n} ranges: at most ${DATA_MISSING_RANGES_MAX}` };
-  if (b.length !== 2 + 16 * n) return { ok: false, why: `${n} ranges need ${2 + 16 * n} bytes, got ${b.length}` };
+  if (b.length !== DATA_MISSING_HEADER + 16 * n) return { ok: false, why: `${n} ranges need ${DATA_MISSING_HEADER + 16 * n} bytes, got ${b.length}` };
   const ranges: SeqRange[] = [];
   for (let i = 0; i < n; i++) {
-    const first = v.getBigUint64(2 + 16 * i);
-    const last = v.getBigUint64(10 + 16 * i);
+    const first = v.getBigUint64(DATA_MISSING_HEADER + 16 * i);
+    const last = v.getBigUint64(DATA_MISSING_HEADER + 8 + 16 * i);
     if (last < first) return { ok: false, why: `range ${i} is reversed (${first}..${last})` };
     ranges.push({ first, last });
   }
-  return { ok: true, ranges };
+  return { ok: true, owner, ranges };
 }
 
 /** Ranges sorted, overlapping and adjacent ones joined (so nothing is counted or named twice). */

@@ -26,9 +26,12 @@ export const FRAME_MAGIC = 0x4c565359; // "LVSY"
  * sent as numbered RESYNC_DATA frames and its missing frames are asked for (RESYNC_MISSING); a
  * version-2 peer would not understand either, so its frames are refused (malformed) rather than
  * half-understood. 4: lost DATA frames are named (DATA_MISSING) and a burst of DATA frames ends
- * with DATA_TAIL; a version-3 peer would count both as malformed, so the version says it.
+ * with DATA_TAIL; a version-3 peer would count both as malformed, so the version says it. 5: a
+ * DATA_MISSING names whose sequence numbers it means (node and epoch, resend.ts SeqOwner); a
+ * version-4 peer would read the owner as ranges. A frame of another version is dropped as `version`
+ * (not `malformed`), so a pair running two releases shows why its sync stopped.
  */
-export const FRAME_VERSION = 4;
+export const FRAME_VERSION = 5;
 export const FRAME_HEADER_LEN = 32;
 export const MAC_LEN = 32;
 export const FRAME_OVERHEAD = FRAME_HEADER_LEN + MAC_LEN;
@@ -113,7 +116,7 @@ export interface Frame {
 }
 
 /** lost: frames missing from a sender's sequence (dropped on the way or by this socket's full buffer), counted at the next one that arrives. */
-export type DropReason = 'malformed' | 'unknown_key' | 'bad_mac' | 'replay' | 'stale_epoch' | 'own' | 'lost';
+export type DropReason = 'malformed' | 'version' | 'unknown_key' | 'bad_mac' | 'replay' | 'stale_epoch' | 'own' | 'lost';
 
 export type OpenResult = { ok: true; frame: Frame } | { ok: false; reason: DropReason };
 
@@ -170,7 +173,8 @@ export function sealFrame(key: SyncKey, f: Omit<Frame, 'keyId'>): Buffer {
 
 /** Authenticates a datagram. Never throws. */
 export function openFrame(keys: readonly SyncKey[], b: Buffer): OpenResult {
-  if (b.length < FRAME_OVERHEAD || b.readUInt32BE(0) !== FRAME_MAGIC || b[4] !== FRAME_VERSION || b.readUInt16BE(6) !== 0) return { ok: false, reason: 'malformed' };
+  if (b.length < FRAME_OVERHEAD || b.readUInt32BE(0) !== FRAME_MAGIC || b.readUInt16BE(6) !== 0) return { ok: false, reason: 'malformed' };
+  if (b[4] !== FRAME_VERSION) return { ok: false, reason: 'version' };
   const type = b[5]!;
   if (!(type in FrameType)) return { ok: false, reason: 'malformed' };
   const keyId = b.readUInt32BE(12);

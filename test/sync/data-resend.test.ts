@@ -16,12 +16,15 @@ const U64_MAX = (1n << 64n) - 1n;
 const seq = fc.bigInt({ min: 0n, max: U64_MAX });
 const range = fc.tuple(seq, seq).map(([x, y]) => (x <= y ? R(x, y) : R(y, x)));
 
-test('property: decode∘encode of DATA_MISSING is the identity (u64 sequence numbers, up to the range limit)', () => {
+const owner = fc.tuple(fc.nat({ max: 0xffffffff }), fc.bigInt({ min: 0n, max: U64_MAX })).map(([node, epoch]) => ({ node, epoch }));
+const O = { node: 7, epoch: 1_764_900_000_000n };
+
+test('property: decode∘encode of DATA_MISSING is the identity (the owner node and epoch, u64 sequence numbers, up to the range limit)', () => {
   fc.assert(
-    fc.property(fc.array(range, { maxLength: DATA_MISSING_RANGES_MAX }), (ranges) => {
-      const b = encodeDataMissing(ranges);
+    fc.property(owner, fc.array(range, { maxLength: DATA_MISSING_RANGES_MAX }), (o, ranges) => {
+      const b = encodeDataMissing(o, ranges);
       assert.ok(b.length <= 1380, 'fits a frame');
-      assert.deepEqual(decodeDataMissing(b), { ok: true, ranges });
+      assert.deepEqual(decodeDataMissing(b), { ok: true, owner: o, ranges });
     }),
   );
 });
@@ -35,20 +38,21 @@ test('property: any byte string decodes to ranges or an error value, never a thr
   );
   fc.assert(
     fc.property(fc.array(range, { minLength: 1, maxLength: 20 }), fc.nat(), (ranges, cut) => {
-      const b = encodeDataMissing(ranges);
+      const b = encodeDataMissing(O, ranges);
       assert.equal(decodeDataMissing(b.subarray(0, cut % b.length)).ok, false);
     }),
   );
 });
 
-test('DATA_MISSING: a reversed range or too many ranges is refused', () => {
-  const b = encodeDataMissing([R(5, 5)]);
-  b.writeBigUInt64BE(4n, 10);
+test('DATA_MISSING: the owner leads the payload; a reversed range or too many ranges is refused', () => {
+  const b = encodeDataMissing(O, [R(5, 5)]);
+  assert.equal(b.toString('hex'), '00000007' + '0000019aec3cd100' + '0001' + '0000000000000005' + '0000000000000005', 'u32 node, u64 epoch, u16 n, then u64 first, u64 last');
+  b.writeBigUInt64BE(4n, 22);
   assert.deepEqual(decodeDataMissing(b), { ok: false, why: 'range 0 is reversed (5..4)' });
-  const many = Buffer.alloc(2 + 16 * (DATA_MISSING_RANGES_MAX + 1));
-  many.writeUInt16BE(DATA_MISSING_RANGES_MAX + 1, 0);
+  const many = Buffer.alloc(14 + 16 * (DATA_MISSING_RANGES_MAX + 1));
+  many.writeUInt16BE(DATA_MISSING_RANGES_MAX + 1, 12);
   assert.equal(decodeDataMissing(many).ok, false);
-  assert.throws(() => encodeDataMissing(Array.from({ length: DATA_MISSING_RANGES_MAX + 1 }, () => R(1, 1))), RangeError);
+  assert.throws(() => encodeDataMissing(O, Array.from({ length: DATA_MISSING_RANGES_MAX + 1 }, () => R(1, 1))), RangeError);
 });
 
 const merges: Array<{ name: string; in: SeqRange[]; want: SeqRange[] }> = [

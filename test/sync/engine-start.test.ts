@@ -40,6 +40,8 @@ function engine() {
         return ++seq;
       },
       receiveWindow: 24,
+      node: 1,
+      epoch: 1n,
       get lastSeq() {
         return seq;
       },

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeMessage, encodeMessage, encodeMessages } from '../../src/sync/codec.js';
 import { FrameType, DATA_STAMP_LEN, ReplayGuard, type Frame } from '../../src/sync/wire.js';
+import { encodeDataMissing } from '../../src/sync/resend.js';
 
 const HEAD = 'Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n';
 const line = (cport: number) => `TCP C0000232 ${cport.toString(16).toUpperCase().padStart(4, '0')} C0000264 0050 C000020B 0050 ESTABLISHED     898\n`;
@@ -30,6 +31,8 @@ const directChannel = (side: 'a' | 'b', seqs: { a: bigint; b: bigint }, deliver:
     return s;
   },
   receiveWindow: 24,
+  node: side === 'a' ? 1 : 2,
+  epoch: 1n,
   get lastSeq() {
     return seqs[side];
   },
@@ -372,6 +375,22 @@ test('a lost last DATA frame: DATA_TAIL reveals it, b names it, and its connecti
   assert.equal(await total(p.a.m.dataLost), 1, 'a held that DATA frame');
   assert.equal(await total(p.a.m.dataResent), 1, 'and had its one connection sent again');
   assert.equal(await total(p.a.m.dataUnavailable), 0);
+  await p.close();
+});
+
+test('a DATA_MISSING naming another director\'s or an earlier run\'s sequence numbers: the active director resends nothing', async () => {
+  const p = pair();
+  p.setTable(HEAD + line(1001));
+  p.a.setActive(true, 'test');
+  await until('a sent its DATA frame', () => p.frames.some((f) => f.type === FrameType.DATA));
+  const seq = p.frames.find((f) => f.type === FrameType.DATA)!.seq;
+  let n = 100n;
+  const missing = (node: number, epoch: bigint): Frame => ({ type: FrameType.DATA_MISSING, payload: encodeDataMissing({ node, epoch }, [{ first: seq, last: seq }]), node: 2, epoch: 1n, seq: ++n, keyId: 0 });
+  await p.a.onFrame(missing(3, 1n)); // a third director's numbers (multicast, or after a failover to it)
+  await p.a.onFrame(missing(1, 0n)); // a's previous run's (a DATA_MISSING repeated after a restarted)
+  assert.equal(await total(p.a.m.dataLost), 0, 'not its frames: nothing taken from its ring');
+  await p.a.onFrame(missing(1, 1n)); // a's own, this run
+  assert.equal(await total(p.a.m.dataLost), 1, 'its own frame: taken');
   await p.close();
 });
 

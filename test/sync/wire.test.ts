@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { FrameType, makeKey, openFrame, parseKeys, ReplayGuard, REPLAY_WINDOW, sealFrame } from '../../src/sync/wire.js';
+import { FrameType, FRAME_VERSION, makeKey, openFrame, parseKeys, ReplayGuard, REPLAY_WINDOW, sealFrame } from '../../src/sync/wire.js';
 import { isLvsdError } from '../../src/core/errors.js';
 
 const k1 = makeKey(Buffer.from('first key of sixteen bytes or more'));
@@ -27,6 +27,16 @@ test('a sealed frame opens with its key, and with a key set holding it (rotation
   }
   assert.deepEqual(openFrame([k2, k3], b), { ok: false, reason: 'unknown_key' });
   assert.deepEqual(openFrame([k1], Buffer.from('short')), { ok: false, reason: 'malformed' });
+});
+
+test('a frame of another frame version (a peer of another lvsd release) is dropped as "version", whatever its key', () => {
+  const b = sealFrame(k1, frame());
+  assert.equal(b[4], FRAME_VERSION);
+  b[4] = FRAME_VERSION - 1;
+  assert.deepEqual(openFrame([k1], b), { ok: false, reason: 'version' });
+  assert.deepEqual(openFrame([k3], b), { ok: false, reason: 'version' });
+  b.writeUInt32BE(0x4c565358, 0); // another magic: not a frame of ours at all
+  assert.deepEqual(openFrame([k1], b), { ok: false, reason: 'malformed' });
 });
 
 test('a frame forged with a wrong key under the right key id is a MAC failure', () => {
