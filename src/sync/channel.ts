@@ -7,7 +7,7 @@
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { LvsdError } from '../core/errors.js';
-import { openFrame, ReplayGuard, sealFrame, FRAME_OVERHEAD, DATA_STAMP_LEN, type DropReason, type Frame, type FrameType, type SeqRange, type SyncKey } from './wire.js';
+import { FrameType, openFrame, ReplayGuard, sealFrame, FRAME_OVERHEAD, DATA_STAMP_LEN, type DropReason, type Frame, type SeqRange, type SyncKey } from './wire.js';
 
 export const SYNC_MULTICAST_GROUP = '224.0.0.81';
 
@@ -150,7 +150,7 @@ export class SyncChannel {
     if (!r.ok) return this.opts.onDrop(r.reason);
     const f = r.frame;
     if (f.node === this.opts.node) return this.opts.onDrop('own');
-    const v = this.guard.accept(f.node, f.epoch, f.seq);
+    const v = this.guard.accept(f.node, f.epoch, f.seq, f.type === FrameType.DATA || f.type === FrameType.DATA_TAIL);
     if (v.verdict !== 'fresh') return this.opts.onDrop(v.verdict);
     if (v.lost) this.opts.onDrop('lost', Number(v.lost.last - v.lost.first + 1n));
     this.opts.onFrame(f, from, v.lost);

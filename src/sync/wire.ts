@@ -222,12 +222,24 @@ export type Verdict = { readonly verdict: 'fresh'; readonly lost?: SeqRange } | 
 export class ReplayGuard {
   private readonly peers = new Map<number, PeerWindow>();
 
-  /** Checks and records (only when fresh), in one call: the verdict and the gap the frame reveals. */
-  accept(node: number, epoch: bigint, seq: bigint): Verdict {
+  /**
+   * Checks and records (only when fresh), in one call: the verdict and the gap the frame reveals.
+   * `data`: the frame is a DATA or DATA_TAIL frame, whose predecessors in a run the receiver is
+   * owed (below).
+   */
+  accept(node: number, epoch: bigint, seq: bigint, data = false): Verdict {
     const p = this.peers.get(node);
     if (!p || epoch > p.epoch) {
       this.peers.set(node, { epoch, highest: seq, seen: new Set([seq]) });
-      return FRESH;
+      // Every run numbers its frames from 1: a DATA frame that is the first heard of its run,
+      // numbered above 1, shows the frames before it were lost: a sender that became active while
+      // this receiver had not heard from it (its start-up resync went unanswered) lost its first
+      // DATA frames, or a restarted sender did. Named only while few enough for the sender to
+      // hold them still (REPLAY_WINDOW, as many as its ring of DATA frames): a receiver that first
+      // hears a sender later than that joined a running one. Not after another first frame (a
+      // resync answer's): the answer holds the table, and frames sent before this receiver
+      // listened were not lost on the way.
+      return data && seq > 1n && seq <= BigInt(REPLAY_WINDOW) + 1n ? { verdict: 'fresh', lost: { first: 1n, last: seq - 1n } } : FRESH;
     }
     if (epoch < p.epoch) return STALE_EPOCH;
     if (seq + BigInt(REPLAY_WINDOW) <= p.highest) return REPLAY;

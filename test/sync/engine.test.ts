@@ -378,6 +378,24 @@ test('a lost last DATA frame: DATA_TAIL reveals it, b names it, and its connecti
   await p.close();
 });
 
+test('b never heard from a (its start-up resync went unanswered) and a\'s first DATA frame is lost: the gap before a\'s first frame heard is named and the connection arrives', async () => {
+  const p = pair();
+  p.setTable(HEAD + line(1001));
+  const guard = new ReplayGuard();
+  let first = true;
+  p.hooks.toB = (f) => {
+    if (f.type === FrameType.DATA && first) return void (first = false);
+    const v = guard.accept(f.node, f.epoch, f.seq, f.type === FrameType.DATA || f.type === FrameType.DATA_TAIL);
+    if (v.verdict === 'fresh') void p.b.onFrame(f, v.lost);
+  };
+  p.hooks.toA = (f) => void p.a.onFrame(f);
+  p.a.setActive(true, 'test');
+  await until('the connection reached b', () => statesAtB(p, 1001).length > 0);
+  assert.equal(await total(p.b.m.dataAsked), 1, 'b named sequence number 1');
+  assert.equal(await total(p.a.m.dataLost), 1, 'a held that DATA frame');
+  await p.close();
+});
+
 test('a DATA_MISSING naming another director\'s or an earlier run\'s sequence numbers: the active director resends nothing', async () => {
   const p = pair();
   p.setTable(HEAD + line(1001));

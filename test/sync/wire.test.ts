@@ -72,6 +72,18 @@ test('replay guard: duplicates and old epochs are refused; a new epoch resets th
   assert.equal(g.epochOf(1), 11n);
 });
 
+test('replay guard: a DATA frame that is the first heard of a run, numbered above 1, reveals the frames before it as lost (while few enough to be held still)', () => {
+  const g = new ReplayGuard();
+  assert.deepEqual(g.accept(1, 10n, 4n, true), { verdict: 'fresh', lost: { first: 1n, last: 3n } }, 'frames 1..3 of this run were lost');
+  assert.deepEqual(g.accept(1, 10n, 2n, true), { verdict: 'fresh' }, 'one of them arrives late (reordered): accepted, no gap');
+  assert.deepEqual(g.accept(1, 11n, 2n, true), { verdict: 'fresh', lost: { first: 1n, last: 1n } }, 'a restarted sender whose first frame was lost');
+  assert.deepEqual(g.accept(2, 10n, 1n, true), { verdict: 'fresh' }, 'a run heard from its first frame: no gap');
+  assert.deepEqual(g.accept(5, 10n, 40n, false), { verdict: 'fresh' }, 'first heard at another frame (a resync answer): no gap, the answer holds the table');
+  const late = BigInt(REPLAY_WINDOW) + 2n;
+  assert.deepEqual(g.accept(3, 10n, late, true), { verdict: 'fresh' }, 'a receiver that joined a long-running sender names nothing (its start-up resync brings the table)');
+  assert.deepEqual(g.accept(4, 10n, late - 1n, true), { verdict: 'fresh', lost: { first: 1n, last: BigInt(REPLAY_WINDOW) } });
+});
+
 test('key files: one or two keys, hex/base64/raw, too short or too many refused with a code', () => {
   assert.equal(parseKeys('hex:' + 'ab'.repeat(16) + '\n').length, 1);
   assert.equal(parseKeys('# comment\nraw secret of enough length\nbase64:' + Buffer.alloc(32, 1).toString('base64')).length, 2);
@@ -88,6 +100,6 @@ test('replay guard: one call gives the verdict and the sequence numbers a fresh 
   assert.deepEqual(g.accept(7, 1n, 4n), { verdict: 'fresh' }, 'a late one is no new gap');
   assert.deepEqual(g.accept(7, 1n, 4n), { verdict: 'replay' }, 'nor is its duplicate');
   assert.deepEqual(g.accept(7, 1n, 7n), { verdict: 'fresh' });
-  assert.deepEqual(g.accept(7, 2n, 5n), { verdict: 'fresh' }, 'a restarted sender: no gap against its old run');
+  assert.deepEqual(g.accept(7, 2n, 5n), { verdict: 'fresh' }, 'a restarted sender: no gap against its old run (its first frame is not DATA)');
   assert.deepEqual(g.accept(7, 1n, 9n), { verdict: 'stale_epoch' }, 'a stale epoch reveals no gap');
 });
