@@ -38,10 +38,13 @@
  *    asks for the table at start: what an operator meets when a peer returns to a director that
  *    has held its table for a while. Figures: a's
  *    lvsd_sync_resync_duration_seconds (request → acknowledgement), b's request → RESYNC_END (its
- *    log), and b's start → every entry in b's kernel (counted by the kernel per real server over
- *    netlink, bench/support/conn-count.ts, every 100 ms; includes node's start), beside the
+ *    log), and b's start → every entry in b's kernel (counted by the kernel per real server, read
+ *    over netlink every 100 ms by one process in b's namespace, sync-load.js count: no exec per
+ *    sample; includes node's start) and b's request → every entry there, beside the
  *    reference of the same run: the time the same entries took to reach a's kernel fed straight to
- *    its backup daemon by a local process (the kernel's own install path, no lvsd, no wire);
+ *    its backup daemon by a local process (the kernel's own install path, no lvsd, no wire), and
+ *    their ratio; the CPU from b's request to then of a's main thread, a's other threads (its table
+ *    worker), b, the kernel's IPVS sync threads and the whole guest (busy, idle);
  *    b's frames lost, socket and daemon drops; the answer's stages from a's log line (request →
  *    ready: the worker, of it the encoding, the age of the read it came from; queued behind earlier
  *    sends; its frames) and b's "table received" → all in b's kernel; b's start step by step
@@ -160,6 +163,24 @@ function timeline(out: string, t0: number, until: RegExp): Array<[number, string
     if (until.test(String(j.msg))) break;
   }
   return rows;
+}
+
+/** utime + stime in seconds of a process's main thread (its tid is its pid) and of its other threads together (a daemon's table worker, V8's and libuv's helpers). */
+function threadCpu(pid: number): { main: number; other: number } {
+  let main = 0;
+  let other = 0;
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const s = readFileSync(`/proc/${pid}/task/${t}/stat`, 'latin1');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      const sec = (Number(f[11]) + Number(f[12])) / 100;
+      if (Number(t) === pid) main = sec;
+      else other += sec;
+    } catch {
+      /* gone */
+    }
+  }
+  return { main, other };
 }
 
 /** The guest's CPU seconds so far (/proc/stat's first line, USER_HZ 100): busy (all but idle and iowait) and idle. */
@@ -383,6 +404,15 @@ interface Resync {
   bStart: { execMs: number; lines: Array<[number, string]> };
   /** CPU seconds from b's start to the bench seeing b's request (ms after b's start): b's process, a's, the guest's busy and idle. */
   startCpu?: { ms: number; b: number; a: number; busy: number; idle: number };
+  /** b's request (its log line "asked the peer for its table", ms after the bench started b) → all in b's kernel (ms). */
+  requestMs: number;
+  reqToKernelMs: number;
+  /**
+   * CPU seconds from the bench seeing b's request to all in b's kernel (the resync itself): a's
+   * main thread and its other threads (the table worker), b's process, the kernel's IPVS sync
+   * threads, the guest's busy and idle: what bounds the answer's pace in the guest's one CPU.
+   */
+  resyncCpu?: { s: number; aMain: number; aOther: number; b: number; kthreads: number; busy: number; idle: number };
   /** b's log "peer table received" → all in b's kernel (the counter): b's install tail. */
   bTableToKernelMs: number;
   /** a's answer (its log line): request → ready in a's main thread, of it the worker (encode included), the snapshot's age; waiting behind earlier sends; its own frames. */
@@ -505,6 +535,17 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
       const sum0 = sample(aSteady1, 'lvsd_sync_resync_duration_seconds_sum');
       const backlog0 = softnetDrops();
       const fresh = await topo.member(`b${k + 2}`, ['192.0.2.3/24']);
+      // b's kernel counter, sampled over netlink every 100 ms by one process in b's namespace
+      // (sync-load.js count), started and ready before b: an exec of nsenter + ipvsadm per sample
+      // took the guest's one CPU from the resync it measured.
+      const counter = fresh.start([process.execPath, LOAD, 'count', VIP, '80', RS80.split(':')[0]!, '300']);
+      const counts = (): Array<[number, number]> =>
+        counter
+          .output()
+          .split('\n')
+          .filter((l) => l.startsWith('['))
+          .map((l) => JSON.parse(l) as [number, number]);
+      await until(async () => (counts().length ? true : undefined), "b's kernel counter", 30_000, 200);
       const apiPort = 19673 + k;
       const aPid = lvsdPid(a);
       const cpuAt0 = { a: cpuSeconds(aPid), guest: guestCpu() };
@@ -527,6 +568,7 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
       const inBSeries: Array<[number, number, number, number]> = [];
       // Where the guest's one CPU went from b's start to its request: b's own (all its threads), a's, all.
       let startCpu: Resync['startCpu'];
+      let cpuAtReq: { t: number; a: { main: number; other: number }; b: number; k: number; g: { busy: number; idle: number } } | undefined;
       const kernelMs = await until(async () => {
         if (!startCpu) {
           // Until b asks, its table cannot fill: its log is watched, its kernel not counted. Each
@@ -536,17 +578,28 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
           if (!/asked the peer for its table/.test(rb.output())) return undefined;
           const g = guestCpu();
           startCpu = { ms: Math.round(wall() - t0), b: cpuSeconds(bPid), a: cpuSeconds(aPid) - cpuAt0.a, busy: g.busy - cpuAt0.guest.busy, idle: g.idle - cpuAt0.guest.idle };
+          cpuAtReq = { t: wall(), a: threadCpu(aPid), b: cpuSeconds(bPid), k: kthreadSeconds(), g };
         }
-        inB = await activeConns(fresh, VS80, RS80);
+        const series = counts();
+        inB = series.at(-1)?.[1] ?? 0;
         const last = inBSeries[inBSeries.length - 1];
         if (!last || wall() - t0 - last[0] >= 5000) {
           const handed = sample(await scrape(fresh, apiPort), 'lvsd_sync_records_total{direction="received"}');
           const queued = backupDaemonQueue(readFileSync(`/proc/${bPid}/net/udp`, 'latin1'))?.queued ?? NaN;
           inBSeries.push([Math.round(wall() - t0), inB, handed, queued]);
         }
-        return inB >= inA ? wall() - t0 : undefined;
+        // The sample's own time (the counter's), not this poll's.
+        const reached = series.find(([, n]) => n >= inA);
+        return reached ? reached[0] - t0 : undefined;
       }, `${inA} entries in b's kernel`, 120_000, 100).catch(() => NaN);
+      counter.child.kill('SIGTERM');
       const tResynced = wall();
+      let resyncCpu: Resync['resyncCpu'];
+      if (cpuAtReq && Number.isFinite(kernelMs)) {
+        const a1 = threadCpu(aPid);
+        const g1 = guestCpu();
+        resyncCpu = { s: (tResynced - cpuAtReq.t) / 1000, aMain: a1.main - cpuAtReq.a.main, aOther: a1.other - cpuAtReq.a.other, b: cpuSeconds(bPid) - cpuAtReq.b, kthreads: kthreadSeconds() - cpuAtReq.k, busy: g1.busy - cpuAtReq.g.busy, idle: g1.idle - cpuAtReq.g.idle };
+      }
       await until(async () => (/peer table received|no active peer answered/.test(rb.output()) ? true : undefined), "b's resync log", 15_000, 200).catch(() => undefined);
       const endMs = Number(/"received":true,"ms":(\d+)/.exec(rb.output())?.[1] ?? NaN);
       const aText = await until(async () => {
@@ -566,6 +619,7 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
         return m ? (m[1] ? Number(m[1]) : Date.parse(m[2]!)) : NaN;
       };
       const bTableAt = logTime(rb.output(), /peer table received|no active peer answered/);
+      const requestMs = Math.round(logTime(rb.output(), /asked the peer for its table/) - t0);
       const aAnswer = aRun.output().split('\n').filter((l) => l.includes('full table sent to the peer')).pop() ?? '';
       const aField = (k: string) => Number(new RegExp(`"${k}":(\\d+)`).exec(aAnswer)?.[1] ?? NaN);
       probe.child.kill('SIGTERM');
@@ -598,6 +652,9 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
         startCpu,
         bStart: { execMs: bExecMs, lines: timeline(rb.output(), t0, /peer table received|no active peer answered/) },
         bTableToKernelMs: Number.isFinite(kernelMs) ? t0 + kernelMs - bTableAt : NaN,
+        requestMs,
+        reqToKernelMs: kernelMs - requestMs,
+        ...(resyncCpu ? { resyncCpu } : {}),
         answer: { readyMs: aField('ready_ms'), workerMs: aField('worker_ms'), encodeMs: aField('encode_ms'), snapshotAgeMs: aField('snapshot_age_ms'), queuedMs: aField('queued_ms'), sendMs: aField('send_ms') },
         rcvbufErrorsB: rcvbufErrors(bPid),
         lostB: sample(bText, 'lvsd_sync_dropped_total{reason="lost"}') || 0,
@@ -656,7 +713,8 @@ async function main(): Promise<void> {
           `        b during the wait (ms since b's start: ActiveConn / records handed to its kernel / bytes in its daemon's socket): ${x.inBSeries.map(([t, n, h, qd]) => `${t}: ${n}/${h}/${qd}`).join(', ')}; after the table read (${x.afterB.ms} ms): ActiveConn ${x.afterB.active}, InActConn ${x.afterB.inactive}\n` +
           `        b's start (ms since the bench started it): process created +${x.bStart.execMs}; ${x.bStart.lines.map(([t, l]) => `+${t} ${l}`).join('; ')}\n` +
           (x.startCpu ? `        CPU from b's start to its request (seen at +${x.startCpu.ms} ms): b ${r1(x.startCpu.b)} s, a ${r1(x.startCpu.a)} s, the guest busy ${r1(x.startCpu.busy)} s, idle ${r1(x.startCpu.idle)} s\n` : '') +
-          `        reference: the same entries fed straight into a's kernel daemon by a local process took ${r1(x.injectMs)} ms (${x.injectDrops} daemon drops); ratio b start→all / that ${(x.kernelMs / x.injectMs).toFixed(2)}\n` +
+          `        reference: the same entries fed straight into a's kernel daemon by a local process took ${r1(x.injectMs)} ms (${x.injectDrops} daemon drops); b's request (+${x.requestMs} ms) → all in b's kernel ${r1(x.reqToKernelMs)} ms, ratio to the reference ${(x.reqToKernelMs / x.injectMs).toFixed(2)}; ratio b start→all / that ${(x.kernelMs / x.injectMs).toFixed(2)}\n` +
+          (x.resyncCpu ? `        CPU from b's request to all in b's kernel (${r1(x.resyncCpu.s)} s): a's main thread ${r1(x.resyncCpu.aMain)} s, a's other threads (table worker) ${r1(x.resyncCpu.aOther)} s, b ${r1(x.resyncCpu.b)} s, kernel IPVS sync threads ${r1(x.resyncCpu.kthreads)} s; the guest busy ${r1(x.resyncCpu.busy)} s, idle ${r1(x.resyncCpu.idle)} s\n` : '') +
           `        a holding them: ${x.aReads} table reads in 10 s, mean ${r1(x.aReadMeanMs)} ms; a's longest event-loop stall ${r1(x.aLagMaxSteadyMs)} ms then, ${r1(x.aLagMaxResyncMs)} ms during the resync\n` +
           `        a knew its table (sent every entry, or completed a read begun after the fill) ${r1(x.knownAfterMs)} ms after the fill ended; b took over ${x.bTakeovers} time(s) before it died; guest probe's longest stall while a was filled and held ${x.probeMaxFillMs} ms, during the resync ${x.probeMaxResyncMs} ms\n` +
           (x.repeatsDuring ? `        a's table read while filling: ${x.repeatsDuring.lines} injected lines, ${x.repeatsDuring.distinct} distinct; after: ${x.repeatsAfter?.lines} lines, ${x.repeatsAfter?.distinct} distinct\n` : '') +

@@ -37,6 +37,13 @@
  *     beside the directors. What the channel sees is the same: a new entry in the active
  *     director's table. Prints the same JSON line as `flows` (the send time of each sampled
  *     connection is that of its message).
+ *   node sync-load.js count VIP PORT RS SECONDS
+ *     The kernel's ActiveConn of real server RS (port PORT) under TCP service VIP:PORT in this
+ *     namespace, over generic netlink every 100 ms from this one process (the kernel counts bound
+ *     connections per real server: bench/support/conn-count.ts). Prints one JSON line per change,
+ *     [wall-clock ms of the sample, ActiveConn]; stops after SECONDS or at SIGTERM. Replaces a
+ *     nsenter + ipvsadm run per sample (two execs every 100 ms on the guest's one CPU, beside the
+ *     resync it measures).
  * Bounded: COUNT ≤ 200,000 and a 120 s deadline in the inject modes and flows, SECONDS ≤ 600 in the probe.
  */
 import { RawIpSocket } from '../../src/election/rawip.js';
@@ -46,6 +53,7 @@ import { DEFAULT_FRAME_PAYLOAD } from '../../src/sync/channel.js';
 import { parseIp } from '../../src/core/address.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import dgram from 'node:dgram';
+import { NetlinkDataplane } from '../../src/ipvs/netlink.js';
 
 const DEADLINE_MS = 120_000;
 /** flows: the shortest pause between two batches (5,000 flows/s: batches of ~25 flows, 75 datagrams). */
@@ -187,6 +195,27 @@ async function injectFlows(rate: number, count: number, syncid: number, sample: 
   process.stdout.write(JSON.stringify({ sent: i, seconds: took, rate: i / took, daemonDrops: drops, samples }) + '\n');
 }
 
+async function count(vip: string, port: number, rs: string, seconds: number): Promise<void> {
+  const dp = await NetlinkDataplane.open();
+  const end = performance.now() + seconds * 1000;
+  let stop = false;
+  process.on('SIGTERM', () => (stop = true));
+  let last = -1;
+  while (!stop && performance.now() < end) {
+    const at = wall();
+    let n = 0;
+    try {
+      n = (await dp.listDests({ family: 4, protocol: 'tcp', addr: vip, port, fwmark: 0 })).find((d) => d.addr === rs && d.port === port)?.active_conns ?? 0;
+    } catch {
+      /* no such service yet */
+    }
+    if (n !== last) process.stdout.write(JSON.stringify([Math.round(at), n]) + '\n');
+    last = n;
+    await sleep(100);
+  }
+  await dp.close();
+}
+
 const [mode, ...a] = process.argv.slice(2);
 const n = (s: string | undefined, max: number) => {
   const x = Number(s);
@@ -197,4 +226,5 @@ if (mode === 'flows') await flows(a[0]!, n(a[1], 65535), n(a[2], 100_000), n(a[3
 else if (mode === 'inject') await inject(n(a[0], 200_000), n(a[1], 255), n(a[2] ?? '0', 65535));
 else if (mode === 'probe') await probe(n(a[0], 600));
 else if (mode === 'inject-flows') await injectFlows(n(a[0], 100_000), n(a[1], 60_000), n(a[2], 255), Math.max(1, n(a[3], 60_000)), n(a[4], 65535), n(a[5], 120));
-else throw new Error('usage: sync-load.js flows VIP PORT RATE COUNT SAMPLE SPORT_BASE SECONDS | inject COUNT SYNCID | inject-flows RATE COUNT SYNCID SAMPLE SPORT_BASE SECONDS | probe SECONDS');
+else if (mode === 'count') await count(a[0]!, n(a[1], 65535), a[2]!, n(a[3], 600));
+else throw new Error('usage: sync-load.js count VIP PORT RS SECONDS | flows VIP PORT RATE COUNT SAMPLE SPORT_BASE SECONDS | inject COUNT SYNCID | inject-flows RATE COUNT SYNCID SAMPLE SPORT_BASE SECONDS | probe SECONDS');
