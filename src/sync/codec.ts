@@ -237,52 +237,90 @@ export function messageLength(conns: readonly SyncConn[]): number {
   return n;
 }
 
+/** Throws RangeError for a syncid or a record that cannot be encoded (a programming error: records come from the kernel's table or from decode, both valid). */
+function checkEncodable(syncid: number, conns: readonly SyncConn[]): void {
+  if (!Number.isInteger(syncid) || syncid < 0 || syncid > 255) throw new RangeError(`syncid ${syncid} out of range 0..255`);
+  for (const c of conns) {
+    const why = recordProblem(c);
+    if (why) throw new RangeError(`cannot encode sync record: ${why}`);
+  }
+}
+
+/**
+ * Writes the message of records conns[from, to) (its size known: messageLength) at off of b, a
+ * zero-filled buffer (reserved, spare and padding stay 0).
+ */
+function writeMessage(b: Buffer, off: number, syncid: number, conns: readonly SyncConn[], from: number, to: number, size: number): void {
+  b[off + 1] = syncid;
+  b.writeUInt16BE(size, off + 2);
+  b[off + 4] = to - from;
+  b[off + 5] = SYNC_PROTO_VERSION;
+  let p = off + MESSAGE_HEADER_LEN;
+  for (let i = from; i < to; i++) {
+    if (i > from) p = pad4(p - off) + off;
+    p = writeRecord(b, p, conns[i]!);
+  }
+}
+
 /**
  * Encodes one message. Throws RangeError for records that cannot be encoded (a programming error:
  * records come from the kernel's table or from decode, both valid) or for more than 255 records.
  */
 export function encodeMessage(m: SyncMessage): Buffer {
-  if (!Number.isInteger(m.syncid) || m.syncid < 0 || m.syncid > 255) throw new RangeError(`syncid ${m.syncid} out of range 0..255`);
   if (m.conns.length > MAX_RECORDS_PER_MESSAGE) throw new RangeError(`${m.conns.length} records: a message holds at most ${MAX_RECORDS_PER_MESSAGE}`);
-  for (const c of m.conns) {
-    const why = recordProblem(c);
-    if (why) throw new RangeError(`cannot encode sync record: ${why}`);
-  }
+  checkEncodable(m.syncid, m.conns);
   const size = messageLength(m.conns);
   if (size > 0xffff) throw new RangeError(`message of ${size} bytes exceeds 65535`);
-  const b = Buffer.alloc(size); // zero-filled: reserved, spare and padding are 0
-  b[1] = m.syncid;
-  b.writeUInt16BE(size, 2);
-  b[4] = m.conns.length;
-  b[5] = SYNC_PROTO_VERSION;
-  let p = MESSAGE_HEADER_LEN;
-  m.conns.forEach((c, i) => {
-    if (i > 0) p = pad4(p);
-    p = writeRecord(b, p, c);
-  });
+  const b = Buffer.alloc(size); // zero-filled
+  writeMessage(b, 0, m.syncid, m.conns, 0, m.conns.length, size);
   return b;
 }
 
 /**
  * Splits records into as few messages as fit maxLen bytes each (and 255 records), in order. maxLen is
  * the datagram payload budget: the path MTU less IP/UDP headers and anything the transport appends.
+ * The messages are views into one buffer, each behind `prefix` zero bytes of its own (the caller's:
+ * a DATA frame's sight stamp): one allocation for the whole table, and one buffer a worker thread
+ * can transfer to the main thread instead of copying it (a 100,000-entry resync answer is 2,635
+ * messages: their copy and one Buffer each held the answer back seconds in the lab guest,
+ * bench/results/sync.md 2026-12-05 02:18). Views of `prefix + message` bytes.
  */
-export function encodeMessages(syncid: number, conns: readonly SyncConn[], maxLen: number): Buffer[] {
-  const out: Buffer[] = [];
-  let batch: SyncConn[] = [];
+export function encodeMessages(syncid: number, conns: readonly SyncConn[], maxLen: number, prefix = 0): Buffer[] {
+  checkEncodable(syncid, conns);
+  // The layout first (where each message ends, its size), then one buffer and the writes.
+  const ends: number[] = [];
+  const sizes: number[] = [];
+  let count = 0;
   let size = MESSAGE_HEADER_LEN;
-  for (const c of conns) {
-    const len = recordLength(c);
+  let total = 0;
+  for (let i = 0; i < conns.length; i++) {
+    const len = recordLength(conns[i]!);
     if (MESSAGE_HEADER_LEN + len > maxLen) throw new RangeError(`a ${len}-byte record does not fit a ${maxLen}-byte message`);
-    const next = (batch.length ? pad4(size) : size) + len;
-    if (batch.length === MAX_RECORDS_PER_MESSAGE || next > maxLen) {
-      out.push(encodeMessage({ syncid, conns: batch }));
-      batch = [];
+    const next = (count ? pad4(size) : size) + len;
+    if (count === MAX_RECORDS_PER_MESSAGE || next > maxLen) {
+      ends.push(i);
+      sizes.push(size);
+      total += prefix + size;
+      count = 0;
       size = MESSAGE_HEADER_LEN + len;
     } else size = next;
-    batch.push(c);
+    count++;
   }
-  if (batch.length) out.push(encodeMessage({ syncid, conns: batch }));
+  if (count) {
+    ends.push(conns.length);
+    sizes.push(size);
+    total += prefix + size;
+  }
+  const b = Buffer.from(new ArrayBuffer(total)); // zero-filled: reserved, spare, padding and the prefixes
+  const out: Buffer[] = [];
+  let off = 0;
+  let from = 0;
+  for (let m = 0; m < ends.length; m++) {
+    writeMessage(b, off + prefix, syncid, conns, from, ends[m]!, sizes[m]!);
+    out.push(b.subarray(off, off + prefix + sizes[m]!));
+    off += prefix + sizes[m]!;
+    from = ends[m]!;
+  }
   return out;
 }
 
@@ -389,4 +427,35 @@ export function decodeMessage(buf: Uint8Array): DecodeResult {
   }
   if (p !== buf.length) return fail('TRAILING_BYTES', `${buf.length - p} bytes after the last record`, p);
   return { ok: true, message: { syncid, conns } };
+}
+
+/**
+ * One message holding the records of `msgs`, in order (valid messages of one syncid, at most 255
+ * records together): the bytes of encodeMessage over all their records, joined without decoding
+ * (each message's records as they are, padded to 4 bytes between messages as between records).
+ */
+export function joinMessages(msgs: readonly Uint8Array[]): Buffer {
+  let size = MESSAGE_HEADER_LEN;
+  let count = 0;
+  for (const m of msgs) {
+    if (!m[4]) continue;
+    if (count) size = pad4(size);
+    size += m.length - MESSAGE_HEADER_LEN;
+    count += m[4];
+  }
+  if (count > MAX_RECORDS_PER_MESSAGE) throw new RangeError(`${count} records: a message holds at most ${MAX_RECORDS_PER_MESSAGE}`);
+  if (size > 0xffff) throw new RangeError(`message of ${size} bytes exceeds 65535`);
+  const b = Buffer.alloc(size); // zero-filled: reserved, spare and padding are 0
+  b[1] = msgs[0]?.[1] ?? 0;
+  b.writeUInt16BE(size, 2);
+  b[4] = count;
+  b[5] = SYNC_PROTO_VERSION;
+  let p = MESSAGE_HEADER_LEN;
+  for (const m of msgs) {
+    if (!m[4]) continue;
+    if (p > MESSAGE_HEADER_LEN) p = pad4(p);
+    b.set(m.subarray(MESSAGE_HEADER_LEN), p);
+    p += m.length - MESSAGE_HEADER_LEN;
+  }
+  return b;
 }

@@ -15,6 +15,7 @@ import {
   decodeMessage,
   encodeMessage,
   encodeMessages,
+  joinMessages,
   messageLength,
   IPVS_OPT_F_PARAM,
   MESSAGE_HEADER_LEN,
@@ -148,6 +149,36 @@ test('property: encodeMessages splits within the byte budget and 255 records, ke
     }),
     { numRuns: 25 },
   );
+});
+
+test('property: the messages are views of one buffer, each behind its own zeroed prefix, byte-equal to encodeMessage of its records', () => {
+  fc.assert(
+    fc.property(fc.array(conn, { minLength: 1, maxLength: 300 }), fc.integer({ min: 400, max: 9000 }), fc.integer({ min: 0, max: 16 }), (conns, maxLen, prefix) => {
+      const views = encodeMessages(3, conns, maxLen, prefix);
+      assert.ok(views.every((v) => v.buffer === views[0]!.buffer), 'one buffer: the table worker transfers it whole');
+      let i = 0;
+      for (const v of views) {
+        assert.ok(v.subarray(0, prefix).every((x) => x === 0));
+        const m = decoded(v.subarray(prefix));
+        assert.deepEqual(v.subarray(prefix), encodeMessage({ syncid: 3, conns: conns.slice(i, i + m.conns.length) }));
+        i += m.conns.length;
+      }
+      assert.equal(i, conns.length);
+    }),
+    { numRuns: 25 },
+  );
+});
+
+test('property: joined messages are byte-equal to one message of all their records (the hand-over to the kernel joins waiting messages)', () => {
+  fc.assert(
+    fc.property(fc.array(conn, { maxLength: 100 }), fc.integer({ min: 400, max: 2000 }), (conns, maxLen) => {
+      const parts = encodeMessages(7, conns, maxLen);
+      if (!parts.length) return;
+      assert.deepEqual(joinMessages(parts), encodeMessage({ syncid: 7, conns }));
+    }),
+    { numRuns: 50 },
+  );
+  assert.throws(() => joinMessages([encodeMessage({ syncid: 1, conns: [] }), ...encodeMessages(1, Array(256).fill(null).map(() => fc.sample(conn, 1)[0]!), 9000)]), RangeError, 'more than 255 records');
 });
 
 test('property: every mutated or truncated message is decoded or rejected with a typed error, never a throw', () => {
