@@ -9,7 +9,7 @@ import { endianness, networkInterfaces } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRtNetlink } from 'netlink';
 import { LvsdError } from '../core/errors.js';
-import { SYNC_GROUP_V4, SYNC_PORT } from './codec.js';
+import { joinMessages, MAX_RECORDS_PER_MESSAGE, SYNC_GROUP_V4, SYNC_PORT } from './codec.js';
 
 /** The kernel's connection table (IPv4 and IPv6 entries alike), read by the table worker (table-worker.ts). */
 export const CONN_TABLE = '/proc/net/ip_vs_conn';
@@ -32,30 +32,44 @@ export function backupDaemonQueue(procNetUdp: string, le = endianness() === 'LE'
   return undefined;
 }
 
-/** Pacing of the hand-over: check the daemon's queue every CHECK_EVERY messages, wait while it holds more than QUEUE_HIGH bytes. */
-const CHECK_EVERY = 16;
+/**
+ * Pacing of the hand-over: check the daemon's queue after every CHECK_BYTES of messages sent, wait
+ * while it holds more than QUEUE_HIGH bytes.
+ */
+const CHECK_BYTES = 40 * 1024;
 /**
  * A third of the default receive buffer (net.core.rmem_default, 212,992 bytes; the daemon keeps it
- * unless sync_sock_size is set): one loopback datagram of a 1,400-byte message costs ~2.3 KB of it
- * (its truesize), so ~90 fit; 16 more on top of this mark still fit.
+ * unless sync_sock_size is set). A datagram on lo costs more of it than its length (its truesize:
+ * ~2.3 KB for a 1,400-byte message, ~17 KB for a joined one of 9 KB), so up to CHECK_BYTES sent on
+ * top of this mark (~90 KB of truesize at most) still fit.
  */
 const QUEUE_HIGH = 64 * 1024;
 /** Longest wait for the daemon to drain before sending anyway (its drops are counted then). */
 const DRAIN_LIMIT_MS = 1000;
 /** Messages waiting for the hand-over at most (a full resync of 200,000 IPv4 entries is ~5,300). */
 const MAX_PENDING = 20_000;
+/**
+ * Bytes of one joined message at most: 255 IPv6 records (the v1 limit) are ~18 KB; the backup
+ * daemon reads up to lo's MTU less the IP and UDP headers (its sync_maxlen when none is given:
+ * ip_vs_sync.c start_sync_thread, from the interface's MTU, 65,536 on lo).
+ */
+const JOIN_BYTES = 32 * 1024;
 
 /**
  * A UDP socket that multicasts sync messages to 224.0.0.81:8848 out of lo with loopback on: the
  * kernel backup daemon bound to lo receives them as from a master daemon (ip_vs_sync.c
  * make_receive_sock binds the group and port on the interface; nothing leaves the host).
- * Messages go one at a time, in order, paced by the daemon's receive queue: a full resync hands
- * thousands of messages over at once, and the daemon's socket (a kernel thread that drains it
- * when scheduled) would otherwise drop what does not fit. Its drops are reported (onDrops).
+ * Messages go in order, paced by the daemon's receive queue: a full resync hands thousands of
+ * messages over at once, and the daemon's socket (a kernel thread that drains it when scheduled)
+ * would otherwise drop what does not fit. Its drops are reported (onDrops).
+ * Messages that wait (while the daemon drains its queue) are joined into one of up to 255 records
+ * (joinMessages): a frame of the channel carries at most ~38 records (one MTU), and a datagram to
+ * lo per frame is a system call and a wake-up of the daemon per 38 records, which is when the
+ * daemon falls behind (lo takes 64 KB datagrams). A message that does not wait goes at once.
  */
 export class LoopbackInjector {
-  private chain: Promise<void> = Promise.resolve();
-  private pending = 0;
+  private readonly queue: Array<{ message: Buffer; done: (e: Error | null) => void }> = [];
+  private running = false;
   private sinceCheck = 0;
   private drops: number | undefined;
 
@@ -79,28 +93,59 @@ export class LoopbackInjector {
   }
 
   /**
-   * Resolves once the message is handed to lo; rejects when MAX_PENDING messages already wait.
-   * The chain orders the sends and the queue checks; it does not wait for each send's completion
-   * (a loop turn each): the sends between two checks go out back to back, in order (libuv queues
-   * a socket's sends in order). The queue check runs after every CHECK_EVERY-th message, not
-   * before it: a lone message (a new connection at a low rate) never waits for a read of
+   * Resolves once the message (joined with others or not) is handed to lo; rejects when
+   * MAX_PENDING messages already wait, or with the send's error. The queue check runs after
+   * every CHECK_BYTES sent, not before a send: a lone message never waits for a read of
    * /proc/net/udp, only the ones queued behind it.
    */
   send(message: Buffer): Promise<void> {
-    if (this.pending >= MAX_PENDING) return Promise.reject(new Error('hand-over queue full'));
-    this.pending++;
-    let sent!: Promise<void>;
-    const issued = this.chain.then(() => {
-      sent = new Promise<void>((resolve, reject) => this.sock.send(message, SYNC_PORT, SYNC_GROUP_V4, (e) => (e ? reject(e) : resolve())));
+    if (this.queue.length >= MAX_PENDING) return Promise.reject(new Error('hand-over queue full'));
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ message, done: (e) => (e ? reject(e) : resolve()) });
+      if (!this.running) void this.run();
     });
-    this.chain = issued
-      .then(async () => {
-        if (++this.sinceCheck < CHECK_EVERY) return;
-        this.sinceCheck = 0;
-        await this.drain();
-      })
-      .catch(() => undefined);
-    return issued.then(() => sent).finally(() => this.pending--);
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.queue.length) {
+        // As many waiting messages as one message holds (255 records, JOIN_BYTES), in order.
+        let n = 0;
+        let records = 0;
+        let bytes = 0;
+        for (const q of this.queue) {
+          const r = q.message[4] ?? 0;
+          if (n > 0 && (records + r > MAX_RECORDS_PER_MESSAGE || bytes + q.message.length > JOIN_BYTES)) break;
+          n++;
+          records += r;
+          bytes += q.message.length;
+        }
+        const batch = this.queue.splice(0, n);
+        let msg: Buffer;
+        try {
+          msg = n === 1 ? batch[0]!.message : joinMessages(batch.map((q) => q.message));
+        } catch (e) {
+          for (const q of batch) q.done(e as Error);
+          continue;
+        }
+        try {
+          this.sock.send(msg, SYNC_PORT, SYNC_GROUP_V4, (e) => {
+            for (const q of batch) q.done(e);
+          });
+        } catch (e) {
+          for (const q of batch) q.done(e as Error); // a closed socket
+          continue;
+        }
+        this.sinceCheck += msg.length;
+        if (this.sinceCheck >= CHECK_BYTES) {
+          this.sinceCheck = 0;
+          await this.drain();
+        }
+      }
+    } finally {
+      this.running = false;
+    }
   }
 
   /** Waits (bounded) while the daemon's queue is above QUEUE_HIGH; reports new drops. */
@@ -108,7 +153,7 @@ export class LoopbackInjector {
     const end = performance.now() + DRAIN_LIMIT_MS;
     for (;;) {
       // Synchronous: a few KB of this namespace's sockets, one read() or two. fs.promises.readFile is
-      // five thread-pool hops (open, fstat, read, read, close) once per 16 messages: in the busy lab
+      // five thread-pool hops (open, fstat, read, read, close) once per check: in the busy lab
       // guest those hops held a resync's hand-over back (5.3-12.4 s after the answer; 1.3-2.5 s with
       // this read, same host load; bench/results/sync.md 2026-12-04 16:58-17:20).
       let text = '';
