@@ -119,6 +119,20 @@ const connKey = (c: SyncConn): string => `${c.protocol}|${addrKey(c.caddr)}|${c.
  */
 const PEER_EXPIRE_MS = 1000;
 
+/**
+ * A record received from the peer, kept for the gauge and `sync show`: the message it was handed
+ * to the kernel in and its index there, decoded again only when shown (peerTable). Holding the
+ * decoded record instead (an object and three address arrays per connection) kept ~6 objects per
+ * connection in the old generation: for a 100,000-record resync the receiver's garbage collector
+ * was its largest cost (bench/sync-resync-host.ts profile, 2026-12-05; in the lab guest the
+ * receiver took 11.2 of the resync's 25.8 CPU seconds, bench/results/sync.md 04:43).
+ */
+interface PeerRecord {
+  readonly msg: Buffer;
+  readonly index: number;
+  readonly until: number;
+}
+
 /** A full-resync answer the sender keeps for resends; `sent`: frames of it sent once so far. */
 interface Answer {
   readonly id: number;
@@ -222,7 +236,7 @@ export class SyncEngine {
   private resyncId = 0;
   private readonly pendingResync = new Map<number, number>();
   /** Records received from the peer: key → expiry (ms), for the peer-connections gauge and `sync show`. */
-  private readonly fromPeer = new Map<string, { conn: SyncConn; until: number }>();
+  private readonly fromPeer = new Map<string, PeerRecord>();
   readonly m: EngineMetrics;
   private closed = false;
   /** When the peer's records were last expired (deps.now). */
@@ -911,9 +925,10 @@ export class SyncEngine {
     }
     const now = this.d.now();
     const rc = sight > 0 && this.receipt && !this.receipt.acked ? this.receipt : undefined;
-    for (const c of conns) {
+    for (let i = 0; i < conns.length; i++) {
+      const c = conns[i]!;
       const k = connKey(c);
-      this.fromPeer.set(k, { conn: c, until: now + peerTimeoutSeconds(c) * 1000 });
+      this.fromPeer.set(k, { msg, index: i, until: now + peerTimeoutSeconds(c) * 1000 });
       rc?.polled.add(k);
     }
     if (sight > 0) this.observeStaleness(sight, conns.length);
@@ -960,7 +975,20 @@ export class SyncEngine {
   peerTable(): Array<{ conn: SyncConn; until: number }> {
     this.expirePeer(this.d.now());
     this.m.peerConns.set(this.fromPeer.size);
-    return [...this.fromPeer.values()];
+    // Each message decoded once (it was decoded when it arrived: it decodes).
+    const decoded = new Map<Buffer, readonly SyncConn[]>();
+    const out: Array<{ conn: SyncConn; until: number }> = [];
+    for (const r of this.fromPeer.values()) {
+      let conns = decoded.get(r.msg);
+      if (!conns) {
+        const d = decodeMessage(r.msg);
+        conns = d.ok ? d.message.conns : [];
+        decoded.set(r.msg, conns);
+      }
+      const conn = conns[r.index];
+      if (conn) out.push({ conn, until: r.until });
+    }
+    return out;
   }
 
   async close(): Promise<void> {

@@ -222,6 +222,11 @@ test('a full resync larger than the flow-control window arrives whole; without p
     assert.equal(await got, true);
     const installed = p.injected.reduce((n, m) => n + (decodeMessage(m).ok ? m[4]! : 0), 0);
     assert.equal(installed, 6000, `every record handed to b's kernel (progress reports: ${reports})`);
+    // b keeps the records compactly (the message and an index) and decodes them for `sync show`.
+    const shown = p.b.peerTable();
+    assert.equal(shown.length, 6000, 'every record in b\'s peer table');
+    assert.deepEqual(new Set(shown.map((r) => r.conn.cport)).size, 6000, 'each connection once, decoded from its message');
+    assert.ok(shown.every((r) => r.conn.protocol === 6 && r.conn.state === 1 && r.until > 1_700_000_000_000), 'as sent: TCP, established, not expired');
     if (reports) assert.ok(link.progress > 6000 / 38 / 16 - 2, `b reported its progress (${link.progress} reports)`);
     await p.close();
   }
