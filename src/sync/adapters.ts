@@ -71,6 +71,8 @@ export class LoopbackInjector {
   private readonly queue: Array<{ message: Buffer; done: (e: Error | null) => void }> = [];
   private running = false;
   private sinceCheck = 0;
+  /** Messages handed over, and the datagrams they went in (fewer when joined). */
+  readonly sent = { messages: 0, datagrams: 0 };
   private drops: number | undefined;
 
   private constructor(
@@ -137,6 +139,8 @@ export class LoopbackInjector {
           for (const q of batch) q.done(e as Error); // a closed socket
           continue;
         }
+        this.sent.messages += n;
+        this.sent.datagrams++;
         this.sinceCheck += msg.length;
         if (this.sinceCheck >= CHECK_BYTES) {
           this.sinceCheck = 0;
