@@ -33,6 +33,9 @@ const VIP = '192.0.2.100';
 const A = '192.0.2.2';
 const B = '192.0.2.3';
 const UDP_PORT = 5353;
+/** a's kernel stream port (channel lvsd): sync.stream_port's default beside sync.port 19691. */
+const STREAM_PORT = 8849;
+const WATCH = join(dirname(fileURLToPath(import.meta.url)), 'udp-watch.js');
 const here = dirname(fileURLToPath(import.meta.url));
 const LOAD = join(here, 'sync-load.js');
 const POLLER = join(here, 'table-poller.js');
@@ -99,10 +102,37 @@ const stats = (xs: number[]) => ({ p50: q(xs, 0.5), p95: q(xs, 0.95), max: xs.le
  * (lvsd_sync_stream_records_total, all results), from its /metrics on the API port: how often the
  * worker read, and how long, whatever the guest's CPU accounting under host load.
  */
-async function readsOf(host: string, apiPort: number): Promise<{ reads: number; readS: number; streamRecords: number }> {
+async function readsOf(host: string, apiPort: number): Promise<{ reads: number; readS: number; streamRecords: number; streamOverflow: number }> {
   const text = await exec(host, ['curl', '-s', '--max-time', '10', `http://127.0.0.1:${apiPort}/metrics`]);
   const sum = (re: RegExp) => text.split('\n').filter((l) => re.test(l)).reduce((t, l) => t + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-  return { reads: sum(/^lvsd_sync_table_read_seconds_count /), readS: sum(/^lvsd_sync_table_read_seconds_sum /), streamRecords: sum(/^lvsd_sync_stream_records_total[ {]/) };
+  return {
+    reads: sum(/^lvsd_sync_table_read_seconds_count /),
+    readS: sum(/^lvsd_sync_table_read_seconds_sum /),
+    streamRecords: sum(/^lvsd_sync_stream_records_total[ {]/),
+    streamOverflow: sum(/^lvsd_sync_dropped_total\{reason="stream_overflow"\} /),
+  };
+}
+
+/**
+ * Where the kernel stream's records can be lost in a's guest, as its kernel counts: UDP datagrams
+ * out (the master sync daemon's sends; lvsd's channel frames to b are a few per cent of them) and
+ * in, InErrors and RcvbufErrors (/proc/net/snmp: a full receive buffer); lo's transmitted packets
+ * (the master daemon's datagrams leave by lo; little else does); drops of the netdev backlog
+ * (/proc/net/softnet_stat, second column: lo's packets are queued there on their way in); the
+ * kernel's log lines of IPVS (ip_vs_send_async errors, buffer allocation failures). The master
+ * daemon's own queue (ip_vs_sync.c sb_queue_tail: a buffer past sync_qlen_max is freed unsent) has
+ * no counter: flows that reached a minus lo's packets bounds it.
+ */
+async function kernelSide(host: string): Promise<{ udp: Record<string, number>; loTx: number; backlogDrops: number; ipvsLog: number; qlenMax: number }> {
+  const text = await exec(host, ['sh', '-c', 'cat /proc/net/snmp; echo =; cat /sys/class/net/lo/statistics/tx_packets; echo =; cat /proc/net/softnet_stat; echo =; cat /proc/sys/net/ipv4/vs/sync_qlen_max; echo =; dmesg | grep -c IPVS; true']);
+  const [snmp, lo, softnet, qlen, log] = text.split('\n=\n');
+  const u = (snmp ?? '').split('\n').filter((l) => l.startsWith('Udp:'));
+  const names = u[0]?.split(/\s+/) ?? [];
+  const vals = u[1]?.split(/\s+/) ?? [];
+  const udp: Record<string, number> = {};
+  for (const k of ['InDatagrams', 'OutDatagrams', 'InErrors', 'RcvbufErrors']) udp[k] = Number(vals[names.indexOf(k)]);
+  const backlogDrops = (softnet ?? '').trim().split('\n').reduce((t, l) => t + (parseInt(l.trim().split(/\s+/)[1] ?? '0', 16) || 0), 0);
+  return { udp, loTx: Number(lo), backlogDrops, ipvsLog: Number(log), qlenMax: Number(qlen) };
 }
 
 /** UDP datagrams a guest's kernel dropped for full receive buffers (/proc/net/snmp, Udp RcvbufErrors). */
@@ -172,6 +202,9 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       const poller = (await agent<{ id: number }>(B, '/spawn', { argv: [process.execPath, POLLER, String(base), String(count), String(sample), String(seconds + 25)] })).id;
       const [a0, b0] = [await cpu(A, pid[A]!), await cpu(B, pid[B]!)];
       const m0 = await readsOf(A, apiPort);
+      const k0 = await kernelSide(A);
+      // Channel lvsd: the stream socket's queue in a's guest, sampled every 50 ms over the phase.
+      const watch = lvsdMode ? (await agent<{ id: number }>(A, '/spawn', { argv: [process.execPath, WATCH, '224.0.0.81', String(STREAM_PORT), '50', String(seconds + 2)] })).id : undefined;
       const rcv0 = await rcvbufErrors(B);
       const [va0, c0] = [await vsStats(A), guestBusy()];
       let genOut: string;
@@ -187,7 +220,13 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       await sleep(1000);
       const [a1, b1] = [await cpu(A, pid[A]!), await cpu(B, pid[B]!)];
       const m1 = await readsOf(A, apiPort);
+      const k1 = await kernelSide(A);
       const va1 = await vsStats(A);
+      const watched = watch === undefined ? undefined : await until(async () => {
+        const o = await agent<{ stdout: string; stderr: string; code: number | null }>(A, '/output', { id: watch });
+        if (o.code === null) return undefined;
+        return o.code === 0 ? (JSON.parse(o.stdout.trim()) as Record<string, unknown>) : { error: o.stderr.slice(-300) };
+      }, "a's stream watch", 60_000, 500);
       const polled = await until(async () => {
         const o = await agent<{ stdout: string; stderr: string; code: number | null }>(B, '/output', { id: poller });
         if (o.code === null) return undefined;
@@ -222,8 +261,22 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
         lvsdA: split(a1, a0),
         // a's table reads over the window: per second, and the share of the window spent reading.
         readsA: { perS: Math.round((10 * (m1.reads - m0.reads)) / win) / 10, sharePct: Math.round((1000 * (m1.readS - m0.readS)) / win) / 10, streamRecords: m1.streamRecords - m0.streamRecords },
+        // Where the stream's records went in a's guest (see kernelSide): flows that reached a, the
+        // datagrams its lo sent (≈ the master daemon's), the UDP MIB's deltas, lvsd's own count of
+        // the stream socket's overflow, and the socket's queue as sampled (udp-watch.ts).
+        streamA: {
+          flows: va1.conns - va0.conns,
+          loTx: k1.loTx - k0.loTx,
+          udp: Object.fromEntries(Object.keys(k1.udp).map((k) => [k, k1.udp[k]! - k0.udp[k]!])),
+          backlogDrops: k1.backlogDrops - k0.backlogDrops,
+          ipvsLog: k1.ipvsLog - k0.ipvsLog,
+          qlenMax: k1.qlenMax,
+          overflow: m1.streamOverflow - m0.streamOverflow,
+          socket: watched,
+        },
         cpuPct: { lvsdA: pct(a1.lvsd, a0.lvsd, win), lvsdB: pct(b1.lvsd, b0.lvsd, (b1.at - b0.at) / 1000), kthreadsA: pct(a1.kthreads, a0.kthreads, win), kthreadsB: pct(b1.kthreads, b0.kthreads, (b1.at - b0.at) / 1000), guestA: pct(a1.busy, a0.busy, win), guestB: pct(b1.busy, b0.busy, (b1.at - b0.at) / 1000) },
       };
+      say(`stream in a: ${JSON.stringify({ ...r.streamA, socket: watched ? { ...watched, series: undefined } : undefined })}`);
       say(`phase ${inject ? 'injected ' : ''}${rate}/s: achieved ${r.achieved}/s (reached a ${reachedA.flowsPerS}/s: ${reachedA.flows} flows, ${reachedA.datagrams} datagrams; ${JSON.stringify(generator)}), seen ${r.seen}/${r.samples} (in a ${inA}), b rcvbuf errors ${rcvbufB}, upper p50/p95 ${r.upperMs.p50.toFixed(1)}/${r.upperMs.p95.toFixed(1)} ms, cpu ${JSON.stringify(r.cpuPct)}; a's lvsd ${JSON.stringify(r.lvsdA)}; a's reads ${JSON.stringify(r.readsA)}`);
       out.push(r);
       base += count + 1000;
@@ -245,6 +298,7 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
 
 const [cfgA, cfgB, spec, profDir] = process.argv.slice(2);
 // The directors' API port (bench/sync-pair.ts writes both configs with it).
+const lvsdMode = /channel: lvsd/.test(readFileSync(cfgA!, 'utf8'));
 const apiPort = Number(/listen: [0-9.]+:([0-9]+)/.exec(readFileSync(cfgA!, 'utf8'))?.[1]);
 const phases = (spec ?? '').split(',').filter(Boolean).map((p): [boolean, number, number] => {
   const [r, sec] = p.replace(/^i/, '').split(':').map(Number);
