@@ -186,7 +186,19 @@ export interface AfPacketAddon {
   nlopen(protocol: number): number;
   /** Synchronous request: 0 = ACK, -errno = kernel error, 1 = no ACK queued yet. */
   nlrequest(fd: number, type: number, flags: number, seq: number, payload: Buffer): number;
+  /**
+   * The kernel stream's socket (src/sync/table-worker.ts): UDP bound to group:port, joined to the
+   * group on the interface of `ifaddr`, receive buffer `rcvbuf` bytes (SO_RCVBUFFORCE), drained
+   * with recvmmsg at each readiness event: cb(null, batch, count), the batch per datagram its IPv4
+   * source (4 bytes), length (be16), flags (be16, 1: truncated) and payload; cb(error) on a
+   * receive error. Throws when the socket cannot be opened. Close with ksclose(handle).
+   */
+  ksopen(group: string, port: number, ifaddr: string, rcvbuf: number, cb: (err: Error | null, batch?: Buffer, count?: number) => void): KsHandle;
+  ksclose(handle: KsHandle): void;
 }
+
+/** An open kernel-stream socket of the addon (ksopen). */
+export type KsHandle = { readonly __ks: unique symbol };
 
 let addon: AfPacketAddon | undefined;
 

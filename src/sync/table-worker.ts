@@ -11,13 +11,13 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-import { createSocket, type Socket } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
 import { connKey, ConnTableParser, forgotten, mergeStream, sentEntries, streamEntry, TableDiff, toSyncConn, udpDrops, type ConnEntry, type SentState } from './conntable.js';
 import { ConnFlags, decodeMessage, encodeMessages } from './codec.js';
 import { serviceLookup } from './lookup.js';
 import { DATA_STAMP_LEN } from './wire.js';
 import { STREAM_GROUP, type TableRequest, type TableEvent, type TableWorkerData } from './source.js';
+import { loadAfPacket, type KsHandle } from '../election/announce.js';
 
 const cfg = workerData as TableWorkerData;
 const port = parentPort!;
@@ -118,7 +118,7 @@ let streamSinceRead = 0;
  * bench/sync-kstream.ts). Records are merged into the same sent-map as the reads (mergeStream), so a
  * connection goes to the peer once per state, by whichever source saw it first.
  */
-let stream: Socket | undefined;
+let stream: KsHandle | undefined;
 /** The subsystem's word that the master daemon runs (0: no stream, reads only). */
 let streamPort = 0;
 /** The socket is bound and joined: the reads may be spaced out. */
@@ -198,15 +198,16 @@ let repairDue = false;
 /** Whether the next read should come without the stream's spacing: records lost on either side. */
 const readSoon = (): boolean => repairDue || streamOverflow() > 0;
 
-/** This host's IPv4 addresses, refreshed at most once a second when a datagram comes from another. */
-let localAddrs = new Set<string>();
+/** This host's IPv4 addresses (as 32-bit numbers), refreshed at most once a second when a datagram comes from another. */
+let localAddrs = new Set<number>();
 let localAt = -Infinity;
-function isLocal(a: string): boolean {
+const ipv4Number = (a: string): number => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+function isLocal(a: number): boolean {
   if (localAddrs.has(a)) return true;
   if (performance.now() - localAt < 1000) return false;
   localAt = performance.now();
-  localAddrs = new Set(['127.0.0.1']);
-  for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) if (i.family === 'IPv4') localAddrs.add(i.address);
+  localAddrs = new Set([ipv4Number('127.0.0.1')]);
+  for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) if (i.family === 'IPv4') localAddrs.add(ipv4Number(i.address));
   return localAddrs.has(a);
 }
 
@@ -219,39 +220,55 @@ function isLocal(a: string): boolean {
  * source, of another syncid, or that is not a valid v1 message is counted as a drop (reason
  * "stream") and ignored.
  */
-function onStream(buf: Buffer, from: string): void {
-  const r = isLocal(from) ? decodeMessage(buf) : undefined;
+function onStream(buf: Buffer | undefined, from: number): void {
+  const r = buf && isLocal(from) ? decodeMessage(buf) : undefined;
   if (!r?.ok || r.message.syncid !== (cfg.syncid & 0xff)) pendingDrops++;
   else for (const c of r.message.conns) pending.push(streamEntry(c));
   if (pending.length >= STREAM_BATCH_RECORDS) flushStream();
   else flushTimer ??= setTimeout(flushStream, STREAM_BATCH_MS);
 }
 
+/**
+ * One batch of the stream socket (native/afpacket ksopen: every datagram waiting when this
+ * thread's loop turned, read with recvmmsg): per datagram its IPv4 source (4 bytes), length
+ * (be16), flags (be16, 1: truncated: counted as a drop) and payload.
+ */
+function onBatch(batch: Buffer): void {
+  for (let off = 0; off + 8 <= batch.length; ) {
+    const end = off + 8 + batch.readUInt16BE(off + 4);
+    if (end > batch.length) break;
+    onStream((batch[off + 7]! & 1) === 0 ? batch.subarray(off + 8, end) : undefined, batch.readUInt32BE(off));
+    off = end;
+  }
+}
+
+/**
+ * Receive buffer of the stream socket, asked: the kernel doubles it (socket(7)), 16 MiB of skb
+ * truesize, ~768 bytes per one-record datagram from lo: ~20,000 records, 4 s at 5,000 new
+ * connections/s, for the stretches this thread spends in a read() of a large table or in a GC
+ * between two turns of its loop. Set with SO_RCVBUFFORCE: SO_RCVBUF (Node's setRecvBufferSize) is
+ * capped at net.core.rmem_max, 208 KiB by default, which held ~550 datagrams, 0.1 s at 5,000/s.
+ */
+const STREAM_RCVBUF = 8 * 1024 * 1024;
+
 function openStream(): void {
   if (stream || !streamPort || !active) return;
-  const sock = createSocket({ type: 'udp4', reuseAddr: true });
-  stream = sock;
-  sock.on('message', (buf, rinfo) => onStream(buf, rinfo.address));
-  sock.on('error', (e) => {
-    post({ ev: 'streamState', up: false, error: e.message });
-    closeStream();
-  });
-  sock.bind(streamPort, STREAM_GROUP, () => {
-    try {
-      sock.addMembership(STREAM_GROUP, '127.0.0.1');
-      // A burst of one-record datagrams costs ~1 KiB of buffer each (skb truesize): ask for room.
-      sock.setRecvBufferSize(4 * 1024 * 1024);
-    } catch (e) {
-      if (stream !== sock) return;
-      post({ ev: 'streamState', up: false, error: (e as Error).message });
-      closeStream();
-      return;
-    }
-    if (stream !== sock) return;
-    streamDropsSeen = streamDropsNow() ?? 0;
-    streamUp = true;
-    post({ ev: 'streamState', up: true });
-  });
+  try {
+    const h = loadAfPacket().ksopen(STREAM_GROUP, streamPort, '127.0.0.1', STREAM_RCVBUF, (err, batch) => {
+      if (stream !== h) return;
+      if (err) {
+        post({ ev: 'streamState', up: false, error: err.message });
+        closeStream();
+      } else if (batch) onBatch(batch);
+    });
+    stream = h;
+  } catch (e) {
+    post({ ev: 'streamState', up: false, error: (e as Error).message });
+    return;
+  }
+  streamDropsSeen = streamDropsNow() ?? 0;
+  streamUp = true;
+  post({ ev: 'streamState', up: true });
 }
 
 function closeStream(): void {
@@ -262,11 +279,7 @@ function closeStream(): void {
   pending = [];
   if (flushTimer) clearTimeout(flushTimer);
   flushTimer = undefined;
-  try {
-    sock?.close();
-  } catch {
-    /* closed already */
-  }
+  if (sock) loadAfPacket().ksclose(sock);
 }
 
 /**
