@@ -155,9 +155,9 @@ function flushStream(): void {
 
 /**
  * The kernel stream has no sequence numbers: a record is lost unseen when this socket's receive
- * buffer is full (this thread busy in a read, or not scheduled: in a loaded lab guest one run of
- * bench/sync.ts beside 30,000 entries lost 1,045 of 3,601 records, 2026-12-04 23:25, while another
- * lost none). The kernel counts such drops per socket (/proc/net/udp, udpDrops); a count that grew
+ * buffer is full (this thread busy or not scheduled for seconds; before the addon's socket and its
+ * 16 MiB, in a loaded lab guest one run of bench/sync.ts beside 30,000 entries lost 1,045 of 3,601
+ * records, 2026-12-04 23:25, and 80 % were lost at 5,000/s, 2026-12-05 04:47). The kernel counts such drops per socket (/proc/net/udp, udpDrops); a count that grew
  * is reported (lvsd_sync_dropped_total{reason="stream_overflow"}) and the reads are not spaced out
  * then, so the records lost are sent by the next read as they were before the stream.
  */
