@@ -109,7 +109,7 @@ test('channel lvsd: the kernel stream brings connections to the peer while a lar
     await until(async () => {
       inB = await activeConns(b, `${VIP}:80`, '192.0.2.11:80');
       return inB >= TABLE ? true : undefined;
-    }, () => `A's table of ${TABLE} in B's kernel (has ${inB})${dump()}`, 240_000);
+    }, () => `A's table of ${TABLE} in B's kernel (has ${inB})${dump()}`, 400_000);
 
     const m0 = await metricsA();
     const t0 = Date.now();
