@@ -239,6 +239,8 @@ export class SyncEngine {
   private readonly fromPeer = new Map<string, PeerRecord>();
   readonly m: EngineMetrics;
   private closed = false;
+  /** A frame of another frame version was logged (drop): once per run, every one is counted. */
+  private versionWarned = false;
   /** When the peer's records were last expired (deps.now). */
   private expiredAt = -Infinity;
 
@@ -842,8 +844,6 @@ export class SyncEngine {
       this.d.log.warn({ frameVersion: FRAME_VERSION }, 'sync frames of another frame version arrive and are dropped: is the peer running another lvsd release? Both directors need releases of the same frame version for sync (the first such datagram is logged; all are counted as reason "version")');
     }
   }
-
-  private versionWarned = false;
 
   private async install(f: Frame): Promise<void> {
     const data = f.payload;
