@@ -69,7 +69,7 @@ const held = async (ns: Netns) => {
 };
 const sample = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
 
-test('channel lvsd: the kernel stream brings connections to the peer while a large table is read seconds apart', { skip, timeout: 600_000 }, async (t) => {
+test('channel lvsd: the kernel stream brings connections to the peer while a large table is read seconds apart', { skip, timeout: 900_000 }, async (t) => {
   const topo = new Topology();
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-kstream-'));
   writeFileSync(join(dir, 'sync.key'), KEY + '\n');
@@ -170,9 +170,15 @@ console.log(Math.round(performance.now() - t), done); s.close();`;
     const [sendMs, sentN] = (await a.exec([process.execPath, '--input-type=module', '-e', sender], { via: 'nsenter' })).stdout.trim().split(' ');
     assert.equal(Number(sentN), BURST, `the sender sent every datagram${dump()}`);
     const sent = () => sample(m3, 'lvsd_sync_stream_records_total{outcome="sent"}') - sample(m2, 'lvsd_sync_stream_records_total{outcome="sent"}');
-    // Until all are sent, or the count stands still for 5 s (records lost), at most 60 s.
+    // Until all are sent, or the count stands still for STILL_S (records lost: a record the socket
+    // took is sent or counted within a loop turn of A's worker; one read slice or GC is far
+    // shorter), at most 180 s. The test is about loss, not speed: a loaded guest may take its time
+    // (stop CI 2026-12-05 07:21 failed here with a 5 s stand-still rule, neither socket drops nor
+    // overflow counted).
+    const STILL_S = 20;
     let m3 = m2;
-    for (let still = 0, last = -1, end = Date.now() + 60_000; Date.now() < end && still < 5; ) {
+    const tb = Date.now();
+    for (let still = 0, last = -1, end = Date.now() + 180_000; Date.now() < end && still < STILL_S; ) {
       await new Promise((r) => setTimeout(r, 1000));
       m3 = await metricsA();
       if (sent() >= BURST) break;
@@ -182,10 +188,14 @@ console.log(Math.round(performance.now() - t), done); s.close();`;
     const k1 = await sockDrops();
     const overflow = sample(m3, 'lvsd_sync_dropped_total{reason="stream_overflow"}') - sample(m2, 'lvsd_sync_dropped_total{reason="stream_overflow"}');
     const readsDuring = sample(m3, 'lvsd_sync_table_read_seconds_count') - reads0;
-    t.diagnostic(`burst: ${BURST} datagrams sent in ${sendMs} ms (sendmmsg); A: stream sent ${sent()}, socket drops ${k1 - k0}, stream_overflow ${overflow}, table reads completed meanwhile ${readsDuring}`);
-    assert.equal(k1 - k0, 0, `the kernel dropped none of the stream's datagrams for A's socket${dump()}`);
-    assert.equal(overflow, 0, `no stream_overflow counted${dump()}`);
-    assert.equal(sent(), BURST, `every burst record was sent once${dump()}`);
+    const known = sample(m3, 'lvsd_sync_stream_records_total{outcome="known"}') - sample(m2, 'lvsd_sync_stream_records_total{outcome="known"}');
+    const streamDrops = sample(m3, 'lvsd_sync_dropped_total{reason="stream"}') - sample(m2, 'lvsd_sync_dropped_total{reason="stream"}');
+    // The figures lead every message: a CI excerpt keeps a failure's first lines.
+    const figures = `burst: ${BURST} datagrams sent in ${sendMs} ms (sendmmsg); after ${((Date.now() - tb) / 1000).toFixed(0)} s A: stream sent ${sent()}, known ${known}, stream drops ${streamDrops}, socket drops ${k1 - k0}, stream_overflow ${overflow}, table reads completed meanwhile ${readsDuring}`;
+    t.diagnostic(figures);
+    assert.equal(k1 - k0, 0, `the kernel dropped none of the stream's datagrams for A's socket (${figures})${dump()}`);
+    assert.equal(overflow, 0, `no stream_overflow counted (${figures})${dump()}`);
+    assert.equal(sent(), BURST, `every burst record was sent once (${figures})${dump()}`);
   } finally {
     await topo.destroy();
     rmSync(dir, { recursive: true, force: true });
