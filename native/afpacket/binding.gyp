@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "afpacket",
-      "sources": ["afpacket.c", "lifecycle.c"],
+      "sources": ["afpacket.c", "util.c", "rawsock.c", "rtnl.c", "takeover.c", "backstop.c", "kstream.c", "lifecycle.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"]
     }
   ]

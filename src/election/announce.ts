@@ -150,14 +150,14 @@ export interface AfPacketAddon {
    */
   nlwatch(cb: (type: number, family: number, ifindex: number) => void): number;
   /**
-   * What a takeover puts on the wire, in one call (see afpacket.c): after sleeping `waitMs` (≤ 10;
+   * What a takeover puts on the wire, in one call (see native/afpacket/takeover.c): after sleeping `waitMs` (≤ 10;
    * default 0), VIP adds, the frames `rounds` times with the adverts after the first round.
    * [-1, lateMs] (an advert may be waiting: nothing done), [-2, lateMs] (woke more than
    * `lateLimitMs` past the target: nothing done) or [0, lateMs, addResult..., framesSent, advertsSent].
-   * The same steps as the takeover thread's (afpacket.c takeover_act); a malformed argument is a TypeError.
+   * The same steps as the takeover thread's (takeover.c takeover_act); a malformed argument is a TypeError.
    */
   takeover(pollFds: number[], nlFd: number, seq: number, payloads: Buffer[], frames: Array<[number, number, Buffer]>, rounds: number, adverts: Array<[number, Buffer, number, Buffer]>, waitMs?: number, lateLimitMs?: number): number[];
-  /** Advert backstop (afpacket.c): threads started disarmed; returns its id. */
+  /** Advert backstop (native/afpacket/backstop.c): threads started disarmed; returns its id. */
   bsopen(intervalMs: number, leaseMs: number): number;
   /** Arm with the Master's advert per destination ([fd, dst, scopeId, payload], one raw socket). */
   bsarm(id: number, adverts: Array<[number, Buffer, number, Buffer]>): void;
@@ -166,7 +166,7 @@ export interface AfPacketAddon {
   bsdisarm(id: number): void;
   bsclose(id: number): void;
   /**
-   * Takeover thread (afpacket.c tk*): threads started idle, with their own rtnetlink socket; returns its id.
+   * Takeover thread (takeover.c tk*): threads started idle, with their own rtnetlink socket; returns its id.
    * tkload takes what the takeover call does (its arguments less the netlink socket), copied;
    * tkarm(id, dueMonoMs, lateLimitMs) has it act at that CLOCK_MONOTONIC time unless a datagram
    * is waiting on a poll fd or being read from it (rx callback running), or it woke past the limit; tkwait collects the

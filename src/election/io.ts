@@ -28,7 +28,7 @@ export interface InstanceIo {
 /**
  * Stands in for a held-up event loop at a Backup's master_down deadline: loaded with what the
  * takeover does (as FastTakeover.prepare) and armed with each new deadline, threads outside the
- * event loop (native, two CPUs, SCHED_FIFO when allowed: afpacket.c tk*) sleep to it and do it there,
+ * event loop (native, two CPUs, SCHED_FIFO when allowed: takeover.c tk*) sleep to it and do it there,
  * unless a datagram is waiting in the instance's socket or being read from it by the event loop
  * (the loop then decides: it may be the master's advert), or they woke more than `lateLimitMs` past
  * it (a frozen machine: the late guard decides). The runtime collects the decision at its own wake
@@ -55,7 +55,7 @@ export interface TakeoverThread {
 /**
  * Stands in for a held-up event loop while Master: once armed with the Master's advert it sends it
  * whenever no advert was sent for 1.5 advert intervals (two threads outside the event loop, on
- * two CPUs: see native/afpacket/afpacket.c). The runtime still sends every advert itself and kicks it
+ * two CPUs: see native/afpacket/backstop.c). The runtime still sends every advert itself and kicks it
  * each time, and disarms it before anything that leaves Master takes effect.
  */
 export interface AdvertBackstop {

@@ -207,7 +207,7 @@ function advertArgs(enc: NonNullable<ReturnType<RawVrrpTransport['encode']>>): A
 }
 
 /**
- * The advert backstop over the addon's threads (afpacket.c), for the real raw transport only. The
+ * The advert backstop over the addon's threads (native/afpacket/backstop.c), for the real raw transport only. The
  * threads are started here, with the instance, and wait disarmed on a condition variable: starting
  * them at the first arm would put two pthread_create calls into the turn of a takeover.
  */

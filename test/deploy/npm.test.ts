@@ -22,7 +22,7 @@ test('npm pack ships the built code, the addon sources and the install script, n
   const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repoRoot, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const files = (JSON.parse(r.stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
-  for (const want of ['bin/lvsd', 'dist/src/cli/main.js', 'dist/src/election/announce.js', 'native/afpacket/afpacket.c',
+  for (const want of ['bin/lvsd', 'dist/src/cli/main.js', 'dist/src/election/announce.js', 'native/afpacket/afpacket.c', 'native/afpacket/addon.h',
     'native/afpacket/binding.gyp', 'scripts/install-native.mjs', 'docs/config.md', 'deploy/lvsd.service', 'package.json'])
     assert.ok(files.includes(want), `${want} is packed`);
   // Every source the addon's build names (a new .c file must ship too).

@@ -1,5 +1,5 @@
 /**
- * The advert backstop (afpacket.c bs*, subsystem.ts nativeBackstop) on real namespaces and raw
+ * The advert backstop (backstop.c bs*, subsystem.ts nativeBackstop) on real namespaces and raw
  * sockets: while the sender's event loop is blocked, its threads keep the Master's adverts on the
  * wire at ~1.5 intervals; disarmed, nothing goes out; after the lease (2 s without a kick) they stop.
  * A listener in another namespace stamps every advert it reads (its own loop is never blocked).

@@ -1,5 +1,5 @@
 /**
- * The addon's takeover call (afpacket.c Takeover) on its own: the sleep to the deadline it starts
+ * The addon's takeover call (native/afpacket/takeover.c Takeover) on its own: the sleep to the deadline it starts
  * with (clock_nanosleep then a short spin), the late limit that leaves a late wake to the machine's
  * late guard, and the poll that stops it when a socket is readable. Nothing is added or sent here
  * (no payloads, frames or adverts): the one-call path with real VIPs, GARPs and adverts is proven in

@@ -1,5 +1,5 @@
 /**
- * The takeover thread (afpacket.c tk*, subsystem.ts nativeTakeoverThread) on real namespaces,
+ * The takeover thread (takeover.c tk*, subsystem.ts nativeTakeoverThread) on real namespaces,
  * sockets and netlink: it takes over at the deadline while the event loop is blocked (VIP added,
  * our advert on the wire at the deadline, seen by a listener in another namespace); it stands down
  * when an advert waits in the socket or is being read by the event loop, when disarmed, when it woke past

@@ -1,5 +1,5 @@
 /**
- * The takeover thread (afpacket.c tk*, subsystem.ts nativeTakeoverThread) over real mechanisms in a
+ * The takeover thread (takeover.c tk*, subsystem.ts nativeTakeoverThread) over real mechanisms in a
  * namespace: a raw VRRP transport, netlink VIPs (192.0.2.42/24), GARP frames and our advert
  * (priority 100). Right after the transport reads its first advert (or at once, with `nowait`) it
  * arms the thread ARM_MS ahead, then per MODE:
