@@ -39,6 +39,9 @@ const WATCH = join(dirname(fileURLToPath(import.meta.url)), 'udp-watch.js');
 const here = dirname(fileURLToPath(import.meta.url));
 const LOAD = join(here, 'sync-load.js');
 const POLLER = join(here, 'table-poller.js');
+const TRACE = join(here, 'sync-trace.js');
+/** lvsd's sync port: sync.port's default (bench/sync-pair.ts's configs set none). */
+const SYNC_PORT = 8848;
 const t0 = Date.now();
 const say = (m: string) => process.stdout.write(`[c +${Math.round((Date.now() - t0) / 1000)}s] ${m}\n`);
 const exec = async (host: string, argv: string[]) => (await agent<{ code: number; stdout: string; stderr: string }>(host, '/exec', { argv })).stdout;
@@ -170,6 +173,42 @@ async function runIn(host: string, argv: string[], ms: number): Promise<string> 
   }, `${argv[1]} in ${host}`, ms, 500);
 }
 
+type Trace = { datagrams: number; stream: Record<string, number>; frame: Record<string, [number, number]>; inject: Record<string, number> };
+
+/**
+ * Each sampled flow's steps, ms after the client's send (c's clock; a's and b's times moved by their
+ * measured offsets from c): the kernel stream's record reaching lvsd's socket in a; the frame's
+ * sight (a's read start, or the stream record's merge); the frame reaching b; lvsd's hand-over
+ * to b's kernel; b's table read before and the one that showed it (table-poller). `by` is the
+ * source that brought the flow to the frame: 'stream' when its record reached a's socket before the
+ * frame's sight, else 'read'. Flows sorted slowest first (by b's upper bound).
+ */
+function stepsOf(samples: Array<[number, number]>, seenB: Record<string, [number, number]>, ta: Trace, tb: Trace, offA: number, offB: number) {
+  const flows: Array<{ port: number; by: string; stream: number; sight: number; frameB: number; inject: number; lower: number; upper: number }> = [];
+  const r1 = (x: number) => Math.round(x * 10) / 10;
+  for (const [port, t] of samples) {
+    const seen = seenB[port.toString(16).toUpperCase().padStart(4, '0')];
+    const f = tb.frame[port];
+    if (!seen || !f) continue;
+    const stream = ta.stream[port] === undefined ? NaN : ta.stream[port]! - offA - t;
+    const sight = f[1] - offA - t;
+    flows.push({ port, by: stream <= sight ? 'stream' : 'read', stream: r1(stream), sight: r1(sight), frameB: r1(f[0] - offB - t), inject: r1((tb.inject[port] ?? NaN) - offB - t), lower: r1(seen[0] - offB - t), upper: r1(seen[1] - offB - t) });
+  }
+  flows.sort((x, y) => y.upper - x.upper);
+  const st = (k: 'stream' | 'sight' | 'frameB' | 'inject' | 'lower' | 'upper') => {
+    const xs = flows.map((f) => f[k]).filter((x) => Number.isFinite(x));
+    return { ...stats(xs), n: xs.length };
+  };
+  const gap = (a: 'sight' | 'frameB' | 'inject', b: 'frameB' | 'inject' | 'upper') => stats(flows.map((f) => f[b] - f[a]).filter((x) => Number.isFinite(x)));
+  return {
+    n: flows.length, byStream: flows.filter((f) => f.by === 'stream').length,
+    fromSend: { stream: st('stream'), sight: st('sight'), frameB: st('frameB'), inject: st('inject'), lower: st('lower'), upper: st('upper') },
+    between: { sightToFrameB: gap('sight', 'frameB'), frameBToInject: gap('frameB', 'inject'), injectToUpper: gap('inject', 'upper') },
+    datagrams: [ta.datagrams, tb.datagrams],
+    flows,
+  };
+}
+
 async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, number]>, profDir: string | undefined, apiPort: number): Promise<unknown> {
   const topo = new Topology();
   try {
@@ -204,6 +243,9 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       const m0 = await readsOf(A, apiPort);
       const k0 = await kernelSide(A);
       // Channel lvsd: the stream socket's queue in a's guest, sampled every 50 ms over the phase.
+      // --trace (channel lvsd, client flows): each sampled flow's steps dated in a's and b's guests (sync-trace.ts).
+      const tracing = trace && lvsdMode && !inject;
+      const traces = tracing ? await Promise.all([A, B].map(async (h) => (await agent<{ id: number }>(h, '/spawn', { argv: [process.execPath, TRACE, '192.0.2.50', VIP, String(STREAM_PORT), String(SYNC_PORT), String(seconds + 8)] })).id)) : [];
       const watch = lvsdMode ? (await agent<{ id: number }>(A, '/spawn', { argv: [process.execPath, WATCH, '224.0.0.81', String(STREAM_PORT), '50', String(seconds + 2)] })).id : undefined;
       const rcv0 = await rcvbufErrors(B);
       const [va0, c0] = [await vsStats(A), guestBusy()];
@@ -234,6 +276,13 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
         return JSON.parse(o.stdout.trim()) as { want: number; seen: Record<string, [number, number]>; reads: number; readMs: number; periodMs: number; table: number };
       }, "b's poller", 60_000, 500);
       const rcvbufB = (await rcvbufErrors(B)) - rcv0;
+      const traced = await Promise.all(traces.map((id, i) => until(async () => {
+        const h = i ? B : A;
+        const o = await agent<{ stdout: string; stderr: string; code: number | null }>(h, '/output', { id });
+        if (o.code === null) return undefined;
+        if (o.code !== 0) throw new Error(`trace in ${h}: ${o.stderr.slice(-500)}`);
+        return JSON.parse(o.stdout.trim()) as Trace;
+      }, 'a trace', 60_000, 500)));
       // The sampled flows in a's own table (one read, after b's poller finished).
       const inA = Object.keys((JSON.parse((await runIn(A, [process.execPath, POLLER, String(base), String(count), String(sample), '1'], 60_000)).trim()) as { seen: object }).seen).length;
       const gen = JSON.parse(genOut.trim().split('\n').pop()!) as { sent: number; seconds: number; rate: number; eagain?: number; sendCallMs?: object; cpuMs?: number; samples: Array<[number, number]> };
@@ -251,11 +300,13 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
         up.push(s[1] - off - t);
         lo.push(Math.max(0, s[0] - off - t));
       }
+      const steps = traced.length === 2 ? stepsOf(gen.samples, polled.seen, traced[0]!, traced[1]!, skewA.offsetMs, skewBefore.offsetMs) : undefined;
       const win = (a1.at - a0.at) / 1000;
       const pct = (x1: number, x0: number, w: number) => Math.round((1000 * (x1 - x0)) / w) / 10;
       const r = {
         kind: inject ? 'injected into a' : 'client flows', rate, seconds, achieved: Math.round(gen.rate), flows: gen.sent, reachedA, generator, samples: gen.samples.length, seen: up.length, inA, rcvbufErrorsB: rcvbufB,
         upperMs: stats(up), lowerMs: stats(lo), midMs: stats(up.map((u, i) => (u + lo[i]!) / 2)),
+        steps,
         pollReadMs: polled.readMs, pollPeriodMs: polled.periodMs, tableB: polled.table,
         windowS: win,
         lvsdA: split(a1, a0),
@@ -276,6 +327,8 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
         },
         cpuPct: { lvsdA: pct(a1.lvsd, a0.lvsd, win), lvsdB: pct(b1.lvsd, b0.lvsd, (b1.at - b0.at) / 1000), kthreadsA: pct(a1.kthreads, a0.kthreads, win), kthreadsB: pct(b1.kthreads, b0.kthreads, (b1.at - b0.at) / 1000), guestA: pct(a1.busy, a0.busy, win), guestB: pct(b1.busy, b0.busy, (b1.at - b0.at) / 1000) },
       };
+      if (steps) say(`steps: ${JSON.stringify({ ...steps, flows: undefined })}`);
+      if (steps) say(`slowest: ${JSON.stringify(steps.flows.slice(0, 8))}`);
       say(`stream in a: ${JSON.stringify({ ...r.streamA, socket: watched ? { ...watched, series: undefined } : undefined })}`);
       say(`phase ${inject ? 'injected ' : ''}${rate}/s: achieved ${r.achieved}/s (reached a ${reachedA.flowsPerS}/s: ${reachedA.flows} flows, ${reachedA.datagrams} datagrams; ${JSON.stringify(generator)}), seen ${r.seen}/${r.samples} (in a ${inA}), b rcvbuf errors ${rcvbufB}, upper p50/p95 ${r.upperMs.p50.toFixed(1)}/${r.upperMs.p95.toFixed(1)} ms, cpu ${JSON.stringify(r.cpuPct)}; a's lvsd ${JSON.stringify(r.lvsdA)}; a's reads ${JSON.stringify(r.readsA)}`);
       out.push(r);
@@ -296,7 +349,8 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
   }
 }
 
-const [cfgA, cfgB, spec, profDir] = process.argv.slice(2);
+const trace = process.argv.includes('--trace');
+const [cfgA, cfgB, spec, profDir] = process.argv.slice(2).filter((x) => x !== '--trace');
 // The directors' API port (bench/sync-pair.ts writes both configs with it).
 const lvsdMode = /channel: lvsd/.test(readFileSync(cfgA!, 'utf8'));
 const apiPort = Number(/listen: [0-9.]+:([0-9]+)/.exec(readFileSync(cfgA!, 'utf8'))?.[1]);
