@@ -277,6 +277,19 @@ export function encodeMessage(m: SyncMessage): Buffer {
 }
 
 /**
+ * One record as its own bytes (recordLength(c), unpadded): what the table worker keeps per
+ * connection in its sent-map and packs into messages (packRecords). Throws RangeError for a record
+ * that cannot be encoded (a programming error: records come from the kernel's table or from decode).
+ */
+export function encodeRecord(c: SyncConn): Buffer {
+  const why = recordProblem(c);
+  if (why) throw new RangeError(`cannot encode sync record: ${why}`);
+  const b = Buffer.alloc(recordLength(c));
+  writeRecord(b, 0, c);
+  return b;
+}
+
+/**
  * Splits records into as few messages as fit maxLen bytes each (and 255 records), in order. maxLen is
  * the datagram payload budget: the path MTU less IP/UDP headers and anything the transport appends.
  * The messages are views into one buffer, each behind `prefix` zero bytes of its own (the caller's:
@@ -286,15 +299,26 @@ export function encodeMessage(m: SyncMessage): Buffer {
  * bench/results/sync.md 2026-12-05 02:18). Views of `prefix + message` bytes.
  */
 export function encodeMessages(syncid: number, conns: readonly SyncConn[], maxLen: number, prefix = 0): Buffer[] {
-  checkEncodable(syncid, conns);
-  // The layout first (where each message ends, its size), then one buffer and the writes.
+  if (!Number.isInteger(syncid) || syncid < 0 || syncid > 255) throw new RangeError(`syncid ${syncid} out of range 0..255`);
+  return packRecords(syncid, conns.map(encodeRecord), maxLen, prefix);
+}
+
+/**
+ * encodeMessages for records already as bytes (valid v1 records, each unpadded: encodeRecord's, or
+ * the kernel's own as the table worker receives them from its master daemon): copied as they are,
+ * no decoding and no re-encoding. The table worker forwards the kernel stream's records this way:
+ * decoding each into objects and encoding it again cost most of its time at 5,000 records/s
+ * (bench/results/sync.md, 2026-12-05 07:30).
+ */
+export function packRecords(syncid: number, recs: readonly Uint8Array[], maxLen: number, prefix = 0): Buffer[] {
+  // The layout first (where each message ends, its size), then one buffer and the copies.
   const ends: number[] = [];
   const sizes: number[] = [];
   let count = 0;
   let size = MESSAGE_HEADER_LEN;
   let total = 0;
-  for (let i = 0; i < conns.length; i++) {
-    const len = recordLength(conns[i]!);
+  for (let i = 0; i < recs.length; i++) {
+    const len = recs[i]!.length;
     if (MESSAGE_HEADER_LEN + len > maxLen) throw new RangeError(`a ${len}-byte record does not fit a ${maxLen}-byte message`);
     const next = (count ? pad4(size) : size) + len;
     if (count === MAX_RECORDS_PER_MESSAGE || next > maxLen) {
@@ -307,7 +331,7 @@ export function encodeMessages(syncid: number, conns: readonly SyncConn[], maxLe
     count++;
   }
   if (count) {
-    ends.push(conns.length);
+    ends.push(recs.length);
     sizes.push(size);
     total += prefix + size;
   }
@@ -316,12 +340,66 @@ export function encodeMessages(syncid: number, conns: readonly SyncConn[], maxLe
   let off = 0;
   let from = 0;
   for (let m = 0; m < ends.length; m++) {
-    writeMessage(b, off + prefix, syncid, conns, from, ends[m]!, sizes[m]!);
+    const at = off + prefix;
+    b[at + 1] = syncid;
+    b.writeUInt16BE(sizes[m]!, at + 2);
+    b[at + 4] = ends[m]! - from;
+    b[at + 5] = SYNC_PROTO_VERSION;
+    let p = at + MESSAGE_HEADER_LEN;
+    for (let i = from; i < ends[m]!; i++) {
+      if (i > from) p = pad4(p - at) + at;
+      b.set(recs[i]!, p);
+      p += recs[i]!.length;
+    }
     out.push(b.subarray(off, off + prefix + sizes[m]!));
     off += prefix + sizes[m]!;
     from = ends[m]!;
   }
   return out;
+}
+
+/**
+ * The records of a message without decoding them: fills `out` with each record's start and end
+ * (pairs, unpadded) and returns true, or returns false (out then holds nothing useful) when the
+ * buffer is not a valid v1 message by its framing: the header, each record's type, version and
+ * length, zero padding, option headers within the record, no unknown mandatory option, no bytes
+ * after the last record. The option contents (order, duplicates, a sequence option's size) are
+ * decodeMessage's to check, on the receiving director. One array, reused by the caller, and no
+ * object per record: the table worker walks every kernel stream datagram this way.
+ */
+export function messageRecords(buf: Uint8Array, out: number[]): boolean {
+  out.length = 0;
+  if (buf.length < MESSAGE_HEADER_LEN) return false;
+  if (((buf[2]! << 8) | buf[3]!) !== buf.length) return false;
+  if (buf[0] !== 0 || buf[5] !== SYNC_PROTO_VERSION || buf[6] !== 0 || buf[7] !== 0) return false;
+  const n = buf[4]!;
+  let p = MESSAGE_HEADER_LEN;
+  for (let i = 0; i < n; i++) {
+    if (i > 0) {
+      const aligned = pad4(p);
+      for (let k = p; k < aligned; k++) if (k >= buf.length || buf[k] !== 0) return false;
+      p = aligned;
+    }
+    if (p + RECORD_V4_LEN > buf.length) return false;
+    const type = buf[p]!;
+    if (type !== 0 && type !== STYPE_F_INET6) return false;
+    const verSize = (buf[p + 2]! << 8) | buf[p + 3]!;
+    if (verSize >> 12) return false;
+    const end = p + (verSize & MAX_RECORD_LEN);
+    if (end > buf.length || end - p < 24 + 3 * (type === STYPE_F_INET6 ? 16 : 4)) return false;
+    for (let q = p + 24 + 3 * (type === STYPE_F_INET6 ? 16 : 4); q < end; ) {
+      if (q + 2 > end) return false;
+      const otype = buf[q]!;
+      const olen = buf[q + 1]!;
+      if (olen === 0 || q + 2 + olen > end) return false;
+      const known = otype & ~IPVS_OPT_F_PARAM;
+      if (!(otype & IPVS_OPT_F_PARAM) && known !== IPVS_OPT_SEQ_DATA && known !== IPVS_OPT_PE_DATA && known !== IPVS_OPT_PE_NAME) return false;
+      q += 2 + olen;
+    }
+    out.push(p, end);
+    p = end;
+  }
+  return p === buf.length;
 }
 
 /** A plain Uint8Array copy (not a view into the datagram, not a Buffer). */

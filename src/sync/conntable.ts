@@ -60,11 +60,6 @@ function hexAddr(s: string): Uint8Array | undefined {
   return Uint8Array.of(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
 }
 
-/** An address as a short map-key string (IPv4: its 32-bit value; IPv6: hex), without a Buffer. */
-function addrId(a: Uint8Array): string {
-  return a.length === 4 ? String(((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0) : Buffer.from(a).toString('hex');
-}
-
 /** One line of the table (not the header): its entry, or undefined if it cannot be read. */
 function parseLine(l: string): ConnEntry | undefined {
   const f = l.split(/\s+/);
@@ -129,16 +124,80 @@ export function parseConnTable(text: string): { entries: ConnEntry[]; skipped: n
   return { entries, skipped: p.skipped };
 }
 
-/** Identity of a connection in the kernel's table (the tuple ip_vs_conn_in_get hashes). */
-export function connKey(e: Pick<ConnEntry, 'protocol' | 'caddr' | 'cport' | 'vaddr' | 'vport' | 'template' | 'daddr'>): string {
-  // Templates of one client and service differ by real server only when the service changed; keep
-  // daddr in their key so a re-pinned client is sent again.
-  return `${e.protocol}|${addrId(e.caddr)}|${e.cport}|${addrId(e.vaddr)}|${e.vport}${e.template ? `|t|${addrId(e.daddr)}` : ''}`;
+/**
+ * Identity of a connection in the kernel's table (the tuple ip_vs_conn_in_get hashes), as a map key:
+ * its bytes (protocol, template bit, client and virtual port, client and virtual address; a
+ * template's real server too) as a latin1 string, built the same way from a parsed /proc line
+ * (connKey) and from a sync v1 record's bytes (recordKey), so a kernel stream record and the read's
+ * line of the same connection meet under one key without decoding the record. Templates of one
+ * client and service differ by real server only when the service changed; their key holds daddr so
+ * a re-pinned client is sent again. (Until h-fwd, 2026-12-05, a template string of decimal and hex
+ * fields, built per record of the stream and of every read.)
+ */
+const keyBytes = Buffer.alloc(6 + 3 * 16);
+function keyOf(n: number): string {
+  return keyBytes.toString('latin1', 0, n);
 }
 
-/** The real server of an entry, as SentState.dest holds it. */
-export function destId(e: Pick<ConnEntry, 'daddr' | 'dport'>): string {
-  return `${addrId(e.daddr)}:${e.dport}`;
+export function connKey(e: Pick<ConnEntry, 'protocol' | 'caddr' | 'cport' | 'vaddr' | 'vport' | 'template' | 'daddr'>): string {
+  const k = keyBytes;
+  k[0] = e.protocol;
+  k[1] = e.template ? 1 : 0;
+  k[2] = e.cport >>> 8;
+  k[3] = e.cport & 255;
+  k[4] = e.vport >>> 8;
+  k[5] = e.vport & 255;
+  const alen = e.caddr.length;
+  k.set(e.caddr, 6);
+  k.set(e.vaddr, 6 + alen);
+  if (!e.template) return keyOf(6 + 2 * alen);
+  k.set(e.daddr, 6 + 2 * alen);
+  return keyOf(6 + 3 * alen);
+}
+
+/** Whether the sync v1 record at off of b is a template (IP_VS_CONN_F_TEMPLATE in its flags, be32 at 4). */
+const recordTemplate = (b: Uint8Array, off: number): boolean => (b[off + 6]! & (ConnFlags.TEMPLATE >>> 8)) !== 0;
+
+/** connKey of the connection of the sync v1 record at off of b (a valid record: messageRecords). */
+export function recordKey(b: Uint8Array, off: number): string {
+  const k = keyBytes;
+  const template = recordTemplate(b, off);
+  const alen = b[off] === 1 ? 16 : 4;
+  k[0] = b[off + 1]!;
+  k[1] = template ? 1 : 0;
+  k[2] = b[off + 10]!;
+  k[3] = b[off + 11]!;
+  k[4] = b[off + 12]!;
+  k[5] = b[off + 13]!;
+  const n = 6 + (template ? 3 : 2) * alen;
+  for (let i = 6, j = off + 24; i < n; i++, j++) k[i] = b[j]!;
+  return keyOf(n);
+}
+
+/** The state of a sync v1 record (be16 at 8). */
+export const recordState = (rec: Uint8Array): number => (rec[8]! << 8) | rec[9]!;
+
+/** The timeout of a sync v1 record in seconds (be32 at 20). */
+const recordTimeout = (rec: Uint8Array): number => ((rec[20]! << 24) | (rec[21]! << 16) | (rec[22]! << 8) | rec[23]!) >>> 0;
+
+/** Whether a record (as sent) tells the entry's state and real server (dport at 14, daddr after caddr and vaddr). */
+function recordMatches(rec: Uint8Array, e: Pick<ConnEntry, 'state' | 'dport' | 'daddr'>): boolean {
+  if (recordState(rec) !== e.state || ((rec[14]! << 8) | rec[15]!) !== e.dport) return false;
+  const a = e.daddr;
+  const at = 24 + 2 * a.length;
+  if (rec.length < at + a.length) return false;
+  for (let i = 0; i < a.length; i++) if (rec[at + i] !== a[i]) return false;
+  return true;
+}
+
+/** Whether two records of one connection tell the same state and real server. */
+function sameState(a: Uint8Array, b: Uint8Array): boolean {
+  const alen = a[0] === 1 ? 16 : 4;
+  if (b[0] !== a[0]) return false;
+  for (let i = 8; i < 10; i++) if (a[i] !== b[i]) return false;
+  for (let i = 14; i < 16; i++) if (a[i] !== b[i]) return false;
+  for (let i = 24 + 2 * alen; i < 24 + 3 * alen; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** What the declared virtual servers tell about a service: forwarding, fwmark, persistence timeout. */
@@ -177,18 +236,19 @@ export function toSyncConn(e: ConnEntry, facts: ServiceFacts | undefined): SyncC
 }
 
 /**
- * What the peer was last told about a connection, and the connection itself as then sent (a read
- * that finds it unchanged keeps this entry, so its `expires` is of that moment): the sent-map (table-worker.ts) is also what a resync is answered from (every
- * connection read or streamed and still in the table at the latest read), so one map, not a
- * second snapshot, holds what the peer should have.
+ * What the peer was last told about a connection: the record as sent (its own bytes: the one built
+ * from a read's line, or the kernel stream's own record), when, and the expiry the connection had
+ * then (s). A read that finds the connection unchanged keeps this state. The sent-map
+ * (table-worker.ts) is also what a resync is answered from (every connection read or streamed and
+ * still in the table at the latest read): its records are packed as they are, so one map, not a
+ * second snapshot, holds what the peer should have, and an answer re-encodes nothing. `lost`: the
+ * peer lost it (forgotten()).
  */
 export interface SentState {
-  readonly dest: string;
-  readonly state: number;
-  /** When it was sent (ms) and the expiry the entry had then (s). */
+  readonly rec: Uint8Array;
   readonly at: number;
   readonly expires: number;
-  readonly entry: ConnEntry;
+  readonly lost: boolean;
 }
 
 /**
@@ -197,7 +257,7 @@ export interface SentState {
  * (a resync answer still holds it).
  */
 export function forgotten(s: SentState): SentState {
-  return { ...s, dest: '', state: -1 };
+  return { rec: s.rec, at: s.at, expires: s.expires, lost: true };
 }
 
 /**
@@ -205,12 +265,13 @@ export function forgotten(s: SentState): SentState {
  * expiry on this director has moved past what the peer holds by more than half their lifetime
  * (a busy connection: the kernel refreshes its timer on every packet, the peer's copy would run out
  * first). Idle connections are not resent: both copies age alike. Built entry by entry as a read
- * parses them (the table worker adds each page's entries as it comes); `next` is the new sent-map
- * (entries gone from the table are forgotten; a line the read showed twice is one key),
- * `repeated` how many lines repeated.
+ * parses them (the table worker adds each page's entries as it comes); `changed` holds the records
+ * to send (built by `toRecord`, the caller's: the flags and timeouts come from its virtual servers),
+ * `next` is the new sent-map (entries gone from the table are forgotten; a line the read showed
+ * twice is one key), `repeated` how many lines repeated.
  */
 export class TableDiff {
-  readonly changed: ConnEntry[] = [];
+  readonly changed: Uint8Array[] = [];
   readonly next = new Map<string, SentState>();
   repeated = 0;
   /**
@@ -220,7 +281,10 @@ export class TableDiff {
    */
   private readonly streamed = new Map<string, { s: SentState; passed: boolean }>();
 
-  constructor(private prev: ReadonlyMap<string, SentState>) {}
+  constructor(
+    private prev: ReadonlyMap<string, SentState>,
+    private readonly toRecord: (e: ConnEntry) => Uint8Array,
+  ) {}
 
   add(e: ConnEntry, nowMs: number): void {
     const k = connKey(e);
@@ -232,19 +296,18 @@ export class TableDiff {
       this.repeated++;
       return;
     }
-    const dest = destId(e);
     const st = this.streamed.get(k);
     // The stream told the peer after this read began: the read's line is newer and decides from there.
     if (st) this.streamed.delete(k);
     const p = st?.s ?? this.prev.get(k);
     const peerExpiry = p ? p.at / 1000 + p.expires : 0;
     const ourExpiry = nowMs / 1000 + e.expires;
-    if (!p || p.dest !== dest || p.state !== e.state || ourExpiry - peerExpiry > Math.max(5, p.expires / 2)) {
-      this.changed.push(e);
-      this.next.set(k, { dest, state: e.state, at: nowMs, expires: e.expires, entry: e });
+    if (!p || p.lost || !recordMatches(p.rec, e) || ourExpiry - peerExpiry > Math.max(5, p.expires / 2)) {
+      const rec = this.toRecord(e);
+      this.changed.push(rec);
+      this.next.set(k, { rec, at: nowMs, expires: e.expires, lost: false });
     } else this.next.set(k, p);
   }
-
   /**
    * While the read is under way, the peer lost what it was told of connection k (the caller marks
    * it in the map this diff started from too, for the entries still to come): one this read
@@ -287,67 +350,45 @@ export class TableDiff {
 }
 
 /**
- * A record of the kernel's master sync daemon (the stream, table-worker.ts) as a table entry: the
- * same identity, real server and state the /proc line of that connection shows. `expires` is the
- * record's timeout: the kernel sends the state's full timeout (cp->timeout), which is what a /proc
- * line of a connection that just saw a packet shows.
+ * The kernel stream's records (the kernel master sync daemon's, table-worker.ts; each its own
+ * bytes) against what the peer was told (the sent-map and the read under way, if any): those to
+ * send now, a new connection or a changed state or real server, as they are; the sent-map (and the
+ * read) then hold them, so neither the next read nor a repeat of the kernel's record sends them
+ * twice. An entry already told in the same state is left to the reads (its expiry refresh
+ * included: the kernel resends a busy connection every 50th packet, the read's rule decides). The
+ * record's timeout is the state's full timeout (cp->timeout, ip_vs_sync_conn_v1), which is what a
+ * /proc line of a connection that just saw a packet shows: the expiry the read's rule compares.
  */
-export function streamEntry(c: SyncConn): ConnEntry {
-  const template = (c.flags & ConnFlags.TEMPLATE) !== 0;
-  return {
-    family: c.family,
-    protocol: c.protocol,
-    caddr: c.caddr,
-    cport: c.cport,
-    vaddr: c.vaddr,
-    vport: c.vport,
-    daddr: c.daddr,
-    dport: c.dport,
-    state: c.state,
-    stateName: stateName(c.protocol, template, c.state),
-    template,
-    expires: c.timeout,
-  };
-}
-
-/**
- * The stream's entries against what the peer was told (the sent-map and the read under way, if
- * any): those to send now, a new connection or a changed state or real server; the sent-map (and
- * the read) then hold them, so neither the next read nor a repeat of the kernel's record sends
- * them twice. An entry already told in the same state is left to the reads (its expiry refresh
- * included: the kernel resends a busy connection every 50th packet, the read's rule decides).
- */
-export function mergeStream(sent: Map<string, SentState>, diff: TableDiff | undefined, entries: readonly ConnEntry[], nowMs: number): { changed: ConnEntry[]; unchanged: number } {
-  const changed: ConnEntry[] = [];
+export function mergeStream(sent: Map<string, SentState>, diff: TableDiff | undefined, recs: readonly Uint8Array[], nowMs: number): { changed: Uint8Array[]; unchanged: number } {
+  const changed: Uint8Array[] = [];
   let unchanged = 0;
-  for (const e of entries) {
-    const k = connKey(e);
-    const dest = destId(e);
+  for (const rec of recs) {
+    const k = recordKey(rec, 0);
     const p = diff ? diff.current(k) : sent.get(k);
-    if (p && p.dest === dest && p.state === e.state) {
+    if (p && !p.lost && sameState(p.rec, rec)) {
       unchanged++;
       continue;
     }
-    const s: SentState = { dest, state: e.state, at: nowMs, expires: e.expires, entry: e };
+    const s: SentState = { rec, at: nowMs, expires: recordTimeout(rec), lost: false };
     sent.set(k, s);
     diff?.stream(k, s);
-    changed.push(e);
+    changed.push(rec);
   }
   return { changed, unchanged };
 }
 
 /**
- * The connections of a sent-map (a resync answer): each one's entry as last read or streamed, once.
+ * The connections of a sent-map (a resync answer): each one's record as last sent, once.
  */
-export function sentEntries(sent: ReadonlyMap<string, SentState>): ConnEntry[] {
-  const out: ConnEntry[] = [];
-  for (const s of sent.values()) out.push(s.entry);
+export function sentRecords(sent: ReadonlyMap<string, SentState>): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const s of sent.values()) out.push(s.rec);
   return out;
 }
 
 /** TableDiff of a whole read at once. */
-export function diffTable(prev: ReadonlyMap<string, SentState>, entries: readonly ConnEntry[], nowMs: number): { changed: ConnEntry[]; next: Map<string, SentState>; repeated: number } {
-  const d = new TableDiff(prev);
+export function diffTable(prev: ReadonlyMap<string, SentState>, entries: readonly ConnEntry[], nowMs: number, toRecord: (e: ConnEntry) => Uint8Array): { changed: Uint8Array[]; next: Map<string, SentState>; repeated: number } {
+  const d = new TableDiff(prev, toRecord);
   for (const e of entries) d.add(e, nowMs);
   return { changed: d.changed, next: d.next, repeated: d.repeated };
 }

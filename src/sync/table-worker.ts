@@ -12,8 +12,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { connKey, ConnTableParser, forgotten, mergeStream, sentEntries, streamEntry, TableDiff, toSyncConn, udpDrops, type ConnEntry, type SentState } from './conntable.js';
-import { ConnFlags, decodeMessage, encodeMessages } from './codec.js';
+import { ConnTableParser, forgotten, mergeStream, recordKey, sentRecords, TableDiff, toSyncConn, udpDrops, type ConnEntry, type SentState } from './conntable.js';
+import { encodeRecord, messageRecords, packRecords } from './codec.js';
 import { serviceLookup } from './lookup.js';
 import { DATA_STAMP_LEN } from './wire.js';
 import { STREAM_GROUP, type TableRequest, type TableEvent, type TableWorkerData } from './source.js';
@@ -124,13 +124,14 @@ let streamPort = 0;
 /** The socket is bound and joined: the reads may be spaced out. */
 let streamUp = false;
 /**
- * Stream entries waiting to be merged and sent together: the first arms STREAM_BATCH_MS, a frame's
- * worth (STREAM_BATCH_RECORDS) goes at once. One record per DATA frame (the kernel sends one per
- * datagram) cost the peer a frame, a MAC check and a hand-over to its kernel per connection: at
- * ~560 connections/s in the lab the peer fell seconds behind (bench/results/sync.md, 22:17); the
- * reads had batched ~30 records per frame.
+ * Stream records (each the kernel's record, copied out of its datagram) waiting to be merged and
+ * sent together: the first arms STREAM_BATCH_MS; a frame's worth (STREAM_BATCH_RECORDS) or more
+ * goes at the end of the socket's batch (onBatch), all of it in one post. One record per DATA
+ * frame (the kernel sends one per datagram) cost the peer a frame, a MAC check and a hand-over to
+ * its kernel per connection: at ~560 connections/s in the lab the peer fell seconds behind
+ * (bench/results/sync.md, 22:17); the reads had batched ~30 records per frame.
  */
-let pending: ConnEntry[] = [];
+let pending: Uint8Array[] = [];
 let pendingDrops = 0;
 let flushTimer: NodeJS.Timeout | undefined;
 const STREAM_BATCH_MS = 10;
@@ -221,12 +222,26 @@ function isLocal(a: number): boolean {
  * "stream") and ignored.
  */
 function onStream(buf: Buffer | undefined, from: number): void {
-  const r = buf && isLocal(from) ? decodeMessage(buf) : undefined;
-  if (!r?.ok || r.message.syncid !== (cfg.syncid & 0xff)) pendingDrops++;
-  else for (const c of r.message.conns) pending.push(streamEntry(c));
-  if (pending.length >= STREAM_BATCH_RECORDS) flushStream();
-  else flushTimer ??= setTimeout(flushStream, STREAM_BATCH_MS);
+  if (!buf || !isLocal(from) || !messageRecords(buf, spans) || buf[1] !== (cfg.syncid & 0xff)) {
+    pendingDrops++;
+    return;
+  }
+  // Each record is forwarded as the kernel wrote it: the kernel's master daemon sends exactly the
+  // v1 records the peer's kernel installs (ip_vs_sync_conn_v1: its flags without HASHED, the
+  // state's full timeout, options), so lvsd keeps only its own copy (the sent-map's key and
+  // record) and decodes and encodes nothing. Decoding into objects, merging them and encoding them
+  // again took this thread's whole time at 5,000 records/s in the lab guest, 29 % of it in garbage
+  // collection, and it fell ~10,000 records behind the stream (bench/results/sync.md, 2026-12-05
+  // 04:57). A copy, not a view: a view would keep the whole batch alive as long as its connection.
+  for (let i = 0; i < spans.length; i += 2) {
+    const from = spans[i]!;
+    const rec = new Uint8Array(spans[i + 1]! - from);
+    for (let j = 0; j < rec.length; j++) rec[j] = buf[from + j]!;
+    pending.push(rec);
+  }
 }
+/** Record spans of the datagram at hand (messageRecords), one array for all. */
+const spans: number[] = [];
 
 /**
  * One batch of the stream socket (native/afpacket ksopen: every datagram waiting when this
@@ -240,6 +255,8 @@ function onBatch(batch: Buffer): void {
     onStream((batch[off + 7]! & 1) === 0 ? batch.subarray(off + 8, end) : undefined, batch.readUInt32BE(off));
     off = end;
   }
+  if (pending.length >= STREAM_BATCH_RECORDS) flushStream();
+  else if (pending.length || pendingDrops) flushTimer ??= setTimeout(flushStream, STREAM_BATCH_MS);
 }
 
 /**
@@ -343,13 +360,19 @@ async function read(diff: TableDiff): Promise<{ skipped: number; sight: number }
 }
 
 /**
- * DATA payloads (sight stamp + sync v1 message) of these entries: views into one buffer, which
- * post() transfers to the main thread instead of copying it.
+ * The record the peer is sent for a connection a read showed, with the flags, fwmark and timeout
+ * the kernel's own master daemon would send (toSyncConn, from the declared virtual servers).
  */
-function encode(entries: readonly ConnEntry[], sight: number): Uint8Array[] {
-  if (!entries.length) return [];
+const toRecord = (e: ConnEntry): Uint8Array => encodeRecord(toSyncConn(e, lookup(e)));
+
+/**
+ * DATA payloads (sight stamp + sync v1 message) of these records, packed as they are: views into
+ * one buffer, which post() transfers to the main thread instead of copying it.
+ */
+function encode(recs: readonly Uint8Array[], sight: number): Uint8Array[] {
+  if (!recs.length) return [];
   const stamp = BigInt(Math.max(0, Math.floor(sight)));
-  const payloads = encodeMessages(cfg.syncid, entries.map((e) => toSyncConn(e, lookup(e))), cfg.maxMessage, DATA_STAMP_LEN);
+  const payloads = packRecords(cfg.syncid, recs, cfg.maxMessage, DATA_STAMP_LEN);
   if (stamp) for (const p of payloads) p.writeBigUInt64BE(stamp, 0);
   return payloads;
 }
@@ -363,7 +386,7 @@ async function poll(id: number | undefined): Promise<void> {
     const t0 = performance.now();
     // What forget() took out before this read, this read sends; later ones reach it through diffing.
     repairDue = false;
-    const diff = (diffing = new TableDiff(sent));
+    const diff = (diffing = new TableDiff(sent, toRecord));
     const r = await read(diff);
     diff.finish();
     // The sent-map changes here, in one step, at the read's end (a read in progress leaves it as
@@ -404,7 +427,7 @@ function full(id: number, at: number): void {
   }
   // Sight 0: full-resync records are not fresh sightings (the receiver does not observe staleness for them).
   const t0 = performance.now();
-  const entries = sentEntries(sent);
+  const entries = sentRecords(sent);
   const payloads = encode(entries, 0);
   const encodeMs = Math.round(performance.now() - t0);
   const now = Date.now();
@@ -420,10 +443,10 @@ function full(id: number, at: number): void {
  */
 function forget(payloads: readonly Uint8Array[]): void {
   for (const p of payloads) {
-    const r = decodeMessage(p.subarray(DATA_STAMP_LEN));
-    if (!r.ok) continue;
-    for (const c of r.message.conns) {
-      const k = connKey({ ...c, template: (c.flags & ConnFlags.TEMPLATE) !== 0 });
+    const m = p.subarray(DATA_STAMP_LEN);
+    if (!messageRecords(m, spans)) continue;
+    for (let i = 0; i < spans.length; i += 2) {
+      const k = recordKey(m, spans[i]!);
       const s = sent.get(k);
       if (s) {
         sent.set(k, forgotten(s));

@@ -15,6 +15,9 @@ import {
   decodeMessage,
   encodeMessage,
   encodeMessages,
+  encodeRecord,
+  messageRecords,
+  packRecords,
   joinMessages,
   messageLength,
   IPVS_OPT_F_PARAM,
@@ -239,4 +242,37 @@ test('the kernel acceptance rules: record version bits, size field, header, opti
   assert.equal(two.readUInt16BE(MESSAGE_HEADER_LEN + 2), 36 + 26 + 5 + 5);
   assert.equal(two.length, MESSAGE_HEADER_LEN + 72 + 36, 'the second record starts at the next 4-byte boundary');
   assert.deepEqual(decoded(two).conns, [full, c]);
+});
+
+test('property: messageRecords finds the records of every message encodeMessage writes, as packRecords packs them', () => {
+  fc.assert(
+    fc.property(fc.array(conn, { minLength: 0, maxLength: 20 }), (conns) => {
+      const b = encodeMessage({ syncid: 9, conns });
+      const spans: number[] = [];
+      assert.ok(messageRecords(b, spans));
+      assert.equal(spans.length, 2 * conns.length);
+      const recs = conns.map(encodeRecord);
+      for (let i = 0; i < conns.length; i++) assert.deepEqual(Buffer.from(b.subarray(spans[2 * i]!, spans[2 * i + 1]!)), Buffer.from(recs[i]!));
+      assert.deepEqual(packRecords(9, recs, 0xffff).map((m) => Buffer.from(m)), conns.length ? [b] : []);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('messageRecords refuses what is not a v1 message by its framing', () => {
+  const c = fc.sample(conn, 1)[0]!;
+  const good = encodeMessage({ syncid: 1, conns: [c, c] });
+  const spans: number[] = [];
+  const bad = (f: (b: Buffer) => Buffer, why: string) => {
+    const b = f(Buffer.from(good));
+    assert.equal(messageRecords(b, spans), false, why);
+    assert.equal(decodeMessage(b).ok, false, `${why}: decodeMessage refuses it too`);
+  };
+  bad((b) => b.subarray(0, 7), 'shorter than the header');
+  bad((b) => b.subarray(0, b.length - 1), 'size field not the datagram length');
+  bad((b) => ((b[5] = 2), b), 'version 2');
+  bad((b) => ((b[4] = 3), b), 'more records than the datagram holds');
+  bad((b) => ((b[8] = 7), b), 'unknown record type');
+  bad((b) => ((b[10] = 0x10), b), 'record version 1');
+  bad((b) => Buffer.concat([b.subarray(0, 2), Buffer.from([(b.length + 4) >> 8, (b.length + 4) & 255]), b.subarray(4), Buffer.alloc(4)]), 'bytes after the last record');
 });

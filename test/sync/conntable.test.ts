@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConnTable, diffTable, toSyncConn, connKey, destId, ConnTableParser, TableDiff, streamEntry, mergeStream, sentEntries, forgotten, type SentState } from '../../src/sync/conntable.js';
-import { decodeMessage } from '../../src/sync/codec.js';
+import { parseConnTable, diffTable as diffWith, toSyncConn, connKey, recordKey, recordState, ConnTableParser, TableDiff, mergeStream, sentRecords, forgotten, type ConnEntry, type SentState } from '../../src/sync/conntable.js';
+import { decodeMessage, encodeRecord, messageRecords } from '../../src/sync/codec.js';
 import { serviceLookup } from '../../src/sync/lookup.js';
 import { parseConfigText } from '../../src/config/load.js';
 
@@ -75,23 +75,39 @@ test('records carry the flags, fwmark and timeouts the kernel master daemon sent
   }
 });
 
+/** The record the table worker builds for a line (toSyncConn from the declared virtual servers). */
+const lookupAll = serviceLookup(cfg);
+const toRecord = (e: ConnEntry): Uint8Array => encodeRecord(toSyncConn(e, lookupAll(e)));
+const diffTable = (prev: ReadonlyMap<string, SentState>, entries: readonly ConnEntry[], nowMs: number) => diffWith(prev, entries, nowMs, toRecord);
+/** A kernel stream record of an entry: as the kernel's master daemon sends it (the state's full timeout). */
+const kernelRec = (e: ConnEntry): Uint8Array => encodeRecord({ ...toSyncConn(e, lookupAll(e)), timeout: e.expires });
+/** The connections (keys) of records. */
+const keysOf = (recs: readonly Uint8Array[]) => recs.map((r) => recordKey(r, 0));
+const keys = (entries: readonly ConnEntry[]) => entries.map(connKey);
+
 test('diff: new entries and state/real-server changes go out, unchanged idle ones do not, busy ones before the peer copy would expire', () => {
   const { entries } = parseConnTable(PROC);
   const first = diffTable(new Map(), entries, 1000);
   assert.equal(first.changed.length, 6);
+  assert.deepEqual(first.changed.map((r) => Buffer.from(r)), entries.map((e) => Buffer.from(toRecord(e))), 'the records of toSyncConn');
   const again = diffTable(first.next, entries, 2000);
   assert.equal(again.changed.length, 0, 'nothing changed');
   const finished = entries.map((e) => (e.cport === 46716 ? { ...e, state: 4, stateName: 'FIN_WAIT', expires: 120 } : e));
   const fin = diffTable(again.next, finished, 3000);
-  assert.deepEqual(fin.changed.map((e) => e.cport), [46716]);
+  assert.deepEqual(keysOf(fin.changed), keys(finished.filter((e) => e.cport === 46716)));
+  assert.equal(recordState(fin.changed[0]!), 4);
   // 500 s later the busy connection still has ~898 s left here, the peer's copy ~398 s: resend.
   // (Entries that would have expired by then, and the one that changed state, are left out.)
   const later = entries.filter((e) => e.expires > 500 && e.cport !== 46716).map((e) => (e.cport === 60322 ? { ...e } : { ...e, expires: e.expires - 500 }));
   const busy = diffTable(fin.next, later, 503_000);
-  assert.deepEqual(busy.changed.map((e) => e.cport), [60322]);
+  assert.deepEqual(keysOf(busy.changed), keys(later.filter((e) => e.cport === 60322)));
+  // Another real server: sent again.
+  const moved = entries.map((e) => (e.cport === 60322 ? { ...e, daddr: Uint8Array.of(192, 0, 2, 12) } : e));
+  assert.deepEqual(keysOf(diffTable(first.next, moved, 2000).changed), keys(moved.filter((e) => e.cport === 60322)));
   // Gone from the table: forgotten.
   assert.equal(diffTable(busy.next, [], 504_000).next.size, 0);
   assert.notEqual(connKey(entries[0]!), connKey(entries[2]!));
+  assert.equal(new Set(keys(entries)).size, entries.length, 'one key per connection');
 });
 
 test('diff: a line repeated in one read (seq_file resumed at a shifted position) is one connection, sent once', () => {
@@ -99,7 +115,7 @@ test('diff: a line repeated in one read (seq_file resumed at a shifted position)
   const twice = [...entries, entries[0]!, entries[3]!];
   const d = diffTable(new Map(), twice, 1000);
   assert.equal(d.changed.length, entries.length, 'each connection sent once');
-  assert.equal(sentEntries(d.next).length, entries.length, 'the resync answer (the sent-map) holds each once');
+  assert.equal(sentRecords(d.next).length, entries.length, 'the resync answer (the sent-map) holds each once');
   assert.equal(d.repeated, 2);
 });
 
@@ -119,37 +135,39 @@ test('parse in pieces: any split of the text into pushes gives the same entries 
 test('diff under way: a connection forgotten (the peer lost it) after the read passed it goes with the next read; forgetAll sends everything next', () => {
   const { entries } = parseConnTable(PROC);
   const first = diffTable(new Map(), entries, 1000);
-  const d = new TableDiff(first.next);
+  const d = new TableDiff(first.next, toRecord);
   d.add(entries[0]!, 2000);
   d.forget(connKey(entries[0]!));
   for (const e of entries.slice(1)) d.add(e, 2000);
   assert.equal(d.changed.length, 0, 'nothing changed in this read');
-  assert.deepEqual(diffTable(d.next, entries, 3000).changed, [entries[0]], 'the forgotten one goes with the next read');
-  const all = new TableDiff(first.next);
+  assert.deepEqual(keysOf(diffTable(d.next, entries, 3000).changed), keys([entries[0]!]), 'the forgotten one goes with the next read');
+  const all = new TableDiff(first.next, toRecord);
   all.add(entries[0]!, 2000);
   all.forgetAll();
   for (const e of entries.slice(1)) all.add(e, 2000);
   assert.equal(all.changed.length, entries.length - 1, 'entries after forgetAll go with this read');
-  assert.deepEqual(diffTable(all.next, entries, 3000).changed, [entries[0]], 'the one before it with the next read: every entry reaches the peer');
+  assert.deepEqual(keysOf(diffTable(all.next, entries, 3000).changed), keys([entries[0]!]), 'the one before it with the next read: every entry reaches the peer');
 });
 
-/** The kernel master daemon's records of the fixtures (the same connections as PROC). */
-const kernelRecords = () =>
-  ['01', '02'].flatMap((n) => {
-    const r = decodeMessage(readFileSync(join(fixtures, `kernel-master-${n}.bin`)));
-    assert.ok(r.ok);
-    return r.ok ? r.message.conns : [];
-  });
+/** The kernel master daemon's datagrams of the fixtures (the same connections as PROC). */
+const kernelDatagrams = () => ['01', '02'].map((n) => readFileSync(join(fixtures, `kernel-master-${n}.bin`)));
 
-test('stream: a kernel master record is the same connection, real server and state as its /proc line', () => {
+test('stream: a kernel master record has the key, real server and state of its /proc line, read from its bytes', () => {
   const lines = parseConnTable(PROC).entries;
-  const stream = kernelRecords().map(streamEntry);
+  const recs: Uint8Array[] = [];
+  const spans: number[] = [];
+  for (const d of kernelDatagrams()) {
+    assert.ok(messageRecords(d, spans), 'the kernel sends valid v1 messages');
+    for (let i = 0; i < spans.length; i += 2) recs.push(d.subarray(spans[i]!, spans[i + 1]!));
+  }
   for (const e of lines) {
-    const s = stream.find((x) => connKey(x) === connKey(e) && x.state === e.state);
-    assert.ok(s, `the kernel sent ${e.protocol}/${e.cport}/${e.vport} ${e.stateName}`);
-    assert.equal(destId(s), destId(e));
-    assert.equal(s.stateName, e.stateName);
-    assert.equal(s.template, e.template);
+    const r = recs.find((x) => recordKey(x, 0) === connKey(e) && recordState(x) === e.state);
+    assert.ok(r, `the kernel sent ${e.protocol}/${e.cport}/${e.vport} ${e.stateName}`);
+    // Known already: the merge finds the read's state in the kernel's record (real server and state).
+    const sent = diffTable(new Map(), [e], 1000).next;
+    assert.deepEqual(mergeStream(sent, undefined, [r], 1100), { changed: [], unchanged: 1 }, `${e.cport}: same real server and state`);
+    // The record this director builds for the line has the same key.
+    assert.equal(recordKey(toRecord(e), 0), connKey(e));
   }
 });
 
@@ -157,18 +175,21 @@ test('stream merge: a new or changed connection is sent once, whichever source s
   const lines = parseConnTable(PROC).entries;
   const est = lines[0]!; // TCP ESTABLISHED
   const sent = diffTable(new Map(), lines.slice(1), 1000).next;
-  // The stream sees the new connection first: sent now; the next read does not send it again.
-  const m1 = mergeStream(sent, undefined, [est], 1100);
-  assert.deepEqual(m1.changed, [est]);
-  const m2 = mergeStream(sent, undefined, [est], 1200);
+  // The stream sees the new connection first: its record is sent as it is; the next read does not send it again.
+  const r = kernelRec(est);
+  const m1 = mergeStream(sent, undefined, [r], 1100);
+  assert.deepEqual(m1.changed, [r]);
+  const m2 = mergeStream(sent, undefined, [kernelRec(est)], 1200);
   assert.deepEqual([m2.changed.length, m2.unchanged], [0, 1], 'the kernel resends at every 50th packet: known');
   const read = diffTable(sent, lines, 1300);
   assert.equal(read.changed.length, 0, 'the read finds nothing new');
   // A state change seen by the read first: the stream's record of the same state is known.
   const fin = { ...est, state: 4, stateName: 'FIN_WAIT', expires: 120 };
   const read2 = diffTable(read.next, [fin, ...lines.slice(1)], 1400);
-  assert.deepEqual(read2.changed, [fin]);
-  assert.equal(mergeStream(read2.next, undefined, [fin], 1500).changed.length, 0);
+  assert.deepEqual(keysOf(read2.changed), keys([fin]));
+  assert.equal(mergeStream(read2.next, undefined, [kernelRec(fin)], 1500).changed.length, 0);
+  // Another real server in the stream: sent.
+  assert.equal(mergeStream(read2.next, undefined, [kernelRec({ ...fin, daddr: Uint8Array.of(192, 0, 2, 12) })], 1600).changed.length, 1);
 });
 
 test('stream merge during a read: before the read reaches the connection, after it passed it, and a new one it never shows', () => {
@@ -178,34 +199,35 @@ test('stream merge during a read: before the read reaches the connection, after 
   const fin = { ...est, state: 4, stateName: 'FIN_WAIT', expires: 120 };
   const udp = lines[3]!;
   const fresh = { ...udp, cport: 4242 };
-  const d = new TableDiff(sent);
+  const d = new TableDiff(sent, toRecord);
   // The read shows the first two lines (still ESTABLISHED), then the stream says FIN_WAIT of the
   // first (passed), and tells a UDP connection the read has not reached, and a new one.
   d.add(lines[0]!, 2000);
   d.add(lines[1]!, 2000);
   const udpChanged = { ...udp, daddr: Uint8Array.of(192, 0, 2, 12) };
-  const m = mergeStream(sent, d, [fin, udpChanged, fresh], 2100);
+  const m = mergeStream(sent, d, [fin, udpChanged, fresh].map(kernelRec), 2100);
   assert.equal(m.changed.length, 3);
   // The read's line of the UDP connection, older than the stream's: what the peer was told was
   // the stream's real server, so the read sends the line's (a change again, by this read's word).
   for (const e of lines.slice(2)) d.add(e, 2200);
   d.finish();
   assert.equal(d.changed.length, 1, "the read's line of the UDP connection differs from the stream's");
-  assert.equal(d.next.get(connKey(est))!.state, 4, 'the sent-map keeps the stream state of a passed connection');
+  assert.equal(recordState(d.next.get(connKey(est))!.rec), 4, 'the sent-map keeps the stream state of a passed connection');
   assert.ok(d.next.has(connKey(fresh)), 'and a connection the read never showed');
-  const answer = sentEntries(d.next);
-  assert.equal(answer.find((e) => connKey(e) === connKey(est))!.state, 4, 'the answer holds the stream state');
-  assert.ok(answer.some((e) => connKey(e) === connKey(fresh)));
+  const answer = sentRecords(d.next);
+  assert.equal(recordState(answer.find((r) => recordKey(r, 0) === connKey(est))!), 4, 'the answer holds the stream state');
+  assert.ok(answer.some((r) => recordKey(r, 0) === connKey(fresh)));
   assert.equal(answer.length, lines.length + 1);
   // The next read of the same table sends nothing of what the stream sent.
   assert.equal(diffTable(d.next, [fin, ...lines.slice(1), fresh], 3000).changed.length, 0);
   // A connection the peer lost after the stream sent it goes again with the next read.
-  const d2 = new TableDiff(d.next);
+  const d2 = new TableDiff(d.next, toRecord);
   const other = { ...udp, cport: 4343 };
-  mergeStream(d.next, d2, [other], 3100);
+  mergeStream(d.next, d2, [kernelRec(other)], 3100);
   d2.forget(connKey(other));
   d2.finish();
   assert.ok(!d2.next.has(connKey(other)), 'forgotten: not kept as sent');
+  assert.equal(mergeStream(d2.next, undefined, [kernelRec(other)], 3200).changed.length, 1, 'the stream sends it again');
 });
 
 test('answer: the sent-map holds the latest read with the stream since (replaced or added), and keeps a connection the peer lost', () => {
@@ -213,14 +235,30 @@ test('answer: the sent-map holds the latest read with the stream since (replaced
   const sent = new Map<string, SentState>(diffTable(new Map(), lines, 1000).next);
   const fin = { ...lines[0]!, state: 4, stateName: 'FIN_WAIT', expires: 120 };
   const fresh = { ...lines[3]!, cport: 4242 };
-  mergeStream(sent, undefined, [fin, fresh], 1100);
-  const out = sentEntries(sent);
+  const [finRec, freshRec] = [kernelRec(fin), kernelRec(fresh)];
+  mergeStream(sent, undefined, [finRec, freshRec], 1100);
+  const out = sentRecords(sent);
   assert.equal(out.length, lines.length + 1);
-  assert.equal(out.find((e) => connKey(e) === connKey(fin)), fin);
-  assert.ok(out.includes(fresh));
+  assert.equal(out.find((r) => recordKey(r, 0) === connKey(fin)), finRec, "the stream's record as the kernel sent it");
+  assert.ok(out.includes(freshRec));
   // The peer lost the frame of lines[1] (DATA_MISSING): still in the answer, sent again by the next read.
   const k = connKey(lines[1]!);
   sent.set(k, forgotten(sent.get(k)!));
-  assert.equal(sentEntries(sent).length, lines.length + 1);
-  assert.deepEqual(diffTable(sent, [fin, ...lines.slice(1), fresh], 1200).changed, [lines[1]]);
+  assert.equal(sentRecords(sent).length, lines.length + 1);
+  assert.deepEqual(keysOf(diffWith(sent, [fin, ...lines.slice(1), fresh], 1200, toRecord).changed), keys([lines[1]!]));
+});
+
+test('keys: connKey of a line and recordKey of its record agree (IPv4, IPv6, templates with their real server)', () => {
+  const lines = parseConnTable(PROC).entries;
+  for (const e of lines) {
+    assert.equal(recordKey(toRecord(e), 0), connKey(e));
+    assert.equal(recordKey(kernelRec(e), 0), connKey(e));
+  }
+  const tpl = lines.find((e) => e.template)!;
+  assert.notEqual(connKey(tpl), connKey({ ...tpl, daddr: Uint8Array.of(192, 0, 2, 12) }), 'a template re-pinned to another real server is another key');
+  const est = lines[0]!;
+  assert.equal(connKey(est), connKey({ ...est, daddr: Uint8Array.of(192, 0, 2, 12) }), 'a connection is one key whatever its real server');
+  // A record inside a message (at an offset) keys the same.
+  const both = Buffer.concat([Buffer.alloc(8), toRecord(lines[4]!)]);
+  assert.equal(recordKey(both, 8), connKey(lines[4]!));
 });
