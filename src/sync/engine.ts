@@ -626,7 +626,11 @@ export class SyncEngine {
     if (r.skipped) this.m.drops.inc({ reason: 'table_line' }, r.skipped);
     const answer: Answer = { id, payloads: r.payloads, records: r.records, sent: 0 };
     this.answer = answer;
-    await this.sendAnswer(answer, r.payloads.map((_, i) => i), true);
+    try {
+      await this.sendAnswer(answer, r.payloads.map((_, i) => i), true);
+    } finally {
+      this.source?.answered(); // the worker held its reads meanwhile (table-worker.ts ANSWER_HOLD_MS)
+    }
     this.m.records.inc({ direction: 'sent' }, r.records);
     this.m.resyncs.inc({ role: 'sender' });
     // Where an answer's time went: the worker (worker_ms; snapshot_age_ms: how old the read it was made from),

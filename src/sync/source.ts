@@ -37,7 +37,9 @@ export type TableRequest =
    * DATA payloads the peer lost (DATA_MISSING): the worker forgets their connections in its
    * sent-map, so its next read sends their current state (no answer).
    */
-  | { op: 'forget'; payloads: Uint8Array[] };
+  | { op: 'forget'; payloads: Uint8Array[] }
+  /** The answer to a 'full' request has been sent: the reads held meanwhile go on. */
+  | { op: 'answered' };
 
 interface Answer {
   /** DATA payloads: 8-byte sight stamp (wall-clock ms of the read; 0 in a resync) + one sync v1 message. */
@@ -82,6 +84,8 @@ export interface TableSource {
   full(): Promise<PollResult>;
   /** The connections of these DATA payloads go again with the next read, in their state then. */
   forget(payloads: readonly Buffer[]): void;
+  /** The answer of full() has been sent (the table reads, held since it was asked, go on). */
+  answered(): void;
   close(): Promise<void>;
 }
 
@@ -149,6 +153,10 @@ export class WorkerTableSource implements TableSource {
 
   forget(payloads: readonly Buffer[]): void {
     if (!this.closed && payloads.length) this.worker.postMessage({ op: 'forget', payloads: [...payloads] } satisfies TableRequest);
+  }
+
+  answered(): void {
+    if (!this.closed) this.worker.postMessage({ op: 'answered' } satisfies TableRequest);
   }
 
   pollNow(): Promise<PollResult> {

@@ -304,6 +304,32 @@ function closeStream(): void {
  * before its loop runs: a resync asked meanwhile is answered from the sent-map within about this.
  */
 const SLICE_MS = 10;
+/**
+ * While an answer to a resync is being sent (from full() until the main thread says 'answered'),
+ * the table reads wait, at most this long: a read of a 100,000-entry table is O(n²) kernel time and
+ * in the lab guest took 40.9 of the 102 CPU seconds of a resync it overlapped (bench/results/sync.md,
+ * 2026-12-05 05:23). The kernel stream still brings new connections meanwhile; a read under way
+ * pauses between slices, a period's read waits to start. Whoever asks full() says answered() when
+ * its answer is sent (the engine, after RESYNC_END; a test's stand-in at once); the cap only covers
+ * a main thread that never says it.
+ */
+const ANSWER_HOLD_MS = 30_000;
+let holdTimer: NodeJS.Timeout | undefined;
+/** The read under way was asked (pollNow: graceful stop, tests): it is not held. */
+let pollAsked = false;
+const holdWaiters: Array<() => void> = [];
+function hold(): void {
+  clearTimeout(holdTimer);
+  holdTimer = setTimeout(release, ANSWER_HOLD_MS);
+}
+function release(): void {
+  clearTimeout(holdTimer);
+  holdTimer = undefined;
+  for (const w of holdWaiters.splice(0)) w();
+}
+async function whileHeld(): Promise<void> {
+  while (holdTimer) await new Promise<void>((r) => holdWaiters.push(r));
+}
 const chunk = Buffer.allocUnsafe(64 * 1024);
 
 /**
@@ -328,6 +354,7 @@ async function readSliced(path: string, onText: (text: string) => void): Promise
       pos += n;
       if (performance.now() - slice > SLICE_MS) {
         await new Promise((r) => setImmediate(r));
+        if (!pollAsked) await whileHeld();
         slice = performance.now();
       }
     }
@@ -379,9 +406,12 @@ function encode(recs: readonly Uint8Array[], sight: number): Uint8Array[] {
 
 /** One read, diffed with what was sent; its changes posted. id: answer to a 'poll' request (none: the period's own). */
 async function poll(id: number | undefined): Promise<void> {
-  while (reading) await reading;
+  // A period's read waits for an answer being sent; a poll asked (graceful stop, tests) does not
+  // (its slices still pause while one is held). Checked again after each wait: one read at a time.
+  while (reading || (id === undefined && holdTimer)) await (reading ?? whileHeld());
   let done!: () => void;
   reading = new Promise((r) => (done = r));
+  pollAsked = id !== undefined;
   try {
     const t0 = performance.now();
     // What forget() took out before this read, this read sends; later ones reach it through diffing.
@@ -431,6 +461,7 @@ function full(id: number, at: number): void {
   const payloads = encode(entries, 0);
   const encodeMs = Math.round(performance.now() - t0);
   const now = Date.now();
+  hold();
   post({ ev: 'full', id, payloads, records: entries.length, readMs: 0, skipped: 0, workerMs: now - at, encodeMs, snapshotAgeMs: now - knownAt });
 }
 
@@ -484,6 +515,7 @@ function handle(m: TableRequest): void {
         sent = new Map();
         known = false;
         diffing?.forgetAll();
+        release(); // an answer of an earlier active period holds nothing now
         arm(0);
         openStream();
       } else {
@@ -507,6 +539,8 @@ function handle(m: TableRequest): void {
       return full(m.id, m.at);
     case 'forget':
       return forget(m.payloads);
+    case 'answered':
+      return release();
   }
 }
 

@@ -25,6 +25,7 @@ function engine() {
     pollNow: async () => empty,
     full: async () => empty,
     forget: () => undefined,
+    answered: () => undefined,
     close: async () => void events.push('reader closed'),
   };
   const eng = new SyncEngine({

@@ -463,6 +463,7 @@ function scriptedPair() {
       pollNow: () => Promise.reject(new Error('scripted')),
       full: () => new Promise((r) => (answer = r)),
       forget: () => undefined,
+      answered: () => undefined,
       close: async () => undefined,
     };
   };

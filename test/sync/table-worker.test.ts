@@ -51,6 +51,7 @@ test('resyncs asked while a 50,000-line table is read and parsed are answered fr
   const during: PollResult[] = [];
   for (let i = 0; i < 100_000 && !ended; i++) {
     const r = await s.src.full();
+    s.src.answered(); // as the engine does once the answer is sent (the worker holds its period reads until then)
     if (!ended) during.push(r);
   }
   await polled;
@@ -59,6 +60,7 @@ test('resyncs asked while a 50,000-line table is read and parsed are answered fr
   for (const r of during) assert.equal(r.records, 10, 'each from the latest complete read (10 entries)');
   assert.equal(records(during[0]!), 10, 'its payloads hold those 10 records');
   assert.equal((await s.src.full()).records, 50_000, 'once that read ended, the answer is the new table');
+  s.src.answered();
   await s.close();
 });
 
@@ -80,4 +82,27 @@ test('a read under way when the peer names lost frames (forget) sends their conn
   assert.equal(r2.records + r3.records, lost.message.conns.length, `the lost frame's ${lost.message.conns.length} connections, once (read 2: ${r2.records}, read 3: ${r3.records})`);
   assert.equal((await s.src.pollNow()).records, 0, 'then nothing');
   await s.close();
+});
+
+test('while an answer is being sent (full() until answered()) the period reads wait; answered() lets them go on at once', async (t) => {
+  const s = source();
+  t.after(() => (s.src.setActive(false), s.close()));
+  s.setTable(table(10));
+  s.src.setActive(true);
+  const reads = () => s.events.filter((e) => e.startsWith('poll ')).length;
+  const until = async (what: string, ok: () => boolean) => {
+    for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(ok(), what);
+  };
+  await until('the first period read', () => s.events.includes('poll 10'));
+  assert.equal((await s.src.full()).records, 10, 'the answer: the 10 entries read');
+  const held = reads();
+  s.setTable(table(20));
+  await new Promise((r) => setTimeout(r, 2000)); // ~40 read periods of 50 ms
+  // A read posted just before the answer may still reach onChanges after it (one at most); none starts while the answer is out.
+  assert.ok(reads() <= held + 1, `no period read while the answer is held (${s.events.join(', ')})`);
+  assert.ok(!s.events.slice(held).includes('poll 10'), 'the 10 new entries not read yet');
+  s.src.answered();
+  const at = s.events.length;
+  await until(`the held reads go on and send the 10 new entries (${s.events.slice(at).join(', ')})`, () => s.events.slice(at).includes('poll 10'));
 });
