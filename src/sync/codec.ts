@@ -128,7 +128,7 @@ export class SyncDecodeError {
 
 export type DecodeResult = { ok: true; message: SyncMessage } | { ok: false; error: SyncDecodeError };
 
-const fail = (code: SyncDecodeCode, message: string, offset: number): DecodeResult => ({ ok: false, error: new SyncDecodeError(code, message, offset) });
+const fail = (code: SyncDecodeCode, message: string, offset: number): { ok: false; error: SyncDecodeError } => ({ ok: false, error: new SyncDecodeError(code, message, offset) });
 
 const pad4 = (n: number) => (n + 3) & ~3;
 
@@ -420,6 +420,51 @@ function readSeq(b: Uint8Array, off: number): SeqInfo {
  * record (other than none) are rejected, so decode∘encode is the identity on every accepted buffer.
  */
 export function decodeMessage(buf: Uint8Array): DecodeResult {
+  const conns: SyncConn[] = [];
+  const r = walk(buf, conns, undefined);
+  return r.ok ? { ok: true, message: { syncid: r.syncid, conns } } : r;
+}
+
+export type ScanResult = { ok: true; syncid: number; offsets: number[] } | { ok: false; error: SyncDecodeError };
+
+/**
+ * The same acceptance rules as decodeMessage, without building the records: each record's byte
+ * offset (read its fields with the record* functions below). A peer's resync of 100,000 records
+ * is received this way: an object and three address copies per record, and their garbage, were
+ * most of the receiver's cost (bench/results/sync.md, 2026-12-05).
+ */
+export function scanMessage(buf: Uint8Array): ScanResult {
+  const offsets: number[] = [];
+  const r = walk(buf, undefined, offsets);
+  return r.ok ? { ok: true, syncid: r.syncid, offsets } : r;
+}
+
+/** Fields of the record at byte offset p of a message that scanMessage accepted. */
+export const recordProtocol = (b: Uint8Array, p: number): number => b[p + 1]!;
+export const recordFlags = (b: Uint8Array, p: number): number => ((b[p + 4]! << 24) | (b[p + 5]! << 16) | (b[p + 6]! << 8) | b[p + 7]!) >>> 0;
+export const recordState = (b: Uint8Array, p: number): number => (b[p + 8]! << 8) | b[p + 9]!;
+export const recordTimeout = (b: Uint8Array, p: number): number => ((b[p + 20]! << 24) | (b[p + 21]! << 16) | (b[p + 22]! << 8) | b[p + 23]!) >>> 0;
+
+/**
+ * A record's identity as a string of 16-bit units, from its bytes: protocol and the template flag,
+ * cport, vport, caddr, vaddr (7 units for IPv4, 19 for IPv6: the families never collide). The same
+ * connection gives the same key whichever message carries it.
+ */
+export function recordKey(b: Uint8Array, p: number): string {
+  const u = (k: number) => (b[k]! << 8) | b[k + 1]!;
+  const head = b[p + 1]! | ((b[p + 6]! & 0x10) << 4); // IP_VS_CONN_F_TEMPLATE = 0x1000: bit 4 of flags' third byte
+  if (b[p] === STYPE_F_INET6) {
+    let k = String.fromCharCode(head | 0x200, u(p + 10), u(p + 12));
+    for (let i = p + 24; i < p + 56; i += 2) k += String.fromCharCode(u(i));
+    return k;
+  }
+  return String.fromCharCode(head, u(p + 10), u(p + 12), u(p + 24), u(p + 26), u(p + 28), u(p + 30));
+}
+
+type WalkResult = { ok: true; syncid: number } | { ok: false; error: SyncDecodeError };
+
+/** Validates a message; each record, in order, into conns (decoded) or offsets (its byte offset: nothing allocated per record). */
+function walk(buf: Uint8Array, conns: SyncConn[] | undefined, offsets: number[] | undefined): WalkResult {
   if (buf.length < MESSAGE_HEADER_LEN) return fail('SHORT', `${buf.length} bytes: shorter than the 8-byte header`, 0);
   const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const size = v.getUint16(2);
@@ -427,7 +472,6 @@ export function decodeMessage(buf: Uint8Array): DecodeResult {
   if (buf[0] !== 0 || buf[5] !== SYNC_PROTO_VERSION || v.getUint16(6) !== 0) return fail('NOT_V1', 'not a version-1 sync message (reserved/version/spare)', 0);
   const syncid = buf[1]!;
   const n = buf[4]!;
-  const conns: SyncConn[] = [];
   let p = MESSAGE_HEADER_LEN;
   for (let i = 0; i < n; i++) {
     if (i > 0) {
@@ -449,12 +493,11 @@ export function decodeMessage(buf: Uint8Array): DecodeResult {
     const alen = family === 6 ? 16 : 4;
     const base = 24 + 3 * alen;
     if (len < base) return fail('RECORD_LENGTH', `record ${i} is ${len} bytes, IPv${family} needs ${base}`, p + 2);
-    const addr = (k: number) => copy(buf, p + 24 + k * alen, alen);
     let q = p + base;
     let seq: SyncConn['seq'];
     let peData: Uint8Array | undefined;
     let peName: string | undefined;
-    const extra: RawOption[] = [];
+    let extra: RawOption[] | undefined;
     while (q < end) {
       if (q + 2 > end) return fail('BAD_OPTION', `record ${i}: option header cut short`, q);
       const otype = buf[q]!;
@@ -464,7 +507,7 @@ export function decodeMessage(buf: Uint8Array): DecodeResult {
       const known = otype & ~IPVS_OPT_F_PARAM;
       // The codec keeps options in the order it writes them (seq, pe data, pe name, others) so that
       // decode∘encode is byte-equal; the kernel writes that order too.
-      const orderOk = extra.length === 0;
+      const orderOk = extra === undefined;
       if (known === IPVS_OPT_SEQ_DATA && orderOk && !(otype & IPVS_OPT_F_PARAM)) {
         if (olen !== SEQ_OPT_LEN) return fail('BAD_OPTION', `record ${i}: sequence option of ${olen} bytes (must be ${SEQ_OPT_LEN})`, q);
         if (seq || peData || peName !== undefined) return fail('DUPLICATE_OPTION', `record ${i}: sequence option twice or out of order`, q);
@@ -477,13 +520,14 @@ export function decodeMessage(buf: Uint8Array): DecodeResult {
         if (olen > PE_NAME_MAXLEN) return fail('BAD_OPTION', `record ${i}: persistence engine name of ${olen} bytes`, q);
         peName = Buffer.from(buf.buffer, buf.byteOffset + data, olen).toString('latin1');
       } else if (otype & IPVS_OPT_F_PARAM) {
-        extra.push({ type: otype, data: copy(buf, data, olen) });
+        (extra ??= []).push({ type: otype, data: copy(buf, data, olen) });
       } else {
         return fail('UNKNOWN_MANDATORY_OPTION', `record ${i}: option ${otype} is unknown or out of order and not optional`, q);
       }
       q = data + olen;
     }
-    conns.push({
+    offsets?.push(p);
+    conns?.push({
       family,
       protocol: buf[p + 1]!,
       flags: v.getUint32(p + 4),
@@ -493,18 +537,18 @@ export function decodeMessage(buf: Uint8Array): DecodeResult {
       dport: v.getUint16(p + 14),
       fwmark: v.getUint32(p + 16),
       timeout: v.getUint32(p + 20),
-      caddr: addr(0),
-      vaddr: addr(1),
-      daddr: addr(2),
+      caddr: copy(buf, p + 24, alen),
+      vaddr: copy(buf, p + 24 + alen, alen),
+      daddr: copy(buf, p + 24 + 2 * alen, alen),
       ...(seq ? { seq } : {}),
       ...(peData ? { peData } : {}),
       ...(peName !== undefined ? { peName } : {}),
-      ...(extra.length ? { extra } : {}),
+      ...(extra ? { extra } : {}),
     });
     p = end;
   }
   if (p !== buf.length) return fail('TRAILING_BYTES', `${buf.length - p} bytes after the last record`, p);
-  return { ok: true, message: { syncid, conns } };
+  return { ok: true, syncid };
 }
 
 /**

@@ -16,10 +16,10 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
-import { decodeMessage, encodeMessage, type SyncConn } from './codec.js';
+import { decodeMessage, encodeMessage, recordFlags, recordKey, recordProtocol, recordState, recordTimeout, scanMessage, type SyncConn } from './codec.js';
 import { FrameType, DATA_STAMP_LEN, FRAME_VERSION, type DropReason, type Frame, type SeqRange } from './wire.js';
 import { decodeDataMissing, decodeMissing, encodeDataMissing, encodeMissing, indicesOf, missingRanges, MissingNames, SentRing, DATA_MISSING_RANGES_MAX, RESYNC_DATA_HEADER_LEN, type IndexRange, type SeqOwner } from './resend.js';
-import { peerTimeoutSeconds } from './show.js';
+import { timeoutSeconds } from './show.js';
 import type { PollResult, TableSource } from './source.js';
 import { yieldToLoop } from '../core/clock.js';
 
@@ -100,17 +100,6 @@ export function engineMetrics(registry: Registry): EngineMetrics {
     polls: get('lvsd_sync_table_read_seconds', () => new Histogram({ name: 'lvsd_sync_table_read_seconds', help: 'Time to read, parse, diff and encode the kernel connection table on the active director (in the table worker thread, off the event loop).', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] })),
   };
 }
-
-/**
- * An address as a key: an IPv4 address as its 32-bit number, without a Buffer (per record received:
- * two Buffer copies and hex strings per record were a large part of a 100,000-record resync's
- * receiving cost and its garbage, bench/sync-resync-host.ts).
- */
-const addrKey = (a: Uint8Array): string | number =>
-  a.length === 4 ? ((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0 : Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
-
-/** A connection's identity in the peer's table (a template and its connection differ by the flag). */
-const connKey = (c: SyncConn): string => `${c.protocol}|${addrKey(c.caddr)}|${c.cport}|${addrKey(c.vaddr)}|${c.vport}|${c.flags & 0x1000 ? 't' : ''}`;
 
 /**
  * The peer's records are expired (lvsd_sync_peer_connections, `sync show`) at most this often while
@@ -854,10 +843,10 @@ export class SyncEngine {
     if (data.length < DATA_STAMP_LEN) return this.drop('bad_records');
     const sight = Number(data.readBigUInt64BE(0));
     const payload = data.subarray(DATA_STAMP_LEN);
-    const r = decodeMessage(payload);
+    const r = scanMessage(payload);
     if (!r.ok) return this.drop('bad_records');
     this.reportArrived(f.seq);
-    await this.handOver(payload, r.message.conns, sight);
+    await this.handOver(payload, r.offsets, sight);
   }
 
   /**
@@ -877,31 +866,35 @@ export class SyncEngine {
     const data = f.payload;
     if (data.length < RESYNC_DATA_HEADER_LEN) return this.drop('bad_records');
     const payload = data.subarray(RESYNC_DATA_HEADER_LEN);
-    const r = decodeMessage(payload);
+    const r = scanMessage(payload);
     if (!r.ok) return this.drop('bad_records');
     this.reportArrived(f.seq);
     this.resyncProgress?.(); // the table is still arriving
     const rc = this.receiptFor(f.epoch, data.readUInt32BE(0));
     const index = data.readUInt32BE(4);
-    let conns = r.message.conns;
+    let offsets = r.offsets;
     let msg: Buffer = payload;
     if (rc) {
       if (rc.held.has(index)) return;
       rc.held.add(index);
-      rc.records += conns.length;
+      rc.records += offsets.length;
       rc.fresh = true;
       // A resent frame carries the state of the answer's read; a poll since may have sent a newer
       // one (a state change, a closed connection): the answer's copy must not overwrite it.
       if (rc.polled.size) {
-        const newer = conns.filter((c) => !rc.polled.has(connKey(c)));
-        if (newer.length < conns.length) {
-          if (newer.length === 0) return;
-          conns = newer;
-          msg = encodeMessage({ syncid: payload[1]!, conns });
+        const keep = offsets.map((p) => !rc.polled.has(recordKey(payload, p)));
+        if (keep.includes(false)) {
+          if (!keep.includes(true)) return;
+          const d = decodeMessage(payload);
+          if (!d.ok) return this.drop('bad_records');
+          msg = encodeMessage({ syncid: payload[1]!, conns: d.message.conns.filter((_, i) => keep[i]) });
+          const again = scanMessage(msg);
+          if (!again.ok) return this.drop('bad_records');
+          offsets = again.offsets;
         }
       }
     }
-    await this.handOver(msg, conns, 0);
+    await this.handOver(msg, offsets, 0);
   }
 
   /** Names the frames of the current answer this director lacks (RESYNC_MISSING). */
@@ -918,8 +911,11 @@ export class SyncEngine {
     await this.d.channel.send(FrameType.RESYNC_MISSING, encodeMissing({ id: rc.id, ranges }));
   }
 
-  /** Hands one sync message to the local kernel and keeps its records for the gauge and `sync show`. */
-  private async handOver(payload: Buffer, conns: readonly SyncConn[], sight: number): Promise<void> {
+  /**
+   * Hands one sync message to the local kernel and keeps its records (at these byte offsets) for
+   * the gauge and `sync show`: keyed and timed from their bytes, no record decoded.
+   */
+  private async handOver(payload: Buffer, offsets: readonly number[], sight: number): Promise<void> {
     const msg = Buffer.from(payload);
     msg[1] = this.d.syncid; // the local backup daemon ignores other sync ids
     try {
@@ -929,16 +925,17 @@ export class SyncEngine {
     }
     const now = this.d.now();
     const rc = sight > 0 && this.receipt && !this.receipt.acked ? this.receipt : undefined;
-    for (let i = 0; i < conns.length; i++) {
-      const c = conns[i]!;
-      const k = connKey(c);
-      this.fromPeer.set(k, { msg, index: i, until: now + peerTimeoutSeconds(c) * 1000 });
+    for (let i = 0; i < offsets.length; i++) {
+      const p = offsets[i]!;
+      const k = recordKey(msg, p);
+      const until = now + timeoutSeconds(recordTimeout(msg, p), recordFlags(msg, p), recordProtocol(msg, p), recordState(msg, p)) * 1000;
+      this.fromPeer.set(k, { msg, index: i, until });
       rc?.polled.add(k);
     }
-    if (sight > 0) this.observeStaleness(sight, conns.length);
+    if (sight > 0) this.observeStaleness(sight, offsets.length);
     if (now - this.expiredAt >= PEER_EXPIRE_MS) this.expirePeer(now);
     this.m.peerConns.set(this.fromPeer.size);
-    this.m.records.inc({ direction: 'received' }, conns.length);
+    this.m.records.inc({ direction: 'received' }, offsets.length);
   }
 
   /**

@@ -21,10 +21,15 @@ const TEMPLATE_TIMEOUT = 180;
 
 /** Seconds the receiving kernel keeps a synced record without news (see the file comment). */
 export function peerTimeoutSeconds(c: SyncConn): number {
-  if (c.timeout) return c.timeout;
-  if (c.flags & ConnFlags.TEMPLATE) return TEMPLATE_TIMEOUT;
-  if (c.protocol === 6) return TCP_TIMEOUTS[c.state] ?? 2;
-  if (c.protocol === 132) return SCTP_TIMEOUTS[c.state] ?? 2;
+  return timeoutSeconds(c.timeout, c.flags, c.protocol, c.state);
+}
+
+/** The same from a record's fields (the receiver reads them from the record's bytes). */
+export function timeoutSeconds(timeout: number, flags: number, protocol: number, state: number): number {
+  if (timeout) return timeout;
+  if (flags & ConnFlags.TEMPLATE) return TEMPLATE_TIMEOUT;
+  if (protocol === 6) return TCP_TIMEOUTS[state] ?? 2;
+  if (protocol === 132) return SCTP_TIMEOUTS[state] ?? 2;
   return UDP_TIMEOUT;
 }
 

@@ -23,6 +23,12 @@ import {
   IPVS_OPT_F_PARAM,
   MESSAGE_HEADER_LEN,
   SyncDecodeError,
+  recordFlags,
+  recordKey,
+  recordProtocol,
+  recordState,
+  recordTimeout,
+  scanMessage,
   type SyncConn,
   type SyncMessage,
 } from '../../src/sync/codec.js';
@@ -182,6 +188,52 @@ test('property: joined messages are byte-equal to one message of all their recor
     { numRuns: 50 },
   );
   assert.throws(() => joinMessages([encodeMessage({ syncid: 1, conns: [] }), ...encodeMessages(1, Array(256).fill(null).map(() => fc.sample(conn, 1)[0]!), 9000)]), RangeError, 'more than 255 records');
+});
+
+test('property: scanMessage accepts exactly what decodeMessage accepts (same error), and its offsets and record fields are the decoded records\'', () => {
+  fc.assert(
+    fc.property(message, fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { maxLength: 4 }), (m, flips) => {
+      const b = Buffer.from(encodeMessage(m));
+      for (const [at, v] of flips) b[at % b.length] = v;
+      const d = decodeMessage(b);
+      const s = scanMessage(b);
+      assert.equal(s.ok, d.ok);
+      if (!s.ok || !d.ok) return assert.deepEqual(s.ok ? undefined : s.error, d.ok ? undefined : d.error);
+      assert.equal(s.syncid, d.message.syncid);
+      assert.equal(s.offsets.length, d.message.conns.length);
+      s.offsets.forEach((p, i) => {
+        const c = d.message.conns[i]!;
+        assert.deepEqual([recordProtocol(b, p), recordFlags(b, p), recordState(b, p), recordTimeout(b, p)], [c.protocol, c.flags, c.state, c.timeout]);
+      });
+    }),
+    { numRuns: 150 },
+  );
+});
+
+test('property: recordKey is the connection\'s identity (protocol, template flag, client and virtual endpoints), whatever else the record says', () => {
+  const identity = (c: SyncConn) => JSON.stringify([c.family, c.protocol, (c.flags & ConnFlags.TEMPLATE) !== 0, hex(c.caddr), c.cport, hex(c.vaddr), c.vport]);
+  fc.assert(
+    fc.property(fc.array(conn, { minLength: 2, maxLength: 12 }), (conns) => {
+      const b = encodeMessage({ syncid: 1, conns });
+      const s = scanMessage(b);
+      assert.ok(s.ok);
+      const keys = s.offsets.map((p) => recordKey(b, p));
+      for (let i = 0; i < conns.length; i++)
+        for (let j = 0; j < conns.length; j++) assert.equal(keys[i] === keys[j], identity(conns[i]!) === identity(conns[j]!), `records ${i}, ${j}`);
+      // The same connection in another state, with another timeout, destination and options: the same key.
+      const moved = conns.map((c) => ({ ...c, state: (c.state + 1) & 0xffff, timeout: 7, dport: (c.dport + 1) & 0xffff, daddr: c.daddr.map((x) => x ^ 1), flags: (c.flags ^ ConnFlags.NOOUTPUT) >>> 0, seq: undefined, peData: undefined, peName: undefined, extra: undefined }));
+      const b2 = encodeMessage({ syncid: 2, conns: moved });
+      const s2 = scanMessage(b2);
+      assert.ok(s2.ok);
+      assert.deepEqual(s2.offsets.map((p) => recordKey(b2, p)), keys);
+      // A template and its connection differ only by the flag: other keys.
+      const b3 = encodeMessage({ syncid: 1, conns: conns.map((c) => ({ ...c, flags: (c.flags ^ ConnFlags.TEMPLATE) >>> 0 })) });
+      const s3 = scanMessage(b3);
+      assert.ok(s3.ok);
+      s3.offsets.forEach((p, i) => assert.notEqual(recordKey(b3, p), keys[i]));
+    }),
+    { numRuns: 100 },
+  );
 });
 
 test('property: every mutated or truncated message is decoded or rejected with a typed error, never a throw', () => {
