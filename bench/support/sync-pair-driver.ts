@@ -205,6 +205,8 @@ function stepsOf(samples: Array<[number, number]>, seenB: Record<string, [number
     fromSend: { stream: st('stream'), sight: st('sight'), frameB: st('frameB'), inject: st('inject'), lower: st('lower'), upper: st('upper') },
     between: { sightToFrameB: gap('sight', 'frameB'), frameBToInject: gap('frameB', 'inject'), injectToUpper: gap('inject', 'upper') },
     datagrams: [ta.datagrams, tb.datagrams],
+    // Sampled flows that reached each step at all (those never seen in b are not in `flows`).
+    reached: { stream: samples.filter(([p]) => ta.stream[p] !== undefined).length, frameB: samples.filter(([p]) => tb.frame[p] !== undefined).length, inject: samples.filter(([p]) => tb.inject[p] !== undefined).length, seenB: samples.filter(([p]) => seenB[p.toString(16).toUpperCase().padStart(4, '0')]).length },
     flows,
   };
 }
@@ -276,6 +278,10 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
         return JSON.parse(o.stdout.trim()) as { want: number; seen: Record<string, [number, number]>; reads: number; readMs: number; periodMs: number; table: number };
       }, "b's poller", 60_000, 500);
       const rcvbufB = (await rcvbufErrors(B)) - rcv0;
+      // b's sync counters (records received, drops by reason) after the phase: where records stopped.
+      // a's table read durations (lvsd_sync_table_read_seconds buckets, since a started).
+      const readHistA = tracing ? (await exec(A, ['curl', '-s', '--max-time', '10', `http://127.0.0.1:${apiPort}/metrics`])).split('\n').filter((l) => /^lvsd_sync_table_read_seconds_bucket/.test(l)).map((l) => l.replace(/^.*le="([^"]+)"\} /, '$1 ')) : undefined;
+      const metricsB = tracing ? (await exec(B, ['curl', '-s', '--max-time', '10', `http://127.0.0.1:${apiPort}/metrics`])).split('\n').filter((l) => /^lvsd_sync_(records|dropped|frames|data_missing|resync)/.test(l)) : undefined;
       const traced = await Promise.all(traces.map((id, i) => until(async () => {
         const h = i ? B : A;
         const o = await agent<{ stdout: string; stderr: string; code: number | null }>(h, '/output', { id });
@@ -306,7 +312,7 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       const r = {
         kind: inject ? 'injected into a' : 'client flows', rate, seconds, achieved: Math.round(gen.rate), flows: gen.sent, reachedA, generator, samples: gen.samples.length, seen: up.length, inA, rcvbufErrorsB: rcvbufB,
         upperMs: stats(up), lowerMs: stats(lo), midMs: stats(up.map((u, i) => (u + lo[i]!) / 2)),
-        steps,
+        steps, metricsB, readHistA,
         pollReadMs: polled.readMs, pollPeriodMs: polled.periodMs, tableB: polled.table,
         windowS: win,
         lvsdA: split(a1, a0),
