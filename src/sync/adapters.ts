@@ -175,6 +175,12 @@ export class LoopbackInjector {
     }
   }
 
+  /** The socket's own address (127.0.0.1) and port: what its datagrams carry as their source. */
+  get local(): { address: string; port: number } {
+    const a = this.sock.address();
+    return { address: a.address, port: a.port };
+  }
+
   close(): Promise<void> {
     return new Promise((r) => this.sock.close(() => r()));
   }

@@ -14,7 +14,7 @@ import { errorMessage } from '../core/errors.js';
 import type { ClusterConfig, ConfigDiff } from '../config/index.js';
 import { planSync, wantedDaemons, type DaemonSpec, type SyncOp } from './plan.js';
 import { SyncEngine, engineMetrics } from './engine.js';
-import { SyncChannel, DEFAULT_FRAME_PAYLOAD } from './channel.js';
+import { SyncChannel, DEFAULT_FRAME_PAYLOAD, type Endpoint } from './channel.js';
 import { loadKeys, nodeIdOf, type SyncKey } from './wire.js';
 import { WorkerTableSource, STREAM_GROUP } from './source.js';
 import { peerConnRow, sortRows } from './show.js';
@@ -32,7 +32,7 @@ export interface LvsdSyncAdapters {
   /** The kernel's connection table files (/proc/net/ip_vs_conn), read by the table worker. */
   connTables: readonly string[];
   /** onDrops: messages the kernel backup daemon dropped (its socket full). */
-  openInjector: (onDrops: (n: number) => void) => Promise<{ send(m: Buffer): Promise<void>; close(): Promise<void> }>;
+  openInjector: (onDrops: (n: number) => void) => Promise<{ send(m: Buffer): Promise<void>; close(): Promise<void>; readonly local: Endpoint }>;
   enableLoopbackMulticast: () => Promise<void>;
   interfaceIPv4: (name: string) => string | undefined;
   loadKeys?: (path: string) => SyncKey[];
@@ -74,7 +74,7 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
   let unsub: (() => void) | undefined;
   let engine: SyncEngine | undefined;
   let channel: SyncChannel | undefined;
-  let injector: { send(m: Buffer): Promise<void>; close(): Promise<void> } | undefined;
+  let injector: { send(m: Buffer): Promise<void>; close(): Promise<void>; readonly local: Endpoint } | undefined;
 
   const following = () => cfg?.sync?.vrrp_instance ?? (cfg?.vrrp_instances.length === 1 ? cfg.vrrp_instances[0]!.name : undefined);
   /** Whether this director is the one whose connections are sent (channel lvsd). */
@@ -166,6 +166,7 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
       epoch: BigInt(Date.now()),
       onFrame: (f, _from, lost) => void eng?.onFrame(f, lost).catch((e) => log.warn({ err: errorMessage(e) }, 'sync frame handling failed')),
       onDrop: (r, n) => eng?.drop(r, n),
+      ownHandover: injector.local,
     });
     const ch = channel;
     const inj = injector;
