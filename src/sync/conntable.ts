@@ -13,7 +13,7 @@
  *   ASSURED) carries its service's persistence timeout.
  */
 import { endianness } from 'node:os';
-import { ConnFlags, type SyncConn } from './codec.js';
+import { ConnFlags, recordFlags, recordState, recordTimeout, type SyncConn } from './codec.js';
 
 export interface ConnEntry {
   readonly family: 4 | 6;
@@ -128,7 +128,7 @@ export function parseConnTable(text: string): { entries: ConnEntry[]; skipped: n
  * Identity of a connection in the kernel's table (the tuple ip_vs_conn_in_get hashes), as a map key:
  * its bytes (protocol, template bit, client and virtual port, client and virtual address; a
  * template's real server too) as a latin1 string, built the same way from a parsed /proc line
- * (connKey) and from a sync v1 record's bytes (recordKey), so a kernel stream record and the read's
+ * (connKey) and from a sync v1 record's bytes (recordConnKey), so a kernel stream record and the read's
  * line of the same connection meet under one key without decoding the record. Templates of one
  * client and service differ by real server only when the service changed; their key holds daddr so
  * a re-pinned client is sent again. (Until h-fwd, 2026-12-05, a template string of decimal and hex
@@ -155,13 +155,14 @@ export function connKey(e: Pick<ConnEntry, 'protocol' | 'caddr' | 'cport' | 'vad
   return keyOf(6 + 3 * alen);
 }
 
-/** Whether the sync v1 record at off of b is a template (IP_VS_CONN_F_TEMPLATE in its flags, be32 at 4). */
-const recordTemplate = (b: Uint8Array, off: number): boolean => (b[off + 6]! & (ConnFlags.TEMPLATE >>> 8)) !== 0;
-
-/** connKey of the connection of the sync v1 record at off of b (a valid record: messageRecords). */
-export function recordKey(b: Uint8Array, off: number): string {
+/**
+ * connKey of the connection of the sync v1 record at off of b (a valid record: messageRecords). Not
+ * codec's recordKey (the peer's table, keyed without a template's real server): this one must meet
+ * the key of the same connection's /proc line.
+ */
+export function recordConnKey(b: Uint8Array, off: number): string {
   const k = keyBytes;
-  const template = recordTemplate(b, off);
+  const template = (recordFlags(b, off) & ConnFlags.TEMPLATE) !== 0;
   const alen = b[off] === 1 ? 16 : 4;
   k[0] = b[off + 1]!;
   k[1] = template ? 1 : 0;
@@ -174,15 +175,9 @@ export function recordKey(b: Uint8Array, off: number): string {
   return keyOf(n);
 }
 
-/** The state of a sync v1 record (be16 at 8). */
-export const recordState = (rec: Uint8Array): number => (rec[8]! << 8) | rec[9]!;
-
-/** The timeout of a sync v1 record in seconds (be32 at 20). */
-const recordTimeout = (rec: Uint8Array): number => ((rec[20]! << 24) | (rec[21]! << 16) | (rec[22]! << 8) | rec[23]!) >>> 0;
-
 /** Whether a record (as sent) tells the entry's state and real server (dport at 14, daddr after caddr and vaddr). */
 function recordMatches(rec: Uint8Array, e: Pick<ConnEntry, 'state' | 'dport' | 'daddr'>): boolean {
-  if (recordState(rec) !== e.state || ((rec[14]! << 8) | rec[15]!) !== e.dport) return false;
+  if (recordState(rec, 0) !== e.state || ((rec[14]! << 8) | rec[15]!) !== e.dport) return false;
   const a = e.daddr;
   const at = 24 + 2 * a.length;
   if (rec.length < at + a.length) return false;
@@ -363,13 +358,13 @@ export function mergeStream(sent: Map<string, SentState>, diff: TableDiff | unde
   const changed: Uint8Array[] = [];
   let unchanged = 0;
   for (const rec of recs) {
-    const k = recordKey(rec, 0);
+    const k = recordConnKey(rec, 0);
     const p = diff ? diff.current(k) : sent.get(k);
     if (p && !p.lost && sameState(p.rec, rec)) {
       unchanged++;
       continue;
     }
-    const s: SentState = { rec, at: nowMs, expires: recordTimeout(rec), lost: false };
+    const s: SentState = { rec, at: nowMs, expires: recordTimeout(rec, 0), lost: false };
     sent.set(k, s);
     diff?.stream(k, s);
     changed.push(rec);

@@ -12,7 +12,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { ConnTableParser, forgotten, mergeStream, recordKey, sentRecords, TableDiff, toSyncConn, udpDrops, type ConnEntry, type SentState } from './conntable.js';
+import { ConnTableParser, forgotten, mergeStream, recordConnKey, sentRecords, TableDiff, toSyncConn, udpDrops, type ConnEntry, type SentState } from './conntable.js';
 import { encodeRecord, messageRecords, packRecords } from './codec.js';
 import { serviceLookup } from './lookup.js';
 import { DATA_STAMP_LEN } from './wire.js';
@@ -477,7 +477,7 @@ function forget(payloads: readonly Uint8Array[]): void {
     const m = p.subarray(DATA_STAMP_LEN);
     if (!messageRecords(m, spans)) continue;
     for (let i = 0; i < spans.length; i += 2) {
-      const k = recordKey(m, spans[i]!);
+      const k = recordConnKey(m, spans[i]!);
       const s = sent.get(k);
       if (s) {
         sent.set(k, forgotten(s));

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConnTable, diffTable as diffWith, toSyncConn, connKey, recordKey, recordState, ConnTableParser, TableDiff, mergeStream, sentRecords, forgotten, type ConnEntry, type SentState } from '../../src/sync/conntable.js';
+import { parseConnTable, diffTable as diffWith, toSyncConn, connKey, recordConnKey, ConnTableParser, TableDiff, mergeStream, sentRecords, forgotten, type ConnEntry, type SentState } from '../../src/sync/conntable.js';
+import { recordState } from '../../src/sync/codec.js';
 import { decodeMessage, encodeRecord, messageRecords } from '../../src/sync/codec.js';
 import { serviceLookup } from '../../src/sync/lookup.js';
 import { parseConfigText } from '../../src/config/load.js';
@@ -82,7 +83,7 @@ const diffTable = (prev: ReadonlyMap<string, SentState>, entries: readonly ConnE
 /** A kernel stream record of an entry: as the kernel's master daemon sends it (the state's full timeout). */
 const kernelRec = (e: ConnEntry): Uint8Array => encodeRecord({ ...toSyncConn(e, lookupAll(e)), timeout: e.expires });
 /** The connections (keys) of records. */
-const keysOf = (recs: readonly Uint8Array[]) => recs.map((r) => recordKey(r, 0));
+const keysOf = (recs: readonly Uint8Array[]) => recs.map((r) => recordConnKey(r, 0));
 const keys = (entries: readonly ConnEntry[]) => entries.map(connKey);
 
 test('diff: new entries and state/real-server changes go out, unchanged idle ones do not, busy ones before the peer copy would expire', () => {
@@ -95,7 +96,7 @@ test('diff: new entries and state/real-server changes go out, unchanged idle one
   const finished = entries.map((e) => (e.cport === 46716 ? { ...e, state: 4, stateName: 'FIN_WAIT', expires: 120 } : e));
   const fin = diffTable(again.next, finished, 3000);
   assert.deepEqual(keysOf(fin.changed), keys(finished.filter((e) => e.cport === 46716)));
-  assert.equal(recordState(fin.changed[0]!), 4);
+  assert.equal(recordState(fin.changed[0]!, 0), 4);
   // 500 s later the busy connection still has ~898 s left here, the peer's copy ~398 s: resend.
   // (Entries that would have expired by then, and the one that changed state, are left out.)
   const later = entries.filter((e) => e.expires > 500 && e.cport !== 46716).map((e) => (e.cport === 60322 ? { ...e } : { ...e, expires: e.expires - 500 }));
@@ -161,13 +162,13 @@ test('stream: a kernel master record has the key, real server and state of its /
     for (let i = 0; i < spans.length; i += 2) recs.push(d.subarray(spans[i]!, spans[i + 1]!));
   }
   for (const e of lines) {
-    const r = recs.find((x) => recordKey(x, 0) === connKey(e) && recordState(x) === e.state);
+    const r = recs.find((x) => recordConnKey(x, 0) === connKey(e) && recordState(x, 0) === e.state);
     assert.ok(r, `the kernel sent ${e.protocol}/${e.cport}/${e.vport} ${e.stateName}`);
     // Known already: the merge finds the read's state in the kernel's record (real server and state).
     const sent = diffTable(new Map(), [e], 1000).next;
     assert.deepEqual(mergeStream(sent, undefined, [r], 1100), { changed: [], unchanged: 1 }, `${e.cport}: same real server and state`);
     // The record this director builds for the line has the same key.
-    assert.equal(recordKey(toRecord(e), 0), connKey(e));
+    assert.equal(recordConnKey(toRecord(e), 0), connKey(e));
   }
 });
 
@@ -212,11 +213,11 @@ test('stream merge during a read: before the read reaches the connection, after 
   for (const e of lines.slice(2)) d.add(e, 2200);
   d.finish();
   assert.equal(d.changed.length, 1, "the read's line of the UDP connection differs from the stream's");
-  assert.equal(recordState(d.next.get(connKey(est))!.rec), 4, 'the sent-map keeps the stream state of a passed connection');
+  assert.equal(recordState(d.next.get(connKey(est))!.rec, 0), 4, 'the sent-map keeps the stream state of a passed connection');
   assert.ok(d.next.has(connKey(fresh)), 'and a connection the read never showed');
   const answer = sentRecords(d.next);
-  assert.equal(recordState(answer.find((r) => recordKey(r, 0) === connKey(est))!), 4, 'the answer holds the stream state');
-  assert.ok(answer.some((r) => recordKey(r, 0) === connKey(fresh)));
+  assert.equal(recordState(answer.find((r) => recordConnKey(r, 0) === connKey(est))!, 0), 4, 'the answer holds the stream state');
+  assert.ok(answer.some((r) => recordConnKey(r, 0) === connKey(fresh)));
   assert.equal(answer.length, lines.length + 1);
   // The next read of the same table sends nothing of what the stream sent.
   assert.equal(diffTable(d.next, [fin, ...lines.slice(1), fresh], 3000).changed.length, 0);
@@ -239,7 +240,7 @@ test('answer: the sent-map holds the latest read with the stream since (replaced
   mergeStream(sent, undefined, [finRec, freshRec], 1100);
   const out = sentRecords(sent);
   assert.equal(out.length, lines.length + 1);
-  assert.equal(out.find((r) => recordKey(r, 0) === connKey(fin)), finRec, "the stream's record as the kernel sent it");
+  assert.equal(out.find((r) => recordConnKey(r, 0) === connKey(fin)), finRec, "the stream's record as the kernel sent it");
   assert.ok(out.includes(freshRec));
   // The peer lost the frame of lines[1] (DATA_MISSING): still in the answer, sent again by the next read.
   const k = connKey(lines[1]!);
@@ -248,11 +249,11 @@ test('answer: the sent-map holds the latest read with the stream since (replaced
   assert.deepEqual(keysOf(diffWith(sent, [fin, ...lines.slice(1), fresh], 1200, toRecord).changed), keys([lines[1]!]));
 });
 
-test('keys: connKey of a line and recordKey of its record agree (IPv4, IPv6, templates with their real server)', () => {
+test('keys: connKey of a line and recordConnKey of its record agree (IPv4, IPv6, templates with their real server)', () => {
   const lines = parseConnTable(PROC).entries;
   for (const e of lines) {
-    assert.equal(recordKey(toRecord(e), 0), connKey(e));
-    assert.equal(recordKey(kernelRec(e), 0), connKey(e));
+    assert.equal(recordConnKey(toRecord(e), 0), connKey(e));
+    assert.equal(recordConnKey(kernelRec(e), 0), connKey(e));
   }
   const tpl = lines.find((e) => e.template)!;
   assert.notEqual(connKey(tpl), connKey({ ...tpl, daddr: Uint8Array.of(192, 0, 2, 12) }), 'a template re-pinned to another real server is another key');
@@ -260,5 +261,5 @@ test('keys: connKey of a line and recordKey of its record agree (IPv4, IPv6, tem
   assert.equal(connKey(est), connKey({ ...est, daddr: Uint8Array.of(192, 0, 2, 12) }), 'a connection is one key whatever its real server');
   // A record inside a message (at an offset) keys the same.
   const both = Buffer.concat([Buffer.alloc(8), toRecord(lines[4]!)]);
-  assert.equal(recordKey(both, 8), connKey(lines[4]!));
+  assert.equal(recordConnKey(both, 8), connKey(lines[4]!));
 });
