@@ -52,18 +52,46 @@ typedef struct {
   size_t len;
 } advert_arg_t;
 
+/*
+ * The threads of one backstop (backstop.c) or takeover thread (takeover.c) instance and what they
+ * share with JavaScript's calls: one mutex, the condition variable they wait on (CLOCK_MONOTONIC, for
+ * absolute deadlines) and the stop flag. Two threads, on two CPUs of the process's mask when it has
+ * two, so one frozen CPU does not stop the instance; more would only multiply idle threads by the
+ * number of instances.
+ */
+#define STAND_IN_THREADS 2
+typedef struct stand_in stand_in_t;
+struct stand_in {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int stop;
+  /* A thread's body. It looks at stop each time it takes mu (back) and returns when it is set, so
+     nothing is sent or decided after stand_in_stop() has set it. */
+  void (*run)(void *owner);
+  void *owner;
+  int nthreads;
+  pthread_t th[STAND_IN_THREADS];
+  struct stand_in_arg {
+    stand_in_t *ctl;
+    int cpu;
+  } args[STAND_IN_THREADS];
+};
+
 /* util.c */
 napi_value throw_errno(napi_env env, const char *what, int err);
 double ts_ms(const struct timespec *t);
 int64_t mono_ns(void);
 int get_int(napi_env env, napi_value v, int32_t *out);
+int args_of(napi_env env, napi_callback_info info, size_t n, napi_value *argv);
+int int_arg(napi_env env, napi_callback_info info, int32_t min, int32_t *out, const char *usage);
 int buf_arg(napi_env env, napi_value v, void **data, size_t *len);
 int bound_socket(napi_env env, int domain, int proto, const struct sockaddr *sa, socklen_t salen, const char *what);
 napi_value buf_copy(napi_env env, const void *data, size_t len);
 napi_value Monotonic(napi_env env, napi_callback_info info);
 napi_value TimerSlack(napi_env env, napi_callback_info info);
-int process_cpus(int *cpus);
-void stand_in_thread_setup(int cpu);
+void cond_init_monotonic(pthread_cond_t *cv);
+int stand_in_start(stand_in_t *c, int id, void (*run)(void *owner), void *owner);
+void stand_in_stop(stand_in_t *c);
 
 /* afpacket.c */
 ssize_t send_frame(int fd, int ifindex, const void *data, size_t len);

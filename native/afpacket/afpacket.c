@@ -13,7 +13,7 @@
  *  - takeover.c  a Backup->Master takeover as one set of steps, by the call or the takeover thread;
  *  - backstop.c  the Master's advert backstop threads;
  *  - kstream.c   the kernel stream's socket of sync channel lvsd (recvmmsg batches);
- *  - util.c      argument and error helpers, clocks, the stand-in threads' start;
+ *  - util.c      argument and error helpers, clocks, the stand-in threads' start and stop;
  *  - lifecycle.c the single-instance lock and systemd notification of `lvsd run`.
  */
 #include "addon.h"
@@ -31,14 +31,8 @@ ssize_t send_frame(int fd, int ifindex, const void *data, size_t len) {
 
 /* open(ifindex) -> fd */
 static napi_value Open(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t ifindex;
-  if (argc < 1 || !get_int(env, argv[0], &ifindex) || ifindex <= 0) {
-    napi_throw_type_error(env, NULL, "open(ifindex): ifindex must be a positive integer");
-    return NULL;
-  }
+  if (!int_arg(env, info, 1, &ifindex, "open(ifindex): ifindex must be a positive integer")) return NULL;
   struct sockaddr_ll sll;
   memset(&sll, 0, sizeof sll);
   sll.sll_family = AF_PACKET;
@@ -53,13 +47,11 @@ static napi_value Open(napi_env env, napi_callback_info info) {
 
 /* send(fd, ifindex, buffer) -> bytes written. Non-blocking: EAGAIN is thrown, the caller counts it. */
 static napi_value Send(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t fd, ifindex;
   void *data;
   size_t len;
-  if (argc < 3 || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &ifindex) || !buf_arg(env, argv[2], &data, &len)) {
+  if (!args_of(env, info, 3, argv) || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &ifindex) || !buf_arg(env, argv[2], &data, &len)) {
     napi_throw_type_error(env, NULL, "send(fd, ifindex, buffer)");
     return NULL;
   }
@@ -75,14 +67,8 @@ static napi_value Send(napi_env env, napi_callback_info info) {
 }
 
 static napi_value Close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t fd;
-  if (argc < 1 || !get_int(env, argv[0], &fd)) {
-    napi_throw_type_error(env, NULL, "close(fd)");
-    return NULL;
-  }
+  if (!int_arg(env, info, INT32_MIN, &fd, "close(fd)")) return NULL;
   if (fd >= 0) close(fd);
   return NULL;
 }
@@ -90,11 +76,9 @@ static napi_value Close(napi_env env, napi_callback_info info) {
 /* ifinfo(name) -> { index, mac: Buffer(6) } of the interface in the caller's network namespace. */
 /* The interface name argument of ifinfo/ifindex into `name` (IFNAMSIZ); 0 and a thrown TypeError if bad. */
 static size_t ifname_arg(napi_env env, napi_callback_info info, char *name, const char *usage) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_value v;
   size_t nlen = 0;
-  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, IFNAMSIZ, &nlen) != napi_ok || nlen == 0) {
+  if (!args_of(env, info, 1, &v) || napi_get_value_string_utf8(env, v, name, IFNAMSIZ, &nlen) != napi_ok || nlen == 0) {
     napi_throw_type_error(env, NULL, usage);
     return 0;
   }

@@ -13,20 +13,12 @@
 
 #define BS_MAX 64
 #define BS_DST_MAX 16
-#define BS_THREADS 2
 #define BS_PAYLOAD_MAX 1500
-
-struct bs;
-struct bs_arg {
-  struct bs *b;
-  int cpu;
-};
 
 typedef struct bs {
   int used;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int stop, armed, lapsed;
+  stand_in_t ctl; /* its threads, the mutex every send holds, stop */
+  int armed, lapsed;
   rx_t sock; /* family + a dup of the transport's raw socket (its own reference: the transport may close first) */
   int ndst;
   unsigned char dst[BS_DST_MAX][16];
@@ -35,9 +27,6 @@ typedef struct bs {
   size_t len[BS_DST_MAX];
   int64_t interval_ns, lease_ns, due_ns, kick_ns;
   uint64_t sent, reported;
-  int nthreads;
-  pthread_t th[BS_THREADS];
-  struct bs_arg args[BS_THREADS];
 } bs_t;
 
 static bs_t bs_tab[BS_MAX];
@@ -47,20 +36,18 @@ static void bs_schedule(bs_t *b, int64_t now) {
   b->due_ns = now + b->interval_ns + b->interval_ns / 2;
 }
 
-static void *bs_thread(void *p) {
-  struct bs_arg *a = p;
-  bs_t *b = a->b;
-  stand_in_thread_setup(a->cpu);
-  pthread_mutex_lock(&b->mu);
-  while (!b->stop) {
+static void bs_thread(void *owner) {
+  bs_t *b = owner;
+  pthread_mutex_lock(&b->ctl.mu);
+  while (!b->ctl.stop) {
     if (!b->armed || b->lapsed) {
-      pthread_cond_wait(&b->cv, &b->mu);
+      pthread_cond_wait(&b->ctl.cv, &b->ctl.mu);
       continue;
     }
     int64_t now = mono_ns();
     if (now < b->due_ns) {
       struct timespec ts = {.tv_sec = b->due_ns / 1000000000LL, .tv_nsec = b->due_ns % 1000000000LL};
-      pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+      pthread_cond_timedwait(&b->ctl.cv, &b->ctl.mu, &ts);
       continue;
     }
     if (now - b->kick_ns >= b->lease_ns) {
@@ -71,8 +58,7 @@ static void *bs_thread(void *p) {
     b->sent++;
     b->due_ns = now + b->interval_ns;
   }
-  pthread_mutex_unlock(&b->mu);
-  return NULL;
+  pthread_mutex_unlock(&b->ctl.mu);
 }
 
 static bs_t *bs_arg(napi_env env, napi_value v) {
@@ -83,21 +69,17 @@ static bs_t *bs_arg(napi_env env, napi_value v) {
 
 /* The backstop of a call whose one argument is its id; NULL (with a TypeError thrown when `usage`) otherwise. */
 static bs_t *bs_only_arg(napi_env env, napi_callback_info info, const char *usage) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  bs_t *b = argc >= 1 ? bs_arg(env, argv[0]) : NULL;
+  napi_value v;
+  bs_t *b = args_of(env, info, 1, &v) ? bs_arg(env, v) : NULL;
   if (!b && usage) napi_throw_type_error(env, NULL, usage);
   return b;
 }
 
 /* bsopen(intervalMs, leaseMs) -> id: threads started (two, pinned to two CPUs of the process's mask), disarmed. */
 napi_value BsOpen(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t interval, lease;
-  if (argc < 2 || !get_int(env, argv[0], &interval) || !get_int(env, argv[1], &lease) || interval < 1 || lease < interval) {
+  if (!args_of(env, info, 2, argv) || !get_int(env, argv[0], &interval) || !get_int(env, argv[1], &lease) || interval < 1 || lease < interval) {
     napi_throw_type_error(env, NULL, "bsopen(intervalMs >= 1, leaseMs >= intervalMs)");
     return NULL;
   }
@@ -111,27 +93,10 @@ napi_value BsOpen(napi_env env, napi_callback_info info) {
   bs_t *b = &bs_tab[id];
   memset(b, 0, sizeof *b);
   b->sock.fd = -1;
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&b->cv, &ca);
-  pthread_condattr_destroy(&ca);
-  pthread_mutex_init(&b->mu, NULL);
   b->interval_ns = (int64_t)interval * 1000000LL;
   b->lease_ns = (int64_t)lease * 1000000LL;
   b->used = 1;
-  /* Two threads on two different CPUs of the process's mask survive one frozen CPU; more would only
-     multiply idle threads by the number of instances. Backstops are spread over the mask by id. */
-  int cpus[CPU_SETSIZE], ncpu = process_cpus(cpus);
-  int n = ncpu >= BS_THREADS ? BS_THREADS : 1;
-  for (int i = 0; i < n; i++) {
-    b->args[i].b = b;
-    b->args[i].cpu = ncpu > 0 ? cpus[(id * BS_THREADS + i) % ncpu] : -1;
-    if (pthread_create(&b->th[b->nthreads], NULL, bs_thread, &b->args[i]) == 0) b->nthreads++;
-  }
-  if (b->nthreads == 0) {
-    pthread_cond_destroy(&b->cv);
-    pthread_mutex_destroy(&b->mu);
+  if (!stand_in_start(&b->ctl, id, bs_thread, b)) {
     b->used = 0;
     return throw_errno(env, "bsopen: pthread_create", EAGAIN);
   }
@@ -142,10 +107,8 @@ napi_value BsOpen(napi_env env, napi_callback_info info) {
 
 /* bsarm(id, adverts[[fd, dst, scopeId, payload]]): the Master's advert per destination; the schedule restarts now. */
 napi_value BsArm(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  bs_t *b = argc >= 2 ? bs_arg(env, argv[0]) : NULL;
+  bs_t *b = args_of(env, info, 2, argv) ? bs_arg(env, argv[0]) : NULL;
   bool isarr = false;
   uint32_t n = 0;
   if (!b || napi_is_array(env, argv[1], &isarr) != napi_ok || !isarr || napi_get_array_length(env, argv[1], &n) != napi_ok || n < 1 || n > BS_DST_MAX) {
@@ -168,7 +131,7 @@ napi_value BsArm(napi_env env, napi_callback_info info) {
     fd = dup(s->fd);
     if (fd < 0) return throw_errno(env, "bsarm: dup", errno);
   }
-  pthread_mutex_lock(&b->mu);
+  pthread_mutex_lock(&b->ctl.mu);
   if (fd >= 0) {
     if (b->sock.fd >= 0) close(b->sock.fd);
     b->sock.fd = fd;
@@ -184,8 +147,8 @@ napi_value BsArm(napi_env env, napi_callback_info info) {
   b->armed = 1;
   b->lapsed = 0;
   bs_schedule(b, mono_ns());
-  pthread_cond_broadcast(&b->cv);
-  pthread_mutex_unlock(&b->mu);
+  pthread_cond_broadcast(&b->ctl.cv);
+  pthread_mutex_unlock(&b->ctl.mu);
   return NULL;
 }
 
@@ -193,15 +156,15 @@ napi_value BsArm(napi_env env, napi_callback_info info) {
 napi_value BsKick(napi_env env, napi_callback_info info) {
   bs_t *b = bs_only_arg(env, info, "bskick(id)");
   if (!b) return NULL;
-  pthread_mutex_lock(&b->mu);
+  pthread_mutex_lock(&b->ctl.mu);
   bs_schedule(b, mono_ns());
   if (b->lapsed) {
     b->lapsed = 0;
-    pthread_cond_broadcast(&b->cv);
+    pthread_cond_broadcast(&b->ctl.cv);
   }
   uint64_t d = b->sent - b->reported;
   b->reported = b->sent;
-  pthread_mutex_unlock(&b->mu);
+  pthread_mutex_unlock(&b->ctl.mu);
   napi_value r;
   napi_create_double(env, (double)d, &r);
   return r;
@@ -211,9 +174,9 @@ napi_value BsKick(napi_env env, napi_callback_info info) {
 napi_value BsDisarm(napi_env env, napi_callback_info info) {
   bs_t *b = bs_only_arg(env, info, "bsdisarm(id)");
   if (!b) return NULL;
-  pthread_mutex_lock(&b->mu);
+  pthread_mutex_lock(&b->ctl.mu);
   b->armed = 0;
-  pthread_mutex_unlock(&b->mu);
+  pthread_mutex_unlock(&b->ctl.mu);
   return NULL;
 }
 
@@ -221,15 +184,8 @@ napi_value BsDisarm(napi_env env, napi_callback_info info) {
 napi_value BsClose(napi_env env, napi_callback_info info) {
   bs_t *b = bs_only_arg(env, info, NULL); /* closing an unknown id is a no-op */
   if (!b) return NULL;
-  pthread_mutex_lock(&b->mu);
-  b->stop = 1;
-  b->armed = 0;
-  pthread_cond_broadcast(&b->cv);
-  pthread_mutex_unlock(&b->mu);
-  for (int i = 0; i < b->nthreads; i++) pthread_join(b->th[i], NULL);
+  stand_in_stop(&b->ctl);
   if (b->sock.fd >= 0) close(b->sock.fd);
-  pthread_cond_destroy(&b->cv);
-  pthread_mutex_destroy(&b->mu);
   b->used = 0;
   return NULL;
 }

@@ -184,15 +184,13 @@ static void ks_readable(uv_poll_t *h, int status, int events) {
  * receive error. Close with ksclose(handle).
  */
 napi_value KsOpen(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char group[64], ifaddr[64];
   size_t gl = 0, il = 0;
   int32_t port, rcvbuf;
   napi_valuetype t = napi_undefined;
   struct in_addr g, ifa;
-  if (argc < 5 || napi_get_value_string_utf8(env, argv[0], group, sizeof group, &gl) != napi_ok || !get_int(env, argv[1], &port) || port <= 0 || port > 65535 ||
+  if (!args_of(env, info, 5, argv) || napi_get_value_string_utf8(env, argv[0], group, sizeof group, &gl) != napi_ok || !get_int(env, argv[1], &port) || port <= 0 || port > 65535 ||
       napi_get_value_string_utf8(env, argv[2], ifaddr, sizeof ifaddr, &il) != napi_ok || !get_int(env, argv[3], &rcvbuf) || rcvbuf < 0 ||
       napi_typeof(env, argv[4], &t) != napi_ok || t != napi_function || inet_pton(AF_INET, group, &g) != 1 || inet_pton(AF_INET, ifaddr, &ifa) != 1) {
     napi_throw_type_error(env, NULL, "ksopen(group, port, interfaceAddress, rcvbufBytes, callback)");
@@ -276,12 +274,10 @@ napi_value KsOpen(napi_env env, napi_callback_info info) {
 
 /* ksclose(handle): stop reading and close the socket (again: nothing). */
 napi_value KsClose(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_value h;
   void *data = NULL;
   napi_valuetype t = napi_undefined;
-  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external || napi_get_value_external(env, argv[0], &data) != napi_ok) {
+  if (!args_of(env, info, 1, &h) || napi_typeof(env, h, &t) != napi_ok || t != napi_external || napi_get_value_external(env, h, &data) != napi_ok) {
     napi_throw_type_error(env, NULL, "ksclose(handle)");
     return NULL;
   }

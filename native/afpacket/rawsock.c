@@ -343,12 +343,10 @@ napi_value rx_start(napi_env env, int fd, int family, napi_value cbv) {
  * the loop, with receive timestamps; IPv6 also with hop limit and packet info, IPv4 with packet info.
  */
 napi_value RawOpen(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t family, proto;
   napi_valuetype t = napi_undefined;
-  if (argc < 3 || !get_int(env, argv[0], &family) || (family != 4 && family != 6) || !get_int(env, argv[1], &proto) || proto <= 0 || proto > 255 ||
+  if (!args_of(env, info, 3, argv) || !get_int(env, argv[0], &family) || (family != 4 && family != 6) || !get_int(env, argv[1], &proto) || proto <= 0 || proto > 255 ||
       napi_typeof(env, argv[2], &t) != napi_ok || t != napi_function) {
     napi_throw_type_error(env, NULL, "rawopen(family 4|6, protocol, callback)");
     return NULL;
@@ -521,14 +519,8 @@ napi_value RawSendMany(napi_env env, napi_callback_info info) {
 }
 
 napi_value RawClose(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t fd;
-  if (argc < 1 || !get_int(env, argv[0], &fd)) {
-    napi_throw_type_error(env, NULL, "rawclose(fd)");
-    return NULL;
-  }
+  if (!int_arg(env, info, INT32_MIN, &fd, "rawclose(fd)")) return NULL;
   rx_t *s = rx_find(fd);
   if (s) rx_close(s);
   return NULL;

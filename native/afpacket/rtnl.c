@@ -12,14 +12,8 @@
 
 /* nlopen(protocol) -> fd: a non-blocking netlink socket bound to a kernel-chosen port. */
 napi_value NlOpen(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t proto;
-  if (argc < 1 || !get_int(env, argv[0], &proto) || proto < 0) {
-    napi_throw_type_error(env, NULL, "nlopen(protocol)");
-    return NULL;
-  }
+  if (!int_arg(env, info, 0, &proto, "nlopen(protocol)")) return NULL;
   struct sockaddr_nl sa;
   memset(&sa, 0, sizeof sa);
   sa.nl_family = AF_NETLINK;
@@ -84,13 +78,11 @@ int nl_talk(int fd, int type, int flags, int seq, const void *data, size_t len, 
 }
 
 napi_value NlRequest(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t fd, type, flags, seq;
   void *data;
   size_t len;
-  if (argc < 5 || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &type) || !get_int(env, argv[2], &flags) ||
+  if (!args_of(env, info, 5, argv) || !get_int(env, argv[0], &fd) || !get_int(env, argv[1], &type) || !get_int(env, argv[2], &flags) ||
       !get_int(env, argv[3], &seq) || !buf_arg(env, argv[4], &data, &len)) {
     napi_throw_type_error(env, NULL, "nlrequest(fd, type, flags, seq, payload)");
     return NULL;
@@ -168,11 +160,9 @@ void nlw_read(rx_t *s, int status) {
  * (RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR), polled on the loop. Close with rawclose(fd).
  */
 napi_value NlWatch(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_value cb;
   napi_valuetype t = napi_undefined;
-  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function) {
+  if (!args_of(env, info, 1, &cb) || napi_typeof(env, cb, &t) != napi_ok || t != napi_function) {
     napi_throw_type_error(env, NULL, "nlwatch(callback)");
     return NULL;
   }
@@ -182,6 +172,6 @@ napi_value NlWatch(napi_env env, napi_callback_info info) {
   sa.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
   int fd = bound_socket(env, AF_NETLINK, NETLINK_ROUTE, (struct sockaddr *)&sa, sizeof sa, "socket(AF_NETLINK) for address notifications");
   if (fd < 0) return NULL;
-  return rx_start(env, fd, 0, argv[0]);
+  return rx_start(env, fd, 0, cb);
 }
 

@@ -277,21 +277,13 @@ napi_value Takeover(napi_env env, napi_callback_info info) {
 /* ------------------------------------------------------------------ the takeover thread (tk*, see the top) */
 
 #define TK_MAX 64
-#define TK_THREADS 2
 /* The second thread (another CPU) acts only this long after the deadline, when the first has not:
    its CPU may be the frozen one. */
 #define TK_SECOND_NS 1000000LL
 
-struct tk;
-struct tk_arg {
-  struct tk *t;
-  int cpu, index;
-};
-
 typedef struct tk {
-  int used, stop, loaded, armed, decided, taken, spinning;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;   /* the threads wait on it */
+  int used, loaded, armed, decided, taken, spinning;
+  stand_in_t ctl;      /* its threads, the mutex every decision holds, stop */
   pthread_cond_t done; /* tkwait waits on it */
   int nlfd;
   int32_t seq;
@@ -302,9 +294,6 @@ typedef struct tk {
   double limit_ms;
   uint64_t gen;
   takeover_result_t result; /* the arm's decision */
-  int nthreads;
-  pthread_t th[TK_THREADS];
-  struct tk_arg args[TK_THREADS];
 } tk_t;
 
 static tk_t tk_tab[TK_MAX];
@@ -336,17 +325,15 @@ static void tk_decide(tk_t *t, int64_t now) {
 
 static void tk_until(tk_t *t, int64_t at) {
   struct timespec ts = {.tv_sec = at / 1000000000LL, .tv_nsec = at % 1000000000LL};
-  pthread_cond_timedwait(&t->cv, &t->mu, &ts);
+  pthread_cond_timedwait(&t->ctl.cv, &t->ctl.mu, &ts);
 }
 
-static void *tk_thread(void *p) {
-  struct tk_arg *a = p;
-  tk_t *t = a->t;
-  stand_in_thread_setup(a->cpu);
-  pthread_mutex_lock(&t->mu);
-  while (!t->stop) {
+static void tk_thread(void *owner) {
+  tk_t *t = owner;
+  pthread_mutex_lock(&t->ctl.mu);
+  while (!t->ctl.stop) {
     if (!t->armed || !t->loaded) {
-      pthread_cond_wait(&t->cv, &t->mu);
+      pthread_cond_wait(&t->ctl.cv, &t->ctl.mu);
       continue;
     }
     int64_t now = mono_ns(), due = t->due_ns;
@@ -363,14 +350,14 @@ static void *tk_thread(void *p) {
     /* Within TAKEOVER_SPIN_NS: spin to the deadline without the mutex (a re-arm may move it). */
     uint64_t gen = t->gen;
     t->spinning = 1;
-    pthread_mutex_unlock(&t->mu);
+    pthread_mutex_unlock(&t->ctl.mu);
     spin_to(due);
-    pthread_mutex_lock(&t->mu);
+    pthread_mutex_lock(&t->ctl.mu);
     t->spinning = 0;
-    if (t->gen == gen && t->armed) tk_decide(t, mono_ns());
+    /* Not after tkclose (stop) either: it may have come during the spin. */
+    if (t->gen == gen && t->armed && !t->ctl.stop) tk_decide(t, mono_ns());
   }
-  pthread_mutex_unlock(&t->mu);
-  return NULL;
+  pthread_mutex_unlock(&t->ctl.mu);
 }
 
 static tk_t *tk_arg_of(napi_env env, napi_value v) {
@@ -397,27 +384,11 @@ napi_value TkOpen(napi_env env, napi_callback_info info) {
   t->nlfd = bound_socket(env, AF_NETLINK, NETLINK_ROUTE, (struct sockaddr *)&sa, sizeof sa, "tkopen: socket(AF_NETLINK)");
   if (t->nlfd < 0) return NULL;
   t->seq = 1;
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&t->cv, &ca);
-  pthread_cond_init(&t->done, &ca);
-  pthread_condattr_destroy(&ca);
-  pthread_mutex_init(&t->mu, NULL);
+  cond_init_monotonic(&t->done);
   t->used = 1;
-  int cpus[CPU_SETSIZE], ncpu = process_cpus(cpus);
-  int n = ncpu >= TK_THREADS ? TK_THREADS : 1;
-  for (int i = 0; i < n; i++) {
-    t->args[i].t = t;
-    t->args[i].index = i;
-    t->args[i].cpu = ncpu > 0 ? cpus[(id * TK_THREADS + i) % ncpu] : -1;
-    if (pthread_create(&t->th[t->nthreads], NULL, tk_thread, &t->args[i]) == 0) t->nthreads++;
-  }
-  if (t->nthreads == 0) {
+  if (!stand_in_start(&t->ctl, id, tk_thread, t)) {
     close(t->nlfd);
-    pthread_cond_destroy(&t->cv);
     pthread_cond_destroy(&t->done);
-    pthread_mutex_destroy(&t->mu);
     t->used = 0;
     return throw_errno(env, "tkopen: pthread_create", EAGAIN);
   }
@@ -438,10 +409,8 @@ static unsigned char *tk_copy(const void *data, size_t len) {
  * dup'ed and copied here; disarms. Malformed arguments throw and leave the old plan.
  */
 napi_value TkLoad(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
   napi_value argv[6];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  tk_t *t = argc >= 6 ? tk_arg_of(env, argv[0]) : NULL;
+  tk_t *t = args_of(env, info, 6, argv) ? tk_arg_of(env, argv[0]) : NULL;
   static const char usage[] = "tkload(id, pollFds[] (<= 64), payloads[] (<= 256, <= 4096 bytes), frames[[fd, ifindex, frame]] (<= 256), rounds (1-64), adverts[[fd, dst, scopeId, payload]] (<= 64))";
   if (!t) {
     napi_throw_type_error(env, NULL, usage);
@@ -450,7 +419,7 @@ napi_value TkLoad(napi_env env, napi_callback_info info) {
   /* Everything is checked before anything is taken: a bad argument leaves the old plan. */
   takeover_plan_t in;
   if (!takeover_plan_arg(env, argv[1], argv[2], argv[3], argv[4], argv[5], &in, usage)) return NULL;
-  pthread_mutex_lock(&t->mu);
+  pthread_mutex_lock(&t->ctl.mu);
   tk_drop_plan(t);
   t->armed = 0;
   takeover_plan_t *p = &t->plan;
@@ -498,25 +467,23 @@ napi_value TkLoad(napi_env env, napi_callback_info info) {
   p->rounds = in.rounds;
   if (err) tk_drop_plan(t);
   else t->loaded = 1;
-  pthread_mutex_unlock(&t->mu);
+  pthread_mutex_unlock(&t->ctl.mu);
   if (err) return throw_errno(env, "tkload", err);
   return NULL;
 }
 /* tkarm(id, dueMonoMs, lateLimitMs): act at that CLOCK_MONOTONIC time unless told otherwise. */
 napi_value TkArm(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  tk_t *t = argc >= 3 ? tk_arg_of(env, argv[0]) : NULL;
+  tk_t *t = args_of(env, info, 3, argv) ? tk_arg_of(env, argv[0]) : NULL;
   double due_ms, limit;
   if (!t || napi_get_value_double(env, argv[1], &due_ms) != napi_ok || !(due_ms >= 0 && due_ms < 9.2e12) ||
       napi_get_value_double(env, argv[2], &limit) != napi_ok || limit != limit) {
     napi_throw_type_error(env, NULL, "tkarm(id, dueMonoMs (>= 0), lateLimitMs (< 0: none))");
     return NULL;
   }
-  pthread_mutex_lock(&t->mu);
+  pthread_mutex_lock(&t->ctl.mu);
   if (!t->loaded) {
-    pthread_mutex_unlock(&t->mu);
+    pthread_mutex_unlock(&t->ctl.mu);
     return throw_errno(env, "tkarm: nothing loaded", EINVAL);
   }
   int64_t due = (int64_t)(due_ms * 1e6);
@@ -528,16 +495,14 @@ napi_value TkArm(napi_env env, napi_callback_info info) {
   t->gen++;
   t->armed = 1;
   t->decided = 0;
-  if (wake) pthread_cond_broadcast(&t->cv);
-  pthread_mutex_unlock(&t->mu);
+  if (wake) pthread_cond_broadcast(&t->ctl.cv);
+  pthread_mutex_unlock(&t->ctl.mu);
   return NULL;
 }
 
 static tk_t *tk_only_arg(napi_env env, napi_callback_info info, const char *usage) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  tk_t *t = argc >= 1 ? tk_arg_of(env, argv[0]) : NULL;
+  napi_value v;
+  tk_t *t = args_of(env, info, 1, &v) ? tk_arg_of(env, v) : NULL;
   if (!t && usage) napi_throw_type_error(env, NULL, usage);
   return t;
 }
@@ -546,9 +511,9 @@ static tk_t *tk_only_arg(napi_env env, napi_callback_info info, const char *usag
 napi_value TkDisarm(napi_env env, napi_callback_info info) {
   tk_t *t = tk_only_arg(env, info, "tkdisarm(id)");
   if (!t) return NULL;
-  pthread_mutex_lock(&t->mu);
+  pthread_mutex_lock(&t->ctl.mu);
   t->armed = 0;
-  pthread_mutex_unlock(&t->mu);
+  pthread_mutex_unlock(&t->ctl.mu);
   return NULL;
 }
 
@@ -556,9 +521,9 @@ napi_value TkDisarm(napi_env env, napi_callback_info info) {
 napi_value TkFired(napi_env env, napi_callback_info info) {
   tk_t *t = tk_only_arg(env, info, "tkfired(id)");
   if (!t) return NULL;
-  pthread_mutex_lock(&t->mu);
+  pthread_mutex_lock(&t->ctl.mu);
   bool f = t->decided && !t->taken && t->result.status == 0;
-  pthread_mutex_unlock(&t->mu);
+  pthread_mutex_unlock(&t->ctl.mu);
   napi_value r;
   napi_get_boolean(env, f, &r);
   return r;
@@ -572,27 +537,25 @@ napi_value TkFired(napi_env env, napi_callback_info info) {
  * cancelled, so the thread does not act after this returns.
  */
 napi_value TkWait(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  tk_t *t = argc >= 2 ? tk_arg_of(env, argv[0]) : NULL;
+  tk_t *t = args_of(env, info, 2, argv) ? tk_arg_of(env, argv[0]) : NULL;
   double timeout;
   if (!t || napi_get_value_double(env, argv[1], &timeout) != napi_ok || !(timeout >= 0 && timeout <= 20)) {
     napi_throw_type_error(env, NULL, "tkwait(id, timeoutMs (0-20))");
     return NULL;
   }
-  pthread_mutex_lock(&t->mu);
+  pthread_mutex_lock(&t->ctl.mu);
   int64_t until = mono_ns() + (int64_t)(timeout * 1e6);
   while (t->armed && !t->decided && mono_ns() < until) {
     struct timespec ts = {.tv_sec = until / 1000000000LL, .tv_nsec = until % 1000000000LL};
-    pthread_cond_timedwait(&t->done, &t->mu, &ts);
+    pthread_cond_timedwait(&t->done, &t->ctl.mu, &ts);
   }
   takeover_result_t r = t->result;
   if (!t->decided || t->taken) {
     t->armed = 0;
     r = (takeover_result_t){.status = -3};
   } else t->taken = 1;
-  pthread_mutex_unlock(&t->mu);
+  pthread_mutex_unlock(&t->ctl.mu);
   return takeover_result_js(env, &r);
 }
 
@@ -600,17 +563,10 @@ napi_value TkWait(napi_env env, napi_callback_info info) {
 napi_value TkClose(napi_env env, napi_callback_info info) {
   tk_t *t = tk_only_arg(env, info, NULL); /* closing an unknown id is a no-op */
   if (!t) return NULL;
-  pthread_mutex_lock(&t->mu);
-  t->stop = 1;
-  t->armed = 0;
-  pthread_cond_broadcast(&t->cv);
-  pthread_mutex_unlock(&t->mu);
-  for (int i = 0; i < t->nthreads; i++) pthread_join(t->th[i], NULL);
+  stand_in_stop(&t->ctl);
   tk_drop_plan(t);
   close(t->nlfd);
-  pthread_cond_destroy(&t->cv);
   pthread_cond_destroy(&t->done);
-  pthread_mutex_destroy(&t->mu);
   t->used = 0;
   return NULL;
 }

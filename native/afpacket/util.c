@@ -1,4 +1,4 @@
-/* What the addon's files share: argument and error helpers, clocks, sockets, the stand-in threads' start. */
+/* What the addon's files share: argument and error helpers, clocks, sockets, the stand-in threads' start and stop. */
 #include "addon.h"
 
 napi_value throw_errno(napi_env env, const char *what, int err) {
@@ -23,6 +23,23 @@ int64_t mono_ns(void) {
 
 int get_int(napi_env env, napi_value v, int32_t *out) {
   return napi_get_value_int32(env, v, out) == napi_ok;
+}
+
+/*
+ * The call's first n arguments into argv (undefined where missing); 0 when fewer than n were given.
+ * It throws nothing: each export throws its own usage text when this or a later check fails.
+ */
+int args_of(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  size_t argc = n;
+  return napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= n;
+}
+
+/* The call's one int32 argument, at least `min`, into *out; else 0 with a TypeError saying `usage`. */
+int int_arg(napi_env env, napi_callback_info info, int32_t min, int32_t *out, const char *usage) {
+  napi_value v;
+  if (args_of(env, info, 1, &v) && get_int(env, v, out) && *out >= min) return 1;
+  napi_throw_type_error(env, NULL, usage);
+  return 0;
 }
 
 /* A Buffer argument's bytes. */
@@ -70,22 +87,16 @@ napi_value Monotonic(napi_env env, napi_callback_info info) {
  * for on the main thread (futex and epoll timeouts), so lvsd sets it to 1 ns there (prctl(2)).
  */
 napi_value TimerSlack(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t ns;
-  if (argc < 1 || !get_int(env, argv[0], &ns) || ns < 1) {
-    napi_throw_type_error(env, NULL, "timerslack(ns >= 1)");
-    return NULL;
-  }
+  if (!int_arg(env, info, 1, &ns, "timerslack(ns >= 1)")) return NULL;
   if (prctl(PR_SET_TIMERSLACK, (unsigned long)ns, 0, 0, 0) < 0) return throw_errno(env, "prctl(PR_SET_TIMERSLACK)", errno);
   return NULL;
 }
 
-/* The stand-in threads (backstop.c, takeover.c). */
+/* The stand-in threads (backstop.c, takeover.c; stand_in_t in addon.h). */
 
 /* The CPUs of the process's affinity mask into cpus; returns how many (0 when unknown). */
-int process_cpus(int *cpus) {
+static int process_cpus(int *cpus) {
   cpu_set_t set;
   int n = 0;
   if (sched_getaffinity(0, sizeof set, &set) == 0) {
@@ -95,16 +106,65 @@ int process_cpus(int *cpus) {
   return n;
 }
 
-/* A stand-in thread's start: 1 ns timer slack, pinned to `cpu` (>= 0), SCHED_FIFO 1 when allowed. */
-void stand_in_thread_setup(int cpu) {
+/* A condition variable whose timed waits take CLOCK_MONOTONIC deadlines (mono_ns). */
+void cond_init_monotonic(pthread_cond_t *cv) {
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(cv, &ca);
+  pthread_condattr_destroy(&ca);
+}
+
+/* A stand-in thread: 1 ns timer slack, pinned to its CPU (>= 0), SCHED_FIFO 1 when allowed, then the owner's body. */
+static void *stand_in_main(void *p) {
+  struct stand_in_arg *a = p;
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-  if (cpu >= 0) {
+  if (a->cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
+    CPU_SET(a->cpu, &set);
     pthread_setaffinity_np(pthread_self(), sizeof set, &set);
   }
   struct sched_param sp = {.sched_priority = 1};
   pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp); /* best effort: needs CAP_SYS_NICE */
+  a->ctl->run(a->ctl->owner);
+  return NULL;
 }
 
+/*
+ * Initialize c (zeroed by the caller) and start its threads running run(owner): STAND_IN_THREADS of
+ * them, one when the process has a single CPU; instances are spread over the mask by `id`. Returns
+ * how many started; none: the mutex and condition variable are destroyed again.
+ */
+int stand_in_start(stand_in_t *c, int id, void (*run)(void *owner), void *owner) {
+  pthread_mutex_init(&c->mu, NULL);
+  cond_init_monotonic(&c->cv);
+  c->run = run;
+  c->owner = owner;
+  int cpus[CPU_SETSIZE], ncpu = process_cpus(cpus);
+  int n = ncpu >= STAND_IN_THREADS ? STAND_IN_THREADS : 1;
+  for (int i = 0; i < n; i++) {
+    c->args[i].ctl = c;
+    c->args[i].cpu = ncpu > 0 ? cpus[(id * STAND_IN_THREADS + i) % ncpu] : -1;
+    if (pthread_create(&c->th[c->nthreads], NULL, stand_in_main, &c->args[i]) == 0) c->nthreads++;
+  }
+  if (c->nthreads == 0) {
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+  }
+  return c->nthreads;
+}
+
+/*
+ * Stop c's threads and join them, then destroy the mutex and condition variable. stop is set under
+ * the mutex: a thread looks at it whenever it takes the mutex back, so none acts after this returns.
+ */
+void stand_in_stop(stand_in_t *c) {
+  pthread_mutex_lock(&c->mu);
+  c->stop = 1;
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+  for (int i = 0; i < c->nthreads; i++) pthread_join(c->th[i], NULL);
+  pthread_cond_destroy(&c->cv);
+  pthread_mutex_destroy(&c->mu);
+}
