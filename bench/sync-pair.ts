@@ -4,9 +4,11 @@
  * Kernel channel and lvsd channel in the same run, each on freshly booted guests. Runs on the host:
  *   flock -w 1200 /work/wt/lab.lock node dist/bench/sync-pair.js [--phases 10:10,1000:4,5000:4]
  *     [--inject i5000:4] [--modes kernel,lvsd] [--json FILE] [--cpu-prof DIR] [--trace]
- * (--trace: in the lvsd mode's client phases, each sampled flow's steps dated in a's and b's
+ * (--trace: in the client phases of either mode, each sampled flow's steps dated in a's and b's
  * guests, bench/support/sync-trace.ts: a's stream record, the frame's sight, b's receipt, b's
- * hand-over to its kernel; printed as "steps" per phase.)
+ * hand-over to its kernel (mode kernel: the kernel message's arrival at b), and how fast each
+ * step passed all flows' records; b's kernel backup daemon's receive queue and (mode lvsd) b's
+ * lvsd frame socket's every 50 ms; printed as "steps" and the queues per phase.)
  * (--cpu-prof: a's lvsd of each mode runs under `node --cpu-prof`, its profiles and its worker
  * threads' kept in DIR/MODE; bench/support/cpu-prof-top.ts summarizes them.)
  * (--inject: phases of the lvsd mode only, the flows installed into a's kernel through its backup
@@ -85,13 +87,15 @@ try {
   const prof = arg('cpu-prof', '') && resolve(arg('cpu-prof', ''));
   for (const m of modes) results.push(await runMode(m, m === 'lvsd' && inject ? `${phases},${inject}` : phases, dir, prof));
   const end = { utc: new Date().toISOString(), load: loadavg().map((x) => x.toFixed(2)).join(' ') };
-  type Ph = { steps?: { n: number; byStream: number; flows?: unknown } & Record<string, unknown>; lvsdA?: unknown; readsA?: unknown; streamA?: { socket?: Record<string, unknown> } & Record<string, unknown>; kind: string; inA: number; rcvbufErrorsB: number; rate: number; achieved: number; seen: number; samples: number; upperMs: { p50: number; p95: number; max: number }; lowerMs: { p50: number; p95: number }; midMs: { p50: number; p95: number }; pollPeriodMs: number; cpuPct: Record<string, number> };
+  type Ph = { daemonQueueB?: Record<string, unknown>; frameQueueB?: Record<string, unknown>; steps?: { n: number; byStream: number; flows?: unknown } & Record<string, unknown>; lvsdA?: unknown; readsA?: unknown; streamA?: { socket?: Record<string, unknown> } & Record<string, unknown>; kind: string; inA: number; rcvbufErrorsB: number; rate: number; achieved: number; seen: number; samples: number; upperMs: { p50: number; p95: number; max: number }; lowerMs: { p50: number; p95: number }; midMs: { p50: number; p95: number }; pollPeriodMs: number; cpuPct: Record<string, number> };
   console.log(`sync-pair: start ${start.utc} load ${start.load}; end ${end.utc} load ${end.load}`);
   for (const r of results as Array<{ mode: string; skewBefore: { offsetMs: number; rttMs: number }; skewAfter: { offsetMs: number; rttMs: number }; phases: Ph[] }>) {
     console.log(`${r.mode}: clock b−c ${r.skewBefore.offsetMs.toFixed(2)} ± ${(r.skewBefore.rttMs / 2).toFixed(2)} ms before, ${r.skewAfter.offsetMs.toFixed(2)} ± ${(r.skewAfter.rttMs / 2).toFixed(2)} after`);
     for (const p of r.phases) {
       console.log(`  ${p.kind} ${p.rate}/s (achieved ${p.achieved}): seen ${p.seen}/${p.samples} (in a's table ${p.inA}; b's UDP rcvbuf errors ${p.rcvbufErrorsB}); send→visible in b p50/p95 ms: upper ${p.upperMs.p50.toFixed(1)}/${p.upperMs.p95.toFixed(1)} (max ${p.upperMs.max.toFixed(1)}), lower ${p.lowerMs.p50.toFixed(1)}/${p.lowerMs.p95.toFixed(1)}, mid ${p.midMs.p50.toFixed(1)}/${p.midMs.p95.toFixed(1)}; b's read period ${p.pollPeriodMs.toFixed(1)} ms; CPU % ${JSON.stringify(p.cpuPct)}; a's lvsd user/sys and by thread % ${JSON.stringify(p.lvsdA)}; a's reads ${JSON.stringify(p.readsA)}; a's stream ${JSON.stringify(p.streamA && { ...p.streamA, socket: p.streamA.socket && { ...p.streamA.socket, series: undefined } })}`);
       if (p.steps) console.log(`    steps (ms after send; ${p.steps.byStream} of ${p.steps.n} by the stream): ${JSON.stringify({ ...p.steps, flows: undefined })}`);
+      if (p.daemonQueueB) console.log(`    b's backup daemon queue (bytes; samples every 50 ms; rcvbuf: the first socket on the port): ${JSON.stringify({ ...p.daemonQueueB, series: undefined })}`);
+      if (p.frameQueueB) console.log(`    b's lvsd frame socket queue (bytes): ${JSON.stringify({ ...p.frameQueueB, series: undefined })}`);
     }
   }
   const k = results.find((r) => r.mode === 'kernel') as { phases: Ph[] } | undefined;

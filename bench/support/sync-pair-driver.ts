@@ -173,38 +173,73 @@ async function runIn(host: string, argv: string[], ms: number): Promise<string> 
   }, `${argv[1]} in ${host}`, ms, 500);
 }
 
-type Trace = { datagrams: number; stream: Record<string, number>; frame: Record<string, [number, number]>; inject: Record<string, number> };
+type Bins = { stream: number[]; frame: number[]; inject: number[] };
+type Trace = { datagrams: number; drops: number; t0: number; binMs: number; bins: Bins; stream: Record<string, number>; frame: Record<string, [number, number]>; inject: Record<string, number> };
+
+/**
+ * How fast each step passed the records of all the client's flows (sync-trace.ts's 250 ms bins, in
+ * the guest's clock moved to c's by its offset): per kind, the records, the busiest second's rate
+ * (4 bins), when the first and the last passed (s after the phase's first send) and the series in
+ * records/s per bin from the first send.
+ */
+function ratesOf(t: Trace, off: number, send0: number) {
+  const out: Record<string, { records: number; peakPerS: number; firstS: number; lastS: number; perS: number[] }> = {};
+  for (const k of ['stream', 'frame', 'inject'] as const) {
+    const xs = t.bins[k] ?? [];
+    const records = xs.reduce((x, y) => x + y, 0);
+    if (!records) continue;
+    const at = (i: number) => (t.t0 - off + i * t.binMs - send0) / 1000;
+    let peak = 0;
+    for (let i = 0; i + 4 <= xs.length; i++) peak = Math.max(peak, xs.slice(i, i + 4).reduce((x, y) => x + y, 0));
+    const first = xs.findIndex((x) => x > 0);
+    const last = xs.length - 1 - [...xs].reverse().findIndex((x) => x > 0);
+    const skip = Math.max(0, Math.floor((send0 - (t.t0 - off)) / t.binMs));
+    out[k] = { records, peakPerS: peak || Math.round((records * 1000) / t.binMs), firstS: Math.round(at(first) * 100) / 100, lastS: Math.round(at(last + 1) * 100) / 100, perS: xs.slice(skip).map((x) => Math.round((x * 1000) / t.binMs)) };
+  }
+  return out;
+}
 
 /**
  * Each sampled flow's steps, ms after the client's send (c's clock; a's and b's times moved by their
  * measured offsets from c): the kernel stream's record reaching lvsd's socket in a; the frame's
- * sight (a's read start, or the stream record's merge); the frame reaching b; lvsd's hand-over
- * to b's kernel; b's table read before and the one that showed it (table-poller). `by` is the
- * source that brought the flow to the frame: 'stream' when its record reached a's socket before the
- * frame's sight, else 'read'. Flows sorted slowest first (by b's upper bound).
+ * sight (a's read start, or the stream record's merge); the frame reaching b; the record handed to
+ * b's kernel backup daemon (channel lvsd: lvsd's hand-over on lo; channel kernel: a's kernel master
+ * daemon's message reaching b); b's table read before and the one that showed it (table-poller),
+ * and their midpoint. `by` is the source that brought the flow to the frame: 'stream' when its
+ * record reached a's socket before the frame's sight, else 'read'. Flows sorted slowest first (by
+ * b's upper bound). Steps a flow has no stamp for (no frame with channel kernel, a datagram the
+ * trace's socket dropped) are NaN and left out of that step's figures.
  */
 function stepsOf(samples: Array<[number, number]>, seenB: Record<string, [number, number]>, ta: Trace, tb: Trace, offA: number, offB: number) {
-  const flows: Array<{ port: number; by: string; stream: number; sight: number; frameB: number; inject: number; lower: number; upper: number }> = [];
+  const flows: Array<{ port: number; by: string; stream: number; sight: number; frameB: number; inject: number; lower: number; upper: number; mid: number }> = [];
   const r1 = (x: number) => Math.round(x * 10) / 10;
   for (const [port, t] of samples) {
     const seen = seenB[port.toString(16).toUpperCase().padStart(4, '0')];
+    if (!seen) continue;
     const f = tb.frame[port];
-    if (!seen || !f) continue;
     const stream = ta.stream[port] === undefined ? NaN : ta.stream[port]! - offA - t;
-    const sight = f[1] - offA - t;
-    flows.push({ port, by: stream <= sight ? 'stream' : 'read', stream: r1(stream), sight: r1(sight), frameB: r1(f[0] - offB - t), inject: r1((tb.inject[port] ?? NaN) - offB - t), lower: r1(seen[0] - offB - t), upper: r1(seen[1] - offB - t) });
+    const sight = f ? f[1] - offA - t : NaN;
+    flows.push({ port, by: !f ? '' : stream <= sight ? 'stream' : 'read', stream: r1(stream), sight: r1(sight), frameB: r1(f ? f[0] - offB - t : NaN), inject: r1((tb.inject[port] ?? NaN) - offB - t), lower: r1(seen[0] - offB - t), upper: r1(seen[1] - offB - t), mid: r1((seen[0] + seen[1]) / 2 - offB - t) });
   }
   flows.sort((x, y) => y.upper - x.upper);
-  const st = (k: 'stream' | 'sight' | 'frameB' | 'inject' | 'lower' | 'upper') => {
+  const st = (k: 'stream' | 'sight' | 'frameB' | 'inject' | 'lower' | 'upper' | 'mid') => {
     const xs = flows.map((f) => f[k]).filter((x) => Number.isFinite(x));
     return { ...stats(xs), n: xs.length };
   };
-  const gap = (a: 'sight' | 'frameB' | 'inject', b: 'frameB' | 'inject' | 'upper') => stats(flows.map((f) => f[b] - f[a]).filter((x) => Number.isFinite(x)));
+  const gap = (a: 'stream' | 'sight' | 'frameB' | 'inject', b: 'sight' | 'frameB' | 'inject' | 'upper' | 'mid') => {
+    const xs = flows.map((f) => f[b] - f[a]).filter((x) => Number.isFinite(x)).map(r1);
+    return { ...stats(xs), n: xs.length };
+  };
+  const send0 = samples.length ? samples[0]![1] : 0;
   return {
     n: flows.length, byStream: flows.filter((f) => f.by === 'stream').length,
-    fromSend: { stream: st('stream'), sight: st('sight'), frameB: st('frameB'), inject: st('inject'), lower: st('lower'), upper: st('upper') },
-    between: { sightToFrameB: gap('sight', 'frameB'), frameBToInject: gap('frameB', 'inject'), injectToUpper: gap('inject', 'upper') },
+    fromSend: { stream: st('stream'), sight: st('sight'), frameB: st('frameB'), inject: st('inject'), lower: st('lower'), upper: st('upper'), mid: st('mid') },
+    between: { streamToSight: gap('stream', 'sight'), sightToFrameB: gap('sight', 'frameB'), frameBToInject: gap('frameB', 'inject'), injectToUpper: gap('inject', 'upper'), injectToMid: gap('inject', 'mid') },
     datagrams: [ta.datagrams, tb.datagrams],
+    // The trace sockets' own drops (a datagram lost there is a step missing from this trace only).
+    traceDrops: [ta.drops, tb.drops],
+    // Records of every flow per step and how fast they passed (a: stream; b: frames, hand-over).
+    rates: { a: ratesOf(ta, offA, send0), b: ratesOf(tb, offB, send0) },
     // Sampled flows that reached each step at all (those never seen in b are not in `flows`).
     reached: { stream: samples.filter(([p]) => ta.stream[p] !== undefined).length, frameB: samples.filter(([p]) => tb.frame[p] !== undefined).length, inject: samples.filter(([p]) => tb.inject[p] !== undefined).length, seenB: samples.filter(([p]) => seenB[p.toString(16).toUpperCase().padStart(4, '0')]).length },
     flows,
@@ -245,9 +280,15 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       const m0 = await readsOf(A, apiPort);
       const k0 = await kernelSide(A);
       // Channel lvsd: the stream socket's queue in a's guest, sampled every 50 ms over the phase.
-      // --trace (channel lvsd, client flows): each sampled flow's steps dated in a's and b's guests (sync-trace.ts).
-      const tracing = trace && lvsdMode && !inject;
-      const traces = tracing ? await Promise.all([A, B].map(async (h) => (await agent<{ id: number }>(h, '/spawn', { argv: [process.execPath, TRACE, '192.0.2.50', VIP, String(STREAM_PORT), String(SYNC_PORT), String(seconds + 8)] })).id)) : [];
+      // --trace (client flows, either channel): each sampled flow's steps dated in a's and b's guests
+      // (sync-trace.ts), and b's kernel backup daemon's receive queue every 50 ms (udp-watch.ts: the
+      // socket it installs from, bound to 224.0.0.81:8848 on lo with channel lvsd, on eth0 with kernel).
+      const tracing = trace && !inject;
+      const traces = tracing ? await Promise.all([A, B].map(async (h) => (await agent<{ id: number }>(h, '/spawn', { argv: [process.execPath, TRACE, '192.0.2.50', VIP, String(STREAM_PORT), String(SYNC_PORT), String(seconds + 8), String(base), String(count), String(sample)] })).id)) : [];
+      const daemonWatch = tracing ? (await agent<{ id: number }>(B, '/spawn', { argv: [process.execPath, WATCH, '224.0.0.81', '8848', '50', String(seconds + 8)] })).id : undefined;
+      // Channel lvsd: b's lvsd's own frame socket (the wildcard address, sync.port), whose queue is
+      // the frames that reached b's kernel and wait for b's lvsd to read them.
+      const frameWatch = tracing && lvsdMode ? (await agent<{ id: number }>(B, '/spawn', { argv: [process.execPath, WATCH, '0.0.0.0', String(SYNC_PORT), '50', String(seconds + 8)] })).id : undefined;
       const watch = lvsdMode ? (await agent<{ id: number }>(A, '/spawn', { argv: [process.execPath, WATCH, '224.0.0.81', String(STREAM_PORT), '50', String(seconds + 2)] })).id : undefined;
       const rcv0 = await rcvbufErrors(B);
       const [va0, c0] = [await vsStats(A), guestBusy()];
@@ -282,13 +323,31 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       // a's table read durations (lvsd_sync_table_read_seconds buckets, since a started).
       const readHistA = tracing ? (await exec(A, ['curl', '-s', '--max-time', '10', `http://127.0.0.1:${apiPort}/metrics`])).split('\n').filter((l) => /^lvsd_sync_table_read_seconds_bucket/.test(l)).map((l) => l.replace(/^.*le="([^"]+)"\} /, '$1 ')) : undefined;
       const metricsB = tracing ? (await exec(B, ['curl', '-s', '--max-time', '10', `http://127.0.0.1:${apiPort}/metrics`])).split('\n').filter((l) => /^lvsd_sync_(records|dropped|frames|data_missing|resync)/.test(l)) : undefined;
-      const traced = await Promise.all(traces.map((id, i) => until(async () => {
+      // until() retries whatever throws: a trace that failed or printed what does not parse is
+      // returned as an error and thrown after, not waited for until the timeout.
+      const traced = await Promise.all(traces.map(async (id, i) => {
         const h = i ? B : A;
-        const o = await agent<{ stdout: string; stderr: string; code: number | null }>(h, '/output', { id });
+        const o = await until(async () => {
+          const x = await agent<{ stdout: string; stderr: string; code: number | null }>(h, '/output', { id });
+          return x.code === null ? undefined : x;
+        }, `the trace in ${h}`, 60_000, 500);
+        if (o.code !== 0) throw new Error(`trace in ${h}: exit ${o.code}: ${o.stderr.slice(-500)}`);
+        try {
+          return JSON.parse(o.stdout.trim()) as Trace;
+        } catch (e) {
+          throw new Error(`trace in ${h}: ${o.stdout.length} characters that do not parse (${(e as Error).message})`);
+        }
+      }));
+      const daemonQueueB = daemonWatch === undefined ? undefined : await until(async () => {
+        const o = await agent<{ stdout: string; stderr: string; code: number | null }>(B, '/output', { id: daemonWatch });
         if (o.code === null) return undefined;
-        if (o.code !== 0) throw new Error(`trace in ${h}: ${o.stderr.slice(-500)}`);
-        return JSON.parse(o.stdout.trim()) as Trace;
-      }, 'a trace', 60_000, 500)));
+        return o.code === 0 ? (JSON.parse(o.stdout.trim()) as Record<string, unknown>) : { error: o.stderr.slice(-300) };
+      }, "b's daemon queue watch", 60_000, 500);
+      const frameQueueB = frameWatch === undefined ? undefined : await until(async () => {
+        const o = await agent<{ stdout: string; stderr: string; code: number | null }>(B, '/output', { id: frameWatch });
+        if (o.code === null) return undefined;
+        return o.code === 0 ? (JSON.parse(o.stdout.trim()) as Record<string, unknown>) : { error: o.stderr.slice(-300) };
+      }, "b's frame socket watch", 60_000, 500);
       // The sampled flows in a's own table (one read, after b's poller finished).
       const inA = Object.keys((JSON.parse((await runIn(A, [process.execPath, POLLER, String(base), String(count), String(sample), '1'], 60_000)).trim()) as { seen: object }).seen).length;
       const gen = JSON.parse(genOut.trim().split('\n').pop()!) as { sent: number; seconds: number; rate: number; eagain?: number; sendCallMs?: object; cpuMs?: number; samples: Array<[number, number]> };
@@ -312,7 +371,7 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       const r = {
         kind: inject ? 'injected into a' : 'client flows', rate, seconds, achieved: Math.round(gen.rate), flows: gen.sent, reachedA, generator, samples: gen.samples.length, seen: up.length, inA, rcvbufErrorsB: rcvbufB,
         upperMs: stats(up), lowerMs: stats(lo), midMs: stats(up.map((u, i) => (u + lo[i]!) / 2)),
-        steps, metricsB, readHistA,
+        steps, daemonQueueB, frameQueueB, metricsB, readHistA,
         pollReadMs: polled.readMs, pollPeriodMs: polled.periodMs, tableB: polled.table,
         windowS: win,
         lvsdA: split(a1, a0),
@@ -334,6 +393,9 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
         cpuPct: { lvsdA: pct(a1.lvsd, a0.lvsd, win), lvsdB: pct(b1.lvsd, b0.lvsd, (b1.at - b0.at) / 1000), kthreadsA: pct(a1.kthreads, a0.kthreads, win), kthreadsB: pct(b1.kthreads, b0.kthreads, (b1.at - b0.at) / 1000), guestA: pct(a1.busy, a0.busy, win), guestB: pct(b1.busy, b0.busy, (b1.at - b0.at) / 1000) },
       };
       if (steps) say(`steps: ${JSON.stringify({ ...steps, flows: undefined })}`);
+      // The series stay in the RESULT line.
+      if (daemonQueueB) say(`b's backup daemon queue: ${JSON.stringify({ ...daemonQueueB, series: undefined })}`);
+      if (frameQueueB) say(`b's lvsd frame socket: ${JSON.stringify({ ...frameQueueB, series: undefined })}`);
       if (steps) say(`slowest: ${JSON.stringify(steps.flows.slice(0, 8))}`);
       say(`stream in a: ${JSON.stringify({ ...r.streamA, socket: watched ? { ...watched, series: undefined } : undefined })}`);
       say(`phase ${inject ? 'injected ' : ''}${rate}/s: achieved ${r.achieved}/s (reached a ${reachedA.flowsPerS}/s: ${reachedA.flows} flows, ${reachedA.datagrams} datagrams; ${JSON.stringify(generator)}), seen ${r.seen}/${r.samples} (in a ${inA}), b rcvbuf errors ${rcvbufB}, upper p50/p95 ${r.upperMs.p50.toFixed(1)}/${r.upperMs.p95.toFixed(1)} ms, cpu ${JSON.stringify(r.cpuPct)}; a's lvsd ${JSON.stringify(r.lvsdA)}; a's reads ${JSON.stringify(r.readsA)}`);
