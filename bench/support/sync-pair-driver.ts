@@ -174,7 +174,7 @@ async function runIn(host: string, argv: string[], ms: number): Promise<string> 
 }
 
 type Bins = { stream: number[]; frame: number[]; inject: number[] };
-type Trace = { datagrams: number; drops: number; t0: number; binMs: number; bins: Bins; stream: Record<string, number>; frame: Record<string, [number, number]>; inject: Record<string, number> };
+type Trace = { datagrams: number; late: number; drops: number; t0: number; binMs: number; bins: Bins; stream: Record<string, number>; frame: Record<string, [number, number]>; inject: Record<string, number> };
 
 /**
  * How fast each step passed the records of all the client's flows (sync-trace.ts's 250 ms bins, in
@@ -238,6 +238,8 @@ function stepsOf(samples: Array<[number, number]>, seenB: Record<string, [number
     datagrams: [ta.datagrams, tb.datagrams],
     // The trace sockets' own drops (a datagram lost there is a step missing from this trace only).
     traceDrops: [ta.drops, tb.drops],
+    // Datagrams still in the trace sockets at the end (read then: the process had not run meanwhile).
+    traceLate: [ta.late, tb.late],
     // Records of every flow per step and how fast they passed (a: stream; b: frames, hand-over).
     rates: { a: ratesOf(ta, offA, send0), b: ratesOf(tb, offB, send0) },
     // Sampled flows that reached each step at all (those never seen in b are not in `flows`).
@@ -285,6 +287,11 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       // socket it installs from, bound to 224.0.0.81:8848 on lo with channel lvsd, on eth0 with kernel).
       const tracing = trace && !inject;
       const traces = tracing ? await Promise.all([A, B].map(async (h) => (await agent<{ id: number }>(h, '/spawn', { argv: [process.execPath, TRACE, '192.0.2.50', VIP, String(STREAM_PORT), String(SYNC_PORT), String(seconds + 8), String(base), String(count), String(sample)] })).id)) : [];
+      // Each trace says "ready" once its socket is open (node's start in a busy guest takes seconds).
+      for (const [i, id] of traces.entries()) {
+        const h = i ? B : A;
+        await until(async () => ((await agent<{ stderr: string; code: number | null }>(h, '/output', { id })).stderr.includes('ready') ? true : undefined), `the trace in ${h} to start`, 60_000, 200);
+      }
       const daemonWatch = tracing ? (await agent<{ id: number }>(B, '/spawn', { argv: [process.execPath, WATCH, '224.0.0.81', '8848', '50', String(seconds + 8)] })).id : undefined;
       // Channel lvsd: b's lvsd's own frame socket (the wildcard address, sync.port), whose queue is
       // the frames that reached b's kernel and wait for b's lvsd to read them.
