@@ -286,7 +286,7 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       // (sync-trace.ts), and b's kernel backup daemon's receive queue every 50 ms (udp-watch.ts: the
       // socket it installs from, bound to 224.0.0.81:8848 on lo with channel lvsd, on eth0 with kernel).
       const tracing = trace && !inject;
-      const traces = tracing ? await Promise.all([A, B].map(async (h) => (await agent<{ id: number }>(h, '/spawn', { argv: [process.execPath, TRACE, '192.0.2.50', VIP, String(STREAM_PORT), String(SYNC_PORT), String(seconds + 8), String(base), String(count), String(sample)] })).id)) : [];
+      const traces = tracing ? await Promise.all([A, B].map(async (h) => (await agent<{ id: number }>(h, '/spawn', { argv: [process.execPath, TRACE, '192.0.2.50', VIP, String(STREAM_PORT), String(SYNC_PORT), String(seconds + 120), String(base), String(count), String(sample)] })).id)) : [];
       // Each trace says "ready" once its socket is open (node's start in a busy guest takes seconds).
       for (const [i, id] of traces.entries()) {
         const h = i ? B : A;
@@ -325,6 +325,9 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
         if (o.code !== 0) throw new Error(`poller: ${o.stderr}`);
         return JSON.parse(o.stdout.trim()) as { want: number; seen: Record<string, [number, number]>; reads: number; readMs: number; periodMs: number; table: number };
       }, "b's poller", 60_000, 500);
+      // The traces end now (SIGTERM: each reads what waits in its socket and prints): every
+      // sampled flow b's poller saw has passed every step it will.
+      for (const [i, id] of traces.entries()) await agent(i ? B : A, '/signal', { id, signal: 'SIGTERM' });
       const rcvbufB = (await rcvbufErrors(B)) - rcv0;
       // b's sync counters (records received, drops by reason) after the phase: where records stopped.
       // a's table read durations (lvsd_sync_table_read_seconds buckets, since a started).

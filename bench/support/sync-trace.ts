@@ -12,7 +12,7 @@
  *   inject  a sync v1 message to 8848 (b: lvsd's hand-over to its kernel's backup daemon on lo;
  *           the daemon installs it as it reads it)
  *
- *   node sync-trace.js CLIENT VIP STREAM_PORT SYNC_PORT SECONDS BASE COUNT SAMPLE
+ *   node sync-trace.js CLIENT VIP STREAM_PORT SYNC_PORT MAX_SECONDS BASE COUNT SAMPLE
  *
  * Only the sampled flows are dated: client ports BASE, BASE+SAMPLE, ... below BASE+COUNT (the
  * generator's samples, sync-load.js flows), so the output stays ~500 flows at any rate (at 5,000/s
@@ -29,14 +29,16 @@
  * waits in the socket is read (rawpoll) before the line is printed (in a busy guest this process
  * may not run for seconds, and a timer that fires first would otherwise leave it unread). "ready"
  * on stderr once the socket is open: node's start in a busy guest takes seconds, and the driver
- * waits for it before starting the phase.
+ * waits for it before starting the phase. It ends at SIGTERM (the driver's, once b's poller is
+ * done) or after SECONDS at most: a fixed length from its own start cut b's trace 4.9 s into a
+ * phase whose frames reached b until 10 s (b's trace was ready ~7 s before a's, 11:00 run).
  *
  * A raw IPv4 UDP socket receives a copy of every UDP datagram delivered locally (raw(7)); the
  * client's own datagrams to the VIP are taken by IPVS before local delivery and are not seen.
  * With channel kernel, b's "inject" is the kernel master daemon's message reaching b's backup
  * daemon's port from the segment (the same step: the record handed to the installing daemon).
  * Wall time = the receive stamp (CLOCK_MONOTONIC) moved by this process's Date.now() − monotonic().
- * Prints one JSON line after SECONDS.
+ * Prints one JSON line at SIGTERM or after SECONDS.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { decodeMessage } from '../../src/sync/codec.js';
@@ -49,7 +51,7 @@ const syncPort = Number(syncPortS);
 const seconds = Number(secondsS);
 const [base, count, sample] = [baseS, countS, sampleS].map(Number) as [number, number, number];
 if (!client || !vip || !(streamPort > 0) || !(syncPort > 0) || !(seconds > 0 && seconds <= 600) || !(base > 0 && count > 0 && sample > 0 && base + count <= 65536)) {
-  process.stderr.write('usage: sync-trace.js CLIENT VIP STREAM_PORT SYNC_PORT SECONDS (≤ 600) BASE COUNT SAMPLE\n');
+  process.stderr.write('usage: sync-trace.js CLIENT VIP STREAM_PORT SYNC_PORT MAX_SECONDS (≤ 600) BASE COUNT SAMPLE\n');
   process.exit(2);
 }
 const sampled = (p: number) => p >= base && p < base + count && (p - base) % sample === 0;
@@ -126,7 +128,10 @@ try {
   if (rmemWas !== undefined) writeFileSync(RMEM_DEFAULT, rmemWas);
 }
 process.stderr.write('ready\n');
-setTimeout(() => {
+let done = false;
+function finish(): void {
+  if (done) return;
+  done = true;
   // What waits in the socket: 64 datagrams a call (the addon's RX_BATCH), 32,000 at most (more
   // than 16 MiB of the stream's datagrams).
   let late = 0;
@@ -140,4 +145,6 @@ setTimeout(() => {
   const dense = (xs: number[]) => Array.from({ length: xs.length }, (_, i) => xs[i] ?? 0);
   process.stdout.write(JSON.stringify({ datagrams, late, drops, t0, binMs: BIN_MS, bins: { stream: dense(bins.stream), frame: dense(bins.frame), inject: dense(bins.inject) }, stream, frame, inject }) + '\n');
   process.exit(0);
-}, seconds * 1000);
+}
+process.on('SIGTERM', finish);
+setTimeout(finish, seconds * 1000);
