@@ -277,25 +277,28 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       const count = Math.max(1, Math.round(rate * seconds));
       if (base + count > 65535) throw new Error(`source ports ${base}+${count} run past 65535`);
       const sample = Math.max(1, Math.floor(count / 500));
-      const poller = (await agent<{ id: number }>(B, '/spawn', { argv: [process.execPath, POLLER, String(base), String(count), String(sample), String(seconds + 25)] })).id;
-      const [a0, b0] = [await cpu(A, pid[A]!), await cpu(B, pid[B]!)];
-      const m0 = await readsOf(A, apiPort);
-      const k0 = await kernelSide(A);
-      // Channel lvsd: the stream socket's queue in a's guest, sampled every 50 ms over the phase.
       // --trace (client flows, either channel): each sampled flow's steps dated in a's and b's guests
       // (sync-trace.ts), and b's kernel backup daemon's receive queue every 50 ms (udp-watch.ts: the
       // socket it installs from, bound to 224.0.0.81:8848 on lo with channel lvsd, on eth0 with kernel).
       const tracing = trace && !inject;
       const traces = tracing ? await Promise.all([A, B].map(async (h) => (await agent<{ id: number }>(h, '/spawn', { argv: [process.execPath, TRACE, '192.0.2.50', VIP, String(STREAM_PORT), String(SYNC_PORT), String(seconds + 120), String(base), String(count), String(sample)] })).id)) : [];
       // Each trace says "ready" once its socket is open (node's start in a busy guest takes seconds).
+      const tStart = Date.now();
       for (const [i, id] of traces.entries()) {
         const h = i ? B : A;
         await until(async () => ((await agent<{ stderr: string; code: number | null }>(h, '/output', { id })).stderr.includes('ready') ? true : undefined), `the trace in ${h} to start`, 60_000, 200);
       }
+      if (tracing) say(`traces started in ${((Date.now() - tStart) / 1000).toFixed(1)} s`);
+      // b's poller after the traces' start (which took up to ~25 s in a busy guest): its MAX_SECONDS runs from its own start.
+      const poller = (await agent<{ id: number }>(B, '/spawn', { argv: [process.execPath, POLLER, String(base), String(count), String(sample), String(seconds + 25)] })).id;
+      const [a0, b0] = [await cpu(A, pid[A]!), await cpu(B, pid[B]!)];
+      const m0 = await readsOf(A, apiPort);
+      const k0 = await kernelSide(A);
       const daemonWatch = tracing ? (await agent<{ id: number }>(B, '/spawn', { argv: [process.execPath, WATCH, '224.0.0.81', '8848', '50', String(seconds + 8)] })).id : undefined;
       // Channel lvsd: b's lvsd's own frame socket (the wildcard address, sync.port), whose queue is
       // the frames that reached b's kernel and wait for b's lvsd to read them.
       const frameWatch = tracing && lvsdMode ? (await agent<{ id: number }>(B, '/spawn', { argv: [process.execPath, WATCH, '0.0.0.0', String(SYNC_PORT), '50', String(seconds + 8)] })).id : undefined;
+      // Channel lvsd: the stream socket's queue in a's guest, sampled every 50 ms over the phase.
       const watch = lvsdMode ? (await agent<{ id: number }>(A, '/spawn', { argv: [process.execPath, WATCH, '224.0.0.81', String(STREAM_PORT), '50', String(seconds + 2)] })).id : undefined;
       const rcv0 = await rcvbufErrors(B);
       const [va0, c0] = [await vsStats(A), guestBusy()];
