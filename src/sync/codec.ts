@@ -358,50 +358,6 @@ export function packRecords(syncid: number, recs: readonly Uint8Array[], maxLen:
   return out;
 }
 
-/**
- * The records of a message without decoding them: fills `out` with each record's start and end
- * (pairs, unpadded) and returns true, or returns false (out then holds nothing useful) when the
- * buffer is not a valid v1 message by its framing: the header, each record's type, version and
- * length, zero padding, option headers within the record, no unknown mandatory option, no bytes
- * after the last record. The option contents (order, duplicates, a sequence option's size) are
- * decodeMessage's to check, on the receiving director. One array, reused by the caller, and no
- * object per record: the table worker walks every kernel stream datagram this way.
- */
-export function messageRecords(buf: Uint8Array, out: number[]): boolean {
-  out.length = 0;
-  if (buf.length < MESSAGE_HEADER_LEN) return false;
-  if (((buf[2]! << 8) | buf[3]!) !== buf.length) return false;
-  if (buf[0] !== 0 || buf[5] !== SYNC_PROTO_VERSION || buf[6] !== 0 || buf[7] !== 0) return false;
-  const n = buf[4]!;
-  let p = MESSAGE_HEADER_LEN;
-  for (let i = 0; i < n; i++) {
-    if (i > 0) {
-      const aligned = pad4(p);
-      for (let k = p; k < aligned; k++) if (k >= buf.length || buf[k] !== 0) return false;
-      p = aligned;
-    }
-    if (p + RECORD_V4_LEN > buf.length) return false;
-    const type = buf[p]!;
-    if (type !== 0 && type !== STYPE_F_INET6) return false;
-    const verSize = (buf[p + 2]! << 8) | buf[p + 3]!;
-    if (verSize >> 12) return false;
-    const end = p + (verSize & MAX_RECORD_LEN);
-    if (end > buf.length || end - p < 24 + 3 * (type === STYPE_F_INET6 ? 16 : 4)) return false;
-    for (let q = p + 24 + 3 * (type === STYPE_F_INET6 ? 16 : 4); q < end; ) {
-      if (q + 2 > end) return false;
-      const otype = buf[q]!;
-      const olen = buf[q + 1]!;
-      if (olen === 0 || q + 2 + olen > end) return false;
-      const known = otype & ~IPVS_OPT_F_PARAM;
-      if (!(otype & IPVS_OPT_F_PARAM) && known !== IPVS_OPT_SEQ_DATA && known !== IPVS_OPT_PE_DATA && known !== IPVS_OPT_PE_NAME) return false;
-      q += 2 + olen;
-    }
-    out.push(p, end);
-    p = end;
-  }
-  return p === buf.length;
-}
-
 /** A plain Uint8Array copy (not a view into the datagram, not a Buffer). */
 function copy(b: Uint8Array, off: number, len: number): Uint8Array {
   const out = new Uint8Array(len);
@@ -409,68 +365,29 @@ function copy(b: Uint8Array, off: number, len: number): Uint8Array {
   return out;
 }
 
+const u16 = (b: Uint8Array, p: number): number => (b[p]! << 8) | b[p + 1]!;
+const u32 = (b: Uint8Array, p: number): number => ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+
 function readSeq(b: Uint8Array, off: number): SeqInfo {
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  return { initSeq: v.getUint32(off), delta: v.getUint32(off + 4), previousDelta: v.getUint32(off + 8) };
-}
-
-/**
- * Decodes a version-1 message with the kernel's acceptance rules (ip_vs_process_message,
- * ip_vs_proc_sync_conn), stricter where the kernel is lenient only by accident: bytes after the last
- * record (other than none) are rejected, so decode∘encode is the identity on every accepted buffer.
- */
-export function decodeMessage(buf: Uint8Array): DecodeResult {
-  const conns: SyncConn[] = [];
-  const r = walk(buf, conns, undefined);
-  return r.ok ? { ok: true, message: { syncid: r.syncid, conns } } : r;
-}
-
-export type ScanResult = { ok: true; syncid: number; offsets: number[] } | { ok: false; error: SyncDecodeError };
-
-/**
- * The same acceptance rules as decodeMessage, without building the records: each record's byte
- * offset (read its fields with the record* functions below). A peer's resync of 100,000 records
- * is received this way: an object and three address copies per record, and their garbage, were
- * most of the receiver's cost (bench/results/sync.md, 2026-12-05).
- */
-export function scanMessage(buf: Uint8Array): ScanResult {
-  const offsets: number[] = [];
-  const r = walk(buf, undefined, offsets);
-  return r.ok ? { ok: true, syncid: r.syncid, offsets } : r;
-}
-
-/** Fields of the record at byte offset p of a message that scanMessage accepted. */
-export const recordProtocol = (b: Uint8Array, p: number): number => b[p + 1]!;
-export const recordFlags = (b: Uint8Array, p: number): number => ((b[p + 4]! << 24) | (b[p + 5]! << 16) | (b[p + 6]! << 8) | b[p + 7]!) >>> 0;
-export const recordState = (b: Uint8Array, p: number): number => (b[p + 8]! << 8) | b[p + 9]!;
-export const recordTimeout = (b: Uint8Array, p: number): number => ((b[p + 20]! << 24) | (b[p + 21]! << 16) | (b[p + 22]! << 8) | b[p + 23]!) >>> 0;
-
-/**
- * A record's identity as a string of 16-bit units, from its bytes: protocol and the template flag,
- * cport, vport, caddr, vaddr (7 units for IPv4, 19 for IPv6: the families never collide). The same
- * connection gives the same key whichever message carries it.
- */
-export function recordKey(b: Uint8Array, p: number): string {
-  const u = (k: number) => (b[k]! << 8) | b[k + 1]!;
-  const head = b[p + 1]! | ((b[p + 6]! & 0x10) << 4); // IP_VS_CONN_F_TEMPLATE = 0x1000: bit 4 of flags' third byte
-  if (b[p] === STYPE_F_INET6) {
-    let k = String.fromCharCode(head | 0x200, u(p + 10), u(p + 12));
-    for (let i = p + 24; i < p + 56; i += 2) k += String.fromCharCode(u(i));
-    return k;
-  }
-  return String.fromCharCode(head, u(p + 10), u(p + 12), u(p + 24), u(p + 26), u(p + 28), u(p + 30));
+  return { initSeq: u32(b, off), delta: u32(b, off + 4), previousDelta: u32(b, off + 8) };
 }
 
 type WalkResult = { ok: true; syncid: number } | { ok: false; error: SyncDecodeError };
 
-/** Validates a message; each record, in order, into conns (decoded) or offsets (its byte offset: nothing allocated per record). */
-function walk(buf: Uint8Array, conns: SyncConn[] | undefined, offsets: number[] | undefined): WalkResult {
+/**
+ * The one walker of a message's framing, with the kernel's acceptance rules (ip_vs_process_message,
+ * ip_vs_proc_sync_conn), stricter where the kernel is lenient only by accident (bytes after the last
+ * record are rejected, options must come in the order the codec and the kernel write them: seq, pe
+ * data, pe name, then optional ones; no duplicate), so that decode∘encode is the identity on every
+ * accepted buffer. Fills `spans` with each record's start and end (pairs, unpadded) and allocates
+ * nothing per record: every reader of the wire goes through here (decodeMessage, messageRecords).
+ */
+function walk(buf: Uint8Array, spans: number[]): WalkResult {
+  spans.length = 0;
   if (buf.length < MESSAGE_HEADER_LEN) return fail('SHORT', `${buf.length} bytes: shorter than the 8-byte header`, 0);
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const size = v.getUint16(2);
+  const size = u16(buf, 2);
   if (size !== buf.length) return fail('SIZE_MISMATCH', `header says ${size} bytes, datagram has ${buf.length}`, 2);
-  if (buf[0] !== 0 || buf[5] !== SYNC_PROTO_VERSION || v.getUint16(6) !== 0) return fail('NOT_V1', 'not a version-1 sync message (reserved/version/spare)', 0);
-  const syncid = buf[1]!;
+  if (buf[0] !== 0 || buf[5] !== SYNC_PROTO_VERSION || u16(buf, 6) !== 0) return fail('NOT_V1', 'not a version-1 sync message (reserved/version/spare)', 0);
   const n = buf[4]!;
   let p = MESSAGE_HEADER_LEN;
   for (let i = 0; i < n; i++) {
@@ -481,74 +398,129 @@ function walk(buf: Uint8Array, conns: SyncConn[] | undefined, offsets: number[] 
     }
     if (p + RECORD_V4_LEN > buf.length) return fail('TRUNCATED_RECORD', `record ${i} starts at ${p} and does not fit`, Math.min(p, buf.length));
     const type = buf[p]!;
-    const verSize = v.getUint16(p + 2);
+    const verSize = u16(buf, p + 2);
     if (verSize >> 12) return fail('RECORD_VERSION', `record ${i} has version ${verSize >> 12} (must be 0)`, p + 2);
     const len = verSize & MAX_RECORD_LEN;
     const end = p + len;
     if (end > buf.length) return fail('TRUNCATED_RECORD', `record ${i} says ${len} bytes, past the end`, p + 2);
-    let family: 4 | 6;
-    if (type === STYPE_F_INET6) family = 6;
-    else if (type === 0) family = 4;
-    else return fail('RECORD_TYPE', `record ${i} has unknown type ${type}`, p);
-    const alen = family === 6 ? 16 : 4;
-    const base = 24 + 3 * alen;
-    if (len < base) return fail('RECORD_LENGTH', `record ${i} is ${len} bytes, IPv${family} needs ${base}`, p + 2);
-    let q = p + base;
-    let seq: SyncConn['seq'];
-    let peData: Uint8Array | undefined;
-    let peName: string | undefined;
-    let extra: RawOption[] | undefined;
-    while (q < end) {
+    if (type !== 0 && type !== STYPE_F_INET6) return fail('RECORD_TYPE', `record ${i} has unknown type ${type}`, p);
+    const base = 24 + 3 * (type === STYPE_F_INET6 ? 16 : 4);
+    if (len < base) return fail('RECORD_LENGTH', `record ${i} is ${len} bytes, IPv${type === STYPE_F_INET6 ? 6 : 4} needs ${base}`, p + 2);
+    // Options seen so far, as the order they must come in: 1 seq, 2 pe data, 3 pe name, 4 optional ones.
+    let last = 0;
+    for (let q = p + base; q < end; ) {
       if (q + 2 > end) return fail('BAD_OPTION', `record ${i}: option header cut short`, q);
       const otype = buf[q]!;
       const olen = buf[q + 1]!;
-      const data = q + 2;
-      if (olen === 0 || data + olen > end) return fail('BAD_OPTION', `record ${i}: option ${otype} of length ${olen} does not fit`, q);
-      const known = otype & ~IPVS_OPT_F_PARAM;
-      // The codec keeps options in the order it writes them (seq, pe data, pe name, others) so that
-      // decode∘encode is byte-equal; the kernel writes that order too.
-      const orderOk = extra === undefined;
-      if (known === IPVS_OPT_SEQ_DATA && orderOk && !(otype & IPVS_OPT_F_PARAM)) {
+      if (olen === 0 || q + 2 + olen > end) return fail('BAD_OPTION', `record ${i}: option ${otype} of length ${olen} does not fit`, q);
+      const mandatory = !(otype & IPVS_OPT_F_PARAM);
+      if (mandatory && otype === IPVS_OPT_SEQ_DATA && last < 4) {
         if (olen !== SEQ_OPT_LEN) return fail('BAD_OPTION', `record ${i}: sequence option of ${olen} bytes (must be ${SEQ_OPT_LEN})`, q);
-        if (seq || peData || peName !== undefined) return fail('DUPLICATE_OPTION', `record ${i}: sequence option twice or out of order`, q);
-        seq = { in: readSeq(buf, data), out: readSeq(buf, data + 12) };
-      } else if (known === IPVS_OPT_PE_DATA && orderOk && !(otype & IPVS_OPT_F_PARAM)) {
-        if (peData || peName !== undefined) return fail('DUPLICATE_OPTION', `record ${i}: persistence data twice or out of order`, q);
-        peData = copy(buf, data, olen);
-      } else if (known === IPVS_OPT_PE_NAME && orderOk && !(otype & IPVS_OPT_F_PARAM)) {
-        if (peName !== undefined) return fail('DUPLICATE_OPTION', `record ${i}: persistence engine name twice`, q);
+        if (last >= 1) return fail('DUPLICATE_OPTION', `record ${i}: sequence option twice or out of order`, q);
+        last = 1;
+      } else if (mandatory && otype === IPVS_OPT_PE_DATA && last < 4) {
+        if (last >= 2) return fail('DUPLICATE_OPTION', `record ${i}: persistence data twice or out of order`, q);
+        last = 2;
+      } else if (mandatory && otype === IPVS_OPT_PE_NAME && last < 4) {
+        if (last >= 3) return fail('DUPLICATE_OPTION', `record ${i}: persistence engine name twice`, q);
         if (olen > PE_NAME_MAXLEN) return fail('BAD_OPTION', `record ${i}: persistence engine name of ${olen} bytes`, q);
-        peName = Buffer.from(buf.buffer, buf.byteOffset + data, olen).toString('latin1');
-      } else if (otype & IPVS_OPT_F_PARAM) {
-        (extra ??= []).push({ type: otype, data: copy(buf, data, olen) });
+        last = 3;
+      } else if (!mandatory) {
+        last = 4;
       } else {
         return fail('UNKNOWN_MANDATORY_OPTION', `record ${i}: option ${otype} is unknown or out of order and not optional`, q);
       }
-      q = data + olen;
+      q += 2 + olen;
     }
-    offsets?.push(p);
-    conns?.push({
-      family,
-      protocol: buf[p + 1]!,
-      flags: v.getUint32(p + 4),
-      state: v.getUint16(p + 8),
-      cport: v.getUint16(p + 10),
-      vport: v.getUint16(p + 12),
-      dport: v.getUint16(p + 14),
-      fwmark: v.getUint32(p + 16),
-      timeout: v.getUint32(p + 20),
-      caddr: copy(buf, p + 24, alen),
-      vaddr: copy(buf, p + 24 + alen, alen),
-      daddr: copy(buf, p + 24 + 2 * alen, alen),
-      ...(seq ? { seq } : {}),
-      ...(peData ? { peData } : {}),
-      ...(peName !== undefined ? { peName } : {}),
-      ...(extra ? { extra } : {}),
-    });
+    spans.push(p, end);
     p = end;
   }
   if (p !== buf.length) return fail('TRAILING_BYTES', `${buf.length - p} bytes after the last record`, p);
-  return { ok: true, syncid };
+  return { ok: true, syncid: buf[1]! };
+}
+
+/**
+ * The records of a message without decoding them: fills `out` with each record's start and end
+ * (pairs, unpadded) and returns true, or returns false (out then holds nothing useful) when the
+ * buffer is not a valid v1 message (decodeMessage's rules: the same walker). One array, reused by
+ * the caller, and no object per record: the receiver of a peer's frames and the table worker's
+ * kernel stream walk every message this way; read a record's fields with the record* functions.
+ */
+export function messageRecords(buf: Uint8Array, out: number[]): boolean {
+  return walk(buf, out).ok;
+}
+
+/**
+ * The record of an accepted message (decodeMessage, messageRecords) that starts at byte p, decoded:
+ * its options as the walker let them through (in order, no duplicate, known sizes).
+ */
+export function recordAt(buf: Uint8Array, p: number): SyncConn {
+  const family = buf[p] === STYPE_F_INET6 ? 6 : 4;
+  const alen = family === 6 ? 16 : 4;
+  const end = p + (u16(buf, p + 2) & MAX_RECORD_LEN);
+  let seq: SyncConn['seq'];
+  let peData: Uint8Array | undefined;
+  let peName: string | undefined;
+  let extra: RawOption[] | undefined;
+  for (let q = p + 24 + 3 * alen; q < end; ) {
+    const otype = buf[q]!;
+    const olen = buf[q + 1]!;
+    const data = q + 2;
+    if (otype === IPVS_OPT_SEQ_DATA) seq = { in: readSeq(buf, data), out: readSeq(buf, data + 12) };
+    else if (otype === IPVS_OPT_PE_DATA) peData = copy(buf, data, olen);
+    else if (otype === IPVS_OPT_PE_NAME) peName = Buffer.from(buf.buffer, buf.byteOffset + data, olen).toString('latin1');
+    else (extra ??= []).push({ type: otype, data: copy(buf, data, olen) });
+    q = data + olen;
+  }
+  return {
+    family,
+    protocol: buf[p + 1]!,
+    flags: recordFlags(buf, p),
+    state: recordState(buf, p),
+    cport: u16(buf, p + 10),
+    vport: u16(buf, p + 12),
+    dport: u16(buf, p + 14),
+    fwmark: u32(buf, p + 16),
+    timeout: recordTimeout(buf, p),
+    caddr: copy(buf, p + 24, alen),
+    vaddr: copy(buf, p + 24 + alen, alen),
+    daddr: copy(buf, p + 24 + 2 * alen, alen),
+    ...(seq ? { seq } : {}),
+    ...(peData ? { peData } : {}),
+    ...(peName !== undefined ? { peName } : {}),
+    ...(extra ? { extra } : {}),
+  };
+}
+
+/** Decodes a version-1 message (walk's rules): a typed error for anything it does not accept. */
+export function decodeMessage(buf: Uint8Array): DecodeResult {
+  const spans: number[] = [];
+  const r = walk(buf, spans);
+  if (!r.ok) return r;
+  const conns: SyncConn[] = [];
+  for (let i = 0; i < spans.length; i += 2) conns.push(recordAt(buf, spans[i]!));
+  return { ok: true, message: { syncid: r.syncid, conns } };
+}
+
+/** Fields of the record at byte offset p of an accepted message (messageRecords). */
+export const recordProtocol = (b: Uint8Array, p: number): number => b[p + 1]!;
+export const recordFlags = (b: Uint8Array, p: number): number => u32(b, p + 4);
+export const recordState = (b: Uint8Array, p: number): number => u16(b, p + 8);
+export const recordTimeout = (b: Uint8Array, p: number): number => u32(b, p + 20);
+
+/**
+ * A record's identity as a string of 16-bit units, from its bytes: protocol and the template flag,
+ * cport, vport, caddr, vaddr (7 units for IPv4, 19 for IPv6: the families never collide). The same
+ * connection gives the same key whichever message carries it.
+ */
+export function recordKey(b: Uint8Array, p: number): string {
+  const head = b[p + 1]! | ((b[p + 6]! & 0x10) << 4); // IP_VS_CONN_F_TEMPLATE = 0x1000: bit 4 of flags' third byte
+  if (b[p] === STYPE_F_INET6) {
+    let k = String.fromCharCode(head | 0x200, u16(b, p + 10), u16(b, p + 12));
+    for (let i = p + 24; i < p + 56; i += 2) k += String.fromCharCode(u16(b, i));
+    return k;
+  }
+  return String.fromCharCode(head, u16(b, p + 10), u16(b, p + 12), u16(b, p + 24), u16(b, p + 26), u16(b, p + 28), u16(b, p + 30));
 }
 
 /**

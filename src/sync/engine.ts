@@ -16,10 +16,10 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
-import { decodeMessage, encodeMessage, recordFlags, recordKey, recordProtocol, recordState, recordTimeout, scanMessage, type SyncConn } from './codec.js';
+import { decodeMessage, encodeMessage, messageRecords, recordAt, recordKey, type SyncConn } from './codec.js';
+import { PeerTable } from './peer-table.js';
 import { FrameType, DATA_STAMP_LEN, FRAME_VERSION, type DropReason, type Frame, type SeqRange } from './wire.js';
 import { decodeDataMissing, decodeMissing, encodeDataMissing, encodeMissing, indicesOf, missingRanges, MissingNames, SentRing, DATA_MISSING_RANGES_MAX, RESYNC_DATA_HEADER_LEN, type IndexRange, type SeqOwner } from './resend.js';
-import { timeoutSeconds } from './show.js';
 import type { PollResult, TableSource } from './source.js';
 import { yieldToLoop } from '../core/clock.js';
 
@@ -107,20 +107,6 @@ export function engineMetrics(registry: Registry): EngineMetrics {
  * resync O(n²) (41 passes over up to 100,000 records; bench/sync-resync-host.ts, h-resync).
  */
 const PEER_EXPIRE_MS = 1000;
-
-/**
- * A record received from the peer, kept for the gauge and `sync show`: the message it was handed
- * to the kernel in and its index there, decoded again only when shown (peerTable). Holding the
- * decoded record instead (an object and three address arrays per connection) kept ~6 objects per
- * connection in the old generation: for a 100,000-record resync the receiver's garbage collector
- * was its largest cost (bench/sync-resync-host.ts profile, 2026-12-05; in the lab guest the
- * receiver took 11.2 of the resync's 25.8 CPU seconds, bench/results/sync.md 04:43).
- */
-interface PeerRecord {
-  readonly msg: Buffer;
-  readonly index: number;
-  readonly until: number;
-}
 
 /** A full-resync answer the sender keeps for resends; `sent`: frames of it sent once so far. */
 interface Answer {
@@ -224,8 +210,8 @@ export class SyncEngine {
   private readFailing: string | undefined;
   private resyncId = 0;
   private readonly pendingResync = new Map<number, number>();
-  /** Records received from the peer: key → expiry (ms), for the peer-connections gauge and `sync show`. */
-  private readonly fromPeer = new Map<string, PeerRecord>();
+  /** Records received from the peer, for the peer-connections gauge and `sync show` (peer-table.ts). */
+  private readonly fromPeer = new PeerTable();
   readonly m: EngineMetrics;
   private closed = false;
   /** A frame of another frame version was logged (drop): once per run, every one is counted. */
@@ -843,10 +829,10 @@ export class SyncEngine {
     if (data.length < DATA_STAMP_LEN) return this.drop('bad_records');
     const sight = Number(data.readBigUInt64BE(0));
     const payload = data.subarray(DATA_STAMP_LEN);
-    const r = scanMessage(payload);
-    if (!r.ok) return this.drop('bad_records');
+    const spans: number[] = [];
+    if (!messageRecords(payload, spans)) return this.drop('bad_records');
     this.reportArrived(f.seq);
-    await this.handOver(payload, r.offsets, sight);
+    await this.handOver(payload, spans, sight);
   }
 
   /**
@@ -866,35 +852,34 @@ export class SyncEngine {
     const data = f.payload;
     if (data.length < RESYNC_DATA_HEADER_LEN) return this.drop('bad_records');
     const payload = data.subarray(RESYNC_DATA_HEADER_LEN);
-    const r = scanMessage(payload);
-    if (!r.ok) return this.drop('bad_records');
+    let spans: number[] = [];
+    if (!messageRecords(payload, spans)) return this.drop('bad_records');
     this.reportArrived(f.seq);
     this.resyncProgress?.(); // the table is still arriving
     const rc = this.receiptFor(f.epoch, data.readUInt32BE(0));
     const index = data.readUInt32BE(4);
-    let offsets = r.offsets;
     let msg: Buffer = payload;
     if (rc) {
       if (rc.held.has(index)) return;
       rc.held.add(index);
-      rc.records += offsets.length;
+      rc.records += spans.length / 2;
       rc.fresh = true;
       // A resent frame carries the state of the answer's read; a poll since may have sent a newer
       // one (a state change, a closed connection): the answer's copy must not overwrite it.
       if (rc.polled.size) {
-        const keep = offsets.map((p) => !rc.polled.has(recordKey(payload, p)));
+        const keep: boolean[] = [];
+        for (let i = 0; i < spans.length; i += 2) keep.push(!rc.polled.has(recordKey(payload, spans[i]!)));
         if (keep.includes(false)) {
           if (!keep.includes(true)) return;
           const d = decodeMessage(payload);
           if (!d.ok) return this.drop('bad_records');
           msg = encodeMessage({ syncid: payload[1]!, conns: d.message.conns.filter((_, i) => keep[i]) });
-          const again = scanMessage(msg);
-          if (!again.ok) return this.drop('bad_records');
-          offsets = again.offsets;
+          spans = [];
+          if (!messageRecords(msg, spans)) return this.drop('bad_records');
         }
       }
     }
-    await this.handOver(msg, offsets, 0);
+    await this.handOver(msg, spans, 0);
   }
 
   /** Names the frames of the current answer this director lacks (RESYNC_MISSING). */
@@ -912,10 +897,10 @@ export class SyncEngine {
   }
 
   /**
-   * Hands one sync message to the local kernel and keeps its records (at these byte offsets) for
-   * the gauge and `sync show`: keyed and timed from their bytes, no record decoded.
+   * Hands one sync message to the local kernel and keeps its records (these spans: messageRecords)
+   * for the gauge and `sync show`: the message's bytes, keyed and timed from them, no record decoded.
    */
-  private async handOver(payload: Buffer, offsets: readonly number[], sight: number): Promise<void> {
+  private async handOver(payload: Buffer, spans: readonly number[], sight: number): Promise<void> {
     const msg = Buffer.from(payload);
     msg[1] = this.d.syncid; // the local backup daemon ignores other sync ids
     try {
@@ -924,18 +909,14 @@ export class SyncEngine {
       return this.drop('inject_error');
     }
     const now = this.d.now();
+    const records = spans.length / 2;
     const rc = sight > 0 && this.receipt && !this.receipt.acked ? this.receipt : undefined;
-    for (let i = 0; i < offsets.length; i++) {
-      const p = offsets[i]!;
-      const k = recordKey(msg, p);
-      const until = now + timeoutSeconds(recordTimeout(msg, p), recordFlags(msg, p), recordProtocol(msg, p), recordState(msg, p)) * 1000;
-      this.fromPeer.set(k, { msg, index: i, until });
-      rc?.polled.add(k);
-    }
-    if (sight > 0) this.observeStaleness(sight, offsets.length);
+    if (rc) for (let i = 0; i < spans.length; i += 2) rc.polled.add(recordKey(msg, spans[i]!));
+    this.fromPeer.add(msg, spans, now);
+    if (sight > 0) this.observeStaleness(sight, records);
     if (now - this.expiredAt >= PEER_EXPIRE_MS) this.expirePeer(now);
     this.m.peerConns.set(this.fromPeer.size);
-    this.m.records.inc({ direction: 'received' }, offsets.length);
+    this.m.records.inc({ direction: 'received' }, records);
   }
 
   /**
@@ -969,26 +950,15 @@ export class SyncEngine {
 
   private expirePeer(now: number): void {
     this.expiredAt = now;
-    for (const [k, v] of this.fromPeer) if (v.until < now) this.fromPeer.delete(k);
+    this.fromPeer.expire(now);
   }
 
   /** Records last received from the peer and not yet expired, with their expiry in ms (for `lvsd sync show`). */
   peerTable(): Array<{ conn: SyncConn; until: number }> {
     this.expirePeer(this.d.now());
     this.m.peerConns.set(this.fromPeer.size);
-    // Each message decoded once (it was decoded when it arrived: it decodes).
-    const decoded = new Map<Buffer, readonly SyncConn[]>();
     const out: Array<{ conn: SyncConn; until: number }> = [];
-    for (const r of this.fromPeer.values()) {
-      let conns = decoded.get(r.msg);
-      if (!conns) {
-        const d = decodeMessage(r.msg);
-        conns = d.ok ? d.message.conns : [];
-        decoded.set(r.msg, conns);
-      }
-      const conn = conns[r.index];
-      if (conn) out.push({ conn, until: r.until });
-    }
+    for (const r of this.fromPeer.entries()) out.push({ conn: recordAt(r.msg, r.off), until: r.until });
     return out;
   }
 

@@ -24,11 +24,12 @@ import {
   MESSAGE_HEADER_LEN,
   SyncDecodeError,
   recordFlags,
+  recordAt,
   recordKey,
+  recordLength,
   recordProtocol,
   recordState,
   recordTimeout,
-  scanMessage,
   type SyncConn,
   type SyncMessage,
 } from '../../src/sync/codec.js';
@@ -127,6 +128,12 @@ const message = fc.record({ syncid: fc.nat({ max: 255 }), conns: fc.array(conn, 
 
 /** fast-check builds records without a prototype; compare structure only. */
 const plain = <T>(x: T): T => structuredClone(x);
+/** Where each record of an accepted message starts. */
+function starts(b: Uint8Array): number[] {
+  const spans: number[] = [];
+  assert.ok(messageRecords(b, spans));
+  return spans.filter((_, i) => i % 2 === 0);
+}
 
 // ---- properties ------------------------------------------------------------------------------------
 
@@ -190,20 +197,21 @@ test('property: joined messages are byte-equal to one message of all their recor
   assert.throws(() => joinMessages([encodeMessage({ syncid: 1, conns: [] }), ...encodeMessages(1, Array(256).fill(null).map(() => fc.sample(conn, 1)[0]!), 9000)]), RangeError, 'more than 255 records');
 });
 
-test('property: scanMessage accepts exactly what decodeMessage accepts (same error), and its offsets and record fields are the decoded records\'', () => {
+test('property: messageRecords accepts exactly what decodeMessage accepts (one walker), and its spans, record fields and recordAt are the decoded records', () => {
   fc.assert(
     fc.property(message, fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { maxLength: 4 }), (m, flips) => {
       const b = Buffer.from(encodeMessage(m));
       for (const [at, v] of flips) b[at % b.length] = v;
       const d = decodeMessage(b);
-      const s = scanMessage(b);
-      assert.equal(s.ok, d.ok);
-      if (!s.ok || !d.ok) return assert.deepEqual(s.ok ? undefined : s.error, d.ok ? undefined : d.error);
-      assert.equal(s.syncid, d.message.syncid);
-      assert.equal(s.offsets.length, d.message.conns.length);
-      s.offsets.forEach((p, i) => {
-        const c = d.message.conns[i]!;
+      const spans: number[] = [];
+      assert.equal(messageRecords(b, spans), d.ok);
+      if (!d.ok) return;
+      assert.equal(spans.length, 2 * d.message.conns.length);
+      d.message.conns.forEach((c, i) => {
+        const p = spans[2 * i]!;
+        assert.equal(spans[2 * i + 1]! - p, recordLength(c), 'a span is the record, unpadded');
         assert.deepEqual([recordProtocol(b, p), recordFlags(b, p), recordState(b, p), recordTimeout(b, p)], [c.protocol, c.flags, c.state, c.timeout]);
+        assert.deepEqual(plain(recordAt(b, p)), plain(c));
       });
     }),
     { numRuns: 150 },
@@ -215,22 +223,16 @@ test('property: recordKey is the connection\'s identity (protocol, template flag
   fc.assert(
     fc.property(fc.array(conn, { minLength: 2, maxLength: 12 }), (conns) => {
       const b = encodeMessage({ syncid: 1, conns });
-      const s = scanMessage(b);
-      assert.ok(s.ok);
-      const keys = s.offsets.map((p) => recordKey(b, p));
+      const keys = starts(b).map((p) => recordKey(b, p));
       for (let i = 0; i < conns.length; i++)
         for (let j = 0; j < conns.length; j++) assert.equal(keys[i] === keys[j], identity(conns[i]!) === identity(conns[j]!), `records ${i}, ${j}`);
       // The same connection in another state, with another timeout, destination and options: the same key.
       const moved = conns.map((c) => ({ ...c, state: (c.state + 1) & 0xffff, timeout: 7, dport: (c.dport + 1) & 0xffff, daddr: c.daddr.map((x) => x ^ 1), flags: (c.flags ^ ConnFlags.NOOUTPUT) >>> 0, seq: undefined, peData: undefined, peName: undefined, extra: undefined }));
       const b2 = encodeMessage({ syncid: 2, conns: moved });
-      const s2 = scanMessage(b2);
-      assert.ok(s2.ok);
-      assert.deepEqual(s2.offsets.map((p) => recordKey(b2, p)), keys);
+      assert.deepEqual(starts(b2).map((p) => recordKey(b2, p)), keys);
       // A template and its connection differ only by the flag: other keys.
       const b3 = encodeMessage({ syncid: 1, conns: conns.map((c) => ({ ...c, flags: (c.flags ^ ConnFlags.TEMPLATE) >>> 0 })) });
-      const s3 = scanMessage(b3);
-      assert.ok(s3.ok);
-      s3.offsets.forEach((p, i) => assert.notEqual(recordKey(b3, p), keys[i]));
+      starts(b3).forEach((p, i) => assert.notEqual(recordKey(b3, p), keys[i]));
     }),
     { numRuns: 100 },
   );
