@@ -65,7 +65,8 @@ const JOIN_BYTES = 32 * 1024;
  * Messages that wait (while the daemon drains its queue) are joined into one of up to 255 records
  * (joinMessages): a frame of the channel carries at most ~38 records (one MTU), and a datagram to
  * lo per frame is a system call and a wake-up of the daemon per 38 records, which is when the
- * daemon falls behind (lo takes 64 KB datagrams). A message that does not wait goes at once.
+ * daemon falls behind (lo takes 64 KB datagrams). The messages of the frames read in one turn of
+ * the event loop go joined too (send: setImmediate); nothing else waits.
  */
 export class LoopbackInjector {
   private readonly queue: Array<{ message: Buffer; done: (e: Error | null) => void }> = [];
@@ -104,9 +105,19 @@ export class LoopbackInjector {
     if (this.queue.length >= MAX_PENDING) return Promise.reject(new Error('hand-over queue full'));
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ message, done: (e) => (e ? reject(e) : resolve()) });
-      if (!this.running) void this.run();
+      if (!this.running && !this.due) {
+        // After the frames read in this turn of the event loop (libuv reads up to 32 datagrams a
+        // turn, each one frame's message): they go joined, one datagram and one wake-up of the
+        // kernel daemon for all, not one per frame's ~38 records. setImmediate runs right after
+        // the loop's I/O phase: a lone message waits no timer.
+        this.due = setImmediate(() => {
+          this.due = undefined;
+          if (!this.running) void this.run();
+        });
+      }
     });
   }
+  private due: NodeJS.Immediate | undefined;
 
   private async run(): Promise<void> {
     this.running = true;
