@@ -7,6 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { Topology, isRoot, type Running } from '../../src/lab/netns.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -79,17 +81,25 @@ test("the director's own hand-over to its kernel on lo is not a drop of its chan
 
 test('unicast over IPv6 during a key rotation: each side signs with its first key and accepts both', { skip, timeout: 60_000 }, async () => {
   const topo = new Topology();
+  const goDir = mkdtempSync(join(tmpdir(), 'lvsd-sync-go-'));
   try {
     const a = await topo.member('a', ['2001:db8::1/64']);
     const b = await topo.member('b', ['2001:db8::2/64']);
-    const pb = b.start([process.execPath, peer, JSON.stringify({ node: 2, keys: [K1, K2], port: 9848, local: '2001:db8::2', peers: [{ address: '2001:db8::1', port: 9848 }], send: 10, everyMs: 20, runMs: 4000, startDelayMs: 1000 })]);
-    const pa = a.start([process.execPath, peer, JSON.stringify({ node: 1, keys: [K2, K1], port: 9848, local: '2001:db8::1', peers: [{ address: '2001:db8::2', port: 9848 }], send: 10, everyMs: 20, runMs: 4000, startDelayMs: 1000 })]);
+    // Both send once both are bound (goFile): started together, one could otherwise send before the
+    // other's socket exists, on a loaded host (its frames then lost, the test failed once so).
+    const goFile = join(goDir, 'go');
+    const pb = b.start([process.execPath, peer, JSON.stringify({ node: 2, keys: [K1, K2], port: 9848, local: '2001:db8::2', peers: [{ address: '2001:db8::1', port: 9848 }], send: 10, everyMs: 20, runMs: 4000, startDelayMs: 200, goFile })]);
+    const pa = a.start([process.execPath, peer, JSON.stringify({ node: 1, keys: [K2, K1], port: 9848, local: '2001:db8::1', peers: [{ address: '2001:db8::2', port: 9848 }], send: 10, everyMs: 20, runMs: 4000, startDelayMs: 200, goFile })]);
+    await ready(pa, 'a');
+    await ready(pb, 'b');
+    writeFileSync(goFile, '');
     const [ra, rb] = await Promise.all([result(pa), result(pb)]);
     assert.deepEqual(rb.received, Array.from({ length: 10 }, (_, i) => `1:${i + 1}`));
     assert.deepEqual(ra.received, Array.from({ length: 10 }, (_, i) => `2:${i + 1}`));
     assert.deepEqual(ra.drops, {});
     assert.deepEqual(rb.drops, {});
   } finally {
+    rmSync(goDir, { recursive: true, force: true });
     await topo.destroy();
   }
 });

@@ -7,14 +7,18 @@
  * 224.0.0.81:8848), with a stand-in for the kernel's backup daemon joined to the group on lo (it
  * counts what reaches it: `handedOver`); ownHandover: false opens the channel without the
  * injector's address (as before the fix).
+ * goFile: the timers (startDelayMs, runMs) start once this file exists, not at "ready": a test that
+ * starts two peers at once creates it when both are bound, so neither sends before the other can
+ * receive (a node start in a namespace can take over a second on a loaded host).
  */
 import { SyncChannel } from '../../../src/sync/channel.js';
 import { encodeMessage } from '../../../src/sync/codec.js';
 import { FrameType, makeKey } from '../../../src/sync/wire.js';
 import { LoopbackInjector, enableLoopbackMulticast } from '../../../src/sync/adapters.js';
 import dgram from 'node:dgram';
+import { existsSync } from 'node:fs';
 
-const o = JSON.parse(process.argv[2]!) as { node: number; keys: string[]; port: number; local?: string; peers: { address: string; port: number }[]; send: number; everyMs: number; runMs: number; startDelayMs?: number; handover?: number; ownHandover?: boolean };
+const o = JSON.parse(process.argv[2]!) as { node: number; keys: string[]; port: number; local?: string; peers: { address: string; port: number }[]; send: number; everyMs: number; runMs: number; startDelayMs?: number; handover?: number; ownHandover?: boolean; goFile?: string };
 const received: string[] = [];
 const drops: Record<string, number> = {};
 let handedOver = 0;
@@ -41,6 +45,7 @@ const ch = await SyncChannel.open({
   ...(inj && o.ownHandover !== false ? { ownHandover: inj.local } : {}),
 });
 console.log('ready');
+if (o.goFile) for (let i = 0; i < 1500 && !existsSync(o.goFile); i++) await new Promise((r) => setTimeout(r, 20));
 const rec = (i: number) => ({ family: 4 as const, protocol: 6, flags: 3, state: 1, cport: 10000 + i, vport: 80, dport: 80, fwmark: 0, timeout: 0, caddr: Uint8Array.from([192, 0, 2, 50]), vaddr: Uint8Array.from([192, 0, 2, 100]), daddr: Uint8Array.from([192, 0, 2, 11]) });
 setTimeout(async () => {
   for (let i = 0; i < (o.handover ?? 0); i++) await inj!.send(encodeMessage({ syncid: 1, conns: [rec(i)] }));
