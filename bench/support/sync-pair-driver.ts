@@ -56,13 +56,14 @@ async function until<T>(fn: () => Promise<T | undefined>, what: string, ms: numb
   }
 }
 
-type Cpu = { lvsd: number; user: number; sys: number; threads: Record<string, [number, number]>; kthreads: number; busy: number; at: number };
+type Cpu = { lvsd: number; user: number; sys: number; threads: Record<string, [number, number]>; kthreads: number; busy: number; parts: [number, number, number]; agent: number; at: number };
 /**
  * CPU seconds (USER_HZ 100) in a director's guest: its lvsd (user + system, and per thread:
- * "main" or "NAME/TID" → [user, system]), its ipvs-* kernel threads, the whole guest busy.
+ * "main" or "NAME/TID" → [user, system]), its ipvs-* kernel threads, the whole guest busy and
+ * its parts (/proc/stat: user + nice, system, irq + softirq: the stream's datagrams on lo are softirq work).
  */
 async function cpu(host: string, pid: number): Promise<Cpu> {
-  const text = await exec(host, ['sh', '-c', `head -1 /proc/stat; echo; cat /proc/${pid}/stat; echo; cat /proc/[0-9]*/stat 2>/dev/null | grep '(ipvs-' ; echo; cat /proc/${pid}/task/*/stat 2>/dev/null | sed 's/^/T /'; true`]);
+  const text = await exec(host, ['sh', '-c', `head -1 /proc/stat; echo; cat /proc/${pid}/stat; echo; cat /proc/[0-9]*/stat 2>/dev/null | grep '(ipvs-' ; echo; cat /proc/${pid}/task/*/stat 2>/dev/null | sed 's/^/T /'; echo; sed 's/^/A /' /proc/$PPID/stat; true`]);
   const [statLine, ...rest] = text.split('\n');
   const f = statLine!.trim().split(/\s+/).slice(1).map(Number);
   const busy = (f.reduce((x, y) => x + y, 0) - (f[3] ?? 0) - (f[4] ?? 0)) / 100;
@@ -71,7 +72,11 @@ async function cpu(host: string, pid: number): Promise<Cpu> {
     return [Number(g[11]) / 100, Number(g[12]) / 100];
   };
   const ticks = (l: string) => us(l)[0] + us(l)[1];
-  const procs = rest.filter((l) => l.includes(') ') && !l.startsWith('T '));
+  const procs = rest.filter((l) => l.includes(') ') && !l.startsWith('T ') && !l.startsWith('A '));
+  // The pair agent's own CPU and its finished children's (the bench's processes in the guest: exec'd
+  // commands, the stream socket's watch, the poller): the guest's busy time that is neither lvsd nor the kernel's.
+  const agentLine = rest.find((l) => l.startsWith('A ') && l.includes(') '));
+  const ag = agentLine ? agentLine.slice(agentLine.lastIndexOf(')') + 2).split(' ').slice(11, 15).reduce((t, x) => t + Number(x), 0) / 100 : NaN;
   const own = procs.find((l) => l.startsWith(`${pid} (`));
   const threads: Record<string, [number, number]> = {};
   for (const l of rest.filter((x) => x.startsWith('T ') && x.includes(') '))) {
@@ -79,7 +84,8 @@ async function cpu(host: string, pid: number): Promise<Cpu> {
     threads[tid === pid ? 'main' : `${l.slice(l.indexOf('(') + 1, l.lastIndexOf(')'))}/${tid}`] = us(l);
   }
   const [user, sys] = own ? us(own) : [NaN, NaN];
-  return { lvsd: own ? ticks(own) : NaN, user, sys, threads, kthreads: procs.filter((l) => l.includes('(ipvs-')).reduce((s, l) => s + ticks(l), 0), busy, at: Date.now() };
+  const parts: [number, number, number] = [((f[0] ?? 0) + (f[1] ?? 0)) / 100, (f[2] ?? 0) / 100, ((f[5] ?? 0) + (f[6] ?? 0)) / 100];
+  return { lvsd: own ? ticks(own) : NaN, user, sys, threads, kthreads: procs.filter((l) => l.includes('(ipvs-')).reduce((s, l) => s + ticks(l), 0), busy, parts, agent: ag, at: Date.now() };
 }
 
 /** a's lvsd over a phase, % of its guest's CPU: user, system, and per thread [user, system] (threads under 0.5 % left out). */
@@ -403,7 +409,7 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
           overflow: m1.streamOverflow - m0.streamOverflow,
           socket: watched,
         },
-        cpuPct: { lvsdA: pct(a1.lvsd, a0.lvsd, win), lvsdB: pct(b1.lvsd, b0.lvsd, (b1.at - b0.at) / 1000), kthreadsA: pct(a1.kthreads, a0.kthreads, win), kthreadsB: pct(b1.kthreads, b0.kthreads, (b1.at - b0.at) / 1000), guestA: pct(a1.busy, a0.busy, win), guestB: pct(b1.busy, b0.busy, (b1.at - b0.at) / 1000) },
+        cpuPct: { lvsdA: pct(a1.lvsd, a0.lvsd, win), lvsdB: pct(b1.lvsd, b0.lvsd, (b1.at - b0.at) / 1000), kthreadsA: pct(a1.kthreads, a0.kthreads, win), kthreadsB: pct(b1.kthreads, b0.kthreads, (b1.at - b0.at) / 1000), guestA: pct(a1.busy, a0.busy, win), guestAUserSysIrq: a1.parts.map((x, i) => pct(x, a0.parts[i]!, win)), benchA: pct(a1.agent, a0.agent, win), guestB: pct(b1.busy, b0.busy, (b1.at - b0.at) / 1000) },
       };
       if (steps) say(`steps: ${JSON.stringify({ ...steps, flows: undefined })}`);
       // The series stay in the RESULT line.
