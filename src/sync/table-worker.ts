@@ -341,20 +341,34 @@ const chunk = Buffer.allocUnsafe(64 * 1024);
  * thousands of read() calls (seq_file returns a page per call) and their parse and diff seconds
  * more (~18 s for 100,000 entries in the guest when they were one step after the read), and this
  * thread must answer a resync from the sent-map meanwhile.
+ * While the kernel stream brings records (BUSY_STREAM or more during a slice), a period's read
+ * pauses 9× each slice's duration after it (READ_SHARE, as streamDelay spaces whole reads): at
+ * 5,000 new connections/s one read of the growing table ran through the whole burst (10.7 s in a
+ * loaded lab guest, bench/results/sync.md 2026-12-05 10:30) and the stream's records waited in its
+ * socket 1.35 s (p50) for this thread (the 10:59 trace). A read asked (graceful stop) or one that
+ * repairs losses (readSoon) does not pause.
  */
 async function readSliced(path: string, onText: (text: string) => void): Promise<void> {
   const fd = openSync(path, 'r');
   try {
     let pos = 0;
     let slice = performance.now();
+    let sliceRecords = streamSinceRead;
     for (;;) {
       const n = readSync(fd, chunk, 0, chunk.length, pos);
       if (n === 0) return;
       onText(chunk.toString('latin1', 0, n));
       pos += n;
-      if (performance.now() - slice > SLICE_MS) {
+      const spent = performance.now() - slice;
+      if (spent > SLICE_MS) {
+        // Records since the last check (its slice and pause): a batch of them comes per socket batch.
+        const busy = streamUp && streamSinceRead - sliceRecords >= BUSY_STREAM;
+        sliceRecords = streamSinceRead;
         await new Promise((r) => setImmediate(r));
-        if (!pollAsked) await whileHeld();
+        if (!pollAsked) {
+          await whileHeld();
+          if (busy && !readSoon()) await new Promise((r) => setTimeout(r, Math.min(OVERFLOW_LOOK_MS, spent * (1 / READ_SHARE - 1))));
+        }
         slice = performance.now();
       }
     }
