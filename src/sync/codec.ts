@@ -524,6 +524,30 @@ export function recordKey(b: Uint8Array, p: number): string {
 }
 
 /**
+ * Whether two records (of accepted messages) are the same connection: recordKey's fields compared
+ * as bytes (protocol, template flag, cport, vport, caddr, vaddr; the family by the type byte), no
+ * string built: the peer table (peer-table.ts) compares and hashes every received record so.
+ */
+export function sameRecordConn(a: Uint8Array, p: number, b: Uint8Array, q: number): boolean {
+  if (a[p] !== b[q] || a[p + 1] !== b[q + 1] || (a[p + 6]! & 0x10) !== (b[q + 6]! & 0x10)) return false;
+  for (let i = 10; i < 14; i++) if (a[p + i] !== b[q + i]) return false;
+  const n = 24 + 2 * (a[p] === STYPE_F_INET6 ? 16 : 4);
+  for (let i = 24; i < n; i++) if (a[p + i] !== b[q + i]) return false;
+  return true;
+}
+
+/** A 32-bit hash of sameRecordConn's identity bytes (FNV-1a over them). */
+export function recordConnHash(b: Uint8Array, p: number): number {
+  let h = Math.imul(2166136261 ^ b[p]!, 16777619);
+  h = Math.imul(h ^ b[p + 1]!, 16777619);
+  h = Math.imul(h ^ (b[p + 6]! & 0x10), 16777619);
+  for (let i = 10; i < 14; i++) h = Math.imul(h ^ b[p + i]!, 16777619);
+  const n = 24 + 2 * (b[p] === STYPE_F_INET6 ? 16 : 4);
+  for (let i = 24; i < n; i++) h = Math.imul(h ^ b[p + i]!, 16777619);
+  return h >>> 0;
+}
+
+/**
  * One message holding the records of `msgs`, in order (valid messages of one syncid, at most 255
  * records together): the bytes of encodeMessage over all their records, joined without decoding
  * (each message's records as they are, padded to 4 bytes between messages as between records).

@@ -12,31 +12,10 @@
  * profile 2026-12-05 10:27; in the lab guest the receiver was the largest CPU user of the resync,
  * bench/results/sync.md 08:44).
  */
-import { recordFlags, recordProtocol, recordState, recordTimeout } from './codec.js';
+import { recordFlags, recordProtocol, recordState, recordTimeout, sameRecordConn, recordConnHash } from './codec.js';
 import { timeoutSeconds } from './show.js';
 
-const STYPE_F_INET6 = 1;
 const INITIAL = 1024;
-
-/** Equal identities: protocol, template flag, cport, vport, caddr, vaddr (the family by the type byte). */
-function sameConn(a: Uint8Array, p: number, b: Uint8Array, q: number): boolean {
-  if (a[p] !== b[q] || a[p + 1] !== b[q + 1] || (a[p + 6]! & 0x10) !== (b[q + 6]! & 0x10)) return false;
-  for (let i = 10; i < 14; i++) if (a[p + i] !== b[q + i]) return false;
-  const n = 24 + 2 * (a[p] === STYPE_F_INET6 ? 16 : 4);
-  for (let i = 24; i < n; i++) if (a[p + i] !== b[q + i]) return false;
-  return true;
-}
-
-/** A 32-bit hash of the same identity bytes (FNV-1a over them). */
-function hashConn(b: Uint8Array, p: number): number {
-  let h = Math.imul(2166136261 ^ b[p]!, 16777619);
-  h = Math.imul(h ^ b[p + 1]!, 16777619);
-  h = Math.imul(h ^ (b[p + 6]! & 0x10), 16777619);
-  for (let i = 10; i < 14; i++) h = Math.imul(h ^ b[p + i]!, 16777619);
-  const n = 24 + 2 * (b[p] === STYPE_F_INET6 ? 16 : 4);
-  for (let i = 24; i < n; i++) h = Math.imul(h ^ b[p + i]!, 16777619);
-  return h >>> 0;
-}
 
 export class PeerTable {
   /** Messages by slot; a slot no live entry points to any more is undefined (its bytes freed). */
@@ -69,9 +48,9 @@ export class PeerTable {
       const p = spans[i]!;
       const until = now + timeoutSeconds(recordTimeout(msg, p), recordFlags(msg, p), recordProtocol(msg, p), recordState(msg, p)) * 1000;
       const mask = this.slots.length - 1;
-      let h = hashConn(msg, p) & mask;
+      let h = recordConnHash(msg, p) & mask;
       let e: number;
-      while ((e = this.slots[h]! - 1) >= 0 && !sameConn(this.msgs[this.eMsg[e]!]!, this.eOff[e]!, msg, p)) h = (h + 1) & mask;
+      while ((e = this.slots[h]! - 1) >= 0 && !sameRecordConn(this.msgs[this.eMsg[e]!]!, this.eOff[e]!, msg, p)) h = (h + 1) & mask;
       if (e >= 0) {
         const old = this.eMsg[e]!;
         if (old === slot) this.msgLive[slot]!--; // a message repeating one connection: its last copy stands
@@ -81,7 +60,7 @@ export class PeerTable {
         if (e === this.eMsg.length) {
           this.grow();
           this.rehash(e);
-          this.insertSlot(e, hashConn(msg, p));
+          this.insertSlot(e, recordConnHash(msg, p));
         } else this.slots[h] = e + 1; // the free slot the probe ended at
       }
       this.eMsg[e] = slot;
@@ -159,6 +138,6 @@ export class PeerTable {
     const size = 2 * this.eMsg.length;
     if (this.slots.length !== size) this.slots = new Int32Array(size);
     else this.slots.fill(0);
-    for (let e = 0; e < n; e++) this.insertSlot(e, hashConn(this.msgs[this.eMsg[e]!]!, this.eOff[e]!));
+    for (let e = 0; e < n; e++) this.insertSlot(e, recordConnHash(this.msgs[this.eMsg[e]!]!, this.eOff[e]!));
   }
 }
