@@ -74,6 +74,7 @@ import { lvsdBin } from '../test/support/proc.js';
 import { writeSyncDirectorConfig } from './support/sync-director.js';
 import { activeConns, destConns, distinctInjected, guestConnSlab } from './support/conn-count.js';
 import { backupDaemonQueue } from '../src/sync/adapters.js';
+import { localSyncPorts } from '../src/config/model.js';
 
 const VIP = '192.0.2.100';
 /** The TCP service and real server of the injected entries (bench/support/sync-load.ts inject). */
@@ -585,7 +586,7 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
         const last = inBSeries[inBSeries.length - 1];
         if (!last || wall() - t0 - last[0] >= 5000) {
           const handed = sample(await scrape(fresh, apiPort), 'lvsd_sync_records_total{direction="received"}');
-          const queued = backupDaemonQueue(readFileSync(`/proc/${bPid}/net/udp`, 'latin1'))?.queued ?? NaN;
+          const queued = backupDaemonQueue(readFileSync(`/proc/${bPid}/net/udp`, 'latin1'), localSyncPorts({ port: 8848 }).handover)?.queued ?? NaN;
           inBSeries.push([Math.round(wall() - t0), inB, handed, queued]);
         }
         // The sample's own time (the counter's), not this poll's.

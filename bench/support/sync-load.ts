@@ -48,6 +48,11 @@
  */
 import { RawIpSocket } from '../../src/election/rawip.js';
 import { LoopbackInjector } from '../../src/sync/adapters.js';
+import { localSyncPorts } from '../../src/config/model.js';
+import { SYNC_PORT } from '../../src/sync/codec.js';
+
+/** The hand-over port of a director with the default sync ports (its backup daemon on lo listens there). */
+const HANDOVER_PORT = localSyncPorts({ port: SYNC_PORT }).handover;
 import { encodeMessages, ConnFlags, type SyncConn } from '../../src/sync/codec.js';
 import { DEFAULT_FRAME_PAYLOAD } from '../../src/sync/channel.js';
 import { parseIp } from '../../src/core/address.js';
@@ -133,7 +138,7 @@ async function inject(count: number, syncid: number, streamPort: number): Promis
   const msgs = encodeMessages(syncid, conns, DEFAULT_FRAME_PAYLOAD);
   let drops = 0;
   // The injector paces itself by the daemon's receive queue (the daemon drains it in its own thread).
-  const inj = await LoopbackInjector.open((n) => (drops += n));
+  const inj = await LoopbackInjector.open(HANDOVER_PORT, (n) => (drops += n));
   let stream: dgram.Socket | undefined;
   if (streamPort) {
     const sock = dgram.createSocket('udp4');
@@ -172,7 +177,7 @@ async function injectFlows(rate: number, count: number, syncid: number, sample: 
   const c = parseIp('192.0.2.50')!.bytes;
   const d = parseIp('192.0.2.11')!.bytes;
   let drops = 0;
-  const inj = await LoopbackInjector.open((n) => (drops += n));
+  const inj = await LoopbackInjector.open(HANDOVER_PORT, (n) => (drops += n));
   const samples: Array<[number, number]> = [];
   let i = 0;
   const t0 = performance.now();

@@ -176,7 +176,7 @@ export interface ClusterConfig {
   readonly vrrp_instances: readonly VrrpInstanceConfig[];
   readonly vrrp_sync_groups: readonly VrrpSyncGroupConfig[];
   readonly virtual_servers: readonly VirtualServerConfig[];
-  readonly sync?: DeepReadonly<SyncConfig>;
+  readonly sync?: SyncModel;
 }
 
 /**
@@ -252,6 +252,25 @@ export const OWNER_PRIORITY = 255;
 export function vrrpStartOf(i: { priority?: number | undefined; initial_state?: 'BACKUP' | 'MASTER' | undefined }): { priority: number; initial_state: 'BACKUP' | 'MASTER' } {
   const priority = i.priority ?? (i.initial_state === 'MASTER' ? OWNER_PRIORITY : 100);
   return { priority, initial_state: i.initial_state ?? (priority === OWNER_PRIORITY ? 'MASTER' : 'BACKUP') };
+}
+
+/** sync with its local ports resolved (channel lvsd uses them; localSyncPorts). */
+export type SyncModel = DeepReadonly<Omit<SyncConfig, 'stream_port' | 'handover_port'>> & { readonly stream_port: number; readonly handover_port: number };
+
+/**
+ * The two ports channel lvsd uses on lo besides sync.port, which the channel socket binds on the
+ * wildcard address (so it would receive any group datagram on lo at that port, IP_MULTICAST_ALL):
+ * the kernel stream's (the master daemon on lo sends to 224.0.0.81 there; 0: none) and the
+ * hand-over's (the backup daemon on lo listens there). All three differ, or one would receive
+ * another's datagrams: the backup daemon would install the stream's own records back into this
+ * director's table, the channel would read the hand-over. Defaults: stream 8849 (8850 when
+ * sync.port is 8849), hand-over the lowest port from 8850 up that is neither of the others.
+ */
+export function localSyncPorts(s: { readonly port: number; readonly stream_port?: number | undefined; readonly handover_port?: number | undefined }): { stream: number; handover: number } {
+  const stream = s.stream_port ?? (s.port === 8849 ? 8850 : 8849);
+  let handover = s.handover_port ?? 8850;
+  if (s.handover_port === undefined) while (handover === s.port || handover === stream) handover++;
+  return { stream, handover };
 }
 
 /**
@@ -394,7 +413,7 @@ export function buildModel(p: ClusterConfigParsed, hostname: string): ClusterCon
       };
       return out;
     }),
-    ...(p.sync ? { sync: p.sync } : {}),
+    ...(p.sync ? { sync: { ...p.sync, stream_port: localSyncPorts(p.sync).stream, handover_port: localSyncPorts(p.sync).handover } } : {}),
   };
   return deepFreeze(model);
 }

@@ -448,6 +448,12 @@ export const sync = z.strictObject({
    * `port` is 8849). 0: no kernel stream; new connections wait for the table reads.
    */
   stream_port: z.number().int().min(0).max(65535).optional(),
+  /**
+   * channel lvsd: the local port of the hand-over (docs/sync.md step 3): the kernel's backup sync
+   * daemon on lo listens at 224.0.0.81 on this port and installs the peer's records lvsd sends it.
+   * Default: the lowest port from 8850 up that is neither `port` nor `stream_port`.
+   */
+  handover_port: portNonZero.optional(),
   /** channel lvsd: at start, how long the wait for the active peer's table before the election starts may stay silent (seconds): each message of a table still arriving restarts it (60 s at most in all). */
   resync_timeout: z.number().min(0).max(60).default(3),
 });

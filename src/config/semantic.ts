@@ -6,7 +6,7 @@ import { isIPv6 } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { ClusterConfigParsed } from './schema.js';
-import { virtualServerKey, vrrpStartOf, syncGroupStartsMaster, OWNER_PRIORITY } from './model.js';
+import { virtualServerKey, vrrpStartOf, syncGroupStartsMaster, OWNER_PRIORITY, localSyncPorts } from './model.js';
 import { parseIp, parsePrefix } from '../core/address.js';
 
 export interface Finding {
@@ -257,12 +257,16 @@ export function semanticChecks(c: ClusterConfigParsed, env: SemanticEnv): Findin
     if (g && !(g.family === 4 ? g.bytes[0]! >= 224 && g.bytes[0]! <= 239 : g.bytes[0] === 0xff)) err(['sync', 'group'], `"${c.sync.group}" is not a multicast address (the kernel sync daemons need a group such as 224.0.0.81)`);
     if (c.sync.channel === 'lvsd' && !c.sync.key_file) err(['sync', 'channel'], 'channel lvsd authenticates every datagram: set sync.key_file');
     if (c.sync.channel === 'kernel' && c.sync.peers.length) err(['sync', 'peers'], 'peers are for channel lvsd (the kernel sync daemons only multicast)');
-    // IP_VS_SYNC_PORT (include/uapi/linux/ip_vs.h): the port of the backup daemon lvsd keeps on lo.
-    const KERNEL_SYNC_PORT = 8848;
-    const sp = c.sync.stream_port;
-    if (sp !== undefined && c.sync.channel === 'kernel') err(['sync', 'stream_port'], 'stream_port is for channel lvsd (its kernel stream on lo)');
-    else if (sp === KERNEL_SYNC_PORT) err(['sync', 'stream_port'], `${KERNEL_SYNC_PORT} is where the kernel backup daemon on lo listens (channel lvsd hands the peer's records to it): the stream's own records would be installed back into this director's table`);
-    else if (sp && sp === c.sync.port) err(['sync', 'stream_port'], `the channel between the directors uses port ${sp}: give the kernel stream another`);
+    const ports = localSyncPorts(c.sync);
+    for (const k of ['stream_port', 'handover_port'] as const) {
+      const v = c.sync[k];
+      if (v === undefined) continue;
+      if (c.sync.channel === 'kernel') err(['sync', k], `${k} is for channel lvsd (its ${k === 'stream_port' ? 'kernel stream' : 'hand-over to the kernel'} on lo)`);
+      else if (v && v === c.sync.port) err(['sync', k], `the channel between the directors uses port ${v} (sync.port): give the ${k === 'stream_port' ? 'kernel stream' : 'hand-over'} another`);
+    }
+    if (c.sync.channel === 'lvsd' && ports.stream === ports.handover) {
+      err(['sync', c.sync.handover_port !== undefined ? 'handover_port' : 'stream_port'], `the kernel stream and the hand-over both at port ${ports.stream} on lo: the backup daemon there would install this director's own records back into its table`);
+    }
   }
   return out;
 }

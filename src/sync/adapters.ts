@@ -9,19 +9,19 @@ import { endianness, networkInterfaces } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRtNetlink } from 'netlink';
 import { LvsdError } from '../core/errors.js';
-import { joinMessages, MAX_RECORDS_PER_MESSAGE, SYNC_GROUP_V4, SYNC_PORT } from './codec.js';
+import { joinMessages, MAX_RECORDS_PER_MESSAGE, SYNC_GROUP_V4 } from './codec.js';
 
 /** The kernel's connection table (IPv4 and IPv6 entries alike), read by the table worker (table-worker.ts). */
 export const CONN_TABLE = '/proc/net/ip_vs_conn';
 
 /**
  * The kernel backup daemon's socket in /proc/net/udp (ip_vs_sync.c make_receive_sock binds it to
- * 224.0.0.81:8848 on its interface): bytes waiting in its receive queue and datagrams it dropped
+ * the group and its port, 224.0.0.81:PORT, on its interface): bytes waiting in its receive queue and datagrams it dropped
  * (sk_drops: the queue was full). /proc prints the address as the 32-bit value in host order.
  */
-export function backupDaemonQueue(procNetUdp: string, le = endianness() === 'LE'): { queued: number; drops: number } | undefined {
+export function backupDaemonQueue(procNetUdp: string, port: number, le = endianness() === 'LE'): { queued: number; drops: number } | undefined {
   const group = SYNC_GROUP_V4.split('.').map((o) => Number(o).toString(16).toUpperCase().padStart(2, '0'));
-  const local = `${(le ? group.reverse() : group).join('')}:${SYNC_PORT.toString(16).toUpperCase().padStart(4, '0')}`;
+  const local = `${(le ? group.reverse() : group).join('')}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
   for (const line of procNetUdp.split('\n')) {
     const f = line.trim().split(/\s+/);
     if (f[1] !== local) continue;
@@ -56,7 +56,7 @@ const MAX_PENDING = 20_000;
 const JOIN_BYTES = 32 * 1024;
 
 /**
- * A UDP socket that multicasts sync messages to 224.0.0.81:8848 out of lo with loopback on: the
+ * A UDP socket that multicasts sync messages to 224.0.0.81:PORT out of lo with loopback on: the
  * kernel backup daemon bound to lo receives them as from a master daemon (ip_vs_sync.c
  * make_receive_sock binds the group and port on the interface; nothing leaves the host).
  * Messages go in order, paced by the daemon's receive queue: a full resync hands thousands of
@@ -79,10 +79,12 @@ export class LoopbackInjector {
   private constructor(
     private readonly sock: dgram.Socket,
     private readonly onDrops: (n: number) => void,
+    private readonly port: number,
     private readonly procNetUdp: string,
   ) {}
 
-  static async open(onDrops: (n: number) => void = () => undefined, procNetUdp = '/proc/net/udp'): Promise<LoopbackInjector> {
+  /** port: the backup daemon's on lo (sync.handover_port; 8848, IP_VS_SYNC_PORT, for one started without a port). */
+  static async open(port: number, onDrops: (n: number) => void = () => undefined, procNetUdp = '/proc/net/udp'): Promise<LoopbackInjector> {
     const sock = dgram.createSocket('udp4');
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
@@ -92,7 +94,7 @@ export class LoopbackInjector {
     sock.setMulticastLoopback(true);
     sock.setMulticastTTL(1);
     sock.on('error', () => undefined);
-    return new LoopbackInjector(sock, onDrops, procNetUdp);
+    return new LoopbackInjector(sock, onDrops, port, procNetUdp);
   }
 
   /**
@@ -143,7 +145,7 @@ export class LoopbackInjector {
           continue;
         }
         try {
-          this.sock.send(msg, SYNC_PORT, SYNC_GROUP_V4, (e) => {
+          this.sock.send(msg, this.port, SYNC_GROUP_V4, (e) => {
             for (const q of batch) q.done(e);
           });
         } catch (e) {
@@ -177,19 +179,13 @@ export class LoopbackInjector {
       } catch {
         /* no /proc: nothing to pace against */
       }
-      const q = backupDaemonQueue(text);
+      const q = backupDaemonQueue(text, this.port);
       if (!q) return; // no daemon socket seen: nothing to pace against (its absence shows in the kernel table)
       if (this.drops !== undefined && q.drops > this.drops) this.onDrops(q.drops - this.drops);
       this.drops = q.drops;
       if (q.queued <= QUEUE_HIGH || performance.now() > end) return;
       await sleep(1);
     }
-  }
-
-  /** The socket's own address (127.0.0.1) and port: what its datagrams carry as their source. */
-  get local(): { address: string; port: number } {
-    const a = this.sock.address();
-    return { address: a.address, port: a.port };
   }
 
   close(): Promise<void> {

@@ -31,16 +31,6 @@ export interface ChannelOptions {
   /** A fresh frame; `lost`: the sender's sequence numbers it skipped (also counted: onDrop 'lost'). */
   readonly onFrame: (f: Frame, from: Endpoint, lost?: SeqRange) => void;
   readonly onDrop: (reason: DropReason, count?: number) => void;
-  /**
-   * This director's own hand-over socket (LoopbackInjector: 127.0.0.1, a port of its own). Its
-   * messages to 224.0.0.81:8848 on lo also reach a channel socket bound to the wildcard address on
-   * port 8848 (the default): Linux hands a group's datagram to every socket bound to its port
-   * (IP_MULTICAST_ALL is on by default, ip(7)) once any socket joined the group on that interface, and
-   * the kernel's backup daemon did on lo. They are ignored, not counted: counted, they showed as
-   * `malformed` drops on every backup (92-98 in a 10 s bench run, h-low 2026-12-05). No datagram
-   * from the network can carry 127.0.0.1 as its source (a martian: the kernel drops it).
-   */
-  readonly ownHandover?: Endpoint;
 }
 
 /**
@@ -156,8 +146,6 @@ export class SyncChannel {
   }
 
   private receive(msg: Buffer, from: Endpoint): void {
-    const own = this.opts.ownHandover;
-    if (own && from.port === own.port && from.address === own.address) return;
     const r = openFrame(this.keys, msg);
     if (!r.ok) return this.opts.onDrop(r.reason);
     const f = r.frame;

@@ -14,7 +14,8 @@ import { errorMessage } from '../core/errors.js';
 import type { ClusterConfig, ConfigDiff } from '../config/index.js';
 import { planSync, wantedDaemons, type DaemonSpec, type SyncOp } from './plan.js';
 import { SyncEngine, engineMetrics } from './engine.js';
-import { SyncChannel, DEFAULT_FRAME_PAYLOAD, type Endpoint } from './channel.js';
+import { SyncChannel, DEFAULT_FRAME_PAYLOAD } from './channel.js';
+import { SYNC_GROUP_V4 } from './codec.js';
 import { loadKeys, nodeIdOf, type SyncKey } from './wire.js';
 import { WorkerTableSource, STREAM_GROUP } from './source.js';
 import { peerConnRow, sortRows } from './show.js';
@@ -31,8 +32,8 @@ export interface SyncDaemonControl {
 export interface LvsdSyncAdapters {
   /** The kernel's connection table files (/proc/net/ip_vs_conn), read by the table worker. */
   connTables: readonly string[];
-  /** onDrops: messages the kernel backup daemon dropped (its socket full). */
-  openInjector: (onDrops: (n: number) => void) => Promise<{ send(m: Buffer): Promise<void>; close(): Promise<void>; readonly local: Endpoint }>;
+  /** port: the hand-over's (the backup daemon on lo listens there); onDrops: messages it dropped (its socket full). */
+  openInjector: (port: number, onDrops: (n: number) => void) => Promise<{ send(m: Buffer): Promise<void>; close(): Promise<void> }>;
   enableLoopbackMulticast: () => Promise<void>;
   interfaceIPv4: (name: string) => string | undefined;
   loadKeys?: (path: string) => SyncKey[];
@@ -47,13 +48,22 @@ export interface SyncSubsystemOptions {
 
 /**
  * The kernel stream's master daemon (channel lvsd, active director; table-worker.ts): on lo, to
- * 224.0.0.81 at `sync.stream_port` (default: a port next to sync.port's; the backup daemon on lo
- * listens at 8848), sync_maxlen 1 so that every record leaves in its own buffer (ip_vs_sync.c
- * clamps a master's maxlen to ≥ 1). Undefined when stream_port is 0: no stream, the reads only.
+ * 224.0.0.81 at `sync.stream_port` (config/model.ts localSyncPorts), sync_maxlen 1 so that every
+ * record leaves in its own buffer (ip_vs_sync.c clamps a master's maxlen to ≥ 1). Undefined when
+ * stream_port is 0: no stream, the reads only.
  */
-export function streamDaemon(s: { readonly sync_id: number; readonly port: number; readonly stream_port?: number | undefined }): DaemonSpec | undefined {
-  const port = s.stream_port ?? (s.port === 8849 ? 8850 : 8849);
+export function streamDaemon(s: { readonly sync_id: number; readonly stream_port: number }): DaemonSpec | undefined {
+  const port = s.stream_port;
   return port ? { state: 'master', mcast_ifn: 'lo', syncid: s.sync_id, maxlen: 1, mcast_group: STREAM_GROUP, mcast_port: port, mcast_ttl: 1 } : undefined;
+}
+
+/**
+ * The hand-over's backup daemon (channel lvsd, every role): on lo at 224.0.0.81:`sync.handover_port`,
+ * where LoopbackInjector sends the peer's records. Not at sync.port (8848 by default): the channel
+ * socket, bound to the wildcard address there, would receive every hand-over too.
+ */
+export function handoverDaemon(s: { readonly sync_id: number; readonly handover_port: number }): DaemonSpec {
+  return { state: 'backup', mcast_ifn: 'lo', syncid: s.sync_id, mcast_group: SYNC_GROUP_V4, mcast_port: s.handover_port };
 }
 
 export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOptions): Subsystem<ClusterConfig, ConfigDiff> {
@@ -74,7 +84,7 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
   let unsub: (() => void) | undefined;
   let engine: SyncEngine | undefined;
   let channel: SyncChannel | undefined;
-  let injector: { send(m: Buffer): Promise<void>; close(): Promise<void>; readonly local: Endpoint } | undefined;
+  let injector: { send(m: Buffer): Promise<void>; close(): Promise<void> } | undefined;
 
   const following = () => cfg?.sync?.vrrp_instance ?? (cfg?.vrrp_instances.length === 1 ? cfg.vrrp_instances[0]!.name : undefined);
   /** Whether this director is the one whose connections are sent (channel lvsd). */
@@ -93,7 +103,7 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
     // (TTL 1, lo), never to the network.
     if (s.channel === 'lvsd') {
       const stream = engine && activeWanted() ? streamDaemon(s) : undefined;
-      return [{ state: 'backup', mcast_ifn: 'lo', syncid: s.sync_id }, ...(stream ? [stream] : [])];
+      return [handoverDaemon(s), ...(stream ? [stream] : [])];
     }
     const w = wantedDaemons(s.mode, vrrpState);
     const base = { mcast_ifn: s.interface, syncid: s.sync_id, mcast_group: s.group, mcast_port: s.port, mcast_ttl: s.ttl, ...(s.maxlen ? { maxlen: s.maxlen } : {}) };
@@ -153,7 +163,7 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
     if (!a) throw new Error('channel lvsd is not available in this build');
     const keys = (a.loadKeys ?? loadKeys)(s.key_file!);
     await a.enableLoopbackMulticast();
-    injector = await a.openInjector((n) => engineMetrics(deps.registry).drops.inc({ reason: 'kernel_queue' }, n));
+    injector = await a.openInjector(s.handover_port, (n) => engineMetrics(deps.registry).drops.inc({ reason: 'kernel_queue' }, n));
     const local = s.peers.length ? undefined : a.interfaceIPv4(s.interface);
     if (!s.peers.length && !local) throw new Error(`interface ${s.interface} has no IPv4 address for the sync multicast`);
     let eng: SyncEngine | undefined;
@@ -166,7 +176,6 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
       epoch: BigInt(Date.now()),
       onFrame: (f, _from, lost) => void eng?.onFrame(f, lost).catch((e) => log.warn({ err: errorMessage(e) }, 'sync frame handling failed')),
       onDrop: (r, n) => eng?.drop(r, n),
-      ownHandover: injector.local,
     });
     const ch = channel;
     const inj = injector;

@@ -26,7 +26,7 @@ const conns = [];
 for (let i = 0; i < ${N}; i++) conns.push({ family: 4, protocol: 6, flags: ConnFlags.DROUTE | ConnFlags.NOOUTPUT, state: 1, cport: 1024 + i, vport: 80, dport: 80, fwmark: 0, timeout: 900, caddr: Uint8Array.of(203, 0, 113, 7), vaddr: Uint8Array.of(192, 0, 2, 100), daddr: Uint8Array.of(192, 0, 2, 11) });
 const msgs = encodeMessages(42, conns, 1380);
 let drops = 0;
-const inj = await LoopbackInjector.open((n) => (drops += n));
+const inj = await LoopbackInjector.open(8848, (n) => (drops += n));
 await Promise.all(msgs.map((m) => inj.send(m)));
 await new Promise((r) => setTimeout(r, 500));
 await inj.close();

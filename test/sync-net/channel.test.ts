@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Topology, isRoot, type Running } from '../../src/lab/netns.js';
+import { localSyncPorts } from '../../src/config/model.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const peer = join(here, 'support', 'sync-peer.js');
@@ -58,22 +59,24 @@ test('multicast: genuine frames arrive once each; replayed, forged, wrong-key an
   }
 });
 
-test("the director's own hand-over to its kernel on lo is not a drop of its channel (both on port 8848)", { skip, timeout: 60_000 }, async () => {
+test("the director's own hand-over to its kernel on lo, at its own port, never reaches its channel socket", { skip, timeout: 60_000 }, async () => {
   const topo = new Topology();
   try {
     const b = await topo.member('b', ['192.0.2.2/24']);
-    const run = async (ownHandover: boolean) => {
-      const p = b.start([process.execPath, peer, JSON.stringify({ node: 2, keys: [K1], port: 8848, local: '192.0.2.2', peers: [], send: 0, everyMs: 0, runMs: 2500, handover: 10, ownHandover })]);
+    const run = async (handoverPort: number) => {
+      const p = b.start([process.execPath, peer, JSON.stringify({ node: 2, keys: [K1], port: 8848, local: '192.0.2.2', peers: [], send: 0, everyMs: 0, runMs: 2500, handover: 10, handoverPort })]);
       return result(p);
     };
-    const withFix = await run(true);
-    assert.equal((withFix as { handedOver?: number }).handedOver, 10, `the stand-in for the backup daemon got every message: ${JSON.stringify(withFix)}`);
-    assert.deepEqual(withFix.drops, {}, `nothing counted: ${JSON.stringify(withFix)}`);
-    // Without the injector's address the same datagrams reach the channel and are counted: the test
-    // sees the collision it guards against.
-    const without = await run(false);
-    assert.equal((without as { handedOver?: number }).handedOver, 10);
-    assert.equal(without.drops.malformed, 10, `the channel socket receives lo's hand-over: ${JSON.stringify(without)}`);
+    // The director's default (sync.handover_port, config/model.ts localSyncPorts).
+    const own = await run(localSyncPorts({ port: 8848 }).handover);
+    assert.equal((own as { handedOver?: number }).handedOver, 10, `the stand-in for the backup daemon got every message: ${JSON.stringify(own)}`);
+    assert.deepEqual(own.drops, {}, `nothing reached the channel: ${JSON.stringify(own)}`);
+    // At the channel's port (the kernel's default 8848, where lvsd's backup daemon on lo listened
+    // before) the same datagrams reach the channel socket, bound to the wildcard address there, and
+    // are counted: the test sees the collision the port of its own avoids.
+    const shared = await run(8848);
+    assert.equal((shared as { handedOver?: number }).handedOver, 10);
+    assert.equal(shared.drops.malformed, 10, `the channel socket receives lo's hand-over: ${JSON.stringify(shared)}`);
   } finally {
     await topo.destroy();
   }

@@ -14,12 +14,17 @@ const UDP = `   sl  local_address rem_address   st tx_queue rx_queue tr tm->when
 `;
 
 test('finds the backup daemon socket (224.0.0.81:8848, host order) and reads its queue and drops', () => {
-  assert.deepEqual(backupDaemonQueue(UDP, true), { queued: 0xa800, drops: 17 });
-  assert.equal(backupDaemonQueue(UDP.replace('510000E0', 'E0000051'), false)?.drops, 17, 'big-endian hosts print it the other way');
+  assert.deepEqual(backupDaemonQueue(UDP, 8848, true), { queued: 0xa800, drops: 17 });
+  assert.equal(backupDaemonQueue(UDP.replace('510000E0', 'E0000051'), 8848, false)?.drops, 17, 'big-endian hosts print it the other way');
+});
+
+test('the socket at the port asked for: a daemon at another port is not it', () => {
+  assert.equal(backupDaemonQueue(UDP, 8850, true), undefined);
+  assert.deepEqual(backupDaemonQueue(UDP.replace('510000E0:2290', '510000E0:2292'), 8850, true), { queued: 0xa800, drops: 17 });
 });
 
 test('no daemon socket, or garbage: undefined, never a throw', () => {
-  assert.equal(backupDaemonQueue(UDP.split('\n').slice(0, 3).join('\n'), true), undefined);
-  assert.equal(backupDaemonQueue('', true), undefined);
-  assert.equal(backupDaemonQueue('  1: 510000E0:2290 x y zz', true), undefined);
+  assert.equal(backupDaemonQueue(UDP.split('\n').slice(0, 3).join('\n'), 8848, true), undefined);
+  assert.equal(backupDaemonQueue('', 8848, true), undefined);
+  assert.equal(backupDaemonQueue('  1: 510000E0:2290 x y zz', 8848, true), undefined);
 });

@@ -4,9 +4,8 @@
  * Sends `send` DATA frames (each a one-record kernel sync message), prints "ready" once bound, then,
  * after runMs, one JSON line { received: [seq...], drops: {reason: n} } and exits.
  * handover: n — also hand n one-record messages to lo as the director does (LoopbackInjector, to
- * 224.0.0.81:8848), with a stand-in for the kernel's backup daemon joined to the group on lo (it
- * counts what reaches it: `handedOver`); ownHandover: false opens the channel without the
- * injector's address (as before the fix).
+ * 224.0.0.81:handoverPort), with a stand-in for the kernel's backup daemon joined to the group on lo
+ * at that port (it counts what reaches it: `handedOver`).
  * goFile: the timers (startDelayMs, runMs) start once this file exists, not at "ready": a test that
  * starts two peers at once creates it when both are bound, so neither sends before the other can
  * receive (a node start in a namespace can take over a second on a loaded host).
@@ -18,7 +17,7 @@ import { LoopbackInjector, enableLoopbackMulticast } from '../../../src/sync/ada
 import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
 
-const o = JSON.parse(process.argv[2]!) as { node: number; keys: string[]; port: number; local?: string; peers: { address: string; port: number }[]; send: number; everyMs: number; runMs: number; startDelayMs?: number; handover?: number; ownHandover?: boolean; goFile?: string };
+const o = JSON.parse(process.argv[2]!) as { node: number; keys: string[]; port: number; local?: string; peers: { address: string; port: number }[]; send: number; everyMs: number; runMs: number; startDelayMs?: number; handover?: number; handoverPort?: number; goFile?: string };
 const received: string[] = [];
 const drops: Record<string, number> = {};
 let handedOver = 0;
@@ -26,12 +25,12 @@ let inj: LoopbackInjector | undefined;
 if (o.handover) {
   await enableLoopbackMulticast();
   const standIn = dgram.createSocket({ type: 'udp4', reuseAddr: true });
-  await new Promise<void>((r) => standIn.bind(8848, () => r()));
+  await new Promise<void>((r) => standIn.bind(o.handoverPort!, () => r()));
   standIn.addMembership('224.0.0.81', '127.0.0.1');
   standIn.on('message', (_m, ri) => {
     if (ri.address === '127.0.0.1') handedOver++;
   });
-  inj = await LoopbackInjector.open();
+  inj = await LoopbackInjector.open(o.handoverPort!);
 }
 const ch = await SyncChannel.open({
   node: o.node,
@@ -42,7 +41,6 @@ const ch = await SyncChannel.open({
   epoch: BigInt(Date.now()),
   onFrame: (f) => received.push(`${f.node}:${f.seq}`),
   onDrop: (r) => (drops[r] = (drops[r] ?? 0) + 1),
-  ...(inj && o.ownHandover !== false ? { ownHandover: inj.local } : {}),
 });
 console.log('ready');
 if (o.goFile) for (let i = 0; i < 1500 && !existsSync(o.goFile); i++) await new Promise((r) => setTimeout(r, 20));
