@@ -9,10 +9,14 @@
  *   frame   an lvsd DATA frame to SYNC_PORT (sync.port, 8848 by default; b: the frame from a, as b's socket receives it), with
  *           the frame's sight stamp (a's wall clock: the start of the read that showed the
  *           connection, or when the stream's record was merged)
- *   inject  a sync v1 message to 8848 (b: lvsd's hand-over to its kernel's backup daemon on lo;
- *           the daemon installs it as it reads it)
+ *   inject  a sync v1 message to DAEMON_PORT, the port of this guest's kernel backup daemon (b:
+ *           lvsd's hand-over to it on lo; the daemon installs it as it reads it). The driver reads
+ *           the port from the kernel (`ipvsadm -L --daemon`), so the trace follows lvsd wherever
+ *           it puts that daemon; the hand-overs are joined datagrams of up to 32 KB
+ *           (LoopbackInjector), read whole since the addon's raw read takes 64 KiB (rawsock.c
+ *           RX_BUF; at 4,096 bytes they came truncated and 31 of 364 were dated)
  *
- *   node sync-trace.js CLIENT VIP STREAM_PORT SYNC_PORT MAX_SECONDS BASE COUNT SAMPLE
+ *   node sync-trace.js CLIENT VIP STREAM_PORT SYNC_PORT MAX_SECONDS BASE COUNT SAMPLE DAEMON_PORT
  *
  * Only the sampled flows are dated: client ports BASE, BASE+SAMPLE, ... below BASE+COUNT (the
  * generator's samples, sync-load.js flows), so the output stays ~500 flows at any rate (at 5,000/s
@@ -45,13 +49,14 @@ import { decodeMessage } from '../../src/sync/codec.js';
 import { loadAfPacket } from '../../src/election/announce.js';
 import { FRAME_HEADER_LEN, FRAME_MAGIC, FrameType, MAC_LEN, DATA_STAMP_LEN } from '../../src/sync/wire.js';
 
-const [client, vip, streamPortS, syncPortS, secondsS, baseS, countS, sampleS] = process.argv.slice(2);
+const [client, vip, streamPortS, syncPortS, secondsS, baseS, countS, sampleS, daemonPortS] = process.argv.slice(2);
 const streamPort = Number(streamPortS);
 const syncPort = Number(syncPortS);
+const daemonPort = Number(daemonPortS);
 const seconds = Number(secondsS);
 const [base, count, sample] = [baseS, countS, sampleS].map(Number) as [number, number, number];
-if (!client || !vip || !(streamPort > 0) || !(syncPort > 0) || !(seconds > 0 && seconds <= 600) || !(base > 0 && count > 0 && sample > 0 && base + count <= 65536)) {
-  process.stderr.write('usage: sync-trace.js CLIENT VIP STREAM_PORT SYNC_PORT MAX_SECONDS (≤ 600) BASE COUNT SAMPLE\n');
+if (!client || !vip || !(streamPort > 0) || !(syncPort > 0) || !(daemonPort > 0 && daemonPort < 65536) || !(seconds > 0 && seconds <= 600) || !(base > 0 && count > 0 && sample > 0 && base + count <= 65536)) {
+  process.stderr.write('usage: sync-trace.js CLIENT VIP STREAM_PORT SYNC_PORT MAX_SECONDS (≤ 600) BASE COUNT SAMPLE DAEMON_PORT\n');
   process.exit(2);
 }
 const sampled = (p: number) => p >= base && p < base + count && (p - base) % sample === 0;
@@ -65,6 +70,8 @@ const stream: Record<number, number> = {};
 const frame: Record<number, [number, number]> = {};
 const inject: Record<number, number> = {};
 let datagrams = 0;
+/** Datagrams the raw read cut short (larger than the addon's read size): skipped, counted. */
+let truncatedN = 0;
 const t0 = Date.now();
 const BIN_MS = 250;
 /** Records of the client's flows (all, not only the sampled) per kind, per 250 ms since start. */
@@ -97,18 +104,23 @@ function rawDrops(): number {
 }
 
 const open = () => addon.rawopen(4, 17, (err, payload, _src, _dst, _hops, _ifindex, truncated, rxMonoMs) => {
-  if (err || !payload || truncated) return;
+  if (err || !payload) return;
+  if (truncated) {
+    truncatedN++;
+    return;
+  }
   const wall = r2(rxMonoMs !== undefined && rxMonoMs >= 0 ? Date.now() - (addon.monotonic() - rxMonoMs) : Date.now());
   const ihl = (payload[0]! & 0x0f) * 4;
   if (payload.length < ihl + 8) return;
   const dport = payload.readUInt16BE(ihl + 2);
   const body = payload.subarray(ihl + 8);
   datagrams++;
-  // lvsd's frames and the hand-over to the backup daemon share port 8848 by default (eth0 and lo):
-  // a frame starts with its magic, a sync v1 message with a zero byte.
+  // lvsd's frames and the hand-over to the backup daemon may share a port (eth0 and lo; both 8848
+  // until the lo daemon had a port of its own): a frame starts with its magic, a sync v1 message
+  // with a zero byte.
   const isFrame = body.length > FRAME_HEADER_LEN + DATA_STAMP_LEN + MAC_LEN && body.readUInt32BE(0) === FRAME_MAGIC;
   if (dport === streamPort) records('stream', wall, body, (p) => (stream[p] ??= wall));
-  else if (dport === 8848 && !isFrame) records('inject', wall, body, (p) => (inject[p] ??= wall));
+  else if (dport === daemonPort && !isFrame) records('inject', wall, body, (p) => (inject[p] ??= wall));
   else if (dport === syncPort && isFrame && body[5] === FrameType.DATA) {
     const sight = Number(body.readBigUInt64BE(FRAME_HEADER_LEN));
     records('frame', wall, body.subarray(FRAME_HEADER_LEN + DATA_STAMP_LEN, body.length - MAC_LEN), (p) => (frame[p] ??= [wall, sight]));
@@ -143,7 +155,7 @@ function finish(): void {
   const drops = rawDrops();
   addon.rawclose(fd);
   const dense = (xs: number[]) => Array.from({ length: xs.length }, (_, i) => xs[i] ?? 0);
-  process.stdout.write(JSON.stringify({ datagrams, late, drops, t0, binMs: BIN_MS, bins: { stream: dense(bins.stream), frame: dense(bins.frame), inject: dense(bins.inject) }, stream, frame, inject }) + '\n');
+  process.stdout.write(JSON.stringify({ datagrams, truncated: truncatedN, late, drops, t0, binMs: BIN_MS, bins: { stream: dense(bins.stream), frame: dense(bins.frame), inject: dense(bins.inject) }, stream, frame, inject }) + '\n');
   process.exit(0);
 }
 process.on('SIGTERM', finish);

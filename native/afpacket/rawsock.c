@@ -12,7 +12,11 @@
 #include "addon.h"
 
 #define RX_EARLY_MAX 1024
-#define RX_BUF 4096
+/* A whole IPv4 datagram (the header included, raw(7)) or IPv6 payload: 65,535 bytes at most. VRRP
+   adverts are ~50 bytes to ~4 KB (255 IPv6 addresses), so their reads are unchanged (the payload is
+   copied at its own length); a larger read size lets bench/support/sync-trace.ts read lvsd's joined
+   hand-overs on lo (up to 32 KB, src/sync/adapters.ts) whole instead of truncated at 4,096 bytes. */
+#define RX_BUF 65536
 
 static const char *const early_reason[EARLY_N] = {"bad_ttl", "bad_checksum"};
 
