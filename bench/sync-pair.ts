@@ -4,6 +4,19 @@
  * Kernel channel and lvsd channel in the same run, each on freshly booted guests. Runs on the host:
  *   flock -w 1200 /work/wt/lab.lock node dist/bench/sync-pair.js [--phases 10:10,1000:4,5000:4]
  *     [--inject i5000:4] [--modes kernel,lvsd] [--json FILE] [--cpu-prof DIR] [--trace]
+ *     [--poll-wait K | --no-poller]
+ * The headline (with --trace) is "send → handed to b's kernel", p50/p95 over the sampled flows: the
+ * first datagram carrying the flow's record to b's kernel backup daemon, dated by b's kernel as it
+ * arrives (mode kernel: a's master daemon's message on eth0; mode lvsd: b's lvsd's hand-over on lo;
+ * the daemon's port as b's kernel reports it). b's table poller's "visible" confirms it; its reads of
+ * /proc/net/ip_vs_conn cost O(n²) in the kernel and took a third of b's guest at 5,000/s, so it now
+ * pauses K× its last read (default 9: ≤ 10 % of b's CPU) and prints its own CPU; --no-poller leaves
+ * it out (the figures then have no "visible"). The CPU of each director's lvsd is given over the
+ * send window (+1 s), until the phase settled, and idle (4 s before the phase). At the end, per
+ * rate, both modes side by side and the channel's cost: lvsd's share of a core in a and in b until
+ * the phase settled, mode lvsd minus mode kernel. (Not lvsd's CPU less its idle rate: a's idle rate
+ * in mode lvsd is mostly its table reads, which pause while the kernel stream is busy, so during a
+ * burst a's lvsd ran below its idle rate: 13:57 run.)
  * (--trace: in the client phases of either mode, each sampled flow's steps dated in a's and b's
  * guests, bench/support/sync-trace.ts: a's stream record, the frame's sight, b's receipt, b's
  * hand-over to its kernel (mode kernel: the kernel message's arrival at b), and how fast each
@@ -67,7 +80,7 @@ async function runMode(mode: 'kernel' | 'lvsd', phases: string, dir: string, pro
   const res = await labPair([
     { name: 'a', addrs: ['192.0.2.2/24'], argv: agentArgv('192.0.2.2'), stdout: quiet(), stderr: quiet(), ...common },
     { name: 'b', addrs: ['192.0.2.3/24'], argv: agentArgv('192.0.2.3'), stdout: quiet(), stderr: quiet(), ...common },
-    { name: 'c', addrs: ['192.0.2.60/24'], argv: [process.execPath, join(here, 'support', 'sync-pair-driver.js'), ca, cb, phases, ...(profDir ? [profDir] : []), ...(process.argv.includes('--trace') ? ['--trace'] : [])], stdout: sink, stderr: sink, ...common },
+    { name: 'c', addrs: ['192.0.2.60/24'], argv: [process.execPath, join(here, 'support', 'sync-pair-driver.js'), ca, cb, phases, ...(profDir ? [profDir] : []), ...(process.argv.includes('--trace') ? ['--trace'] : []), ...driverPoll], stdout: sink, stderr: sink, ...common },
   ], { primary: 'c' });
   const line = out.split('\n').find((l) => l.startsWith('RESULT '));
   if (res.c!.code !== 0 || !line) throw new Error(`${mode}: the driver failed (${res.c!.code}): ${out.slice(-3000)}`);
@@ -75,6 +88,9 @@ async function runMode(mode: 'kernel' | 'lvsd', phases: string, dir: string, pro
 }
 
 const modes = arg('modes', 'kernel,lvsd').split(',') as Array<'kernel' | 'lvsd'>;
+const pollWait = arg('poll-wait', '');
+if (pollWait && !/^[0-9]+$/.test(pollWait)) throw new Error(`--poll-wait K (an integer): "${pollWait}"`);
+const driverPoll = process.argv.includes('--no-poller') ? ['--no-poller'] : pollWait ? [`--poll-wait=${pollWait}`] : [];
 const phases = arg('phases', '10:10,1000:4,5000:4');
 const inject = arg('inject', '');
 if (!/^[0-9]+:[0-9]+(,[0-9]+:[0-9]+)*$/.test(phases)) throw new Error(`--phases RATE:SECONDS,...: "${phases}"`);
@@ -87,13 +103,15 @@ try {
   const prof = arg('cpu-prof', '') && resolve(arg('cpu-prof', ''));
   for (const m of modes) results.push(await runMode(m, m === 'lvsd' && inject ? `${phases},${inject}` : phases, dir, prof));
   const end = { utc: new Date().toISOString(), load: loadavg().map((x) => x.toFixed(2)).join(' ') };
-  type Ph = { daemonQueueB?: Record<string, unknown>; frameQueueB?: Record<string, unknown>; steps?: { n: number; byStream: number; flows?: unknown } & Record<string, unknown>; lvsdA?: unknown; readsA?: unknown; streamA?: { socket?: Record<string, unknown> } & Record<string, unknown>; kind: string; inA: number; rcvbufErrorsB: number; rate: number; achieved: number; seen: number; samples: number; upperMs: { p50: number; p95: number; max: number }; lowerMs: { p50: number; p95: number }; midMs: { p50: number; p95: number }; pollPeriodMs: number; cpuPct: Record<string, number> };
+  type St = { p50: number; p95: number; max: number; n: number; of?: number };
+  type Ph = { handedMs?: St; pollerB?: { waitX?: number; reads: number; readMs: number; periodMs: number; maxGapMs?: number; table: number; cpuPct: number }; settledCpuS?: { wallS: number; idlePct: { lvsdA: number; lvsdB: number }; lvsdA: number; lvsdB: number }; daemonQueueB?: Record<string, unknown>; frameQueueB?: Record<string, unknown>; steps?: { n: number; byStream: number; flows?: unknown } & Record<string, unknown>; lvsdA?: unknown; readsA?: unknown; streamA?: { socket?: Record<string, unknown> } & Record<string, unknown>; kind: string; seconds: number; inA: number; rcvbufErrorsB: number; rate: number; achieved: number; seen: number; samples: number; upperMs: { p50: number; p95: number; max: number }; lowerMs: { p50: number; p95: number }; midMs: { p50: number; p95: number }; pollPeriodMs: number; cpuPct: Record<string, number> };
   // No flow seen: the figures are NaN (null once through the driver's JSON).
   const f1 = (x: number | null) => (x === null || !Number.isFinite(x) ? 'n/a' : x.toFixed(1));
   console.log(`sync-pair: start ${start.utc} load ${start.load}; end ${end.utc} load ${end.load}`);
   for (const r of results as Array<{ mode: string; skewBefore: { offsetMs: number; rttMs: number }; skewAfter: { offsetMs: number; rttMs: number }; phases: Ph[] }>) {
     console.log(`${r.mode}: clock b−c ${r.skewBefore.offsetMs.toFixed(2)} ± ${(r.skewBefore.rttMs / 2).toFixed(2)} ms before, ${r.skewAfter.offsetMs.toFixed(2)} ± ${(r.skewAfter.rttMs / 2).toFixed(2)} after`);
     for (const p of r.phases) {
+      if (p.handedMs) console.log(`  ${p.rate}/s HEADLINE send → handed to b's kernel p50/p95 ${f1(p.handedMs.p50)}/${f1(p.handedMs.p95)} ms (max ${f1(p.handedMs.max)}; ${p.handedMs.n} of ${p.handedMs.of} sampled flows); b's poller ${p.pollerB ? JSON.stringify(p.pollerB) : 'off'}; CPU s until settled ${JSON.stringify(p.settledCpuS)}`);
       console.log(`  ${p.kind} ${p.rate}/s (achieved ${p.achieved}): seen ${p.seen}/${p.samples} (in a's table ${p.inA}; b's UDP rcvbuf errors ${p.rcvbufErrorsB}); send→visible in b p50/p95 ms: upper ${f1(p.upperMs.p50)}/${f1(p.upperMs.p95)} (max ${f1(p.upperMs.max)}), lower ${f1(p.lowerMs.p50)}/${f1(p.lowerMs.p95)}, mid ${f1(p.midMs.p50)}/${f1(p.midMs.p95)}; b's read period ${f1(p.pollPeriodMs)} ms; CPU % ${JSON.stringify(p.cpuPct)}; a's lvsd user/sys and by thread % ${JSON.stringify(p.lvsdA)}; a's reads ${JSON.stringify(p.readsA)}; a's stream ${JSON.stringify(p.streamA && { ...p.streamA, socket: p.streamA.socket && { ...p.streamA.socket, series: undefined } })}`);
       if (p.steps) console.log(`    steps (ms after send; ${p.steps.byStream} of ${p.steps.n} by the stream): ${JSON.stringify({ ...p.steps, flows: undefined })}`);
       if (p.daemonQueueB) console.log(`    b's backup daemon queue (bytes; samples every 50 ms; rcvbuf: the first socket on the port): ${JSON.stringify({ ...p.daemonQueueB, series: undefined })}`);
@@ -103,6 +121,36 @@ try {
   const k = results.find((r) => r.mode === 'kernel') as { phases: Ph[] } | undefined;
   const l = results.find((r) => r.mode === 'lvsd') as { phases: Ph[] } | undefined;
   if (k && l) for (const [i, p] of l.phases.entries()) if (k.phases[i]) console.log(`  ratio lvsd/kernel at ${p.rate}/s: upper p95 ${(p.upperMs.p95 / k.phases[i]!.upperMs.p95).toFixed(2)}, mid p50 ${(p.midMs.p50 / k.phases[i]!.midMs.p50).toFixed(2)}`);
+  // Side by side, per rate: the headline, the poller's confirmation, b's guest with and without the
+  // poller's share, and lvsd's CPU (send window; until settled); the channel's cost is mode lvsd's
+  // lvsd (a + b) minus mode kernel's, CPU seconds until settled (mode kernel's scaled to the same
+  // wall time) over the send's seconds: the share of one core that sustaining the rate takes.
+  if (k && l) {
+    console.log('SUMMARY (p50/p95 ms after the send; CPU % of one guest core)');
+    for (const [i, pl] of l.phases.entries()) {
+      const pk = k.phases[i];
+      if (!pk) continue;
+      const h = (p: Ph) => (p.handedMs ? `${f1(p.handedMs.p50)}/${f1(p.handedMs.p95)} (${p.handedMs.n}/${p.handedMs.of})` : 'n/a');
+      const v = (p: Ph) => `${f1(p.upperMs.p50)}/${f1(p.upperMs.p95)} (mid ${f1(p.midMs.p50)}/${f1(p.midMs.p95)}; ${p.seen}/${p.samples})`;
+      const g = (p: Ph) => `${f1(p.cpuPct.guestB ?? NaN)}${p.pollerB ? ` (poller ${f1(p.pollerB.cpuPct)}, without ${f1((p.cpuPct.guestB ?? NaN) - p.pollerB.cpuPct)})` : ' (no poller)'}`;
+      const c = (p: Ph) => `a ${f1(p.cpuPct.lvsdA ?? NaN)} b ${f1(p.cpuPct.lvsdB ?? NaN)}`;
+      const sc = (p: Ph) => (p.settledCpuS ? `a ${p.settledCpuS.lvsdA} s b ${p.settledCpuS.lvsdB} s in ${p.settledCpuS.wallS} s (idle a ${f1(p.settledCpuS.idlePct.lvsdA)} % b ${f1(p.settledCpuS.idlePct.lvsdB)} %)` : 'n/a');
+      console.log(`  ${pl.rate}/s            kernel | lvsd`);
+      console.log(`    handed to b's kernel ${h(pk)} | ${h(pl)}`);
+      console.log(`    visible in b (upper) ${v(pk)} | ${v(pl)}`);
+      console.log(`    b's guest busy       ${g(pk)} | ${g(pl)}`);
+      console.log(`    a's guest busy       ${f1(pk.cpuPct.guestA ?? NaN)} | ${f1(pl.cpuPct.guestA ?? NaN)}`);
+      console.log(`    lvsd, send window    ${c(pk)} | ${c(pl)}`);
+      console.log(`    lvsd, until settled  ${sc(pk)} | ${sc(pl)}`);
+      if (pk.settledCpuS && pl.settledCpuS) {
+        // lvsd's rate over the phase until settled, mode lvsd minus mode kernel: the channel's cost
+        // while it carries the rate (its idle part included: a's reads of the small table).
+        const rate = (p: Ph, k: 'lvsdA' | 'lvsdB') => (100 * p.settledCpuS![k]) / p.settledCpuS!.wallS;
+        const [dA, dB] = [rate(pl, 'lvsdA') - rate(pk, 'lvsdA'), rate(pl, 'lvsdB') - rate(pk, 'lvsdB')];
+        console.log(`    channel's cost (lvsd − kernel, % of a core until settled) a ${f1(dA)} + b ${f1(dB)} = ${f1(dA + dB)} (kernel a ${f1(rate(pk, 'lvsdA'))} b ${f1(rate(pk, 'lvsdB'))}; lvsd a ${f1(rate(pl, 'lvsdA'))} b ${f1(rate(pl, 'lvsdB'))}); idle: a ${f1(pl.settledCpuS.idlePct.lvsdA - pk.settledCpuS.idlePct.lvsdA)}, b ${f1(pl.settledCpuS.idlePct.lvsdB - pk.settledCpuS.idlePct.lvsdB)}; send window: a ${f1((pl.cpuPct.lvsdA ?? NaN) - (pk.cpuPct.lvsdA ?? NaN))}, b ${f1((pl.cpuPct.lvsdB ?? NaN) - (pk.cpuPct.lvsdB ?? NaN))}`);
+      }
+    }
+  }
   const json = arg('json', '');
   if (json) writeFileSync(json, JSON.stringify({ start, end, phases, results }, null, 2));
 } finally {

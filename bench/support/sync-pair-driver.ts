@@ -4,7 +4,7 @@
  * the client (192.0.2.50) and two DR real servers (192.0.2.11, .12: no VIP on lo, they drop the
  * flows), macvlans of c's eth0 in namespaces, and keeps 192.0.2.60 to call the agents.
  *
- *   node sync-pair-driver.js CONFIG_A CONFIG_B PHASES [PROF_DIR]
+ *   node sync-pair-driver.js CONFIG_A CONFIG_B PHASES [PROF_DIR] [--trace] [--poll-wait=K | --no-poller]
  *     PHASES: RATE:SECONDS[,RATE:SECONDS...]; a phase "iRATE:SECONDS" injects the flows into a's
  *     kernel instead (sync-load.js inject-flows in a's guest, through its backup daemon on lo: the
  *     lvsd channel only; a's clock, corrected by its offset; the injector takes a's CPU: the client's
@@ -20,6 +20,16 @@
  * a's lvsd CPU is also split into user and system time and by thread (/proc/PID/task/TID/stat:
  * the main thread, and the others by name and id: the table worker is a thread of its own). With
  * PROF_DIR (a folder a's guest can write), a's lvsd runs under `node --cpu-prof` and is stopped with SIGTERM after the phases, so it and its worker threads write their profiles.
+ *
+ * The headline (with --trace) is "send → handed to b's kernel": per sampled flow, the first datagram
+ * carrying its record to b's kernel backup daemon, dated by b's kernel on arrival (sync-trace.ts
+ * "inject": channel kernel, the master daemon's message from a; channel lvsd, b's lvsd's hand-over on
+ * lo), p50/p95 over every sampled flow that has the stamp (the count says how many). b's poller's
+ * "visible" is kept as a confirmation; it reads /proc/net/ip_vs_conn, whose cost grows as n² with
+ * the table, so it pauses K× its last read's duration (--poll-wait=K, default 9: ≤ 10 % of b's
+ * guest), reports its own CPU, and can be left out (--no-poller: the phase then ends SETTLE_S after
+ * the last send). CPU is also read once the phase settled (the traces and poller ended): lvsd's
+ * CPU seconds in a and b over the whole phase, the channel's work after the last send included.
  */
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -42,6 +52,12 @@ const POLLER = join(here, 'table-poller.js');
 const TRACE = join(here, 'sync-trace.js');
 /** lvsd's sync port: sync.port's default (bench/sync-pair.ts's configs set none). */
 const SYNC_PORT = 8848;
+/** IP_VS_SYNC_PORT: the kernel's default daemon port, if `ipvsadm -L --daemon` prints none. */
+const KERNEL_DAEMON_PORT = 8848;
+/** Without b's poller: how long after the last send a phase waits before it ends its traces. */
+const SETTLE_S = 15;
+/** The quiet interval before each phase over which lvsd's idle CPU is measured. */
+const IDLE_S = 4;
 const t0 = Date.now();
 const say = (m: string) => process.stdout.write(`[c +${Math.round((Date.now() - t0) / 1000)}s] ${m}\n`);
 const exec = async (host: string, argv: string[]) => (await agent<{ code: number; stdout: string; stderr: string }>(host, '/exec', { argv })).stdout;
@@ -180,7 +196,7 @@ async function runIn(host: string, argv: string[], ms: number): Promise<string> 
 }
 
 type Bins = { stream: number[]; frame: number[]; inject: number[] };
-type Trace = { datagrams: number; late: number; drops: number; t0: number; binMs: number; bins: Bins; stream: Record<string, number>; frame: Record<string, [number, number]>; inject: Record<string, number> };
+type Trace = { datagrams: number; truncated?: number; late: number; drops: number; t0: number; binMs: number; bins: Bins; stream: Record<string, number>; frame: Record<string, [number, number]>; inject: Record<string, number> };
 
 /**
  * How fast each step passed the records of all the client's flows (sync-trace.ts's 250 ms bins, in
@@ -212,22 +228,24 @@ function ratesOf(t: Trace, off: number, send0: number) {
  * b's kernel backup daemon (channel lvsd: lvsd's hand-over on lo; channel kernel: a's kernel master
  * daemon's message reaching b); b's table read before and the one that showed it (table-poller),
  * and their midpoint. `by` is the source that brought the flow to the frame: 'stream' when its
- * record reached a's socket before the frame's sight, else 'read'. Flows sorted slowest first (by
- * b's upper bound). Steps a flow has no stamp for (no frame with channel kernel, a datagram the
- * trace's socket dropped) are NaN and left out of that step's figures.
+ * record reached a's socket before the frame's sight, else 'read'. Every sampled flow is in, seen by
+ * b's poller or not (or with no poller): each step's figures are over the flows that have its stamp,
+ * its n how many. Flows sorted slowest first (by the hand-over to b's kernel, else b's upper
+ * bound). Steps a flow has no stamp for (no frame with channel kernel, a datagram the trace's socket
+ * dropped, a flow the poller did not see) are NaN and left out of that step's figures.
  */
 function stepsOf(samples: Array<[number, number]>, seenB: Record<string, [number, number]>, ta: Trace, tb: Trace, offA: number, offB: number) {
   const flows: Array<{ port: number; by: string; stream: number; sight: number; frameB: number; inject: number; lower: number; upper: number; mid: number }> = [];
   const r1 = (x: number) => Math.round(x * 10) / 10;
   for (const [port, t] of samples) {
-    const seen = seenB[port.toString(16).toUpperCase().padStart(4, '0')];
-    if (!seen) continue;
+    const seen = seenB[port.toString(16).toUpperCase().padStart(4, '0')] ?? [NaN, NaN];
     const f = tb.frame[port];
     const stream = ta.stream[port] === undefined ? NaN : ta.stream[port]! - offA - t;
     const sight = f ? f[1] - offA - t : NaN;
     flows.push({ port, by: !f ? '' : stream <= sight ? 'stream' : 'read', stream: r1(stream), sight: r1(sight), frameB: r1(f ? f[0] - offB - t : NaN), inject: r1((tb.inject[port] ?? NaN) - offB - t), lower: r1(seen[0] - offB - t), upper: r1(seen[1] - offB - t), mid: r1((seen[0] + seen[1]) / 2 - offB - t) });
   }
-  flows.sort((x, y) => y.upper - x.upper);
+  const slow = (f: { inject: number; upper: number }) => (Number.isFinite(f.inject) ? f.inject : Number.isFinite(f.upper) ? f.upper : -Infinity);
+  flows.sort((x, y) => slow(y) - slow(x));
   const st = (k: 'stream' | 'sight' | 'frameB' | 'inject' | 'lower' | 'upper' | 'mid') => {
     const xs = flows.map((f) => f[k]).filter((x) => Number.isFinite(x));
     return { ...stats(xs), n: xs.length };
@@ -246,9 +264,11 @@ function stepsOf(samples: Array<[number, number]>, seenB: Record<string, [number
     traceDrops: [ta.drops, tb.drops],
     // Datagrams still in the trace sockets at the end (read then: the process had not run meanwhile).
     traceLate: [ta.late, tb.late],
+    // Datagrams the traces' raw reads cut short (larger than the addon's read size), not dated.
+    traceTruncated: [ta.truncated ?? NaN, tb.truncated ?? NaN],
     // Records of every flow per step and how fast they passed (a: stream; b: frames, hand-over).
     rates: { a: ratesOf(ta, offA, send0), b: ratesOf(tb, offB, send0) },
-    // Sampled flows that reached each step at all (those never seen in b are not in `flows`).
+    // Sampled flows that reached each step at all.
     reached: { stream: samples.filter(([p]) => ta.stream[p] !== undefined).length, frameB: samples.filter(([p]) => tb.frame[p] !== undefined).length, inject: samples.filter(([p]) => tb.inject[p] !== undefined).length, seenB: samples.filter(([p]) => seenB[p.toString(16).toUpperCase().padStart(4, '0')]).length },
     flows,
   };
@@ -270,10 +290,14 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       [pid[h], bgId[h]] = [r.pid, r.id];
     }
     await until(async () => ((await exec(A, ['ip', '-o', '-4', 'addr', 'show', 'dev', 'eth0'])).includes(`${VIP}/`) ? true : undefined), 'a to become master', 240_000);
-    await until(async () => ((await exec(B, ['ipvsadm', '-L', '--daemon'])).includes('backup') ? true : undefined), "b's backup sync daemon", 240_000);
+    const daemonLine = await until(async () => (await exec(B, ['ipvsadm', '-L', '--daemon'])).split('\n').find((l) => l.includes('backup')), "b's backup sync daemon", 240_000);
+    // The port b's kernel backup daemon listens on, as its kernel reports it (channel lvsd: where
+    // b's lvsd hands records over on lo, whatever port lvsd gives that daemon; channel kernel: the
+    // group's port on eth0): what the trace dates as "handed to b's kernel".
+    const daemonPort = Number(/port=([0-9]+)/.exec(daemonLine)?.[1] ?? KERNEL_DAEMON_PORT);
     await until(async () => ((await exec(A, ['ipvsadm', '-Ln'])).includes(`${VIP}:${UDP_PORT}`) ? true : undefined), "a's virtual servers", 60_000);
     await sleep(4000); // b's start (resync wait, election start) settles
-    say('a is master, b runs its backup daemon');
+    say(`a is master, b runs its backup daemon: ${daemonLine.trim()}`);
     const skewBefore = await clockOffset(B);
     const skewA = await clockOffset(A);
     say(`clock of b − clock of c: ${skewBefore.offsetMs.toFixed(2)} ms ± ${(skewBefore.rttMs / 2).toFixed(2)}; of a: ${skewA.offsetMs.toFixed(2)} ± ${(skewA.rttMs / 2).toFixed(2)}`);
@@ -285,9 +309,9 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       const sample = Math.max(1, Math.floor(count / 500));
       // --trace (client flows, either channel): each sampled flow's steps dated in a's and b's guests
       // (sync-trace.ts), and b's kernel backup daemon's receive queue every 50 ms (udp-watch.ts: the
-      // socket it installs from, bound to 224.0.0.81:8848 on lo with channel lvsd, on eth0 with kernel).
+      // socket it installs from, bound to 224.0.0.81:daemonPort on lo with channel lvsd, on eth0 with kernel).
       const tracing = trace && !inject;
-      const traces = tracing ? await Promise.all([A, B].map(async (h) => (await agent<{ id: number }>(h, '/spawn', { argv: [process.execPath, TRACE, '192.0.2.50', VIP, String(STREAM_PORT), String(SYNC_PORT), String(seconds + 120), String(base), String(count), String(sample)] })).id)) : [];
+      const traces = tracing ? await Promise.all([A, B].map(async (h) => (await agent<{ id: number }>(h, '/spawn', { argv: [process.execPath, TRACE, '192.0.2.50', VIP, String(STREAM_PORT), String(SYNC_PORT), String(seconds + 120), String(base), String(count), String(sample), String(daemonPort)] })).id)) : [];
       // Each trace says "ready" once its socket is open (node's start in a busy guest takes seconds).
       const tStart = Date.now();
       for (const [i, id] of traces.entries()) {
@@ -295,12 +319,15 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
         await until(async () => ((await agent<{ stderr: string; code: number | null }>(h, '/output', { id })).stderr.includes('ready') ? true : undefined), `the trace in ${h} to start`, 60_000, 200);
       }
       if (tracing) say(`traces started in ${((Date.now() - tStart) / 1000).toFixed(1)} s`);
+      // lvsd's CPU in a and b while nothing is sent (IDLE_S, before the poller starts).
+      const [aI, bI] = [await cpu(A, pid[A]!), await cpu(B, pid[B]!)];
+      await sleep(IDLE_S * 1000);
       // b's poller after the traces' start (which took up to ~25 s in a busy guest): its MAX_SECONDS runs from its own start.
-      const poller = (await agent<{ id: number }>(B, '/spawn', { argv: [process.execPath, POLLER, String(base), String(count), String(sample), String(seconds + 25)] })).id;
+      const poller = pollWait === undefined ? undefined : (await agent<{ id: number }>(B, '/spawn', { argv: [process.execPath, POLLER, String(base), String(count), String(sample), String(seconds + 25), String(pollWait)] })).id;
       const [a0, b0] = [await cpu(A, pid[A]!), await cpu(B, pid[B]!)];
       const m0 = await readsOf(A, apiPort);
       const k0 = await kernelSide(A);
-      const daemonWatch = tracing ? (await agent<{ id: number }>(B, '/spawn', { argv: [process.execPath, WATCH, '224.0.0.81', '8848', '50', String(seconds + 8)] })).id : undefined;
+      const daemonWatch = tracing ? (await agent<{ id: number }>(B, '/spawn', { argv: [process.execPath, WATCH, '224.0.0.81', String(daemonPort), '50', String(seconds + 8)] })).id : undefined;
       // Channel lvsd: b's lvsd's own frame socket (the wildcard address, sync.port), whose queue is
       // the frames that reached b's kernel and wait for b's lvsd to read them.
       const frameWatch = tracing && lvsdMode ? (await agent<{ id: number }>(B, '/spawn', { argv: [process.execPath, WATCH, '0.0.0.0', String(SYNC_PORT), '50', String(seconds + 8)] })).id : undefined;
@@ -328,15 +355,20 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
         if (o.code === null) return undefined;
         return o.code === 0 ? (JSON.parse(o.stdout.trim()) as Record<string, unknown>) : { error: o.stderr.slice(-300) };
       }, "a's stream watch", 60_000, 500);
-      const polled = await until(async () => {
+      type Polled = { want: number; seen: Record<string, [number, number]>; reads: number; readMs: number; periodMs: number; table: number; maxGapMs?: number; waitX?: number; cpuMs?: number; ranMs?: number };
+      const polled: Polled | undefined = poller === undefined ? undefined : await until(async () => {
         const o = await agent<{ stdout: string; stderr: string; code: number | null }>(B, '/output', { id: poller });
         if (o.code === null) return undefined;
         if (o.code !== 0) throw new Error(`poller: ${o.stderr}`);
-        return JSON.parse(o.stdout.trim()) as { want: number; seen: Record<string, [number, number]>; reads: number; readMs: number; periodMs: number; table: number };
+        return JSON.parse(o.stdout.trim()) as Polled;
       }, "b's poller", 60_000, 500);
+      if (poller === undefined) await sleep(Math.max(0, c1.at + SETTLE_S * 1000 - Date.now()));
       // The traces end now (SIGTERM: each reads what waits in its socket and prints): every
-      // sampled flow b's poller saw has passed every step it will.
+      // sampled flow b's poller saw has passed every step it will (without the poller: SETTLE_S
+      // after the last send).
       for (const [i, id] of traces.entries()) await agent(i ? B : A, '/signal', { id, signal: 'SIGTERM' });
+      // The phase settled: lvsd's CPU over all of it, the channel's work after the last send included.
+      const [a2, b2] = [await cpu(A, pid[A]!), await cpu(B, pid[B]!)];
       const rcvbufB = (await rcvbufErrors(B)) - rcv0;
       // b's sync counters (records received, drops by reason) after the phase: where records stopped.
       // a's table read durations (lvsd_sync_table_read_seconds buckets, since a started).
@@ -379,19 +411,33 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       const up: number[] = [];
       const lo: number[] = [];
       for (const [sport, t] of gen.samples) {
-        const s = polled.seen[sport.toString(16).toUpperCase().padStart(4, '0')];
+        const s = polled?.seen[sport.toString(16).toUpperCase().padStart(4, '0')];
         if (!s) continue;
         up.push(s[1] - off - t);
         lo.push(Math.max(0, s[0] - off - t));
       }
-      const steps = traced.length === 2 ? stepsOf(gen.samples, polled.seen, traced[0]!, traced[1]!, skewA.offsetMs, skewBefore.offsetMs) : undefined;
+      const steps = traced.length === 2 ? stepsOf(gen.samples, polled?.seen ?? {}, traced[0]!, traced[1]!, skewA.offsetMs, skewBefore.offsetMs) : undefined;
       const win = (a1.at - a0.at) / 1000;
       const pct = (x1: number, x0: number, w: number) => Math.round((1000 * (x1 - x0)) / w) / 10;
+      const winB = (b1.at - b0.at) / 1000;
+      // The headline: send → the record handed to b's kernel (its backup daemon's port, dated on
+      // arrival by b's kernel), over every sampled flow that has the stamp.
+      const handed = steps && { ...steps.fromSend.inject, of: gen.samples.length };
+      // b's poller: its CPU over its run, % of the guest's one CPU (its reads' kernel time included).
+      const pollerB = polled && { waitX: polled.waitX, reads: polled.reads, readMs: Math.round(polled.readMs * 10) / 10, periodMs: Math.round(polled.periodMs * 10) / 10, maxGapMs: polled.maxGapMs, table: polled.table, cpuPct: polled.cpuMs !== undefined && polled.ranMs ? Math.round((1000 * polled.cpuMs) / polled.ranMs) / 10 : NaN };
+      const r2 = (x: number) => Math.round(x * 100) / 100;
+      // CPU seconds until the phase settled (a0/b0 → a2/b2: the send, the channel's work after it, the
+      // poller's or SETTLE_S's wait), and that span's wall seconds.
+      // lvsd's idle rate (aI → a0, bI → b0; % of a core).
+      const idle = { lvsdA: pct(a0.lvsd, aI.lvsd, (a0.at - aI.at) / 1000), lvsdB: pct(b0.lvsd, bI.lvsd, (b0.at - bI.at) / 1000) };
+      const settledCpuS = { wallS: r2((a2.at - a0.at) / 1000), idlePct: idle, lvsdA: r2(a2.lvsd - a0.lvsd), lvsdB: r2(b2.lvsd - b0.lvsd), kthreadsA: r2(a2.kthreads - a0.kthreads), kthreadsB: r2(b2.kthreads - b0.kthreads), guestA: r2(a2.busy - a0.busy), guestB: r2(b2.busy - b0.busy), benchB: r2(b2.agent - b0.agent) };
       const r = {
         kind: inject ? 'injected into a' : 'client flows', rate, seconds, achieved: Math.round(gen.rate), flows: gen.sent, reachedA, generator, samples: gen.samples.length, seen: up.length, inA, rcvbufErrorsB: rcvbufB,
+        handedMs: handed, pollerB,
         upperMs: stats(up), lowerMs: stats(lo), midMs: stats(up.map((u, i) => (u + lo[i]!) / 2)),
+        settledCpuS,
         steps, daemonQueueB, frameQueueB, metricsB, readHistA,
-        pollReadMs: polled.readMs, pollPeriodMs: polled.periodMs, tableB: polled.table,
+        pollReadMs: polled?.readMs ?? NaN, pollPeriodMs: polled?.periodMs ?? NaN, tableB: polled?.table ?? NaN,
         windowS: win,
         lvsdA: split(a1, a0),
         // a's table reads over the window: per second, and the share of the window spent reading.
@@ -409,7 +455,7 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
           overflow: m1.streamOverflow - m0.streamOverflow,
           socket: watched,
         },
-        cpuPct: { lvsdA: pct(a1.lvsd, a0.lvsd, win), lvsdB: pct(b1.lvsd, b0.lvsd, (b1.at - b0.at) / 1000), kthreadsA: pct(a1.kthreads, a0.kthreads, win), kthreadsB: pct(b1.kthreads, b0.kthreads, (b1.at - b0.at) / 1000), guestA: pct(a1.busy, a0.busy, win), guestAUserSysIrq: a1.parts.map((x, i) => pct(x, a0.parts[i]!, win)), benchA: pct(a1.agent, a0.agent, win), guestB: pct(b1.busy, b0.busy, (b1.at - b0.at) / 1000) },
+        cpuPct: { lvsdA: pct(a1.lvsd, a0.lvsd, win), lvsdB: pct(b1.lvsd, b0.lvsd, (b1.at - b0.at) / 1000), kthreadsA: pct(a1.kthreads, a0.kthreads, win), kthreadsB: pct(b1.kthreads, b0.kthreads, (b1.at - b0.at) / 1000), guestA: pct(a1.busy, a0.busy, win), guestAUserSysIrq: a1.parts.map((x, i) => pct(x, a0.parts[i]!, win)), benchA: pct(a1.agent, a0.agent, win), guestB: pct(b1.busy, b0.busy, winB), benchB: pct(b1.agent, b0.agent, winB) },
       };
       if (steps) say(`steps: ${JSON.stringify({ ...steps, flows: undefined })}`);
       // The series stay in the RESULT line.
@@ -437,7 +483,11 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
 }
 
 const trace = process.argv.includes('--trace');
-const [cfgA, cfgB, spec, profDir] = process.argv.slice(2).filter((x) => x !== '--trace');
+const waitArg = process.argv.find((x) => x.startsWith('--poll-wait='));
+/** b's poller's pause, × its last read (undefined: no poller). */
+const pollWait = process.argv.includes('--no-poller') ? undefined : waitArg ? Number(waitArg.slice(12)) : 9;
+if (pollWait !== undefined && !(pollWait >= 0 && pollWait <= 100)) throw new Error(`--poll-wait=K: 0 to 100, not "${waitArg}"`);
+const [cfgA, cfgB, spec, profDir] = process.argv.slice(2).filter((x) => !x.startsWith('--'));
 // The directors' API port (bench/sync-pair.ts writes both configs with it).
 const lvsdMode = /channel: lvsd/.test(readFileSync(cfgA!, 'utf8'));
 const apiPort = Number(/listen: [0-9.]+:([0-9]+)/.exec(readFileSync(cfgA!, 'utf8'))?.[1]);
