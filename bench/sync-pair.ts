@@ -10,7 +10,7 @@
  * arrives (mode kernel: a's master daemon's message on eth0; mode lvsd: b's lvsd's hand-over on lo;
  * the daemon's port as b's kernel reports it). b's table poller's "visible" confirms it; its reads of
  * /proc/net/ip_vs_conn cost O(n²) in the kernel and took a third of b's guest at 5,000/s, so it now
- * pauses K× its last read (default 9: ≤ 10 % of b's CPU) and prints its own CPU; --no-poller leaves
+ * pauses K× its last read's CPU time (default 9: 11-15 % of b's guest measured) and prints its own CPU; --no-poller leaves
  * it out (the figures then have no "visible"). The CPU of each director's lvsd is given over the
  * send window (+1 s), until the phase settled, and idle (4 s before the phase). At the end, per
  * rate, both modes side by side and the channel's cost: lvsd's share of a core in a and in b until

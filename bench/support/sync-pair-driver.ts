@@ -26,10 +26,11 @@
  * "inject": channel kernel, the master daemon's message from a; channel lvsd, b's lvsd's hand-over on
  * lo), p50/p95 over every sampled flow that has the stamp (the count says how many). b's poller's
  * "visible" is kept as a confirmation; it reads /proc/net/ip_vs_conn, whose cost grows as n² with
- * the table, so it pauses K× its last read's duration (--poll-wait=K, default 9: ≤ 10 % of b's
- * guest), reports its own CPU, and can be left out (--no-poller: the phase then ends SETTLE_S after
- * the last send). CPU is also read once the phase settled (the traces and poller ended): lvsd's
- * CPU seconds in a and b over the whole phase, the channel's work after the last send included.
+ * the table, so it pauses K× its last read's CPU time (--poll-wait=K, default 9: ~10-15 % of b's
+ * guest as measured), reports its own CPU and longest gap between reads, and can be left out (--no-poller: the phase then ends SETTLE_S after
+ * the last send). CPU is also read IDLE_S before the phase (lvsd's idle rate) and once the phase
+ * settled (the traces and poller ended): lvsd's CPU seconds in a and b over the whole phase, the
+ * channel's work after the last send included.
  */
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
