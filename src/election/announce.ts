@@ -217,6 +217,16 @@ export function loadAfPacket(): AfPacketAddon {
   throw new LvsdError('AFPACKET_UNAVAILABLE', 'the AF_PACKET addon is not built: run `npm run build:native`');
 }
 
+/**
+ * Index of an interface in this process's network namespace: one ioctl on the addon's kept socket
+ * (afpacket.c ifindex). Every lookup that needs only the index uses it: linkInfo opens a socket and
+ * reads the MAC too (four system calls), and the transports check their interface's index after
+ * every link poll (a re-created interface has a new one).
+ */
+export function ifIndex(ifname: string): number {
+  return loadAfPacket().ifindex(ifname);
+}
+
 /** Index and MAC of an interface in this process's network namespace. */
 export function linkInfo(ifname: string): LinkInfo {
   const r = loadAfPacket().ifinfo(ifname);

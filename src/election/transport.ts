@@ -19,7 +19,7 @@
 import { networkInterfaces } from 'node:os';
 import { isIPv4 } from 'node:net';
 import type { Logger } from '../core/log.js';
-import { linkInfo } from './announce.js';
+import { ifIndex } from './announce.js';
 import { RawIpSocket, type RawDatagram } from './rawip.js';
 import { parseIp, compareIp, bytesToIp } from '../core/address.js';
 import { LvsdError, errorMessage } from '../core/errors.js';
@@ -230,7 +230,7 @@ export class RawVrrpTransport implements VrrpTransport {
 
   private open(): void {
     const o = this.o;
-    const index = linkInfo(o.ifname).index;
+    const index = ifIndex(o.ifname);
     this.ifindex = index;
     // An AH advert is IP protocol 51 (RFC 2402): the raw socket of that protocol receives it.
     const s = new RawIpSocket(o.family, this.ah ? AH_PROTOCOL : VRRP_PROTOCOL, {
@@ -299,7 +299,7 @@ export class RawVrrpTransport implements VrrpTransport {
     if (!this.sock) return { reason: 'VRRP socket closed', reopen: false };
     let index: number | undefined;
     try {
-      index = linkInfo(ifname).index;
+      index = ifIndex(ifname);
     } catch {
       return { reason: `interface ${ifname} is gone`, reopen: false };
     }

@@ -17,7 +17,7 @@ import { parseIp } from '../core/address.js';
 import { errorMessage, LvsdError } from '../core/errors.js';
 import type { VirtualAddress } from '../config/model.js';
 import { constants as osConstants } from 'node:os';
-import { linkInfo, loadAfPacket, type AfPacketAddon } from './announce.js';
+import { ifIndex, loadAfPacket, type AfPacketAddon } from './announce.js';
 
 const NLM_F_EXCL = 0x200;
 /** rtnetlink message types and address attributes (include/uapi/linux/rtnetlink.h, if_addr.h). */
@@ -133,7 +133,7 @@ export class NetlinkAddressTable implements AddressTable {
     this.syncNl();
     this.openEvents();
     try {
-      this.payload(linkInfo(ifname).index, v);
+      this.payload(ifIndex(ifname), v);
     } catch {
       /* interface not there yet: add() reports it when it matters */
     }
@@ -199,7 +199,7 @@ export class NetlinkAddressTable implements AddressTable {
   async add(ifname: string, v: VirtualAddress): Promise<'added' | 'present'> {
     const now = this.addNow(ifname, v);
     if (now) return now;
-    const payload = this.payload(linkInfo(ifname).index, v);
+    const payload = this.payload(ifIndex(ifname), v);
     try {
       // request() writes the message synchronously; the kernel applies RTM_NEWADDR inside sendmsg,
       // so the address is on the interface before this function first yields.
@@ -216,7 +216,7 @@ export class NetlinkAddressTable implements AddressTable {
     if (!a) throw new LvsdError('VIP', `invalid address ${v.address}`);
     let index: number;
     try {
-      index = linkInfo(ifname).index;
+      index = ifIndex(ifname);
     } catch {
       return 'absent'; // interface gone: so is the address
     }
@@ -239,7 +239,7 @@ export class NetlinkAddressTable implements AddressTable {
   }
 
   async list(ifname: string): Promise<Set<string>> {
-    const index = linkInfo(ifname).index;
+    const index = ifIndex(ifname);
     const msgs = await this.rt().getAddresses(undefined, undefined, { timeout: 2000 });
     const out = new Set<string>();
     for (const m of msgs) {
