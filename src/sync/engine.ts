@@ -2,8 +2,9 @@
  * lvsd's own connection sync (sync.channel: lvsd). On the active director it reads the kernel's
  * connection table at a short period and sends new connections and state changes at once over the
  * authenticated channel; on every director it hands the records it receives to its own kernel,
- * through the kernel's backup sync daemon listening on `lo` (a version-1 message sent to
- * 224.0.0.81:8848 via lo is installed like one from a master daemon: verified on the lab kernel).
+ * through the kernel's backup sync daemon listening on `lo` at sync.handover_port (a version-1
+ * message sent to 224.0.0.81 at that port via lo is installed like one from a master daemon:
+ * verified on the lab kernel).
  * A director that (re)starts asks for the whole table (RESYNC_REQUEST); the active one answers with
  * every entry in numbered RESYNC_DATA frames, then RESYNC_END; the asker names the frames it lacks
  * (RESYNC_MISSING), the sender resends only those (resend.ts), and the asker acknowledges once it
