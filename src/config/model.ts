@@ -273,6 +273,11 @@ export function localSyncPorts(s: { readonly port: number; readonly stream_port?
   return { stream, handover };
 }
 
+function syncModel(s: SyncConfig): SyncModel {
+  const { stream, handover } = localSyncPorts(s);
+  return { ...s, stream_port: stream, handover_port: handover };
+}
+
 /**
  * keepalived (vrrp_sync.c, vrrp.c): a sync group starts MASTER only when every member is the address
  * owner wanting MASTER; otherwise every member that wanted MASTER is reset to BACKUP.
@@ -413,7 +418,7 @@ export function buildModel(p: ClusterConfigParsed, hostname: string): ClusterCon
       };
       return out;
     }),
-    ...(p.sync ? { sync: { ...p.sync, stream_port: localSyncPorts(p.sync).stream, handover_port: localSyncPorts(p.sync).handover } } : {}),
+    ...(p.sync ? { sync: syncModel(p.sync) } : {}),
   };
   return deepFreeze(model);
 }

@@ -53,8 +53,7 @@ export interface SyncSubsystemOptions {
  * stream_port is 0: no stream, the reads only.
  */
 export function streamDaemon(s: { readonly sync_id: number; readonly stream_port: number }): DaemonSpec | undefined {
-  const port = s.stream_port;
-  return port ? { state: 'master', mcast_ifn: 'lo', syncid: s.sync_id, maxlen: 1, mcast_group: STREAM_GROUP, mcast_port: port, mcast_ttl: 1 } : undefined;
+  return s.stream_port ? { state: 'master', mcast_ifn: 'lo', syncid: s.sync_id, maxlen: 1, mcast_group: STREAM_GROUP, mcast_port: s.stream_port, mcast_ttl: 1 } : undefined;
 }
 
 /**
