@@ -4,7 +4,7 @@
  * Kernel channel and lvsd channel in the same run, each on freshly booted guests. Runs on the host:
  *   flock -w 1200 /work/wt/lab.lock node dist/bench/sync-pair.js [--phases 10:10,1000:4,5000:4]
  *     [--inject i5000:4] [--modes kernel,lvsd] [--json FILE] [--cpu-prof DIR] [--trace]
- *     [--poll-wait K | --no-poller]
+ *     [--poll-wait K | --no-poller] [--trace=b]
  * The headline (with --trace) is "send → handed to b's kernel", p50/p95 over the sampled flows: the
  * first datagram carrying the flow's record to b's kernel backup daemon, dated by b's kernel as it
  * arrives (mode kernel: a's master daemon's message on eth0; mode lvsd: b's lvsd's hand-over on lo;
@@ -22,6 +22,8 @@
  * hand-over to its kernel (mode kernel: the kernel message's arrival at b), and how fast each
  * step passed all flows' records; b's kernel backup daemon's receive queue and (mode lvsd) b's
  * lvsd frame socket's every 50 ms; printed as "steps" and the queues per phase.)
+ * (--trace=b: b's trace only, enough for the headline; a's trace and a's stream-socket watch are left
+ * out: a's trace decodes every stream datagram in a's guest, as much work as a's lvsd does for them.)
  * (--cpu-prof: a's lvsd of each mode runs under `node --cpu-prof`, its profiles and its worker
  * threads' kept in DIR/MODE; bench/support/cpu-prof-top.ts summarizes them.)
  * (--inject: phases of the lvsd mode only, the flows installed into a's kernel through its backup
@@ -80,7 +82,7 @@ async function runMode(mode: 'kernel' | 'lvsd', phases: string, dir: string, pro
   const res = await labPair([
     { name: 'a', addrs: ['192.0.2.2/24'], argv: agentArgv('192.0.2.2'), stdout: quiet(), stderr: quiet(), ...common },
     { name: 'b', addrs: ['192.0.2.3/24'], argv: agentArgv('192.0.2.3'), stdout: quiet(), stderr: quiet(), ...common },
-    { name: 'c', addrs: ['192.0.2.60/24'], argv: [process.execPath, join(here, 'support', 'sync-pair-driver.js'), ca, cb, phases, ...(profDir ? [profDir] : []), ...(process.argv.includes('--trace') ? ['--trace'] : []), ...driverPoll], stdout: sink, stderr: sink, ...common },
+    { name: 'c', addrs: ['192.0.2.60/24'], argv: [process.execPath, join(here, 'support', 'sync-pair-driver.js'), ca, cb, phases, ...(profDir ? [profDir] : []), ...(process.argv.includes('--trace=b') ? ['--trace=b'] : process.argv.includes('--trace') ? ['--trace'] : []), ...driverPoll], stdout: sink, stderr: sink, ...common },
   ], { primary: 'c' });
   const line = out.split('\n').find((l) => l.startsWith('RESULT '));
   if (res.c!.code !== 0 || !line) throw new Error(`${mode}: the driver failed (${res.c!.code}): ${out.slice(-3000)}`);

@@ -198,6 +198,8 @@ async function runIn(host: string, argv: string[], ms: number): Promise<string> 
 
 type Bins = { stream: number[]; frame: number[]; inject: number[] };
 type Trace = { datagrams: number; truncated?: number; late: number; drops: number; t0: number; binMs: number; bins: Bins; stream: Record<string, number>; frame: Record<string, [number, number]>; inject: Record<string, number> };
+/** a's trace when only b's ran (--trace=b): no stamps, so a's steps are NaN and a's rates absent. */
+const NO_TRACE: Trace = { datagrams: 0, late: 0, drops: 0, t0: 0, binMs: 250, bins: { stream: [], frame: [], inject: [] }, stream: {}, frame: {}, inject: {} };
 
 /**
  * How fast each step passed the records of all the client's flows (sync-trace.ts's 250 ms bins, in
@@ -243,7 +245,7 @@ function stepsOf(samples: Array<[number, number]>, seenB: Record<string, [number
     const f = tb.frame[port];
     const stream = ta.stream[port] === undefined ? NaN : ta.stream[port]! - offA - t;
     const sight = f ? f[1] - offA - t : NaN;
-    flows.push({ port, by: !f ? '' : stream <= sight ? 'stream' : 'read', stream: r1(stream), sight: r1(sight), frameB: r1(f ? f[0] - offB - t : NaN), inject: r1((tb.inject[port] ?? NaN) - offB - t), lower: r1(seen[0] - offB - t), upper: r1(seen[1] - offB - t), mid: r1((seen[0] + seen[1]) / 2 - offB - t) });
+    flows.push({ port, by: !f ? '' : ta === NO_TRACE ? 'untraced' : stream <= sight ? 'stream' : 'read', stream: r1(stream), sight: r1(sight), frameB: r1(f ? f[0] - offB - t : NaN), inject: r1((tb.inject[port] ?? NaN) - offB - t), lower: r1(seen[0] - offB - t), upper: r1(seen[1] - offB - t), mid: r1((seen[0] + seen[1]) / 2 - offB - t) });
   }
   const slow = (f: { inject: number; upper: number }) => (Number.isFinite(f.inject) ? f.inject : Number.isFinite(f.upper) ? f.upper : -Infinity);
   flows.sort((x, y) => slow(y) - slow(x));
@@ -312,11 +314,15 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       // (sync-trace.ts), and b's kernel backup daemon's receive queue every 50 ms (udp-watch.ts: the
       // socket it installs from, bound to 224.0.0.81:daemonPort on lo with channel lvsd, on eth0 with kernel).
       const tracing = trace && !inject;
-      const traces = tracing ? await Promise.all([A, B].map(async (h) => (await agent<{ id: number }>(h, '/spawn', { argv: [process.execPath, TRACE, '192.0.2.50', VIP, String(STREAM_PORT), String(SYNC_PORT), String(seconds + 120), String(base), String(count), String(sample), String(daemonPort)] })).id)) : [];
+      // --trace=b: b's trace only (the headline's stamps) and none of a's watches: a's trace decodes
+      // every stream datagram in a's guest, as much work as a's lvsd does for them (the bench's
+      // processes took 41 % of a's guest at 5,000/s, a's lvsd 37 %, 17:10 run).
+      const tracedHosts = traceBOnly ? [B] : [A, B];
+      const traces = tracing ? await Promise.all(tracedHosts.map(async (h) => (await agent<{ id: number }>(h, '/spawn', { argv: [process.execPath, TRACE, '192.0.2.50', VIP, String(STREAM_PORT), String(SYNC_PORT), String(seconds + 120), String(base), String(count), String(sample), String(daemonPort)] })).id)) : [];
       // Each trace says "ready" once its socket is open (node's start in a busy guest takes seconds).
       const tStart = Date.now();
       for (const [i, id] of traces.entries()) {
-        const h = i ? B : A;
+        const h = tracedHosts[i]!;
         await until(async () => ((await agent<{ stderr: string; code: number | null }>(h, '/output', { id })).stderr.includes('ready') ? true : undefined), `the trace in ${h} to start`, 60_000, 200);
       }
       if (tracing) say(`traces started in ${((Date.now() - tStart) / 1000).toFixed(1)} s`);
@@ -333,7 +339,7 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       // the frames that reached b's kernel and wait for b's lvsd to read them.
       const frameWatch = tracing && lvsdMode ? (await agent<{ id: number }>(B, '/spawn', { argv: [process.execPath, WATCH, '0.0.0.0', String(SYNC_PORT), '50', String(seconds + 8)] })).id : undefined;
       // Channel lvsd: the stream socket's queue in a's guest, sampled every 50 ms over the phase.
-      const watch = lvsdMode ? (await agent<{ id: number }>(A, '/spawn', { argv: [process.execPath, WATCH, '224.0.0.81', String(STREAM_PORT), '50', String(seconds + 2)] })).id : undefined;
+      const watch = lvsdMode && !traceBOnly ? (await agent<{ id: number }>(A, '/spawn', { argv: [process.execPath, WATCH, '224.0.0.81', String(STREAM_PORT), '50', String(seconds + 2)] })).id : undefined;
       const rcv0 = await rcvbufErrors(B);
       const [va0, c0] = [await vsStats(A), guestBusy()];
       let genOut: string;
@@ -367,7 +373,7 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       // The traces end now (SIGTERM: each reads what waits in its socket and prints): every
       // sampled flow b's poller saw has passed every step it will (without the poller: SETTLE_S
       // after the last send).
-      for (const [i, id] of traces.entries()) await agent(i ? B : A, '/signal', { id, signal: 'SIGTERM' });
+      for (const [i, id] of traces.entries()) await agent(tracedHosts[i]!, '/signal', { id, signal: 'SIGTERM' });
       // The phase settled: lvsd's CPU over all of it, the channel's work after the last send included.
       const [a2, b2] = [await cpu(A, pid[A]!), await cpu(B, pid[B]!)];
       const rcvbufB = (await rcvbufErrors(B)) - rcv0;
@@ -378,7 +384,7 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       // until() retries whatever throws: a trace that failed or printed what does not parse is
       // returned as an error and thrown after, not waited for until the timeout.
       const traced = await Promise.all(traces.map(async (id, i) => {
-        const h = i ? B : A;
+        const h = tracedHosts[i]!;
         const o = await until(async () => {
           const x = await agent<{ stdout: string; stderr: string; code: number | null }>(h, '/output', { id });
           return x.code === null ? undefined : x;
@@ -417,7 +423,7 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
         up.push(s[1] - off - t);
         lo.push(Math.max(0, s[0] - off - t));
       }
-      const steps = traced.length === 2 ? stepsOf(gen.samples, polled?.seen ?? {}, traced[0]!, traced[1]!, skewA.offsetMs, skewBefore.offsetMs) : undefined;
+      const steps = traced.length ? stepsOf(gen.samples, polled?.seen ?? {}, traced.length === 2 ? traced[0]! : NO_TRACE, traced[traced.length - 1]!, skewA.offsetMs, skewBefore.offsetMs) : undefined;
       const win = (a1.at - a0.at) / 1000;
       const pct = (x1: number, x0: number, w: number) => Math.round((1000 * (x1 - x0)) / w) / 10;
       const winB = (b1.at - b0.at) / 1000;
@@ -483,7 +489,8 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
   }
 }
 
-const trace = process.argv.includes('--trace');
+const trace = process.argv.includes('--trace') || process.argv.includes('--trace=b');
+const traceBOnly = process.argv.includes('--trace=b');
 const waitArg = process.argv.find((x) => x.startsWith('--poll-wait='));
 /** b's poller's pause, × its last read (undefined: no poller). */
 const pollWait = process.argv.includes('--no-poller') ? undefined : waitArg ? Number(waitArg.slice(12)) : 9;

@@ -79,6 +79,7 @@ export interface EngineMetrics {
   staleness: Histogram;
   streamRecords: Counter<'outcome'>;
   streamUp: Gauge;
+  sendStalls: Counter;
 }
 
 export function engineMetrics(registry: Registry): EngineMetrics {
@@ -98,6 +99,7 @@ export function engineMetrics(registry: Registry): EngineMetrics {
     staleness: get('lvsd_sync_staleness_seconds', () => new Histogram({ name: 'lvsd_sync_staleness_seconds', help: "Per record received: time from the active director's table read or kernel stream record that first showed it (new connection, state change) to its hand-over to this director's kernel. Compares the two directors' wall clocks (NTP-synced assumed; a negative difference counts as 0). Full-resync records are not counted.", buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] })),
     streamRecords: get('lvsd_sync_stream_records_total', () => new Counter({ name: 'lvsd_sync_stream_records_total', help: "Records of the kernel stream (the kernel's master sync daemon on lo, while this director is active) by outcome: sent (a new connection or a changed state or real server, sent to the peer at once) or known (the peer had been told that state already, by the stream or a table read).", labelNames: ['outcome'], registers: [registry] })),
     streamUp: get('lvsd_sync_stream_up', () => new Gauge({ name: 'lvsd_sync_stream_up', help: "1 while the kernel stream runs (the kernel's master sync daemon on lo and lvsd's socket on its port, active director, channel lvsd): new connections reach the peer without waiting for a table read, and the reads are spaced out. 0: the table reads only.", registers: [registry] })),
+    sendStalls: get('lvsd_sync_send_stalls_total', () => new Counter({ name: 'lvsd_sync_send_stalls_total', help: "Times a full window of DATA frames went a second without the peer's progress report, on the sender: the older half of the window was written off and sending went on (after five in a row without any report, unpaced until the next report). Grows with a peer that reads its socket too slowly or whose reports are lost; the frames written off are not resent unless the peer names them missing.", registers: [registry] })),
     polls: get('lvsd_sync_table_read_seconds', () => new Histogram({ name: 'lvsd_sync_table_read_seconds', help: 'Time to read, parse, diff and encode the kernel connection table on the active director (in the table worker thread, off the event loop).', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] })),
   };
 }
@@ -317,6 +319,7 @@ export class SyncEngine {
       });
       this.progressWaiter = undefined;
       if (this.inFlight.length < before) continue;
+      this.m.sendStalls.inc();
       if (++this.stalls >= STALLS_TO_UNPACE) this.paceOff();
       else this.inFlight.splice(0, Math.ceil(before / 2));
     }

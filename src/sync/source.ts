@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { DeclaredServices } from './lookup.js';
+import { SYNC_GROUP_V4 } from './codec.js';
 
 /** workerData of the table worker. */
 export interface TableWorkerData {
@@ -17,8 +18,11 @@ export interface TableWorkerData {
   readonly services: DeclaredServices;
 }
 
-/** The group the kernel stream (the master sync daemon on lo, table-worker.ts) is multicast to. */
-export const STREAM_GROUP = '224.0.0.81';
+/**
+ * The group the kernel stream (the master sync daemon on lo, table-worker.ts) is multicast to: the
+ * kernel's own IPv4 sync group, as every daemon on lo (one value, one name: it was defined twice).
+ */
+export const STREAM_GROUP = SYNC_GROUP_V4;
 
 /** main → worker */
 export type TableRequest =

@@ -164,6 +164,13 @@ const t = performance.now(); let done = 0;
 for (let k = 0; done < ${BURST} && k < 1000; k++) done += s.sendMany(Uint8Array.from([224, 0, 0, 81]), 0, b.subarray(done * 52), 52);
 console.log(Math.round(performance.now() - t), done); s.close();`;
     const sockDrops = async () => udpDrops(await sh(a, 'cat /proc/net/udp'), '224.0.0.81', STREAM_PORT);
+    // Datagrams the guest's kernel dropped from its per-CPU input backlog (/proc/net/softnet_stat,
+    // second column; netdev_max_backlog, 1,000): lo queues every datagram there on its way in, so
+    // a burst sent faster than the guest's softirq drains it is cut short before any socket: CI
+    // 2026-12-05 16:35 and two lab runs at 17:05 and 17:20 had A send 9,150, 10,217 and 11,498 of
+    // 12,000 with no drop at A's socket and every record A sent received by B.
+    const backlogDrops = async () => (await sh(a, 'cat /proc/net/softnet_stat')).trim().split('\n').reduce((t, l) => t + (parseInt(l.trim().split(/\s+/)[1] ?? '0', 16) || 0), 0);
+    const q0 = await backlogDrops();
     const k0 = await sockDrops();
     const m2 = await metricsA();
     const reads0 = sample(m2, 'lvsd_sync_table_read_seconds_count');
@@ -181,21 +188,31 @@ console.log(Math.round(performance.now() - t), done); s.close();`;
     for (let still = 0, last = -1, end = Date.now() + 180_000; Date.now() < end && still < STILL_S; ) {
       await new Promise((r) => setTimeout(r, 1000));
       m3 = await metricsA();
-      if (sent() >= BURST) break;
+      if (sent() >= BURST - ((await backlogDrops()) - q0)) break;
       still = sent() === last ? still + 1 : 0;
       last = sent();
     }
     const k1 = await sockDrops();
+    // Bytes still queued in A's stream socket at the end (/proc/net/udp tx_queue:rx_queue, hex): a
+    // count that stood still with datagrams unread would show here.
+    const unread = (await sh(a, 'cat /proc/net/udp')).split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[1] === `510000E0:${STREAM_PORT.toString(16).toUpperCase().padStart(4, '0')}`).reduce((t, f) => t + parseInt(f[4]?.split(':')[1] ?? '0', 16), 0);
+    const q1 = (await backlogDrops()) - q0;
     const overflow = sample(m3, 'lvsd_sync_dropped_total{reason="stream_overflow"}') - sample(m2, 'lvsd_sync_dropped_total{reason="stream_overflow"}');
     const readsDuring = sample(m3, 'lvsd_sync_table_read_seconds_count') - reads0;
     const known = sample(m3, 'lvsd_sync_stream_records_total{outcome="known"}') - sample(m2, 'lvsd_sync_stream_records_total{outcome="known"}');
     const streamDrops = sample(m3, 'lvsd_sync_dropped_total{reason="stream"}') - sample(m2, 'lvsd_sync_dropped_total{reason="stream"}');
     // The figures lead every message: a CI excerpt keeps a failure's first lines.
-    const figures = `burst: ${BURST} datagrams sent in ${sendMs} ms (sendmmsg); after ${((Date.now() - tb) / 1000).toFixed(0)} s A: stream sent ${sent()}, known ${known}, stream drops ${streamDrops}, socket drops ${k1 - k0}, stream_overflow ${overflow}, table reads completed meanwhile ${readsDuring}`;
+    const figures = `burst: ${BURST} datagrams sent in ${sendMs} ms (sendmmsg); after ${((Date.now() - tb) / 1000).toFixed(0)} s A: stream sent ${sent()}, known ${known}, stream drops ${streamDrops}, socket drops ${k1 - k0}, stream_overflow ${overflow}, guest backlog drops ${q1}, bytes unread in A's stream socket ${unread}, table reads completed meanwhile ${readsDuring}`;
     t.diagnostic(figures);
+    // Both directors' sync series when not all were sent (a failure's cause is A's sending or B's
+    // receiving: CI 2026-12-05 16:35 stood still at 9,150 of 12,000 with nothing counted on A's side).
+    const syncSeries = async (ns: Netns, port: number) => (await sh(ns, `curl -s http://127.0.0.1:${port}/metrics`)).split('\n').filter((l) => l.startsWith('lvsd_sync_') && !l.includes('_bucket{')).join('\n');
+    const series = sent() + q1 >= BURST ? '' : `\n--- A sync series ---\n${await syncSeries(a, 19693)}\n--- B sync series ---\n${await syncSeries(b, 19694)}`;
     assert.equal(k1 - k0, 0, `the kernel dropped none of the stream's datagrams for A's socket (${figures})${dump()}`);
     assert.equal(overflow, 0, `no stream_overflow counted (${figures})${dump()}`);
-    assert.equal(sent(), BURST, `every burst record was sent once (${figures})${dump()}`);
+    // Every datagram that reached A's socket was sent once: all of them, less any the guest's
+    // backlog dropped before the socket (those drops may be other traffic's too: at most, not exactly).
+    assert.ok(sent() <= BURST && sent() >= BURST - q1, `every burst record that reached A's socket was sent once (${figures})${series}${dump()}`);
   } finally {
     await topo.destroy();
     rmSync(dir, { recursive: true, force: true });

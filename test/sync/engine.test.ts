@@ -216,6 +216,10 @@ test('a full resync larger than the flow-control window arrives whole; without p
     assert.equal(await p.a.poll(), 6000, 'a read: the resync is answered from it');
     // b's frames (RESYNC_PROGRESS, RESYNC_ACK) go back to a, unless this peer reports nothing.
     const link = pairLinked(p, reports);
+    // The read went to nobody (no reports): a full window without a report for a second is a stall
+    // (lvsd_sync_send_stalls_total), and five in a row turn the pacing off.
+    const stalls0 = (await p.a.m.sendStalls.get()).values[0]?.value ?? 0;
+    assert.equal(stalls0, 5, 'the unanswered read stalled five times, then went unpaced');
     const got = p.b.resyncFromPeer(5000);
     await p.a.sendFullTable();
     for (const f of p.frames.filter((x) => x.type === FrameType.RESYNC_END)) await p.b.onFrame(f);
@@ -228,6 +232,9 @@ test('a full resync larger than the flow-control window arrives whole; without p
     assert.deepEqual(new Set(shown.map((r) => r.conn.cport)).size, 6000, 'each connection once, decoded from its message');
     assert.ok(shown.every((r) => r.conn.protocol === 6 && r.conn.state === 1 && r.until > 1_700_000_000_000), 'as sent: TCP, established, not expired');
     if (reports) assert.ok(link.progress > 6000 / 38 / 16 - 2, `b reported its progress (${link.progress} reports)`);
+    // None in the resync: a reporting peer drains the window; a silent one is sent to unpaced.
+    const stalls = ((await p.a.m.sendStalls.get()).values[0]?.value ?? 0) - stalls0;
+    assert.equal(stalls, 0, `no stall in the resync (progress reports: ${reports})`);
     await p.close();
   }
 });
