@@ -17,6 +17,7 @@ import { encodeRecord, messageRecords, packRecords } from './codec.js';
 import { serviceLookup } from './lookup.js';
 import { DATA_STAMP_LEN } from './wire.js';
 import { STREAM_GROUP, type TableRequest, type TableEvent, type TableWorkerData } from './source.js';
+import { BUSY_STREAM, nextDelay, pauseAfterStreamRead, READ_SHARE } from './read-pacing.js';
 import { loadAfPacket, type KsHandle } from '../election/announce.js';
 
 const cfg = workerData as TableWorkerData;
@@ -54,55 +55,6 @@ const post = (ev: TableEvent) => {
   port.postMessage(ev, buffers as ArrayBuffer[]);
 };
 
-/**
- * A read that takes less than this share of the period is followed sooner than poll_interval: the
- * pause after it is its own duration × (1/READ_SHARE − 1), so cheap reads (a small table) come more
- * often while the thread stays below this share of a core: a read of 0.3 ms (a small table on a
- * real host) is followed after 10 ms (MIN_PAUSE_MS), one of 4 ms after 36 ms, one of 5 ms or more
- * after poll_interval (50 ms by default) as before.
- */
-const READ_SHARE = 0.1;
-/** Shortest pause between reads: an idle director's worker reads a small table at most ~100 times a second. */
-const MIN_PAUSE_MS = 10;
-
-/**
- * Pause before the next read. poll_interval is the longest period (read start to read start) while
- * a read is shorter than it; a cheap read is followed sooner (READ_SHARE), since half a period is,
- * on average, the time a new connection waits for the read that shows it. When a read takes longer
- * than poll_interval, the pause is as long as the read itself: reads never overlap (one at a time),
- * no timer backlog builds (the next one is armed only after a read ends) and this thread keeps at
- * most about half a core busy, whatever the table size.
- * The size matters: the kernel prints /proc/net/ip_vs_conn through seq_file a page (~50 entries)
- * per read() call, and every call walks the connection hash from its first bucket to the resume
- * position (ip_vs_conn_seq_start → ip_vs_conn_array), so a full read costs O(n²) kernel time:
- * seconds at 100,000 entries, during which a new connection waits (lvsd_sync_table_read_seconds).
- */
-function nextDelay(readMs: number, pollMs: number): number {
-  const ceiling = readMs > pollMs ? readMs : pollMs - readMs;
-  return Math.min(ceiling, Math.max(MIN_PAUSE_MS, readMs * (1 / READ_SHARE - 1)));
-}
-
-/**
- * While the kernel stream runs (below) and brings records (BUSY_STREAM or more since the last read
- * ended), or when a read is slower than poll_interval, a read is followed after 9× its own duration
- * (READ_SHARE of this thread's time), poll_interval or not: the stream brings new connections and
- * state changes within tens of ms, so the reads are left with what it cannot see (connections
- * before their 3rd packet, expiry, removals, the confirmation of what a resync answer holds).
- * poll_interval capped the period of reads between 5 ms and poll_interval long (a table of a few
- * thousand entries in the lab guest) at poll_interval, so they took up to all of this thread's
- * time: at ~1,000 new connections/s a's lvsd used 64 % of its UML guest against 27 % with the
- * kernel channel, three quarters of the table worker's time parsing and diffing reads
- * (bench/results/sync.md, 2026-12-05 01:17); reads slower than poll_interval were spaced 4×.
- * A quiet stream (fewer records) keeps the period without the stream for reads up to
- * poll_interval: the kernel holds its last record until the next one (~100 ms at 10/s), and a read
- * shows that connection sooner (bench/results/sync.md, 2026-12-04 22:10); a read of 100 entries
- * takes 20 ms and more in a loaded lab guest.
- */
-function streamDelay(readMs: number, pollMs: number, records: number): number {
-  return records >= BUSY_STREAM || readMs > pollMs ? Math.max(MIN_PAUSE_MS, readMs * (1 / READ_SHARE - 1)) : nextDelay(readMs, pollMs);
-}
-/** Stream records since the last read ended from which the stream counts as busy: its held record waits for the next within a read's period. */
-const BUSY_STREAM = 2;
 /** Stream records received since the last read ended (all, sent or already known). */
 let streamSinceRead = 0;
 
@@ -348,15 +300,17 @@ const chunk = Buffer.allocUnsafe(64 * 1024);
  * socket 1.35 s (p50) for this thread (the 10:59 trace). A read asked (graceful stop) or one that
  * repairs losses (readSoon) does not pause.
  */
-async function readSliced(path: string, onText: (text: string) => void): Promise<void> {
+async function readSliced(path: string, onText: (text: string) => void): Promise<number> {
   const fd = openSync(path, 'r');
+  /** ms this read paused for the stream (returned): the read's own share is already kept by them. */
+  let paused = 0;
   try {
     let pos = 0;
     let slice = performance.now();
     let sliceRecords = streamSinceRead;
     for (;;) {
       const n = readSync(fd, chunk, 0, chunk.length, pos);
-      if (n === 0) return;
+      if (n === 0) return paused;
       onText(chunk.toString('latin1', 0, n));
       pos += n;
       const spent = performance.now() - slice;
@@ -367,7 +321,11 @@ async function readSliced(path: string, onText: (text: string) => void): Promise
         await new Promise((r) => setImmediate(r));
         if (!pollAsked) {
           await whileHeld();
-          if (busy && !readSoon()) await new Promise((r) => setTimeout(r, Math.min(OVERFLOW_LOOK_MS, spent * (1 / READ_SHARE - 1))));
+          if (busy && !readSoon()) {
+            const p0 = performance.now();
+            await new Promise((r) => setTimeout(r, Math.min(OVERFLOW_LOOK_MS, spent * (1 / READ_SHARE - 1))));
+            paused += performance.now() - p0;
+          }
         }
         slice = performance.now();
       }
@@ -381,23 +339,24 @@ async function readSliced(path: string, onText: (text: string) => void): Promise
  * One read of every table file, diffed with `sent` as it goes: the changes, the read's entries,
  * and lines that could not be parsed (counted, never thrown).
  */
-async function read(diff: TableDiff): Promise<{ skipped: number; sight: number }> {
+async function read(diff: TableDiff): Promise<{ skipped: number; sight: number; paused: number }> {
   // Taken before the read: an entry the read shows existed by its end, so this errs towards more staleness.
   const sight = Date.now();
   // One clock reading per read, not per page: in the lab guest (UML) each is a trapped system
   // call, and expiry is compared in seconds.
   const now = performance.now();
   let skipped = 0;
+  let paused = 0;
   for (const p of cfg.paths) {
     const parser = new ConnTableParser();
     const add = (entries: readonly ConnEntry[]) => {
       for (const e of entries) diff.add(e, now);
     };
-    await readSliced(p, (text) => add(parser.push(text)));
+    paused += await readSliced(p, (text) => add(parser.push(text)));
     add(parser.end());
     skipped += parser.skipped;
   }
-  return { skipped, sight };
+  return { skipped, sight, paused };
 }
 
 /**
@@ -445,7 +404,7 @@ async function poll(id: number | undefined): Promise<void> {
     // lost meanwhile may hold connections it already showed: the next read is not spaced out.
     const records = streamSinceRead;
     streamSinceRead = 0;
-    if (active && id === undefined) arm(streamUp && !readSoon() ? streamDelay(ms, cfg.pollMs, records) : nextDelay(ms, cfg.pollMs));
+    if (active && id === undefined) arm(streamUp && !readSoon() ? pauseAfterStreamRead(ms, r.paused, cfg.pollMs, records) : nextDelay(ms, cfg.pollMs));
   } catch (e) {
     post({ ev: 'poll', id, sight: 0, payloads: [], records: 0, readMs: 0, skipped: 0, error: (e as Error).message });
     if (active && id === undefined) arm(cfg.pollMs);

@@ -195,14 +195,15 @@ console.log(Math.round(performance.now() - t), done); s.close();`;
     const k1 = await sockDrops();
     // Bytes still queued in A's stream socket at the end (/proc/net/udp tx_queue:rx_queue, hex): a
     // count that stood still with datagrams unread would show here.
-    const unread = (await sh(a, 'cat /proc/net/udp')).split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[1] === `510000E0:${STREAM_PORT.toString(16).toUpperCase().padStart(4, '0')}`).reduce((t, f) => t + parseInt(f[4]?.split(':')[1] ?? '0', 16), 0);
+    const streamSocks = (await sh(a, 'cat /proc/net/udp')).split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[1] === `510000E0:${STREAM_PORT.toString(16).toUpperCase().padStart(4, '0')}`);
+    const unread = streamSocks.reduce((t, f) => t + parseInt(f[4]?.split(':')[1] ?? '0', 16), 0);
     const q1 = (await backlogDrops()) - q0;
     const overflow = sample(m3, 'lvsd_sync_dropped_total{reason="stream_overflow"}') - sample(m2, 'lvsd_sync_dropped_total{reason="stream_overflow"}');
     const readsDuring = sample(m3, 'lvsd_sync_table_read_seconds_count') - reads0;
     const known = sample(m3, 'lvsd_sync_stream_records_total{outcome="known"}') - sample(m2, 'lvsd_sync_stream_records_total{outcome="known"}');
     const streamDrops = sample(m3, 'lvsd_sync_dropped_total{reason="stream"}') - sample(m2, 'lvsd_sync_dropped_total{reason="stream"}');
     // The figures lead every message: a CI excerpt keeps a failure's first lines.
-    const figures = `burst: ${BURST} datagrams sent in ${sendMs} ms (sendmmsg); after ${((Date.now() - tb) / 1000).toFixed(0)} s A: stream sent ${sent()}, known ${known}, stream drops ${streamDrops}, socket drops ${k1 - k0}, stream_overflow ${overflow}, guest backlog drops ${q1}, bytes unread in A's stream socket ${unread}, table reads completed meanwhile ${readsDuring}`;
+    const figures = `burst: ${BURST} datagrams sent in ${sendMs} ms (sendmmsg); after ${((Date.now() - tb) / 1000).toFixed(0)} s A: stream sent ${sent()}, known ${known}, stream drops ${streamDrops}, socket drops ${k1 - k0}, stream_overflow ${overflow}, guest backlog drops ${q1}, bytes unread in A's stream socket ${unread} (sockets on the port: ${streamSocks.length}), table reads completed meanwhile ${readsDuring}`;
     t.diagnostic(figures);
     // Both directors' sync series when not all were sent (a failure's cause is A's sending or B's
     // receiving: CI 2026-12-05 16:35 stood still at 9,150 of 12,000 with nothing counted on A's side).
