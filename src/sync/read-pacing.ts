@@ -33,7 +33,7 @@ export function nextDelay(readMs: number, pollMs: number): number {
 }
 
 /**
- * While the kernel stream runs (below) and brings records (BUSY_STREAM or more since the last read
+ * While the kernel stream runs (table-worker.ts) and brings records (BUSY_STREAM or more since the last read
  * ended), or when a read is slower than poll_interval, a read is followed after 9× its own duration
  * (READ_SHARE of this thread's time), poll_interval or not: the stream brings new connections and
  * state changes within tens of ms, so the reads are left with what it cannot see (connections
