@@ -49,7 +49,7 @@ export interface EngineDeps {
    * first needed (openReader after the start's resync, or a first activation before it), not at
    * construction: it reads the declared services then.
    */
-  readonly openSource: (onChanges: (r: PollResult) => Promise<void>, onError: (e: Error) => void, onStreamState: (up: boolean, error?: string) => void) => TableSource;
+  readonly openSource: (onChanges: (r: PollResult) => Promise<void>, onError: (e: Error) => void, onStreamState: (up: boolean, error?: string) => void, onBacklog: (records: number) => void) => TableSource;
   readonly channel: FrameSender;
   /** Sends one sync v1 message to the local kernel's backup daemon. */
   readonly inject: (message: Buffer) => Promise<void>;
@@ -80,6 +80,7 @@ export interface EngineMetrics {
   streamRecords: Counter<'outcome'>;
   streamUp: Gauge;
   sendStalls: Counter;
+  backlog: Gauge;
 }
 
 export function engineMetrics(registry: Registry): EngineMetrics {
@@ -100,6 +101,7 @@ export function engineMetrics(registry: Registry): EngineMetrics {
     streamRecords: get('lvsd_sync_stream_records_total', () => new Counter({ name: 'lvsd_sync_stream_records_total', help: "Records of the kernel stream (the kernel's master sync daemon on lo, while this director is active) by outcome: sent (a new connection or a changed state or real server, sent to the peer at once) or known (the peer had been told that state already, by the stream or a table read).", labelNames: ['outcome'], registers: [registry] })),
     streamUp: get('lvsd_sync_stream_up', () => new Gauge({ name: 'lvsd_sync_stream_up', help: "1 while the kernel stream runs (the kernel's master sync daemon on lo and lvsd's socket on its port, active director, channel lvsd): new connections reach the peer without waiting for a table read, and the reads are spaced out. 0: the table reads only.", registers: [registry] })),
     sendStalls: get('lvsd_sync_send_stalls_total', () => new Counter({ name: 'lvsd_sync_send_stalls_total', help: "Times a full window of DATA frames went a second without the peer's progress report, on the sender: the older half of the window was written off and sending went on (after five in a row without any report, unpaced until the next report). Grows with a peer that reads its socket too slowly or whose reports are lost; the frames written off are not resent unless the peer names them missing.", registers: [registry] })),
+    backlog: get('lvsd_sync_send_backlog_records', () => new Gauge({ name: 'lvsd_sync_send_backlog_records', help: "Connection records the table worker found (table reads and the kernel stream) that are not yet handed to the socket for the peer, on the active director: queued behind the send pacing or not yet taken by the event loop. Near 0 while the channel keeps up; grows while the peer paces this director or the sender falls behind.", registers: [registry] })),
     polls: get('lvsd_sync_table_read_seconds', () => new Histogram({ name: 'lvsd_sync_table_read_seconds', help: 'Time to read, parse, diff and encode the kernel connection table on the active director (in the table worker thread, off the event loop).', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] })),
   };
 }
@@ -238,6 +240,7 @@ export class SyncEngine {
         (r) => this.onRead(r),
         (e) => this.d.log.error({ err: e.message }, 'connection table worker failed'),
         (up, error) => this.onStreamState(up, error),
+        (records) => this.m.backlog.set(records),
       );
       if (this.streamPort) this.source.setStream(this.streamPort);
     }

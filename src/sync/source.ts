@@ -101,12 +101,16 @@ export class WorkerTableSource implements TableSource {
   private readonly waiting = new Map<number, { resolve: (r: PollResult) => void; reject: (e: Error) => void }>();
   private closed = false;
 
+  /** Records posted by the worker whose onChanges has not completed yet (onBacklog is told each change). */
+  private backlog = 0;
+
   /** onChanges runs for every poll (periodic and pollNow), in order; its promise is awaited before pollNow resolves. */
   constructor(
     data: TableWorkerData,
     private readonly onChanges: (r: PollResult, sight: number) => Promise<void>,
     private readonly onError: (e: Error) => void,
     private readonly onStreamState: (up: boolean, error?: string) => void = () => undefined,
+    private readonly onBacklog: (records: number) => void = () => undefined,
   ) {
     this.worker = new Worker(new URL('./table-worker.js', import.meta.url), { workerData: data });
     this.worker.unref();
@@ -124,7 +128,11 @@ export class WorkerTableSource implements TableSource {
         w?.resolve(r);
         return;
       }
-      chain = chain.then(() => this.onChanges(r, ev.sight)).catch((e: Error) => this.onError(e));
+      this.onBacklog((this.backlog += r.records));
+      chain = chain
+        .then(() => this.onChanges(r, ev.sight))
+        .catch((e: Error) => this.onError(e))
+        .finally(() => this.onBacklog((this.backlog -= r.records)));
       if (w) void chain.then(() => w.resolve(r));
     });
     this.worker.on('error', (e) => {

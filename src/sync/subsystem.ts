@@ -189,7 +189,7 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
       log,
       registry: deps.registry,
       // Opened after the start's resync (openReader below) or at an activation before it: the services are read then.
-      openSource: (onChanges, onError, onStreamState) => new WorkerTableSource({ ...data, services: cfg?.virtual_servers ?? data.services }, onChanges, onError, onStreamState),
+      openSource: (onChanges, onError, onStreamState, onBacklog) => new WorkerTableSource({ ...data, services: cfg?.virtual_servers ?? data.services }, onChanges, onError, onStreamState, onBacklog),
       channel: ch,
       inject: (m) => inj.send(m),
       now: () => deps.clock.now(),

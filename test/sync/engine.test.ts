@@ -51,7 +51,7 @@ function pair() {
     new SyncEngine({
       log,
       registry: new Registry(),
-      openSource: (onChanges, onError) => new WorkerTableSource({ paths: [file], syncid: 42, maxMessage: 1380, pollMs: 50, services: [] }, onChanges, onError),
+      openSource: (onChanges, onError, onStreamState, onBacklog) => new WorkerTableSource({ paths: [file], syncid: 42, maxMessage: 1380, pollMs: 50, services: [] }, onChanges, onError, onStreamState, onBacklog),
       channel: directChannel(side, seqs, deliver),
       inject: async (m) => void injected.push(m),
       now: () => wall[side],
@@ -213,7 +213,19 @@ test('a full resync larger than the flow-control window arrives whole; without p
   for (const reports of [true, false]) {
     const p = pair();
     p.setTable(HEAD + rows);
-    assert.equal(await p.a.poll(), 6000, 'a read: the resync is answered from it');
+    // Nobody hears the read: its records wait behind the pacing (five stalls of a second each), and
+    // the backlog gauge shows them until they are handed to the socket.
+    const backlog = async () => (await p.a.m.backlog.get()).values[0]?.value ?? 0;
+    let done = false;
+    const read = p.a.poll().then((n) => ((done = true), n));
+    let most = 0;
+    for (let i = 0; i < 200 && !done; i++) {
+      most = Math.max(most, await backlog());
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(await read, 6000, 'a read: the resync is answered from it');
+    assert.ok(most > 0 && most <= 6000, `the read's records were counted waiting (most ${most})`);
+    assert.equal(await backlog(), 0, 'none waits once the read is sent');
     // b's frames (RESYNC_PROGRESS, RESYNC_ACK) go back to a, unless this peer reports nothing.
     const link = pairLinked(p, reports);
     // The read went to nobody (no reports): a full window without a report for a second is a stall
