@@ -316,7 +316,7 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       const tracing = trace && !inject;
       // --trace=b: b's trace only (the headline's stamps) and none of a's watches: a's trace decodes
       // every stream datagram in a's guest, as much work as a's lvsd does for them (the bench's
-      // processes took 41 % of a's guest at 5,000/s, a's lvsd 37 %, 17:10 run).
+      // processes took 41 % of a's guest at 5,000/s, a's lvsd 37 %, 17:07 run).
       const tracedHosts = traceBOnly ? [B] : [A, B];
       const traces = tracing ? await Promise.all(tracedHosts.map(async (h) => (await agent<{ id: number }>(h, '/spawn', { argv: [process.execPath, TRACE, '192.0.2.50', VIP, String(STREAM_PORT), String(SYNC_PORT), String(seconds + 120), String(base), String(count), String(sample), String(daemonPort)] })).id)) : [];
       // Each trace says "ready" once its socket is open (node's start in a busy guest takes seconds).

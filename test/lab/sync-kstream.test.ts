@@ -165,10 +165,11 @@ for (let k = 0; done < ${BURST} && k < 1000; k++) done += s.sendMany(Uint8Array.
 console.log(Math.round(performance.now() - t), done); s.close();`;
     const sockDrops = async () => udpDrops(await sh(a, 'cat /proc/net/udp'), '224.0.0.81', STREAM_PORT);
     // Datagrams the guest's kernel dropped from its per-CPU input backlog (/proc/net/softnet_stat,
-    // second column; netdev_max_backlog, 1,000): lo queues every datagram there on its way in, so
-    // a burst sent faster than the guest's softirq drains it is cut short before any socket: CI
-    // 2026-12-05 16:35 and two lab runs at 17:05 and 17:20 had A send 9,150, 10,217 and 11,498 of
-    // 12,000 with no drop at A's socket and every record A sent received by B.
+    // second column; netdev_max_backlog, 1,000): lo queues every datagram there on its way in, and
+    // a drop there is before any socket, not lvsd's. It is not what cut CI 2026-12-05 16:35 and two
+    // lab runs at 17:05 and 17:20 short (A sent 9,150, 10,217 and 11,498 of 12,000, no drop at A's
+    // socket, every record A counted received by B): 12,000 back-to-back datagrams on lo into one
+    // socket lost none in the backlog in the lab (17:45, with and without load); counted all the same.
     const backlogDrops = async () => (await sh(a, 'cat /proc/net/softnet_stat')).trim().split('\n').reduce((t, l) => t + (parseInt(l.trim().split(/\s+/)[1] ?? '0', 16) || 0), 0);
     const q0 = await backlogDrops();
     const k0 = await sockDrops();
@@ -193,8 +194,9 @@ console.log(Math.round(performance.now() - t), done); s.close();`;
       last = sent();
     }
     const k1 = await sockDrops();
-    // Bytes still queued in A's stream socket at the end (/proc/net/udp tx_queue:rx_queue, hex): a
-    // count that stood still with datagrams unread would show here.
+    // Bytes still queued in A's stream socket at the end (/proc/net/udp tx_queue:rx_queue, hex; the
+    // guest is little-endian: 224.0.0.81 prints as 510000E0), and how many sockets are on the port:
+    // a count that stood still with datagrams unread, or with the socket gone, shows here.
     const streamSocks = (await sh(a, 'cat /proc/net/udp')).split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[1] === `510000E0:${STREAM_PORT.toString(16).toUpperCase().padStart(4, '0')}`);
     const unread = streamSocks.reduce((t, f) => t + parseInt(f[4]?.split(':')[1] ?? '0', 16), 0);
     const q1 = (await backlogDrops()) - q0;
