@@ -112,6 +112,12 @@ class Director {
     if (this.kind === 'keepalived') return out.match(/Entering [A-Z]+ STATE/g) ?? [];
     return out.match(/"msg":"VRRP [A-Z]+ -> [A-Z]+"/g) ?? [];
   }
+  /** The log lines around lvsd's transitions (with their reasons), for a failure's message. */
+  why(): string {
+    const lines = this.proc.output().split('\n');
+    const at = lines.findIndex((l) => /"msg":"VRRP [A-Z]+ -> FAULT"/.test(l));
+    return lines.slice(Math.max(0, at < 0 ? lines.length - 12 : at - 10), at < 0 ? undefined : at + 4).join('\n');
+  }
   reloads(): number {
     const out = this.proc.output();
     return this.kind === 'keepalived' ? (out.match(/Reloading/g) ?? []).length : (out.match(/"msg":"reload applied"/g) ?? []).length;
@@ -208,8 +214,8 @@ async function reloadUnderPing(key: string, cl: Netns, a: Director, b: Director,
   await Promise.all([a.reload(aText), ...(bText !== undefined ? [b.reload(bText)] : [])]);
   await pingsAnswered(ping, ping.replied() + 100);
   const r = await ping.stop();
-  assert.deepEqual(a.transitions().slice(ta), [], `${key}: a moved`);
-  assert.deepEqual(b.transitions().slice(tb), [], `${key}: b moved`);
+  assert.deepEqual(a.transitions().slice(ta), [], `${key}: a moved\n${a.why()}`);
+  assert.deepEqual(b.transitions().slice(tb), [], `${key}: b moved\n${b.why()}`);
   assert.equal(r.lost, 0, `${key}: ${r.lost} of ${r.sent} pings to the VIP lost`);
   return { key, ...r };
 }
