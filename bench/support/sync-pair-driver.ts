@@ -19,7 +19,9 @@
  * one JSON line, or "FAIL " and the reason (exit 1).
  * a's lvsd CPU is also split into user and system time and by thread (/proc/PID/task/TID/stat:
  * the main thread, and the others by name and id: the table worker is a thread of its own). With
- * PROF_DIR (a folder a's guest can write), a's lvsd runs under `node --cpu-prof` and is stopped with SIGTERM after the phases, so it and its worker threads write their profiles.
+ * PROF_DIR (a folder both guests can write), a's and b's lvsd run under `node --cpu-prof` (profiles in
+ * PROF_DIR/a and PROF_DIR/b) and are stopped with SIGTERM after the phases, so they and their worker
+ * threads write their profiles (b's: where b's guest, the bound at 5,000/s, spends lvsd's share).
  *
  * The headline (with --trace) is "send → handed to b's kernel": per sampled flow, the first datagram
  * carrying its record to b's kernel backup daemon, dated by b's kernel on arrival (sync-trace.ts
@@ -288,7 +290,7 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
     const bgId: Record<string, number> = {};
     for (const [h, c] of [[A, cfgA], [B, cfgB]] as const) {
       // Profiled: node's own flags (Node 20 refuses --cpu-prof in NODE_OPTIONS); worker threads inherit them.
-      const prof = h === A && profDir ? [process.execPath, '--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+      const prof = profDir ? [process.execPath, '--cpu-prof', `--cpu-prof-dir=${join(profDir, h === A ? 'a' : 'b')}`] : [];
       const r = await agent<{ pid: number; id: number }>(h, '/spawn', { argv: [...prof, lvsdBin, 'run', '-c', c] });
       [pid[h], bgId[h]] = [r.pid, r.id];
     }
@@ -478,8 +480,10 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
     const skewAfter = await clockOffset(B);
     if (profDir) {
       // SIGTERM, and its end awaited: node writes the profiles as it (and each worker) exits.
-      await agent(A, '/signal', { id: bgId[A], signal: 'SIGTERM' });
-      await until(async () => ((await agent<{ code: number | null }>(A, '/output', { id: bgId[A] })).code !== null ? true : undefined), "a's lvsd to stop", 30_000, 500);
+      for (const h of [A, B]) {
+        await agent(h, '/signal', { id: bgId[h], signal: 'SIGTERM' });
+        await until(async () => ((await agent<{ code: number | null }>(h, '/output', { id: bgId[h] })).code !== null ? true : undefined), `${h}'s lvsd to stop`, 30_000, 500);
+      }
     }
     await agent(A, '/exit').catch(() => undefined);
     await agent(B, '/exit').catch(() => undefined);

@@ -389,20 +389,26 @@ export function diffTable(prev: ReadonlyMap<string, SentState>, entries: readonl
 }
 
 /**
- * Datagrams the kernel dropped for the IPv4 UDP sockets bound to group:port, summed: the last
- * column ("drops", sk_drops: counted when a socket's receive buffer is full) of their
- * /proc/net/udp lines (udp4_format_sock). The local address there is the address's 4 bytes printed
- * as one host-order hex word (on a little-endian machine 224.0.0.81 is 510000E0), the port in hex.
+ * The IPv4 UDP sockets bound to group:port in /proc/net/udp (udp4_format_sock), one entry each:
+ * `drops`, the last column (sk_drops: counted when the socket's receive buffer is full), and
+ * `unread`, the bytes waiting in its receive queue (rx_queue, hex). The local address there is the
+ * address's 4 bytes printed as one host-order hex word (on a little-endian machine 224.0.0.81 is
+ * 510000E0), the port in hex.
  */
-export function udpDrops(text: string, group: string, port: number, littleEndian = endianness() === 'LE'): number {
+export function udpSockets(text: string, group: string, port: number, littleEndian = endianness() === 'LE'): Array<{ drops: number; unread: number }> {
   const b = group.split('.').map((x) => Number(x).toString(16).toUpperCase().padStart(2, '0'));
   const want = `${(littleEndian ? b.reverse() : b).join('')}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  let drops = 0;
+  const out: Array<{ drops: number; unread: number }> = [];
   for (const line of text.split('\n')) {
     const f = line.trim().split(/\s+/);
     if (f.length < 13 || f[1] !== want) continue;
-    const n = Number(f[f.length - 1]);
-    if (Number.isFinite(n)) drops += n;
+    const drops = Number(f[f.length - 1]);
+    out.push({ drops: Number.isFinite(drops) ? drops : 0, unread: parseInt(f[4]?.split(':')[1] ?? '', 16) || 0 });
   }
-  return drops;
+  return out;
+}
+
+/** Datagrams the kernel dropped for the IPv4 UDP sockets bound to group:port, summed (udpSockets). */
+export function udpDrops(text: string, group: string, port: number, littleEndian = endianness() === 'LE'): number {
+  return udpSockets(text, group, port, littleEndian).reduce((t, s) => t + s.drops, 0);
 }

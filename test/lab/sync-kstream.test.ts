@@ -30,7 +30,7 @@ import { until as untilDone } from './support/until.js';
 import { writeSyncDirectorConfig } from '../../bench/support/sync-director.js';
 import { activeConns } from '../../bench/support/conn-count.js';
 import { encodeMessages, ConnFlags } from '../../src/sync/codec.js';
-import { udpDrops } from '../../src/sync/conntable.js';
+import { udpDrops, udpSockets } from '../../src/sync/conntable.js';
 
 const skip = process.env.LVSD_IN_LAB === '1' ? false : 'runs inside the lab guest (node scripts/test.mjs --only lab)';
 const VIP = '192.0.2.100';
@@ -194,11 +194,11 @@ console.log(Math.round(performance.now() - t), done); s.close();`;
       last = sent();
     }
     const k1 = await sockDrops();
-    // Bytes still queued in A's stream socket at the end (/proc/net/udp tx_queue:rx_queue, hex; the
-    // guest is little-endian: 224.0.0.81 prints as 510000E0), and how many sockets are on the port:
-    // a count that stood still with datagrams unread, or with the socket gone, shows here.
-    const streamSocks = (await sh(a, 'cat /proc/net/udp')).split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[1] === `510000E0:${STREAM_PORT.toString(16).toUpperCase().padStart(4, '0')}`);
-    const unread = streamSocks.reduce((t, f) => t + parseInt(f[4]?.split(':')[1] ?? '0', 16), 0);
+    // Bytes still queued in A's stream socket at the end (/proc/net/udp rx_queue), and how many
+    // sockets are on the port: a count that stood still with datagrams unread, or with the socket
+    // gone, shows here.
+    const streamSocks = udpSockets(await sh(a, 'cat /proc/net/udp'), '224.0.0.81', STREAM_PORT);
+    const unread = streamSocks.reduce((t, s) => t + s.unread, 0);
     const q1 = (await backlogDrops()) - q0;
     const overflow = sample(m3, 'lvsd_sync_dropped_total{reason="stream_overflow"}') - sample(m2, 'lvsd_sync_dropped_total{reason="stream_overflow"}');
     const readsDuring = sample(m3, 'lvsd_sync_table_read_seconds_count') - reads0;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { udpDrops } from '../../src/sync/conntable.js';
+import { udpDrops, udpSockets } from '../../src/sync/conntable.js';
 
 const HEADER = '   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops            ';
 
@@ -28,6 +28,8 @@ test('udpDrops sums the drops column of the lines bound to group:port, in host b
   assert.equal(udpDrops(text, '224.0.0.81', 8850, true), 0);
   // A big-endian machine prints the address bytes in network order.
   assert.equal(udpDrops(text.replace('510000E0:2290', 'E0000051:2290'), '224.0.0.81', 8848, false), 99);
+  // Each socket on the address and port, with the bytes unread in its receive queue (rx_queue, hex).
+  assert.deepEqual(udpSockets(text.replace('00000000:00000000 00:00000000 00000000     0        0 41235', '00000000:00000A00 00:00000000 00000000     0        0 41235'), '224.0.0.81', 8849, true), [{ drops: 17, unread: 0 }, { drops: 3, unread: 2560 }]);
 });
 
 test('udpDrops reads the kernel\'s count of a real socket whose buffer is full', { timeout: 60_000 }, async () => {
