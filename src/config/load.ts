@@ -9,6 +9,7 @@ import { buildModel, type ClusterConfig } from './model.js';
 import { parseWithPositions, YamlSyntaxError, type Located, type SourceMap } from './positions.js';
 import { semanticChecks } from './semantic.js';
 import { ConfigReadError, readConfigText } from './read.js';
+import { loadKeys } from '../sync/wire.js';
 
 export * from './errors.js';
 import { ConfigError, MAX_ERRORS_SHOWN, type Diagnostic } from './errors.js';
@@ -517,6 +518,13 @@ export function parseConfigText(text: string, file: string, opts: ValidateOption
     ...(process.geteuid?.() === 0 ? { scriptSecurity: scriptSecurityProblem } : {}),
     userProblem,
   });
+  // channel lvsd's key file: read now, so that a missing or bad file is an error of the file being
+  // loaded (check-config, a reload keeping the running keys) and not a sync channel that fails to
+  // open at start; its key ids go into the model, so a rotated file is a change a reload applies.
+  const keyFile = r.data.sync?.channel === 'lvsd' && r.data.sync.key_file !== undefined ? resolve(baseDir, r.data.sync.key_file) : undefined;
+  const keys = keyFile !== undefined && (opts.checkFiles ?? true) ? probeSyncKeys(keyFile) : undefined;
+  if (keys?.problem) findings.push({ severity: 'error', path: ['sync', 'key_file'], message: keys.problem });
+  if (keys?.exposed) findings.push({ severity: 'warning', path: ['sync', 'key_file'], message: keys.exposed });
   const located = findings.map((f) => ({ f, at: parsed.map.find(f.path, { key: f.pointAtKey ?? false }) }));
   const warnings = located
     .filter(({ f }) => f.severity === 'warning')
@@ -527,7 +535,25 @@ export function parseConfigText(text: string, file: string, opts: ValidateOption
     const diagnostics = [...shown.diagnostics, ...warnings].sort((a, b) => a.line - b.line || a.column - b.column);
     throw new ConfigError(diagnostics, 'CONFIG_SEMANTIC', shown.omitted);
   }
-  return { file, text, config: buildModel(r.data, opts.hostname ?? hostname()), warnings: warnings.sort((a, b) => a.line - b.line || a.column - b.column) };
+  return { file, text, config: buildModel(r.data, opts.hostname ?? hostname(), { baseDir, ...(keys?.ids ? { syncKeyIds: keys.ids } : {}) }), warnings: warnings.sort((a, b) => a.line - b.line || a.column - b.column) };
+}
+
+/** sync.key_file: its key ids, or why it cannot be used; and whether others than its owner may read it. */
+function probeSyncKeys(path: string): { ids?: string[]; problem?: string; exposed?: string } {
+  let ids: string[];
+  try {
+    ids = loadKeys(path).map((k) => k.id.toString(16).padStart(8, '0'));
+  } catch (e) {
+    return { problem: errorMessage(e) };
+  }
+  try {
+    const mode = statSync(path).mode & 0o777;
+    // Whoever reads the key can sign connection records the peer installs (docs/sync.md, Keys).
+    if (mode & 0o077) return { ids, exposed: `sync key file ${path} is readable or writable by others than its owner (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 ${path}` };
+  } catch {
+    /* read a moment ago: a stat that fails now is the next load's error */
+  }
+  return { ids };
 }
 
 function userProblem(spec: string): string | undefined {

@@ -3,6 +3,7 @@
  * expanded (string virtual addresses → objects, inherited check policy resolved, default ports).
  */
 import { isIPv6 } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
 import type {
   ClusterConfigParsed,
   HealthCheckConfig,
@@ -255,7 +256,25 @@ export function vrrpStartOf(i: { priority?: number | undefined; initial_state?: 
 }
 
 /** sync with its local ports resolved (channel lvsd uses them; localSyncPorts). */
-export type SyncModel = DeepReadonly<Omit<SyncConfig, 'stream_port' | 'handover_port'>> & { readonly stream_port: number; readonly handover_port: number };
+export type SyncModel = DeepReadonly<Omit<SyncConfig, 'stream_port' | 'handover_port'>> & {
+  readonly stream_port: number;
+  readonly handover_port: number;
+  /**
+   * Ids of the keys in key_file when the configuration was loaded (wire.ts makeKey: the first 4
+   * bytes of the key's SHA-256, hex; the first signs), so that a reload sees a rotated key file as a
+   * change of sync (config/diff.ts) although the YAML did not change. Absent when the files were
+   * not read (check of a text for another machine).
+   */
+  readonly key_ids?: readonly string[];
+};
+
+/** What the loader read besides the YAML (load.ts), for the model. */
+export interface ModelFiles {
+  /** The directory relative paths in the file are taken from (the configuration file's). */
+  readonly baseDir?: string;
+  /** sync.key_file's key ids (SyncModel.key_ids). */
+  readonly syncKeyIds?: readonly string[];
+}
 
 /**
  * The two ports channel lvsd uses on lo besides sync.port, which the channel socket binds on the
@@ -273,9 +292,12 @@ export function localSyncPorts(s: { readonly port: number; readonly stream_port?
   return { stream, handover };
 }
 
-function syncModel(s: SyncConfig): SyncModel {
+function syncModel(s: SyncConfig, files: ModelFiles): SyncModel {
   const { stream, handover } = localSyncPorts(s);
-  return { ...s, stream_port: stream, handover_port: handover };
+  // key_file as an absolute path, relative ones from the configuration's directory (as scripts are
+  // checked): the daemon reads it at start and at every reload, whatever its working directory.
+  const keyFile = s.key_file !== undefined && files.baseDir ? { key_file: resolvePath(files.baseDir, s.key_file) } : {};
+  return { ...s, ...keyFile, stream_port: stream, handover_port: handover, ...(files.syncKeyIds ? { key_ids: files.syncKeyIds } : {}) };
 }
 
 /**
@@ -295,7 +317,7 @@ export function deepFreeze<T>(o: T): T {
 }
 
 /** Expand shorthands and resolve inheritance; the result is deeply frozen. */
-export function buildModel(p: ClusterConfigParsed, hostname: string): ClusterConfig {
+export function buildModel(p: ClusterConfigParsed, hostname: string, files: ModelFiles = {}): ClusterConfig {
   const groupOf = new Map<string, string>();
   for (const g of p.vrrp_sync_groups) for (const m of g.members) groupOf.set(m, g.name);
   const starts = new Map(p.vrrp_instances.map((i) => [i.name, vrrpStartOf(i)]));
@@ -418,7 +440,7 @@ export function buildModel(p: ClusterConfigParsed, hostname: string): ClusterCon
       };
       return out;
     }),
-    ...(p.sync ? { sync: syncModel(p.sync) } : {}),
+    ...(p.sync ? { sync: syncModel(p.sync, files) } : {}),
   };
   return deepFreeze(model);
 }

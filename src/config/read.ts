@@ -42,8 +42,11 @@ function viaLink(file: string): string {
 
 const bytes = (n: number) => `${n.toLocaleString('en-US')} bytes`;
 
-/** The file's text (UTF-8), or a ConfigReadError saying what the path is and why it is refused. */
-export function readConfigText(file: string, maxBytes = DEFAULT_MAX_CONFIG_BYTES): string {
+/**
+ * The file's text (UTF-8), or a ConfigReadError saying what the path is and why it is refused.
+ * `what` names the contents in that message (the configuration, the sync keys).
+ */
+export function readConfigText(file: string, maxBytes = DEFAULT_MAX_CONFIG_BYTES, what = 'its configuration'): string {
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
@@ -52,7 +55,7 @@ export function readConfigText(file: string, maxBytes = DEFAULT_MAX_CONFIG_BYTES
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) throw new ConfigReadError('kind', `is ${kindOf(st)}${viaLink(file)}, not a regular file: lvsd reads its configuration only from a regular file`);
+    if (!st.isFile()) throw new ConfigReadError('kind', `is ${kindOf(st)}${viaLink(file)}, not a regular file: lvsd reads ${what} only from a regular file`);
     if (st.size > maxBytes) throw new ConfigReadError('size', `the file is ${bytes(st.size)}, larger than the limit of ${bytes(maxBytes)}`);
     const chunks: Buffer[] = [];
     let total = 0;

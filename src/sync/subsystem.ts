@@ -211,6 +211,8 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
     void converge('stream');
   }
   let relookup: (() => void) | undefined;
+  /** Whether two sync sections differ in `key` at most. */
+  const sameBut = (a: object, b: object, key: string) => JSON.stringify({ ...a, [key]: undefined }) === JSON.stringify({ ...b, [key]: undefined });
 
   async function stopLvsd(): Promise<void> {
     await engine?.close();
@@ -257,10 +259,19 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
         }
       }
     },
-    async reload(next, _prev, diff) {
+    async reload(next, prev, diff) {
       cfg = next;
       relookup?.();
       if (!diff.sync) return;
+      if (engine && channel && next.sync && prev.sync && sameBut(prev.sync, next.sync, 'key_ids')) {
+        // Only the key file's keys changed (a rotation step, docs/sync.md Keys): the new set signs
+        // and verifies from now on; the channel, its sequence and the peer's state stay. A file
+        // that no longer loads (it was valid when the reload validated it) keeps the running keys.
+        const keys = (opts.lvsd?.loadKeys ?? loadKeys)(next.sync.key_file!);
+        channel.setKeys(keys);
+        log.info({ keys: next.sync.key_ids, was: prev.sync.key_ids }, 'sync keys reloaded');
+        return;
+      }
       if ((next.sync?.channel === 'lvsd') !== Boolean(engine) || (engine && next.sync)) {
         // The channel's parameters (keys, peers, port) are read at open: reopen on any sync change.
         await stopLvsd();

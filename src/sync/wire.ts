@@ -17,8 +17,8 @@
  * frames are sent with the first.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { LvsdError } from '../core/errors.js';
+import { readConfigText } from '../config/read.js';
 
 export const FRAME_MAGIC = 0x4c565359; // "LVSY"
 /**
@@ -127,6 +127,9 @@ export function makeKey(secret: Buffer): SyncKey {
   return { id: createHash('sha256').update(secret).digest().readUInt32BE(0), secret };
 }
 
+/** A key file holds two lines of at most a few hundred bytes: anything larger is not one. */
+const MAX_KEY_FILE_BYTES = 64 * 1024;
+
 /**
  * Keys from a file: one key per non-empty line (the first signs, a second is also accepted, for
  * rotation); a line "hex:..." or "base64:..." is decoded, anything else is used as its bytes.
@@ -134,9 +137,13 @@ export function makeKey(secret: Buffer): SyncKey {
 export function loadKeys(path: string): SyncKey[] {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    // Bounded, regular files only (config/read.ts): a key_file naming a FIFO or /dev/zero must not
+    // hang the loader, which validates it at every reload.
+    text = readConfigText(path, MAX_KEY_FILE_BYTES, 'keys');
   } catch (e) {
-    throw new LvsdError('SYNC_KEY', `cannot read sync key file ${path}: ${(e as Error).message}`, { cause: e });
+    const code = ((e as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read (permission denied)' : (e as Error).message;
+    throw new LvsdError('SYNC_KEY', `sync key file ${path}: ${why}`, { cause: e });
   }
   return parseKeys(text, path);
 }

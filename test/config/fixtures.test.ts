@@ -4,19 +4,24 @@
  *
  *   # expect: LINE:COLUMN SEVERITY PATH = MESSAGE
  *
- * (PATH is "-" for the document root; the fixtures directory in messages is written <fixtures>.)
+ * (PATH is "-" for the document root; the fixtures directory in messages is written <fixtures>;
+ * keys/ holds the sync key files the lvsd-channel fixtures name.)
  * The expectations sit at the end so they do not move the lines they talk about. A valid fixture
  * without expectations must load with no diagnostic at all. Each file is also loaded with CRLF line
  * endings and with a UTF-8 byte order mark, which must not change a single position.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfigText, ConfigError, type Diagnostic } from '../../src/config/load.js';
 import { repoRoot } from '../support/proc.js';
 
 export const fixturesDir = join(repoRoot, 'test', 'fixtures', 'config');
+
+// The sync key files the fixtures name (keys/): git keeps no mode but 644 or 755, and the loader
+// warns about a key file others may read. The owner's only, but exposed.key (that warning's fixture).
+for (const k of readdirSync(join(fixturesDir, 'keys'))) chmodSync(join(fixturesDir, 'keys', k), k === 'exposed.key' ? 0o644 : 0o600);
 
 export function diagnose(text: string, file: string): { valid: boolean; diags: readonly Diagnostic[] } {
   try {

@@ -7,8 +7,11 @@
  *  1. every connection opened through A appears in B's kernel table (records went A → B's kernel
  *     through B's backup daemon on lo, IPv6 ones as 72-byte records), and in `lvsd sync show` on B
  *     with the same ipvsadm -Lnc row;
- *  2. B's lvsd restarts (gracefully) while A keeps serving; connections opened while it was down
- *     reach B only through the full resync at its start, which also rebuilds `sync show`;
+ *  2. the shared key is rotated as docs/sync.md says (three reloads of both directors, the YAML
+ *     unchanged) and connections opened after it reach B; then B's lvsd restarts (gracefully),
+ *     reading the new key only, while A keeps serving; connections opened while it was down reach
+ *     B only through the full resync at its start (so A signs with the new key), which also
+ *     rebuilds `sync show`;
  *  3. failover: A's host dies (processes killed, link cut); busy, idle (no packet between open and
  *     failover: sent once, never again, as idle connections make no state change), IPv6 and
  *     opened-during-B's-restart connections still answer through B;
@@ -34,6 +37,8 @@ const skip = process.env.LVSD_IN_LAB === '1' ? false : 'runs inside the lab gues
 const VIP = '192.0.2.100';
 const VIP6 = '2001:db8::100';
 const KEY = 'hex:' + 'c0ffee'.repeat(8);
+/** The key rotated in before phase 2 (docs/sync.md, Keys): the restarted B knows only this one. */
+const NEW_KEY = 'base64:' + Buffer.from('the rotated-in key of both directors').toString('base64');
 
 function config(dir: string, name: string, prio: number, port: number): string {
   const file = join(dir, `${name}.yaml`);
@@ -99,7 +104,7 @@ const until = <T>(fn: () => Promise<T | undefined>, what: string | (() => string
 test('channel lvsd: connections survive failover and failback: busy, idle, IPv6, opened on the backup while master, and across a restart of the backup\'s lvsd', { skip, timeout: 600_000 }, async (t) => {
   const topo = new Topology();
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-synclvsd-'));
-  writeFileSync(join(dir, 'sync.key'), KEY + '\n');
+  writeFileSync(join(dir, 'sync.key'), KEY + '\n', { mode: 0o600 });
   try {
     const cl = await topo.member('cl', ['192.0.2.50/24', '2001:db8::50/64']);
     const da = await topo.member('da', ['192.0.2.2/24', '2001:db8::2/64']);
@@ -189,6 +194,22 @@ test('channel lvsd: connections survive failover and failback: busy, idle, IPv6,
     assert.equal(cmp.shown.filter((r) => r.includes('[2001:db8::50]')).length, 30, 'IPv6 connections in sync show');
     assert.deepEqual(cmp.missing, [], 'every row of lvsd sync show is in ipvsadm -Lnc on the same director');
 
+    mark('rotation');
+    // The key rotation as docs/sync.md gives it, each step a reload (SIGHUP) of both directors with
+    // the YAML unchanged: the new key second, then first, then alone. Connections opened after it
+    // reach B (A signs with the new key); phase 2's restart of B, which then reads the new key
+    // only, proves A no longer signs with the old one.
+    const reloaded = (name: string) => (logs[name]!().match(/sync keys reloaded/g) ?? []).length;
+    for (const [step, text] of [[1, `${KEY}\n${NEW_KEY}\n`], [2, `${NEW_KEY}\n${KEY}\n`], [3, `${NEW_KEY}\n`]] as const) {
+      writeFileSync(join(dir, 'sync.key'), text);
+      procA.child.kill('SIGHUP');
+      procB.child.kill('SIGHUP');
+      await untilDone(async () => (reloaded('a') >= step && reloaded('b') >= step ? true : undefined), () => `both directors to reload their keys (rotation step ${step})${dump()}`, 120_000, 300);
+    }
+    const R = 10;
+    await open('rot', R, VIP);
+    await until(async () => (count(await lnc(db)) >= N + R ? true : undefined), () => `B's kernel to hold the ${R} connections opened after the rotation${dump()}`, 60000);
+
     mark('phase 2');
     // 2. B's lvsd restarts; connections opened meanwhile reach B only through the resync at its start.
     procB.child.kill('SIGTERM');
@@ -200,9 +221,9 @@ test('channel lvsd: connections survive failover and failback: busy, idle, IPv6,
     await started(procB, 'the restarted B');
     const rebuilt = await until(async () => {
       const text = await syncShow(db, 19662);
-      return count(text) >= N + 20 ? text : undefined;
-    }, () => `the restarted B's sync show to list all ${N + 20} connections (its table rebuilt by the resync; last: ${lastShow})${dump()}`);
-    assert.equal(count(rebuilt), N + 20);
+      return count(text) >= N + R + 20 ? text : undefined;
+    }, () => `the restarted B's sync show to list all ${N + R + 20} connections (its table rebuilt by the resync, signed with the rotated-in key; last: ${lastShow})${dump()}`);
+    assert.equal(count(rebuilt), N + R + 20);
     assert.deepEqual(missingFromKernel(rebuilt, await lnc(db)).missing, [], 'after the restart, every row of sync show is in ipvsadm -Lnc');
     assert.ok(!(await vipOn(db)), 'A stayed master while B restarted');
 
@@ -215,6 +236,7 @@ test('channel lvsd: connections survive failover and failback: busy, idle, IPv6,
     await survive('failover: idle', ['idle'], 40);
     await survive('failover: IPv6 (idle)', ['v6'], 30);
     await survive('failover: opened while B\'s lvsd restarted (idle)', ['gap', 'gap6'], 20);
+    await survive('failover: opened after the key rotation (idle)', ['rot'], R);
 
     mark('phase 4');
     // 4. Connections opened through B while it is master.
@@ -228,10 +250,10 @@ test('channel lvsd: connections survive failover and failback: busy, idle, IPv6,
     await started(runLvsd(da2, 'a2', 150, 19663), 'the returning A');
     await until(async () => ((await vipOn(da2)) && (await vipOn(da2, VIP6)) ? true : undefined), () => `A to take both VIPs back${dump()}`);
     await until(async () => ((await vipOn(db)) || (await vipOn(db, VIP6)) ? undefined : true), () => `B to release the VIPs${dump()}`);
-    assert.ok(count(await lnc(da2)) >= N + 40, `the returning director holds every connection: ${count(await lnc(da2))}${dump()}`);
+    assert.ok(count(await lnc(da2)) >= N + R + 40, `the returning director holds every connection: ${count(await lnc(da2))}${dump()}`);
     await survive('failback: idle since opened through A', ['late'], 20);
     await survive('failback: opened through B', ['onb', 'onb6'], 20);
-    await survive('failback: every connection', ['busy', 'idle', 'late', 'v6', 'gap', 'gap6', 'onb', 'onb6'], N + 40);
+    await survive('failback: every connection', ['busy', 'idle', 'late', 'v6', 'rot', 'gap', 'gap6', 'onb', 'onb6'], N + R + 40);
     mark('end');
     t.diagnostic(`kept: ${JSON.stringify(kept)}`);
   } finally {
