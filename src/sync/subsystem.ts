@@ -330,6 +330,8 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
         vrrp_state: vrrpState ?? null,
         daemons: current,
         channel: cfg?.sync?.channel,
+        // Which keys sign (the first) and verify: both directors should show the same during a rotation.
+        ...(cfg?.sync?.key_ids ? { key_ids: cfg.sync.key_ids } : {}),
         ...(engine ? { active: engine.isActive, peer_connections: engine.peerTable().length } : {}),
         ...(lastError ? { last_error: lastError } : {}),
       };

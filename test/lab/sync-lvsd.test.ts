@@ -206,6 +206,11 @@ test('channel lvsd: connections survive failover and failback: busy, idle, IPv6,
       procB.child.kill('SIGHUP');
       await untilDone(async () => (reloaded('a') >= step && reloaded('b') >= step ? true : undefined), () => `both directors to reload their keys (rotation step ${step})${dump()}`, 120_000, 300);
     }
+    // Both show the same key set, the rotated-in key alone (lvsd status: sync.key_ids).
+    const keyIds = async (ns: Netns, port: number) => (JSON.parse((await ns.exec(['curl', '-s', `http://127.0.0.1:${port}/status`], { via: 'nsenter' })).stdout) as { subsystems: { sync: { key_ids?: string[] } } }).subsystems.sync.key_ids;
+    const [idsA, idsB] = [await keyIds(da, 19661), await keyIds(db, 19662)];
+    assert.equal(idsA?.length, 1, `A's key ids after the rotation: ${JSON.stringify(idsA)}`);
+    assert.deepEqual(idsB, idsA, 'both directors hold the same key');
     const R = 10;
     await open('rot', R, VIP);
     await until(async () => (count(await lnc(db)) >= N + R ? true : undefined), () => `B's kernel to hold the ${R} connections opened after the rotation${dump()}`, 60000);
