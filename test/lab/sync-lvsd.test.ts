@@ -26,12 +26,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { createInterface } from 'node:readline';
 import { Topology, type Netns } from '../../src/lab/netns.js';
 import { lvsdBin } from '../support/proc.js';
 import { ECHO_SERVER } from './support/echo.js';
 import { until as untilDone } from './support/until.js';
 import { missingFromKernel } from './support/lnc.js';
+import { connClient } from './support/conn-client.js';
 
 const skip = process.env.LVSD_IN_LAB === '1' ? false : 'runs inside the lab guest (node scripts/test.mjs --only lab)';
 const VIP = '192.0.2.100';
@@ -83,20 +83,6 @@ ${vs(VIP, ['192.0.2.11', '192.0.2.12'])}${vs(VIP6, ['2001:db8::11', '2001:db8::1
   return file;
 }
 
-/**
- * Many connections in one process, in named groups. stdin "open GROUP N HOST" (prints {opened}: the
- * connected ones of that group), "round G1,G2" (one line on every connection of those groups, prints
- * {ok, total, failed}). A group not in a round sends nothing: its connections stay idle.
- */
-const CLIENT = `const net = require('net'); const conns = [];
-function open(g, n, host) { for (let i = 0; i < n; i++) { const s = net.connect(80, host); const c = { g, s, port: 0, closed: false, err: '', waiter: null, buf: '' };
-  s.on('connect', () => { c.port = s.localPort; }); s.on('data', (d) => { c.buf += d; if (c.buf.includes('\\n')) { c.buf = ''; if (c.waiter) c.waiter(true); } });
-  s.on('error', (e) => { c.err = e.code; }); s.on('close', () => { c.closed = true; if (c.waiter) c.waiter(false); }); conns.push(c); } }
-async function round(gs) { const cs = conns.filter((c) => gs.includes(c.g)); const res = await Promise.all(cs.map((c) => c.closed ? false : new Promise((r) => { const t = setTimeout(() => { c.waiter = null; r(false); }, 10000); c.waiter = (ok) => { clearTimeout(t); c.waiter = null; r(ok); }; c.s.write('ping\\n'); })));
-  console.log(JSON.stringify({ ok: res.filter(Boolean).length, total: cs.length, failed: cs.filter((c, i) => !res[i]).map((c) => c.g + ':' + c.port + ':' + c.err) })); }
-require('readline').createInterface({ input: process.stdin }).on('line', (l) => { const [cmd, a, n, host] = l.split(' '); if (cmd === 'open') { open(a, Number(n), host); setTimeout(() => console.log(JSON.stringify({ opened: conns.filter((c) => c.g === a && c.port).length })), 1500); } else if (cmd === 'round') round(a.split(',')); });
-setTimeout(() => process.exit(0), 1200000);`;
-
 // Polls spawn processes (ip, ipvsadm, lvsd sync show), each costly in the guest: once a second, so
 // they don't slow the daemons being waited for.
 const until = <T>(fn: () => Promise<T | undefined>, what: string | (() => string), ms = 180000) => untilDone(fn, what, ms, 1000);
@@ -142,33 +128,14 @@ test('channel lvsd: connections survive failover and failback: busy, idle, IPv6,
     await started(procA, 'A');
     await until(async () => ((await vipOn(da)) && (await vipOn(da, VIP6)) ? true : undefined), () => `A to become master of both instances${dump()}`);
 
-    const client = cl.spawn([process.execPath, '-e', CLIENT], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: string[] = [];
-    const waiters: Array<() => void> = [];
-    createInterface({ input: client.stdout! }).on('line', (l) => {
-      out.push(l);
-      waiters.splice(0).forEach((w) => w());
-    });
-    const ask = async (cmd: string): Promise<{ opened?: number; ok?: number; total?: number; failed?: string[] }> => {
-      const n = out.length;
-      client.stdin!.write(cmd + '\n');
-      const end = Date.now() + 60000;
-      while (out.length === n) {
-        if (Date.now() > end) throw new Error(`client did not answer "${cmd}"`);
-        await new Promise<void>((r) => {
-          waiters.push(r);
-          setTimeout(r, 500);
-        });
-      }
-      return JSON.parse(out[n]!) as { opened?: number; ok?: number; total?: number };
-    };
-    const open = async (group: string, n: number, host: string) => assert.equal((await ask(`open ${group} ${n} ${host}`)).opened, n, `${group}: ${n} connections opened`);
+    const client = connClient(cl);
+    const open = async (group: string, n: number, host: string) => assert.equal(await client.open(group, n, host), n, `${group}: ${n} connections opened`);
     const kept: Record<string, string> = {};
     const t0 = Date.now();
     const mark = (what: string) => t.diagnostic(`${what} at ${Math.round((Date.now() - t0) / 1000)} s`);
     /** One line on every connection of the groups; ≥ 99 % must answer. */
     const survive = async (name: string, groups: string[], want: number) => {
-      const r = await ask(`round ${groups.join(',')}`);
+      const r = await client.round(groups);
       kept[name] = `${r.ok}/${r.total}`;
       t.diagnostic(`${name}: ${r.ok} of ${r.total} connections kept`);
       assert.equal(r.total, want, name);
