@@ -1,6 +1,7 @@
 /**
- * The configuration of one lab director running a sync channel, shared by bench/sync.ts and
- * test/lab/sync-resync-large.test.ts so the two measure and test the same daemon set-up: one v3
+ * The configuration of one lab director running a sync channel, shared by the sync benches and lab
+ * tests (bench/sync*.ts, test/lab/sync-{resync-large,kstream,switch}.test.ts) so they measure and
+ * test the same daemon set-up: one v3
  * instance on eth0 (VRID 51, 0.5 s adverts) holding the VIP, IPVS drift checks off (the injected
  * tables would otherwise be re-read), and the given virtual servers and sync channel.
  */

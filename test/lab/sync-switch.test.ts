@@ -22,44 +22,17 @@ import { lvsdBin } from '../support/proc.js';
 import { ECHO_SERVER } from './support/echo.js';
 import { until as untilDone } from './support/until.js';
 import { connClient } from './support/conn-client.js';
+import { writeSyncDirectorConfig } from '../../bench/support/sync-director.js';
 
 const skip = process.env.LVSD_IN_LAB === '1' ? false : 'runs inside the lab guest (node scripts/test.mjs --only lab)';
 const VIP = '192.0.2.100';
 
-function config(dir: string, name: string, prio: number, port: number, channel: 'kernel' | 'lvsd'): string {
-  const file = join(dir, `${name}.yaml`);
-  writeFileSync(
-    file,
-    `global:
-  router_id: ${name}
-  state_dir: ${dir}/state-${name}
-  api: { listen: 127.0.0.1:${port} }
-  ipvs: { drift_check_interval: 0 }
-vrrp_instances:
-  - name: vi
-    interface: eth0
-    virtual_router_id: 51
-    priority: ${prio}
-    version: 3
-    advert_interval: 0.5
-    virtual_addresses: [${VIP}/24]
-virtual_servers:
-  - address: ${VIP}
-    port: 80
-    scheduler: rr
-    forwarding: dr
-    real_servers:
-      - address: 192.0.2.11
-      - address: 192.0.2.12
-sync:
-  interface: eth0
-  sync_id: 42
-  vrrp_instance: vi
-  channel: ${channel}
-${channel === 'lvsd' ? `  key_file: ${dir}/sync.key\n` : ''}`,
-  );
-  return file;
-}
+/** A director's YAML (bench/support/sync-director.ts): rewritten in place for the switch, then SIGHUP. */
+const config = (dir: string, name: string, prio: number, port: number, channel: 'kernel' | 'lvsd') =>
+  writeSyncDirectorConfig(dir, {
+    name, prio, port, vip: VIP, channel, syncId: 42, ...(channel === 'lvsd' ? { keyFile: join(dir, 'sync.key') } : {}),
+    virtualServers: [`{ address: ${VIP}, port: 80, scheduler: rr, forwarding: dr, real_servers: [{ address: 192.0.2.11 }, { address: 192.0.2.12 }] }`],
+  });
 
 const until = <T>(fn: () => Promise<T | undefined>, what: string | (() => string), ms = 180000) => untilDone(fn, what, ms, 1000);
 
