@@ -24,7 +24,8 @@ import { RecordingLogger, silentLogger } from '../src/core/log.js';
 import { SyncEngine } from '../src/sync/engine.js';
 import { SyncChannel, DEFAULT_FRAME_PAYLOAD } from '../src/sync/channel.js';
 import { WorkerTableSource } from '../src/sync/source.js';
-import { FrameType, makeKey } from '../src/sync/wire.js';
+import { FrameType } from '../src/sync/wire.js';
+import { makeKey } from '../src/config/keys.js';
 
 function arg(name: string, dflt: number, max: number): number {
   const i = process.argv.indexOf(`--${name}`);

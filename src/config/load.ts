@@ -9,7 +9,7 @@ import { buildModel, type ClusterConfig } from './model.js';
 import { parseWithPositions, YamlSyntaxError, type Located, type SourceMap } from './positions.js';
 import { semanticChecks } from './semantic.js';
 import { ConfigReadError, readConfigText } from './read.js';
-import { loadKeys } from '../sync/wire.js';
+import { loadKeys } from './keys.js';
 
 export * from './errors.js';
 import { ConfigError, MAX_ERRORS_SHOWN, type Diagnostic } from './errors.js';

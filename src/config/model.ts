@@ -260,7 +260,7 @@ export type SyncModel = DeepReadonly<Omit<SyncConfig, 'stream_port' | 'handover_
   readonly stream_port: number;
   readonly handover_port: number;
   /**
-   * Ids of the keys in key_file when the configuration was loaded (wire.ts makeKey: the first 4
+   * Ids of the keys in key_file when the configuration was loaded (keys.ts makeKey: the first 4
    * bytes of the key's SHA-256, hex; the first signs), so that a reload sees a rotated key file as a
    * change of sync (config/diff.ts) although the YAML did not change. Absent when the files were
    * not read (check of a text for another machine).

@@ -7,7 +7,8 @@
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { LvsdError } from '../core/errors.js';
-import { FrameType, openFrame, ReplayGuard, sealFrame, FRAME_OVERHEAD, DATA_STAMP_LEN, type DropReason, type Frame, type SeqRange, type SyncKey } from './wire.js';
+import { FrameType, openFrame, ReplayGuard, sealFrame, FRAME_OVERHEAD, DATA_STAMP_LEN, type DropReason, type Frame, type SeqRange } from './wire.js';
+import type { SyncKey } from '../config/keys.js';
 
 export const SYNC_MULTICAST_GROUP = '224.0.0.81';
 

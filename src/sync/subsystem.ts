@@ -16,7 +16,8 @@ import { planSync, wantedDaemons, type DaemonSpec, type SyncOp } from './plan.js
 import { SyncEngine, engineMetrics } from './engine.js';
 import { SyncChannel, DEFAULT_FRAME_PAYLOAD } from './channel.js';
 import { SYNC_GROUP_V4 } from './codec.js';
-import { loadKeys, nodeIdOf, type SyncKey } from './wire.js';
+import { nodeIdOf } from './wire.js';
+import { loadKeys, type SyncKey } from '../config/keys.js';
 import { WorkerTableSource, STREAM_GROUP } from './source.js';
 import { peerConnRow, sortRows } from './show.js';
 

@@ -12,7 +12,8 @@ import { mkdtempSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeMessage } from '../../src/sync/codec.js';
-import { FrameType, FRAME_HEADER_LEN, MAC_LEN, DATA_STAMP_LEN, makeKey } from '../../src/sync/wire.js';
+import { FrameType, FRAME_HEADER_LEN, MAC_LEN, DATA_STAMP_LEN } from '../../src/sync/wire.js';
+import { makeKey } from '../../src/config/keys.js';
 import { RelayPair } from './support/relay-pair.js';
 
 const ENTRIES = 500; // 14 DATA frames of 38 records (the last one 6)

@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { FrameType, FRAME_VERSION, makeKey, openFrame, parseKeys, ReplayGuard, REPLAY_WINDOW, sealFrame } from '../../src/sync/wire.js';
+import { FrameType, FRAME_VERSION, openFrame, ReplayGuard, REPLAY_WINDOW, sealFrame } from '../../src/sync/wire.js';
+import { makeKey, parseKeys } from '../../src/config/keys.js';
 import { isLvsdError } from '../../src/core/errors.js';
 
 const k1 = makeKey(Buffer.from('first key of sixteen bytes or more'));

@@ -11,7 +11,7 @@ import { silentLogger } from '../../../src/core/log.js';
 import { SyncEngine } from '../../../src/sync/engine.js';
 import { SyncChannel, DEFAULT_FRAME_PAYLOAD } from '../../../src/sync/channel.js';
 import { WorkerTableSource } from '../../../src/sync/source.js';
-import type { SyncKey } from '../../../src/sync/wire.js';
+import type { SyncKey } from '../../../src/config/keys.js';
 
 export interface Director {
   readonly eng: SyncEngine;

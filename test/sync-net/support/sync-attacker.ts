@@ -8,7 +8,8 @@
  */
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { makeKey, sealFrame, openFrame, FrameType } from '../../../src/sync/wire.js';
+import { sealFrame, openFrame, FrameType } from '../../../src/sync/wire.js';
+import { makeKey } from '../../../src/config/keys.js';
 
 const o = JSON.parse(process.argv[2]!) as { local: string; port: number; wrongKey: string; target: string };
 const mine = makeKey(Buffer.from(o.wrongKey, 'hex'));

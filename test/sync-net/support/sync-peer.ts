@@ -12,7 +12,8 @@
  */
 import { SyncChannel } from '../../../src/sync/channel.js';
 import { encodeMessage } from '../../../src/sync/codec.js';
-import { FrameType, makeKey } from '../../../src/sync/wire.js';
+import { FrameType } from '../../../src/sync/wire.js';
+import { makeKey } from '../../../src/config/keys.js';
 import { LoopbackInjector, enableLoopbackMulticast } from '../../../src/sync/adapters.js';
 import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
