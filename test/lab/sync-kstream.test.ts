@@ -205,12 +205,18 @@ console.log(Math.round(performance.now() - t), done); s.close();`;
     const known = sample(m3, 'lvsd_sync_stream_records_total{outcome="known"}') - sample(m2, 'lvsd_sync_stream_records_total{outcome="known"}');
     const streamDrops = sample(m3, 'lvsd_sync_dropped_total{reason="stream"}') - sample(m2, 'lvsd_sync_dropped_total{reason="stream"}');
     // The figures lead every message: a CI excerpt keeps a failure's first lines.
-    const figures = `burst: ${BURST} datagrams sent in ${sendMs} ms (sendmmsg); after ${((Date.now() - tb) / 1000).toFixed(0)} s A: stream sent ${sent()}, known ${known}, stream drops ${streamDrops}, socket drops ${k1 - k0}, stream_overflow ${overflow}, guest backlog drops ${q1}, bytes unread in A's stream socket ${unread} (sockets on the port: ${streamSocks.length}), table reads completed meanwhile ${readsDuring}`;
+    // A's VRRP transitions during the burst: a director that leaves MASTER stops its stream (the
+    // table worker closes the socket and drops what it holds: a passive director sends nothing).
+    const transitions = (text: string) => [...text.matchAll(/^lvsd_vrrp_transitions_total\{[^}]*\} (\S+)$/gm)].reduce((t, m) => t + Number(m[1]), 0);
+    const moved = transitions(m3) - transitions(m2);
+    const figures = `burst: ${BURST} datagrams sent in ${sendMs} ms (sendmmsg); after ${((Date.now() - tb) / 1000).toFixed(0)} s A: stream sent ${sent()}, known ${known}, stream drops ${streamDrops}, socket drops ${k1 - k0}, stream_overflow ${overflow}, guest backlog drops ${q1}, bytes unread in A's stream socket ${unread} (sockets on the port: ${streamSocks.length}), table reads completed meanwhile ${readsDuring}, A's VRRP transitions meanwhile ${moved}`;
     t.diagnostic(figures);
     // Both directors' sync series when not all were sent (a failure's cause is A's sending or B's
     // receiving: CI 2026-12-05 16:35 stood still at 9,150 of 12,000 with nothing counted on A's side).
     const syncSeries = async (ns: Netns, port: number) => (await sh(ns, `curl -s http://127.0.0.1:${port}/metrics`)).split('\n').filter((l) => l.startsWith('lvsd_sync_') && !l.includes('_bucket{')).join('\n');
-    const series = sent() + q1 >= BURST ? '' : `\n--- A sync series ---\n${await syncSeries(a, 19693)}\n--- B sync series ---\n${await syncSeries(b, 19694)}`;
+    // And every line of either log about roles and the stream (the tail of the log may not reach back to the burst).
+    const roleLines = (text: string) => text.split('\n').filter((l) => /VRRP |sync source|kernel stream|sync daemon changed|table worker/.test(l)).slice(-40).join('\n');
+    const series = sent() + q1 >= BURST ? '' : `\n--- A sync series ---\n${await syncSeries(a, 19693)}\n--- B sync series ---\n${await syncSeries(b, 19694)}${outputs.filter(([n]) => /^[ab] /.test(n)).map(([n, o]) => `\n--- ${n}: roles and stream ---\n${roleLines(o())}`).join('')}`;
     assert.equal(k1 - k0, 0, `the kernel dropped none of the stream's datagrams for A's socket (${figures})${dump()}`);
     assert.equal(overflow, 0, `no stream_overflow counted (${figures})${dump()}`);
     // Every datagram that reached A's socket was sent once: all of them, less any the guest's
