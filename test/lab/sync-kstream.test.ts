@@ -171,6 +171,19 @@ console.log(Math.round(performance.now() - t), done); s.close();`;
     // socket, every record A counted received by B): 12,000 back-to-back datagrams on lo into one
     // socket lost none in the backlog in the lab (17:45, with and without load); counted all the same.
     const backlogDrops = async () => (await sh(a, 'cat /proc/net/softnet_stat')).trim().split('\n').reduce((t, l) => t + (parseInt(l.trim().split(/\s+/)[1] ?? '0', 16) || 0), 0);
+    // The guest's IP and UDP counters (/proc/net/snmp): a datagram dropped between the backlog and
+    // the socket (Ip InDiscards, Udp InErrors / NoPorts / MemErrors) shows here, not in sk_drops.
+    const snmp = async () => {
+      const lines = (await sh(a, 'cat /proc/net/snmp')).split('\n').map((l) => l.trim().split(/\s+/));
+      const out: Record<string, number> = {};
+      for (let i = 0; i + 1 < lines.length; i += 2) {
+        const [head, vals] = [lines[i]!, lines[i + 1]!];
+        if (head[0] !== vals[0] || !/^(Ip|Udp):$/.test(head[0] ?? '')) continue;
+        head.slice(1).forEach((k, j) => (out[`${head[0]!.slice(0, -1)}.${k}`] = Number(vals[j + 1])));
+      }
+      return out;
+    };
+    const n0 = await snmp();
     const q0 = await backlogDrops();
     const k0 = await sockDrops();
     const m2 = await metricsA();
@@ -200,6 +213,8 @@ console.log(Math.round(performance.now() - t), done); s.close();`;
     const streamSocks = udpSockets(await sh(a, 'cat /proc/net/udp'), '224.0.0.81', STREAM_PORT);
     const unread = streamSocks.reduce((t, s) => t + s.unread, 0);
     const q1 = (await backlogDrops()) - q0;
+    const n1 = await snmp();
+    const counters = ['Ip.InDiscards', 'Ip.InHdrErrors', 'Udp.InDatagrams', 'Udp.InErrors', 'Udp.NoPorts', 'Udp.RcvbufErrors', 'Udp.MemErrors'].map((k) => `${k} +${(n1[k] ?? 0) - (n0[k] ?? 0)}`).join(', ');
     const overflow = sample(m3, 'lvsd_sync_dropped_total{reason="stream_overflow"}') - sample(m2, 'lvsd_sync_dropped_total{reason="stream_overflow"}');
     const readsDuring = sample(m3, 'lvsd_sync_table_read_seconds_count') - reads0;
     const known = sample(m3, 'lvsd_sync_stream_records_total{outcome="known"}') - sample(m2, 'lvsd_sync_stream_records_total{outcome="known"}');
@@ -209,7 +224,7 @@ console.log(Math.round(performance.now() - t), done); s.close();`;
     // table worker closes the socket and drops what it holds: a passive director sends nothing).
     const transitions = (text: string) => [...text.matchAll(/^lvsd_vrrp_transitions_total\{[^}]*\} (\S+)$/gm)].reduce((t, m) => t + Number(m[1]), 0);
     const moved = transitions(m3) - transitions(m2);
-    const figures = `burst: ${BURST} datagrams sent in ${sendMs} ms (sendmmsg); after ${((Date.now() - tb) / 1000).toFixed(0)} s A: stream sent ${sent()}, known ${known}, stream drops ${streamDrops}, socket drops ${k1 - k0}, stream_overflow ${overflow}, guest backlog drops ${q1}, bytes unread in A's stream socket ${unread} (sockets on the port: ${streamSocks.length}), table reads completed meanwhile ${readsDuring}, A's VRRP transitions meanwhile ${moved}`;
+    const figures = `burst: ${BURST} datagrams sent in ${sendMs} ms (sendmmsg); after ${((Date.now() - tb) / 1000).toFixed(0)} s A: stream sent ${sent()}, known ${known}, stream drops ${streamDrops}, socket drops ${k1 - k0}, stream_overflow ${overflow}, guest backlog drops ${q1}, bytes unread in A's stream socket ${unread} (sockets on the port: ${streamSocks.length}), table reads completed meanwhile ${readsDuring}, A's VRRP transitions meanwhile ${moved}; A's guest: ${counters}`;
     t.diagnostic(figures);
     // Both directors' sync series when not all were sent (a failure's cause is A's sending or B's
     // receiving: CI 2026-12-05 16:35 stood still at 9,150 of 12,000 with nothing counted on A's side).
