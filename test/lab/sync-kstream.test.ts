@@ -168,7 +168,7 @@ console.log(Math.round(performance.now() - t), done); s.close();`;
     // second column; netdev_max_backlog, 1,000): lo queues every datagram there on its way in, and
     // a drop there is before any socket, not lvsd's. It is what cut CI 2026-12-05 16:35 and two lab
     // runs at 17:05 and 17:20 short (A sent 9,150, 10,217 and 11,498 of 12,000; those figures had no
-    // backlog count yet): the stop CI of session 25 (12-05 22:50) saw 2,383 backlog drops, A's
+    // backlog count yet): a fresh-clone CI on 12-05 at 22:50 saw 2,383 backlog drops, A's
     // guest UDP took 9,649 datagrams (Udp.InDatagrams) and A sent 9,617 + 2,383 = 12,000: every one
     // that reached the socket. A burst on lo into an idle guest loses none (30 lab runs, 12-05).
     const backlogDrops = async () => (await sh(a, 'cat /proc/net/softnet_stat')).trim().split('\n').reduce((t, l) => t + (parseInt(l.trim().split(/\s+/)[1] ?? '0', 16) || 0), 0);
