@@ -161,7 +161,7 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
     const s = c.sync!;
     const a = opts.lvsd;
     if (!a) throw new Error('channel lvsd is not available in this build');
-    const keys = (a.loadKeys ?? loadKeys)(s.key_file!);
+    const keys = readKeys(s.key_file!);
     await a.enableLoopbackMulticast();
     injector = await a.openInjector(s.handover_port, (n) => engineMetrics(deps.registry).drops.inc({ reason: 'kernel_queue' }, n));
     const local = s.peers.length ? undefined : a.interfaceIPv4(s.interface);
@@ -212,6 +212,8 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
     void converge('stream');
   }
   let relookup: (() => void) | undefined;
+  /** The key file's keys, at start and at a reload that changed them (the adapters' reader in tests). */
+  const readKeys = (path: string): SyncKey[] => (opts.lvsd?.loadKeys ?? loadKeys)(path);
   /** Whether two sync sections differ in `key` at most. */
   const sameBut = (a: object, b: object, key: string) => JSON.stringify({ ...a, [key]: undefined }) === JSON.stringify({ ...b, [key]: undefined });
 
@@ -268,8 +270,7 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
         // Only the key file's keys changed (a rotation step, docs/sync.md Keys): the new set signs
         // and verifies from now on; the channel, its sequence and the peer's state stay. A file
         // that no longer loads (it was valid when the reload validated it) keeps the running keys.
-        const keys = (opts.lvsd?.loadKeys ?? loadKeys)(next.sync.key_file!);
-        channel.setKeys(keys);
+        channel.setKeys(readKeys(next.sync.key_file!));
         log.info({ keys: next.sync.key_ids, was: prev.sync.key_ids }, 'sync keys reloaded');
         return;
       }
