@@ -547,9 +547,13 @@ function probeSyncKeys(path: string): { ids?: string[]; problem?: string; expose
     return { problem: errorMessage(e) };
   }
   try {
-    const mode = statSync(path).mode & 0o777;
+    const st = statSync(path);
+    const mode = st.mode & 0o777;
     // Whoever reads the key can sign connection records the peer installs (docs/sync.md, Keys).
-    if (mode & 0o077) return { ids, exposed: `sync key file ${path} is readable or writable by others than its owner (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 ${path}` };
+    // The owner's alone, or, owned by root, also its group's to read (0640 root:lvsd: the group is
+    // root's choice), the rule PostgreSQL applies to its TLS key file.
+    const allowed = st.uid === 0 ? 0o040 : 0;
+    if (mode & 0o077 & ~allowed) return { ids, exposed: `sync key file ${path} is readable or writable by others than its owner (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 ${path} (owned by the user lvsd runs as), or 640 owned by root with lvsd's group` };
   } catch {
     /* read a moment ago: a stat that fails now is the next load's error */
   }

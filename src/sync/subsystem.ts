@@ -200,12 +200,20 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
     engine = eng;
     relookup = () => eng?.setServices(cfg!.virtual_servers);
     eng.setActive(activeWanted(), 'start');
-    // A (re)started director asks for the whole table and waits for it (bounded) before start()
-    // returns: the election starts after sync, so a returning director cannot take the VIPs (and
-    // reset the connections the peer opened) before its kernel holds them.
-    const t0 = deps.clock.now();
-    const got = await eng.resyncFromPeer(s.resync_timeout * 1000);
-    log.info({ received: got, ms: Math.round(deps.clock.now() - t0) }, got ? 'peer table received' : 'no active peer answered the resync request');
+    if (eng.isActive && s.mode !== 'both') {
+      // An active director (a reload that reopened the channel, or mode master) has a passive peer,
+      // and only an active one answers a resync request: nothing to wait for. Its first read sends
+      // the peer the whole table.
+      log.info({ mode: s.mode }, 'active director: no peer table to wait for');
+    } else {
+      // A (re)started director asks for the whole table and waits for it (bounded) before start()
+      // or reload() returns: the election starts (or reloads, perhaps with a higher priority) after
+      // sync, so a returning director cannot take the VIPs (and reset the connections the peer
+      // opened) before its kernel holds them.
+      const t0 = deps.clock.now();
+      const got = await eng.resyncFromPeer(s.resync_timeout * 1000);
+      log.info({ received: got, ms: Math.round(deps.clock.now() - t0) }, got ? 'peer table received' : 'no active peer answered the resync request');
+    }
     // Before the election starts, so that no failover's first tick starts the table worker.
     eng.openReader();
     // The kernel stream's master daemon, if this director is active already (modes master/both).
