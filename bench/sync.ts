@@ -42,7 +42,8 @@
  *    over netlink every 100 ms by one process in b's namespace, sync-load.js count: no exec per
  *    sample; includes node's start) and b's request → every entry there, beside the
  *    reference of the same run: the time the same entries took to reach a's kernel fed straight to
- *    its backup daemon by a local process (the kernel's own install path, no lvsd, no wire), and
+ *    its backup daemon by a local process (the hand-over alone: LoopbackInjector, all queued at
+ *    once, joined and paced; no channel, no wire; the kernel fed unpaced is faster still), and
  *    their ratio; the CPU from b's request to then of a's main thread, a's other threads (its table
  *    worker), b, the kernel's IPVS sync threads and the whole guest (busy, idle);
  *    b's frames lost, socket and daemon drops; the answer's stages from a's log line (request →
@@ -119,7 +120,9 @@ async function until<T>(fn: () => Promise<T | undefined>, what: string, ms: numb
 function lvsdPid(ns: Netns): number {
   for (const pid of pidsIn([ns.name])) {
     try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('lvsd')) return pid;
+      // lvsd's own process (`lvsd run -c FILE`), not another whose arguments name a path with "lvsd" in it.
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+      if (argv.some((a) => a.endsWith('/lvsd')) && argv.includes('run')) return pid;
     } catch {
       /* gone */
     }
