@@ -166,8 +166,9 @@ export class LoopbackInjector {
           // wait every check read the queue before any of the datagrams it was to pace had left,
           // and a long queue (a resync's) went out as one burst after the loop — 367 of 439
           // datagrams of 100,000 records dropped by the daemon's socket, none of them seen
-          // (lab, 2026-12-06). lo delivers within the send, and sends on one socket complete in
-          // order: after the last one's callback the queue holds everything sent so far.
+          // (lab, 2026-12-06). Sends on one socket complete in order: after the last one's
+          // callback everything sent so far has been handed to lo (drain() then gives lo's
+          // delivery and the daemon the CPU before it looks).
           await sent;
           await this.drain();
         }
