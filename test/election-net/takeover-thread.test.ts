@@ -27,7 +27,7 @@ interface Out {
 }
 
 /** b runs the CLI; a sends adverts every `sendMs` (priority 200) or, with `listen`, stamps what it hears. */
-async function run(mode: string, armMs: number, a: { sendMs?: number; listen?: boolean }): Promise<{ out: Out; heard: Array<{ at: number; src: string }> }> {
+async function run(mode: string, armMs: number, a: { sendMs?: number; listen?: boolean; stopOnArm?: boolean }): Promise<{ out: Out; heard: Array<{ at: number; src: string }> }> {
   const topo = new Topology();
   try {
     const ma = await topo.member('a', ['192.0.2.1/24']);
@@ -38,6 +38,12 @@ async function run(mode: string, armMs: number, a: { sendMs?: number; listen?: b
     // The listener's socket open and joined first (transport-cli prints the ready line then).
     if (a.listen) await waitFor(() => peer.output().includes('"ready":true') || undefined, 'the listener to be ready', 30_000, 20);
     const p = mb.start([process.execPath, cli, mode, String(armMs), ...(a.sendMs ? [] : ['nowait'])]);
+    if (a.stopOnArm) {
+      // No advert may arrive near the deadline: one still unread in the socket then stops the thread
+      // (rightly), and with adverts every 20 ms a loaded machine's read latency made that likely.
+      await waitFor(() => p.output().includes('"armed":true') || undefined, 'b to arm the thread', 60_000, 5);
+      peer.child.kill('SIGKILL');
+    }
     await p.exited;
     const line = p.output().trim().split('\n').at(-1)!;
     const out = JSON.parse(line) as Out;
@@ -97,8 +103,10 @@ test('takeover thread: an advert the event loop is reading at the deadline (its 
 });
 
 test('takeover thread: a datagram read and stepped before the deadline that did not re-arm it does not stop it', { skip }, async () => {
-  // The same adverts, read and returned from at once; this CLI does not re-arm (as the runtime would not for another VRID's).
-  const { out } = await run('read', 1000, { sendMs: 20 });
+  // The same adverts, read and returned from at once; this CLI does not re-arm (as the runtime would
+  // not for another VRID's). The sender is stopped once b armed (b read at least its first advert
+  // by then, and reads whatever else was on the way well before the deadline 1 s later).
+  const { out } = await run('read', 1000, { sendMs: 20, stopOnArm: true });
   assert.ok(out.result && !out.result.pending, JSON.stringify(out.result));
   assert.equal(out.vip, true);
 });

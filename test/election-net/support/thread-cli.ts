@@ -10,7 +10,7 @@
  *   disarm   disarm at once, block past the deadline, then collect;
  *   late     arm ARM_MS (negative: already past) with a 3 ms late limit, collect (waiting up to 20 ms);
  *   timeout  collect at once with a 1 ms timeout (cancels the arm), then block past the deadline.
- * Prints one JSON line: the arm's deadline and the block's end (wall-clock ms), what collect
+ * Prints {"armed":true} once armed, then one JSON line: the arm's deadline and the block's end (wall-clock ms), what collect
  * returned, whether the thread still reported `fired` after it, and whether the VIP is on eth0.
  * Usage: node thread-cli.js MODE ARM_MS [nowait]
  */
@@ -49,6 +49,8 @@ const go = () => {
   if (!th.load(targets, { version: 3, vrid: 9, priority: 100, intervalMs: 20, addresses: [parseIp('192.0.2.42')!.bytes] }, 2)) throw new Error('not loaded');
   const due = Date.now() + armMs;
   th.arm(armMs, mode === 'late' ? 3 : -1);
+  // For a test that must stop the adverts once the thread is armed (mode read).
+  process.stdout.write(JSON.stringify({ armed: true }) + '\n');
   let result: unknown;
   let end = Date.now();
   const finish = () => {
