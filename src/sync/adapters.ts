@@ -189,26 +189,26 @@ export class LoopbackInjector {
     // this yield none in four, and the hand-over as fast: 2.1-2.3 s against 1.9-2.4 s).
     await sleep(1);
     for (;;) {
-      // Synchronous: a few KB of this namespace's sockets, one read() or two. fs.promises.readFile is
-      // five thread-pool hops (open, fstat, read, read, close) once per check: in the busy lab
-      // guest those hops held a resync's hand-over back (5.3-12.4 s after the answer; 1.3-2.5 s with
-      // this read, same host load; bench/results/sync.md 2026-12-04 16:58-17:20).
-      let text = '';
-      try {
-        text = readFileSync(this.procNetUdp, 'latin1');
-      } catch {
-        /* no /proc: nothing to pace against */
-      }
-      const q = this.report(text);
+      const q = this.look();
       if (!q) return; // no daemon socket seen: nothing to pace against (its absence shows in the kernel table)
       if (q.queued <= QUEUE_HIGH || performance.now() > end) return;
       await sleep(1);
     }
   }
 
-  /** Reports the daemon's drops since the last look; its queue and drops, if its socket is there. */
-  private report(procNetUdp: string): { queued: number; drops: number } | undefined {
-    const q = backupDaemonQueue(procNetUdp, this.port);
+  /** Reads the daemon's socket line and reports its drops since the last look; its queue and drops, if its socket is there. */
+  private look(): { queued: number; drops: number } | undefined {
+    // Synchronous: a few KB of this namespace's sockets, one read() or two. fs.promises.readFile is
+    // five thread-pool hops (open, fstat, read, read, close) once per check: in the busy lab
+    // guest those hops held a resync's hand-over back (5.3-12.4 s after the answer; 1.3-2.5 s with
+    // this read, same host load; bench/results/sync.md 2026-12-04 16:58-17:20).
+    let text = '';
+    try {
+      text = readFileSync(this.procNetUdp, 'latin1');
+    } catch {
+      /* no /proc: nothing to pace against */
+    }
+    const q = backupDaemonQueue(text, this.port);
     if (!q) return undefined;
     if (this.drops !== undefined && q.drops > this.drops) this.onDrops(q.drops - this.drops);
     this.drops = q.drops;
@@ -217,13 +217,7 @@ export class LoopbackInjector {
 
   /** Closes the socket; drops of the daemon since the last check are reported first (they would otherwise go uncounted). */
   close(): Promise<void> {
-    if (this.drops !== undefined) {
-      try {
-        this.report(readFileSync(this.procNetUdp, 'latin1'));
-      } catch {
-        /* no /proc */
-      }
-    }
+    if (this.drops !== undefined) this.look();
     return new Promise((r) => this.sock.close(() => r()));
   }
 }
