@@ -169,6 +169,11 @@ async function rcvbufErrors(host: string): Promise<number> {
   return Number(lines[1]!.split(/\s+/)[lines[0]!.split(/\s+/).indexOf('RcvbufErrors')]);
 }
 
+/** Frames the guest's eth0 received (its counter since boot). */
+async function eth0Rx(host: string): Promise<number> {
+  return Number((await exec(host, ['cat', '/sys/class/net/eth0/statistics/rx_packets'])).trim());
+}
+
 /** a's UDP virtual server's counters: connections and datagrams in (ipvsadm --exact: no K/M rounding). */
 async function vsStats(host: string): Promise<{ conns: number; inPkts: number }> {
   const line = (await exec(host, ['ipvsadm', '-Ln', '--stats', '--exact', '-u', `${VIP}:${UDP_PORT}`])).split('\n').find((l) => l.startsWith('UDP'));
@@ -343,6 +348,7 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       // Channel lvsd: the stream socket's queue in a's guest, sampled every 50 ms over the phase.
       const watch = lvsdMode && !traceBOnly ? (await agent<{ id: number }>(A, '/spawn', { argv: [process.execPath, WATCH, '224.0.0.81', String(STREAM_PORT), '50', String(seconds + 2)] })).id : undefined;
       const rcv0 = await rcvbufErrors(B);
+      const [rxA0, rxB0] = [await eth0Rx(A), await eth0Rx(B)];
       const [va0, c0] = [await vsStats(A), guestBusy()];
       let genOut: string;
       if (inject) {
@@ -359,6 +365,9 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       const m1 = await readsOf(A, apiPort);
       const k1 = await kernelSide(A);
       const va1 = await vsStats(A);
+      // Frames each director's eth0 took in over the phase: b should see the sync frames and the
+      // election's adverts only, not the client's flows (the segment is a learning switch).
+      const rx = { a: (await eth0Rx(A)) - rxA0, b: (await eth0Rx(B)) - rxB0 };
       const watched = watch === undefined ? undefined : await until(async () => {
         const o = await agent<{ stdout: string; stderr: string; code: number | null }>(A, '/output', { id: watch });
         if (o.code === null) return undefined;
@@ -441,7 +450,7 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       const idle = { lvsdA: pct(a0.lvsd, aI.lvsd, (a0.at - aI.at) / 1000), lvsdB: pct(b0.lvsd, bI.lvsd, (b0.at - bI.at) / 1000) };
       const settledCpuS = { wallS: r2((a2.at - a0.at) / 1000), idlePct: idle, lvsdA: r2(a2.lvsd - a0.lvsd), lvsdB: r2(b2.lvsd - b0.lvsd), kthreadsA: r2(a2.kthreads - a0.kthreads), kthreadsB: r2(b2.kthreads - b0.kthreads), guestA: r2(a2.busy - a0.busy), guestB: r2(b2.busy - b0.busy), benchB: r2(b2.agent - b0.agent) };
       const r = {
-        kind: inject ? 'injected into a' : 'client flows', rate, seconds, achieved: Math.round(gen.rate), flows: gen.sent, reachedA, generator, samples: gen.samples.length, seen: up.length, inA, rcvbufErrorsB: rcvbufB,
+        kind: inject ? 'injected into a' : 'client flows', rate, seconds, achieved: Math.round(gen.rate), flows: gen.sent, reachedA, eth0Rx: rx, generator, samples: gen.samples.length, seen: up.length, inA, rcvbufErrorsB: rcvbufB,
         handedMs: handed, pollerB,
         upperMs: stats(up), lowerMs: stats(lo), midMs: stats(up.map((u, i) => (u + lo[i]!) / 2)),
         settledCpuS,
@@ -472,7 +481,7 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       if (frameQueueB) say(`b's lvsd frame socket: ${JSON.stringify({ ...frameQueueB, series: undefined })}`);
       if (steps) say(`slowest: ${JSON.stringify(steps.flows.slice(0, 8))}`);
       say(`stream in a: ${JSON.stringify({ ...r.streamA, socket: watched ? { ...watched, series: undefined } : undefined })}`);
-      say(`phase ${inject ? 'injected ' : ''}${rate}/s: achieved ${r.achieved}/s (reached a ${reachedA.flowsPerS}/s: ${reachedA.flows} flows, ${reachedA.datagrams} datagrams; ${JSON.stringify(generator)}), seen ${r.seen}/${r.samples} (in a ${inA}), b rcvbuf errors ${rcvbufB}, upper p50/p95 ${r.upperMs.p50.toFixed(1)}/${r.upperMs.p95.toFixed(1)} ms, cpu ${JSON.stringify(r.cpuPct)}; a's lvsd ${JSON.stringify(r.lvsdA)}; a's reads ${JSON.stringify(r.readsA)}`);
+      say(`phase ${inject ? 'injected ' : ''}${rate}/s: achieved ${r.achieved}/s (reached a ${reachedA.flowsPerS}/s: ${reachedA.flows} flows, ${reachedA.datagrams} datagrams; ${JSON.stringify(generator)}), seen ${r.seen}/${r.samples} (in a ${inA}), b rcvbuf errors ${rcvbufB}, eth0 frames in a ${rx.a} b ${rx.b}, upper p50/p95 ${r.upperMs.p50.toFixed(1)}/${r.upperMs.p95.toFixed(1)} ms, cpu ${JSON.stringify(r.cpuPct)}; a's lvsd ${JSON.stringify(r.lvsdA)}; a's reads ${JSON.stringify(r.readsA)}`);
       out.push(r);
       base += count + 1000;
       await sleep(2000);
