@@ -4,7 +4,7 @@
  * Kernel channel and lvsd channel in the same run, each on freshly booted guests. Runs on the host:
  *   flock -w 1200 /work/wt/lab.lock node dist/bench/sync-pair.js [--phases 10:10,1000:4,5000:4]
  *     [--inject i5000:4] [--modes kernel,lvsd] [--json FILE] [--cpu-prof DIR] [--trace]
- *     [--poll-wait K | --no-poller] [--trace=b]
+ *     [--poll-wait K | --no-poller] [--trace=b] [--resync N] [--mem 1024M]
  * The headline (with --trace) is "send → handed to b's kernel", p50/p95 over the sampled flows: the
  * first datagram carrying the flow's record to b's kernel backup daemon, dated by b's kernel as it
  * arrives (mode kernel: a's master daemon's message on eth0; mode lvsd: b's lvsd's hand-over on lo;
@@ -36,6 +36,13 @@
  * upper bound (end of the read that showed it), lower bound (start of the read before) and their
  * midpoint; CPU of each director's lvsd, its ipvs-* kernel threads and its whole guest over the
  * phase. See bench/support/sync-pair-driver.ts. The host has 2 cores for 3 guests and the uml_switch.
+ * (--resync N, mode lvsd only (the kernel channel has none); --phases '' for it alone: after the
+ * phases, issue 18's full resync with each director in a guest of its own (bench/sync.ts measures it
+ * with both in one guest's one CPU): the hand-over alone into b's kernel first (the reference), then b
+ * dies, a's kernel is filled with N entries that a's lvsd learns, and b returns and asks for the
+ * table; printed as RESYNC: request → acknowledgement (a's metric), request → all N in b's kernel
+ * (b's clock), the reference and their ratio, a's answer stages, losses, CPU. See
+ * bench/support/sync-pair-resync.ts.)
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -77,16 +84,47 @@ async function runMode(mode: 'kernel' | 'lvsd', phases: string, dir: string, pro
   const agentArgv = (addr: string) => [process.execPath, join(root, 'dist', 'src', 'lab', 'pair-agent.js'), addr, String(AGENT_PORT), '840'];
   const profDir = prof ? join(prof, mode) : '';
   if (profDir) mkdirSync(profDir, { recursive: true });
-  const common = { cwd: root, rw: profDir ? [dir, profDir] : [dir], timeoutSec: 870, mem: '1024M' };
+  const common = { cwd: root, rw: profDir ? [dir, profDir] : [dir], timeoutSec: 870, mem };
   const t0 = Date.now();
   const res = await labPair([
     { name: 'a', addrs: ['192.0.2.2/24'], argv: agentArgv('192.0.2.2'), stdout: quiet(), stderr: quiet(), ...common },
     { name: 'b', addrs: ['192.0.2.3/24'], argv: agentArgv('192.0.2.3'), stdout: quiet(), stderr: quiet(), ...common },
-    { name: 'c', addrs: ['192.0.2.60/24'], argv: [process.execPath, join(here, 'support', 'sync-pair-driver.js'), ca, cb, phases, ...(profDir ? [profDir] : []), ...(process.argv.includes('--trace=b') ? ['--trace=b'] : process.argv.includes('--trace') ? ['--trace'] : []), ...driverPoll], stdout: sink, stderr: sink, ...common },
+    { name: 'c', addrs: ['192.0.2.60/24'], argv: [process.execPath, join(here, 'support', 'sync-pair-driver.js'), ca, cb, phases, ...(profDir ? [profDir] : []), ...(process.argv.includes('--trace=b') ? ['--trace=b'] : process.argv.includes('--trace') ? ['--trace'] : []), ...driverPoll, ...(mode === 'lvsd' && resync ? [`--resync=${resync}`] : [])], stdout: sink, stderr: sink, ...common },
   ], { primary: 'c' });
   const line = out.split('\n').find((l) => l.startsWith('RESULT '));
   if (res.c!.code !== 0 || !line) throw new Error(`${mode}: the driver failed (${res.c!.code}): ${out.slice(-3000)}`);
   return { mode, totalS: Math.round((Date.now() - t0) / 1000), ...(JSON.parse(line.slice(7)) as Record<string, unknown>) };
+}
+
+type Spent = { s: number; lvsd: number; kthreads: number; busy: number; bench: number };
+type Resync = {
+  entries: number; inA: number; inB: number; receivedB: number;
+  reference: { messages: number; sendS: number; daemonDrops: number; toKernelMs: number; cpuB: Spent };
+  fill: { sendS: number; daemonDrops: number; knownAfterMs: number };
+  before: { activeB: number; entriesB: number }; emptyB: { activeB: number; entriesB: number }; clockB: { offsetMs: number; rttMs: number };
+  startToRequestMs: number; ackMs: number; endMs: number; reqToKernelMs: number; tableToKernelMs: number; startToKernelMs: number;
+  answer: Record<string, number>; lostB: number; resentA: number; missingAsksB: number; kernelQueueDropsB: number; rcvbufErrorsB: number;
+  cpu: { startA: Spent; startB: Spent; resyncA: Spent; resyncB: Spent };
+  threads: { a: Record<string, number>; b: Record<string, number> };
+  bStart: Array<[number, string]>; log: string[];
+};
+
+/** The resync's figures (bench/support/sync-pair-resync.ts), its ratio to the hand-over alone in the same run. */
+function printResync(x: Resync): void {
+  const c = (s: Spent) => `lvsd ${s.lvsd} s, ipvs threads ${s.kthreads} s, guest busy ${s.busy} s of ${s.s} s (bench ${s.bench} s)`;
+  console.log(
+    `RESYNC of ${x.inA} entries (each director in its own guest): request → acknowledgement ${x.ackMs} ms (a's metric); b's request → all in b's kernel ${x.reqToKernelMs} ms (b's clock; ${x.inB} there, b received ${x.receivedB} records); ` +
+      `reference, the hand-over alone into b's kernel: first send → all there ${x.reference.toKernelMs} ms (sends ${Math.round(x.reference.sendS * 1000)} ms, ${x.reference.messages} datagrams, ${x.reference.daemonDrops} daemon drops); ratio ${(x.reqToKernelMs / x.reference.toKernelMs).toFixed(2)}`,
+  );
+  console.log(`  b's start → its request ${x.startToRequestMs} ms (clock b−c ${x.clockB.offsetMs.toFixed(1)} ± ${(x.clockB.rttMs / 2).toFixed(1)} ms); → all in its kernel ${x.startToKernelMs} ms; request → RESYNC_END ${x.endMs} ms (b's log); b's table received → all in its kernel ${x.tableToKernelMs} ms`);
+  console.log(`  a's answer (its log): ${JSON.stringify(x.answer)}`);
+  console.log(`  losses: frames lost at b ${x.lostB}, resent by a ${x.resentA} (b asked ${x.missingAsksB} times), b's kernel daemon drops ${x.kernelQueueDropsB}, b's UDP rcvbuf errors ${x.rcvbufErrorsB}`);
+  console.log(`  CPU, b's start → request: a ${c(x.cpu.startA)}; b ${c(x.cpu.startB)}`);
+  console.log(`  CPU, request → all in b's kernel (as the driver saw each, polling b every second): a ${c(x.cpu.resyncA)}; b ${c(x.cpu.resyncB)}; by thread (s) a ${JSON.stringify(x.threads.a)}, b ${JSON.stringify(x.threads.b)}`);
+  console.log(`  CPU of the reference's whole run in b (the injector's node start included): ${c(x.reference.cpuB)}`);
+  console.log(`  b before the reference: ActiveConn ${x.before.activeB}, entries ${x.before.entriesB}; before its return: ActiveConn ${x.emptyB.activeB}, entries ${x.emptyB.entriesB}; a's fill ${x.fill.sendS.toFixed(2)} s (${x.fill.daemonDrops} drops), known ${x.fill.knownAfterMs} ms after`);
+  console.log(`  b's start (ms): ${x.bStart.map(([t, l]) => `+${t} ${l}`).join('; ')}`);
+  for (const l of x.log) console.log(`    ${l}`);
 }
 
 const modes = arg('modes', 'kernel,lvsd').split(',') as Array<'kernel' | 'lvsd'>;
@@ -95,7 +133,13 @@ if (pollWait && !/^[0-9]+$/.test(pollWait)) throw new Error(`--poll-wait K (an i
 const driverPoll = process.argv.includes('--no-poller') ? ['--no-poller'] : pollWait ? [`--poll-wait=${pollWait}`] : [];
 const phases = arg('phases', '10:10,1000:4,5000:4');
 const inject = arg('inject', '');
-if (!/^[0-9]+:[0-9]+(,[0-9]+:[0-9]+)*$/.test(phases)) throw new Error(`--phases RATE:SECONDS,...: "${phases}"`);
+const resync = arg('resync', '');
+const mem = arg('mem', '1024M');
+if (resync && !(/^[0-9]+$/.test(resync) && Number(resync) > 0 && Number(resync) <= 200_000)) throw new Error(`--resync N (1 to 200,000): "${resync}"`);
+if (resync && !modes.includes('lvsd')) throw new Error('--resync: mode lvsd only (the kernel channel has no resync)');
+if (!/^[0-9]+[MG]$/.test(mem)) throw new Error(`--mem SIZE (e.g. 1024M): "${mem}"`);
+// No client phase at all: with --resync only (the resync alone).
+if (!(phases === '' && resync) && !/^[0-9]+:[0-9]+(,[0-9]+:[0-9]+)*$/.test(phases)) throw new Error(`--phases RATE:SECONDS,... ('' with --resync only): "${phases}"`);
 if (inject && !/^i[0-9]+:[0-9]+(,i[0-9]+:[0-9]+)*$/.test(inject)) throw new Error(`--inject iRATE:SECONDS,...: "${inject}"`);
 const dir = mkdtempSync(join('/var/tmp', 'lvsd-syncpair-'));
 try {
@@ -103,7 +147,7 @@ try {
   const start = { utc: new Date().toISOString(), load: loadavg().map((x) => x.toFixed(2)).join(' ') };
   const results = [];
   const prof = arg('cpu-prof', '') && resolve(arg('cpu-prof', ''));
-  for (const m of modes) results.push(await runMode(m, m === 'lvsd' && inject ? `${phases},${inject}` : phases, dir, prof));
+  for (const m of modes) results.push(await runMode(m, m === 'lvsd' && inject ? [phases, inject].filter(Boolean).join(',') : phases, dir, prof));
   const end = { utc: new Date().toISOString(), load: loadavg().map((x) => x.toFixed(2)).join(' ') };
   type St = { p50: number; p95: number; max: number; n: number; of?: number };
   type Ph = { handedMs?: St; pollerB?: { waitX?: number; reads: number; readMs: number; periodMs: number; maxGapMs?: number; table: number; cpuPct: number }; settledCpuS?: { wallS: number; idlePct: { lvsdA: number; lvsdB: number }; lvsdA: number; lvsdB: number }; daemonQueueB?: Record<string, unknown>; frameQueueB?: Record<string, unknown>; steps?: { n: number; byStream: number; flows?: unknown } & Record<string, unknown>; lvsdA?: unknown; readsA?: unknown; streamA?: { socket?: Record<string, unknown> } & Record<string, unknown>; kind: string; seconds: number; inA: number; rcvbufErrorsB: number; rate: number; achieved: number; seen: number; samples: number; upperMs: { p50: number; p95: number; max: number }; lowerMs: { p50: number; p95: number }; midMs: { p50: number; p95: number }; pollPeriodMs: number; cpuPct: Record<string, number> };
@@ -120,6 +164,7 @@ try {
       if (p.frameQueueB) console.log(`    b's lvsd frame socket queue (bytes): ${JSON.stringify({ ...p.frameQueueB, series: undefined })}`);
     }
   }
+  for (const r of results as Array<{ mode: string; resync?: Resync }>) if (r.resync) printResync(r.resync);
   const k = results.find((r) => r.mode === 'kernel') as { phases: Ph[] } | undefined;
   const l = results.find((r) => r.mode === 'lvsd') as { phases: Ph[] } | undefined;
   if (k && l) for (const [i, p] of l.phases.entries()) if (k.phases[i]) console.log(`  ratio lvsd/kernel at ${p.rate}/s: upper p95 ${(p.upperMs.p95 / k.phases[i]!.upperMs.p95).toFixed(2)}, mid p50 ${(p.midMs.p50 / k.phases[i]!.midMs.p50).toFixed(2)}`);

@@ -76,6 +76,7 @@ import { writeSyncDirectorConfig } from './support/sync-director.js';
 import { activeConns, destConns, distinctInjected, guestConnSlab } from './support/conn-count.js';
 import { backupDaemonQueue } from '../src/sync/adapters.js';
 import { localSyncPorts } from '../src/config/model.js';
+import { answerOf, logTime, sample, timeline } from './support/lvsd-output.js';
 
 const VIP = '192.0.2.100';
 /** The TCP service and real server of the injected entries (bench/support/sync-load.ts inject). */
@@ -146,27 +147,6 @@ function execWall(pid: number): number {
   const ticks = Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[19]);
   const up = Number(readFileSync('/proc/uptime', 'latin1').split(' ')[0]);
   return wall() - up * 1000 + ticks * 10;
-}
-
-/**
- * A daemon's log lines up to the first one matching `until` (included), as [ms since t0, message
- * and the fields that say which step]: its start, step by step (pino "time", this guest's clock).
- */
-function timeline(out: string, t0: number, until: RegExp): Array<[number, string]> {
-  const rows: Array<[number, string]> = [];
-  for (const l of out.split('\n')) {
-    let j: Record<string, unknown>;
-    try {
-      j = JSON.parse(l) as Record<string, unknown>;
-    } catch {
-      continue;
-    }
-    const at = typeof j.time === 'number' ? j.time : Date.parse(String(j.time));
-    const extra = ['name', 'what', 'op', 'state', 'ms', 'node_ms', 'modules_ms', 'to'].filter((k) => j[k] !== undefined).map((k) => `${k}=${JSON.stringify(j[k])}`);
-    rows.push([Math.round(at - t0), `${String(j.msg)}${extra.length ? ` (${extra.join(' ')})` : ''}`]);
-    if (until.test(String(j.msg))) break;
-  }
-  return rows;
 }
 
 /** utime + stime in seconds of a process's main thread (its tid is its pid) and of its other threads together (a daemon's table worker, V8's and libuv's helpers). */
@@ -341,10 +321,6 @@ async function tableCount(pid: number, re: RegExp): Promise<number> {
 async function scrape(ns: Netns, port: number): Promise<string> {
   return (await ns.exec(['curl', '-s', `http://127.0.0.1:${port}/metrics`], { via: 'nsenter', check: false })).stdout;
 }
-const sample = (text: string, series: string) => {
-  const m = new RegExp(`^${series.replace(/[{}"+.]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : NaN;
-};
 async function metric(ns: Netns, port: number, name: string): Promise<number> {
   return sample(await scrape(ns, port), name);
 }
@@ -616,16 +592,8 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
       // early), or do entries of the table sit outside ActiveConn (InActConn, or bound to no real server)?
       const afterB = { ms: Math.round(wall() - t0), ...(await destConns(fresh, VS80, RS80)) };
       // Stages from the logs (pino "time", the guest's one clock): b's table complete → all in b's kernel.
-      const logTime = (out: string, re: RegExp) => {
-        const l = out.split('\n').find((x) => re.test(x));
-        // pino's "time": epoch ms, or an ISO string (the daemon's log format).
-        const m = l ? /"time":(?:(\d+)|"([^"]+)")/.exec(l) : null;
-        return m ? (m[1] ? Number(m[1]) : Date.parse(m[2]!)) : NaN;
-      };
       const bTableAt = logTime(rb.output(), /peer table received|no active peer answered/);
       const requestMs = Math.round(logTime(rb.output(), /asked the peer for its table/) - t0);
-      const aAnswer = aRun.output().split('\n').filter((l) => l.includes('full table sent to the peer')).pop() ?? '';
-      const aField = (k: string) => Number(new RegExp(`"${k}":(\\d+)`).exec(aAnswer)?.[1] ?? NaN);
       probe.child.kill('SIGTERM');
       await Promise.race([probe.exited, sleep(5000)]);
       const late = (JSON.parse(probe.output().trim().split('\n').pop() || '{"late":[]}') as { late: Array<[number, number]> }).late;
@@ -659,7 +627,7 @@ async function runMode(mode: 'kernel' | 'lvsd', o: { low: number; lowS: number; 
         requestMs,
         reqToKernelMs: kernelMs - requestMs,
         ...(resyncCpu ? { resyncCpu } : {}),
-        answer: { readyMs: aField('ready_ms'), workerMs: aField('worker_ms'), encodeMs: aField('encode_ms'), snapshotAgeMs: aField('snapshot_age_ms'), queuedMs: aField('queued_ms'), sendMs: aField('send_ms') },
+        answer: answerOf(aRun.output()),
         rcvbufErrorsB: rcvbufErrors(bPid),
         lostB: sample(bText, 'lvsd_sync_dropped_total{reason="lost"}') || 0,
         resentA: sample(aText, 'lvsd_sync_resync_resent_frames_total') || 0,

@@ -24,7 +24,11 @@ export async function activeConns(ns: Netns, vs: string, rs: string): Promise<nu
  * exist when it was installed: ip_vs_proc_conn leaves it unbound) is in neither.
  */
 export async function destConns(ns: Netns, vs: string, rs: string): Promise<{ active: number; inactive: number }> {
-  const out = (await ns.exec(['ipvsadm', '-Ln', '-t', vs], { via: 'nsenter', check: false })).stdout;
+  return parseDestConns((await ns.exec(['ipvsadm', '-Ln', '-t', vs], { via: 'nsenter', check: false })).stdout, rs);
+}
+
+/** ActiveConn and InActConn of real server `rs` in the output of `ipvsadm -Ln -t VS` (0 when absent): for a guest reached otherwise (the pair bench's agents). */
+export function parseDestConns(out: string, rs: string): { active: number; inactive: number } {
   for (const l of out.split('\n')) {
     const f = l.trim().split(/\s+/);
     if (f[0] === '->' && f[1] === rs) return { active: Number(f[4]) || 0, inactive: Number(f[5]) || 0 };

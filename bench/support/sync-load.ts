@@ -15,16 +15,18 @@
  *     durations (sendCallMs: the error bound of a sample's time), its own CPU time (cpuMs, user +
  *     system, so the kernel's sending work too), and the wall-clock send time (ms,
  *     sub-ms precision) of every SAMPLE-th flow (its batch's start plus its share of the call).
- *   node sync-load.js inject COUNT SYNCID [STREAM_PORT]
+ *   node sync-load.js inject COUNT SYNCID [STREAM_PORT] [TIMEOUT]
  *     Installs COUNT established TCP connections (clients 203.0.113.0/24, VIP 192.0.2.100:80, real
- *     server 192.0.2.11:80, DR, timeout 900 s) into this namespace's kernel by sending kernel sync
+ *     server 192.0.2.11:80, DR, timeout TIMEOUT s, default 900: a short one lets a reference fill
+ *     expire before the table is needed empty) into this namespace's kernel by sending kernel sync
  *     v1 messages to its backup daemon on lo (src/sync/adapters.ts LoopbackInjector), all queued at
  *     once (joined, up to 255 records a datagram) and paced by the daemon's receive queue, as a
  *     resync's records are handed over. With STREAM_PORT,
  *     each message also goes to 224.0.0.81:STREAM_PORT out of lo, as the kernel's master daemon
  *     streams connections made by traffic (their 3rd packet): the active lvsd's kernel stream
  *     learns them as it would real ones (connections installed through the backup daemon are not
- *     streamed by the kernel). Prints one JSON line: messages, seconds.
+ *     streamed by the kernel). STREAM_PORT 0: none. Prints one JSON line: messages, seconds,
+ *     daemonDrops, start (wall-clock ms of the first send: the guest's clock, for a counter's samples).
  *   node sync-load.js probe SECONDS
  *     A guest-wide stall probe: a 10 ms timer in its own process; prints one JSON line with every
  *     wake-up later than 100 ms (wall-clock ms of the wake, lateness ms). When the daemons' event
@@ -135,13 +137,13 @@ async function flows(vip: string, port: number, rate: number, count: number, sam
   process.stdout.write(JSON.stringify({ sent: i, seconds: took, rate: i / took, eagain: again, sendCallMs, cpuMs: (cpu.user + cpu.system) / 1000, samples }) + '\n');
 }
 
-async function inject(count: number, syncid: number, streamPort: number): Promise<void> {
+async function inject(count: number, syncid: number, streamPort: number, timeout: number): Promise<void> {
   const conns: SyncConn[] = [];
   const v = parseIp('192.0.2.100')!.bytes;
   const d = parseIp('192.0.2.11')!.bytes;
   for (let i = 0; i < count; i++) {
     const caddr = Uint8Array.from([203, 0, 113, 1 + (i % 250)]);
-    conns.push({ family: 4, protocol: 6, flags: ConnFlags.DROUTE | ConnFlags.NOOUTPUT, state: 1, cport: 1024 + Math.floor(i / 250), vport: 80, dport: 80, fwmark: 0, timeout: 900, caddr, vaddr: v, daddr: d });
+    conns.push({ family: 4, protocol: 6, flags: ConnFlags.DROUTE | ConnFlags.NOOUTPUT, state: 1, cport: 1024 + Math.floor(i / 250), vport: 80, dport: 80, fwmark: 0, timeout, caddr, vaddr: v, daddr: d });
   }
   const msgs = encodeMessages(syncid, conns, DEFAULT_FRAME_PAYLOAD);
   let drops = 0;
@@ -156,6 +158,7 @@ async function inject(count: number, syncid: number, streamPort: number): Promis
     sock.setMulticastTTL(1);
     stream = sock;
   }
+  const start = wall();
   const t0 = performance.now();
   // All queued at once, as a resync's frames reach b's hand-over: joined (255 records a datagram)
   // and paced by the daemon's queue. One awaited send per message (before 2026-12-06) made this
@@ -169,7 +172,7 @@ async function inject(count: number, syncid: number, streamPort: number): Promis
   );
   await inj.close();
   stream?.close();
-  process.stdout.write(JSON.stringify({ messages: msgs.length, seconds: (performance.now() - t0) / 1000, daemonDrops: drops }) + '\n');
+  process.stdout.write(JSON.stringify({ messages: msgs.length, seconds: (performance.now() - t0) / 1000, daemonDrops: drops, start: Math.round(start) }) + '\n');
 }
 
 async function probe(seconds: number): Promise<void> {
@@ -242,8 +245,8 @@ const n = (s: string | undefined, max: number) => {
   return x;
 };
 if (mode === 'flows') await flows(a[0]!, n(a[1], 65535), n(a[2], 100_000), n(a[3], 200_000), Math.max(1, n(a[4], 200_000)), n(a[5], 65535), n(a[6], 120));
-else if (mode === 'inject') await inject(n(a[0], 200_000), n(a[1], 255), n(a[2] ?? '0', 65535));
+else if (mode === 'inject') await inject(n(a[0], 200_000), n(a[1], 255), n(a[2] ?? '0', 65535), Math.max(1, n(a[3] ?? '900', 86_400)));
 else if (mode === 'probe') await probe(n(a[0], 600));
 else if (mode === 'inject-flows') await injectFlows(n(a[0], 100_000), n(a[1], 60_000), n(a[2], 255), Math.max(1, n(a[3], 60_000)), n(a[4], 65535), n(a[5], 120));
 else if (mode === 'count') await count(a[0]!, n(a[1], 65535), a[2]!, n(a[3], 600));
-else throw new Error('usage: sync-load.js count VIP PORT RS SECONDS | flows VIP PORT RATE COUNT SAMPLE SPORT_BASE SECONDS | inject COUNT SYNCID | inject-flows RATE COUNT SYNCID SAMPLE SPORT_BASE SECONDS | probe SECONDS');
+else throw new Error('usage: sync-load.js count VIP PORT RS SECONDS | flows VIP PORT RATE COUNT SAMPLE SPORT_BASE SECONDS | inject COUNT SYNCID [STREAM_PORT] [TIMEOUT] | inject-flows RATE COUNT SYNCID SAMPLE SPORT_BASE SECONDS | probe SECONDS');

@@ -4,11 +4,14 @@
  * the client (192.0.2.50) and two DR real servers (192.0.2.11, .12: no VIP on lo, they drop the
  * flows), macvlans of c's eth0 in namespaces, and keeps 192.0.2.60 to call the agents.
  *
- *   node sync-pair-driver.js CONFIG_A CONFIG_B PHASES [PROF_DIR] [--trace] [--poll-wait=K | --no-poller]
+ *   node sync-pair-driver.js CONFIG_A CONFIG_B PHASES [PROF_DIR] [--trace] [--poll-wait=K | --no-poller] [--resync=N]
  *     PHASES: RATE:SECONDS[,RATE:SECONDS...]; a phase "iRATE:SECONDS" injects the flows into a's
  *     kernel instead (sync-load.js inject-flows in a's guest, through its backup daemon on lo: the
  *     lvsd channel only; a's clock, corrected by its offset; the injector takes a's CPU: the client's
  *     flows reach 5,000/s since the batched generator, 2026-12-05)
+ *     PHASES may be empty ('') with --resync.
+ *   --resync=N (channel lvsd): after the phases, the full resync of N entries to a returning b
+ *     (sync-pair-resync.ts: the hand-over alone in b first, as the reference).
  *
  * Starts `lvsd run` in a and b, waits for a to be master and b's backup daemon, then per phase:
  * b's table poller (table-poller.js, in b's guest, b's clock), the UDP flow generator
@@ -41,6 +44,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Topology } from '../../src/lab/netns.js';
 import { agent, clockOffset } from '../../src/lab/pair-agent.js';
 import { lvsdBin } from '../../test/support/proc.js';
+import { cpu, exec, rcvbufErrors, runIn, until, type Cpu } from './pair-remote.js';
+import { resyncPhase } from './sync-pair-resync.js';
 
 const VIP = '192.0.2.100';
 const A = '192.0.2.2';
@@ -63,49 +68,6 @@ const SETTLE_S = 15;
 const IDLE_S = 4;
 const t0 = Date.now();
 const say = (m: string) => process.stdout.write(`[c +${Math.round((Date.now() - t0) / 1000)}s] ${m}\n`);
-const exec = async (host: string, argv: string[]) => (await agent<{ code: number; stdout: string; stderr: string }>(host, '/exec', { argv })).stdout;
-
-async function until<T>(fn: () => Promise<T | undefined>, what: string, ms: number, step = 1000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(step);
-  }
-}
-
-type Cpu = { lvsd: number; user: number; sys: number; threads: Record<string, [number, number]>; kthreads: number; busy: number; parts: [number, number, number]; agent: number; at: number };
-/**
- * CPU seconds (USER_HZ 100) in a director's guest: its lvsd (user + system, and per thread:
- * "main" or "NAME/TID" → [user, system]), its ipvs-* kernel threads, the whole guest busy and
- * its parts (/proc/stat: user + nice, system, irq + softirq: the stream's datagrams on lo are softirq work).
- */
-async function cpu(host: string, pid: number): Promise<Cpu> {
-  const text = await exec(host, ['sh', '-c', `head -1 /proc/stat; echo; cat /proc/${pid}/stat; echo; cat /proc/[0-9]*/stat 2>/dev/null | grep '(ipvs-' ; echo; cat /proc/${pid}/task/*/stat 2>/dev/null | sed 's/^/T /'; echo; sed 's/^/A /' /proc/$PPID/stat; true`]);
-  const [statLine, ...rest] = text.split('\n');
-  const f = statLine!.trim().split(/\s+/).slice(1).map(Number);
-  const busy = (f.reduce((x, y) => x + y, 0) - (f[3] ?? 0) - (f[4] ?? 0)) / 100;
-  const us = (l: string): [number, number] => {
-    const g = l.slice(l.lastIndexOf(')') + 2).split(' ');
-    return [Number(g[11]) / 100, Number(g[12]) / 100];
-  };
-  const ticks = (l: string) => us(l)[0] + us(l)[1];
-  const procs = rest.filter((l) => l.includes(') ') && !l.startsWith('T ') && !l.startsWith('A '));
-  // The pair agent's own CPU and its finished children's (the bench's processes in the guest: exec'd
-  // commands, the stream socket's watch, the poller): the guest's busy time that is neither lvsd nor the kernel's.
-  const agentLine = rest.find((l) => l.startsWith('A ') && l.includes(') '));
-  const ag = agentLine ? agentLine.slice(agentLine.lastIndexOf(')') + 2).split(' ').slice(11, 15).reduce((t, x) => t + Number(x), 0) / 100 : NaN;
-  const own = procs.find((l) => l.startsWith(`${pid} (`));
-  const threads: Record<string, [number, number]> = {};
-  for (const l of rest.filter((x) => x.startsWith('T ') && x.includes(') '))) {
-    const tid = Number(l.slice(2, l.indexOf(' (')));
-    threads[tid === pid ? 'main' : `${l.slice(l.indexOf('(') + 1, l.lastIndexOf(')'))}/${tid}`] = us(l);
-  }
-  const [user, sys] = own ? us(own) : [NaN, NaN];
-  const parts: [number, number, number] = [((f[0] ?? 0) + (f[1] ?? 0)) / 100, (f[2] ?? 0) / 100, ((f[5] ?? 0) + (f[6] ?? 0)) / 100];
-  return { lvsd: own ? ticks(own) : NaN, user, sys, threads, kthreads: procs.filter((l) => l.includes('(ipvs-')).reduce((s, l) => s + ticks(l), 0), busy, parts, agent: ag, at: Date.now() };
-}
 
 /** a's lvsd over a phase, % of its guest's CPU: user, system, and per thread [user, system] (threads under 0.5 % left out). */
 function split(c1: Cpu, c0: Cpu): { userPct: number; sysPct: number; threadsPct: Record<string, [number, number]> } {
@@ -163,12 +125,6 @@ async function kernelSide(host: string): Promise<{ udp: Record<string, number>; 
   return { udp, loTx: Number(lo), backlogDrops, ipvsLog: Number(log), qlenMax: Number(qlen) };
 }
 
-/** UDP datagrams a guest's kernel dropped for full receive buffers (/proc/net/snmp, Udp RcvbufErrors). */
-async function rcvbufErrors(host: string): Promise<number> {
-  const lines = (await exec(host, ['cat', '/proc/net/snmp'])).split('\n').filter((l) => l.startsWith('Udp:'));
-  return Number(lines[1]!.split(/\s+/)[lines[0]!.split(/\s+/).indexOf('RcvbufErrors')]);
-}
-
 /** Frames the guest's eth0 received (its counter since boot). */
 async function eth0Rx(host: string): Promise<number> {
   return Number((await exec(host, ['cat', '/sys/class/net/eth0/statistics/rx_packets'])).trim());
@@ -192,16 +148,6 @@ function guestBusy(): { busy: number; txDropped: number; at: number } {
   return { busy: (f.reduce((x, y) => x + y, 0) - (f[3] ?? 0) - (f[4] ?? 0)) / 100, txDropped, at: Date.now() };
 }
 
-/** Runs a background command in a guest to its end; its stdout. */
-async function runIn(host: string, argv: string[], ms: number): Promise<string> {
-  const id = (await agent<{ id: number }>(host, '/spawn', { argv })).id;
-  return until(async () => {
-    const o = await agent<{ stdout: string; stderr: string; code: number | null }>(host, '/output', { id });
-    if (o.code === null) return undefined;
-    if (o.code !== 0) throw new Error(`${argv.join(' ')} in ${host}: exit ${o.code}: ${o.stderr.slice(-1500)}`);
-    return o.stdout;
-  }, `${argv[1]} in ${host}`, ms, 500);
-}
 
 type Bins = { stream: number[]; frame: number[]; inject: number[] };
 type Trace = { datagrams: number; truncated?: number; late: number; drops: number; t0: number; binMs: number; bins: Bins; stream: Record<string, number>; frame: Record<string, [number, number]>; inject: Record<string, number> };
@@ -486,6 +432,14 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
       base += count + 1000;
       await sleep(2000);
     }
+    // --resync=N (channel lvsd): b dies, a is filled with N entries, b returns and asks for the table
+    // (sync-pair-resync.ts); b's lvsd is a new process after it.
+    let resync: Record<string, unknown> | undefined;
+    if (resyncN) {
+      const r = await resyncPhase({ A, B, cfgB, apiPort, entries: resyncN, pidA: pid[A]!, bgA: bgId[A]!, pidB: pid[B]!, bgB: bgId[B]!, say });
+      [pid[B], bgId[B], resync] = [r.pidB, r.bgB, r.result];
+      say(`resync: ${JSON.stringify({ ...r.result, log: undefined, bStart: undefined })}`);
+    }
     const skewAfter = await clockOffset(B);
     if (profDir) {
       // SIGTERM, and its end awaited: node writes the profiles as it (and each worker) exits.
@@ -496,7 +450,7 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
     }
     await agent(A, '/exit').catch(() => undefined);
     await agent(B, '/exit').catch(() => undefined);
-    return { skewBefore, skewAfter, skewA, phases: out };
+    return { skewBefore, skewAfter, skewA, phases: out, ...(resync ? { resync } : {}) };
   } finally {
     await topo.destroy();
   }
@@ -509,6 +463,10 @@ const waitArg = process.argv.find((x) => x.startsWith('--poll-wait='));
 const pollWait = process.argv.includes('--no-poller') ? undefined : waitArg ? Number(waitArg.slice(12)) : 9;
 if (pollWait !== undefined && !(pollWait >= 0 && pollWait <= 100)) throw new Error(`--poll-wait=K: 0 to 100, not "${waitArg}"`);
 const [cfgA, cfgB, spec, profDir] = process.argv.slice(2).filter((x) => !x.startsWith('--'));
+const resyncArg = process.argv.find((x) => x.startsWith('--resync='));
+/** --resync=N: the full-resync phase after the others, N entries (0: none). */
+const resyncN = resyncArg ? Number(resyncArg.slice(9)) : 0;
+if (!(Number.isInteger(resyncN) && resyncN >= 0 && resyncN <= 200_000)) throw new Error(`--resync=N: 0 to 200,000, not "${resyncArg}"`);
 // The directors' API port (bench/sync-pair.ts writes both configs with it).
 const lvsdMode = /channel: lvsd/.test(readFileSync(cfgA!, 'utf8'));
 const apiPort = Number(/listen: [0-9.]+:([0-9]+)/.exec(readFileSync(cfgA!, 'utf8'))?.[1]);
@@ -516,6 +474,7 @@ const phases = (spec ?? '').split(',').filter(Boolean).map((p): [boolean, number
   const [r, sec] = p.replace(/^i/, '').split(':').map(Number);
   return [p.startsWith('i'), r!, sec!];
 });
+if (resyncN && !lvsdMode) throw new Error('--resync: channel lvsd only (the kernel channel has no resync)');
 main(cfgA!, cfgB!, phases, profDir || undefined, apiPort).then(
   (r) => {
     process.stdout.write(`RESULT ${JSON.stringify(r)}\n`);
