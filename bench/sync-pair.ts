@@ -106,6 +106,7 @@ type Resync = {
   answer: Record<string, number>; lostB: number; resentA: number; missingAsksB: number; kernelQueueDropsB: number; rcvbufErrorsB: number;
   cpu: { startA: Spent; startB: Spent; resyncA: Spent; resyncB: Spent };
   threads: { a: Record<string, number>; b: Record<string, number> };
+  threadsAWhole: Record<string, number>;
   bStart: Array<[number, string]>; log: string[];
 };
 
@@ -121,6 +122,7 @@ function printResync(x: Resync): void {
   console.log(`  losses: frames lost at b ${x.lostB}, resent by a ${x.resentA} (b asked ${x.missingAsksB} times), b's kernel daemon drops ${x.kernelQueueDropsB}, b's UDP rcvbuf errors ${x.rcvbufErrorsB}`);
   console.log(`  CPU, b's start → request: a ${c(x.cpu.startA)}; b ${c(x.cpu.startB)}`);
   console.log(`  CPU, request → all in b's kernel (as the driver saw each, polling b every second): a ${c(x.cpu.resyncA)}; b ${c(x.cpu.resyncB)}; by thread (s) a ${JSON.stringify(x.threads.a)}, b ${JSON.stringify(x.threads.b)}`);
+  console.log(`  a's lvsd by thread from before b's start to all in b's kernel (s): ${JSON.stringify(x.threadsAWhole)}`);
   console.log(`  CPU of the reference's whole run in b (the injector's node start included): ${c(x.reference.cpuB)}`);
   console.log(`  b before the reference: ActiveConn ${x.before.activeB}, entries ${x.before.entriesB}; before its return: ActiveConn ${x.emptyB.activeB}, entries ${x.emptyB.entriesB}; a's fill ${x.fill.sendS.toFixed(2)} s (${x.fill.daemonDrops} drops), known ${x.fill.knownAfterMs} ms after`);
   console.log(`  b's start (ms): ${x.bStart.map(([t, l]) => `+${t} ${l}`).join('; ')}`);

@@ -165,11 +165,13 @@ export async function resyncPhase(x: ResyncCtx): Promise<{ result: Record<string
   // Polled every 250 ms: each poll is work in b's guest (an HTTP exchange, UML's system calls are
   // ptrace round trips), beside b's start it measures.
   await until(async () => (/asked the peer for its table/.test(await logB()) ? true : undefined), "b's resync request", 120_000, 250);
-  const [aReq, bReq] = [await cpu(A, x.pidA), await cpu(B, spawned.pid)];
+  // Both readings at once: one exec in each guest, each ~0.5 s in a loaded guest; read one after the
+  // other, the window began ~1 s after b's request, past most of a's answer's encoding.
+  const [aReq, bReq] = await Promise.all([cpu(A, x.pidA), cpu(B, spawned.pid)]);
   // Polled every second (the first run's 250 ms polls took ~1 s of b's guest CPU over a 4.4 s
   // resync): the figure is the counter's own sample time; the poll only ends the CPU window.
   const kernelAt = await reached(count, inA, `${inA} entries in b's kernel`, 120_000, 1000);
-  const [aEnd, bEnd] = [await cpu(A, x.pidA), await cpu(B, spawned.pid)];
+  const [aEnd, bEnd] = await Promise.all([cpu(A, x.pidA), cpu(B, spawned.pid)]);
   await count.stop();
   await until(async () => (/peer table received|no active peer answered/.test(await logB()) ? true : undefined), "b's resync log", 15_000, 500).catch(() => undefined);
   const aText = await until(async () => {
@@ -208,6 +210,8 @@ export async function resyncPhase(x: ResyncCtx): Promise<{ result: Record<string
     cpu: { startA: spent(aReq, a0), startB: spent(bReq, b0), resyncA: spent(aEnd, aReq), resyncB: spent(bEnd, bReq) },
     // Over the resync, by thread (s, user + system; ≥ 0.05 s): a's main thread and its table worker, b's.
     threads: { a: byThread(aEnd, aReq), b: byThread(bEnd, bReq) },
+    // a's threads from before b's start to the end: its table worker's answer (encode) whole, and its reads meanwhile.
+    threadsAWhole: byThread(aEnd, a0),
     bStart: timeline(bLog, t0B, /peer table received|no active peer answered/),
     log: [...bLog.split('\n'), ...(aOut.stdout + aOut.stderr).split('\n').slice(-400)].filter((l) => /resync|peer table|no active peer|full table|unpaced/.test(l)).map((l) => l.slice(0, 300)),
   };
