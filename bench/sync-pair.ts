@@ -115,7 +115,7 @@ function printResync(x: Resync): void {
   const c = (s: Spent) => `lvsd ${s.lvsd} s, ipvs threads ${s.kthreads} s, guest busy ${s.busy} s of ${s.s} s (bench ${s.bench} s)`;
   console.log(
     `RESYNC of ${x.inA} entries (each director in its own guest): request → acknowledgement ${x.ackMs} ms (a's metric); b's request → all in b's kernel ${x.reqToKernelMs} ms (b's clock; ${x.inB} there, b received ${x.receivedB} records); ` +
-      `reference, the hand-over alone into b's kernel: first send → all there ${x.reference.toKernelMs} ms (sends ${Math.round(x.reference.sendS * 1000)} ms, ${x.reference.messages} datagrams, ${x.reference.daemonDrops} daemon drops); ratio ${(x.reqToKernelMs / x.reference.toKernelMs).toFixed(2)}`,
+      `reference, the hand-over alone into b's kernel: first send → all there ${x.reference.toKernelMs} ms (sends ${Math.round(x.reference.sendS * 1000)} ms, ${x.reference.messages} messages joined into fewer datagrams, ${x.reference.daemonDrops} daemon drops); ratio ${(x.reqToKernelMs / x.reference.toKernelMs).toFixed(2)}`,
   );
   console.log(`  b's start → its request ${x.startToRequestMs} ms (clock b−c ${x.clockB.offsetMs.toFixed(1)} ± ${(x.clockB.rttMs / 2).toFixed(1)} ms); → all in its kernel ${x.startToKernelMs} ms; request → RESYNC_END ${x.endMs} ms (b's log); b's table received → all in its kernel ${x.tableToKernelMs} ms`);
   console.log(`  a's answer (its log): ${JSON.stringify(x.answer)}`);
