@@ -148,7 +148,7 @@ async function inject(count: number, syncid: number, streamPort: number, timeout
   const msgs = encodeMessages(syncid, conns, DEFAULT_FRAME_PAYLOAD);
   let drops = 0;
   // The injector paces itself by the daemon's receive queue (the daemon drains it in its own thread).
-  const inj = await LoopbackInjector.open(HANDOVER_PORT, (n) => (drops += n));
+  const inj = await LoopbackInjector.open(HANDOVER_PORT, { dropped: (n) => (drops += n) });
   let stream: dgram.Socket | undefined;
   if (streamPort) {
     const sock = dgram.createSocket('udp4');
@@ -194,7 +194,7 @@ async function injectFlows(rate: number, count: number, syncid: number, sample: 
   const c = parseIp('192.0.2.50')!.bytes;
   const d = parseIp('192.0.2.11')!.bytes;
   let drops = 0;
-  const inj = await LoopbackInjector.open(HANDOVER_PORT, (n) => (drops += n));
+  const inj = await LoopbackInjector.open(HANDOVER_PORT, { dropped: (n) => (drops += n) });
   const samples: Array<[number, number]> = [];
   let i = 0;
   const t0 = performance.now();

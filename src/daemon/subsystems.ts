@@ -27,7 +27,7 @@ export function defaultSubsystems(): Array<{ name: string; factory: SubsystemFac
       factory: (deps) =>
         createSyncSubsystem(deps, {
           open: () => NetlinkDataplane.open(),
-          lvsd: { connTables: [CONN_TABLE], openInjector: (port, onDrops) => LoopbackInjector.open(port, onDrops), enableLoopbackMulticast, interfaceIPv4 },
+          lvsd: { connTables: [CONN_TABLE], openInjector: (port, events) => LoopbackInjector.open(port, events), enableLoopbackMulticast, interfaceIPv4 },
         }),
     },
     { name: 'election', factory: (deps) => createElectionSubsystem(deps) },

@@ -46,6 +46,14 @@ const CHECK_BYTES = 40 * 1024;
 const QUEUE_HIGH = 64 * 1024;
 /** Longest wait for the daemon to drain before sending anyway (its drops are counted then). */
 const DRAIN_LIMIT_MS = 1000;
+/**
+ * A datagram is kept for a resend until a look at least this long after its send saw no new drop
+ * of the daemon's socket: by then lo has delivered it (or dropped it) even when the softirq that
+ * delivers it waited for the CPU (a busy one-CPU guest's stalls are tens of ms).
+ */
+const SETTLE_MS = 100;
+/** Resends of the kept datagrams in a row, each followed by another drop, before they are given up as lost. */
+const MAX_REPAIRS = 3;
 /** Messages waiting for the hand-over at most (a full resync of 200,000 IPv4 entries is ~5,300). */
 const MAX_PENDING = 20_000;
 /**
@@ -71,20 +79,32 @@ const JOIN_BYTES = 32 * 1024;
 export class LoopbackInjector {
   private readonly queue: Array<{ message: Buffer; done: (e: Error | null) => void }> = [];
   private running = false;
+  private closed = false;
   private sinceCheck = 0;
-  /** Messages handed over, and the datagrams they went in (fewer when joined). */
-  readonly sent = { messages: 0, datagrams: 0 };
-  private drops: number | undefined;
+  /** Messages handed over, and the datagrams they went in (fewer when joined); datagrams resent after the daemon dropped some. */
+  readonly sent = { messages: 0, datagrams: 0, resent: 0 };
+  /** The daemon socket's drop count at the last look that took it. */
+  private drops = 0;
+  /**
+   * Datagrams sent (or resent) that no look SETTLE_MS or more after their send has cleared: a drop
+   * a look reports happened to one of these. Not only those since the last look: lo's delivery runs
+   * in the NET_RX softirq, which a busy one-CPU guest defers to ksoftirqd until the sender sleeps,
+   * so a datagram's drop can show looks after its send (lab, 2026-12-06: 3 of 14 drops seen only
+   * after the injector's last look when it kept only the datagrams since the look before last).
+   */
+  private kept: Array<{ msg: Buffer; at: number }> = [];
+  /** Repairs in a row without a clean look in between (bounded by MAX_REPAIRS). */
+  private repairs = 0;
 
   private constructor(
     private readonly sock: dgram.Socket,
-    private readonly onDrops: (n: number) => void,
+    private readonly events: HandOverEvents,
     private readonly port: number,
     private readonly procNetUdp: string,
   ) {}
 
   /** port: the backup daemon's on lo (sync.handover_port; 8848, IP_VS_SYNC_PORT, for one started without a port). */
-  static async open(port: number, onDrops: (n: number) => void = () => undefined, procNetUdp = '/proc/net/udp'): Promise<LoopbackInjector> {
+  static async open(port: number, events: HandOverEvents = {}, procNetUdp = '/proc/net/udp'): Promise<LoopbackInjector> {
     const sock = dgram.createSocket('udp4');
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
@@ -94,37 +114,77 @@ export class LoopbackInjector {
     sock.setMulticastLoopback(true);
     sock.setMulticastTTL(1);
     sock.on('error', () => undefined);
-    return new LoopbackInjector(sock, onDrops, port, procNetUdp);
+    const inj = new LoopbackInjector(sock, events, port, procNetUdp);
+    // The daemon's drops so far are not ours: the count starts now. A daemon socket first seen
+    // later is one made since (a daemon started after this), and every drop it counts is ours;
+    // before 2026-12-06 the count started at the first check, 40 KB in, and drops of those first
+    // datagrams into a small socket went unseen (lab: 2 dropped, 0 counted, 456 records missing).
+    inj.drops = backupDaemonQueue(inj.read(), port)?.drops ?? 0;
+    return inj;
   }
 
   /**
    * Resolves once the message (joined with others or not) is handed to lo; rejects when
    * MAX_PENDING messages already wait, or with the send's error. The queue check runs after
-   * every CHECK_BYTES sent, not before a send: a lone message never waits for a read of
-   * /proc/net/udp, only the ones queued behind it.
+   * every CHECK_BYTES sent and SETTLE_MS after the last send, not before a send: a message never
+   * waits for a read of /proc/net/udp, only the ones queued behind a check.
    */
   send(message: Buffer): Promise<void> {
     if (this.queue.length >= MAX_PENDING) return Promise.reject(new Error('hand-over queue full'));
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ message, done: (e) => (e ? reject(e) : resolve()) });
-      if (!this.running && !this.due) {
+      if (!this.due) {
         // After the frames read in this turn of the event loop (libuv reads up to 32 datagrams a
         // turn, each one frame's message): they go joined, one datagram and one wake-up of the
         // kernel daemon for all, not one per frame's ~38 records. setImmediate runs right after
-        // the loop's I/O phase: a lone message waits no timer.
+        // the loop's I/O phase: a lone message waits no timer (nor the settling look's).
         this.due = setImmediate(() => {
           this.due = undefined;
           if (!this.running) void this.run();
+          else this.wake?.();
         });
       }
     });
   }
   private due: NodeJS.Immediate | undefined;
+  /** Ends the wait for the settling look (a message arrived, or close()). */
+  private wake: (() => void) | undefined;
+  private ran: Promise<void> = Promise.resolve();
 
-  private async run(): Promise<void> {
+  /** Resolves once everything queued so far is handed over and settled (its last look, and any resend, done). */
+  async whenIdle(): Promise<void> {
+    while (this.running || this.due || this.queue.length) {
+      await this.ran;
+      if (this.due) await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  private run(): Promise<void> {
+    this.ran = this.loop();
+    return this.ran;
+  }
+
+  private async loop(): Promise<void> {
     this.running = true;
+    let last: Promise<void> = Promise.resolve();
     try {
-      while (this.queue.length) {
+      while (!this.closed && (this.queue.length || this.kept.length)) {
+        if (!this.queue.length) {
+          // Nothing to send: look once the newest datagram is SETTLE_MS old (the drops of a burst's
+          // last datagrams are not left until the next burst), unless a message comes first.
+          const wait = this.kept[this.kept.length - 1]!.at + SETTLE_MS - performance.now();
+          if (wait > 0) {
+            const woken = new Promise<void>((r) => (this.wake = r));
+            const timer = setTimeout(() => this.wake?.(), wait);
+            await woken;
+            clearTimeout(timer);
+            this.wake = undefined;
+            continue;
+          }
+          await last;
+          await this.settle(this.look());
+          continue;
+        }
         // As many waiting messages as one message holds (255 records, JOIN_BYTES), in order.
         let n = 0;
         let records = 0;
@@ -144,14 +204,10 @@ export class LoopbackInjector {
           for (const q of batch) q.done(e as Error);
           continue;
         }
-        let sent: Promise<void>;
         try {
-          sent = new Promise<void>((resolve) =>
-            this.sock.send(msg, this.port, SYNC_GROUP_V4, (e) => {
-              for (const q of batch) q.done(e);
-              resolve();
-            }),
-          );
+          last = this.datagram(msg, (e) => {
+            for (const q of batch) q.done(e);
+          });
         } catch (e) {
           for (const q of batch) q.done(e as Error); // a closed socket
           continue;
@@ -160,17 +216,16 @@ export class LoopbackInjector {
         this.sent.datagrams++;
         this.sinceCheck += msg.length;
         if (this.sinceCheck >= CHECK_BYTES) {
-          this.sinceCheck = 0;
           // dgram's send() only starts the send (its address lookup defers it to a later tick),
           // and this loop yields to nothing but promises while the daemon keeps up: without this
           // wait every check read the queue before any of the datagrams it was to pace had left,
           // and a long queue (a resync's) went out as one burst after the loop — 367 of 439
           // datagrams of 100,000 records dropped by the daemon's socket, none of them seen
           // (lab, 2026-12-06). Sends on one socket complete in order: after the last one's
-          // callback everything sent so far has been handed to lo (drain() then gives lo's
-          // delivery and the daemon the CPU before it looks).
-          await sent;
-          await this.drain();
+          // callback everything sent so far has been handed to lo.
+          this.sinceCheck = 0;
+          await last;
+          await this.settle(await this.drain());
         }
       }
     } finally {
@@ -178,8 +233,48 @@ export class LoopbackInjector {
     }
   }
 
-  /** Waits (bounded) while the daemon's queue is above QUEUE_HIGH; reports new drops. */
-  private async drain(): Promise<void> {
+  /** Sends one datagram to the daemon and keeps it until a look clears it; resolves when it is handed to lo (throws on a closed socket). */
+  private datagram(msg: Buffer, done: (e: Error | null) => void = () => undefined): Promise<void> {
+    const sent = new Promise<void>((resolve) =>
+      this.sock.send(msg, this.port, SYNC_GROUP_V4, (e) => {
+        done(e);
+        resolve();
+      }),
+    );
+    this.kept.push({ msg, at: performance.now() });
+    return sent;
+  }
+
+  /**
+   * What a look means for the kept datagrams: no new drop clears those sent SETTLE_MS or more
+   * before it; a drop sends every kept datagram again (repair), up to MAX_REPAIRS times in a row;
+   * no daemon socket seen: nothing to pace against or repair (its absence shows in the kernel table).
+   */
+  private async settle(q: Look | undefined): Promise<void> {
+    if (!q) {
+      this.kept = [];
+      return;
+    }
+    if (q.dropped === 0) {
+      this.repairs = 0;
+      const before = performance.now() - SETTLE_MS;
+      let i = 0;
+      while (i < this.kept.length && this.kept[i]!.at <= before) i++;
+      if (i) this.kept.splice(0, i);
+      return;
+    }
+    if (++this.repairs > MAX_REPAIRS) {
+      // The daemon keeps dropping what is sent into its empty socket (it is not draining): give up on these.
+      this.events.lost?.(q.dropped);
+      this.kept = [];
+      this.repairs = 0;
+      return;
+    }
+    await this.repair();
+  }
+
+  /** Waits (bounded) while the daemon's queue is above QUEUE_HIGH; its socket's state at the last look. */
+  private async drain(): Promise<Look | undefined> {
     const end = performance.now() + DRAIN_LIMIT_MS;
     // Block once before looking (a 1 ms timer: the process sleeps in epoll). On one CPU, what was
     // just sent may still be on its way through lo (the NET_RX softirq, deferred to ksoftirqd
@@ -188,38 +283,97 @@ export class LoopbackInjector {
     // 100,000 records: 9-17 of 439 datagrams dropped in three runs of five, each counted; with
     // this yield none in four, and the hand-over as fast: 2.1-2.3 s against 1.9-2.4 s).
     await sleep(1);
+    let dropped = 0;
     for (;;) {
       const q = this.look();
-      if (!q) return; // no daemon socket seen: nothing to pace against (its absence shows in the kernel table)
-      if (q.queued <= QUEUE_HIGH || performance.now() > end) return;
+      if (!q) return undefined;
+      dropped += q.dropped;
+      if (q.queued <= QUEUE_HIGH || performance.now() > end) return { ...q, dropped };
       await sleep(1);
     }
   }
 
-  /** Reads the daemon's socket line and reports its drops since the last look; its queue and drops, if its socket is there. */
-  private look(): { queued: number; drops: number } | undefined {
+  /**
+   * The daemon dropped some of the kept datagrams (which ones, /proc does not say): each goes
+   * again, one at a time into an empty socket — UDP queues a datagram whenever what the socket
+   * holds is within its buffer (udp.c __udp_enqueue_schedule_skb), so one sent into an empty queue
+   * is not dropped for room, whatever sync_sock_size gave the daemon. The kernel takes a record it
+   * holds as an update (ip_vs_sync.c ip_vs_proc_conn): sending one that had arrived again is
+   * harmless, and later records for the same connections are sent after these. The resent
+   * datagrams are kept like any other: a drop among them shows at a later look (settle).
+   */
+  private async repair(): Promise<void> {
+    const again = this.kept.map((k) => k.msg);
+    this.kept = [];
+    let resent = 0;
+    try {
+      for (const msg of again) {
+        const end = performance.now() + DRAIN_LIMIT_MS;
+        // The queue only: drops seen meanwhile are left for the next look (settle), which resends again.
+        for (let q = this.look(false); q && q.queued > 0 && performance.now() < end; q = this.look(false)) await sleep(1);
+        await this.datagram(msg);
+        resent++;
+      }
+    } catch {
+      /* a closed socket */
+    } finally {
+      this.sent.resent += resent;
+      if (resent) this.events.resent?.(resent);
+    }
+  }
+
+  /**
+   * Reads the daemon's socket line: its queue, and the datagrams it dropped since the last look
+   * that took them (take: false leaves them for the next; undefined: no daemon socket).
+   */
+  private look(take = true): Look | undefined {
     // Synchronous: a few KB of this namespace's sockets, one read() or two. fs.promises.readFile is
     // five thread-pool hops (open, fstat, read, read, close) once per check: in the busy lab
     // guest those hops held a resync's hand-over back (5.3-12.4 s after the answer; 1.3-2.5 s with
     // this read, same host load; bench/results/sync.md 2026-12-04 16:58-17:20).
-    let text = '';
-    try {
-      text = readFileSync(this.procNetUdp, 'latin1');
-    } catch {
-      /* no /proc: nothing to pace against */
-    }
-    const q = backupDaemonQueue(text, this.port);
+    const q = backupDaemonQueue(this.read(), this.port);
     if (!q) return undefined;
-    if (this.drops !== undefined && q.drops > this.drops) this.onDrops(q.drops - this.drops);
+    // A smaller count: another socket (the daemon restarted); its drops so far are ours.
+    const dropped = q.drops >= this.drops ? q.drops - this.drops : q.drops;
+    if (!take) return { queued: q.queued, dropped: 0 };
+    if (dropped) this.events.dropped?.(dropped);
     this.drops = q.drops;
-    return q;
+    return { queued: q.queued, dropped };
   }
 
-  /** Closes the socket; drops of the daemon since the last check are reported first (they would otherwise go uncounted). */
+  private read(): string {
+    try {
+      return readFileSync(this.procNetUdp, 'latin1');
+    } catch {
+      return ''; // no /proc: nothing to pace against
+    }
+  }
+
+  /** Closes the socket; drops of the daemon since the last look are reported lost (nothing is resent now). */
   close(): Promise<void> {
-    if (this.drops !== undefined) this.look();
+    this.closed = true;
+    this.wake?.();
+    const q = this.look();
+    if (q && q.dropped > 0) this.events.lost?.(q.dropped);
+    this.kept = [];
     return new Promise((r) => this.sock.close(() => r()));
   }
+}
+
+/** The daemon's socket at a look: bytes waiting, datagrams dropped since the look before. */
+interface Look {
+  queued: number;
+  dropped: number;
+}
+
+/** What the hand-over reports (counted in metrics by the sync subsystem). */
+export interface HandOverEvents {
+  /** Datagrams the kernel's backup daemon dropped (its socket full), as its socket counts them. */
+  dropped?(n: number): void;
+  /** Datagrams handed over again after a drop. */
+  resent?(n: number): void;
+  /** Drops not made good: seen after the resend, or at close. Records the local kernel lacks. */
+  lost?(n: number): void;
 }
 
 /** `ip link set lo multicast on`: the kernel's backup daemon can only join the group on a multicast link. */

@@ -16,6 +16,7 @@ import { planSync, wantedDaemons, type DaemonSpec, type SyncOp } from './plan.js
 import { SyncEngine, engineMetrics } from './engine.js';
 import { SyncChannel, DEFAULT_FRAME_PAYLOAD } from './channel.js';
 import { SYNC_GROUP_V4 } from './codec.js';
+import type { HandOverEvents } from './adapters.js';
 import { nodeIdOf } from './wire.js';
 import { loadKeys, type SyncKey } from '../config/keys.js';
 import { WorkerTableSource, STREAM_GROUP } from './source.js';
@@ -33,8 +34,8 @@ export interface SyncDaemonControl {
 export interface LvsdSyncAdapters {
   /** The kernel's connection table files (/proc/net/ip_vs_conn), read by the table worker. */
   connTables: readonly string[];
-  /** port: the hand-over's (the backup daemon on lo listens there); onDrops: messages it dropped (its socket full). */
-  openInjector: (port: number, onDrops: (n: number) => void) => Promise<{ send(m: Buffer): Promise<void>; close(): Promise<void> }>;
+  /** port: the hand-over's (the backup daemon on lo listens there); events: datagrams it dropped (its socket full), resent, lost. */
+  openInjector: (port: number, events: HandOverEvents) => Promise<{ send(m: Buffer): Promise<void>; close(): Promise<void> }>;
   enableLoopbackMulticast: () => Promise<void>;
   interfaceIPv4: (name: string) => string | undefined;
   loadKeys?: (path: string) => SyncKey[];
@@ -163,7 +164,12 @@ export function createSyncSubsystem(deps: SubsystemDeps, opts: SyncSubsystemOpti
     if (!a) throw new Error('channel lvsd is not available in this build');
     const keys = readKeys(s.key_file!);
     await a.enableLoopbackMulticast();
-    injector = await a.openInjector(s.handover_port, (n) => engineMetrics(deps.registry).drops.inc({ reason: 'kernel_queue' }, n));
+    const m = engineMetrics(deps.registry);
+    injector = await a.openInjector(s.handover_port, {
+      dropped: (n) => m.drops.inc({ reason: 'kernel_queue' }, n),
+      resent: (n) => m.handoverResent.inc(n),
+      lost: (n) => m.handoverLost.inc(n),
+    });
     const local = s.peers.length ? undefined : a.interfaceIPv4(s.interface);
     if (!s.peers.length && !local) throw new Error(`interface ${s.interface} has no IPv4 address for the sync multicast`);
     let eng: SyncEngine | undefined;
