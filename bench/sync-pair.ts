@@ -25,7 +25,8 @@
  * (--trace=b: b's trace only, enough for the headline; a's trace and a's stream-socket watch are left
  * out: a's trace decodes every stream datagram in a's guest, as much work as a's lvsd does for them.)
  * (--cpu-prof: a's and b's lvsd of each mode run under `node --cpu-prof`, their profiles and their
- * worker threads' kept in DIR/MODE/a and DIR/MODE/b; bench/support/cpu-prof-top.ts summarizes them.)
+ * worker threads' kept in DIR/MODE/a and DIR/MODE/b (with --resync the returning b in DIR/lvsd/b-return);
+ * bench/support/cpu-prof-top.ts summarizes them.)
  * (--inject: phases of the lvsd mode only, the flows installed into a's kernel through its backup
  * daemon on lo instead of sent by the client: the kernel channel sends only from the packet path.)
  * Per phase: RATE new UDP flows/s for SECONDS from the client (3 datagrams each, a fresh source

@@ -436,7 +436,9 @@ async function main(cfgA: string, cfgB: string, phases: Array<[boolean, number, 
     // (sync-pair-resync.ts); b's lvsd is a new process after it.
     let resync: Record<string, unknown> | undefined;
     if (resyncN) {
-      const r = await resyncPhase({ A, B, cfgB, apiPort, entries: resyncN, pidA: pid[A]!, bgA: bgId[A]!, pidB: pid[B]!, bgB: bgId[B]!, say });
+      // Profiled (PROF_DIR): the returning b in PROF_DIR/b-return (the first b's profile is written in PROF_DIR/b as it stops).
+      const profB = profDir ? [process.execPath, '--cpu-prof', `--cpu-prof-dir=${join(profDir, 'b-return')}`] : [];
+      const r = await resyncPhase({ A, B, cfgB, apiPort, entries: resyncN, pidA: pid[A]!, bgA: bgId[A]!, pidB: pid[B]!, bgB: bgId[B]!, profB, say });
       [pid[B], bgId[B], resync] = [r.pidB, r.bgB, r.result];
       say(`resync: ${JSON.stringify({ ...r.result, log: undefined, bStart: undefined })}`);
     }

@@ -60,6 +60,8 @@ export interface ResyncCtx {
   bgA: number;
   pidB: number;
   bgB: number;
+  /** Put before `lvsd run` when b returns (node --cpu-prof …: the returning b's profile, its own folder). */
+  profB: string[];
   say: (m: string) => void;
 }
 
@@ -155,7 +157,7 @@ export async function resyncPhase(x: ResyncCtx): Promise<{ result: Record<string
   const [a0, b0] = [await cpu(A, x.pidA), await cpu(B, -1)];
   const rcv0 = await rcvbufErrors(B);
   const tStartC = wall();
-  const spawned = await agent<{ id: number; pid: number }>(B, '/spawn', { argv: [lvsdBin, 'run', '-c', x.cfgB] });
+  const spawned = await agent<{ id: number; pid: number }>(B, '/spawn', { argv: [...x.profB, lvsdBin, 'run', '-c', x.cfgB] });
   // b's start in b's clock: c's time of the spawn call moved by the offset (± half the quickest round trip).
   const t0B = tStartC + off.offsetMs;
   const logB = async () => {
