@@ -69,7 +69,8 @@ const JOIN_BYTES = 32 * 1024;
  * make_receive_sock binds the group and port on the interface; nothing leaves the host).
  * Messages go in order, paced by the daemon's receive queue: a full resync hands thousands of
  * messages over at once, and the daemon's socket (a kernel thread that drains it when scheduled)
- * would otherwise drop what does not fit. Its drops are reported (onDrops).
+ * would otherwise drop what does not fit. What it drops anyway is counted and sent again (settle,
+ * repair); what still does not arrive is reported lost (HandOverEvents).
  * Messages that wait (while the daemon drains its queue) are joined into one of up to 255 records
  * (joinMessages): a frame of the channel carries at most ~38 records (one MTU), and a datagram to
  * lo per frame is a system call and a wake-up of the daemon per 38 records, which is when the
@@ -352,6 +353,8 @@ export class LoopbackInjector {
   /** Closes the socket; drops of the daemon since the last look are reported lost (nothing is resent now). */
   close(): Promise<void> {
     this.closed = true;
+    // Messages still queued are not sent: their callers hear so (the loop stops at the next turn).
+    for (const q of this.queue.splice(0)) q.done(new Error('hand-over closed'));
     this.wake?.();
     const q = this.look();
     if (q && q.dropped > 0) this.events.lost?.(q.dropped);

@@ -50,3 +50,22 @@ test('datagrams the daemon drops are handed over again until every record has ar
     await topo.destroy();
   }
 });
+
+test('closing the hand-over settles every queued send: those not sent yet are rejected, none is left pending', { skip, timeout: 120_000 }, async () => {
+  const topo = new Topology();
+  try {
+    const d = await topo.member('d', ['192.0.2.2/24']);
+    await d.exec(['ip', 'link', 'set', 'lo', 'multicast', 'on'], { via: 'nsenter' });
+    const daemon = d.start([process.execPath, join(here, 'support', 'slow-daemon.js'), JSON.stringify({ port: PORT, rcvbuf: 65536, blockMs: 3 })]);
+    await ready(daemon, 'the stand-in daemon');
+    // 30 ms in, the paced hand-over of 20,000 records is part way (the reader takes ~3 ms a datagram).
+    const r = await d.exec([process.execPath, join(here, 'support', 'handover.js'), JSON.stringify({ port: PORT, n: N, closeAfterMs: 30 })], { via: 'nsenter' });
+    daemon.child.kill('SIGTERM');
+    await daemon.exited;
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { messages: number; fulfilled: number; rejected: number };
+    assert.equal(out.fulfilled + out.rejected, out.messages, `every send settled: ${JSON.stringify(out)}`);
+    assert.ok(out.rejected > 0, `the close came while messages were queued: ${JSON.stringify(out)}`);
+  } finally {
+    await topo.destroy();
+  }
+});
