@@ -26,7 +26,8 @@
  *     streams connections made by traffic (their 3rd packet): the active lvsd's kernel stream
  *     learns them as it would real ones (connections installed through the backup daemon are not
  *     streamed by the kernel). STREAM_PORT 0: none. Prints one JSON line: messages, seconds,
- *     daemonDrops, start (wall-clock ms of the first send: the guest's clock, for a counter's samples).
+ *     daemonDrops, resent, lost (the hand-over's resends of what the daemon dropped, and what they
+ *     did not make good), start (wall-clock ms of the first send: the guest's clock, for a counter's samples).
  *   node sync-load.js probe SECONDS
  *     A guest-wide stall probe: a 10 ms timer in its own process; prints one JSON line with every
  *     wake-up later than 100 ms (wall-clock ms of the wake, lateness ms). When the daemons' event
@@ -148,7 +149,8 @@ async function inject(count: number, syncid: number, streamPort: number, timeout
   const msgs = encodeMessages(syncid, conns, DEFAULT_FRAME_PAYLOAD);
   let drops = 0;
   // The injector paces itself by the daemon's receive queue (the daemon drains it in its own thread).
-  const inj = await LoopbackInjector.open(HANDOVER_PORT, { dropped: (n) => (drops += n) });
+  let lost = 0;
+  const inj = await LoopbackInjector.open(HANDOVER_PORT, { dropped: (n) => (drops += n), lost: (n) => (lost += n) });
   let stream: dgram.Socket | undefined;
   if (streamPort) {
     const sock = dgram.createSocket('udp4');
@@ -170,9 +172,12 @@ async function inject(count: number, syncid: number, streamPort: number, timeout
       if (stream) await new Promise<void>((r) => stream.send(m, streamPort, '224.0.0.81', () => r()));
     }),
   );
+  const seconds = (performance.now() - t0) / 1000;
+  // The hand-over's last look and any resend of what the daemon dropped (as lvsd's own would).
+  await inj.whenIdle();
   await inj.close();
   stream?.close();
-  process.stdout.write(JSON.stringify({ messages: msgs.length, seconds: (performance.now() - t0) / 1000, daemonDrops: drops, start: Math.round(start) }) + '\n');
+  process.stdout.write(JSON.stringify({ messages: msgs.length, seconds, daemonDrops: drops, resent: inj.sent.resent, lost, start: Math.round(start) }) + '\n');
 }
 
 async function probe(seconds: number): Promise<void> {
